@@ -1,0 +1,121 @@
+/* util.c - clocks, strict number parsing, text buffers, whole-file reads. */
+#define _POSIX_C_SOURCE 200809L
+#include "core/util.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+double cl_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int parse_long(const char *s, long lo, long hi, long *out, const char *what, cl_err *err)
+{
+    char *end;
+    long v;
+    if (!s || !*s)
+        return ERR_SET(err, CL_ERR_ARG, "%s: expected an integer, got nothing", what);
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (*end != '\0' || end == s)
+        return ERR_SET(err, CL_ERR_ARG, "%s: expected an integer, got '%s'", what, s);
+    if (errno == ERANGE || v < lo || v > hi)
+        return ERR_SET(err, CL_ERR_ARG, "%s: %s is out of range (%ld to %ld)", what, s, lo, hi);
+    *out = v;
+    return CL_OK;
+}
+
+int parse_double(const char *s, double *out, const char *what, cl_err *err)
+{
+    char *end;
+    double v;
+    if (!s || !*s)
+        return ERR_SET(err, CL_ERR_ARG, "%s: expected a number, got nothing", what);
+    errno = 0;
+    v = strtod(s, &end);
+    if (*end != '\0' || end == s)
+        return ERR_SET(err, CL_ERR_ARG, "%s: expected a number, got '%s'", what, s);
+    if (errno == ERANGE || !isfinite(v))
+        return ERR_SET(err, CL_ERR_ARG, "%s: %s is out of range", what, s);
+    *out = v;
+    return CL_OK;
+}
+
+int buf_printf(cl_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return -1;
+    if (b->len + (size_t)n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 128;
+        char *p;
+        while (cap < b->len + (size_t)n + 1)
+            cap *= 2;
+        p = realloc(b->s, cap);
+        if (!p)
+            return -1;
+        b->s = p;
+        b->cap = cap;
+    }
+    va_start(ap, fmt);
+    vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+    return 0;
+}
+
+void buf_free(cl_buf *b)
+{
+    free(b->s);
+    b->s = NULL;
+    b->len = b->cap = 0;
+}
+
+int read_file(const char *path, unsigned char **data, size_t *len, cl_err *err)
+{
+    FILE *f = fopen(path, "rb");
+    unsigned char *p = NULL;
+    size_t cap = 0, n = 0;
+    if (!f)
+        return ERR_SET(err, CL_ERR_IO, "%s: %s", path, strerror(errno));
+    for (;;) {
+        size_t got;
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 1 << 16;
+            unsigned char *q = realloc(p, ncap);
+            if (!q) {
+                free(p);
+                fclose(f);
+                return ERR_SET(err, CL_ERR_NOMEM, "%s: out of memory reading the file", path);
+            }
+            p = q;
+            cap = ncap;
+        }
+        got = fread(p + n, 1, cap - n, f);
+        n += got;
+        if (got == 0)
+            break;
+    }
+    if (ferror(f)) {
+        int e = errno;
+        free(p);
+        fclose(f);
+        return ERR_SET(err, CL_ERR_IO, "%s: read failed: %s", path, strerror(e));
+    }
+    fclose(f);
+    *data = p;
+    *len = n;
+    return CL_OK;
+}

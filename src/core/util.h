@@ -1,0 +1,36 @@
+/* util.h - small helpers shared by every layer: clocks, strict number
+ * parsing (never atoi), and growable byte buffers for building text. */
+#ifndef CELLAR_CORE_UTIL_H
+#define CELLAR_CORE_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+
+#define CL_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define CL_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define CL_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* monotonic seconds */
+double cl_now(void);
+
+/* Parse a whole string as a number; trailing garbage, overflow and empty
+ * input are errors.  `what` names the value in the message
+ * ("--epochs: expected an integer, got 'x'"). */
+int parse_long(const char *s, long lo, long hi, long *out, const char *what, cl_err *err);
+int parse_double(const char *s, double *out, const char *what, cl_err *err);
+
+/* A growable text buffer; `s` is always NUL-terminated when non-NULL. */
+typedef struct cl_buf {
+    char *s;
+    size_t len, cap;
+} cl_buf;
+
+int buf_printf(cl_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void buf_free(cl_buf *b);
+
+/* Read a whole file into memory (caller frees *data). */
+int read_file(const char *path, unsigned char **data, size_t *len, cl_err *err);
+
+#endif

@@ -1,0 +1,59 @@
+/* check.h - the tests' one assertion and their report.
+ *
+ * Each CHECK prints "ok - what" or "not ok - what (file:line)" so a failing
+ * run says which expectation broke; check_done() prints the tally and
+ * returns the exit status (1 when anything failed).  A test that cannot run
+ * here calls check_skip(reason), which prints "skip - reason" and exits 77. */
+#ifndef CELLAR_TESTS_CHECK_H
+#define CELLAR_TESTS_CHECK_H
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static int check_npass, check_nfail;
+
+static int check_report(int ok, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5), unused));
+static int check_report(int ok, const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+    fputs(ok ? "ok - " : "not ok - ", stdout);
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    if (!ok)
+        printf(" (%s:%d)", file, line);
+    putchar('\n');
+    fflush(stdout);
+    if (ok)
+        check_npass++;
+    else
+        check_nfail++;
+    return ok;
+}
+
+#define CHECK(cond, ...) check_report(!!(cond), __FILE__, __LINE__, __VA_ARGS__)
+
+/* |got - want| <= atol + rtol * |want| */
+#define CHECK_NEAR(got, want, atol, rtol, ...)                                              \
+    check_report(fabs((double)(got) - (double)(want)) <=                                    \
+                     (atol) + (rtol) * fabs((double)(want)),                                \
+                 __FILE__, __LINE__, __VA_ARGS__)
+
+static int check_done(void) __attribute__((unused));
+static int check_done(void)
+{
+    printf("# %d passed, %d failed\n", check_npass, check_nfail);
+    return check_nfail ? 1 : 0;
+}
+
+static void check_skip(const char *reason) __attribute__((unused, noreturn));
+static void check_skip(const char *reason)
+{
+    printf("skip - %s\n", reason);
+    exit(77);
+}
+
+#endif
