@@ -41,15 +41,22 @@ int err_set_at(cl_err *e, cl_status code, const char *file, int line, const char
 
 void err_prefix(cl_err *e, const char *fmt, ...)
 {
-    char head[512], old[sizeof e->msg];
+    char old[sizeof e->msg];
     va_list ap;
+    int n;
     if (!e)
         return;
-    va_start(ap, fmt);
-    vsnprintf(head, sizeof head, fmt, ap);
-    va_end(ap);
     memcpy(old, e->msg, sizeof old);
-    snprintf(e->msg, sizeof e->msg, "%s: %s", head, old);
+    va_start(ap, fmt);
+    n = vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    va_end(ap);
+    if (n >= 0 && (size_t)n + 2 < sizeof e->msg) {
+        size_t room = sizeof e->msg - (size_t)n;
+        e->msg[n] = ':';
+        e->msg[n + 1] = ' ';
+        memcpy(e->msg + n + 2, old, room - 2);
+        e->msg[sizeof e->msg - 1] = '\0';
+    }
 }
 
 void err_clear(cl_err *e)
