@@ -42,7 +42,7 @@ int dataset_read_cifar_batch(const char *path, uint8_t **x, uint8_t **y, int *n,
 
 /* The split of the training images into the images a child trains on and
  * the images it is validated on.  A fixed seed shuffles the indices of the
- * training set; the first n_val become validation, the next n_train (all
+ * training set; the first n_val become validation, the next train_limit (all
  * the rest when train_limit is 0) are used for training. */
 typedef struct cl_split {
     int *train_idx, n_train;
