@@ -1,0 +1,148 @@
+/* backend.h - tensors and the compute backend interface.
+ *
+ * Activations are float32 NCHW.  A tview is a view of a batch: image i
+ * starts at d + i*ns, and inside an image the c*h*w values are contiguous.
+ * A view whose ns is larger than c*h*w is a channel slice of a wider
+ * tensor: that is how block outputs are written straight into a cell's
+ * concatenated output, with no copy.
+ *
+ * A backend is a const table of functions (one for the CPU, one for CUDA)
+ * chosen at run time.  Every op works on whole batches; pointers are in the
+ * backend's memory.  Two conventions run through the ops:
+ *
+ *   acc     forward outputs and input gradients are either overwritten
+ *           (acc = 0) or added to (acc = 1).  An add combiner is its second
+ *           path writing with acc = 1 into the first path's output, and a
+ *           gradient with several consumers is written by the first and
+ *           added to by the others, so no op ever needs a zeroed buffer.
+ *   sscale  an optional per-image scale (NULL = 1) applied to the output
+ *           of the last op of a path: drop-path masks divided by the keep
+ *           probability.  Backward applies the same scale to the gradient.
+ *
+ * Parameter gradients are always overwritten: every parameter belongs to
+ * exactly one op. */
+#ifndef CELLAR_BACKEND_BACKEND_H
+#define CELLAR_BACKEND_BACKEND_H
+
+#include <stddef.h>
+
+#include "core/err.h"
+
+typedef struct tview {
+    float *d;
+    int n, c, h, w;
+    long ns;   /* elements from one image to the next */
+} tview;
+
+static inline long tview_plane(const tview *t) { return (long)t->h * t->w; }
+
+/* Convolution.  Output size: (H - oy + 2ph - dh*(kh-1) - 1) / sh + 1, where
+ * (oy, ox) shifts the input origin: the factorized reduce's second path
+ * reads x[:, :, 1:, 1:] as oy = ox = 1.  With relu_in the input is read
+ * through ReLU (and the gradient masked by x > 0). */
+typedef struct conv_desc {
+    int cin, cout;
+    int kh, kw, sh, sw, ph, pw, dh, dw;
+    int oy, ox;
+    int groups;
+    int relu_in;
+} conv_desc;
+
+int conv_out_h(const conv_desc *d, int h);
+int conv_out_w(const conv_desc *d, int w);
+long conv_weight_count(const conv_desc *d);
+
+typedef enum { POOL_MAX, POOL_AVG } pool_kind;
+
+typedef struct pool_desc {
+    pool_kind kind;
+    int k, s, p;    /* square window, stride, padding; avg excludes padding */
+} pool_desc;
+
+int pool_out(const pool_desc *d, int h);
+
+typedef struct bn_desc {
+    float eps, momentum;
+} bn_desc;
+
+typedef struct cl_backend cl_backend;
+
+struct cl_backend {
+    const char *name;
+
+    /* memory */
+    void *(*alloc)(cl_backend *be, size_t bytes);      /* NULL on failure */
+    void (*free)(cl_backend *be, void *p);
+    void (*upload)(cl_backend *be, void *dst, const void *src, size_t bytes);
+    void (*download)(cl_backend *be, void *dst, const void *src, size_t bytes);
+    void (*zero)(cl_backend *be, void *p, size_t bytes);
+    /* wait for queued work; returns a status with a message on failure */
+    int (*sync)(cl_backend *be, cl_err *err);
+    void (*destroy)(cl_backend *be);
+
+    /* Called once for each op of a network when it is planned, before it
+     * runs, with the largest batch it will see: the backend reserves its
+     * working space (and may choose algorithms) here, so running never
+     * allocates. */
+    int (*conv_prepare)(cl_backend *be, const conv_desc *d, int n, int h, int w, cl_err *err);
+    int (*pool_prepare)(cl_backend *be, const pool_desc *d, int n, int c, int h, int w,
+                        cl_err *err);
+
+    /* convolution: y = conv(relu?(x), w); w is [cout][cin/groups][kh][kw] */
+    void (*conv_fwd)(cl_backend *be, const conv_desc *d, tview x, const float *w, tview y, int acc);
+    void (*conv_bwd_data)(cl_backend *be, const conv_desc *d, tview x, const float *w, tview dy,
+                          tview dx, int acc);
+    void (*conv_bwd_filter)(cl_backend *be, const conv_desc *d, tview x, tview dy, float *dw);
+
+    /* batch norm, training: batch statistics; saves mean and 1/std of each
+     * channel and updates the running statistics (unbiased variance) */
+    void (*bn_fwd_train)(cl_backend *be, const bn_desc *d, tview x, const float *gamma,
+                         const float *beta, float *save_mean, float *save_rstd, float *run_mean,
+                         float *run_var, tview y, int acc, const float *sscale);
+    void (*bn_fwd_eval)(cl_backend *be, const bn_desc *d, tview x, const float *gamma,
+                        const float *beta, const float *run_mean, const float *run_var, tview y,
+                        int acc);
+    void (*bn_bwd)(cl_backend *be, tview x, tview dy, const float *gamma, const float *save_mean,
+                   const float *save_rstd, const float *sscale, tview dx, int acc, float *dgamma,
+                   float *dbeta);
+
+    void (*pool_fwd)(cl_backend *be, const pool_desc *d, tview x, tview y, int acc,
+                     const float *sscale);
+    void (*pool_bwd)(cl_backend *be, const pool_desc *d, tview x, tview dy, tview dx, int acc,
+                     const float *sscale);
+
+    /* y = (acc ? y : 0) + sscale * x  (identity path) */
+    void (*scale_copy)(cl_backend *be, tview x, tview y, int acc, const float *sscale);
+
+    /* global average pool: y[n][c] (a view with h = w = 1) */
+    void (*gap_fwd)(cl_backend *be, tview x, tview y);
+    void (*gap_bwd)(cl_backend *be, tview dy, tview dx, int acc);
+
+    /* linear: y[n][m] = x[n][k] . w[m][k] + b[m] */
+    void (*linear_fwd)(cl_backend *be, int n, int k, int m, const float *x, const float *w,
+                       const float *b, float *y);
+    void (*linear_bwd)(cl_backend *be, int n, int k, int m, const float *x, const float *w,
+                       const float *dy, float *dx, int acc, float *dw, float *db);
+
+    /* mean softmax cross-entropy over n rows of m logits; writes the loss,
+     * the number of rows whose arg-max equals the label, and (if dlogits is
+     * not NULL) the gradient of the mean loss */
+    void (*xent)(cl_backend *be, int n, int m, const float *logits, const int *labels,
+                 float *loss, int *correct, float *dlogits);
+
+    /* SGD with momentum and L2 weight decay over one flat parameter array,
+     * as torch.optim.SGD: g += wd*p; v = first ? g : mom*v + g; p -= lr*v */
+    void (*sgd)(cl_backend *be, long count, float *p, const float *g, float *v, float lr,
+                float mom, float wd, int first);
+
+    void *impl;   /* the backend's own state */
+};
+
+/* The CPU backend (OpenBLAS and OpenMP).  threads <= 0: all cores. */
+int backend_cpu_create(int threads, cl_backend **out, cl_err *err);
+void backend_destroy(cl_backend *be);
+
+/* "cpu", "cuda" or "auto" (the GPU when there is one, else the CPU) */
+int backend_create(const char *name, int threads, cl_backend **out, cl_err *err);
+
+#endif

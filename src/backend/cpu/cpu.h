@@ -1,0 +1,62 @@
+/* cpu.h - internals shared by the CPU backend's files: per-thread scratch
+ * and the kernels' entry points that cpu.c puts into the backend table. */
+#ifndef CELLAR_BACKEND_CPU_H
+#define CELLAR_BACKEND_CPU_H
+
+#include "backend/backend.h"
+
+typedef struct cpu_state {
+    int threads;
+    size_t scratch_floats;   /* per thread */
+    float **scratch;         /* [threads], each scratch_floats long */
+} cpu_state;
+
+static inline cpu_state *cpu_of(cl_backend *be) { return (cpu_state *)be->impl; }
+
+/* Make sure every thread has at least `floats` of scratch. */
+int cpu_reserve(cl_backend *be, size_t floats, cl_err *err);
+
+/* Scratch (in floats, per thread) each conv / pool variant needs. */
+size_t cpu_conv_scratch(const conv_desc *d, int h, int w);
+size_t cpu_pool_scratch(const pool_desc *d, int h, int w);
+
+/* 1: every conv takes the generic im2col path; 0: the fast paths */
+void cpu_conv_set_generic(int on);
+
+/* row-major C[m][n] = alpha * op(A) op(B) + beta * C */
+void cpu_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+              const float *b, int ldb, float beta, float *c, int ldc);
+
+void cpu_conv_fwd(cl_backend *be, const conv_desc *d, tview x, const float *w, tview y, int acc);
+void cpu_conv_bwd_data(cl_backend *be, const conv_desc *d, tview x, const float *w, tview dy,
+                       tview dx, int acc);
+void cpu_conv_bwd_filter(cl_backend *be, const conv_desc *d, tview x, tview dy, float *dw);
+
+void cpu_bn_fwd_train(cl_backend *be, const bn_desc *d, tview x, const float *gamma,
+                      const float *beta, float *save_mean, float *save_rstd, float *run_mean,
+                      float *run_var, tview y, int acc, const float *sscale);
+void cpu_bn_fwd_eval(cl_backend *be, const bn_desc *d, tview x, const float *gamma,
+                     const float *beta, const float *run_mean, const float *run_var, tview y,
+                     int acc);
+void cpu_bn_bwd(cl_backend *be, tview x, tview dy, const float *gamma, const float *save_mean,
+                const float *save_rstd, const float *sscale, tview dx, int acc, float *dgamma,
+                float *dbeta);
+
+void cpu_pool_fwd(cl_backend *be, const pool_desc *d, tview x, tview y, int acc,
+                  const float *sscale);
+void cpu_pool_bwd(cl_backend *be, const pool_desc *d, tview x, tview dy, tview dx, int acc,
+                  const float *sscale);
+
+void cpu_scale_copy(cl_backend *be, tview x, tview y, int acc, const float *sscale);
+void cpu_gap_fwd(cl_backend *be, tview x, tview y);
+void cpu_gap_bwd(cl_backend *be, tview dy, tview dx, int acc);
+void cpu_linear_fwd(cl_backend *be, int n, int k, int m, const float *x, const float *w,
+                    const float *b, float *y);
+void cpu_linear_bwd(cl_backend *be, int n, int k, int m, const float *x, const float *w,
+                    const float *dy, float *dx, int acc, float *dw, float *db);
+void cpu_xent(cl_backend *be, int n, int m, const float *logits, const int *labels, float *loss,
+              int *correct, float *dlogits);
+void cpu_sgd(cl_backend *be, long count, float *p, const float *g, float *v, float lr, float mom,
+             float wd, int first);
+
+#endif

@@ -1,0 +1,561 @@
+/* net.c - building, planning and running a network of ops.
+ *
+ * Gradient rule: every node overwrites its parameter gradients (each
+ * parameter belongs to one node) and writes its input gradient with the
+ * dx_acc flag planned here: the first node (in backward order) to reach a
+ * value overwrites, the others add.  So nothing is zeroed per step. */
+#include "nn/net.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+cl_net *net_new(cl_backend *be)
+{
+    cl_net *net = calloc(1, sizeof *net);
+    if (!net)
+        return NULL;
+    net->be = be;
+    net->input = net->logits = -1;
+    return net;
+}
+
+void net_free(cl_net *net)
+{
+    cl_backend *be;
+    if (!net)
+        return;
+    be = net->be;
+    if (be) {
+        be->free(be, net->act);
+        be->free(be, net->grad);
+        be->free(be, net->params);
+        be->free(be, net->pgrad);
+        be->free(be, net->mom);
+        be->free(be, net->state);
+        be->free(be, net->path_scale);
+        be->free(be, net->labels);
+        be->free(be, net->loss_dev);
+        be->free(be, net->correct_dev);
+    }
+    free(net->path_host);
+    free(net->nodes);
+    free(net->vals);
+    free(net);
+}
+
+/* ---- building ---- */
+
+static int failed(cl_net *net) { return net->build_err.code != CL_OK; }
+
+#define BUILD_FAIL(net, ...) (ERR_SET(&(net)->build_err, CL_ERR_SHAPE, __VA_ARGS__), -1)
+
+int net_value_new(cl_net *net, int c, int h, int w)
+{
+    net_value *v;
+    if (failed(net))
+        return -1;
+    if (c <= 0 || h <= 0 || w <= 0)
+        return BUILD_FAIL(net, "tensor of %d channels of %dx%d: sizes must be positive", c, h, w);
+    if (net->n_vals == net->cap_vals) {
+        int cap = net->cap_vals ? 2 * net->cap_vals : 64;
+        net_value *p = realloc(net->vals, (size_t)cap * sizeof *p);
+        if (!p) {
+            ERR_SET(&net->build_err, CL_ERR_NOMEM, "network: out of memory");
+            return -1;
+        }
+        net->vals = p;
+        net->cap_vals = cap;
+    }
+    v = &net->vals[net->n_vals];
+    v->c = c;
+    v->h = h;
+    v->w = w;
+    v->parent = -1;
+    v->c0 = 0;
+    v->off = 0;
+    return net->n_vals++;
+}
+
+int net_value_slice(cl_net *net, int parent, int c0, int c)
+{
+    int id;
+    if (failed(net))
+        return -1;
+    if (parent < 0 || parent >= net->n_vals || net->vals[parent].parent >= 0)
+        return BUILD_FAIL(net, "slice of value %d: not a whole tensor", parent);
+    if (c0 < 0 || c <= 0 || c0 + c > net->vals[parent].c)
+        return BUILD_FAIL(net, "slice [%d, %d) of a %d-channel tensor", c0, c0 + c,
+                          net->vals[parent].c);
+    id = net_value_new(net, c, net->vals[parent].h, net->vals[parent].w);
+    if (id >= 0) {
+        net->vals[id].parent = parent;
+        net->vals[id].c0 = c0;
+    }
+    return id;
+}
+
+int net_path_new(cl_net *net) { return net->n_paths++; }
+
+static net_node *node_add(cl_net *net, node_kind kind, int x, int y, int acc, int path)
+{
+    net_node *nd;
+    if (failed(net))
+        return NULL;
+    if (x < 0 || x >= net->n_vals || y < 0 || y >= net->n_vals) {
+        (void)BUILD_FAIL(net, "op reads value %d and writes value %d: no such value", x, y);
+        return NULL;
+    }
+    if (net->n_nodes == net->cap_nodes) {
+        int cap = net->cap_nodes ? 2 * net->cap_nodes : 64;
+        net_node *p = realloc(net->nodes, (size_t)cap * sizeof *p);
+        if (!p) {
+            ERR_SET(&net->build_err, CL_ERR_NOMEM, "network: out of memory");
+            return NULL;
+        }
+        net->nodes = p;
+        net->cap_nodes = cap;
+    }
+    nd = &net->nodes[net->n_nodes++];
+    memset(nd, 0, sizeof *nd);
+    nd->kind = kind;
+    nd->x = x;
+    nd->y = y;
+    nd->acc = acc;
+    nd->path = path;
+    nd->p_off = net->n_params;
+    return nd;
+}
+
+int net_conv(cl_net *net, int x, int y, const conv_desc *d, int acc)
+{
+    net_node *nd = node_add(net, NODE_CONV, x, y, acc, -1);
+    const net_value *vx, *vy;
+    if (!nd)
+        return -1;
+    vx = &net->vals[x];
+    vy = &net->vals[y];
+    if (d->groups <= 0 || d->cin % d->groups || d->cout % d->groups || d->sh <= 0 || d->sw <= 0 ||
+        d->dh <= 0 || d->dw <= 0 || d->kh <= 0 || d->kw <= 0)
+        return BUILD_FAIL(net, "conv %dx%d, %d groups over %d -> %d channels: bad description",
+                          d->kh, d->kw, d->groups, d->cin, d->cout);
+    if (vx->c != d->cin || vy->c != d->cout || vy->h != conv_out_h(d, vx->h) ||
+        vy->w != conv_out_w(d, vx->w) || conv_out_h(d, vx->h) <= 0 || conv_out_w(d, vx->w) <= 0)
+        return BUILD_FAIL(net,
+                          "conv %dx%d stride %d: input %dx%dx%d does not give output %dx%dx%d",
+                          d->kh, d->kw, d->sh, vx->c, vx->h, vx->w, vy->c, vy->h, vy->w);
+    nd->u.conv = *d;
+    nd->p_len = conv_weight_count(d);
+    net->n_params += nd->p_len;
+    return net->n_nodes - 1;
+}
+
+static int same_shape(const net_value *a, const net_value *b)
+{
+    return a->c == b->c && a->h == b->h && a->w == b->w;
+}
+
+int net_bn(cl_net *net, int x, int y, int acc, int path)
+{
+    net_node *nd = node_add(net, NODE_BN, x, y, acc, path);
+    if (!nd)
+        return -1;
+    if (!same_shape(&net->vals[x], &net->vals[y]))
+        return BUILD_FAIL(net, "batch norm: input and output shapes differ");
+    nd->u.bn.eps = 1e-5f;
+    nd->u.bn.momentum = 0.1f;
+    nd->p_len = 2L * net->vals[x].c;
+    net->n_params += nd->p_len;
+    nd->s_off = net->n_state;
+    net->n_state += 4L * net->vals[x].c;
+    return net->n_nodes - 1;
+}
+
+int net_pool(cl_net *net, int x, int y, const pool_desc *d, int acc, int path)
+{
+    net_node *nd = node_add(net, NODE_POOL, x, y, acc, path);
+    const net_value *vx, *vy;
+    if (!nd)
+        return -1;
+    vx = &net->vals[x];
+    vy = &net->vals[y];
+    if (d->k <= 0 || d->s <= 0 || d->p < 0 || 2 * d->p > d->k)
+        return BUILD_FAIL(net, "pool %dx%d stride %d padding %d: bad description", d->k, d->k,
+                          d->s, d->p);
+    if (vx->c != vy->c || vy->h != pool_out(d, vx->h) || vy->w != pool_out(d, vx->w))
+        return BUILD_FAIL(net, "pool %dx%d stride %d: input %dx%dx%d does not give %dx%dx%d",
+                          d->k, d->k, d->s, vx->c, vx->h, vx->w, vy->c, vy->h, vy->w);
+    nd->u.pool = *d;
+    return net->n_nodes - 1;
+}
+
+int net_copy(cl_net *net, int x, int y, int acc, int path)
+{
+    net_node *nd = node_add(net, NODE_COPY, x, y, acc, path);
+    if (!nd)
+        return -1;
+    if (!same_shape(&net->vals[x], &net->vals[y]))
+        return BUILD_FAIL(net, "identity: input and output shapes differ");
+    return net->n_nodes - 1;
+}
+
+int net_gap(cl_net *net, int x, int y)
+{
+    net_node *nd = node_add(net, NODE_GAP, x, y, 0, -1);
+    if (!nd)
+        return -1;
+    if (net->vals[y].c != net->vals[x].c || net->vals[y].h != 1 || net->vals[y].w != 1)
+        return BUILD_FAIL(net, "global average pool: output must be %dx1x1", net->vals[x].c);
+    return net->n_nodes - 1;
+}
+
+int net_linear(cl_net *net, int x, int y)
+{
+    net_node *nd = node_add(net, NODE_LINEAR, x, y, 0, -1);
+    const net_value *vx, *vy;
+    if (!nd)
+        return -1;
+    vx = &net->vals[x];
+    vy = &net->vals[y];
+    if (vx->h != 1 || vx->w != 1 || vy->h != 1 || vy->w != 1 || vx->parent >= 0 ||
+        vy->parent >= 0)
+        return BUILD_FAIL(net, "linear: input and output must be whole Cx1x1 tensors");
+    nd->p_len = (long)vx->c * vy->c + vy->c;
+    net->n_params += nd->p_len;
+    return net->n_nodes - 1;
+}
+
+/* ---- planning ---- */
+
+static int root_of(const cl_net *net, int v)
+{
+    return net->vals[v].parent >= 0 ? net->vals[v].parent : v;
+}
+
+tview net_view(const cl_net *net, const float *arena, int value, int n)
+{
+    const net_value *v = &net->vals[value];
+    tview t;
+    t.n = n;
+    t.c = v->c;
+    t.h = v->h;
+    t.w = v->w;
+    if (v->parent >= 0) {
+        const net_value *p = &net->vals[v->parent];
+        t.d = (float *)arena + p->off + (long)v->c0 * v->h * v->w;
+        t.ns = (long)p->c * p->h * p->w;
+    } else {
+        t.d = (float *)arena + v->off;
+        t.ns = (long)v->c * v->h * v->w;
+    }
+    return t;
+}
+
+static void *alloc_or_fail(cl_net *net, size_t bytes, const char *what, int *bad, cl_err *err)
+{
+    void *p;
+    if (*bad)
+        return NULL;
+    p = net->be->alloc(net->be, bytes ? bytes : 1);
+    if (!p) {
+        *bad = 1;
+        ERR_SET(err, CL_ERR_NOMEM, "network: cannot allocate %.1f MiB for %s",
+                (double)bytes / (1 << 20), what);
+    }
+    return p;
+}
+
+int net_plan(cl_net *net, int max_batch, cl_err *err)
+{
+    cl_backend *be = net->be;
+    unsigned char *written;
+    long off = 0;
+    int bad = 0;
+
+    if (failed(net)) {
+        if (err)
+            *err = net->build_err;
+        return net->build_err.code;
+    }
+    if (net->input < 0 || net->logits < 0 || net->n_nodes == 0)
+        return ERR_SET(err, CL_ERR_INTERNAL, "network has no input or no output");
+    if (max_batch <= 0)
+        return ERR_SET(err, CL_ERR_ARG, "batch size must be positive (got %d)", max_batch);
+    net->max_batch = max_batch;
+
+    for (int v = 0; v < net->n_vals; v++)
+        if (net->vals[v].parent < 0) {
+            net->vals[v].off = off;
+            off += (long)max_batch * net->vals[v].c * net->vals[v].h * net->vals[v].w;
+        }
+    net->arena_floats = off;
+
+    /* backward order: who writes each gradient first */
+    written = calloc((size_t)net->n_vals, 1);
+    if (!written)
+        return ERR_SET(err, CL_ERR_NOMEM, "network: out of memory");
+    written[root_of(net, net->logits)] = 1;
+    for (int i = net->n_nodes - 1; i >= 0; i--) {
+        net_node *nd = &net->nodes[i];
+        if (!written[root_of(net, nd->y)]) {
+            free(written);
+            return ERR_SET(err, CL_ERR_INTERNAL, "network: the output of op %d is never used", i);
+        }
+        nd->need_dx = nd->x != net->input;
+        if (!nd->need_dx)
+            continue;
+        if (net->vals[nd->x].parent >= 0) {
+            free(written);
+            return ERR_SET(err, CL_ERR_INTERNAL, "network: op %d reads a channel slice", i);
+        }
+        nd->dx_acc = written[nd->x];
+        written[nd->x] = 1;
+    }
+    free(written);
+
+    for (int i = 0; i < net->n_nodes; i++) {
+        net_node *nd = &net->nodes[i];
+        const net_value *vx = &net->vals[nd->x];
+        int rc = CL_OK;
+        if (nd->kind == NODE_CONV && be->conv_prepare)
+            rc = be->conv_prepare(be, &nd->u.conv, max_batch, vx->h, vx->w, err);
+        else if (nd->kind == NODE_POOL && be->pool_prepare)
+            rc = be->pool_prepare(be, &nd->u.pool, max_batch, vx->c, vx->h, vx->w, err);
+        if (rc)
+            return rc;
+    }
+
+    net->act = alloc_or_fail(net, (size_t)off * sizeof(float), "activations", &bad, err);
+    net->grad = alloc_or_fail(net, (size_t)off * sizeof(float), "gradients", &bad, err);
+    net->params = alloc_or_fail(net, (size_t)net->n_params * sizeof(float), "parameters", &bad, err);
+    net->pgrad = alloc_or_fail(net, (size_t)net->n_params * sizeof(float), "parameter gradients",
+                               &bad, err);
+    net->mom = alloc_or_fail(net, (size_t)net->n_params * sizeof(float), "momentum", &bad, err);
+    net->state = alloc_or_fail(net, (size_t)net->n_state * sizeof(float), "batch-norm state",
+                               &bad, err);
+    net->path_scale = alloc_or_fail(net, (size_t)(net->n_paths ? net->n_paths : 1) * max_batch *
+                                             sizeof(float), "drop-path masks", &bad, err);
+    net->labels = alloc_or_fail(net, (size_t)max_batch * sizeof(int), "labels", &bad, err);
+    net->loss_dev = alloc_or_fail(net, sizeof(float), "loss", &bad, err);
+    net->correct_dev = alloc_or_fail(net, sizeof(int), "accuracy", &bad, err);
+    if (!bad && !(net->path_host = malloc((size_t)(net->n_paths ? net->n_paths : 1) *
+                                          max_batch * sizeof(float)))) {
+        bad = 1;
+        ERR_SET(err, CL_ERR_NOMEM, "network: out of memory for drop-path masks");
+    }
+    if (bad)
+        return CL_ERR_NOMEM;
+    /* the arenas are overwritten before they are read; zero them anyway so
+     * a planning mistake shows as wrong numbers, not as uninitialised reads */
+    be->zero(be, net->act, (size_t)off * sizeof(float));
+    be->zero(be, net->grad, (size_t)off * sizeof(float));
+    be->zero(be, net->pgrad, (size_t)net->n_params * sizeof(float));
+    be->zero(be, net->mom, (size_t)net->n_params * sizeof(float));
+    return CL_OK;
+}
+
+int net_init_params(cl_net *net, cl_rng *rng, cl_err *err)
+{
+    cl_backend *be = net->be;
+    float *p = malloc((size_t)(net->n_params ? net->n_params : 1) * sizeof *p);
+    float *s = malloc((size_t)(net->n_state ? net->n_state : 1) * sizeof *s);
+    if (!p || !s) {
+        free(p);
+        free(s);
+        return ERR_SET(err, CL_ERR_NOMEM, "network: out of memory initialising parameters");
+    }
+    for (int i = 0; i < net->n_nodes; i++) {
+        const net_node *nd = &net->nodes[i];
+        float *w = p + nd->p_off;
+        if (nd->kind == NODE_CONV) {
+            const conv_desc *d = &nd->u.conv;
+            float b = 1.f / sqrtf((float)(d->cin / d->groups * d->kh * d->kw));
+            for (long j = 0; j < nd->p_len; j++)
+                w[j] = (2.f * rng_uniform(rng) - 1.f) * b;
+        } else if (nd->kind == NODE_LINEAR) {
+            int k = net->vals[nd->x].c;
+            float b = 1.f / sqrtf((float)k);
+            for (long j = 0; j < nd->p_len; j++)
+                w[j] = (2.f * rng_uniform(rng) - 1.f) * b;
+        } else if (nd->kind == NODE_BN) {
+            int c = net->vals[nd->x].c;
+            for (int j = 0; j < c; j++) {
+                w[j] = 1.f;
+                w[c + j] = 0.f;
+                s[nd->s_off + j] = 0.f;              /* running mean */
+                s[nd->s_off + c + j] = 1.f;          /* running var */
+                s[nd->s_off + 2 * c + j] = 0.f;
+                s[nd->s_off + 3 * c + j] = 1.f;
+            }
+        }
+    }
+    be->upload(be, net->params, p, (size_t)net->n_params * sizeof *p);
+    be->upload(be, net->state, s, (size_t)net->n_state * sizeof *s);
+    be->zero(be, net->mom, (size_t)net->n_params * sizeof(float));
+    net->sgd_steps = 0;
+    free(p);
+    free(s);
+    return CL_OK;
+}
+
+/* ---- running ---- */
+
+void net_drop_path(cl_net *net, float prob, cl_rng *rng)
+{
+    size_t count = (size_t)net->n_paths * net->max_batch;
+    float *h = net->path_host;
+    if (prob <= 0.f || net->n_paths == 0) {
+        net->drop_active = 0;
+        return;
+    }
+    for (size_t i = 0; i < count; i++)
+        h[i] = rng_uniform(rng) < prob ? 0.f : 1.f / (1.f - prob);
+    net->be->upload(net->be, net->path_scale, h, count * sizeof *h);
+    net->drop_active = 1;
+}
+
+static const float *sscale_of(const cl_net *net, const net_node *nd)
+{
+    if (!net->train || !net->drop_active || nd->path < 0)
+        return NULL;
+    return net->path_scale + (long)nd->path * net->max_batch;
+}
+
+int net_forward(cl_net *net, const float *x, int n, int train, cl_err *err)
+{
+    cl_backend *be = net->be;
+    const net_value *in = &net->vals[net->input];
+    if (n <= 0 || n > net->max_batch)
+        return ERR_SET(err, CL_ERR_ARG, "batch of %d images: this network takes 1 to %d", n,
+                       net->max_batch);
+    net->batch = n;
+    net->train = train;
+    be->upload(be, net->act + in->off, x, (size_t)n * in->c * in->h * in->w * sizeof(float));
+    for (int i = 0; i < net->n_nodes; i++) {
+        const net_node *nd = &net->nodes[i];
+        tview vx = net_view(net, net->act, nd->x, n), vy = net_view(net, net->act, nd->y, n);
+        float *p = net->params + nd->p_off;
+        switch (nd->kind) {
+        case NODE_CONV:
+            be->conv_fwd(be, &nd->u.conv, vx, p, vy, nd->acc);
+            break;
+        case NODE_BN: {
+            float *st = net->state + nd->s_off;
+            int c = vx.c;
+            if (train)
+                be->bn_fwd_train(be, &nd->u.bn, vx, p, p + c, st + 2 * c, st + 3 * c, st, st + c,
+                                 vy, nd->acc, sscale_of(net, nd));
+            else
+                be->bn_fwd_eval(be, &nd->u.bn, vx, p, p + c, st, st + c, vy, nd->acc);
+            break;
+        }
+        case NODE_POOL:
+            be->pool_fwd(be, &nd->u.pool, vx, vy, nd->acc, sscale_of(net, nd));
+            break;
+        case NODE_COPY:
+            be->scale_copy(be, vx, vy, nd->acc, sscale_of(net, nd));
+            break;
+        case NODE_GAP:
+            be->gap_fwd(be, vx, vy);
+            break;
+        case NODE_LINEAR:
+            be->linear_fwd(be, n, vx.c, vy.c, vx.d, p, p + (long)vx.c * vy.c, vy.d);
+            break;
+        }
+    }
+    return be->sync(be, err);
+}
+
+int net_loss(cl_net *net, const int *labels, float *loss, int *correct, int backward, cl_err *err)
+{
+    cl_backend *be = net->be;
+    tview lg = net_view(net, net->act, net->logits, net->batch);
+    tview dl = net_view(net, net->grad, net->logits, net->batch);
+    int rc;
+    be->upload(be, net->labels, labels, (size_t)net->batch * sizeof(int));
+    be->xent(be, net->batch, lg.c, lg.d, net->labels, net->loss_dev, net->correct_dev,
+             backward ? dl.d : NULL);
+    if ((rc = be->sync(be, err)))
+        return rc;
+    be->download(be, loss, net->loss_dev, sizeof *loss);
+    be->download(be, correct, net->correct_dev, sizeof *correct);
+    if (!isfinite(*loss))
+        return ERR_SET(err, CL_ERR_NUMERIC, "the loss is not a number (%g): training diverged",
+                       (double)*loss);
+    return CL_OK;
+}
+
+int net_backward(cl_net *net, cl_err *err)
+{
+    cl_backend *be = net->be;
+    int n = net->batch;
+    if (!net->train)
+        return ERR_SET(err, CL_ERR_INTERNAL, "backward after an evaluation forward");
+    for (int i = net->n_nodes - 1; i >= 0; i--) {
+        const net_node *nd = &net->nodes[i];
+        tview vx = net_view(net, net->act, nd->x, n);
+        tview dy = net_view(net, net->grad, nd->y, n), dx = net_view(net, net->grad, nd->x, n);
+        float *p = net->params + nd->p_off, *g = net->pgrad + nd->p_off;
+        switch (nd->kind) {
+        case NODE_CONV:
+            if (nd->need_dx)
+                be->conv_bwd_data(be, &nd->u.conv, vx, p, dy, dx, nd->dx_acc);
+            be->conv_bwd_filter(be, &nd->u.conv, vx, dy, g);
+            break;
+        case NODE_BN: {
+            const float *st = net->state + nd->s_off;
+            int c = vx.c;
+            be->bn_bwd(be, vx, dy, p, st + 2 * c, st + 3 * c, sscale_of(net, nd), dx, nd->dx_acc,
+                       g, g + c);
+            break;
+        }
+        case NODE_POOL:
+            be->pool_bwd(be, &nd->u.pool, vx, dy, dx, nd->dx_acc, sscale_of(net, nd));
+            break;
+        case NODE_COPY:
+            be->scale_copy(be, dy, dx, nd->dx_acc, sscale_of(net, nd));
+            break;
+        case NODE_GAP:
+            be->gap_bwd(be, dy, dx, nd->dx_acc);
+            break;
+        case NODE_LINEAR: {
+            int k = vx.c, m = net->vals[nd->y].c;
+            be->linear_bwd(be, n, k, m, vx.d, p, dy.d, nd->need_dx ? dx.d : NULL, nd->dx_acc, g,
+                           g + (long)k * m);
+            break;
+        }
+        }
+    }
+    return be->sync(be, err);
+}
+
+void net_sgd(cl_net *net, float lr, float momentum, float weight_decay)
+{
+    net->be->sgd(net->be, net->n_params, net->params, net->pgrad, net->mom, lr, momentum,
+                 weight_decay, net->sgd_steps == 0);
+    net->sgd_steps++;
+}
+
+void net_logits(cl_net *net, float *out)
+{
+    tview lg = net_view(net, net->act, net->logits, net->batch);
+    net->be->download(net->be, out, lg.d, (size_t)net->batch * lg.c * sizeof(float));
+}
+
+long net_param_count(const cl_net *net) { return net->n_params; }
+
+double net_flops(const cl_net *net)
+{
+    double f = 0.0;
+    for (int i = 0; i < net->n_nodes; i++) {
+        const net_node *nd = &net->nodes[i];
+        const net_value *vy = &net->vals[nd->y];
+        if (nd->kind == NODE_CONV) {
+            const conv_desc *d = &nd->u.conv;
+            f += 2.0 * d->cout * vy->h * vy->w * (d->cin / d->groups) * d->kh * d->kw;
+        } else if (nd->kind == NODE_LINEAR) {
+            f += 2.0 * net->vals[nd->x].c * vy->c;
+        }
+    }
+    return f;
+}

@@ -1,0 +1,124 @@
+/* net.h - a network as a list of ops over planned tensors.
+ *
+ * A builder (src/child) adds values (tensors without a batch size) and
+ * nodes (ops reading one value and writing another), then net_plan()
+ * fixes the largest batch, lays every value out in one activation arena
+ * and one gradient arena, works out for each node whether its input
+ * gradient is the first contribution (overwrite) or a later one (add),
+ * lets the backend prepare each op, and allocates parameters and their
+ * SGD state in three flat arrays (one SGD call updates them all).
+ *
+ * A value may be a channel slice of another (a block output inside its
+ * cell's concatenated output).  Nodes with acc set add their output to
+ * what an earlier node wrote (the second path of an add combiner).
+ *
+ * Builder calls never fail on their own: the first misuse (a shape that
+ * does not fit) is kept as the network's error and net_plan() returns it,
+ * so a builder can be written as straight-line code. */
+#ifndef CELLAR_NN_NET_H
+#define CELLAR_NN_NET_H
+
+#include "backend/backend.h"
+#include "core/err.h"
+#include "core/rng.h"
+
+typedef enum { NODE_CONV, NODE_BN, NODE_POOL, NODE_COPY, NODE_GAP, NODE_LINEAR } node_kind;
+
+typedef struct net_node {
+    node_kind kind;
+    int x, y;        /* value ids */
+    int acc;         /* forward: add into y */
+    int path;        /* drop-path slot whose per-image scale applies, or -1 */
+    int need_dx;     /* set by net_plan: the input wants a gradient */
+    int dx_acc;      /* set by net_plan: add into the input gradient */
+    long p_off;      /* parameters: conv W; bn gamma, beta; linear W, b */
+    long p_len;
+    long s_off;      /* bn: running mean, running var, saved mean, saved 1/std */
+    union {
+        conv_desc conv;
+        pool_desc pool;
+        bn_desc bn;
+    } u;
+} net_node;
+
+typedef struct net_value {
+    int c, h, w;
+    int parent, c0;  /* a channel slice [c0, c0 + c) of parent, or parent = -1 */
+    long off;        /* root values: offset in the arenas (set by net_plan) */
+} net_value;
+
+typedef struct cl_net {
+    cl_backend *be;
+    net_node *nodes;
+    int n_nodes, cap_nodes;
+    net_value *vals;
+    int n_vals, cap_vals;
+    int input, logits;      /* value ids */
+    int n_paths;
+    long n_params, n_state;
+    cl_err build_err;       /* the first builder error */
+
+    /* set by net_plan */
+    int max_batch;
+    long arena_floats;
+    float *act, *grad;      /* activation and gradient arenas */
+    float *params, *pgrad, *mom, *state;
+    float *path_scale;      /* [n_paths][max_batch]: drop-path scales */
+    float *path_host;       /* the same, drawn in host memory */
+    int *labels;            /* [max_batch] */
+    float *loss_dev;
+    int *correct_dev;
+
+    /* run state */
+    int batch;              /* images in the last forward */
+    int train;              /* mode of the last forward */
+    int drop_active;        /* path_scale holds a draw for this step */
+    long sgd_steps;
+} cl_net;
+
+cl_net *net_new(cl_backend *be);   /* NULL when out of memory */
+void net_free(cl_net *net);
+
+/* ---- building ---- */
+int net_value_new(cl_net *net, int c, int h, int w);
+int net_value_slice(cl_net *net, int parent, int c0, int c);
+int net_path_new(cl_net *net);
+/* each returns the node index, or -1 after a builder error */
+int net_conv(cl_net *net, int x, int y, const conv_desc *d, int acc);
+int net_bn(cl_net *net, int x, int y, int acc, int path);
+int net_pool(cl_net *net, int x, int y, const pool_desc *d, int acc, int path);
+int net_copy(cl_net *net, int x, int y, int acc, int path);
+int net_gap(cl_net *net, int x, int y);
+int net_linear(cl_net *net, int x, int y);
+
+int net_plan(cl_net *net, int max_batch, cl_err *err);
+
+/* PyTorch's default initialisation: conv and linear weights (and the
+ * linear bias) uniform in +-1/sqrt(fan_in), BN gamma 1 and beta 0, running
+ * mean 0 and variance 1. */
+int net_init_params(cl_net *net, cl_rng *rng, cl_err *err);
+
+/* ---- running ---- */
+/* Draw this step's drop-path masks: each path of each image is dropped
+ * with probability prob, kept paths scaled by 1/(1 - prob).  prob = 0
+ * turns drop-path off. */
+void net_drop_path(cl_net *net, float prob, cl_rng *rng);
+
+/* x: n images [n][c][h][w] in host memory, n <= max_batch */
+int net_forward(cl_net *net, const float *x, int n, int train, cl_err *err);
+/* Mean cross-entropy of the last forward against host labels; with
+ * backward set, also the gradient of the logits for net_backward(). */
+int net_loss(cl_net *net, const int *labels, float *loss, int *correct, int backward, cl_err *err);
+int net_backward(cl_net *net, cl_err *err);
+void net_sgd(cl_net *net, float lr, float momentum, float weight_decay);
+/* copy the logits of the last forward to host memory ([batch][classes]) */
+void net_logits(cl_net *net, float *out);
+
+/* ---- facts ---- */
+long net_param_count(const cl_net *net);
+/* FLOPs of the forward pass of one image: 2 per multiply-add of the
+ * convolutions and the linear layer */
+double net_flops(const cl_net *net);
+tview net_view(const cl_net *net, const float *arena, int value, int n);
+
+#endif

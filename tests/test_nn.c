@@ -1,0 +1,708 @@
+/* test_nn.c - every op's backward against finite differences, the fast
+ * convolution paths against the generic one, and whole networks: the
+ * gradient of every parameter group of a child that uses all 13 ops and
+ * both combiners, with and without drop-path, against finite differences
+ * of the loss; parameter counts against PyTorch's for the same layout.
+ *   GENO='normal: ... ; reduce: ...' tests/test_nn   checks only that
+ * genotype's network gradient (for chasing a failure). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/cpu/cpu.h"
+#include "check.h"
+#include "child/child.h"
+#include "core/rng.h"
+
+static cl_backend *be;
+static cl_rng rng;
+
+/* ---- tensors in host memory (the CPU backend's memory) ---- */
+
+/* a view of n images; pad_c > 0 makes it a channel slice of a wider
+ * tensor (ns = (c + pad_c) * h * w) so slices are exercised too */
+static tview tv_new(int n, int c, int h, int w, int pad_c)
+{
+    tview t;
+    t.n = n;
+    t.c = c;
+    t.h = h;
+    t.w = w;
+    t.ns = (long)(c + pad_c) * h * w;
+    t.d = calloc((size_t)n * t.ns, sizeof(float));
+    return t;
+}
+
+static float *tv_at(tview t, long i)   /* i-th element in n,c,h,w order */
+{
+    long per = (long)t.c * t.h * t.w;
+    return t.d + (i / per) * t.ns + i % per;
+}
+
+static long tv_len(tview t) { return (long)t.n * t.c * t.h * t.w; }
+
+/* values in +-[0.1, 1]: away from ReLU's kink */
+static void fill_away(tview t)
+{
+    for (long i = 0; i < tv_len(t); i++) {
+        float m = 0.1f + 0.9f * rng_uniform(&rng);
+        *tv_at(t, i) = rng_uniform(&rng) < 0.5f ? -m : m;
+    }
+}
+
+/* distinct values 0.01 apart in random order: no ties for max pooling */
+static void fill_distinct(tview t)
+{
+    long n = tv_len(t);
+    int *perm = malloc((size_t)n * sizeof *perm);
+    for (long i = 0; i < n; i++)
+        perm[i] = (int)i;
+    rng_shuffle(&rng, perm, (int)n);
+    for (long i = 0; i < n; i++)
+        *tv_at(t, i) = 0.01f * (float)(perm[i] - n / 2);
+    free(perm);
+}
+
+static void fill_buf(float *p, long n, float scale)
+{
+    for (long i = 0; i < n; i++)
+        p[i] = scale * (2.f * rng_uniform(&rng) - 1.f);
+}
+
+/* ---- one op under test ---- */
+
+typedef struct optest optest;
+struct optest {
+    tview x, y;
+    float *p;
+    long np;
+    const float *sscale;
+    void (*fwd)(optest *t, tview y, int acc);
+    void (*bwd)(optest *t, tview dy, tview dx, float *dp, int acc);
+    conv_desc conv;
+    pool_desc pool;
+    bn_desc bn;
+    int no_fwd_acc;   /* the op always overwrites its output */
+    float stats[4 * 64];
+};
+
+static void conv_f(optest *t, tview y, int acc) { be->conv_fwd(be, &t->conv, t->x, t->p, y, acc); }
+static void conv_b(optest *t, tview dy, tview dx, float *dp, int acc)
+{
+    be->conv_bwd_data(be, &t->conv, t->x, t->p, dy, dx, acc);
+    be->conv_bwd_filter(be, &t->conv, t->x, dy, dp);
+}
+static void bn_f(optest *t, tview y, int acc)
+{
+    int c = t->x.c;
+    be->bn_fwd_train(be, &t->bn, t->x, t->p, t->p + c, t->stats + 2 * c, t->stats + 3 * c,
+                     t->stats, t->stats + c, y, acc, t->sscale);
+}
+static void bn_b(optest *t, tview dy, tview dx, float *dp, int acc)
+{
+    int c = t->x.c;
+    be->bn_bwd(be, t->x, dy, t->p, t->stats + 2 * c, t->stats + 3 * c, t->sscale, dx, acc, dp,
+               dp + c);
+}
+static void pool_f(optest *t, tview y, int acc) { be->pool_fwd(be, &t->pool, t->x, y, acc, t->sscale); }
+static void pool_b(optest *t, tview dy, tview dx, float *dp, int acc)
+{
+    be->pool_bwd(be, &t->pool, t->x, dy, dx, acc, t->sscale);
+}
+static void copy_f(optest *t, tview y, int acc) { be->scale_copy(be, t->x, y, acc, t->sscale); }
+static void copy_b(optest *t, tview dy, tview dx, float *dp, int acc)
+{
+    be->scale_copy(be, dy, dx, acc, t->sscale);
+}
+static void gap_f(optest *t, tview y, int acc) { be->gap_fwd(be, t->x, y); }
+static void gap_b(optest *t, tview dy, tview dx, float *dp, int acc) { be->gap_bwd(be, dy, dx, acc); }
+
+static double loss_of(optest *t, const float *r)
+{
+    double l = 0.0;
+    t->fwd(t, t->y, 0);
+    for (long i = 0; i < tv_len(t->y); i++)
+        l += (double)r[i] * *tv_at(t->y, i);
+    return l;
+}
+
+/* Check dx and dp against central differences, then the acc modes. */
+static void gradcheck(optest *t, const char *name, float eps)
+{
+    long ny = tv_len(t->y), nx = tv_len(t->x);
+    float *r = malloc((size_t)ny * sizeof *r), *dp = calloc((size_t)t->np + 1, sizeof *dp);
+    tview dy = tv_new(t->y.n, t->y.c, t->y.h, t->y.w, (int)(t->y.ns / ((long)t->y.h * t->y.w)) - t->y.c);
+    tview dx = tv_new(t->x.n, t->x.c, t->x.h, t->x.w, (int)(t->x.ns / ((long)t->x.h * t->x.w)) - t->x.c);
+    tview y0 = tv_new(t->y.n, t->y.c, t->y.h, t->y.w, 0), y1 = tv_new(t->y.n, t->y.c, t->y.h, t->y.w, 0);
+    double worst = 0.0;
+    int bad = 0, checked = 0;
+
+    fill_buf(r, ny, 1.f);
+    for (long i = 0; i < ny; i++)
+        *tv_at(dy, i) = r[i];
+    t->fwd(t, t->y, 0);
+    t->bwd(t, dy, dx, dp, 0);
+
+    for (int k = 0; k < 40 && k < nx; k++) {
+        long i = nx <= 40 ? k : (long)rng_below(&rng, (uint32_t)nx);
+        float *xi = tv_at(t->x, i), keep = *xi, an = *tv_at(dx, i);
+        double lp, lm, fd, e;
+        *xi = keep + eps;
+        lp = loss_of(t, r);
+        *xi = keep - eps;
+        lm = loss_of(t, r);
+        *xi = keep;
+        fd = (lp - lm) / (2.0 * eps);
+        e = fabs(fd - an) / (1e-3 + 1e-2 * fabs(fd));
+        worst = e > worst ? e : worst;
+        bad += e > 1.0;
+        checked++;
+    }
+    CHECK(bad == 0, "%s: input gradient matches finite differences at %d points (worst %.2f of tolerance)",
+          name, checked, worst);
+    if (t->np) {
+        worst = 0.0;
+        bad = checked = 0;
+        for (int k = 0; k < 40 && k < t->np; k++) {
+            long i = t->np <= 40 ? k : (long)rng_below(&rng, (uint32_t)t->np);
+            float keep = t->p[i], an = dp[i];
+            double lp, lm, fd, e;
+            t->p[i] = keep + eps;
+            lp = loss_of(t, r);
+            t->p[i] = keep - eps;
+            lm = loss_of(t, r);
+            t->p[i] = keep;
+            fd = (lp - lm) / (2.0 * eps);
+            e = fabs(fd - an) / (1e-3 + 1e-2 * fabs(fd));
+            worst = e > worst ? e : worst;
+            bad += e > 1.0;
+            checked++;
+        }
+        CHECK(bad == 0, "%s: parameter gradient matches finite differences at %d points (worst %.2f)",
+              name, checked, worst);
+    }
+
+    /* forward acc: y = y_before + f(x) */
+    t->fwd(t, y0, 0);
+    if (!t->no_fwd_acc) {
+    fill_buf(y1.d, ny, 1.f);
+    {
+        tview yb = tv_new(t->y.n, t->y.c, t->y.h, t->y.w, 0);
+        double err = 0.0;
+        memcpy(yb.d, y1.d, (size_t)ny * sizeof(float));
+        t->fwd(t, y1, 1);
+        for (long i = 0; i < ny; i++)
+            err = fmax(err, fabs(y1.d[i] - (yb.d[i] + y0.d[i])));
+        CHECK(err < 1e-5, "%s: forward with acc adds to the output (max error %.2g)", name, err);
+        free(yb.d);
+    }
+    }
+    /* backward acc: dx = dx_before + grad */
+    {
+        float *g = malloc((size_t)nx * sizeof *g), *before = malloc((size_t)nx * sizeof *before);
+        double err = 0.0;
+        for (long i = 0; i < nx; i++)
+            g[i] = *tv_at(dx, i);
+        fill_buf(before, nx, 1.f);
+        for (long i = 0; i < nx; i++)
+            *tv_at(dx, i) = before[i];
+        t->fwd(t, t->y, 0);
+        t->bwd(t, dy, dx, dp, 1);
+        for (long i = 0; i < nx; i++)
+            err = fmax(err, fabs(*tv_at(dx, i) - (before[i] + g[i])));
+        CHECK(err < 1e-4, "%s: backward with acc adds to the input gradient (max error %.2g)", name,
+              err);
+        free(g);
+        free(before);
+    }
+    free(r);
+    free(dp);
+    free(dy.d);
+    free(dx.d);
+    free(y0.d);
+    free(y1.d);
+}
+
+static conv_desc cdesc(int cin, int cout, int kh, int kw, int sh, int sw, int ph, int pw, int dil,
+                       int groups, int relu)
+{
+    conv_desc d;
+    memset(&d, 0, sizeof d);
+    d.cin = cin;
+    d.cout = cout;
+    d.kh = kh;
+    d.kw = kw;
+    d.sh = sh;
+    d.sw = sw;
+    d.ph = ph;
+    d.pw = pw;
+    d.dh = d.dw = dil;
+    d.groups = groups;
+    d.relu_in = relu;
+    return d;
+}
+
+/* max relative difference |a-b| / (|b| + 1e-3) over n values */
+static double rel_diff(const float *a, const float *b, long n)
+{
+    double m = 0.0;
+    for (long i = 0; i < n; i++)
+        m = fmax(m, fabs((double)a[i] - b[i]) / (fabs((double)b[i]) + 1e-3));
+    return m;
+}
+
+static void test_conv(const char *name, conv_desc d, int n, int h, int w, int xslice, int yslice)
+{
+    optest t;
+    memset(&t, 0, sizeof t);
+    t.conv = d;
+    t.x = tv_new(n, d.cin, h, w, xslice);
+    t.y = tv_new(n, d.cout, conv_out_h(&d, h), conv_out_w(&d, w), yslice);
+    t.np = conv_weight_count(&d);
+    t.p = malloc((size_t)t.np * sizeof(float));
+    t.fwd = conv_f;
+    t.bwd = conv_b;
+    fill_away(t.x);
+    fill_buf(t.p, t.np, 0.5f);
+    if (be->conv_prepare(be, &d, n, h, w, NULL) != CL_OK) {
+        CHECK(0, "%s: scratch reserved", name);
+        return;
+    }
+    gradcheck(&t, name, 1e-2f);
+
+    /* the fast path against the generic one, on the same data */
+    {
+        long ny = tv_len(t.y), nx = tv_len(t.x);
+        tview dy = tv_new(t.y.n, t.y.c, t.y.h, t.y.w, 0), dx = tv_new(n, d.cin, h, w, 0);
+        float *yf = malloc((size_t)ny * 4), *yg = malloc((size_t)ny * 4);
+        float *dxf = malloc((size_t)nx * 4), *dwf = malloc((size_t)t.np * 4), *dwg = malloc((size_t)t.np * 4);
+        fill_buf(dy.d, ny, 1.f);
+        for (int pass = 0; pass < 2; pass++) {
+            cpu_conv_set_generic(pass);
+            be->conv_fwd(be, &d, t.x, t.p, t.y, 0);
+            be->conv_bwd_data(be, &d, t.x, t.p, dy, dx, 0);
+            be->conv_bwd_filter(be, &d, t.x, dy, pass ? dwg : dwf);
+            for (long i = 0; i < ny; i++)
+                (pass ? yg : yf)[i] = *tv_at(t.y, i);
+            if (!pass)
+                memcpy(dxf, dx.d, (size_t)nx * 4);
+        }
+        cpu_conv_set_generic(0);
+        CHECK(rel_diff(yf, yg, ny) < 1e-4 && rel_diff(dxf, dx.d, nx) < 1e-4 &&
+                  rel_diff(dwf, dwg, t.np) < 1e-4,
+              "%s: fast path equals the generic path (y %.1g, dx %.1g, dw %.1g)", name,
+              rel_diff(yf, yg, ny), rel_diff(dxf, dx.d, nx), rel_diff(dwf, dwg, t.np));
+        free(dy.d); free(dx.d); free(yf); free(yg); free(dxf); free(dwf); free(dwg);
+    }
+    free(t.x.d);
+    free(t.y.d);
+    free(t.p);
+}
+
+static void test_convs(void)
+{
+    test_conv("conv 3x3 dense", cdesc(3, 5, 3, 3, 1, 1, 1, 1, 1, 1, 0), 2, 6, 7, 0, 0);
+    test_conv("conv 3x3 dense stride 2 relu", cdesc(4, 3, 3, 3, 2, 2, 1, 1, 1, 1, 1), 2, 7, 8, 1, 2);
+    test_conv("conv 1x7 stride (1,2) relu", cdesc(3, 3, 1, 7, 1, 2, 0, 3, 1, 1, 1), 2, 8, 8, 0, 0);
+    test_conv("conv 7x1 stride (2,1)", cdesc(3, 3, 7, 1, 2, 1, 3, 0, 1, 1, 0), 2, 8, 4, 0, 0);
+    test_conv("conv grouped (2 groups)", cdesc(4, 6, 3, 3, 1, 1, 1, 1, 1, 2, 1), 2, 5, 5, 0, 0);
+    test_conv("depthwise 3x3 relu", cdesc(4, 4, 3, 3, 1, 1, 1, 1, 1, 4, 1), 2, 6, 6, 2, 0);
+    test_conv("depthwise 5x5 stride 2 relu", cdesc(3, 3, 5, 5, 2, 2, 2, 2, 1, 3, 1), 2, 8, 8, 0, 1);
+    test_conv("depthwise 7x7", cdesc(2, 2, 7, 7, 1, 1, 3, 3, 1, 2, 0), 2, 9, 9, 0, 0);
+    test_conv("depthwise 3x3 dilation 2 stride 2 relu", cdesc(3, 3, 3, 3, 2, 2, 2, 2, 2, 3, 1), 2, 8, 8, 0, 0);
+    test_conv("pointwise", cdesc(5, 4, 1, 1, 1, 1, 0, 0, 1, 1, 0), 3, 4, 5, 1, 3);
+    test_conv("pointwise relu", cdesc(5, 4, 1, 1, 1, 1, 0, 0, 1, 1, 1), 3, 4, 5, 0, 0);
+    {
+        conv_desc d = cdesc(4, 3, 1, 1, 2, 2, 0, 0, 1, 1, 1);
+        test_conv("pointwise stride 2 relu (factorized reduce, even grid)", d, 2, 6, 6, 0, 3);
+        d.oy = d.ox = 1;
+        test_conv("pointwise stride 2 relu offset (factorized reduce, odd grid)", d, 2, 6, 6, 1, 3);
+    }
+}
+
+static void test_bn(const char *name, int n, int c, int h, int w, int with_scale)
+{
+    optest t;
+    float sc[8];
+    memset(&t, 0, sizeof t);
+    t.x = tv_new(n, c, h, w, 1);
+    t.y = tv_new(n, c, h, w, 2);
+    t.np = 2 * c;
+    t.p = malloc((size_t)t.np * sizeof(float));
+    t.bn.eps = 1e-5f;
+    t.bn.momentum = 0.1f;
+    t.fwd = bn_f;
+    t.bwd = bn_b;
+    fill_buf(t.x.d, (long)n * t.x.ns, 2.f);
+    for (int i = 0; i < c; i++) {
+        t.p[i] = 0.5f + rng_uniform(&rng);
+        t.p[c + i] = rng_uniform(&rng) - 0.5f;
+        t.stats[i] = 0.f;
+        t.stats[c + i] = 1.f;
+    }
+    for (int i = 0; i < n; i++)
+        sc[i] = i % 3 == 1 ? 0.f : 1.f / 0.7f;
+    t.sscale = with_scale ? sc : NULL;
+    gradcheck(&t, name, 1e-3f);
+    free(t.x.d);
+    free(t.y.d);
+    free(t.p);
+}
+
+static void test_bn_stats(void)
+{
+    /* batch statistics, running statistics, eval mode */
+    int n = 4, c = 2, hw = 9;
+    tview x = tv_new(n, c, 3, 3, 0), y = tv_new(n, c, 3, 3, 0);
+    float g[2] = {1.f, 2.f}, b[2] = {0.f, 1.f}, rm[2] = {0.f, 0.f}, rv[2] = {1.f, 1.f}, sm[2], sr[2];
+    bn_desc d = {1e-5f, 0.1f};
+    double mean = 0, var = 0, m1 = 0, s1 = 0;
+    fill_buf(x.d, n * c * hw, 3.f);
+    be->bn_fwd_train(be, &d, x, g, b, sm, sr, rm, rv, y, 0, NULL);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < hw; j++)
+            mean += x.d[i * c * hw + j];
+    mean /= n * hw;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < hw; j++)
+            var += pow(x.d[i * c * hw + j] - mean, 2);
+    var /= n * hw;
+    CHECK_NEAR(sm[0], mean, 1e-6, 1e-5, "batch norm: saved mean is the batch mean");
+    CHECK_NEAR(sr[0], 1.0 / sqrt(var + 1e-5), 1e-5, 1e-5, "batch norm: saved 1/std from the biased variance");
+    CHECK_NEAR(rm[0], 0.1 * mean, 1e-6, 1e-5, "batch norm: running mean moves by momentum 0.1");
+    CHECK_NEAR(rv[0], 0.9 + 0.1 * var * n * hw / (n * hw - 1), 1e-6, 1e-5,
+               "batch norm: running variance uses the unbiased variance");
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < hw; j++) {
+            m1 += y.d[i * c * hw + hw + j];
+            s1 += pow(y.d[i * c * hw + hw + j] - 1.0, 2);
+        }
+    CHECK_NEAR(m1 / (n * hw), 1.0, 1e-5, 0, "batch norm: output mean is beta");
+    CHECK_NEAR(sqrt(s1 / (n * hw)), 2.0, 1e-3, 0, "batch norm: output std is gamma");
+    be->bn_fwd_eval(be, &d, x, g, b, rm, rv, y, 0);
+    CHECK_NEAR(y.d[0], (x.d[0] - rm[0]) / sqrt(rv[0] + 1e-5), 1e-5, 1e-5,
+               "batch norm eval: uses the running statistics");
+    free(x.d);
+    free(y.d);
+}
+
+static void test_pool(const char *name, pool_kind kind, int k, int s, int n, int c, int h, int w,
+                      int with_scale)
+{
+    optest t;
+    float sc[8];
+    memset(&t, 0, sizeof t);
+    t.pool.kind = kind;
+    t.pool.k = k;
+    t.pool.s = s;
+    t.pool.p = k / 2;
+    t.x = tv_new(n, c, h, w, 1);
+    t.y = tv_new(n, c, pool_out(&t.pool, h), pool_out(&t.pool, w), 1);
+    t.fwd = pool_f;
+    t.bwd = pool_b;
+    fill_distinct(t.x);
+    for (int i = 0; i < n; i++)
+        sc[i] = i % 2 ? 0.f : 1.25f;
+    t.sscale = with_scale ? sc : NULL;
+    gradcheck(&t, name, 1e-3f);
+    free(t.x.d);
+    free(t.y.d);
+}
+
+static void test_pool_values(void)
+{
+    /* avg excludes padding: the corner of a 3x3 avg over a 2x2 image of
+     * ones is 1, not 4/9; max pads with -inf: all-negative image keeps its max */
+    tview x = tv_new(1, 1, 2, 2, 0), y = tv_new(1, 1, 2, 2, 0);
+    pool_desc avg = {POOL_AVG, 3, 1, 1}, mx = {POOL_MAX, 3, 1, 1};
+    for (int i = 0; i < 4; i++)
+        x.d[i] = 1.f;
+    be->pool_fwd(be, &avg, x, y, 0, NULL);
+    CHECK_NEAR(y.d[0], 1.0, 1e-6, 0, "avg pool: padding is excluded from the count");
+    for (int i = 0; i < 4; i++)
+        x.d[i] = -1.f - (float)i;
+    be->pool_fwd(be, &mx, x, y, 0, NULL);
+    CHECK_NEAR(y.d[3], -1.0, 1e-6, 0, "max pool: padding never wins");
+    free(x.d);
+    free(y.d);
+}
+
+static void test_small_ops(void)
+{
+    optest t;
+    float sc[3] = {1.f, 0.f, 2.f};
+    memset(&t, 0, sizeof t);
+    t.x = tv_new(3, 4, 3, 3, 2);
+    t.y = tv_new(3, 4, 3, 3, 1);
+    t.fwd = copy_f;
+    t.bwd = copy_b;
+    t.sscale = sc;
+    fill_away(t.x);
+    gradcheck(&t, "identity path with drop-path scale", 1e-2f);
+    free(t.y.d);
+    t.y = tv_new(3, 4, 1, 1, 0);
+    t.fwd = gap_f;
+    t.bwd = gap_b;
+    t.no_fwd_acc = 1;
+    gradcheck(&t, "global average pool", 1e-2f);
+    free(t.x.d);
+    free(t.y.d);
+
+    /* linear and softmax cross-entropy, with finite differences by hand */
+    {
+        int n = 3, k = 5, m = 4, labels[3] = {0, 3, 1}, correct;
+        float x[15], w[20], b[4], y[12], dy[12], dx[15], dw[20], db[4], loss, lp, lm;
+        float dl[12];
+        double worst = 0.0;
+        fill_buf(x, 15, 1.f);
+        fill_buf(w, 20, 1.f);
+        fill_buf(b, 4, 1.f);
+        be->linear_fwd(be, n, k, m, x, w, b, y);
+        CHECK_NEAR(y[1 * m + 2], b[2] + x[5] * w[10] + x[6] * w[11] + x[7] * w[12] + x[8] * w[13] + x[9] * w[14],
+                   1e-5, 1e-5, "linear: y = x w^T + b");
+        be->xent(be, n, m, y, labels, &loss, &correct, dl);
+        for (int i = 0; i < 12; i++) {
+            float keep = y[i];
+            y[i] = keep + 1e-3f;
+            be->xent(be, n, m, y, labels, &lp, &correct, NULL);
+            y[i] = keep - 1e-3f;
+            be->xent(be, n, m, y, labels, &lm, &correct, NULL);
+            y[i] = keep;
+            worst = fmax(worst, fabs((lp - lm) / 2e-3 - dl[i]));
+        }
+        CHECK(worst < 1e-3, "cross-entropy: gradient matches finite differences (max error %.2g)", worst);
+        memcpy(dy, dl, sizeof dy);
+        be->linear_bwd(be, n, k, m, x, w, dy, dx, 0, dw, db);
+        worst = 0.0;
+        for (int i = 0; i < 20; i++) {
+            float keep = w[i];
+            w[i] = keep + 1e-2f;
+            be->linear_fwd(be, n, k, m, x, w, b, y);
+            be->xent(be, n, m, y, labels, &lp, &correct, NULL);
+            w[i] = keep - 1e-2f;
+            be->linear_fwd(be, n, k, m, x, w, b, y);
+            be->xent(be, n, m, y, labels, &lm, &correct, NULL);
+            w[i] = keep;
+            worst = fmax(worst, fabs((lp - lm) / 2e-2 - dw[i]));
+        }
+        for (int i = 0; i < 15; i++) {
+            float keep = x[i];
+            x[i] = keep + 1e-2f;
+            be->linear_fwd(be, n, k, m, x, w, b, y);
+            be->xent(be, n, m, y, labels, &lp, &correct, NULL);
+            x[i] = keep - 1e-2f;
+            be->linear_fwd(be, n, k, m, x, w, b, y);
+            be->xent(be, n, m, y, labels, &lm, &correct, NULL);
+            x[i] = keep;
+            worst = fmax(worst, fabs((lp - lm) / 2e-2 - dx[i]));
+        }
+        CHECK(worst < 1e-3, "linear: weight and input gradients match finite differences (max error %.2g)", worst);
+    }
+
+    /* SGD as torch.optim.SGD: first step v = g + wd p */
+    {
+        float p[2] = {1.f, -2.f}, g[2] = {0.5f, 0.25f}, v[2] = {9.f, 9.f};
+        be->sgd(be, 2, p, g, v, 0.1f, 0.9f, 0.01f, 1);
+        CHECK_NEAR(v[0], 0.51, 1e-6, 0, "sgd: first step's momentum buffer is g + wd p");
+        CHECK_NEAR(p[0], 1.0 - 0.051, 1e-6, 0, "sgd: p -= lr v");
+        be->sgd(be, 2, p, g, v, 0.1f, 0.9f, 0.01f, 0);
+        CHECK_NEAR(v[1], 0.9 * (0.25 - 0.02) + (0.25 + 0.01 * p[1] / 1.0 * 1.0 - 0.0), 2e-3, 0,
+                   "sgd: later steps v = mom v + g + wd p");
+    }
+}
+
+/* ---- whole networks ---- */
+
+/* every op and both combiners, in both cells */
+static const char *ALL_OPS =
+    "normal: identity(0) conv_1x3_3x1(1) add | conv_1x7_7x1(0) dil_conv_3x3(2) concat | "
+    "avg_pool_3x3(1) max_pool_3x3(3) add | max_pool_5x5(0) max_pool_7x7(1) add | "
+    "conv_1x1(4) conv_3x3(5) concat | sep_conv_3x3(1) sep_conv_5x5(6) add | sep_conv_7x7(2) identity(1) add ; "
+    "reduce: identity(0) conv_1x3_3x1(1) concat | conv_1x7_7x1(0) dil_conv_3x3(1) add | "
+    "avg_pool_3x3(1) max_pool_3x3(0) add | max_pool_5x5(2) max_pool_7x7(1) concat | "
+    "conv_1x1(0) conv_3x3(3) add | sep_conv_3x3(1) sep_conv_5x5(4) add | sep_conv_7x7(6) identity(5) concat";
+
+static float net_loss_at(cl_net *net, const float *x, const int *y, int n)
+{
+    float loss;
+    int correct;
+    net_forward(net, x, n, 1, NULL);
+    net_loss(net, y, &loss, &correct, 0, NULL);
+    return loss;
+}
+
+static void test_network_grad(const char *text, int drop)
+{
+    cl_genotype g;
+    cl_err err = {0};
+    cl_net *net = NULL;
+    int hw = 16;
+    child_spec spec = {1, 4, 3, hw, hw, 10};
+    int n = 8, y[8] = {1, 7, 3, 3, 0, 9, 2, 5}, bad = 0, groups = 0;
+    float *x = malloc(sizeof(float) * 8 * 3 * hw * hw), loss;
+    int correct;
+    double worst = 0.0;
+    if (geno_parse(text, &g, &err) || child_build(&g, &spec, be, &net, &err) ||
+        net_plan(net, n, &err) || net_init_params(net, &rng, &err)) {
+        CHECK(0, "network builds: %s", err.msg);
+        net_free(net);
+        return;
+    }
+    fill_buf(x, (long)n * 3 * hw * hw, 1.f);
+    if (drop)
+        net_drop_path(net, 0.3f, &rng);
+    net_forward(net, x, n, 1, NULL);
+    net_loss(net, y, &loss, &correct, 1, NULL);
+    net_backward(net, NULL);
+    {
+        /* For each node with parameters, its parameter with the largest
+         * gradient against a central difference of the loss.  One weight
+         * at a time: moving many at once crosses ReLU and max-pool kinks
+         * downstream and the difference quotient stops meaning anything.
+         * The step is small because the largest gradients sit where the
+         * loss bends most: at 1e-3 the quotient is still 5-10% short of
+         * its limit there, at 1e-4 it has converged. */
+        float *p = net->params, *grad = malloc((size_t)net->n_params * sizeof(float));
+        double sa = 0, sf = 0, saa = 0, sff = 0, saf = 0;
+        memcpy(grad, net->pgrad, (size_t)net->n_params * sizeof(float));
+        for (int i = 0; i < net->n_nodes; i++) {
+            const net_node *nd = &net->nodes[i];
+            const float eps = 1e-4f;   /* the loss is strongly curved here: see below */
+            long at = nd->p_off;
+            double fd, an, e;
+            float keep;
+            if (!nd->p_len)
+                continue;
+            for (long j = nd->p_off; j < nd->p_off + nd->p_len; j++)
+                if (fabsf(grad[j]) > fabsf(grad[at]))
+                    at = j;
+            keep = p[at];
+            p[at] = keep + eps;
+            fd = net_loss_at(net, x, y, n);
+            p[at] = keep - eps;
+            fd -= net_loss_at(net, x, y, n);
+            p[at] = keep;
+            fd /= 2 * eps;
+            an = grad[at];
+            e = fabs(fd - an) / (4e-3 + 5e-2 * fabs(an));
+            if (e > 1.0) {
+                bad++;
+                printf("# node %d (kind %d) parameter %ld: analytic %.6g, finite differences %.6g\n",
+                       i, nd->kind, at - nd->p_off, an, fd);
+            }
+            worst = e > worst ? e : worst;
+            sa += an;
+            sf += fd;
+            saa += an * an;
+            sff += fd * fd;
+            saf += an * fd;
+            groups++;
+        }
+        {
+            double cov = saf - sa * sf / groups, corr;
+            corr = cov / sqrt((saa - sa * sa / groups) * (sff - sf * sf / groups));
+            CHECK(corr > 0.995, "network gradient%s: analytic and finite differences correlate (r = %.5f over %d parameters)",
+                  drop ? " with drop-path" : "", corr, groups);
+        }
+        free(grad);
+    }
+    CHECK(bad <= groups / 50 && groups > 100,
+          "network gradient%s: the largest gradient of each of %d parameter groups matches finite differences (%d outside tolerance, worst %.2f)",
+          drop ? " with drop-path" : "", groups, bad, worst);
+    free(x);
+    net_free(net);
+}
+
+static void test_param_counts(void)
+{
+    /* torch_nasnet.py's Net(C, N, cin) for NASNet-A: sum of p.numel() */
+    static const struct { int F, N, cin; long params; } ref[] = {
+        {16, 2, 3, 333946}, {8, 1, 1, 66850}, {32, 6, 3, 3061738},
+        {4, 1, 1, 23734}, {16, 2, 1, 333082}, {24, 3, 3, 965506},
+    };
+    cl_genotype g;
+    cl_err err = {0};
+    geno_from_arg("nasnet-a", &g, &err);
+    for (size_t i = 0; i < sizeof ref / sizeof ref[0]; i++) {
+        child_spec s = {ref[i].N, ref[i].F, ref[i].cin, 32, 32, 10};
+        cl_net *net = NULL;
+        int rc = child_build(&g, &s, be, &net, &err);
+        CHECK(rc == CL_OK && net_param_count(net) == ref[i].params,
+              "NASNet-A F=%d N=%d, %d input channels: %ld parameters, as PyTorch (%ld)", ref[i].F,
+              ref[i].N, ref[i].cin, rc ? -1L : net_param_count(net), ref[i].params);
+        if (i == 0)
+            CHECK(rc == CL_OK && fabs(net_flops(net) - 112.4e6) < 0.1e6,
+                  "NASNet-A F=16 N=2 32x32x3: %.1f MFLOPs forward per image", net_flops(net) / 1e6);
+        net_free(net);
+    }
+    {
+        child_spec s = {1, 8, 1, 30, 30, 10};
+        cl_net *net = NULL;
+        int rc = child_build(&g, &s, be, &net, &err);
+        CHECK(rc == CL_ERR_SHAPE && strstr(err.msg, "even"),
+              "a 30x30 input is refused: %s", err.msg);
+        net_free(net);
+    }
+}
+
+static void test_eval_independent_of_batch(void)
+{
+    /* in eval mode an image's logits do not depend on the rest of its batch */
+    cl_genotype g;
+    cl_err err = {0};
+    cl_net *net = NULL;
+    child_spec spec = {1, 4, 1, 8, 8, 10};
+    float x[4 * 64], l4[40], l1[10];
+    int y[4] = {0, 1, 2, 3}, correct;
+    float loss;
+    geno_from_arg("nasnet-a", &g, &err);
+    if (child_build(&g, &spec, be, &net, &err) || net_plan(net, 4, &err) ||
+        net_init_params(net, &rng, &err)) {
+        CHECK(0, "network builds: %s", err.msg);
+        return;
+    }
+    fill_buf(x, 4 * 64, 1.f);
+    for (int s = 0; s < 3; s++) {   /* move the running statistics */
+        net_forward(net, x, 4, 1, NULL);
+        net_loss(net, y, &loss, &correct, 1, NULL);
+        net_backward(net, NULL);
+        net_sgd(net, 0.01f, 0.9f, 3e-4f);
+    }
+    net_forward(net, x, 4, 0, NULL);
+    net_logits(net, l4);
+    net_forward(net, x, 1, 0, NULL);
+    net_logits(net, l1);
+    CHECK(rel_diff(l1, l4, 10) < 1e-5, "eval mode: logits of an image alone equal those in a batch");
+    net_free(net);
+}
+
+int main(void)
+{
+    cl_err err = {0};
+    rng_seed(&rng, 12345);
+    if (backend_cpu_create(2, &be, &err)) {
+        printf("not ok - CPU backend: %s\n", err.msg);
+        return 1;
+    }
+    test_convs();
+    test_bn("batch norm (train)", 3, 3, 4, 5, 0);
+    test_bn("batch norm with drop-path scale", 3, 2, 3, 3, 1);
+    test_bn_stats();
+    test_pool("max pool 3x3", POOL_MAX, 3, 1, 2, 2, 5, 6, 0);
+    test_pool("max pool 5x5 stride 2 with drop-path scale", POOL_MAX, 5, 2, 2, 2, 8, 8, 1);
+    test_pool("max pool 7x7", POOL_MAX, 7, 1, 1, 2, 6, 6, 0);
+    test_pool("avg pool 3x3", POOL_AVG, 3, 1, 2, 2, 5, 5, 0);
+    test_pool("avg pool 3x3 stride 2 with drop-path scale", POOL_AVG, 3, 2, 2, 3, 7, 8, 1);
+    test_pool_values();
+    test_small_ops();
+    test_param_counts();
+    test_eval_independent_of_batch();
+    if (getenv("GENO")) {
+        test_network_grad(getenv("GENO"), 0);
+        return check_done();
+    }
+    test_network_grad(ALL_OPS, 0);
+    test_network_grad(ALL_OPS, 1);
+    backend_destroy(be);
+    return check_done();
+}
