@@ -310,6 +310,11 @@ static void test_convs(void)
     test_conv("depthwise 5x5 stride 2 relu", cdesc(3, 3, 5, 5, 2, 2, 2, 2, 1, 3, 1), 2, 8, 8, 0, 1);
     test_conv("depthwise 7x7", cdesc(2, 2, 7, 7, 1, 1, 3, 3, 1, 2, 0), 2, 9, 9, 0, 0);
     test_conv("depthwise 3x3 dilation 2 stride 2 relu", cdesc(3, 3, 3, 3, 2, 2, 2, 2, 2, 3, 1), 2, 8, 8, 0, 0);
+    /* wider than one 16-float vector, widths not a multiple of it */
+    test_conv("depthwise 3x3 dilation 2 relu, 21x20", cdesc(3, 3, 3, 3, 1, 1, 2, 2, 2, 3, 1), 1, 21, 20, 0, 0);
+    test_conv("depthwise 5x5, 18x33", cdesc(2, 2, 5, 5, 1, 1, 2, 2, 1, 2, 0), 2, 18, 33, 1, 0);
+    test_conv("depthwise 7x7 stride 2 relu, 20x34", cdesc(2, 2, 7, 7, 2, 2, 3, 3, 1, 2, 1), 2, 20, 34, 0, 1);
+    test_conv("depthwise 3x3 stride 2, 32x32", cdesc(2, 2, 3, 3, 2, 2, 1, 1, 1, 2, 0), 2, 32, 32, 0, 0);
     test_conv("pointwise", cdesc(5, 4, 1, 1, 1, 1, 0, 0, 1, 1, 0), 3, 4, 5, 1, 3);
     test_conv("pointwise relu", cdesc(5, 4, 1, 1, 1, 1, 0, 0, 1, 1, 1), 3, 4, 5, 0, 0);
     {
@@ -693,6 +698,25 @@ int main(void)
     test_pool("max pool 7x7", POOL_MAX, 7, 1, 1, 2, 6, 6, 0);
     test_pool("avg pool 3x3", POOL_AVG, 3, 1, 2, 2, 5, 5, 0);
     test_pool("avg pool 3x3 stride 2 with drop-path scale", POOL_AVG, 3, 2, 2, 3, 7, 8, 1);
+    test_pool("max pool 3x3 stride 2, 33x20", POOL_MAX, 3, 2, 2, 2, 33, 20, 0);
+    test_pool("avg pool 3x3, 18x35 with drop-path scale", POOL_AVG, 3, 1, 2, 2, 18, 35, 1);
+    test_pool("max pool 7x7 stride 2, 20x32", POOL_MAX, 7, 2, 2, 1, 20, 32, 0);
+    test_pool("avg pool 5x5, 17x17", POOL_AVG, 5, 1, 1, 2, 17, 17, 0);
+    {
+        /* a window larger than the padding allows the scalar path */
+        pool_desc odd = {POOL_AVG, 3, 1, 0};
+        optest t;
+        memset(&t, 0, sizeof t);
+        t.pool = odd;
+        t.x = tv_new(2, 2, 6, 7, 0);
+        t.y = tv_new(2, 2, pool_out(&odd, 6), pool_out(&odd, 7), 0);
+        t.fwd = pool_f;
+        t.bwd = pool_b;
+        fill_distinct(t.x);
+        gradcheck(&t, "avg pool 3x3 without padding (scalar path)", 1e-3f);
+        free(t.x.d);
+        free(t.y.d);
+    }
     test_pool_values();
     test_small_ops();
     test_param_counts();

@@ -44,7 +44,9 @@ size_t cpu_conv_scratch(const conv_desc *d, int h, int w)
     size_t col = cin_g * (size_t)(d->kh * d->kw) * ho * wo;
     size_t img = cin_g * (size_t)h * (size_t)w;
     size_t need = col + (img > wc ? img : wc), fast = 0;
-    if (is_depthwise(d))
+    if (cpu_dw_fast(d))
+        fast = cpu_dw_scratch(d, h, w);
+    else if (is_depthwise(d))
         fast = (size_t)(h - d->oy + 2 * d->ph) * (size_t)(w - d->ox + 2 * d->pw);
     else if (is_pointwise(d))
         fast = (size_t)d->cin * ho * wo + wc;
@@ -496,7 +498,9 @@ static int use_generic(void)
 void cpu_conv_fwd(cl_backend *be, const conv_desc *d, tview x, const float *w, tview y, int acc)
 {
     cpu_state *s = cpu_of(be);
-    if (!use_generic() && is_depthwise(d) && d->kh * d->kw <= 64 * 64)
+    if (!use_generic() && cpu_dw_fast(d))
+        cpu_dw_fwd(be, d, x, w, y, acc);
+    else if (!use_generic() && is_depthwise(d) && d->kh * d->kw <= 64 * 64)
         dw_fwd(s, d, x, w, y, acc);
     else if (!use_generic() && is_pointwise(d))
         pw_fwd(s, d, x, w, y, acc);
@@ -508,7 +512,9 @@ void cpu_conv_bwd_data(cl_backend *be, const conv_desc *d, tview x, const float 
                        tview dx, int acc)
 {
     cpu_state *s = cpu_of(be);
-    if (!use_generic() && is_depthwise(d) && d->kh * d->kw <= 64 * 64)
+    if (!use_generic() && cpu_dw_fast(d))
+        cpu_dw_bwd_data(be, d, x, w, dy, dx, acc);
+    else if (!use_generic() && is_depthwise(d) && d->kh * d->kw <= 64 * 64)
         dw_bwd_data(s, d, x, w, dy, dx, acc);
     else if (!use_generic() && is_pointwise(d))
         pw_bwd_data(s, d, x, w, dy, dx, acc);
@@ -519,7 +525,9 @@ void cpu_conv_bwd_data(cl_backend *be, const conv_desc *d, tview x, const float 
 void cpu_conv_bwd_filter(cl_backend *be, const conv_desc *d, tview x, tview dy, float *dw)
 {
     cpu_state *s = cpu_of(be);
-    if (!use_generic() && is_depthwise(d) && d->kh * d->kw <= 64 * 64)
+    if (!use_generic() && cpu_dw_fast(d))
+        cpu_dw_bwd_filter(be, d, x, dy, dw);
+    else if (!use_generic() && is_depthwise(d) && d->kh * d->kw <= 64 * 64)
         dw_bwd_filter(s, d, x, dy, dw);
     else if (!use_generic() && is_pointwise(d))
         pw_bwd_filter(s, d, x, dy, dw);

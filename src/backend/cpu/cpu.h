@@ -20,6 +20,35 @@ int cpu_reserve(cl_backend *be, size_t floats, cl_err *err);
 size_t cpu_conv_scratch(const conv_desc *d, int h, int w);
 size_t cpu_pool_scratch(const pool_desc *d, int h, int w);
 
+/* Padded planes (planes.c).  Element (r, col) of a plane padded by p is
+ * pl[0][r*rs + col] for stride 1, pl[col & 1][r*rs + col/2] for stride 2. */
+#define CPU_SLACK 64
+typedef struct cpu_planes {
+    const float *pl[2];
+    int rs;
+} cpu_planes;
+
+/* floats one padded plane (or its two column halves) takes, with slack */
+size_t cpu_plane_floats(int h, int w, int p);
+/* pad (and ReLU) the h x w plane x by p with `pad` into buf, split by
+ * column parity into buf2 when s == 2 */
+cpu_planes cpu_make_planes(const float *x, int h, int w, int p, float pad, int relu, int s,
+                           float *buf, float *buf2);
+/* zeroed gradient planes for scatters in padded coordinates: returns the
+ * even (or only) plane, sets the odd one and the row stride */
+float *cpu_grad_planes(int h, int w, int p, int s, float *buf, int *rs, float **odd);
+/* dx (+)= the h x w interior of padded gradient planes, zero where mask <= 0 */
+void cpu_crop_planes(const float *even, const float *odd, int rs, int s, int h, int w, int p,
+                     const float *mask, float *dx, int acc);
+
+/* vectorised depthwise convolution (dwconv_cpu.c) for the shapes it takes */
+int cpu_dw_fast(const conv_desc *d);
+size_t cpu_dw_scratch(const conv_desc *d, int h, int w);
+void cpu_dw_fwd(cl_backend *be, const conv_desc *d, tview x, const float *w, tview y, int acc);
+void cpu_dw_bwd_data(cl_backend *be, const conv_desc *d, tview x, const float *w, tview dy,
+                     tview dx, int acc);
+void cpu_dw_bwd_filter(cl_backend *be, const conv_desc *d, tview x, tview dy, float *dw);
+
 /* 1: every conv takes the generic im2col path; 0: the fast paths */
 void cpu_conv_set_generic(int on);
 

@@ -1,0 +1,227 @@
+/* dwconv_cpu.c - vectorised depthwise convolution for the shapes the
+ * NASNet space uses: square K in {3, 5, 7}, stride 1 or 2, dilation 1 or
+ * 2, "same" padding d*(K-1)/2.  (Other depthwise shapes take the scalar
+ * path in conv_cpu.c.)
+ *
+ * Each channel plane is copied once into a zero-padded scratch plane
+ * (through ReLU when the op has one), then every output row is a sum of
+ * K*K shifted row loads times a weight, 16 outputs per vector.  Stride 2
+ * splits the padded plane into its even and odd columns first, so the
+ * shifted loads stay contiguous.  For stride 1 the data gradient is the
+ * same forward pass over the zero-padded output gradient with the kernel
+ * turned by 180 degrees; for stride 2 it accumulates into column-parity
+ * planes.  Rows are loaded as whole vectors even past a row's end: the
+ * extra lanes read finite values from the plane's slack and are never
+ * stored (or are multiplied by zero lanes). */
+#include "backend/cpu/cpu.h"
+#include "backend/cpu/simd.h"
+
+#include <omp.h>
+#include <string.h>
+
+int cpu_dw_fast(const conv_desc *d)
+{
+    int k = d->kh;
+    return d->groups == d->cin && d->cin == d->cout && d->groups > 1 && d->kw == k &&
+           (k == 3 || k == 5 || k == 7) && d->sh == d->sw && (d->sh == 1 || d->sh == 2) &&
+           d->dh == d->dw && (d->dh == 1 || d->dh == 2) && d->oy == 0 && d->ox == 0 &&
+           d->ph == d->dh * (k - 1) / 2 && d->pw == d->ph;
+}
+
+size_t cpu_dw_scratch(const conv_desc *d, int h, int w)
+{
+    return 3 * cpu_plane_floats(h, w, d->ph);
+}
+
+/* Where tap kx of a row starts: plane and column offset. */
+static void taps(const cpu_planes *q, int k, int s, int d, const float **pl, int *off)
+{
+    for (int kx = 0; kx < k; kx++) {
+        int col = kx * d;
+        pl[kx] = s == 1 ? q->pl[0] : q->pl[col & 1];
+        off[kx] = s == 1 ? col : col >> 1;
+    }
+}
+
+/* out[oy][ox] (+)= mask? * sum w[ky][kx] X[oy*s + ky*d][ox*s + kx*d] */
+#define DW_ROWS(K)                                                                              \
+    static void dw_rows_##K(const float *const *pl, const int *off, int rs, int s, int d,      \
+                            const float *w, int ho, int wo, float *out, const float *mask,      \
+                            int acc)                                                            \
+    {                                                                                           \
+        for (int oy = 0; oy < ho; oy++) {                                                       \
+            float *orow = out + (long)oy * wo;                                                  \
+            const float *mrow = mask ? mask + (long)oy * wo : NULL;                             \
+            for (int x0 = 0; x0 < wo; x0 += VL) {                                               \
+                int n = wo - x0 < VL ? wo - x0 : VL;                                            \
+                vf a = {0};                                                                     \
+                for (int ky = 0; ky < K; ky++) {                                                \
+                    long r = (long)(oy * s + ky * d) * rs + x0;                                 \
+                    for (int kx = 0; kx < K; kx++)                                              \
+                        a += vload(pl[kx] + r + off[kx]) * w[ky * K + kx];                      \
+                }                                                                               \
+                if (mrow) {                                                                     \
+                    vf m = n == VL ? vload(mrow + x0) : vload_part(mrow + x0, n);               \
+                    a = vmask(a, m > 0.f);                                                      \
+                }                                                                               \
+                if (acc)                                                                        \
+                    a += n == VL ? vload(orow + x0) : vload_part(orow + x0, n);                 \
+                if (n == VL)                                                                    \
+                    vstore(orow + x0, a);                                                       \
+                else                                                                            \
+                    vstore_part(orow + x0, a, n);                                               \
+            }                                                                                   \
+        }                                                                                       \
+    }
+
+DW_ROWS(3)
+DW_ROWS(5)
+DW_ROWS(7)
+
+static void dw_rows(int k, const float *const *pl, const int *off, int rs, int s, int d,
+                    const float *w, int ho, int wo, float *out, const float *mask, int acc)
+{
+    if (k == 3)
+        dw_rows_3(pl, off, rs, s, d, w, ho, wo, out, mask, acc);
+    else if (k == 5)
+        dw_rows_5(pl, off, rs, s, d, w, ho, wo, out, mask, acc);
+    else
+        dw_rows_7(pl, off, rs, s, d, w, ho, wo, out, mask, acc);
+}
+
+void cpu_dw_fwd(cl_backend *be, const conv_desc *d, tview x, const float *w, tview y, int acc)
+{
+    cpu_state *st = cpu_of(be);
+    int k = d->kh, s = d->sh, dil = d->dh, p = d->ph;
+    long hw = tview_plane(&x), howo = tview_plane(&y);
+    size_t pf = cpu_plane_floats(x.h, x.w, p);
+#pragma omp parallel num_threads(st->threads)
+    {
+        float *buf = st->scratch[omp_get_thread_num()];
+#pragma omp for collapse(2) schedule(static)
+        for (int n = 0; n < x.n; n++)
+            for (int c = 0; c < x.c; c++) {
+                const float *pl[7];
+                int off[7];
+                cpu_planes q = cpu_make_planes(x.d + n * x.ns + c * hw, x.h, x.w, p, 0.f,
+                                               d->relu_in, s, buf, buf + pf);
+                taps(&q, k, s, dil, pl, off);
+                dw_rows(k, pl, off, q.rs, s, dil, w + (long)c * k * k, y.h, y.w,
+                        y.d + n * y.ns + c * howo, NULL, acc);
+            }
+    }
+}
+
+void cpu_dw_bwd_data(cl_backend *be, const conv_desc *d, tview x, const float *w, tview dy,
+                     tview dx, int acc)
+{
+    cpu_state *st = cpu_of(be);
+    int k = d->kh, s = d->sh, dil = d->dh, p = d->ph, kk = k * k;
+    long hw = tview_plane(&x), howo = tview_plane(&dy);
+#pragma omp parallel num_threads(st->threads)
+    {
+        float *buf = st->scratch[omp_get_thread_num()];
+#pragma omp for collapse(2) schedule(static)
+        for (int n = 0; n < x.n; n++)
+            for (int c = 0; c < x.c; c++) {
+                const float *wk = w + (long)c * kk, *dyp = dy.d + n * dy.ns + c * howo;
+                const float *xp = x.d + n * x.ns + c * hw;
+                float *dxp = dx.d + n * dx.ns + c * hw;
+                if (s == 1) {
+                    /* a forward pass over padded dy with the kernel turned around */
+                    float wf[49];
+                    const float *pl[7];
+                    int off[7];
+                    cpu_planes q = cpu_make_planes(dyp, dy.h, dy.w, p, 0.f, 0, 1, buf, NULL);
+                    for (int i = 0; i < kk; i++)
+                        wf[i] = wk[kk - 1 - i];
+                    taps(&q, k, 1, dil, pl, off);
+                    dw_rows(k, pl, off, q.rs, 1, dil, wf, x.h, x.w, dxp, d->relu_in ? xp : NULL,
+                            acc);
+                } else {
+                    /* scatter into the padded gradient's even and odd columns */
+                    int rs;
+                    float *odd, *even = cpu_grad_planes(x.h, x.w, p, 2, buf, &rs, &odd);
+                    float *g[2] = {even, odd};
+                    for (int oy = 0; oy < dy.h; oy++)
+                        for (int x0 = 0; x0 < dy.w; x0 += VL) {
+                            int nn = dy.w - x0 < VL ? dy.w - x0 : VL;
+                            const float *dr = dyp + (long)oy * dy.w + x0;
+                            vf dv = nn == VL ? vload(dr) : vload_part(dr, nn);
+                            for (int ky = 0; ky < k; ky++) {
+                                long r = (long)(oy * 2 + ky * dil) * rs + x0;
+                                for (int kx = 0; kx < k; kx++) {
+                                    int col = kx * dil;
+                                    float *gp = g[col & 1] + r + (col >> 1);
+                                    vstore(gp, vload(gp) + dv * wk[ky * k + kx]);
+                                }
+                            }
+                        }
+                    cpu_crop_planes(even, odd, rs, 2, x.h, x.w, p, d->relu_in ? xp : NULL, dxp,
+                                    acc);
+                }
+            }
+    }
+}
+
+/* dw[ky][kx] = sum over images and outputs of dy * X[oy*s + ky*d][ox*s + kx*d] */
+#define DW_FILTER(K)                                                                            \
+    static void dw_filter_##K(const float *const *pl, const int *off, int rs, int s, int d,    \
+                              const float *dyp, int ho, int wo, vf *accv)                       \
+    {                                                                                           \
+        for (int ky = 0; ky < K; ky++) {                                                        \
+            vf a[K];                                                                            \
+            for (int kx = 0; kx < K; kx++)                                                      \
+                a[kx] = (vf){0};                                                                \
+            for (int oy = 0; oy < ho; oy++) {                                                   \
+                long r = (long)(oy * s + ky * d) * rs;                                          \
+                for (int x0 = 0; x0 < wo; x0 += VL) {                                           \
+                    int n = wo - x0 < VL ? wo - x0 : VL;                                        \
+                    const float *dr = dyp + (long)oy * wo + x0;                                 \
+                    vf dv = n == VL ? vload(dr) : vload_part(dr, n);                            \
+                    for (int kx = 0; kx < K; kx++)                                              \
+                        a[kx] += dv * vload(pl[kx] + r + x0 + off[kx]);                         \
+                }                                                                               \
+            }                                                                                   \
+            for (int kx = 0; kx < K; kx++)                                                      \
+                accv[ky * K + kx] += a[kx];                                                     \
+        }                                                                                       \
+    }
+
+DW_FILTER(3)
+DW_FILTER(5)
+DW_FILTER(7)
+
+void cpu_dw_bwd_filter(cl_backend *be, const conv_desc *d, tview x, tview dy, float *dw)
+{
+    cpu_state *st = cpu_of(be);
+    int k = d->kh, s = d->sh, dil = d->dh, p = d->ph, kk = k * k;
+    long hw = tview_plane(&x), howo = tview_plane(&dy);
+    size_t pf = cpu_plane_floats(x.h, x.w, p);
+#pragma omp parallel num_threads(st->threads)
+    {
+        float *buf = st->scratch[omp_get_thread_num()];
+#pragma omp for schedule(static)
+        for (int c = 0; c < x.c; c++) {
+            vf accv[49];
+            for (int i = 0; i < kk; i++)
+                accv[i] = (vf){0};
+            for (int n = 0; n < x.n; n++) {
+                const float *pl[7];
+                int off[7];
+                const float *dyp = dy.d + n * dy.ns + c * howo;
+                cpu_planes q = cpu_make_planes(x.d + n * x.ns + c * hw, x.h, x.w, p, 0.f,
+                                               d->relu_in, s, buf, buf + pf);
+                taps(&q, k, s, dil, pl, off);
+                if (k == 3)
+                    dw_filter_3(pl, off, q.rs, s, dil, dyp, dy.h, dy.w, accv);
+                else if (k == 5)
+                    dw_filter_5(pl, off, q.rs, s, dil, dyp, dy.h, dy.w, accv);
+                else
+                    dw_filter_7(pl, off, q.rs, s, dil, dyp, dy.h, dy.w, accv);
+            }
+            for (int i = 0; i < kk; i++)
+                dw[(long)c * kk + i] = vsum(accv[i]);
+        }
+    }
+}

@@ -1,0 +1,54 @@
+/* simd.h - 16-float vectors through GCC's vector extensions.  On an
+ * AVX-512 machine (with -march=native) one vf is one zmm register; on
+ * others the compiler splits it into AVX2 or SSE halves, so the same code
+ * runs everywhere without intrinsics. */
+#ifndef CELLAR_BACKEND_CPU_SIMD_H
+#define CELLAR_BACKEND_CPU_SIMD_H
+
+#include <stdint.h>
+#include <string.h>
+
+#define VL 16
+
+typedef float vf __attribute__((vector_size(VL * sizeof(float))));
+typedef int32_t vi __attribute__((vector_size(VL * sizeof(int32_t))));
+
+static inline vf vload(const float *p)
+{
+    vf v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void vstore(float *p, vf v) { memcpy(p, &v, sizeof v); }
+
+/* the first n (< VL) lanes from p, the rest zero */
+static inline vf vload_part(const float *p, int n)
+{
+    vf v = {0};
+    memcpy(&v, p, (size_t)n * sizeof(float));
+    return v;
+}
+
+static inline void vstore_part(float *p, vf v, int n) { memcpy(p, &v, (size_t)n * sizeof(float)); }
+
+static inline vf vsplat(float x) { return (vf){0} + x; }
+
+static inline vf vmax(vf a, vf b)
+{
+    vi m = a > b;
+    return (vf)(((vi)a & m) | ((vi)b & ~m));
+}
+
+/* a where m, else 0 */
+static inline vf vmask(vf a, vi m) { return (vf)((vi)a & m); }
+
+static inline float vsum(vf v)
+{
+    float s = 0.f;
+    for (int i = 0; i < VL; i++)
+        s += v[i];
+    return s;
+}
+
+#endif
