@@ -7,8 +7,11 @@
 #include "nn/net.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "core/util.h"
 
 cl_net *net_new(cl_backend *be)
 {
@@ -39,6 +42,8 @@ void net_free(cl_net *net)
         be->free(be, net->correct_dev);
     }
     free(net->path_host);
+    free(net->prof_fwd);
+    free(net->prof_bwd);
     free(net->nodes);
     free(net->vals);
     free(net);
@@ -435,6 +440,7 @@ int net_forward(cl_net *net, const float *x, int n, int train, cl_err *err)
         const net_node *nd = &net->nodes[i];
         tview vx = net_view(net, net->act, nd->x, n), vy = net_view(net, net->act, nd->y, n);
         float *p = net->params + nd->p_off;
+        double t0 = net->prof_fwd ? cl_now() : 0.0;
         switch (nd->kind) {
         case NODE_CONV:
             be->conv_fwd(be, &nd->u.conv, vx, p, vy, nd->acc);
@@ -461,6 +467,12 @@ int net_forward(cl_net *net, const float *x, int n, int train, cl_err *err)
         case NODE_LINEAR:
             be->linear_fwd(be, n, vx.c, vy.c, vx.d, p, p + (long)vx.c * vy.c, vy.d);
             break;
+        }
+        if (net->prof_fwd) {
+            int rc = be->sync(be, err);
+            if (rc)
+                return rc;
+            net->prof_fwd[i] += cl_now() - t0;
         }
     }
     return be->sync(be, err);
@@ -496,6 +508,7 @@ int net_backward(cl_net *net, cl_err *err)
         tview vx = net_view(net, net->act, nd->x, n);
         tview dy = net_view(net, net->grad, nd->y, n), dx = net_view(net, net->grad, nd->x, n);
         float *p = net->params + nd->p_off, *g = net->pgrad + nd->p_off;
+        double t0 = net->prof_bwd ? cl_now() : 0.0;
         switch (nd->kind) {
         case NODE_CONV:
             if (nd->need_dx)
@@ -525,6 +538,12 @@ int net_backward(cl_net *net, cl_err *err)
             break;
         }
         }
+        if (net->prof_bwd) {
+            int rc = be->sync(be, err);
+            if (rc)
+                return rc;
+            net->prof_bwd[i] += cl_now() - t0;
+        }
     }
     return be->sync(be, err);
 }
@@ -540,6 +559,89 @@ void net_logits(cl_net *net, float *out)
 {
     tview lg = net_view(net, net->act, net->logits, net->batch);
     net->be->download(net->be, out, lg.d, (size_t)net->batch * lg.c * sizeof(float));
+}
+
+int net_profile(cl_net *net, int on, cl_err *err)
+{
+    free(net->prof_fwd);
+    free(net->prof_bwd);
+    net->prof_fwd = net->prof_bwd = NULL;
+    if (!on)
+        return CL_OK;
+    net->prof_fwd = calloc((size_t)net->n_nodes, sizeof(double));
+    net->prof_bwd = calloc((size_t)net->n_nodes, sizeof(double));
+    if (!net->prof_fwd || !net->prof_bwd) {
+        free(net->prof_fwd);
+        free(net->prof_bwd);
+        net->prof_fwd = net->prof_bwd = NULL;
+        return ERR_SET(err, CL_ERR_NOMEM, "profile: out of memory");
+    }
+    return CL_OK;
+}
+
+static void node_class(const cl_net *net, const net_node *nd, char *out, size_t cap)
+{
+    const net_value *vx = &net->vals[nd->x];
+    switch (nd->kind) {
+    case NODE_CONV: {
+        const conv_desc *d = &nd->u.conv;
+        const char *what = d->groups > 1 && d->groups == d->cin ? "depthwise"
+                           : d->kh == 1 && d->kw == 1          ? "pointwise"
+                                                               : "conv";
+        snprintf(out, cap, "%s %dx%d s%d%s @%d", what, d->kh, d->kw, d->sh, d->relu_in ? " relu" : "",
+                 vx->h);
+        break;
+    }
+    case NODE_BN:
+        snprintf(out, cap, "batch norm @%d", vx->h);
+        break;
+    case NODE_POOL:
+        snprintf(out, cap, "%s pool %dx%d s%d @%d", nd->u.pool.kind == POOL_MAX ? "max" : "avg",
+                 nd->u.pool.k, nd->u.pool.k, nd->u.pool.s, vx->h);
+        break;
+    case NODE_COPY:
+        snprintf(out, cap, "identity @%d", vx->h);
+        break;
+    case NODE_GAP:
+        snprintf(out, cap, "global average pool");
+        break;
+    case NODE_LINEAR:
+        snprintf(out, cap, "linear");
+        break;
+    }
+}
+
+static int prof_cmp(const void *a, const void *b)
+{
+    const net_prof_row *x = a, *y = b;
+    double tx = x->fwd + x->bwd, ty = y->fwd + y->bwd;
+    return tx < ty ? 1 : tx > ty ? -1 : 0;
+}
+
+int net_profile_report(const cl_net *net, net_prof_row *rows, int max)
+{
+    int n = 0;
+    if (!net->prof_fwd || max <= 0)
+        return 0;
+    for (int i = 0; i < net->n_nodes; i++) {
+        char name[48];
+        int j;
+        node_class(net, &net->nodes[i], name, sizeof name);
+        for (j = 0; j < n && strcmp(rows[j].name, name); j++)
+            ;
+        if (j == n) {
+            if (n == max)
+                continue;
+            memset(&rows[n], 0, sizeof rows[n]);
+            snprintf(rows[n].name, sizeof rows[n].name, "%s", name);
+            n++;
+        }
+        rows[j].fwd += net->prof_fwd[i];
+        rows[j].bwd += net->prof_bwd[i];
+        rows[j].count++;
+    }
+    qsort(rows, (size_t)n, sizeof *rows, prof_cmp);
+    return n;
 }
 
 long net_param_count(const cl_net *net) { return net->n_params; }

@@ -69,6 +69,9 @@ typedef struct cl_net {
     float *loss_dev;
     int *correct_dev;
 
+    /* per-node seconds, forward and backward, when profiling is on */
+    double *prof_fwd, *prof_bwd;
+
     /* run state */
     int batch;              /* images in the last forward */
     int train;              /* mode of the last forward */
@@ -113,6 +116,19 @@ int net_backward(cl_net *net, cl_err *err);
 void net_sgd(cl_net *net, float lr, float momentum, float weight_decay);
 /* copy the logits of the last forward to host memory ([batch][classes]) */
 void net_logits(cl_net *net, float *out);
+
+/* Time every node (synchronising after each): net_profile_report() then
+ * sums the seconds by op class.  Off by default; costs a little. */
+int net_profile(cl_net *net, int on, cl_err *err);
+
+typedef struct net_prof_row {
+    char name[48];      /* "depthwise 5x5 s1", "batch norm", ... */
+    double fwd, bwd;    /* seconds */
+    int count;          /* nodes of this class */
+} net_prof_row;
+
+/* Rows sorted by total time; returns how many were written (<= max). */
+int net_profile_report(const cl_net *net, net_prof_row *rows, int max);
 
 /* ---- facts ---- */
 long net_param_count(const cl_net *net);

@@ -30,7 +30,11 @@ int cpu_dw_fast(const conv_desc *d)
 
 size_t cpu_dw_scratch(const conv_desc *d, int h, int w)
 {
-    return 3 * cpu_plane_floats(h, w, d->ph);
+    /* stride-2 data gradient: padded dy and four phase planes */
+    size_t q = (size_t)(h + 2 * d->ph + 2) * (size_t)(w + 2 * d->ph + 2) + CPU_SLACK;
+    size_t phases = 4 * ((size_t)(h / 2 + d->ph + 1) * (size_t)(w / 2 + d->ph + 1 + VL) + CPU_SLACK);
+    size_t planes = 3 * cpu_plane_floats(h, w, d->ph);
+    return planes > q + phases ? planes : q + phases;
 }
 
 /* Where tap kx of a row starts: plane and column offset. */
@@ -112,6 +116,59 @@ void cpu_dw_fwd(cl_backend *be, const conv_desc *d, tview x, const float *w, tvi
     }
 }
 
+/* The data gradient of a stride-2 depthwise conv, without scatters.  In
+ * padded coordinates input (r, c) receives w[ky][kx] dy[oy][ox] where
+ * r = 2 oy + ky d and c = 2 ox + kx d.  Split the padded input by the
+ * parities (a, b) of (r, c): with r = 2R + a, only taps with ky d = a
+ * (mod 2) reach it, from dy row R - (ky d - a)/2.  So each of the four
+ * phases is a small correlation of dy (zero-padded by p on top and left)
+ * with the taps of its parity, contiguous along columns; the phases are
+ * then interleaved back into dx. */
+static void stride2_bwd_data(int k, int dil, int p, const float *wk, const float *dy, int ho,
+                             int wo, int h, int w, const float *mask, float *dx, int acc,
+                             float *buf)
+{
+    int hp = h + 2 * p, wp = w + 2 * p;
+    int qh = ho + 2 * p + 2, qw = wo + 2 * p + 2;   /* dy padded by p top-left, more bottom-right */
+    int ph_h = (hp + 1) / 2, ph_w = (wp + 1) / 2;  /* phase planes */
+    float *q = buf, *phase[2][2];
+    long qsz = (long)qh * qw + CPU_SLACK, psz = (long)ph_h * ph_w + CPU_SLACK;
+    memset(q, 0, (size_t)qsz * sizeof *q);
+    for (int oy = 0; oy < ho; oy++)
+        memcpy(q + (long)(oy + p) * qw + p, dy + (long)oy * wo, (size_t)wo * sizeof *q);
+    for (int a = 0; a < 2; a++)
+        for (int b = 0; b < 2; b++) {
+            float *ph = q + qsz + (2 * a + b) * psz;
+            const float *src[49];
+            float wt[49];
+            int nt = 0;
+            phase[a][b] = ph;
+            for (int ky = 0; ky < k; ky++)
+                for (int kx = 0; kx < k; kx++) {
+                    int my = ky * dil, mx = kx * dil;
+                    if ((my & 1) != a || (mx & 1) != b)
+                        continue;
+                    /* dy row R - (my - a)/2 is padded row R - (my - a)/2 + p */
+                    src[nt] = q + (long)(p - (my - a) / 2) * qw + (p - (mx - b) / 2);
+                    wt[nt++] = wk[ky * k + kx];
+                }
+            for (int r = 0; r < ph_h; r++)
+                for (int c0 = 0; c0 < ph_w; c0 += VL) {
+                    vf v = {0};
+                    long at = (long)r * qw + c0;
+                    for (int t = 0; t < nt; t++)
+                        v += vload(src[t] + at) * wt[t];
+                    vstore(ph + (long)r * ph_w + c0, v);
+                }
+        }
+    /* dx[iy][ix] = phase[(iy+p)&1][(ix+p)&1][(iy+p)>>1][(ix+p)>>1] */
+    for (int iy = 0; iy < h; iy++) {
+        int r = iy + p;
+        cpu_crop_planes(phase[r & 1][0] + (long)(r >> 1) * ph_w, phase[r & 1][1] + (long)(r >> 1) * ph_w,
+                        0, 2, 1, w, p, mask ? mask + (long)iy * w : NULL, dx + (long)iy * w, acc);
+    }
+}
+
 void cpu_dw_bwd_data(cl_backend *be, const conv_desc *d, tview x, const float *w, tview dy,
                      tview dx, int acc)
 {
@@ -139,26 +196,8 @@ void cpu_dw_bwd_data(cl_backend *be, const conv_desc *d, tview x, const float *w
                     dw_rows(k, pl, off, q.rs, 1, dil, wf, x.h, x.w, dxp, d->relu_in ? xp : NULL,
                             acc);
                 } else {
-                    /* scatter into the padded gradient's even and odd columns */
-                    int rs;
-                    float *odd, *even = cpu_grad_planes(x.h, x.w, p, 2, buf, &rs, &odd);
-                    float *g[2] = {even, odd};
-                    for (int oy = 0; oy < dy.h; oy++)
-                        for (int x0 = 0; x0 < dy.w; x0 += VL) {
-                            int nn = dy.w - x0 < VL ? dy.w - x0 : VL;
-                            const float *dr = dyp + (long)oy * dy.w + x0;
-                            vf dv = nn == VL ? vload(dr) : vload_part(dr, nn);
-                            for (int ky = 0; ky < k; ky++) {
-                                long r = (long)(oy * 2 + ky * dil) * rs + x0;
-                                for (int kx = 0; kx < k; kx++) {
-                                    int col = kx * dil;
-                                    float *gp = g[col & 1] + r + (col >> 1);
-                                    vstore(gp, vload(gp) + dv * wk[ky * k + kx]);
-                                }
-                            }
-                        }
-                    cpu_crop_planes(even, odd, rs, 2, x.h, x.w, p, d->relu_in ? xp : NULL, dxp,
-                                    acc);
+                    stride2_bwd_data(k, dil, p, wk, dyp, dy.h, dy.w, x.h, x.w,
+                                     d->relu_in ? xp : NULL, dxp, acc, buf);
                 }
             }
     }

@@ -8,6 +8,7 @@
  * Kernels load whole 16-float vectors even where a row ends: the slack
  * after each plane holds finite values so those lanes are harmless. */
 #include "backend/cpu/cpu.h"
+#include "backend/cpu/simd.h"
 
 #include <string.h>
 
@@ -33,11 +34,15 @@ cpu_planes cpu_make_planes(const float *x, int h, int w, int p, float pad, int r
         const float *xr = x + (long)iy * w;
         for (int j = 0; j < p; j++)
             row[j] = row[p + w + j] = pad;
-        if (relu)
-            for (int j = 0; j < w; j++)
+        if (relu) {
+            int j = 0;
+            for (; j + VL <= w; j += VL)
+                vstore(row + p + j, vrelu(vload(xr + j)));
+            for (; j < w; j++)
                 row[p + j] = xr[j] > 0.f ? xr[j] : 0.f;
-        else
+        } else {
             memcpy(row + p, xr, (size_t)w * sizeof *row);
+        }
     }
     fill(buf + (long)(h + p) * wp, (size_t)p * wp, pad);
     memset(buf + (long)hp * wp, 0, CPU_SLACK * sizeof *buf);
@@ -52,7 +57,15 @@ cpu_planes cpu_make_planes(const float *x, int h, int w, int p, float pad, int r
         for (int r = 0; r < hp; r++) {
             const float *src = buf + (long)r * wp;
             float *er = e + (long)r * wh, *orow = o + (long)r * wh;
-            for (int j = 0; j < wp / 2; j++) {
+            int j = 0;
+            /* 16 even and 16 odd columns from 32; the row's slack (or the
+             * next row) covers the second load near the end */
+            for (; j + VL <= wp / 2; j += VL) {
+                vf a = vload(src + 2 * j), b = vload(src + 2 * j + VL);
+                vstore(er + j, veven(a, b));
+                vstore(orow + j, vodd(a, b));
+            }
+            for (; j < wp / 2; j++) {
                 er[j] = src[2 * j];
                 orow[j] = src[2 * j + 1];
             }
@@ -92,20 +105,25 @@ void cpu_crop_planes(const float *even, const float *odd, int rs, int s, int h, 
         float *dr = dx + (long)iy * w;
         const float *mr = mask ? mask + (long)iy * w : NULL;
         long row = (long)(iy + p) * rs;
-        if (s == 1) {
-            const float *g = even + row + p;
-            for (int ix = 0; ix < w; ix++) {
-                float v = mr && mr[ix] <= 0.f ? 0.f : g[ix];
-                dr[ix] = acc ? dr[ix] + v : v;
+        for (int x0 = 0; x0 < w; x0 += VL) {
+            int n = w - x0 < VL ? w - x0 : VL, col = x0 + p;
+            vf v;
+            if (s == 1) {
+                v = vload(even + row + col);
+            } else {
+                /* columns col, col+1, ... alternate between the halves */
+                const float *first = (col & 1 ? odd : even) + row + (col >> 1);
+                const float *second = (col & 1 ? even + 1 : odd) + row + (col >> 1);
+                v = vinterleave(vload(first), vload(second));
             }
-        } else {
-            for (int ix = 0; ix < w; ix++) {
-                int col = ix + p;
-                float v = (col & 1 ? odd : even)[row + (col >> 1)];
-                if (mr && mr[ix] <= 0.f)
-                    v = 0.f;
-                dr[ix] = acc ? dr[ix] + v : v;
-            }
+            if (mr)
+                v = vmask(v, (n == VL ? vload(mr + x0) : vload_part(mr + x0, n)) > 0.f);
+            if (acc)
+                v += n == VL ? vload(dr + x0) : vload_part(dr + x0, n);
+            if (n == VL)
+                vstore(dr + x0, v);
+            else
+                vstore_part(dr + x0, v, n);
         }
     }
 }
