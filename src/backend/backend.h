@@ -69,6 +69,7 @@ typedef struct cl_backend cl_backend;
 
 struct cl_backend {
     const char *name;
+    int threads;   /* CPU threads the backend uses */
 
     /* memory */
     void *(*alloc)(cl_backend *be, size_t bytes);      /* NULL on failure */

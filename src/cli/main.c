@@ -1,15 +1,77 @@
-/* main.c - the cellar command: a table of subcommands. */
+/* main.c - the cellar command: a table of subcommands, chosen by name or
+ * unique prefix. */
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/cli.h"
 #include "config.h"
+
+static const cli_cmd *const commands[] = {&cmd_train, &cmd_show, &cmd_bench};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: cellar COMMAND [options]\n\n"
+                 "cellar: neural architecture search in the manner of NASNet, on the CPU.\n\n"
+                 "commands:\n");
+    for (size_t i = 0; i < CL_ARRAY_LEN(commands); i++)
+        fprintf(out, "  %-8s %s\n", commands[i]->name, commands[i]->summary);
+    fprintf(out, "\n'cellar COMMAND --help' describes a command; man cellar has it all.\n");
+}
+
+static void version(void)
+{
+    printf("cellar %s\n", PACKAGE_VERSION);
+    printf("backends: cpu (OpenBLAS, OpenMP)\n");
+#ifdef HAVE_CUDA
+    printf("CUDA toolkit found at build time; the GPU backend is not in this version\n");
+#endif
+}
 
 int main(int argc, char **argv)
 {
-    if (argc > 1 && strcmp(argv[1], "--version") == 0) {
-        printf("cellar %s\n", PACKAGE_VERSION);
+    const cli_cmd *found = NULL;
+    size_t len;
+    int ambiguous = 0;
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        if (argc > 2 && !strcmp(argv[1], "help")) {
+            for (size_t i = 0; i < CL_ARRAY_LEN(commands); i++)
+                if (!strcmp(commands[i]->name, argv[2])) {
+                    fputs(commands[i]->usage, stdout);
+                    return 0;
+                }
+            fprintf(stderr, "cellar help: no command '%s'\n", argv[2]);
+            return 2;
+        }
+        usage(stdout);
         return 0;
     }
-    fprintf(stderr, "cellar: no command given\n");
-    return 2;
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+        version();
+        return 0;
+    }
+    len = strlen(argv[1]);
+    for (size_t i = 0; i < CL_ARRAY_LEN(commands); i++) {
+        if (!strcmp(commands[i]->name, argv[1])) {
+            found = commands[i];
+            ambiguous = 0;
+            break;
+        }
+        if (!strncmp(commands[i]->name, argv[1], len)) {
+            ambiguous += found != NULL;
+            found = commands[i];
+        }
+    }
+    if (!found || ambiguous) {
+        fprintf(stderr, "cellar: %s command '%s' (commands:", found ? "ambiguous" : "unknown",
+                argv[1]);
+        for (size_t i = 0; i < CL_ARRAY_LEN(commands); i++)
+            fprintf(stderr, " %s", commands[i]->name);
+        fprintf(stderr, ")\n");
+        return 2;
+    }
+    return found->run(argc - 1, argv + 1);
 }

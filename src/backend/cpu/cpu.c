@@ -126,6 +126,7 @@ int backend_cpu_create(int threads, cl_backend **out, cl_err *err)
         return ERR_SET(err, CL_ERR_NOMEM, "CPU backend: out of memory");
     }
     *be = cpu_table;
+    be->threads = threads;
     s->threads = threads;
     be->impl = s;
     omp_set_num_threads(threads);

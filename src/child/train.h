@@ -1,0 +1,70 @@
+/* train.h - training and evaluating a child network.
+ *
+ * A trainer advances in bounded slices (trainer_run(t, steps)) so that a
+ * front end, or the search engine, keeps control between them.  One step
+ * is: make a batch (normalised, augmented when asked), forward, loss,
+ * backward, SGD with momentum and weight decay at the step's cosine
+ * learning rate, with ScheduledDropPath's probability rising linearly from
+ * 0 to drop_path over the run.  An epoch is one pass over the training
+ * images in a fresh order, dropping the last partial batch. */
+#ifndef CELLAR_CHILD_TRAIN_H
+#define CELLAR_CHILD_TRAIN_H
+
+#include <stdint.h>
+
+#include "core/err.h"
+#include "core/rng.h"
+#include "data/dataset.h"
+#include "nn/net.h"
+
+typedef struct train_cfg {
+    int epochs;
+    int batch;
+    float lr;            /* initial learning rate, cosine-decayed to 0 per step */
+    float momentum;
+    float weight_decay;
+    float drop_path;     /* final drop-path probability (0: off) */
+    int augment;         /* pad-4 random crop and horizontal flip */
+    uint64_t seed;       /* order of images, augmentation, drop-path masks */
+} train_cfg;
+
+/* The defaults of `cellar train` (and of a child recipe). */
+void train_cfg_defaults(train_cfg *cfg);
+
+typedef struct train_status {
+    int epoch;           /* 0-based epoch in progress (== epochs when done) */
+    long step;           /* SGD steps taken */
+    long steps_total;
+    int steps_per_epoch;
+    float lr;            /* learning rate of the last step */
+    float loss;          /* mean loss over the current epoch so far */
+    float acc;           /* training accuracy over the current epoch so far */
+    float last_epoch_loss, last_epoch_acc;
+    double seconds;      /* time spent inside trainer_run */
+} train_status;
+
+typedef struct cl_trainer cl_trainer;
+
+/* The trainer keeps pointers to net, ds and the index list (which must
+ * outlive it) and copies cfg.  mean and std: per-channel normalisation. */
+int trainer_new(cl_net *net, const cl_dataset *ds, const int *train_idx, int n_train,
+                const float *mean, const float *std, const train_cfg *cfg, cl_trainer **out,
+                cl_err *err);
+void trainer_free(cl_trainer *t);
+
+/* Run up to `steps` SGD steps (fewer when training ends).  Fails on a
+ * non-finite loss (training diverged), with the step in the message. */
+int trainer_run(cl_trainer *t, int steps, cl_err *err);
+int trainer_done(const cl_trainer *t);
+const train_status *trainer_status(const cl_trainer *t);
+
+/* Accuracy and mean loss of the network (in evaluation mode) on n images
+ * of src_x/src_y selected by idx (NULL: the first n), in batches of the
+ * network's batch size.  progress (may be NULL) is called after each batch
+ * with the images done so far. */
+int child_evaluate(cl_net *net, const uint8_t *src_x, const uint8_t *src_y, int c, int h, int w,
+                   const int *idx, int n, const float *mean, const float *std, float *acc,
+                   float *loss, void (*progress)(void *ud, int done, int total), void *ud,
+                   cl_err *err);
+
+#endif

@@ -1,0 +1,175 @@
+/* cli.c - option parsing, progress line, small output helpers. */
+#include "cli/cli.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int cli_fail(const char *cmd, const cl_err *err)
+{
+    fprintf(stderr, "cellar %s: %s\n", cmd, err->msg[0] ? err->msg : err_str(err->code));
+    return 1;
+}
+
+static int usage_error(const cli_cmd *cmd, int *exit_code, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "cellar %s: ", cmd->name);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n(see 'cellar %s --help')\n", cmd->name);
+    *exit_code = 2;
+    return 1;
+}
+
+static cli_opt *find_opt(cli_opt *opts, int nopts, const char *name, size_t len)
+{
+    for (int i = 0; i < nopts; i++)
+        if (strlen(opts[i].name) == len && !strncmp(opts[i].name, name, len))
+            return &opts[i];
+    return NULL;
+}
+
+int cli_parse(const cli_cmd *cmd, int argc, char **argv, cli_opt *opts, int nopts,
+              const char **pos, int *exit_code)
+{
+    int got_pos = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *val = NULL, *eq;
+        char what[80];
+        cli_opt *o;
+        cl_err err = {0};
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(cmd->usage, stdout);
+            *exit_code = 0;
+            return 1;
+        }
+        if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
+            if (pos && !got_pos && a[0] != '-') {
+                *pos = a;
+                got_pos = 1;
+                continue;
+            }
+            return usage_error(cmd, exit_code, a[0] == '-' ? "unknown option '%s'"
+                                                            : "unexpected argument '%s'", a);
+        }
+        a += 2;
+        eq = strchr(a, '=');
+        o = find_opt(opts, nopts, a, eq ? (size_t)(eq - a) : strlen(a));
+        if (!o) {
+            cl_buf names = {0};
+            for (int j = 0; j < nopts; j++)
+                buf_printf(&names, "%s--%s", j ? ", " : "", opts[j].name);
+            usage_error(cmd, exit_code, "unknown option '--%.*s' (valid: %s)",
+                        (int)(eq ? eq - a : (long)strlen(a)), a, names.s ? names.s : "none");
+            buf_free(&names);
+            return 1;
+        }
+        o->seen = 1;
+        if (o->kind == OPT_FLAG) {
+            if (eq)
+                return usage_error(cmd, exit_code, "--%s takes no value", o->name);
+            *(int *)o->slot = 1;
+            continue;
+        }
+        if (eq)
+            val = eq + 1;
+        else if (i + 1 < argc)
+            val = argv[++i];
+        else
+            return usage_error(cmd, exit_code, "--%s needs a value", o->name);
+        snprintf(what, sizeof what, "--%s", o->name);
+        if (o->kind == OPT_STR) {
+            *(const char **)o->slot = val;
+        } else if (o->kind == OPT_INT) {
+            long v;
+            if (parse_long(val, o->lo, o->hi, &v, what, &err))
+                return usage_error(cmd, exit_code, "%s", err.msg);
+            *(int *)o->slot = (int)v;
+        } else {
+            if (parse_double(val, (double *)o->slot, what, &err))
+                return usage_error(cmd, exit_code, "%s", err.msg);
+        }
+    }
+    return 0;
+}
+
+int parse_shape(const char *s, int *h, int *w, int *c, cl_err *err)
+{
+    long v[3];
+    const char *p = s;
+    for (int i = 0; i < 3; i++) {
+        char *end;
+        v[i] = strtol(p, &end, 10);
+        if (end == p || v[i] < 1 || v[i] > 4096 || (i < 2 && *end != 'x') || (i == 2 && *end))
+            return ERR_SET(err, CL_ERR_ARG,
+                           "input shape '%s': expected HxWxC, e.g. 32x32x3 (each 1 to 4096)", s);
+        p = end + 1;
+    }
+    *h = (int)v[0];
+    *w = (int)v[1];
+    *c = (int)v[2];
+    return CL_OK;
+}
+
+void progress_init(progress *p, FILE *out)
+{
+    p->out = out;
+    p->tty = isatty(fileno(out));
+    p->last = 0.0;
+    p->shown = 0;
+}
+
+void progress_show(progress *p, int force, const char *fmt, ...)
+{
+    char line[256];
+    double now;
+    va_list ap;
+    if (!p->tty)
+        return;
+    now = cl_now();
+    if (!force && now - p->last < 0.1)
+        return;
+    p->last = now;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(p->out, "\r%s\033[K", line);
+    fflush(p->out);
+    p->shown = 1;
+}
+
+void progress_clear(progress *p)
+{
+    if (p->tty && p->shown) {
+        fputs("\r\033[K", p->out);
+        fflush(p->out);
+    }
+    p->shown = 0;
+}
+
+void format_duration(double seconds, char *out, size_t cap)
+{
+    long s = seconds < 0 ? 0 : (long)(seconds + 0.5);
+    if (s >= 3600)
+        snprintf(out, cap, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
+    else
+        snprintf(out, cap, "%ld:%02ld", s / 60, s % 60);
+}
+
+void json_string(cl_buf *b, const char *s)
+{
+    buf_printf(b, "\"");
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\')
+            buf_printf(b, "\\%c", ch);
+        else if (ch < 0x20)
+            buf_printf(b, "\\u%04x", ch);
+        else
+            buf_printf(b, "%c", ch);
+    }
+    buf_printf(b, "\"");
+}

@@ -1,0 +1,66 @@
+/* cli.h - what the subcommands share: the command table entry, option
+ * parsing with strict values, the progress line, JSON output. */
+#ifndef CELLAR_CLI_CLI_H
+#define CELLAR_CLI_CLI_H
+
+#include <stdio.h>
+
+#include "core/err.h"
+#include "core/util.h"
+
+typedef struct cli_cmd {
+    const char *name;
+    const char *summary;      /* one line for `cellar --help` */
+    const char *usage;        /* full text for `cellar NAME --help` */
+    int (*run)(int argc, char **argv);
+} cli_cmd;
+
+extern const cli_cmd cmd_train, cmd_show, cmd_bench;
+
+/* One option: its long name, whether it takes a value, and a slot the
+ * parser fills.  Parsing stops with a message naming the option. */
+typedef enum { OPT_FLAG, OPT_STR, OPT_INT, OPT_FLOAT } opt_kind;
+
+typedef struct cli_opt {
+    const char *name;   /* without the leading dashes */
+    opt_kind kind;
+    void *slot;         /* int * (flag, int), const char ** (str), double * (float) */
+    long lo, hi;        /* range for ints */
+    int seen;
+} cli_opt;
+
+/* Parse argv[1..] (argv[0] is the command name) as --name value or
+ * --name=value.  -h/--help prints usage and returns 1 with *exit_code 0;
+ * errors print "cellar CMD: message" and return 1 with *exit_code 2;
+ * success returns 0.  Positional arguments are refused unless pos is set,
+ * in which case the first one is stored there. */
+int cli_parse(const cli_cmd *cmd, int argc, char **argv, cli_opt *opts, int nopts,
+              const char **pos, int *exit_code);
+
+/* "32x32x3" -> h, w, c */
+int parse_shape(const char *s, int *h, int *w, int *c, cl_err *err);
+
+/* Print "cellar CMD: message" on stderr; returns 1 (the exit status of a
+ * failed run). */
+int cli_fail(const char *cmd, const cl_err *err);
+
+/* The progress line: redrawn in place on a terminal (at most ten times a
+ * second), silent otherwise (the caller prints plain lines instead). */
+typedef struct progress {
+    FILE *out;
+    int tty;
+    double last;
+    int shown;
+} progress;
+
+void progress_init(progress *p, FILE *out);
+void progress_show(progress *p, int force, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void progress_clear(progress *p);
+
+/* h:mm:ss or m:ss */
+void format_duration(double seconds, char *out, size_t cap);
+
+/* JSON string with escapes */
+void json_string(cl_buf *b, const char *s);
+
+#endif

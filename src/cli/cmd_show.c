@@ -1,0 +1,100 @@
+/* cmd_show.c - `cellar show`: a genotype's normal form, hash, and the size
+ * and cost of the network it makes. */
+#include <stdio.h>
+#include <string.h>
+
+#include "child/child.h"
+#include "cli/cli.h"
+
+static const char usage[] =
+    "usage: cellar show [--genotype G] [--N n] [--F f] [--input HxWxC] [--classes k]\n"
+    "\n"
+    "Print a genotype in its normal form with its stable hash, which blocks form\n"
+    "each cell's output, and the parameters and FLOPs of the network it makes\n"
+    "(FLOPs: two per multiply-add of the convolutions and the linear layer, one\n"
+    "image, forward).  The last line is JSON with params and flops.\n"
+    "\n"
+    "  --genotype G     a built-in name (nasnet-a, enas) or a genotype line;\n"
+    "                   default nasnet-a.  'list' lists the built-in names.\n"
+    "  --N n            normal cells per stage (default 2)\n"
+    "  --F f            filters of the first stage (default 16)\n"
+    "  --input HxWxC    image shape (default 32x32x3)\n"
+    "  --classes k      classes of the classifier (default 10)\n";
+
+static void print_outputs(const char *label, const geno_cell *c)
+{
+    int outs[GENO_MAX_BLOCKS], n = geno_cell_outputs(c, outs);
+    printf("%s output: blocks", label);
+    for (int i = 0; i < n; i++)
+        printf(" %d", outs[i]);
+    printf(" concatenated (%d x C channels)\n", n);
+}
+
+static int run_show(int argc, char **argv)
+{
+    const char *geno_arg = "nasnet-a", *input = "32x32x3";
+    int N = 2, F = 16, classes = 10, code, h, w, c, rc;
+    cli_opt opts[] = {
+        {"genotype", OPT_STR, &geno_arg, 0, 0, 0}, {"N", OPT_INT, &N, 1, 64, 0},
+        {"F", OPT_INT, &F, 2, 4096, 0},           {"input", OPT_STR, &input, 0, 0, 0},
+        {"classes", OPT_INT, &classes, 2, 100000, 0},
+    };
+    cl_err err = {0};
+    cl_genotype g;
+    cl_backend *be = NULL;
+    cl_net *net = NULL;
+    child_spec spec;
+    char text[2048], hash[17];
+    cl_buf js = {0};
+    int L = 3 * N + 2, outs[GENO_MAX_BLOCKS];
+
+    if (cli_parse(&cmd_show, argc, argv, opts, (int)CL_ARRAY_LEN(opts), NULL, &code))
+        return code;
+    if (!strcmp(geno_arg, "list")) {
+        for (int i = 0; i < geno_builtin_count; i++)
+            printf("%-10s %s\n", geno_builtin[i].name, geno_builtin[i].about);
+        return 0;
+    }
+    if (parse_shape(input, &h, &w, &c, &err) || geno_from_arg(geno_arg, &g, &err))
+        return cli_fail("show", &err);
+    spec.N = N;
+    spec.F = F;
+    spec.in_h = h;
+    spec.in_w = w;
+    spec.in_c = c;
+    spec.classes = classes;
+    if ((rc = backend_cpu_create(1, &be, &err)) || (rc = child_build(&g, &spec, be, &net, &err))) {
+        backend_destroy(be);
+        return cli_fail("show", &err);
+    }
+    geno_format(&g, text, sizeof text);
+    geno_hash_hex(geno_hash(&g), hash);
+    {
+        char *semi = strstr(text, " ; ");
+        printf("genotype: %.*s\n          %s\n", semi ? (int)(semi - text) : (int)strlen(text),
+               text, semi ? semi + 3 : "");
+    }
+    printf("hash: %s\n", hash);
+    print_outputs("normal cell", &g.normal);
+    print_outputs("reduction cell", &g.reduce);
+    printf("network: N=%d F=%d, input %dx%dx%d, %d classes: %d cells, reductions at cells %d and "
+           "%d; %d@%d\n",
+           N, F, h, w, c, classes, L, L / 3, 2 * L / 3, N,
+           geno_cell_outputs(&g.normal, outs) * 4 * F);
+    printf("parameters: %ld\n", net_param_count(net));
+    printf("FLOPs: %.2f M per image, forward (%.2f M multiply-adds)\n", net_flops(net) / 1e6,
+           net_flops(net) / 2e6);
+    buf_printf(&js, "{\"params\":%ld,\"flops\":%.0f,\"hash\":\"%s\",\"N\":%d,\"F\":%d,"
+                    "\"input\":\"%dx%dx%d\",\"classes\":%d,\"genotype\":",
+               net_param_count(net), net_flops(net), hash, N, F, h, w, c, classes);
+    json_string(&js, text);
+    buf_printf(&js, "}");
+    printf("%s\n", js.s);
+    buf_free(&js);
+    net_free(net);
+    backend_destroy(be);
+    return 0;
+}
+
+const cli_cmd cmd_show = {"show", "a genotype's normal form, hash, parameters and FLOPs", usage,
+                          run_show};

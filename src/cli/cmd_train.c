@@ -1,0 +1,241 @@
+/* cmd_train.c - `cellar train`: train one genotype on a dataset, evaluate
+ * it on the test images, end with a JSON line. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "child/child.h"
+#include "child/train.h"
+#include "cli/cli.h"
+#include "data/dataset.h"
+
+static const char usage[] =
+    "usage: cellar train [options]\n"
+    "\n"
+    "Train a child network built from a genotype, then report its accuracy on\n"
+    "the dataset's test images.  Progress goes to stderr (a bar on a terminal,\n"
+    "plain lines otherwise); the last line on stdout is JSON with test_acc,\n"
+    "params, flops, seconds and the settings.\n"
+    "\n"
+    "  --genotype G        a built-in name (nasnet-a, enas) or a genotype line\n"
+    "                      (see cellar-genotype(5)); default nasnet-a\n"
+    "  --dataset SPEC      fashion-mnist[:DIR] or cifar10:DIR; default fashion-mnist\n"
+    "                      (Debian's dataset-fashion-mnist)\n"
+    "  --N n               normal cells per stage (default 1)\n"
+    "  --F f               filters of the first stage (default 8)\n"
+    "  --epochs e          passes over the training images (default 2)\n"
+    "  --batch b           images per SGD step (default 32)\n"
+    "  --lr x              initial learning rate, cosine-decayed to 0 (default 0.05)\n"
+    "  --momentum m        SGD momentum (default 0.9)\n"
+    "  --weight-decay w    L2 weight decay (default 3e-4)\n"
+    "  --drop-path p       ScheduledDropPath: final drop probability (default 0)\n"
+    "  --augment           pad-4 random crop and flip (default for cifar10)\n"
+    "  --no-augment        no augmentation\n"
+    "  --train-limit k     train on k images (default: all not held out)\n"
+    "  --val k             hold k training images out and report accuracy on them\n"
+    "  --test-limit k      evaluate on the first k test images (default: all)\n"
+    "  --seed s            seed of the split, initialisation and batches (default 1)\n"
+    "  --backend B         cpu or auto (default auto)\n"
+    "  --threads t         CPU threads (default: all cores)\n";
+
+typedef struct ctx {
+    progress prog;
+    double t0;
+    const char *phase;
+} ctx;
+
+static void eval_progress(void *ud, int done, int total)
+{
+    ctx *c = ud;
+    progress_show(&c->prog, done == total, "%s: %d/%d images", c->phase, done, total);
+}
+
+static int run_train(int argc, char **argv)
+{
+    const char *geno_arg = "nasnet-a", *data_arg = "fashion-mnist", *backend_name = "auto";
+    int N = 1, F = 8, epochs = 2, batch = 32, train_limit = 0, n_val = 0, test_limit = 0;
+    int seed = 1, threads = 0, augment = 0, no_augment = 0, rc, code;
+    double lr = 0.05, momentum = 0.9, wd = 3e-4, drop = 0.0;
+    cli_opt opts[] = {
+        {"genotype", OPT_STR, &geno_arg, 0, 0, 0},
+        {"dataset", OPT_STR, &data_arg, 0, 0, 0},
+        {"N", OPT_INT, &N, 1, 64, 0},
+        {"F", OPT_INT, &F, 2, 4096, 0},
+        {"epochs", OPT_INT, &epochs, 1, 100000, 0},
+        {"batch", OPT_INT, &batch, 1, 65536, 0},
+        {"lr", OPT_FLOAT, &lr, 0, 0, 0},
+        {"momentum", OPT_FLOAT, &momentum, 0, 0, 0},
+        {"weight-decay", OPT_FLOAT, &wd, 0, 0, 0},
+        {"drop-path", OPT_FLOAT, &drop, 0, 0, 0},
+        {"augment", OPT_FLAG, &augment, 0, 0, 0},
+        {"no-augment", OPT_FLAG, &no_augment, 0, 0, 0},
+        {"train-limit", OPT_INT, &train_limit, 0, 1 << 30, 0},
+        {"val", OPT_INT, &n_val, 0, 1 << 30, 0},
+        {"test-limit", OPT_INT, &test_limit, 0, 1 << 30, 0},
+        {"seed", OPT_INT, &seed, 0, 2147483647, 0},
+        {"backend", OPT_STR, &backend_name, 0, 0, 0},
+        {"threads", OPT_INT, &threads, 0, 1024, 0},
+    };
+    cl_err err = {0};
+    cl_genotype g;
+    cl_dataset ds;
+    cl_split sp;
+    cl_backend *be = NULL;
+    cl_net *net = NULL;
+    cl_trainer *tr = NULL;
+    train_cfg cfg;
+    child_spec spec;
+    cl_rng rng;
+    ctx c;
+    float mean[4], std[4], test_acc = 0.f, test_loss = 0.f, val_acc = -1.f, val_loss = 0.f;
+    char text[2048], hash[17], dur[32];
+    double started;
+    int n_test, last_epoch = 0;
+    long next_line = 0;
+    cl_buf js = {0};
+
+    memset(&ds, 0, sizeof ds);
+    memset(&sp, 0, sizeof sp);
+    if (cli_parse(&cmd_train, argc, argv, opts, (int)CL_ARRAY_LEN(opts), NULL, &code))
+        return code;
+    if (augment && no_augment) {
+        fprintf(stderr, "cellar train: --augment and --no-augment contradict each other\n");
+        return 2;
+    }
+    if (!(lr > 0) || momentum < 0 || momentum >= 1 || wd < 0 || drop < 0 || drop >= 1) {
+        fprintf(stderr, "cellar train: need --lr > 0, 0 <= --momentum < 1, --weight-decay >= 0, "
+                        "0 <= --drop-path < 1\n");
+        return 2;
+    }
+    if ((rc = geno_from_arg(geno_arg, &g, &err)))
+        return cli_fail("train", &err);
+    progress_init(&c.prog, stderr);
+    started = cl_now();
+    if ((rc = dataset_load(data_arg, &ds, &err)) ||
+        (rc = dataset_split(&ds, n_val, train_limit, (uint64_t)seed, &sp, &err)))
+        goto fail;
+    if (ds.c > 4) {
+        rc = ERR_SET(&err, CL_ERR_UNSUPPORTED, "%d image channels: at most 4", ds.c);
+        goto fail;
+    }
+    dataset_channel_stats(&ds, sp.train_idx, sp.n_train, mean, std);
+    n_test = test_limit && test_limit < ds.n_test ? test_limit : ds.n_test;
+
+    train_cfg_defaults(&cfg);
+    cfg.epochs = epochs;
+    cfg.batch = batch;
+    cfg.lr = (float)lr;
+    cfg.momentum = (float)momentum;
+    cfg.weight_decay = (float)wd;
+    cfg.drop_path = (float)drop;
+    cfg.augment = no_augment ? 0 : augment ? 1 : !strcmp(ds.name, "cifar10");
+    cfg.seed = (uint64_t)seed;
+
+    spec.N = N;
+    spec.F = F;
+    spec.in_c = ds.c;
+    spec.in_h = ds.h;
+    spec.in_w = ds.w;
+    spec.classes = ds.classes;
+    rng_seed(&rng, (uint64_t)seed);
+    if ((rc = backend_create(backend_name, threads, &be, &err)) ||
+        (rc = child_build(&g, &spec, be, &net, &err)) || (rc = net_plan(net, batch, &err)) ||
+        (rc = net_init_params(net, &rng, &err)) ||
+        (rc = trainer_new(net, &ds, sp.train_idx, sp.n_train, mean, std, &cfg, &tr, &err)))
+        goto fail;
+
+    geno_format(&g, text, sizeof text);
+    geno_hash_hex(geno_hash(&g), hash);
+    fprintf(stderr, "training %s (N=%d F=%d, %ld parameters) on %d %s images (%dx%dx%d), "
+                    "%d epochs of %d steps, batch %d, %s backend\n",
+            geno_arg, N, F, net_param_count(net), sp.n_train, ds.name, ds.h, ds.w, ds.c,
+            epochs, trainer_status(tr)->steps_per_epoch, batch, be->name);
+
+    c.t0 = cl_now();
+    while (!trainer_done(tr)) {
+        const train_status *st;
+        double el, eta;
+        char etas[32];
+        if ((rc = trainer_run(tr, 1, &err)))
+            goto fail;
+        st = trainer_status(tr);
+        el = st->seconds;
+        eta = st->step ? el / st->step * (st->steps_total - st->step) : 0;
+        format_duration(eta, etas, sizeof etas);
+        if (st->epoch > last_epoch) {
+            progress_clear(&c.prog);
+            format_duration(el, dur, sizeof dur);
+            fprintf(stderr, "epoch %d/%d: loss %.4f, train accuracy %.2f%%, %s elapsed\n",
+                    st->epoch, epochs, st->last_epoch_loss, 100.0 * st->last_epoch_acc, dur);
+            last_epoch = st->epoch;
+        } else if (c.prog.tty) {
+            int spe = st->steps_per_epoch, in_ep = (int)(st->step - (long)st->epoch * spe);
+            int bar = 24, fill = spe ? in_ep * bar / spe : 0;
+            char bars[32];
+            for (int i = 0; i < bar; i++)
+                bars[i] = i < fill ? '=' : i == fill ? '>' : ' ';
+            bars[bar] = '\0';
+            progress_show(&c.prog, 0, "epoch %d/%d [%s] %d/%d loss %.3f acc %.1f%% %.0f img/s ETA %s",
+                          st->epoch + 1, epochs, bars, in_ep, spe, st->loss, 100.0 * st->acc,
+                          st->step * batch / (el > 0 ? el : 1), etas);
+        } else if (st->step >= next_line) {
+            fprintf(stderr, "step %ld/%ld: loss %.4f, accuracy %.2f%%, %.0f img/s, ETA %s\n",
+                    st->step, st->steps_total, st->loss, 100.0 * st->acc,
+                    st->step * batch / (el > 0 ? el : 1), etas);
+            next_line = st->step + (st->steps_total + 9) / 10;
+        }
+    }
+    progress_clear(&c.prog);
+    if (n_val) {
+        c.phase = "validation";
+        if ((rc = child_evaluate(net, ds.train_x, ds.train_y, ds.c, ds.h, ds.w, sp.val_idx,
+                                 sp.n_val, mean, std, &val_acc, &val_loss, eval_progress, &c,
+                                 &err)))
+            goto fail;
+        progress_clear(&c.prog);
+    }
+    c.phase = "test";
+    if ((rc = child_evaluate(net, ds.test_x, ds.test_y, ds.c, ds.h, ds.w, NULL, n_test, mean, std,
+                             &test_acc, &test_loss, eval_progress, &c, &err)))
+        goto fail;
+    progress_clear(&c.prog);
+    format_duration(cl_now() - started, dur, sizeof dur);
+    if (n_val)
+        fprintf(stderr, "validation accuracy %.2f%% (%d images)\n", 100.0 * val_acc, sp.n_val);
+    fprintf(stderr, "test accuracy %.2f%% (%d images), loss %.4f; %s in all\n", 100.0 * test_acc,
+            n_test, test_loss, dur);
+
+    buf_printf(&js, "{\"test_acc\":%.4f,\"test_loss\":%.4f,", test_acc, test_loss);
+    if (n_val)
+        buf_printf(&js, "\"val_acc\":%.4f,", val_acc);
+    buf_printf(&js, "\"params\":%ld,\"flops\":%.0f,\"seconds\":%.2f,\"train_seconds\":%.2f,"
+                    "\"dataset\":",
+               net_param_count(net), net_flops(net), cl_now() - started,
+               trainer_status(tr)->seconds);
+    json_string(&js, ds.name);
+    buf_printf(&js, ",\"train_images\":%d,\"test_images\":%d,\"N\":%d,\"F\":%d,\"epochs\":%d,"
+                    "\"batch\":%d,\"lr\":%g,\"seed\":%d,\"backend\":\"%s\",\"hash\":\"%s\","
+                    "\"genotype\":",
+               sp.n_train, n_test, N, F, epochs, batch, lr, seed, be->name, hash);
+    json_string(&js, text);
+    buf_printf(&js, "}");
+    printf("%s\n", js.s);
+    buf_free(&js);
+    rc = 0;
+    goto out;
+fail:
+    progress_clear(&c.prog);
+    cli_fail("train", &err);
+    rc = 1;
+out:
+    trainer_free(tr);
+    net_free(net);
+    backend_destroy(be);
+    split_free(&sp);
+    dataset_free(&ds);
+    return rc;
+}
+
+const cli_cmd cmd_train = {"train", "train one genotype and report its test accuracy", usage,
+                           run_train};
