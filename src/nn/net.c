@@ -492,8 +492,8 @@ int net_loss(cl_net *net, const int *labels, float *loss, int *correct, int back
     be->download(be, loss, net->loss_dev, sizeof *loss);
     be->download(be, correct, net->correct_dev, sizeof *correct);
     if (!isfinite(*loss))
-        return ERR_SET(err, CL_ERR_NUMERIC, "the loss is not a number (%g): training diverged",
-                       (double)*loss);
+        return ERR_SET(err, CL_ERR_NUMERIC, "the loss is %s: training diverged",
+                       isnan(*loss) ? "not a number" : "infinite");
     return CL_OK;
 }
 

@@ -568,11 +568,16 @@ int geno_from_arg(const char *name_or_text, cl_genotype *g, cl_err *err)
     err_clear(&perr);
     if ((rc = geno_parse(name_or_text, g, &perr)) == CL_OK)
         return CL_OK;
+    /* text with a ':' meant to be a genotype line: its parse error says it all */
+    if (memchr(name, ':', namelen)) {
+        if (err)
+            *err = perr;
+        return rc;
+    }
     names[0] = '\0';
     for (int i = 0; i < geno_builtin_count && len < sizeof names; i++)
         len += (size_t)snprintf(names + len, sizeof names - len, "%s%s", i ? ", " : "",
                                 geno_builtin[i].name);
-    /* a long argument is surely a line: its start is enough to recognise it */
     return ERR_SET(err, rc, "unknown genotype name '%.*s%s' (built-in: %s) and not a genotype line: %s",
                    (int)(namelen > 48 ? 48 : namelen), name, namelen > 48 ? "..." : "", names, perr.msg);
 }

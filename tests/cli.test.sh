@@ -1,0 +1,92 @@
+#!/bin/sh
+# cli.test.sh - the cellar command as a user meets it: help, show, bench,
+# train (including the headline recipe: NASNet-A N=1 F=8, 2 epochs on
+# 10,000 Fashion-MNIST images, at least 85% on the 10,000 test images),
+# and the messages for bad input.
+CELLAR=${CELLAR:-./cellar}
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+
+ok() { echo "ok - $*"; }
+nok() { echo "not ok - $*"; }
+check() { # check "description" command...
+  d=$1; shift
+  if "$@"; then ok "$d"; else nok "$d"; fi
+}
+# the value of a key in the last JSON line of a file
+jget() { python3 -c "import json,sys; print(json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])[sys.argv[2]])" "$1" "$2"; }
+
+# --- help and usage ---
+$CELLAR --help >"$tmp/help" 2>&1
+check "cellar --help lists train, show and bench" grep -q "train.*show\|bench" "$tmp/help"
+for c in train show bench; do
+  $CELLAR $c --help >"$tmp/h" 2>&1; rc=$?
+  check "cellar $c --help exits 0 and shows usage" sh -c "[ $rc -eq 0 ] && grep -q '^usage: cellar $c' '$tmp/h'"
+done
+$CELLAR frobnicate >"$tmp/e" 2>&1; rc=$?
+check "an unknown command exits 2 and lists the commands" sh -c "[ $rc -eq 2 ] && grep -q 'unknown command' '$tmp/e' && grep -q train '$tmp/e'"
+$CELLAR train --epochs two >"$tmp/e" 2>&1; rc=$?
+check "a non-numeric --epochs is refused by name (exit 2)" sh -c "[ $rc -eq 2 ] && grep -q -- \"--epochs: expected an integer, got 'two'\" '$tmp/e'"
+$CELLAR train --bogus 1 >"$tmp/e" 2>&1; rc=$?
+check "an unknown option is refused and the valid ones listed" sh -c "[ $rc -eq 2 ] && grep -q -- '--genotype' '$tmp/e'"
+$CELLAR sh >/dev/null 2>&1; rc=$?
+check "a unique prefix selects a command (sh = show)" [ $rc -eq 0 ]
+
+# --- show ---
+$CELLAR show --genotype nasnet-a >"$tmp/show" 2>&1
+check "show: NASNet-A F=16 N=2 has 333946 parameters, as PyTorch" [ "$(jget "$tmp/show" params)" = 333946 ]
+check "show: NASNet-A F=16 N=2 is 112449792 forward FLOPs per image" [ "$(jget "$tmp/show" flops)" = 112449792 ]
+check "show: prints the stable hash" grep -q "^hash: bcdc613b57da6cc9" "$tmp/show"
+$CELLAR show --genotype nasnet-a --N 6 --F 32 >"$tmp/show6" 2>&1
+check "show: NASNet-A 6@ F=32 has 3061738 parameters, as PyTorch" [ "$(jget "$tmp/show6" params)" = 3061738 ]
+$CELLAR show --genotype list >"$tmp/list" 2>&1
+check "show --genotype list names the built-ins" grep -q "^nasnet-a" "$tmp/list"
+$CELLAR show --genotype "normal: sep_conv_3x3(0) sep_conv_4x4(1) add ; reduce: identity(0) identity(1) add" >"$tmp/e" 2>&1; rc=$?
+check "show: a bad op name is reported with its column and the valid ops" sh -c "[ $rc -eq 1 ] && grep -q 'column 25: expected an op name' '$tmp/e' && grep -q sep_conv_4x4 '$tmp/e' && grep -q 'sep_conv_5x5' '$tmp/e'"
+$CELLAR show --genotype nasnet-z >"$tmp/e" 2>&1; rc=$?
+check "show: an unknown name lists the built-in names" sh -c "[ $rc -eq 1 ] && grep -q \"unknown genotype name 'nasnet-z'\" '$tmp/e' && grep -q 'nasnet-a' '$tmp/e'"
+$CELLAR show --input 30x30x1 --N 1 --F 8 >"$tmp/e" 2>&1; rc=$?
+check "show: an input the layout cannot take is refused with a reason" sh -c "[ $rc -eq 1 ] && grep -q 'even size' '$tmp/e'"
+$CELLAR show --input 32x32 >"$tmp/e" 2>&1; rc=$?
+check "show: a malformed --input is refused" sh -c "[ $rc -eq 1 ] && grep -q 'HxWxC' '$tmp/e'"
+
+# --- bench ---
+$CELLAR bench --N 1 --F 8 --batch 8 --steps 2 --warmup 1 --threads 2 >"$tmp/bench" 2>"$tmp/bench.err"
+check "bench prints exactly one line on stdout" [ "$(wc -l <"$tmp/bench")" -eq 1 ]
+check "bench: the line is JSON with img_s > 0, step_ms and params" python3 -c "
+import json; d = json.load(open('$tmp/bench'))
+assert d['img_s'] > 0 and d['step_ms'] > 0 and d['params'] == 67282 and d['threads'] == 2, d"
+$CELLAR bench --N 1 --F 8 --batch 8 --steps 1 --warmup 0 --profile >"$tmp/bench" 2>"$tmp/prof"
+check "bench --profile tables op classes on stderr, JSON stays alone on stdout" sh -c "grep -q 'depthwise 5x5' '$tmp/prof' && [ \$(wc -l <'$tmp/bench') -eq 1 ]"
+
+# --- train: errors ---
+mkdir -p "$tmp/fm"
+for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
+  printf 'garbage!' >"$tmp/fm/$f"
+done
+$CELLAR train --dataset "fashion-mnist:$tmp/fm" >"$tmp/e" 2>&1; rc=$?
+check "train: a damaged dataset file is named in the error, with what is wrong" sh -c "[ $rc -eq 1 ] && grep -q '$tmp/fm/t.*-idx.-ubyte: ' '$tmp/e' && grep -qi 'magic\|truncated\|short' '$tmp/e'"
+rm "$tmp/fm/train-labels-idx1-ubyte"
+$CELLAR train --dataset "fashion-mnist:$tmp/fm" >"$tmp/e" 2>&1; rc=$?
+check "train: a missing dataset file is named" sh -c "[ $rc -eq 1 ] && grep -q 'train-labels-idx1-ubyte' '$tmp/e'"
+$CELLAR train --dataset cifar10 >"$tmp/e" 2>&1; rc=$?
+check "train: cifar10 without a directory asks for one" sh -c "[ $rc -eq 1 ] && grep -qi 'director' '$tmp/e'"
+$CELLAR train --train-limit 100000 >"$tmp/e" 2>&1; rc=$?
+check "train: more training images than exist is refused with the numbers" sh -c "[ $rc -eq 1 ] && grep -q 60000 '$tmp/e'"
+
+# --- train: the headline recipe ---
+if [ -d /usr/share/datasets/fashion-mnist ]; then
+  $CELLAR train --genotype nasnet-a --dataset fashion-mnist --N 1 --F 8 --epochs 2 \
+    --train-limit 10000 >"$tmp/train" 2>"$tmp/train.err"
+  rc=$?
+  check "train: the 2-epoch Fashion-MNIST run finishes" [ $rc -eq 0 ]
+  check "train: plain progress lines when not on a terminal" grep -q "^epoch 2/2: loss" "$tmp/train.err"
+  acc=$(jget "$tmp/train" test_acc 2>/dev/null)
+  check "train: NASNet-A N=1 F=8, 2 epochs on 10000 images reaches >= 85% on the 10000 test images (got $acc)" \
+    python3 -c "import sys; sys.exit(0 if float('$acc') >= 0.85 else 1)"
+  check "train: the JSON line has test_acc, params, seconds" python3 -c "
+import json; d = json.loads(open('$tmp/train').read().splitlines()[-1])
+assert d['params'] == 66850 and d['seconds'] > 0 and d['test_images'] == 10000 and d['train_images'] == 10000, d"
+else
+  echo "skip - Fashion-MNIST is not installed (Debian: dataset-fashion-mnist)"
+fi
