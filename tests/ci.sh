@@ -1,0 +1,90 @@
+#!/bin/sh
+# ci.sh - everything CI checks, from a clean checkout:
+#   1. the release build and the whole suite (tests/run.sh);
+#   2. the same suite built with AddressSanitizer and UndefinedBehaviorSanitizer;
+#   3. valgrind (memcheck) over the data and genotype tests and short runs of
+#      every command, on a build without -march=native (valgrind cannot run
+#      AVX-512 code).
+# CIFAR-10 tests use ../shared/data when it is there (converted once into
+# tests/data/cifar10).  The last line is the total: "N passed, N failed".
+set -u
+src=$(cd "$(dirname "$0")/.." && pwd)
+jobs=${JOBS:-$(nproc 2>/dev/null || echo 2)}
+passed=0 failed=0
+
+count() { # add the "N passed, N failed" last line of a log to the totals
+  line=$(tail -n 1 "$1")
+  p=$(echo "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p')
+  f=$(echo "$line" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p')
+  if [ -z "$p" ]; then p=0; f=1; echo "not ok - $1 did not end with a summary line"; fi
+  passed=$((passed + p)); failed=$((failed + f))
+}
+
+build() { # dir configure-args...
+  dir=$1; shift
+  mkdir -p "$dir"
+  ( cd "$dir" && "$src/configure" -q "$@" >configure.out 2>&1 &&
+    make -j"$jobs" all check-programs >make.out 2>&1 ) && return 0
+  echo "not ok - build in $dir failed:"; tail -30 "$dir/make.out" "$dir/configure.out" 2>/dev/null
+  failed=$((failed + 1))
+  return 1
+}
+
+cd "$src" || exit 1
+[ -x configure ] || autoreconf -fi >/dev/null 2>&1 || { echo "not ok - autoreconf failed"; echo "0 passed, 1 failed"; exit 1; }
+
+# CIFAR-10 from ../shared/data, converted once
+if [ -z "${CELLAR_CIFAR_DIR:-}" ] && [ -f ../shared/data/cifar10-to-bin.py ]; then
+  if [ ! -f tests/data/cifar10/test_batch.bin ]; then
+    mkdir -p tests/data/cifar10
+    py=/usr/bin/python3; [ -x "$py" ] || py=python3
+    "$py" ../shared/data/cifar10-to-bin.py ../shared/data/cifar10-jpeg.tar.gz tests/data/cifar10 >tests/data/cifar10.log 2>&1 ||
+      { echo "CIFAR-10 conversion failed:"; tail -5 tests/data/cifar10.log; rm -f tests/data/cifar10/test_batch.bin; }
+  fi
+  [ -f tests/data/cifar10/test_batch.bin ] && CELLAR_CIFAR_DIR=$src/tests/data/cifar10 && export CELLAR_CIFAR_DIR
+fi
+
+echo "== release build and test suite"
+if build build-ci; then
+  ( cd build-ci && srcdir="$src" builddir=. sh "$src/tests/run.sh" ) | tee build-ci/suite.log
+  count build-ci/suite.log
+fi
+
+echo "== AddressSanitizer and UndefinedBehaviorSanitizer"
+if build build-asan --enable-asan; then
+  ( cd build-asan && ASAN_OPTIONS=detect_leaks=1 srcdir="$src" builddir=. sh "$src/tests/run.sh" ) | tee build-asan/suite.log
+  count build-asan/suite.log
+fi
+
+echo "== valgrind"
+if build build-vg --disable-native; then
+  log=build-vg/valgrind.log
+  : >"$log"
+  vg() { # description command...
+    d=$1; shift
+    if valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+        --show-possibly-lost=no \
+        "$@" >build-vg/vg.out 2>&1; then
+      echo "ok - valgrind: $d" | tee -a "$log"
+    else
+      echo "not ok - valgrind: $d" | tee -a "$log"; tail -30 build-vg/vg.out
+    fi
+  }
+  if command -v valgrind >/dev/null; then
+    vg "genotype tests" build-vg/tests/test_genotype
+    vg "dataset tests" build-vg/tests/test_data
+    vg "cellar show" build-vg/cellar show --genotype enas
+    vg "cellar bench (every op forward and backward)" build-vg/cellar bench --N 1 --F 4 --batch 4 --steps 1 --warmup 0 \
+      --genotype "normal: identity(0) conv_1x3_3x1(1) add | conv_1x7_7x1(0) dil_conv_3x3(2) concat | avg_pool_3x3(1) max_pool_5x5(3) add | max_pool_7x7(0) conv_3x3(1) add | sep_conv_7x7(4) conv_1x1(5) concat ; reduce: identity(0) sep_conv_3x3(1) concat | sep_conv_5x5(0) max_pool_3x3(1) add | avg_pool_3x3(1) identity(3) add | conv_1x1(2) conv_3x3(0) add | sep_conv_7x7(1) dil_conv_3x3(5) add"
+    vg "cellar train (a short run with validation and test)" build-vg/cellar train --N 1 --F 4 --epochs 1 \
+      --train-limit 128 --val 64 --test-limit 64 --batch 16 --drop-path 0.2
+    echo "$(grep -c '^ok' "$log") passed, $(grep -c '^not ok' "$log") failed" >>"$log"
+  else
+    echo "not ok - valgrind is not installed" | tee -a "$log"
+    echo "0 passed, 1 failed" >>"$log"
+  fi
+  count "$log"
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
