@@ -24,7 +24,7 @@ build() { # dir configure-args...
   dir=$1; shift
   mkdir -p "$dir"
   ( cd "$dir" && "$src/configure" -q "$@" >configure.out 2>&1 &&
-    make -j"$jobs" all check-programs >make.out 2>&1 ) && return 0
+    make -j"$jobs" all >make.out 2>&1 && make -j"$jobs" check-programs >>make.out 2>&1 ) && return 0
   echo "not ok - build in $dir failed:"; tail -30 "$dir/make.out" "$dir/configure.out" 2>/dev/null
   failed=$((failed + 1))
   return 1
