@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/util.h"
+
 static int is_depthwise(const conv_desc *d)
 {
     return d->groups > 1 && d->groups == d->cin && d->cin == d->cout;
@@ -49,7 +51,7 @@ size_t cpu_conv_scratch(const conv_desc *d, int h, int w)
     else if (is_depthwise(d))
         fast = (size_t)(h - d->oy + 2 * d->ph) * (size_t)(w - d->ox + 2 * d->pw);
     else if (is_pointwise(d))
-        fast = (size_t)d->cin * ho * wo + wc;
+        fast = (size_t)d->cin * ho * wo + wc + (size_t)CL_MAX(d->cin, d->cout) * 32;
     return need > fast ? need : fast;
 }
 
@@ -405,15 +407,29 @@ static const float *pw_input(const conv_desc *d, const float *x, int h, int w, i
     return buf;
 }
 
+/* Unstrided pointwise convs reading through ReLU use the fused kernel
+ * (pwgemm.c) for the forward: no ReLU copy.  Without ReLU, OpenBLAS reads
+ * the image in place and is faster.  (For the data gradient the fused
+ * kernel with its mask epilogue measured slower inside the network than a
+ * GEMM into scratch and one masked pass, though faster alone.) */
+static int pw_fused(const conv_desc *d) { return is_pointwise_direct(d) && d->relu_in; }
+
 static void pw_fwd(cpu_state *s, const conv_desc *d, tview x, const float *w, tview y, int acc)
 {
     int howo = y.h * y.w;
+    size_t bufsz = (size_t)d->cin * howo + (size_t)conv_weight_count(d);
 #pragma omp parallel num_threads(s->threads)
     {
         float *buf = s->scratch[omp_get_thread_num()];
 #pragma omp for schedule(static)
         for (int n = 0; n < x.n; n++) {
-            const float *xs = pw_input(d, x.d + n * x.ns, x.h, x.w, y.h, y.w, buf);
+            const float *xs;
+            if (pw_fused(d)) {
+                cpu_pw_gemm(d->cout, howo, d->cin, w, d->cin, 1, x.d + n * x.ns, howo, 1,
+                            y.d + n * y.ns, howo, NULL, 0, acc, buf + bufsz);
+                continue;
+            }
+            xs = pw_input(d, x.d + n * x.ns, x.h, x.w, y.h, y.w, buf);
             cpu_gemm(0, 0, d->cout, howo, d->cin, 1.f, w, d->cin, xs, howo, acc ? 1.f : 0.f,
                      y.d + n * y.ns, howo);
         }
@@ -431,6 +447,7 @@ static void pw_bwd_data(cpu_state *s, const conv_desc *d, tview x, const float *
         for (int n = 0; n < x.n; n++) {
             const float *dyi = dy.d + n * dy.ns, *xi = x.d + n * x.ns;
             float *dxi = dx.d + n * dx.ns;
+
             if (direct && !d->relu_in) {
                 cpu_gemm(1, 0, d->cin, hw, d->cout, 1.f, w, d->cin, dyi, howo, acc ? 1.f : 0.f,
                          dxi, hw);

@@ -49,6 +49,12 @@ void cpu_dw_bwd_data(cl_backend *be, const conv_desc *d, tview x, const float *w
                      tview dx, int acc);
 void cpu_dw_bwd_filter(cl_backend *be, const conv_desc *d, tview x, tview dy, float *dw);
 
+/* c[i][n] (+)= mask? * sum_j a[i*ars + j*acs] * relu?(b[j][n]) (pwgemm.c);
+ * panel: kdim * 32 floats of scratch */
+void cpu_pw_gemm(int mdim, int ndim, int kdim, const float *a, long ars, long acs, const float *b,
+                 long ldb, int relu, float *c, long ldc, const float *mask, long ldm, int acc,
+                 float *panel);
+
 /* 1: every conv takes the generic im2col path; 0: the fast paths */
 void cpu_conv_set_generic(int on);
 
