@@ -288,6 +288,25 @@ static void test_conv(const char *name, conv_desc d, int n, int h, int w, int xs
                 memcpy(dxf, dx.d, (size_t)nx * 4);
         }
         cpu_conv_set_generic(0);
+        {
+            /* the combined backward equals the two separate ones */
+            tview dx2 = tv_new(n, d.cin, h, w, 0);
+            float *dw2 = malloc((size_t)t.np * 4);
+            memcpy(dx2.d, dx.d, (size_t)nx * 4);
+            be->conv_bwd_data(be, &d, t.x, t.p, dy, dx, 1);
+            be->conv_bwd_filter(be, &d, t.x, dy, dwf);
+            be->conv_bwd(be, &d, t.x, t.p, dy, dx2, 1, 1, dw2);
+            CHECK(rel_diff(dx2.d, dx.d, nx) < 1e-5 && rel_diff(dw2, dwf, t.np) < 1e-4,
+                  "%s: combined backward equals data and filter gradients apart (dx %.1g, dw %.1g)",
+                  name, rel_diff(dx2.d, dx.d, nx), rel_diff(dw2, dwf, t.np));
+            free(dx2.d);
+            free(dw2);
+            be->conv_bwd_filter(be, &d, t.x, dy, dwf);
+            memcpy(dx.d, dxf, (size_t)nx * 4);
+            cpu_conv_set_generic(1);
+            be->conv_bwd_data(be, &d, t.x, t.p, dy, dx, 0);
+            cpu_conv_set_generic(0);
+        }
         CHECK(rel_diff(yf, yg, ny) < 1e-4 && rel_diff(dxf, dx.d, nx) < 1e-4 &&
                   rel_diff(dwf, dwg, t.np) < 1e-4,
               "%s: fast path equals the generic path (y %.1g, dx %.1g, dw %.1g)", name,

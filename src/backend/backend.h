@@ -94,6 +94,10 @@ struct cl_backend {
     void (*conv_bwd_data)(cl_backend *be, const conv_desc *d, tview x, const float *w, tview dy,
                           tview dx, int acc);
     void (*conv_bwd_filter)(cl_backend *be, const conv_desc *d, tview x, tview dy, float *dw);
+    /* both gradients at once (dx only when need_dx), so a backend can share
+     * the passes over x and dy */
+    void (*conv_bwd)(cl_backend *be, const conv_desc *d, tview x, const float *w, tview dy,
+                     tview dx, int need_dx, int acc, float *dw);
 
     /* batch norm, training: batch statistics; saves mean and 1/std of each
      * channel and updates the running statistics (unbiased variance) */

@@ -511,9 +511,7 @@ int net_backward(cl_net *net, cl_err *err)
         double t0 = net->prof_bwd ? cl_now() : 0.0;
         switch (nd->kind) {
         case NODE_CONV:
-            if (nd->need_dx)
-                be->conv_bwd_data(be, &nd->u.conv, vx, p, dy, dx, nd->dx_acc);
-            be->conv_bwd_filter(be, &nd->u.conv, vx, dy, g);
+            be->conv_bwd(be, &nd->u.conv, vx, p, dy, dx, nd->need_dx, nd->dx_acc, g);
             break;
         case NODE_BN: {
             const float *st = net->state + nd->s_off;

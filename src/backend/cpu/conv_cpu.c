@@ -551,3 +551,15 @@ void cpu_conv_bwd_filter(cl_backend *be, const conv_desc *d, tview x, tview dy, 
     else
         generic_bwd_filter(s, d, x, dy, dw);
 }
+
+void cpu_conv_bwd(cl_backend *be, const conv_desc *d, tview x, const float *w, tview dy, tview dx,
+                  int need_dx, int acc, float *dw)
+{
+    if (!use_generic() && cpu_dw_fast(d)) {
+        cpu_dw_bwd(be, d, x, w, dy, dx, need_dx, acc, dw);
+        return;
+    }
+    if (need_dx)
+        cpu_conv_bwd_data(be, d, x, w, dy, dx, acc);
+    cpu_conv_bwd_filter(be, d, x, dy, dw);
+}

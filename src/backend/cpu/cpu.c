@@ -98,6 +98,7 @@ static const cl_backend cpu_table = {
     .conv_fwd = cpu_conv_fwd,
     .conv_bwd_data = cpu_conv_bwd_data,
     .conv_bwd_filter = cpu_conv_bwd_filter,
+    .conv_bwd = cpu_conv_bwd,
     .bn_fwd_train = cpu_bn_fwd_train,
     .bn_fwd_eval = cpu_bn_fwd_eval,
     .bn_bwd = cpu_bn_bwd,

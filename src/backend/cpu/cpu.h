@@ -48,6 +48,10 @@ void cpu_dw_fwd(cl_backend *be, const conv_desc *d, tview x, const float *w, tvi
 void cpu_dw_bwd_data(cl_backend *be, const conv_desc *d, tview x, const float *w, tview dy,
                      tview dx, int acc);
 void cpu_dw_bwd_filter(cl_backend *be, const conv_desc *d, tview x, tview dy, float *dw);
+void cpu_dw_bwd(cl_backend *be, const conv_desc *d, tview x, const float *w, tview dy, tview dx,
+                int need_dx, int acc, float *dw);
+void cpu_conv_bwd(cl_backend *be, const conv_desc *d, tview x, const float *w, tview dy, tview dx,
+                  int need_dx, int acc, float *dw);
 
 /* c[i][n] (+)= mask? * sum_j a[i*ars + j*acs] * relu?(b[j][n]) (pwgemm.c);
  * panel: kdim * 32 floats of scratch */

@@ -28,14 +28,6 @@ int cpu_dw_fast(const conv_desc *d)
            d->ph == d->dh * (k - 1) / 2 && d->pw == d->ph;
 }
 
-size_t cpu_dw_scratch(const conv_desc *d, int h, int w)
-{
-    /* stride-2 data gradient: padded dy and four phase planes */
-    size_t q = (size_t)(h + 2 * d->ph + 2) * (size_t)(w + 2 * d->ph + 2) + CPU_SLACK;
-    size_t phases = 4 * ((size_t)(h / 2 + d->ph + 1) * (size_t)(w / 2 + d->ph + 1 + VL) + CPU_SLACK);
-    size_t planes = 3 * cpu_plane_floats(h, w, d->ph);
-    return planes > q + phases ? planes : q + phases;
-}
 
 /* Where tap kx of a row starts: plane and column offset. */
 static void taps(const cpu_planes *q, int k, int s, int d, const float **pl, int *off)
@@ -169,37 +161,41 @@ static void stride2_bwd_data(int k, int dil, int p, const float *wk, const float
     }
 }
 
+/* the data gradient of one plane: dxp (+)= mask * conv^T(dyp) */
+static void plane_bwd_data(const conv_desc *d, const float *wk, const float *dyp, int ho, int wo,
+                           const float *xp, int h, int w, float *dxp, int acc, float *buf)
+{
+    int k = d->kh, dil = d->dh, p = d->ph, kk = k * k;
+    if (d->sh == 1) {
+        /* a forward pass over padded dy with the kernel turned around */
+        float wf[49];
+        const float *pl[7];
+        int off[7];
+        cpu_planes q = cpu_make_planes(dyp, ho, wo, p, 0.f, 0, 1, buf, NULL);
+        for (int i = 0; i < kk; i++)
+            wf[i] = wk[kk - 1 - i];
+        taps(&q, k, 1, dil, pl, off);
+        dw_rows(k, pl, off, q.rs, 1, dil, wf, h, w, dxp, d->relu_in ? xp : NULL, acc);
+    } else {
+        stride2_bwd_data(k, dil, p, wk, dyp, ho, wo, h, w, d->relu_in ? xp : NULL, dxp, acc, buf);
+    }
+}
+
 void cpu_dw_bwd_data(cl_backend *be, const conv_desc *d, tview x, const float *w, tview dy,
                      tview dx, int acc)
 {
     cpu_state *st = cpu_of(be);
-    int k = d->kh, s = d->sh, dil = d->dh, p = d->ph, kk = k * k;
+    int kk = d->kh * d->kw;
     long hw = tview_plane(&x), howo = tview_plane(&dy);
 #pragma omp parallel num_threads(st->threads)
     {
         float *buf = st->scratch[omp_get_thread_num()];
 #pragma omp for collapse(2) schedule(static)
         for (int n = 0; n < x.n; n++)
-            for (int c = 0; c < x.c; c++) {
-                const float *wk = w + (long)c * kk, *dyp = dy.d + n * dy.ns + c * howo;
-                const float *xp = x.d + n * x.ns + c * hw;
-                float *dxp = dx.d + n * dx.ns + c * hw;
-                if (s == 1) {
-                    /* a forward pass over padded dy with the kernel turned around */
-                    float wf[49];
-                    const float *pl[7];
-                    int off[7];
-                    cpu_planes q = cpu_make_planes(dyp, dy.h, dy.w, p, 0.f, 0, 1, buf, NULL);
-                    for (int i = 0; i < kk; i++)
-                        wf[i] = wk[kk - 1 - i];
-                    taps(&q, k, 1, dil, pl, off);
-                    dw_rows(k, pl, off, q.rs, 1, dil, wf, x.h, x.w, dxp, d->relu_in ? xp : NULL,
-                            acc);
-                } else {
-                    stride2_bwd_data(k, dil, p, wk, dyp, dy.h, dy.w, x.h, x.w,
-                                     d->relu_in ? xp : NULL, dxp, acc, buf);
-                }
-            }
+            for (int c = 0; c < x.c; c++)
+                plane_bwd_data(d, w + (long)c * kk, dy.d + n * dy.ns + c * howo, dy.h, dy.w,
+                               x.d + n * x.ns + c * hw, x.h, x.w, dx.d + n * dx.ns + c * hw, acc,
+                               buf);
     }
 }
 
@@ -231,12 +227,29 @@ DW_FILTER(3)
 DW_FILTER(5)
 DW_FILTER(7)
 
+/* accv[ky*K + kx] += the filter gradient of one plane (vector partial sums) */
+static void plane_filter(const conv_desc *d, const float *xp, int h, int w, const float *dyp,
+                         int ho, int wo, vf *accv, float *buf, float *buf2)
+{
+    int k = d->kh, s = d->sh, dil = d->dh;
+    const float *pl[7];
+    int off[7];
+    cpu_planes q = cpu_make_planes(xp, h, w, d->ph, 0.f, d->relu_in, s, buf, buf2);
+    taps(&q, k, s, dil, pl, off);
+    if (k == 3)
+        dw_filter_3(pl, off, q.rs, s, dil, dyp, ho, wo, accv);
+    else if (k == 5)
+        dw_filter_5(pl, off, q.rs, s, dil, dyp, ho, wo, accv);
+    else
+        dw_filter_7(pl, off, q.rs, s, dil, dyp, ho, wo, accv);
+}
+
 void cpu_dw_bwd_filter(cl_backend *be, const conv_desc *d, tview x, tview dy, float *dw)
 {
     cpu_state *st = cpu_of(be);
-    int k = d->kh, s = d->sh, dil = d->dh, p = d->ph, kk = k * k;
+    int kk = d->kh * d->kw;
     long hw = tview_plane(&x), howo = tview_plane(&dy);
-    size_t pf = cpu_plane_floats(x.h, x.w, p);
+    size_t pf = cpu_plane_floats(x.h, x.w, d->ph);
 #pragma omp parallel num_threads(st->threads)
     {
         float *buf = st->scratch[omp_get_thread_num()];
@@ -245,22 +258,70 @@ void cpu_dw_bwd_filter(cl_backend *be, const conv_desc *d, tview x, tview dy, fl
             vf accv[49];
             for (int i = 0; i < kk; i++)
                 accv[i] = (vf){0};
-            for (int n = 0; n < x.n; n++) {
-                const float *pl[7];
-                int off[7];
-                const float *dyp = dy.d + n * dy.ns + c * howo;
-                cpu_planes q = cpu_make_planes(x.d + n * x.ns + c * hw, x.h, x.w, p, 0.f,
-                                               d->relu_in, s, buf, buf + pf);
-                taps(&q, k, s, dil, pl, off);
-                if (k == 3)
-                    dw_filter_3(pl, off, q.rs, s, dil, dyp, dy.h, dy.w, accv);
-                else if (k == 5)
-                    dw_filter_5(pl, off, q.rs, s, dil, dyp, dy.h, dy.w, accv);
-                else
-                    dw_filter_7(pl, off, q.rs, s, dil, dyp, dy.h, dy.w, accv);
-            }
+            for (int n = 0; n < x.n; n++)
+                plane_filter(d, x.d + n * x.ns + c * hw, x.h, x.w, dy.d + n * dy.ns + c * howo,
+                             dy.h, dy.w, accv, buf, buf + pf);
             for (int i = 0; i < kk; i++)
                 dw[(long)c * kk + i] = vsum(accv[i]);
         }
+    }
+}
+
+/* Where, in a thread's scratch, the fused backward keeps what: the data
+ * gradient's planes, the filter gradient's planes, then per channel K*K
+ * vector partial sums (64-byte aligned). */
+static size_t data_floats(const conv_desc *d, int h, int w)
+{
+    size_t q = (size_t)(h + 2 * d->ph + 2) * (size_t)(w + 2 * d->ph + 2) + CPU_SLACK;
+    size_t phases = 4 * ((size_t)(h / 2 + d->ph + 1) * (size_t)(w / 2 + d->ph + 1 + VL) + CPU_SLACK);
+    size_t pf = cpu_plane_floats(h, w, d->ph);
+    return (q + phases > pf ? q + phases : pf + VL) / VL * VL + VL;
+}
+
+static size_t acc_offset(const conv_desc *d, int h, int w)
+{
+    return data_floats(d, h, w) + (2 * cpu_plane_floats(h, w, d->ph) / VL + 1) * VL;
+}
+
+size_t cpu_dw_scratch(const conv_desc *d, int h, int w)
+{
+    return acc_offset(d, h, w) + (size_t)d->cin * d->kh * d->kw * VL;
+}
+
+/* Both gradients in one pass over the planes: each (image, channel) plane
+ * of dy and x is brought into cache once for the two.  Each thread sums
+ * its filter gradient into its own accumulators; they are added up in a
+ * fixed order afterwards, so the result does not depend on timing. */
+void cpu_dw_bwd(cl_backend *be, const conv_desc *d, tview x, const float *w, tview dy, tview dx,
+                int need_dx, int acc, float *dw)
+{
+    cpu_state *st = cpu_of(be);
+    int kk = d->kh * d->kw;
+    long hw = tview_plane(&x), howo = tview_plane(&dy);
+    size_t dfl = data_floats(d, x.h, x.w), pf = cpu_plane_floats(x.h, x.w, d->ph);
+    size_t aoff = acc_offset(d, x.h, x.w);
+#pragma omp parallel num_threads(st->threads)
+    {
+        float *buf = st->scratch[omp_get_thread_num()];
+        vf *accv = (vf *)(buf + aoff);
+        for (long i = 0; i < (long)x.c * kk; i++)
+            accv[i] = (vf){0};
+#pragma omp for collapse(2) schedule(static)
+        for (int n = 0; n < x.n; n++)
+            for (int c = 0; c < x.c; c++) {
+                const float *dyp = dy.d + n * dy.ns + c * howo, *xp = x.d + n * x.ns + c * hw;
+                if (need_dx)
+                    plane_bwd_data(d, w + (long)c * kk, dyp, dy.h, dy.w, xp, x.h, x.w,
+                                   dx.d + n * dx.ns + c * hw, acc, buf);
+                plane_filter(d, xp, x.h, x.w, dyp, dy.h, dy.w, accv + (long)c * kk, buf + dfl,
+                             buf + dfl + pf);
+            }
+    }
+#pragma omp parallel for num_threads(st->threads) schedule(static)
+    for (long i = 0; i < (long)x.c * kk; i++) {
+        float v = 0.f;
+        for (int t = 0; t < st->threads; t++)
+            v += vsum(((const vf *)(st->scratch[t] + aoff))[i]);
+        dw[i] = v;
     }
 }

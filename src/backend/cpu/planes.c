@@ -12,9 +12,11 @@
 
 #include <string.h>
 
+/* Room for the padded plane and its slack, or for its two column halves
+ * with a slack after each (2 * hp * ceil(wp / 2) <= (hp + 1) * (wp + 2)). */
 size_t cpu_plane_floats(int h, int w, int p)
 {
-    return (size_t)(h + 2 * p + 1) * (size_t)(w + 2 * p + 2) + CPU_SLACK;
+    return (size_t)(h + 2 * p + 1) * (size_t)(w + 2 * p + 2) + 2 * CPU_SLACK;
 }
 
 static void fill(float *p, size_t n, float v)
