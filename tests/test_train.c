@@ -78,7 +78,9 @@ static void test_deterministic(const cl_dataset *ds)
     int ok;
     train_cfg_defaults(&cfg);
     cfg.epochs = 2;
-    cfg.drop_path = 0.2f;
+    cfg.drop_path.kind = SCHED_LINEAR;
+    cfg.drop_path.from = 0.0;
+    cfg.drop_path.to = 0.2;
     cfg.seed = 7;
     if (start(&a, ds, "enas", 4, 320, &cfg, &err) || start(&b, ds, "enas", 4, 320, &cfg, &err)) {
         CHECK(0, "training starts: %s", err.msg);
@@ -105,7 +107,7 @@ static void test_divergence(const cl_dataset *ds)
     cl_err err = {0};
     int rc;
     train_cfg_defaults(&cfg);
-    cfg.lr = 1e9f;
+    sched_constant(&cfg.lr, 1e9);
     cfg.momentum = 0.f;
     if (start(&r, ds, "nasnet-a", 4, 640, &cfg, &err)) {
         CHECK(0, "training starts: %s", err.msg);

@@ -29,10 +29,12 @@ void train_cfg_defaults(train_cfg *cfg)
     memset(cfg, 0, sizeof *cfg);
     cfg->epochs = 2;
     cfg->batch = 32;
-    cfg->lr = 0.05f;
+    cfg->lr.kind = SCHED_COSINE;
+    cfg->lr.from = 0.05;
+    cfg->lr.to = 0.0;
     cfg->momentum = 0.9f;
     cfg->weight_decay = 3e-4f;
-    cfg->drop_path = 0.f;
+    sched_constant(&cfg->drop_path, 0.0);
     cfg->augment = 0;
     cfg->seed = 1;
 }
@@ -51,11 +53,22 @@ int trainer_new(cl_net *net, const cl_dataset *ds, const int *train_idx, int n_t
     if (n_train < cfg->batch)
         return ERR_SET(err, CL_ERR_ARG,
                        "%d training images are fewer than one batch of %d", n_train, cfg->batch);
-    if (!(cfg->lr > 0.f) || !isfinite(cfg->lr))
-        return ERR_SET(err, CL_ERR_ARG, "learning rate must be positive (got %g)", (double)cfg->lr);
-    if (cfg->drop_path < 0.f || cfg->drop_path >= 1.f)
-        return ERR_SET(err, CL_ERR_ARG, "drop-path probability must be in [0, 1) (got %g)",
-                       (double)cfg->drop_path);
+    {
+        int rc;
+        if ((rc = sched_validate(&cfg->lr, "learning rate", err)) ||
+            (rc = sched_validate(&cfg->drop_path, "drop-path", err)))
+            return rc;
+        for (int i = 0; i <= 100; i++) {
+            double lr = sched_at(&cfg->lr, i / 100.0), dp = sched_at(&cfg->drop_path, i / 100.0);
+            if (lr < 0)
+                return ERR_SET(err, CL_ERR_ARG, "the learning rate schedule goes negative (%g)",
+                               lr);
+            if (dp < 0 || dp >= 1)
+                return ERR_SET(err, CL_ERR_ARG,
+                               "drop-path probabilities must stay in [0, 1) (the schedule reaches %g)",
+                               dp);
+        }
+    }
     t = calloc(1, sizeof *t);
     if (!t)
         return ERR_SET(err, CL_ERR_NOMEM, "trainer: out of memory");
@@ -111,15 +124,15 @@ int trainer_run(cl_trainer *t, int steps, cl_err *err)
     int rc = CL_OK;
     for (int s = 0; s < steps && !trainer_done(t); s++) {
         train_status *st = &t->st;
-        long T = st->steps_total;
-        float lr = t->cfg.lr * 0.5f * (1.f + cosf((float)M_PI * (float)st->step / (float)T));
+        double progress = (double)st->step / (double)st->steps_total;
+        float lr = (float)sched_at(&t->cfg.lr, progress);
         float loss;
         int correct, b = t->cfg.batch;
         if (t->pos == 0)
             begin_epoch(t);
         dataset_make_batch(ds->train_x, ds->train_y, ds->c, ds->h, ds->w, t->order + t->pos, b,
                            t->mean, t->std, t->cfg.augment ? &aug : NULL, &t->rng, t->bx, t->by);
-        net_drop_path(t->net, t->cfg.drop_path * (float)st->step / (float)T, &t->rng);
+        net_drop_path(t->net, (float)sched_at(&t->cfg.drop_path, progress), &t->rng);
         if ((rc = net_forward(t->net, t->bx, b, 1, err)) ||
             (rc = net_loss(t->net, t->by, &loss, &correct, 1, err)) ||
             (rc = net_backward(t->net, err))) {

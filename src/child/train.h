@@ -3,10 +3,11 @@
  * A trainer advances in bounded slices (trainer_run(t, steps)) so that a
  * front end, or the search engine, keeps control between them.  One step
  * is: make a batch (normalised, augmented when asked), forward, loss,
- * backward, SGD with momentum and weight decay at the step's cosine
- * learning rate, with ScheduledDropPath's probability rising linearly from
- * 0 to drop_path over the run.  An epoch is one pass over the training
- * images in a fresh order, dropping the last partial batch. */
+ * backward, SGD with momentum and weight decay at the learning rate its
+ * schedule gives for the step's progress through the run, with the
+ * drop-path probability its schedule gives (ScheduledDropPath: linear from
+ * 0).  An epoch is one pass over the training images in a fresh order,
+ * dropping the last partial batch. */
 #ifndef CELLAR_CHILD_TRAIN_H
 #define CELLAR_CHILD_TRAIN_H
 
@@ -16,14 +17,15 @@
 #include "core/rng.h"
 #include "data/dataset.h"
 #include "nn/net.h"
+#include "nn/sched.h"
 
 typedef struct train_cfg {
     int epochs;
     int batch;
-    float lr;            /* initial learning rate, cosine-decayed to 0 per step */
+    cl_sched lr;         /* over the run's steps (default cosine(0.05, 0)) */
     float momentum;
     float weight_decay;
-    float drop_path;     /* final drop-path probability (0: off) */
+    cl_sched drop_path;  /* probability over the run's steps (default 0: off) */
     int augment;         /* pad-4 random crop and horizontal flip */
     uint64_t seed;       /* order of images, augmentation, drop-path masks */
 } train_cfg;

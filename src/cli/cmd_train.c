@@ -125,10 +125,14 @@ static int run_train(int argc, char **argv)
     train_cfg_defaults(&cfg);
     cfg.epochs = epochs;
     cfg.batch = batch;
-    cfg.lr = (float)lr;
+    cfg.lr.kind = SCHED_COSINE;
+    cfg.lr.from = lr;
+    cfg.lr.to = 0.0;
     cfg.momentum = (float)momentum;
     cfg.weight_decay = (float)wd;
-    cfg.drop_path = (float)drop;
+    cfg.drop_path.kind = SCHED_LINEAR;
+    cfg.drop_path.from = 0.0;
+    cfg.drop_path.to = drop;
     cfg.augment = no_augment ? 0 : augment ? 1 : !strcmp(ds.name, "cifar10");
     cfg.seed = (uint64_t)seed;
 
