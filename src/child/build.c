@@ -247,6 +247,7 @@ int child_build(const cl_genotype *g, const child_spec *spec, cl_backend *be, cl
     net_gap(net, hp, t);
     net->logits = net_value_new(net, spec->classes, 1, 1);
     net_linear(net, t, net->logits);
+    net_prune(net);
     if (net->build_err.code) {
         if (err)
             *err = net->build_err;

@@ -237,6 +237,47 @@ static int root_of(const cl_net *net, int v)
     return net->vals[v].parent >= 0 ? net->vals[v].parent : v;
 }
 
+void net_prune(cl_net *net)
+{
+    unsigned char *needed, *live;
+    long p_off = 0, s_off = 0;
+    int k = 0;
+    if (failed(net) || net->logits < 0)
+        return;
+    needed = calloc((size_t)net->n_vals, 1);
+    live = calloc((size_t)(net->n_nodes ? net->n_nodes : 1), 1);
+    if (!needed || !live) {   /* nothing pruned: still a correct network */
+        free(needed);
+        free(live);
+        return;
+    }
+    /* producers come before consumers, so one backward sweep settles it */
+    needed[root_of(net, net->logits)] = 1;
+    for (int i = net->n_nodes - 1; i >= 0; i--)
+        if (needed[root_of(net, net->nodes[i].y)]) {
+            live[i] = 1;
+            needed[root_of(net, net->nodes[i].x)] = 1;
+        }
+    for (int i = 0; i < net->n_nodes; i++) {
+        net_node nd = net->nodes[i];
+        long s_len = nd.kind == NODE_BN ? 4L * net->vals[nd.x].c : 0;
+        if (!live[i])
+            continue;
+        nd.p_off = p_off;
+        p_off += nd.p_len;
+        if (s_len) {
+            nd.s_off = s_off;
+            s_off += s_len;
+        }
+        net->nodes[k++] = nd;
+    }
+    net->n_nodes = k;
+    net->n_params = p_off;
+    net->n_state = s_off;
+    free(needed);
+    free(live);
+}
+
 tview net_view(const cl_net *net, const float *arena, int value, int n)
 {
     const net_value *v = &net->vals[value];

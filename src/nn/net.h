@@ -94,6 +94,11 @@ int net_copy(cl_net *net, int x, int y, int acc, int path);
 int net_gap(cl_net *net, int x, int y);
 int net_linear(cl_net *net, int x, int y);
 
+/* Drop the ops whose results nothing needed reads (a cell input no block
+ * uses, a cell output no later cell reads) and their parameters, so the
+ * network computes, counts and trains only what reaches the logits. */
+void net_prune(cl_net *net);
+
 int net_plan(cl_net *net, int max_batch, cl_err *err);
 
 /* PyTorch's default initialisation: conv and linear weights (and the
