@@ -81,7 +81,12 @@ int cli_parse(const cli_cmd *cmd, int argc, char **argv, cli_opt *opts, int nopt
         else
             return usage_error(cmd, exit_code, "--%s needs a value", o->name);
         snprintf(what, sizeof what, "--%s", o->name);
-        if (o->kind == OPT_STR) {
+        if (o->kind == OPT_LIST) {
+            cli_list *l = o->slot;
+            if (l->n == (int)(sizeof l->v / sizeof l->v[0]))
+                return usage_error(cmd, exit_code, "--%s given too many times", o->name);
+            l->v[l->n++] = val;
+        } else if (o->kind == OPT_STR) {
             *(const char **)o->slot = val;
         } else if (o->kind == OPT_INT) {
             long v;

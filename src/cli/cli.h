@@ -15,16 +15,26 @@ typedef struct cli_cmd {
     int (*run)(int argc, char **argv);
 } cli_cmd;
 
-extern const cli_cmd cmd_train, cmd_show, cmd_bench;
+extern const cli_cmd cmd_train, cmd_show, cmd_bench, cmd_run, cmd_resume, cmd_export;
+
+/* `cellar show DB`: the leaderboard of a journal (cmd_journal.c) */
+int show_journal(const char *db, int top, int json);
 
 /* One option: its long name, whether it takes a value, and a slot the
  * parser fills.  Parsing stops with a message naming the option. */
-typedef enum { OPT_FLAG, OPT_STR, OPT_INT, OPT_FLOAT } opt_kind;
+typedef enum { OPT_FLAG, OPT_STR, OPT_INT, OPT_FLOAT, OPT_LIST } opt_kind;
+
+/* the values of a repeatable option (OPT_LIST) */
+typedef struct cli_list {
+    const char *v[32];
+    int n;
+} cli_list;
 
 typedef struct cli_opt {
     const char *name;   /* without the leading dashes */
     opt_kind kind;
-    void *slot;         /* int * (flag, int), const char ** (str), double * (float) */
+    void *slot;         /* int * (flag, int), const char ** (str), double * (float),
+                           cli_list * (list) */
     long lo, hi;        /* range for ints */
     int seen;
 } cli_opt;

@@ -8,9 +8,16 @@
 
 static const char usage[] =
     "usage: cellar show [--genotype G] [--N n] [--F f] [--input HxWxC] [--classes k]\n"
+    "       cellar show DB [--top n] [--json]\n"
     "\n"
-    "Print a genotype in its normal form with its stable hash, which blocks form\n"
-    "each cell's output, and the parameters and FLOPs of the network it makes\n"
+    "With a journal DB: the leaderboard of its search (rank, trial, reward,\n"
+    "accuracy, parameters, FLOPs, seconds, genotype) among the trials trained\n"
+    "with the newest recipe, with counts of trials by state and the controller's\n"
+    "state; --top n rows (default 10, 0 for all); --json prints it as JSON.\n"
+    "\n"
+    "Otherwise: print a genotype in its normal form with its stable hash, which\n"
+    "blocks form each cell's output, and the parameters and FLOPs of the network\n"
+    "it makes\n"
     "(FLOPs: two per multiply-add of the convolutions and the linear layer, one\n"
     "image, forward).  The last line is JSON with params and flops.\n"
     "\n"
@@ -33,11 +40,13 @@ static void print_outputs(const char *label, const geno_cell *c)
 static int run_show(int argc, char **argv)
 {
     const char *geno_arg = "nasnet-a", *input = "32x32x3";
-    int N = 2, F = 16, classes = 10, code, h, w, c, rc;
+    int N = 2, F = 16, classes = 10, code, h, w, c, rc, top = 10, json = 0;
+    const char *db = NULL;
     cli_opt opts[] = {
         {"genotype", OPT_STR, &geno_arg, 0, 0, 0}, {"N", OPT_INT, &N, 1, 64, 0},
         {"F", OPT_INT, &F, 2, 4096, 0},           {"input", OPT_STR, &input, 0, 0, 0},
-        {"classes", OPT_INT, &classes, 2, 100000, 0},
+        {"classes", OPT_INT, &classes, 2, 100000, 0}, {"top", OPT_INT, &top, 0, 1 << 30, 0},
+        {"json", OPT_FLAG, &json, 0, 0, 0},
     };
     cl_err err = {0};
     cl_genotype g;
@@ -48,8 +57,19 @@ static int run_show(int argc, char **argv)
     cl_buf js = {0};
     int L = 3 * N + 2, outs[GENO_MAX_BLOCKS];
 
-    if (cli_parse(&cmd_show, argc, argv, opts, (int)CL_ARRAY_LEN(opts), NULL, &code))
+    if (cli_parse(&cmd_show, argc, argv, opts, (int)CL_ARRAY_LEN(opts), &db, &code))
         return code;
+    if (db) {
+        if (opts[0].seen || opts[1].seen || opts[2].seen || opts[3].seen || opts[4].seen) {
+            fprintf(stderr, "cellar show: a journal's leaderboard takes --top and --json only\n");
+            return 2;
+        }
+        return show_journal(db, top, json);
+    }
+    if (opts[5].seen || json) {
+        fprintf(stderr, "cellar show: --top and --json are for a journal (cellar show DB)\n");
+        return 2;
+    }
     if (!strcmp(geno_arg, "list")) {
         for (int i = 0; i < geno_builtin_count; i++)
             printf("%-10s %s\n", geno_builtin[i].name, geno_builtin[i].about);

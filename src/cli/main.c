@@ -6,12 +6,13 @@
 #include "cli/cli.h"
 #include "config.h"
 
-static const cli_cmd *const commands[] = {&cmd_train, &cmd_show, &cmd_bench};
+static const cli_cmd *const commands[] = {&cmd_run,  &cmd_resume, &cmd_show,
+                                          &cmd_export, &cmd_train, &cmd_bench};
 
 static void usage(FILE *out)
 {
     fprintf(out, "usage: cellar COMMAND [options]\n\n"
-                 "cellar: neural architecture search in the manner of NASNet, on the CPU.\n\n"
+                 "cellar: neural architecture search in the manner of NASNet.\n\n"
                  "commands:\n");
     for (size_t i = 0; i < CL_ARRAY_LEN(commands); i++)
         fprintf(out, "  %-8s %s\n", commands[i]->name, commands[i]->summary);

@@ -16,6 +16,8 @@
 #include "core/err.h"
 
 #define GENO_MAX_BLOCKS 16
+/* room for the longest genotype line (16 blocks of sep_conv_7x7(17) ... concat) */
+#define GENO_TEXT_MAX 2048
 
 typedef enum {
     OP_IDENTITY,

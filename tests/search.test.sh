@@ -1,0 +1,106 @@
+#!/bin/sh
+# search.test.sh - searches as a user runs them: `cellar run` on a Lua
+# experiment to its budget; the same run killed with SIGKILL in the middle
+# of a trial and finished by `cellar resume`, which must end with the same
+# trials (same genotypes, same rewards, ids 1..N, none lost or duplicated)
+# as the uninterrupted run; the leaderboard and the export of a journal;
+# and the shipped quick experiment, shortened.
+CELLAR=${CELLAR:-./cellar}
+CELLAR=$(cd "$(dirname "$CELLAR")" && pwd)/$(basename "$CELLAR")   # the test changes directory
+tmp=$(mktemp -d) || exit 1
+trap 'kill -9 $pid 2>/dev/null; rm -rf "$tmp"' EXIT
+PY=/usr/bin/python3; [ -x $PY ] || PY=python3
+
+ok() { echo "ok - $*"; }
+nok() { echo "not ok - $*"; }
+check() { d=$1; shift; if "$@"; then ok "$d"; else nok "$d"; fi; }
+sql() { $PY -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print('\n'.join('|'.join(map(str,r)) for r in c.execute(sys.argv[2])))" "$@"; }
+
+if [ ! -d /usr/share/datasets/fashion-mnist ]; then
+  echo "skip - Fashion-MNIST is not installed (Debian: dataset-fashion-mnist)"
+  exit 77
+fi
+
+cat >"$tmp/tiny.lua" <<'EOF'
+-- a small PPO search: children train in about a second
+cellar.experiment {
+  name = "tiny",
+  dataset = "fashion-mnist",
+  train_images = 512, val_images = 256,
+  space = cellar.space { ops = { "identity", "avg_pool_3x3", "max_pool_3x3", "sep_conv_3x3" },
+                         B = 3, combiners = { "add" } },
+  child = { N = 1, F = 4, epochs = 2, batch = 32, lr = cellar.cosine(0.05, 0) },
+  strategy = cellar.ppo { batch = 3, hidden = 16 },
+  budget = 7,
+  seed = 11,
+}
+ends = 0
+cellar.on("trial_end", function(t) ends = ends + 1 end)
+EOF
+
+cd "$tmp" || exit 1
+# --- an uninterrupted run ---
+$CELLAR run tiny.lua --db whole.db >run.out 2>run.err; rc=$?
+check "run: a PPO search of 7 trials finishes (exit 0)" [ $rc -eq 0 ]
+check "run: it ends with the best genotype and its reward" grep -q "^tiny: best reward 0\.[0-9]* after 7 trials (0 failed): normal: " run.out
+check "run: one plain line per trial when not on a terminal" [ "$(grep -c '^trial [0-9]*/7: reward' run.err)" -eq 7 ]
+check "run: the controller updated twice (batch 3) and said so" [ "$(grep -c '^controller update' run.err)" -eq 2 ]
+check "run: the journal holds 7 done trials, ids 1..7" [ "$(sql whole.db "select group_concat(id) from trials where state='done'")" = "1,2,3,4,5,6,7" ]
+check "run: the journal holds the experiment's Lua source" [ "$(sql whole.db "select instr(source, 'cellar.experiment') > 0 from experiment")" = 1 ]
+check "run: per-epoch metrics for every trial (2 epochs each)" [ "$(sql whole.db "select count(*) from metrics")" = 14 ]
+check "run: controller steps journaled with entropy and reward average" [ "$(sql whole.db "select count(*) from controller_steps where entropy > 0 and reward_ema > 0")" = 2 ]
+$CELLAR run tiny.lua --db whole.db >/dev/null 2>again.err; rc=$?
+check "run: an existing journal is not overwritten without --force" sh -c "[ $rc -eq 1 ] && grep -q 'whole.db exists' again.err && grep -q 'cellar resume whole.db' again.err"
+
+# --- killed with SIGKILL in the middle of trial 4, then resumed ---
+$CELLAR run tiny.lua --db cut.db >cut.out 2>cut.err &
+pid=$!
+state=""
+for i in $(seq 1 600); do
+  state=$(sql cut.db "select count(*) from trials where state='done'" 2>/dev/null)":"$(sql cut.db "select count(*) from trials where state='running' and id=4" 2>/dev/null)
+  [ "$state" = "3:1" ] && break
+  sleep 0.1
+done
+sleep 0.3
+kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+check "kill: SIGKILL lands while trial 4 is running (3 done, trial 4 running)" [ "$state" = "3:1" ]
+check "kill: the journal after SIGKILL holds trial 4 as running" [ "$(sql cut.db "select state from trials where id=4")" = running ]
+$CELLAR resume cut.db >resume.out 2>resume.err; rc=$?
+check "resume: the killed search finishes (exit 0)" [ $rc -eq 0 ]
+check "resume: it says the interrupted trial runs again" grep -q "trial 4 was interrupted" resume.err
+check "resume: 7 done trials, ids 1..7, none running or pending" [ "$(sql cut.db "select group_concat(id) || ':' || (select count(*) from trials where state<>'done') from trials where state='done'")" = "1,2,3,4,5,6,7:0" ]
+whole=$(sql whole.db "select group_concat(genotype || ' ' || printf('%.17g', reward), ';') from trials order by id")
+cut=$(sql cut.db "select group_concat(genotype || ' ' || printf('%.17g', reward), ';') from trials order by id")
+check "resume: the same genotypes with the same rewards as the uninterrupted run" [ "$whole" = "$cut" ]
+check "resume: trial 4's metrics are not doubled" [ "$(sql cut.db "select count(*) from metrics where trial=4")" = 2 ]
+
+# --- reading a journal ---
+$CELLAR show whole.db >show.out 2>&1; rc=$?
+check "show DB: a leaderboard of the 7 trials" sh -c "[ $rc -eq 0 ] && grep -q '^   1 ' show.out && grep -q '^   7 ' show.out && grep -q 'rank.*reward.*accuracy.*params' show.out"
+best=$(sql whole.db "select printf('%.4f', max(reward)) from trials")
+check "show DB: rank 1 has the best reward ($best)" sh -c "grep '^   1 ' show.out | grep -q ' $best '"
+$CELLAR show whole.db --json >show.json
+check "show DB --json: valid JSON with the top trials" $PY -c "import json; d=json.load(open('show.json')); assert d['done']==7 and len(d['top'])==7, d"
+$CELLAR export whole.db --json >export.json; rc=$?
+check "export --json: every trial with its metrics" $PY -c "
+import json; t=json.load(open('export.json')); assert $rc==0 and len(t)==7 and all(len(x['metrics'])==2 for x in t) and t[0]['state']=='done', t[0]"
+$CELLAR export whole.db --csv >export.csv
+check "export --csv: a header and 7 rows" [ "$(wc -l <export.csv)" -eq 8 ]
+$CELLAR show nothere.db >e.out 2>&1; rc=$?
+check "show: a missing journal is named" sh -c "[ $rc -eq 1 ] && grep -q nothere.db e.out"
+printf 'not a database at all, not at all' >junk.db
+$CELLAR resume junk.db >e.out 2>&1; rc=$?
+check "resume: a file that is not a journal is refused" sh -c "[ $rc -eq 1 ] && grep -q 'not a cellar journal' e.out"
+
+# --- errors in an experiment file ---
+printf 'cellar.experiment { name = "bad", space = cellar.space { ops = { "sep_conv_4x4" } } }\n' >bad.lua
+$CELLAR run bad.lua >e.out 2>&1; rc=$?
+check "run: an unknown op names the file and line and lists the valid ops" sh -c "[ $rc -eq 1 ] && grep -q 'bad.lua:1:' e.out && grep -q sep_conv_5x5 e.out"
+printf 'cellar.experiment {\n  name = "bad",\n  chlid = {}\n}\n' >bad2.lua
+$CELLAR run bad2.lua >e.out 2>&1; rc=$?
+check "run: an unknown setting lists the valid ones" sh -c "[ $rc -eq 1 ] && grep -q 'chlid' e.out && grep -q 'child' e.out"
+
+# --- the shipped quick experiment, shortened by a command ---
+$CELLAR run quick --db quick.db --set budget=2 >q.out 2>q.err; rc=$?
+check "run quick --set budget=2: the embedded default runs 2 trials" [ "$rc:$(sql quick.db "select count(*) from trials where state='done'")" = "0:2" ]
+check "run --set: the change is journaled as a command from the command line" [ "$(sql quick.db "select name || '=' || new_value || ' ' || source from commands")" = "set budget=2 cli" ]
