@@ -31,6 +31,7 @@ build() { # dir configure-args...
 }
 
 cd "$src" || exit 1
+export CELLAR_SRCDIR="$src"
 [ -x configure ] || autoreconf -fi >/dev/null 2>&1 || { echo "not ok - autoreconf failed"; echo "0 passed, 1 failed"; exit 1; }
 
 # CIFAR-10 from ../shared/data, converted once
@@ -78,6 +79,17 @@ if build build-vg --disable-native; then
       --genotype "normal: identity(0) conv_1x3_3x1(1) add | conv_1x7_7x1(0) dil_conv_3x3(2) concat | avg_pool_3x3(1) max_pool_5x5(3) add | max_pool_7x7(0) conv_3x3(1) add | sep_conv_7x7(4) conv_1x1(5) concat ; reduce: identity(0) sep_conv_3x3(1) concat | sep_conv_5x5(0) max_pool_3x3(1) add | avg_pool_3x3(1) identity(3) add | conv_1x1(2) conv_3x3(0) add | sep_conv_7x7(1) dil_conv_3x3(5) add"
     vg "cellar train (a short run with validation and test)" build-vg/cellar train --N 1 --F 4 --epochs 1 \
       --train-limit 128 --val 64 --test-limit 64 --batch 16 --drop-path 0.2
+    vg "journal tests" build-vg/tests/test_store
+    vg "controller tests" build-vg/tests/test_controller
+    vg "Lua tests" build-vg/tests/test_lua
+    printf '%s\n' \
+      'cellar.experiment { name = "vg", train_images = 64, val_images = 32, budget = 3, seed = 2,' \
+      '  space = cellar.space { ops = { "identity", "sep_conv_3x3", "max_pool_3x3" }, B = 2 },' \
+      '  child = { N = 1, F = 4, epochs = 1, batch = 16 }, strategy = cellar.ppo { batch = 2, hidden = 8 } }' \
+      'cellar.on("trial_end", function(t) assert(t.reward) end)' >build-vg/vg-search.lua
+    vg "cellar run (a PPO search of 3 trials with a hook)" build-vg/cellar run build-vg/vg-search.lua \
+      --db build-vg/vg.db --force --quiet
+    vg "cellar resume (one more trial)" build-vg/cellar resume build-vg/vg.db --quiet --set budget=4
     echo "$(grep -c '^ok' "$log") passed, $(grep -c '^not ok' "$log") failed" >>"$log"
   else
     echo "not ok - valgrind is not installed" | tee -a "$log"
