@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 int cli_fail(const char *cmd, const cl_err *err)
@@ -141,6 +142,13 @@ void progress_show(progress *p, int force, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
+    {
+        /* a line that wraps cannot be redrawn in place: cut it to the width */
+        struct winsize ws;
+        if (ioctl(fileno(p->out), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1 &&
+            strlen(line) >= ws.ws_col)
+            line[ws.ws_col - 1] = '\0';
+    }
     fprintf(p->out, "\r%s\033[K", line);
     fflush(p->out);
     p->shown = 1;
