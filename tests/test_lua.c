@@ -295,8 +295,8 @@ static void test_shipped(const char *srcdir)
         sched_format(&x->child.lr, lr, sizeof lr);
         CHECK(!strcmp(x->name, "quick"), "quick: name (got %s)", x->name);
         CHECK(!strcmp(x->dataset, "fashion-mnist"), "quick: dataset (got %s)", x->dataset);
-        CHECK(x->train_images == 2000 && x->val_images == 1000,
-              "quick: 2000 training and 1000 validation images (got %d, %d)", x->train_images,
+        CHECK(x->train_images == 4000 && x->val_images == 1000,
+              "quick: 4000 training and 1000 validation images (got %d, %d)", x->train_images,
               x->val_images);
         CHECK(x->child.N == 1 && x->child.F == 8 && x->child.epochs == 1 && x->child.batch == 32,
               "quick: N 1, F 8, 1 epoch, batch 32 (got %d %d %d %d)", x->child.N, x->child.F,

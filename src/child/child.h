@@ -17,6 +17,9 @@ typedef struct child_spec {
     int classes;
 } child_spec;
 
+/* "32x32x3" -> h, w, c (each 1 to 4096); the message says what was expected */
+int child_parse_shape(const char *s, int *h, int *w, int *c, cl_err *err);
+
 /* Build the network's graph (not yet planned: call net_plan before
  * running it; parameter and FLOP counts are available at once).  Fails
  * with a message for sizes the layout cannot take (an odd size reaching a

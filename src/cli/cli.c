@@ -102,24 +102,6 @@ int cli_parse(const cli_cmd *cmd, int argc, char **argv, cli_opt *opts, int nopt
     return 0;
 }
 
-int parse_shape(const char *s, int *h, int *w, int *c, cl_err *err)
-{
-    long v[3];
-    const char *p = s;
-    for (int i = 0; i < 3; i++) {
-        char *end;
-        v[i] = strtol(p, &end, 10);
-        if (end == p || v[i] < 1 || v[i] > 4096 || (i < 2 && *end != 'x') || (i == 2 && *end))
-            return ERR_SET(err, CL_ERR_ARG,
-                           "input shape '%s': expected HxWxC, e.g. 32x32x3 (each 1 to 4096)", s);
-        p = end + 1;
-    }
-    *h = (int)v[0];
-    *w = (int)v[1];
-    *c = (int)v[2];
-    return CL_OK;
-}
-
 void progress_init(progress *p, FILE *out)
 {
     p->out = out;

@@ -47,9 +47,6 @@ typedef struct cli_opt {
 int cli_parse(const cli_cmd *cmd, int argc, char **argv, cli_opt *opts, int nopts,
               const char **pos, int *exit_code);
 
-/* "32x32x3" -> h, w, c */
-int parse_shape(const char *s, int *h, int *w, int *c, cl_err *err);
-
 /* Print "cellar CMD: message" on stderr; returns 1 (the exit status of a
  * failed run). */
 int cli_fail(const char *cmd, const cl_err *err);

@@ -54,7 +54,7 @@ static int run_bench(int argc, char **argv)
 
     if (cli_parse(&cmd_bench, argc, argv, opts, (int)CL_ARRAY_LEN(opts), NULL, &code))
         return code;
-    if (parse_shape(input, &h, &w, &c, &err) || geno_from_arg(geno_arg, &g, &err))
+    if (child_parse_shape(input, &h, &w, &c, &err) || geno_from_arg(geno_arg, &g, &err))
         return cli_fail("bench", &err);
     spec.N = N;
     spec.F = F;

@@ -75,7 +75,7 @@ static int run_show(int argc, char **argv)
             printf("%-10s %s\n", geno_builtin[i].name, geno_builtin[i].about);
         return 0;
     }
-    if (parse_shape(input, &h, &w, &c, &err) || geno_from_arg(geno_arg, &g, &err))
+    if (child_parse_shape(input, &h, &w, &c, &err) || geno_from_arg(geno_arg, &g, &err))
         return cli_fail("show", &err);
     spec.N = N;
     spec.F = F;

@@ -362,16 +362,8 @@ static int option_field(lua_State *L, const char *k, const char *const *names, i
         v = lua_type(L, -1) == LUA_TSTRING ? find_name(lua_tostring(L, -1), names) : -1;
         if (v < 0) {
             const char *got = luaL_tolstring(L, -1, NULL);
-            luaL_Buffer b;
-            luaL_buffinit(L, &b);
-            for (int i = 0; names[i]; i++) {
-                if (i)
-                    luaL_addstring(&b, ", ");
-                luaL_addstring(&b, names[i]);
-            }
-            luaL_pushresult(&b);
-            luaL_error(L, "cellar.trials: %s must be one of %s (got %s)", k, lua_tostring(L, -1),
-                       got);
+            luaL_error(L, "cellar.trials: %s must be one of %s (got %s)", k,
+                       cl_lua_push_list(L, names), got);
         }
     }
     lua_pop(L, 1);

@@ -28,7 +28,7 @@ int cl_lua_type_error(lua_State *L, int idx, const char *what, const char *expec
 }
 
 /* "a, b, c" of a NULL-terminated list, pushed */
-static const char *push_list(lua_State *L, const char *const *names)
+const char *cl_lua_push_list(lua_State *L, const char *const *names)
 {
     luaL_Buffer b;
     luaL_buffinit(L, &b);
@@ -53,13 +53,13 @@ void cl_lua_check_keys(lua_State *L, int idx, const char *const *valid, const ch
             for (int i = 0; valid[i] && !ok; i++)
                 ok = !strcmp(k, valid[i]);
             if (!ok) {
-                const char *list = push_list(L, valid);
+                const char *list = cl_lua_push_list(L, valid);
                 luaL_error(L, "%s: unknown key '%s' (valid keys: %s)", what, k, list);
             }
         } else {
             const char *type = luaL_typename(L, -1);
             const char *key = luaL_tolstring(L, -1, NULL);
-            const char *list = push_list(L, valid);
+            const char *list = cl_lua_push_list(L, valid);
             luaL_error(L, "%s: unexpected %s key %s (valid keys: %s)", what, type, key, list);
         }
     }
@@ -495,23 +495,6 @@ static int l_genotype(lua_State *L)
     return 1;
 }
 
-static int parse_shape3(const char *s, int *h, int *w, int *c)
-{
-    long v[3];
-    const char *p = s;
-    for (int i = 0; i < 3; i++) {
-        char *end;
-        v[i] = strtol(p, &end, 10);
-        if (end == p || v[i] < 1 || v[i] > 4096 || (i < 2 && *end != 'x') || (i == 2 && *end))
-            return -1;
-        p = end + 1;
-    }
-    *h = (int)v[0];
-    *w = (int)v[1];
-    *c = (int)v[2];
-    return 0;
-}
-
 /* cellar.cost(g [, {N=, F=, input=, classes=}]) -> params, flops */
 static int l_cost(lua_State *L)
 {
@@ -533,7 +516,7 @@ static int l_cost(lua_State *L)
         lua_getfield(L, 2, "input");
         if (!lua_isnil(L, -1) &&
             (lua_type(L, -1) != LUA_TSTRING ||
-             parse_shape3(lua_tostring(L, -1), &spec.in_h, &spec.in_w, &spec.in_c)))
+             child_parse_shape(lua_tostring(L, -1), &spec.in_h, &spec.in_w, &spec.in_c, &err)))
             return luaL_error(L, "cellar.cost: input must be \"HxWxC\" such as \"32x32x3\" "
                                  "(each 1 to 4096)");
         lua_pop(L, 1);
@@ -558,22 +541,6 @@ static int l_cost(lua_State *L)
 
 /* ---- the module ------------------------------------------------------------------ */
 
-static int l_log(lua_State *L)
-{
-    int n = lua_gettop(L);
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    for (int i = 1; i <= n; i++) {
-        if (i > 1)
-            luaL_addchar(&b, '\t');
-        luaL_tolstring(L, i, NULL);
-        luaL_addvalue(&b);
-    }
-    luaL_pushresult(&b);
-    log_msg(LOG_INFO, "%s", lua_tostring(L, -1));
-    return 0;
-}
-
 int cl_lua_open_cellar(lua_State *L)
 {
     static const luaL_Reg fns[] = {
@@ -587,7 +554,7 @@ int cl_lua_open_cellar(lua_State *L)
         {"on", l_on},
         {"genotype", l_genotype},
         {"cost", l_cost},
-        {"log", l_log},
+        {"log", cl_lua_print},
         {NULL, NULL},
     };
     static const char *const strategies[] = {"ppo", "reinforce", "random", "evolution"};

@@ -113,4 +113,9 @@ const char *cl_lua_event_name(int kind);
 /* Push the table a hook receives for ev. */
 void cl_lua_push_event(lua_State *L, const engine_event *ev);
 
+/* print and cellar.log: the values, tab-separated, to the run log */
+int cl_lua_print(lua_State *L);
+/* push "a, b, c" of a NULL-terminated list and return it */
+const char *cl_lua_push_list(lua_State *L, const char *const *names);
+
 #endif

@@ -277,8 +277,9 @@ static int searcher_disk(lua_State *L)
 
 /* ---- the sandbox -------------------------------------------------------------- */
 
-/* print: to the run log, never to stdout (a curses screen may own it) */
-static int l_print(lua_State *L)
+/* print (and cellar.log): to the run log, never to stdout (a curses
+ * screen may own it) */
+int cl_lua_print(lua_State *L)
 {
     int n = lua_gettop(L);
     luaL_Buffer b;
@@ -368,7 +369,7 @@ static int open_sandbox(lua_State *L)
     set_nil(L, LUA_IOLIBNAME, "popen");
     set_nil(L, LUA_LOADLIBNAME, "loadlib");
 
-    lua_pushcfunction(L, l_print);
+    lua_pushcfunction(L, cl_lua_print);
     lua_setglobal(L, "print");
     lua_pushcfunction(L, l_pcall);
     lua_setglobal(L, "pcall");
