@@ -15,34 +15,16 @@
 #include <zlib.h>
 
 #include "check.h"
+#include "testdir.h"
 #include "core/err.h"
 #include "core/rng.h"
 #include "core/util.h"
 #include "data/dataset.h"
 
-static char tmpdir[256];
 
 /* ---- helpers ----------------------------------------------------------- */
 
-static const char *tpath(const char *name)
-{
-    /* a few rotating buffers so two paths can be live in one call */
-    static char bufs[4][1024];
-    static int next;
-    char *p = bufs[next++ % 4];
-    snprintf(p, sizeof bufs[0], "%s/%s", tmpdir, name);
-    return p;
-}
 
-static int write_bytes(const char *path, const void *data, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    int ok;
-    if (!f)
-        return 0;
-    ok = fwrite(data, 1, len, f) == len;
-    return fclose(f) == 0 && ok;
-}
 
 static int write_gz(const char *path, const void *data, size_t len)
 {
@@ -61,22 +43,6 @@ static long file_size(const char *path)
 }
 
 /* Remove the flat temporary directory and everything in it. */
-static void remove_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char p[1024];
-    if (!d)
-        return;
-    while ((e = readdir(d)) != NULL) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        unlink(p);
-    }
-    closedir(d);
-    rmdir(dir);
-}
 
 static void put_be32(uint8_t *p, uint32_t v)
 {
@@ -885,9 +851,7 @@ static void test_fashion_batch(const cl_dataset *ds)
 int main(void)
 {
     cl_dataset fashion = {0};
-    snprintf(tmpdir, sizeof tmpdir, "%s/cellar-test-data-XXXXXX",
-             getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    if (!mkdtemp(tmpdir)) {
+    if (!tmpdir_make("test-data")) {
         printf("not ok - mkdtemp %s: %s\n", tmpdir, strerror(errno));
         return 1;
     }

@@ -19,24 +19,16 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "testdir.h"
 #include "child/child.h"
 #include "core/log.h"
 #include "data/dataset.h"
 #include "lua/cellar_lua.h"
 
-static char tmpdir[] = "/tmp/cellar-lua-XXXXXX";
 static cl_buf logbuf;
 
 /* ---- helpers ------------------------------------------------------------- */
 
-static const char *tpath(const char *name)
-{
-    static char bufs[8][1024];
-    static int next;
-    char *p = bufs[next++ % 8];
-    snprintf(p, sizeof bufs[0], "%s/%s", tmpdir, name);
-    return p;
-}
 
 static void write_text(const char *name, const char *text)
 {
@@ -47,22 +39,6 @@ static void write_text(const char *name, const char *text)
     }
 }
 
-static void remove_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char p[1200];
-    if (!d)
-        return;
-    while ((e = readdir(d)) != NULL) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        unlink(p);
-    }
-    closedir(d);
-    rmdir(dir);
-}
 
 static int has(const char *s, const char *sub)
 {
@@ -1132,7 +1108,7 @@ int main(void)
     const char *srcdir = getenv("CELLAR_SRCDIR");
     if (!srcdir || !*srcdir)
         srcdir = ".";
-    if (!mkdtemp(tmpdir)) {
+    if (!tmpdir_make("lua")) {
         printf("not ok - cannot make a temporary directory\n");
         return 1;
     }

@@ -24,49 +24,15 @@
 #include <sqlite3.h>
 
 #include "check.h"
+#include "testdir.h"
 #include "core/err.h"
 #include "store/store.h"
 
-static char tmpdir[256];
 
 /* ---- helpers ----------------------------------------------------------- */
 
-static const char *tpath(const char *name)
-{
-    /* rotating buffers so a few paths can be live at once */
-    static char bufs[8][1024];
-    static int next;
-    char *p = bufs[next++ % 8];
-    snprintf(p, sizeof bufs[0], "%s/%s", tmpdir, name);
-    return p;
-}
 
-static int write_bytes(const char *path, const void *data, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    int ok;
-    if (!f)
-        return 0;
-    ok = fwrite(data, 1, len, f) == len;
-    return fclose(f) == 0 && ok;
-}
 
-static void remove_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char p[1200];
-    if (!d)
-        return;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        unlink(p);
-    }
-    closedir(d);
-    rmdir(dir);
-}
 
 static double wall(void)
 {
@@ -1491,8 +1457,7 @@ static void test_damage(void)
 int main(void)
 {
     double t0 = wall();
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/cellar-test-store-XXXXXX");
-    if (!mkdtemp(tmpdir)) {
+    if (!tmpdir_make("test-store")) {
         printf("not ok - mkdtemp %s: %s\n", tmpdir, strerror(errno));
         return 1;
     }
