@@ -116,5 +116,5 @@ static int run_show(int argc, char **argv)
     return 0;
 }
 
-const cli_cmd cmd_show = {"show", "a genotype's normal form, hash, parameters and FLOPs", usage,
-                          run_show};
+const cli_cmd cmd_show = {"show", "a journal's leaderboard, or a genotype's hash, size and FLOPs",
+                          usage, run_show};
