@@ -36,6 +36,18 @@ cellar.experiment {
 }
 ends = 0
 cellar.on("trial_end", function(t) ends = ends + 1 end)
+-- while a file named "hold" exists, trial 4 waits after its first epoch:
+-- the test kills the search there, whatever the speed of the machine
+cellar.on("epoch", function(e)
+  if e.trial == 4 and e.epoch == 1 then
+    for _ = 1, 600 do
+      local f = io.open("hold")
+      if not f then break end
+      f:close()
+      os.execute("sleep 0.1")
+    end
+  end
+end)
 EOF
 
 cd "$tmp" || exit 1
@@ -53,6 +65,7 @@ $CELLAR run tiny.lua --db whole.db >/dev/null 2>again.err; rc=$?
 check "run: an existing journal is not overwritten without --force" sh -c "[ $rc -eq 1 ] && grep -q 'whole.db exists' again.err && grep -q 'cellar resume whole.db' again.err"
 
 # --- killed with SIGKILL in the middle of trial 4, then resumed ---
+: >hold
 $CELLAR run tiny.lua --db cut.db >cut.out 2>cut.err &
 pid=$!
 state=""
@@ -61,8 +74,8 @@ for i in $(seq 1 600); do
   [ "$state" = "3:1" ] && break
   sleep 0.1
 done
-sleep 0.3
 kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+rm -f hold
 check "kill: SIGKILL lands while trial 4 is running (3 done, trial 4 running)" [ "$state" = "3:1" ]
 check "kill: the journal after SIGKILL holds trial 4 as running" [ "$(sql cut.db "select state from trials where id=4")" = running ]
 $CELLAR resume cut.db >resume.out 2>resume.err; rc=$?
