@@ -64,7 +64,7 @@ if build build-vg --disable-native; then
   vg() { # description command...
     d=$1; shift
     if valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
-        --show-possibly-lost=no \
+        --show-possibly-lost=no --suppressions="$src/tests/valgrind-graphviz.supp" \
         "$@" >build-vg/vg.out 2>&1; then
       echo "ok - valgrind: $d" | tee -a "$log"
     else
@@ -80,6 +80,13 @@ if build build-vg --disable-native; then
     vg "cellar train (a short run with validation and test)" build-vg/cellar train --N 1 --F 4 --epochs 1 \
       --train-limit 128 --val 64 --test-limit 64 --batch 16 --drop-path 0.2
     vg "journal tests" build-vg/tests/test_store
+    vg "screen layout tests" build-vg/tests/test_layout
+    [ ! -x build-vg/tests/test_chart ] || vg "screen chart tests" build-vg/tests/test_chart
+    if [ -x build-vg/tests/test_render ]; then
+      vg "render tests (Graphviz layouts, drawings, files)" build-vg/tests/test_render
+      vg "cellar render (SVG)" build-vg/cellar render --genotype nasnet-a -o build-vg/cell.svg
+      vg "cellar render (PNG)" build-vg/cellar render --genotype nasnet-a -o build-vg/cell.png
+    fi
     vg "controller tests" build-vg/tests/test_controller
     vg "Lua tests" build-vg/tests/test_lua
     printf '%s\n' \

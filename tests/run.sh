@@ -7,6 +7,8 @@
 # that crashes or exits non-zero without printing a failed check counts as
 # one failure itself, so a crash is never silent.  Exit status 77 = skipped.
 #   TESTS="test_genotype test_data" tests/run.sh    runs only those
+# A test that runs longer than TEST_TIMEOUT seconds (default 900) is
+# stopped and fails, so a hang cannot stall the suite.
 srcdir=${srcdir:-.}
 builddir=${builddir:-.}
 logs=$builddir/tests/logs
@@ -29,8 +31,13 @@ for name in $TESTS; do
   esac
   log=$logs/$name.log
   start=$(date +%s)
-  $cmd >"$log" 2>&1
+  if command -v timeout >/dev/null 2>&1; then
+    timeout "${TEST_TIMEOUT:-900}" $cmd >"$log" 2>&1
+  else
+    $cmd >"$log" 2>&1
+  fi
   rc=$?
+  [ $rc -eq 124 ] && echo "not ok - $name ran longer than ${TEST_TIMEOUT:-900} s and was stopped" >>"$log"
   secs=$(( $(date +%s) - start ))
   p=$(grep -c '^ok - ' "$log")
   f=$(grep -c '^not ok - ' "$log")

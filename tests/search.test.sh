@@ -117,3 +117,11 @@ check "run: an unknown setting lists the valid ones" sh -c "[ $rc -eq 1 ] && gre
 $CELLAR run quick --db quick.db --set budget=2 >q.out 2>q.err; rc=$?
 check "run quick --set budget=2: the embedded default runs 2 trials" [ "$rc:$(sql quick.db "select count(*) from trials where state='done'")" = "0:2" ]
 check "run --set: the change is journaled as a command from the command line" [ "$(sql quick.db "select name || '=' || new_value || ' ' || source from commands")" = "set budget=2 cli" ]
+
+# --- the workbench without a terminal runs the search headless ---
+sed 's/budget = 7/budget = 2/' tiny.lua >two.lua
+if $CELLAR --version | grep -q "screen: yes"; then
+  $CELLAR two.lua --db two.db </dev/null >two.out 2>two.err; rc=$?
+  check "cellar FILE without a terminal: says so and runs the search headless (exit $rc)" sh -c "[ $rc -eq 0 ] && grep -q \"no terminal, so no screen: running it as 'cellar run two.lua'\" two.err && grep -q '^tiny: best reward' two.out"
+  check "... to its budget, in the journal named by --db" [ "$(sql two.db "select count(*) from trials where state='done'")" = 2 ]
+fi

@@ -145,14 +145,6 @@ void progress_clear(progress *p)
     p->shown = 0;
 }
 
-void format_duration(double seconds, char *out, size_t cap)
-{
-    long s = seconds < 0 ? 0 : (long)(seconds + 0.5);
-    if (s >= 3600)
-        snprintf(out, cap, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
-    else
-        snprintf(out, cap, "%ld:%02ld", s / 60, s % 60);
-}
 
 void json_string(cl_buf *b, const char *s)
 {
@@ -167,4 +159,18 @@ void json_string(cl_buf *b, const char *s)
             buf_printf(b, "%c", ch);
     }
     buf_printf(b, "\"");
+}
+
+void cli_default_db(const char *file, const char *name, int several, char *out, size_t cap)
+{
+    const char *base = strrchr(file, '/');
+    size_t len;
+    base = base ? base + 1 : file;
+    len = strlen(base);
+    if (len > 4 && !strcmp(base + len - 4, ".lua"))
+        len -= 4;
+    if (several)
+        snprintf(out, cap, "%.*s-%s.db", (int)len, base, name);
+    else
+        snprintf(out, cap, "%.*s.db", (int)len, base);
 }

@@ -16,6 +16,14 @@ typedef struct cli_cmd {
 } cli_cmd;
 
 extern const cli_cmd cmd_train, cmd_show, cmd_bench, cmd_run, cmd_resume, cmd_export;
+extern const cli_cmd cmd_render;
+
+/* The journal of an experiment file: FILE.db, or FILE-NAME.db when the
+ * file declares several experiments (NAME is the experiment's). */
+void cli_default_db(const char *file, const char *name, int several, char *out, size_t cap);
+
+/* `cellar [FILE.lua|NAME|FILE.db] [options]`: the workbench screen (cmd_screen.c) */
+extern const cli_cmd cmd_screen;
 
 /* `cellar show DB`: the leaderboard of a journal (cmd_journal.c) */
 int show_journal(const char *db, int top, int json);
@@ -63,9 +71,6 @@ typedef struct progress {
 void progress_init(progress *p, FILE *out);
 void progress_show(progress *p, int force, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void progress_clear(progress *p);
-
-/* h:mm:ss or m:ss */
-void format_duration(double seconds, char *out, size_t cap);
 
 /* JSON string with escapes */
 void json_string(cl_buf *b, const char *s);

@@ -279,21 +279,6 @@ static void setup_signals(void)
     sigaction(SIGTERM, &sa, NULL);
 }
 
-/* FILE.lua -> FILE.db, or FILE-NAME.db for one of several experiments */
-static void default_db(const char *file, const char *name, int several, char *out, size_t cap)
-{
-    const char *base = strrchr(file, '/');
-    size_t len;
-    base = base ? base + 1 : file;
-    len = strlen(base);
-    if (len > 4 && !strcmp(base + len - 4, ".lua"))
-        len -= 4;
-    if (several)
-        snprintf(out, cap, "%.*s-%s.db", (int)len, base, name);
-    else
-        snprintf(out, cap, "%.*s.db", (int)len, base);
-}
-
 static int run_run(int argc, char **argv)
 {
     const char *file = NULL, *db_arg = NULL, *backend_name = "auto";
@@ -346,7 +331,7 @@ static int run_run(int argc, char **argv)
         if (db_arg)
             snprintf(path, sizeof path, "%s", db_arg);
         else
-            default_db(file, xs[i].name, n > 1, path, sizeof path);
+            cli_default_db(file, xs[i].name, n > 1, path, sizeof path);
         rc = store_create(path, force, &st, &err);
         if (rc) {
             if (strstr(err.msg, "exists"))

@@ -7,22 +7,34 @@
 #include "config.h"
 
 static const cli_cmd *const commands[] = {&cmd_run,  &cmd_resume, &cmd_show,
-                                          &cmd_export, &cmd_train, &cmd_bench};
+                                          &cmd_export, &cmd_render, &cmd_train, &cmd_bench};
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: cellar COMMAND [options]\n\n"
+    fprintf(out, "usage: cellar [FILE.lua | NAME | FILE.db] [options]   the workbench screen\n"
+                 "       cellar COMMAND [options]\n\n"
                  "cellar: neural architecture search in the manner of NASNet.\n\n"
                  "commands:\n");
     for (size_t i = 0; i < CL_ARRAY_LEN(commands); i++)
         fprintf(out, "  %-8s %s\n", commands[i]->name, commands[i]->summary);
-    fprintf(out, "\n'cellar COMMAND --help' describes a command; man cellar has it all.\n");
+    fprintf(out, "\n'cellar COMMAND --help' describes a command, 'cellar help screen' the\n"
+                 "screen; man cellar has it all.\n");
 }
 
 static void version(void)
 {
     printf("cellar %s\n", PACKAGE_VERSION);
     printf("backends: cpu (OpenBLAS, OpenMP)\n");
+#ifdef HAVE_NCURSES
+    printf("screen: yes (ncurses)\n");
+#else
+    printf("screen: no (built without ncurses)\n");
+#endif
+#ifdef HAVE_GRAPHVIZ
+    printf("cell rendering: yes (Graphviz)\n");
+#else
+    printf("cell rendering: no (built without Graphviz)\n");
+#endif
 #ifdef HAVE_CUDA
     printf("CUDA toolkit found at build time; the GPU backend is not in this version\n");
 #endif
@@ -33,12 +45,19 @@ int main(int argc, char **argv)
     const cli_cmd *found = NULL;
     size_t len;
     int ambiguous = 0;
-    if (argc < 2) {
-        usage(stderr);
-        return 2;
-    }
+    /* no command: the screen, on a file, a shipped experiment or a journal */
+    if (argc < 2 || (argv[1][0] == '-' && strcmp(argv[1], "--help") && strcmp(argv[1], "-h") &&
+                     strcmp(argv[1], "--version") && strcmp(argv[1], "-V")))
+        return cmd_screen.run(argc, argv);
+    if (strchr(argv[1], '.') || strchr(argv[1], '/') || !strcmp(argv[1], "quick") ||
+        !strcmp(argv[1], "rl-vs-random") || !strcmp(argv[1], "cifar10"))
+        return cmd_screen.run(argc, argv);
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         if (argc > 2 && !strcmp(argv[1], "help")) {
+            if (!strcmp(argv[2], "screen")) {
+                fputs(cmd_screen.usage, stdout);
+                return 0;
+            }
             for (size_t i = 0; i < CL_ARRAY_LEN(commands); i++)
                 if (!strcmp(commands[i]->name, argv[2])) {
                     fputs(commands[i]->usage, stdout);

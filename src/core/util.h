@@ -15,6 +15,12 @@
 /* monotonic seconds */
 double cl_now(void);
 
+/* "h:mm:ss" or "m:ss" */
+void format_duration(double seconds, char *out, size_t cap);
+
+/* a code point as UTF-8 into out (room for 4 bytes); returns the bytes written */
+size_t cl_utf8_put(uint32_t c, char *out);
+
 /* Parse a whole string as a number; trailing garbage, overflow and empty
  * input are errors.  `what` names the value in the message
  * ("--epochs: expected an integer, got 'x'"). */

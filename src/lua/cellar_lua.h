@@ -51,6 +51,17 @@ int cl_lua_dispatch(cl_lua *L, const engine_event *ev, cl_err *err);
  * act on it; without one they raise "no search is running". */
 void cl_lua_attach(cl_lua *L, cl_engine *e, cl_store *st);
 
+/* What commands given from Lua are journaled as: "lua" (the default), or
+ * "console" while the screen evaluates what a user typed. */
+void cl_lua_set_source(cl_lua *L, const char *source);
+
+/* Run a Lua file that returns a table of strings (a colour theme: the
+ * embedded "themes/NAME.lua", or a path) and call fn(ud, key, value) for
+ * each string-valued entry, in no particular order.  Other values are an
+ * error naming the key. */
+int cl_lua_read_strings(cl_lua *L, const char *path, int (*fn)(void *ud, const char *key,
+                        const char *value), void *ud, cl_err *err);
+
 /* Evaluate a chunk as the console does: an expression's values are
  * returned as text in out (as `return <chunk>` first, as statements
  * otherwise).  *incomplete is set (and nothing run) when the chunk ends

@@ -120,10 +120,11 @@ static cl_engine *need_engine(lua_State *L)
 static int command(lua_State *L, cmd_kind kind, const char *fname)
 {
     cl_engine *e = need_engine(L);
+    cl_lua *cl = cl_lua_of(L);
     cl_err err = {0};
     if (lua_gettop(L) != 0)
         return luaL_error(L, "cellar.%s takes no arguments", fname);
-    if (engine_command(e, kind, NULL, 0.0, "lua", &err))
+    if (engine_command(e, kind, NULL, 0.0, cl->source, &err))
         return luaL_error(L, "cellar.%s: %s", fname, err.msg);
     return 0;
 }
@@ -161,16 +162,18 @@ static const char *check_setting(lua_State *L, int idx, const char *fname)
     return NULL;
 }
 
-/* cellar.set(name, value): journaled with source "lua" */
+/* cellar.set(name, value): journaled with the state's source ("lua", or
+ * "console" while the screen's console evaluates) */
 static int l_set(lua_State *L)
 {
     cl_engine *e = need_engine(L);
+    cl_lua *cl = cl_lua_of(L);
     const char *name = check_setting(L, 1, "set");
     cl_err err = {0};
     if (lua_type(L, 2) != LUA_TNUMBER)
         return cl_lua_type_error(L, 2, lua_pushfstring(L, "cellar.set(\"%s\", ...)", name),
                                  "a number");
-    if (engine_command(e, CMD_SET, name, lua_tonumber(L, 2), "lua", &err))
+    if (engine_command(e, CMD_SET, name, lua_tonumber(L, 2), cl->source, &err))
         return luaL_error(L, "cellar.set: %s", err.msg);
     return 0;
 }

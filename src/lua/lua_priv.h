@@ -63,6 +63,7 @@ struct cl_lua {
     cl_lua_load *loads;     /* every finished load */
     cl_lua_load *loading;   /* the load in progress */
     cl_backend *cost_be;    /* CPU backend for cellar.cost, made on first use */
+    char source[16];        /* what commands from Lua are journaled as ("lua", "console") */
 };
 
 /* The cl_lua a lua_State belongs to. */

@@ -422,6 +422,7 @@ int cl_lua_new(cl_lua **out, cl_err *err)
         return ERR_SET(err, CL_ERR_NOMEM, "Lua: cannot create a state (out of memory)");
     }
     cl->limit = DEFAULT_LIMIT;
+    snprintf(cl->source, sizeof cl->source, "lua");
     if (env && *env) {
         char *end;
         long long v;
@@ -662,6 +663,63 @@ int cl_lua_eval(cl_lua *cl, const char *chunk, cl_buf *out, int *incomplete, cl_
             lua_settop(L, top);
             return ERR_SET(err, CL_ERR_NOMEM, "console: out of memory");
         }
+    }
+    lua_settop(L, top);
+    return CL_OK;
+}
+
+void cl_lua_set_source(cl_lua *cl, const char *source)
+{
+    snprintf(cl->source, sizeof cl->source, "%s", source && *source ? source : "lua");
+}
+
+/* the embedded file, or the file on disk */
+static int load_chunk(cl_lua *cl, const char *path, cl_err *err)
+{
+    size_t len = 0;
+    const char *text = cl_lua_embedded(path, &len);
+    char chunk[600];
+    unsigned char *data = NULL;
+    int rc;
+    if (text) {
+        snprintf(chunk, sizeof chunk, "@lua/%s", path);
+        return cl_lua_compile(cl->L, text, len, chunk, err);
+    }
+    if ((rc = read_file(path, &data, &len, err)))
+        return rc;
+    snprintf(chunk, sizeof chunk, "@%s", path);
+    rc = cl_lua_compile(cl->L, (const char *)data, len, chunk, err);
+    free(data);
+    return rc;
+}
+
+int cl_lua_read_strings(cl_lua *cl, const char *path,
+                        int (*fn)(void *ud, const char *key, const char *value), void *ud,
+                        cl_err *err)
+{
+    lua_State *L = cl->L;
+    int rc, top = lua_gettop(L);
+    if ((rc = load_chunk(cl, path, err)))
+        return rc;
+    if ((rc = cl_lua_pcall(cl, 0, 1, err)))
+        return rc;
+    if (!lua_istable(L, -1)) {
+        lua_settop(L, top);
+        return ERR_SET(err, CL_ERR_FORMAT, "%s: expected the file to return a table", path);
+    }
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING) {
+            const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : "?";
+            lua_settop(L, top);
+            return ERR_SET(err, CL_ERR_FORMAT, "%s: entry '%s' is not a string", path, k);
+        }
+        if ((rc = fn(ud, lua_tostring(L, -2), lua_tostring(L, -1)))) {
+            lua_settop(L, top);
+            return ERR_SET(err, rc, "%s: entry '%s' = '%s' is not understood", path,
+                           lua_tostring(L, -2), lua_tostring(L, -1));
+        }
+        lua_pop(L, 1);
     }
     lua_settop(L, top);
     return CL_OK;

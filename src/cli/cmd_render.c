@@ -1,0 +1,155 @@
+/* cmd_render.c - `cellar render`: a genotype's two cells drawn as a
+ * picture (SVG, PNG), a Graphviz graph (DOT) or the terminal drawing
+ * (ascii), from a built-in name, a genotype line, or a trial of a journal. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "space/genotype.h"
+#include "store/store.h"
+#ifdef HAVE_GRAPHVIZ
+#include "render/render.h"
+#endif
+
+static const char usage[] =
+    "usage: cellar render --genotype G [--format F] [-o FILE]\n"
+    "       cellar render DB --trial ID [--format F] [-o FILE]\n"
+    "\n"
+    "Draw a genotype's normal and reduction cells: the inputs h[i-1] and h[i]\n"
+    "at the top, each block's two ops side by side above their combiner (add or\n"
+    "concat), and the cell's output at the bottom: the concat of the blocks no\n"
+    "later block reads, or that block itself (\"out: add\") when there is one.\n"
+    "An input the cell never reads is shown unconnected.\n"
+    "\n"
+    "  --genotype G      a built-in name (nasnet-a, enas) or a genotype line\n"
+    "  DB --trial ID     the genotype of trial ID in the journal DB\n"
+    "  --format F        svg, png, dot (laid out by Graphviz), or ascii (the\n"
+    "                    terminal drawing in UTF-8 box characters); by default\n"
+    "                    the extension of FILE (.svg .png .dot .gv .txt), else ascii\n"
+    "  -o, --output FILE where to write it; - (the default) is standard output,\n"
+    "                    for png only when that is not a terminal\n";
+
+/* the format a file's name suggests, or NULL */
+static const char *format_of(const char *path)
+{
+    static const char *const ext[][2] = {
+        {".svg", "svg"}, {".png", "png"}, {".dot", "dot"}, {".gv", "dot"}, {".txt", "ascii"},
+    };
+    size_t n = strlen(path);
+    for (size_t i = 0; i < CL_ARRAY_LEN(ext); i++) {
+        size_t m = strlen(ext[i][0]);
+        if (n > m && !strcasecmp(path + n - m, ext[i][0]))
+            return ext[i][1];
+    }
+    return NULL;
+}
+
+/* the genotype of trial `id` of journal `db` */
+static int trial_genotype(const char *db, long id, cl_genotype *g, cl_err *err)
+{
+    cl_store *st = NULL;
+    store_trial t;
+    int64_t counts[4] = {0, 0, 0, 0};
+    int rc;
+    if ((rc = store_open(db, &st, err)))
+        return rc;
+    rc = store_trial_get(st, id, &t, err);
+    if (rc) {
+        /* say what the journal does hold */
+        cl_err e2 = {0};
+        if (!store_trial_counts(st, &counts[0], &counts[1], &counts[2], &counts[3], &e2))
+            ERR_SET(err, CL_ERR_ARG, "no trial %ld in the journal %s (it holds %lld trials)", id,
+                    db, (long long)(counts[0] + counts[1] + counts[2] + counts[3]));
+        store_close(st);
+        return rc;
+    }
+    if (!t.genotype) {
+        rc = ERR_SET(err, CL_ERR_FORMAT, "trial %ld in the journal %s has no genotype", id, db);
+    } else if ((rc = geno_parse(t.genotype, g, err))) {
+        err_prefix(err, "trial %ld in the journal %s", id, db);
+    }
+    store_trial_clear(&t);
+    store_close(st);
+    return rc;
+}
+
+static int run_render(int argc, char **argv)
+{
+    const char *geno_arg = NULL, *format = NULL, *out = "-", *db = NULL;
+    int trial = 0, code, rc;
+    cli_opt opts[] = {
+        {"genotype", OPT_STR, &geno_arg, 0, 0, 0},
+        {"trial", OPT_INT, &trial, 1, 2147483647L, 0},
+        {"format", OPT_STR, &format, 0, 0, 0},
+        {"output", OPT_STR, &out, 0, 0, 0},
+    };
+    char **args;
+    cl_genotype g;
+    cl_err err = {0};
+
+    /* -o FILE is --output FILE: cli_parse knows long options only */
+    if (!(args = calloc((size_t)argc + 1, sizeof *args))) {
+        fprintf(stderr, "cellar render: out of memory\n");
+        return 1;
+    }
+    for (int i = 0; i < argc; i++) {
+        args[i] = argv[i];
+        if (i > 0 && !strcmp(argv[i], "-o"))
+            args[i] = "--output";
+    }
+    rc = cli_parse(&cmd_render, argc, args, opts, (int)CL_ARRAY_LEN(opts), &db, &code);
+    free(args);
+    if (rc)
+        return code;
+
+    if (geno_arg && db) {
+        fprintf(stderr, "cellar render: give --genotype G or a journal with --trial ID, not both\n");
+        return 2;
+    }
+    if (db && !opts[1].seen) {
+        fprintf(stderr, "cellar render: which trial of %s? (cellar render %s --trial ID)\n", db, db);
+        return 2;
+    }
+    if (!db && opts[1].seen) {
+        fprintf(stderr, "cellar render: --trial needs a journal (cellar render DB --trial ID)\n");
+        return 2;
+    }
+    if (!geno_arg && !db) {
+        fprintf(stderr, "cellar render: what to draw? --genotype G, or DB --trial ID\n"
+                        "(see 'cellar render --help')\n");
+        return 2;
+    }
+    if (!format)
+        format = strcmp(out, "-") ? format_of(out) : "ascii";
+    if (!format) {
+        fprintf(stderr,
+                "cellar render: which format for %s? say --format svg, png, dot or ascii\n", out);
+        return 2;
+    }
+    if (!strcmp(format, "png") && !strcmp(out, "-") && isatty(STDOUT_FILENO)) {
+        fprintf(stderr, "cellar render: a PNG is binary: write it to a file (-o FILE.png) or a "
+                        "pipe\n");
+        return 2;
+    }
+#ifdef HAVE_GRAPHVIZ
+    if (db ? trial_genotype(db, trial, &g, &err) : geno_from_arg(geno_arg, &g, &err))
+        return cli_fail("render", &err);
+    if (render_genotype_file(&g, format, out, &err))
+        return cli_fail("render", &err);
+    return 0;
+#else
+    (void)g;
+    (void)trial_genotype;
+    ERR_SET(&err, CL_ERR_UNSUPPORTED,
+            "this cellar was built without Graphviz (install libgraphviz-dev and rebuild)");
+    return cli_fail("render", &err);
+#endif
+}
+
+const cli_cmd cmd_render = {"render", "draw a genotype's cells as SVG, PNG, DOT or text", usage,
+                            run_render};

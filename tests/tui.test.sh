@@ -1,0 +1,139 @@
+#!/bin/sh
+# tui.test.sh - the workbench screen driven under tmux (send-keys,
+# capture-pane): on the shipped quick experiment the charts and the
+# leaderboard fill as trials finish; pause stops new trials and resume
+# restarts them; the screen stays coherent at 80x24 and back; quitting
+# leaves a journal `cellar resume` accepts; a learning rate set from the
+# console is journaled and used by the next controller update.
+CELLAR=${CELLAR:-./cellar}
+CELLAR=$(cd "$(dirname "$CELLAR")" && pwd)/$(basename "$CELLAR")
+PY=/usr/bin/python3; [ -x $PY ] || PY=python3
+tmp=$(mktemp -d) || exit 1
+sock=cellar-test-$$
+T() { tmux -L "$sock" "$@"; }
+trap 'T kill-server 2>/dev/null; rm -rf "$tmp"' EXIT
+
+ok() { echo "ok - $*"; }
+nok() { echo "not ok - $*"; }
+check() { d=$1; shift; if "$@"; then ok "$d"; else nok "$d"; fi; }
+# check, giving the screen up to 5 s to get there
+check_soon() { d=$1; shift; i=0; while [ $i -lt 50 ]; do if "$@"; then ok "$d"; return; fi; sleep 0.1; i=$((i + 1)); done; nok "$d"; }
+sql() { $PY -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print('\n'.join('|'.join(map(str,r)) for r in c.execute(sys.argv[2])))" "$@" 2>/dev/null; }
+screen() { T capture-pane -t w -p; }
+on_screen() { screen | grep -q -- "$1"; }
+# the plot has dots: braille characters, or '*' and '.' without UTF-8
+has_plot() { $PY -c "import sys; t=open(sys.argv[1], encoding='utf-8', errors='replace').read(); sys.exit(0 if any(0x2801 <= ord(c) <= 0x28ff for c in t) or '*' in t else 1)" "$1"; }
+done_is() { [ "$(sql "$1" "select count(*) from trials where state='done'")" = "$2" ]; }
+# wait until a shell condition holds (up to $1 tenths of a second)
+wait_for() { n=$1; shift; i=0; while [ $i -lt $n ]; do if eval "$@"; then return 0; fi; sleep 0.1; i=$((i + 1)); done; return 1; }
+
+command -v tmux >/dev/null || { echo "skip - tmux is not installed"; exit 77; }
+$CELLAR --version | grep -q "screen: yes" || { echo "skip - this cellar has no screen"; exit 77; }
+[ -d /usr/share/datasets/fashion-mnist ] || { echo "skip - Fashion-MNIST is not installed"; exit 77; }
+
+cd "$tmp" || exit 1
+T new-session -d -s w -x 120 -y 40 "$CELLAR quick --db q.db; echo \$? >exit.status; sleep 600"
+wait_for 300 '[ -f q.db ] && [ "$(sql q.db "select count(*) from trials where state=\"done\"")" -ge 2 ]'
+check "the workbench runs quick.lua: two trials finish" [ "$(sql q.db "select count(*) from trials where state='done'")" -ge 2 ]
+sleep 0.5
+screen >s1.txt
+check "the status line names the experiment, strategy and state" grep -q "^ quick | ppo | running | [0-9]*/60 trials" s1.txt
+check "the leaderboard fills with finished trials" sh -c "grep -q 'leaderboard: [0-9]* trials' s1.txt && grep -E -q '^.* +1 +[0-9]+ +0\.[0-9]{4} +0\.[0-9]{4} .*done' s1.txt"
+check "the reward chart shows the latest reward and its average" grep -q "reward: 0\.[0-9]*, average 0\.[0-9]*" s1.txt
+check "the reward chart has its axes" grep -q "trial 60" s1.txt
+check "the charts plot their values" has_plot s1.txt
+check "the cell pane draws the selected trial's cells" sh -c "grep -q 'trial [0-9]*: both cells' s1.txt && grep -Eq 'sep|avg|max|conv|identity|dil|Graphviz' s1.txt"
+if $CELLAR --version | grep -q "cell rendering: yes"; then
+  # Graphviz lays the cells out: boxes drawn with box characters, arrows into them
+  check "the cell pane draws boxes and arrows (Graphviz layout)" $PY -c "
+import sys; t=open('s1.txt', encoding='utf-8').read()
+sys.exit(0 if all(c in t for c in '\u250c\u2510\u2514\u2518') and any(c in t for c in '\u25bc\u25b6\u25b2\u25c0') and 'h[i-1]' in t else 1)"
+  T send-keys -t w r
+  id=$(grep -o 'trial [0-9]*: both cells' s1.txt | head -1 | grep -o '[0-9]*')
+  check_soon "r renders the selected trial to SVG and PNG and says where" on_screen "rendered trial $id to q-trial-$id.svg"
+  check "... a valid SVG and a PNG" $PY -c "
+import sys, xml.dom.minidom as m
+d = m.parse('q-trial-$id.svg'); assert d.documentElement.tagName == 'svg'
+assert open('q-trial-$id.png', 'rb').read(8) == b'\x89PNG\r\n\x1a\n'"
+fi
+
+# --- pause stops new trials, resume restarts them ---
+T send-keys -t w p
+check_soon "p pauses: the status line says paused" on_screen "^ quick | ppo | paused |"
+before=$(sql q.db "select count(*) from trials")
+sleep 12
+after=$(sql q.db "select count(*) from trials")
+check "while paused no new trial starts ($before trials before, $after after 12 s)" [ "$before" = "$after" ]
+T send-keys -t w p
+wait_for 400 '[ "$(sql q.db "select count(*) from trials")" -gt "$after" ]'
+check "p again resumes: new trials start" [ "$(sql q.db "select count(*) from trials")" -gt "$after" ]
+check "pause and resume are journaled from the keys" [ "$(sql q.db "select group_concat(name) from commands where source='key'")" = "pause,resume" ]
+
+# --- the console ---
+T send-keys -t w :
+sleep 0.3
+T send-keys -t w -l 'cellar.set("entropy_weight", 0.002)'
+T send-keys -t w Enter
+T send-keys -t w -l 'cellar.status().budget * 2'
+T send-keys -t w Enter
+check_soon "the console shows a value it computed" on_screen "= 120"
+check "a setting changed from the console is journaled as from the console" [ "$(sql q.db "select name || ' ' || new_value from commands where source='console'")" = "set entropy_weight 0.002" ]
+T send-keys -t w -l 'nosuchfunction()'
+T send-keys -t w Enter
+check_soon "an error in the console is shown with where it happened" on_screen "console:1: undefined global 'nosuchfunction'"
+check "... and the screen stays" on_screen "leaderboard"
+T send-keys -t w Escape
+
+# --- resize to 80x24 and back ---
+coherent() { # the status line on top, the key hints at the bottom, every pane's title
+  screen >s3.txt
+  head -1 s3.txt | grep -q '^ quick | ppo |' && tail -1 s3.txt | grep -q '^ p pause/resume' &&
+    grep -q 'leaderboard' s3.txt && grep -q 'log' s3.txt && grep -Eq 'policy entropy|entropy:' s3.txt &&
+    grep -q 'reward' s3.txt && grep -q 'trial [0-9]*: ' s3.txt &&
+    [ "$(wc -l <s3.txt)" -eq "$1" ] &&
+    $PY -c "import sys; sys.exit(0 if max(len(l) for l in open('s3.txt', encoding='utf-8').read().split('\n')) <= $2 else 1)"
+}
+T resize-window -t w -x 80 -y 24
+check_soon "at 80x24 the screen is coherent: status, hints, charts, leaderboard, cells, log" coherent 24 80
+T resize-window -t w -x 120 -y 40
+check_soon "back at 120x40 it is coherent again" coherent 40 120
+
+# --- the help overlay lists the keys ---
+T send-keys -t w ?
+check_soon "? shows the keys" on_screen "pause the search"
+T send-keys -t w x
+check_soon "any key closes the help" on_screen "lua>\|log"
+
+# --- quit: asks, stops, leaves a journal resume accepts ---
+T send-keys -t w q
+check_soon "q asks before stopping a running search" on_screen "Stop it and quit? (y/n)"
+T send-keys -t w y
+wait_for 100 '[ -f exit.status ]'
+check "y quits with status 0" [ "$(cat exit.status 2>/dev/null)" = 0 ]
+done_now=$(sql q.db "select count(*) from trials where state='done'")
+$CELLAR resume q.db --quiet --set budget=$((done_now + 1)) >resume.out 2>&1; rc=$?
+check "cellar resume accepts the journal (exit $rc)" [ $rc -eq 0 ]
+check "... and finishes one more trial" done_is q.db $((done_now + 1))
+
+# --- a learning rate set from the console is used by the next update ---
+cat >fast.lua <<'EOF'
+cellar.experiment { name = "fast", dataset = "fashion-mnist", train_images = 256, val_images = 128,
+  space = cellar.space { ops = { "identity", "avg_pool_3x3", "sep_conv_3x3" }, B = 2 },
+  child = { N = 1, F = 4, epochs = 1, batch = 32 }, strategy = cellar.ppo { batch = 3, hidden = 16 },
+  budget = 6, seed = 4 }
+EOF
+T kill-session -t w
+T new-session -d -s w -x 120 -y 40 "$CELLAR fast.lua --db f.db; echo \$? >exit2.status; sleep 600"
+wait_for 100 '[ -f f.db ]'
+T send-keys -t w p
+T send-keys -t w :
+sleep 0.3
+T send-keys -t w -l 'cellar.set("lr", 0.0123)'
+T send-keys -t w Enter Escape p
+wait_for 600 'screen | grep -q "| finished |"'
+check "fast.lua runs to its budget in the screen" on_screen "^ fast | ppo | finished | 6/6 trials"
+check "the controller updates after the console's set use lr 0.0123" [ "$(sql f.db "select group_concat(lr) from controller_steps")" = "0.0123,0.0123" ]
+check "the journal holds the console's set lr" [ "$(sql f.db "select name || ' ' || old_value || ' ' || new_value || ' ' || source from commands where name='set lr'")" = "set lr 0.00035 0.0123 console" ]
+T send-keys -t w q
+wait_for 50 '[ -f exit2.status ]'
+check "a finished search quits without asking" [ "$(cat exit2.status 2>/dev/null)" = 0 ]
