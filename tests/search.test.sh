@@ -40,12 +40,8 @@ cellar.on("trial_end", function(t) ends = ends + 1 end)
 -- the test kills the search there, whatever the speed of the machine
 cellar.on("epoch", function(e)
   if e.trial == 4 and e.epoch == 1 then
-    for _ = 1, 600 do
-      local f = io.open("hold")
-      if not f then break end
-      f:close()
-      os.execute("sleep 0.1")
-    end
+    local f = io.open("hold")
+    while f do f:close(); f = io.open("hold") end
   end
 end)
 EOF
@@ -74,9 +70,11 @@ for i in $(seq 1 600); do
   [ "$state" = "3:1" ] && break
   sleep 0.1
 done
+alive=no; kill -0 $pid 2>/dev/null && alive=yes
 kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
 rm -f hold
 check "kill: SIGKILL lands while trial 4 is running (3 done, trial 4 running)" [ "$state" = "3:1" ]
+check "kill: the search was still running when killed" [ $alive = yes ]
 check "kill: the journal after SIGKILL holds trial 4 as running" [ "$(sql cut.db "select state from trials where id=4")" = running ]
 $CELLAR resume cut.db >resume.out 2>resume.err; rc=$?
 check "resume: the killed search finishes (exit 0)" [ $rc -eq 0 ]

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "config.h"
 #include "testdir.h"
 #include "child/child.h"
 #include "core/log.h"
@@ -894,6 +895,36 @@ static void test_genotype(void)
           "a bad input shape is refused");
     CHECK(has(eval(L, "cellar.cost('nasnet-a', { n = 1 })"), "unknown key 'n'"),
           "cellar.cost checks its keys");
+    {
+        char chunk[1400], path[1100];
+        snprintf(path, sizeof path, "%s/cells.txt", tmpdir);
+        snprintf(chunk, sizeof chunk, "cellar.render({ genotype = 'enas' }, '%s')", path);
+#ifdef HAVE_GRAPHVIZ
+        CHECK_EVAL(L, chunk, path);
+        {
+            FILE *f = fopen(path, "r");
+            char text[65536];
+            size_t n = f ? fread(text, 1, sizeof text - 1, f) : 0;
+            text[n] = '\0';
+            if (f)
+                fclose(f);
+            CHECK(has(text, "normal cell") && has(text, "reduction cell") && has(text, "h[i-1]"),
+                  "cellar.render draws a trial-like table's genotype into a .txt file");
+        }
+        snprintf(chunk, sizeof chunk, "cellar.render('nasnet-a', '%s/x.svg', 'gif')", tmpdir);
+        CHECK(has(eval(L, chunk), "unknown format 'gif' (valid: svg, png, dot, ascii)"),
+              "cellar.render refuses an unknown format with the valid ones");
+#else
+        CHECK(has(eval(L, chunk), "built without Graphviz"),
+              "without Graphviz cellar.render says so");
+#endif
+    }
+    CHECK(has(eval(L, "cellar.render('nasnet-a', 'cells.jpeg')"), "which format for cells.jpeg"),
+          "cellar.render asks for a format an extension does not give");
+    CHECK(has(eval(L, "cellar.render(3, 'cells.svg')"), "a trial id needs a running search"),
+          "cellar.render of a trial id needs a search");
+    CHECK(has(eval(L, "cellar.render('normal: bogus', 'x.svg')"), "cellar.render: column 9: expected an op name"),
+          "cellar.render of a bad genotype is an error naming the function");
     cl_lua_free(L);
 }
 

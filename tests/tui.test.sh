@@ -16,8 +16,8 @@ trap 'T kill-server 2>/dev/null; rm -rf "$tmp"' EXIT
 ok() { echo "ok - $*"; }
 nok() { echo "not ok - $*"; }
 check() { d=$1; shift; if "$@"; then ok "$d"; else nok "$d"; fi; }
-# check, giving the screen up to 5 s to get there
-check_soon() { d=$1; shift; i=0; while [ $i -lt 50 ]; do if "$@"; then ok "$d"; return; fi; sleep 0.1; i=$((i + 1)); done; nok "$d"; }
+# check, giving the screen up to 10 s to get there
+check_soon() { d=$1; shift; i=0; while [ $i -lt 100 ]; do if "$@"; then ok "$d"; return; fi; sleep 0.1; i=$((i + 1)); done; nok "$d"; }
 sql() { $PY -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print('\n'.join('|'.join(map(str,r)) for r in c.execute(sys.argv[2])))" "$@" 2>/dev/null; }
 screen() { T capture-pane -t w -p; }
 on_screen() { screen | grep -q -- "$1"; }
@@ -33,7 +33,7 @@ $CELLAR --version | grep -q "screen: yes" || { echo "skip - this cellar has no s
 
 cd "$tmp" || exit 1
 T new-session -d -s w -x 120 -y 40 "$CELLAR quick --db q.db; echo \$? >exit.status; sleep 600"
-wait_for 300 '[ -f q.db ] && [ "$(sql q.db "select count(*) from trials where state=\"done\"")" -ge 2 ]'
+wait_for 3000 '[ -f q.db ] && [ "$(sql q.db "select count(*) from trials where state=\"done\"")" -ge 2 ]'
 check "the workbench runs quick.lua: two trials finish" [ "$(sql q.db "select count(*) from trials where state='done'")" -ge 2 ]
 sleep 0.5
 screen >s1.txt
@@ -65,7 +65,7 @@ sleep 12
 after=$(sql q.db "select count(*) from trials")
 check "while paused no new trial starts ($before trials before, $after after 12 s)" [ "$before" = "$after" ]
 T send-keys -t w p
-wait_for 400 '[ "$(sql q.db "select count(*) from trials")" -gt "$after" ]'
+wait_for 3000 '[ "$(sql q.db "select count(*) from trials")" -gt "$after" ]'
 check "p again resumes: new trials start" [ "$(sql q.db "select count(*) from trials")" -gt "$after" ]
 check "pause and resume are journaled from the keys" [ "$(sql q.db "select group_concat(name) from commands where source='key'")" = "pause,resume" ]
 
@@ -78,6 +78,12 @@ T send-keys -t w -l 'cellar.status().budget * 2'
 T send-keys -t w Enter
 check_soon "the console shows a value it computed" on_screen "= 120"
 check "a setting changed from the console is journaled as from the console" [ "$(sql q.db "select name || ' ' || new_value from commands where source='console'")" = "set entropy_weight 0.002" ]
+if $CELLAR --version | grep -q "cell rendering: yes"; then
+  T send-keys -t w -l 'cellar.render(1, "trial1.svg")'
+  T send-keys -t w Enter
+  check_soon "the console renders trial 1 to a file it names" on_screen "= trial1.svg"
+  check "... a valid SVG" $PY -c "import xml.dom.minidom as m; assert m.parse('trial1.svg').documentElement.tagName == 'svg'"
+fi
 T send-keys -t w -l 'nosuchfunction()'
 T send-keys -t w Enter
 check_soon "an error in the console is shown with where it happened" on_screen "console:1: undefined global 'nosuchfunction'"
@@ -108,7 +114,7 @@ check_soon "any key closes the help" on_screen "lua>\|log"
 T send-keys -t w q
 check_soon "q asks before stopping a running search" on_screen "Stop it and quit? (y/n)"
 T send-keys -t w y
-wait_for 100 '[ -f exit.status ]'
+wait_for 600 '[ -f exit.status ]'
 check "y quits with status 0" [ "$(cat exit.status 2>/dev/null)" = 0 ]
 done_now=$(sql q.db "select count(*) from trials where state='done'")
 $CELLAR resume q.db --quiet --set budget=$((done_now + 1)) >resume.out 2>&1; rc=$?
@@ -124,16 +130,16 @@ cellar.experiment { name = "fast", dataset = "fashion-mnist", train_images = 256
 EOF
 T kill-session -t w
 T new-session -d -s w -x 120 -y 40 "$CELLAR fast.lua --db f.db; echo \$? >exit2.status; sleep 600"
-wait_for 100 '[ -f f.db ]'
+wait_for 600 '[ -f f.db ]'
 T send-keys -t w p
 T send-keys -t w :
 sleep 0.3
 T send-keys -t w -l 'cellar.set("lr", 0.0123)'
 T send-keys -t w Enter Escape p
-wait_for 600 'screen | grep -q "| finished |"'
+wait_for 3000 'screen | grep -q "| finished |"'
 check "fast.lua runs to its budget in the screen" on_screen "^ fast | ppo | finished | 6/6 trials"
 check "the controller updates after the console's set use lr 0.0123" [ "$(sql f.db "select group_concat(lr) from controller_steps")" = "0.0123,0.0123" ]
 check "the journal holds the console's set lr" [ "$(sql f.db "select name || ' ' || old_value || ' ' || new_value || ' ' || source from commands where name='set lr'")" = "set lr 0.00035 0.0123 console" ]
 T send-keys -t w q
-wait_for 50 '[ -f exit2.status ]'
+wait_for 300 '[ -f exit2.status ]'
 check "a finished search quits without asking" [ "$(cat exit2.status 2>/dev/null)" = 0 ]

@@ -6,15 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
 #include "space/genotype.h"
 #include "store/store.h"
-#ifdef HAVE_GRAPHVIZ
 #include "render/render.h"
-#endif
 
 static const char usage[] =
     "usage: cellar render --genotype G [--format F] [-o FILE]\n"
@@ -33,21 +30,6 @@ static const char usage[] =
     "                    the extension of FILE (.svg .png .dot .gv .txt), else ascii\n"
     "  -o, --output FILE where to write it; - (the default) is standard output,\n"
     "                    for png only when that is not a terminal\n";
-
-/* the format a file's name suggests, or NULL */
-static const char *format_of(const char *path)
-{
-    static const char *const ext[][2] = {
-        {".svg", "svg"}, {".png", "png"}, {".dot", "dot"}, {".gv", "dot"}, {".txt", "ascii"},
-    };
-    size_t n = strlen(path);
-    for (size_t i = 0; i < CL_ARRAY_LEN(ext); i++) {
-        size_t m = strlen(ext[i][0]);
-        if (n > m && !strcasecmp(path + n - m, ext[i][0]))
-            return ext[i][1];
-    }
-    return NULL;
-}
 
 /* the genotype of trial `id` of journal `db` */
 static int trial_genotype(const char *db, long id, cl_genotype *g, cl_err *err)
@@ -125,7 +107,7 @@ static int run_render(int argc, char **argv)
         return 2;
     }
     if (!format)
-        format = strcmp(out, "-") ? format_of(out) : "ascii";
+        format = strcmp(out, "-") ? render_format_of(out) : "ascii";
     if (!format) {
         fprintf(stderr,
                 "cellar render: which format for %s? say --format svg, png, dot or ascii\n", out);

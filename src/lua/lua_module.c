@@ -12,6 +12,8 @@
 #include "config.h"
 #include "core/log.h"
 #include "lua/lua_priv.h"
+#include "render/render.h"
+#include "store/store.h"
 
 /* ---- helpers shared with lua_experiment.c ------------------------------------- */
 
@@ -539,6 +541,50 @@ static int l_cost(lua_State *L)
     return 2;
 }
 
+/* cellar.render(what, path [, format]) -> path: what is a genotype (name,
+ * line, table with .text or .genotype, such as a trial of cellar.trials)
+ * or the id of a trial of the running search's journal */
+static int l_render(lua_State *L)
+{
+    cl_lua *cl = cl_lua_of(L);
+    cl_genotype g;
+    cl_err err = {0};
+    const char *path = luaL_checkstring(L, 2);
+    const char *format = luaL_optstring(L, 3, NULL);
+    if (lua_isinteger(L, 1)) {
+        store_trial t;
+        lua_Integer id = lua_tointeger(L, 1);
+        if (!cl->store)
+            return luaL_error(L, "cellar.render: a trial id needs a running search (give a "
+                                 "genotype instead)");
+        if (store_trial_get(cl->store, id, &t, &err))
+            return luaL_error(L, "cellar.render: no trial %d in the journal", (int)id);
+        if (!t.genotype || geno_parse(t.genotype, &g, &err)) {
+            store_trial_clear(&t);
+            return luaL_error(L, "cellar.render: trial %d has no genotype to draw", (int)id);
+        }
+        store_trial_clear(&t);
+    } else if (lua_type(L, 1) == LUA_TTABLE && lua_getfield(L, 1, "text") != LUA_TSTRING &&
+               lua_getfield(L, 1, "genotype") == LUA_TSTRING) {
+        check_genotype(L, -1, &g, "cellar.render");
+    } else {
+        lua_settop(L, 3);
+        check_genotype(L, 1, &g, "cellar.render");
+    }
+    if (!format && !(format = render_format_of(path)))
+        return luaL_error(L, "cellar.render: which format for %s? give one: "
+                             "cellar.render(what, path, \"svg\" | \"png\" | \"dot\" | \"ascii\")",
+                          path);
+#ifdef HAVE_GRAPHVIZ
+    if (render_genotype_file(&g, format, path, &err))
+        return luaL_error(L, "cellar.render: %s", err.msg);
+#else
+    return luaL_error(L, "cellar.render: this cellar was built without Graphviz");
+#endif
+    lua_pushstring(L, path);
+    return 1;
+}
+
 /* ---- the module ------------------------------------------------------------------ */
 
 int cl_lua_open_cellar(lua_State *L)
@@ -554,6 +600,7 @@ int cl_lua_open_cellar(lua_State *L)
         {"on", l_on},
         {"genotype", l_genotype},
         {"cost", l_cost},
+        {"render", l_render},
         {"log", cl_lua_print},
         {NULL, NULL},
     };

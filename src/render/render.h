@@ -84,4 +84,8 @@ int render_genotype_grid(render_grid *g, const cl_genotype *geno, int unicode, c
 int render_genotype_file(const cl_genotype *geno, const char *format, const char *path,
                          cl_err *err);
 
+/* The format a file's extension names (.svg .png .dot .gv .txt -> "svg",
+ * "png", "dot", "dot", "ascii"), or NULL.  Available without Graphviz. */
+const char *render_format_of(const char *path);
+
 #endif

@@ -773,7 +773,7 @@ const tui_key tui_keys[] = {
     {"PgUp PgDn", "page through the focused pane"},
     {"Home End", "leaderboard: first, last trial"},
     {"s  S", "leaderboard: sort by the next column; reverse the order"},
-    {":", "the Lua console (the cellar module, live calls; Esc leaves)"},
+    {":", "the Lua console (the cellar module, live calls, cellar.render; Esc leaves)"},
     {"?", "this help"},
     {"q", "quit (asks while the search runs; it resumes with cellar resume)"},
     {NULL, NULL},
