@@ -15,13 +15,6 @@ ok() { echo "ok - $*"; }
 nok() { echo "not ok - $*"; }
 check() { d=$1; shift; if "$@"; then ok "$d"; else nok "$d"; fi; }
 sql() { $PY -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print('\n'.join('|'.join(map(str,r)) for r in c.execute(sys.argv[2])))" "$@"; }
-# Under AddressSanitizer: Graphviz's own leaks are suppressed by name, which
-# needs stacks unwound through Graphviz (built without frame pointers)
-srcdir=${CELLAR_SRCDIR:-$(dirname "$0")/..}
-supp=$(cd "$srcdir/tests" && pwd)/lsan-graphviz.supp
-LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$supp:print_suppressions=0"
-ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}fast_unwind_on_malloc=0"
-export LSAN_OPTIONS ASAN_OPTIONS
 cd "$tmp" || exit 1
 
 $CELLAR render --genotype nasnet-a --format svg -o x.svg >out 2>err; rc=$?

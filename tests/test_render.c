@@ -29,23 +29,7 @@
 #include "render/render_priv.h"
 #include "space/genotype.h"
 
-/* Graphviz 2.43 and fontconfig keep memory they never free, whatever the
- * caller does; LeakSanitizer (--enable-asan) reads these when the test
- * starts.  The same list, with the reasons, is tests/lsan-graphviz.supp.
- * The suppressions name Graphviz functions, so stacks must be unwound
- * through Graphviz, which is built without frame pointers: hence the slow
- * unwinder. */
-const char *__lsan_default_suppressions(void);
-const char *__lsan_default_suppressions(void)
-{
-    return "leak:gvconfig\nleak:build_skeleton\nleak:dot_mincross\nleak:textspan_size\n"
-           "leak:libfontconfig.so\n";
-}
-const char *__asan_default_options(void);
-const char *__asan_default_options(void)
-{
-    return "fast_unwind_on_malloc=0";
-}
+/* LeakSanitizer leaves Graphviz's own leaks alone: see src/render/render.c. */
 
 /* ---- helpers ------------------------------------------------------------ */
 

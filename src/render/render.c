@@ -145,6 +145,33 @@ static int gv_collect(char *msg)
     return 0;
 }
 
+/* Graphviz 2.43 (dot's ranking of clusters and virtual nodes, its config
+ * reading) and the font libraries under it keep memory they never free,
+ * however the caller cleans up (gvFreeLayout, agclose, gvFreeContext, as
+ * here).  In a build with AddressSanitizer, any program that draws cells
+ * tells LeakSanitizer to leave allocations made from inside those
+ * libraries alone: Graphviz is built without frame pointers, so the one
+ * frame LeakSanitizer can be sure of is the library that called malloc.
+ * valgrind, which unwinds through them, checks the cleanup precisely
+ * (tests/valgrind-graphviz.supp). */
+#ifdef __SANITIZE_ADDRESS__
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void)
+{
+    return "leak:libgvc.so\nleak:libcgraph.so\nleak:libcdt.so\nleak:libpathplan.so\n"
+           "leak:libgvplugin_dot_layout.so\nleak:libgvplugin_core.so\n"
+           "leak:libgvplugin_pango.so\nleak:libgvplugin_gd.so\nleak:libpango\nleak:libcairo\n"
+           "leak:libfontconfig.so\nleak:libfreetype.so\nleak:libharfbuzz.so\nleak:libglib\n"
+           "leak:libgobject\n";
+}
+/* and says nothing about them at exit */
+const char *__lsan_default_options(void);
+const char *__lsan_default_options(void)
+{
+    return "print_suppressions=0";
+}
+#endif
+
 /* One libgvc context for the process, made on first use and freed at
  * exit.  Not one per call: Graphviz 2.43's pango text-layout plugin keeps a
  * static pointer to the last font name it measured, which points into the
