@@ -66,6 +66,9 @@ $CELLAR run tiny.lua --db cut.db >cut.out 2>cut.err &
 pid=$!
 state=""
 for i in $(seq 1 600); do
+  # only once cellar has made the file: sqlite3.connect would create an empty
+  # cut.db first, and cellar rightly refuses to overwrite an existing file
+  [ -f cut.db ] || { sleep 0.1; continue; }
   state=$(sql cut.db "select count(*) from trials where state='done'" 2>/dev/null)":"$(sql cut.db "select count(*) from trials where state='running' and id=4" 2>/dev/null)
   [ "$state" = "3:1" ] && break
   sleep 0.1
