@@ -147,6 +147,14 @@ struct cl_backend {
 int backend_cpu_create(int threads, cl_backend **out, cl_err *err);
 void backend_destroy(cl_backend *be);
 
+/* The CUDA backend (cuDNN, cuBLAS and the kernels of kernels/), on device
+ * 0 or CELLAR_CUDA_DEVICE; only in builds with CUDA (HAVE_CUDA).  Fails
+ * with CL_ERR_UNSUPPORTED and "no CUDA device: <reason>" when there is no
+ * usable GPU, CL_ERR_BACKEND when one is there but will not start. */
+int backend_cuda_create(cl_backend **out, cl_err *err);
+/* what the CUDA backend was built with: "cuda (cuDNN 9.x.y, cuBLAS; CUDA 13.0)" */
+const char *backend_cuda_info(void);
+
 /* "cpu", "cuda" or "auto" (the GPU when there is one, else the CPU) */
 int backend_create(const char *name, int threads, cl_backend **out, cl_err *err);
 

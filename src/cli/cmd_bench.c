@@ -23,7 +23,7 @@ static const char usage[] =
     "  --classes k      classes (default 10)\n"
     "  --steps k        timed steps (default 20)\n"
     "  --warmup w       untimed steps first (default 3)\n"
-    "  --backend B      cpu or auto (default auto)\n"
+    "  --backend B      cpu, cuda or auto (default auto: the GPU if any)\n"
     "  --threads t      CPU threads (default: all cores)\n"
     "  --seed s         seed of the weights and data (default 1)\n"
     "  --profile        also time each class of op, as a table on stderr\n";

@@ -29,7 +29,7 @@ static const char run_usage[] =
     "  --db PATH        the journal (files with one experiment only)\n"
     "  --force          overwrite an existing journal\n"
     "  --headless       no screen (the default of `run`; for scripts)\n"
-    "  --backend B      cpu or auto (default auto)\n"
+    "  --backend B      cpu, cuda or auto (default auto: the GPU if any)\n"
     "  --threads t      CPU threads (default: all cores)\n"
     "  --set NAME=VALUE change a setting before the search starts, as the console\n"
     "                   would (journaled; repeatable): lr, entropy_weight,\n"
@@ -46,7 +46,7 @@ static const char resume_usage[] =
     "the same thread count, a resumed search on the CPU proposes exactly what an\n"
     "uninterrupted one would have.\n"
     "\n"
-    "  --backend B      cpu or auto (default auto)\n"
+    "  --backend B      cpu, cuda or auto (default auto: the GPU if any)\n"
     "  --threads t      CPU threads (default: all cores)\n"
     "  --set NAME=VALUE change a setting before continuing (journaled; repeatable)\n"
     "  --quiet          only the final summary\n";

@@ -31,7 +31,7 @@ static const char usage[] =
     "  --experiment NAME  which experiment of a file that declares several\n"
     "  --theme NAME       default, light, high-contrast, monochrome, or a .lua file\n"
     "                     (NO_COLOR in the environment turns colours off)\n"
-    "  --backend B        cpu or auto (default auto)\n"
+    "  --backend B        cpu, cuda or auto (default auto: the GPU if any)\n"
     "  --threads t        CPU threads (default: all cores)\n";
 
 #ifdef HAVE_NCURSES

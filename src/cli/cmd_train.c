@@ -36,7 +36,7 @@ static const char usage[] =
     "  --val k             hold k training images out and report accuracy on them\n"
     "  --test-limit k      evaluate on the first k test images (default: all)\n"
     "  --seed s            seed of the split, initialisation and batches (default 1)\n"
-    "  --backend B         cpu or auto (default auto)\n"
+    "  --backend B         cpu, cuda or auto (default auto: the GPU if any)\n"
     "  --threads t         CPU threads (default: all cores)\n";
 
 typedef struct ctx {

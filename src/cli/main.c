@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "backend/backend.h"
 #include "cli/cli.h"
 #include "config.h"
 
@@ -24,7 +25,11 @@ static void usage(FILE *out)
 static void version(void)
 {
     printf("cellar %s\n", PACKAGE_VERSION);
-    printf("backends: cpu (OpenBLAS, OpenMP)\n");
+#ifdef HAVE_CUDA
+    printf("backends: cpu (OpenBLAS, OpenMP), %s\n", backend_cuda_info());
+#else
+    printf("backends: cpu (OpenBLAS, OpenMP); no CUDA backend (built without CUDA)\n");
+#endif
 #ifdef HAVE_NCURSES
     printf("screen: yes (ncurses)\n");
 #else
@@ -34,9 +39,6 @@ static void version(void)
     printf("cell rendering: yes (Graphviz)\n");
 #else
     printf("cell rendering: no (built without Graphviz)\n");
-#endif
-#ifdef HAVE_CUDA
-    printf("CUDA toolkit found at build time; the GPU backend is not in this version\n");
 #endif
 }
 

@@ -1,0 +1,235 @@
+/* elementwise.cu - the small kernels of the CUDA backend: staging the input
+ * and the gradient of convolutions that read through ReLU or from a shifted
+ * origin, identity paths, global average pooling, the linear layer's bias,
+ * softmax cross-entropy and the SGD update.  One version of each, written
+ * for clarity; their CPU twins are named in kernels.h. */
+#include "common.cuh"
+
+/* ---- convolution staging ---- */
+
+static __global__ void conv_stage_in_k(tview x, int oy, int ox, int relu, float *out)
+{
+    int he = x.h - oy, we = x.w - ox, plane = he * we, per = x.c * plane;
+    FOR_IMAGES(img, x.n)
+    {
+        const float *xi = x.d + (long)img * x.ns;
+        float *oi = out + (long)img * per;
+        FOR_VALUES(j, per)
+        {
+            int ci = j / plane, r = j - ci * plane, iy = r / we, ix = r - iy * we;
+            float v = xi[(long)ci * x.h * x.w + (long)(iy + oy) * x.w + ix + ox];
+            oi[j] = relu ? (v > 0.f ? v : 0.f) : v;
+        }
+    }
+}
+
+cudaError_t k_conv_stage_in(cudaStream_t st, tview x, int oy, int ox, int relu, float *out)
+{
+    conv_stage_in_k<<<k_grid2((long)x.c * (x.h - oy) * (x.w - ox), x.n), K_THREADS, 0, st>>>(
+        x, oy, ox, relu, out);
+    return cudaGetLastError();
+}
+
+static __global__ void conv_stage_grad_k(const float *g, tview x, int oy, int ox, int relu,
+                                         tview dx, int acc)
+{
+    int hw = x.h * x.w, per = x.c * hw, he = x.h - oy, we = x.w - ox, gper = x.c * he * we;
+    FOR_IMAGES(img, x.n)
+    {
+        const float *xi = x.d + (long)img * x.ns, *gi = g + (long)img * gper;
+        float *di = dx.d + (long)img * dx.ns;
+        FOR_VALUES(j, per)
+        {
+            int ci = j / hw, r = j - ci * hw, iy = r / x.w, ix = r - iy * x.w;
+            float v = 0.f;
+            if (iy >= oy && ix >= ox)
+                v = gi[(long)ci * he * we + (long)(iy - oy) * we + (ix - ox)];
+            if (relu && !(xi[j] > 0.f))
+                v = 0.f;
+            di[j] = acc ? di[j] + v : v;
+        }
+    }
+}
+
+cudaError_t k_conv_stage_grad(cudaStream_t st, const float *g, tview x, int oy, int ox, int relu,
+                              tview dx, int acc)
+{
+    conv_stage_grad_k<<<k_grid2((long)x.c * x.h * x.w, x.n), K_THREADS, 0, st>>>(g, x, oy, ox,
+                                                                                  relu, dx, acc);
+    return cudaGetLastError();
+}
+
+/* ---- identity paths ---- */
+
+static __global__ void scale_copy_k(tview x, tview y, int acc, const float *sscale)
+{
+    int per = x.c * x.h * x.w;
+    FOR_IMAGES(img, x.n)
+    {
+        const float *p = x.d + (long)img * x.ns;
+        float *q = y.d + (long)img * y.ns;
+        float sc = sscale ? sscale[img] : 1.f;
+        FOR_VALUES(j, per)
+        q[j] = acc ? q[j] + sc * p[j] : sc * p[j];
+    }
+}
+
+cudaError_t k_scale_copy(cudaStream_t st, tview x, tview y, int acc, const float *sscale)
+{
+    scale_copy_k<<<k_grid2((long)x.c * x.h * x.w, x.n), K_THREADS, 0, st>>>(x, y, acc, sscale);
+    return cudaGetLastError();
+}
+
+/* ---- global average pooling ---- */
+
+/* one warp per (image, channel) */
+static __global__ void gap_fwd_k(tview x, tview y)
+{
+    int hw = x.h * x.w, lane = threadIdx.x & 31;
+    long pairs = (long)x.n * x.c;
+    long wid = ((long)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
+    long nwarps = ((long)gridDim.x * blockDim.x) >> 5;
+    for (long pc = wid; pc < pairs; pc += nwarps) {
+        int img = (int)(pc / x.c), ci = (int)(pc - (long)img * x.c);
+        const float *p = x.d + (long)img * x.ns + (long)ci * hw;
+        float a = 0.f;
+        for (int i = lane; i < hw; i += 32)
+            a += p[i];
+        for (int o = 16; o > 0; o >>= 1)
+            a += __shfl_down_sync(0xffffffffu, a, o);
+        if (lane == 0)
+            y.d[(long)img * y.ns + ci] = a / (float)hw;
+    }
+}
+
+cudaError_t k_gap_fwd(cudaStream_t st, tview x, tview y)
+{
+    gap_fwd_k<<<k_grid1((long)x.n * x.c * 32), K_THREADS, 0, st>>>(x, y);
+    return cudaGetLastError();
+}
+
+static __global__ void gap_bwd_k(tview dy, tview dx, int acc)
+{
+    int hw = dx.h * dx.w, per = dx.c * hw;
+    FOR_IMAGES(img, dx.n)
+    {
+        const float *g = dy.d + (long)img * dy.ns;
+        float *q = dx.d + (long)img * dx.ns;
+        FOR_VALUES(j, per)
+        {
+            float v = g[j / hw] / (float)hw;
+            q[j] = acc ? q[j] + v : v;
+        }
+    }
+}
+
+cudaError_t k_gap_bwd(cudaStream_t st, tview dy, tview dx, int acc)
+{
+    gap_bwd_k<<<k_grid2((long)dx.c * dx.h * dx.w, dx.n), K_THREADS, 0, st>>>(dy, dx, acc);
+    return cudaGetLastError();
+}
+
+/* ---- linear layer: the bias (the GEMMs are cuBLAS's) ---- */
+
+static __global__ void bias_rows_k(long count, int m, const float *b, float *y)
+{
+    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < count;
+         i += (long)gridDim.x * blockDim.x)
+        y[i] = b[i % m];
+}
+
+cudaError_t k_bias_rows(cudaStream_t st, int n, int m, const float *b, float *y)
+{
+    long count = (long)n * m;
+    bias_rows_k<<<k_grid1(count), K_THREADS, 0, st>>>(count, m, b, y);
+    return cudaGetLastError();
+}
+
+/* one thread per column, rows in order (as the CPU sums them) */
+static __global__ void col_sum_k(int n, int m, const float *dy, float *db)
+{
+    for (int j = blockIdx.x * blockDim.x + threadIdx.x; j < m; j += gridDim.x * blockDim.x) {
+        float a = 0.f;
+        for (int i = 0; i < n; i++)
+            a += dy[(long)i * m + j];
+        db[j] = a;
+    }
+}
+
+cudaError_t k_col_sum(cudaStream_t st, int n, int m, const float *dy, float *db)
+{
+    col_sum_k<<<k_grid1(m), K_THREADS, 0, st>>>(n, m, dy, db);
+    return cudaGetLastError();
+}
+
+/* ---- softmax cross-entropy ---- */
+
+/* One block: each thread takes rows, then the block sums the loss (in
+ * double, as the CPU does) and the count of right answers. */
+#define XENT_THREADS 256
+static __global__ void xent_k(int n, int m, const float *logits, const int *labels, float *loss,
+                              int *correct, float *dlogits)
+{
+    __shared__ double sh[33];
+    double total = 0.0, right = 0.0;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) {
+        const float *z = logits + (long)i * m;
+        int lab = labels[i], arg = 0;
+        float zmax = z[0], sum = 0.f;
+        for (int j = 1; j < m; j++)
+            if (z[j] > zmax) {
+                zmax = z[j];
+                arg = j;
+            }
+        for (int j = 0; j < m; j++)
+            sum += expf(z[j] - zmax);
+        if (lab < 0 || lab >= m) {
+            total += __longlong_as_double(0x7ff8000000000000LL); /* NaN: a bad label */
+            lab = -1;
+        } else {
+            total += (double)logf(sum) + zmax - z[lab];
+            right += arg == lab;
+        }
+        if (dlogits) {
+            float *g = dlogits + (long)i * m;
+            for (int j = 0; j < m; j++)
+                g[j] = (expf(z[j] - zmax) / sum - (j == lab ? 1.f : 0.f)) / (float)n;
+        }
+    }
+    total = block_sum(total, sh);
+    right = block_sum(right, sh);
+    if (threadIdx.x == 0) {
+        *loss = (float)(total / n);
+        *correct = (int)right;
+    }
+}
+
+cudaError_t k_xent(cudaStream_t st, int n, int m, const float *logits, const int *labels,
+                   float *loss, int *correct, float *dlogits)
+{
+    xent_k<<<1, XENT_THREADS, 0, st>>>(n, m, logits, labels, loss, correct, dlogits);
+    return cudaGetLastError();
+}
+
+/* ---- SGD with momentum and L2 weight decay (torch.optim.SGD) ---- */
+
+static __global__ void sgd_k(long count, float *p, const float *g, float *v, float lr, float mom,
+                             float wd, int first)
+{
+    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < count;
+         i += (long)gridDim.x * blockDim.x) {
+        float d = g[i] + wd * p[i];
+        float u = first ? d : mom * v[i] + d;
+        v[i] = u;
+        p[i] -= lr * u;
+    }
+}
+
+cudaError_t k_sgd(cudaStream_t st, long count, float *p, const float *g, float *v, float lr,
+                  float mom, float wd, int first)
+{
+    if (count <= 0)
+        return cudaSuccess;
+    sgd_k<<<k_grid1(count), K_THREADS, 0, st>>>(count, p, g, v, lr, mom, wd, first);
+    return cudaGetLastError();
+}

@@ -1,0 +1,82 @@
+/* kernels.h - the launchers of the CUDA kernels (the .cu files beside it), callable
+ * from C.  Each enqueues its kernel(s) on `st` and returns the launch
+ * status (cudaGetLastError after the launch); errors of the execution
+ * itself show at the next synchronisation.  Every pointer is in device
+ * memory, views included (tview from backend.h: image i of a view starts
+ * at d + i*ns, its c*h*w values contiguous).  The CPU twin of each is
+ * named beside it; tests/test_cuda.c holds them to each other.
+ *
+ *   elementwise.cu  conv input/gradient staging, identity paths, global
+ *                   average pooling, linear bias, softmax cross-entropy, SGD
+ *   bn.cu           batch normalisation: train, eval, backward
+ *   pool.cu         max and average pooling, forward and backward */
+#ifndef CELLAR_KERNELS_KERNELS_H
+#define CELLAR_KERNELS_KERNELS_H
+
+#include <cuda_runtime_api.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#include "backend/backend.h"
+
+/* ---- elementwise.cu ---- */
+
+/* out[n][c][h-oy][w-ox] (dense) = relu?(x[n][c][oy + i][ox + j]): the
+ * input of a convolution that reads through ReLU or from a shifted origin,
+ * staged for cuDNN (CPU twin: the im2col / pad_plane reads of conv_cpu.c) */
+cudaError_t k_conv_stage_in(cudaStream_t st, tview x, int oy, int ox, int relu, float *out);
+
+/* dx (+)= g placed back at the origin (oy, ox), zero above and left of it,
+ * masked by x > 0 when relu; g is dense [n][c][h-oy][w-ox] (CPU twin:
+ * store_grad and the crop of conv_cpu.c) */
+cudaError_t k_conv_stage_grad(cudaStream_t st, const float *g, tview x, int oy, int ox, int relu,
+                              tview dx, int acc);
+
+/* y = (acc ? y : 0) + sscale[n] * x (cpu_scale_copy) */
+cudaError_t k_scale_copy(cudaStream_t st, tview x, tview y, int acc, const float *sscale);
+
+/* cpu_gap_fwd, cpu_gap_bwd */
+cudaError_t k_gap_fwd(cudaStream_t st, tview x, tview y);
+cudaError_t k_gap_bwd(cudaStream_t st, tview dy, tview dx, int acc);
+
+/* y[i][j] = b[j] for i < n, j < m (the bias before the GEMM of cpu_linear_fwd) */
+cudaError_t k_bias_rows(cudaStream_t st, int n, int m, const float *b, float *y);
+/* db[j] = sum_i dy[i][j] (the bias gradient of cpu_linear_bwd) */
+cudaError_t k_col_sum(cudaStream_t st, int n, int m, const float *dy, float *db);
+
+/* cpu_xent: loss and correct are single values in device memory.  A label
+ * outside [0, m) makes the loss NaN. */
+cudaError_t k_xent(cudaStream_t st, int n, int m, const float *logits, const int *labels,
+                   float *loss, int *correct, float *dlogits);
+
+/* cpu_sgd */
+cudaError_t k_sgd(cudaStream_t st, long count, float *p, const float *g, float *v, float lr,
+                  float mom, float wd, int first);
+
+/* ---- bn.cu (cpu_bn_fwd_train, cpu_bn_fwd_eval, cpu_bn_bwd) ---- */
+
+cudaError_t k_bn_fwd_train(cudaStream_t st, float eps, float momentum, tview x, const float *gamma,
+                           const float *beta, float *save_mean, float *save_rstd, float *run_mean,
+                           float *run_var, tview y, int acc, const float *sscale);
+cudaError_t k_bn_fwd_eval(cudaStream_t st, float eps, tview x, const float *gamma,
+                          const float *beta, const float *run_mean, const float *run_var, tview y,
+                          int acc);
+cudaError_t k_bn_bwd(cudaStream_t st, tview x, tview dy, const float *gamma,
+                     const float *save_mean, const float *save_rstd, const float *sscale,
+                     tview dx, int acc, float *dgamma, float *dbeta);
+
+/* ---- pool.cu (cpu_pool_fwd, cpu_pool_bwd) ---- */
+
+cudaError_t k_pool_fwd(cudaStream_t st, int max, int k, int s, int p, tview x, tview y, int acc,
+                       const float *sscale);
+/* idx: scratch of n*c*ho*wo ints (max pooling only; NULL for average) */
+cudaError_t k_pool_bwd(cudaStream_t st, int max, int k, int s, int p, tview x, tview dy, tview dx,
+                       int acc, const float *sscale, int *idx);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

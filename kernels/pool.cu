@@ -1,0 +1,152 @@
+/* pool.cu - max and average pooling with the CPU backend's semantics
+ * (pool_cpu.c): square windows clipped to the image, max ignoring the
+ * padding, average dividing by the cells inside the image, the output
+ * scaled per image (drop-path) and written or added.
+ *
+ * Backward gathers instead of scattering, so no atomics and a fixed order
+ * of sums: each input value adds up the outputs whose windows hold it.
+ * For max pooling a first kernel records each window's arg-max (the first
+ * maximum in scan order, as the CPU and PyTorch take it) in a scratch
+ * buffer, since the forward may have added into a shared output and left
+ * nothing to compare against. */
+#include <float.h>
+
+#include "common.cuh"
+
+/* first and last+1 input rows of output row o's window, clipped */
+static __device__ __forceinline__ void window(int o, int k, int s, int p, int n, int *lo, int *hi)
+{
+    int a = o * s - p, b = a + k;
+    *lo = a < 0 ? 0 : a;
+    *hi = b > n ? n : b;
+}
+
+static __global__ void pool_fwd_k(int max, int k, int s, int p, tview x, tview y, int acc,
+                                  const float *sscale)
+{
+    int hw = x.h * x.w, howo = y.h * y.w, per = y.c * howo;
+    FOR_IMAGES(img, x.n)
+    {
+        float sc = sscale ? sscale[img] : 1.f;
+        const float *xi = x.d + (long)img * x.ns;
+        float *yi = y.d + (long)img * y.ns;
+        if (acc && sc == 0.f)
+            continue;
+        FOR_VALUES(j, per)
+        {
+            int c = j / howo, r = j - c * howo, oy = r / y.w, ox = r - oy * y.w, y0, y1, x0, x1;
+            const float *xp = xi + (long)c * hw;
+            float v;
+            window(oy, k, s, p, x.h, &y0, &y1);
+            window(ox, k, s, p, x.w, &x0, &x1);
+            if (max) {
+                v = -FLT_MAX;
+                for (int iy = y0; iy < y1; iy++)
+                    for (int ix = x0; ix < x1; ix++)
+                        v = xp[iy * x.w + ix] > v ? xp[iy * x.w + ix] : v;
+            } else {
+                v = 0.f;
+                for (int iy = y0; iy < y1; iy++)
+                    for (int ix = x0; ix < x1; ix++)
+                        v += xp[iy * x.w + ix];
+                v /= (float)((y1 - y0) * (x1 - x0));
+            }
+            yi[j] = acc ? yi[j] + sc * v : sc * v;
+        }
+    }
+}
+
+cudaError_t k_pool_fwd(cudaStream_t st, int max, int k, int s, int p, tview x, tview y, int acc,
+                       const float *sscale)
+{
+    pool_fwd_k<<<k_grid2((long)y.c * y.h * y.w, x.n), K_THREADS, 0, st>>>(max, k, s, p, x, y, acc,
+                                                                           sscale);
+    return cudaGetLastError();
+}
+
+/* idx[img][c][oy][ox] = iy*w + ix of the window's first maximum */
+static __global__ void pool_argmax_k(int k, int s, int p, tview x, int ho, int wo, int *idx)
+{
+    int hw = x.h * x.w, howo = ho * wo, per = x.c * howo;
+    FOR_IMAGES(img, x.n)
+    {
+        const float *xi = x.d + (long)img * x.ns;
+        int *ii = idx + (long)img * per;
+        FOR_VALUES(j, per)
+        {
+            int c = j / howo, r = j - c * howo, oy = r / wo, ox = r - oy * wo, y0, y1, x0, x1, at;
+            const float *xp = xi + (long)c * hw;
+            window(oy, k, s, p, x.h, &y0, &y1);
+            window(ox, k, s, p, x.w, &x0, &x1);
+            at = y0 * x.w + x0;
+            for (int iy = y0; iy < y1; iy++)
+                for (int ix = x0; ix < x1; ix++)
+                    if (xp[iy * x.w + ix] > xp[at])
+                        at = iy * x.w + ix;
+            ii[j] = at;
+        }
+    }
+}
+
+static __global__ void pool_bwd_k(int max, int k, int s, int p, tview dy, tview dx, int acc,
+                                  const float *sscale, const int *idx)
+{
+    int hw = dx.h * dx.w, howo = dy.h * dy.w, per = dx.c * hw;
+    FOR_IMAGES(img, dx.n)
+    {
+        float sc = sscale ? sscale[img] : 1.f;
+        const float *gi = dy.d + (long)img * dy.ns;
+        const int *ii = idx ? idx + (long)img * dy.c * howo : NULL;
+        float *di = dx.d + (long)img * dx.ns;
+        FOR_VALUES(j, per)
+        {
+            int c = j / hw, r = j - c * hw, iy = r / dx.w, ix = r - iy * dx.w;
+            /* outputs o with o*s - p <= i < o*s - p + k */
+            int ty = iy + p - k + 1, tx = ix + p - k + 1;
+            int oy0 = ty <= 0 ? 0 : (ty + s - 1) / s, oy1 = (iy + p) / s;
+            int ox0 = tx <= 0 ? 0 : (tx + s - 1) / s, ox1 = (ix + p) / s;
+            const float *g = gi + (long)c * howo;
+            float v = 0.f;
+            if (sc == 0.f) {
+                if (!acc)
+                    di[j] = 0.f;
+                continue;
+            }
+            if (oy1 > dy.h - 1)
+                oy1 = dy.h - 1;
+            if (ox1 > dy.w - 1)
+                ox1 = dy.w - 1;
+            for (int oy = oy0; oy <= oy1; oy++)
+                for (int ox = ox0; ox <= ox1; ox++) {
+                    int o = oy * dy.w + ox;
+                    if (max) {
+                        if (ii[(long)c * howo + o] == r)
+                            v += sc * g[o];
+                    } else {
+                        int y0, y1, x0, x1;
+                        window(oy, k, s, p, dx.h, &y0, &y1);
+                        window(ox, k, s, p, dx.w, &x0, &x1);
+                        v += sc * g[o] / (float)((y1 - y0) * (x1 - x0));
+                    }
+                }
+            di[j] = acc ? di[j] + v : v;
+        }
+    }
+}
+
+cudaError_t k_pool_bwd(cudaStream_t st, int max, int k, int s, int p, tview x, tview dy, tview dx,
+                       int acc, const float *sscale, int *idx)
+{
+    cudaError_t e;
+    if (max) {
+        if (!idx)
+            return cudaErrorInvalidValue;
+        pool_argmax_k<<<k_grid2((long)x.c * dy.h * dy.w, x.n), K_THREADS, 0, st>>>(
+            k, s, p, x, dy.h, dy.w, idx);
+        if ((e = cudaGetLastError()) != cudaSuccess)
+            return e;
+    }
+    pool_bwd_k<<<k_grid2((long)dx.c * dx.h * dx.w, dx.n), K_THREADS, 0, st>>>(max, k, s, p, dy, dx,
+                                                                               acc, sscale, idx);
+    return cudaGetLastError();
+}

@@ -1,0 +1,620 @@
+/* conv_cudnn.c - convolutions of the CUDA backend through cuDNN (its
+ * legacy convolution API, NCHW float32).
+ *
+ * Each distinct convolution (description and input size) has an entry,
+ * made by conv_prepare: its filter and convolution descriptors (groups,
+ * dilation, math type) and a few cached algorithm choices per direction,
+ * keyed by the batch and the image strides of the two views, since a view
+ * may be a channel slice (image stride larger than c*h*w, given to cuDNN
+ * as the N stride of cudnnSetTensor4dDescriptorEx).  conv_prepare chooses
+ * the algorithms for the largest batch on dense tensors and grows the one
+ * shared workspace to fit; a layout first seen while running is chosen
+ * for then (host-side heuristics, no allocation) within the workspace
+ * there is.
+ *
+ * What cuDNN cannot express is staged by kernels (kernels/elementwise.cu):
+ * a convolution that reads through ReLU or from a shifted origin (the
+ * factorized reduce's x[:, :, 1:, 1:]) gets its input copied, through
+ * ReLU and cropped, into a dense staging buffer; its data gradient is
+ * computed densely into a second one and put back by a kernel that masks
+ * it by x > 0, fills the cropped rows and columns with zeros, and writes
+ * or adds (acc).  Otherwise acc is cuDNN's beta.
+ *
+ * Algorithms: deterministic ones first, within a workspace limit
+ * (CELLAR_CUDNN_WORKSPACE_MB, default 256), by cuDNN's heuristics or, with
+ * CELLAR_CUDNN_FIND=1, by timing them when preparing.  TF32 is allowed
+ * (CUDNN_DEFAULT_MATH) unless CELLAR_STRICT_FP32=1, which runs every
+ * convolution with CUDNN_FMA_MATH. */
+#include "backend/cuda/cuda.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/util.h"
+#include "kernels/kernels.h"
+
+enum { DIR_FWD, DIR_DATA, DIR_FILTER, DIR_COUNT };
+
+static const char *const dir_name[DIR_COUNT] = {"forward", "data gradient", "filter gradient"};
+
+#define SLOTS 4
+#define MAX_ALGOS 16
+
+typedef struct algo_slot {
+    int used;
+    int n;
+    long a, b;              /* image strides of the two views */
+    int algo;
+    cudnnMathType_t math;
+} algo_slot;
+
+struct conv_entry {
+    conv_entry *next;
+    conv_desc d;
+    int h, w;               /* input size */
+    int max_n;              /* the largest batch prepared */
+    int stage;              /* input through ReLU or from a shifted origin */
+    cudnnFilterDescriptor_t wd;
+    cudnnConvolutionDescriptor_t cd;
+    algo_slot slot[DIR_COUNT][SLOTS];
+    int victim[DIR_COUNT];  /* the slot the next new layout replaces */
+    char label[112];        /* for messages: "conv 3x3 s1 d1 g1 16->16 relu @32x32" */
+};
+
+/* ---- the entries ---- */
+
+static int same_desc(const conv_desc *a, const conv_desc *b)
+{
+    return a->cin == b->cin && a->cout == b->cout && a->kh == b->kh && a->kw == b->kw &&
+           a->sh == b->sh && a->sw == b->sw && a->ph == b->ph && a->pw == b->pw &&
+           a->dh == b->dh && a->dw == b->dw && a->oy == b->oy && a->ox == b->ox &&
+           a->groups == b->groups && a->relu_in == b->relu_in;
+}
+
+static unsigned bucket_of(const conv_desc *d, int h, int w)
+{
+    int v[] = {d->cin, d->cout, d->kh, d->kw, d->sh, d->sw, d->ph, d->pw,
+               d->dh,  d->dw,   d->oy, d->ox, d->groups, d->relu_in, h, w};
+    unsigned x = 2166136261u;
+    for (size_t i = 0; i < CL_ARRAY_LEN(v); i++) {
+        x ^= (unsigned)v[i];
+        x *= 16777619u;
+    }
+    return x % CONV_BUCKETS;
+}
+
+static conv_entry *lookup(cuda_state *s, const conv_desc *d, int h, int w)
+{
+    for (conv_entry *e = s->convs[bucket_of(d, h, w)]; e; e = e->next)
+        if (e->h == h && e->w == w && same_desc(&e->d, d))
+            return e;
+    return NULL;
+}
+
+static void entry_free(conv_entry *e)
+{
+    if (e->wd)
+        (void)cudnnDestroyFilterDescriptor(e->wd);
+    if (e->cd)
+        (void)cudnnDestroyConvolutionDescriptor(e->cd);
+    free(e);
+}
+
+static cudnnMathType_t base_math(const cuda_state *s)
+{
+    return s->strict ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH;
+}
+
+static int entry_new(cuda_state *s, const conv_desc *d, int h, int w, conv_entry **out,
+                     cl_err *err)
+{
+    conv_entry *e = calloc(1, sizeof *e);
+    char what[200];
+    if (!e)
+        return ERR_SET(err, CL_ERR_NOMEM, "CUDA backend: out of memory");
+    e->d = *d;
+    e->h = h;
+    e->w = w;
+    e->stage = d->relu_in || d->oy || d->ox;
+    snprintf(e->label, sizeof e->label, "conv %dx%d s%dx%d d%dx%d g%d %d->%d%s%s @%dx%d", d->kh,
+             d->kw, d->sh, d->sw, d->dh, d->dw, d->groups, d->cin, d->cout,
+             d->relu_in ? " relu" : "", d->oy || d->ox ? " shifted" : "", h, w);
+    snprintf(what, sizeof what, "describing %s", e->label);
+    if (!DNN_OK_E(s, err, cudnnCreateFilterDescriptor(&e->wd), what) ||
+        !DNN_OK_E(s, err,
+                  cudnnSetFilter4dDescriptor(e->wd, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, d->cout,
+                                             d->cin / d->groups, d->kh, d->kw),
+                  what) ||
+        !DNN_OK_E(s, err, cudnnCreateConvolutionDescriptor(&e->cd), what) ||
+        !DNN_OK_E(s, err,
+                  cudnnSetConvolution2dDescriptor(e->cd, d->ph, d->pw, d->sh, d->sw, d->dh, d->dw,
+                                                  CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
+                  what) ||
+        !DNN_OK_E(s, err, cudnnSetConvolutionGroupCount(e->cd, d->groups), what) ||
+        !DNN_OK_E(s, err, cudnnSetConvolutionMathType(e->cd, base_math(s)), what)) {
+        entry_free(e);
+        return CL_ERR_BACKEND;
+    }
+    *out = e;
+    return CL_OK;
+}
+
+/* ---- tensor descriptors ---- */
+
+/* n images of c x h x w, rows of `rs` values, planes of `ps`, images `ns` apart */
+static int set_td(cuda_state *s, cl_err *err, cudnnTensorDescriptor_t t, int n, int c, int h,
+                  int w, long ns, long ps, int rs, const char *what)
+{
+    if (ns > 2147483647L) {
+        if (!err)
+            return cuda_fail_at(s, __FILE__, __LINE__, "%s: images of over 2^31 values", what);
+        ERR_SET(err, CL_ERR_UNSUPPORTED, "CUDA backend: %s: images of over 2^31 values", what);
+        return 0;
+    }
+    return DNN_OK_E(s, err,
+                    cudnnSetTensor4dDescriptorEx(t, CUDNN_DATA_FLOAT, n, c, h, w, (int)ns, (int)ps,
+                                                 rs, 1),
+                    what);
+}
+
+/* the input as cuDNN reads it: the view, or the dense staged copy */
+static int set_input_td(cuda_state *s, cl_err *err, const conv_entry *e, cudnnTensorDescriptor_t t,
+                        int n, long ns, const char *what)
+{
+    int he = e->h - e->d.oy, we = e->w - e->d.ox;
+    if (e->stage)
+        return set_td(s, err, t, n, e->d.cin, he, we, (long)e->d.cin * he * we, (long)he * we, we,
+                      what);
+    return set_td(s, err, t, n, e->d.cin, e->h, e->w, ns, (long)e->h * e->w, e->w, what);
+}
+
+static int set_view_td(cuda_state *s, cl_err *err, cudnnTensorDescriptor_t t, tview v,
+                       const char *what)
+{
+    return set_td(s, err, t, v.n, v.c, v.h, v.w, v.ns, tview_plane(&v), v.w, what);
+}
+
+/* ---- algorithms ---- */
+
+typedef struct cand {
+    int algo;
+    cudnnStatus_t status;
+    cudnnDeterminism_t det;
+    cudnnMathType_t math;
+} cand;
+
+/* The workspace `algo` needs in direction dir on descriptors (ta, tb)
+ * (forward: x, y; data: dy, dx; filter: x, dy), with the entry's math type
+ * set to `math`; a cuDNN status. */
+static cudnnStatus_t ws_need(cuda_state *s, conv_entry *e, int dir, cudnnTensorDescriptor_t ta,
+                             cudnnTensorDescriptor_t tb, int algo, cudnnMathType_t math,
+                             size_t *bytes)
+{
+    cudnnStatus_t st = cudnnSetConvolutionMathType(e->cd, math);
+    if (st != CUDNN_STATUS_SUCCESS)
+        return st;
+    switch (dir) {
+    case DIR_FWD:
+        return cudnnGetConvolutionForwardWorkspaceSize(s->dnn, ta, e->wd, e->cd, tb,
+                                                       (cudnnConvolutionFwdAlgo_t)algo, bytes);
+    case DIR_DATA:
+        return cudnnGetConvolutionBackwardDataWorkspaceSize(
+            s->dnn, e->wd, ta, e->cd, tb, (cudnnConvolutionBwdDataAlgo_t)algo, bytes);
+    default:
+        return cudnnGetConvolutionBackwardFilterWorkspaceSize(
+            s->dnn, ta, tb, e->cd, e->wd, (cudnnConvolutionBwdFilterAlgo_t)algo, bytes);
+    }
+}
+
+/* cuDNN's ranking of the algorithms (heuristics, or timings when find) */
+static cudnnStatus_t rank(cuda_state *s, conv_entry *e, int dir, cudnnTensorDescriptor_t ta,
+                          cudnnTensorDescriptor_t tb, int find, cand *c, int *nc)
+{
+    cudnnStatus_t st;
+    int got = 0;
+    *nc = 0;
+    if ((st = cudnnSetConvolutionMathType(e->cd, base_math(s))) != CUDNN_STATUS_SUCCESS)
+        return st;
+    if (dir == DIR_FWD) {
+        cudnnConvolutionFwdAlgoPerf_t p[MAX_ALGOS];
+        st = find ? cudnnFindConvolutionForwardAlgorithm(s->dnn, ta, e->wd, e->cd, tb,
+                                                         CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, p)
+                  : cudnnGetConvolutionForwardAlgorithm_v7(s->dnn, ta, e->wd, e->cd, tb,
+                                                           CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got,
+                                                           p);
+        for (int i = 0; st == CUDNN_STATUS_SUCCESS && i < got && i < MAX_ALGOS; i++)
+            c[(*nc)++] = (cand){(int)p[i].algo, p[i].status, p[i].determinism, p[i].mathType};
+    } else if (dir == DIR_DATA) {
+        cudnnConvolutionBwdDataAlgoPerf_t p[MAX_ALGOS];
+        st = find ? cudnnFindConvolutionBackwardDataAlgorithm(
+                        s->dnn, e->wd, ta, e->cd, tb, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got, p)
+                  : cudnnGetConvolutionBackwardDataAlgorithm_v7(
+                        s->dnn, e->wd, ta, e->cd, tb, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &got,
+                        p);
+        for (int i = 0; st == CUDNN_STATUS_SUCCESS && i < got && i < MAX_ALGOS; i++)
+            c[(*nc)++] = (cand){(int)p[i].algo, p[i].status, p[i].determinism, p[i].mathType};
+    } else {
+        cudnnConvolutionBwdFilterAlgoPerf_t p[MAX_ALGOS];
+        st = find ? cudnnFindConvolutionBackwardFilterAlgorithm(
+                        s->dnn, ta, tb, e->cd, e->wd, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got,
+                        p)
+                  : cudnnGetConvolutionBackwardFilterAlgorithm_v7(
+                        s->dnn, ta, tb, e->cd, e->wd, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got,
+                        p);
+        for (int i = 0; st == CUDNN_STATUS_SUCCESS && i < got && i < MAX_ALGOS; i++)
+            c[(*nc)++] = (cand){(int)p[i].algo, p[i].status, p[i].determinism, p[i].mathType};
+    }
+    return st;
+}
+
+static int algo_count(int dir)
+{
+    return dir == DIR_FWD    ? CUDNN_CONVOLUTION_FWD_ALGO_COUNT
+           : dir == DIR_DATA ? CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT
+                             : CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT;
+}
+
+/* Choose the algorithm for direction dir on (ta, tb) whose workspace fits
+ * `limit`, skipping `avoid` (-1: none): cuDNN's ranking, deterministic
+ * ones first, then every algorithm in turn as a last resort.  Sets *algo,
+ * *math and *need; a status with a message in err. */
+static int choose(cuda_state *s, conv_entry *e, int dir, cudnnTensorDescriptor_t ta,
+                  cudnnTensorDescriptor_t tb, int find, size_t limit, int avoid, int *algo,
+                  cudnnMathType_t *math, size_t *need, cl_err *err)
+{
+    cand c[MAX_ALGOS];
+    int nc = 0;
+    char what[200];
+    cudnnStatus_t st;
+    snprintf(what, sizeof what, "ranking %s algorithms for %s", dir_name[dir], e->label);
+    st = rank(s, e, dir, ta, tb, find, c, &nc);
+    if (st != CUDNN_STATUS_SUCCESS && find)   /* timing failed (memory?): the heuristics then */
+        st = rank(s, e, dir, ta, tb, 0, c, &nc);
+    if (st != CUDNN_STATUS_SUCCESS)           /* no ranking: the last resort below */
+        nc = 0;
+    for (int pass = 0; pass < 3; pass++) {
+        int n = pass < 2 ? nc : algo_count(dir);
+        for (int i = 0; i < n; i++) {
+            int a = pass < 2 ? c[i].algo : i;
+            cudnnMathType_t m = base_math(s);
+            size_t bytes = 0;
+            if (a == avoid)
+                continue;
+            if (pass < 2) {
+                if (c[i].status != CUDNN_STATUS_SUCCESS ||
+                    (pass == 0) != (c[i].det == CUDNN_DETERMINISTIC))
+                    continue;
+                /* strict FP32 keeps FMA math whatever the ranking says; otherwise
+                 * FMA or the default (TF32 allowed on Ampere and later), never
+                 * the tensor-op modes, which may convert FP32 to half */
+                if (!s->strict && c[i].math != CUDNN_FMA_MATH)
+                    m = CUDNN_DEFAULT_MATH;
+            }
+            if (ws_need(s, e, dir, ta, tb, a, m, &bytes) != CUDNN_STATUS_SUCCESS || bytes > limit)
+                continue;
+            *algo = a;
+            *math = m;
+            *need = bytes;
+            (void)cudnnGetLastErrorString(what, sizeof what); /* drop the refusals' messages */
+            return CL_OK;
+        }
+    }
+    return ERR_SET(err, CL_ERR_BACKEND,
+                   "CUDA backend: no cuDNN %s algorithm for %s fits in %.0f MiB of workspace "
+                   "(CELLAR_CUDNN_WORKSPACE_MB)%s%s",
+                   dir_name[dir], e->label, (double)limit / (1 << 20),
+                   st != CUDNN_STATUS_SUCCESS ? "; ranking them failed: " : "",
+                   st != CUDNN_STATUS_SUCCESS ? cudnnGetErrorString(st) : "");
+}
+
+static algo_slot *find_slot(conv_entry *e, int dir, int n, long a, long b)
+{
+    for (int i = 0; i < SLOTS; i++) {
+        algo_slot *sl = &e->slot[dir][i];
+        if (sl->used && sl->n == n && sl->a == a && sl->b == b)
+            return sl;
+    }
+    return NULL;
+}
+
+static algo_slot *store_slot(conv_entry *e, int dir, int n, long a, long b, int algo,
+                             cudnnMathType_t math)
+{
+    algo_slot *sl = find_slot(e, dir, n, a, b);
+    if (!sl) {
+        sl = &e->slot[dir][e->victim[dir]];
+        e->victim[dir] = (e->victim[dir] + 1) % SLOTS;
+    }
+    sl->used = 1;
+    sl->n = n;
+    sl->a = a;
+    sl->b = b;
+    sl->algo = algo;
+    sl->math = math;
+    return sl;
+}
+
+/* ---- preparing ---- */
+
+int cuda_conv_init(cuda_state *s, cl_err *err)
+{
+    const char *v = getenv("CELLAR_CUDNN_WORKSPACE_MB");
+    long mb = 256;
+    int rc;
+    if (v && *v && (rc = parse_long(v, 0, 1L << 20, &mb, "CELLAR_CUDNN_WORKSPACE_MB", err)))
+        return rc;
+    s->ws_limit = (size_t)mb << 20;
+    if (!DNN_OK_E(s, err, cudnnCreateTensorDescriptor(&s->td_a), "cudnnCreateTensorDescriptor") ||
+        !DNN_OK_E(s, err, cudnnCreateTensorDescriptor(&s->td_b), "cudnnCreateTensorDescriptor"))
+        return CL_ERR_BACKEND;
+    return CL_OK;
+}
+
+void cuda_conv_free(cuda_state *s)
+{
+    for (int b = 0; b < CONV_BUCKETS; b++) {
+        conv_entry *e = s->convs[b];
+        while (e) {
+            conv_entry *next = e->next;
+            entry_free(e);
+            e = next;
+        }
+        s->convs[b] = NULL;
+    }
+    if (s->td_a)
+        (void)cudnnDestroyTensorDescriptor(s->td_a);
+    if (s->td_b)
+        (void)cudnnDestroyTensorDescriptor(s->td_b);
+    s->td_a = s->td_b = NULL;
+    if (s->ws)
+        (void)cudaFree(s->ws);
+    s->ws = NULL;
+    s->ws_bytes = 0;
+}
+
+int cuda_conv_prepare(cl_backend *be, const conv_desc *d, int n, int h, int w, cl_err *err)
+{
+    cuda_state *s = cuda_of(be);
+    conv_entry *e = lookup(s, d, h, w);
+    int he = h - d->oy, we = w - d->ox, ho = conv_out_h(d, h), wo = conv_out_w(d, w);
+    int on, oc, oh, ow, rc;
+    size_t most = 0;
+    long xns = (long)d->cin * he * we, yns = (long)d->cout * ho * wo;
+    char what[200];
+
+    if (s->failed) {
+        if (err)
+            *err = s->err;
+        return s->err.code;
+    }
+    if (n <= 0 || he <= 0 || we <= 0 || ho <= 0 || wo <= 0 || d->groups <= 0 ||
+        d->cin % d->groups || d->cout % d->groups)
+        return ERR_SET(err, CL_ERR_SHAPE, "CUDA backend: conv %dx%d on %dx%d: bad shape", d->kh,
+                       d->kw, h, w);
+    if (!e) {
+        unsigned b = bucket_of(d, h, w);
+        if ((rc = entry_new(s, d, h, w, &e, err)))
+            return rc;
+        e->next = s->convs[b];
+        s->convs[b] = e;
+    }
+    if (n <= e->max_n)
+        return CL_OK;
+
+    /* cuDNN must see the output size the CPU's formula gives */
+    snprintf(what, sizeof what, "preparing %s", e->label);
+    if (!set_input_td(s, err, e, s->td_a, n, xns, what) ||
+        !DNN_OK_E(s, err,
+                  cudnnGetConvolution2dForwardOutputDim(e->cd, s->td_a, e->wd, &on, &oc, &oh, &ow),
+                  what))
+        return CL_ERR_BACKEND;
+    if (on != n || oc != d->cout || oh != ho || ow != wo)
+        return ERR_SET(err, CL_ERR_INTERNAL,
+                       "CUDA backend: cuDNN gives %s an output of %dx%dx%d, cellar %dx%dx%d",
+                       e->label, oc, oh, ow, d->cout, ho, wo);
+    if (e->stage && (rc = cuda_reserve_stage(s, (size_t)n * d->cin * he * we, err)))
+        return rc;
+
+    /* algorithms for dense tensors of the largest batch */
+    for (int dir = 0; dir < DIR_COUNT; dir++) {
+        int algo;
+        cudnnMathType_t math;
+        size_t need;
+        long a = dir == DIR_DATA ? yns : xns, b = dir == DIR_DATA ? xns : yns;
+        /* forward: x, y; data: dy, dx; filter: x, dy */
+        if (dir == DIR_DATA) {
+            if (!set_td(s, err, s->td_a, n, d->cout, ho, wo, yns, (long)ho * wo, wo, what) ||
+                !set_input_td(s, err, e, s->td_b, n, xns, what))
+                return CL_ERR_BACKEND;
+        } else {
+            if (!set_input_td(s, err, e, s->td_a, n, xns, what) ||
+                !set_td(s, err, s->td_b, n, d->cout, ho, wo, yns, (long)ho * wo, wo, what))
+                return CL_ERR_BACKEND;
+        }
+        if ((rc = choose(s, e, dir, s->td_a, s->td_b, s->find, s->ws_limit, -1, &algo, &math,
+                         &need, err)))
+            return rc;
+        store_slot(e, dir, n, a, b, algo, math);
+        most = need > most ? need : most;
+    }
+    if (most > s->ws_bytes) {
+        if ((rc = cuda_grow(s, &s->ws, most, "the cuDNN workspace", err)))
+            return rc;
+        s->ws_bytes = most;
+    }
+    e->max_n = n;
+    return CL_OK;
+}
+
+/* ---- running ---- */
+
+/* The entry of a running convolution, or NULL after recording why not. */
+static conv_entry *entry_for(cuda_state *s, const conv_desc *d, tview x, const char *op)
+{
+    conv_entry *e;
+    if (s->failed)
+        return NULL;
+    e = lookup(s, d, x.h, x.w);
+    if (!e || x.n > e->max_n) {
+        cuda_fail_at(s, __FILE__, __LINE__,
+                     "%s of conv %dx%d (%d->%d) on a batch of %d %dx%d images: not prepared for it "
+                     "(conv_prepare)",
+                     op, d->kh, d->kw, d->cin, d->cout, x.n, x.h, x.w);
+        return NULL;
+    }
+    return e;
+}
+
+/* Run direction dir with the two descriptors already set (ta, tb as in
+ * ws_need): in (the input or dy), w (weights or dy), out (y, dx or dw),
+ * beta 0 or 1.  The algorithm is the cached one for this layout, else one
+ * chosen now within the workspace there is; if cuDNN refuses it at run
+ * time (say, for an alignment it cannot take), another one is tried. */
+static void run_dir(cuda_state *s, conv_entry *e, int dir, int n, long a, long b, const void *in,
+                    const void *w, void *out, float beta)
+{
+    const float one = 1.f;
+    algo_slot *sl = find_slot(e, dir, n, a, b);
+    char what[200];
+    cudnnStatus_t st = CUDNN_STATUS_SUCCESS;
+    cl_err err = {0};
+    int avoid = -1;
+
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (!sl || attempt > 0) {
+            int algo;
+            cudnnMathType_t math;
+            size_t need;
+            if (choose(s, e, dir, s->td_a, s->td_b, 0, s->ws_bytes, avoid, &algo, &math, &need,
+                       &err)) {
+                cuda_fail_at(s, __FILE__, __LINE__, "%s", err.msg);
+                return;
+            }
+            sl = store_slot(e, dir, n, a, b, algo, math);
+        }
+        snprintf(what, sizeof what, "setting the math type of %s", e->label);
+        if (!DNN_OK(s, cudnnSetConvolutionMathType(e->cd, sl->math), what))
+            return;
+        switch (dir) {
+        case DIR_FWD:
+            st = cudnnConvolutionForward(s->dnn, &one, s->td_a, in, e->wd, w, e->cd,
+                                         (cudnnConvolutionFwdAlgo_t)sl->algo, s->ws, s->ws_bytes,
+                                         &beta, s->td_b, out);
+            break;
+        case DIR_DATA:
+            st = cudnnConvolutionBackwardData(s->dnn, &one, e->wd, w, s->td_a, in, e->cd,
+                                              (cudnnConvolutionBwdDataAlgo_t)sl->algo, s->ws,
+                                              s->ws_bytes, &beta, s->td_b, out);
+            break;
+        default:
+            st = cudnnConvolutionBackwardFilter(s->dnn, &one, s->td_a, in, s->td_b, w, e->cd,
+                                                (cudnnConvolutionBwdFilterAlgo_t)sl->algo, s->ws,
+                                                s->ws_bytes, &beta, e->wd, out);
+            break;
+        }
+        if (st != CUDNN_STATUS_NOT_SUPPORTED)
+            break;
+        avoid = sl->algo;
+    }
+    snprintf(what, sizeof what, "%s (%s, algorithm %d, batch %d)",
+             dir == DIR_FWD    ? "cudnnConvolutionForward"
+             : dir == DIR_DATA ? "cudnnConvolutionBackwardData"
+                               : "cudnnConvolutionBackwardFilter",
+             e->label, sl ? sl->algo : -1, n);
+    if (DNN_OK(s, st, what))
+        cuda_after_op(s, what);
+}
+
+/* the input as cuDNN reads it, staging it when the conv needs that */
+static const float *conv_input(cuda_state *s, const conv_entry *e, tview x, long *ns)
+{
+    int he = x.h - e->d.oy, we = x.w - e->d.ox;
+    if (!e->stage) {
+        *ns = x.ns;
+        return x.d;
+    }
+    *ns = (long)x.c * he * we;
+    if (!RT_OK(s, k_conv_stage_in(s->stream, x, e->d.oy, e->d.ox, e->d.relu_in, s->stage_in),
+               "conv input staging kernel (ReLU / shifted origin)"))
+        return NULL;
+    return s->stage_in;
+}
+
+void cuda_conv_fwd(cl_backend *be, const conv_desc *d, tview x, const float *w, tview y, int acc)
+{
+    cuda_state *s = cuda_of(be);
+    conv_entry *e = entry_for(s, d, x, "forward");
+    const float *in;
+    long ns;
+    if (!e || !(in = conv_input(s, e, x, &ns)) ||
+        !set_input_td(s, NULL, e, s->td_a, x.n, ns, e->label) ||
+        !set_view_td(s, NULL, s->td_b, y, e->label))
+        return;
+    run_dir(s, e, DIR_FWD, x.n, ns, y.ns, in, w, y.d, acc ? 1.f : 0.f);
+}
+
+/* the filter gradient from an input already staged (or not needing it) */
+static void filter_grad(cuda_state *s, conv_entry *e, const float *in, long ns, tview dy, float *dw)
+{
+    if (!set_input_td(s, NULL, e, s->td_a, dy.n, ns, e->label) ||
+        !set_view_td(s, NULL, s->td_b, dy, e->label))
+        return;
+    run_dir(s, e, DIR_FILTER, dy.n, ns, dy.ns, in, dy.d, dw, 0.f);
+}
+
+static void data_grad(cuda_state *s, conv_entry *e, tview x, const float *w, tview dy, tview dx,
+                      int acc)
+{
+    int he = x.h - e->d.oy, we = x.w - e->d.ox;
+    long gns = (long)x.c * he * we;
+    if (!set_view_td(s, NULL, s->td_a, dy, e->label))
+        return;
+    if (!e->stage) {
+        if (set_view_td(s, NULL, s->td_b, dx, e->label))
+            run_dir(s, e, DIR_DATA, dy.n, dy.ns, dx.ns, dy.d, w, dx.d, acc ? 1.f : 0.f);
+        return;
+    }
+    /* dense into staging, then masked, uncropped and written or added */
+    if (!set_input_td(s, NULL, e, s->td_b, dy.n, gns, e->label))
+        return;
+    run_dir(s, e, DIR_DATA, dy.n, dy.ns, gns, dy.d, w, s->stage_grad, 0.f);
+    if (!s->failed &&
+        RT_OK(s, k_conv_stage_grad(s->stream, s->stage_grad, x, e->d.oy, e->d.ox, e->d.relu_in, dx,
+                                   acc),
+              "conv gradient staging kernel (ReLU mask / shifted origin)"))
+        cuda_after_op(s, "conv gradient staging kernel");
+}
+
+void cuda_conv_bwd_data(cl_backend *be, const conv_desc *d, tview x, const float *w, tview dy,
+                        tview dx, int acc)
+{
+    cuda_state *s = cuda_of(be);
+    conv_entry *e = entry_for(s, d, x, "data gradient");
+    if (e)
+        data_grad(s, e, x, w, dy, dx, acc);
+}
+
+void cuda_conv_bwd_filter(cl_backend *be, const conv_desc *d, tview x, tview dy, float *dw)
+{
+    cuda_state *s = cuda_of(be);
+    conv_entry *e = entry_for(s, d, x, "filter gradient");
+    const float *in;
+    long ns;
+    if (e && (in = conv_input(s, e, x, &ns)))
+        filter_grad(s, e, in, ns, dy, dw);
+}
+
+void cuda_conv_bwd(cl_backend *be, const conv_desc *d, tview x, const float *w, tview dy,
+                   tview dx, int need_dx, int acc, float *dw)
+{
+    cuda_state *s = cuda_of(be);
+    conv_entry *e = entry_for(s, d, x, "backward");
+    const float *in;
+    long ns;
+    if (!e || !(in = conv_input(s, e, x, &ns)))
+        return;
+    filter_grad(s, e, in, ns, dy, dw);
+    if (need_dx && !s->failed)
+        data_grad(s, e, x, w, dy, dx, acc);
+}

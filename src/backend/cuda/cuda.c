@@ -1,0 +1,516 @@
+/* cuda.c - the CUDA backend: device memory, one stream for all work, error
+ * keeping, the backend table, and the ops other than convolution (batch
+ * norm, pooling, identity paths, global average pooling and cross-entropy
+ * through the kernels of kernels/; the linear layer through cuBLAS).
+ *
+ * Everything is queued on one non-blocking stream, in program order, so
+ * ops need no events between them; upload(), download() and sync() wait
+ * for it.
+ * Nothing is allocated while a network runs: conv_prepare and
+ * pool_prepare grow the shared workspace and scratch buffers.
+ *
+ * Environment (read when the backend is created; see cellar(1)):
+ *   CELLAR_STRICT_FP32=1   convolutions in strict FP32 (no TF32 tensor cores)
+ *   CELLAR_CUDNN_FIND=1    choose convolution algorithms by timing them
+ *   CELLAR_CUDA_SYNC=1     wait after every op, so an error names its op
+ *   CELLAR_CUDA_DEVICE=i   the GPU to use (default 0) */
+#include "backend/cuda/cuda.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/util.h"
+#include "kernels/kernels.h"
+
+/* ---- errors ---- */
+
+static const char *base_name(const char *path)
+{
+    const char *p = strrchr(path, '/');
+    return p ? p + 1 : path;
+}
+
+/* the message goes to err when given, else becomes the backend's first error */
+static int report(cuda_state *s, cl_err *err, const char *file, int line, const char *msg)
+{
+    if (err) {
+        err_set_at(err, CL_ERR_BACKEND, file, line, "CUDA backend: %s (%s:%d)", msg,
+                   base_name(file), line);
+    } else if (!s->failed) {
+        s->failed = 1;
+        err_set_at(&s->err, CL_ERR_BACKEND, file, line, "CUDA backend: %s (%s:%d)", msg,
+                   base_name(file), line);
+    }
+    return 0;
+}
+
+int cuda_fail_at(cuda_state *s, const char *file, int line, const char *fmt, ...)
+{
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return report(s, NULL, file, line, msg);
+}
+
+int cuda_rt_ok(cuda_state *s, cl_err *err, cudaError_t e, const char *what, const char *file,
+               int line)
+{
+    char msg[768];
+    if (e == cudaSuccess)
+        return 1;
+    snprintf(msg, sizeof msg, "%s: %s (%s)", what, cudaGetErrorString(e), cudaGetErrorName(e));
+    return report(s, err, file, line, msg);
+}
+
+int cuda_dnn_ok(cuda_state *s, cl_err *err, cudnnStatus_t st, const char *what, const char *file,
+                int line)
+{
+    char msg[768], detail[512];
+    if (st == CUDNN_STATUS_SUCCESS)
+        return 1;
+    detail[0] = '\0';
+    cudnnGetLastErrorString(detail, sizeof detail);
+    snprintf(msg, sizeof msg, "%s: %s%s%s", what, cudnnGetErrorString(st), detail[0] ? ": " : "",
+             detail);
+    return report(s, err, file, line, msg);
+}
+
+int cuda_blas_ok(cuda_state *s, cl_err *err, cublasStatus_t st, const char *what,
+                 const char *file, int line)
+{
+    char msg[768];
+    if (st == CUBLAS_STATUS_SUCCESS)
+        return 1;
+    snprintf(msg, sizeof msg, "%s: %s (%s)", what, cublasGetStatusString(st),
+             cublasGetStatusName(st));
+    return report(s, err, file, line, msg);
+}
+
+void cuda_after_op(cuda_state *s, const char *op)
+{
+    char what[160];
+    if (!s->debug_sync || s->failed)
+        return;
+    snprintf(what, sizeof what, "%s (CELLAR_CUDA_SYNC: waiting after it)", op);
+    RT_OK(s, cudaStreamSynchronize(s->stream), what);
+}
+
+/* a kernel launcher's status: the launch itself, then the debug wait */
+#define LAUNCH(s, call, op)              \
+    do {                                 \
+        if (RT_OK((s), (call), (op)))    \
+            cuda_after_op((s), (op));    \
+    } while (0)
+
+/* ---- memory ---- */
+
+static void *cuda_alloc(cl_backend *be, size_t bytes)
+{
+    void *p = NULL;
+    (void)be;
+    if (cudaMalloc(&p, bytes ? bytes : 1) != cudaSuccess) {
+        (void)cudaGetLastError(); /* out of memory is not sticky: clear it */
+        return NULL;
+    }
+    return p;
+}
+
+static void cuda_free(cl_backend *be, void *p)
+{
+    cuda_state *s = cuda_of(be);
+    if (!p)
+        return;
+    /* the memory may still be in use by queued work */
+    RT_OK(s, cudaStreamSynchronize(s->stream), "cudaStreamSynchronize before cudaFree");
+    RT_OK(s, cudaFree(p), "cudaFree");
+}
+
+/* Uploads wait until the copy is done: callers reuse or free the host
+ * buffer at once (net_init_params does), and CUDA only says a copy from
+ * pageable memory "might" be synchronous.  A few uploads per step. */
+static void cuda_upload(cl_backend *be, void *dst, const void *src, size_t bytes)
+{
+    cuda_state *s = cuda_of(be);
+    if (bytes &&
+        RT_OK(s, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, s->stream),
+              "cudaMemcpyAsync (upload)"))
+        RT_OK(s, cudaStreamSynchronize(s->stream), "cudaStreamSynchronize (upload)");
+}
+
+static void cuda_download(cl_backend *be, void *dst, const void *src, size_t bytes)
+{
+    cuda_state *s = cuda_of(be);
+    if (!bytes)
+        return;
+    if (RT_OK(s, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, s->stream),
+              "cudaMemcpyAsync (download)"))
+        RT_OK(s, cudaStreamSynchronize(s->stream), "cudaStreamSynchronize (download)");
+}
+
+static void cuda_zero(cl_backend *be, void *p, size_t bytes)
+{
+    cuda_state *s = cuda_of(be);
+    if (bytes)
+        RT_OK(s, cudaMemsetAsync(p, 0, bytes, s->stream), "cudaMemsetAsync");
+}
+
+/* Reports the first error since the last sync.  The backend then goes on
+ * if the GPU still works (a cuDNN refusal, an op that was not prepared):
+ * the search engine fails that one trial and trains the next.  An error
+ * that spoils the CUDA context keeps coming back from the wait. */
+static int cuda_sync(cl_backend *be, cl_err *err)
+{
+    cuda_state *s = cuda_of(be);
+    int rc;
+    if (!s->failed)
+        RT_OK(s, cudaStreamSynchronize(s->stream), "cudaStreamSynchronize");
+    if (!s->failed)
+        return CL_OK;
+    if (err)
+        *err = s->err;
+    rc = s->err.code;
+    (void)cudaGetLastError();
+    if (cudaStreamSynchronize(s->stream) == cudaSuccess) {
+        s->failed = 0;
+        err_clear(&s->err);
+    }
+    return rc;
+}
+
+int cuda_grow(cuda_state *s, void **buf, size_t bytes, const char *what, cl_err *err)
+{
+    void *p = NULL;
+    char msg[160];
+    /* the new buffer first: on failure the old one stays as it was */
+    if (cudaMalloc(&p, bytes ? bytes : 1) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return ERR_SET(err, CL_ERR_NOMEM,
+                       "CUDA backend: cannot allocate %.1f MiB of GPU memory for %s",
+                       (double)bytes / (1 << 20), what);
+    }
+    snprintf(msg, sizeof msg, "cudaMemsetAsync (%s)", what);
+    if (!RT_OK_E(s, err, cudaMemsetAsync(p, 0, bytes ? bytes : 1, s->stream), msg)) {
+        (void)cudaFree(p);
+        return CL_ERR_BACKEND;
+    }
+    if (*buf) {
+        /* queued work may still use the old one */
+        snprintf(msg, sizeof msg, "cudaFree (%s)", what);
+        if (!RT_OK_E(s, err, cudaStreamSynchronize(s->stream), "cudaStreamSynchronize (preparing)") ||
+            !RT_OK_E(s, err, cudaFree(*buf), msg)) {
+            (void)cudaFree(p);
+            return CL_ERR_BACKEND;
+        }
+    }
+    *buf = p;
+    return CL_OK;
+}
+
+int cuda_reserve_stage(cuda_state *s, size_t floats, cl_err *err)
+{
+    int rc;
+    if (floats <= s->stage_floats)
+        return CL_OK;
+    if ((rc = cuda_grow(s, (void **)&s->stage_in, floats * sizeof(float), "convolution staging", err)) ||
+        (rc = cuda_grow(s, (void **)&s->stage_grad, floats * sizeof(float), "convolution staging", err)))
+        return rc;
+    s->stage_floats = floats;
+    return CL_OK;
+}
+
+/* ---- pooling ---- */
+
+static int cuda_pool_prepare(cl_backend *be, const pool_desc *d, int n, int c, int h, int w,
+                             cl_err *err)
+{
+    cuda_state *s = cuda_of(be);
+    size_t count = (size_t)n * c * pool_out(d, h) * pool_out(d, w);
+    int rc;
+    if (d->kind != POOL_MAX || count <= s->pool_idx_count)
+        return CL_OK;
+    if ((rc = cuda_grow(s, (void **)&s->pool_idx, count * sizeof(int), "max-pool indices", err)))
+        return rc;
+    s->pool_idx_count = count;
+    return CL_OK;
+}
+
+static void cuda_pool_fwd(cl_backend *be, const pool_desc *d, tview x, tview y, int acc,
+                          const float *sscale)
+{
+    cuda_state *s = cuda_of(be);
+    if (s->failed)
+        return;
+    LAUNCH(s, k_pool_fwd(s->stream, d->kind == POOL_MAX, d->k, d->s, d->p, x, y, acc, sscale),
+           d->kind == POOL_MAX ? "max pool forward kernel" : "average pool forward kernel");
+}
+
+static void cuda_pool_bwd(cl_backend *be, const pool_desc *d, tview x, tview dy, tview dx, int acc,
+                          const float *sscale)
+{
+    cuda_state *s = cuda_of(be);
+    int max = d->kind == POOL_MAX;
+    if (s->failed)
+        return;
+    if (max && (size_t)dy.n * dy.c * dy.h * dy.w > s->pool_idx_count) {
+        cuda_fail_at(s, __FILE__, __LINE__,
+                     "max pool %dx%d backward on %dx%dx%dx%d: not prepared (pool_prepare)", d->k,
+                     d->k, x.n, x.c, x.h, x.w);
+        return;
+    }
+    LAUNCH(s, k_pool_bwd(s->stream, max, d->k, d->s, d->p, x, dy, dx, acc, sscale,
+                         max ? s->pool_idx : NULL),
+           max ? "max pool backward kernels" : "average pool backward kernel");
+}
+
+/* ---- batch norm ---- */
+
+static void cuda_bn_fwd_train(cl_backend *be, const bn_desc *d, tview x, const float *gamma,
+                              const float *beta, float *save_mean, float *save_rstd,
+                              float *run_mean, float *run_var, tview y, int acc,
+                              const float *sscale)
+{
+    cuda_state *s = cuda_of(be);
+    if (s->failed || x.c <= 0)
+        return;
+    LAUNCH(s, k_bn_fwd_train(s->stream, d->eps, d->momentum, x, gamma, beta, save_mean, save_rstd,
+                             run_mean, run_var, y, acc, sscale),
+           "batch norm (training) kernel");
+}
+
+static void cuda_bn_fwd_eval(cl_backend *be, const bn_desc *d, tview x, const float *gamma,
+                             const float *beta, const float *run_mean, const float *run_var,
+                             tview y, int acc)
+{
+    cuda_state *s = cuda_of(be);
+    if (s->failed || x.c <= 0)
+        return;
+    LAUNCH(s, k_bn_fwd_eval(s->stream, d->eps, x, gamma, beta, run_mean, run_var, y, acc),
+           "batch norm (evaluation) kernel");
+}
+
+static void cuda_bn_bwd(cl_backend *be, tview x, tview dy, const float *gamma,
+                        const float *save_mean, const float *save_rstd, const float *sscale,
+                        tview dx, int acc, float *dgamma, float *dbeta)
+{
+    cuda_state *s = cuda_of(be);
+    if (s->failed || x.c <= 0)
+        return;
+    LAUNCH(s, k_bn_bwd(s->stream, x, dy, gamma, save_mean, save_rstd, sscale, dx, acc, dgamma,
+                       dbeta),
+           "batch norm backward kernel");
+}
+
+/* ---- identity, global average pool ---- */
+
+static void cuda_scale_copy(cl_backend *be, tview x, tview y, int acc, const float *sscale)
+{
+    cuda_state *s = cuda_of(be);
+    if (s->failed)
+        return;
+    LAUNCH(s, k_scale_copy(s->stream, x, y, acc, sscale), "scale-copy kernel");
+}
+
+static void cuda_gap_fwd(cl_backend *be, tview x, tview y)
+{
+    cuda_state *s = cuda_of(be);
+    if (s->failed)
+        return;
+    LAUNCH(s, k_gap_fwd(s->stream, x, y), "global average pool kernel");
+}
+
+static void cuda_gap_bwd(cl_backend *be, tview dy, tview dx, int acc)
+{
+    cuda_state *s = cuda_of(be);
+    if (s->failed)
+        return;
+    LAUNCH(s, k_gap_bwd(s->stream, dy, dx, acc), "global average pool backward kernel");
+}
+
+/* ---- linear: row-major x[n][k], w[m][k], y[n][m] ----
+ * cuBLAS is column-major: a row-major [r][c] matrix is its transpose there,
+ * so y^T = w x^T is gemm(T, N) of w (k x m, ld k) and x^T (k x n, ld k). */
+
+static void cuda_linear_fwd(cl_backend *be, int n, int k, int m, const float *x, const float *w,
+                            const float *b, float *y)
+{
+    cuda_state *s = cuda_of(be);
+    const float one = 1.f;
+    if (s->failed)
+        return;
+    if (!RT_OK(s, k_bias_rows(s->stream, n, m, b, y), "linear bias kernel"))
+        return;
+    if (BLAS_OK(s, cublasSgemm(s->blas, CUBLAS_OP_T, CUBLAS_OP_N, m, n, k, &one, w, k, x, k, &one,
+                               y, m),
+                "cublasSgemm (linear forward)"))
+        cuda_after_op(s, "linear forward");
+}
+
+static void cuda_linear_bwd(cl_backend *be, int n, int k, int m, const float *x, const float *w,
+                            const float *dy, float *dx, int acc, float *dw, float *db)
+{
+    cuda_state *s = cuda_of(be);
+    const float one = 1.f, zero = 0.f;
+    if (s->failed)
+        return;
+    /* dx^T (k x n) = w^T (k x m) dy^T (m x n) */
+    if (dx && !BLAS_OK(s, cublasSgemm(s->blas, CUBLAS_OP_N, CUBLAS_OP_N, k, n, m, &one, w, k, dy,
+                                      m, acc ? &one : &zero, dx, k),
+                       "cublasSgemm (linear input gradient)"))
+        return;
+    /* dw^T (k x m) = x^T (k x n) dy (n x m) */
+    if (!BLAS_OK(s, cublasSgemm(s->blas, CUBLAS_OP_N, CUBLAS_OP_T, k, m, n, &one, x, k, dy, m,
+                                &zero, dw, k),
+                 "cublasSgemm (linear weight gradient)"))
+        return;
+    LAUNCH(s, k_col_sum(s->stream, n, m, dy, db), "linear bias gradient kernel");
+}
+
+/* ---- loss, optimizer ---- */
+
+static void cuda_xent(cl_backend *be, int n, int m, const float *logits, const int *labels,
+                      float *loss, int *correct, float *dlogits)
+{
+    cuda_state *s = cuda_of(be);
+    if (s->failed)
+        return;
+    LAUNCH(s, k_xent(s->stream, n, m, logits, labels, loss, correct, dlogits),
+           "softmax cross-entropy kernel");
+}
+
+static void cuda_sgd(cl_backend *be, long count, float *p, const float *g, float *v, float lr,
+                     float mom, float wd, int first)
+{
+    cuda_state *s = cuda_of(be);
+    if (s->failed)
+        return;
+    LAUNCH(s, k_sgd(s->stream, count, p, g, v, lr, mom, wd, first), "SGD kernel");
+}
+
+/* ---- the backend ---- */
+
+static void cuda_destroy(cl_backend *be);
+
+static const cl_backend cuda_table = {
+    .name = "cuda",
+    .alloc = cuda_alloc,
+    .free = cuda_free,
+    .upload = cuda_upload,
+    .download = cuda_download,
+    .zero = cuda_zero,
+    .sync = cuda_sync,
+    .destroy = cuda_destroy,
+    .conv_prepare = cuda_conv_prepare,
+    .pool_prepare = cuda_pool_prepare,
+    .conv_fwd = cuda_conv_fwd,
+    .conv_bwd_data = cuda_conv_bwd_data,
+    .conv_bwd_filter = cuda_conv_bwd_filter,
+    .conv_bwd = cuda_conv_bwd,
+    .bn_fwd_train = cuda_bn_fwd_train,
+    .bn_fwd_eval = cuda_bn_fwd_eval,
+    .bn_bwd = cuda_bn_bwd,
+    .pool_fwd = cuda_pool_fwd,
+    .pool_bwd = cuda_pool_bwd,
+    .scale_copy = cuda_scale_copy,
+    .gap_fwd = cuda_gap_fwd,
+    .gap_bwd = cuda_gap_bwd,
+    .linear_fwd = cuda_linear_fwd,
+    .linear_bwd = cuda_linear_bwd,
+    .xent = cuda_xent,
+    .sgd = cuda_sgd,
+};
+
+/* an environment switch: set, not empty and not "0" */
+static int env_on(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v && strcmp(v, "0") != 0;
+}
+
+const char *backend_cuda_info(void)
+{
+    static char info[128];
+    snprintf(info, sizeof info, "cuda (cuDNN %d.%d.%d, cuBLAS; CUDA %d.%d)", CUDNN_MAJOR,
+             CUDNN_MINOR, CUDNN_PATCHLEVEL, CUDART_VERSION / 1000, CUDART_VERSION % 1000 / 10);
+    return info;
+}
+
+int backend_cuda_create(cl_backend **out, cl_err *err)
+{
+    cuda_state *s;
+    cl_backend *be;
+    int count = 0, dev = 0;
+    cudaError_t e = cudaGetDeviceCount(&count);
+    const char *dv = getenv("CELLAR_CUDA_DEVICE");
+
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        return ERR_SET(err, CL_ERR_UNSUPPORTED, "no CUDA device: %s", cudaGetErrorString(e));
+    }
+    if (count <= 0)
+        return ERR_SET(err, CL_ERR_UNSUPPORTED, "no CUDA device: the driver reports none");
+    if (dv && *dv) {
+        long v;
+        int rc = parse_long(dv, 0, count - 1, &v, "CELLAR_CUDA_DEVICE", err);
+        if (rc)
+            return rc;
+        dev = (int)v;
+    }
+    s = calloc(1, sizeof *s);
+    be = malloc(sizeof *be);
+    if (!s || !be) {
+        free(s);
+        free(be);
+        return ERR_SET(err, CL_ERR_NOMEM, "CUDA backend: out of memory");
+    }
+    *be = cuda_table;
+    be->threads = 1;
+    be->impl = s;
+    s->device = dev;
+    s->strict = env_on("CELLAR_STRICT_FP32");
+    s->find = env_on("CELLAR_CUDNN_FIND");
+    s->debug_sync = env_on("CELLAR_CUDA_SYNC");
+    if (!RT_OK_E(s, err, cudaSetDevice(dev), "cudaSetDevice") ||
+        !RT_OK_E(s, err, cudaStreamCreateWithFlags(&s->stream, cudaStreamNonBlocking),
+                 "cudaStreamCreateWithFlags") ||
+        !DNN_OK_E(s, err, cudnnCreate(&s->dnn), "cudnnCreate") ||
+        !DNN_OK_E(s, err, cudnnSetStream(s->dnn, s->stream), "cudnnSetStream") ||
+        !BLAS_OK_E(s, err, cublasCreate(&s->blas), "cublasCreate") ||
+        !BLAS_OK_E(s, err, cublasSetStream(s->blas, s->stream), "cublasSetStream") ||
+        /* the linear layer in full FP32, TF32 or not for convolutions */
+        !BLAS_OK_E(s, err, cublasSetMathMode(s->blas, CUBLAS_DEFAULT_MATH), "cublasSetMathMode") ||
+        cuda_conv_init(s, err)) {
+        int code = err ? err->code : CL_ERR_BACKEND;
+        cuda_destroy(be);
+        return code ? code : CL_ERR_BACKEND;
+    }
+    *out = be;
+    return CL_OK;
+}
+
+static void cuda_destroy(cl_backend *be)
+{
+    cuda_state *s = cuda_of(be);
+    /* errors here have nowhere to go: the backend is going away */
+    if (s->stream)
+        (void)cudaStreamSynchronize(s->stream);
+    cuda_conv_free(s);
+    if (s->stage_in)
+        (void)cudaFree(s->stage_in);
+    if (s->stage_grad)
+        (void)cudaFree(s->stage_grad);
+    if (s->pool_idx)
+        (void)cudaFree(s->pool_idx);
+    if (s->blas)
+        (void)cublasDestroy(s->blas);
+    if (s->dnn)
+        (void)cudnnDestroy(s->dnn);
+    if (s->stream)
+        (void)cudaStreamDestroy(s->stream);
+    (void)cudaGetLastError();
+    free(s);
+    free(be);
+}

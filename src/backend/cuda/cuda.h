@@ -1,0 +1,94 @@
+/* cuda.h - internals shared by the CUDA backend's files (cuda.c: memory,
+ * the table and the small ops; conv_cudnn.c: convolutions through cuDNN).
+ *
+ * Errors.  The ops of the backend table return nothing, and their work
+ * runs later on the GPU anyway, so a failing call (a launch, cuDNN,
+ * cuBLAS) is kept as the backend's first error with the call, the op and
+ * the library's message; from then on ops do nothing until sync() reports
+ * it (and clears it, unless the CUDA context is spoilt, as after an
+ * illegal address: then every later sync fails too).  Preparing calls
+ * report through their own cl_err at once. */
+#ifndef CELLAR_BACKEND_CUDA_H
+#define CELLAR_BACKEND_CUDA_H
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+#include <cudnn.h>
+
+#include "backend/backend.h"
+
+#define CONV_BUCKETS 256
+
+typedef struct conv_entry conv_entry;
+
+typedef struct cuda_state {
+    int device;
+    cudaStream_t stream;
+    cudnnHandle_t dnn;
+    cublasHandle_t blas;
+    int strict;          /* CELLAR_STRICT_FP32: no TF32 in convolutions */
+    int find;            /* CELLAR_CUDNN_FIND: benchmark algorithms when preparing */
+    int debug_sync;      /* CELLAR_CUDA_SYNC: synchronise and check after every op */
+    int failed;
+    cl_err err;          /* the first failure of an op */
+
+    /* convolutions (conv_cudnn.c) */
+    cudnnTensorDescriptor_t td_a, td_b;   /* set per call */
+    void *ws;                             /* one workspace for every algorithm */
+    size_t ws_bytes, ws_limit;
+    conv_entry *convs[CONV_BUCKETS];
+
+    /* scratch, grown only while preparing */
+    float *stage_in, *stage_grad;         /* conv inputs through ReLU / shifted */
+    size_t stage_floats;
+    int *pool_idx;                        /* max-pool arg-max */
+    size_t pool_idx_count;
+} cuda_state;
+
+static inline cuda_state *cuda_of(cl_backend *be) { return (cuda_state *)be->impl; }
+
+/* Record the backend's first error (printf-style); returns 0 (not ok). */
+int cuda_fail_at(cuda_state *s, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* 1 when the call succeeded; otherwise the backend's first error (or *err
+ * when err is not NULL) gets "<what>: <library message>" and 0 is returned.
+ * `what` names the call and the op, e.g. "cudnnConvolutionForward (conv 3x3 ...)". */
+int cuda_rt_ok(cuda_state *s, cl_err *err, cudaError_t e, const char *what, const char *file,
+               int line);
+int cuda_dnn_ok(cuda_state *s, cl_err *err, cudnnStatus_t st, const char *what, const char *file,
+                int line);
+int cuda_blas_ok(cuda_state *s, cl_err *err, cublasStatus_t st, const char *what,
+                 const char *file, int line);
+
+#define RT_OK(s, call, what) cuda_rt_ok((s), NULL, (call), (what), __FILE__, __LINE__)
+#define DNN_OK(s, call, what) cuda_dnn_ok((s), NULL, (call), (what), __FILE__, __LINE__)
+#define BLAS_OK(s, call, what) cuda_blas_ok((s), NULL, (call), (what), __FILE__, __LINE__)
+/* the same, reporting into a caller's cl_err (preparing, creating) */
+#define RT_OK_E(s, e, call, what) cuda_rt_ok((s), (e), (call), (what), __FILE__, __LINE__)
+#define DNN_OK_E(s, e, call, what) cuda_dnn_ok((s), (e), (call), (what), __FILE__, __LINE__)
+#define BLAS_OK_E(s, e, call, what) cuda_blas_ok((s), (e), (call), (what), __FILE__, __LINE__)
+
+/* With CELLAR_CUDA_SYNC set: wait for the op and check it, so an error
+ * shows at the op that caused it. */
+void cuda_after_op(cuda_state *s, const char *op);
+
+/* Replace *buf by a zeroed device buffer of `bytes`, after waiting for
+ * queued work (preparing only). */
+int cuda_grow(cuda_state *s, void **buf, size_t bytes, const char *what, cl_err *err);
+
+/* Grow the staging buffers to `floats` each (preparing only). */
+int cuda_reserve_stage(cuda_state *s, size_t floats, cl_err *err);
+
+/* conv_cudnn.c */
+int cuda_conv_prepare(cl_backend *be, const conv_desc *d, int n, int h, int w, cl_err *err);
+void cuda_conv_fwd(cl_backend *be, const conv_desc *d, tview x, const float *w, tview y, int acc);
+void cuda_conv_bwd_data(cl_backend *be, const conv_desc *d, tview x, const float *w, tview dy,
+                        tview dx, int acc);
+void cuda_conv_bwd_filter(cl_backend *be, const conv_desc *d, tview x, tview dy, float *dw);
+void cuda_conv_bwd(cl_backend *be, const conv_desc *d, tview x, const float *w, tview dy,
+                   tview dx, int need_dx, int acc, float *dw);
+int cuda_conv_init(cuda_state *s, cl_err *err);
+void cuda_conv_free(cuda_state *s);
+
+#endif

@@ -1,0 +1,786 @@
+/* test_cuda.c - the CUDA backend against its twin, the CPU backend: every
+ * op of the backend table on fresh random inputs over a spread of shapes
+ * (channel-slice views, acc 0 and 1, drop-path scales, strides, dilation,
+ * depthwise, 1x7 and 7x1, ReLU inputs, shifted origins, odd sizes); then a
+ * whole child network (forward, loss, backward, two SGD steps, evaluation)
+ * built on both; then a short training on Fashion-MNIST on the GPU that
+ * must learn.  Ops must agree to a relative error under 1e-4; the
+ * comparison runs with CELLAR_STRICT_FP32=1 (TF32 would not meet it), the
+ * training with TF32 allowed.
+ *
+ * Without a usable GPU it prints "skip - no CUDA device (reason)" and
+ * exits 77.  Error measure: max |gpu - cpu| / (|cpu| + mean |cpu|) over
+ * the whole buffer, slice padding included (which must stay untouched). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/backend.h"
+#include "check.h"
+#include "child/child.h"
+#include "child/train.h"
+#include "core/rng.h"
+#include "data/dataset.h"
+
+#define TOL 1e-4      /* one op */
+#define NET_TOL 1e-3  /* a whole network: many ops' rounding, through batch norms */
+
+static cl_backend *cpu, *gpu;
+static cl_rng rng;
+
+/* ---- tensors in both memories ---- */
+
+typedef struct pair {
+    tview h, d;    /* the same view in host (CPU backend) and device memory */
+    long len;      /* floats allocated: n * ns */
+} pair;
+
+static void fill(float *p, long n, float scale)
+{
+    for (long i = 0; i < n; i++)
+        p[i] = scale * (2.f * rng_uniform(&rng) - 1.f);
+}
+
+static void *dev_alloc(size_t bytes)
+{
+    void *p = gpu->alloc(gpu, bytes);
+    if (!p) {
+        printf("not ok - cudaMalloc of %zu bytes failed\n", bytes);
+        exit(1);
+    }
+    return p;
+}
+
+static float *dev_copy(const void *host, size_t bytes)
+{
+    float *p = dev_alloc(bytes);
+    gpu->upload(gpu, p, host, bytes);
+    return p;
+}
+
+/* a view of n images; pad_c > 0 makes it a channel slice of a wider tensor;
+ * random values everywhere, the same on both sides */
+static pair pr_new(int n, int c, int h, int w, int pad_c, float scale)
+{
+    pair p;
+    p.h.n = n;
+    p.h.c = c;
+    p.h.h = h;
+    p.h.w = w;
+    p.h.ns = (long)(c + pad_c) * h * w;
+    p.len = n * p.h.ns;
+    p.h.d = malloc((size_t)p.len * sizeof(float));
+    fill(p.h.d, p.len, scale);
+    p.d = p.h;
+    p.d.d = dev_copy(p.h.d, (size_t)p.len * sizeof(float));
+    return p;
+}
+
+static void pr_refill(pair *p, float scale)
+{
+    fill(p->h.d, p->len, scale);
+    gpu->upload(gpu, p->d.d, p->h.d, (size_t)p->len * sizeof(float));
+}
+
+static void pr_free(pair *p)
+{
+    free(p->h.d);
+    gpu->free(gpu, p->d.d);
+}
+
+static double rel_err(const float *got, const float *want, long n)
+{
+    double mean = 0.0, worst = 0.0;
+    for (long i = 0; i < n; i++)
+        mean += fabs(want[i]);
+    mean = n ? mean / n : 0.0;
+    for (long i = 0; i < n; i++) {
+        double e = fabs((double)got[i] - want[i]) / (fabs(want[i]) + mean + 1e-30);
+        if (!(e <= worst)) /* NaN counts as the worst */
+            worst = isnan(e) ? INFINITY : e;
+    }
+    return worst;
+}
+
+/* wait for the GPU; a failure is a failed check */
+static int synced(const char *what)
+{
+    cl_err err = {0};
+    if (gpu->sync(gpu, &err) != CL_OK) {
+        CHECK(0, "%s: the CUDA backend reports: %s", what, err.msg);
+        return 0;
+    }
+    return 1;
+}
+
+/* device buffer against host buffer, n floats */
+static int same_buf(const char *what, const float *dev, const float *host, long n, double tol)
+{
+    float *got = malloc((size_t)(n ? n : 1) * sizeof *got);
+    double e;
+    int ok;
+    if (!synced(what)) {
+        free(got);
+        return 0;
+    }
+    gpu->download(gpu, got, dev, (size_t)n * sizeof *got);
+    e = rel_err(got, host, n);
+    ok = CHECK(e < tol, "%s (relative error %.2g)", what, e);
+    free(got);
+    return ok;
+}
+
+static int same(const char *what, const pair *p, double tol)
+{
+    return same_buf(what, p->d.d, p->h.d, p->len, tol);
+}
+
+/* per-image drop-path scales with some zeros, or NULL */
+static float *scales_host(int n, int on)
+{
+    static float sc[256];
+    if (!on)
+        return NULL;
+    for (int i = 0; i < n && i < 256; i++)
+        sc[i] = i % 3 == 1 ? 0.f : 1.f / 0.7f;
+    return sc;
+}
+
+/* ---- convolution ---- */
+
+static conv_desc cdesc(int cin, int cout, int kh, int kw, int sh, int sw, int ph, int pw, int dil,
+                       int groups, int relu)
+{
+    conv_desc d;
+    memset(&d, 0, sizeof d);
+    d.cin = cin;
+    d.cout = cout;
+    d.kh = kh;
+    d.kw = kw;
+    d.sh = sh;
+    d.sw = sw;
+    d.ph = ph;
+    d.pw = pw;
+    d.dh = d.dw = dil;
+    d.groups = groups;
+    d.relu_in = relu;
+    return d;
+}
+
+static void test_conv(const char *name, conv_desc d, int n, int h, int w, int xpad, int ypad)
+{
+    cl_err err = {0};
+    int ho = conv_out_h(&d, h), wo = conv_out_w(&d, w);
+    long nw = conv_weight_count(&d);
+    pair x, y, dy, dx;
+    float *wh = malloc((size_t)nw * sizeof *wh), *wd, *dwh = malloc((size_t)nw * sizeof *dwh),
+          *dwd;
+    char what[200];
+
+    if (cpu->conv_prepare(cpu, &d, n, h, w, &err) || gpu->conv_prepare(gpu, &d, n, h, w, &err)) {
+        CHECK(0, "%s: prepared: %s", name, err.msg);
+        free(wh);
+        free(dwh);
+        return;
+    }
+    fill(wh, nw, 0.5f);
+    wd = dev_copy(wh, (size_t)nw * sizeof *wh);
+    dwd = dev_alloc((size_t)nw * sizeof *dwd);
+    x = pr_new(n, d.cin, h, w, xpad, 1.f);
+    y = pr_new(n, d.cout, ho, wo, ypad, 1.f);
+    dy = pr_new(n, d.cout, ho, wo, ypad, 1.f);
+    dx = pr_new(n, d.cin, h, w, xpad ? 0 : 1, 1.f); /* its own layout, unlike x's */
+
+    for (int acc = 0; acc < 2; acc++) {
+        pr_refill(&y, 1.f);
+        cpu->conv_fwd(cpu, &d, x.h, wh, y.h, acc);
+        gpu->conv_fwd(gpu, &d, x.d, wd, y.d, acc);
+        snprintf(what, sizeof what, "%s: forward, acc %d", name, acc);
+        same(what, &y, TOL);
+
+        pr_refill(&dx, 1.f);
+        cpu->conv_bwd_data(cpu, &d, x.h, wh, dy.h, dx.h, acc);
+        gpu->conv_bwd_data(gpu, &d, x.d, wd, dy.d, dx.d, acc);
+        snprintf(what, sizeof what, "%s: data gradient, acc %d", name, acc);
+        same(what, &dx, TOL);
+    }
+    cpu->conv_bwd_filter(cpu, &d, x.h, dy.h, dwh);
+    gpu->conv_bwd_filter(gpu, &d, x.d, dy.d, dwd);
+    snprintf(what, sizeof what, "%s: filter gradient", name);
+    same_buf(what, dwd, dwh, nw, TOL);
+
+    /* both at once; then the filter gradient alone, dx left as it was */
+    pr_refill(&dy, 1.f);
+    pr_refill(&dx, 1.f);
+    cpu->conv_bwd(cpu, &d, x.h, wh, dy.h, dx.h, 1, 1, dwh);
+    gpu->conv_bwd(gpu, &d, x.d, wd, dy.d, dx.d, 1, 1, dwd);
+    snprintf(what, sizeof what, "%s: combined backward, dx added to", name);
+    if (same(what, &dx, TOL))
+        same_buf(what, dwd, dwh, nw, TOL);
+    pr_refill(&dy, 1.f);
+    cpu->conv_bwd(cpu, &d, x.h, wh, dy.h, dx.h, 0, 0, dwh);
+    gpu->conv_bwd(gpu, &d, x.d, wd, dy.d, dx.d, 0, 0, dwd);
+    snprintf(what, sizeof what, "%s: combined backward without dx", name);
+    if (same(what, &dx, TOL))
+        same_buf(what, dwd, dwh, nw, TOL);
+
+    pr_free(&x);
+    pr_free(&y);
+    pr_free(&dy);
+    pr_free(&dx);
+    gpu->free(gpu, wd);
+    gpu->free(gpu, dwd);
+    free(wh);
+    free(dwh);
+}
+
+static void test_convs(void)
+{
+    conv_desc d;
+    test_conv("conv 3x3 stem", cdesc(3, 5, 3, 3, 1, 1, 1, 1, 1, 1, 0), 2, 6, 7, 0, 0);
+    test_conv("conv 3x3 stride 2 relu, slices", cdesc(4, 3, 3, 3, 2, 2, 1, 1, 1, 1, 1), 2, 7, 8, 1,
+              2);
+    test_conv("conv 1x7 stride (1,2) relu", cdesc(3, 3, 1, 7, 1, 2, 0, 3, 1, 1, 1), 2, 8, 8, 0, 0);
+    test_conv("conv 7x1 stride (2,1), slices", cdesc(3, 3, 7, 1, 2, 1, 3, 0, 1, 1, 0), 2, 8, 5, 2,
+              1);
+    test_conv("conv 1x3 relu", cdesc(6, 6, 1, 3, 1, 1, 0, 1, 1, 1, 1), 3, 9, 9, 0, 0);
+    test_conv("conv 3x1", cdesc(6, 6, 3, 1, 1, 1, 1, 0, 1, 1, 0), 3, 9, 9, 0, 0);
+    test_conv("conv grouped (2 groups) relu", cdesc(4, 6, 3, 3, 1, 1, 1, 1, 1, 2, 1), 2, 5, 5, 0,
+              0);
+    test_conv("depthwise 3x3 relu, slice in", cdesc(4, 4, 3, 3, 1, 1, 1, 1, 1, 4, 1), 2, 6, 6, 2, 0);
+    test_conv("depthwise 5x5 stride 2 relu, slice out", cdesc(3, 3, 5, 5, 2, 2, 2, 2, 1, 3, 1), 2, 8,
+              8, 0, 1);
+    test_conv("depthwise 7x7", cdesc(2, 2, 7, 7, 1, 1, 3, 3, 1, 2, 0), 2, 9, 9, 0, 0);
+    test_conv("depthwise 7x7 stride 2 relu, 11x13", cdesc(5, 5, 7, 7, 2, 2, 3, 3, 1, 5, 1), 2, 11,
+              13, 1, 1);
+    test_conv("depthwise 3x3 dilation 2 stride 2 relu", cdesc(3, 3, 3, 3, 2, 2, 2, 2, 2, 3, 1), 2, 8,
+              8, 0, 0);
+    test_conv("depthwise 3x3 dilation 2 relu, 21x20", cdesc(3, 3, 3, 3, 1, 1, 2, 2, 2, 3, 1), 1, 21,
+              20, 0, 0);
+    test_conv("depthwise 5x5, 32x32, 16 channels", cdesc(16, 16, 5, 5, 1, 1, 2, 2, 1, 16, 1), 4, 32,
+              32, 0, 0);
+    test_conv("pointwise, slices", cdesc(5, 4, 1, 1, 1, 1, 0, 0, 1, 1, 0), 3, 4, 5, 1, 3);
+    test_conv("pointwise relu", cdesc(5, 4, 1, 1, 1, 1, 0, 0, 1, 1, 1), 3, 4, 5, 0, 0);
+    test_conv("pointwise relu 48->16, 32x32", cdesc(48, 16, 1, 1, 1, 1, 0, 0, 1, 1, 1), 4, 32, 32,
+              0, 0);
+    d = cdesc(4, 3, 1, 1, 2, 2, 0, 0, 1, 1, 1);
+    test_conv("pointwise stride 2 relu (factorized reduce, even grid)", d, 2, 6, 6, 0, 3);
+    d.oy = d.ox = 1;
+    test_conv("pointwise stride 2 relu shifted (factorized reduce, odd grid)", d, 2, 6, 6, 1, 3);
+    test_conv("pointwise stride 2 relu shifted, 7x9", d, 2, 7, 9, 0, 0);
+    d.relu_in = 0;
+    test_conv("pointwise stride 2 shifted, no relu", d, 2, 8, 8, 0, 1);
+    d = cdesc(3, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1);
+    d.oy = 1;
+    d.ox = 0;
+    test_conv("conv 3x3 relu, origin shifted by one row", d, 2, 7, 6, 1, 0);
+}
+
+/* ---- batch norm ---- */
+
+static void test_bn(const char *name, int n, int c, int h, int w, int xpad, int ypad, int with_scale)
+{
+    bn_desc d = {1e-5f, 0.1f};
+    pair x = pr_new(n, c, h, w, xpad, 2.f), y = pr_new(n, c, h, w, ypad, 1.f);
+    pair dy = pr_new(n, c, h, w, ypad, 1.f), dx = pr_new(n, c, h, w, xpad, 1.f);
+    /* per channel: gamma, beta, then run mean, run var, save mean, save rstd */
+    float *ph = malloc((size_t)6 * c * sizeof *ph), *pd, *sch = scales_host(n, with_scale), *scd;
+    float *gh = malloc((size_t)2 * c * sizeof *gh), *gd = dev_alloc((size_t)2 * c * sizeof *gd);
+    char what[200];
+    for (int i = 0; i < c; i++) {
+        ph[i] = 0.5f + rng_uniform(&rng);
+        ph[c + i] = rng_uniform(&rng) - 0.5f;
+        ph[2 * c + i] = rng_uniform(&rng) - 0.5f;
+        ph[3 * c + i] = 0.5f + rng_uniform(&rng);
+        ph[4 * c + i] = ph[5 * c + i] = 0.f;
+    }
+    pd = dev_copy(ph, (size_t)6 * c * sizeof *ph);
+    scd = sch ? dev_copy(sch, (size_t)n * sizeof *sch) : NULL;
+
+    for (int acc = 0; acc < 2; acc++) {
+        pr_refill(&y, 1.f);
+        cpu->bn_fwd_eval(cpu, &d, x.h, ph, ph + c, ph + 2 * c, ph + 3 * c, y.h, acc);
+        gpu->bn_fwd_eval(gpu, &d, x.d, pd, pd + c, pd + 2 * c, pd + 3 * c, y.d, acc);
+        snprintf(what, sizeof what, "%s: evaluation forward, acc %d", name, acc);
+        same(what, &y, TOL);
+    }
+    for (int acc = 0; acc < 2; acc++) {
+        pr_refill(&y, 1.f);
+        cpu->bn_fwd_train(cpu, &d, x.h, ph, ph + c, ph + 4 * c, ph + 5 * c, ph + 2 * c, ph + 3 * c,
+                          y.h, acc, sch);
+        gpu->bn_fwd_train(gpu, &d, x.d, pd, pd + c, pd + 4 * c, pd + 5 * c, pd + 2 * c, pd + 3 * c,
+                          y.d, acc, scd);
+        snprintf(what, sizeof what, "%s: training forward, acc %d", name, acc);
+        same(what, &y, TOL);
+        snprintf(what, sizeof what,
+                 "%s: saved mean and 1/std, running mean and variance after step %d", name,
+                 acc + 1);
+        same_buf(what, pd + 2 * c, ph + 2 * c, 4L * c, TOL);
+    }
+    for (int acc = 0; acc < 2; acc++) {
+        pr_refill(&dx, 1.f);
+        cpu->bn_bwd(cpu, x.h, dy.h, ph, ph + 4 * c, ph + 5 * c, sch, dx.h, acc, gh, gh + c);
+        gpu->bn_bwd(gpu, x.d, dy.d, pd, pd + 4 * c, pd + 5 * c, scd, dx.d, acc, gd, gd + c);
+        snprintf(what, sizeof what, "%s: backward, acc %d", name, acc);
+        same(what, &dx, TOL);
+        snprintf(what, sizeof what, "%s: dgamma and dbeta", name);
+        same_buf(what, gd, gh, 2L * c, TOL);
+    }
+    pr_free(&x);
+    pr_free(&y);
+    pr_free(&dy);
+    pr_free(&dx);
+    gpu->free(gpu, pd);
+    gpu->free(gpu, gd);
+    if (scd)
+        gpu->free(gpu, scd);
+    free(ph);
+    free(gh);
+}
+
+static void test_bns(void)
+{
+    test_bn("batch norm 4x3x5x5, slices", 4, 3, 5, 5, 1, 2, 0);
+    test_bn("batch norm with drop-path scales", 6, 4, 3, 3, 0, 1, 1);
+    test_bn("batch norm 8x16x32x32", 8, 16, 32, 32, 0, 0, 1);
+    test_bn("batch norm 8x5x1x1", 8, 5, 1, 1, 0, 0, 0);
+    test_bn("batch norm 3x7x9x7, odd", 3, 7, 9, 7, 2, 0, 0);
+}
+
+/* ---- pooling ---- */
+
+static void test_pool(const char *name, pool_kind kind, int k, int s, int p, int n, int c, int h,
+                      int w, int xpad, int ypad, int with_scale)
+{
+    pool_desc d = {kind, k, s, p};
+    cl_err err = {0};
+    int ho = pool_out(&d, h), wo = pool_out(&d, w);
+    pair x, y, dy, dx;
+    float *sch = scales_host(n, with_scale), *scd;
+    char what[200];
+    if (cpu->pool_prepare(cpu, &d, n, c, h, w, &err) ||
+        gpu->pool_prepare(gpu, &d, n, c, h, w, &err)) {
+        CHECK(0, "%s: prepared: %s", name, err.msg);
+        return;
+    }
+    x = pr_new(n, c, h, w, xpad, 1.f);
+    y = pr_new(n, c, ho, wo, ypad, 1.f);
+    dy = pr_new(n, c, ho, wo, ypad, 1.f);
+    dx = pr_new(n, c, h, w, xpad ? 0 : 2, 1.f);
+    scd = sch ? dev_copy(sch, (size_t)n * sizeof *sch) : NULL;
+    for (int acc = 0; acc < 2; acc++) {
+        pr_refill(&y, 1.f);
+        cpu->pool_fwd(cpu, &d, x.h, y.h, acc, sch);
+        gpu->pool_fwd(gpu, &d, x.d, y.d, acc, scd);
+        snprintf(what, sizeof what, "%s: forward, acc %d", name, acc);
+        same(what, &y, TOL);
+        pr_refill(&dx, 1.f);
+        cpu->pool_bwd(cpu, &d, x.h, dy.h, dx.h, acc, sch);
+        gpu->pool_bwd(gpu, &d, x.d, dy.d, dx.d, acc, scd);
+        snprintf(what, sizeof what, "%s: backward, acc %d", name, acc);
+        same(what, &dx, TOL);
+    }
+    pr_free(&x);
+    pr_free(&y);
+    pr_free(&dy);
+    pr_free(&dx);
+    if (scd)
+        gpu->free(gpu, scd);
+}
+
+static void test_pools(void)
+{
+    char name[96];
+    for (int kind = 0; kind < 2; kind++)
+        for (int k = 3; k <= 7; k += 2)
+            for (int s = 1; s <= 2; s++) {
+                snprintf(name, sizeof name, "%s pool %dx%d stride %d", kind ? "average" : "max", k,
+                         k, s);
+                test_pool(name, (pool_kind)kind, k, s, k / 2, 3, 3, 9, 8, 1, s - 1, s == 2);
+            }
+    test_pool("max pool 3x3 stride 2 on 32x32 with scales", POOL_MAX, 3, 2, 1, 4, 8, 32, 32, 0, 0,
+              1);
+    test_pool("average pool 3x3 on 32x32", POOL_AVG, 3, 1, 1, 4, 8, 32, 32, 0, 2, 0);
+    test_pool("max pool 2x2 stride 2, no padding", POOL_MAX, 2, 2, 0, 2, 3, 7, 6, 0, 1, 0);
+    test_pool("average pool 3x3 stride 2, no padding", POOL_AVG, 3, 2, 0, 2, 3, 9, 9, 1, 0, 1);
+    test_pool("max pool 5x5 stride 1, padding 1", POOL_MAX, 5, 1, 1, 2, 2, 7, 7, 0, 0, 0);
+}
+
+/* ---- identity, global average pooling ---- */
+
+static void test_small(void)
+{
+    char what[160];
+    for (int on = 0; on < 2; on++)
+        for (int acc = 0; acc < 2; acc++) {
+            pair x = pr_new(5, 3, 7, 5, 1, 1.f), y = pr_new(5, 3, 7, 5, 2, 1.f);
+            float *sch = scales_host(5, on), *scd = sch ? dev_copy(sch, 5 * sizeof *sch) : NULL;
+            cpu->scale_copy(cpu, x.h, y.h, acc, sch);
+            gpu->scale_copy(gpu, x.d, y.d, acc, scd);
+            snprintf(what, sizeof what, "identity path: scales %s, acc %d", on ? "on" : "off", acc);
+            same(what, &y, TOL);
+            pr_free(&x);
+            pr_free(&y);
+            if (scd)
+                gpu->free(gpu, scd);
+        }
+    {
+        pair x = pr_new(6, 12, 8, 8, 0, 1.f), y = pr_new(6, 12, 1, 1, 3, 1.f);
+        pair x2 = pr_new(3, 5, 13, 11, 2, 1.f), y2 = pr_new(3, 5, 1, 1, 0, 1.f);
+        cpu->gap_fwd(cpu, x.h, y.h);
+        gpu->gap_fwd(gpu, x.d, y.d);
+        same("global average pool forward 8x8", &y, TOL);
+        cpu->gap_fwd(cpu, x2.h, y2.h);
+        gpu->gap_fwd(gpu, x2.d, y2.d);
+        same("global average pool forward 13x11 (over a warp), slice in", &y2, TOL);
+        for (int acc = 0; acc < 2; acc++) {
+            pr_refill(&x, 1.f);
+            cpu->gap_bwd(cpu, y.h, x.h, acc);
+            gpu->gap_bwd(gpu, y.d, x.d, acc);
+            snprintf(what, sizeof what, "global average pool backward, acc %d", acc);
+            same(what, &x, TOL);
+        }
+        pr_free(&x);
+        pr_free(&y);
+        pr_free(&x2);
+        pr_free(&y2);
+    }
+}
+
+/* ---- linear, cross-entropy, SGD ---- */
+
+static void test_linear(int n, int k, int m)
+{
+    long nx = (long)n * k, nw = (long)m * k, ny = (long)n * m;
+    float *xh = malloc((size_t)nx * 4), *wh = malloc((size_t)(nw + m) * 4);
+    float *yh = malloc((size_t)ny * 4), *dxh = malloc((size_t)nx * 4);
+    float *gh = malloc((size_t)(nw + m) * 4);
+    float *xd, *wd, *yd, *dxd, *gd;
+    char what[160];
+    fill(xh, nx, 1.f);
+    fill(wh, nw + m, 0.5f);
+    fill(yh, ny, 1.f);
+    fill(dxh, nx, 1.f);
+    xd = dev_copy(xh, (size_t)nx * 4);
+    wd = dev_copy(wh, (size_t)(nw + m) * 4);
+    yd = dev_copy(yh, (size_t)ny * 4);
+    dxd = dev_copy(dxh, (size_t)nx * 4);
+    gd = dev_alloc((size_t)(nw + m) * 4);
+    cpu->linear_fwd(cpu, n, k, m, xh, wh, wh + nw, yh);
+    gpu->linear_fwd(gpu, n, k, m, xd, wd, wd + nw, yd);
+    snprintf(what, sizeof what, "linear %d x %d -> %d: forward", n, k, m);
+    same_buf(what, yd, yh, ny, TOL);
+    /* y as the output gradient from here on */
+    for (int acc = 0; acc < 2; acc++) {
+        cpu->linear_bwd(cpu, n, k, m, xh, wh, yh, dxh, acc, gh, gh + nw);
+        gpu->linear_bwd(gpu, n, k, m, xd, wd, yd, dxd, acc, gd, gd + nw);
+        snprintf(what, sizeof what, "linear %d x %d -> %d: input gradient, acc %d", n, k, m, acc);
+        same_buf(what, dxd, dxh, nx, TOL);
+        snprintf(what, sizeof what, "linear %d x %d -> %d: weight and bias gradients", n, k, m);
+        same_buf(what, gd, gh, nw + m, TOL);
+    }
+    fill(gh, nw + m, 1.f);
+    gpu->upload(gpu, gd, gh, (size_t)(nw + m) * 4);
+    cpu->linear_bwd(cpu, n, k, m, xh, wh, yh, NULL, 0, gh, gh + nw);
+    gpu->linear_bwd(gpu, n, k, m, xd, wd, yd, NULL, 0, gd, gd + nw);
+    snprintf(what, sizeof what, "linear %d x %d -> %d: gradients without dx", n, k, m);
+    same_buf(what, gd, gh, nw + m, TOL);
+    free(xh);
+    free(wh);
+    free(yh);
+    free(dxh);
+    free(gh);
+    gpu->free(gpu, xd);
+    gpu->free(gpu, wd);
+    gpu->free(gpu, yd);
+    gpu->free(gpu, dxd);
+    gpu->free(gpu, gd);
+}
+
+static void test_xent(int n, int m)
+{
+    float *zh = malloc((size_t)n * m * 4), *gh = malloc((size_t)n * m * 4), *zd, *gd, *ld;
+    int *lh = malloc((size_t)n * sizeof *lh), *labd, *cd, right_c, right_g;
+    float loss_c, loss_g;
+    char what[160];
+    fill(zh, (long)n * m, 3.f);
+    for (int i = 0; i < n; i++)
+        lh[i] = (int)rng_below(&rng, (uint32_t)m);
+    zd = dev_copy(zh, (size_t)n * m * 4);
+    gd = dev_alloc((size_t)n * m * 4);
+    labd = (int *)dev_copy(lh, (size_t)n * sizeof *lh);
+    ld = dev_alloc(sizeof(float));
+    cd = (int *)dev_alloc(sizeof(int));
+    for (int with_grad = 0; with_grad < 2; with_grad++) {
+        cpu->xent(cpu, n, m, zh, lh, &loss_c, &right_c, with_grad ? gh : NULL);
+        gpu->xent(gpu, n, m, zd, labd, ld, cd, with_grad ? gd : NULL);
+        if (!synced("cross-entropy"))
+            break;
+        gpu->download(gpu, &loss_g, ld, sizeof loss_g);
+        gpu->download(gpu, &right_g, cd, sizeof right_g);
+        CHECK(fabs(loss_g - loss_c) <= TOL * fabs(loss_c) && right_g == right_c,
+              "cross-entropy over %d rows of %d: loss %.6f (CPU %.6f), %d right (CPU %d)", n, m,
+              loss_g, loss_c, right_g, right_c);
+    }
+    snprintf(what, sizeof what, "cross-entropy over %d rows of %d: logit gradients", n, m);
+    same_buf(what, gd, gh, (long)n * m, TOL);
+    free(zh);
+    free(gh);
+    free(lh);
+    gpu->free(gpu, zd);
+    gpu->free(gpu, gd);
+    gpu->free(gpu, labd);
+    gpu->free(gpu, ld);
+    gpu->free(gpu, cd);
+}
+
+static void test_sgd(void)
+{
+    long count = 3001;
+    float *p = malloc((size_t)count * 4), *g = malloc((size_t)count * 4),
+          *v = malloc((size_t)count * 4);
+    float *pd, *gd, *vd;
+    fill(p, count, 1.f);
+    fill(g, count, 1.f);
+    fill(v, count, 1.f);
+    pd = dev_copy(p, (size_t)count * 4);
+    gd = dev_copy(g, (size_t)count * 4);
+    vd = dev_copy(v, (size_t)count * 4);
+    for (int first = 1; first >= 0; first--) {
+        cpu->sgd(cpu, count, p, g, v, 0.05f, 0.9f, 3e-4f, first);
+        gpu->sgd(gpu, count, pd, gd, vd, 0.05f, 0.9f, 3e-4f, first);
+        same_buf(first ? "SGD first step: parameters" : "SGD with momentum: parameters", pd, p,
+                 count, TOL);
+        same_buf(first ? "SGD first step: momentum" : "SGD with momentum: momentum", vd, v, count,
+                 TOL);
+    }
+    free(p);
+    free(g);
+    free(v);
+    gpu->free(gpu, pd);
+    gpu->free(gpu, gd);
+    gpu->free(gpu, vd);
+}
+
+/* ---- a whole child network on both backends ---- */
+
+static const char *every_op =
+    "normal: identity(0) conv_1x3_3x1(1) add | conv_1x7_7x1(0) dil_conv_3x3(2) concat | "
+    "avg_pool_3x3(1) max_pool_5x5(3) add | max_pool_7x7(0) conv_3x3(1) add | "
+    "sep_conv_7x7(4) conv_1x1(5) concat ; reduce: identity(0) sep_conv_3x3(1) concat | "
+    "sep_conv_5x5(0) max_pool_3x3(1) add | avg_pool_3x3(1) identity(3) add | "
+    "conv_1x1(2) conv_3x3(0) add | sep_conv_7x7(1) dil_conv_3x3(5) add";
+
+static int net_on(cl_backend *be, const cl_genotype *g, const child_spec *spec, int batch,
+                  cl_net **net, cl_err *err)
+{
+    cl_rng r;
+    int rc;
+    rng_seed(&r, 99);
+    if ((rc = child_build(g, spec, be, net, err)) || (rc = net_plan(*net, batch, err)) ||
+        (rc = net_init_params(*net, &r, err)))
+        return rc;
+    return CL_OK;
+}
+
+static void test_network(void)
+{
+    child_spec spec = {1, 4, 3, 16, 16, 10};
+    int batch = 8, right_c = 0, right_g = 0;
+    long in_len = (long)batch * 3 * 16 * 16;
+    cl_genotype g;
+    cl_net *nc = NULL, *ng = NULL;
+    cl_err err = {0};
+    float *x = malloc((size_t)in_len * 4), *lc = malloc((size_t)batch * 10 * 4);
+    float *lg = malloc((size_t)batch * 10 * 4), loss_c = 0, loss_g = 0;
+    int *labels = malloc((size_t)batch * sizeof *labels);
+    char what[160];
+
+    if (geno_from_arg(every_op, &g, &err) || net_on(cpu, &g, &spec, batch, &nc, &err) ||
+        net_on(gpu, &g, &spec, batch, &ng, &err)) {
+        CHECK(0, "the every-op network builds on both backends: %s", err.msg);
+        goto out;
+    }
+    CHECK(nc->n_params == ng->n_params, "both networks have %ld parameters", nc->n_params);
+    for (long i = 0; i < in_len; i++)
+        x[i] = rng_normal(&rng);
+    for (int i = 0; i < batch; i++)
+        labels[i] = (int)rng_below(&rng, 10);
+    for (int step = 0; step < 2; step++) {
+        cl_rng r1, r2;
+        rng_seed(&r1, 7 + step);
+        rng_seed(&r2, 7 + step);
+        net_drop_path(nc, 0.3f, &r1);
+        net_drop_path(ng, 0.3f, &r2);
+        if (net_forward(nc, x, batch, 1, &err) || net_loss(nc, labels, &loss_c, &right_c, 1, &err) ||
+            net_forward(ng, x, batch, 1, &err) || net_loss(ng, labels, &loss_g, &right_g, 1, &err) ||
+            net_backward(nc, &err) || net_backward(ng, &err)) {
+            CHECK(0, "network step %d runs: %s", step + 1, err.msg);
+            goto out;
+        }
+        net_logits(nc, lc);
+        net_logits(ng, lg);
+        snprintf(what, sizeof what, "every-op network, step %d: logits", step + 1);
+        CHECK(rel_err(lg, lc, (long)batch * 10) < NET_TOL, "%s (relative error %.2g)", what,
+              rel_err(lg, lc, (long)batch * 10));
+        CHECK(fabs(loss_g - loss_c) < NET_TOL * loss_c && right_g == right_c,
+              "every-op network, step %d: loss %.6f (CPU %.6f), %d right (CPU %d)", step + 1,
+              loss_g, loss_c, right_g, right_c);
+        snprintf(what, sizeof what, "every-op network, step %d: all parameter gradients",
+                 step + 1);
+        same_buf(what, ng->pgrad, nc->pgrad, nc->n_params, NET_TOL);
+        net_sgd(nc, 0.1f, 0.9f, 3e-4f);
+        net_sgd(ng, 0.1f, 0.9f, 3e-4f);
+        snprintf(what, sizeof what, "every-op network, step %d: parameters after SGD", step + 1);
+        same_buf(what, ng->params, nc->params, nc->n_params, NET_TOL);
+        snprintf(what, sizeof what, "every-op network, step %d: batch-norm statistics", step + 1);
+        same_buf(what, ng->state, nc->state, nc->n_state, NET_TOL);
+    }
+    if (net_forward(nc, x, batch - 3, 0, &err) || net_forward(ng, x, batch - 3, 0, &err)) {
+        CHECK(0, "network evaluation runs: %s", err.msg);
+        goto out;
+    }
+    net_logits(nc, lc);
+    net_logits(ng, lg);
+    CHECK(rel_err(lg, lc, (long)(batch - 3) * 10) < NET_TOL,
+          "every-op network: evaluation logits on a smaller batch (relative error %.2g)",
+          rel_err(lg, lc, (long)(batch - 3) * 10));
+out:
+    net_free(nc);
+    net_free(ng);
+    free(x);
+    free(lc);
+    free(lg);
+    free(labels);
+}
+
+/* ---- learning on the GPU ---- */
+
+static void test_learns(cl_backend *be)
+{
+    cl_dataset ds;
+    cl_err err = {0};
+    cl_split sp;
+    cl_net *net = NULL;
+    cl_trainer *tr = NULL;
+    cl_genotype g;
+    train_cfg cfg;
+    cl_rng r;
+    float mean[3], std[3], acc = 0, loss = 0;
+    child_spec spec;
+    memset(&ds, 0, sizeof ds);
+    memset(&sp, 0, sizeof sp);
+    if (dataset_load("fashion-mnist", &ds, &err)) {
+        printf("skip - training on Fashion-MNIST: %s\n", err.msg);
+        return;
+    }
+    spec = (child_spec){1, 4, ds.c, ds.h, ds.w, ds.classes};
+    train_cfg_defaults(&cfg);
+    cfg.epochs = 1;
+    rng_seed(&r, cfg.seed);
+    if (geno_from_arg("nasnet-a", &g, &err) || dataset_split(&ds, 0, 3000, cfg.seed, &sp, &err)) {
+        CHECK(0, "Fashion-MNIST split: %s", err.msg);
+        goto out;
+    }
+    dataset_channel_stats(&ds, sp.train_idx, sp.n_train, mean, std);
+    if (child_build(&g, &spec, be, &net, &err) || net_plan(net, cfg.batch, &err) ||
+        net_init_params(net, &r, &err) ||
+        trainer_new(net, &ds, sp.train_idx, sp.n_train, mean, std, &cfg, &tr, &err) ||
+        trainer_run(tr, 1 << 30, &err) ||
+        child_evaluate(net, ds.test_x, ds.test_y, ds.c, ds.h, ds.w, NULL, 2000, mean, std, &acc,
+                       &loss, NULL, NULL, &err)) {
+        CHECK(0, "training on the GPU runs: %s", err.msg);
+        goto out;
+    }
+    CHECK(acc > 0.65f,
+          "NASNet-A F=4, one epoch of 3000 Fashion-MNIST images on the GPU (TF32 allowed): %.1f%% "
+          "of 2000 test images right (chance is 10%%)",
+          100.0 * acc);
+    CHECK(loss < 1.2f, "and its test loss fell to %.3f", loss);
+out:
+    trainer_free(tr);
+    net_free(net);
+    split_free(&sp);
+    dataset_free(&ds);
+}
+
+/* ---- the backend's own contract ---- */
+
+static void test_errors(void)
+{
+    cl_backend *be = NULL, *a = NULL;
+    cl_err err = {0};
+    conv_desc d = cdesc(3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 0);
+    tview x = {NULL, 2, 3, 5, 5, 75}, y = {NULL, 2, 3, 5, 5, 75};
+    float *w;
+    int rc;
+    if (backend_create("auto", 1, &a, &err) == CL_OK)
+        CHECK(!strcmp(a->name, "cuda"), "backend auto picks the GPU here (got %s)", a->name);
+    else
+        CHECK(0, "backend auto starts: %s", err.msg);
+    backend_destroy(a);
+    if (backend_create("cuda", 1, &be, &err)) {
+        CHECK(0, "a second CUDA backend starts: %s", err.msg);
+        return;
+    }
+    x.d = dev_alloc(150 * 4);
+    y.d = dev_alloc(150 * 4);
+    w = dev_alloc(81 * 4);
+    be->conv_fwd(be, &d, x, w, y, 0); /* never prepared */
+    rc = be->sync(be, &err);
+    CHECK(rc == CL_ERR_BACKEND && strstr(err.msg, "not prepared"),
+          "a convolution run without conv_prepare fails at sync: %s", err.msg);
+    CHECK(be->sync(be, &err) == CL_OK, "reported once, after which the backend goes on");
+    be->conv_fwd(be, &d, x, w, y, 0);
+    CHECK(be->sync(be, &err) == CL_ERR_BACKEND, "and reports the next such op again");
+    gpu->free(gpu, x.d);
+    gpu->free(gpu, y.d);
+    gpu->free(gpu, w);
+    backend_destroy(be);
+}
+
+int main(void)
+{
+    cl_err err = {0};
+    cl_backend *tf32 = NULL;
+    int rc;
+    setenv("CELLAR_STRICT_FP32", "1", 1);
+    rc = backend_cuda_create(&gpu, &err);
+    if (rc == CL_ERR_UNSUPPORTED) {
+        char why[1100];
+        const char *m = strncmp(err.msg, "no CUDA device: ", 16) ? err.msg : err.msg + 16;
+        snprintf(why, sizeof why, "no CUDA device (%s)", m);
+        check_skip(why);
+    }
+    if (rc) {
+        printf("not ok - the CUDA backend starts: %s\n", err.msg);
+        return 1;
+    }
+    if (backend_cpu_create(0, &cpu, &err)) {
+        printf("not ok - the CPU backend starts: %s\n", err.msg);
+        return 1;
+    }
+    rng_seed(&rng, 1234);
+    test_convs();
+    test_bns();
+    test_pools();
+    test_small();
+    test_linear(5, 7, 3);
+    test_linear(128, 256, 10);
+    test_xent(9, 10);
+    test_xent(128, 10);
+    test_sgd();
+    test_network();
+    setenv("CELLAR_STRICT_FP32", "0", 1);
+    if (backend_cuda_create(&tf32, &err)) {
+        CHECK(0, "a CUDA backend with TF32 starts: %s", err.msg);
+    } else {
+        test_learns(tf32);
+        backend_destroy(tf32);
+    }
+    test_errors();
+    backend_destroy(gpu);
+    backend_destroy(cpu);
+    return check_done();
+}
