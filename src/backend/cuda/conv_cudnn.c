@@ -256,11 +256,11 @@ static int algo_count(int dir)
 }
 
 /* Choose the algorithm for direction dir on (ta, tb) whose workspace fits
- * `limit`, skipping `avoid` (-1: none): cuDNN's ranking, deterministic
- * ones first, then every algorithm in turn as a last resort.  Sets *algo,
- * *math and *need; a status with a message in err. */
+ * `limit`, skipping those whose bit is set in `avoid` (0: none): cuDNN's
+ * ranking, deterministic ones first, then every algorithm in turn as a last
+ * resort.  Sets *algo, *math and *need; a status with a message in err. */
 static int choose(cuda_state *s, conv_entry *e, int dir, cudnnTensorDescriptor_t ta,
-                  cudnnTensorDescriptor_t tb, int find, size_t limit, int avoid, int *algo,
+                  cudnnTensorDescriptor_t tb, int find, size_t limit, unsigned avoid, int *algo,
                   cudnnMathType_t *math, size_t *need, cl_err *err)
 {
     cand c[MAX_ALGOS];
@@ -279,7 +279,7 @@ static int choose(cuda_state *s, conv_entry *e, int dir, cudnnTensorDescriptor_t
             int a = pass < 2 ? c[i].algo : i;
             cudnnMathType_t m = base_math(s);
             size_t bytes = 0;
-            if (a == avoid)
+            if (a >= 0 && a < 32 && (avoid >> a & 1u))
                 continue;
             if (pass < 2) {
                 if (c[i].status != CUDNN_STATUS_SUCCESS ||
@@ -288,8 +288,8 @@ static int choose(cuda_state *s, conv_entry *e, int dir, cudnnTensorDescriptor_t
                 /* strict FP32 keeps FMA math whatever the ranking says; otherwise
                  * FMA or the default (TF32 allowed on Ampere and later), never
                  * the tensor-op modes, which may convert FP32 to half */
-                if (!s->strict && c[i].math != CUDNN_FMA_MATH)
-                    m = CUDNN_DEFAULT_MATH;
+                if (!s->strict)
+                    m = c[i].math == CUDNN_FMA_MATH ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH;
             }
             if (ws_need(s, e, dir, ta, tb, a, m, &bytes) != CUDNN_STATUS_SUCCESS || bytes > limit)
                 continue;
@@ -432,7 +432,7 @@ int cuda_conv_prepare(cl_backend *be, const conv_desc *d, int n, int h, int w, c
                 !set_td(s, err, s->td_b, n, d->cout, ho, wo, yns, (long)ho * wo, wo, what))
                 return CL_ERR_BACKEND;
         }
-        if ((rc = choose(s, e, dir, s->td_a, s->td_b, s->find, s->ws_limit, -1, &algo, &math,
+        if ((rc = choose(s, e, dir, s->td_a, s->td_b, s->find, s->ws_limit, 0, &algo, &math,
                          &need, err)))
             return rc;
         store_slot(e, dir, n, a, b, algo, math);
@@ -466,11 +466,21 @@ static conv_entry *entry_for(cuda_state *s, const conv_desc *d, tview x, const c
     return e;
 }
 
+/* A refusal of one algorithm that another may not share: cuDNN 9's status
+ * codes are categories plus a detail (CUDNN_STATUS_NOT_SUPPORTED_LAYOUT,
+ * _SHAPE, _PADDING, ...), and a pointer it cannot take (a weight or a
+ * channel slice only 4-byte aligned) is a bad parameter of its own. */
+static int refused(cudnnStatus_t st)
+{
+    return CUDNN_STATUS_CATEGORY(st) == CUDNN_STATUS_NOT_SUPPORTED ||
+           st == CUDNN_STATUS_BAD_PARAM_MISALIGNED_POINTER;
+}
+
 /* Run direction dir with the two descriptors already set (ta, tb as in
  * ws_need): in (the input or dy), w (weights or dy), out (y, dx or dw),
  * beta 0 or 1.  The algorithm is the cached one for this layout, else one
- * chosen now within the workspace there is; if cuDNN refuses it at run
- * time (say, for an alignment it cannot take), another one is tried. */
+ * chosen now within the workspace there is; while cuDNN refuses one at run
+ * time (say, for an alignment it cannot take), the next one is tried. */
 static void run_dir(cuda_state *s, conv_entry *e, int dir, int n, long a, long b, const void *in,
                     const void *w, void *out, float beta)
 {
@@ -479,16 +489,21 @@ static void run_dir(cuda_state *s, conv_entry *e, int dir, int n, long a, long b
     char what[200];
     cudnnStatus_t st = CUDNN_STATUS_SUCCESS;
     cl_err err = {0};
-    int avoid = -1;
+    unsigned avoid = 0;
 
-    for (int attempt = 0; attempt < 2; attempt++) {
+    for (int attempt = 0; attempt <= algo_count(dir); attempt++) {
         if (!sl || attempt > 0) {
             int algo;
             cudnnMathType_t math;
             size_t need;
             if (choose(s, e, dir, s->td_a, s->td_b, 0, s->ws_bytes, avoid, &algo, &math, &need,
                        &err)) {
-                cuda_fail_at(s, __FILE__, __LINE__, "%s", err.msg);
+                /* nothing left: report the last refusal if there was one */
+                if (sl && st != CUDNN_STATUS_SUCCESS)
+                    break;
+                /* err.msg has the "CUDA backend: " the report adds again */
+                cuda_fail_at(s, __FILE__, __LINE__, "%s",
+                             strncmp(err.msg, "CUDA backend: ", 14) ? err.msg : err.msg + 14);
                 return;
             }
             sl = store_slot(e, dir, n, a, b, algo, math);
@@ -513,9 +528,10 @@ static void run_dir(cuda_state *s, conv_entry *e, int dir, int n, long a, long b
                                                 s->ws_bytes, &beta, e->wd, out);
             break;
         }
-        if (st != CUDNN_STATUS_NOT_SUPPORTED)
+        if (!refused(st))
             break;
-        avoid = sl->algo;
+        if (sl->algo >= 0 && sl->algo < 32)
+            avoid |= 1u << sl->algo;
     }
     snprintf(what, sizeof what, "%s (%s, algorithm %d, batch %d)",
              dir == DIR_FWD    ? "cudnnConvolutionForward"
