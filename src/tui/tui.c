@@ -317,6 +317,8 @@ static void sort_board(app *a)
     int64_t keep = a->nrows && a->sel < a->nrows ? a->rows[a->order[a->sel]].id : 0;
     for (int i = 0; i < a->nrows; i++)
         a->order[i] = i;
+    if (a->nrows == 0)
+        return;   /* order may be NULL yet, and qsort takes no NULL */
     sort_app = a;
     qsort(a->order, (size_t)a->nrows, sizeof *a->order, cmp_rows);
     /* the selection stays on its trial */
