@@ -75,18 +75,28 @@ $CELLAR train --train-limit 100000 >"$tmp/e" 2>&1; rc=$?
 check "train: more training images than exist is refused with the numbers" sh -c "[ $rc -eq 1 ] && grep -q 60000 '$tmp/e'"
 
 # --- train: the headline recipe ---
+# CELLAR_TEST_SHORT=1 (the sanitizer build, four times slower) runs it on a
+# tenth of the images and checks everything but the accuracy, which only
+# the full recipe can reach
 if [ -d /usr/share/datasets/fashion-mnist ]; then
+  images=10000
+  [ -n "${CELLAR_TEST_SHORT:-}" ] && images=1000
   $CELLAR train --genotype nasnet-a --dataset fashion-mnist --N 1 --F 8 --epochs 2 \
-    --train-limit 10000 >"$tmp/train" 2>"$tmp/train.err"
+    --train-limit $images --test-limit $images >"$tmp/train" 2>"$tmp/train.err"
   rc=$?
   check "train: the 2-epoch Fashion-MNIST run finishes" [ $rc -eq 0 ]
   check "train: plain progress lines when not on a terminal" grep -q "^epoch 2/2: loss" "$tmp/train.err"
   acc=$(jget "$tmp/train" test_acc 2>/dev/null)
-  check "train: NASNet-A N=1 F=8, 2 epochs on 10000 images reaches >= 85% on the 10000 test images (got $acc)" \
-    python3 -c "import sys; sys.exit(0 if float('$acc') >= 0.85 else 1)"
+  if [ -z "${CELLAR_TEST_SHORT:-}" ]; then
+    check "train: NASNet-A N=1 F=8, 2 epochs on 10000 images reaches >= 85% on the 10000 test images (got $acc)" \
+      python3 -c "import sys; sys.exit(0 if float('$acc') >= 0.85 else 1)"
+  else
+    check "train: 2 epochs on 1000 images learn (test accuracy $acc > 50%)" \
+      python3 -c "import sys; sys.exit(0 if float('$acc') > 0.5 else 1)"
+  fi
   check "train: the JSON line has test_acc, params, seconds" python3 -c "
 import json; d = json.loads(open('$tmp/train').read().splitlines()[-1])
-assert d['params'] == 66850 and d['seconds'] > 0 and d['test_images'] == 10000 and d['train_images'] == 10000, d"
+assert d['params'] == 66850 and d['seconds'] > 0 and d['test_images'] == $images and d['train_images'] == $images, d"
 else
   echo "skip - Fashion-MNIST is not installed (Debian: dataset-fashion-mnist)"
 fi
