@@ -66,4 +66,36 @@ static __device__ double block_sum(double v, double *sh)
     return v;
 }
 
+/* The device twins of mix64 (core/rng.c), batch_aug_draw and drop_draw_one
+ * (backend/backend.h): the same integer arithmetic, so the GPU draws
+ * exactly the shifts, flips and masks the CPU draws. */
+static __device__ __forceinline__ unsigned long long k_mix64(unsigned long long x)
+{
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+static __device__ __forceinline__ void k_aug_draw(const batch_desc &d, int i, int *dy, int *dx,
+                                                  int *flip)
+{
+    unsigned long long r =
+        k_mix64(d.seed + k_mix64(((unsigned long long)d.step << 20) + (unsigned long long)i));
+    int pad = d.pad > 0 ? d.pad : 0;
+    unsigned span = 2u * (unsigned)pad + 1u;
+    *dy = (int)((unsigned)(r & 0xffff) % span) - pad;
+    *dx = (int)((unsigned)((r >> 16) & 0xffff) % span) - pad;
+    *flip = d.flip ? (int)(r >> 63) : 0;
+}
+
+static __device__ __forceinline__ float k_drop_one(unsigned long long seed, long step, long k,
+                                                   float prob)
+{
+    unsigned long long r =
+        k_mix64(seed + k_mix64(((unsigned long long)step << 32) + (unsigned long long)k));
+    float u = (float)(r >> 40) * (1.0f / 16777216.0f);
+    return u < prob ? 0.f : 1.f / (1.f - prob);
+}
+
 #endif

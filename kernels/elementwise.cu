@@ -168,7 +168,7 @@ cudaError_t k_col_sum(cudaStream_t st, int n, int m, const float *dy, float *db)
  * double, as the CPU does) and the count of right answers. */
 #define XENT_THREADS 256
 static __global__ void xent_k(int n, int m, const float *logits, const int *labels, float *loss,
-                              int *correct, float *dlogits)
+                              int *correct, float *dlogits, step_ref sr, int use_sr)
 {
     __shared__ double sh[33];
     double total = 0.0, right = 0.0;
@@ -199,23 +199,32 @@ static __global__ void xent_k(int n, int m, const float *logits, const int *labe
     total = block_sum(total, sh);
     right = block_sum(right, sh);
     if (threadIdx.x == 0) {
+        if (use_sr) {
+            long slot = (long)(*sr.step % sr.slots);
+            loss += slot;
+            correct += slot;
+        }
         *loss = (float)(total / n);
         *correct = (int)right;
     }
 }
 
 cudaError_t k_xent(cudaStream_t st, int n, int m, const float *logits, const int *labels,
-                   float *loss, int *correct, float *dlogits)
+                   float *loss, int *correct, float *dlogits, const step_ref *sr)
 {
-    xent_k<<<1, XENT_THREADS, 0, st>>>(n, m, logits, labels, loss, correct, dlogits);
+    step_ref none{};
+    xent_k<<<1, XENT_THREADS, 0, st>>>(n, m, logits, labels, loss, correct, dlogits,
+                                       sr ? *sr : none, sr != NULL);
     return cudaGetLastError();
 }
 
 /* ---- SGD with momentum and L2 weight decay (torch.optim.SGD) ---- */
 
 static __global__ void sgd_k(long count, float *p, const float *g, float *v, float lr, float mom,
-                             float wd, int first)
+                             float wd, int first, const float *lr_at, const int64_t *step)
 {
+    if (lr_at)
+        lr = lr_at[*step];
     for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < count;
          i += (long)gridDim.x * blockDim.x) {
         float d = g[i] + wd * p[i];
@@ -226,10 +235,86 @@ static __global__ void sgd_k(long count, float *p, const float *g, float *v, flo
 }
 
 cudaError_t k_sgd(cudaStream_t st, long count, float *p, const float *g, float *v, float lr,
-                  float mom, float wd, int first)
+                  float mom, float wd, int first, const step_ref *sr)
 {
     if (count <= 0)
         return cudaSuccess;
-    sgd_k<<<k_grid1(count), K_THREADS, 0, st>>>(count, p, g, v, lr, mom, wd, first);
+    sgd_k<<<k_grid1(count), K_THREADS, 0, st>>>(count, p, g, v, lr, mom, wd, first,
+                                                sr ? sr->lr : NULL, sr ? sr->step : NULL);
+    return cudaGetLastError();
+}
+
+/* ---- batches from the resident dataset, drop-path masks ---- */
+
+static __global__ void batch_gather_k(batch_desc d, const uint8_t *images, const uint8_t *labels,
+                                      const int *idx, int n, float *x, int *y, step_ref sr,
+                                      int use_sr)
+{
+    int plane = d.h * d.w, per = d.c * plane;
+    if (use_sr) {
+        d.step = (long)*sr.step;
+        idx += (d.step % sr.steps_per_epoch) * n;
+    }
+    FOR_IMAGES(img, n)
+    {
+        const uint8_t *src = images + (long)idx[img] * per;
+        float *dst = x + (long)img * per;
+        int dy = 0, dx = 0, flip = 0;
+        if (d.pad > 0 || d.flip)
+            k_aug_draw(d, img, &dy, &dx, &flip);
+        if (y && blockIdx.x == 0 && threadIdx.x == 0)
+            y[img] = labels[idx[img]];
+        FOR_VALUES(j, per)
+        {
+            int ch = j / plane, r = j - ch * plane, row = r / d.w, col = r - row * d.w;
+            int sr = row + dy, sc = (flip ? d.w - 1 - col : col) + dx;
+            float sd = d.std[ch] > 0.f ? d.std[ch] : 1.f;
+            float scale = 1.f / (255.f * sd), shift = -d.mean[ch] / sd;
+            dst[j] = sr < 0 || sr >= d.h || sc < 0 || sc >= d.w
+                         ? 0.f
+                         : (float)src[(long)ch * plane + (long)sr * d.w + sc] * scale + shift;
+        }
+    }
+}
+
+cudaError_t k_batch_gather(cudaStream_t st, const batch_desc *d, const uint8_t *images,
+                           const uint8_t *labels, const int *idx, int n, float *x, int *y,
+                           const step_ref *sr)
+{
+    step_ref none{};
+    if (n <= 0)
+        return cudaSuccess;
+    batch_gather_k<<<k_grid2((long)d->c * d->h * d->w, n), K_THREADS, 0, st>>>(
+        *d, images, labels, idx, n, x, y, sr ? *sr : none, sr != NULL);
+    return cudaGetLastError();
+}
+
+static __global__ void drop_draw_k(unsigned long long seed, long step, float prob, long count,
+                                   float *scale, const int64_t *step_at, const float *prob_at)
+{
+    if (step_at) {
+        step = (long)*step_at;
+        prob = prob_at[step];
+    }
+    for (long k = (long)blockIdx.x * blockDim.x + threadIdx.x; k < count;
+         k += (long)gridDim.x * blockDim.x)
+        scale[k] = k_drop_one(seed, step, k, prob);
+}
+
+cudaError_t k_drop_draw(cudaStream_t st, uint64_t seed, long step, float prob, long count,
+                        float *scale, const step_ref *sr)
+{
+    if (count <= 0)
+        return cudaSuccess;
+    drop_draw_k<<<k_grid1(count), K_THREADS, 0, st>>>(seed, step, prob, count, scale,
+                                                      sr ? sr->step : NULL, sr ? sr->drop : NULL);
+    return cudaGetLastError();
+}
+
+static __global__ void step_next_k(int64_t *step) { ++*step; }
+
+cudaError_t k_step_next(cudaStream_t st, const step_ref *sr)
+{
+    step_next_k<<<1, 1, 0, st>>>(sr->step);
     return cudaGetLastError();
 }

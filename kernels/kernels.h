@@ -13,6 +13,9 @@
 #ifndef CELLAR_KERNELS_KERNELS_H
 #define CELLAR_KERNELS_KERNELS_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include <cuda_runtime_api.h>
 
 #ifdef __cplusplus
@@ -49,11 +52,21 @@ cudaError_t k_col_sum(cudaStream_t st, int n, int m, const float *dy, float *db)
 /* cpu_xent: loss and correct are single values in device memory.  A label
  * outside [0, m) makes the loss NaN. */
 cudaError_t k_xent(cudaStream_t st, int n, int m, const float *logits, const int *labels,
-                   float *loss, int *correct, float *dlogits);
+                   float *loss, int *correct, float *dlogits, const step_ref *sr);
 
 /* cpu_sgd */
 cudaError_t k_sgd(cudaStream_t st, long count, float *p, const float *g, float *v, float lr,
-                  float mom, float wd, int first);
+                  float mom, float wd, int first, const step_ref *sr);
+
+/* cpu_batch_gather: a batch from a dataset resident in device memory */
+cudaError_t k_batch_gather(cudaStream_t st, const batch_desc *d, const uint8_t *images,
+                           const uint8_t *labels, const int *idx, int n, float *x, int *y,
+                           const step_ref *sr);
+/* cpu_drop_draw */
+cudaError_t k_drop_draw(cudaStream_t st, uint64_t seed, long step, float prob, long count,
+                        float *scale, const step_ref *sr);
+/* cpu_step_next */
+cudaError_t k_step_next(cudaStream_t st, const step_ref *sr);
 
 /* ---- bn.cu (cpu_bn_fwd_train, cpu_bn_fwd_eval, cpu_bn_bwd) ---- */
 

@@ -513,8 +513,8 @@ static void test_xent(int n, int m)
     ld = dev_alloc(sizeof(float));
     cd = (int *)dev_alloc(sizeof(int));
     for (int with_grad = 0; with_grad < 2; with_grad++) {
-        cpu->xent(cpu, n, m, zh, lh, &loss_c, &right_c, with_grad ? gh : NULL);
-        gpu->xent(gpu, n, m, zd, labd, ld, cd, with_grad ? gd : NULL);
+        cpu->xent(cpu, n, m, zh, lh, &loss_c, &right_c, with_grad ? gh : NULL, NULL);
+        gpu->xent(gpu, n, m, zd, labd, ld, cd, with_grad ? gd : NULL, NULL);
         if (!synced("cross-entropy"))
             break;
         gpu->download(gpu, &loss_g, ld, sizeof loss_g);
@@ -548,8 +548,8 @@ static void test_sgd(void)
     gd = dev_copy(g, (size_t)count * 4);
     vd = dev_copy(v, (size_t)count * 4);
     for (int first = 1; first >= 0; first--) {
-        cpu->sgd(cpu, count, p, g, v, 0.05f, 0.9f, 3e-4f, first);
-        gpu->sgd(gpu, count, pd, gd, vd, 0.05f, 0.9f, 3e-4f, first);
+        cpu->sgd(cpu, count, p, g, v, 0.05f, 0.9f, 3e-4f, first, NULL);
+        gpu->sgd(gpu, count, pd, gd, vd, 0.05f, 0.9f, 3e-4f, first, NULL);
         same_buf(first ? "SGD first step: parameters" : "SGD with momentum: parameters", pd, p,
                  count, TOL);
         same_buf(first ? "SGD first step: momentum" : "SGD with momentum: momentum", vd, v, count,
@@ -561,6 +561,66 @@ static void test_sgd(void)
     gpu->free(gpu, pd);
     gpu->free(gpu, gd);
     gpu->free(gpu, vd);
+}
+
+/* batches from a resident dataset and drop-path masks: the same integer
+ * draws on both sides, so the same pixels and masks */
+static void test_batches(void)
+{
+    enum { COUNT = 50, C = 3, H = 32, W = 32, N = 77 };
+    long img = (long)C * H * W;
+    uint8_t *images = malloc((size_t)COUNT * img), labels[COUNT];
+    int idx[N], y_c[N], y_g[N], *idx_d, *y_d;
+    float *x_c = malloc((size_t)N * img * sizeof(float)), *x_d;
+    uint8_t *images_d, *labels_d;
+    batch_desc d;
+    for (long i = 0; i < COUNT * img; i++)
+        images[i] = (uint8_t)(rng_u64(&rng) & 0xff);
+    for (int i = 0; i < COUNT; i++)
+        labels[i] = (uint8_t)(rng_below(&rng, 10));
+    for (int i = 0; i < N; i++)
+        idx[i] = (int)rng_below(&rng, COUNT);
+    images_d = dev_alloc((size_t)COUNT * img);
+    gpu->upload(gpu, images_d, images, (size_t)COUNT * img);
+    labels_d = dev_alloc(COUNT);
+    gpu->upload(gpu, labels_d, labels, COUNT);
+    idx_d = (int *)dev_copy(idx, sizeof idx);
+    y_d = dev_alloc(sizeof y_g);
+    x_d = dev_alloc((size_t)N * img * sizeof(float));
+    memset(&d, 0, sizeof d);
+    d.c = C;
+    d.h = H;
+    d.w = W;
+    d.seed = 4242;
+    d.mean[0] = 0.49f, d.mean[1] = 0.48f, d.mean[2] = 0.45f;
+    d.std[0] = 0.25f, d.std[1] = 0.24f, d.std[2] = 0.26f;
+    for (int aug = 0; aug <= 1; aug++) {
+        d.pad = aug ? 4 : 0;
+        d.flip = aug;
+        d.step = 1000 + aug;
+        cpu->batch_gather(cpu, &d, images, labels, idx, N, x_c, y_c, NULL);
+        gpu->batch_gather(gpu, &d, images_d, labels_d, idx_d, N, x_d, y_d, NULL);
+        same_buf(aug ? "batch gather, pad-4 crop and flip" : "batch gather, normalisation only",
+                 x_d, x_c, N * img, TOL);
+        gpu->download(gpu, y_g, y_d, sizeof y_g);
+        CHECK(!memcmp(y_c, y_g, sizeof y_c), "... with the same labels");
+    }
+    {
+        long m = 80 * 128;
+        float *mc = malloc((size_t)m * sizeof *mc), *md = dev_alloc((size_t)m * sizeof *md);
+        cpu->drop_draw(cpu, 77, 123, 0.25f, m, mc, NULL);
+        gpu->drop_draw(gpu, 77, 123, 0.25f, m, md, NULL);
+        same_buf("drop-path masks drawn on the GPU are the CPU's", md, mc, m, 1e-12);
+        free(mc);
+        gpu->free(gpu, md);
+    }
+    free(images);
+    free(x_c);
+    gpu->free(gpu, images_d);
+    gpu->free(gpu, labels_d);
+    gpu->free(gpu, idx_d);
+    gpu->free(gpu, y_d);
+    gpu->free(gpu, x_d);
 }
 
 /* ---- a whole child network on both backends ---- */
@@ -771,6 +831,7 @@ int main(void)
     test_xent(9, 10);
     test_xent(128, 10);
     test_sgd();
+    test_batches();
     test_network();
     setenv("CELLAR_STRICT_FP32", "0", 1);
     if (backend_cuda_create(&tf32, &err)) {

@@ -11,6 +11,7 @@
 
 #include "backend/cpu/cpu.h"
 #include "check.h"
+#include "data/dataset.h"
 #include "child/child.h"
 #include "core/rng.h"
 
@@ -484,13 +485,13 @@ static void test_small_ops(void)
         be->linear_fwd(be, n, k, m, x, w, b, y);
         CHECK_NEAR(y[1 * m + 2], b[2] + x[5] * w[10] + x[6] * w[11] + x[7] * w[12] + x[8] * w[13] + x[9] * w[14],
                    1e-5, 1e-5, "linear: y = x w^T + b");
-        be->xent(be, n, m, y, labels, &loss, &correct, dl);
+        be->xent(be, n, m, y, labels, &loss, &correct, dl, NULL);
         for (int i = 0; i < 12; i++) {
             float keep = y[i];
             y[i] = keep + 1e-3f;
-            be->xent(be, n, m, y, labels, &lp, &correct, NULL);
+            be->xent(be, n, m, y, labels, &lp, &correct, NULL, NULL);
             y[i] = keep - 1e-3f;
-            be->xent(be, n, m, y, labels, &lm, &correct, NULL);
+            be->xent(be, n, m, y, labels, &lm, &correct, NULL, NULL);
             y[i] = keep;
             worst = fmax(worst, fabs((lp - lm) / 2e-3 - dl[i]));
         }
@@ -502,10 +503,10 @@ static void test_small_ops(void)
             float keep = w[i];
             w[i] = keep + 1e-2f;
             be->linear_fwd(be, n, k, m, x, w, b, y);
-            be->xent(be, n, m, y, labels, &lp, &correct, NULL);
+            be->xent(be, n, m, y, labels, &lp, &correct, NULL, NULL);
             w[i] = keep - 1e-2f;
             be->linear_fwd(be, n, k, m, x, w, b, y);
-            be->xent(be, n, m, y, labels, &lm, &correct, NULL);
+            be->xent(be, n, m, y, labels, &lm, &correct, NULL, NULL);
             w[i] = keep;
             worst = fmax(worst, fabs((lp - lm) / 2e-2 - dw[i]));
         }
@@ -513,10 +514,10 @@ static void test_small_ops(void)
             float keep = x[i];
             x[i] = keep + 1e-2f;
             be->linear_fwd(be, n, k, m, x, w, b, y);
-            be->xent(be, n, m, y, labels, &lp, &correct, NULL);
+            be->xent(be, n, m, y, labels, &lp, &correct, NULL, NULL);
             x[i] = keep - 1e-2f;
             be->linear_fwd(be, n, k, m, x, w, b, y);
-            be->xent(be, n, m, y, labels, &lm, &correct, NULL);
+            be->xent(be, n, m, y, labels, &lm, &correct, NULL, NULL);
             x[i] = keep;
             worst = fmax(worst, fabs((lp - lm) / 2e-2 - dx[i]));
         }
@@ -526,10 +527,10 @@ static void test_small_ops(void)
     /* SGD as torch.optim.SGD: first step v = g + wd p */
     {
         float p[2] = {1.f, -2.f}, g[2] = {0.5f, 0.25f}, v[2] = {9.f, 9.f};
-        be->sgd(be, 2, p, g, v, 0.1f, 0.9f, 0.01f, 1);
+        be->sgd(be, 2, p, g, v, 0.1f, 0.9f, 0.01f, 1, NULL);
         CHECK_NEAR(v[0], 0.51, 1e-6, 0, "sgd: first step's momentum buffer is g + wd p");
         CHECK_NEAR(p[0], 1.0 - 0.051, 1e-6, 0, "sgd: p -= lr v");
-        be->sgd(be, 2, p, g, v, 0.1f, 0.9f, 0.01f, 0);
+        be->sgd(be, 2, p, g, v, 0.1f, 0.9f, 0.01f, 0, NULL);
         CHECK_NEAR(v[1], 0.9 * (0.25 - 0.02) + (0.25 + 0.01 * p[1] / 1.0 * 1.0 - 0.0), 2e-3, 0,
                    "sgd: later steps v = mom v + g + wd p");
     }
@@ -732,6 +733,132 @@ static void test_dead_inputs(void)
     }
 }
 
+/* ---- batches and drop-path masks drawn by the backend ---- */
+
+/* the pixel a batch_desc puts at (ch, r, c) of batch image i, from first principles */
+static float batch_ref(const batch_desc *d, const uint8_t *img, int i, int ch, int r, int c)
+{
+    int dy, dx, flip, sr, sc;
+    float sd = d->std[ch] > 0.f ? d->std[ch] : 1.f;
+    batch_aug_draw(d, i, &dy, &dx, &flip);
+    if (!(d->pad > 0 || d->flip))
+        dy = dx = flip = 0;
+    sr = r + dy;
+    sc = (flip ? d->w - 1 - c : c) + dx;
+    if (sr < 0 || sr >= d->h || sc < 0 || sc >= d->w)
+        return 0.f;
+    return ((float)img[(ch * d->h + sr) * d->w + sc] / 255.f - d->mean[ch]) / sd;
+}
+
+static void test_batches(void)
+{
+    enum { COUNT = 40, C = 3, H = 9, W = 7, N = 64 };
+    uint8_t *images = malloc((size_t)COUNT * C * H * W), labels[COUNT];
+    int idx[N], y[N], seen_off[9][9] = {{0}}, flips = 0, offs = 0;
+    float *x = malloc((size_t)N * C * H * W * sizeof *x), *x2 = malloc((size_t)N * C * H * W * sizeof *x2);
+    float mean[C] = {0.3f, 0.5f, 0.1f}, sd[C] = {0.25f, 0.0f, 0.4f};
+    batch_desc d;
+    double worst = 0.0;
+    int plain = 1, labels_ok = 1;
+    for (int i = 0; i < COUNT * C * H * W; i++)
+        images[i] = (uint8_t)(rng_u64(&rng) & 0xff);
+    for (int i = 0; i < COUNT; i++)
+        labels[i] = (uint8_t)(i % 10);
+    for (int i = 0; i < N; i++)
+        idx[i] = (int)rng_below(&rng, COUNT);
+    memset(&d, 0, sizeof d);
+    d.c = C;
+    d.h = H;
+    d.w = W;
+    d.seed = 99;
+    d.step = 5;
+    for (int ch = 0; ch < C; ch++) {
+        d.mean[ch] = mean[ch];
+        d.std[ch] = sd[ch];
+    }
+    /* without augmentation: dataset_make_batch's normalisation, pixel for pixel */
+    be->batch_gather(be, &d, images, labels, idx, N, x, y, NULL);
+    dataset_make_batch(images, labels, C, H, W, idx, N, mean, sd, NULL, NULL, x2, NULL);
+    for (long k = 0; k < (long)N * C * H * W; k++)
+        if (fabsf(x[k] - x2[k]) > 1e-6f * (1.f + fabsf(x2[k])))
+            plain = 0;
+    for (int i = 0; i < N; i++)
+        if (y[i] != labels[idx[i]])
+            labels_ok = 0;
+    CHECK(plain, "batch gather without augmentation normalises as dataset_make_batch does "
+                 "(a std of 0 counts as 1)");
+    CHECK(labels_ok, "... and takes each image's label");
+    /* pad 4 and flip: each image is its source shifted and mirrored as drawn */
+    d.pad = 4;
+    d.flip = 1;
+    be->batch_gather(be, &d, images, labels, idx, N, x, NULL, NULL);
+    for (int i = 0; i < N; i++)
+        for (int ch = 0; ch < C; ch++)
+            for (int r = 0; r < H; r++)
+                for (int c = 0; c < W; c++) {
+                    float want = batch_ref(&d, images + (long)idx[i] * C * H * W, i, ch, r, c);
+                    float got = x[((long)i * C + ch) * H * W + r * W + c];
+                    double e = fabs((double)got - want) / (1.0 + fabs(want));
+                    if (e > worst)
+                        worst = e;
+                }
+    CHECK(worst < 1e-6, "batch gather with pad 4 and flip: every pixel is the drawn shift and "
+                        "mirror of its source, zero outside (worst error %.2g)", worst);
+    for (d.step = 0; d.step < 200; d.step++)
+        for (int i = 0; i < N; i++) {
+            int dy, dx, fl;
+            batch_aug_draw(&d, i, &dy, &dx, &fl);
+            if (dy >= -4 && dy <= 4 && dx >= -4 && dx <= 4)
+                seen_off[dy + 4][dx + 4]++;
+            offs++;
+            flips += fl;
+        }
+    {
+        int all = 1, inside = 0;
+        for (int a = 0; a < 9; a++)
+            for (int b = 0; b < 9; b++) {
+                inside += seen_off[a][b];
+                if (seen_off[a][b] < offs / 81 / 2)
+                    all = 0;
+            }
+        CHECK(inside == offs && all, "crop offsets stay in [-4, 4] and all 81 come up about evenly");
+        CHECK(flips > offs * 45 / 100 && flips < offs * 55 / 100,
+              "about half the images are mirrored (%d of %d)", flips, offs);
+    }
+    /* the same (seed, step) draws the same batch; another step another one */
+    d.step = 7;
+    be->batch_gather(be, &d, images, labels, idx, N, x, NULL, NULL);
+    be->batch_gather(be, &d, images, labels, idx, N, x2, NULL, NULL);
+    CHECK(!memcmp(x, x2, (size_t)N * C * H * W * sizeof *x), "a batch depends on (seed, step) only");
+    d.step = 8;
+    be->batch_gather(be, &d, images, labels, idx, N, x2, NULL, NULL);
+    CHECK(memcmp(x, x2, (size_t)N * C * H * W * sizeof *x), "... and the next step draws anew");
+    /* drop-path masks */
+    {
+        enum { M = 20000 };
+        float *m = malloc(M * sizeof *m), *m2 = malloc(M * sizeof *m2);
+        int zeros = 0, kept_ok = 1;
+        be->drop_draw(be, 3, 11, 0.3f, M, m, NULL);
+        be->drop_draw(be, 3, 11, 0.3f, M, m2, NULL);
+        for (int k = 0; k < M; k++) {
+            if (m[k] == 0.f)
+                zeros++;
+            else if (m[k] != 1.f / (1.f - 0.3f))
+                kept_ok = 0;
+        }
+        CHECK(zeros > M * 28 / 100 && zeros < M * 32 / 100 && kept_ok,
+              "drop-path draw at 0.3: %d of %d dropped, the rest scaled by 1/0.7", zeros, M);
+        CHECK(!memcmp(m, m2, M * sizeof *m), "... the same masks for the same (seed, step)");
+        be->drop_draw(be, 3, 12, 0.3f, M, m2, NULL);
+        CHECK(memcmp(m, m2, M * sizeof *m), "... new ones at the next step");
+        free(m);
+        free(m2);
+    }
+    free(images);
+    free(x);
+    free(x2);
+}
+
 int main(void)
 {
     cl_err err = {0};
@@ -770,6 +897,7 @@ int main(void)
     }
     test_pool_values();
     test_small_ops();
+    test_batches();
     test_param_counts();
     test_eval_independent_of_batch();
     if (getenv("GENO")) {

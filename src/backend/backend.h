@@ -25,8 +25,10 @@
 #define CELLAR_BACKEND_BACKEND_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/err.h"
+#include "core/rng.h"
 
 typedef struct tview {
     float *d;
@@ -65,6 +67,58 @@ typedef struct bn_desc {
     float eps, momentum;
 } bn_desc;
 
+/* Training batches made by the backend from its own copy of a dataset, so
+ * that no image crosses from the host per step.  Image i of a batch is
+ * images[idx[i]] (bytes [c][h][w]), normalised per channel as
+ * (v / 255 - mean[ch]) / std[ch] (a std <= 0 counts as 1); with pad > 0 it
+ * is first shifted by (dy, dx) in [-pad, pad]^2 over a zero border (the
+ * pad-and-random-crop of CIFAR training), with flip mirrored left-right
+ * with probability 1/2.  The shifts and flips depend on (seed, step, i)
+ * alone, through batch_aug_draw, so every backend draws the same ones and
+ * a run does not depend on how it was sliced. */
+#define BATCH_MAX_CHANNELS 4
+
+typedef struct batch_desc {
+    int c, h, w;
+    int pad, flip;
+    float mean[BATCH_MAX_CHANNELS], std[BATCH_MAX_CHANNELS];
+    uint64_t seed;
+    long step;
+} batch_desc;
+
+static inline void batch_aug_draw(const batch_desc *d, int i, int *dy, int *dx, int *flip)
+{
+    uint64_t r = mix64(d->seed + mix64(((uint64_t)d->step << 20) + (uint64_t)i));
+    uint32_t span = 2u * (uint32_t)(d->pad > 0 ? d->pad : 0) + 1u;
+    *dy = (int)((uint32_t)(r & 0xffff) % span) - (d->pad > 0 ? d->pad : 0);
+    *dx = (int)((uint32_t)((r >> 16) & 0xffff) % span) - (d->pad > 0 ? d->pad : 0);
+    *flip = d->flip ? (int)(r >> 63) : 0;
+}
+
+/* Drop-path masks drawn by the backend: value k of step `step` is 0 with
+ * probability prob, else 1 / (1 - prob); a function of (seed, step, k). */
+static inline float drop_draw_one(uint64_t seed, long step, long k, float prob)
+{
+    uint64_t r = mix64(seed + mix64(((uint64_t)step << 32) + (uint64_t)k));
+    float u = (float)(r >> 40) * (1.0f / 16777216.0f);
+    return u < prob ? 0.f : 1.f / (1.f - prob);
+}
+
+/* A training run's step counter in backend memory, so that a step can be
+ * recorded once and replayed (a CUDA graph) with nothing passed from the
+ * host: ops given a step_ref (not NULL) read the step s there, and with it
+ * what depends on it: the batch starts at idx[(s % steps_per_epoch) *
+ * batch], the loss goes to slot s % slots, the learning rate is lr[s] and
+ * the drop-path probability drop[s].  With NULL, ops use their arguments.
+ * The struct itself is the caller's (host memory); its pointers are in
+ * the backend's memory. */
+typedef struct step_ref {
+    int64_t *step;
+    const float *lr, *drop;   /* one value per step of the run */
+    long steps_per_epoch;
+    int slots;
+} step_ref;
+
 typedef struct cl_backend cl_backend;
 
 struct cl_backend {
@@ -77,6 +131,9 @@ struct cl_backend {
     void (*upload)(cl_backend *be, void *dst, const void *src, size_t bytes);
     void (*download)(cl_backend *be, void *dst, const void *src, size_t bytes);
     void (*zero)(cl_backend *be, void *p, size_t bytes);
+    /* 1 when the backend's memory is the host's (the CPU): host arrays can
+     * be passed to ops as they are, with no upload */
+    int host_memory;
     /* wait for queued work; returns a status with a message on failure */
     int (*sync)(cl_backend *be, cl_err *err);
     void (*destroy)(cl_backend *be);
@@ -131,14 +188,39 @@ struct cl_backend {
 
     /* mean softmax cross-entropy over n rows of m logits; writes the loss,
      * the number of rows whose arg-max equals the label, and (if dlogits is
-     * not NULL) the gradient of the mean loss */
+     * not NULL) the gradient of the mean loss.  With sr, loss and correct
+     * are arrays of sr->slots and the step's slot is written. */
     void (*xent)(cl_backend *be, int n, int m, const float *logits, const int *labels,
-                 float *loss, int *correct, float *dlogits);
+                 float *loss, int *correct, float *dlogits, const step_ref *sr);
 
     /* SGD with momentum and L2 weight decay over one flat parameter array,
-     * as torch.optim.SGD: g += wd*p; v = first ? g : mom*v + g; p -= lr*v */
+     * as torch.optim.SGD: g += wd*p; v = first ? g : mom*v + g; p -= lr*v
+     * (with sr, lr is sr->lr[step]) */
     void (*sgd)(cl_backend *be, long count, float *p, const float *g, float *v, float lr,
-                float mom, float wd, int first);
+                float mom, float wd, int first, const step_ref *sr);
+
+    /* a batch (see batch_desc): x [n][c][h][w] floats, y [n] ints (may be
+     * NULL); images, labels and idx in the backend's memory (with sr, d->step
+     * and the batch's place in idx come from the step counter) */
+    void (*batch_gather)(cl_backend *be, const batch_desc *d, const uint8_t *images,
+                         const uint8_t *labels, const int *idx, int n, float *x, int *y,
+                         const step_ref *sr);
+    /* scale[k] = drop_draw_one(seed, step, k, prob) for k < count (with
+     * sr: the counter's step and its drop-path probability) */
+    void (*drop_draw)(cl_backend *be, uint64_t seed, long step, float prob, long count,
+                      float *scale, const step_ref *sr);
+    /* one more step: ++*sr->step */
+    void (*step_next)(cl_backend *be, const step_ref *sr);
+
+    /* Optional (NULL where the backend has none): record the ops queued
+     * from graph_begin to graph_end as one replayable graph, without
+     * running them; graph_run queues a recorded graph.  A backend that
+     * cannot record says so through err, and the caller runs ops one by
+     * one instead. */
+    int (*graph_begin)(cl_backend *be, cl_err *err);
+    int (*graph_end)(cl_backend *be, void **graph, cl_err *err);
+    void (*graph_run)(cl_backend *be, void *graph);
+    void (*graph_free)(cl_backend *be, void *graph);
 
     void *impl;   /* the backend's own state */
 };

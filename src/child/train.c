@@ -2,22 +2,44 @@
 #include "child/train.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/util.h"
 
+/* Steps run without waiting between them; their losses are read back
+ * (and checked) every LOSS_SLOTS steps, at the end of an epoch and at the
+ * end of a slice. */
+#define LOSS_SLOTS 64
+
 struct cl_trainer {
     cl_net *net;
+    cl_backend *be;
     const cl_dataset *ds;
     const int *idx;
     int n_train;
-    const float *mean, *std;
     train_cfg cfg;
     cl_rng rng;
+    batch_desc bd;        /* normalisation and augmentation of the batches */
+    uint64_t drop_seed;
     int *order;          /* this epoch's order of idx */
-    float *bx;           /* [batch][c][h][w] */
-    int *by;
+    /* in the backend's memory (the host arrays themselves on the CPU) */
+    const uint8_t *dx, *dy;   /* the training images and labels */
+    uint8_t *own_x, *own_y;   /* ... when uploaded (freed with the trainer) */
+    int *dorder;              /* this epoch's order */
+    float *dloss;             /* [LOSS_SLOTS] per-step losses, slot = step % LOSS_SLOTS */
+    int *dcorrect;            /* [LOSS_SLOTS] per-step right answers */
+    int64_t *dstep;           /* the step counter */
+    float *dlr, *ddrop;       /* [steps_total] learning rates, drop-path probabilities */
+    step_ref sr;
+    float drop_max;           /* the largest drop-path probability of the run */
+    void *graph;              /* one step, recorded (a backend with graphs) */
+    int graph_off;            /* recording failed or is not offered */
+    float hloss[LOSS_SLOTS];
+    int hcorrect[LOSS_SLOTS];
+    char note[300];           /* why steps are not recorded, once */
+    int queued;               /* steps whose loss is not read yet */
     int pos;             /* next batch within the epoch */
     double loss_sum;
     long correct, seen;
@@ -39,12 +61,79 @@ void train_cfg_defaults(train_cfg *cfg)
     cfg->seed = 1;
 }
 
+/* The training set, the epoch's order and the loss slots in the
+ * backend's memory: on the CPU the dataset's own arrays; on a GPU a copy,
+ * made once, so that a step moves no image from the host. */
+static int trainer_place(cl_trainer *t, cl_err *err)
+{
+    cl_backend *be = t->be;
+    const cl_dataset *ds = t->ds;
+    size_t img = (size_t)ds->c * ds->h * ds->w;
+    if (be->host_memory) {
+        t->dx = ds->train_x;
+        t->dy = ds->train_y;
+    } else {
+        t->own_x = be->alloc(be, (size_t)ds->n_train * img);
+        t->own_y = be->alloc(be, (size_t)ds->n_train);
+        if (!t->own_x || !t->own_y)
+            return ERR_SET(err, CL_ERR_NOMEM,
+                           "trainer: cannot place the %d training images in %s memory (%.1f MiB)",
+                           ds->n_train, be->name, (double)ds->n_train * img / (1 << 20));
+        be->upload(be, t->own_x, ds->train_x, (size_t)ds->n_train * img);
+        be->upload(be, t->own_y, ds->train_y, (size_t)ds->n_train);
+        t->dx = t->own_x;
+        t->dy = t->own_y;
+    }
+    t->dorder = be->alloc(be, (size_t)t->n_train * sizeof *t->dorder);
+    t->dloss = be->alloc(be, LOSS_SLOTS * sizeof *t->dloss);
+    t->dcorrect = be->alloc(be, LOSS_SLOTS * sizeof *t->dcorrect);
+    t->dstep = be->alloc(be, sizeof *t->dstep);
+    t->dlr = be->alloc(be, (size_t)t->st.steps_total * sizeof *t->dlr);
+    t->ddrop = be->alloc(be, (size_t)t->st.steps_total * sizeof *t->ddrop);
+    if (!t->dorder || !t->dloss || !t->dcorrect || !t->dstep || !t->dlr || !t->ddrop)
+        return ERR_SET(err, CL_ERR_NOMEM, "trainer: out of %s memory", be->name);
+    return CL_OK;
+}
+
+/* The learning rate and drop-path probability of every step, worked out
+ * once from the schedules, so a recorded step reads its own. */
+static int trainer_tables(cl_trainer *t, cl_err *err)
+{
+    long n = t->st.steps_total;
+    float *lr = malloc((size_t)n * sizeof *lr), *dp = malloc((size_t)n * sizeof *dp);
+    int64_t zero = 0;
+    if (!lr || !dp) {
+        free(lr);
+        free(dp);
+        return ERR_SET(err, CL_ERR_NOMEM, "trainer: out of memory for %ld steps", n);
+    }
+    t->drop_max = 0.f;
+    for (long k = 0; k < n; k++) {
+        double progress = (double)k / (double)n;
+        lr[k] = (float)sched_at(&t->cfg.lr, progress);
+        dp[k] = (float)sched_at(&t->cfg.drop_path, progress);
+        if (dp[k] > t->drop_max)
+            t->drop_max = dp[k];
+    }
+    t->be->upload(t->be, t->dlr, lr, (size_t)n * sizeof *lr);
+    t->be->upload(t->be, t->ddrop, dp, (size_t)n * sizeof *dp);
+    t->be->upload(t->be, t->dstep, &zero, sizeof zero);
+    free(lr);
+    free(dp);
+    t->sr.step = t->dstep;
+    t->sr.lr = t->dlr;
+    t->sr.drop = t->ddrop;
+    t->sr.steps_per_epoch = t->st.steps_per_epoch;
+    t->sr.slots = LOSS_SLOTS;
+    return CL_OK;
+}
+
 int trainer_new(cl_net *net, const cl_dataset *ds, const int *train_idx, int n_train,
                 const float *mean, const float *std, const train_cfg *cfg, cl_trainer **out,
                 cl_err *err)
 {
     cl_trainer *t;
-    size_t img = (size_t)ds->c * ds->h * ds->w;
+    int rc;
     if (cfg->epochs < 1)
         return ERR_SET(err, CL_ERR_ARG, "epochs must be at least 1 (got %d)", cfg->epochs);
     if (cfg->batch < 1 || cfg->batch > net->max_batch)
@@ -54,7 +143,6 @@ int trainer_new(cl_net *net, const cl_dataset *ds, const int *train_idx, int n_t
         return ERR_SET(err, CL_ERR_ARG,
                        "%d training images are fewer than one batch of %d", n_train, cfg->batch);
     {
-        int rc;
         if ((rc = sched_validate(&cfg->lr, "learning rate", err)) ||
             (rc = sched_validate(&cfg->drop_path, "drop-path", err)))
             return rc;
@@ -69,26 +157,42 @@ int trainer_new(cl_net *net, const cl_dataset *ds, const int *train_idx, int n_t
                                dp);
         }
     }
+    if (ds->c > BATCH_MAX_CHANNELS)
+        return ERR_SET(err, CL_ERR_ARG, "images of %d channels: at most %d", ds->c,
+                       BATCH_MAX_CHANNELS);
     t = calloc(1, sizeof *t);
     if (!t)
         return ERR_SET(err, CL_ERR_NOMEM, "trainer: out of memory");
-    t->order = malloc((size_t)n_train * sizeof *t->order);
-    t->bx = malloc((size_t)cfg->batch * img * sizeof *t->bx);
-    t->by = malloc((size_t)cfg->batch * sizeof *t->by);
-    if (!t->order || !t->bx || !t->by) {
-        trainer_free(t);
-        return ERR_SET(err, CL_ERR_NOMEM, "trainer: out of memory for a batch of %d", cfg->batch);
-    }
     t->net = net;
+    t->be = net->be;
     t->ds = ds;
     t->idx = train_idx;
     t->n_train = n_train;
-    t->mean = mean;
-    t->std = std;
     t->cfg = *cfg;
-    rng_seed(&t->rng, cfg->seed ^ 0x7472616996e3ULL);
     t->st.steps_per_epoch = n_train / cfg->batch;
     t->st.steps_total = (long)cfg->epochs * t->st.steps_per_epoch;
+    t->order = malloc((size_t)n_train * sizeof *t->order);
+    if (!t->order) {
+        trainer_free(t);
+        return ERR_SET(err, CL_ERR_NOMEM, "trainer: out of memory for %d image indices", n_train);
+    }
+    if ((rc = trainer_place(t, err)) || (rc = trainer_tables(t, err))) {
+        trainer_free(t);
+        return rc;
+    }
+    t->bd.c = ds->c;
+    t->bd.h = ds->h;
+    t->bd.w = ds->w;
+    t->bd.pad = cfg->augment ? 4 : 0;
+    t->bd.flip = cfg->augment ? 1 : 0;
+    for (int ch = 0; ch < ds->c; ch++) {
+        t->bd.mean[ch] = mean[ch];
+        t->bd.std[ch] = std[ch];
+    }
+    rng_seed(&t->rng, cfg->seed ^ 0x7472616996e3ULL);
+    t->bd.seed = mix64(cfg->seed ^ 0x6175676d656e74ULL);   /* "augment" */
+    t->drop_seed = mix64(cfg->seed ^ 0x64726f7070617468ULL);  /* "droppath" */
+    t->graph_off = getenv("CELLAR_CUDA_GRAPH") && !strcmp(getenv("CELLAR_CUDA_GRAPH"), "0");
     *out = t;
     return CL_OK;
 }
@@ -97,9 +201,19 @@ void trainer_free(cl_trainer *t)
 {
     if (!t)
         return;
+    if (t->be) {
+        if (t->graph)
+            t->be->graph_free(t->be, t->graph);
+        t->be->free(t->be, t->dstep);
+        t->be->free(t->be, t->dlr);
+        t->be->free(t->be, t->ddrop);
+        t->be->free(t->be, t->own_x);
+        t->be->free(t->be, t->own_y);
+        t->be->free(t->be, t->dorder);
+        t->be->free(t->be, t->dloss);
+        t->be->free(t->be, t->dcorrect);
+    }
     free(t->order);
-    free(t->bx);
-    free(t->by);
     free(t);
 }
 
@@ -111,53 +225,128 @@ static void begin_epoch(cl_trainer *t)
 {
     memcpy(t->order, t->idx, (size_t)t->n_train * sizeof *t->order);
     rng_shuffle(&t->rng, t->order, t->n_train);
+    t->be->upload(t->be, t->dorder, t->order, (size_t)t->n_train * sizeof *t->order);
     t->pos = 0;
     t->loss_sum = 0.0;
     t->correct = t->seen = 0;
 }
 
+/* Wait for the queued steps, read their losses and fold them into the
+ * epoch's figures; a non-finite loss stops training, naming its step. */
+static int settle(cl_trainer *t, cl_err *err)
+{
+    train_status *st = &t->st;
+    int n = t->queued, b = t->cfg.batch, rc;
+    t->queued = 0;
+    if (n == 0)
+        return CL_OK;
+    if ((rc = t->be->sync(t->be, err)))
+        return rc;
+    t->be->download(t->be, t->hloss, t->dloss, sizeof t->hloss);
+    t->be->download(t->be, t->hcorrect, t->dcorrect, sizeof t->hcorrect);
+    for (int k = 0; k < n; k++) {
+        long step = st->step - n + k;
+        float loss = t->hloss[step % LOSS_SLOTS];
+        if (!isfinite(loss)) {
+            ERR_SET(err, CL_ERR_NUMERIC, "the loss is %s: training diverged",
+                    isnan(loss) ? "not a number" : "infinite");
+            err_prefix(err, "epoch %ld, step %ld", step / st->steps_per_epoch + 1, step + 1);
+            return CL_ERR_NUMERIC;
+        }
+        t->loss_sum += loss;
+        t->correct += t->hcorrect[step % LOSS_SLOTS];
+        t->seen += b;
+    }
+    st->loss = (float)(t->loss_sum / (double)(t->seen / b));
+    st->acc = (float)t->correct / (float)t->seen;
+    return CL_OK;
+}
+
+/* One training step, queued: everything that changes from step to step
+ * (the batch's place in the order, its crops and flips, the drop-path
+ * masks, the learning rate, the loss slot) is read by the backend from
+ * the step counter, which the step's last op advances. */
+static int queue_step(cl_trainer *t, cl_err *err)
+{
+    cl_net *net = t->net;
+    cl_backend *be = t->be;
+    int b = t->cfg.batch, rc;
+    be->batch_gather(be, &t->bd, t->dx, t->dy, t->dorder, b, net_input_buf(net),
+                     net_label_buf(net), &t->sr);
+    net_drop_path_draw(net, t->drop_max, t->drop_seed, 0, &t->sr);
+    if ((rc = net_forward_queued(net, b, 1, err)))
+        return rc;
+    net_loss_queued(net, t->dloss, t->dcorrect, 1, &t->sr);
+    if ((rc = net_backward_queued(net, err)))
+        return rc;
+    net_sgd_queued(net, t->cfg.momentum, t->cfg.weight_decay, &t->sr);
+    be->step_next(be, &t->sr);
+    return CL_OK;
+}
+
+/* After the first step (which settles the lazy choices of the libraries
+ * underneath), a backend that records steps records one and then replays
+ * it; if it cannot, steps stay op by op and the reason is kept. */
+static int run_step(cl_trainer *t, cl_err *err)
+{
+    cl_backend *be = t->be;
+    if (t->graph) {
+        be->graph_run(be, t->graph);
+        return CL_OK;
+    }
+    if (!t->graph_off && be->graph_begin && t->st.step >= 1) {
+        cl_err why = {0};
+        int rc;
+        t->graph_off = 1;   /* one try */
+        if (be->graph_begin(be, &why) == CL_OK) {
+            rc = queue_step(t, err);
+            if (be->graph_end(be, &t->graph, &why) == CL_OK && rc == CL_OK) {
+                be->graph_run(be, t->graph);
+                return CL_OK;
+            }
+            if (t->graph) {
+                be->graph_free(be, t->graph);
+                t->graph = NULL;
+            }
+        }
+        snprintf(t->note, sizeof t->note, "%.290s", why.msg);
+    }
+    return queue_step(t, err);
+}
+
 int trainer_run(cl_trainer *t, int steps, cl_err *err)
 {
-    const cl_dataset *ds = t->ds;
-    cl_augment aug = {4, 1};
     double t0 = cl_now();
     int rc = CL_OK;
     for (int s = 0; s < steps && !trainer_done(t); s++) {
         train_status *st = &t->st;
-        double progress = (double)st->step / (double)st->steps_total;
-        float lr = (float)sched_at(&t->cfg.lr, progress);
-        float loss;
-        int correct, b = t->cfg.batch;
+        int b = t->cfg.batch;
         if (t->pos == 0)
             begin_epoch(t);
-        dataset_make_batch(ds->train_x, ds->train_y, ds->c, ds->h, ds->w, t->order + t->pos, b,
-                           t->mean, t->std, t->cfg.augment ? &aug : NULL, &t->rng, t->bx, t->by);
-        net_drop_path(t->net, (float)sched_at(&t->cfg.drop_path, progress), &t->rng);
-        if ((rc = net_forward(t->net, t->bx, b, 1, err)) ||
-            (rc = net_loss(t->net, t->by, &loss, &correct, 1, err)) ||
-            (rc = net_backward(t->net, err))) {
-            err_prefix(err, "epoch %d, step %ld", st->epoch + 1, st->step + 1);
+        if ((rc = run_step(t, err)))
             break;
-        }
-        net_sgd(t->net, lr, t->cfg.momentum, t->cfg.weight_decay);
-        st->lr = lr;
+        t->queued++;
+        st->lr = (float)sched_at(&t->cfg.lr, (double)st->step / (double)st->steps_total);
         st->step++;
         t->pos += b;
-        t->loss_sum += loss;
-        t->correct += correct;
-        t->seen += b;
-        st->loss = (float)(t->loss_sum / (t->seen / b));
-        st->acc = (float)t->correct / (float)t->seen;
+        if (t->pos + b > t->n_train || t->queued == LOSS_SLOTS || s + 1 == steps ||
+            trainer_done(t)) {
+            if ((rc = settle(t, err)))
+                break;
+        }
         if (t->pos + b > t->n_train) {
             st->last_epoch_loss = st->loss;
             st->last_epoch_acc = st->acc;
             st->epoch++;
             t->pos = 0;
+            t->seen = 0;
         }
     }
     t->st.seconds += cl_now() - t0;
     return rc;
 }
+
+const char *trainer_note(const cl_trainer *t) { return t->note; }
 
 int child_evaluate(cl_net *net, const uint8_t *src_x, const uint8_t *src_y, int c, int h, int w,
                    const int *idx, int n, const float *mean, const float *std, float *acc,

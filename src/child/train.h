@@ -7,7 +7,14 @@
  * schedule gives for the step's progress through the run, with the
  * drop-path probability its schedule gives (ScheduledDropPath: linear from
  * 0).  An epoch is one pass over the training images in a fresh order,
- * dropping the last partial batch. */
+ * dropping the last partial batch.
+ *
+ * The training images live in the backend's memory (a copy made once on a
+ * GPU), the backend makes each batch and draws the drop-path masks, and
+ * steps are queued without waiting: losses are read back and checked
+ * every 64 steps, at the end of each epoch and of each slice.  Crops,
+ * flips and masks depend on (seed, step) only, so a run is the same
+ * however it is sliced. */
 #ifndef CELLAR_CHILD_TRAIN_H
 #define CELLAR_CHILD_TRAIN_H
 
@@ -58,6 +65,9 @@ void trainer_free(cl_trainer *t);
  * non-finite loss (training diverged), with the step in the message. */
 int trainer_run(cl_trainer *t, int steps, cl_err *err);
 int trainer_done(const cl_trainer *t);
+/* Why steps run op by op on a backend that can record them ("" when
+ * they are recorded, or the backend cannot) */
+const char *trainer_note(const cl_trainer *t);
 const train_status *trainer_status(const cl_trainer *t);
 
 /* Accuracy and mean loss of the network (in evaluation mode) on n images

@@ -1,6 +1,7 @@
 /* cmd_bench.c - `cellar bench`: the speed of one training step (forward,
  * backward, SGD) of a child network on random data, as one JSON line, so
  * that it can be set side by side with shared/bench/torch_nasnet.py. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +50,9 @@ static int run_bench(int argc, char **argv)
     cl_rng rng;
     float *x = NULL, loss;
     int *y = NULL;
-    double tf = 0, tb = 0, t0 = 0;
+    double tf = 0, tb = 0, t0 = 0, t1 = 0;
+    float *loss_dev = NULL;
+    int *correct_dev = NULL;
     cl_buf js = {0};
 
     if (cli_parse(&cmd_bench, argc, argv, opts, (int)CL_ARRAY_LEN(opts), NULL, &code))
@@ -77,26 +80,69 @@ static int run_bench(int argc, char **argv)
         (rc = child_build(&g, &spec, be, &net, &err)) || (rc = net_plan(net, batch, &err)) ||
         (rc = net_init_params(net, &rng, &err)))
         goto fail;
+    /* As a training step runs in `cellar train` and a search: the batch
+     * already in the backend's memory, nothing waited for inside the
+     * step; the clock stops after waiting for the last one.  On the CPU
+     * every call finishes before it returns, so the same loop also splits
+     * the time into forward (with the loss) and backward (with SGD). */
+    if (!(loss_dev = be->alloc(be, sizeof *loss_dev)) ||
+        !(correct_dev = be->alloc(be, sizeof *correct_dev))) {
+        rc = ERR_SET(&err, CL_ERR_NOMEM, "out of %s memory", be->name);
+        goto fail;
+    }
+    be->upload(be, net_input_buf(net), x, (size_t)batch * c * h * w * sizeof *x);
+    be->upload(be, net_label_buf(net), y, (size_t)batch * sizeof *y);
     for (int i = 0; i < warmup + steps; i++) {
-        double a = cl_now(), b;
-        if (i == warmup)
-            t0 = a;
-        if ((rc = net_forward(net, x, batch, 1, &err)) ||
-            (rc = net_loss(net, y, &loss, &correct, 1, &err)))
+        double a, b;
+        if (i == warmup) {
+            if ((rc = be->sync(be, &err)))
+                goto fail;
+            t0 = cl_now();
+        }
+        a = cl_now();
+        if ((rc = net_forward_queued(net, batch, 1, &err)))
             goto fail;
+        net_loss_queued(net, loss_dev, correct_dev, 1, NULL);
         b = cl_now();
-        if ((rc = net_backward(net, &err)))
+        if ((rc = net_backward_queued(net, &err)))
             goto fail;
         net_sgd(net, 0.025f, 0.9f, 3e-4f);
-        if ((rc = be->sync(be, &err)))
-            goto fail;
         if (i >= warmup) {
             tf += b - a;
             tb += cl_now() - b;
         }
     }
+    if ((rc = be->sync(be, &err)))
+        goto fail;
+    t1 = cl_now();
+    be->download(be, &loss, loss_dev, sizeof loss);
+    if (!isfinite(loss)) {
+        rc = ERR_SET(&err, CL_ERR_NUMERIC, "the loss of the last step is %g", (double)loss);
+        goto fail;
+    }
+    if (!be->host_memory) {
+        /* on a device the host only queued the work: time the two halves
+         * again, waiting after each */
+        tf = tb = 0;
+        for (int i = 0; i < steps; i++) {
+            double a = cl_now(), b;
+            if ((rc = net_forward_queued(net, batch, 1, &err)))
+                goto fail;
+            net_loss_queued(net, loss_dev, correct_dev, 1, NULL);
+            if ((rc = be->sync(be, &err)))
+                goto fail;
+            b = cl_now();
+            if ((rc = net_backward_queued(net, &err)))
+                goto fail;
+            net_sgd(net, 0.025f, 0.9f, 3e-4f);
+            if ((rc = be->sync(be, &err)))
+                goto fail;
+            tf += b - a;
+            tb += cl_now() - b;
+        }
+    }
     {
-        double dt = (cl_now() - t0) / steps;
+        double dt = (t1 - t0) / steps;
         buf_printf(&js, "{\"backend\":\"%s\",\"threads\":%d,\"genotype\":", be->name,
                    be->threads);
         json_string(&js, geno_arg);
@@ -130,6 +176,8 @@ static int run_bench(int argc, char **argv)
     buf_free(&js);
     free(x);
     free(y);
+    be->free(be, loss_dev);
+    be->free(be, correct_dev);
     net_free(net);
     backend_destroy(be);
     return 0;
@@ -137,6 +185,10 @@ fail:
     buf_free(&js);
     free(x);
     free(y);
+    if (be) {
+        be->free(be, loss_dev);
+        be->free(be, correct_dev);
+    }
     net_free(net);
     backend_destroy(be);
     return cli_fail("bench", &err);

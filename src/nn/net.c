@@ -467,16 +467,43 @@ static const float *sscale_of(const cl_net *net, const net_node *nd)
     return net->path_scale + (long)nd->path * net->max_batch;
 }
 
+void net_drop_path_draw(cl_net *net, float prob, uint64_t seed, long step, const step_ref *sr)
+{
+    if (prob <= 0.f || net->n_paths == 0) {
+        net->drop_active = 0;
+        return;
+    }
+    net->be->drop_draw(net->be, seed, step, prob, (long)net->n_paths * net->max_batch,
+                       net->path_scale, sr);
+    net->drop_active = 1;
+}
+
+float *net_input_buf(cl_net *net) { return net->act + net->vals[net->input].off; }
+
+int *net_label_buf(cl_net *net) { return net->labels; }
+
 int net_forward(cl_net *net, const float *x, int n, int train, cl_err *err)
 {
-    cl_backend *be = net->be;
     const net_value *in = &net->vals[net->input];
+    int rc;
+    if (n <= 0 || n > net->max_batch)
+        return ERR_SET(err, CL_ERR_ARG, "batch of %d images: this network takes 1 to %d", n,
+                       net->max_batch);
+    net->be->upload(net->be, net_input_buf(net), x,
+                    (size_t)n * in->c * in->h * in->w * sizeof(float));
+    if ((rc = net_forward_queued(net, n, train, err)))
+        return rc;
+    return net->be->sync(net->be, err);
+}
+
+int net_forward_queued(cl_net *net, int n, int train, cl_err *err)
+{
+    cl_backend *be = net->be;
     if (n <= 0 || n > net->max_batch)
         return ERR_SET(err, CL_ERR_ARG, "batch of %d images: this network takes 1 to %d", n,
                        net->max_batch);
     net->batch = n;
     net->train = train;
-    be->upload(be, net->act + in->off, x, (size_t)n * in->c * in->h * in->w * sizeof(float));
     for (int i = 0; i < net->n_nodes; i++) {
         const net_node *nd = &net->nodes[i];
         tview vx = net_view(net, net->act, nd->x, n), vy = net_view(net, net->act, nd->y, n);
@@ -516,7 +543,16 @@ int net_forward(cl_net *net, const float *x, int n, int train, cl_err *err)
             net->prof_fwd[i] += cl_now() - t0;
         }
     }
-    return be->sync(be, err);
+    return CL_OK;
+}
+
+void net_loss_queued(cl_net *net, float *loss_dev, int *correct_dev, int backward,
+                     const step_ref *sr)
+{
+    tview lg = net_view(net, net->act, net->logits, net->batch);
+    tview dl = net_view(net, net->grad, net->logits, net->batch);
+    net->be->xent(net->be, net->batch, lg.c, lg.d, net->labels, loss_dev, correct_dev,
+                  backward ? dl.d : NULL, sr);
 }
 
 int net_loss(cl_net *net, const int *labels, float *loss, int *correct, int backward, cl_err *err)
@@ -527,7 +563,7 @@ int net_loss(cl_net *net, const int *labels, float *loss, int *correct, int back
     int rc;
     be->upload(be, net->labels, labels, (size_t)net->batch * sizeof(int));
     be->xent(be, net->batch, lg.c, lg.d, net->labels, net->loss_dev, net->correct_dev,
-             backward ? dl.d : NULL);
+             backward ? dl.d : NULL, NULL);
     if ((rc = be->sync(be, err)))
         return rc;
     be->download(be, loss, net->loss_dev, sizeof *loss);
@@ -539,6 +575,12 @@ int net_loss(cl_net *net, const int *labels, float *loss, int *correct, int back
 }
 
 int net_backward(cl_net *net, cl_err *err)
+{
+    int rc = net_backward_queued(net, err);
+    return rc ? rc : net->be->sync(net->be, err);
+}
+
+int net_backward_queued(cl_net *net, cl_err *err)
 {
     cl_backend *be = net->be;
     int n = net->batch;
@@ -584,13 +626,23 @@ int net_backward(cl_net *net, cl_err *err)
             net->prof_bwd[i] += cl_now() - t0;
         }
     }
-    return be->sync(be, err);
+    return CL_OK;
 }
 
 void net_sgd(cl_net *net, float lr, float momentum, float weight_decay)
 {
     net->be->sgd(net->be, net->n_params, net->params, net->pgrad, net->mom, lr, momentum,
-                 weight_decay, net->sgd_steps == 0);
+                 weight_decay, net->sgd_steps == 0, NULL);
+    net->sgd_steps++;
+}
+
+/* The momentum buffer is zero until the first step (net_plan,
+ * net_init_params), so mom * 0 + g is the first step's g exactly and no
+ * "first" flag has to vary from step to step. */
+void net_sgd_queued(cl_net *net, float momentum, float weight_decay, const step_ref *sr)
+{
+    net->be->sgd(net->be, net->n_params, net->params, net->pgrad, net->mom, 0.f, momentum,
+                 weight_decay, 0, sr);
     net->sgd_steps++;
 }
 

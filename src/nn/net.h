@@ -119,6 +119,30 @@ int net_forward(cl_net *net, const float *x, int n, int train, cl_err *err);
 int net_loss(cl_net *net, const int *labels, float *loss, int *correct, int backward, cl_err *err);
 int net_backward(cl_net *net, cl_err *err);
 void net_sgd(cl_net *net, float lr, float momentum, float weight_decay);
+/* ---- running without waiting ----
+ * The queued calls put their work on the backend and return at once (on
+ * a GPU, the host runs ahead while the device computes); their errors show
+ * at the next be->sync.  A training step that never waits: a batch written
+ * straight into net_input_buf / net_label_buf (be->batch_gather),
+ * net_drop_path_draw, net_forward_queued, net_loss_queued into slots in
+ * backend memory, net_backward_queued, net_sgd. */
+float *net_input_buf(cl_net *net);   /* [max_batch][c][h][w], backend memory */
+int *net_label_buf(cl_net *net);     /* [max_batch] */
+/* Drop-path masks drawn by the backend from (seed, step): see
+ * drop_draw_one.  With sr (backend.h's step counter) the step and its
+ * probability come from there, and prob > 0 only says masks are on. */
+void net_drop_path_draw(cl_net *net, float prob, uint64_t seed, long step, const step_ref *sr);
+int net_forward_queued(cl_net *net, int n, int train, cl_err *err);
+/* The loss and the count of right answers of the last forward, against
+ * net_label_buf, into *loss_dev and *correct_dev (backend memory; with sr
+ * into the step's slot of those arrays) */
+void net_loss_queued(cl_net *net, float *loss_dev, int *correct_dev, int backward,
+                     const step_ref *sr);
+int net_backward_queued(cl_net *net, cl_err *err);
+/* SGD at the learning rate of sr's step (the momentum buffer must have
+ * started at zero) */
+void net_sgd_queued(cl_net *net, float momentum, float weight_decay, const step_ref *sr);
+
 /* copy the logits of the last forward to host memory ([batch][classes]) */
 void net_logits(cl_net *net, float *out);
 

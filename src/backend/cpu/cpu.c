@@ -86,6 +86,7 @@ static void cpu_destroy(cl_backend *be);
 
 static const cl_backend cpu_table = {
     .name = "cpu",
+    .host_memory = 1,
     .alloc = cpu_alloc,
     .free = cpu_free,
     .upload = cpu_copy,
@@ -111,6 +112,9 @@ static const cl_backend cpu_table = {
     .linear_bwd = cpu_linear_bwd,
     .xent = cpu_xent,
     .sgd = cpu_sgd,
+    .batch_gather = cpu_batch_gather,
+    .drop_draw = cpu_drop_draw,
+    .step_next = cpu_step_next,
 };
 
 int backend_cpu_create(int threads, cl_backend **out, cl_err *err)

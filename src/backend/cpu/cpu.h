@@ -94,8 +94,14 @@ void cpu_linear_fwd(cl_backend *be, int n, int k, int m, const float *x, const f
 void cpu_linear_bwd(cl_backend *be, int n, int k, int m, const float *x, const float *w,
                     const float *dy, float *dx, int acc, float *dw, float *db);
 void cpu_xent(cl_backend *be, int n, int m, const float *logits, const int *labels, float *loss,
-              int *correct, float *dlogits);
+              int *correct, float *dlogits, const step_ref *sr);
 void cpu_sgd(cl_backend *be, long count, float *p, const float *g, float *v, float lr, float mom,
-             float wd, int first);
+             float wd, int first, const step_ref *sr);
+void cpu_batch_gather(cl_backend *be, const batch_desc *d, const uint8_t *images,
+                      const uint8_t *labels, const int *idx, int n, float *x, int *y,
+                      const step_ref *sr);
+void cpu_drop_draw(cl_backend *be, uint64_t seed, long step, float prob, long count, float *scale,
+                   const step_ref *sr);
+void cpu_step_next(cl_backend *be, const step_ref *sr);
 
 #endif

@@ -82,7 +82,7 @@ void cpu_linear_bwd(cl_backend *be, int n, int k, int m, const float *x, const f
 }
 
 void cpu_xent(cl_backend *be, int n, int m, const float *logits, const int *labels, float *loss,
-              int *correct, float *dlogits)
+              int *correct, float *dlogits, const step_ref *sr)
 {
     double total = 0.0;
     int right = 0;
@@ -106,14 +106,21 @@ void cpu_xent(cl_backend *be, int n, int m, const float *logits, const int *labe
                 g[j] = (expf(z[j] - zmax) / sum - (j == labels[i] ? 1.f : 0.f)) / (float)n;
         }
     }
+    if (sr) {
+        long slot = (long)(*sr->step % sr->slots);
+        loss += slot;
+        correct += slot;
+    }
     *loss = (float)(total / n);
     *correct = right;
 }
 
 void cpu_sgd(cl_backend *be, long count, float *p, const float *g, float *v, float lr, float mom,
-             float wd, int first)
+             float wd, int first, const step_ref *sr)
 {
     cpu_state *s = cpu_of(be);
+    if (sr)
+        lr = sr->lr[*sr->step];
 #pragma omp parallel for num_threads(s->threads) schedule(static)
     for (long i = 0; i < count; i++) {
         float d = g[i] + wd * p[i];
@@ -121,4 +128,63 @@ void cpu_sgd(cl_backend *be, long count, float *p, const float *g, float *v, flo
         v[i] = u;
         p[i] -= lr * u;
     }
+}
+
+/* The batch of batch_desc: every output value is read from one source
+ * pixel (or the zero border), so the pixel loop needs no scratch. */
+void cpu_batch_gather(cl_backend *be, const batch_desc *d_in, const uint8_t *images,
+                      const uint8_t *labels, const int *idx, int n, float *x, int *y,
+                      const step_ref *sr)
+{
+    cpu_state *s = cpu_of(be);
+    long plane = (long)d_in->h * d_in->w, img = d_in->c * plane;
+    batch_desc dd = *d_in;
+    const batch_desc *d = &dd;
+    if (sr) {
+        dd.step = (long)*sr->step;
+        idx += (dd.step % sr->steps_per_epoch) * n;
+    }
+#pragma omp parallel for num_threads(s->threads) schedule(static)
+    for (int i = 0; i < n; i++) {
+        const uint8_t *src = images + (long)idx[i] * img;
+        float *dst = x + i * img;
+        int dy = 0, dx = 0, flip = 0;
+        if (d->pad > 0 || d->flip)
+            batch_aug_draw(d, i, &dy, &dx, &flip);
+        if (y)
+            y[i] = labels[idx[i]];
+        for (int ch = 0; ch < d->c; ch++) {
+            float sd = d->std[ch] > 0.f ? d->std[ch] : 1.f;
+            float sc = 1.f / (255.f * sd), sh = -d->mean[ch] / sd;
+            const uint8_t *sp = src + ch * plane;
+            float *dp = dst + ch * plane;
+            for (int r = 0; r < d->h; r++) {
+                int sr = r + dy;
+                for (int c = 0; c < d->w; c++) {
+                    int sc_ = (flip ? d->w - 1 - c : c) + dx;
+                    dp[(long)r * d->w + c] = sr < 0 || sr >= d->h || sc_ < 0 || sc_ >= d->w
+                                                 ? 0.f
+                                                 : (float)sp[(long)sr * d->w + sc_] * sc + sh;
+                }
+            }
+        }
+    }
+}
+
+void cpu_drop_draw(cl_backend *be, uint64_t seed, long step, float prob, long count, float *scale,
+                   const step_ref *sr)
+{
+    (void)be;
+    if (sr) {
+        step = (long)*sr->step;
+        prob = sr->drop[step];
+    }
+    for (long k = 0; k < count; k++)
+        scale[k] = drop_draw_one(seed, step, k, prob);
+}
+
+void cpu_step_next(cl_backend *be, const step_ref *sr)
+{
+    (void)be;
+    ++*sr->step;
 }

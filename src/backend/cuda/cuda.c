@@ -13,7 +13,8 @@
  *   CELLAR_STRICT_FP32=1   convolutions in strict FP32 (no TF32 tensor cores)
  *   CELLAR_CUDNN_FIND=1    choose convolution algorithms by timing them
  *   CELLAR_CUDA_SYNC=1     wait after every op, so an error names its op
- *   CELLAR_CUDA_DEVICE=i   the GPU to use (default 0) */
+ *   CELLAR_CUDA_DEVICE=i   the GPU to use (default 0)
+ *   CELLAR_CUDA_GRAPH=0    run training steps op by op, not as recorded CUDA graphs */
 #include "backend/cuda/cuda.h"
 
 #include <stdarg.h>
@@ -23,6 +24,8 @@
 
 #include "core/util.h"
 #include "kernels/kernels.h"
+
+#define BLAS_WS_BYTES ((size_t)32 << 20)
 
 /* ---- errors ---- */
 
@@ -372,22 +375,128 @@ static void cuda_linear_bwd(cl_backend *be, int n, int k, int m, const float *x,
 /* ---- loss, optimizer ---- */
 
 static void cuda_xent(cl_backend *be, int n, int m, const float *logits, const int *labels,
-                      float *loss, int *correct, float *dlogits)
+                      float *loss, int *correct, float *dlogits, const step_ref *sr)
 {
     cuda_state *s = cuda_of(be);
     if (s->failed)
         return;
-    LAUNCH(s, k_xent(s->stream, n, m, logits, labels, loss, correct, dlogits),
+    LAUNCH(s, k_xent(s->stream, n, m, logits, labels, loss, correct, dlogits, sr),
            "softmax cross-entropy kernel");
 }
 
 static void cuda_sgd(cl_backend *be, long count, float *p, const float *g, float *v, float lr,
-                     float mom, float wd, int first)
+                     float mom, float wd, int first, const step_ref *sr)
 {
     cuda_state *s = cuda_of(be);
     if (s->failed)
         return;
-    LAUNCH(s, k_sgd(s->stream, count, p, g, v, lr, mom, wd, first), "SGD kernel");
+    LAUNCH(s, k_sgd(s->stream, count, p, g, v, lr, mom, wd, first, sr), "SGD kernel");
+}
+
+/* ---- batches, drop-path ---- */
+
+static void cuda_batch_gather(cl_backend *be, const batch_desc *d, const uint8_t *images,
+                              const uint8_t *labels, const int *idx, int n, float *x, int *y,
+                              const step_ref *sr)
+{
+    cuda_state *s = cuda_of(be);
+    if (s->failed)
+        return;
+    if (d->c < 1 || d->c > BATCH_MAX_CHANNELS) {
+        cuda_fail_at(s, __FILE__, __LINE__, "batch of %d-channel images: at most %d channels",
+                     d->c, BATCH_MAX_CHANNELS);
+        return;
+    }
+    LAUNCH(s, k_batch_gather(s->stream, d, images, labels, idx, n, x, y, sr),
+           "batch gather kernel");
+}
+
+static void cuda_drop_draw(cl_backend *be, uint64_t seed, long step, float prob, long count,
+                           float *scale, const step_ref *sr)
+{
+    cuda_state *s = cuda_of(be);
+    if (s->failed)
+        return;
+    LAUNCH(s, k_drop_draw(s->stream, seed, step, prob, count, scale, sr), "drop-path kernel");
+}
+
+static void cuda_step_next(cl_backend *be, const step_ref *sr)
+{
+    cuda_state *s = cuda_of(be);
+    if (s->failed)
+        return;
+    LAUNCH(s, k_step_next(s->stream, sr), "step counter kernel");
+}
+
+/* ---- recorded steps (CUDA graphs) ----
+ * A step is recorded by stream capture: the ops queued between graph_begin
+ * and graph_end become one graph, instantiated once and launched per step
+ * with a single call, so the host's cost of a step no longer grows with
+ * its thousand-odd kernels and cuDNN calls.  Whatever varies from step to
+ * step is read by the kernels from the backend's memory (step_ref). */
+
+static int cuda_graph_begin(cl_backend *be, cl_err *err)
+{
+    cuda_state *s = cuda_of(be);
+    if (!s->graphs)
+        return ERR_SET(err, CL_ERR_UNSUPPORTED, "CUDA graphs are off (CELLAR_CUDA_GRAPH=0)");
+    if (s->debug_sync)
+        return ERR_SET(err, CL_ERR_UNSUPPORTED,
+                       "CELLAR_CUDA_SYNC waits after every op, which a recorded step cannot");
+    if (s->failed)
+        return ERR_SET(err, CL_ERR_BACKEND, "%s", s->err.msg);
+    if (!RT_OK_E(s, err,
+                 cudaStreamBeginCapture(s->stream, cudaStreamCaptureModeThreadLocal),
+                 "cudaStreamBeginCapture"))
+        return CL_ERR_BACKEND;
+    s->capturing = 1;
+    return CL_OK;
+}
+
+/* A recording that breaks (an op cuDNN will not capture, say) leaves the
+ * backend as it was, so the caller goes on op by op. */
+static int cuda_graph_end(cl_backend *be, void **graph, cl_err *err)
+{
+    cuda_state *s = cuda_of(be);
+    cudaGraph_t g = NULL;
+    cudaGraphExec_t ex = NULL;
+    cudaError_t e;
+    char why[600];
+    *graph = NULL;
+    if (!s->capturing)
+        return ERR_SET(err, CL_ERR_INTERNAL, "CUDA backend: graph_end without graph_begin");
+    s->capturing = 0;
+    e = cudaStreamEndCapture(s->stream, &g);
+    if (e == cudaSuccess && !s->failed)
+        e = cudaGraphInstantiate(&ex, g, 0);
+    if (g)
+        (void)cudaGraphDestroy(g);
+    if (e == cudaSuccess && !s->failed) {
+        *graph = ex;
+        return CL_OK;
+    }
+    snprintf(why, sizeof why, "%.500s", s->failed ? s->err.msg : cudaGetErrorString(e));
+    (void)cudaGetLastError();
+    s->failed = 0;
+    err_clear(&s->err);
+    return ERR_SET(err, CL_ERR_BACKEND, "recording a step as a CUDA graph failed: %s", why);
+}
+
+static void cuda_graph_run(cl_backend *be, void *graph)
+{
+    cuda_state *s = cuda_of(be);
+    if (s->failed)
+        return;
+    LAUNCH(s, cudaGraphLaunch((cudaGraphExec_t)graph, s->stream), "cudaGraphLaunch (a step)");
+}
+
+static void cuda_graph_free(cl_backend *be, void *graph)
+{
+    cuda_state *s = cuda_of(be);
+    if (!graph)
+        return;
+    (void)cudaStreamSynchronize(s->stream);
+    RT_OK(s, cudaGraphExecDestroy((cudaGraphExec_t)graph), "cudaGraphExecDestroy");
 }
 
 /* ---- the backend ---- */
@@ -421,6 +530,13 @@ static const cl_backend cuda_table = {
     .linear_bwd = cuda_linear_bwd,
     .xent = cuda_xent,
     .sgd = cuda_sgd,
+    .batch_gather = cuda_batch_gather,
+    .drop_draw = cuda_drop_draw,
+    .step_next = cuda_step_next,
+    .graph_begin = cuda_graph_begin,
+    .graph_end = cuda_graph_end,
+    .graph_run = cuda_graph_run,
+    .graph_free = cuda_graph_free,
 };
 
 /* an environment switch: set, not empty and not "0" */
@@ -473,6 +589,10 @@ int backend_cuda_create(cl_backend **out, cl_err *err)
     s->strict = env_on("CELLAR_STRICT_FP32");
     s->find = env_on("CELLAR_CUDNN_FIND");
     s->debug_sync = env_on("CELLAR_CUDA_SYNC");
+    {
+        const char *g = getenv("CELLAR_CUDA_GRAPH");
+        s->graphs = !(g && !strcmp(g, "0"));
+    }
     if (!RT_OK_E(s, err, cudaSetDevice(dev), "cudaSetDevice") ||
         !RT_OK_E(s, err, cudaStreamCreateWithFlags(&s->stream, cudaStreamNonBlocking),
                  "cudaStreamCreateWithFlags") ||
@@ -482,6 +602,11 @@ int backend_cuda_create(cl_backend **out, cl_err *err)
         !BLAS_OK_E(s, err, cublasSetStream(s->blas, s->stream), "cublasSetStream") ||
         /* the linear layer in full FP32, TF32 or not for convolutions */
         !BLAS_OK_E(s, err, cublasSetMathMode(s->blas, CUBLAS_DEFAULT_MATH), "cublasSetMathMode") ||
+        /* 32 MiB, NVIDIA's advice for Hopper; a workspace of our own keeps
+         * cuBLAS from allocating while a step is recorded */
+        !RT_OK_E(s, err, cudaMalloc(&s->blas_ws, BLAS_WS_BYTES), "cudaMalloc (cuBLAS workspace)") ||
+        !BLAS_OK_E(s, err, cublasSetWorkspace(s->blas, s->blas_ws, BLAS_WS_BYTES),
+                   "cublasSetWorkspace") ||
         cuda_conv_init(s, err)) {
         int code = err ? err->code : CL_ERR_BACKEND;
         cuda_destroy(be);
@@ -506,6 +631,8 @@ static void cuda_destroy(cl_backend *be)
         (void)cudaFree(s->pool_idx);
     if (s->blas)
         (void)cublasDestroy(s->blas);
+    if (s->blas_ws)
+        (void)cudaFree(s->blas_ws);
     if (s->dnn)
         (void)cudnnDestroy(s->dnn);
     if (s->stream)

@@ -29,6 +29,10 @@ typedef struct cuda_state {
     int strict;          /* CELLAR_STRICT_FP32: no TF32 in convolutions */
     int find;            /* CELLAR_CUDNN_FIND: benchmark algorithms when preparing */
     int debug_sync;      /* CELLAR_CUDA_SYNC: synchronise and check after every op */
+    int graphs;          /* CUDA graphs allowed (CELLAR_CUDA_GRAPH, default on) */
+    int capturing;       /* between graph_begin and graph_end */
+    void *blas_ws;       /* cuBLAS's workspace, given once so that it never
+                          * allocates inside a recorded step */
     int failed;
     cl_err err;          /* the first failure of an op */
 
