@@ -10,17 +10,20 @@
 #      backend, a whole network, a short training that must learn
 #      (--fmnist DIR: where Fashion-MNIST's idx files are, when they are not
 #      in /usr/share/datasets/fashion-mnist);
-#   3. compute-sanitizer (memcheck) over a few training steps, when it is there;
-#   4. cellar bench --backend cuda for the search proxy (NASNet-A F=16 N=2)
+#   3. cellar bench --backend cuda for the search proxy (NASNet-A F=16 N=2)
 #      and 6@768 (F=32 N=6) at batch 128, and, with --torch FILE (a copy of
 #      torch_nasnet.py), PyTorch's eager and CUDA-graph figures in the same
 #      run;
-#   5. with --cifar DIR (CIFAR-10's binary version): the 10-epoch recipe
-#      (F=16 N=2, batch 128, lr 0.05 cosine) trained on the GPU.
+#   4. with --cifar DIR (CIFAR-10's binary version): the 10-epoch recipe
+#      (F=16 N=2, batch 128, lr 0.05 cosine) trained on the GPU;
+#   5. compute-sanitizer (memcheck) over a few training steps, when it is
+#      there.
+# The steps come in order of what matters most, so a run cut short still
+# leaves the most useful logs.
 #
 # Every step has a time limit (GPU_STEP_LIMIT seconds, default 240; the
-# training GPU_TRAIN_LIMIT, default 300), so a hang costs one step, not the
-# run.  OUTDIR/summary.txt collects the lines
+# training GPU_TRAIN_LIMIT, default 300; the sanitizer GPU_SANITIZER_LIMIT,
+# default 120), so a hang costs one step, not the run.  OUTDIR/summary.txt collects the lines
 # that matter (device, pass/fail counts, JSON lines of the benchmarks).
 #
 # A GPU machine without Debian's -dev packages: make a sysroot on a Debian
@@ -117,14 +120,7 @@ step test_cuda "$b/tests/test_cuda"
 grep -c '^ok - ' "$out/test_cuda.log" | sed 's/^/test_cuda ok: /' | tee -a "$sum"
 grep -E '^(not ok|skip) - ' "$out/test_cuda.log" | head -40 | tee -a "$sum"
 
-# --- 3. memory errors in a few steps ---
-if command -v compute-sanitizer >/dev/null; then
-  step sanitizer compute-sanitizer --tool memcheck --leak-check full --error-exitcode 9 \
-    "$b/cellar" bench --backend cuda --N 1 --F 8 --batch 16 --steps 2 --warmup 1
-  tail -3 "$out/sanitizer.log" | tee -a "$sum"
-fi
-
-# --- 4. speed ---
+# --- 3. speed ---
 bench() { # name args...
   name=$1; shift
   step "$name" "$@"
@@ -139,12 +135,25 @@ for cfg in "16 2" "32 6"; do
   fi
 done
 bench cellar_F16_N2_b32 "$b/cellar" bench --backend cuda --N 2 --F 16 --batch 32 --input 32x32x3 --steps 50 --warmup 10
-CELLAR_STRICT_FP32=1 bench cellar_F16_N2_fp32 "$b/cellar" bench --backend cuda --N 2 --F 16 --batch 128 --input 32x32x3 --steps 50 --warmup 10
+export CELLAR_CUDA_GRAPH=0
+bench cellar_F16_N2_nograph "$b/cellar" bench --backend cuda --N 2 --F 16 --batch 128 --input 32x32x3 --steps 50 --warmup 10
+unset CELLAR_CUDA_GRAPH
+export CELLAR_STRICT_FP32=1
+bench cellar_F16_N2_fp32 "$b/cellar" bench --backend cuda --N 2 --F 16 --batch 128 --input 32x32x3 --steps 50 --warmup 10
+unset CELLAR_STRICT_FP32
 
-# --- 5. the CIFAR-10 recipe ---
+# --- 4. the CIFAR-10 recipe ---
 if [ -n "$cifar" ]; then
   limit=${GPU_TRAIN_LIMIT:-300}
   bench cellar_train_cifar10 "$b/cellar" train --backend cuda --dataset "cifar10:$cifar" \
     --genotype nasnet-a --N 2 --F 16 --epochs "$epochs" --batch 128 --lr 0.05
 fi
+# --- 5. memory errors in a few steps (last: the slowest to learn from) ---
+if command -v compute-sanitizer >/dev/null; then
+  limit=${GPU_SANITIZER_LIMIT:-120}
+  step sanitizer compute-sanitizer --tool memcheck --leak-check full --error-exitcode 9 \
+    "$b/cellar" bench --backend cuda --N 1 --F 8 --batch 16 --steps 2 --warmup 1
+  tail -3 "$out/sanitizer.log" | tee -a "$sum"
+fi
+
 note "done"

@@ -29,6 +29,13 @@ static const char usage[] =
     "  --seed s         seed of the weights and data (default 1)\n"
     "  --profile        also time each class of op, as a table on stderr\n";
 
+/* an environment switch set to "0" */
+static int env_is_zero(const char *name)
+{
+    const char *v = getenv(name);
+    return v && !strcmp(v, "0");
+}
+
 static int run_bench(int argc, char **argv)
 {
     const char *geno_arg = "nasnet-a", *input = "32x32x3", *backend_name = "auto";
@@ -53,6 +60,7 @@ static int run_bench(int argc, char **argv)
     double tf = 0, tb = 0, t0 = 0, t1 = 0;
     float *loss_dev = NULL;
     int *correct_dev = NULL;
+    void *graph = NULL;
     cl_buf js = {0};
 
     if (cli_parse(&cmd_bench, argc, argv, opts, (int)CL_ARRAY_LEN(opts), NULL, &code))
@@ -99,14 +107,38 @@ static int run_bench(int argc, char **argv)
                 goto fail;
             t0 = cl_now();
         }
+        /* after one step op by op, a backend that records steps records
+         * one (the batch and the learning rate stay the same here) */
+        if (i == 1 && be->graph_begin && !env_is_zero("CELLAR_CUDA_GRAPH")) {
+            cl_err why = {0};
+            if (be->graph_begin(be, &why) == CL_OK) {
+                rc = net_forward_queued(net, batch, 1, &err);
+                net_loss_queued(net, loss_dev, correct_dev, 1, NULL);
+                if (rc == CL_OK)
+                    rc = net_backward_queued(net, &err);
+                net_sgd(net, 0.025f, 0.9f, 3e-4f);
+                if (be->graph_end(be, &graph, &why) != CL_OK || rc != CL_OK) {
+                    if (graph)
+                        be->graph_free(be, graph);
+                    graph = NULL;
+                }
+            }
+            if (!graph)
+                fprintf(stderr, "cellar bench: steps run op by op: %s\n", why.msg);
+        }
         a = cl_now();
-        if ((rc = net_forward_queued(net, batch, 1, &err)))
-            goto fail;
-        net_loss_queued(net, loss_dev, correct_dev, 1, NULL);
-        b = cl_now();
-        if ((rc = net_backward_queued(net, &err)))
-            goto fail;
-        net_sgd(net, 0.025f, 0.9f, 3e-4f);
+        if (graph) {
+            be->graph_run(be, graph);
+            b = a;
+        } else {
+            if ((rc = net_forward_queued(net, batch, 1, &err)))
+                goto fail;
+            net_loss_queued(net, loss_dev, correct_dev, 1, NULL);
+            b = cl_now();
+            if ((rc = net_backward_queued(net, &err)))
+                goto fail;
+            net_sgd(net, 0.025f, 0.9f, 3e-4f);
+        }
         if (i >= warmup) {
             tf += b - a;
             tb += cl_now() - b;
@@ -143,8 +175,8 @@ static int run_bench(int argc, char **argv)
     }
     {
         double dt = (t1 - t0) / steps;
-        buf_printf(&js, "{\"backend\":\"%s\",\"threads\":%d,\"genotype\":", be->name,
-                   be->threads);
+        buf_printf(&js, "{\"backend\":\"%s\",\"threads\":%d,\"graph\":%s,\"genotype\":",
+                   be->name, be->threads, graph ? "true" : "false");
         json_string(&js, geno_arg);
         buf_printf(&js, ",\"N\":%d,\"F\":%d,\"batch\":%d,\"input\":\"%dx%dx%d\",\"params\":%ld,"
                         "\"flops\":%.0f,\"steps\":%d,\"step_ms\":%.3f,\"fwd_ms\":%.3f,"
@@ -176,6 +208,8 @@ static int run_bench(int argc, char **argv)
     buf_free(&js);
     free(x);
     free(y);
+    if (graph)
+        be->graph_free(be, graph);
     be->free(be, loss_dev);
     be->free(be, correct_dev);
     net_free(net);
@@ -186,6 +220,8 @@ fail:
     free(x);
     free(y);
     if (be) {
+        if (graph)
+            be->graph_free(be, graph);
         be->free(be, loss_dev);
         be->free(be, correct_dev);
     }
