@@ -88,6 +88,13 @@ cut=$(sql cut.db "select group_concat(genotype || ' ' || printf('%.17g', reward)
 check "resume: the same genotypes with the same rewards as the uninterrupted run" [ "$whole" = "$cut" ]
 check "resume: trial 4's metrics are not doubled" [ "$(sql cut.db "select count(*) from metrics where trial=4")" = 2 ]
 
+# --- several trials at once ---
+sed 's/budget = 7/budget = 4/' tiny.lua >par.lua
+$CELLAR run par.lua --db par.db --parallel 2 >par.out 2>par.err; rc=$?
+check "run --parallel 2: the search finishes with its 4 trials, ids 1..4" [ "$rc:$(sql par.db "select group_concat(id) from (select id from trials where state='done' order by id)")" = "0:1,2,3,4" ]
+$CELLAR run par.lua --db par2.db --parallel 17 >/dev/null 2>par2.err; rc=$?
+check "run --parallel 17: refused with the range (exit 2)" sh -c "[ $rc -eq 2 ] && grep -q -- '--parallel: 17 is out of range (0 to 16)' par2.err"
+
 # --- reading a journal ---
 $CELLAR show whole.db >show.out 2>&1; rc=$?
 check "show DB: a leaderboard of the 7 trials" sh -c "[ $rc -eq 0 ] && grep -q '^   1 ' show.out && grep -q '^   7 ' show.out && grep -q 'rank.*reward.*accuracy.*params' show.out"

@@ -25,6 +25,7 @@ typedef struct outcome {
     double reward[32];
     int64_t id[32];
     int starts, ends, updates, epochs, failed;
+    int max_running;   /* most trials in hand at once */
 } outcome;
 
 static void small(experiment *x, const char *strategy, int budget)
@@ -96,6 +97,8 @@ static int run(const experiment *x, const char *db, int resume, int stop_trial, 
         while (engine_next_event(e, &ev))
             take(o, &ev);
         engine_get_status(e, &s);
+        if (s.running > o->max_running)
+            o->max_running = s.running;
         if (stop_trial && s.current_trial == stop_trial && s.step > 0 && ++steps_in >= 2)
             break;
     }
@@ -242,6 +245,64 @@ static void test_resume(void)
     }
 }
 
+/* Several trials in hand at once (on the CPU only when asked for). */
+static void test_parallel(void)
+{
+    experiment x;
+    outcome one, two, cut;
+    cl_err err = {0};
+    char d1[512], d2[512], d3[512];
+    int same = 1, ids = 1, rc;
+    memset(&one, 0, sizeof one);
+    memset(&two, 0, sizeof two);
+    memset(&cut, 0, sizeof cut);
+    small(&x, "random", 7);
+    path(d1, "one.db");
+    path(d2, "two.db");
+    path(d3, "cut2.db");
+    rc = run(&x, d1, 0, 0, &one, &err);
+    CHECK(rc == CL_OK && one.n == 7 && one.max_running == 1,
+          "parallel: on the CPU one trial at a time by default (%s)", rc ? err.msg : "ok");
+    x.parallel = 2;
+    rc = run(&x, d2, 0, 0, &two, &err);
+    CHECK(rc == CL_OK && two.n == 7 && two.max_running == 2,
+          "parallel = 2: two trials in hand at once, 7 finished (%s)", rc ? err.msg : "ok");
+    /* random proposals do not depend on results, and a child's weights and
+     * batches on its id: the same trials, the same rewards, whatever the order */
+    for (int i = 0; i < 7 && i < two.n; i++) {
+        int j = (int)two.id[i] - 1;
+        ids &= j >= 0 && j < 7;
+        if (j >= 0 && j < 7)
+            same &= !strcmp(one.geno[j], two.geno[i]) && one.reward[j] == two.reward[i];
+    }
+    CHECK(ids && same, "parallel = 2 trains the same genotypes to bit-identical rewards as one "
+                       "at a time");
+    CHECK(count_rows(d2, TRIAL_DONE) == 7 && count_rows(d2, TRIAL_RUNNING) == 0,
+          "parallel = 2: the journal holds 7 done trials");
+    /* killed with two trials in hand, resumed: none lost or duplicated */
+    rc = run(&x, d3, 0, 4, &cut, &err);
+    CHECK(rc == CL_OK && count_rows(d3, TRIAL_RUNNING) + count_rows(d3, TRIAL_PENDING) == 2,
+          "parallel = 2: abandoned while trial 4 trains, two trials are unfinished (%d running)",
+          count_rows(d3, TRIAL_RUNNING));
+    rc = run(&x, d3, 1, 0, &cut, &err);
+    CHECK(rc == CL_OK && count_rows(d3, TRIAL_DONE) == 7 && count_rows(d3, TRIAL_RUNNING) == 0 &&
+              count_rows(d3, TRIAL_PENDING) == 0,
+          "parallel = 2: resumed, 7 done trials and nothing unfinished (%s)", rc ? err.msg : "ok");
+    {
+        int64_t p = -1, r = -1, d = -1, f = -1;
+        cl_store *st;
+        if (store_open(d3, &st, &err) == CL_OK) {
+            store_trial_counts(st, &p, &r, &d, &f, &err);
+            store_close(st);
+        }
+        CHECK(p + r + d + f == 7, "parallel = 2: 7 trials in the journal in all: the interrupted "
+                                  "ones ran again under their ids");
+    }
+    x.parallel = 17;
+    CHECK(experiment_validate(&x, &err) != CL_OK && strstr(err.msg, "parallel"),
+          "parallel beyond 16 is refused: %s", err.msg);
+}
+
 static void test_commands(void)
 {
     experiment x;
@@ -365,6 +426,7 @@ int main(void)
     }
     test_strategies();
     test_resume();
+    test_parallel();
     test_commands();
     test_failures_and_duplicates();
     backend_destroy(be);

@@ -222,6 +222,13 @@ struct cl_backend {
     void (*graph_run)(cl_backend *be, void *graph);
     void (*graph_free)(cl_backend *be, void *graph);
 
+    /* Optional: a second backend on the same device, with its own queue,
+     * so two networks can compute at once (NULL: networks share this one);
+     * the caller destroys it */
+    int (*fork)(cl_backend *be, cl_backend **out, cl_err *err);
+    /* Optional: the device memory still free */
+    int (*mem_free)(cl_backend *be, size_t *bytes);
+
     void *impl;   /* the backend's own state */
 };
 

@@ -31,6 +31,8 @@ static const char run_usage[] =
     "  --headless       no screen (the default of `run`; for scripts)\n"
     "  --backend B      cpu, cuda or auto (default auto: the GPU if any)\n"
     "  --threads t      CPU threads (default: all cores)\n"
+    "  --parallel K     train K trials at once (default: the experiment's `parallel`;\n"
+    "                   0 = as many as fit: 1 on the CPU, up to 8 on a GPU)\n"
     "  --set NAME=VALUE change a setting before the search starts, as the console\n"
     "                   would (journaled; repeatable): lr, entropy_weight,\n"
     "                   temperature, tanh_c, child.epochs, child.batch, child.lr,\n"
@@ -44,10 +46,12 @@ static const char resume_usage[] =
     "journal (its Lua source is stored there), finished trials are kept, a trial\n"
     "that was interrupted runs again, and the search goes on to its budget.  With\n"
     "the same thread count, a resumed search on the CPU proposes exactly what an\n"
-    "uninterrupted one would have.\n"
+    "uninterrupted one would have (with one trial at a time; with several, the\n"
+    "interrupted ones run again under their ids on fresh proposals).\n"
     "\n"
     "  --backend B      cpu, cuda or auto (default auto: the GPU if any)\n"
     "  --threads t      CPU threads (default: all cores)\n"
+    "  --parallel K     train K trials at once (as for run)\n"
     "  --set NAME=VALUE change a setting before continuing (journaled; repeatable)\n"
     "  --quiet          only the final summary\n";
 
@@ -103,9 +107,10 @@ static void show_progress(runner *r)
         snprintf(best, sizeof best, "%.4f (#%lld)", s.best_reward, (long long)s.best_trial);
     if (s.current_trial)
         progress_show(&r->prog, 0, "[%s] %lld/%lld trials | best %s | %.0f trials/h | left %s | "
-                                   "trial %lld epoch %d/%d step %ld/%ld",
+                                   "trial %lld%s epoch %d/%d step %ld/%ld",
                       r->x->name, (long long)(s.done + s.failed), (long long)s.budget, best,
                       s.trials_per_hour, left, (long long)s.current_trial,
+                      s.running > 1 ? " (and others)" : "",
                       s.epoch < s.epochs ? s.epoch + 1 : s.epochs, s.epochs, s.step,
                       s.steps_total);
     else
@@ -283,12 +288,13 @@ static int run_run(int argc, char **argv)
 {
     const char *file = NULL, *db_arg = NULL, *backend_name = "auto";
     int force = 0, headless = 0, threads = 0, quiet = 0, code, n = 0, rc = 0, stopped = 0;
+    int parallel = -1;
     cli_list sets = {{0}, 0};
     cli_opt opts[] = {
         {"db", OPT_STR, &db_arg, 0, 0, 0},         {"force", OPT_FLAG, &force, 0, 0, 0},
         {"headless", OPT_FLAG, &headless, 0, 0, 0}, {"backend", OPT_STR, &backend_name, 0, 0, 0},
         {"threads", OPT_INT, &threads, 0, 1024, 0}, {"quiet", OPT_FLAG, &quiet, 0, 0, 0},
-        {"set", OPT_LIST, &sets, 0, 0, 0},
+        {"set", OPT_LIST, &sets, 0, 0, 0},          {"parallel", OPT_INT, &parallel, 0, 16, 0},
     };
     cl_err err = {0};
     cl_lua *L = NULL;
@@ -316,6 +322,8 @@ static int run_run(int argc, char **argv)
         rc = ERR_SET(&err, CL_ERR_ARG, "%s declares %d experiments; at most 16", file, n);
         goto fail;
     }
+    for (int i = 0; i < n && parallel >= 0; i++)
+        xs[i].parallel = parallel;
     if (db_arg && n > 1) {
         rc = ERR_SET(&err, CL_ERR_ARG, "%s declares %d experiments: --db names one journal, so "
                      "leave it out (they get %s-NAME.db)", file, n, file);
@@ -373,13 +381,14 @@ fail:
 static int run_resume(int argc, char **argv)
 {
     const char *db = NULL, *backend_name = "auto";
-    int threads = 0, quiet = 0, code, n = 0, rc;
+    int threads = 0, quiet = 0, code, n = 0, rc, parallel = -1;
     cli_list sets = {{0}, 0};
     cli_opt opts[] = {
         {"backend", OPT_STR, &backend_name, 0, 0, 0},
         {"threads", OPT_INT, &threads, 0, 1024, 0},
         {"quiet", OPT_FLAG, &quiet, 0, 0, 0},
         {"set", OPT_LIST, &sets, 0, 0, 0},
+        {"parallel", OPT_INT, &parallel, 0, 16, 0},
     };
     cl_err err = {0};
     cl_store *st = NULL;
@@ -422,6 +431,8 @@ static int run_resume(int argc, char **argv)
         goto fail;
     setup_signals();
     r.L = L;
+    if (parallel >= 0)
+        xs[which].parallel = parallel;
     r.x = &xs[which];
     if ((rc = run_one(&r, st, be, 1, &res, &err)))
         goto fail;

@@ -54,7 +54,7 @@ static const setting settings[] = {
 
 static const char *const experiment_keys[] = {
     "name",     "dataset", "train_images", "val_images", "space", "child", "strategy", "budget",
-    "time_budget", "seed", "reuse_duplicates", NULL,
+    "time_budget", "seed", "reuse_duplicates", "parallel", NULL,
 };
 static const char *const child_keys[] = {
     "N", "F", "epochs", "batch", "lr", "drop_path", "momentum", "weight_decay", "augment", NULL,
@@ -441,6 +441,8 @@ static void push_description(lua_State *L, const experiment *x)
     lua_setfield(L, -2, "seed");
     lua_pushboolean(L, x->reuse_duplicates);
     lua_setfield(L, -2, "reuse_duplicates");
+    lua_pushinteger(L, x->parallel);
+    lua_setfield(L, -2, "parallel");
     lua_pushstring(L, x->strategy);
     lua_setfield(L, -2, "strategy");
     lua_pushstring(L, x->space.name);
@@ -505,6 +507,7 @@ int cl_lua_experiment_fn(lua_State *L)
     int_field(L, 1, "train_images", &x.train_images);
     int_field(L, 1, "val_images", &x.val_images);
     int_field(L, 1, "budget", &x.budget);
+    int_field(L, 1, "parallel", &x.parallel);
     lua_getfield(L, 1, "time_budget");
     if (!lua_isnil(L, -1))
         x.time_budget = check_real(L, -1, "time_budget");

@@ -737,6 +737,13 @@ int net_profile_report(const cl_net *net, net_prof_row *rows, int max)
 
 long net_param_count(const cl_net *net) { return net->n_params; }
 
+size_t net_memory(const cl_net *net)
+{
+    return sizeof(float) * ((size_t)2 * net->arena_floats + (size_t)3 * net->n_params +
+                            (size_t)net->n_state +
+                            (size_t)(net->n_paths ? net->n_paths : 1) * net->max_batch);
+}
+
 double net_flops(const cl_net *net)
 {
     double f = 0.0;

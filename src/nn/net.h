@@ -161,6 +161,9 @@ int net_profile_report(const cl_net *net, net_prof_row *rows, int max);
 
 /* ---- facts ---- */
 long net_param_count(const cl_net *net);
+/* bytes of backend memory the planned network holds (arenas, parameters
+ * and their SGD state, batch-norm state) */
+size_t net_memory(const cl_net *net);
 /* FLOPs of the forward pass of one image: 2 per multiply-add of the
  * convolutions and the linear layer */
 double net_flops(const cl_net *net);

@@ -1,12 +1,17 @@
 /* engine.c - the search engine: trials in bounded slices, the journal,
  * commands in and events out.
  *
- * One trial at a time moves through three phases: IDLE (propose, journal,
- * build), TRAIN (SGD steps in slices), EVAL (validation batches in
- * slices); its end is one journal transaction holding the trial's result,
- * its last epoch, the controller update it caused and the strategy's
- * checkpoint, so that the journal is always at a trial boundary or inside
- * one trial.  Seeds: the split comes from the experiment's seed, a
+ * A trial moves through three phases: IDLE (propose, journal, build),
+ * TRAIN (SGD steps in slices), EVAL (validation batches in slices); its end
+ * is one journal transaction holding the trial's result, its last epoch,
+ * the controller update it caused and the strategy's checkpoint, so that
+ * the journal is always at a trial boundary or inside the trials in hand.
+ * Up to `parallel` trials are in hand at once, each in a slot with its own
+ * backend (on a GPU its own stream, so small children share the device);
+ * engine_step serves the slots in turn, a slice each.  With one slot (the
+ * CPU's default) a resumed search proposes exactly what an uninterrupted
+ * one would have; with several, the interrupted trials run again under
+ * their ids, on fresh proposals.  Seeds: the split comes from the experiment's seed, a
  * child's weights and batches from the seed and the trial's id, the
  * proposals from the strategy's generator (checkpointed). */
 #include "search/engine.h"
@@ -50,6 +55,30 @@ const engine_setting engine_settings[] = {
 
 typedef enum { PH_IDLE, PH_TRAIN, PH_EVAL } phase;
 
+/* a trial in hand */
+typedef struct slot {
+    phase ph;                   /* PH_IDLE: free */
+    store_trial cur;
+    int acts[SPACE_MAX_DECISIONS];
+    cl_genotype g;
+    child_recipe recipe;
+    int augment;
+    cl_backend *be;             /* the engine's for slot 0, a fork of it for the others */
+    int own_be;
+    cl_net *net;
+    cl_trainer *tr;
+    int last_epoch;
+    double t_trial;             /* seconds spent on it so far */
+    int eval_pos;
+    long eval_right;
+    double eval_loss;
+    float *ebx;
+    int *eby;
+    size_t ebx_cap;
+} slot;
+
+#define MAX_SLOTS 16
+
 struct cl_engine {
     const experiment *x;
     cl_store *st;
@@ -67,24 +96,15 @@ struct cl_engine {
     unsigned char has_ov[SET_COUNT];   /* ... and which were set */
     int budget;
 
-    /* the trial in hand */
-    phase ph;
-    store_trial cur;            /* id 0: none */
-    int acts[SPACE_MAX_DECISIONS];
-    cl_genotype g;
-    child_recipe recipe;
-    int augment;
-    cl_net *net;
-    cl_trainer *tr;
-    int last_epoch;
-    double t_trial;             /* seconds spent on it so far */
-    int eval_pos;
-    long eval_right;
-    double eval_loss;
-    float *ebx;
-    int *eby;
-    size_t ebx_cap;
-    int64_t rerun_id;           /* resume: the interrupted trial to run again */
+    /* the trials in hand */
+    slot slots[MAX_SLOTS];
+    int n_slots;                /* slots in use: decided when the first child is built */
+    int parallel;               /* asked for: 0 = as many as fit */
+    int turn;                   /* the slot served next */
+    int64_t rerun[MAX_SLOTS];   /* resume: interrupted trials to run again, in order */
+    int n_rerun;
+    int sized;                  /* n_slots decided */
+    int noted;                  /* the backend's note on steps logged */
 
     /* counters */
     int64_t done, failed, best_trial;
@@ -163,20 +183,28 @@ int engine_next_event(cl_engine *e, engine_event *ev)
 
 /* ---- the trial in hand ---- */
 
-static void drop_child(cl_engine *e)
+static void drop_child(slot *sl)
 {
-    trainer_free(e->tr);
-    net_free(e->net);
-    e->tr = NULL;
-    e->net = NULL;
+    trainer_free(sl->tr);
+    net_free(sl->net);
+    sl->tr = NULL;
+    sl->net = NULL;
 }
 
-static void clear_trial(cl_engine *e)
+static void clear_trial(slot *sl)
 {
-    drop_child(e);
-    store_trial_clear(&e->cur);
-    memset(&e->cur, 0, sizeof e->cur);
-    e->ph = PH_IDLE;
+    drop_child(sl);
+    store_trial_clear(&sl->cur);
+    memset(&sl->cur, 0, sizeof sl->cur);
+    sl->ph = PH_IDLE;
+}
+
+static int active_slots(const cl_engine *e)
+{
+    int n = 0;
+    for (int i = 0; i < e->n_slots; i++)
+        n += e->slots[i].ph != PH_IDLE;
+    return n;
 }
 
 static int setting_index(const char *name)
@@ -241,10 +269,10 @@ static int resolve(cl_engine *e, int64_t id, child_recipe *r, cl_err *err)
 
 /* Record the end of the trial in hand: the result, its last epoch's
  * metrics, the strategy's lesson and checkpoint, in one transaction. */
-static int finish_trial(cl_engine *e, int failed, const char *reason, double reward, double acc,
-                        const store_metric *last, cl_err *err)
+static int finish_trial(cl_engine *e, slot *sl, int failed, const char *reason, double reward,
+                        double acc, const store_metric *last, cl_err *err)
 {
-    store_trial *t = &e->cur;
+    store_trial *t = &sl->cur;
     strat_update u;
     int updated = 0, rc;
     unsigned char *blob = NULL;
@@ -256,12 +284,12 @@ static int finish_trial(cl_engine *e, int failed, const char *reason, double rew
     t->state = failed ? TRIAL_FAILED : TRIAL_DONE;
     t->reward = failed ? NAN : reward;
     t->accuracy = failed ? NAN : acc;
-    t->seconds = e->t_trial;
+    t->seconds = sl->t_trial;
     t->finished = wall_now();
     free(t->reason);
     t->reason = failed ? strdup(reason ? reason : "failed") : NULL;
 
-    if ((rc = e->vt->observe(e->strat, t->id, e->acts, t->logp, failed ? 0.0 : reward, failed, &u,
+    if ((rc = e->vt->observe(e->strat, t->id, sl->acts, t->logp, failed ? 0.0 : reward, failed, &u,
                              &updated, err)))
         return rc;
     if (updated && e->vt->policy && e->vt->best_guess) {
@@ -297,7 +325,7 @@ static int finish_trial(cl_engine *e, int failed, const char *reason, double rew
         goto out;
     if ((rc = store_trial_update(e->st, t, err)) ||
         (last && (rc = store_metric_insert(e->st, last, err))) ||
-        (rc = store_seconds_add(e->st, "search", e->t_trial, err)))
+        (rc = store_seconds_add(e->st, "search", sl->t_trial, err)))
         goto rollback;
     if (updated) {
         store_ctrl_step s;
@@ -326,7 +354,7 @@ static int finish_trial(cl_engine *e, int failed, const char *reason, double rew
         e->failed++;
     else
         e->done++;
-    e->seconds += e->t_trial;
+    e->seconds += sl->t_trial;
     if (!failed && (!e->best_trial || reward > e->best_reward)) {
         e->best_trial = t->id;
         e->best_reward = reward;
@@ -353,7 +381,7 @@ static int finish_trial(cl_engine *e, int failed, const char *reason, double rew
         ev->reward_ema = u.reward_ema;
         ev->ctrl_loss = u.loss;
     }
-    clear_trial(e);
+    clear_trial(sl);
     if (e->pause_after) {
         e->pause_after = 0;
         set_state(e, ENGINE_PAUSED);
@@ -369,33 +397,33 @@ out:
 }
 
 /* a child failed (it is not the search that failed): record it so */
-static int child_failed(cl_engine *e, const cl_err *why, cl_err *err)
+static int child_failed(cl_engine *e, slot *sl, const cl_err *why, cl_err *err)
 {
     char reason[sizeof why->msg];
     snprintf(reason, sizeof reason, "%s", why->msg[0] ? why->msg : err_str(why->code));
-    drop_child(e);
-    log_event(e, "trial %lld failed: %s", (long long)e->cur.id, reason);
-    return finish_trial(e, 1, reason, 0.0, 0.0, NULL, err);
+    drop_child(sl);
+    log_event(e, "trial %lld failed: %s", (long long)sl->cur.id, reason);
+    return finish_trial(e, sl, 1, reason, 0.0, 0.0, NULL, err);
 }
 
-static int start_trial(cl_engine *e, cl_err *err)
+static int start_trial(cl_engine *e, slot *sl, cl_err *err)
 {
-    store_trial *t = &e->cur;
+    store_trial *t = &sl->cur;
     char text[GENO_TEXT_MAX], rtext[1024], actions[SPACE_MAX_DECISIONS * 4];
-    int64_t id = e->rerun_id;
+    int64_t id = e->n_rerun ? e->rerun[0] : 0;
     double logp;
     cl_err why = {0};
     int rc, found = 0;
     engine_event *ev;
 
-    if ((rc = e->vt->propose(e->strat, e->acts, &logp, err)))
+    if ((rc = e->vt->propose(e->strat, sl->acts, &logp, err)))
         return rc;
-    if ((rc = space_decode(&e->x->space, e->acts, &e->g, err))) {
+    if ((rc = space_decode(&e->x->space, sl->acts, &sl->g, err))) {
         err_prefix(err, "strategy %s proposed decisions outside the space", e->vt->name);
         return rc;
     }
-    geno_format(&e->g, text, sizeof text);
-    space_actions_format(e->acts, e->n_dec, actions, sizeof actions);
+    geno_format(&sl->g, text, sizeof text);
+    space_actions_format(sl->acts, e->n_dec, actions, sizeof actions);
 
     memset(t, 0, sizeof *t);
     t->state = TRIAL_PENDING;
@@ -405,7 +433,7 @@ static int start_trial(cl_engine *e, cl_err *err)
     t->reward = t->accuracy = t->seconds = t->flops = NAN;
     t->started = t->finished = NAN;
     t->created = wall_now();
-    geno_hash_hex(geno_hash(&e->g), t->hash);
+    geno_hash_hex(geno_hash(&sl->g), t->hash);
     if (!t->genotype || !t->actions)
         return ERR_SET(err, CL_ERR_NOMEM, "engine: out of memory");
 
@@ -420,7 +448,8 @@ static int start_trial(cl_engine *e, cl_err *err)
                          "interruption; running the new proposal", (long long)id, text);
         store_trial_clear(&old);
         t->id = id;
-        e->rerun_id = 0;
+        e->n_rerun--;
+        memmove(e->rerun, e->rerun + 1, (size_t)e->n_rerun * sizeof *e->rerun);
         if ((rc = store_metric_delete(e->st, id, err)) || (rc = store_trial_update(e->st, t, err)))
             return rc;
     } else if ((rc = store_trial_insert(e->st, t, err))) {
@@ -428,15 +457,15 @@ static int start_trial(cl_engine *e, cl_err *err)
     }
     id = t->id;
 
-    if ((rc = resolve(e, id, &e->recipe, err)))
+    if ((rc = resolve(e, id, &sl->recipe, err)))
         return rc;
-    e->augment = e->recipe.augment >= 0 ? e->recipe.augment : !strcmp(e->ds.name, "cifar10");
-    recipe_text(&e->recipe, e->x, rtext, sizeof rtext);
+    sl->augment = sl->recipe.augment >= 0 ? sl->recipe.augment : !strcmp(e->ds.name, "cifar10");
+    recipe_text(&sl->recipe, e->x, rtext, sizeof rtext);
     free(t->recipe);
     t->recipe = strdup(rtext);
     recipe_hash(rtext, t->hash_recipe);
-    e->t_trial = 0.0;
-    e->last_epoch = 0;
+    sl->t_trial = 0.0;
+    sl->last_epoch = 0;
 
     ev = push_event(e, EV_TRIAL_START);
     ev->trial = id;
@@ -456,152 +485,215 @@ static int start_trial(cl_engine *e, cl_err *err)
             t->flops = prev.flops;
             t->started = wall_now();
             store_trial_clear(&prev);
-            return finish_trial(e, 0, NULL, reward, acc, NULL, err);
+            return finish_trial(e, sl, 0, NULL, reward, acc, NULL, err);
         }
     }
 
     /* build and plan the child; a failure here is the child's */
     {
-        child_spec spec = {e->recipe.N, e->recipe.F, e->ds.c, e->ds.h, e->ds.w, e->ds.classes};
+        child_spec spec = {sl->recipe.N, sl->recipe.F, e->ds.c, e->ds.h, e->ds.w, e->ds.classes};
         train_cfg cfg;
         cl_rng rng;
         uint64_t seed = mix64(e->x->seed * 0x9e3779b97f4a7c15ULL + (uint64_t)id);
         rng_seed(&rng, seed);
         train_cfg_defaults(&cfg);
-        cfg.epochs = e->recipe.epochs;
-        cfg.batch = e->recipe.batch;
-        cfg.lr = e->recipe.lr;
-        cfg.drop_path = e->recipe.drop_path;
-        cfg.momentum = (float)e->recipe.momentum;
-        cfg.weight_decay = (float)e->recipe.weight_decay;
-        cfg.augment = e->augment;
+        cfg.epochs = sl->recipe.epochs;
+        cfg.batch = sl->recipe.batch;
+        cfg.lr = sl->recipe.lr;
+        cfg.drop_path = sl->recipe.drop_path;
+        cfg.momentum = (float)sl->recipe.momentum;
+        cfg.weight_decay = (float)sl->recipe.weight_decay;
+        cfg.augment = sl->augment;
         cfg.seed = seed;
-        if ((rc = child_build(&e->g, &spec, e->be, &e->net, &why)) ||
-            (rc = net_plan(e->net, e->recipe.batch, &why)) ||
-            (rc = net_init_params(e->net, &rng, &why)) ||
-            (rc = trainer_new(e->net, &e->ds, e->sp.train_idx, e->sp.n_train, e->mean, e->std, &cfg,
-                              &e->tr, &why))) {
-            if (e->net) {
-                t->params = net_param_count(e->net);
-                t->flops = net_flops(e->net);
+        if ((rc = child_build(&sl->g, &spec, sl->be, &sl->net, &why)) ||
+            (rc = net_plan(sl->net, sl->recipe.batch, &why)) ||
+            (rc = net_init_params(sl->net, &rng, &why)) ||
+            (rc = trainer_new(sl->net, &e->ds, e->sp.train_idx, e->sp.n_train, e->mean, e->std,
+                              &cfg, &sl->tr, &why))) {
+            if (sl->net) {
+                t->params = net_param_count(sl->net);
+                t->flops = net_flops(sl->net);
             }
-            return child_failed(e, &why, err);
+            return child_failed(e, sl, &why, err);
         }
-        t->params = net_param_count(e->net);
-        t->flops = net_flops(e->net);
+        t->params = net_param_count(sl->net);
+        t->flops = net_flops(sl->net);
+        if (trainer_note(sl->tr)[0] && !e->noted) {
+            e->noted = 1;
+            log_event(e, "training steps run op by op: %s", trainer_note(sl->tr));
+        }
     }
     t->state = TRIAL_RUNNING;
     t->started = wall_now();
     if ((rc = store_trial_update(e->st, t, err)))
         return rc;
-    e->ph = PH_TRAIN;
+    sl->ph = PH_TRAIN;
     return CL_OK;
 }
 
-static int train_slice(cl_engine *e, int max_steps, cl_err *err)
+static int train_slice(cl_engine *e, slot *sl, int max_steps, cl_err *err)
 {
     const train_status *ts;
     cl_err why = {0};
     double t0 = cl_now();
-    int rc = trainer_run(e->tr, max_steps, &why);
-    e->t_trial += cl_now() - t0;
+    int rc = trainer_run(sl->tr, max_steps, &why);
+    sl->t_trial += cl_now() - t0;
     if (rc)
-        return child_failed(e, &why, err);
-    ts = trainer_status(e->tr);
+        return child_failed(e, sl, &why, err);
+    ts = trainer_status(sl->tr);
     /* the last epoch is reported and journaled after validation, with its accuracy */
-    if (ts->epoch > e->last_epoch && ts->epoch < e->recipe.epochs) {
+    if (ts->epoch > sl->last_epoch && ts->epoch < sl->recipe.epochs) {
         engine_event *ev = push_event(e, EV_EPOCH);
-        store_metric m = {e->cur.id, ts->epoch, ts->last_epoch_loss, ts->last_epoch_acc, NAN,
-                          ts->lr, e->t_trial};
-        e->last_epoch = ts->epoch;
-        ev->trial = e->cur.id;
+        store_metric m = {sl->cur.id, ts->epoch, ts->last_epoch_loss, ts->last_epoch_acc, NAN,
+                          ts->lr, sl->t_trial};
+        sl->last_epoch = ts->epoch;
+        ev->trial = sl->cur.id;
         ev->epoch = ts->epoch;
         ev->loss = ts->last_epoch_loss;
         ev->acc = ts->last_epoch_acc;
         if ((rc = store_metric_insert(e->st, &m, err)))
             return rc;
     }
-    if (trainer_done(e->tr)) {
-        size_t need = (size_t)e->net->max_batch * e->ds.c * e->ds.h * e->ds.w;
-        if (need > e->ebx_cap) {
-            float *p = realloc(e->ebx, need * sizeof *p);
-            int *q = realloc(e->eby, (size_t)e->net->max_batch * sizeof *q);
+    if (trainer_done(sl->tr)) {
+        size_t need = (size_t)sl->net->max_batch * e->ds.c * e->ds.h * e->ds.w;
+        if (need > sl->ebx_cap) {
+            float *p = realloc(sl->ebx, need * sizeof *p);
+            int *q = realloc(sl->eby, (size_t)sl->net->max_batch * sizeof *q);
             if (p)
-                e->ebx = p;
+                sl->ebx = p;
             if (q)
-                e->eby = q;
+                sl->eby = q;
             if (!p || !q)
                 return ERR_SET(err, CL_ERR_NOMEM, "engine: out of memory for evaluation");
-            e->ebx_cap = need;
+            sl->ebx_cap = need;
         }
-        e->ph = PH_EVAL;
-        e->eval_pos = 0;
-        e->eval_right = 0;
-        e->eval_loss = 0.0;
+        sl->ph = PH_EVAL;
+        sl->eval_pos = 0;
+        sl->eval_right = 0;
+        sl->eval_loss = 0.0;
     }
     return CL_OK;
 }
 
-static int eval_slice(cl_engine *e, int max_batches, cl_err *err)
+static int eval_slice(cl_engine *e, slot *sl, int max_batches, cl_err *err)
 {
     const cl_dataset *ds = &e->ds;
-    int bmax = e->net->max_batch, n = e->sp.n_val;
+    int bmax = sl->net->max_batch, n = e->sp.n_val;
     double t0 = cl_now();
     cl_err why = {0};
-    for (int k = 0; k < max_batches && e->eval_pos < n; k++) {
-        int b = n - e->eval_pos < bmax ? n - e->eval_pos : bmax, right, rc;
+    for (int k = 0; k < max_batches && sl->eval_pos < n; k++) {
+        int b = n - sl->eval_pos < bmax ? n - sl->eval_pos : bmax, right, rc;
         float loss;
         dataset_make_batch(ds->train_x, ds->train_y, ds->c, ds->h, ds->w,
-                           e->sp.val_idx + e->eval_pos, b, e->mean, e->std, NULL, NULL, e->ebx,
-                           e->eby);
-        if ((rc = net_forward(e->net, e->ebx, b, 0, &why)) ||
-            (rc = net_loss(e->net, e->eby, &loss, &right, 0, &why))) {
-            e->t_trial += cl_now() - t0;
+                           e->sp.val_idx + sl->eval_pos, b, e->mean, e->std, NULL, NULL, sl->ebx,
+                           sl->eby);
+        if ((rc = net_forward(sl->net, sl->ebx, b, 0, &why)) ||
+            (rc = net_loss(sl->net, sl->eby, &loss, &right, 0, &why))) {
+            sl->t_trial += cl_now() - t0;
             err_prefix(&why, "validation");
-            return child_failed(e, &why, err);
+            return child_failed(e, sl, &why, err);
         }
-        e->eval_right += right;
-        e->eval_loss += (double)loss * b;
-        e->eval_pos += b;
+        sl->eval_right += right;
+        sl->eval_loss += (double)loss * b;
+        sl->eval_pos += b;
     }
-    e->t_trial += cl_now() - t0;
-    if (e->eval_pos >= n) {
-        const train_status *ts = trainer_status(e->tr);
-        double acc = (double)e->eval_right / n;
-        store_metric m = {e->cur.id, ts->epoch, ts->last_epoch_loss, ts->last_epoch_acc, acc,
-                          ts->lr, e->t_trial};
+    sl->t_trial += cl_now() - t0;
+    if (sl->eval_pos >= n) {
+        const train_status *ts = trainer_status(sl->tr);
+        double acc = (double)sl->eval_right / n;
+        store_metric m = {sl->cur.id, ts->epoch, ts->last_epoch_loss, ts->last_epoch_acc, acc,
+                          ts->lr, sl->t_trial};
         engine_event *ev = push_event(e, EV_EPOCH);
-        ev->trial = e->cur.id;
+        ev->trial = sl->cur.id;
         ev->epoch = ts->epoch;
         ev->loss = ts->last_epoch_loss;
         ev->acc = ts->last_epoch_acc;
         ev->val_acc = acc;
-        drop_child(e);
-        return finish_trial(e, 0, NULL, acc, acc, &m, err);
+        drop_child(sl);
+        return finish_trial(e, sl, 0, NULL, acc, acc, &m, err);
     }
+    return CL_OK;
+}
+
+/* How many slots: what was asked for, else one on a backend that shares
+ * the host's memory (the CPU's threads are already all in use), else as
+ * many children like the first as the device's free memory holds (twice
+ * their planned memory each, for the libraries' workspaces), at most 8. */
+static int decide_slots(cl_engine *e, const slot *first)
+{
+    size_t free_b = 0, per;
+    long n;
+    if (e->parallel > 0)
+        return e->parallel < MAX_SLOTS ? e->parallel : MAX_SLOTS;
+    if (e->be->host_memory || !e->be->mem_free || !first->net ||
+        e->be->mem_free(e->be, &free_b) != CL_OK)
+        return 1;
+    per = 2 * net_memory(first->net) + (size_t)e->ds.n_train * e->ds.c * e->ds.h * e->ds.w;
+    n = 1 + (long)(free_b / (per ? per : 1));
+    return n < 1 ? 1 : n > 8 ? 8 : (int)n;
+}
+
+static int open_slot(cl_engine *e, int i, cl_err *err)
+{
+    slot *sl = &e->slots[i];
+    int rc;
+    if (sl->be)
+        return CL_OK;
+    if (i == 0 || !e->be->fork) {
+        sl->be = e->be;
+        return CL_OK;
+    }
+    if ((rc = e->be->fork(e->be, &sl->be, err))) {
+        err_prefix(err, "a backend for trial slot %d", i + 1);
+        return rc;
+    }
+    sl->own_be = 1;
     return CL_OK;
 }
 
 int engine_step(cl_engine *e, int max_steps, cl_err *err)
 {
+    int rc;
     if (max_steps < 1)
         max_steps = 1;
     if (e->state != ENGINE_RUNNING)
         return CL_OK;
-    switch (e->ph) {
-    case PH_IDLE: {
+    /* a free slot takes a new trial while the budget allows */
+    {
         double elapsed = e->seconds_before + e->seconds;
-        if (e->done + e->failed >= e->budget ||
-            (e->x->time_budget > 0 && elapsed >= e->x->time_budget)) {
+        int busy = active_slots(e);
+        int over = e->done + e->failed + busy >= e->budget ||
+                   (e->x->time_budget > 0 && elapsed >= e->x->time_budget) ||
+                   (e->pause_after && busy > 0);
+        if (!over) {
+            for (int i = 0; i < e->n_slots; i++) {
+                slot *sl = &e->slots[i];
+                if (sl->ph != PH_IDLE)
+                    continue;
+                if ((rc = open_slot(e, i, err)))
+                    return rc;
+                rc = start_trial(e, sl, err);
+                if (rc == CL_OK && e->n_slots == 1 && e->slots[0].ph != PH_IDLE && !e->sized) {
+                    e->sized = 1;
+                    e->n_slots = decide_slots(e, &e->slots[0]);
+                    if (e->n_slots > 1)
+                        log_event(e, "%d trials train at once on %s", e->n_slots, e->be->name);
+                }
+                return rc;
+            }
+        } else if (!busy) {
             set_state(e, ENGINE_DONE);
             return CL_OK;
         }
-        return start_trial(e, err);
     }
-    case PH_TRAIN:
-        return train_slice(e, max_steps, err);
-    case PH_EVAL:
-        return eval_slice(e, max_steps, err);
+    /* else the next trial in hand gets a slice */
+    for (int k = 0; k < e->n_slots; k++) {
+        slot *sl = &e->slots[(e->turn + k) % e->n_slots];
+        if (sl->ph == PH_IDLE)
+            continue;
+        e->turn = (e->turn + k + 1) % e->n_slots;
+        return sl->ph == PH_TRAIN ? train_slice(e, sl, max_steps, err)
+                                  : eval_slice(e, sl, max_steps, err);
     }
     return CL_OK;
 }
@@ -633,7 +725,12 @@ static int journal_command(cl_engine *e, const char *source, const char *name, c
 int engine_get(const cl_engine *e, const char *name, double *value, cl_err *err)
 {
     int i = setting_index(name);
-    const child_recipe *r = e->ph != PH_IDLE ? &e->recipe : &e->x->child;
+    const slot *busy = NULL;
+    const child_recipe *r;
+    for (int k = 0; k < e->n_slots; k++)
+        if (e->slots[k].ph != PH_IDLE && (!busy || e->slots[k].cur.id > busy->cur.id))
+            busy = &e->slots[k];
+    r = busy ? &busy->recipe : &e->x->child;
     if (i < 0) {
         cl_buf names = {0};
         for (int k = 0; engine_settings[k].name; k++)
@@ -777,7 +874,17 @@ int engine_command(cl_engine *e, cmd_kind cmd, const char *name, double value, c
 
 void engine_get_status(const cl_engine *e, engine_status *s)
 {
-    double elapsed = e->seconds_before + e->seconds + (e->ph != PH_IDLE ? e->t_trial : 0.0);
+    const slot *cur = NULL;
+    double elapsed = e->seconds_before + e->seconds;
+    /* the oldest trial in hand is the one shown */
+    for (int k = 0; k < e->n_slots; k++) {
+        const slot *sl = &e->slots[k];
+        if (sl->ph == PH_IDLE)
+            continue;
+        elapsed += sl->t_trial;
+        if (!cur || sl->cur.id < cur->cur.id)
+            cur = sl;
+    }
     memset(s, 0, sizeof *s);
     s->state = e->state;
     s->done = e->done;
@@ -786,11 +893,13 @@ void engine_get_status(const cl_engine *e, engine_status *s)
     s->best_trial = e->best_trial;
     s->best_reward = e->best_trial ? e->best_reward : NAN;
     snprintf(s->best_genotype, sizeof s->best_genotype, "%s", e->best_geno);
-    s->current_trial = e->ph != PH_IDLE ? e->cur.id : 0;
-    if (e->tr) {
-        const train_status *ts = trainer_status(e->tr);
+    s->current_trial = cur ? cur->cur.id : 0;
+    s->running = active_slots(e);
+    s->slots = e->n_slots;
+    if (cur && cur->tr) {
+        const train_status *ts = trainer_status(cur->tr);
         s->epoch = ts->epoch;
-        s->epochs = e->recipe.epochs;
+        s->epochs = cur->recipe.epochs;
         s->step = ts->step;
         s->steps_total = ts->steps_total;
     }
@@ -805,8 +914,7 @@ void engine_get_status(const cl_engine *e, engine_status *s)
 
 typedef struct tally {
     cl_engine *e;
-    int64_t interrupted;
-    int extra;
+    int extra;   /* unfinished trials beyond MAX_SLOTS */
 } tally;
 
 static int count_trial(void *ud, const store_trial *t)
@@ -822,8 +930,8 @@ static int count_trial(void *ud, const store_trial *t)
         }
     } else if (t->state == TRIAL_FAILED) {
         e->failed++;
-    } else if (!ty->interrupted) {
-        ty->interrupted = t->id;
+    } else if (e->n_rerun < MAX_SLOTS) {
+        e->rerun[e->n_rerun++] = t->id;
     } else {
         ty->extra++;
     }
@@ -889,6 +997,9 @@ int engine_open(const experiment *x, cl_store *st, cl_backend *be, int resume, c
     e->st = st;
     e->be = be;
     e->budget = x->budget;
+    e->parallel = x->parallel;
+    e->n_slots = 1;
+    e->sized = x->parallel == 1;
     e->state = ENGINE_RUNNING;
     e->n_dec = space_decisions(&x->space, (int[SPACE_MAX_DECISIONS]){0});
     memset(&je, 0, sizeof je);
@@ -925,7 +1036,7 @@ int engine_open(const experiment *x, cl_store *st, cl_backend *be, int resume, c
             goto fail;
         memset(&je, 0, sizeof je);
     } else {
-        tally ty = {e, 0, 0};
+        tally ty = {e, 0};
         if ((rc = store_experiment_get(st, &je, err)))
             goto fail;
         if ((rc = settings_differ(je.settings ? je.settings : "", settings.s, err)))
@@ -937,8 +1048,9 @@ int engine_open(const experiment *x, cl_store *st, cl_backend *be, int resume, c
             (rc = store_checkpoint_latest(st, &cp_done, &blob, &blen, &found, err)))
             goto fail;
         if (ty.extra) {
-            rc = ERR_SET(err, CL_ERR_FORMAT, "%s: %d trials were unfinished at once; this journal "
-                         "was not written by one cellar search", store_path(st), ty.extra + 1);
+            rc = ERR_SET(err, CL_ERR_FORMAT, "%s: %d trials were unfinished at once (a search "
+                         "has at most %d in hand); this journal was not written by one cellar "
+                         "search", store_path(st), ty.extra + MAX_SLOTS, MAX_SLOTS);
             goto fail;
         }
         if (found && (rc = e->vt->load(e->strat, blob, blen, err))) {
@@ -951,9 +1063,8 @@ int engine_open(const experiment *x, cl_store *st, cl_backend *be, int resume, c
                          (long long)(e->done + e->failed));
             goto fail;
         }
-        e->rerun_id = ty.interrupted;
-        if (e->rerun_id)
-            log_event(e, "trial %lld was interrupted; it runs again", (long long)e->rerun_id);
+        for (int i = 0; i < e->n_rerun; i++)
+            log_event(e, "trial %lld was interrupted; it runs again", (long long)e->rerun[i]);
         if (e->done + e->failed >= e->budget)
             e->state = ENGINE_DONE;
     }
@@ -974,13 +1085,18 @@ void engine_free(cl_engine *e)
 {
     if (!e)
         return;
-    clear_trial(e);
+    for (int i = 0; i < MAX_SLOTS; i++) {
+        slot *sl = &e->slots[i];
+        clear_trial(sl);
+        free(sl->ebx);
+        free(sl->eby);
+        if (sl->own_be)
+            backend_destroy(sl->be);
+    }
     if (e->vt && e->strat)
         e->vt->destroy(e->strat);
     split_free(&e->sp);
     dataset_free(&e->ds);
-    free(e->ebx);
-    free(e->eby);
     free(e->ev);
     free(e);
 }

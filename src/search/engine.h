@@ -109,7 +109,9 @@ typedef struct engine_status {
     int64_t best_trial;        /* 0 when none */
     double best_reward;
     char best_genotype[GENO_TEXT_MAX];
-    int64_t current_trial;     /* 0 when none is running */
+    int64_t current_trial;     /* the oldest trial in hand; 0 when none is running */
+    int running;               /* trials in hand */
+    int slots;                 /* trials that may be in hand at once */
     int epoch, epochs;         /* of the current trial */
     long step, steps_total;    /* of the current trial */
     double elapsed;            /* seconds of search in this process and before (journal) */

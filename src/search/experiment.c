@@ -68,6 +68,7 @@ void experiment_defaults(experiment *x)
     x->budget = 20;
     x->time_budget = 0.0;
     x->reuse_duplicates = 1;
+    x->parallel = 0;
     space_nasnet(&x->space);
     recipe_defaults(&x->child);
     snprintf(x->strategy, sizeof x->strategy, "ppo");
@@ -224,6 +225,8 @@ int experiment_validate(const experiment *x, cl_err *err)
                        avail, kind, x->train_images, x->val_images);
     if ((rc = check_int(x->budget, 1, MAX_BUDGET, "budget", err)) ||
         (rc = check_real(x->time_budget, 0.0, INFINITY, 0, "time_budget (seconds, 0: none)", err)))
+        return rc;
+    if ((rc = check_int(x->parallel, 0, 16, "parallel (trials at once; 0: as many as fit)", err)))
         return rc;
     if (x->reuse_duplicates != 0 && x->reuse_duplicates != 1)
         return ERR_SET(err, CL_ERR_ARG, "reuse_duplicates must be true or false (got %d)",

@@ -59,6 +59,9 @@ typedef struct experiment {
     int budget;              /* trials to finish (done or failed) */
     double time_budget;      /* seconds; 0: none */
     int reuse_duplicates;    /* a genotype already trained with the same recipe reuses its reward */
+    int parallel;            /* trials trained at once; 0: as many as fit (1 on the CPU).
+                              * How a search runs, not what it is: not in the settings
+                              * a resumed search must match */
     cl_space space;
     child_recipe child;
     char strategy[32];       /* ppo, reinforce, random, evolution */

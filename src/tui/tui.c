@@ -490,9 +490,9 @@ static void draw_status(app *a)
     put(a, r.y, 0, TH_STATUS, line, r.w);
     if (s.current_trial && r.w > 40) {
         char cur[80];
-        snprintf(cur, sizeof cur, "trial %lld: epoch %d/%d, step %ld/%ld ",
-                 (long long)s.current_trial, s.epoch < s.epochs ? s.epoch + 1 : s.epochs, s.epochs,
-                 s.step, s.steps_total);
+        snprintf(cur, sizeof cur, "trial %lld%s: epoch %d/%d, step %ld/%ld ",
+                 (long long)s.current_trial, s.running > 1 ? " (and others)" : "",
+                 s.epoch < s.epochs ? s.epoch + 1 : s.epochs, s.epochs, s.step, s.steps_total);
         if ((int)(strlen(line) + strlen(cur)) < r.w)
             put(a, r.y, r.w - (int)strlen(cur), TH_STATUS, cur, (int)strlen(cur));
     }

@@ -499,6 +499,28 @@ static void cuda_graph_free(cl_backend *be, void *graph)
     RT_OK(s, cudaGraphExecDestroy((cudaGraphExec_t)graph), "cudaGraphExecDestroy");
 }
 
+/* ---- siblings, memory ---- */
+
+static int cuda_create_on(int dev, cl_backend **out, cl_err *err);
+
+/* A second backend on the same GPU: its own stream, cuDNN and cuBLAS
+ * handles and workspaces, so two children's work can overlap there. */
+static int cuda_fork(cl_backend *be, cl_backend **out, cl_err *err)
+{
+    return cuda_create_on(cuda_of(be)->device, out, err);
+}
+
+static int cuda_mem_free(cl_backend *be, size_t *bytes)
+{
+    cuda_state *s = cuda_of(be);
+    size_t free_b = 0, total = 0;
+    if (!RT_OK(s, cudaSetDevice(s->device), "cudaSetDevice") ||
+        !RT_OK(s, cudaMemGetInfo(&free_b, &total), "cudaMemGetInfo"))
+        return CL_ERR_BACKEND;
+    *bytes = free_b;
+    return CL_OK;
+}
+
 /* ---- the backend ---- */
 
 static void cuda_destroy(cl_backend *be);
@@ -537,6 +559,8 @@ static const cl_backend cuda_table = {
     .graph_end = cuda_graph_end,
     .graph_run = cuda_graph_run,
     .graph_free = cuda_graph_free,
+    .fork = cuda_fork,
+    .mem_free = cuda_mem_free,
 };
 
 /* an environment switch: set, not empty and not "0" */
@@ -556,8 +580,6 @@ const char *backend_cuda_info(void)
 
 int backend_cuda_create(cl_backend **out, cl_err *err)
 {
-    cuda_state *s;
-    cl_backend *be;
     int count = 0, dev = 0;
     cudaError_t e = cudaGetDeviceCount(&count);
     const char *dv = getenv("CELLAR_CUDA_DEVICE");
@@ -575,6 +597,13 @@ int backend_cuda_create(cl_backend **out, cl_err *err)
             return rc;
         dev = (int)v;
     }
+    return cuda_create_on(dev, out, err);
+}
+
+static int cuda_create_on(int dev, cl_backend **out, cl_err *err)
+{
+    cuda_state *s;
+    cl_backend *be;
     s = calloc(1, sizeof *s);
     be = malloc(sizeof *be);
     if (!s || !be) {
