@@ -14,8 +14,11 @@
 #      and 6@768 (F=32 N=6) at batch 128, and, with --torch FILE (a copy of
 #      torch_nasnet.py), PyTorch's eager and CUDA-graph figures in the same
 #      run;
-#   4. with --cifar DIR (CIFAR-10's binary version): the 10-epoch recipe
-#      (F=16 N=2, batch 128, lr 0.05 cosine) trained on the GPU;
+#   4. with --cifar DIR (CIFAR-10's binary version): search throughput
+#      (the shipped cifar10 search with one-epoch children, one at a time
+#      and as many as fit: images per second in all, proxy trials per
+#      hour), then the 10-epoch recipe (F=16 N=2, batch 128, lr 0.05
+#      cosine) trained on the GPU;
 #   5. compute-sanitizer (memcheck) over a few training steps, when it is
 #      there.
 # The steps come in order of what matters most, so a run cut short still
@@ -141,6 +144,29 @@ unset CELLAR_CUDA_GRAPH
 export CELLAR_STRICT_FP32=1
 bench cellar_F16_N2_fp32 "$b/cellar" bench --backend cuda --N 2 --F 16 --batch 128 --input 32x32x3 --steps 50 --warmup 10
 unset CELLAR_STRICT_FP32
+
+# --- 3b. search throughput: the shipped CIFAR-10 search, one epoch per
+# child, one child at a time and as many as fit ---
+search() { # name parallel budget
+  name=$1
+  t0=$(date +%s.%N)
+  step "$name" env CELLAR_CIFAR_DIR="$cifar" "$b/cellar" run cifar10 --db "$out/$name.db" --force \
+    --parallel "$2" --set budget="$3" --set child.epochs=1
+  t1=$(date +%s.%N)
+  python3 - "$out/$name.db" "$t0" "$t1" "$name" <<'PY' | tee -a "$sum"
+import sqlite3, sys
+db, t0, t1, name = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+n = sqlite3.connect(db).execute("select count(*) from trials where state='done'").fetchone()[0]
+wall = t1 - t0
+print("%s: %d one-epoch children in %.1f s: %.0f training images/s in all, "
+      "about %.1f proxy trials (20 epochs each) per hour" % (name, n, wall, n * 45000 / wall,
+                                                   3600 * n / wall / 20))
+PY
+}
+if [ -n "$cifar" ]; then
+  search search_1 1 3
+  search search_auto 0 16
+fi
 
 # --- 4. the CIFAR-10 recipe ---
 if [ -n "$cifar" ]; then

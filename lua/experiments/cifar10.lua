@@ -7,8 +7,9 @@
 --   CELLAR_CIFAR_DIR=/data/cifar-10-batches-bin cellar run cifar10
 --
 -- CELLAR_CIFAR_DIR is the directory of the CIFAR-10 binary version
--- (data_batch_1.bin ... data_batch_5.bin, test_batch.bin).  For several
--- GPUs or hosts run it under MPI: mpirun -n 9 cellar run cifar10.
+-- (data_batch_1.bin ... data_batch_5.bin, test_batch.bin).  Small children
+-- leave most of a large GPU idle, so several train at once (parallel = 0:
+-- as many as its memory holds, at most 8; --parallel K to choose).
 
 local dir = os.getenv("CELLAR_CIFAR_DIR")
 if not dir or dir == "" then
@@ -44,4 +45,5 @@ cellar.experiment{
 
   budget = 2000,       -- the paper's search ran for days on 500 GPUs: scale to yours
   seed = 1,
+  parallel = 0,        -- trials at once: as many as fit
 }
