@@ -32,15 +32,16 @@ static const char usage[] =
     "  --theme NAME       default, light, high-contrast, monochrome, or a .lua file\n"
     "                     (NO_COLOR in the environment turns colours off)\n"
     "  --backend B        cpu, cuda or auto (default auto: the GPU if any)\n"
-    "  --threads t        CPU threads (default: all cores)\n";
+    "  --threads t        CPU threads (default: all cores)\n"
+    "  --parallel K       train K trials at once (as for run)\n";
 
 #ifdef HAVE_NCURSES
 /* No terminal (a pipe, a script, CI): run the same search headless, as
  * `cellar run` (or `cellar resume` for a journal) would, and say so. */
 static int without_terminal(const char *target, const char *db, const char *which, int force,
-                            const char *backend, int threads)
+                            const char *backend, int threads, int parallel)
 {
-    char *av[12], nthreads[16];
+    char *av[14], nthreads[16], npar[16];
     int ac = 0;
     int journal = target && strlen(target) > 3 && !strcmp(target + strlen(target) - 3, ".db");
     if (which) {
@@ -63,6 +64,11 @@ static int without_terminal(const char *target, const char *db, const char *whic
         av[ac++] = "--threads";
         av[ac++] = nthreads;
     }
+    if (parallel >= 0) {
+        snprintf(npar, sizeof npar, "%d", parallel);
+        av[ac++] = "--parallel";
+        av[ac++] = npar;
+    }
     av[ac] = NULL;
     fprintf(stderr, "cellar: no terminal, so no screen: running it as 'cellar %s %s'\n", av[0],
             av[1]);
@@ -73,11 +79,12 @@ static int without_terminal(const char *target, const char *db, const char *whic
 static int run_screen(int argc, char **argv)
 {
     const char *target = NULL, *db_arg = NULL, *which = NULL, *theme = NULL, *backend = "auto";
-    int force = 0, threads = 0, code, n = 0, rc, pick = 0, resume = 0;
+    int force = 0, threads = 0, code, n = 0, rc, pick = 0, resume = 0, parallel = -1;
     cli_opt opts[] = {
         {"db", OPT_STR, &db_arg, 0, 0, 0},          {"force", OPT_FLAG, &force, 0, 0, 0},
         {"experiment", OPT_STR, &which, 0, 0, 0},   {"theme", OPT_STR, &theme, 0, 0, 0},
         {"backend", OPT_STR, &backend, 0, 0, 0},    {"threads", OPT_INT, &threads, 0, 1024, 0},
+        {"parallel", OPT_INT, &parallel, 0, 16, 0},
     };
     cl_err err = {0};
     cl_lua *L = NULL;
@@ -97,7 +104,7 @@ static int run_screen(int argc, char **argv)
     return 1;
 #else
     if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO))
-        return without_terminal(target, db_arg, which, force, backend, threads);
+        return without_terminal(target, db_arg, which, force, backend, threads, parallel);
     if (!target)
         target = "quick";
     if ((rc = cl_lua_new(&L, &err)))
@@ -145,6 +152,8 @@ static int run_screen(int argc, char **argv)
         if (rc)
             goto fail;
     }
+    if (parallel >= 0)
+        xs[pick].parallel = parallel;
     if ((rc = backend_create(backend, threads, &be, &err)) ||
         (rc = engine_open(&xs[pick], st, be, resume, &e, &err)))
         goto fail;

@@ -600,7 +600,7 @@ static void draw_board(app *a)
     for (int k = 0; k < h && a->board_top + k < a->nrows; k++) {
         int idx = a->order[a->board_top + k];
         const row *w = &a->rows[idx];
-        char rk[8] = "", rw[16], ac[16], fl[16], sec[16];
+        char rk[8] = "", rw[16], ac[16], fl[16], sec[16], pa[24] = "-";
         theme_elem el = w->st == TRIAL_FAILED ? TH_BAD : w->st == TRIAL_RUNNING ? TH_DIM : TH_TEXT;
         if (rank && rank[idx])
             snprintf(rk, sizeof rk, "%d", rank[idx]);
@@ -608,13 +608,14 @@ static void draw_board(app *a)
         fmt_num(ac, sizeof ac, w->acc, "%.4f");
         fmt_num(fl, sizeof fl, w->flops / 1e6, "%.1f");
         fmt_num(sec, sizeof sec, w->seconds, "%.1f");
+        if (w->params > 0)   /* a running trial's size comes with its end */
+            snprintf(pa, sizeof pa, "%lld", (long long)w->params);
         if (wide)
-            snprintf(line, sizeof line, "%4s %5lld %7s %7s %8lld %7s %6s %-7s", rk,
-                     (long long)w->id, rw, ac, (long long)w->params, fl, sec,
-                     trial_state_name(w->st));
+            snprintf(line, sizeof line, "%4s %5lld %7s %7s %8s %7s %6s %-7s", rk,
+                     (long long)w->id, rw, ac, pa, fl, sec, trial_state_name(w->st));
         else
-            snprintf(line, sizeof line, "%4s %5lld %7s %7s %8lld %-7s", rk, (long long)w->id, rw,
-                     ac, (long long)w->params, trial_state_name(w->st));
+            snprintf(line, sizeof line, "%4s %5lld %7s %7s %8s %-7s", rk, (long long)w->id, rw,
+                     ac, pa, trial_state_name(w->st));
         if (a->board_top + k == a->sel) {
             attron(a->at[TH_SELECTED]);
             mvhline(r.y + 2 + k, r.x + 1, ' ', r.w - 2);
