@@ -267,12 +267,12 @@ static __global__ void batch_gather_k(batch_desc d, const uint8_t *images, const
         FOR_VALUES(j, per)
         {
             int ch = j / plane, r = j - ch * plane, row = r / d.w, col = r - row * d.w;
-            int sr = row + dy, sc = (flip ? d.w - 1 - col : col) + dx;
+            int srow = row + dy, scol = (flip ? d.w - 1 - col : col) + dx;
             float sd = d.std[ch] > 0.f ? d.std[ch] : 1.f;
             float scale = 1.f / (255.f * sd), shift = -d.mean[ch] / sd;
-            dst[j] = sr < 0 || sr >= d.h || sc < 0 || sc >= d.w
+            dst[j] = srow < 0 || srow >= d.h || scol < 0 || scol >= d.w
                          ? 0.f
-                         : (float)src[(long)ch * plane + (long)sr * d.w + sc] * scale + shift;
+                         : (float)src[(long)ch * plane + (long)srow * d.w + scol] * scale + shift;
         }
     }
 }

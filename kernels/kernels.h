@@ -49,8 +49,9 @@ cudaError_t k_bias_rows(cudaStream_t st, int n, int m, const float *b, float *y)
 /* db[j] = sum_i dy[i][j] (the bias gradient of cpu_linear_bwd) */
 cudaError_t k_col_sum(cudaStream_t st, int n, int m, const float *dy, float *db);
 
-/* cpu_xent: loss and correct are single values in device memory.  A label
- * outside [0, m) makes the loss NaN. */
+/* cpu_xent: loss and correct are single values in device memory (with sr,
+ * arrays of sr->slots, the step's slot written).  A label outside [0, m)
+ * makes the loss NaN. */
 cudaError_t k_xent(cudaStream_t st, int n, int m, const float *logits, const int *labels,
                    float *loss, int *correct, float *dlogits, const step_ref *sr);
 

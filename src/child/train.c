@@ -9,8 +9,8 @@
 #include "core/util.h"
 
 /* Steps run without waiting between them; their losses are read back
- * (and checked) every LOSS_SLOTS steps, at the end of an epoch and at the
- * end of a slice. */
+ * (and checked) every LOSS_SLOTS steps, at the end of an epoch and of
+ * training, and on the CPU at the end of a slice. */
 #define LOSS_SLOTS 64
 
 struct cl_trainer {
@@ -299,7 +299,8 @@ static int run_step(cl_trainer *t, cl_err *err)
         int rc;
         t->graph_off = 1;   /* one try */
         if (be->graph_begin(be, &why) == CL_OK) {
-            rc = queue_step(t, err);
+            cl_err qerr = {0};
+            rc = queue_step(t, &qerr);
             if (be->graph_end(be, &t->graph, &why) == CL_OK && rc == CL_OK) {
                 be->graph_run(be, t->graph);
                 return CL_OK;
@@ -308,8 +309,12 @@ static int run_step(cl_trainer *t, cl_err *err)
                 be->graph_free(be, t->graph);
                 t->graph = NULL;
             }
+            /* the recording ended well but the step did not queue: its reason */
+            if (!why.msg[0])
+                why = qerr;
         }
-        snprintf(t->note, sizeof t->note, "%.290s", why.msg);
+        snprintf(t->note, sizeof t->note, "%.290s",
+                 why.msg[0] ? why.msg : "recording a step failed");
     }
     return queue_step(t, err);
 }
@@ -329,8 +334,13 @@ int trainer_run(cl_trainer *t, int steps, cl_err *err)
         st->lr = (float)sched_at(&t->cfg.lr, (double)st->step / (double)st->steps_total);
         st->step++;
         t->pos += b;
-        if (t->pos + b > t->n_train || t->queued == LOSS_SLOTS || s + 1 == steps ||
-            trainer_done(t)) {
+        /* A slice's end waits only where waiting is free (the CPU, whose
+         * ops are done when they return): on a device, waiting there would
+         * make every step of `cellar train` and of a search's 1- to
+         * 4-step slices wait, and keep the children in hand from ever
+         * computing at once. */
+        if (t->pos + b > t->n_train || t->queued == LOSS_SLOTS ||
+            (s + 1 == steps && t->be->host_memory) || trainer_done(t)) {
             if ((rc = settle(t, err)))
                 break;
         }

@@ -12,7 +12,8 @@
  * The training images live in the backend's memory (a copy made once on a
  * GPU), the backend makes each batch and draws the drop-path masks, and
  * steps are queued without waiting: losses are read back and checked
- * every 64 steps, at the end of each epoch and of each slice.  Crops,
+ * every 64 steps and at the end of each epoch (on the CPU, where it costs
+ * nothing, also at the end of each slice).  Crops,
  * flips and masks depend on (seed, step) only, so a run is the same
  * however it is sliced. */
 #ifndef CELLAR_CHILD_TRAIN_H
@@ -62,7 +63,12 @@ int trainer_new(cl_net *net, const cl_dataset *ds, const int *train_idx, int n_t
 void trainer_free(cl_trainer *t);
 
 /* Run up to `steps` SGD steps (fewer when training ends).  Fails on a
- * non-finite loss (training diverged), with the step in the message. */
+ * non-finite loss (training diverged), with the step in the message.  On
+ * a device the slice's last steps may still be running when it returns
+ * (up to 63; loss and acc cover the steps read back so far, and seconds
+ * the time spent queueing and waiting):
+ * their losses are checked by a later call, at the latest when training
+ * ends. */
 int trainer_run(cl_trainer *t, int steps, cl_err *err);
 int trainer_done(const cl_trainer *t);
 /* Why steps run op by op on a backend that can record them ("" when

@@ -518,10 +518,6 @@ static int start_trial(cl_engine *e, slot *sl, cl_err *err)
         }
         t->params = net_param_count(sl->net);
         t->flops = net_flops(sl->net);
-        if (trainer_note(sl->tr)[0] && !e->noted) {
-            e->noted = 1;
-            log_event(e, "training steps run op by op: %s", trainer_note(sl->tr));
-        }
     }
     t->state = TRIAL_RUNNING;
     t->started = wall_now();
@@ -540,6 +536,12 @@ static int train_slice(cl_engine *e, slot *sl, int max_steps, cl_err *err)
     sl->t_trial += cl_now() - t0;
     if (rc)
         return child_failed(e, sl, &why, err);
+    /* the trainer's reason for not recording steps is known after its
+     * second step (the first runs op by op), so it is looked for here */
+    if (!e->noted && trainer_note(sl->tr)[0]) {
+        e->noted = 1;
+        log_event(e, "training steps run op by op: %s", trainer_note(sl->tr));
+    }
     ts = trainer_status(sl->tr);
     /* the last epoch is reported and journaled after validation, with its accuracy */
     if (ts->epoch > sl->last_epoch && ts->epoch < sl->recipe.epochs) {
@@ -633,22 +635,30 @@ static int decide_slots(cl_engine *e, const slot *first)
     return n < 1 ? 1 : n > 8 ? 8 : (int)n;
 }
 
-static int open_slot(cl_engine *e, int i, cl_err *err)
+/* Slot i's backend: the engine's for slot 0 (and for all where the
+ * backend cannot fork), else a fork of it, made once.  Returns 0 when the
+ * slot is ready; 1 when no fork could be made, after logging why and
+ * keeping the search to the i slots it has (slots open in order, so none
+ * from i on is in use). */
+static int open_slot(cl_engine *e, int i)
 {
     slot *sl = &e->slots[i];
-    int rc;
+    cl_err why = {0};
     if (sl->be)
-        return CL_OK;
+        return 0;
     if (i == 0 || !e->be->fork) {
         sl->be = e->be;
-        return CL_OK;
+        return 0;
     }
-    if ((rc = e->be->fork(e->be, &sl->be, err))) {
-        err_prefix(err, "a backend for trial slot %d", i + 1);
-        return rc;
+    if (e->be->fork(e->be, &sl->be, &why)) {
+        sl->be = NULL;
+        e->n_slots = i;
+        log_event(e, "no backend for trial slot %d (%s): %d trial%s at once", i + 1,
+                  why.msg[0] ? why.msg : err_str(why.code), i, i == 1 ? "" : "s");
+        return 1;
     }
     sl->own_be = 1;
-    return CL_OK;
+    return 0;
 }
 
 int engine_step(cl_engine *e, int max_steps, cl_err *err)
@@ -670,8 +680,8 @@ int engine_step(cl_engine *e, int max_steps, cl_err *err)
                 slot *sl = &e->slots[i];
                 if (sl->ph != PH_IDLE)
                     continue;
-                if ((rc = open_slot(e, i, err)))
-                    return rc;
+                if (open_slot(e, i))
+                    break;   /* fewer slots: serve those in hand */
                 rc = start_trial(e, sl, err);
                 if (rc == CL_OK && e->n_slots == 1 && e->slots[0].ph != PH_IDLE && !e->sized) {
                     e->sized = 1;

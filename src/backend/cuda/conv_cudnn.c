@@ -38,7 +38,7 @@ enum { DIR_FWD, DIR_DATA, DIR_FILTER, DIR_COUNT };
 
 static const char *const dir_name[DIR_COUNT] = {"forward", "data gradient", "filter gradient"};
 
-#define SLOTS 4
+#define SLOTS 16   /* layouts (batch, image strides) remembered per convolution and direction */
 #define MAX_ALGOS 16
 
 typedef struct algo_slot {

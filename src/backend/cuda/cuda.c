@@ -447,8 +447,10 @@ static int cuda_graph_begin(cl_backend *be, cl_err *err)
         return ERR_SET(err, CL_ERR_BACKEND, "%s", s->err.msg);
     if (!RT_OK_E(s, err,
                  cudaStreamBeginCapture(s->stream, cudaStreamCaptureModeThreadLocal),
-                 "cudaStreamBeginCapture"))
+                 "cudaStreamBeginCapture")) {
+        (void)cudaGetLastError(); /* or the next kernel launch would report it */
         return CL_ERR_BACKEND;
+    }
     s->capturing = 1;
     return CL_OK;
 }
@@ -514,9 +516,14 @@ static int cuda_mem_free(cl_backend *be, size_t *bytes)
 {
     cuda_state *s = cuda_of(be);
     size_t free_b = 0, total = 0;
-    if (!RT_OK(s, cudaSetDevice(s->device), "cudaSetDevice") ||
-        !RT_OK(s, cudaMemGetInfo(&free_b, &total), "cudaMemGetInfo"))
+    cl_err why = {0};
+    /* a question, not an op: a failure is answered, not kept as the
+     * backend's error (which would fail the work queued on it) */
+    if (!RT_OK_E(s, &why, cudaSetDevice(s->device), "cudaSetDevice") ||
+        !RT_OK_E(s, &why, cudaMemGetInfo(&free_b, &total), "cudaMemGetInfo")) {
+        (void)cudaGetLastError(); /* or the next kernel launch would report it */
         return CL_ERR_BACKEND;
+    }
     *bytes = free_b;
     return CL_OK;
 }
