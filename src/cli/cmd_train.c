@@ -191,6 +191,8 @@ static int run_train(int argc, char **argv)
         }
     }
     progress_clear(&c.prog);
+    if (trainer_note(tr)[0])
+        fprintf(stderr, "note: training steps ran op by op: %s\n", trainer_note(tr));
     if (n_val) {
         c.phase = "validation";
         if ((rc = child_evaluate(net, ds.train_x, ds.train_y, ds.c, ds.h, ds.w, sp.val_idx,
