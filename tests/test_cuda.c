@@ -689,11 +689,11 @@ static void test_network(void)
               loss_g, loss_c, right_g, right_c);
         snprintf(what, sizeof what, "every-op network, step %d: all parameter gradients",
                  step + 1);
-        same_buf(what, ng->pgrad, nc->pgrad, nc->n_params, NET_TOL);
+        same_buf(what, ng->pgrad, nc->pgrad, nc->p_storage, NET_TOL);
         net_sgd(nc, 0.1f, 0.9f, 3e-4f);
         net_sgd(ng, 0.1f, 0.9f, 3e-4f);
         snprintf(what, sizeof what, "every-op network, step %d: parameters after SGD", step + 1);
-        same_buf(what, ng->params, nc->params, nc->n_params, NET_TOL);
+        same_buf(what, ng->params, nc->params, nc->p_storage, NET_TOL);
         snprintf(what, sizeof what, "every-op network, step %d: batch-norm statistics", step + 1);
         same_buf(what, ng->state, nc->state, nc->n_state, NET_TOL);
     }
@@ -719,7 +719,7 @@ out:
 
 /* train nasnet-a F=4 for one epoch of 12 steps (augmentation and a rising
  * drop-path on) on a small random dataset; the parameters afterwards in
- * host memory (n_params floats, malloc'ed), NULL on failure; note gets
+ * host memory (p_storage floats, malloc'ed), NULL on failure; note gets
  * trainer_note */
 static float *train_steps(cl_backend *be, const cl_dataset *ds, const int *idx, int n,
                           long *count, char *note, size_t note_cap)
@@ -745,9 +745,9 @@ static float *train_steps(cl_backend *be, const cl_dataset *ds, const int *idx, 
         goto out;
     }
     snprintf(note, note_cap, "%s", trainer_note(tr));
-    *count = net->n_params;
-    p = malloc((size_t)net->n_params * sizeof *p);
-    be->download(be, p, net->params, (size_t)net->n_params * sizeof *p);
+    *count = net->p_storage;
+    p = malloc((size_t)net->p_storage * sizeof *p);
+    be->download(be, p, net->params, (size_t)net->p_storage * sizeof *p);
 out:
     trainer_free(tr);
     net_free(net);

@@ -6,6 +6,7 @@
  *   GENO='normal: ... ; reduce: ...' tests/test_nn   checks only that
  * genotype's network gradient (for chasing a failure). */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -587,9 +588,9 @@ static void test_network_grad(const char *text, int drop, int min_groups)
          * The step is small because the largest gradients sit where the
          * loss bends most: at 1e-3 the quotient is still 5-10% short of
          * its limit there, at 1e-4 it has converged. */
-        float *p = net->params, *grad = malloc((size_t)net->n_params * sizeof(float));
+        float *p = net->params, *grad = malloc((size_t)net->p_storage * sizeof(float));
         double sa = 0, sf = 0, saa = 0, sff = 0, saf = 0;
-        memcpy(grad, net->pgrad, (size_t)net->n_params * sizeof(float));
+        memcpy(grad, net->pgrad, (size_t)net->p_storage * sizeof(float));
         for (int i = 0; i < net->n_nodes; i++) {
             const net_node *nd = &net->nodes[i];
             const float eps = 1e-4f;   /* the loss is strongly curved here: see below */
@@ -698,6 +699,24 @@ static void test_eval_independent_of_batch(void)
     net_forward(net, x, 1, 0, NULL);
     net_logits(net, l1);
     CHECK(rel_diff(l1, l4, 10) < 1e-5, "eval mode: logits of an image alone equal those in a batch");
+    {
+        /* parameter blocks on 16 bytes, the padding between them zero
+         * after training, the count unchanged by it */
+        long real = 0, pad_nonzero = 0, next = 0;
+        int aligned = 1;
+        for (int i = 0; i < net->n_nodes; i++) {
+            const net_node *nd = &net->nodes[i];
+            aligned &= nd->p_off % 4 == 0 && ((uintptr_t)(net->params + nd->p_off) & 15) == 0;
+            for (long j = next; j < nd->p_off; j++)
+                pad_nonzero += net->params[j] != 0.f || net->pgrad[j] != 0.f || net->mom[j] != 0.f;
+            next = nd->p_off + nd->p_len;
+            real += nd->p_len;
+        }
+        CHECK(aligned, "every parameter block starts on 16 bytes");
+        CHECK(pad_nonzero == 0 && real == net_param_count(net) && net->p_storage >= real,
+              "the padding stays zero through training and is not counted (%ld parameters, "
+              "%ld stored)", real, net->p_storage);
+    }
     net_free(net);
 }
 

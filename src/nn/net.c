@@ -29,18 +29,8 @@ void net_free(cl_net *net)
     if (!net)
         return;
     be = net->be;
-    if (be) {
-        be->free(be, net->act);
-        be->free(be, net->grad);
-        be->free(be, net->params);
-        be->free(be, net->pgrad);
-        be->free(be, net->mom);
-        be->free(be, net->state);
-        be->free(be, net->path_scale);
-        be->free(be, net->labels);
-        be->free(be, net->loss_dev);
-        be->free(be, net->correct_dev);
-    }
+    if (be)
+        be->free(be, net->arena);
     free(net->path_host);
     free(net->prof_fwd);
     free(net->prof_bwd);
@@ -297,18 +287,34 @@ tview net_view(const cl_net *net, const float *arena, int value, int n)
     return t;
 }
 
-static void *alloc_or_fail(cl_net *net, size_t bytes, const char *what, int *bad, cl_err *err)
+/* One block of backend memory holds everything the network runs with,
+ * each part starting on a 256-byte boundary (what cuDNN and vector loads
+ * like best).  carve() hands out the parts in order. */
+#define ARENA_ALIGN 256
+
+static size_t arena_round(size_t bytes) { return (bytes + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN; }
+
+static void *carve(char *base, size_t *at, size_t bytes)
 {
-    void *p;
-    if (*bad)
-        return NULL;
-    p = net->be->alloc(net->be, bytes ? bytes : 1);
-    if (!p) {
-        *bad = 1;
-        ERR_SET(err, CL_ERR_NOMEM, "network: cannot allocate %.1f MiB for %s",
-                (double)bytes / (1 << 20), what);
-    }
+    void *p = base + *at;
+    *at += arena_round(bytes ? bytes : 1);
     return p;
+}
+
+/* Parameter blocks start on 16-byte boundaries (4 floats) so that every
+ * weight tensor is as aligned as the libraries underneath want it; the
+ * padding between them is zero, gets no gradient and stays zero under
+ * SGD.  n_params stays the count of real parameters. */
+static void align_params(cl_net *net)
+{
+    long off = 0;
+    for (int i = 0; i < net->n_nodes; i++) {
+        net_node *nd = &net->nodes[i];
+        off = (off + 3) / 4 * 4;
+        nd->p_off = off;
+        off += nd->p_len;
+    }
+    net->p_storage = (off + 3) / 4 * 4;
 }
 
 int net_plan(cl_net *net, int max_batch, cl_err *err)
@@ -316,7 +322,6 @@ int net_plan(cl_net *net, int max_batch, cl_err *err)
     cl_backend *be = net->be;
     unsigned char *written;
     long off = 0;
-    int bad = 0;
 
     if (failed(net)) {
         if (err)
@@ -371,39 +376,53 @@ int net_plan(cl_net *net, int max_batch, cl_err *err)
             return rc;
     }
 
-    net->act = alloc_or_fail(net, (size_t)off * sizeof(float), "activations", &bad, err);
-    net->grad = alloc_or_fail(net, (size_t)off * sizeof(float), "gradients", &bad, err);
-    net->params = alloc_or_fail(net, (size_t)net->n_params * sizeof(float), "parameters", &bad, err);
-    net->pgrad = alloc_or_fail(net, (size_t)net->n_params * sizeof(float), "parameter gradients",
-                               &bad, err);
-    net->mom = alloc_or_fail(net, (size_t)net->n_params * sizeof(float), "momentum", &bad, err);
-    net->state = alloc_or_fail(net, (size_t)net->n_state * sizeof(float), "batch-norm state",
-                               &bad, err);
-    net->path_scale = alloc_or_fail(net, (size_t)(net->n_paths ? net->n_paths : 1) * max_batch *
-                                             sizeof(float), "drop-path masks", &bad, err);
-    net->labels = alloc_or_fail(net, (size_t)max_batch * sizeof(int), "labels", &bad, err);
-    net->loss_dev = alloc_or_fail(net, sizeof(float), "loss", &bad, err);
-    net->correct_dev = alloc_or_fail(net, sizeof(int), "accuracy", &bad, err);
-    if (!bad && !(net->path_host = malloc((size_t)(net->n_paths ? net->n_paths : 1) *
-                                          max_batch * sizeof(float)))) {
-        bad = 1;
-        ERR_SET(err, CL_ERR_NOMEM, "network: out of memory for drop-path masks");
+    align_params(net);
+    {
+        size_t np = (size_t)(net->n_paths ? net->n_paths : 1) * max_batch;
+        size_t sizes[] = {(size_t)off * sizeof(float), (size_t)off * sizeof(float),
+                          (size_t)net->p_storage * sizeof(float),
+                          (size_t)net->p_storage * sizeof(float),
+                          (size_t)net->p_storage * sizeof(float),
+                          (size_t)net->n_state * sizeof(float), np * sizeof(float),
+                          (size_t)max_batch * sizeof(int), sizeof(float), sizeof(int)};
+        size_t total = 0, at = 0;
+        char *base;
+        for (size_t i = 0; i < CL_ARRAY_LEN(sizes); i++)
+            total += arena_round(sizes[i] ? sizes[i] : 1);
+        base = be->alloc(be, total);
+        if (!base)
+            return ERR_SET(err, CL_ERR_NOMEM, "network: cannot allocate %.1f MiB of %s memory",
+                           (double)total / (1 << 20), be->name);
+        net->arena = base;
+        net->arena_bytes = total;
+        net->act = carve(base, &at, sizes[0]);
+        net->grad = carve(base, &at, sizes[1]);
+        net->params = carve(base, &at, sizes[2]);
+        net->pgrad = carve(base, &at, sizes[3]);
+        net->mom = carve(base, &at, sizes[4]);
+        net->state = carve(base, &at, sizes[5]);
+        net->path_scale = carve(base, &at, sizes[6]);
+        net->labels = carve(base, &at, sizes[7]);
+        net->loss_dev = carve(base, &at, sizes[8]);
+        net->correct_dev = carve(base, &at, sizes[9]);
     }
-    if (bad)
-        return CL_ERR_NOMEM;
+    if (!(net->path_host = malloc((size_t)(net->n_paths ? net->n_paths : 1) * max_batch *
+                                  sizeof(float))))
+        return ERR_SET(err, CL_ERR_NOMEM, "network: out of memory for drop-path masks");
     /* the arenas are overwritten before they are read; zero them anyway so
      * a planning mistake shows as wrong numbers, not as uninitialised reads */
     be->zero(be, net->act, (size_t)off * sizeof(float));
     be->zero(be, net->grad, (size_t)off * sizeof(float));
-    be->zero(be, net->pgrad, (size_t)net->n_params * sizeof(float));
-    be->zero(be, net->mom, (size_t)net->n_params * sizeof(float));
+    be->zero(be, net->params, (size_t)net->p_storage * sizeof(float));
+    be->zero(be, net->pgrad, (size_t)net->p_storage * sizeof(float));
+    be->zero(be, net->mom, (size_t)net->p_storage * sizeof(float));
     return CL_OK;
 }
 
 int net_init_params(cl_net *net, cl_rng *rng, cl_err *err)
 {
     cl_backend *be = net->be;
-    float *p = malloc((size_t)(net->n_params ? net->n_params : 1) * sizeof *p);
+    float *p = calloc((size_t)(net->p_storage ? net->p_storage : 1), sizeof *p);
     float *s = malloc((size_t)(net->n_state ? net->n_state : 1) * sizeof *s);
     if (!p || !s) {
         free(p);
@@ -435,9 +454,9 @@ int net_init_params(cl_net *net, cl_rng *rng, cl_err *err)
             }
         }
     }
-    be->upload(be, net->params, p, (size_t)net->n_params * sizeof *p);
+    be->upload(be, net->params, p, (size_t)net->p_storage * sizeof *p);
     be->upload(be, net->state, s, (size_t)net->n_state * sizeof *s);
-    be->zero(be, net->mom, (size_t)net->n_params * sizeof(float));
+    be->zero(be, net->mom, (size_t)net->p_storage * sizeof(float));
     net->sgd_steps = 0;
     free(p);
     free(s);
@@ -631,7 +650,7 @@ int net_backward_queued(cl_net *net, cl_err *err)
 
 void net_sgd(cl_net *net, float lr, float momentum, float weight_decay)
 {
-    net->be->sgd(net->be, net->n_params, net->params, net->pgrad, net->mom, lr, momentum,
+    net->be->sgd(net->be, net->p_storage, net->params, net->pgrad, net->mom, lr, momentum,
                  weight_decay, net->sgd_steps == 0, NULL);
     net->sgd_steps++;
 }
@@ -641,7 +660,7 @@ void net_sgd(cl_net *net, float lr, float momentum, float weight_decay)
  * "first" flag has to vary from step to step. */
 void net_sgd_queued(cl_net *net, float momentum, float weight_decay, const step_ref *sr)
 {
-    net->be->sgd(net->be, net->n_params, net->params, net->pgrad, net->mom, 0.f, momentum,
+    net->be->sgd(net->be, net->p_storage, net->params, net->pgrad, net->mom, 0.f, momentum,
                  weight_decay, 0, sr);
     net->sgd_steps++;
 }
@@ -737,12 +756,7 @@ int net_profile_report(const cl_net *net, net_prof_row *rows, int max)
 
 long net_param_count(const cl_net *net) { return net->n_params; }
 
-size_t net_memory(const cl_net *net)
-{
-    return sizeof(float) * ((size_t)2 * net->arena_floats + (size_t)3 * net->n_params +
-                            (size_t)net->n_state +
-                            (size_t)(net->n_paths ? net->n_paths : 1) * net->max_batch);
-}
+size_t net_memory(const cl_net *net) { return net->arena_bytes; }
 
 double net_flops(const cl_net *net)
 {

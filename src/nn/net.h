@@ -6,7 +6,8 @@
  * and one gradient arena, works out for each node whether its input
  * gradient is the first contribution (overwrite) or a later one (add),
  * lets the backend prepare each op, and allocates parameters and their
- * SGD state in three flat arrays (one SGD call updates them all).
+ * SGD state in three flat arrays (one SGD call updates them all), all of
+ * it carved from one block of backend memory allocated once.
  *
  * A value may be a channel slice of another (a block output inside its
  * cell's concatenated output).  Nodes with acc set add their output to
@@ -60,7 +61,11 @@ typedef struct cl_net {
 
     /* set by net_plan */
     int max_batch;
-    long arena_floats;
+    long arena_floats;      /* floats of each of the activation and gradient arenas */
+    long p_storage;         /* floats of each parameter array: n_params and the
+                             * zero padding that starts every block on 16 bytes */
+    void *arena;            /* the one block of backend memory all below live in */
+    size_t arena_bytes;
     float *act, *grad;      /* activation and gradient arenas */
     float *params, *pgrad, *mom, *state;
     float *path_scale;      /* [n_paths][max_batch]: drop-path scales */
