@@ -119,7 +119,11 @@ fi
 if [ -n "$fmnist" ] && [ ! -d /usr/share/datasets/fashion-mnist ]; then
   mkdir -p /usr/share/datasets && ln -s "$(cd "$fmnist" && pwd)" /usr/share/datasets/fashion-mnist
 fi
-step test_cuda "$b/tests/test_cuda"
+if ! step test_cuda "$b/tests/test_cuda"; then
+  # again, waiting after every op, so an error names the op that made it
+  step test_cuda_sync env CELLAR_CUDA_SYNC=1 "$b/tests/test_cuda"
+  grep -E '^not ok - ' "$out/test_cuda_sync.log" | head -20 | sed 's/^/sync: /' | tee -a "$sum"
+fi
 grep -c '^ok - ' "$out/test_cuda.log" | sed 's/^/test_cuda ok: /' | tee -a "$sum"
 grep -E '^(not ok|skip) - ' "$out/test_cuda.log" | head -40 | tee -a "$sum"
 
