@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "backend/backend.h"
+#include "cdesc.h"
 #include "check.h"
 #include "child/child.h"
 #include "child/train.h"
@@ -148,25 +149,6 @@ static float *scales_host(int n, int on)
 }
 
 /* ---- convolution ---- */
-
-static conv_desc cdesc(int cin, int cout, int kh, int kw, int sh, int sw, int ph, int pw, int dil,
-                       int groups, int relu)
-{
-    conv_desc d;
-    memset(&d, 0, sizeof d);
-    d.cin = cin;
-    d.cout = cout;
-    d.kh = kh;
-    d.kw = kw;
-    d.sh = sh;
-    d.sw = sw;
-    d.ph = ph;
-    d.pw = pw;
-    d.dh = d.dw = dil;
-    d.groups = groups;
-    d.relu_in = relu;
-    return d;
-}
 
 static void test_conv(const char *name, conv_desc d, int n, int h, int w, int xpad, int ypad)
 {

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "backend/cpu/cpu.h"
+#include "cdesc.h"
 #include "check.h"
 #include "data/dataset.h"
 #include "child/child.h"
@@ -223,25 +224,6 @@ static void gradcheck(optest *t, const char *name, float eps)
     free(dx.d);
     free(y0.d);
     free(y1.d);
-}
-
-static conv_desc cdesc(int cin, int cout, int kh, int kw, int sh, int sw, int ph, int pw, int dil,
-                       int groups, int relu)
-{
-    conv_desc d;
-    memset(&d, 0, sizeof d);
-    d.cin = cin;
-    d.cout = cout;
-    d.kh = kh;
-    d.kw = kw;
-    d.sh = sh;
-    d.sw = sw;
-    d.ph = ph;
-    d.pw = pw;
-    d.dh = d.dw = dil;
-    d.groups = groups;
-    d.relu_in = relu;
-    return d;
 }
 
 /* max relative difference |a-b| / (|b| + 1e-3) over n values */
