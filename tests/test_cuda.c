@@ -758,9 +758,23 @@ static void test_steps(void)
         idx[i] = i;
     }
     pc = train_steps(cpu, &ds, idx, COUNT, &nc, note, sizeof note);
-    setenv("CELLAR_CUDA_GRAPH", "0", 1);
-    pe = train_steps(gpu, &ds, idx, COUNT, &ne, note, sizeof note);
-    unsetenv("CELLAR_CUDA_GRAPH");
+    {
+        /* a backend made with CELLAR_CUDA_GRAPH=0 runs steps op by op */
+        cl_backend *plain = NULL;
+        cl_err err = {0};
+        setenv("CELLAR_CUDA_GRAPH", "0", 1);
+        if (backend_cuda_create(&plain, &err) == CL_OK) {
+            pe = train_steps(plain, &ds, idx, COUNT, &ne, note, sizeof note);
+            CHECK(strstr(note, "CELLAR_CUDA_GRAPH=0") != NULL,
+                  "with CELLAR_CUDA_GRAPH=0 steps run op by op, and the trainer says why: %s",
+                  note);
+            backend_destroy(plain);
+        } else {
+            pe = NULL;
+            CHECK(0, "a CUDA backend with CELLAR_CUDA_GRAPH=0 starts: %s", err.msg);
+        }
+        unsetenv("CELLAR_CUDA_GRAPH");
+    }
     pg = train_steps(gpu, &ds, idx, COUNT, &ng, note, sizeof note);
     if (pc && pe && pg && nc == ne && nc == ng) {
         CHECK(!note[0], "training steps are recorded as a CUDA graph%s%s", note[0] ? ": " : "",

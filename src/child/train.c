@@ -32,10 +32,11 @@ struct cl_trainer {
     int *dcorrect;            /* [LOSS_SLOTS] per-step right answers */
     int64_t *dstep;           /* the step counter */
     float *dlr, *ddrop;       /* [steps_total] learning rates, drop-path probabilities */
+    float *hlr;               /* the learning rates in host memory, for the status */
     step_ref sr;
     float drop_max;           /* the largest drop-path probability of the run */
     void *graph;              /* one step, recorded (a backend with graphs) */
-    int graph_off;            /* recording failed or is not offered */
+    int graph_off;            /* recording was tried (once), or is not to be */
     float hloss[LOSS_SLOTS];
     int hcorrect[LOSS_SLOTS];
     char note[300];           /* why steps are not recorded, once */
@@ -118,7 +119,7 @@ static int trainer_tables(cl_trainer *t, cl_err *err)
     t->be->upload(t->be, t->dlr, lr, (size_t)n * sizeof *lr);
     t->be->upload(t->be, t->ddrop, dp, (size_t)n * sizeof *dp);
     t->be->upload(t->be, t->dstep, &zero, sizeof zero);
-    free(lr);
+    t->hlr = lr;
     free(dp);
     t->sr.step = t->dstep;
     t->sr.lr = t->dlr;
@@ -192,7 +193,6 @@ int trainer_new(cl_net *net, const cl_dataset *ds, const int *train_idx, int n_t
     rng_seed(&t->rng, cfg->seed ^ 0x7472616996e3ULL);
     t->bd.seed = mix64(cfg->seed ^ 0x6175676d656e74ULL);   /* "augment" */
     t->drop_seed = mix64(cfg->seed ^ 0x64726f7070617468ULL);  /* "droppath" */
-    t->graph_off = getenv("CELLAR_CUDA_GRAPH") && !strcmp(getenv("CELLAR_CUDA_GRAPH"), "0");
     *out = t;
     return CL_OK;
 }
@@ -213,6 +213,7 @@ void trainer_free(cl_trainer *t)
         t->be->free(t->be, t->dloss);
         t->be->free(t->be, t->dcorrect);
     }
+    free(t->hlr);
     free(t->order);
     free(t);
 }
@@ -331,7 +332,7 @@ int trainer_run(cl_trainer *t, int steps, cl_err *err)
         if ((rc = run_step(t, err)))
             break;
         t->queued++;
-        st->lr = (float)sched_at(&t->cfg.lr, (double)st->step / (double)st->steps_total);
+        st->lr = t->hlr[st->step];
         st->step++;
         t->pos += b;
         /* A slice's end waits only where waiting is free (the CPU, whose

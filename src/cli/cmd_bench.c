@@ -29,13 +29,6 @@ static const char usage[] =
     "  --seed s         seed of the weights and data (default 1)\n"
     "  --profile        also time each class of op, as a table on stderr\n";
 
-/* an environment switch set to "0" */
-static int env_is_zero(const char *name)
-{
-    const char *v = getenv(name);
-    return v && !strcmp(v, "0");
-}
-
 static int run_bench(int argc, char **argv)
 {
     const char *geno_arg = "nasnet-a", *input = "32x32x3", *backend_name = "auto";
@@ -105,7 +98,7 @@ static int run_bench(int argc, char **argv)
         /* after one step op by op, a backend that records steps records
          * one (the batch and the learning rate stay the same here); with
          * a warm-up step, before the clock starts */
-        if (i == 1 && be->graph_begin && !env_is_zero("CELLAR_CUDA_GRAPH")) {
+        if (i == 1 && be->graph_begin) {
             cl_err why = {0};
             if (be->graph_begin(be, &why) == CL_OK) {
                 rc = net_forward_queued(net, batch, 1, &err);
