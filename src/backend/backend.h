@@ -89,9 +89,10 @@ typedef struct batch_desc {
 static inline void batch_aug_draw(const batch_desc *d, int i, int *dy, int *dx, int *flip)
 {
     uint64_t r = mix64(d->seed + mix64(((uint64_t)d->step << 20) + (uint64_t)i));
-    uint32_t span = 2u * (uint32_t)(d->pad > 0 ? d->pad : 0) + 1u;
-    *dy = (int)((uint32_t)(r & 0xffff) % span) - (d->pad > 0 ? d->pad : 0);
-    *dx = (int)((uint32_t)((r >> 16) & 0xffff) % span) - (d->pad > 0 ? d->pad : 0);
+    int pad = d->pad > 0 ? d->pad : 0;
+    uint32_t span = 2u * (uint32_t)pad + 1u;
+    *dy = (int)((uint32_t)(r & 0xffff) % span) - pad;
+    *dx = (int)((uint32_t)((r >> 16) & 0xffff) % span) - pad;
     *flip = d->flip ? (int)(r >> 63) : 0;
 }
 

@@ -159,12 +159,12 @@ void cpu_batch_gather(cl_backend *be, const batch_desc *d_in, const uint8_t *ima
             const uint8_t *sp = src + ch * plane;
             float *dp = dst + ch * plane;
             for (int r = 0; r < d->h; r++) {
-                int sr = r + dy;
+                int srow = r + dy;
                 for (int c = 0; c < d->w; c++) {
-                    int sc_ = (flip ? d->w - 1 - c : c) + dx;
-                    dp[(long)r * d->w + c] = sr < 0 || sr >= d->h || sc_ < 0 || sc_ >= d->w
+                    int scol = (flip ? d->w - 1 - c : c) + dx;
+                    dp[(long)r * d->w + c] = srow < 0 || srow >= d->h || scol < 0 || scol >= d->w
                                                  ? 0.f
-                                                 : (float)sp[(long)sr * d->w + sc_] * sc + sh;
+                                                 : (float)sp[(long)srow * d->w + scol] * sc + sh;
                 }
             }
         }
