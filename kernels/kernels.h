@@ -9,7 +9,8 @@
  *   elementwise.cu  conv input/gradient staging, identity paths, global
  *                   average pooling, linear bias, softmax cross-entropy, SGD
  *   bn.cu           batch normalisation: train, eval, backward
- *   pool.cu         max and average pooling, forward and backward */
+ *   pool.cu         max and average pooling, forward and backward
+ *   dwconv.cu       depthwise convolutions, forward and both gradients */
 #ifndef CELLAR_KERNELS_KERNELS_H
 #define CELLAR_KERNELS_KERNELS_H
 
@@ -88,6 +89,19 @@ cudaError_t k_pool_fwd(cudaStream_t st, int max, int k, int s, int p, tview x, t
 /* idx: scratch of n*c*ho*wo ints (max pooling only; NULL for average) */
 cudaError_t k_pool_bwd(cudaStream_t st, int max, int k, int s, int p, tview x, tview dy, tview dx,
                        int acc, const float *sscale, int *idx);
+
+/* ---- dwconv.cu (cpu_conv_fwd, cpu_conv_bwd_data, cpu_conv_bwd_filter for
+ * the depthwise shapes dw_handles() of dwconv_math.h accepts; anything
+ * else is cudaErrorInvalidValue) ---- */
+
+cudaError_t k_dw_fwd(cudaStream_t st, const conv_desc *d, tview x, const float *w, tview y,
+                     int acc);
+cudaError_t k_dw_bwd_data(cudaStream_t st, const conv_desc *d, tview x, const float *w, tview dy,
+                          tview dx, int acc);
+/* dw overwritten; with parts > 1 (dw_filter_splits), `part` is scratch of
+ * parts * c * K*K floats */
+cudaError_t k_dw_bwd_filter(cudaStream_t st, const conv_desc *d, tview x, tview dy, int parts,
+                            float *part, float *dw);
 
 #ifdef __cplusplus
 }

@@ -42,6 +42,25 @@ static int check_report(int ok, const char *file, int line, const char *fmt, ...
                      (atol) + (rtol) * fabs((double)(want)),                                \
                  __FILE__, __LINE__, __VA_ARGS__)
 
+/* The worst relative error of got against want over n values, each
+ * difference divided by |want[i]| plus the mean |want|, so that a value
+ * near zero (a sum that cancels) is judged on the scale of its neighbours;
+ * a NaN is the worst. */
+static double check_rel_err(const float *got, const float *want, long n) __attribute__((unused));
+static double check_rel_err(const float *got, const float *want, long n)
+{
+    double mean = 0.0, worst = 0.0;
+    for (long i = 0; i < n; i++)
+        mean += fabs(want[i]);
+    mean = n ? mean / n : 0.0;
+    for (long i = 0; i < n; i++) {
+        double e = fabs((double)got[i] - want[i]) / (fabs(want[i]) + mean + 1e-30);
+        if (!(e <= worst))
+            worst = isnan(e) ? INFINITY : e;
+    }
+    return worst;
+}
+
 static int check_done(void) __attribute__((unused));
 static int check_done(void)
 {

@@ -145,6 +145,9 @@ bench cellar_F16_N2_b32 "$b/cellar" bench --backend cuda --N 2 --F 16 --batch 32
 export CELLAR_CUDA_GRAPH=0
 bench cellar_F16_N2_nograph "$b/cellar" bench --backend cuda --N 2 --F 16 --batch 128 --input 32x32x3 --steps 50 --warmup 10
 unset CELLAR_CUDA_GRAPH
+export CELLAR_CUDNN_DEPTHWISE=1
+bench cellar_F16_N2_cudnn_dw "$b/cellar" bench --backend cuda --N 2 --F 16 --batch 128 --input 32x32x3 --steps 50 --warmup 10
+unset CELLAR_CUDNN_DEPTHWISE
 export CELLAR_STRICT_FP32=1
 bench cellar_F16_N2_fp32 "$b/cellar" bench --backend cuda --N 2 --F 16 --batch 128 --input 32x32x3 --steps 50 --warmup 10
 unset CELLAR_STRICT_FP32

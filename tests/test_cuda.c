@@ -90,20 +90,6 @@ static void pr_free(pair *p)
     gpu->free(gpu, p->d.d);
 }
 
-static double rel_err(const float *got, const float *want, long n)
-{
-    double mean = 0.0, worst = 0.0;
-    for (long i = 0; i < n; i++)
-        mean += fabs(want[i]);
-    mean = n ? mean / n : 0.0;
-    for (long i = 0; i < n; i++) {
-        double e = fabs((double)got[i] - want[i]) / (fabs(want[i]) + mean + 1e-30);
-        if (!(e <= worst)) /* NaN counts as the worst */
-            worst = isnan(e) ? INFINITY : e;
-    }
-    return worst;
-}
-
 /* wait for the GPU; a failure is a failed check */
 static int synced(const char *what)
 {
@@ -126,7 +112,7 @@ static int same_buf(const char *what, const float *dev, const float *host, long 
         return 0;
     }
     gpu->download(gpu, got, dev, (size_t)n * sizeof *got);
-    e = rel_err(got, host, n);
+    e = check_rel_err(got, host, n);
     ok = CHECK(e < tol, "%s (relative error %.2g)", what, e);
     free(got);
     return ok;
@@ -242,6 +228,14 @@ static void test_convs(void)
               20, 0, 0);
     test_conv("depthwise 5x5, 32x32, 16 channels", cdesc(16, 16, 5, 5, 1, 1, 2, 2, 1, 16, 1), 4, 32,
               32, 0, 0);
+    /* the proxy's own shapes at batch 128: the filter gradient of the
+     * depthwise kernels summed in parts (dw_filter_splits) */
+    test_conv("depthwise 3x3 relu, 16 channels at 32x32, batch 128",
+              cdesc(16, 16, 3, 3, 1, 1, 1, 1, 1, 16, 1), 128, 32, 32, 0, 0);
+    test_conv("depthwise 5x5 stride 2 relu, 32 channels at 16x16, batch 128, slices",
+              cdesc(32, 32, 5, 5, 2, 2, 2, 2, 1, 32, 1), 128, 16, 16, 32, 32);
+    test_conv("depthwise 7x7, 64 channels at 8x8, batch 128",
+              cdesc(64, 64, 7, 7, 1, 1, 3, 3, 1, 64, 0), 128, 8, 8, 0, 0);
     test_conv("pointwise, slices", cdesc(5, 4, 1, 1, 1, 1, 0, 0, 1, 1, 0), 3, 4, 5, 1, 3);
     test_conv("pointwise relu", cdesc(5, 4, 1, 1, 1, 1, 0, 0, 1, 1, 1), 3, 4, 5, 0, 0);
     test_conv("pointwise relu 48->16, 32x32", cdesc(48, 16, 1, 1, 1, 1, 0, 0, 1, 1, 1), 4, 32, 32,
@@ -664,8 +658,8 @@ static void test_network(void)
         net_logits(nc, lc);
         net_logits(ng, lg);
         snprintf(what, sizeof what, "every-op network, step %d: logits", step + 1);
-        CHECK(rel_err(lg, lc, (long)batch * 10) < NET_TOL, "%s (relative error %.2g)", what,
-              rel_err(lg, lc, (long)batch * 10));
+        CHECK(check_rel_err(lg, lc, (long)batch * 10) < NET_TOL, "%s (relative error %.2g)", what,
+              check_rel_err(lg, lc, (long)batch * 10));
         CHECK(fabs(loss_g - loss_c) < NET_TOL * loss_c && right_g == right_c,
               "every-op network, step %d: loss %.6f (CPU %.6f), %d right (CPU %d)", step + 1,
               loss_g, loss_c, right_g, right_c);
@@ -685,9 +679,9 @@ static void test_network(void)
     }
     net_logits(nc, lc);
     net_logits(ng, lg);
-    CHECK(rel_err(lg, lc, (long)(batch - 3) * 10) < NET_TOL,
+    CHECK(check_rel_err(lg, lc, (long)(batch - 3) * 10) < NET_TOL,
           "every-op network: evaluation logits on a smaller batch (relative error %.2g)",
-          rel_err(lg, lc, (long)(batch - 3) * 10));
+          check_rel_err(lg, lc, (long)(batch - 3) * 10));
 out:
     net_free(nc);
     net_free(ng);
@@ -779,13 +773,13 @@ static void test_steps(void)
     if (pc && pe && pg && nc == ne && nc == ng) {
         CHECK(!note[0], "training steps are recorded as a CUDA graph%s%s", note[0] ? ": " : "",
               note);
-        CHECK(rel_err(pe, pc, nc) < NET_TOL,
+        CHECK(check_rel_err(pe, pc, nc) < NET_TOL,
               "12 queued training steps on the GPU (resident data, crops, flips, drop-path, "
               "op by op) end with the CPU's parameters (relative error %.2g)",
-              rel_err(pe, pc, nc));
-        CHECK(rel_err(pg, pe, ng) < 1e-6,
+              check_rel_err(pe, pc, nc));
+        CHECK(check_rel_err(pg, pe, ng) < 1e-6,
               "... and replaying the recorded step gives those of op by op (relative error %.2g)",
-              rel_err(pg, pe, ng));
+              check_rel_err(pg, pe, ng));
     }
     free(pc);
     free(pe);
@@ -873,6 +867,13 @@ static void test_errors(void)
     CHECK(be->sync(be, &err) == CL_OK, "reported once, after which the backend goes on");
     be->conv_fwd(be, &d, x, w, y, 0);
     CHECK(be->sync(be, &err) == CL_ERR_BACKEND, "and reports the next such op again");
+    /* a depthwise filter gradient needs scratch for the batch it sees */
+    d.groups = 3;
+    CHECK(be->conv_prepare(be, &d, 1, 5, 5, &err) == CL_OK, "a depthwise conv prepared for 1 image");
+    be->conv_bwd_filter(be, &d, x, y, w);
+    rc = be->sync(be, &err);
+    CHECK(rc == CL_ERR_BACKEND && strstr(err.msg, "not prepared"),
+          "its filter gradient on 2 images fails at sync: %s", err.msg);
     gpu->free(gpu, x.d);
     gpu->free(gpu, y.d);
     gpu->free(gpu, w);
@@ -902,6 +903,22 @@ int main(void)
     }
     rng_seed(&rng, 1234);
     test_convs();
+    {
+        /* the depthwise convolutions once more through cuDNN, as
+         * CELLAR_CUDNN_DEPTHWISE=1 runs them */
+        cl_backend *own = gpu;
+        setenv("CELLAR_CUDNN_DEPTHWISE", "1", 1);
+        if (backend_cuda_create(&gpu, &err)) {
+            CHECK(0, "a CUDA backend with CELLAR_CUDNN_DEPTHWISE=1 starts: %s", err.msg);
+            gpu = own;
+        } else {
+            printf("# depthwise convolutions through cuDNN\n");
+            test_convs();
+            backend_destroy(gpu);
+            gpu = own;
+        }
+        unsetenv("CELLAR_CUDNN_DEPTHWISE");
+    }
     test_bns();
     test_pools();
     test_small();

@@ -16,6 +16,7 @@
 #include "data/dataset.h"
 #include "child/child.h"
 #include "core/rng.h"
+#include "kernels/dwconv_math.h"
 
 static cl_backend *be;
 static cl_rng rng;
@@ -860,6 +861,154 @@ static void test_batches(void)
     free(x2);
 }
 
+/* ---- the GPU's depthwise arithmetic (kernels/dwconv_math.h) ----
+ *
+ * dwconv.cu runs dwconv_math.h's functions one thread per value; here the
+ * same functions run over every index, as the kernels divide the work
+ * (the filter gradient in dw_filter_splits parts, added in order), and
+ * must give what the CPU backend's convolutions give.  A GPU repeats this
+ * on the kernels themselves (test_cuda). */
+#define DW_THREADS 256   /* K_THREADS of kernels/common.cuh */
+
+static void test_dw_math(const char *name, conv_desc d, int n, int h, int w, int xslice,
+                         int yslice, int sms)
+{
+    int k = d.kh, ho = conv_out_h(&d, h), wo = conv_out_w(&d, w), parts;
+    long nw = conv_weight_count(&d), hw = (long)h * w, howo = (long)ho * wo;
+    tview x = tv_new(n, d.cin, h, w, xslice), y = tv_new(n, d.cout, ho, wo, yslice);
+    tview dy = tv_new(n, d.cout, ho, wo, yslice), dx = tv_new(n, d.cin, h, w, 0);
+    float *wt = malloc((size_t)nw * 4), *dwc = malloc((size_t)nw * 4), *dwk = calloc((size_t)nw, 4);
+    float *yk = malloc((size_t)tv_len(y) * 4), *dxk = malloc((size_t)tv_len(dx) * 4);
+    float *part;
+
+    CHECK(dw_handles(&d), "%s: a shape the depthwise kernels take", name);
+    fill_away(x);
+    fill_away(dy);
+    fill_buf(wt, nw, 0.5f);
+    if (be->conv_prepare(be, &d, n, h, w, NULL) != CL_OK) {
+        CHECK(0, "%s: scratch reserved", name);
+        return;
+    }
+    be->conv_fwd(be, &d, x, wt, y, 0);
+    be->conv_bwd_data(be, &d, x, wt, dy, dx, 0);
+    be->conv_bwd_filter(be, &d, x, dy, dwc);
+
+    /* forward and data gradient: one value per "thread" */
+    for (int i = 0; i < n; i++)
+        for (int c = 0; c < d.cin; c++) {
+            const float *xp = x.d + i * x.ns + c * hw, *gp = dy.d + i * dy.ns + c * howo;
+            for (int oy = 0; oy < ho; oy++)
+                for (int ox = 0; ox < wo; ox++)
+                    yk[((long)i * d.cout + c) * howo + oy * wo + ox] =
+                        dw_fwd_at(xp, wt + c * k * k, h, w, k, d.sh, d.ph, d.dh, d.relu_in, oy, ox);
+            for (int iy = 0; iy < h; iy++)
+                for (int ix = 0; ix < w; ix++) {
+                    float v = dw_data_at(gp, wt + c * k * k, ho, wo, k, d.sh, d.ph, d.dh, iy, ix);
+                    dxk[((long)i * d.cin + c) * hw + iy * w + ix] =
+                        d.relu_in && !(xp[iy * w + ix] > 0.f) ? 0.f : v;
+                }
+        }
+    {
+        float *yc = malloc((size_t)tv_len(y) * 4);
+        for (long i = 0; i < tv_len(y); i++)
+            yc[i] = *tv_at(y, i);
+        CHECK(rel_diff(yk, yc, tv_len(y)) < 1e-4, "%s: forward as the CPU's (%.1g)", name,
+              rel_diff(yk, yc, tv_len(y)));
+        CHECK(rel_diff(dxk, dx.d, tv_len(dx)) < 1e-4, "%s: data gradient as the CPU's (%.1g)", name,
+              rel_diff(dxk, dx.d, tv_len(dx)));
+        free(yc);
+    }
+
+    /* filter gradient: parts of the batch, each summed by a block of
+     * DW_THREADS threads (thread t takes positions t, t + DW_THREADS, ...;
+     * then each warp's 32 sums are added as the shuffles add them, then
+     * the warps in order), then the parts added in order */
+    parts = dw_filter_splits(d.cin, n, sms);
+    part = calloc((size_t)parts * nw, 4);
+    for (int q = 0; q < parts; q++) {
+        int n0 = (int)((long)n * q / parts), n1 = (int)((long)n * (q + 1) / parts);
+        int count = (n1 - n0) * (int)howo;
+        for (int c = 0; c < d.cin; c++) {
+            static float acc[DW_THREADS][49];
+            float *out = part + ((long)q * d.cin + c) * k * k;
+            memset(acc, 0, sizeof acc);
+            for (int j = 0; j < count; j++) {
+                int i = n0 + j / (int)howo, r = j % (int)howo;
+                dw_filter_add(x.d + i * x.ns + c * hw, h, w, k, d.sh, d.ph, d.dh, d.relu_in,
+                              r / wo, r % wo, dy.d[i * dy.ns + c * howo + r], acc[j % DW_THREADS]);
+            }
+            for (int t = 0; t < k * k; t++) {
+                float v = 0.f;
+                for (int wp = 0; wp < DW_THREADS / 32; wp++) {
+                    float lane[32];
+                    for (int l = 0; l < 32; l++)
+                        lane[l] = acc[wp * 32 + l][t];
+                    for (int o = 16; o > 0; o >>= 1)
+                        for (int l = 0; l < o; l++)
+                            lane[l] += lane[l + o];
+                    v += lane[0];
+                }
+                out[t] = v;
+            }
+        }
+    }
+    for (long t = 0; t < nw; t++)
+        for (int q = 0; q < parts; q++)
+            dwk[t] += part[(long)q * nw + t];
+    CHECK(check_rel_err(dwk, dwc, nw) < 1e-4,
+          "%s: filter gradient in %d parts as the CPU's (%.1g)", name, parts,
+          check_rel_err(dwk, dwc, nw));
+
+    free(x.d);
+    free(y.d);
+    free(dy.d);
+    free(dx.d);
+    free(wt);
+    free(dwc);
+    free(dwk);
+    free(yk);
+    free(dxk);
+    free(part);
+}
+
+static void test_dw_maths(void)
+{
+    conv_desc d = cdesc(4, 4, 3, 3, 1, 1, 1, 1, 1, 4, 0);
+    /* the shapes the kernels take, and those they leave to cuDNN */
+    CHECK(dw_handles(&d), "depthwise 3x3 goes to the own kernels");
+    d.kh = d.kw = 1;
+    CHECK(!dw_handles(&d), "a 1x1 depthwise does not");
+    d = cdesc(4, 8, 3, 3, 1, 1, 1, 1, 1, 4, 0);
+    CHECK(!dw_handles(&d), "a channel multiplier of 2 does not");
+    d = cdesc(4, 4, 3, 3, 1, 1, 1, 1, 1, 1, 0);
+    CHECK(!dw_handles(&d), "a dense convolution does not");
+    d = cdesc(4, 4, 3, 3, 2, 1, 1, 1, 1, 4, 0);
+    CHECK(!dw_handles(&d), "unequal strides do not");
+    d = cdesc(4, 4, 3, 3, 1, 1, 1, 1, 1, 4, 0);
+    d.oy = 1;
+    CHECK(!dw_handles(&d), "a shifted origin does not");
+    CHECK(dw_filter_splits(16, 128, 132) == 17 && dw_filter_splits(64, 128, 132) == 5 &&
+              dw_filter_splits(16, 4, 132) == 4 && dw_filter_splits(512, 128, 132) == 1 &&
+              dw_filter_splits(16, 128, 0) == 1,
+          "filter-gradient parts: about two blocks per multiprocessor, at most one per image");
+
+    test_dw_math("dw kernels 3x3 relu, slice in", cdesc(4, 4, 3, 3, 1, 1, 1, 1, 1, 4, 1), 5, 6, 6,
+                 2, 0, 8);
+    test_dw_math("dw kernels 5x5 stride 2 relu, slice out", cdesc(3, 3, 5, 5, 2, 2, 2, 2, 1, 3, 1),
+                 4, 8, 8, 0, 1, 4);
+    test_dw_math("dw kernels 7x7, 9x9", cdesc(2, 2, 7, 7, 1, 1, 3, 3, 1, 2, 0), 3, 9, 9, 0, 0, 132);
+    test_dw_math("dw kernels 7x7 stride 2 relu, 11x13", cdesc(5, 5, 7, 7, 2, 2, 3, 3, 1, 5, 1), 3,
+                 11, 13, 1, 1, 2);
+    test_dw_math("dw kernels 3x3 dilation 2 stride 2 relu",
+                 cdesc(3, 3, 3, 3, 2, 2, 2, 2, 2, 3, 1), 2, 8, 8, 0, 0, 1);
+    test_dw_math("dw kernels 5x5 dilation 2, 21x20", cdesc(3, 3, 5, 5, 1, 1, 4, 4, 2, 3, 0), 2, 21,
+                 20, 0, 2, 3);
+    test_dw_math("dw kernels 3x3 stride 2, 16 channels at 32x32",
+                 cdesc(16, 16, 3, 3, 2, 2, 1, 1, 1, 16, 1), 8, 32, 32, 0, 0, 132);
+    test_dw_math("dw kernels 3x3 without padding", cdesc(2, 2, 3, 3, 1, 1, 0, 0, 1, 2, 1), 2, 7, 6,
+                 0, 0, 2);
+}
+
 int main(void)
 {
     cl_err err = {0};
@@ -869,6 +1018,7 @@ int main(void)
         return 1;
     }
     test_convs();
+    test_dw_maths();
     test_bn("batch norm (train)", 3, 3, 4, 5, 0);
     test_bn("batch norm with drop-path scale", 3, 2, 3, 3, 1);
     test_bn_stats();

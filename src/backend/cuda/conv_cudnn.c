@@ -1,5 +1,9 @@
 /* conv_cudnn.c - convolutions of the CUDA backend through cuDNN (its
- * legacy convolution API, NCHW float32).
+ * legacy convolution API, NCHW float32), except the depthwise ones of
+ * separable convolutions: cuDNN's NCHW float32 grouped convolution with
+ * one filter per channel is slow, and needs its ReLU input staged, so
+ * those go to kernels/dwconv.cu, which reads through ReLU itself
+ * (CELLAR_CUDNN_DEPTHWISE=1 sends them to cuDNN, to compare).
  *
  * Each distinct convolution (description and input size) has an entry,
  * made by conv_prepare: its filter and convolution descriptors (groups,
@@ -32,6 +36,7 @@
 #include <string.h>
 
 #include "core/util.h"
+#include "kernels/dwconv_math.h"
 #include "kernels/kernels.h"
 
 enum { DIR_FWD, DIR_DATA, DIR_FILTER, DIR_COUNT };
@@ -345,6 +350,12 @@ int cuda_conv_init(cuda_state *s, cl_err *err)
     if (v && *v && (rc = parse_long(v, 0, 1L << 20, &mb, "CELLAR_CUDNN_WORKSPACE_MB", err)))
         return rc;
     s->ws_limit = (size_t)mb << 20;
+    v = getenv("CELLAR_CUDNN_DEPTHWISE");
+    s->own_dw = !(v && *v && strcmp(v, "0"));
+    if (!RT_OK_E(s, err,
+                 cudaDeviceGetAttribute(&s->sms, cudaDevAttrMultiProcessorCount, s->device),
+                 "cudaDeviceGetAttribute (multiprocessors)"))
+        return CL_ERR_BACKEND;
     if (!DNN_OK_E(s, err, cudnnCreateTensorDescriptor(&s->td_a), "cudnnCreateTensorDescriptor") ||
         !DNN_OK_E(s, err, cudnnCreateTensorDescriptor(&s->td_b), "cudnnCreateTensorDescriptor"))
         return CL_ERR_BACKEND;
@@ -371,6 +382,59 @@ void cuda_conv_free(cuda_state *s)
         (void)cudaFree(s->ws);
     s->ws = NULL;
     s->ws_bytes = 0;
+    if (s->dw_part)
+        (void)cudaFree(s->dw_part);
+    s->dw_part = NULL;
+    s->dw_part_floats = 0;
+}
+
+/* ---- depthwise convolutions by our own kernels ---- */
+
+static int own_dw(const cuda_state *s, const conv_desc *d) { return s->own_dw && dw_handles(d); }
+
+/* the filter gradient's partial sums for a batch of n: parts and floats */
+static int dw_parts(const cuda_state *s, const conv_desc *d, int n, size_t *floats)
+{
+    int parts = dw_filter_splits(d->cin, n, s->sms);
+    *floats = parts > 1 ? (size_t)parts * d->cin * d->kh * d->kw : 0;
+    return parts;
+}
+
+static int dw_prepare(cuda_state *s, const conv_desc *d, int n, cl_err *err)
+{
+    size_t floats;
+    int rc;
+    (void)dw_parts(s, d, n, &floats);
+    if (floats > s->dw_part_floats) {
+        if ((rc = cuda_grow(s, (void **)&s->dw_part, floats * sizeof(float),
+                            "depthwise filter-gradient sums", err)))
+            return rc;
+        s->dw_part_floats = floats;
+    }
+    return CL_OK;
+}
+
+static void dw_filter(cuda_state *s, const conv_desc *d, tview x, tview dy, float *dw)
+{
+    size_t floats;
+    int parts = dw_parts(s, d, x.n, &floats);
+    if (floats > s->dw_part_floats) {
+        cuda_fail_at(s, __FILE__, __LINE__,
+                     "depthwise %dx%d filter gradient of %d channels on a batch of %d: not "
+                     "prepared for it (conv_prepare)",
+                     d->kh, d->kw, d->cin, x.n);
+        return;
+    }
+    if (RT_OK(s, k_dw_bwd_filter(s->stream, d, x, dy, parts, s->dw_part, dw),
+              "depthwise filter gradient kernel"))
+        cuda_after_op(s, "depthwise filter gradient kernel");
+}
+
+static void dw_data(cuda_state *s, const conv_desc *d, tview x, const float *w, tview dy,
+                    tview dx, int acc)
+{
+    if (RT_OK(s, k_dw_bwd_data(s->stream, d, x, w, dy, dx, acc), "depthwise data gradient kernel"))
+        cuda_after_op(s, "depthwise data gradient kernel");
 }
 
 int cuda_conv_prepare(cl_backend *be, const conv_desc *d, int n, int h, int w, cl_err *err)
@@ -392,6 +456,8 @@ int cuda_conv_prepare(cl_backend *be, const conv_desc *d, int n, int h, int w, c
         d->cin % d->groups || d->cout % d->groups)
         return ERR_SET(err, CL_ERR_SHAPE, "CUDA backend: conv %dx%d on %dx%d: bad shape", d->kh,
                        d->kw, h, w);
+    if (own_dw(s, d))
+        return dw_prepare(s, d, n, err);
     if (!e) {
         unsigned b = bucket_of(d, h, w);
         if ((rc = entry_new(s, d, h, w, &e, err)))
@@ -560,10 +626,16 @@ static const float *conv_input(cuda_state *s, const conv_entry *e, tview x, long
 void cuda_conv_fwd(cl_backend *be, const conv_desc *d, tview x, const float *w, tview y, int acc)
 {
     cuda_state *s = cuda_of(be);
-    conv_entry *e = entry_for(s, d, x, "forward");
+    conv_entry *e;
     const float *in;
     long ns;
-    if (!e || !(in = conv_input(s, e, x, &ns)) ||
+    if (own_dw(s, d)) {
+        if (!s->failed &&
+            RT_OK(s, k_dw_fwd(s->stream, d, x, w, y, acc), "depthwise convolution kernel"))
+            cuda_after_op(s, "depthwise convolution kernel");
+        return;
+    }
+    if (!(e = entry_for(s, d, x, "forward")) || !(in = conv_input(s, e, x, &ns)) ||
         !set_input_td(s, NULL, e, s->td_a, x.n, ns, e->label) ||
         !set_view_td(s, NULL, s->td_b, y, e->label))
         return;
@@ -606,18 +678,28 @@ void cuda_conv_bwd_data(cl_backend *be, const conv_desc *d, tview x, const float
                         tview dx, int acc)
 {
     cuda_state *s = cuda_of(be);
-    conv_entry *e = entry_for(s, d, x, "data gradient");
-    if (e)
+    conv_entry *e;
+    if (own_dw(s, d)) {
+        if (!s->failed)
+            dw_data(s, d, x, w, dy, dx, acc);
+        return;
+    }
+    if ((e = entry_for(s, d, x, "data gradient")))
         data_grad(s, e, x, w, dy, dx, acc);
 }
 
 void cuda_conv_bwd_filter(cl_backend *be, const conv_desc *d, tview x, tview dy, float *dw)
 {
     cuda_state *s = cuda_of(be);
-    conv_entry *e = entry_for(s, d, x, "filter gradient");
+    conv_entry *e;
     const float *in;
     long ns;
-    if (e && (in = conv_input(s, e, x, &ns)))
+    if (own_dw(s, d)) {
+        if (!s->failed)
+            dw_filter(s, d, x, dy, dw);
+        return;
+    }
+    if ((e = entry_for(s, d, x, "filter gradient")) && (in = conv_input(s, e, x, &ns)))
         filter_grad(s, e, in, ns, dy, dw);
 }
 
@@ -625,10 +707,17 @@ void cuda_conv_bwd(cl_backend *be, const conv_desc *d, tview x, const float *w, 
                    tview dx, int need_dx, int acc, float *dw)
 {
     cuda_state *s = cuda_of(be);
-    conv_entry *e = entry_for(s, d, x, "backward");
+    conv_entry *e;
     const float *in;
     long ns;
-    if (!e || !(in = conv_input(s, e, x, &ns)))
+    if (own_dw(s, d)) {
+        if (!s->failed)
+            dw_filter(s, d, x, dy, dw);
+        if (need_dx && !s->failed)
+            dw_data(s, d, x, w, dy, dx, acc);
+        return;
+    }
+    if (!(e = entry_for(s, d, x, "backward")) || !(in = conv_input(s, e, x, &ns)))
         return;
     filter_grad(s, e, in, ns, dy, dw);
     if (need_dx && !s->failed)

@@ -1,5 +1,6 @@
 /* cuda.h - internals shared by the CUDA backend's files (cuda.c: memory,
- * the table and the small ops; conv_cudnn.c: convolutions through cuDNN).
+ * the table and the small ops; conv_cudnn.c: convolutions through cuDNN,
+ * depthwise ones through kernels/dwconv.cu).
  *
  * Errors.  The ops of the backend table return nothing, and their work
  * runs later on the GPU anyway, so a failing call (a launch, cuDNN,
@@ -47,6 +48,13 @@ typedef struct cuda_state {
     size_t stage_floats;
     int *pool_idx;                        /* max-pool arg-max */
     size_t pool_idx_count;
+
+    /* depthwise convolutions by kernels/dwconv.cu (unless
+     * CELLAR_CUDNN_DEPTHWISE=1 sends them to cuDNN) */
+    int own_dw;
+    int sms;                              /* the device's multiprocessors */
+    float *dw_part;                       /* filter-gradient partial sums */
+    size_t dw_part_floats;
 } cuda_state;
 
 static inline cuda_state *cuda_of(cl_backend *be) { return (cuda_state *)be->impl; }

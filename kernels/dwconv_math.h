@@ -1,0 +1,111 @@
+/* dwconv_math.h - the arithmetic of the GPU's depthwise convolutions, one
+ * output (or input-gradient) value or one output position's share of the
+ * filter gradient at a time, written once for both compilers: dwconv.cu
+ * runs these functions in its kernels, one thread per value, and
+ * tests/test_nn.c runs them on the CPU over every index and holds them to
+ * the CPU backend's convolutions (a GPU repeats the check on the kernels
+ * themselves in tests/test_cuda.c).
+ *
+ * The shapes are those of the NASNet space's separable convolutions:
+ * square K x K, one filter per channel (groups = channels in = channels
+ * out), stride and dilation equal in both directions, any padding, the
+ * input possibly read through ReLU.  A plane is one channel of one image,
+ * h x w floats, rows contiguous. */
+#ifndef CELLAR_KERNELS_DWCONV_MATH_H
+#define CELLAR_KERNELS_DWCONV_MATH_H
+
+#include "backend/backend.h"
+
+#ifdef __CUDACC__
+#define DW_FN static __host__ __device__ __forceinline__
+#else
+#define DW_FN static inline
+#endif
+
+/* the convolutions these functions (and dwconv.cu) compute */
+DW_FN int dw_handles(const conv_desc *d)
+{
+    return d->groups > 1 && d->groups == d->cin && d->cin == d->cout && d->kh == d->kw &&
+           (d->kh == 3 || d->kh == 5 || d->kh == 7) && d->sh == d->sw && d->sh >= 1 &&
+           d->dh == d->dw && d->dh >= 1 && d->ph == d->pw && d->ph >= 0 && d->oy == 0 &&
+           d->ox == 0;
+}
+
+DW_FN float dw_relu(float v, int relu) { return relu && !(v > 0.f) ? 0.f : v; }
+
+/* y[oy][ox] = sum over the taps inside the plane of w[ky][kx] *
+ * relu?(x[oy*s - p + ky*d][ox*s - p + kx*d]) */
+DW_FN float dw_fwd_at(const float *x, const float *w, int h, int wd, int k, int s, int p, int d,
+                      int relu, int oy, int ox)
+{
+    int y0 = oy * s - p, x0 = ox * s - p;
+    float a = 0.f;
+    for (int ky = 0; ky < k; ky++) {
+        int iy = y0 + ky * d;
+        if (iy < 0 || iy >= h)
+            continue;
+        for (int kx = 0; kx < k; kx++) {
+            int ix = x0 + kx * d;
+            if (ix >= 0 && ix < wd)
+                a += w[ky * k + kx] * dw_relu(x[iy * wd + ix], relu);
+        }
+    }
+    return a;
+}
+
+/* The gradient reaching input (iy, ix) from the output gradient g (ho x
+ * wo): the sum of g[oy][ox] * w[ky][kx] over the taps with
+ * oy*s - p + ky*d = iy and ox*s - p + kx*d = ix (gathered, so no two
+ * threads write one value).  The caller masks it by x > 0 under ReLU. */
+DW_FN float dw_data_at(const float *g, const float *w, int ho, int wo, int k, int s, int p, int d,
+                       int iy, int ix)
+{
+    float a = 0.f;
+    for (int ky = 0; ky < k; ky++) {
+        int ty = iy + p - ky * d, oy = ty / s;
+        if (ty < 0)
+            break;   /* ty only falls as ky grows */
+        if (oy * s != ty || oy >= ho)
+            continue;
+        for (int kx = 0; kx < k; kx++) {
+            int tx = ix + p - kx * d, ox = tx / s;
+            if (tx < 0)
+                break;
+            if (ox * s == tx && ox < wo)
+                a += g[oy * wo + ox] * w[ky * k + kx];
+        }
+    }
+    return a;
+}
+
+/* acc[ky*k + kx] += gv * relu?(x at tap (ky, kx) of output (oy, ox)): one
+ * output position's share of the filter gradient, gv its gradient */
+DW_FN void dw_filter_add(const float *x, int h, int wd, int k, int s, int p, int d, int relu,
+                         int oy, int ox, float gv, float *acc)
+{
+    int y0 = oy * s - p, x0 = ox * s - p;
+    for (int ky = 0; ky < k; ky++) {
+        int iy = y0 + ky * d;
+        if (iy < 0 || iy >= h)
+            continue;
+        for (int kx = 0; kx < k; kx++) {
+            int ix = x0 + kx * d;
+            if (ix >= 0 && ix < wd)
+                acc[ky * k + kx] += gv * dw_relu(x[iy * wd + ix], relu);
+        }
+    }
+}
+
+/* How many parts the filter gradient's sum over the batch is split into,
+ * for c channels, a batch of n and a device of `sms` multiprocessors: one
+ * block per (channel, part), about two blocks per multiprocessor, each
+ * part at least one image.  The parts are then added in a fixed order. */
+DW_FN int dw_filter_splits(int c, int n, int sms)
+{
+    int want = sms > 0 ? 2 * sms : 1, sp = (want + c - 1) / (c > 0 ? c : 1);
+    if (sp > n)
+        sp = n;
+    return sp < 1 ? 1 : sp;
+}
+
+#endif
