@@ -6,10 +6,18 @@
  * (overwritten) and dx (+)= gamma * rstd * (dy' - mean(dy') - xhat *
  * mean(dy' xhat)) with dy' = sscale[n] * dy.
  *
- * Version 1: one block per channel, all passes in that block (the
- * channel's n*h*w values stay in L2 between them); sums in double.  Simple
- * and deterministic; too few blocks when channels are few (a split
- * reduction over images is the obvious next version). */
+ * Two ways, both deterministic, with sums in double:
+ *
+ *   one block per channel, all passes in that block (the channel's n*h*w
+ *   values stay in L2 between them): for many channels;
+ *   split, when channels are too few to fill the GPU (the proxy's 16 to
+ *   64): each channel's values are cut into `parts` ranges, block (c, p)
+ *   sums range p (x and x^2 forward; dy and dy*(x - mean) backward) into
+ *   part[(p*C + c)*2 + 0..1]; then block (c, p) of a second kernel adds
+ *   its channel's parts in order (so every block of a channel gets the
+ *   same statistics), block (c, 0) writes the per-channel results, and
+ *   each block normalises (or back-propagates through) its own range.
+ *   The variance is E[x^2] - mean^2 in double, one pass over x. */
 #include <limits.h>
 
 #include "common.cuh"
@@ -70,6 +78,202 @@ cudaError_t k_bn_fwd_train(cudaStream_t st, float eps, float momentum, tview x, 
         return cudaErrorInvalidValue;
     bn_fwd_train_k<<<x.c, BN_THREADS, 0, st>>>(eps, momentum, x, gamma, beta, save_mean,
                                                 save_rstd, run_mean, run_var, y, acc, sscale);
+    return cudaGetLastError();
+}
+
+/* ---- split over the batch ---- */
+
+#define BN_SPLIT_THREADS 256
+
+/* the range of channel values block (c, p) covers: [*i0, *i1) of m */
+static __device__ __forceinline__ void bn_range(int m, int parts, int *i0, int *i1)
+{
+    *i0 = (int)((long)m * blockIdx.y / parts);
+    *i1 = (int)((long)m * (blockIdx.y + 1) / parts);
+}
+
+/* value i (of n*h*w) of channel c's plane in view t */
+static __device__ __forceinline__ long bn_at(const tview &t, long co, int hw, int i)
+{
+    int img = i / hw;
+    return (long)img * t.ns + co + (i - img * hw);
+}
+
+static __global__ void bn_stats_k(tview x, int parts, double *part)
+{
+    __shared__ double sh[33];
+    int c = blockIdx.x, hw = x.h * x.w, i0, i1;
+    long co = (long)c * hw;
+    double s = 0.0, q = 0.0;
+    bn_range(x.n * hw, parts, &i0, &i1);
+    for (int i = i0 + threadIdx.x; i < i1; i += blockDim.x) {
+        double v = x.d[bn_at(x, co, hw, i)];
+        s += v;
+        q += v * v;
+    }
+    s = block_sum(s, sh);
+    q = block_sum(q, sh);
+    if (threadIdx.x == 0) {
+        part[((long)blockIdx.y * gridDim.x + c) * 2] = s;
+        part[((long)blockIdx.y * gridDim.x + c) * 2 + 1] = q;
+    }
+}
+
+/* channel c's two sums over all parts, in order */
+static __device__ void bn_parts_total(const double *part, int parts, int c, double *s, double *q)
+{
+    double a = 0.0, b = 0.0;
+    for (int p = 0; p < parts; p++) {
+        a += part[((long)p * gridDim.x + c) * 2];
+        b += part[((long)p * gridDim.x + c) * 2 + 1];
+    }
+    *s = a;
+    *q = b;
+}
+
+static __global__ void bn_norm_k(float eps, float mom, tview x, const float *gamma,
+                                 const float *beta, float *save_mean, float *save_rstd,
+                                 float *run_mean, float *run_var, tview y, int acc,
+                                 const float *sscale, int parts, const double *part)
+{
+    __shared__ float ab[2];
+    int c = blockIdx.x, hw = x.h * x.w, m = x.n * hw, i0, i1;
+    long co = (long)c * hw;
+    float a, b;
+    if (threadIdx.x == 0) {
+        double s, q, mean, var;
+        float mf, rstd;
+        bn_parts_total(part, parts, c, &s, &q);
+        mean = s / m;
+        var = q / m - mean * mean;
+        var = var > 0.0 ? var : 0.0;
+        mf = (float)mean;
+        rstd = (float)(1.0 / sqrt(var + (double)eps));
+        if (blockIdx.y == 0) {
+            save_mean[c] = mf;
+            save_rstd[c] = rstd;
+            if (run_mean) {
+                double unbiased = m > 1 ? var * m / (m - 1) : var;
+                run_mean[c] = (float)((1.0 - mom) * run_mean[c] + (double)mom * mean);
+                run_var[c] = (float)((1.0 - mom) * run_var[c] + (double)mom * unbiased);
+            }
+        }
+        ab[0] = gamma[c] * rstd;
+        ab[1] = beta[c] - mf * ab[0];
+    }
+    __syncthreads();
+    a = ab[0];
+    b = ab[1];
+    bn_range(m, parts, &i0, &i1);
+    for (int i = i0 + threadIdx.x; i < i1; i += blockDim.x) {
+        int img = i / hw, j = i - img * hw;
+        float sc = sscale ? sscale[img] : 1.f, v = x.d[(long)img * x.ns + co + j];
+        float *o = y.d + (long)img * y.ns + co + j;
+        if (!acc)
+            *o = (sc * a) * v + sc * b;
+        else if (sc != 0.f)
+            *o += (sc * a) * v + sc * b;
+    }
+}
+
+static __global__ void bn_bwd_sums_k(tview x, tview dy, const float *save_mean,
+                                     const float *sscale, int parts, double *part)
+{
+    __shared__ double sh[33];
+    int c = blockIdx.x, hw = x.h * x.w, i0, i1;
+    long co = (long)c * hw;
+    float mean = save_mean[c];
+    double sdy = 0.0, sdyx = 0.0;
+    bn_range(x.n * hw, parts, &i0, &i1);
+    for (int i = i0 + threadIdx.x; i < i1; i += blockDim.x) {
+        int img = i / hw, j = i - img * hw;
+        float sc = sscale ? sscale[img] : 1.f, g;
+        if (sc == 0.f)
+            continue;
+        g = dy.d[(long)img * dy.ns + co + j];
+        sdy += (double)sc * g;
+        sdyx += (double)sc * (g * (x.d[(long)img * x.ns + co + j] - mean));
+    }
+    sdy = block_sum(sdy, sh);
+    sdyx = block_sum(sdyx, sh);
+    if (threadIdx.x == 0) {
+        part[((long)blockIdx.y * gridDim.x + c) * 2] = sdy;
+        part[((long)blockIdx.y * gridDim.x + c) * 2 + 1] = sdyx;
+    }
+}
+
+static __global__ void bn_bwd_apply_k(tview x, tview dy, const float *gamma,
+                                      const float *save_mean, const float *save_rstd,
+                                      const float *sscale, tview dx, int acc, float *dgamma,
+                                      float *dbeta, int parts, const double *part)
+{
+    __shared__ float kk[3];
+    int c = blockIdx.x, hw = x.h * x.w, m = x.n * hw, i0, i1;
+    long co = (long)c * hw;
+    float mean = save_mean[c], k, mdy, mdyx;
+    if (threadIdx.x == 0) {
+        double sdy, sdyx;
+        float rstd = save_rstd[c];
+        bn_parts_total(part, parts, c, &sdy, &sdyx);
+        if (blockIdx.y == 0) {
+            dbeta[c] = (float)sdy;
+            dgamma[c] = (float)(sdyx * rstd);
+        }
+        kk[0] = gamma[c] * rstd;
+        kk[1] = (float)(sdy / m);
+        kk[2] = (float)(sdyx * rstd / m) * rstd;
+    }
+    __syncthreads();
+    k = kk[0];
+    mdy = kk[1];
+    mdyx = kk[2];
+    bn_range(m, parts, &i0, &i1);
+    for (int i = i0 + threadIdx.x; i < i1; i += blockDim.x) {
+        int img = i / hw, j = i - img * hw;
+        float sc = sscale ? sscale[img] : 1.f;
+        float g = dy.d[(long)img * dy.ns + co + j], p = x.d[(long)img * x.ns + co + j];
+        float v = k * (sc * g - mdy - (p - mean) * mdyx);
+        float *o = dx.d + (long)img * dx.ns + co + j;
+        *o = acc ? *o + v : v;
+    }
+}
+
+cudaError_t k_bn_fwd_train_split(cudaStream_t st, float eps, float momentum, tview x,
+                                 const float *gamma, const float *beta, float *save_mean,
+                                 float *save_rstd, float *run_mean, float *run_var, tview y,
+                                 int acc, const float *sscale, int parts, double *part)
+{
+    dim3 g((unsigned)x.c, (unsigned)parts, 1);
+    cudaError_t e;
+    if (parts <= 1)
+        return k_bn_fwd_train(st, eps, momentum, x, gamma, beta, save_mean, save_rstd, run_mean,
+                              run_var, y, acc, sscale);
+    if ((long)x.n * x.h * x.w > INT_MAX || parts > 65535 || x.c > 0x7fffffff / 2)
+        return cudaErrorInvalidValue;
+    bn_stats_k<<<g, BN_SPLIT_THREADS, 0, st>>>(x, parts, part);
+    if ((e = cudaGetLastError()) != cudaSuccess)
+        return e;
+    bn_norm_k<<<g, BN_SPLIT_THREADS, 0, st>>>(eps, momentum, x, gamma, beta, save_mean, save_rstd,
+                                              run_mean, run_var, y, acc, sscale, parts, part);
+    return cudaGetLastError();
+}
+
+cudaError_t k_bn_bwd_split(cudaStream_t st, tview x, tview dy, const float *gamma,
+                           const float *save_mean, const float *save_rstd, const float *sscale,
+                           tview dx, int acc, float *dgamma, float *dbeta, int parts,
+                           double *part)
+{
+    dim3 g((unsigned)x.c, (unsigned)parts, 1);
+    cudaError_t e;
+    if (parts <= 1)
+        return k_bn_bwd(st, x, dy, gamma, save_mean, save_rstd, sscale, dx, acc, dgamma, dbeta);
+    if ((long)x.n * x.h * x.w > INT_MAX || parts > 65535)
+        return cudaErrorInvalidValue;
+    bn_bwd_sums_k<<<g, BN_SPLIT_THREADS, 0, st>>>(x, dy, save_mean, sscale, parts, part);
+    if ((e = cudaGetLastError()) != cudaSuccess)
+        return e;
+    bn_bwd_apply_k<<<g, BN_SPLIT_THREADS, 0, st>>>(x, dy, gamma, save_mean, save_rstd, sscale, dx,
+                                                   acc, dgamma, dbeta, parts, part);
     return cudaGetLastError();
 }
 

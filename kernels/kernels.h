@@ -81,6 +81,17 @@ cudaError_t k_bn_fwd_eval(cudaStream_t st, float eps, tview x, const float *gamm
 cudaError_t k_bn_bwd(cudaStream_t st, tview x, tview dy, const float *gamma,
                      const float *save_mean, const float *save_rstd, const float *sscale,
                      tview dx, int acc, float *dgamma, float *dbeta);
+/* the same, each channel's values cut into `parts` ranges summed by blocks
+ * of their own (for few channels); part: scratch of parts * c * 2
+ * doubles.  parts <= 1 is the one-block-per-channel version above. */
+cudaError_t k_bn_fwd_train_split(cudaStream_t st, float eps, float momentum, tview x,
+                                 const float *gamma, const float *beta, float *save_mean,
+                                 float *save_rstd, float *run_mean, float *run_var, tview y,
+                                 int acc, const float *sscale, int parts, double *part);
+cudaError_t k_bn_bwd_split(cudaStream_t st, tview x, tview dy, const float *gamma,
+                           const float *save_mean, const float *save_rstd, const float *sscale,
+                           tview dx, int acc, float *dgamma, float *dbeta, int parts,
+                           double *part);
 
 /* ---- pool.cu (cpu_pool_fwd, cpu_pool_bwd) ---- */
 

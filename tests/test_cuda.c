@@ -322,6 +322,11 @@ static void test_bns(void)
     test_bn("batch norm 8x16x32x32", 8, 16, 32, 32, 0, 0, 1);
     test_bn("batch norm 8x5x1x1", 8, 5, 1, 1, 0, 0, 0);
     test_bn("batch norm 3x7x9x7, odd", 3, 7, 9, 7, 2, 0, 0);
+    /* few channels, many values: each channel summed in ranges by blocks
+     * of their own; many channels: a block per channel */
+    test_bn("batch norm 128x16x32x32 (split), slices, drop-path scales", 128, 16, 32, 32, 3, 5, 1);
+    test_bn("batch norm 128x64x8x8 (split)", 128, 64, 8, 8, 0, 0, 0);
+    test_bn("batch norm 4x700x4x4 (a block per channel)", 4, 700, 4, 4, 0, 0, 1);
 }
 
 /* ---- pooling ---- */

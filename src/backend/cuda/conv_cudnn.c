@@ -352,10 +352,6 @@ int cuda_conv_init(cuda_state *s, cl_err *err)
     s->ws_limit = (size_t)mb << 20;
     v = getenv("CELLAR_CUDNN_DEPTHWISE");
     s->own_dw = !(v && *v && strcmp(v, "0"));
-    if (!RT_OK_E(s, err,
-                 cudaDeviceGetAttribute(&s->sms, cudaDevAttrMultiProcessorCount, s->device),
-                 "cudaDeviceGetAttribute (multiprocessors)"))
-        return CL_ERR_BACKEND;
     if (!DNN_OK_E(s, err, cudnnCreateTensorDescriptor(&s->td_a), "cudnnCreateTensorDescriptor") ||
         !DNN_OK_E(s, err, cudnnCreateTensorDescriptor(&s->td_b), "cudnnCreateTensorDescriptor"))
         return CL_ERR_BACKEND;

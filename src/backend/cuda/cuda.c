@@ -272,6 +272,23 @@ static void cuda_pool_bwd(cl_backend *be, const pool_desc *d, tview x, tview dy,
 
 /* ---- batch norm ---- */
 
+/* How many ranges each channel's n*h*w values are cut into: one block per
+ * channel when there are channels enough for about four blocks per
+ * multiprocessor, else about that many blocks in all, each range at least
+ * 4096 values, within the scratch made at creation. */
+static int bn_parts(const cuda_state *s, tview x)
+{
+    long m = (long)x.n * x.h * x.w, want = 4L * s->sms, p;
+    if (x.c <= 0 || x.c >= want)
+        return 1;
+    p = (want + x.c - 1) / x.c;
+    if (p > m / 4096)
+        p = m / 4096;
+    if (p > BN_PART_PAIRS / x.c)
+        p = BN_PART_PAIRS / x.c;
+    return p < 1 ? 1 : (int)p;
+}
+
 static void cuda_bn_fwd_train(cl_backend *be, const bn_desc *d, tview x, const float *gamma,
                               const float *beta, float *save_mean, float *save_rstd,
                               float *run_mean, float *run_var, tview y, int acc,
@@ -280,8 +297,9 @@ static void cuda_bn_fwd_train(cl_backend *be, const bn_desc *d, tview x, const f
     cuda_state *s = cuda_of(be);
     if (s->failed || x.c <= 0)
         return;
-    LAUNCH(s, k_bn_fwd_train(s->stream, d->eps, d->momentum, x, gamma, beta, save_mean, save_rstd,
-                             run_mean, run_var, y, acc, sscale),
+    LAUNCH(s, k_bn_fwd_train_split(s->stream, d->eps, d->momentum, x, gamma, beta, save_mean,
+                                   save_rstd, run_mean, run_var, y, acc, sscale, bn_parts(s, x),
+                                   s->bn_part),
            "batch norm (training) kernel");
 }
 
@@ -303,8 +321,8 @@ static void cuda_bn_bwd(cl_backend *be, tview x, tview dy, const float *gamma,
     cuda_state *s = cuda_of(be);
     if (s->failed || x.c <= 0)
         return;
-    LAUNCH(s, k_bn_bwd(s->stream, x, dy, gamma, save_mean, save_rstd, sscale, dx, acc, dgamma,
-                       dbeta),
+    LAUNCH(s, k_bn_bwd_split(s->stream, x, dy, gamma, save_mean, save_rstd, sscale, dx, acc,
+                             dgamma, dbeta, bn_parts(s, x), s->bn_part),
            "batch norm backward kernel");
 }
 
@@ -631,6 +649,8 @@ static int cuda_create_on(int dev, cl_backend **out, cl_err *err)
         s->graphs = !(g && !strcmp(g, "0"));
     }
     if (!RT_OK_E(s, err, cudaSetDevice(dev), "cudaSetDevice") ||
+        !RT_OK_E(s, err, cudaDeviceGetAttribute(&s->sms, cudaDevAttrMultiProcessorCount, dev),
+                 "cudaDeviceGetAttribute (multiprocessors)") ||
         !RT_OK_E(s, err, cudaStreamCreateWithFlags(&s->stream, cudaStreamNonBlocking),
                  "cudaStreamCreateWithFlags") ||
         !DNN_OK_E(s, err, cudnnCreate(&s->dnn), "cudnnCreate") ||
@@ -644,6 +664,8 @@ static int cuda_create_on(int dev, cl_backend **out, cl_err *err)
         !RT_OK_E(s, err, cudaMalloc(&s->blas_ws, BLAS_WS_BYTES), "cudaMalloc (cuBLAS workspace)") ||
         !BLAS_OK_E(s, err, cublasSetWorkspace(s->blas, s->blas_ws, BLAS_WS_BYTES),
                    "cublasSetWorkspace") ||
+        !RT_OK_E(s, err, cudaMalloc((void **)&s->bn_part, BN_PART_PAIRS * 2 * sizeof(double)),
+                 "cudaMalloc (batch-norm partial sums)") ||
         cuda_conv_init(s, err)) {
         int code = err ? err->code : CL_ERR_BACKEND;
         cuda_destroy(be);
@@ -666,6 +688,8 @@ static void cuda_destroy(cl_backend *be)
         (void)cudaFree(s->stage_grad);
     if (s->pool_idx)
         (void)cudaFree(s->pool_idx);
+    if (s->bn_part)
+        (void)cudaFree(s->bn_part);
     if (s->blas)
         (void)cublasDestroy(s->blas);
     if (s->blas_ws)

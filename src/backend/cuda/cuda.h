@@ -19,11 +19,13 @@
 #include "backend/backend.h"
 
 #define CONV_BUCKETS 256
+#define BN_PART_PAIRS 8192
 
 typedef struct conv_entry conv_entry;
 
 typedef struct cuda_state {
     int device;
+    int sms;             /* the device's multiprocessors */
     cudaStream_t stream;
     cudnnHandle_t dnn;
     cublasHandle_t blas;
@@ -48,11 +50,12 @@ typedef struct cuda_state {
     size_t stage_floats;
     int *pool_idx;                        /* max-pool arg-max */
     size_t pool_idx_count;
+    double *bn_part;                      /* batch-norm partial sums: BN_PART_PAIRS
+                                           * (channel, range) pairs of two */
 
     /* depthwise convolutions by kernels/dwconv.cu (unless
      * CELLAR_CUDNN_DEPTHWISE=1 sends them to cuDNN) */
     int own_dw;
-    int sms;                              /* the device's multiprocessors */
     float *dw_part;                       /* filter-gradient partial sums */
     size_t dw_part_floats;
 } cuda_state;
