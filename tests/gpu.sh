@@ -13,7 +13,9 @@
 #   3. cellar bench --backend cuda for the search proxy (NASNet-A F=16 N=2)
 #      and 6@768 (F=32 N=6) at batch 128, and, with --torch FILE (a copy of
 #      torch_nasnet.py), PyTorch's eager and CUDA-graph figures in the same
-#      run;
+#      run; then the proxy op by op (--profile: time by op class) with
+#      cellar's depthwise kernels and with cuDNN's, and the proxy without
+#      graphs, with cuDNN's depthwise, in strict FP32;
 #   4. with --cifar DIR (CIFAR-10's binary version): search throughput
 #      (the shipped cifar10 search with one-epoch children, one at a time
 #      and as many as fit: images per second in all, proxy trials per
@@ -145,6 +147,13 @@ bench cellar_F16_N2_b32 "$b/cellar" bench --backend cuda --N 2 --F 16 --batch 32
 export CELLAR_CUDA_GRAPH=0
 bench cellar_F16_N2_nograph "$b/cellar" bench --backend cuda --N 2 --F 16 --batch 128 --input 32x32x3 --steps 50 --warmup 10
 unset CELLAR_CUDA_GRAPH
+# where a step's time goes, op class by op class (each op timed alone,
+# waiting after each), with the own depthwise kernels and with cuDNN's
+for dw in own cudnn; do
+  bench "cellar_F16_N2_profile_$dw" env CELLAR_CUDNN_DEPTHWISE=$([ $dw = cudnn ] && echo 1 || echo 0) \
+    "$b/cellar" bench --backend cuda --N 2 --F 16 --batch 128 --input 32x32x3 --steps 20 --warmup 5 --profile
+  grep -A16 '^op (@ input size)' "$out/cellar_F16_N2_profile_$dw.log" | sed "s/^/profile $dw: /" | tee -a "$sum"
+done
 export CELLAR_CUDNN_DEPTHWISE=1
 bench cellar_F16_N2_cudnn_dw "$b/cellar" bench --backend cuda --N 2 --F 16 --batch 128 --input 32x32x3 --steps 50 --warmup 10
 unset CELLAR_CUDNN_DEPTHWISE
