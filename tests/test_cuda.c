@@ -665,9 +665,28 @@ static void test_network(void)
         snprintf(what, sizeof what, "every-op network, step %d: logits", step + 1);
         CHECK(check_rel_err(lg, lc, (long)batch * 10) < NET_TOL, "%s (relative error %.2g)", what,
               check_rel_err(lg, lc, (long)batch * 10));
-        CHECK(fabs(loss_g - loss_c) < NET_TOL * loss_c && right_g == right_c,
-              "every-op network, step %d: loss %.6f (CPU %.6f), %d right (CPU %d)", step + 1,
-              loss_g, loss_c, right_g, right_c);
+        {
+            /* a row whose two best logits (CPU) are closer than the
+             * tolerance may rightly come out either way */
+            int near = 0;
+            for (int i = 0; i < batch; i++) {
+                float a = -INFINITY, b2 = -INFINITY;
+                for (int j = 0; j < 10; j++) {
+                    float v = lc[i * 10 + j];
+                    if (v > a) {
+                        b2 = a;
+                        a = v;
+                    } else if (v > b2) {
+                        b2 = v;
+                    }
+                }
+                near += a - b2 < NET_TOL * (1.f + fabsf(a));
+            }
+            CHECK(fabs(loss_g - loss_c) < NET_TOL * loss_c && abs(right_g - right_c) <= near,
+                  "every-op network, step %d: loss %.6f (CPU %.6f), %d right (CPU %d; %d rows "
+                  "near a tie)",
+                  step + 1, loss_g, loss_c, right_g, right_c, near);
+        }
         snprintf(what, sizeof what, "every-op network, step %d: all parameter gradients",
                  step + 1);
         same_buf(what, ng->pgrad, nc->pgrad, nc->p_storage, NET_TOL);
