@@ -1,6 +1,6 @@
 /* bn.cu - batch normalisation with the CPU backend's semantics (bn_cpu.c):
- * training uses the batch statistics (two passes: mean, then the biased
- * variance around it), saves mean and 1/std, moves the running statistics
+ * training uses the batch statistics (mean and biased variance), saves
+ * mean and 1/std, moves the running statistics
  * by the momentum with the unbiased variance, and writes
  * y (+)= sscale[n] * (gamma * xhat + beta); backward gives dgamma, dbeta
  * (overwritten) and dx (+)= gamma * rstd * (dy' - mean(dy') - xhat *
@@ -9,7 +9,8 @@
  * Two ways, both deterministic, with sums in double:
  *
  *   one block per channel, all passes in that block (the channel's n*h*w
- *   values stay in L2 between them): for many channels;
+ *   values stay in L2 between them; the variance around the mean, a
+ *   second pass): for many channels;
  *   split, when channels are too few to fill the GPU (the proxy's 16 to
  *   64): each channel's values are cut into `parts` ranges, block (c, p)
  *   sums range p (x and x^2 forward; dy and dy*(x - mean) backward) into

@@ -326,7 +326,7 @@ static void test_bns(void)
      * of their own; many channels: a block per channel */
     test_bn("batch norm 128x16x32x32 (split), slices, drop-path scales", 128, 16, 32, 32, 3, 5, 1);
     test_bn("batch norm 128x64x8x8 (split)", 128, 64, 8, 8, 0, 0, 0);
-    test_bn("batch norm 4x700x4x4 (a block per channel)", 4, 700, 4, 4, 0, 0, 1);
+    test_bn("batch norm 64x600x8x8 (a block per channel)", 64, 600, 8, 8, 0, 0, 1);
 }
 
 /* ---- pooling ---- */
@@ -669,6 +669,9 @@ static void test_network(void)
             /* a row whose two best logits (CPU) are closer than the
              * tolerance may rightly come out either way */
             int near = 0;
+            double mean = 0.0;
+            for (long i = 0; i < (long)batch * 10; i++)
+                mean += fabsf(lc[i]) / (batch * 10.0);
             for (int i = 0; i < batch; i++) {
                 float a = -INFINITY, b2 = -INFINITY;
                 for (int j = 0; j < 10; j++) {
@@ -680,7 +683,8 @@ static void test_network(void)
                         b2 = v;
                     }
                 }
-                near += a - b2 < NET_TOL * (1.f + fabsf(a));
+                /* check_rel_err lets each logit move by NET_TOL * (|v| + mean) */
+                near += a - b2 < 2 * NET_TOL * (fabsf(a) + mean);
             }
             CHECK(fabs(loss_g - loss_c) < NET_TOL * loss_c && abs(right_g - right_c) <= near,
                   "every-op network, step %d: loss %.6f (CPU %.6f), %d right (CPU %d; %d rows "

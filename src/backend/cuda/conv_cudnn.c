@@ -3,7 +3,11 @@
  * separable convolutions: cuDNN's NCHW float32 grouped convolution with
  * one filter per channel is slow, and needs its ReLU input staged, so
  * those go to kernels/dwconv.cu, which reads through ReLU itself
- * (CELLAR_CUDNN_DEPTHWISE=1 sends them to cuDNN, to compare).
+ * (CELLAR_CUDNN_DEPTHWISE=1 sends them to cuDNN, to compare).  Those need
+ * preparing only for the filter gradient's partial sums: conv_prepare
+ * grows the one scratch for them, and a filter gradient whose batch needs
+ * more than there is fails as "not prepared" (forward and data gradient
+ * need nothing).
  *
  * Each distinct convolution (description and input size) has an entry,
  * made by conv_prepare: its filter and convolution descriptors (groups,
