@@ -9,7 +9,9 @@
  * Windows of 3, 5 or 7 with stride 1 or 2 and padding k/2 (the NASNet
  * pools) run vectorised over padded planes (planes.c): a horizontal pass
  * then a vertical one for the forward, vector scatters into padded
- * gradient planes for the backward.  Other shapes take the scalar loops. */
+ * gradient planes for the backward (stride-1 average pooling: the
+ * forward's passes again, see avg_bwd_stride1).  Other shapes take the
+ * scalar loops. */
 #include "backend/cpu/cpu.h"
 #include "backend/cpu/simd.h"
 
@@ -59,8 +61,10 @@ static pool_bufs carve(float *scratch, int h, int w, const pool_desc *d)
     return b;
 }
 
+/* y (+)= sc * the pooled x; with plain set, an average pool's window sums
+ * are not divided by their cell counts (the stride-1 backward below) */
 static void fast_fwd_plane(const pool_desc *d, const float *x, int h, int w, float *y, int ho,
-                           int wo, int acc, float sc, pool_bufs *b)
+                           int wo, int acc, float sc, int plain, pool_bufs *b)
 {
     int k = d->k, s = d->s, mx = d->kind == POOL_MAX, hp = h + 2 * d->p, hs = round_vl(wo);
     cpu_planes q = cpu_make_planes(x, h, w, d->p, mx ? -INFINITY : 0.f, 0, s, b->planes,
@@ -82,10 +86,10 @@ static void fast_fwd_plane(const pool_desc *d, const float *x, int h, int w, flo
         }
     if (!mx)
         for (int ox = 0; ox < hs; ox++)
-            b->rx[ox] = ox < wo ? 1.f / (float)inside(ox, d, w) : 0.f;
+            b->rx[ox] = ox >= wo ? 0.f : plain ? 1.f : 1.f / (float)inside(ox, d, w);
     /* vertical, then scale and store */
     for (int oy = 0; oy < ho; oy++) {
-        float ry = mx ? sc : sc / (float)inside(oy, d, h);
+        float ry = mx || plain ? sc : sc / (float)inside(oy, d, h);
         float *yr = y + (long)oy * wo;
         for (int x0 = 0; x0 < wo; x0 += VL) {
             int n = wo - x0 < VL ? wo - x0 : VL;
@@ -102,6 +106,26 @@ static void fast_fwd_plane(const pool_desc *d, const float *x, int h, int w, flo
                 vstore_part(yr + x0, v, n);
         }
     }
+}
+
+/* Average pooling with stride 1 and padding k/2 is a box sum whose
+ * transpose is the same box sum: dx[i][j] is the sum of g = dy / counts
+ * over the k x k window around (i, j), zero outside the image.  So the
+ * backward is the forward's two passes over g, with no scatter. */
+static void avg_bwd_stride1(const pool_desc *d, int h, int w, const float *dy, float sc, float *dx,
+                            int acc, pool_bufs *b)
+{
+    float *g = b->grad;   /* h*w fits: the gradient planes are larger */
+    for (int ox = 0; ox < w; ox++)
+        b->rx[ox] = 1.f / (float)inside(ox, d, w);
+    for (int oy = 0; oy < h; oy++) {
+        float ry = 1.f / (float)inside(oy, d, h);
+        const float *dr = dy + (long)oy * w;
+        float *gr = g + (long)oy * w;
+        for (int ox = 0; ox < w; ox++)
+            gr[ox] = dr[ox] * b->rx[ox] * ry;
+    }
+    fast_fwd_plane(d, g, h, w, dx, h, w, acc, sc, 1, b);
 }
 
 static void fast_bwd_plane(const pool_desc *d, const float *x, int h, int w, const float *dy,
@@ -244,7 +268,7 @@ void cpu_pool_fwd(cl_backend *be, const pool_desc *d, tview x, tview y, int acc,
                 if (acc && sc == 0.f)
                     continue;
                 if (fast)
-                    fast_fwd_plane(d, xp, x.h, x.w, yp, y.h, y.w, acc, sc, &b);
+                    fast_fwd_plane(d, xp, x.h, x.w, yp, y.h, y.w, acc, sc, 0, &b);
                 else
                     plane_fwd(d, xp, x.h, x.w, yp, y.h, y.w, acc, sc);
             }
@@ -269,6 +293,8 @@ void cpu_pool_bwd(cl_backend *be, const pool_desc *d, tview x, tview dy, tview d
                 if (sc == 0.f) {
                     if (!acc)
                         memset(dxp, 0, (size_t)hw * sizeof *dxp);
+                } else if (fast && d->kind == POOL_AVG && d->s == 1) {
+                    avg_bwd_stride1(d, x.h, x.w, dyp, sc, dxp, acc, &b);
                 } else if (fast) {
                     fast_bwd_plane(d, xp, x.h, x.w, dyp, dy.h, dy.w, sc, dxp, acc, &b);
                 } else {
