@@ -2,7 +2,7 @@
  * convolution), forward and both gradients, in place of cuDNN's NCHW
  * grouped convolutions, which are slow for one filter per channel.
  *
- * The arithmetic is dwconv_math.h's, shared with the CPU test that checks
+ * The arithmetic is conv_math.h's, shared with the CPU test that checks
  * it; here it runs with K a compile-time constant (3, 5 or 7) so the tap
  * loops unroll and the filter gradient's K*K sums live in registers.
  *
@@ -18,7 +18,7 @@
  *
  * Every sum is in a fixed order, so results repeat bit for bit. */
 #include "common.cuh"
-#include "dwconv_math.h"
+#include "conv_math.h"
 
 template <int K>
 static __global__ void dw_fwd_k(tview x, const float *wt, tview y, int s, int p, int d, int relu,
@@ -99,18 +99,6 @@ static __global__ void dw_filter_k(tview x, tview dy, int s, int p, int d, int r
     }
 }
 
-/* dw[i] = the sum over parts of part[p][i], in order */
-static __global__ void dw_parts_sum_k(int count, int parts, const float *part, float *dw)
-{
-    FOR_VALUES(i, count)
-    {
-        float v = 0.f;
-        for (int q = 0; q < parts; q++)
-            v += part[(long)q * count + i];
-        dw[i] = v;
-    }
-}
-
 #define DW_DISPATCH(k, launch) \
     switch (k) {               \
     case 3:                    \
@@ -169,6 +157,5 @@ cudaError_t k_dw_bwd_filter(cudaStream_t st, const conv_desc *d, tview x, tview 
     e = cudaGetLastError();
     if (parts <= 1 || e != cudaSuccess)
         return e;
-    dw_parts_sum_k<<<k_grid1((long)x.c * kk), K_THREADS, 0, st>>>(x.c * kk, parts, part, dw);
-    return cudaGetLastError();
+    return k_parts_sum(st, (long)x.c * kk, parts, part, dw);
 }

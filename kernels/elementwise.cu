@@ -318,3 +318,23 @@ cudaError_t k_step_next(cudaStream_t st, const step_ref *sr)
     step_next_k<<<1, 1, 0, st>>>(sr->step);
     return cudaGetLastError();
 }
+
+/* ---- sums split in parts ---- */
+
+/* out[i] = the sum over q of part[q][i], q in order */
+static __global__ void parts_sum_k(long count, int parts, const float *part, float *out)
+{
+    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < count;
+         i += (long)gridDim.x * blockDim.x) {
+        float v = 0.f;
+        for (int q = 0; q < parts; q++)
+            v += part[(long)q * count + i];
+        out[i] = v;
+    }
+}
+
+cudaError_t k_parts_sum(cudaStream_t st, long count, int parts, const float *part, float *out)
+{
+    parts_sum_k<<<k_grid1(count), K_THREADS, 0, st>>>(count, parts, part, out);
+    return cudaGetLastError();
+}

@@ -10,7 +10,8 @@
  *                   average pooling, linear bias, softmax cross-entropy, SGD
  *   bn.cu           batch normalisation: train, eval, backward
  *   pool.cu         max and average pooling, forward and backward
- *   dwconv.cu       depthwise convolutions, forward and both gradients */
+ *   dwconv.cu       depthwise convolutions, forward and both gradients
+ *   pwconv.cu       pointwise (1x1) convolutions, forward and both gradients */
 #ifndef CELLAR_KERNELS_KERNELS_H
 #define CELLAR_KERNELS_KERNELS_H
 
@@ -70,6 +71,10 @@ cudaError_t k_drop_draw(cudaStream_t st, uint64_t seed, long step, float prob, l
 /* cpu_step_next */
 cudaError_t k_step_next(cudaStream_t st, const step_ref *sr);
 
+/* out[i] = sum over q < parts of part[q * count + i], q in order: the last
+ * step of the split filter-gradient sums (no CPU twin: the CPU sums whole) */
+cudaError_t k_parts_sum(cudaStream_t st, long count, int parts, const float *part, float *out);
+
 /* ---- bn.cu (cpu_bn_fwd_train, cpu_bn_fwd_eval, cpu_bn_bwd) ---- */
 
 cudaError_t k_bn_fwd_train(cudaStream_t st, float eps, float momentum, tview x, const float *gamma,
@@ -102,7 +107,7 @@ cudaError_t k_pool_bwd(cudaStream_t st, int max, int k, int s, int p, tview x, t
                        int acc, const float *sscale, int *idx);
 
 /* ---- dwconv.cu (cpu_conv_fwd, cpu_conv_bwd_data, cpu_conv_bwd_filter for
- * the depthwise shapes dw_handles() of dwconv_math.h accepts; anything
+ * the depthwise shapes dw_handles() of conv_math.h accepts; anything
  * else is cudaErrorInvalidValue) ---- */
 
 cudaError_t k_dw_fwd(cudaStream_t st, const conv_desc *d, tview x, const float *w, tview y,
@@ -112,6 +117,18 @@ cudaError_t k_dw_bwd_data(cudaStream_t st, const conv_desc *d, tview x, const fl
 /* dw overwritten; with parts > 1 (dw_filter_splits), `part` is scratch of
  * parts * c * K*K floats */
 cudaError_t k_dw_bwd_filter(cudaStream_t st, const conv_desc *d, tview x, tview dy, int parts,
+                            float *part, float *dw);
+
+/* ---- pwconv.cu (the same, for the 1x1 shapes pw_handles() accepts; at
+ * most 65535 images) ---- */
+
+cudaError_t k_pw_fwd(cudaStream_t st, const conv_desc *d, tview x, const float *w, tview y,
+                     int acc);
+cudaError_t k_pw_bwd_data(cudaStream_t st, const conv_desc *d, tview x, const float *w, tview dy,
+                          tview dx, int acc);
+/* dw overwritten; with parts > 1 (pw_filter_parts), `part` is scratch of
+ * parts * cout * cin floats */
+cudaError_t k_pw_bwd_filter(cudaStream_t st, const conv_desc *d, tview x, tview dy, int parts,
                             float *part, float *dw);
 
 #ifdef __cplusplus

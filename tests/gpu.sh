@@ -13,9 +13,9 @@
 #   3. cellar bench --backend cuda for the search proxy (NASNet-A F=16 N=2)
 #      and 6@768 (F=32 N=6) at batch 128, and, with --torch FILE (a copy of
 #      torch_nasnet.py), PyTorch's eager and CUDA-graph figures in the same
-#      run; then the proxy op by op (--profile: time by op class) with
-#      cellar's depthwise kernels and with cuDNN's, and the proxy without
-#      graphs, with cuDNN's depthwise, in strict FP32;
+#      run; then the proxy op by op (--profile: time by op class) and
+#      whole with cellar's own depthwise and pointwise kernels or cuDNN's
+#      (CELLAR_DEPTHWISE, CELLAR_POINTWISE), without graphs, in strict FP32;
 #   4. with --cifar DIR (CIFAR-10's binary version): search throughput
 #      (the shipped cifar10 search with one-epoch children, one at a time
 #      and as many as fit: images per second in all, proxy trials per
@@ -149,14 +149,19 @@ bench cellar_F16_N2_nograph "$b/cellar" bench --backend cuda --N 2 --F 16 --batc
 unset CELLAR_CUDA_GRAPH
 # where a step's time goes, op class by op class (each op timed alone,
 # waiting after each), with the own depthwise kernels and with cuDNN's
-for dw in own cudnn; do
-  bench "cellar_F16_N2_profile_$dw" env CELLAR_CUDNN_DEPTHWISE=$([ $dw = cudnn ] && echo 1 || echo 0) \
+# (dw = depthwise, pw = pointwise convolutions; own kernels or cuDNN's)
+for impl in "own cudnn" "cudnn cudnn" "own own"; do
+  set -- $impl
+  name=dw_$1_pw_$2
+  bench "cellar_F16_N2_profile_$name" env CELLAR_DEPTHWISE=$1 CELLAR_POINTWISE=$2 \
     "$b/cellar" bench --backend cuda --N 2 --F 16 --batch 128 --input 32x32x3 --steps 20 --warmup 5 --profile
-  grep -A16 '^op (@ input size)' "$out/cellar_F16_N2_profile_$dw.log" | sed "s/^/profile $dw: /" | tee -a "$sum"
+  grep -A16 '^op (@ input size)' "$out/cellar_F16_N2_profile_$name.log" | sed "s/^/profile $name: /" | tee -a "$sum"
 done
-export CELLAR_CUDNN_DEPTHWISE=1
-bench cellar_F16_N2_cudnn_dw "$b/cellar" bench --backend cuda --N 2 --F 16 --batch 128 --input 32x32x3 --steps 50 --warmup 10
-unset CELLAR_CUDNN_DEPTHWISE
+for impl in "cudnn cudnn" "own own"; do
+  set -- $impl
+  bench "cellar_F16_N2_dw_$1_pw_$2" env CELLAR_DEPTHWISE=$1 CELLAR_POINTWISE=$2 \
+    "$b/cellar" bench --backend cuda --N 2 --F 16 --batch 128 --input 32x32x3 --steps 50 --warmup 10
+done
 export CELLAR_STRICT_FP32=1
 bench cellar_F16_N2_fp32 "$b/cellar" bench --backend cuda --N 2 --F 16 --batch 128 --input 32x32x3 --steps 50 --warmup 10
 unset CELLAR_STRICT_FP32

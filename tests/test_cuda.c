@@ -238,6 +238,10 @@ static void test_convs(void)
               cdesc(64, 64, 7, 7, 1, 1, 3, 3, 1, 64, 0), 128, 8, 8, 0, 0);
     test_conv("pointwise, slices", cdesc(5, 4, 1, 1, 1, 1, 0, 0, 1, 1, 0), 3, 4, 5, 1, 3);
     test_conv("pointwise relu", cdesc(5, 4, 1, 1, 1, 1, 0, 0, 1, 1, 1), 3, 4, 5, 0, 0);
+    test_conv("pointwise relu 96->40, 8x8, batch 128, slices",
+              cdesc(96, 40, 1, 1, 1, 1, 0, 0, 1, 1, 1), 128, 8, 8, 16, 24);
+    test_conv("pointwise 64->64, 16x16, batch 128", cdesc(64, 64, 1, 1, 1, 1, 0, 0, 1, 1, 0), 128,
+              16, 16, 0, 0);
     test_conv("pointwise relu 48->16, 32x32", cdesc(48, 16, 1, 1, 1, 1, 0, 0, 1, 1, 1), 4, 32, 32,
               0, 0);
     d = cdesc(4, 3, 1, 1, 2, 2, 0, 0, 1, 1, 1);
@@ -932,20 +936,28 @@ int main(void)
     rng_seed(&rng, 1234);
     test_convs();
     {
-        /* the depthwise convolutions once more through cuDNN, as
-         * CELLAR_CUDNN_DEPTHWISE=1 runs them */
-        cl_backend *own = gpu;
-        setenv("CELLAR_CUDNN_DEPTHWISE", "1", 1);
-        if (backend_cuda_create(&gpu, &err)) {
-            CHECK(0, "a CUDA backend with CELLAR_CUDNN_DEPTHWISE=1 starts: %s", err.msg);
-            gpu = own;
-        } else {
-            printf("# depthwise convolutions through cuDNN\n");
-            test_convs();
-            backend_destroy(gpu);
-            gpu = own;
+        /* the convolutions again with the other implementations: depthwise
+         * through cuDNN, pointwise by our own kernels */
+        static const char *const env[2][2] = {{"CELLAR_DEPTHWISE", "cudnn"},
+                                              {"CELLAR_POINTWISE", "own"}};
+        cl_backend *first = gpu;
+        for (int i = 0; i < 2; i++) {
+            setenv(env[i][0], env[i][1], 1);
+            if (backend_cuda_create(&gpu, &err)) {
+                CHECK(0, "a CUDA backend with %s=%s starts: %s", env[i][0], env[i][1], err.msg);
+            } else {
+                printf("# convolutions with %s=%s\n", env[i][0], env[i][1]);
+                test_convs();
+                backend_destroy(gpu);
+            }
+            gpu = first;
+            unsetenv(env[i][0]);
         }
-        unsetenv("CELLAR_CUDNN_DEPTHWISE");
+        setenv("CELLAR_POINTWISE", "nope", 1);
+        CHECK(backend_cuda_create(&gpu, &err) == CL_ERR_ARG && strstr(err.msg, "own or cudnn"),
+              "CELLAR_POINTWISE=nope is refused: %s", err.msg);
+        gpu = first;
+        unsetenv("CELLAR_POINTWISE");
     }
     test_bns();
     test_pools();

@@ -16,7 +16,7 @@
 #include "data/dataset.h"
 #include "child/child.h"
 #include "core/rng.h"
-#include "kernels/dwconv_math.h"
+#include "kernels/conv_math.h"
 
 static cl_backend *be;
 static cl_rng rng;
@@ -861,81 +861,143 @@ static void test_batches(void)
     free(x2);
 }
 
-/* ---- the GPU's depthwise arithmetic (kernels/dwconv_math.h) ----
+/* ---- the GPU's depthwise arithmetic (kernels/conv_math.h) ----
  *
- * dwconv.cu runs dwconv_math.h's functions one thread per value; here the
+ * dwconv.cu runs conv_math.h's functions one thread per value; here the
  * same functions run over every index, as the kernels divide the work
  * (the filter gradient in dw_filter_splits parts, added in order), and
  * must give what the CPU backend's convolutions give.  A GPU repeats this
  * on the kernels themselves (test_cuda). */
 #define DW_THREADS 256   /* K_THREADS of kernels/common.cuh */
 
+/* One convolution on the CPU backend, to hold a kernel's arithmetic to:
+ * random x and dy (slices where asked), weights, and the CPU's y (made
+ * dense), dx and dw; the kernel's results go in yk, dxk, dwk. */
+typedef struct conv_case {
+    const char *name;
+    conv_desc d;
+    int n, h, w, ho, wo;
+    long nw, hw, howo;
+    tview x, y, dy, dx;
+    float *wt, *yc, *dwc;
+    float *yk, *dxk, *dwk;
+} conv_case;
+
+static int conv_case_new(conv_case *k, const char *name, conv_desc d, int n, int h, int w,
+                         int xslice, int yslice)
+{
+    memset(k, 0, sizeof *k);
+    k->name = name;
+    k->d = d;
+    k->n = n;
+    k->h = h;
+    k->w = w;
+    k->ho = conv_out_h(&d, h);
+    k->wo = conv_out_w(&d, w);
+    k->nw = conv_weight_count(&d);
+    k->hw = (long)h * w;
+    k->howo = (long)k->ho * k->wo;
+    k->x = tv_new(n, d.cin, h, w, xslice);
+    k->y = tv_new(n, d.cout, k->ho, k->wo, yslice);
+    k->dy = tv_new(n, d.cout, k->ho, k->wo, yslice);
+    k->dx = tv_new(n, d.cin, h, w, 0);
+    k->wt = malloc((size_t)k->nw * 4);
+    k->dwc = malloc((size_t)k->nw * 4);
+    k->dwk = calloc((size_t)k->nw, 4);
+    k->yc = malloc((size_t)tv_len(k->y) * 4);
+    k->yk = malloc((size_t)tv_len(k->y) * 4);
+    k->dxk = malloc((size_t)tv_len(k->dx) * 4);
+    fill_away(k->x);
+    fill_away(k->dy);
+    fill_buf(k->wt, k->nw, 0.5f);
+    if (be->conv_prepare(be, &d, n, h, w, NULL) != CL_OK)
+        return CHECK(0, "%s: scratch reserved", name);
+    be->conv_fwd(be, &d, k->x, k->wt, k->y, 0);
+    be->conv_bwd_data(be, &d, k->x, k->wt, k->dy, k->dx, 0);
+    be->conv_bwd_filter(be, &d, k->x, k->dy, k->dwc);
+    for (long i = 0; i < tv_len(k->y); i++)
+        k->yc[i] = *tv_at(k->y, i);
+    return 1;
+}
+
+/* the kernel's results against the CPU's, and free the case */
+static void conv_case_end(conv_case *k, int parts)
+{
+    long ny = tv_len(k->y), nx = tv_len(k->dx);
+    CHECK(check_rel_err(k->yk, k->yc, ny) < 1e-5, "%s: forward as the CPU's (%.1g)", k->name,
+          check_rel_err(k->yk, k->yc, ny));
+    CHECK(check_rel_err(k->dxk, k->dx.d, nx) < 1e-5, "%s: data gradient as the CPU's (%.1g)",
+          k->name, check_rel_err(k->dxk, k->dx.d, nx));
+    CHECK(check_rel_err(k->dwk, k->dwc, k->nw) < 1e-4,
+          "%s: filter gradient in %d parts as the CPU's (%.1g)", k->name, parts,
+          check_rel_err(k->dwk, k->dwc, k->nw));
+    free(k->x.d);
+    free(k->y.d);
+    free(k->dy.d);
+    free(k->dx.d);
+    free(k->wt);
+    free(k->yc);
+    free(k->dwc);
+    free(k->yk);
+    free(k->dxk);
+    free(k->dwk);
+}
+
+/* dwk = the sum over q < parts of part[q][...], in order */
+static void add_parts(conv_case *k, const float *part, int parts)
+{
+    for (long t = 0; t < k->nw; t++)
+        for (int q = 0; q < parts; q++)
+            k->dwk[t] += part[(long)q * k->nw + t];
+}
+
 static void test_dw_math(const char *name, conv_desc d, int n, int h, int w, int xslice,
                          int yslice, int sms)
 {
-    int k = d.kh, ho = conv_out_h(&d, h), wo = conv_out_w(&d, w), parts;
-    long nw = conv_weight_count(&d), hw = (long)h * w, howo = (long)ho * wo;
-    tview x = tv_new(n, d.cin, h, w, xslice), y = tv_new(n, d.cout, ho, wo, yslice);
-    tview dy = tv_new(n, d.cout, ho, wo, yslice), dx = tv_new(n, d.cin, h, w, 0);
-    float *wt = malloc((size_t)nw * 4), *dwc = malloc((size_t)nw * 4), *dwk = calloc((size_t)nw, 4);
-    float *yk = malloc((size_t)tv_len(y) * 4), *dxk = malloc((size_t)tv_len(dx) * 4);
+    conv_case c;
+    int k = d.kh, parts;
     float *part;
 
     CHECK(dw_handles(&d), "%s: a shape the depthwise kernels take", name);
-    fill_away(x);
-    fill_away(dy);
-    fill_buf(wt, nw, 0.5f);
-    if (be->conv_prepare(be, &d, n, h, w, NULL) != CL_OK) {
-        CHECK(0, "%s: scratch reserved", name);
+    if (!conv_case_new(&c, name, d, n, h, w, xslice, yslice)) {
+        conv_case_end(&c, 0);
         return;
     }
-    be->conv_fwd(be, &d, x, wt, y, 0);
-    be->conv_bwd_data(be, &d, x, wt, dy, dx, 0);
-    be->conv_bwd_filter(be, &d, x, dy, dwc);
-
     /* forward and data gradient: one value per "thread" */
     for (int i = 0; i < n; i++)
-        for (int c = 0; c < d.cin; c++) {
-            const float *xp = x.d + i * x.ns + c * hw, *gp = dy.d + i * dy.ns + c * howo;
-            for (int oy = 0; oy < ho; oy++)
-                for (int ox = 0; ox < wo; ox++)
-                    yk[((long)i * d.cout + c) * howo + oy * wo + ox] =
-                        dw_fwd_at(xp, wt + c * k * k, h, w, k, d.sh, d.ph, d.dh, d.relu_in, oy, ox);
+        for (int ch = 0; ch < d.cin; ch++) {
+            const float *xp = c.x.d + i * c.x.ns + ch * c.hw, *gp = c.dy.d + i * c.dy.ns + ch * c.howo;
+            const float *wc = c.wt + ch * k * k;
+            for (int oy = 0; oy < c.ho; oy++)
+                for (int ox = 0; ox < c.wo; ox++)
+                    c.yk[((long)i * d.cout + ch) * c.howo + oy * c.wo + ox] =
+                        dw_fwd_at(xp, wc, h, w, k, d.sh, d.ph, d.dh, d.relu_in, oy, ox);
             for (int iy = 0; iy < h; iy++)
                 for (int ix = 0; ix < w; ix++) {
-                    float v = dw_data_at(gp, wt + c * k * k, ho, wo, k, d.sh, d.ph, d.dh, iy, ix);
-                    dxk[((long)i * d.cin + c) * hw + iy * w + ix] =
+                    float v = dw_data_at(gp, wc, c.ho, c.wo, k, d.sh, d.ph, d.dh, iy, ix);
+                    c.dxk[((long)i * d.cin + ch) * c.hw + iy * w + ix] =
                         d.relu_in && !(xp[iy * w + ix] > 0.f) ? 0.f : v;
                 }
         }
-    {
-        float *yc = malloc((size_t)tv_len(y) * 4);
-        for (long i = 0; i < tv_len(y); i++)
-            yc[i] = *tv_at(y, i);
-        CHECK(rel_diff(yk, yc, tv_len(y)) < 1e-4, "%s: forward as the CPU's (%.1g)", name,
-              rel_diff(yk, yc, tv_len(y)));
-        CHECK(rel_diff(dxk, dx.d, tv_len(dx)) < 1e-4, "%s: data gradient as the CPU's (%.1g)", name,
-              rel_diff(dxk, dx.d, tv_len(dx)));
-        free(yc);
-    }
 
     /* filter gradient: parts of the batch, each summed by a block of
      * DW_THREADS threads (thread t takes positions t, t + DW_THREADS, ...;
      * then each warp's 32 sums are added as the shuffles add them, then
      * the warps in order), then the parts added in order */
     parts = dw_filter_splits(d.cin, n, sms);
-    part = calloc((size_t)parts * nw, 4);
+    part = calloc((size_t)parts * c.nw, 4);
     for (int q = 0; q < parts; q++) {
         int n0 = (int)((long)n * q / parts), n1 = (int)((long)n * (q + 1) / parts);
-        int count = (n1 - n0) * (int)howo;
-        for (int c = 0; c < d.cin; c++) {
+        int count = (n1 - n0) * (int)c.howo;
+        for (int ch = 0; ch < d.cin; ch++) {
             static float acc[DW_THREADS][49];
-            float *out = part + ((long)q * d.cin + c) * k * k;
+            float *out = part + ((long)q * d.cin + ch) * k * k;
             memset(acc, 0, sizeof acc);
             for (int j = 0; j < count; j++) {
-                int i = n0 + j / (int)howo, r = j % (int)howo;
-                dw_filter_add(x.d + i * x.ns + c * hw, h, w, k, d.sh, d.ph, d.dh, d.relu_in,
-                              r / wo, r % wo, dy.d[i * dy.ns + c * howo + r], acc[j % DW_THREADS]);
+                int i = n0 + j / (int)c.howo, r = j % (int)c.howo;
+                dw_filter_add(c.x.d + i * c.x.ns + ch * c.hw, h, w, k, d.sh, d.ph, d.dh,
+                              d.relu_in, r / c.wo, r % c.wo, c.dy.d[i * c.dy.ns + ch * c.howo + r],
+                              acc[j % DW_THREADS]);
             }
             for (int t = 0; t < k * k; t++) {
                 float v = 0.f;
@@ -952,23 +1014,103 @@ static void test_dw_math(const char *name, conv_desc d, int n, int h, int w, int
             }
         }
     }
-    for (long t = 0; t < nw; t++)
-        for (int q = 0; q < parts; q++)
-            dwk[t] += part[(long)q * nw + t];
-    CHECK(check_rel_err(dwk, dwc, nw) < 1e-4,
-          "%s: filter gradient in %d parts as the CPU's (%.1g)", name, parts,
-          check_rel_err(dwk, dwc, nw));
-
-    free(x.d);
-    free(y.d);
-    free(dy.d);
-    free(dx.d);
-    free(wt);
-    free(dwc);
-    free(dwk);
-    free(yk);
-    free(dxk);
+    add_parts(&c, part, parts);
     free(part);
+    conv_case_end(&c, parts);
+}
+
+/* The pointwise kernels' arithmetic (conv_math.h's pixel maps, each sum
+ * in the kernels' order: over the other side's channels in order; the
+ * filter gradient over each part's pixels in order, then the parts) held
+ * to the CPU backend. */
+static void test_pw_math(const char *name, conv_desc d, int n, int h, int w, int xslice,
+                         int yslice, int sms)
+{
+    conv_case c;
+    int parts;
+    long total;
+    float *part;
+
+    CHECK(pw_handles(&d), "%s: a shape the pointwise kernels take", name);
+    if (!conv_case_new(&c, name, d, n, h, w, xslice, yslice)) {
+        conv_case_end(&c, 0);
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        const float *xi = c.x.d + i * c.x.ns, *gi = c.dy.d + i * c.dy.ns;
+        for (int co = 0; co < d.cout; co++)
+            for (int p = 0; p < c.howo; p++) {
+                int src = pw_src(p, c.wo, w, d.sh, d.oy, d.ox);
+                float a = 0.f;
+                for (int ci = 0; ci < d.cin; ci++) {
+                    float v = xi[ci * c.hw + src];
+                    a += c.wt[(long)co * d.cin + ci] * (d.relu_in && !(v > 0.f) ? 0.f : v);
+                }
+                c.yk[((long)i * d.cout + co) * c.howo + p] = a;
+            }
+        for (int ci = 0; ci < d.cin; ci++)
+            for (int q = 0; q < c.hw; q++) {
+                int dst = pw_dst(q / w, q % w, c.ho, c.wo, d.sh, d.oy, d.ox);
+                float a = 0.f;
+                if (dst >= 0)
+                    for (int co = 0; co < d.cout; co++)
+                        a += c.wt[(long)co * d.cin + ci] * gi[co * c.howo + dst];
+                c.dxk[((long)i * d.cin + ci) * c.hw + q] =
+                    d.relu_in && !(xi[ci * c.hw + q] > 0.f) ? 0.f : a;
+            }
+    }
+
+    total = (long)n * c.howo;
+    parts = pw_filter_parts(d.cout, d.cin, total, sms);
+    part = calloc((size_t)parts * c.nw, 4);
+    for (int q = 0; q < parts; q++) {
+        long t0 = total * q / parts, t1 = total * (q + 1) / parts;
+        for (int co = 0; co < d.cout; co++)
+            for (int ci = 0; ci < d.cin; ci++) {
+                float a = 0.f;
+                for (long t = t0; t < t1; t++) {
+                    int i = (int)(t / c.howo), p = (int)(t % c.howo);
+                    float v = c.x.d[i * c.x.ns + ci * c.hw + pw_src(p, c.wo, w, d.sh, d.oy, d.ox)];
+                    a += c.dy.d[i * c.dy.ns + co * c.howo + p] * (d.relu_in && !(v > 0.f) ? 0.f : v);
+                }
+                part[((long)q * d.cout + co) * d.cin + ci] = a;
+            }
+    }
+    add_parts(&c, part, parts);
+    free(part);
+    conv_case_end(&c, parts);
+}
+
+static void test_pw_maths(void)
+{
+    conv_desc d = cdesc(8, 4, 1, 1, 1, 1, 0, 0, 1, 1, 0);
+    CHECK(pw_handles(&d), "a 1x1 convolution goes to the pointwise kernels");
+    d.groups = 2;
+    CHECK(!pw_handles(&d), "a grouped one does not");
+    d = cdesc(8, 4, 1, 1, 1, 1, 1, 1, 1, 1, 0);
+    CHECK(!pw_handles(&d), "nor a padded one");
+    CHECK(pw_filter_parts(16, 16, 131072, 132) == 256 && pw_filter_parts(64, 64, 8192, 132) == 16 &&
+              pw_filter_parts(16, 16, 100, 132) == 1,
+          "pointwise filter-gradient parts: about four blocks per multiprocessor, 512 pixels each "
+          "at least");
+    test_pw_math("pw kernels relu, slices", cdesc(5, 4, 1, 1, 1, 1, 0, 0, 1, 1, 1), 3, 4, 5, 1, 3,
+                 132);
+    test_pw_math("pw kernels 70->40 relu, 9x7", cdesc(70, 40, 1, 1, 1, 1, 0, 0, 1, 1, 1), 6, 9,
+                 7, 0, 2, 1);
+    test_pw_math("pw kernels 70->40 relu, 16x15", cdesc(70, 40, 1, 1, 1, 1, 0, 0, 1, 1, 1), 9, 16,
+                 15, 2, 0, 132);
+    d = cdesc(24, 33, 1, 1, 2, 2, 0, 0, 1, 1, 1);
+    d.oy = d.ox = 1;
+    test_pw_math("pw kernels 24->33 stride 2 relu shifted, 33x31", d, 6, 33, 31, 0, 0, 132);
+    d = cdesc(6, 5, 1, 1, 2, 2, 0, 0, 1, 1, 1);
+    test_pw_math("pw kernels stride 2 relu (factorized reduce, even grid)", d, 4, 8, 8, 0, 3, 2);
+    d.oy = d.ox = 1;
+    test_pw_math("pw kernels stride 2 relu shifted (factorized reduce, odd grid)", d, 4, 7, 9, 1,
+                 0, 2);
+    d.relu_in = 0;
+    test_pw_math("pw kernels stride 2 shifted, no relu", d, 3, 8, 8, 0, 1, 2);
+    test_pw_math("pw kernels 16->16 at 32x32", cdesc(16, 16, 1, 1, 1, 1, 0, 0, 1, 1, 0), 8, 32,
+                 32, 0, 0, 132);
 }
 
 static void test_dw_maths(void)
@@ -1019,6 +1161,7 @@ int main(void)
     }
     test_convs();
     test_dw_maths();
+    test_pw_maths();
     test_bn("batch norm (train)", 3, 3, 4, 5, 0);
     test_bn("batch norm with drop-path scale", 3, 2, 3, 3, 1);
     test_bn_stats();

@@ -3,11 +3,13 @@
  * separable convolutions: cuDNN's NCHW float32 grouped convolution with
  * one filter per channel is slow, and needs its ReLU input staged, so
  * those go to kernels/dwconv.cu, which reads through ReLU itself
- * (CELLAR_CUDNN_DEPTHWISE=1 sends them to cuDNN, to compare).  Those need
- * preparing only for the filter gradient's partial sums: conv_prepare
- * grows the one scratch for them, and a filter gradient whose batch needs
- * more than there is fails as "not prepared" (forward and data gradient
- * need nothing).
+ * (CELLAR_DEPTHWISE=cudnn sends them to cuDNN, to compare).  Pointwise
+ * (1x1) convolutions go to cuDNN unless CELLAR_POINTWISE=own sends them to
+ * kernels/pwconv.cu (no staging either).  Our own kernels need preparing
+ * only for the filter gradient's partial sums: conv_prepare grows the one
+ * scratch for them, and a filter gradient whose batch needs more than
+ * there is fails as "not prepared" (forward and data gradient need
+ * nothing).
  *
  * Each distinct convolution (description and input size) has an entry,
  * made by conv_prepare: its filter and convolution descriptors (groups,
@@ -40,7 +42,7 @@
 #include <string.h>
 
 #include "core/util.h"
-#include "kernels/dwconv_math.h"
+#include "kernels/conv_math.h"
 #include "kernels/kernels.h"
 
 enum { DIR_FWD, DIR_DATA, DIR_FILTER, DIR_COUNT };
@@ -346,6 +348,22 @@ static algo_slot *store_slot(conv_entry *e, int dir, int n, long a, long b, int 
 
 /* ---- preparing ---- */
 
+/* CELLAR_DEPTHWISE / CELLAR_POINTWISE: "own" (our kernels) or "cudnn" */
+static int which_impl(const char *name, int own_default, int *own, cl_err *err)
+{
+    const char *v = getenv(name);
+    *own = own_default;
+    if (!v || !*v)
+        return CL_OK;
+    if (!strcmp(v, "own"))
+        *own = 1;
+    else if (!strcmp(v, "cudnn"))
+        *own = 0;
+    else
+        return ERR_SET(err, CL_ERR_ARG, "%s=%s: expected own or cudnn", name, v);
+    return CL_OK;
+}
+
 int cuda_conv_init(cuda_state *s, cl_err *err)
 {
     const char *v = getenv("CELLAR_CUDNN_WORKSPACE_MB");
@@ -354,8 +372,9 @@ int cuda_conv_init(cuda_state *s, cl_err *err)
     if (v && *v && (rc = parse_long(v, 0, 1L << 20, &mb, "CELLAR_CUDNN_WORKSPACE_MB", err)))
         return rc;
     s->ws_limit = (size_t)mb << 20;
-    v = getenv("CELLAR_CUDNN_DEPTHWISE");
-    s->own_dw = !(v && *v && strcmp(v, "0"));
+    if ((rc = which_impl("CELLAR_DEPTHWISE", 1, &s->own_dw, err)) ||
+        (rc = which_impl("CELLAR_POINTWISE", 0, &s->own_pw, err)))
+        return rc;
     if (!DNN_OK_E(s, err, cudnnCreateTensorDescriptor(&s->td_a), "cudnnCreateTensorDescriptor") ||
         !DNN_OK_E(s, err, cudnnCreateTensorDescriptor(&s->td_b), "cudnnCreateTensorDescriptor"))
         return CL_ERR_BACKEND;
@@ -382,59 +401,100 @@ void cuda_conv_free(cuda_state *s)
         (void)cudaFree(s->ws);
     s->ws = NULL;
     s->ws_bytes = 0;
-    if (s->dw_part)
-        (void)cudaFree(s->dw_part);
-    s->dw_part = NULL;
-    s->dw_part_floats = 0;
+    if (s->part)
+        (void)cudaFree(s->part);
+    s->part = NULL;
+    s->part_floats = 0;
 }
 
-/* ---- depthwise convolutions by our own kernels ---- */
+/* ---- convolutions by our own kernels (depthwise, pointwise) ---- */
 
-static int own_dw(const cuda_state *s, const conv_desc *d) { return s->own_dw && dw_handles(d); }
+enum { OWN_NONE, OWN_DW, OWN_PW };
 
-/* the filter gradient's partial sums for a batch of n: parts and floats */
-static int dw_parts(const cuda_state *s, const conv_desc *d, int n, size_t *floats)
+static int own_kind(const cuda_state *s, const conv_desc *d)
 {
-    int parts = dw_filter_splits(d->cin, n, s->sms);
-    *floats = parts > 1 ? (size_t)parts * d->cin * d->kh * d->kw : 0;
+    if (s->own_dw && dw_handles(d))
+        return OWN_DW;
+    if (s->own_pw && pw_handles(d))
+        return OWN_PW;
+    return OWN_NONE;
+}
+
+static const char *own_name(int kind) { return kind == OWN_DW ? "depthwise" : "pointwise"; }
+
+/* the filter gradient's partial sums for a batch of n images of h x w:
+ * parts, and the floats they need (0 with one part: written in place) */
+static int own_parts(const cuda_state *s, int kind, const conv_desc *d, int n, int h, int w,
+                     size_t *floats)
+{
+    int parts;
+    if (kind == OWN_DW) {
+        parts = dw_filter_splits(d->cin, n, s->sms);
+        *floats = (size_t)parts * d->cin * d->kh * d->kw;
+    } else {
+        parts = pw_filter_parts(d->cout, d->cin, (long)n * conv_out_h(d, h) * conv_out_w(d, w),
+                                s->sms);
+        *floats = (size_t)parts * d->cout * d->cin;
+    }
+    if (parts <= 1)
+        *floats = 0;
     return parts;
 }
 
-static int dw_prepare(cuda_state *s, const conv_desc *d, int n, cl_err *err)
+static int own_prepare(cuda_state *s, int kind, const conv_desc *d, int n, int h, int w,
+                       cl_err *err)
 {
     size_t floats;
     int rc;
-    (void)dw_parts(s, d, n, &floats);
-    if (floats > s->dw_part_floats) {
-        if ((rc = cuda_grow(s, (void **)&s->dw_part, floats * sizeof(float),
-                            "depthwise filter-gradient sums", err)))
+    (void)own_parts(s, kind, d, n, h, w, &floats);
+    if (floats > s->part_floats) {
+        if ((rc = cuda_grow(s, (void **)&s->part, floats * sizeof(float),
+                            "filter-gradient partial sums", err)))
             return rc;
-        s->dw_part_floats = floats;
+        s->part_floats = floats;
     }
     return CL_OK;
 }
 
-static void dw_filter(cuda_state *s, const conv_desc *d, tview x, tview dy, float *dw)
+static void own_fwd(cuda_state *s, int kind, const conv_desc *d, tview x, const float *w, tview y,
+                    int acc)
 {
-    size_t floats;
-    int parts = dw_parts(s, d, x.n, &floats);
-    if (floats > s->dw_part_floats) {
-        cuda_fail_at(s, __FILE__, __LINE__,
-                     "depthwise %dx%d filter gradient of %d channels on a batch of %d: not "
-                     "prepared for it (conv_prepare)",
-                     d->kh, d->kw, d->cin, x.n);
-        return;
-    }
-    if (RT_OK(s, k_dw_bwd_filter(s->stream, d, x, dy, parts, s->dw_part, dw),
-              "depthwise filter gradient kernel"))
-        cuda_after_op(s, "depthwise filter gradient kernel");
+    const char *what =
+        kind == OWN_DW ? "depthwise convolution kernel" : "pointwise convolution kernel";
+    if (RT_OK(s, kind == OWN_DW ? k_dw_fwd(s->stream, d, x, w, y, acc)
+                                : k_pw_fwd(s->stream, d, x, w, y, acc),
+              what))
+        cuda_after_op(s, what);
 }
 
-static void dw_data(cuda_state *s, const conv_desc *d, tview x, const float *w, tview dy,
-                    tview dx, int acc)
+static void own_filter(cuda_state *s, int kind, const conv_desc *d, tview x, tview dy, float *dw)
 {
-    if (RT_OK(s, k_dw_bwd_data(s->stream, d, x, w, dy, dx, acc), "depthwise data gradient kernel"))
-        cuda_after_op(s, "depthwise data gradient kernel");
+    size_t floats;
+    int parts = own_parts(s, kind, d, x.n, x.h, x.w, &floats);
+    const char *what = kind == OWN_DW ? "depthwise filter gradient kernel"
+                                      : "pointwise filter gradient kernel";
+    if (floats > s->part_floats) {
+        cuda_fail_at(s, __FILE__, __LINE__,
+                     "%s %dx%d filter gradient (%d->%d) on a batch of %d %dx%d images: not "
+                     "prepared for it (conv_prepare)",
+                     own_name(kind), d->kh, d->kw, d->cin, d->cout, x.n, x.h, x.w);
+        return;
+    }
+    if (RT_OK(s, kind == OWN_DW ? k_dw_bwd_filter(s->stream, d, x, dy, parts, s->part, dw)
+                                : k_pw_bwd_filter(s->stream, d, x, dy, parts, s->part, dw),
+              what))
+        cuda_after_op(s, what);
+}
+
+static void own_data(cuda_state *s, int kind, const conv_desc *d, tview x, const float *w,
+                     tview dy, tview dx, int acc)
+{
+    const char *what =
+        kind == OWN_DW ? "depthwise data gradient kernel" : "pointwise data gradient kernel";
+    if (RT_OK(s, kind == OWN_DW ? k_dw_bwd_data(s->stream, d, x, w, dy, dx, acc)
+                                : k_pw_bwd_data(s->stream, d, x, w, dy, dx, acc),
+              what))
+        cuda_after_op(s, what);
 }
 
 int cuda_conv_prepare(cl_backend *be, const conv_desc *d, int n, int h, int w, cl_err *err)
@@ -456,8 +516,8 @@ int cuda_conv_prepare(cl_backend *be, const conv_desc *d, int n, int h, int w, c
         d->cin % d->groups || d->cout % d->groups)
         return ERR_SET(err, CL_ERR_SHAPE, "CUDA backend: conv %dx%d on %dx%d: bad shape", d->kh,
                        d->kw, h, w);
-    if (own_dw(s, d))
-        return dw_prepare(s, d, n, err);
+    if (own_kind(s, d))
+        return own_prepare(s, own_kind(s, d), d, n, h, w, err);
     if (!e) {
         unsigned b = bucket_of(d, h, w);
         if ((rc = entry_new(s, d, h, w, &e, err)))
@@ -629,10 +689,9 @@ void cuda_conv_fwd(cl_backend *be, const conv_desc *d, tview x, const float *w, 
     conv_entry *e;
     const float *in;
     long ns;
-    if (own_dw(s, d)) {
-        if (!s->failed &&
-            RT_OK(s, k_dw_fwd(s->stream, d, x, w, y, acc), "depthwise convolution kernel"))
-            cuda_after_op(s, "depthwise convolution kernel");
+    if (own_kind(s, d)) {
+        if (!s->failed)
+            own_fwd(s, own_kind(s, d), d, x, w, y, acc);
         return;
     }
     if (!(e = entry_for(s, d, x, "forward")) || !(in = conv_input(s, e, x, &ns)) ||
@@ -679,9 +738,9 @@ void cuda_conv_bwd_data(cl_backend *be, const conv_desc *d, tview x, const float
 {
     cuda_state *s = cuda_of(be);
     conv_entry *e;
-    if (own_dw(s, d)) {
+    if (own_kind(s, d)) {
         if (!s->failed)
-            dw_data(s, d, x, w, dy, dx, acc);
+            own_data(s, own_kind(s, d), d, x, w, dy, dx, acc);
         return;
     }
     if ((e = entry_for(s, d, x, "data gradient")))
@@ -694,9 +753,9 @@ void cuda_conv_bwd_filter(cl_backend *be, const conv_desc *d, tview x, tview dy,
     conv_entry *e;
     const float *in;
     long ns;
-    if (own_dw(s, d)) {
+    if (own_kind(s, d)) {
         if (!s->failed)
-            dw_filter(s, d, x, dy, dw);
+            own_filter(s, own_kind(s, d), d, x, dy, dw);
         return;
     }
     if ((e = entry_for(s, d, x, "filter gradient")) && (in = conv_input(s, e, x, &ns)))
@@ -710,11 +769,11 @@ void cuda_conv_bwd(cl_backend *be, const conv_desc *d, tview x, const float *w, 
     conv_entry *e;
     const float *in;
     long ns;
-    if (own_dw(s, d)) {
+    if (own_kind(s, d)) {
         if (!s->failed)
-            dw_filter(s, d, x, dy, dw);
+            own_filter(s, own_kind(s, d), d, x, dy, dw);
         if (need_dx && !s->failed)
-            dw_data(s, d, x, w, dy, dx, acc);
+            own_data(s, own_kind(s, d), d, x, w, dy, dx, acc);
         return;
     }
     if (!(e = entry_for(s, d, x, "backward")) || !(in = conv_input(s, e, x, &ns)))

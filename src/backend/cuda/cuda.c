@@ -15,7 +15,8 @@
  *   CELLAR_CUDA_SYNC=1     wait after every op, so an error names its op
  *   CELLAR_CUDA_DEVICE=i   the GPU to use (default 0)
  *   CELLAR_CUDA_GRAPH=0    run training steps op by op, not as recorded CUDA graphs
- *   CELLAR_CUDNN_DEPTHWISE=1  depthwise convolutions through cuDNN, not kernels/dwconv.cu */
+ *   CELLAR_DEPTHWISE=cudnn depthwise convolutions through cuDNN, not kernels/dwconv.cu
+ *   CELLAR_POINTWISE=own   pointwise convolutions by kernels/pwconv.cu, not cuDNN */
 #include "backend/cuda/cuda.h"
 
 #include <stdarg.h>

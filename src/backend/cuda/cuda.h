@@ -53,11 +53,12 @@ typedef struct cuda_state {
     double *bn_part;                      /* batch-norm partial sums: BN_PART_PAIRS
                                            * (channel, range) pairs of two */
 
-    /* depthwise convolutions by kernels/dwconv.cu (unless
-     * CELLAR_CUDNN_DEPTHWISE=1 sends them to cuDNN) */
-    int own_dw;
-    float *dw_part;                       /* filter-gradient partial sums */
-    size_t dw_part_floats;
+    /* convolutions by our own kernels: depthwise (kernels/dwconv.cu, unless
+     * CELLAR_DEPTHWISE=cudnn), pointwise (kernels/pwconv.cu, with
+     * CELLAR_POINTWISE=own) */
+    int own_dw, own_pw;
+    float *part;                          /* their filter-gradient partial sums */
+    size_t part_floats;
 } cuda_state;
 
 static inline cuda_state *cuda_of(cl_backend *be) { return (cuda_state *)be->impl; }

@@ -1,18 +1,21 @@
-/* dwconv_math.h - the arithmetic of the GPU's depthwise convolutions, one
- * output (or input-gradient) value or one output position's share of the
- * filter gradient at a time, written once for both compilers: dwconv.cu
- * runs these functions in its kernels, one thread per value, and
- * tests/test_nn.c runs them on the CPU over every index and holds them to
- * the CPU backend's convolutions (a GPU repeats the check on the kernels
- * themselves in tests/test_cuda.c).
+/* conv_math.h - the arithmetic of the GPU's own convolutions, written once
+ * for both compilers: the kernels of dwconv.cu and pwconv.cu run these
+ * functions, and tests/test_nn.c runs them on the CPU over every index (in
+ * the kernels' order of sums) and holds them to the CPU backend's
+ * convolutions, so the arithmetic is checked even where there is no GPU
+ * (a GPU repeats the check on the kernels themselves in test_cuda).
  *
- * The shapes are those of the NASNet space's separable convolutions:
- * square K x K, one filter per channel (groups = channels in = channels
- * out), stride and dilation equal in both directions, any padding, the
- * input possibly read through ReLU.  A plane is one channel of one image,
- * h x w floats, rows contiguous. */
-#ifndef CELLAR_KERNELS_DWCONV_MATH_H
-#define CELLAR_KERNELS_DWCONV_MATH_H
+ * Depthwise: the K x K half of the NASNet space's separable convolutions:
+ * square K in {3, 5, 7}, one filter per channel (groups = channels in =
+ * channels out), stride and dilation equal in both directions, any
+ * padding, the input possibly read through ReLU.  A plane is one channel
+ * of one image, h x w floats, rows contiguous.
+ *
+ * Pointwise: 1x1 convolutions (groups 1, no padding), stride s in both
+ * directions, the input origin shifted by (oy, ox) (the factorized
+ * reduce's second path), the input possibly read through ReLU. */
+#ifndef CELLAR_KERNELS_CONV_MATH_H
+#define CELLAR_KERNELS_CONV_MATH_H
 
 #include "backend/backend.h"
 
@@ -106,6 +109,55 @@ DW_FN int dw_filter_splits(int c, int n, int sms)
     if (sp > n)
         sp = n;
     return sp < 1 ? 1 : sp;
+}
+
+/* ---- pointwise ---- */
+
+DW_FN int pw_handles(const conv_desc *d)
+{
+    return d->groups == 1 && d->kh == 1 && d->kw == 1 && d->sh == d->sw && d->sh >= 1 &&
+           d->ph == 0 && d->pw == 0 && d->oy >= 0 && d->ox >= 0;
+}
+
+/* where in an input plane of width w output pixel p (of an ho x wo plane)
+ * reads */
+DW_FN int pw_src(int p, int wo, int w, int s, int oy, int ox)
+{
+    int r = p / wo, c = p - r * wo;
+    return (oy + r * s) * w + ox + c * s;
+}
+
+/* the output pixel input (iy, ix) feeds, or -1 when it feeds none */
+DW_FN int pw_dst(int iy, int ix, int ho, int wo, int s, int oy, int ox)
+{
+    int ty = iy - oy, tx = ix - ox, r, c;
+    if (ty < 0 || tx < 0)
+        return -1;
+    r = ty / s;
+    c = tx / s;
+    return r * s == ty && c * s == tx && r < ho && c < wo ? r * wo + c : -1;
+}
+
+/* Launch shapes of pwconv.cu that decide the order of its sums.
+ * Forward and data gradient: one thread per pixel and PW_CH output (or
+ * input) channels, the other side's channels summed in order.  Filter
+ * gradient: the n*ho*wo output pixels cut into `parts` ranges, each
+ * range's sum taken in pixel order, the ranges then added in order. */
+#define PW_CH 32
+
+/* parts of the filter gradient's sum over n*ho*wo pixels, for a cout x
+ * cin filter on `sms` multiprocessors: about four blocks per
+ * multiprocessor over the 32 x 32 tiles of the filter, each part at
+ * least 512 pixels */
+DW_FN int pw_filter_parts(int cout, int cin, long pixels, int sms)
+{
+    long tiles = (long)((cout + 31) / 32) * ((cin + 31) / 32), want = 4L * (sms > 0 ? sms : 1);
+    long p = (want + tiles - 1) / tiles;
+    if (p > pixels / 512)
+        p = pixels / 512;
+    if (p > 65535)
+        p = 65535;
+    return p < 1 ? 1 : (int)p;
 }
 
 #endif

@@ -1,0 +1,213 @@
+/* pwconv.cu - pointwise (1x1) convolutions, forward and both gradients,
+ * as an alternative to cuDNN (CELLAR_POINTWISE=own): reading the input
+ * through ReLU and from a strided, shifted origin directly, so nothing is
+ * staged, and writing into channel slices as they are.
+ *
+ *   forward     block (pixels, image, output-channel group): a thread per
+ *               output pixel keeps PW_CH sums in registers; the weights of
+ *               the group go through shared memory 64 input channels at a
+ *               time, and each input value read is used PW_CH times
+ *   data grad   the same with the roles turned: a thread per input pixel,
+ *               PW_CH input channels, the output gradient summed over the
+ *               output channels; inputs no output reads get zero, and ReLU
+ *               masks by x > 0
+ *   filter grad a split reduction: block (co tile, ci tile, part) sums the
+ *               32 x 32 tile over its range of the n*ho*wo output pixels,
+ *               32 pixels at a time through shared memory, each thread 4
+ *               entries; the parts are then added in order (k_parts_sum)
+ *
+ * Sums run in a fixed order (conv_math.h says which), so results repeat. */
+#include "common.cuh"
+#include "conv_math.h"
+
+#define PW_PIX 128   /* threads (pixels) per block, forward and data gradient */
+#define PW_KC 64     /* channels of the summed side per trip through shared memory */
+#define PW_T 32      /* filter-gradient tile: 32 x 32 */
+#define PW_FK 32     /* pixels per filter-gradient chunk */
+
+static __device__ __forceinline__ float relu_if(float v, int relu)
+{
+    return relu && !(v > 0.f) ? 0.f : v;
+}
+
+/* y[img][co0 + j][p] (+)= sum over ci of W[co0 + j][ci] * relu?(x[img][ci][src(p)]) */
+static __global__ void pw_fwd_k(tview x, const float *wt, tview y, int s, int oy, int ox, int relu,
+                                int acc)
+{
+    __shared__ float wsh[PW_KC][PW_CH + 1];
+    int img = blockIdx.y, co0 = blockIdx.z * PW_CH, howo = y.h * y.w, hw = x.h * x.w;
+    int p = blockIdx.x * PW_PIX + threadIdx.x, live = p < howo, nco = y.c - co0;
+    int src = live ? pw_src(p, y.w, x.w, s, oy, ox) : 0;
+    const float *xi = x.d + (long)img * x.ns + src;
+    float a[PW_CH];
+
+    nco = nco < PW_CH ? nco : PW_CH;
+#pragma unroll
+    for (int j = 0; j < PW_CH; j++)
+        a[j] = 0.f;
+    for (int c0 = 0; c0 < x.c; c0 += PW_KC) {
+        int kc = x.c - c0 < PW_KC ? x.c - c0 : PW_KC;
+        __syncthreads();
+        /* consecutive threads read consecutive weights of one output channel */
+        for (int t = threadIdx.x; t < PW_KC * PW_CH; t += blockDim.x) {
+            int j = t / PW_KC, ci = t - j * PW_KC;
+            wsh[ci][j] = ci < kc && j < nco ? wt[(long)(co0 + j) * x.c + c0 + ci] : 0.f;
+        }
+        __syncthreads();
+        if (live)
+            for (int ci = 0; ci < kc; ci++) {
+                float v = relu_if(xi[(long)(c0 + ci) * hw], relu);
+#pragma unroll
+                for (int j = 0; j < PW_CH; j++)
+                    a[j] += wsh[ci][j] * v;
+            }
+    }
+    if (live) {
+        float *yo = y.d + (long)img * y.ns + (long)co0 * howo + p;
+#pragma unroll
+        for (int j = 0; j < PW_CH; j++)
+            if (j < nco)
+                yo[(long)j * howo] = acc ? yo[(long)j * howo] + a[j] : a[j];
+    }
+}
+
+/* dx[img][ci0 + j][q] (+)= mask * sum over co of W[co][ci0 + j] * dy[img][co][dst(q)] */
+static __global__ void pw_data_k(tview x, const float *wt, tview dy, tview dx, int s, int oy,
+                                 int ox, int relu, int acc)
+{
+    __shared__ float wsh[PW_KC][PW_CH];
+    int img = blockIdx.y, ci0 = blockIdx.z * PW_CH, howo = dy.h * dy.w, hw = x.h * x.w;
+    int q = blockIdx.x * PW_PIX + threadIdx.x, live = q < hw, nci = x.c - ci0, dst = -1;
+    const float *gi;
+    float a[PW_CH];
+
+    nci = nci < PW_CH ? nci : PW_CH;
+    if (live) {
+        int iy = q / x.w;
+        dst = pw_dst(iy, q - iy * x.w, dy.h, dy.w, s, oy, ox);
+    }
+    gi = dy.d + (long)img * dy.ns + (dst < 0 ? 0 : dst);
+#pragma unroll
+    for (int j = 0; j < PW_CH; j++)
+        a[j] = 0.f;
+    for (int c0 = 0; c0 < dy.c; c0 += PW_KC) {
+        int kc = dy.c - c0 < PW_KC ? dy.c - c0 : PW_KC;
+        __syncthreads();
+        for (int t = threadIdx.x; t < PW_KC * PW_CH; t += blockDim.x) {
+            int co = t / PW_CH, j = t - co * PW_CH;
+            wsh[co][j] = co < kc && j < nci ? wt[(long)(c0 + co) * x.c + ci0 + j] : 0.f;
+        }
+        __syncthreads();
+        if (dst >= 0)
+            for (int co = 0; co < kc; co++) {
+                float g = gi[(long)(c0 + co) * howo];
+#pragma unroll
+                for (int j = 0; j < PW_CH; j++)
+                    a[j] += wsh[co][j] * g;
+            }
+    }
+    if (live) {
+        const float *xq = x.d + (long)img * x.ns + (long)ci0 * hw + q;
+        float *o = dx.d + (long)img * dx.ns + (long)ci0 * hw + q;
+#pragma unroll
+        for (int j = 0; j < PW_CH; j++)
+            if (j < nci) {
+                float v = relu && !(xq[(long)j * hw] > 0.f) ? 0.f : a[j];
+                o[(long)j * hw] = acc ? o[(long)j * hw] + v : v;
+            }
+    }
+}
+
+/* out[part][co][ci] = sum over the part's output pixels t (in order) of
+ * dy[t][co] * relu?(x[src(t)][ci]), for the block's 32 x 32 tile */
+static __global__ void pw_filter_k(tview x, tview dy, int s, int oy, int ox, int relu, int parts,
+                                   float *out)
+{
+    __shared__ float gs[PW_FK][PW_T + 1], xs[PW_FK][PW_T + 1];
+    int co0 = blockIdx.x * PW_T, ci0 = blockIdx.y * PW_T, part = blockIdx.z;
+    int howo = dy.h * dy.w, hw = x.h * x.w;
+    long total = (long)x.n * howo, t0 = total * part / parts, t1 = total * (part + 1) / parts;
+    int co_l = threadIdx.x / 8, ci_l = (threadIdx.x % 8) * 4;
+    float a[4] = {0.f, 0.f, 0.f, 0.f};
+
+    for (long c0 = t0; c0 < t1; c0 += PW_FK) {
+        __syncthreads();
+        for (int e = threadIdx.x; e < PW_FK * PW_T; e += blockDim.x) {
+            int px = e % PW_FK, ch = e / PW_FK;
+            long t = c0 + px;
+            float g = 0.f, v = 0.f;
+            if (t < t1) {
+                int img = (int)(t / howo), p = (int)(t - (long)img * howo);
+                if (co0 + ch < dy.c)
+                    g = dy.d[(long)img * dy.ns + (long)(co0 + ch) * howo + p];
+                if (ci0 + ch < x.c)
+                    v = relu_if(x.d[(long)img * x.ns + (long)(ci0 + ch) * hw +
+                                    pw_src(p, dy.w, x.w, s, oy, ox)],
+                                relu);
+            }
+            gs[px][ch] = g;
+            xs[px][ch] = v;
+        }
+        __syncthreads();
+#pragma unroll 8
+        for (int px = 0; px < PW_FK; px++) {
+            float g = gs[px][co_l];
+#pragma unroll
+            for (int k = 0; k < 4; k++)
+                a[k] += g * xs[px][ci_l + k];
+        }
+    }
+    if (co0 + co_l < dy.c)
+#pragma unroll
+        for (int k = 0; k < 4; k++)
+            if (ci0 + ci_l + k < x.c)
+                out[((long)part * dy.c + co0 + co_l) * x.c + ci0 + ci_l + k] = a[k];
+}
+
+static int pw_ok(const conv_desc *d, tview x, tview y)
+{
+    return pw_handles(d) && x.n <= 65535 && (y.c + PW_CH - 1) / PW_CH <= 65535 &&
+           (x.c + PW_CH - 1) / PW_CH <= 65535;
+}
+
+cudaError_t k_pw_fwd(cudaStream_t st, const conv_desc *d, tview x, const float *w, tview y,
+                     int acc)
+{
+    dim3 g((unsigned)((y.h * y.w + PW_PIX - 1) / PW_PIX), (unsigned)x.n,
+           (unsigned)((y.c + PW_CH - 1) / PW_CH));
+    if (!pw_ok(d, x, y))
+        return cudaErrorInvalidValue;
+    if (x.n <= 0 || y.c <= 0)
+        return cudaSuccess;
+    pw_fwd_k<<<g, PW_PIX, 0, st>>>(x, w, y, d->sh, d->oy, d->ox, d->relu_in, acc);
+    return cudaGetLastError();
+}
+
+cudaError_t k_pw_bwd_data(cudaStream_t st, const conv_desc *d, tview x, const float *w, tview dy,
+                          tview dx, int acc)
+{
+    dim3 g((unsigned)((x.h * x.w + PW_PIX - 1) / PW_PIX), (unsigned)x.n,
+           (unsigned)((x.c + PW_CH - 1) / PW_CH));
+    if (!pw_ok(d, x, dy))
+        return cudaErrorInvalidValue;
+    if (x.n <= 0 || x.c <= 0)
+        return cudaSuccess;
+    pw_data_k<<<g, PW_PIX, 0, st>>>(x, w, dy, dx, d->sh, d->oy, d->ox, d->relu_in, acc);
+    return cudaGetLastError();
+}
+
+cudaError_t k_pw_bwd_filter(cudaStream_t st, const conv_desc *d, tview x, tview dy, int parts,
+                            float *part, float *dw)
+{
+    dim3 g((unsigned)((dy.c + PW_T - 1) / PW_T), (unsigned)((x.c + PW_T - 1) / PW_T),
+           (unsigned)(parts < 1 ? 1 : parts));
+    cudaError_t e;
+    if (!pw_handles(d) || parts > 65535 || (parts > 1 && !part) || g.y > 65535)
+        return cudaErrorInvalidValue;
+    pw_filter_k<<<g, 256, 0, st>>>(x, dy, d->sh, d->oy, d->ox, d->relu_in, g.z,
+                                   parts > 1 ? part : dw);
+    e = cudaGetLastError();
+    if (parts <= 1 || e != cudaSuccess)
+        return e;
+    return k_parts_sum(st, (long)dy.c * x.c, parts, part, dw);
+}
