@@ -934,6 +934,8 @@ int main(void)
         return 1;
     }
     rng_seed(&rng, 1234);
+    CHECK(gpu->detail && !strcmp(gpu->detail, "depthwise own, pointwise cudnn, fp32"),
+          "the backend says how it computes: %s", gpu->detail ? gpu->detail : "(nothing)");
     test_convs();
     {
         /* the convolutions again with the other implementations: depthwise

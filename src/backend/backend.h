@@ -124,6 +124,9 @@ typedef struct cl_backend cl_backend;
 
 struct cl_backend {
     const char *name;
+    /* how it computes, for reports ("depthwise own, pointwise cudnn, tf32"),
+     * or NULL */
+    const char *detail;
     int threads;   /* CPU threads the backend uses */
 
     /* memory */

@@ -172,8 +172,14 @@ static int run_bench(int argc, char **argv)
     }
     {
         double dt = (t1 - t0) / steps;
-        buf_printf(&js, "{\"backend\":\"%s\",\"threads\":%d,\"graph\":%s,\"genotype\":",
-                   be->name, be->threads, graph ? "true" : "false");
+        buf_printf(&js, "{\"backend\":\"%s\",", be->name);
+        if (be->detail) {
+            buf_printf(&js, "\"engine\":");
+            json_string(&js, be->detail);
+            buf_printf(&js, ",");
+        }
+        buf_printf(&js, "\"threads\":%d,\"graph\":%s,\"genotype\":", be->threads,
+                   graph ? "true" : "false");
         json_string(&js, geno_arg);
         buf_printf(&js, ",\"N\":%d,\"F\":%d,\"batch\":%d,\"input\":\"%dx%dx%d\",\"params\":%ld,"
                         "\"flops\":%.0f,\"steps\":%d,\"step_ms\":%.3f,\"fwd_ms\":%.3f,"

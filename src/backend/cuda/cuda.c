@@ -672,6 +672,9 @@ static int cuda_create_on(int dev, cl_backend **out, cl_err *err)
         cuda_destroy(be);
         return code ? code : CL_ERR_BACKEND;
     }
+    snprintf(s->detail, sizeof s->detail, "depthwise %s, pointwise %s, %s",
+             s->own_dw ? "own" : "cudnn", s->own_pw ? "own" : "cudnn", s->strict ? "fp32" : "tf32");
+    be->detail = s->detail;
     *out = be;
     return CL_OK;
 }

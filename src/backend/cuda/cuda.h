@@ -57,6 +57,7 @@ typedef struct cuda_state {
      * CELLAR_DEPTHWISE=cudnn), pointwise (kernels/pwconv.cu, with
      * CELLAR_POINTWISE=own) */
     int own_dw, own_pw;
+    char detail[64];                      /* be->detail */
     float *part;                          /* their filter-gradient partial sums */
     size_t part_floats;
 } cuda_state;
