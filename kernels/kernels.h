@@ -119,8 +119,8 @@ cudaError_t k_dw_bwd_data(cudaStream_t st, const conv_desc *d, tview x, const fl
 cudaError_t k_dw_bwd_filter(cudaStream_t st, const conv_desc *d, tview x, tview dy, int parts,
                             float *part, float *dw);
 
-/* ---- pwconv.cu (the same, for the 1x1 shapes pw_handles() accepts; at
- * most 65535 images) ---- */
+/* ---- pwconv.cu (the same, for the 1x1 shapes pw_handles() accepts,
+ * any batch) ---- */
 
 cudaError_t k_pw_fwd(cudaStream_t st, const conv_desc *d, tview x, const float *w, tview y,
                      int acc);

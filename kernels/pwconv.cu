@@ -24,6 +24,9 @@
 #define PW_KC 64     /* channels of the summed side per trip through shared memory */
 #define PW_T 32      /* filter-gradient tile: 32 x 32 */
 #define PW_FK 32     /* pixels per filter-gradient chunk */
+#define PW_FT 256    /* filter-gradient threads: each takes 4 entries of the tile */
+
+static_assert(PW_FT * 4 == PW_T * PW_T, "the filter tile is PW_FT threads x 4 entries");
 
 static __device__ __forceinline__ float relu_if(float v, int relu)
 {
@@ -35,39 +38,41 @@ static __global__ void pw_fwd_k(tview x, const float *wt, tview y, int s, int oy
                                 int acc)
 {
     __shared__ float wsh[PW_KC][PW_CH + 1];
-    int img = blockIdx.y, co0 = blockIdx.z * PW_CH, howo = y.h * y.w, hw = x.h * x.w;
+    int co0 = blockIdx.z * PW_CH, howo = y.h * y.w, hw = x.h * x.w;
     int p = blockIdx.x * PW_PIX + threadIdx.x, live = p < howo, nco = y.c - co0;
     int src = live ? pw_src(p, y.w, x.w, s, oy, ox) : 0;
-    const float *xi = x.d + (long)img * x.ns + src;
-    float a[PW_CH];
 
     nco = nco < PW_CH ? nco : PW_CH;
-#pragma unroll
-    for (int j = 0; j < PW_CH; j++)
-        a[j] = 0.f;
-    for (int c0 = 0; c0 < x.c; c0 += PW_KC) {
-        int kc = x.c - c0 < PW_KC ? x.c - c0 : PW_KC;
-        __syncthreads();
-        /* consecutive threads read consecutive weights of one output channel */
-        for (int t = threadIdx.x; t < PW_KC * PW_CH; t += blockDim.x) {
-            int j = t / PW_KC, ci = t - j * PW_KC;
-            wsh[ci][j] = ci < kc && j < nco ? wt[(long)(co0 + j) * x.c + c0 + ci] : 0.f;
-        }
-        __syncthreads();
-        if (live)
-            for (int ci = 0; ci < kc; ci++) {
-                float v = relu_if(xi[(long)(c0 + ci) * hw], relu);
-#pragma unroll
-                for (int j = 0; j < PW_CH; j++)
-                    a[j] += wsh[ci][j] * v;
-            }
-    }
-    if (live) {
-        float *yo = y.d + (long)img * y.ns + (long)co0 * howo + p;
+    for (int img = blockIdx.y; img < x.n; img += gridDim.y) {
+        const float *xi = x.d + (long)img * x.ns + src;
+        float a[PW_CH];
 #pragma unroll
         for (int j = 0; j < PW_CH; j++)
-            if (j < nco)
-                yo[(long)j * howo] = acc ? yo[(long)j * howo] + a[j] : a[j];
+            a[j] = 0.f;
+        for (int c0 = 0; c0 < x.c; c0 += PW_KC) {
+            int kc = x.c - c0 < PW_KC ? x.c - c0 : PW_KC;
+            __syncthreads();
+            /* consecutive threads read consecutive weights of one output channel */
+            for (int t = threadIdx.x; t < PW_KC * PW_CH; t += blockDim.x) {
+                int j = t / PW_KC, ci = t - j * PW_KC;
+                wsh[ci][j] = ci < kc && j < nco ? wt[(long)(co0 + j) * x.c + c0 + ci] : 0.f;
+            }
+            __syncthreads();
+            if (live)
+                for (int ci = 0; ci < kc; ci++) {
+                    float v = relu_if(xi[(long)(c0 + ci) * hw], relu);
+#pragma unroll
+                    for (int j = 0; j < PW_CH; j++)
+                        a[j] += wsh[ci][j] * v;
+                }
+        }
+        if (live) {
+            float *yo = y.d + (long)img * y.ns + (long)co0 * howo + p;
+#pragma unroll
+            for (int j = 0; j < PW_CH; j++)
+                if (j < nco)
+                    yo[(long)j * howo] = acc ? yo[(long)j * howo] + a[j] : a[j];
+        }
     }
 }
 
@@ -76,51 +81,52 @@ static __global__ void pw_data_k(tview x, const float *wt, tview dy, tview dx, i
                                  int ox, int relu, int acc)
 {
     __shared__ float wsh[PW_KC][PW_CH];
-    int img = blockIdx.y, ci0 = blockIdx.z * PW_CH, howo = dy.h * dy.w, hw = x.h * x.w;
+    int ci0 = blockIdx.z * PW_CH, howo = dy.h * dy.w, hw = x.h * x.w;
     int q = blockIdx.x * PW_PIX + threadIdx.x, live = q < hw, nci = x.c - ci0, dst = -1;
-    const float *gi;
-    float a[PW_CH];
 
     nci = nci < PW_CH ? nci : PW_CH;
     if (live) {
         int iy = q / x.w;
         dst = pw_dst(iy, q - iy * x.w, dy.h, dy.w, s, oy, ox);
     }
-    gi = dy.d + (long)img * dy.ns + (dst < 0 ? 0 : dst);
-#pragma unroll
-    for (int j = 0; j < PW_CH; j++)
-        a[j] = 0.f;
-    for (int c0 = 0; c0 < dy.c; c0 += PW_KC) {
-        int kc = dy.c - c0 < PW_KC ? dy.c - c0 : PW_KC;
-        __syncthreads();
-        for (int t = threadIdx.x; t < PW_KC * PW_CH; t += blockDim.x) {
-            int co = t / PW_CH, j = t - co * PW_CH;
-            wsh[co][j] = co < kc && j < nci ? wt[(long)(c0 + co) * x.c + ci0 + j] : 0.f;
-        }
-        __syncthreads();
-        if (dst >= 0)
-            for (int co = 0; co < kc; co++) {
-                float g = gi[(long)(c0 + co) * howo];
-#pragma unroll
-                for (int j = 0; j < PW_CH; j++)
-                    a[j] += wsh[co][j] * g;
-            }
-    }
-    if (live) {
-        const float *xq = x.d + (long)img * x.ns + (long)ci0 * hw + q;
-        float *o = dx.d + (long)img * dx.ns + (long)ci0 * hw + q;
+    for (int img = blockIdx.y; img < x.n; img += gridDim.y) {
+        const float *gi = dy.d + (long)img * dy.ns + (dst < 0 ? 0 : dst);
+        float a[PW_CH];
 #pragma unroll
         for (int j = 0; j < PW_CH; j++)
-            if (j < nci) {
-                float v = relu && !(xq[(long)j * hw] > 0.f) ? 0.f : a[j];
-                o[(long)j * hw] = acc ? o[(long)j * hw] + v : v;
+            a[j] = 0.f;
+        for (int c0 = 0; c0 < dy.c; c0 += PW_KC) {
+            int kc = dy.c - c0 < PW_KC ? dy.c - c0 : PW_KC;
+            __syncthreads();
+            for (int t = threadIdx.x; t < PW_KC * PW_CH; t += blockDim.x) {
+                int co = t / PW_CH, j = t - co * PW_CH;
+                wsh[co][j] = co < kc && j < nci ? wt[(long)(c0 + co) * x.c + ci0 + j] : 0.f;
             }
+            __syncthreads();
+            if (dst >= 0)
+                for (int co = 0; co < kc; co++) {
+                    float g = gi[(long)(c0 + co) * howo];
+#pragma unroll
+                    for (int j = 0; j < PW_CH; j++)
+                        a[j] += wsh[co][j] * g;
+                }
+        }
+        if (live) {
+            const float *xq = x.d + (long)img * x.ns + (long)ci0 * hw + q;
+            float *o = dx.d + (long)img * dx.ns + (long)ci0 * hw + q;
+#pragma unroll
+            for (int j = 0; j < PW_CH; j++)
+                if (j < nci) {
+                    float v = relu && !(xq[(long)j * hw] > 0.f) ? 0.f : a[j];
+                    o[(long)j * hw] = acc ? o[(long)j * hw] + v : v;
+                }
+        }
     }
 }
 
 /* out[part][co][ci] = sum over the part's output pixels t (in order) of
  * dy[t][co] * relu?(x[src(t)][ci]), for the block's 32 x 32 tile */
-static __global__ void pw_filter_k(tview x, tview dy, int s, int oy, int ox, int relu, int parts,
+static __global__ void __launch_bounds__(PW_FT) pw_filter_k(tview x, tview dy, int s, int oy, int ox, int relu, int parts,
                                    float *out)
 {
     __shared__ float gs[PW_FK][PW_T + 1], xs[PW_FK][PW_T + 1];
@@ -166,18 +172,24 @@ static __global__ void pw_filter_k(tview x, tview dy, int s, int oy, int ox, int
 
 static int pw_ok(const conv_desc *d, tview x, tview y)
 {
-    return pw_handles(d) && x.n <= 65535 && (y.c + PW_CH - 1) / PW_CH <= 65535 &&
+    return pw_handles(d) && (y.c + PW_CH - 1) / PW_CH <= 65535 &&
            (x.c + PW_CH - 1) / PW_CH <= 65535;
+}
+
+/* nothing to compute: an empty batch, plane or channel set */
+static int pw_empty(tview x, tview y)
+{
+    return x.n <= 0 || x.c <= 0 || y.c <= 0 || x.h * x.w <= 0 || y.h * y.w <= 0;
 }
 
 cudaError_t k_pw_fwd(cudaStream_t st, const conv_desc *d, tview x, const float *w, tview y,
                      int acc)
 {
-    dim3 g((unsigned)((y.h * y.w + PW_PIX - 1) / PW_PIX), (unsigned)x.n,
+    dim3 g((unsigned)((y.h * y.w + PW_PIX - 1) / PW_PIX), (unsigned)(x.n < 65535 ? x.n : 65535),
            (unsigned)((y.c + PW_CH - 1) / PW_CH));
     if (!pw_ok(d, x, y))
         return cudaErrorInvalidValue;
-    if (x.n <= 0 || y.c <= 0)
+    if (pw_empty(x, y))
         return cudaSuccess;
     pw_fwd_k<<<g, PW_PIX, 0, st>>>(x, w, y, d->sh, d->oy, d->ox, d->relu_in, acc);
     return cudaGetLastError();
@@ -186,11 +198,11 @@ cudaError_t k_pw_fwd(cudaStream_t st, const conv_desc *d, tview x, const float *
 cudaError_t k_pw_bwd_data(cudaStream_t st, const conv_desc *d, tview x, const float *w, tview dy,
                           tview dx, int acc)
 {
-    dim3 g((unsigned)((x.h * x.w + PW_PIX - 1) / PW_PIX), (unsigned)x.n,
+    dim3 g((unsigned)((x.h * x.w + PW_PIX - 1) / PW_PIX), (unsigned)(x.n < 65535 ? x.n : 65535),
            (unsigned)((x.c + PW_CH - 1) / PW_CH));
     if (!pw_ok(d, x, dy))
         return cudaErrorInvalidValue;
-    if (x.n <= 0 || x.c <= 0)
+    if (pw_empty(x, dy))
         return cudaSuccess;
     pw_data_k<<<g, PW_PIX, 0, st>>>(x, w, dy, dx, d->sh, d->oy, d->ox, d->relu_in, acc);
     return cudaGetLastError();
@@ -204,7 +216,10 @@ cudaError_t k_pw_bwd_filter(cudaStream_t st, const conv_desc *d, tview x, tview 
     cudaError_t e;
     if (!pw_handles(d) || parts > 65535 || (parts > 1 && !part) || g.y > 65535)
         return cudaErrorInvalidValue;
-    pw_filter_k<<<g, 256, 0, st>>>(x, dy, d->sh, d->oy, d->ox, d->relu_in, g.z,
+    if (pw_empty(x, dy))   /* an empty batch: a zero filter gradient */
+        return cudaMemsetAsync(dw, 0, (size_t)(dy.c > 0 ? dy.c : 0) * (x.c > 0 ? x.c : 0) * sizeof *dw,
+                               st);
+    pw_filter_k<<<g, PW_FT, 0, st>>>(x, dy, d->sh, d->oy, d->ox, d->relu_in, g.z,
                                    parts > 1 ? part : dw);
     e = cudaGetLastError();
     if (parts <= 1 || e != cudaSuccess)

@@ -152,10 +152,10 @@ unset CELLAR_CUDA_GRAPH
 # (dw = depthwise, pw = pointwise convolutions; own kernels or cuDNN's)
 for impl in "own cudnn" "cudnn cudnn" "own own"; do
   set -- $impl
-  name=dw_$1_pw_$2
-  bench "cellar_F16_N2_profile_$name" env CELLAR_DEPTHWISE=$1 CELLAR_POINTWISE=$2 \
+  tag=dw_$1_pw_$2   # (not "name": bench and step set that)
+  bench "cellar_F16_N2_profile_$tag" env CELLAR_DEPTHWISE=$1 CELLAR_POINTWISE=$2 \
     "$b/cellar" bench --backend cuda --N 2 --F 16 --batch 128 --input 32x32x3 --steps 20 --warmup 5 --profile
-  grep -A16 '^op (@ input size)' "$out/cellar_F16_N2_profile_$name.log" | sed "s/^/profile $name: /" | tee -a "$sum"
+  grep -A16 '^op (@ input size)' "$out/cellar_F16_N2_profile_$tag.log" | sed "s/^/profile $tag: /" | tee -a "$sum"
 done
 for impl in "cudnn cudnn" "own own"; do
   set -- $impl

@@ -956,8 +956,11 @@ int main(void)
             unsetenv(env[i][0]);
         }
         setenv("CELLAR_POINTWISE", "nope", 1);
-        CHECK(backend_cuda_create(&gpu, &err) == CL_ERR_ARG && strstr(err.msg, "own or cudnn"),
-              "CELLAR_POINTWISE=nope is refused: %s", err.msg);
+        rc = backend_cuda_create(&gpu, &err);
+        CHECK(rc == CL_ERR_ARG && strstr(err.msg, "own or cudnn"),
+              "CELLAR_POINTWISE=nope is refused: %s", rc ? err.msg : "(started)");
+        if (rc == CL_OK)
+            backend_destroy(gpu);
         gpu = first;
         unsetenv("CELLAR_POINTWISE");
     }
