@@ -77,8 +77,8 @@ cudaError_t k_bn_fwd_train(cudaStream_t st, float eps, float momentum, tview x, 
 {
     if ((long)x.n * x.h * x.w > INT_MAX)
         return cudaErrorInvalidValue;
-    bn_fwd_train_k<<<x.c, BN_THREADS, 0, st>>>(eps, momentum, x, gamma, beta, save_mean,
-                                                save_rstd, run_mean, run_var, y, acc, sscale);
+    K_LAUNCH(bn_fwd_train_k, x.c, BN_THREADS, st)
+    (eps, momentum, x, gamma, beta, save_mean, save_rstd, run_mean, run_var, y, acc, sscale);
     return cudaGetLastError();
 }
 
@@ -251,11 +251,12 @@ cudaError_t k_bn_fwd_train_split(cudaStream_t st, float eps, float momentum, tvi
                               run_var, y, acc, sscale);
     if ((long)x.n * x.h * x.w > INT_MAX || parts > 65535 || x.c > 0x7fffffff / 2)
         return cudaErrorInvalidValue;
-    bn_stats_k<<<g, BN_SPLIT_THREADS, 0, st>>>(x, parts, part);
+    K_LAUNCH(bn_stats_k, g, BN_SPLIT_THREADS, st)(x, parts, part);
     if ((e = cudaGetLastError()) != cudaSuccess)
         return e;
-    bn_norm_k<<<g, BN_SPLIT_THREADS, 0, st>>>(eps, momentum, x, gamma, beta, save_mean, save_rstd,
-                                              run_mean, run_var, y, acc, sscale, parts, part);
+    K_LAUNCH(bn_norm_k, g, BN_SPLIT_THREADS, st)
+    (eps, momentum, x, gamma, beta, save_mean, save_rstd, run_mean, run_var, y, acc, sscale, parts,
+     part);
     return cudaGetLastError();
 }
 
@@ -270,11 +271,11 @@ cudaError_t k_bn_bwd_split(cudaStream_t st, tview x, tview dy, const float *gamm
         return k_bn_bwd(st, x, dy, gamma, save_mean, save_rstd, sscale, dx, acc, dgamma, dbeta);
     if ((long)x.n * x.h * x.w > INT_MAX || parts > 65535)
         return cudaErrorInvalidValue;
-    bn_bwd_sums_k<<<g, BN_SPLIT_THREADS, 0, st>>>(x, dy, save_mean, sscale, parts, part);
+    K_LAUNCH(bn_bwd_sums_k, g, BN_SPLIT_THREADS, st)(x, dy, save_mean, sscale, parts, part);
     if ((e = cudaGetLastError()) != cudaSuccess)
         return e;
-    bn_bwd_apply_k<<<g, BN_SPLIT_THREADS, 0, st>>>(x, dy, gamma, save_mean, save_rstd, sscale, dx,
-                                                   acc, dgamma, dbeta, parts, part);
+    K_LAUNCH(bn_bwd_apply_k, g, BN_SPLIT_THREADS, st)
+    (x, dy, gamma, save_mean, save_rstd, sscale, dx, acc, dgamma, dbeta, parts, part);
     return cudaGetLastError();
 }
 
@@ -299,8 +300,8 @@ cudaError_t k_bn_fwd_eval(cudaStream_t st, float eps, tview x, const float *gamm
                           const float *beta, const float *run_mean, const float *run_var, tview y,
                           int acc)
 {
-    bn_fwd_eval_k<<<k_grid2((long)x.c * x.h * x.w, x.n), K_THREADS, 0, st>>>(
-        eps, x, gamma, beta, run_mean, run_var, y, acc);
+    K_LAUNCH(bn_fwd_eval_k, k_grid2((long)x.c * x.h * x.w, x.n), K_THREADS, st)
+    (eps, x, gamma, beta, run_mean, run_var, y, acc);
     return cudaGetLastError();
 }
 
@@ -348,7 +349,7 @@ cudaError_t k_bn_bwd(cudaStream_t st, tview x, tview dy, const float *gamma,
 {
     if ((long)x.n * x.h * x.w > INT_MAX)
         return cudaErrorInvalidValue;
-    bn_bwd_k<<<x.c, BN_THREADS, 0, st>>>(x, dy, gamma, save_mean, save_rstd, sscale, dx, acc,
-                                          dgamma, dbeta);
+    K_LAUNCH(bn_bwd_k, x.c, BN_THREADS, st)
+    (x, dy, gamma, save_mean, save_rstd, sscale, dx, acc, dgamma, dbeta);
     return cudaGetLastError();
 }

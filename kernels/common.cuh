@@ -1,4 +1,5 @@
-/* common.cuh - what the kernel files share: launch shapes and block sums.
+/* common.cuh - what the kernel files share: launches, launch shapes and
+ * block sums.
  *
  * Views are walked as a 2-D grid: x over the values of one image (c*h*w,
  * which fits an int), y over the images, both as grid-stride loops so any
@@ -12,6 +13,13 @@
 #include "kernels.h"
 
 #define K_THREADS 256
+
+/* K_LAUNCH(kernel, grid, block, stream)(arguments...): a launch.  Written
+ * as a macro so that tests/kemu can run these same files on the CPU (its
+ * cuda_runtime.h defines K_LAUNCH first). */
+#ifndef K_LAUNCH
+#define K_LAUNCH(k, g, b, st) k<<<(g), (b), 0, (st)>>>
+#endif
 
 /* a grid covering `per` values in each of `n` images */
 static inline dim3 k_grid2(long per, int n)

@@ -120,8 +120,8 @@ cudaError_t k_dw_fwd(cudaStream_t st, const conv_desc *d, tview x, const float *
     dim3 g = k_grid2((long)y.c * y.h * y.w, x.n);
     if (!dw_handles(d))
         return cudaErrorInvalidValue;
-#define FWD(K) \
-    dw_fwd_k<K><<<g, K_THREADS, 0, st>>>(x, w, y, d->sh, d->ph, d->dh, d->relu_in, acc)
+#define FWD(K)                                                                                     \
+    K_LAUNCH(dw_fwd_k<K>, g, K_THREADS, st)(x, w, y, d->sh, d->ph, d->dh, d->relu_in, acc)
     DW_DISPATCH(d->kh, FWD)
 #undef FWD
     return cudaGetLastError();
@@ -133,8 +133,8 @@ cudaError_t k_dw_bwd_data(cudaStream_t st, const conv_desc *d, tview x, const fl
     dim3 g = k_grid2((long)x.c * x.h * x.w, x.n);
     if (!dw_handles(d))
         return cudaErrorInvalidValue;
-#define DATA(K) \
-    dw_data_k<K><<<g, K_THREADS, 0, st>>>(x, w, dy, dx, d->sh, d->ph, d->dh, d->relu_in, acc)
+#define DATA(K)                                                                                    \
+    K_LAUNCH(dw_data_k<K>, g, K_THREADS, st)(x, w, dy, dx, d->sh, d->ph, d->dh, d->relu_in, acc)
     DW_DISPATCH(d->kh, DATA)
 #undef DATA
     return cudaGetLastError();
@@ -150,8 +150,8 @@ cudaError_t k_dw_bwd_filter(cudaStream_t st, const conv_desc *d, tview x, tview 
     if (!dw_handles(d) || x.c > 65535 || parts > 65535 || (long)x.n * dy.h * dy.w > 0x7fffffffL ||
         (parts > 1 && !part))
         return cudaErrorInvalidValue;
-#define FILT(K) \
-    dw_filter_k<K><<<g, K_THREADS, 0, st>>>(x, dy, d->sh, d->ph, d->dh, d->relu_in, g.y, out)
+#define FILT(K)                                                                                    \
+    K_LAUNCH(dw_filter_k<K>, g, K_THREADS, st)(x, dy, d->sh, d->ph, d->dh, d->relu_in, g.y, out)
     DW_DISPATCH(d->kh, FILT)
 #undef FILT
     e = cudaGetLastError();

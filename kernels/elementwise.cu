@@ -25,8 +25,8 @@ static __global__ void conv_stage_in_k(tview x, int oy, int ox, int relu, float 
 
 cudaError_t k_conv_stage_in(cudaStream_t st, tview x, int oy, int ox, int relu, float *out)
 {
-    conv_stage_in_k<<<k_grid2((long)x.c * (x.h - oy) * (x.w - ox), x.n), K_THREADS, 0, st>>>(
-        x, oy, ox, relu, out);
+    K_LAUNCH(conv_stage_in_k, k_grid2((long)x.c * (x.h - oy) * (x.w - ox), x.n), K_THREADS, st)
+    (x, oy, ox, relu, out);
     return cudaGetLastError();
 }
 
@@ -54,8 +54,8 @@ static __global__ void conv_stage_grad_k(const float *g, tview x, int oy, int ox
 cudaError_t k_conv_stage_grad(cudaStream_t st, const float *g, tview x, int oy, int ox, int relu,
                               tview dx, int acc)
 {
-    conv_stage_grad_k<<<k_grid2((long)x.c * x.h * x.w, x.n), K_THREADS, 0, st>>>(g, x, oy, ox,
-                                                                                  relu, dx, acc);
+    K_LAUNCH(conv_stage_grad_k, k_grid2((long)x.c * x.h * x.w, x.n), K_THREADS, st)
+    (g, x, oy, ox, relu, dx, acc);
     return cudaGetLastError();
 }
 
@@ -76,7 +76,7 @@ static __global__ void scale_copy_k(tview x, tview y, int acc, const float *ssca
 
 cudaError_t k_scale_copy(cudaStream_t st, tview x, tview y, int acc, const float *sscale)
 {
-    scale_copy_k<<<k_grid2((long)x.c * x.h * x.w, x.n), K_THREADS, 0, st>>>(x, y, acc, sscale);
+    K_LAUNCH(scale_copy_k, k_grid2((long)x.c * x.h * x.w, x.n), K_THREADS, st)(x, y, acc, sscale);
     return cudaGetLastError();
 }
 
@@ -104,7 +104,7 @@ static __global__ void gap_fwd_k(tview x, tview y)
 
 cudaError_t k_gap_fwd(cudaStream_t st, tview x, tview y)
 {
-    gap_fwd_k<<<k_grid1((long)x.n * x.c * 32), K_THREADS, 0, st>>>(x, y);
+    K_LAUNCH(gap_fwd_k, k_grid1((long)x.n * x.c * 32), K_THREADS, st)(x, y);
     return cudaGetLastError();
 }
 
@@ -125,7 +125,7 @@ static __global__ void gap_bwd_k(tview dy, tview dx, int acc)
 
 cudaError_t k_gap_bwd(cudaStream_t st, tview dy, tview dx, int acc)
 {
-    gap_bwd_k<<<k_grid2((long)dx.c * dx.h * dx.w, dx.n), K_THREADS, 0, st>>>(dy, dx, acc);
+    K_LAUNCH(gap_bwd_k, k_grid2((long)dx.c * dx.h * dx.w, dx.n), K_THREADS, st)(dy, dx, acc);
     return cudaGetLastError();
 }
 
@@ -141,7 +141,7 @@ static __global__ void bias_rows_k(long count, int m, const float *b, float *y)
 cudaError_t k_bias_rows(cudaStream_t st, int n, int m, const float *b, float *y)
 {
     long count = (long)n * m;
-    bias_rows_k<<<k_grid1(count), K_THREADS, 0, st>>>(count, m, b, y);
+    K_LAUNCH(bias_rows_k, k_grid1(count), K_THREADS, st)(count, m, b, y);
     return cudaGetLastError();
 }
 
@@ -158,7 +158,7 @@ static __global__ void col_sum_k(int n, int m, const float *dy, float *db)
 
 cudaError_t k_col_sum(cudaStream_t st, int n, int m, const float *dy, float *db)
 {
-    col_sum_k<<<k_grid1(m), K_THREADS, 0, st>>>(n, m, dy, db);
+    K_LAUNCH(col_sum_k, k_grid1(m), K_THREADS, st)(n, m, dy, db);
     return cudaGetLastError();
 }
 
@@ -213,8 +213,8 @@ cudaError_t k_xent(cudaStream_t st, int n, int m, const float *logits, const int
                    float *loss, int *correct, float *dlogits, const step_ref *sr)
 {
     step_ref none{};
-    xent_k<<<1, XENT_THREADS, 0, st>>>(n, m, logits, labels, loss, correct, dlogits,
-                                       sr ? *sr : none, sr != NULL);
+    K_LAUNCH(xent_k, 1, XENT_THREADS, st)
+    (n, m, logits, labels, loss, correct, dlogits, sr ? *sr : none, sr != NULL);
     return cudaGetLastError();
 }
 
@@ -239,8 +239,8 @@ cudaError_t k_sgd(cudaStream_t st, long count, float *p, const float *g, float *
 {
     if (count <= 0)
         return cudaSuccess;
-    sgd_k<<<k_grid1(count), K_THREADS, 0, st>>>(count, p, g, v, lr, mom, wd, first,
-                                                sr ? sr->lr : NULL, sr ? sr->step : NULL);
+    K_LAUNCH(sgd_k, k_grid1(count), K_THREADS, st)
+    (count, p, g, v, lr, mom, wd, first, sr ? sr->lr : NULL, sr ? sr->step : NULL);
     return cudaGetLastError();
 }
 
@@ -284,8 +284,8 @@ cudaError_t k_batch_gather(cudaStream_t st, const batch_desc *d, const uint8_t *
     step_ref none{};
     if (n <= 0)
         return cudaSuccess;
-    batch_gather_k<<<k_grid2((long)d->c * d->h * d->w, n), K_THREADS, 0, st>>>(
-        *d, images, labels, idx, n, x, y, sr ? *sr : none, sr != NULL);
+    K_LAUNCH(batch_gather_k, k_grid2((long)d->c * d->h * d->w, n), K_THREADS, st)
+    (*d, images, labels, idx, n, x, y, sr ? *sr : none, sr != NULL);
     return cudaGetLastError();
 }
 
@@ -306,8 +306,8 @@ cudaError_t k_drop_draw(cudaStream_t st, uint64_t seed, long step, float prob, l
 {
     if (count <= 0)
         return cudaSuccess;
-    drop_draw_k<<<k_grid1(count), K_THREADS, 0, st>>>(seed, step, prob, count, scale,
-                                                      sr ? sr->step : NULL, sr ? sr->drop : NULL);
+    K_LAUNCH(drop_draw_k, k_grid1(count), K_THREADS, st)
+    (seed, step, prob, count, scale, sr ? sr->step : NULL, sr ? sr->drop : NULL);
     return cudaGetLastError();
 }
 
@@ -315,7 +315,7 @@ static __global__ void step_next_k(int64_t *step) { ++*step; }
 
 cudaError_t k_step_next(cudaStream_t st, const step_ref *sr)
 {
-    step_next_k<<<1, 1, 0, st>>>(sr->step);
+    K_LAUNCH(step_next_k, 1, 1, st)(sr->step);
     return cudaGetLastError();
 }
 
@@ -335,6 +335,6 @@ static __global__ void parts_sum_k(long count, int parts, const float *part, flo
 
 cudaError_t k_parts_sum(cudaStream_t st, long count, int parts, const float *part, float *out)
 {
-    parts_sum_k<<<k_grid1(count), K_THREADS, 0, st>>>(count, parts, part, out);
+    K_LAUNCH(parts_sum_k, k_grid1(count), K_THREADS, st)(count, parts, part, out);
     return cudaGetLastError();
 }

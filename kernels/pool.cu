@@ -59,8 +59,8 @@ static __global__ void pool_fwd_k(int max, int k, int s, int p, tview x, tview y
 cudaError_t k_pool_fwd(cudaStream_t st, int max, int k, int s, int p, tview x, tview y, int acc,
                        const float *sscale)
 {
-    pool_fwd_k<<<k_grid2((long)y.c * y.h * y.w, x.n), K_THREADS, 0, st>>>(max, k, s, p, x, y, acc,
-                                                                           sscale);
+    K_LAUNCH(pool_fwd_k, k_grid2((long)y.c * y.h * y.w, x.n), K_THREADS, st)
+    (max, k, s, p, x, y, acc, sscale);
     return cudaGetLastError();
 }
 
@@ -141,12 +141,12 @@ cudaError_t k_pool_bwd(cudaStream_t st, int max, int k, int s, int p, tview x, t
     if (max) {
         if (!idx)
             return cudaErrorInvalidValue;
-        pool_argmax_k<<<k_grid2((long)x.c * dy.h * dy.w, x.n), K_THREADS, 0, st>>>(
-            k, s, p, x, dy.h, dy.w, idx);
+        K_LAUNCH(pool_argmax_k, k_grid2((long)x.c * dy.h * dy.w, x.n), K_THREADS, st)
+        (k, s, p, x, dy.h, dy.w, idx);
         if ((e = cudaGetLastError()) != cudaSuccess)
             return e;
     }
-    pool_bwd_k<<<k_grid2((long)dx.c * dx.h * dx.w, dx.n), K_THREADS, 0, st>>>(max, k, s, p, dy, dx,
-                                                                               acc, sscale, idx);
+    K_LAUNCH(pool_bwd_k, k_grid2((long)dx.c * dx.h * dx.w, dx.n), K_THREADS, st)
+    (max, k, s, p, dy, dx, acc, sscale, idx);
     return cudaGetLastError();
 }

@@ -126,8 +126,8 @@ static __global__ void pw_data_k(tview x, const float *wt, tview dy, tview dx, i
 
 /* out[part][co][ci] = sum over the part's output pixels t (in order) of
  * dy[t][co] * relu?(x[src(t)][ci]), for the block's 32 x 32 tile */
-static __global__ void __launch_bounds__(PW_FT) pw_filter_k(tview x, tview dy, int s, int oy, int ox, int relu, int parts,
-                                   float *out)
+static __global__ void __launch_bounds__(PW_FT)
+    pw_filter_k(tview x, tview dy, int s, int oy, int ox, int relu, int parts, float *out)
 {
     __shared__ float gs[PW_FK][PW_T + 1], xs[PW_FK][PW_T + 1];
     int co0 = blockIdx.x * PW_T, ci0 = blockIdx.y * PW_T, part = blockIdx.z;
@@ -191,7 +191,7 @@ cudaError_t k_pw_fwd(cudaStream_t st, const conv_desc *d, tview x, const float *
         return cudaErrorInvalidValue;
     if (pw_empty(x, y))
         return cudaSuccess;
-    pw_fwd_k<<<g, PW_PIX, 0, st>>>(x, w, y, d->sh, d->oy, d->ox, d->relu_in, acc);
+    K_LAUNCH(pw_fwd_k, g, PW_PIX, st)(x, w, y, d->sh, d->oy, d->ox, d->relu_in, acc);
     return cudaGetLastError();
 }
 
@@ -204,7 +204,7 @@ cudaError_t k_pw_bwd_data(cudaStream_t st, const conv_desc *d, tview x, const fl
         return cudaErrorInvalidValue;
     if (pw_empty(x, dy))
         return cudaSuccess;
-    pw_data_k<<<g, PW_PIX, 0, st>>>(x, w, dy, dx, d->sh, d->oy, d->ox, d->relu_in, acc);
+    K_LAUNCH(pw_data_k, g, PW_PIX, st)(x, w, dy, dx, d->sh, d->oy, d->ox, d->relu_in, acc);
     return cudaGetLastError();
 }
 
@@ -216,11 +216,11 @@ cudaError_t k_pw_bwd_filter(cudaStream_t st, const conv_desc *d, tview x, tview 
     cudaError_t e;
     if (!pw_handles(d) || parts > 65535 || (parts > 1 && !part) || g.y > 65535)
         return cudaErrorInvalidValue;
-    if (pw_empty(x, dy))   /* an empty batch: a zero filter gradient */
-        return cudaMemsetAsync(dw, 0, (size_t)(dy.c > 0 ? dy.c : 0) * (x.c > 0 ? x.c : 0) * sizeof *dw,
-                               st);
-    pw_filter_k<<<g, PW_FT, 0, st>>>(x, dy, d->sh, d->oy, d->ox, d->relu_in, g.z,
-                                   parts > 1 ? part : dw);
+    if (pw_empty(x, dy)) /* an empty batch: a zero filter gradient */
+        return cudaMemsetAsync(
+            dw, 0, (size_t)(dy.c > 0 ? dy.c : 0) * (x.c > 0 ? x.c : 0) * sizeof *dw, st);
+    K_LAUNCH(pw_filter_k, g, PW_FT, st)
+    (x, dy, d->sh, d->oy, d->ox, d->relu_in, g.z, parts > 1 ? part : dw);
     e = cudaGetLastError();
     if (parts <= 1 || e != cudaSuccess)
         return e;

@@ -1,0 +1,73 @@
+/* cuda_runtime.h - runs the kernels of kernels/ on the CPU, for testing
+ * them where there is no GPU.  A test build puts this directory first on
+ * the include path and compiles each kernels/X.cu as C++ (tests/kemu/k_*.cc),
+ * so the very kernel and launcher code the GPU runs is what is checked.
+ *
+ * A launch runs its blocks one after another, and the threads of a block
+ * as coroutines (ucontext) on one CPU thread: each runs until it reaches
+ * __syncthreads() or a warp shuffle, then the next; a barrier lets its
+ * threads on once every live thread of the block (of the warp, for a
+ * shuffle) has reached it.  So a missing barrier shows as a wrong result,
+ * the same one every run.  __shared__ arrays become function statics: one
+ * block at a time uses them.  Launch shapes CUDA refuses (an empty grid, more than 1024
+ * threads, a y or z grid size over 65535) are refused the same way, and
+ * cudaGetLastError() reports them. */
+#ifndef KEMU_CUDA_RUNTIME_H
+#define KEMU_CUDA_RUNTIME_H
+
+#include <math.h>
+#include <string.h>
+
+#include <functional>
+
+#include "cuda_runtime_api.h"
+
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __launch_bounds__(n)
+#define __shared__ static
+
+struct dim3 {
+    unsigned x, y, z;
+    constexpr dim3(unsigned a = 1, unsigned b = 1, unsigned c = 1) : x(a), y(b), z(c) {}
+};
+
+struct uint3 {
+    unsigned x, y, z;
+};
+
+extern uint3 threadIdx, blockIdx;
+extern dim3 blockDim, gridDim;
+
+void __syncthreads();
+double kemu_shfl_down(double v, int delta);
+
+template <typename T> static inline T __shfl_down_sync(unsigned mask, T v, int delta)
+{
+    (void)mask;
+    return (T)kemu_shfl_down((double)v, delta);
+}
+
+static inline double __longlong_as_double(long long v)
+{
+    double d;
+    memcpy(&d, &v, sizeof d);
+    return d;
+}
+
+void kemu_run(dim3 grid, dim3 block, const std::function<void()> &body);
+
+template <typename F> struct kemu_launch {
+    F f;
+    dim3 grid, block;
+    template <typename... A> void operator()(A... a) const
+    {
+        kemu_run(grid, block, [&] { f(a...); });
+    }
+};
+
+#define K_LAUNCH(k, g, b, st) kemu_launch<decltype(&k)>{&k, dim3(g), dim3(b)}
+
+#endif

@@ -1,0 +1,2 @@
+/* k_bn.cc - kernels/bn.cu, compiled to run on the CPU (cuda_runtime.h). */
+#include "bn.cu"

@@ -1,0 +1,2 @@
+/* k_dwconv.cc - kernels/dwconv.cu, compiled to run on the CPU (cuda_runtime.h). */
+#include "dwconv.cu"

@@ -1,0 +1,2 @@
+/* k_elementwise.cc - kernels/elementwise.cu, compiled to run on the CPU (cuda_runtime.h). */
+#include "elementwise.cu"

@@ -1,0 +1,527 @@
+/* test_kernels.c - the CUDA kernels of kernels/ run on the CPU (tests/kemu:
+ * the same source files compiled as C++ against a CPU stand-in for the
+ * CUDA runtime) and held to their CPU twins, the CPU backend's ops.
+ *
+ * What this checks: each kernel's indexing, its division of the work into
+ * blocks and threads, its shared memory, barriers and warp shuffles, and
+ * its launcher's grid, on every machine.  What it cannot: the GPU's own
+ * behaviour (memory model, timing, the real runtime), which test_cuda
+ * checks where there is a GPU.  Host memory stands for device memory. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/backend.h"
+#include "cdesc.h"
+#include "check.h"
+#include "core/rng.h"
+#include "kernels/conv_math.h"
+#include "kernels/kernels.h"
+#include "kemu_selftest.h"
+
+#define TOL 1e-5
+#define SMS 132   /* the multiprocessors of an H100 or H200: how sums are split there */
+
+static cl_backend *cpu;
+static cl_rng rng;
+
+/* ---- tensors ---- */
+
+static tview tv_new(int n, int c, int h, int w, int pad_c)
+{
+    tview t = {NULL, n, c, h, w, (long)(c + pad_c) * h * w};
+    t.d = malloc((size_t)n * t.ns * sizeof *t.d + sizeof *t.d);
+    for (long i = 0; i < (long)n * t.ns; i++)
+        t.d[i] = 2.f * rng_uniform(&rng) - 1.f;
+    return t;
+}
+
+static long tv_len(tview t) { return (long)t.n * t.c * t.h * t.w; }
+
+/* t's values, dense, in n,c,h,w order */
+static float *tv_dense(tview t)
+{
+    long per = (long)t.c * t.h * t.w;
+    float *o = malloc((size_t)tv_len(t) * sizeof *o + sizeof *o);
+    for (int i = 0; i < t.n; i++)
+        memcpy(o + i * per, t.d + i * t.ns, (size_t)per * sizeof *o);
+    return o;
+}
+
+static tview tv_clone(tview t)
+{
+    tview c = t;
+    c.d = malloc((size_t)t.n * t.ns * sizeof *t.d + sizeof *t.d);
+    memcpy(c.d, t.d, (size_t)t.n * t.ns * sizeof *t.d);
+    return c;
+}
+
+static float *rand_buf(long n, float scale)
+{
+    float *p = malloc((size_t)n * sizeof *p + sizeof *p);
+    for (long i = 0; i < n; i++)
+        p[i] = scale * (2.f * rng_uniform(&rng) - 1.f);
+    return p;
+}
+
+/* the kernel's view against the CPU's, over the c*h*w values of each image */
+static int same_view(const char *what, tview got, tview want, double tol)
+{
+    float *a = tv_dense(got), *b = tv_dense(want);
+    double e = check_rel_err(a, b, tv_len(want));
+    int ok = CHECK(e < tol, "%s (relative error %.2g)", what, e);
+    free(a);
+    free(b);
+    return ok;
+}
+
+static int same_buf(const char *what, const float *got, const float *want, long n, double tol)
+{
+    double e = check_rel_err(got, want, n);
+    return CHECK(e < tol, "%s (relative error %.2g)", what, e);
+}
+
+static int launched(const char *what, cudaError_t e)
+{
+    cudaError_t last = cudaGetLastError();
+    if (e == cudaSuccess && last == cudaSuccess)
+        return 1;
+    return CHECK(0, "%s: launch refused: %s", what,
+                 cudaGetErrorString(e != cudaSuccess ? e : last));
+}
+
+/* ---- convolutions (depthwise and pointwise) ---- */
+
+static void test_conv(const char *name, conv_desc d, int n, int h, int w, int xpad, int ypad,
+                      int sms)
+{
+    int ho = conv_out_h(&d, h), wo = conv_out_w(&d, w), dw = dw_handles(&d), parts;
+    long nw = conv_weight_count(&d);
+    tview x = tv_new(n, d.cin, h, w, xpad), y = tv_new(n, d.cout, ho, wo, ypad);
+    tview dy = tv_new(n, d.cout, ho, wo, ypad), dx = tv_new(n, d.cin, h, w, xpad ? 0 : 1);
+    tview yk = tv_clone(y), dxk = tv_clone(dx);
+    float *wt = rand_buf(nw, 0.5f), *dwc = malloc((size_t)nw * 4), *dwk = rand_buf(nw, 9.f);
+    float *part;
+    size_t part_n;
+    char what[200];
+    cl_err err = {0};
+
+    CHECK(dw || pw_handles(&d), "%s: a shape the own kernels take", name);
+    if (cpu->conv_prepare(cpu, &d, n, h, w, &err)) {
+        CHECK(0, "%s: CPU prepared: %s", name, err.msg);
+        return;
+    }
+    for (int acc = 0; acc < 2; acc++) {
+        snprintf(what, sizeof what, "%s: forward, acc %d", name, acc);
+        cpu->conv_fwd(cpu, &d, x, wt, y, acc);
+        if (launched(what, dw ? k_dw_fwd(NULL, &d, x, wt, yk, acc)
+                              : k_pw_fwd(NULL, &d, x, wt, yk, acc)))
+            same_view(what, yk, y, TOL);
+        snprintf(what, sizeof what, "%s: data gradient, acc %d", name, acc);
+        cpu->conv_bwd_data(cpu, &d, x, wt, dy, dx, acc);
+        if (launched(what, dw ? k_dw_bwd_data(NULL, &d, x, wt, dy, dxk, acc)
+                              : k_pw_bwd_data(NULL, &d, x, wt, dy, dxk, acc)))
+            same_view(what, dxk, dx, TOL);
+    }
+    cpu->conv_bwd_filter(cpu, &d, x, dy, dwc);
+    parts = dw ? dw_filter_splits(d.cin, n, sms)
+               : pw_filter_parts(d.cout, d.cin, (long)n * ho * wo, sms);
+    part_n = (size_t)parts * nw;
+    part = rand_buf((long)part_n, 7.f); /* garbage: every entry must be written */
+    snprintf(what, sizeof what, "%s: filter gradient in %d parts", name, parts);
+    if (launched(what, dw ? k_dw_bwd_filter(NULL, &d, x, dy, parts, part, dwk)
+                          : k_pw_bwd_filter(NULL, &d, x, dy, parts, part, dwk)))
+        same_buf(what, dwk, dwc, nw, 1e-4);
+    free(x.d);
+    free(y.d);
+    free(dy.d);
+    free(dx.d);
+    free(yk.d);
+    free(dxk.d);
+    free(wt);
+    free(dwc);
+    free(dwk);
+    free(part);
+}
+
+static void test_convs(void)
+{
+    conv_desc d;
+    test_conv("depthwise 3x3 relu, slice in", cdesc(4, 4, 3, 3, 1, 1, 1, 1, 1, 4, 1), 2, 6, 6, 2, 0,
+              SMS);
+    test_conv("depthwise 5x5 stride 2 relu, slice out", cdesc(3, 3, 5, 5, 2, 2, 2, 2, 1, 3, 1), 3, 8,
+              8, 0, 1, 4);
+    test_conv("depthwise 7x7 stride 2 relu, 11x13", cdesc(5, 5, 7, 7, 2, 2, 3, 3, 1, 5, 1), 2, 11,
+              13, 1, 1, SMS);
+    test_conv("depthwise 3x3 dilation 2 stride 2", cdesc(3, 3, 3, 3, 2, 2, 2, 2, 2, 3, 0), 2, 9, 8,
+              0, 0, 1);
+    test_conv("depthwise 5x5 relu, 16 channels at 12x12, batch 3",
+              cdesc(16, 16, 5, 5, 1, 1, 2, 2, 1, 16, 1), 3, 12, 12, 0, 0, SMS);
+    test_conv("pointwise relu, slices", cdesc(5, 4, 1, 1, 1, 1, 0, 0, 1, 1, 1), 3, 4, 5, 1, 3, SMS);
+    test_conv("pointwise 70->40 relu, 12x11 (partial channel groups, two trips)",
+              cdesc(70, 40, 1, 1, 1, 1, 0, 0, 1, 1, 1), 3, 12, 11, 2, 0, SMS);
+    d = cdesc(6, 5, 1, 1, 2, 2, 0, 0, 1, 1, 1);
+    d.oy = d.ox = 1;
+    test_conv("pointwise stride 2 relu shifted (factorized reduce, odd grid)", d, 3, 9, 7, 1, 2,
+              SMS);
+    test_conv("pointwise 16->33 at 16x16 (more than 128 pixels), batch 4",
+              cdesc(16, 33, 1, 1, 1, 1, 0, 0, 1, 1, 0), 4, 16, 16, 0, 3, SMS);
+}
+
+/* ---- batch norm ---- */
+
+static void test_bn(const char *name, int n, int c, int h, int w, int parts, int scaled)
+{
+    float eps = 1e-5f, mom = 0.1f;
+    tview x = tv_new(n, c, h, w, 1), y = tv_new(n, c, h, w, 2), dy = tv_new(n, c, h, w, 2);
+    tview dx = tv_new(n, c, h, w, 0), yk = tv_clone(y), dxk = tv_clone(dx);
+    /* gamma, beta, run mean, run var, save mean, save rstd; twice */
+    float *pc = rand_buf(6L * c, 1.f), *pk = malloc((size_t)6 * c * 4);
+    float *gc = malloc((size_t)2 * c * 4), *gk = malloc((size_t)2 * c * 4);
+    float *sc = scaled ? rand_buf(n, 1.f) : NULL;
+    double *part = malloc((size_t)parts * c * 2 * sizeof *part + 1);
+    bn_desc d = {eps, mom};
+    char what[200];
+    for (int i = 0; i < c; i++)
+        pc[3 * c + i] = 0.5f + fabsf(pc[3 * c + i]);   /* running variance > 0 */
+    if (sc)
+        for (int i = 0; i < n; i += 3)
+            sc[i] = 0.f;   /* dropped images */
+    memcpy(pk, pc, (size_t)6 * c * 4);
+    for (int acc = 0; acc < 2; acc++) {
+        snprintf(what, sizeof what, "%s: training forward in %d parts, acc %d", name, parts, acc);
+        cpu->bn_fwd_train(cpu, &d, x, pc, pc + c, pc + 4 * c, pc + 5 * c, pc + 2 * c, pc + 3 * c,
+                          y, acc, sc);
+        if (launched(what, k_bn_fwd_train_split(NULL, eps, mom, x, pk, pk + c, pk + 4 * c,
+                                                pk + 5 * c, pk + 2 * c, pk + 3 * c, yk, acc, sc,
+                                                parts, part))) {
+            same_view(what, yk, y, TOL);
+            snprintf(what, sizeof what, "%s: saved and running statistics after step %d", name,
+                     acc + 1);
+            same_buf(what, pk + 2 * c, pc + 2 * c, 4L * c, TOL);
+        }
+        snprintf(what, sizeof what, "%s: backward in %d parts, acc %d", name, parts, acc);
+        cpu->bn_bwd(cpu, x, dy, pc, pc + 4 * c, pc + 5 * c, sc, dx, acc, gc, gc + c);
+        if (launched(what, k_bn_bwd_split(NULL, x, dy, pk, pk + 4 * c, pk + 5 * c, sc, dxk, acc,
+                                          gk, gk + c, parts, part))) {
+            same_view(what, dxk, dx, TOL);
+            snprintf(what, sizeof what, "%s: dgamma and dbeta in %d parts", name, parts);
+            same_buf(what, gk, gc, 2L * c, TOL);
+        }
+        snprintf(what, sizeof what, "%s: evaluation forward, acc %d", name, acc);
+        cpu->bn_fwd_eval(cpu, &d, x, pc, pc + c, pc + 2 * c, pc + 3 * c, y, acc);
+        if (launched(what, k_bn_fwd_eval(NULL, eps, x, pk, pk + c, pk + 2 * c, pk + 3 * c, yk,
+                                         acc)))
+            same_view(what, yk, y, TOL);
+    }
+    free(x.d);
+    free(y.d);
+    free(dy.d);
+    free(dx.d);
+    free(yk.d);
+    free(dxk.d);
+    free(pc);
+    free(pk);
+    free(gc);
+    free(gk);
+    free(sc);
+    free(part);
+}
+
+/* ---- pooling ---- */
+
+static void test_pool(const char *name, pool_kind kind, int k, int s, int n, int c, int h, int w)
+{
+    pool_desc d = {kind, k, s, k / 2};
+    int ho = pool_out(&d, h), wo = pool_out(&d, w);
+    tview x = tv_new(n, c, h, w, 1), y = tv_new(n, c, ho, wo, 2), dy = tv_new(n, c, ho, wo, 0);
+    tview dx = tv_new(n, c, h, w, 0), yk = tv_clone(y), dxk = tv_clone(dx);
+    float *sc = rand_buf(n, 1.f);
+    int *idx = malloc((size_t)n * c * ho * wo * sizeof *idx);
+    char what[200];
+    sc[0] = 0.f;
+    /* distinct values: no ties for the arg-max */
+    for (int i = 0; i < n; i++)
+        for (long j = 0; j < (long)c * h * w; j++)
+            x.d[i * x.ns + j] = (float)((j * 7919 + i * 104729) % 100003) * 1e-3f;
+    for (int acc = 0; acc < 2; acc++) {
+        snprintf(what, sizeof what, "%s: forward, acc %d", name, acc);
+        cpu->pool_fwd(cpu, &d, x, y, acc, sc);
+        if (launched(what, k_pool_fwd(NULL, kind == POOL_MAX, k, s, d.p, x, yk, acc, sc)))
+            same_view(what, yk, y, TOL);
+        snprintf(what, sizeof what, "%s: backward, acc %d", name, acc);
+        cpu->pool_bwd(cpu, &d, x, dy, dx, acc, sc);
+        if (launched(what, k_pool_bwd(NULL, kind == POOL_MAX, k, s, d.p, x, dy, dxk, acc, sc,
+                                      kind == POOL_MAX ? idx : NULL)))
+            same_view(what, dxk, dx, TOL);
+    }
+    free(x.d);
+    free(y.d);
+    free(dy.d);
+    free(dx.d);
+    free(yk.d);
+    free(dxk.d);
+    free(sc);
+    free(idx);
+}
+
+/* ---- the small ops ---- */
+
+static void test_small(void)
+{
+    tview x = tv_new(5, 6, 7, 9, 1), y = tv_new(5, 6, 7, 9, 2), yk = tv_clone(y);
+    tview g = tv_new(5, 6, 1, 1, 3), gk = tv_clone(g), dx = tv_new(5, 6, 7, 9, 0),
+          dxk = tv_clone(dx);
+    float *sc = rand_buf(5, 1.f);
+    char what[160];
+    sc[2] = 0.f;
+    for (int acc = 0; acc < 2; acc++) {
+        snprintf(what, sizeof what, "identity path with drop-path scales, acc %d", acc);
+        cpu->scale_copy(cpu, x, y, acc, sc);
+        if (launched(what, k_scale_copy(NULL, x, yk, acc, sc)))
+            same_view(what, yk, y, TOL);
+        snprintf(what, sizeof what, "global average pool backward, acc %d", acc);
+        cpu->gap_bwd(cpu, g, dx, acc);
+        if (launched(what, k_gap_bwd(NULL, g, dxk, acc)))
+            same_view(what, dxk, dx, TOL);
+    }
+    cpu->gap_fwd(cpu, x, g);
+    if (launched("global average pool forward", k_gap_fwd(NULL, x, gk)))
+        same_view("global average pool forward (warp sums)", gk, g, TOL);
+
+    {
+        /* staging for cuDNN: the input through ReLU from a shifted origin,
+         * and its gradient put back (masked, zero in the cropped border) */
+        int oy = 1, ox = 1, he = x.h - oy, we = x.w - ox;
+        long per = (long)x.c * he * we;
+        float *st = malloc((size_t)x.n * per * 4), *gr = rand_buf(x.n * per, 1.f);
+        int bad = 0;
+        if (launched("conv input staging", k_conv_stage_in(NULL, x, oy, ox, 1, st))) {
+            for (int i = 0; i < x.n; i++)
+                for (int c = 0; c < x.c; c++)
+                    for (int r = 0; r < he; r++)
+                        for (int q = 0; q < we; q++) {
+                            float v = x.d[i * x.ns + ((long)c * x.h + r + oy) * x.w + q + ox];
+                            bad += st[i * per + ((long)c * he + r) * we + q] != (v > 0 ? v : 0);
+                        }
+            CHECK(!bad, "conv input staging: ReLU'd and cropped (%d wrong)", bad);
+        }
+        bad = 0;
+        if (launched("conv gradient staging", k_conv_stage_grad(NULL, gr, x, oy, ox, 1, dxk, 0))) {
+            for (int i = 0; i < x.n; i++)
+                for (int c = 0; c < x.c; c++)
+                    for (int r = 0; r < x.h; r++)
+                        for (int q = 0; q < x.w; q++) {
+                            long at = ((long)c * x.h + r) * x.w + q;
+                            float want = r < oy || q < ox || !(x.d[i * x.ns + at] > 0)
+                                             ? 0.f
+                                             : gr[i * per + ((long)c * he + r - oy) * we + q - ox];
+                            bad += dxk.d[i * dxk.ns + at] != want;
+                        }
+            CHECK(!bad, "conv gradient staging: masked, zero in the cropped border (%d wrong)",
+                  bad);
+        }
+        free(st);
+        free(gr);
+    }
+    free(x.d);
+    free(y.d);
+    free(yk.d);
+    free(g.d);
+    free(gk.d);
+    free(dx.d);
+    free(dxk.d);
+    free(sc);
+}
+
+static void test_linear_parts(void)
+{
+    enum { N = 37, M = 10 };
+    float *b = rand_buf(M, 1.f), *y = malloc(N * M * 4), *dy = rand_buf(N * M, 1.f);
+    float db[M], part[3 * 50], out[50], want[50];
+    int bad = 0;
+    if (launched("linear bias rows", k_bias_rows(NULL, N, M, b, y)))
+        for (int i = 0; i < N * M; i++)
+            bad += y[i] != b[i % M];
+    CHECK(!bad, "linear bias: every row is the bias (%d wrong)", bad);
+    if (launched("linear bias gradient", k_col_sum(NULL, N, M, dy, db))) {
+        float ref[M] = {0};
+        for (int i = 0; i < N; i++)
+            for (int j = 0; j < M; j++)
+                ref[j] += dy[i * M + j];
+        same_buf("linear bias gradient: column sums", db, ref, M, TOL);
+    }
+    for (int i = 0; i < 150; i++)
+        part[i] = (float)(i % 17) - 8.f;
+    for (int i = 0; i < 50; i++)
+        want[i] = part[i] + part[50 + i] + part[100 + i];
+    if (launched("sums in parts", k_parts_sum(NULL, 50, 3, part, out)))
+        CHECK(!memcmp(out, want, sizeof out), "sums in parts: added in order");
+    free(b);
+    free(y);
+    free(dy);
+}
+
+static void test_xent_sgd(void)
+{
+    enum { N = 70, M = 10, COUNT = 3001 };
+    float *z = rand_buf(N * M, 3.f), gc[N * M], gk[N * M], lc, lk;
+    int labels[N], rc, rk;
+    float *p = rand_buf(COUNT, 1.f), *g = rand_buf(COUNT, 1.f), *v = rand_buf(COUNT, 1.f);
+    float *pk = malloc(COUNT * 4), *vk = malloc(COUNT * 4);
+    for (int i = 0; i < N; i++)
+        labels[i] = (int)rng_below(&rng, M);
+    cpu->xent(cpu, N, M, z, labels, &lc, &rc, gc, NULL);
+    if (launched("cross-entropy", k_xent(NULL, N, M, z, labels, &lk, &rk, gk, NULL))) {
+        CHECK(fabsf(lk - lc) <= TOL * fabsf(lc) && rk == rc,
+              "cross-entropy: loss %.6f (CPU %.6f), %d right (CPU %d)", lk, lc, rk, rc);
+        same_buf("cross-entropy: logit gradients", gk, gc, N * M, TOL);
+    }
+    {
+        /* into the step's slot, through a step counter */
+        int64_t step = 5;
+        float slots_l[4] = {0}, lr[8] = {0}, drop[8] = {0};
+        int slots_c[4] = {0};
+        step_ref sr = {&step, lr, drop, 100, 4};
+        if (launched("cross-entropy into a slot",
+                     k_xent(NULL, N, M, z, labels, slots_l, slots_c, NULL, &sr)))
+            CHECK(slots_l[1] == lk && slots_c[1] == rk && slots_l[0] == 0.f,
+                  "cross-entropy with a step counter: step 5 writes slot 1 of 4");
+        if (launched("step counter", k_step_next(NULL, &sr)))
+            CHECK(step == 6, "the step counter moves on by one");
+    }
+    memcpy(pk, p, COUNT * 4);
+    memcpy(vk, v, COUNT * 4);
+    for (int first = 1; first >= 0; first--) {
+        cpu->sgd(cpu, COUNT, p, g, v, 0.05f, 0.9f, 3e-4f, first, NULL);
+        if (launched("SGD", k_sgd(NULL, COUNT, pk, g, vk, 0.05f, 0.9f, 3e-4f, first, NULL))) {
+            same_buf(first ? "SGD first step: parameters" : "SGD with momentum: parameters", pk,
+                     p, COUNT, TOL);
+            same_buf(first ? "SGD first step: momentum" : "SGD with momentum: momentum", vk, v,
+                     COUNT, TOL);
+        }
+    }
+    free(z);
+    free(p);
+    free(g);
+    free(v);
+    free(pk);
+    free(vk);
+}
+
+static void test_batches(void)
+{
+    enum { COUNT = 20, C = 3, H = 12, W = 10, N = 9 };
+    long img = (long)C * H * W;
+    uint8_t images[COUNT * C * H * W], labels[COUNT];
+    int idx[N], yc[N], yk[N];
+    float *xc = malloc(N * img * 4), *xk = malloc(N * img * 4);
+    batch_desc d;
+    for (long i = 0; i < COUNT * img; i++)
+        images[i] = (uint8_t)(rng_u64(&rng) & 0xff);
+    for (int i = 0; i < COUNT; i++)
+        labels[i] = (uint8_t)rng_below(&rng, 10);
+    for (int i = 0; i < N; i++)
+        idx[i] = (int)rng_below(&rng, COUNT);
+    memset(&d, 0, sizeof d);
+    d.c = C;
+    d.h = H;
+    d.w = W;
+    d.seed = 99;
+    for (int ch = 0; ch < C; ch++) {
+        d.mean[ch] = 0.4f + 0.05f * ch;
+        d.std[ch] = 0.25f;
+    }
+    for (int aug = 0; aug < 2; aug++) {
+        d.pad = aug ? 4 : 0;
+        d.flip = aug;
+        d.step = 31 + aug;
+        cpu->batch_gather(cpu, &d, images, labels, idx, N, xc, yc, NULL);
+        if (launched("batch gather", k_batch_gather(NULL, &d, images, labels, idx, N, xk, yk,
+                                                     NULL))) {
+            same_buf(aug ? "batch gather with crop and flip" : "batch gather", xk, xc, N * img,
+                     1e-6);
+            CHECK(!memcmp(yk, yc, sizeof yc), "... and the same labels");
+        }
+    }
+    {
+        float mc[500], mk[500];
+        cpu->drop_draw(cpu, 7, 12, 0.3f, 500, mc, NULL);
+        if (launched("drop-path masks", k_drop_draw(NULL, 7, 12, 0.3f, 500, mk, NULL)))
+            CHECK(!memcmp(mk, mc, sizeof mc), "drop-path masks: the CPU's draws exactly");
+    }
+    free(xc);
+    free(xk);
+}
+
+/* the stand-in runtime: barriers order shared memory, a missing one
+ * shows, shuffles and block sums add what they should, bad shapes are
+ * refused */
+static void test_runtime(void)
+{
+    int out[3 * 256], wrong = 0;
+    double ws[64], bs[3];
+    kemu_pass_on(1, 3, out);
+    for (int b = 0; b < 3; b++)
+        for (int t = 0; t < 256; t++)
+            wrong += out[b * 256 + t] != (t + 1) % 256 + 1000 * b;
+    CHECK(!wrong, "runtime: values pass between threads through shared memory after a barrier");
+    kemu_pass_on(0, 3, out);
+    wrong = 0;
+    for (int b = 0; b < 3; b++)
+        for (int t = 0; t < 256; t++)
+            wrong += out[b * 256 + t] != (t + 1) % 256 + 1000 * b;
+    CHECK(wrong > 0, "runtime: without the barrier they do not (%d of 768 wrong)", wrong);
+    kemu_warp_sums(64, ws);
+    CHECK(ws[0] == 496.0 && ws[32] == 32 * 32 + 496.0,
+          "runtime: a warp sum by shuffles gives each warp's lane 0 its total (%g, %g)", ws[0],
+          ws[32]);
+    kemu_block_sums(3, 96, bs);
+    CHECK(bs[0] == 4560.0 && bs[2] == 4560.0 + 2 * 96,
+          "runtime: block sums over three warps (%g, %g)", bs[0], bs[2]);
+    CHECK(cudaGetLastError() == cudaSuccess, "runtime: those launches were accepted");
+    kemu_warp_sums(2048, ws);
+    CHECK(cudaGetLastError() == cudaErrorInvalidConfiguration && cudaGetLastError() == cudaSuccess,
+          "runtime: a block of 2048 threads is refused, once");
+}
+
+static void test_refusals(void)
+{
+    conv_desc d = cdesc(4, 4, 1, 1, 1, 1, 0, 0, 1, 1, 0);
+    tview x = tv_new(1, 4, 3, 3, 0);
+    float w[16];
+    CHECK(k_dw_fwd(NULL, &d, x, w, x, 0) == cudaErrorInvalidValue,
+          "the depthwise kernels refuse a 1x1 convolution");
+    d = cdesc(4, 4, 3, 3, 1, 1, 1, 1, 1, 4, 0);
+    CHECK(k_pw_fwd(NULL, &d, x, w, x, 0) == cudaErrorInvalidValue,
+          "the pointwise kernels refuse a 3x3 one");
+    free(x.d);
+}
+
+int main(void)
+{
+    cl_err err = {0};
+    if (backend_cpu_create(2, &cpu, &err)) {
+        printf("not ok - the CPU backend starts: %s\n", err.msg);
+        return 1;
+    }
+    rng_seed(&rng, 2024);
+    test_runtime();
+    test_convs();
+    test_bn("batch norm 4x3x5x5, one block per channel", 4, 3, 5, 5, 1, 0);
+    test_bn("batch norm 6x5x7x6 with drop-path scales, split", 6, 5, 7, 6, 4, 1);
+    test_bn("batch norm 3x2x9x9, split in more parts than images", 3, 2, 9, 9, 7, 1);
+    test_pool("max pool 3x3", POOL_MAX, 3, 1, 2, 3, 7, 6);
+    test_pool("max pool 5x5 stride 2", POOL_MAX, 5, 2, 2, 2, 9, 8);
+    test_pool("avg pool 3x3 stride 2", POOL_AVG, 3, 2, 3, 2, 8, 9);
+    test_pool("avg pool 7x7", POOL_AVG, 7, 1, 2, 2, 6, 7);
+    test_small();
+    test_linear_parts();
+    test_xent_sgd();
+    test_batches();
+    test_refusals();
+    printf("# %ld blocks run\n", kemu_blocks_run());
+    backend_destroy(cpu);
+    return check_done();
+}
