@@ -6,6 +6,8 @@
 #
 #   1. configure and build in build-gpu (CUDA on; no screen, no Graphviz,
 #      no MPI: only the engine is checked here);
+#   1b. tests/gpu_calib.cu: what one kernel costs at least in a CUDA graph,
+#      and copy bandwidth by size (GPU-NOTES.md's calibration runs);
 #   2. tests/test_cuda: every op of the CUDA backend against the CPU
 #      backend, a whole network, a short training that must learn
 #      (--fmnist DIR: where Fashion-MNIST's idx files are, when they are not
@@ -116,6 +118,11 @@ if ! step build sh -c "cd '$b' && make -j$(nproc) all && make -j$(nproc) check-p
   grep -E 'error|Error' "$out/build.log" | head -20 | tee -a "$sum"; exit 1
 fi
 "$b/cellar" --version | tee -a "$sum"
+
+# --- 1b. calibration: a kernel's floor in a graph, copy bandwidth by size ---
+if step gpu_calib sh -c "nvcc -O3 -std=c++17 -o '$b/gpu_calib' '$src/tests/gpu_calib.cu' && '$b/gpu_calib'"; then
+  grep '^{' "$out/gpu_calib.log" | sed 's/^/calib: /' | tee -a "$sum"
+fi
 
 # --- 2. parity and learning ---
 if [ -n "$fmnist" ] && [ ! -d /usr/share/datasets/fashion-mnist ]; then
