@@ -4,7 +4,9 @@
  *
  * What this checks: each kernel's indexing, its division of the work into
  * blocks and threads, its shared memory, barriers and warp shuffles, and
- * its launcher's grid, on every machine.  What it cannot: the GPU's own
+ * its launcher's grid, on every machine; and, through a backend made of
+ * these kernels (kemu/kemu_backend.c), a few queued training steps of two
+ * networks, which must end with the CPU engine's parameters.  What it cannot: the GPU's own
  * behaviour (memory model, timing, the real runtime), which test_cuda
  * checks where there is a GPU.  Host memory stands for device memory. */
 #include <math.h>
@@ -18,7 +20,12 @@
 #include "core/rng.h"
 #include "kernels/conv_math.h"
 #include "kernels/kernels.h"
+#include "kemu_backend.h"
 #include "kemu_selftest.h"
+#include "child/child.h"
+#include "child/train.h"
+#include "data/dataset.h"
+#include "space/genotype.h"
 
 #define TOL 1e-5
 #define SMS 132   /* the multiprocessors of an H100 or H200: how sums are split there */
@@ -499,6 +506,96 @@ static void test_refusals(void)
     free(x.d);
 }
 
+/* ---- a network trained by the kernels ---- */
+
+static float *train_on(cl_backend *be, const cl_dataset *ds, const int *idx, int n,
+                       const char *genotype, long *count)
+{
+    child_spec spec = {1, 4, 3, 8, 8, 10};
+    float mean[3] = {0.5f, 0.4f, 0.3f}, sd[3] = {0.25f, 0.3f, 0.2f}, *p = NULL;
+    cl_genotype g;
+    cl_net *net = NULL;
+    cl_trainer *tr = NULL;
+    cl_err err = {0};
+    cl_rng r;
+    train_cfg cfg;
+    train_cfg_defaults(&cfg);
+    cfg.epochs = 1;
+    cfg.batch = 4;
+    cfg.augment = 1;
+    cfg.drop_path.kind = SCHED_LINEAR;
+    cfg.drop_path.from = 0.0;
+    cfg.drop_path.to = 0.3;
+    rng_seed(&r, 99);
+    if (geno_from_arg(genotype, &g, &err) || child_build(&g, &spec, be, &net, &err) ||
+        net_plan(net, cfg.batch, &err) || net_init_params(net, &r, &err) ||
+        trainer_new(net, ds, idx, n, mean, sd, &cfg, &tr, &err) || trainer_run(tr, 100, &err)) {
+        CHECK(0, "training on %s runs: %s", be->name, err.msg);
+        goto out;
+    }
+    *count = net->p_storage;
+    p = malloc((size_t)net->p_storage * sizeof *p);
+    be->download(be, p, net->params, (size_t)net->p_storage * sizeof *p);
+out:
+    trainer_free(tr);
+    net_free(net);
+    return p;
+}
+
+/* The trainer's queued steps (batches made from the resident set, crops,
+ * flips, drop-path masks, the step counter, losses into slots) on the
+ * kernels and on the CPU end with the same parameters. */
+static void test_training(void)
+{
+    enum { COUNT = 12 };
+    static const char *const genos[] = {
+        "nasnet-a",
+        /* every op of the space */
+        "normal: identity(0) conv_1x3_3x1(1) add | conv_1x7_7x1(0) dil_conv_3x3(2) concat | "
+        "avg_pool_3x3(1) max_pool_5x5(3) add | max_pool_7x7(0) conv_3x3(1) add | "
+        "sep_conv_7x7(4) conv_1x1(5) concat ; reduce: identity(0) sep_conv_3x3(1) concat | "
+        "sep_conv_5x5(0) max_pool_3x3(1) add | avg_pool_3x3(1) identity(3) add | "
+        "conv_1x1(2) conv_3x3(0) add | sep_conv_7x7(1) dil_conv_3x3(5) add"};
+    cl_dataset ds;
+    int idx[COUNT];
+    cl_backend *kb = NULL;
+    cl_err err = {0};
+    memset(&ds, 0, sizeof ds);
+    ds.c = 3;
+    ds.h = ds.w = 8;
+    ds.classes = 10;
+    ds.n_train = COUNT;
+    ds.train_x = malloc((size_t)COUNT * 3 * 8 * 8);
+    ds.train_y = malloc(COUNT);
+    for (long i = 0; i < (long)COUNT * 3 * 8 * 8; i++)
+        ds.train_x[i] = (uint8_t)(rng_u64(&rng) & 0xff);
+    for (int i = 0; i < COUNT; i++) {
+        ds.train_y[i] = (uint8_t)rng_below(&rng, 10);
+        idx[i] = i;
+    }
+    /* one multiprocessor: filter gradients in one part (the op tests split them) */
+    if (kemu_backend_create(1, 3, &kb, &err)) {
+        CHECK(0, "the kernels' backend starts: %s", err.msg);
+        goto out;
+    }
+    for (int i = 0; i < 2; i++) {
+        long nc = 0, nk = 0;
+        float *pc = train_on(cpu, &ds, idx, COUNT, genos[i], &nc);
+        float *pk = train_on(kb, &ds, idx, COUNT, genos[i], &nk);
+        if (pc && pk)
+            CHECK(nc == nk && check_rel_err(pk, pc, nc) < 1e-3,
+                  "%s: 3 queued training steps by the GPU's kernels end with the CPU's "
+                  "parameters (relative error %.2g)",
+                  i ? "every op" : "NASNet-A", nc == nk ? check_rel_err(pk, pc, nc) : 1.0);
+        free(pc);
+        free(pk);
+    }
+out:
+    backend_destroy(kb);
+    free(ds.train_x);
+    free(ds.train_y);
+}
+
 int main(void)
 {
     cl_err err = {0};
@@ -521,6 +618,7 @@ int main(void)
     test_xent_sgd();
     test_batches();
     test_refusals();
+    test_training();
     printf("# %ld blocks run\n", kemu_blocks_run());
     backend_destroy(cpu);
     return check_done();

@@ -4,12 +4,15 @@
  * so the very kernel and launcher code the GPU runs is what is checked.
  *
  * A launch runs its blocks one after another, and the threads of a block
- * as coroutines (ucontext) on one CPU thread: each runs until it reaches
+ * as coroutines on one CPU thread (kemu.cc): each runs until it reaches
  * __syncthreads() or a warp shuffle, then the next; a barrier lets its
  * threads on once every live thread of the block (of the warp, for a
  * shuffle) has reached it.  So a missing barrier shows as a wrong result,
- * the same one every run.  __shared__ arrays become function statics: one
- * block at a time uses them.  Launch shapes CUDA refuses (an empty grid, more than 1024
+ * the same one every run.  When the first block of a launch meets no
+ * barrier, the others' threads run as plain calls (a kernel's barriers
+ * must not depend on its block: kemu stops with a message if one does).
+ * __shared__ arrays become function statics: one block at a time uses
+ * them.  Launch shapes CUDA refuses (an empty grid, more than 1024
  * threads, a y or z grid size over 65535) are refused the same way, and
  * cudaGetLastError() reports them. */
 #ifndef KEMU_CUDA_RUNTIME_H

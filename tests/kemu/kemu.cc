@@ -1,9 +1,46 @@
 /* kemu.cc - the CPU stand-in for the CUDA runtime of cuda_runtime.h: a
- * block's threads as coroutines, switched at barriers. */
+ * block's threads as coroutines, switched at barriers.
+ *
+ * A switch saves the registers a call must keep and changes stacks: on
+ * x86-64 by a few instructions of its own (ucontext's swapcontext also
+ * saves the signal mask, a system call each time, which made the
+ * emulation of a network's training steps take minutes), elsewhere, or
+ * with KEMU_UCONTEXT defined, through ucontext. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <ucontext.h>
+
+#if defined(__x86_64__) && !defined(KEMU_UCONTEXT)
+#define KEMU_ASM 1
+/* kemu_switch(&save, to): push the callee-saved registers, store the stack
+ * pointer in save, take `to` as the stack pointer, pop and return there */
+extern "C" void kemu_switch(void **save, void *to);
+__asm__(".text\n"
+        ".globl kemu_switch\n"
+        ".type kemu_switch,@function\n"
+        "kemu_switch:\n"
+        "    pushq %rbp\n"
+        "    pushq %rbx\n"
+        "    pushq %r12\n"
+        "    pushq %r13\n"
+        "    pushq %r14\n"
+        "    pushq %r15\n"
+        "    movq %rsp, (%rdi)\n"
+        "    movq %rsi, %rsp\n"
+        "    popq %r15\n"
+        "    popq %r14\n"
+        "    popq %r13\n"
+        "    popq %r12\n"
+        "    popq %rbx\n"
+        "    popq %rbp\n"
+        "    ret\n"
+        ".size kemu_switch,.-kemu_switch\n"
+        ".section .note.GNU-stack,\"\",@progbits\n"
+        ".text\n");
+#else
+#define KEMU_ASM 0
+#endif
 
 #include <vector>
 
@@ -24,20 +61,41 @@ static long blocks_run;
 
 enum { READY, AT_BLOCK, AT_WARP, DONE };
 
-#define STACK_BYTES (256 * 1024)
+#if ASAN_FIBERS
+#define STACK_BYTES (512 * 1024)   /* AddressSanitizer's frames are larger */
+#else
+#define STACK_BYTES (128 * 1024)
+#endif
 
 struct fiber {
+#if KEMU_ASM
+    void *sp;
+#else
     ucontext_t ctx;
+#endif
     int state;
     char *stack;
     void *fake;   /* AddressSanitizer's fake stack while switched out */
 };
 
+#if KEMU_ASM
+static void *sched_sp;
+#else
 static ucontext_t sched;
+#endif
 static std::vector<fiber> *fibers;
+static int plain;   /* threads run as plain calls: no barrier is allowed */
 static unsigned cur;
 static const std::function<void()> *body;
 static std::vector<double> lanes;   /* the shuffle under way: one value per thread */
+static std::vector<char *> stacks;  /* kept from launch to launch, freed at exit */
+
+static void free_stacks()
+{
+    for (char *s : stacks)
+        free(s);
+    stacks.clear();
+}
 #if ASAN_FIBERS
 static const void *sched_bottom;   /* the scheduler's stack, for AddressSanitizer */
 static size_t sched_size;
@@ -52,7 +110,11 @@ static void to_fiber(unsigned t)
 #if ASAN_FIBERS
     __sanitizer_start_switch_fiber(&fake, f.stack, STACK_BYTES);
 #endif
+#if KEMU_ASM
+    kemu_switch(&sched_sp, f.sp);
+#else
     swapcontext(&sched, &f.ctx);
+#endif
 #if ASAN_FIBERS
     __sanitizer_finish_switch_fiber(fake, NULL, NULL);
 #endif
@@ -67,7 +129,11 @@ static void to_sched(int state)
 #if ASAN_FIBERS
     __sanitizer_start_switch_fiber(state == DONE ? NULL : &f.fake, sched_bottom, sched_size);
 #endif
+    #if KEMU_ASM
+    kemu_switch(&f.sp, sched_sp);
+#else
     swapcontext(&f.ctx, &sched);
+#endif
 #if ASAN_FIBERS
     __sanitizer_finish_switch_fiber(f.fake, &sched_bottom, &sched_size);
 #endif
@@ -125,11 +191,23 @@ static int release(unsigned nt)
  * returns twice, which the caller's loop variables must not see) */
 static __attribute__((noinline)) void fiber_start(fiber &f)
 {
+#if KEMU_ASM
+    /* the stack as kemu_switch leaves it: six saved registers, then
+     * entry() as the return address, then a slot for entry's own return
+     * address (never used), 16-byte aligned as a call would leave it */
+    void **sp = (void **)(((unsigned long)(f.stack + STACK_BYTES)) & ~15UL);
+    *--sp = NULL;
+    *--sp = (void *)entry;
+    for (int i = 0; i < 6; i++)
+        *--sp = NULL;
+    f.sp = sp;
+#else
     getcontext(&f.ctx);
     f.ctx.uc_stack.ss_sp = f.stack;
     f.ctx.uc_stack.ss_size = STACK_BYTES;
     f.ctx.uc_link = NULL;
     makecontext(&f.ctx, entry, 0);
+#endif
     f.state = READY;
     f.fake = NULL;
 }
@@ -148,39 +226,77 @@ void kemu_run(dim3 grid, dim3 block, const std::function<void()> &b)
     fibers = &f;
     body = &b;
     lanes.assign(nt, 0.0);
-    for (unsigned t = 0; t < nt; t++)
-        if (!(f[t].stack = (char *)malloc(STACK_BYTES))) {
+    if (stacks.empty())
+        atexit(free_stacks);
+    while (stacks.size() < nt) {
+        char *s = (char *)malloc(STACK_BYTES);
+        if (!s) {
             fprintf(stderr, "kemu: out of memory for %u thread stacks\n", nt);
             abort();
         }
+        stacks.push_back(s);
+    }
+    for (unsigned t = 0; t < nt; t++)
+        f[t].stack = stacks[t];
+    /* The first block runs as coroutines; when none of its threads met a
+     * barrier, the kernel has none, and the other blocks' threads run as
+     * plain calls, one after another (much faster). */
+    plain = 0;
     for (unsigned z = 0; z < grid.z; z++)
         for (unsigned y = 0; y < grid.y; y++)
             for (unsigned x = 0; x < grid.x; x++) {
+                int waited = 0;
                 blockIdx = {x, y, z};
+                if (plain) {
+                    for (unsigned t = 0; t < nt; t++) {
+                        threadIdx = {t, 0, 0};
+                        b();
+                    }
+                    continue;
+                }
                 for (unsigned t = 0; t < nt; t++)
                     fiber_start(f[t]);
                 do {
                     for (unsigned t = 0; t < nt; t++)
                         if (f[t].state == READY)
                             to_fiber(t);
-                } while (release(nt));
+                } while (release(nt) && (waited = 1));
+                plain = !waited;
             }
-    for (unsigned t = 0; t < nt; t++)
-        free(f[t].stack);
+    plain = 0;
     fibers = NULL;
     blocks_run += (long)grid.x * grid.y * grid.z;
 }
 
-void __syncthreads() { to_sched(AT_BLOCK); }
+static void no_barrier(const char *what)
+{
+    fprintf(stderr,
+            "kemu: %s in block (%u,%u,%u), though the launch's first block had none: a kernel's "
+            "barriers must not depend on its block\n",
+            what, blockIdx.x, blockIdx.y, blockIdx.z);
+    abort();
+}
+
+void __syncthreads()
+{
+    if (plain)
+        no_barrier("__syncthreads");
+    to_sched(AT_BLOCK);
+}
 
 double kemu_shfl_down(double v, int delta)
 {
     unsigned t = threadIdx.x, lane = t & 31;
     double r;
+    if (plain)
+        no_barrier("a warp shuffle");
     lanes[t] = v;
     to_sched(AT_WARP);   /* every lane has put its value */
+    /* After the release the lanes run on in increasing order, each until
+     * its next barrier, and a lane reads only a higher one, which has not
+     * run on yet: so one barrier is enough, and the value read is the one
+     * put for this shuffle. */
     r = lane + delta < 32 && t + delta < blockDim.x ? lanes[t + delta] : v;
-    to_sched(AT_WARP);   /* every lane has taken one */
     return r;
 }
 
