@@ -5,10 +5,11 @@
  *
  * A launch runs its blocks one after another, and the threads of a block
  * as coroutines on one CPU thread (kemu.cc): each runs until it reaches
- * __syncthreads() or a warp shuffle, then the next; a barrier lets its
- * threads on once every live thread of the block (of the warp, for a
- * shuffle) has reached it.  So a missing barrier shows as a wrong result,
- * the same one every run.  When the first block of a launch meets no
+ * __syncthreads() or a warp shuffle, then the next, in ascending order in
+ * one block and descending in the next; a barrier lets its threads on
+ * once every live thread of the block (of the warp, for a shuffle) has
+ * reached it.  So a missing barrier shows as a wrong result, the same one
+ * every run.  When the first block of a launch meets no
  * barrier, the others' threads run as plain calls (a kernel's barriers
  * must not depend on its block: kemu stops with a message if one does).
  * __shared__ arrays become function statics: one block at a time uses
@@ -29,7 +30,7 @@
 #define __device__
 #define __host__
 #define __forceinline__ inline
-#define __launch_bounds__(n)
+#define __launch_bounds__(...)
 #define __shared__ static
 
 struct dim3 {
@@ -45,12 +46,19 @@ extern uint3 threadIdx, blockIdx;
 extern dim3 blockDim, gridDim;
 
 void __syncthreads();
-double kemu_shfl_down(double v, int delta);
+unsigned long long kemu_shfl_down(unsigned long long v, int delta);
 
+/* the value's bytes pass as they are */
 template <typename T> static inline T __shfl_down_sync(unsigned mask, T v, int delta)
 {
+    unsigned long long b = 0;
+    T r;
+    static_assert(sizeof(T) <= sizeof b, "a shuffle moves at most 8 bytes");
     (void)mask;
-    return (T)kemu_shfl_down((double)v, delta);
+    memcpy(&b, &v, sizeof v);
+    b = kemu_shfl_down(b, delta);
+    memcpy(&r, &b, sizeof r);
+    return r;
 }
 
 static inline double __longlong_as_double(long long v)

@@ -30,7 +30,7 @@ cudaError_t cudaGetLastError(void);
 const char *cudaGetErrorString(cudaError_t e);
 cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t st);
 
-/* blocks and threads run by the launches so far (for the tests' reports) */
+/* blocks run by the launches so far (for the tests' reports) */
 long kemu_blocks_run(void);
 
 #ifdef __cplusplus

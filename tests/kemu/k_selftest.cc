@@ -15,6 +15,16 @@ static __global__ void pass_on_k(int barrier, int *out)
     out[blockIdx.x * blockDim.x + t] = sh[(t + 1) % blockDim.x];
 }
 
+static __global__ void broadcast_k(int barrier, int *out)
+{
+    __shared__ int v;
+    if (threadIdx.x == 0)
+        v = (int)blockIdx.x + 7;
+    if (barrier)
+        __syncthreads();
+    out[blockIdx.x * blockDim.x + threadIdx.x] = v;
+}
+
 static __global__ void warp_sums_k(double *out)
 {
     out[threadIdx.x] = warp_sum((double)threadIdx.x);
@@ -33,6 +43,11 @@ extern "C" {
 void kemu_pass_on(int barrier, int blocks, int *out)
 {
     K_LAUNCH(pass_on_k, blocks, K_THREADS, (cudaStream_t)0)(barrier, out);
+}
+
+void kemu_broadcast(int barrier, int blocks, int *out)
+{
+    K_LAUNCH(broadcast_k, blocks, K_THREADS, (cudaStream_t)0)(barrier, out);
 }
 
 void kemu_warp_sums(int threads, double *out)

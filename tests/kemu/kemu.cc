@@ -1,23 +1,43 @@
 /* kemu.cc - the CPU stand-in for the CUDA runtime of cuda_runtime.h: a
  * block's threads as coroutines, switched at barriers.
  *
- * A switch saves the registers a call must keep and changes stacks: on
- * x86-64 by a few instructions of its own (ucontext's swapcontext also
- * saves the signal mask, a system call each time, which made the
- * emulation of a network's training steps take minutes), elsewhere, or
- * with KEMU_UCONTEXT defined, through ucontext. */
+ * Order.  Blocks take turns running their threads in ascending and in
+ * descending order (both in each pass over the coroutines and in the
+ * plain calls of barrier-free kernels), so a missing barrier shows
+ * whichever way its writers and readers lie: "thread 0 writes, the others
+ * read" breaks in a descending block, "thread t reads what t + 1 wrote"
+ * in an ascending one.
+ *
+ * Shuffles.  A lane puts its value and waits at a warp barrier; when every
+ * lane of the warp waits there the values are copied aside, and each lane
+ * takes its partner's from that copy when it runs on, so one barrier per
+ * shuffle is enough in either order.
+ *
+ * Switching.  A switch saves the registers a call must keep and changes
+ * stacks: on x86-64 Linux by a few instructions of its own (ucontext's
+ * swapcontext also saves the signal mask, a system call each time, which
+ * made emulating a network's training steps take minutes); with Intel CET
+ * in the build (shadow stacks would refuse a return onto another stack),
+ * elsewhere, or with KEMU_UCONTEXT defined, through ucontext.  The x87
+ * control word and MXCSR, callee-saved as well, are never changed here,
+ * so they are not saved. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <ucontext.h>
 
-#if defined(__x86_64__) && !defined(KEMU_UCONTEXT)
+#include <vector>
+
+#include "cuda_runtime.h"
+
+#if defined(__x86_64__) && defined(__linux__) && !defined(__CET__) && !defined(KEMU_UCONTEXT)
 #define KEMU_ASM 1
 /* kemu_switch(&save, to): push the callee-saved registers, store the stack
  * pointer in save, take `to` as the stack pointer, pop and return there */
 extern "C" void kemu_switch(void **save, void *to);
-__asm__(".text\n"
+__asm__(".pushsection .text\n"
         ".globl kemu_switch\n"
+        ".hidden kemu_switch\n"
         ".type kemu_switch,@function\n"
         "kemu_switch:\n"
         "    pushq %rbp\n"
@@ -36,21 +56,23 @@ __asm__(".text\n"
         "    popq %rbp\n"
         "    ret\n"
         ".size kemu_switch,.-kemu_switch\n"
-        ".section .note.GNU-stack,\"\",@progbits\n"
-        ".text\n");
+        ".popsection\n");
 #else
 #define KEMU_ASM 0
 #endif
 
-#include <vector>
-
-#include "cuda_runtime.h"
-
 #if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/common_interface_defs.h>
 #define ASAN_FIBERS 1
-#else
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ASAN_FIBERS 1
+#endif
+#endif
+#ifndef ASAN_FIBERS
 #define ASAN_FIBERS 0
+#endif
+#if ASAN_FIBERS
+#include <sanitizer/common_interface_defs.h>
 #endif
 
 uint3 threadIdx, blockIdx;
@@ -84,11 +106,18 @@ static void *sched_sp;
 static ucontext_t sched;
 #endif
 static std::vector<fiber> *fibers;
-static int plain;   /* threads run as plain calls: no barrier is allowed */
+static int plain;                  /* threads run as plain calls: no barrier allowed */
+static int down;                   /* this block runs its threads in descending order */
+static unsigned long block_serial; /* blocks so far, for the order */
 static unsigned cur;
 static const std::function<void()> *body;
-static std::vector<double> lanes;   /* the shuffle under way: one value per thread */
-static std::vector<char *> stacks;  /* kept from launch to launch, freed at exit */
+static std::vector<unsigned long long> lanes, taken;   /* shuffles: put, copied aside */
+static std::vector<char *> stacks; /* kept from launch to launch, freed at exit */
+
+#if ASAN_FIBERS
+static const void *sched_bottom;   /* the scheduler's stack, for AddressSanitizer */
+static size_t sched_size;
+#endif
 
 static void free_stacks()
 {
@@ -96,10 +125,6 @@ static void free_stacks()
         free(s);
     stacks.clear();
 }
-#if ASAN_FIBERS
-static const void *sched_bottom;   /* the scheduler's stack, for AddressSanitizer */
-static size_t sched_size;
-#endif
 
 static void to_fiber(unsigned t)
 {
@@ -129,7 +154,7 @@ static void to_sched(int state)
 #if ASAN_FIBERS
     __sanitizer_start_switch_fiber(state == DONE ? NULL : &f.fake, sched_bottom, sched_size);
 #endif
-    #if KEMU_ASM
+#if KEMU_ASM
     kemu_switch(&f.sp, sched_sp);
 #else
     swapcontext(&f.ctx, &sched);
@@ -146,25 +171,36 @@ static void entry()
 #endif
     (*body)();
     to_sched(DONE);
+    abort(); /* a finished thread is never let on */
 }
 
-/* after every ready thread has run on: let a barrier's threads go, or
- * report that the block is stuck */
+static void stuck(const char *why)
+{
+    fprintf(stderr, "kemu: block (%u,%u,%u) %s\n", blockIdx.x, blockIdx.y, blockIdx.z, why);
+    abort();
+}
+
+/* after every ready thread has run on: let a barrier's threads go (1), see
+ * that all are done (0), or stop: the block is stuck */
 static int release(unsigned nt)
 {
     std::vector<fiber> &f = *fibers;
     int any = 0, at_block = 0, live = 0;
     for (unsigned w = 0; w < nt; w += 32) {
         unsigned end = w + 32 < nt ? w + 32 : nt;
-        int waiting = 0, alive = 0;
+        unsigned waiting = 0, alive = 0;
         for (unsigned t = w; t < end; t++) {
             alive += f[t].state != DONE;
             waiting += f[t].state == AT_WARP;
         }
-        if (alive && waiting == alive) {
-            for (unsigned t = w; t < end; t++)
-                if (f[t].state == AT_WARP)
-                    f[t].state = READY;
+        if (waiting && waiting == alive) {
+            if (alive < end - w)
+                stuck("has a warp shuffle that some of its warp's lanes, already finished, "
+                      "never reach");
+            for (unsigned t = w; t < end; t++) {
+                taken[t] = lanes[t];
+                f[t].state = READY;
+            }
             any = 1;
         }
     }
@@ -182,9 +218,8 @@ static int release(unsigned nt)
                 f[t].state = READY;
         return 1;
     }
-    fprintf(stderr, "kemu: block (%u,%u,%u) is stuck: its threads wait at different barriers\n",
-            blockIdx.x, blockIdx.y, blockIdx.z);
-    abort();
+    stuck("is stuck: its threads wait at different barriers");
+    return 0;
 }
 
 /* thread t of the next block, ready to start (out of line: getcontext
@@ -212,20 +247,42 @@ static __attribute__((noinline)) void fiber_start(fiber &f)
     f.fake = NULL;
 }
 
+/* thread i of the block's order */
+static inline unsigned nth(unsigned i, unsigned nt) { return down ? nt - 1 - i : i; }
+
+/* one block as coroutines; 1 when some thread met a barrier */
+static int run_block(unsigned nt)
+{
+    std::vector<fiber> &f = *fibers;
+    int waited = 0;
+    for (unsigned t = 0; t < nt; t++)
+        fiber_start(f[t]);
+    for (;;) {
+        for (unsigned i = 0; i < nt; i++)
+            if (f[nth(i, nt)].state == READY)
+                to_fiber(nth(i, nt));
+        if (!release(nt))
+            return waited;
+        waited = 1;
+    }
+}
+
 void kemu_run(dim3 grid, dim3 block, const std::function<void()> &b)
 {
     unsigned nt = block.x;
-    std::vector<fiber> f(nt);
-    if (!grid.x || !grid.y || !grid.z || grid.y > 65535 || grid.z > 65535 || !nt || nt > 1024 ||
-        block.y != 1 || block.z != 1) {
+    int first = 1;
+    if (!grid.x || !grid.y || !grid.z || grid.x > 0x7fffffffu || grid.y > 65535 ||
+        grid.z > 65535 || !nt || nt > 1024 || block.y != 1 || block.z != 1) {
         last_error = cudaErrorInvalidConfiguration;
         return;
     }
+    std::vector<fiber> f(nt);
     gridDim = grid;
     blockDim = block;
     fibers = &f;
     body = &b;
-    lanes.assign(nt, 0.0);
+    lanes.assign(nt, 0);
+    taken.assign(nt, 0);
     if (stacks.empty())
         atexit(free_stacks);
     while (stacks.size() < nt) {
@@ -245,23 +302,18 @@ void kemu_run(dim3 grid, dim3 block, const std::function<void()> &b)
     for (unsigned z = 0; z < grid.z; z++)
         for (unsigned y = 0; y < grid.y; y++)
             for (unsigned x = 0; x < grid.x; x++) {
-                int waited = 0;
                 blockIdx = {x, y, z};
+                down = (int)(block_serial++ & 1);
                 if (plain) {
-                    for (unsigned t = 0; t < nt; t++) {
-                        threadIdx = {t, 0, 0};
+                    for (unsigned i = 0; i < nt; i++) {
+                        threadIdx = {nth(i, nt), 0, 0};
                         b();
                     }
                     continue;
                 }
-                for (unsigned t = 0; t < nt; t++)
-                    fiber_start(f[t]);
-                do {
-                    for (unsigned t = 0; t < nt; t++)
-                        if (f[t].state == READY)
-                            to_fiber(t);
-                } while (release(nt) && (waited = 1));
-                plain = !waited;
+                if (run_block(nt) == 0 && first)
+                    plain = 1;
+                first = 0;
             }
     plain = 0;
     fibers = NULL;
@@ -284,20 +336,14 @@ void __syncthreads()
     to_sched(AT_BLOCK);
 }
 
-double kemu_shfl_down(double v, int delta)
+unsigned long long kemu_shfl_down(unsigned long long v, int delta)
 {
     unsigned t = threadIdx.x, lane = t & 31;
-    double r;
     if (plain)
         no_barrier("a warp shuffle");
     lanes[t] = v;
-    to_sched(AT_WARP);   /* every lane has put its value */
-    /* After the release the lanes run on in increasing order, each until
-     * its next barrier, and a lane reads only a higher one, which has not
-     * run on yet: so one barrier is enough, and the value read is the one
-     * put for this shuffle. */
-    r = lane + delta < 32 && t + delta < blockDim.x ? lanes[t + delta] : v;
-    return r;
+    to_sched(AT_WARP); /* every lane has put its value, now copied aside */
+    return delta >= 0 && lane + delta < 32 && t + delta < blockDim.x ? taken[t + delta] : v;
 }
 
 extern "C" {

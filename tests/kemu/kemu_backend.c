@@ -4,8 +4,12 @@
  * counter, resident batches.  Every op the CUDA backend gives to
  * kernels/ goes to the same launcher here; what it gives to cuDNN and
  * cuBLAS (dense convolutions, the linear layer's GEMMs) goes to the CPU
- * backend, and pointwise convolutions go to kernels/pwconv.cu (as with
- * CELLAR_POINTWISE=own).  Memory is the host's. */
+ * backend or OpenBLAS, and pointwise convolutions go to kernels/pwconv.cu
+ * (as with CELLAR_POINTWISE=own).  Memory is the host's, but the backend
+ * says it is not (host_memory 0), so callers take the GPU's paths:
+ * uploads, the dataset copied in.  New memory is filled with NaN, as a
+ * GPU's is not zeroed: an op that reads what nothing wrote shows. */
+#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +44,13 @@ static void check(cl_backend *be, cudaError_t e, const char *what)
     }
 }
 
-static void *kb_alloc(cl_backend *be, size_t bytes) { return calloc(1, bytes ? bytes : 1); }
+static void *kb_alloc(cl_backend *be, size_t bytes)
+{
+    void *p = malloc(bytes ? bytes : 1);
+    if (p)
+        memset(p, 0xff, bytes); /* NaN as floats */
+    return p;
+}
 static void kb_free(cl_backend *be, void *p) { free(p); }
 static void kb_copy(cl_backend *be, void *dst, const void *src, size_t bytes)
 {
@@ -163,6 +173,8 @@ static void kb_bn_fwd_train(cl_backend *be, const bn_desc *d, tview x, const flo
                             float *run_mean, float *run_var, tview y, int acc, const float *sscale)
 {
     kb_state *s = kb(be);
+    if (x.c <= 0)
+        return;
     check(be,
           k_bn_fwd_train_split(NULL, d->eps, d->momentum, x, gamma, beta, save_mean, save_rstd,
                                run_mean, run_var, y, acc, sscale, bn_parts(s, x), s->bn_part),
@@ -182,6 +194,8 @@ static void kb_bn_bwd(cl_backend *be, tview x, tview dy, const float *gamma,
                       tview dx, int acc, float *dgamma, float *dbeta)
 {
     kb_state *s = kb(be);
+    if (x.c <= 0)
+        return;
     check(be,
           k_bn_bwd_split(NULL, x, dy, gamma, save_mean, save_rstd, sscale, dx, acc, dgamma, dbeta,
                          bn_parts(s, x), s->bn_part),
@@ -214,6 +228,10 @@ static void kb_pool_bwd(cl_backend *be, const pool_desc *d, tview x, tview dy, t
                         const float *sscale)
 {
     int max = d->kind == POOL_MAX;
+    if (max && (size_t)dy.n * dy.c * dy.h * dy.w > kb(be)->pool_idx_count) {
+        check(be, cudaErrorInvalidValue, "max pooling backward not prepared for its batch");
+        return;
+    }
     check(be,
           k_pool_bwd(NULL, max, d->k, d->s, d->p, x, dy, dx, acc, sscale,
                      max ? kb(be)->pool_idx : NULL),
@@ -235,16 +253,22 @@ static void kb_gap_bwd(cl_backend *be, tview dy, tview dx, int acc)
     check(be, k_gap_bwd(NULL, dy, dx, acc), "global average pool backward");
 }
 
+/* as the CUDA backend: the bias rows by the kernel, then y += x w^T
+ * (cuBLAS there, OpenBLAS here) */
 static void kb_linear_fwd(cl_backend *be, int n, int k, int m, const float *x, const float *w,
                           const float *b, float *y)
 {
-    kb(be)->cpu->linear_fwd(kb(be)->cpu, n, k, m, x, w, b, y);
+    check(be, k_bias_rows(NULL, n, m, b, y), "linear bias");
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, m, k, 1.f, x, k, w, k, 1.f, y, m);
 }
 
+/* the GEMMs by the CPU backend, the bias gradient by the kernel */
 static void kb_linear_bwd(cl_backend *be, int n, int k, int m, const float *x, const float *w,
                           const float *dy, float *dx, int acc, float *dw, float *db)
 {
     kb(be)->cpu->linear_bwd(kb(be)->cpu, n, k, m, x, w, dy, dx, acc, dw, db);
+    memset(db, 0xff, (size_t)m * sizeof *db);
+    check(be, k_col_sum(NULL, n, m, dy, db), "linear bias gradient");
 }
 
 static void kb_xent(cl_backend *be, int n, int m, const float *logits, const int *labels,
@@ -285,7 +309,7 @@ static const cl_backend kb_table = {
     .upload = kb_copy,
     .download = kb_copy,
     .zero = kb_zero,
-    .host_memory = 1,
+    .host_memory = 0,
     .sync = kb_sync,
     .destroy = kb_destroy,
     .conv_prepare = kb_conv_prepare,
