@@ -25,6 +25,97 @@
 
 #define BN_THREADS 512
 
+/* value i (of n*h*w) of channel c's plane in view t; co = c*h*w */
+static __device__ __forceinline__ long bn_at(const tview &t, long co, int hw, int i)
+{
+    int img = i / hw;
+    return (long)img * t.ns + co + (i - img * hw);
+}
+
+/* From a channel's mean and biased variance over m values: its mean and
+ * 1/std as floats, written (with the running statistics moved) when
+ * `write` */
+static __device__ void bn_finish(double mean, double var, int m, float eps, float mom, int c,
+                                 int write, float *save_mean, float *save_rstd, float *run_mean,
+                                 float *run_var, float *mf, float *rstd)
+{
+    *mf = (float)mean;
+    *rstd = (float)(1.0 / sqrt(var + (double)eps));
+    if (!write)
+        return;
+    save_mean[c] = *mf;
+    save_rstd[c] = *rstd;
+    if (run_mean) {
+        double unbiased = m > 1 ? var * m / (m - 1) : var;
+        run_mean[c] = (float)((1.0 - mom) * run_mean[c] + (double)mom * mean);
+        run_var[c] = (float)((1.0 - mom) * run_var[c] + (double)mom * unbiased);
+    }
+}
+
+/* y (+)= sscale[img] * (a x + b) over the channel's values [i0, i1) */
+static __device__ void bn_apply(tview x, tview y, long co, int hw, float a, float b, int acc,
+                                const float *sscale, int i0, int i1)
+{
+    for (int i = i0 + threadIdx.x; i < i1; i += blockDim.x) {
+        int img = i / hw;
+        float sc = sscale ? sscale[img] : 1.f, v = x.d[bn_at(x, co, hw, i)];
+        float *o = y.d + bn_at(y, co, hw, i);
+        if (!acc)
+            *o = (sc * a) * v + sc * b;
+        else if (sc != 0.f)
+            *o += (sc * a) * v + sc * b;
+    }
+}
+
+/* the block's sums of dy' and dy' (x - mean) over [i0, i1), dy' = sscale dy */
+static __device__ void bn_dy_sums(tview x, tview dy, long co, int hw, float mean,
+                                  const float *sscale, int i0, int i1, double *sh, double *sdy,
+                                  double *sdyx)
+{
+    double a = 0.0, b = 0.0;
+    for (int i = i0 + threadIdx.x; i < i1; i += blockDim.x) {
+        int img = i / hw;
+        float sc = sscale ? sscale[img] : 1.f, g;
+        if (sc == 0.f)
+            continue;
+        g = dy.d[bn_at(dy, co, hw, i)];
+        a += (double)sc * g;
+        b += (double)sc * (g * (x.d[bn_at(x, co, hw, i)] - mean));
+    }
+    *sdy = block_sum(a, sh);
+    *sdyx = block_sum(b, sh);
+}
+
+/* the backward's per-channel factors from the channel's sums: k = gamma
+ * rstd, mdy = mean dy', mdyx = mean dy' xhat * rstd; dgamma and dbeta
+ * written when `write` */
+static __device__ void bn_grads(double sdy, double sdyx, float gamma, float rstd, int m, int c,
+                                int write, float *dgamma, float *dbeta, float *k, float *mdy,
+                                float *mdyx)
+{
+    if (write) {
+        dbeta[c] = (float)sdy;
+        dgamma[c] = (float)(sdyx * rstd);
+    }
+    *k = gamma * rstd;
+    *mdy = (float)(sdy / m);
+    *mdyx = (float)(sdyx * rstd / m) * rstd;
+}
+
+/* dx (+)= k (dy' - mdy - (x - mean) mdyx) over [i0, i1) */
+static __device__ void bn_dx(tview x, tview dy, tview dx, long co, int hw, float mean, float k,
+                             float mdy, float mdyx, const float *sscale, int acc, int i0, int i1)
+{
+    for (int i = i0 + threadIdx.x; i < i1; i += blockDim.x) {
+        int img = i / hw;
+        float sc = sscale ? sscale[img] : 1.f;
+        float g = dy.d[bn_at(dy, co, hw, i)], p = x.d[bn_at(x, co, hw, i)];
+        float v = k * (sc * g - mdy - (p - mean) * mdyx);
+        float *o = dx.d + bn_at(dx, co, hw, i);
+        *o = acc ? *o + v : v;
+    }
+}
+
 static __global__ void bn_fwd_train_k(float eps, float mom, tview x, const float *gamma,
                                       const float *beta, float *save_mean, float *save_rstd,
                                       float *run_mean, float *run_var, tview y, int acc,
@@ -34,41 +125,21 @@ static __global__ void bn_fwd_train_k(float eps, float mom, tview x, const float
     int c = blockIdx.x, hw = x.h * x.w, m = x.n * hw;
     long co = (long)c * hw;
     double s = 0.0, q = 0.0, mean, var;
-    float mf, rstd, a, b;
+    float mf, rstd, a;
 
-    for (int i = threadIdx.x; i < m; i += blockDim.x) {
-        int img = i / hw;
-        s += x.d[(long)img * x.ns + co + (i - img * hw)];
-    }
+    for (int i = threadIdx.x; i < m; i += blockDim.x)
+        s += x.d[bn_at(x, co, hw, i)];
     mean = block_sum(s, sh) / m;
     mf = (float)mean;
     for (int i = threadIdx.x; i < m; i += blockDim.x) {
-        int img = i / hw;
-        float d = x.d[(long)img * x.ns + co + (i - img * hw)] - mf;
+        float d = x.d[bn_at(x, co, hw, i)] - mf;
         q += (double)(d * d);
     }
     var = block_sum(q, sh) / m;
-    rstd = (float)(1.0 / sqrt(var + (double)eps));
-    if (threadIdx.x == 0) {
-        save_mean[c] = mf;
-        save_rstd[c] = rstd;
-        if (run_mean) {
-            double unbiased = m > 1 ? var * m / (m - 1) : var;
-            run_mean[c] = (float)((1.0 - mom) * run_mean[c] + (double)mom * mean);
-            run_var[c] = (float)((1.0 - mom) * run_var[c] + (double)mom * unbiased);
-        }
-    }
+    bn_finish(mean, var, m, eps, mom, c, threadIdx.x == 0, save_mean, save_rstd, run_mean, run_var,
+              &mf, &rstd);
     a = gamma[c] * rstd;
-    b = beta[c] - mf * a;
-    for (int i = threadIdx.x; i < m; i += blockDim.x) {
-        int img = i / hw, j = i - img * hw;
-        float sc = sscale ? sscale[img] : 1.f, v = x.d[(long)img * x.ns + co + j];
-        float *o = y.d + (long)img * y.ns + co + j;
-        if (!acc)
-            *o = (sc * a) * v + sc * b;
-        else if (sc != 0.f)
-            *o += (sc * a) * v + sc * b;
-    }
+    bn_apply(x, y, co, hw, a, beta[c] - mf * a, acc, sscale, 0, m);
 }
 
 cudaError_t k_bn_fwd_train(cudaStream_t st, float eps, float momentum, tview x, const float *gamma,
@@ -91,13 +162,6 @@ static __device__ __forceinline__ void bn_range(int m, int parts, int *i0, int *
 {
     *i0 = (int)((long)m * blockIdx.y / parts);
     *i1 = (int)((long)m * (blockIdx.y + 1) / parts);
-}
-
-/* value i (of n*h*w) of channel c's plane in view t */
-static __device__ __forceinline__ long bn_at(const tview &t, long co, int hw, int i)
-{
-    int img = i / hw;
-    return (long)img * t.ns + co + (i - img * hw);
 }
 
 static __global__ void bn_stats_k(tview x, int parts, double *part)
@@ -139,42 +203,20 @@ static __global__ void bn_norm_k(float eps, float mom, tview x, const float *gam
 {
     __shared__ float ab[2];
     int c = blockIdx.x, hw = x.h * x.w, m = x.n * hw, i0, i1;
-    long co = (long)c * hw;
-    float a, b;
     if (threadIdx.x == 0) {
         double s, q, mean, var;
         float mf, rstd;
         bn_parts_total(part, parts, c, &s, &q);
         mean = s / m;
         var = q / m - mean * mean;
-        var = var > 0.0 ? var : 0.0;
-        mf = (float)mean;
-        rstd = (float)(1.0 / sqrt(var + (double)eps));
-        if (blockIdx.y == 0) {
-            save_mean[c] = mf;
-            save_rstd[c] = rstd;
-            if (run_mean) {
-                double unbiased = m > 1 ? var * m / (m - 1) : var;
-                run_mean[c] = (float)((1.0 - mom) * run_mean[c] + (double)mom * mean);
-                run_var[c] = (float)((1.0 - mom) * run_var[c] + (double)mom * unbiased);
-            }
-        }
+        bn_finish(mean, var > 0.0 ? var : 0.0, m, eps, mom, c, blockIdx.y == 0, save_mean,
+                  save_rstd, run_mean, run_var, &mf, &rstd);
         ab[0] = gamma[c] * rstd;
         ab[1] = beta[c] - mf * ab[0];
     }
     __syncthreads();
-    a = ab[0];
-    b = ab[1];
     bn_range(m, parts, &i0, &i1);
-    for (int i = i0 + threadIdx.x; i < i1; i += blockDim.x) {
-        int img = i / hw, j = i - img * hw;
-        float sc = sscale ? sscale[img] : 1.f, v = x.d[(long)img * x.ns + co + j];
-        float *o = y.d + (long)img * y.ns + co + j;
-        if (!acc)
-            *o = (sc * a) * v + sc * b;
-        else if (sc != 0.f)
-            *o += (sc * a) * v + sc * b;
-    }
+    bn_apply(x, y, (long)c * hw, hw, ab[0], ab[1], acc, sscale, i0, i1);
 }
 
 static __global__ void bn_bwd_sums_k(tview x, tview dy, const float *save_mean,
@@ -182,21 +224,9 @@ static __global__ void bn_bwd_sums_k(tview x, tview dy, const float *save_mean,
 {
     __shared__ double sh[33];
     int c = blockIdx.x, hw = x.h * x.w, i0, i1;
-    long co = (long)c * hw;
-    float mean = save_mean[c];
-    double sdy = 0.0, sdyx = 0.0;
+    double sdy, sdyx;
     bn_range(x.n * hw, parts, &i0, &i1);
-    for (int i = i0 + threadIdx.x; i < i1; i += blockDim.x) {
-        int img = i / hw, j = i - img * hw;
-        float sc = sscale ? sscale[img] : 1.f, g;
-        if (sc == 0.f)
-            continue;
-        g = dy.d[(long)img * dy.ns + co + j];
-        sdy += (double)sc * g;
-        sdyx += (double)sc * (g * (x.d[(long)img * x.ns + co + j] - mean));
-    }
-    sdy = block_sum(sdy, sh);
-    sdyx = block_sum(sdyx, sh);
+    bn_dy_sums(x, dy, (long)c * hw, hw, save_mean[c], sscale, i0, i1, sh, &sdy, &sdyx);
     if (threadIdx.x == 0) {
         part[((long)blockIdx.y * gridDim.x + c) * 2] = sdy;
         part[((long)blockIdx.y * gridDim.x + c) * 2 + 1] = sdyx;
@@ -210,33 +240,15 @@ static __global__ void bn_bwd_apply_k(tview x, tview dy, const float *gamma,
 {
     __shared__ float kk[3];
     int c = blockIdx.x, hw = x.h * x.w, m = x.n * hw, i0, i1;
-    long co = (long)c * hw;
-    float mean = save_mean[c], k, mdy, mdyx;
     if (threadIdx.x == 0) {
         double sdy, sdyx;
-        float rstd = save_rstd[c];
         bn_parts_total(part, parts, c, &sdy, &sdyx);
-        if (blockIdx.y == 0) {
-            dbeta[c] = (float)sdy;
-            dgamma[c] = (float)(sdyx * rstd);
-        }
-        kk[0] = gamma[c] * rstd;
-        kk[1] = (float)(sdy / m);
-        kk[2] = (float)(sdyx * rstd / m) * rstd;
+        bn_grads(sdy, sdyx, gamma[c], save_rstd[c], m, c, blockIdx.y == 0, dgamma, dbeta, &kk[0],
+                 &kk[1], &kk[2]);
     }
     __syncthreads();
-    k = kk[0];
-    mdy = kk[1];
-    mdyx = kk[2];
     bn_range(m, parts, &i0, &i1);
-    for (int i = i0 + threadIdx.x; i < i1; i += blockDim.x) {
-        int img = i / hw, j = i - img * hw;
-        float sc = sscale ? sscale[img] : 1.f;
-        float g = dy.d[(long)img * dy.ns + co + j], p = x.d[(long)img * x.ns + co + j];
-        float v = k * (sc * g - mdy - (p - mean) * mdyx);
-        float *o = dx.d + (long)img * dx.ns + co + j;
-        *o = acc ? *o + v : v;
-    }
+    bn_dx(x, dy, dx, (long)c * hw, hw, save_mean[c], kk[0], kk[1], kk[2], sscale, acc, i0, i1);
 }
 
 cudaError_t k_bn_fwd_train_split(cudaStream_t st, float eps, float momentum, tview x,
@@ -312,35 +324,12 @@ static __global__ void bn_bwd_k(tview x, tview dy, const float *gamma, const flo
     __shared__ double sh[33];
     int c = blockIdx.x, hw = x.h * x.w, m = x.n * hw;
     long co = (long)c * hw;
-    float mean = save_mean[c], rstd = save_rstd[c], k, mdy, mdyx;
-    double sdy = 0.0, sdyx = 0.0;
-
-    for (int i = threadIdx.x; i < m; i += blockDim.x) {
-        int img = i / hw, j = i - img * hw;
-        float sc = sscale ? sscale[img] : 1.f, g;
-        if (sc == 0.f)
-            continue;
-        g = dy.d[(long)img * dy.ns + co + j];
-        sdy += (double)sc * g;
-        sdyx += (double)sc * (g * (x.d[(long)img * x.ns + co + j] - mean));
-    }
-    sdy = block_sum(sdy, sh);
-    sdyx = block_sum(sdyx, sh);
-    if (threadIdx.x == 0) {
-        dbeta[c] = (float)sdy;
-        dgamma[c] = (float)(sdyx * rstd);
-    }
-    k = gamma[c] * rstd;
-    mdy = (float)(sdy / m);
-    mdyx = (float)(sdyx * rstd / m) * rstd;
-    for (int i = threadIdx.x; i < m; i += blockDim.x) {
-        int img = i / hw, j = i - img * hw;
-        float sc = sscale ? sscale[img] : 1.f;
-        float g = dy.d[(long)img * dy.ns + co + j], p = x.d[(long)img * x.ns + co + j];
-        float v = k * (sc * g - mdy - (p - mean) * mdyx);
-        float *o = dx.d + (long)img * dx.ns + co + j;
-        *o = acc ? *o + v : v;
-    }
+    float mean = save_mean[c], k, mdy, mdyx;
+    double sdy, sdyx;
+    bn_dy_sums(x, dy, co, hw, mean, sscale, 0, m, sh, &sdy, &sdyx);
+    bn_grads(sdy, sdyx, gamma[c], save_rstd[c], m, c, threadIdx.x == 0, dgamma, dbeta, &k, &mdy,
+             &mdyx);
+    bn_dx(x, dy, dx, co, hw, mean, k, mdy, mdyx, sscale, acc, 0, m);
 }
 
 cudaError_t k_bn_bwd(cudaStream_t st, tview x, tview dy, const float *gamma,
