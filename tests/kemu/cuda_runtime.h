@@ -70,15 +70,42 @@ static inline double __longlong_as_double(long long v)
 
 void kemu_run(dim3 grid, dim3 block, const std::function<void()> &body);
 
+/* a launch's shape as CUDA would take it (else cudaGetLastError says why) */
+int kemu_launch_ok(dim3 grid, dim3 block);
+/* run op now, or record it when st is capturing (kemu_rt.cc) */
+void kemu_submit(cudaStream_t st, std::function<void()> op);
+/* argument i of kernel k is a pointer: it must be device memory (else the
+ * launch is dropped and the stream fails, as an illegal address would) */
+int kemu_device_arg(const char *k, int i, const void *p);
+
+/* pointers among a kernel's arguments, checked; views (tview) are checked
+ * by an overload of kemu_arg_ok beside them (tests/kemu/kemu_args.h) */
+template <typename T> static inline int kemu_arg_ok(const char *, int, const T &) { return 1; }
+template <typename T> static inline int kemu_arg_ok(const char *k, int i, T *const &p)
+{
+    return kemu_device_arg(k, i, (const void *)p);
+}
+
 template <typename F> struct kemu_launch {
     F f;
+    const char *name;
     dim3 grid, block;
+    cudaStream_t st;
     template <typename... A> void operator()(A... a) const
     {
-        kemu_run(grid, block, [&] { f(a...); });
+        int i = 0, ok = 1;
+        F fn = f;
+        dim3 g = grid, b = block;
+        if (!kemu_launch_ok(grid, block))
+            return;
+        (void)i;
+        ((ok = kemu_arg_ok(name, ++i, a) && ok), ...);
+        if (!ok)
+            return;
+        kemu_submit(st, [=] { kemu_run(g, b, [&] { fn(a...); }); });
     }
 };
 
-#define K_LAUNCH(k, g, b, st) kemu_launch<decltype(&k)>{&k, dim3(g), dim3(b)}
+#define K_LAUNCH(k, g, b, st) kemu_launch<decltype(&k)>{&k, #k, dim3(g), dim3(b), (st)}
 
 #endif

@@ -78,8 +78,9 @@ __asm__(".pushsection .text\n"
 uint3 threadIdx, blockIdx;
 dim3 blockDim, gridDim;
 
-static cudaError_t last_error = cudaSuccess;
 static long blocks_run;
+
+void kemu_set_error(cudaError_t e);   /* kemu_rt.cc */
 
 enum { READY, AT_BLOCK, AT_WARP, DONE };
 
@@ -267,15 +268,22 @@ static int run_block(unsigned nt)
     }
 }
 
+int kemu_launch_ok(dim3 grid, dim3 block)
+{
+    if (!grid.x || !grid.y || !grid.z || grid.x > 0x7fffffffu || grid.y > 65535 ||
+        grid.z > 65535 || !block.x || block.x > 1024 || block.y != 1 || block.z != 1) {
+        kemu_set_error(cudaErrorInvalidConfiguration);
+        return 0;
+    }
+    return 1;
+}
+
 void kemu_run(dim3 grid, dim3 block, const std::function<void()> &b)
 {
     unsigned nt = block.x;
     int first = 1;
-    if (!grid.x || !grid.y || !grid.z || grid.x > 0x7fffffffu || grid.y > 65535 ||
-        grid.z > 65535 || !nt || nt > 1024 || block.y != 1 || block.z != 1) {
-        last_error = cudaErrorInvalidConfiguration;
+    if (!kemu_launch_ok(grid, block))
         return;
-    }
     std::vector<fiber> f(nt);
     gridDim = grid;
     blockDim = block;
@@ -346,29 +354,4 @@ unsigned long long kemu_shfl_down(unsigned long long v, int delta)
     return delta >= 0 && lane + delta < 32 && t + delta < blockDim.x ? taken[t + delta] : v;
 }
 
-extern "C" {
-
-cudaError_t cudaGetLastError(void)
-{
-    cudaError_t e = last_error;
-    last_error = cudaSuccess;
-    return e;
-}
-
-const char *cudaGetErrorString(cudaError_t e)
-{
-    return e == cudaSuccess                     ? "no error"
-           : e == cudaErrorInvalidValue         ? "invalid argument"
-           : e == cudaErrorInvalidConfiguration ? "invalid configuration argument"
-                                                : "unknown error";
-}
-
-cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t st)
-{
-    (void)st;
-    memset(p, value, bytes);
-    return cudaSuccess;
-}
-
-long kemu_blocks_run(void) { return blocks_run; }
-}
+extern "C" long kemu_blocks_run(void) { return blocks_run; }

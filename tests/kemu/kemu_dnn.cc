@@ -1,0 +1,825 @@
+/* kemu_dnn.cc - cuDNN's convolutions and cuBLAS's SGEMM on the CPU, as
+ * the CUDA backend calls them (cudnn.h and cublas_v2.h beside this), so
+ * that src/backend/cuda runs unchanged in a test where there is no GPU.
+ *
+ * Descriptors hold what cuDNN's do and are read when a call is made (a
+ * recorded call keeps the values of that moment, as a graph does).  A call
+ * checks what cuDNN checks: set descriptors, the output shape its formula
+ * gives, a workspace as large as the algorithm needs (and in device
+ * memory), tensors inside device memory; then its work goes to the
+ * handle's stream, run at once or recorded.  The arithmetic is the
+ * definition (sums in double), independent of the CPU backend's.
+ *
+ * Algorithms.  So that the backend's choosing and retrying run as on a
+ * GPU, each direction offers a few, with workspaces and traits of their
+ * own, and refuses the rest as not supported:
+ *   forward  GEMM (2: an im2col workspace; x and y 16-byte aligned, else
+ *            CUDNN_STATUS_BAD_PARAM_MISALIGNED_POINTER at run time),
+ *            IMPLICIT_PRECOMP_GEMM (1: a small index workspace),
+ *            IMPLICIT_GEMM (0: none); all deterministic, ranked 2, 1, 0.
+ *   data     ALGO_0 (none, non-deterministic), ALGO_1 (im2col, deterministic).
+ *   filter   ALGO_0 (none, non-deterministic), ALGO_3 (a filter-sized
+ *            workspace), ALGO_1 (im2col; x and dy 16-byte aligned).
+ * Math types are taken and kept but change nothing: FP32 throughout. */
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <vector>
+
+#include "cuda_runtime.h"
+#include "cublas_v2.h"
+#include "cudnn.h"
+
+struct kemu_dnn {
+    cudaStream_t st;
+};
+
+struct kemu_tensor_desc {
+    int set;
+    int n, c, h, w;
+    long sn, sc, sh, sw;
+};
+
+struct kemu_filter_desc {
+    int set;
+    int k, c, h, w;
+};
+
+struct kemu_conv_desc {
+    int set;
+    int ph, pw, sh, sw, dh, dw;
+    int flip;   /* CUDNN_CONVOLUTION: the filter turned round */
+    int groups;
+    cudnnMathType_t math;
+};
+
+static char last_msg[512];
+
+static cudnnStatus_t bad(cudnnStatus_t st, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static cudnnStatus_t bad(cudnnStatus_t st, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_msg, sizeof last_msg, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+/* ---- geometry ---- */
+
+struct geo {
+    kemu_tensor_desc x, y;    /* the input and the output (forward's view) */
+    kemu_filter_desc f;
+    kemu_conv_desc cv;
+    int cpg, kpg;             /* input and output channels per group */
+};
+
+static cudnnStatus_t geometry(const kemu_tensor_desc *x, const kemu_filter_desc *f,
+                              const kemu_conv_desc *cv, const kemu_tensor_desc *y, geo *g,
+                              const char *who)
+{
+    int ho, wo;
+    if (!x || !f || !cv || !x->set || !f->set || !cv->set || (y && !y->set))
+        return bad(CUDNN_STATUS_BAD_PARAM, "%s: a descriptor is missing or was never set", who);
+    if (x->c != f->c * cv->groups || f->k % cv->groups)
+        return bad(CUDNN_STATUS_BAD_PARAM_SHAPE_MISMATCH,
+                   "%s: %d input channels against a filter of %d x %d in %d groups", who, x->c,
+                   f->k, f->c, cv->groups);
+    ho = (x->h + 2 * cv->ph - cv->dh * (f->h - 1) - 1) / cv->sh + 1;
+    wo = (x->w + 2 * cv->pw - cv->dw * (f->w - 1) - 1) / cv->sw + 1;
+    if (x->h + 2 * cv->ph - cv->dh * (f->h - 1) - 1 < 0 ||
+        x->w + 2 * cv->pw - cv->dw * (f->w - 1) - 1 < 0 || ho <= 0 || wo <= 0)
+        return bad(CUDNN_STATUS_BAD_PARAM, "%s: no output for a %dx%d input", who, x->h, x->w);
+    if (y && (y->n != x->n || y->c != f->k || y->h != ho || y->w != wo))
+        return bad(CUDNN_STATUS_BAD_PARAM_SHAPE_MISMATCH,
+                   "%s: output descriptor %dx%dx%dx%d, the convolution gives %dx%dx%dx%d", who,
+                   y->n, y->c, y->h, y->w, x->n, f->k, ho, wo);
+    g->x = *x;
+    if (y)
+        g->y = *y;
+    else
+        g->y = kemu_tensor_desc{1, x->n, f->k, ho, wo, (long)f->k * ho * wo, (long)ho * wo, wo, 1};
+    g->f = *f;
+    g->cv = *cv;
+    g->cpg = f->c;
+    g->kpg = f->k / cv->groups;
+    return CUDNN_STATUS_SUCCESS;
+}
+
+static size_t extent_bytes(const kemu_tensor_desc *t)
+{
+    return ((size_t)(t->n - 1) * t->sn + (size_t)(t->c - 1) * t->sc + (size_t)(t->h - 1) * t->sh +
+            (size_t)(t->w - 1) * t->sw + 1) *
+           sizeof(float);
+}
+
+static size_t im2col_bytes(const geo *g)
+{
+    return (size_t)g->cpg * g->f.h * g->f.w * g->y.h * g->y.w * sizeof(float);
+}
+
+enum { DIR_FWD, DIR_DATA, DIR_FILTER };
+
+/* the workspace of an algorithm, or a refusal */
+static cudnnStatus_t need_of(int dir, int algo, const geo *g, size_t *bytes)
+{
+    *bytes = 0;
+    switch (dir) {
+    case DIR_FWD:
+        if (algo == 0)
+            return CUDNN_STATUS_SUCCESS;
+        if (algo == 1) {
+            *bytes = (size_t)g->y.h * g->y.w * 2 * sizeof(int);
+            return CUDNN_STATUS_SUCCESS;
+        }
+        if (algo == 2) {
+            *bytes = im2col_bytes(g);
+            return CUDNN_STATUS_SUCCESS;
+        }
+        break;
+    case DIR_DATA:
+        if (algo == 0)
+            return CUDNN_STATUS_SUCCESS;
+        if (algo == 1) {
+            *bytes = im2col_bytes(g);
+            return CUDNN_STATUS_SUCCESS;
+        }
+        break;
+    default:
+        if (algo == 0)
+            return CUDNN_STATUS_SUCCESS;
+        if (algo == 1) {
+            *bytes = im2col_bytes(g);
+            return CUDNN_STATUS_SUCCESS;
+        }
+        if (algo == 3) {
+            *bytes = (size_t)g->f.k * g->f.c * g->f.h * g->f.w * sizeof(float);
+            return CUDNN_STATUS_SUCCESS;
+        }
+        break;
+    }
+    return bad(CUDNN_STATUS_NOT_SUPPORTED, "algorithm %d of this direction is not supported here",
+               algo);
+}
+
+static const int fwd_rank[] = {2, 1, 0, 3, 4, 5, 6, 7};
+static const int data_rank[] = {0, 1, 2, 3, 4, 5};
+static const int filter_rank[] = {0, 3, 1, 2, 4, 5, 6};
+
+static int deterministic(int dir, int algo) { return dir == DIR_FWD || algo != 0; }
+
+/* ---- the arithmetic ---- */
+
+static inline long at(const kemu_tensor_desc &t, long n, long c, long h, long w)
+{
+    return n * t.sn + c * t.sc + h * t.sh + w * t.sw;
+}
+
+static inline long tap(const geo &g, int k, int c, int r, int s)
+{
+    if (g.cv.flip) {
+        r = g.f.h - 1 - r;
+        s = g.f.w - 1 - s;
+    }
+    return (((long)k * g.f.c + c) * g.f.h + r) * g.f.w + s;
+}
+
+/* y = alpha conv(x, w) + beta y */
+static void run_fwd(const geo &g, float alpha, float beta, const float *x, const float *w,
+                    float *y)
+{
+    for (int n = 0; n < g.x.n; n++)
+        for (int k = 0; k < g.f.k; k++) {
+            int c0 = k / g.kpg * g.cpg;
+            for (int oh = 0; oh < g.y.h; oh++)
+                for (int ow = 0; ow < g.y.w; ow++) {
+                    double sum = 0.0;
+                    for (int cc = 0; cc < g.cpg; cc++)
+                        for (int r = 0; r < g.f.h; r++) {
+                            int ih = oh * g.cv.sh - g.cv.ph + r * g.cv.dh;
+                            if (ih < 0 || ih >= g.x.h)
+                                continue;
+                            for (int q = 0; q < g.f.w; q++) {
+                                int iw = ow * g.cv.sw - g.cv.pw + q * g.cv.dw;
+                                if (iw >= 0 && iw < g.x.w)
+                                    sum += (double)x[at(g.x, n, c0 + cc, ih, iw)] *
+                                           w[tap(g, k, cc, r, q)];
+                            }
+                        }
+                    float *o = &y[at(g.y, n, k, oh, ow)];
+                    *o = (float)(alpha * sum + (beta != 0.f ? (double)beta * *o : 0.0));
+                }
+        }
+}
+
+/* dx = alpha conv^T(dy, w) + beta dx */
+static void run_data(const geo &g, float alpha, float beta, const float *w, const float *dy,
+                     float *dx)
+{
+    std::vector<double> acc((size_t)g.x.n * g.x.c * g.x.h * g.x.w, 0.0);
+    auto dense = [&](int n, int c, int h, int ww) {
+        return (((size_t)n * g.x.c + c) * g.x.h + h) * g.x.w + ww;
+    };
+    for (int n = 0; n < g.x.n; n++)
+        for (int k = 0; k < g.f.k; k++) {
+            int c0 = k / g.kpg * g.cpg;
+            for (int oh = 0; oh < g.y.h; oh++)
+                for (int ow = 0; ow < g.y.w; ow++) {
+                    double v = dy[at(g.y, n, k, oh, ow)];
+                    for (int cc = 0; cc < g.cpg; cc++)
+                        for (int r = 0; r < g.f.h; r++) {
+                            int ih = oh * g.cv.sh - g.cv.ph + r * g.cv.dh;
+                            if (ih < 0 || ih >= g.x.h)
+                                continue;
+                            for (int q = 0; q < g.f.w; q++) {
+                                int iw = ow * g.cv.sw - g.cv.pw + q * g.cv.dw;
+                                if (iw >= 0 && iw < g.x.w)
+                                    acc[dense(n, c0 + cc, ih, iw)] += v * w[tap(g, k, cc, r, q)];
+                            }
+                        }
+                }
+        }
+    for (int n = 0; n < g.x.n; n++)
+        for (int c = 0; c < g.x.c; c++)
+            for (int h = 0; h < g.x.h; h++)
+                for (int ww = 0; ww < g.x.w; ww++) {
+                    float *o = &dx[at(g.x, n, c, h, ww)];
+                    *o = (float)(alpha * acc[dense(n, c, h, ww)] +
+                                 (beta != 0.f ? (double)beta * *o : 0.0));
+                }
+}
+
+/* dw = alpha sum over the batch of dy x + beta dw (dw dense [k][c][r][s]) */
+static void run_filter(const geo &g, float alpha, float beta, const float *x, const float *dy,
+                       float *dw)
+{
+    for (int k = 0; k < g.f.k; k++) {
+        int c0 = k / g.kpg * g.cpg;
+        for (int cc = 0; cc < g.cpg; cc++)
+            for (int r = 0; r < g.f.h; r++)
+                for (int q = 0; q < g.f.w; q++) {
+                    double sum = 0.0;
+                    for (int n = 0; n < g.x.n; n++)
+                        for (int oh = 0; oh < g.y.h; oh++) {
+                            int ih = oh * g.cv.sh - g.cv.ph + r * g.cv.dh;
+                            if (ih < 0 || ih >= g.x.h)
+                                continue;
+                            for (int ow = 0; ow < g.y.w; ow++) {
+                                int iw = ow * g.cv.sw - g.cv.pw + q * g.cv.dw;
+                                if (iw >= 0 && iw < g.x.w)
+                                    sum += (double)dy[at(g.y, n, k, oh, ow)] *
+                                           x[at(g.x, n, c0 + cc, ih, iw)];
+                            }
+                        }
+                    float *o = &dw[tap(g, k, cc, r, q)];
+                    *o = (float)(alpha * sum + (beta != 0.f ? (double)beta * *o : 0.0));
+                }
+    }
+}
+
+/* ---- cuDNN ---- */
+
+extern "C" {
+
+cudnnStatus_t cudnnCreate(cudnnHandle_t *h)
+{
+    *h = new kemu_dnn();
+    (*h)->st = NULL;
+    return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t cudnnDestroy(cudnnHandle_t h)
+{
+    delete h;
+    return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t cudnnSetStream(cudnnHandle_t h, cudaStream_t st)
+{
+    if (!h)
+        return bad(CUDNN_STATUS_BAD_PARAM_NULL_POINTER, "cudnnSetStream: no handle");
+    h->st = st;
+    return CUDNN_STATUS_SUCCESS;
+}
+
+const char *cudnnGetErrorString(cudnnStatus_t st)
+{
+    switch (st) {
+    case CUDNN_STATUS_SUCCESS: return "CUDNN_STATUS_SUCCESS";
+    case CUDNN_STATUS_NOT_INITIALIZED: return "CUDNN_STATUS_NOT_INITIALIZED";
+    case CUDNN_STATUS_BAD_PARAM: return "CUDNN_STATUS_BAD_PARAM";
+    case CUDNN_STATUS_BAD_PARAM_NULL_POINTER: return "CUDNN_STATUS_BAD_PARAM_NULL_POINTER";
+    case CUDNN_STATUS_BAD_PARAM_MISALIGNED_POINTER:
+        return "CUDNN_STATUS_BAD_PARAM_MISALIGNED_POINTER";
+    case CUDNN_STATUS_BAD_PARAM_SHAPE_MISMATCH: return "CUDNN_STATUS_BAD_PARAM_SHAPE_MISMATCH";
+    case CUDNN_STATUS_NOT_SUPPORTED: return "CUDNN_STATUS_NOT_SUPPORTED";
+    case CUDNN_STATUS_NOT_SUPPORTED_SHAPE: return "CUDNN_STATUS_NOT_SUPPORTED_SHAPE";
+    case CUDNN_STATUS_INTERNAL_ERROR: return "CUDNN_STATUS_INTERNAL_ERROR";
+    case CUDNN_STATUS_EXECUTION_FAILED: return "CUDNN_STATUS_EXECUTION_FAILED";
+    }
+    return "CUDNN_STATUS_UNKNOWN";
+}
+
+void cudnnGetLastErrorString(char *message, size_t max)
+{
+    if (max)
+        snprintf(message, max, "%s", last_msg);
+    last_msg[0] = '\0';
+}
+
+cudnnStatus_t cudnnCreateTensorDescriptor(cudnnTensorDescriptor_t *t)
+{
+    *t = new kemu_tensor_desc();
+    return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t cudnnDestroyTensorDescriptor(cudnnTensorDescriptor_t t)
+{
+    delete t;
+    return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t cudnnSetTensor4dDescriptorEx(cudnnTensorDescriptor_t t, cudnnDataType_t type, int n,
+                                           int c, int h, int w, int nStride, int cStride,
+                                           int hStride, int wStride)
+{
+    if (!t)
+        return bad(CUDNN_STATUS_BAD_PARAM_NULL_POINTER, "cudnnSetTensor4dDescriptorEx: no descriptor");
+    if (type != CUDNN_DATA_FLOAT)
+        return bad(CUDNN_STATUS_NOT_SUPPORTED, "cudnnSetTensor4dDescriptorEx: only float here");
+    if (n <= 0 || c <= 0 || h <= 0 || w <= 0 || nStride <= 0 || cStride <= 0 || hStride <= 0 ||
+        wStride <= 0)
+        return bad(CUDNN_STATUS_BAD_PARAM,
+                   "cudnnSetTensor4dDescriptorEx: sizes %dx%dx%dx%d, strides %d %d %d %d", n, c,
+                   h, w, nStride, cStride, hStride, wStride);
+    *t = kemu_tensor_desc{1, n, c, h, w, nStride, cStride, hStride, wStride};
+    return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t cudnnCreateFilterDescriptor(cudnnFilterDescriptor_t *f)
+{
+    *f = new kemu_filter_desc();
+    return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t cudnnDestroyFilterDescriptor(cudnnFilterDescriptor_t f)
+{
+    delete f;
+    return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t cudnnSetFilter4dDescriptor(cudnnFilterDescriptor_t f, cudnnDataType_t type,
+                                         cudnnTensorFormat_t format, int k, int c, int h, int w)
+{
+    if (type != CUDNN_DATA_FLOAT || format != CUDNN_TENSOR_NCHW)
+        return bad(CUDNN_STATUS_NOT_SUPPORTED, "cudnnSetFilter4dDescriptor: float NCHW only here");
+    if (k <= 0 || c <= 0 || h <= 0 || w <= 0)
+        return bad(CUDNN_STATUS_BAD_PARAM, "cudnnSetFilter4dDescriptor: %dx%dx%dx%d", k, c, h, w);
+    *f = kemu_filter_desc{1, k, c, h, w};
+    return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t cudnnCreateConvolutionDescriptor(cudnnConvolutionDescriptor_t *c)
+{
+    *c = new kemu_conv_desc();
+    (*c)->groups = 1;
+    return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t cudnnDestroyConvolutionDescriptor(cudnnConvolutionDescriptor_t c)
+{
+    delete c;
+    return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t cudnnSetConvolution2dDescriptor(cudnnConvolutionDescriptor_t c, int pad_h,
+                                              int pad_w, int u, int v, int dilation_h,
+                                              int dilation_w, cudnnConvolutionMode_t mode,
+                                              cudnnDataType_t compute)
+{
+    if (pad_h < 0 || pad_w < 0 || u <= 0 || v <= 0 || dilation_h <= 0 || dilation_w <= 0 ||
+        compute != CUDNN_DATA_FLOAT)
+        return bad(CUDNN_STATUS_BAD_PARAM,
+                   "cudnnSetConvolution2dDescriptor: pad %d %d, stride %d %d, dilation %d %d", pad_h,
+                   pad_w, u, v, dilation_h, dilation_w);
+    c->set = 1;
+    c->ph = pad_h;
+    c->pw = pad_w;
+    c->sh = u;
+    c->sw = v;
+    c->dh = dilation_h;
+    c->dw = dilation_w;
+    c->flip = mode == CUDNN_CONVOLUTION;
+    return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t cudnnSetConvolutionGroupCount(cudnnConvolutionDescriptor_t c, int groups)
+{
+    if (groups <= 0)
+        return bad(CUDNN_STATUS_BAD_PARAM, "cudnnSetConvolutionGroupCount: %d", groups);
+    c->groups = groups;
+    return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t cudnnSetConvolutionMathType(cudnnConvolutionDescriptor_t c, cudnnMathType_t m)
+{
+    if (m != CUDNN_DEFAULT_MATH && m != CUDNN_TENSOR_OP_MATH &&
+        m != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION && m != CUDNN_FMA_MATH)
+        return bad(CUDNN_STATUS_BAD_PARAM, "cudnnSetConvolutionMathType: %d", (int)m);
+    c->math = m;
+    return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t cudnnGetConvolution2dForwardOutputDim(cudnnConvolutionDescriptor_t c,
+                                                    cudnnTensorDescriptor_t x,
+                                                    cudnnFilterDescriptor_t w, int *n, int *k,
+                                                    int *h, int *wo)
+{
+    geo g = {};
+    cudnnStatus_t st = geometry(x, w, c, NULL, &g, "cudnnGetConvolution2dForwardOutputDim");
+    if (st)
+        return st;
+    *n = g.y.n;
+    *k = g.y.c;
+    *h = g.y.h;
+    *wo = g.y.w;
+    return CUDNN_STATUS_SUCCESS;
+}
+
+}
+
+/* ---- algorithms ---- */
+
+template <typename P>
+static cudnnStatus_t ranking(int dir, const geo &g, const kemu_conv_desc *c, int want, int *got,
+                             P *p, int timed)
+{
+    const int *order = dir == DIR_FWD ? fwd_rank : dir == DIR_DATA ? data_rank : filter_rank;
+    int count = dir == DIR_FWD    ? (int)CUDNN_CONVOLUTION_FWD_ALGO_COUNT
+                : dir == DIR_DATA ? (int)CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT
+                                  : (int)CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT;
+    *got = 0;
+    for (int i = 0; i < count && i < want; i++) {
+        size_t bytes = 0;
+        P e;
+        memset(&e, 0, sizeof e);
+        e.algo = (decltype(e.algo))order[i];
+        e.status = need_of(dir, order[i], &g, &bytes);
+        e.memory = bytes;
+        e.time = e.status ? -1.f : timed ? 0.1f * (float)(i + 1) : -1.f;
+        e.determinism = deterministic(dir, order[i]) ? CUDNN_DETERMINISTIC : CUDNN_NON_DETERMINISTIC;
+        e.mathType = c->math;
+        p[(*got)++] = e;
+    }
+    last_msg[0] = '\0';
+    return CUDNN_STATUS_SUCCESS;
+}
+
+/* Find times the algorithms by running them: it waits for the stream,
+ * which spoils a capture as it would on a GPU */
+static cudnnStatus_t find_wait(cudnnHandle_t h, const char *who)
+{
+    if (cudaStreamSynchronize(h->st) != cudaSuccess)
+        return bad(CUDNN_STATUS_INTERNAL_ERROR, "%s: waiting for the stream failed (capturing?)",
+                   who);
+    return CUDNN_STATUS_SUCCESS;
+}
+
+extern "C" {
+
+cudnnStatus_t cudnnGetConvolutionForwardAlgorithm_v7(cudnnHandle_t h, cudnnTensorDescriptor_t x,
+                                                     cudnnFilterDescriptor_t w,
+                                                     cudnnConvolutionDescriptor_t c,
+                                                     cudnnTensorDescriptor_t y, int want,
+                                                     int *got, cudnnConvolutionFwdAlgoPerf_t *p)
+{
+    geo g = {};
+    cudnnStatus_t st = geometry(x, w, c, y, &g, "cudnnGetConvolutionForwardAlgorithm_v7");
+    (void)h;
+    return st ? st : ranking(DIR_FWD, g, c, want, got, p, 0);
+}
+
+cudnnStatus_t cudnnGetConvolutionBackwardDataAlgorithm_v7(
+    cudnnHandle_t h, cudnnFilterDescriptor_t w, cudnnTensorDescriptor_t dy,
+    cudnnConvolutionDescriptor_t c, cudnnTensorDescriptor_t dx, int want, int *got,
+    cudnnConvolutionBwdDataAlgoPerf_t *p)
+{
+    geo g = {};
+    cudnnStatus_t st = geometry(dx, w, c, dy, &g, "cudnnGetConvolutionBackwardDataAlgorithm_v7");
+    (void)h;
+    return st ? st : ranking(DIR_DATA, g, c, want, got, p, 0);
+}
+
+cudnnStatus_t cudnnGetConvolutionBackwardFilterAlgorithm_v7(
+    cudnnHandle_t h, cudnnTensorDescriptor_t x, cudnnTensorDescriptor_t dy,
+    cudnnConvolutionDescriptor_t c, cudnnFilterDescriptor_t dw, int want, int *got,
+    cudnnConvolutionBwdFilterAlgoPerf_t *p)
+{
+    geo g = {};
+    cudnnStatus_t st = geometry(x, dw, c, dy, &g, "cudnnGetConvolutionBackwardFilterAlgorithm_v7");
+    (void)h;
+    return st ? st : ranking(DIR_FILTER, g, c, want, got, p, 0);
+}
+
+cudnnStatus_t cudnnFindConvolutionForwardAlgorithm(cudnnHandle_t h, cudnnTensorDescriptor_t x,
+                                                   cudnnFilterDescriptor_t w,
+                                                   cudnnConvolutionDescriptor_t c,
+                                                   cudnnTensorDescriptor_t y, int want, int *got,
+                                                   cudnnConvolutionFwdAlgoPerf_t *p)
+{
+    geo g = {};
+    cudnnStatus_t st = geometry(x, w, c, y, &g, "cudnnFindConvolutionForwardAlgorithm");
+    if (!st)
+        st = find_wait(h, "cudnnFindConvolutionForwardAlgorithm");
+    return st ? st : ranking(DIR_FWD, g, c, want, got, p, 1);
+}
+
+cudnnStatus_t cudnnFindConvolutionBackwardDataAlgorithm(cudnnHandle_t h,
+                                                        cudnnFilterDescriptor_t w,
+                                                        cudnnTensorDescriptor_t dy,
+                                                        cudnnConvolutionDescriptor_t c,
+                                                        cudnnTensorDescriptor_t dx, int want,
+                                                        int *got,
+                                                        cudnnConvolutionBwdDataAlgoPerf_t *p)
+{
+    geo g = {};
+    cudnnStatus_t st = geometry(dx, w, c, dy, &g, "cudnnFindConvolutionBackwardDataAlgorithm");
+    if (!st)
+        st = find_wait(h, "cudnnFindConvolutionBackwardDataAlgorithm");
+    return st ? st : ranking(DIR_DATA, g, c, want, got, p, 1);
+}
+
+cudnnStatus_t cudnnFindConvolutionBackwardFilterAlgorithm(cudnnHandle_t h,
+                                                          cudnnTensorDescriptor_t x,
+                                                          cudnnTensorDescriptor_t dy,
+                                                          cudnnConvolutionDescriptor_t c,
+                                                          cudnnFilterDescriptor_t dw, int want,
+                                                          int *got,
+                                                          cudnnConvolutionBwdFilterAlgoPerf_t *p)
+{
+    geo g = {};
+    cudnnStatus_t st = geometry(x, dw, c, dy, &g, "cudnnFindConvolutionBackwardFilterAlgorithm");
+    if (!st)
+        st = find_wait(h, "cudnnFindConvolutionBackwardFilterAlgorithm");
+    return st ? st : ranking(DIR_FILTER, g, c, want, got, p, 1);
+}
+
+cudnnStatus_t cudnnGetConvolutionForwardWorkspaceSize(cudnnHandle_t h, cudnnTensorDescriptor_t x,
+                                                      cudnnFilterDescriptor_t w,
+                                                      cudnnConvolutionDescriptor_t c,
+                                                      cudnnTensorDescriptor_t y,
+                                                      cudnnConvolutionFwdAlgo_t algo,
+                                                      size_t *bytes)
+{
+    geo g = {};
+    cudnnStatus_t st = geometry(x, w, c, y, &g, "cudnnGetConvolutionForwardWorkspaceSize");
+    (void)h;
+    return st ? st : need_of(DIR_FWD, algo, &g, bytes);
+}
+
+cudnnStatus_t cudnnGetConvolutionBackwardDataWorkspaceSize(cudnnHandle_t h,
+                                                           cudnnFilterDescriptor_t w,
+                                                           cudnnTensorDescriptor_t dy,
+                                                           cudnnConvolutionDescriptor_t c,
+                                                           cudnnTensorDescriptor_t dx,
+                                                           cudnnConvolutionBwdDataAlgo_t algo,
+                                                           size_t *bytes)
+{
+    geo g = {};
+    cudnnStatus_t st = geometry(dx, w, c, dy, &g, "cudnnGetConvolutionBackwardDataWorkspaceSize");
+    (void)h;
+    return st ? st : need_of(DIR_DATA, algo, &g, bytes);
+}
+
+cudnnStatus_t cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnnHandle_t h,
+                                                             cudnnTensorDescriptor_t x,
+                                                             cudnnTensorDescriptor_t dy,
+                                                             cudnnConvolutionDescriptor_t c,
+                                                             cudnnFilterDescriptor_t dw,
+                                                             cudnnConvolutionBwdFilterAlgo_t algo,
+                                                             size_t *bytes)
+{
+    geo g = {};
+    cudnnStatus_t st =
+        geometry(x, dw, c, dy, &g, "cudnnGetConvolutionBackwardFilterWorkspaceSize");
+    (void)h;
+    return st ? st : need_of(DIR_FILTER, algo, &g, bytes);
+}
+
+/* ---- running ---- */
+
+/* what every direction checks before its work is queued: the algorithm,
+ * its workspace, alignment, and that each tensor lies in device memory */
+static cudnnStatus_t admit(int dir, int algo, const geo &g, const char *who, const void *x,
+                           const void *w, const void *y, void *ws, size_t ws_bytes)
+{
+    size_t need = 0;
+    cudnnStatus_t st = need_of(dir, algo, &g, &need);
+    size_t wbytes = (size_t)g.f.k * g.f.c * g.f.h * g.f.w * sizeof(float);
+    if (st)
+        return st;
+    if (need > ws_bytes || (need && !ws))
+        return bad(CUDNN_STATUS_BAD_PARAM, "%s: algorithm %d needs %zu bytes of workspace, given %zu",
+                   who, algo, need, ws ? ws_bytes : 0);
+    if (!x || !w || !y)
+        return bad(CUDNN_STATUS_BAD_PARAM_NULL_POINTER, "%s: a NULL tensor", who);
+    if (((dir == DIR_FWD && algo == 2) || (dir == DIR_FILTER && algo == 1)) &&
+        (((uintptr_t)x | (uintptr_t)y) & 15))
+        return bad(CUDNN_STATUS_BAD_PARAM_MISALIGNED_POINTER,
+                   "%s: algorithm %d wants 16-byte aligned tensors", who, algo);
+    /* (the filter is w for forward and data, y for the filter gradient) */
+    if (!kemu_device_range(who, 1, x, extent_bytes(dir == DIR_DATA ? &g.y : &g.x)) ||
+        !kemu_device_range(who, 2, dir == DIR_FILTER ? y : w,
+                           dir == DIR_FILTER ? extent_bytes(&g.y) : wbytes) ||
+        !kemu_device_range(who, 3, dir == DIR_FILTER ? w : y,
+                           dir == DIR_FILTER ? wbytes
+                                             : extent_bytes(dir == DIR_DATA ? &g.x : &g.y)) ||
+        (need && !kemu_device_range(who, 4, ws, need)))
+        return bad(CUDNN_STATUS_EXECUTION_FAILED, "%s: a tensor outside device memory", who);
+    return CUDNN_STATUS_SUCCESS;
+}
+
+/* the algorithm scribbles over its workspace, as a real one would use it */
+static void use_workspace(void *ws, size_t need)
+{
+    if (need)
+        memset(ws, 0xa5, need);
+}
+
+cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t h, const void *alpha,
+                                      cudnnTensorDescriptor_t xd, const void *x,
+                                      cudnnFilterDescriptor_t wd, const void *w,
+                                      cudnnConvolutionDescriptor_t c,
+                                      cudnnConvolutionFwdAlgo_t algo, void *ws, size_t ws_bytes,
+                                      const void *beta, cudnnTensorDescriptor_t yd, void *y)
+{
+    geo g = {};
+    size_t need = 0;
+    float a = *(const float *)alpha, b = *(const float *)beta;
+    cudnnStatus_t st = geometry(xd, wd, c, yd, &g, "cudnnConvolutionForward");
+    if (st || (st = admit(DIR_FWD, algo, g, "cudnnConvolutionForward", x, w, y, ws, ws_bytes)))
+        return st;
+    (void)need_of(DIR_FWD, algo, &g, &need);
+    kemu_submit(h->st, [=] {
+        use_workspace(ws, need);
+        run_fwd(g, a, b, (const float *)x, (const float *)w, (float *)y);
+    });
+    return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t h, const void *alpha,
+                                           cudnnFilterDescriptor_t wd, const void *w,
+                                           cudnnTensorDescriptor_t dyd, const void *dy,
+                                           cudnnConvolutionDescriptor_t c,
+                                           cudnnConvolutionBwdDataAlgo_t algo, void *ws,
+                                           size_t ws_bytes, const void *beta,
+                                           cudnnTensorDescriptor_t dxd, void *dx)
+{
+    geo g = {};
+    size_t need = 0;
+    float a = *(const float *)alpha, b = *(const float *)beta;
+    cudnnStatus_t st = geometry(dxd, wd, c, dyd, &g, "cudnnConvolutionBackwardData");
+    if (st ||
+        (st = admit(DIR_DATA, algo, g, "cudnnConvolutionBackwardData", dy, w, dx, ws, ws_bytes)))
+        return st;
+    (void)need_of(DIR_DATA, algo, &g, &need);
+    kemu_submit(h->st, [=] {
+        use_workspace(ws, need);
+        run_data(g, a, b, (const float *)w, (const float *)dy, (float *)dx);
+    });
+    return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t h, const void *alpha,
+                                             cudnnTensorDescriptor_t xd, const void *x,
+                                             cudnnTensorDescriptor_t dyd, const void *dy,
+                                             cudnnConvolutionDescriptor_t c,
+                                             cudnnConvolutionBwdFilterAlgo_t algo, void *ws,
+                                             size_t ws_bytes, const void *beta,
+                                             cudnnFilterDescriptor_t dwd, void *dw)
+{
+    geo g = {};
+    size_t need = 0;
+    float a = *(const float *)alpha, b = *(const float *)beta;
+    cudnnStatus_t st = geometry(xd, dwd, c, dyd, &g, "cudnnConvolutionBackwardFilter");
+    if (st || (st = admit(DIR_FILTER, algo, g, "cudnnConvolutionBackwardFilter", x, dw, dy, ws,
+                          ws_bytes)))
+        return st;
+    (void)need_of(DIR_FILTER, algo, &g, &need);
+    kemu_submit(h->st, [=] {
+        use_workspace(ws, need);
+        run_filter(g, a, b, (const float *)x, (const float *)dy, (float *)dw);
+    });
+    return CUDNN_STATUS_SUCCESS;
+}
+
+/* ---- cuBLAS ---- */
+
+struct kemu_blas {
+    cudaStream_t st;
+    void *ws;
+    size_t ws_bytes;
+    cublasMath_t math;
+};
+
+cublasStatus_t cublasCreate(cublasHandle_t *h)
+{
+    *h = new kemu_blas();
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasDestroy(cublasHandle_t h)
+{
+    delete h;
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasSetStream(cublasHandle_t h, cudaStream_t st)
+{
+    h->st = st;
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasSetMathMode(cublasHandle_t h, cublasMath_t mode)
+{
+    if (mode != CUBLAS_DEFAULT_MATH && mode != CUBLAS_TENSOR_OP_MATH &&
+        mode != CUBLAS_PEDANTIC_MATH && mode != CUBLAS_TF32_TENSOR_OP_MATH)
+        return CUBLAS_STATUS_INVALID_VALUE;
+    h->math = mode;
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasSetWorkspace(cublasHandle_t h, void *ws, size_t bytes)
+{
+    if (bytes && !kemu_device_range("cublasSetWorkspace", 2, ws, bytes))
+        return CUBLAS_STATUS_INVALID_VALUE;
+    h->ws = ws;
+    h->ws_bytes = bytes;
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasSgemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m,
+                           int n, int k, const float *alpha, const float *a, int lda,
+                           const float *b, int ldb, const float *beta, float *c, int ldc)
+{
+    float al = *alpha, be = *beta;
+    int ar = ta == CUBLAS_OP_N ? m : k, ac = ta == CUBLAS_OP_N ? k : m;
+    int br = tb == CUBLAS_OP_N ? k : n, bc = tb == CUBLAS_OP_N ? n : k;
+    if (m < 0 || n < 0 || k < 0 || lda < (ar > 1 ? ar : 1) || ldb < (br > 1 ? br : 1) ||
+        ldc < (m > 1 ? m : 1) || (ta != CUBLAS_OP_N && ta != CUBLAS_OP_T) ||
+        (tb != CUBLAS_OP_N && tb != CUBLAS_OP_T))
+        return CUBLAS_STATUS_INVALID_VALUE;
+    if (!m || !n)
+        return CUBLAS_STATUS_SUCCESS;
+    if ((k && (!kemu_device_range("cublasSgemm", 7, a, ((size_t)(ac - 1) * lda + ar) * 4) ||
+               !kemu_device_range("cublasSgemm", 9, b, ((size_t)(bc - 1) * ldb + br) * 4))) ||
+        !kemu_device_range("cublasSgemm", 12, c, ((size_t)(n - 1) * ldc + m) * 4))
+        return CUBLAS_STATUS_EXECUTION_FAILED;
+    kemu_submit(h->st, [=] {
+        for (int j = 0; j < n; j++)
+            for (int i = 0; i < m; i++) {
+                double sum = 0.0;
+                for (int l = 0; l < k; l++) {
+                    float x = ta == CUBLAS_OP_N ? a[i + (long)l * lda] : a[l + (long)i * lda];
+                    float y = tb == CUBLAS_OP_N ? b[l + (long)j * ldb] : b[j + (long)l * ldb];
+                    sum += (double)x * y;
+                }
+                float *o = &c[i + (long)j * ldc];
+                *o = (float)(al * sum + (be != 0.f ? (double)be * *o : 0.0));
+            }
+    });
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+const char *cublasGetStatusString(cublasStatus_t st)
+{
+    switch (st) {
+    case CUBLAS_STATUS_SUCCESS: return "success";
+    case CUBLAS_STATUS_NOT_INITIALIZED: return "the library was not initialized";
+    case CUBLAS_STATUS_ALLOC_FAILED: return "the resource allocation failed";
+    case CUBLAS_STATUS_INVALID_VALUE: return "an invalid numeric value was used as an argument";
+    case CUBLAS_STATUS_EXECUTION_FAILED: return "the GPU program failed to execute";
+    case CUBLAS_STATUS_INTERNAL_ERROR: return "an internal operation failed";
+    case CUBLAS_STATUS_NOT_SUPPORTED: return "the functionality requested is not supported";
+    }
+    return "unknown error";
+}
+
+const char *cublasGetStatusName(cublasStatus_t st)
+{
+    switch (st) {
+    case CUBLAS_STATUS_SUCCESS: return "CUBLAS_STATUS_SUCCESS";
+    case CUBLAS_STATUS_NOT_INITIALIZED: return "CUBLAS_STATUS_NOT_INITIALIZED";
+    case CUBLAS_STATUS_ALLOC_FAILED: return "CUBLAS_STATUS_ALLOC_FAILED";
+    case CUBLAS_STATUS_INVALID_VALUE: return "CUBLAS_STATUS_INVALID_VALUE";
+    case CUBLAS_STATUS_EXECUTION_FAILED: return "CUBLAS_STATUS_EXECUTION_FAILED";
+    case CUBLAS_STATUS_INTERNAL_ERROR: return "CUBLAS_STATUS_INTERNAL_ERROR";
+    case CUBLAS_STATUS_NOT_SUPPORTED: return "CUBLAS_STATUS_NOT_SUPPORTED";
+    }
+    return "CUBLAS_STATUS_UNKNOWN";
+}
+}
