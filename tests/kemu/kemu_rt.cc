@@ -13,7 +13,7 @@
 #include "cuda_runtime.h"
 
 #define TOTAL_BYTES ((size_t)80 << 30)   /* the memory the stand-in device reports */
-#define SMS 16   /* and its multiprocessors: a small GPU, so that few blocks split a sum */
+#define SMS 4    /* and its multiprocessors: a small GPU, so that few blocks split a sum */
 
 struct kemu_stream {
     int capturing, invalid;

@@ -1,0 +1,96 @@
+#!/bin/sh
+# gpu_emu.test.sh - the cellar command with --backend cuda where there is no
+# GPU: tests/cellar-emu is cellar built over the CPU stand-ins of the CUDA
+# runtime, cuDNN and cuBLAS (tests/kemu), with the CUDA backend's own files
+# and kernels.  It runs what a GPU session runs first (bench, its profile,
+# train, a search with several trials at once on one device) and must give
+# the CPU's results, so the paths between the command line and the device
+# are checked before a GPU is lent.  Skips where configure found no C++
+# compiler (no cellar-emu) or no CUDA (the command then has no cuda backend).
+# With CELLAR_TEST_SHORT (the sanitizer builds) only one bench and the search.
+B=${CELLAR_BUILDDIR:-.}
+EMU=$(cd "$B" && pwd)/tests/cellar-emu
+CELLAR=${CELLAR:-./cellar}
+CELLAR=$(cd "$(dirname "$CELLAR")" && pwd)/$(basename "$CELLAR")
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+PY=/usr/bin/python3; [ -x $PY ] || PY=python3
+
+ok() { echo "ok - $*"; }
+nok() { echo "not ok - $*"; }
+check() { d=$1; shift; if "$@"; then ok "$d"; else nok "$d"; fi; }
+jget() { $PY -c "import json,sys; print(json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])[sys.argv[2]])" "$1" "$2"; }
+sql() { $PY -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print('\n'.join('|'.join(map(str,r)) for r in c.execute(sys.argv[2])))" "$@"; }
+
+if [ ! -x "$EMU" ]; then
+  echo "skip - no tests/cellar-emu (configure found no C++ compiler)"
+  exit 77
+fi
+cd "$tmp" || exit 1
+
+# --- bench ---
+small="--N 1 --F 4 --batch 4 --input 8x8x3 --steps 2 --warmup 1"
+"$EMU" bench --backend cuda $small >bench.out 2>bench.err; rc=$?
+if [ $rc -ne 0 ] && grep -q "built without CUDA" bench.err; then
+  echo "skip - this build has no CUDA backend: $(head -1 bench.err)"
+  exit 77
+fi
+check "bench --backend cuda exits 0 with one JSON line" sh -c "[ $rc -eq 0 ] && [ \$(wc -l <bench.out) -eq 1 ]"
+check "... on the cuda backend, its step recorded as a graph" sh -c "[ '$(jget bench.out backend)' = cuda ] && [ '$(jget bench.out graph)' = True ]"
+check "... saying how it computes: $(jget bench.out engine)" [ "$(jget bench.out engine)" = "depthwise own, pointwise cudnn, tf32" ]
+check "... with a positive img_s ($(jget bench.out img_s))" $PY -c "import sys; sys.exit(not float(sys.argv[1]) > 0)" "$(jget bench.out img_s)"
+"$CELLAR" bench --backend cpu $small --threads 1 >cpu.out 2>/dev/null
+check "... and the CPU's parameter count and FLOPs" sh -c "[ '$(jget bench.out params)' = '$(jget cpu.out params)' ] && [ '$(jget bench.out flops)' = '$(jget cpu.out flops)' ]"
+# CELLAR_TEST_SHORT (the sanitizer builds): the default bench and the search only
+if [ -z "${CELLAR_TEST_SHORT:-}" ]; then
+CELLAR_CUDA_GRAPH=0 "$EMU" bench --backend cuda $small >plain.out 2>/dev/null; rc=$?
+check "CELLAR_CUDA_GRAPH=0: bench runs its steps op by op (graph false)" sh -c "[ $rc -eq 0 ] && [ '$(jget plain.out graph)' = False ]"
+CELLAR_POINTWISE=own CELLAR_DEPTHWISE=cudnn "$EMU" bench --backend cuda $small >other.out 2>/dev/null; rc=$?
+check "CELLAR_POINTWISE=own CELLAR_DEPTHWISE=cudnn: bench runs and says so" sh -c "[ $rc -eq 0 ] && [ '$(jget other.out engine)' = 'depthwise cudnn, pointwise own, tf32' ]"
+"$EMU" bench --backend cuda $small --profile >prof.out 2>prof.err; rc=$?
+check "bench --profile on cuda times each class of op" sh -c "[ $rc -eq 0 ] && grep -q 'depthwise' prof.err && grep -q 'batch norm' prof.err"
+
+fi
+
+if [ ! -d /usr/share/datasets/fashion-mnist ]; then
+  echo "# Fashion-MNIST is not installed (Debian: dataset-fashion-mnist): no train or search here"
+  exit 0
+fi
+
+if [ -z "${CELLAR_TEST_SHORT:-}" ]; then
+
+# --- train: the same figures as the CPU ---
+args="--N 1 --F 4 --epochs 1 --train-limit 128 --test-limit 128 --batch 32 --seed 3"
+"$EMU" train --backend cuda $args >train.out 2>train.err; rc=$?
+"$CELLAR" train --backend cpu $args >train_cpu.out 2>/dev/null
+check "train --backend cuda exits 0 and reports on cuda" sh -c "[ $rc -eq 0 ] && [ '$(jget train.out backend)' = cuda ]"
+check "... with the CPU's test accuracy and loss ($(jget train.out test_acc) $(jget train.out test_loss); CPU $(jget train_cpu.out test_acc) $(jget train_cpu.out test_loss))" \
+  $PY -c "import sys; a,b,c,d=map(float,sys.argv[1:]); sys.exit(not (abs(a-c) <= 2/128 and abs(b-d) <= 1e-3*d))" \
+  "$(jget train.out test_acc)" "$(jget train.out test_loss)" "$(jget train_cpu.out test_acc)" "$(jget train_cpu.out test_loss)"
+
+fi
+
+# --- a search: several trials at once on one device ---
+cat >tiny.lua <<'EOF'
+cellar.experiment {
+  name = "tiny",
+  dataset = "fashion-mnist",
+  train_images = 96, val_images = 64,
+  space = cellar.space { ops = { "identity", "avg_pool_3x3", "max_pool_3x3", "sep_conv_3x3" },
+                         B = 2, combiners = { "add" } },
+  child = { N = 1, F = 4, epochs = 1, batch = 32, lr = cellar.cosine(0.05, 0) },
+  strategy = cellar.ppo { batch = 3, hidden = 16 },
+  budget = 3,
+  seed = 11,
+}
+EOF
+"$EMU" run tiny.lua --backend cuda --db gpu.db >run.out 2>run.err; rc=$?
+"$CELLAR" run tiny.lua --backend cpu --db cpu.db >/dev/null 2>&1
+check "run --backend cuda: a search of 3 trials finishes (exit 0)" [ $rc -eq 0 ]
+check "... the engine puts several trials on the device at once: $(grep 'at once' run.err)" grep -q "^[2-8] trials train at once on cuda" run.err
+check "... the journal holds 3 done trials" [ "$(sql gpu.db "select count(*) from trials where state='done'")" = 3 ]
+check "... with the CPU's genotypes and rewards" $PY -c "
+import sqlite3, sys
+q = 'select id, genotype, reward from trials order by id'
+g = list(sqlite3.connect('gpu.db').execute(q)); c = list(sqlite3.connect('cpu.db').execute(q))
+sys.exit(not (len(g) == len(c) == 3 and all(a[1] == b[1] and abs(a[2] - b[2]) <= 1 / 64 for a, b in zip(g, c))))"
