@@ -17,9 +17,11 @@
  * stand-ins of tests/kemu for the CUDA runtime, cuDNN and cuBLAS: no GPU
  * needed, so its calls, descriptors, workspaces, scratch, recorded steps
  * and errors are checked in every test run; only the GPU's own behaviour
- * (and speed) waits for a GPU.  There the Fashion-MNIST training is
- * shortened to a smaller network on fewer images, and a few checks of the
- * stand-in itself are added (test_emulation). */
+ * (and speed) waits for a GPU.  There the Fashion-MNIST training is left
+ * to a GPU (test_steps has held the training steps to the CPU's), and a
+ * few checks of the run as the stand-in saw it are added (test_emulation:
+ * graphs replayed, the broken recording refused, no device memory left,
+ * a host pointer caught). */
 #include "config.h"
 
 #include <math.h>
