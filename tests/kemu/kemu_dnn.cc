@@ -18,8 +18,9 @@
  *            IMPLICIT_PRECOMP_GEMM (1: a small index workspace),
  *            IMPLICIT_GEMM (0: none); all deterministic, ranked 2, 1, 0.
  *   data     ALGO_0 (none, non-deterministic), ALGO_1 (im2col, deterministic).
- *   filter   ALGO_0 (none, non-deterministic), ALGO_3 (a filter-sized
- *            workspace), ALGO_1 (im2col; x and dy 16-byte aligned).
+ *   filter   ALGO_0 (none), ALGO_3 (a filter-sized workspace), both
+ *            non-deterministic; ALGO_1 (im2col, deterministic; x and dy
+ *            16-byte aligned, else refused at run time).
  * Math types are taken and kept but change nothing: FP32 throughout. */
 #include <stdarg.h>
 #include <stdint.h>
@@ -170,7 +171,12 @@ static const int fwd_rank[] = {2, 1, 0, 3, 4, 5, 6, 7};
 static const int data_rank[] = {0, 1, 2, 3, 4, 5};
 static const int filter_rank[] = {0, 3, 1, 2, 4, 5, 6};
 
-static int deterministic(int dir, int algo) { return dir == DIR_FWD || algo != 0; }
+/* as cuDNN documents them: ALGO_0 of both gradients and the filter's
+ * ALGO_3 sum in no fixed order */
+static int deterministic(int dir, int algo)
+{
+    return dir == DIR_FWD || (algo != 0 && !(dir == DIR_FILTER && algo == 3));
+}
 
 /* ---- the arithmetic ---- */
 
@@ -738,9 +744,12 @@ cublasStatus_t cublasDestroy(cublasHandle_t h)
     return CUBLAS_STATUS_SUCCESS;
 }
 
+/* as cuBLAS's does, setting the stream drops a workspace given before */
 cublasStatus_t cublasSetStream(cublasHandle_t h, cudaStream_t st)
 {
     h->st = st;
+    h->ws = NULL;
+    h->ws_bytes = 0;
     return CUBLAS_STATUS_SUCCESS;
 }
 
@@ -755,8 +764,8 @@ cublasStatus_t cublasSetMathMode(cublasHandle_t h, cublasMath_t mode)
 
 cublasStatus_t cublasSetWorkspace(cublasHandle_t h, void *ws, size_t bytes)
 {
-    if (bytes && !kemu_device_range("cublasSetWorkspace", 2, ws, bytes))
-        return CUBLAS_STATUS_INVALID_VALUE;
+    if (((uintptr_t)ws & 255) || (bytes && !kemu_device_range("cublasSetWorkspace", 2, ws, bytes)))
+        return CUBLAS_STATUS_INVALID_VALUE;   /* cuBLAS wants 256-byte alignment */
     h->ws = ws;
     h->ws_bytes = bytes;
     return CUBLAS_STATUS_SUCCESS;

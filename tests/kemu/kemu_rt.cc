@@ -195,7 +195,8 @@ cudaError_t cudaMalloc(void **p, size_t bytes)
         return last_error;
     if (!capturing.empty())
         return refuse_in_capture("cudaMalloc");
-    if (bytes > TOTAL_BYTES - held || !(m = (unsigned char *)malloc(bytes ? bytes : 1)))
+    /* aligned as cudaMalloc's are (at least 256 bytes) */
+    if (bytes > TOTAL_BYTES - held || posix_memalign((void **)&m, 256, bytes ? bytes : 1))
         return fail(cudaErrorMemoryAllocation);
     /* what a GPU leaves there is anything: NaN, so that a read of memory
      * nothing wrote shows */
