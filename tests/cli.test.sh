@@ -4,17 +4,9 @@
 # 10,000 Fashion-MNIST images, at least 85% on the 10,000 test images),
 # and the messages for bad input.
 CELLAR=${CELLAR:-./cellar}
+. "$(dirname "$0")/lib.sh"
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
-
-ok() { echo "ok - $*"; }
-nok() { echo "not ok - $*"; }
-check() { # check "description" command...
-  d=$1; shift
-  if "$@"; then ok "$d"; else nok "$d"; fi
-}
-# the value of a key in the last JSON line of a file
-jget() { python3 -c "import json,sys; print(json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])[sys.argv[2]])" "$1" "$2"; }
 
 # --- help and usage ---
 $CELLAR --help >"$tmp/help" 2>&1

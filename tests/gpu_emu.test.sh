@@ -12,15 +12,9 @@ B=${CELLAR_BUILDDIR:-.}
 EMU=$(cd "$B" && pwd)/tests/cellar-emu
 CELLAR=${CELLAR:-./cellar}
 CELLAR=$(cd "$(dirname "$CELLAR")" && pwd)/$(basename "$CELLAR")
+. "$(dirname "$0")/lib.sh"
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
-PY=/usr/bin/python3; [ -x $PY ] || PY=python3
-
-ok() { echo "ok - $*"; }
-nok() { echo "not ok - $*"; }
-check() { d=$1; shift; if "$@"; then ok "$d"; else nok "$d"; fi; }
-jget() { $PY -c "import json,sys; print(json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])[sys.argv[2]])" "$1" "$2"; }
-sql() { $PY -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print('\n'.join('|'.join(map(str,r)) for r in c.execute(sys.argv[2])))" "$@"; }
 
 if [ ! -x "$EMU" ]; then
   echo "skip - no tests/cellar-emu (built where configure finds a C++ compiler and CUDA)"

@@ -7,14 +7,10 @@
 # without Graphviz must say so instead.
 CELLAR=${CELLAR:-./cellar}
 CELLAR=$(cd "$(dirname "$CELLAR")" && pwd)/$(basename "$CELLAR")   # the test changes directory
+. "$(dirname "$0")/lib.sh"
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
-PY=/usr/bin/python3; [ -x $PY ] || PY=python3
 
-ok() { echo "ok - $*"; }
-nok() { echo "not ok - $*"; }
-check() { d=$1; shift; if "$@"; then ok "$d"; else nok "$d"; fi; }
-sql() { $PY -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print('\n'.join('|'.join(map(str,r)) for r in c.execute(sys.argv[2])))" "$@"; }
 cd "$tmp" || exit 1
 
 $CELLAR render --genotype nasnet-a --format svg -o x.svg >out 2>err; rc=$?

@@ -7,14 +7,9 @@
 # and the shipped quick experiment, shortened.
 CELLAR=${CELLAR:-./cellar}
 CELLAR=$(cd "$(dirname "$CELLAR")" && pwd)/$(basename "$CELLAR")   # the test changes directory
+. "$(dirname "$0")/lib.sh"
 tmp=$(mktemp -d) || exit 1
 trap 'kill -9 $pid 2>/dev/null; rm -rf "$tmp"' EXIT
-PY=/usr/bin/python3; [ -x $PY ] || PY=python3
-
-ok() { echo "ok - $*"; }
-nok() { echo "not ok - $*"; }
-check() { d=$1; shift; if "$@"; then ok "$d"; else nok "$d"; fi; }
-sql() { $PY -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print('\n'.join('|'.join(map(str,r)) for r in c.execute(sys.argv[2])))" "$@"; }
 
 if [ ! -d /usr/share/datasets/fashion-mnist ]; then
   echo "skip - Fashion-MNIST is not installed (Debian: dataset-fashion-mnist)"

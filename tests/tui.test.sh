@@ -7,17 +7,15 @@
 # console is journaled and used by the next controller update.
 CELLAR=${CELLAR:-./cellar}
 CELLAR=$(cd "$(dirname "$CELLAR")" && pwd)/$(basename "$CELLAR")
-PY=/usr/bin/python3; [ -x $PY ] || PY=python3
+. "$(dirname "$0")/lib.sh"
 tmp=$(mktemp -d) || exit 1
 sock=cellar-test-$$
 T() { tmux -L "$sock" "$@"; }
 trap 'T kill-server 2>/dev/null; rm -rf "$tmp"' EXIT
 
-ok() { echo "ok - $*"; }
-nok() { echo "not ok - $*"; }
-check() { d=$1; shift; if "$@"; then ok "$d"; else nok "$d"; fi; }
 # check, giving the screen up to 10 s to get there
 check_soon() { d=$1; shift; i=0; while [ $i -lt 100 ]; do if "$@"; then ok "$d"; return; fi; sleep 0.1; i=$((i + 1)); done; nok "$d"; }
+# lib.sh's sql, quiet: the journal is read while the search writes it
 sql() { $PY -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print('\n'.join('|'.join(map(str,r)) for r in c.execute(sys.argv[2])))" "$@" 2>/dev/null; }
 screen() { T capture-pane -t w -p; }
 on_screen() { screen | grep -q -- "$1"; }
