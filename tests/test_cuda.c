@@ -32,6 +32,7 @@
 #include "backend/backend.h"
 #include "cdesc.h"
 #include "check.h"
+#include "testds.h"
 #include "child/child.h"
 #include "child/train.h"
 #include "core/rng.h"
@@ -872,22 +873,10 @@ static void test_steps(void)
     double worst = 0.0;
     int ok = 1, step = 0, bad = 0;
     char at[48] = "";
-    memset(&ds, 0, sizeof ds);
     memset(&rc, 0, sizeof rc);
     memset(&rp, 0, sizeof rp);
     memset(&rg, 0, sizeof rg);
-    ds.c = 3;
-    ds.h = ds.w = 16;
-    ds.classes = 10;
-    ds.n_train = COUNT;
-    ds.train_x = malloc((size_t)COUNT * 3 * 16 * 16);
-    ds.train_y = malloc(COUNT);
-    for (long i = 0; i < (long)COUNT * 3 * 16 * 16; i++)
-        ds.train_x[i] = (uint8_t)(rng_u64(&rng) & 0xff);
-    for (int i = 0; i < COUNT; i++) {
-        ds.train_y[i] = (uint8_t)rng_below(&rng, 10);
-        idx[i] = i;
-    }
+    test_dataset(&ds, COUNT, 16, &rng, idx);
     setenv("CELLAR_CUDA_GRAPH", "0", 1);
     if (backend_cuda_create(&plain, &err)) {
         CHECK(0, "a CUDA backend with CELLAR_CUDA_GRAPH=0 starts: %s", err.msg);
@@ -958,8 +947,7 @@ out:
         backend_destroy(plain);
     if (graphed)
         backend_destroy(graphed);
-    free(ds.train_x);
-    free(ds.train_y);
+    dataset_free(&ds);
 }
 
 /* ---- learning on the GPU ---- */

@@ -17,6 +17,7 @@
 #include "backend/backend.h"
 #include "cdesc.h"
 #include "check.h"
+#include "testds.h"
 #include "core/rng.h"
 #include "kernels/conv_math.h"
 #include "kernels/kernels.h"
@@ -608,19 +609,7 @@ static void test_training(void)
     int idx[COUNT];
     cl_backend *kb = NULL;
     cl_err err = {0};
-    memset(&ds, 0, sizeof ds);
-    ds.c = 3;
-    ds.h = ds.w = 8;
-    ds.classes = 10;
-    ds.n_train = COUNT;
-    ds.train_x = malloc((size_t)COUNT * 3 * 8 * 8);
-    ds.train_y = malloc(COUNT);
-    for (long i = 0; i < (long)COUNT * 3 * 8 * 8; i++)
-        ds.train_x[i] = (uint8_t)(rng_u64(&rng) & 0xff);
-    for (int i = 0; i < COUNT; i++) {
-        ds.train_y[i] = (uint8_t)rng_below(&rng, 10);
-        idx[i] = i;
-    }
+    test_dataset(&ds, COUNT, 8, &rng, idx);
     /* one multiprocessor: filter gradients in one part (the op tests split them) */
     if (kemu_backend_create(1, 3, &kb, &err)) {
         CHECK(0, "the kernels' backend starts: %s", err.msg);
@@ -654,8 +643,7 @@ static void test_training(void)
     }
 out:
     backend_destroy(kb);
-    free(ds.train_x);
-    free(ds.train_y);
+    dataset_free(&ds);
 }
 
 int main(void)
