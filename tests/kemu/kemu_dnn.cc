@@ -460,15 +460,28 @@ cudnnStatus_t cudnnGetConvolution2dForwardOutputDim(cudnnConvolutionDescriptor_t
 
 /* ---- algorithms ---- */
 
+/* The ranking of the algorithms of direction dir on input x, filter f
+ * and output y (forward's names; the gradients pass theirs in that
+ * order): with find, timed as cudnnFind* would, which first waits for the
+ * stream and so spoils a capture as on a GPU. */
 template <typename P>
-static cudnnStatus_t ranking(int dir, const geo &g, const kemu_conv_desc *c, int want, int *got,
-                             P *p, int timed)
+static cudnnStatus_t algorithms(int dir, cudnnHandle_t h, const kemu_tensor_desc *x,
+                                const kemu_filter_desc *f, const kemu_conv_desc *c,
+                                const kemu_tensor_desc *y, int want, int *got, P *p, int find,
+                                const char *who)
 {
     const int *order = dir == DIR_FWD ? fwd_rank : dir == DIR_DATA ? data_rank : filter_rank;
     int count = dir == DIR_FWD    ? (int)CUDNN_CONVOLUTION_FWD_ALGO_COUNT
                 : dir == DIR_DATA ? (int)CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT
                                   : (int)CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT;
+    geo g = {};
+    cudnnStatus_t st = geometry(x, f, c, y, &g, who);
     *got = 0;
+    if (st)
+        return st;
+    if (find && cudaStreamSynchronize(h->st) != cudaSuccess)
+        return bad(CUDNN_STATUS_INTERNAL_ERROR, "%s: waiting for the stream failed (capturing?)",
+                   who);
     for (int i = 0; i < count && i < want; i++) {
         size_t bytes = 0;
         P e;
@@ -476,7 +489,7 @@ static cudnnStatus_t ranking(int dir, const geo &g, const kemu_conv_desc *c, int
         e.algo = (decltype(e.algo))order[i];
         e.status = need_of(dir, order[i], &g, &bytes);
         e.memory = bytes;
-        e.time = e.status ? -1.f : timed ? 0.1f * (float)(i + 1) : -1.f;
+        e.time = e.status ? -1.f : find ? 0.1f * (float)(i + 1) : -1.f;
         e.determinism = deterministic(dir, order[i]) ? CUDNN_DETERMINISTIC : CUDNN_NON_DETERMINISTIC;
         e.mathType = c->math;
         p[(*got)++] = e;
@@ -485,14 +498,14 @@ static cudnnStatus_t ranking(int dir, const geo &g, const kemu_conv_desc *c, int
     return CUDNN_STATUS_SUCCESS;
 }
 
-/* Find times the algorithms by running them: it waits for the stream,
- * which spoils a capture as it would on a GPU */
-static cudnnStatus_t find_wait(cudnnHandle_t h, const char *who)
+/* the workspace of an algorithm, on descriptors in forward's order */
+static cudnnStatus_t workspace(int dir, const kemu_tensor_desc *x, const kemu_filter_desc *f,
+                               const kemu_conv_desc *c, const kemu_tensor_desc *y, int algo,
+                               size_t *bytes, const char *who)
 {
-    if (cudaStreamSynchronize(h->st) != cudaSuccess)
-        return bad(CUDNN_STATUS_INTERNAL_ERROR, "%s: waiting for the stream failed (capturing?)",
-                   who);
-    return CUDNN_STATUS_SUCCESS;
+    geo g = {};
+    cudnnStatus_t st = geometry(x, f, c, y, &g, who);
+    return st ? st : need_of(dir, algo, &g, bytes);
 }
 
 extern "C" {
@@ -503,10 +516,8 @@ cudnnStatus_t cudnnGetConvolutionForwardAlgorithm_v7(cudnnHandle_t h, cudnnTenso
                                                      cudnnTensorDescriptor_t y, int want,
                                                      int *got, cudnnConvolutionFwdAlgoPerf_t *p)
 {
-    geo g = {};
-    cudnnStatus_t st = geometry(x, w, c, y, &g, "cudnnGetConvolutionForwardAlgorithm_v7");
-    (void)h;
-    return st ? st : ranking(DIR_FWD, g, c, want, got, p, 0);
+    return algorithms(DIR_FWD, h, x, w, c, y, want, got, p, 0,
+                      "cudnnGetConvolutionForwardAlgorithm_v7");
 }
 
 cudnnStatus_t cudnnGetConvolutionBackwardDataAlgorithm_v7(
@@ -514,10 +525,8 @@ cudnnStatus_t cudnnGetConvolutionBackwardDataAlgorithm_v7(
     cudnnConvolutionDescriptor_t c, cudnnTensorDescriptor_t dx, int want, int *got,
     cudnnConvolutionBwdDataAlgoPerf_t *p)
 {
-    geo g = {};
-    cudnnStatus_t st = geometry(dx, w, c, dy, &g, "cudnnGetConvolutionBackwardDataAlgorithm_v7");
-    (void)h;
-    return st ? st : ranking(DIR_DATA, g, c, want, got, p, 0);
+    return algorithms(DIR_DATA, h, dx, w, c, dy, want, got, p, 0,
+                      "cudnnGetConvolutionBackwardDataAlgorithm_v7");
 }
 
 cudnnStatus_t cudnnGetConvolutionBackwardFilterAlgorithm_v7(
@@ -525,10 +534,8 @@ cudnnStatus_t cudnnGetConvolutionBackwardFilterAlgorithm_v7(
     cudnnConvolutionDescriptor_t c, cudnnFilterDescriptor_t dw, int want, int *got,
     cudnnConvolutionBwdFilterAlgoPerf_t *p)
 {
-    geo g = {};
-    cudnnStatus_t st = geometry(x, dw, c, dy, &g, "cudnnGetConvolutionBackwardFilterAlgorithm_v7");
-    (void)h;
-    return st ? st : ranking(DIR_FILTER, g, c, want, got, p, 0);
+    return algorithms(DIR_FILTER, h, x, dw, c, dy, want, got, p, 0,
+                      "cudnnGetConvolutionBackwardFilterAlgorithm_v7");
 }
 
 cudnnStatus_t cudnnFindConvolutionForwardAlgorithm(cudnnHandle_t h, cudnnTensorDescriptor_t x,
@@ -537,11 +544,8 @@ cudnnStatus_t cudnnFindConvolutionForwardAlgorithm(cudnnHandle_t h, cudnnTensorD
                                                    cudnnTensorDescriptor_t y, int want, int *got,
                                                    cudnnConvolutionFwdAlgoPerf_t *p)
 {
-    geo g = {};
-    cudnnStatus_t st = geometry(x, w, c, y, &g, "cudnnFindConvolutionForwardAlgorithm");
-    if (!st)
-        st = find_wait(h, "cudnnFindConvolutionForwardAlgorithm");
-    return st ? st : ranking(DIR_FWD, g, c, want, got, p, 1);
+    return algorithms(DIR_FWD, h, x, w, c, y, want, got, p, 1,
+                      "cudnnFindConvolutionForwardAlgorithm");
 }
 
 cudnnStatus_t cudnnFindConvolutionBackwardDataAlgorithm(cudnnHandle_t h,
@@ -552,11 +556,8 @@ cudnnStatus_t cudnnFindConvolutionBackwardDataAlgorithm(cudnnHandle_t h,
                                                         int *got,
                                                         cudnnConvolutionBwdDataAlgoPerf_t *p)
 {
-    geo g = {};
-    cudnnStatus_t st = geometry(dx, w, c, dy, &g, "cudnnFindConvolutionBackwardDataAlgorithm");
-    if (!st)
-        st = find_wait(h, "cudnnFindConvolutionBackwardDataAlgorithm");
-    return st ? st : ranking(DIR_DATA, g, c, want, got, p, 1);
+    return algorithms(DIR_DATA, h, dx, w, c, dy, want, got, p, 1,
+                      "cudnnFindConvolutionBackwardDataAlgorithm");
 }
 
 cudnnStatus_t cudnnFindConvolutionBackwardFilterAlgorithm(cudnnHandle_t h,
@@ -567,11 +568,8 @@ cudnnStatus_t cudnnFindConvolutionBackwardFilterAlgorithm(cudnnHandle_t h,
                                                           int *got,
                                                           cudnnConvolutionBwdFilterAlgoPerf_t *p)
 {
-    geo g = {};
-    cudnnStatus_t st = geometry(x, dw, c, dy, &g, "cudnnFindConvolutionBackwardFilterAlgorithm");
-    if (!st)
-        st = find_wait(h, "cudnnFindConvolutionBackwardFilterAlgorithm");
-    return st ? st : ranking(DIR_FILTER, g, c, want, got, p, 1);
+    return algorithms(DIR_FILTER, h, x, dw, c, dy, want, got, p, 1,
+                      "cudnnFindConvolutionBackwardFilterAlgorithm");
 }
 
 cudnnStatus_t cudnnGetConvolutionForwardWorkspaceSize(cudnnHandle_t h, cudnnTensorDescriptor_t x,
@@ -581,10 +579,8 @@ cudnnStatus_t cudnnGetConvolutionForwardWorkspaceSize(cudnnHandle_t h, cudnnTens
                                                       cudnnConvolutionFwdAlgo_t algo,
                                                       size_t *bytes)
 {
-    geo g = {};
-    cudnnStatus_t st = geometry(x, w, c, y, &g, "cudnnGetConvolutionForwardWorkspaceSize");
     (void)h;
-    return st ? st : need_of(DIR_FWD, algo, &g, bytes);
+    return workspace(DIR_FWD, x, w, c, y, algo, bytes, "cudnnGetConvolutionForwardWorkspaceSize");
 }
 
 cudnnStatus_t cudnnGetConvolutionBackwardDataWorkspaceSize(cudnnHandle_t h,
@@ -595,10 +591,9 @@ cudnnStatus_t cudnnGetConvolutionBackwardDataWorkspaceSize(cudnnHandle_t h,
                                                            cudnnConvolutionBwdDataAlgo_t algo,
                                                            size_t *bytes)
 {
-    geo g = {};
-    cudnnStatus_t st = geometry(dx, w, c, dy, &g, "cudnnGetConvolutionBackwardDataWorkspaceSize");
     (void)h;
-    return st ? st : need_of(DIR_DATA, algo, &g, bytes);
+    return workspace(DIR_DATA, dx, w, c, dy, algo, bytes,
+                     "cudnnGetConvolutionBackwardDataWorkspaceSize");
 }
 
 cudnnStatus_t cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnnHandle_t h,
@@ -609,24 +604,32 @@ cudnnStatus_t cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnnHandle_t h,
                                                              cudnnConvolutionBwdFilterAlgo_t algo,
                                                              size_t *bytes)
 {
-    geo g = {};
-    cudnnStatus_t st =
-        geometry(x, dw, c, dy, &g, "cudnnGetConvolutionBackwardFilterWorkspaceSize");
     (void)h;
-    return st ? st : need_of(DIR_FILTER, algo, &g, bytes);
+    return workspace(DIR_FILTER, x, dw, c, dy, algo, bytes,
+                     "cudnnGetConvolutionBackwardFilterWorkspaceSize");
+}
 }
 
 /* ---- running ---- */
 
-/* what every direction checks before its work is queued: the algorithm,
- * its workspace, alignment, and that each tensor lies in device memory */
-static cudnnStatus_t admit(int dir, int algo, const geo &g, const char *who, const void *x,
-                           const void *w, const void *y, void *ws, size_t ws_bytes)
+/* One convolution call of direction dir on descriptors in forward's
+ * order (x the input, f the filter, y the output): checks what cuDNN
+ * checks (the algorithm, its workspace, alignment, each tensor in device
+ * memory), then queues the work on the handle's stream.  The tensors are
+ * forward's x, w, y whatever the direction: the data gradient's dx, w,
+ * dy and the filter gradient's x, dw, dy. */
+static cudnnStatus_t convolve(int dir, cudnnHandle_t h, const kemu_tensor_desc *xd,
+                              const kemu_filter_desc *fd, const kemu_conv_desc *c,
+                              const kemu_tensor_desc *yd, int algo, const void *alpha,
+                              const void *beta, const void *x, const void *w, const void *y,
+                              void *ws, size_t ws_bytes, const char *who)
 {
+    geo g = {};
     size_t need = 0;
-    cudnnStatus_t st = need_of(dir, algo, &g, &need);
-    size_t wbytes = (size_t)g.f.k * g.f.c * g.f.h * g.f.w * sizeof(float);
-    if (st)
+    size_t wbytes;
+    float a = *(const float *)alpha, b = *(const float *)beta;
+    cudnnStatus_t st = geometry(xd, fd, c, yd, &g, who);
+    if (st || (st = need_of(dir, algo, &g, &need)))
         return st;
     if (need > ws_bytes || (need && !ws))
         return bad(CUDNN_STATUS_BAD_PARAM, "%s: algorithm %d needs %zu bytes of workspace, given %zu",
@@ -637,24 +640,26 @@ static cudnnStatus_t admit(int dir, int algo, const geo &g, const char *who, con
         (((uintptr_t)x | (uintptr_t)y) & 15))
         return bad(CUDNN_STATUS_BAD_PARAM_MISALIGNED_POINTER,
                    "%s: algorithm %d wants 16-byte aligned tensors", who, algo);
-    /* (the filter is w for forward and data, y for the filter gradient) */
-    if (!kemu_device_range(who, 1, x, extent_bytes(dir == DIR_DATA ? &g.y : &g.x)) ||
-        !kemu_device_range(who, 2, dir == DIR_FILTER ? y : w,
-                           dir == DIR_FILTER ? extent_bytes(&g.y) : wbytes) ||
-        !kemu_device_range(who, 3, dir == DIR_FILTER ? w : y,
-                           dir == DIR_FILTER ? wbytes
-                                             : extent_bytes(dir == DIR_DATA ? &g.x : &g.y)) ||
+    wbytes = (size_t)g.f.k * g.f.c * g.f.h * g.f.w * sizeof(float);
+    if (!kemu_device_range(who, 1, x, extent_bytes(&g.x)) ||
+        !kemu_device_range(who, 2, w, wbytes) || !kemu_device_range(who, 3, y, extent_bytes(&g.y)) ||
         (need && !kemu_device_range(who, 4, ws, need)))
         return bad(CUDNN_STATUS_EXECUTION_FAILED, "%s: a tensor outside device memory", who);
+    kemu_submit(h->st, [=] {
+        /* the algorithm scribbles over its workspace, as a real one uses it */
+        if (need)
+            memset(ws, 0xa5, need);
+        if (dir == DIR_FWD)
+            run_fwd(g, a, b, (const float *)x, (const float *)w, (float *)y);
+        else if (dir == DIR_DATA)
+            run_data(g, a, b, (const float *)w, (const float *)y, (float *)x);
+        else
+            run_filter(g, a, b, (const float *)x, (const float *)y, (float *)w);
+    });
     return CUDNN_STATUS_SUCCESS;
 }
 
-/* the algorithm scribbles over its workspace, as a real one would use it */
-static void use_workspace(void *ws, size_t need)
-{
-    if (need)
-        memset(ws, 0xa5, need);
-}
+extern "C" {
 
 cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t h, const void *alpha,
                                       cudnnTensorDescriptor_t xd, const void *x,
@@ -663,18 +668,8 @@ cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t h, const void *alpha,
                                       cudnnConvolutionFwdAlgo_t algo, void *ws, size_t ws_bytes,
                                       const void *beta, cudnnTensorDescriptor_t yd, void *y)
 {
-    geo g = {};
-    size_t need = 0;
-    float a = *(const float *)alpha, b = *(const float *)beta;
-    cudnnStatus_t st = geometry(xd, wd, c, yd, &g, "cudnnConvolutionForward");
-    if (st || (st = admit(DIR_FWD, algo, g, "cudnnConvolutionForward", x, w, y, ws, ws_bytes)))
-        return st;
-    (void)need_of(DIR_FWD, algo, &g, &need);
-    kemu_submit(h->st, [=] {
-        use_workspace(ws, need);
-        run_fwd(g, a, b, (const float *)x, (const float *)w, (float *)y);
-    });
-    return CUDNN_STATUS_SUCCESS;
+    return convolve(DIR_FWD, h, xd, wd, c, yd, algo, alpha, beta, x, w, y, ws, ws_bytes,
+                    "cudnnConvolutionForward");
 }
 
 cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t h, const void *alpha,
@@ -685,19 +680,8 @@ cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t h, const void *alpha,
                                            size_t ws_bytes, const void *beta,
                                            cudnnTensorDescriptor_t dxd, void *dx)
 {
-    geo g = {};
-    size_t need = 0;
-    float a = *(const float *)alpha, b = *(const float *)beta;
-    cudnnStatus_t st = geometry(dxd, wd, c, dyd, &g, "cudnnConvolutionBackwardData");
-    if (st ||
-        (st = admit(DIR_DATA, algo, g, "cudnnConvolutionBackwardData", dy, w, dx, ws, ws_bytes)))
-        return st;
-    (void)need_of(DIR_DATA, algo, &g, &need);
-    kemu_submit(h->st, [=] {
-        use_workspace(ws, need);
-        run_data(g, a, b, (const float *)w, (const float *)dy, (float *)dx);
-    });
-    return CUDNN_STATUS_SUCCESS;
+    return convolve(DIR_DATA, h, dxd, wd, c, dyd, algo, alpha, beta, dx, w, dy, ws, ws_bytes,
+                    "cudnnConvolutionBackwardData");
 }
 
 cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t h, const void *alpha,
@@ -708,19 +692,8 @@ cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t h, const void *alpha,
                                              size_t ws_bytes, const void *beta,
                                              cudnnFilterDescriptor_t dwd, void *dw)
 {
-    geo g = {};
-    size_t need = 0;
-    float a = *(const float *)alpha, b = *(const float *)beta;
-    cudnnStatus_t st = geometry(xd, dwd, c, dyd, &g, "cudnnConvolutionBackwardFilter");
-    if (st || (st = admit(DIR_FILTER, algo, g, "cudnnConvolutionBackwardFilter", x, dw, dy, ws,
-                          ws_bytes)))
-        return st;
-    (void)need_of(DIR_FILTER, algo, &g, &need);
-    kemu_submit(h->st, [=] {
-        use_workspace(ws, need);
-        run_filter(g, a, b, (const float *)x, (const float *)dy, (float *)dw);
-    });
-    return CUDNN_STATUS_SUCCESS;
+    return convolve(DIR_FILTER, h, xd, dwd, c, dyd, algo, alpha, beta, x, dw, dy, ws, ws_bytes,
+                    "cudnnConvolutionBackwardFilter");
 }
 
 /* ---- cuBLAS ---- */
