@@ -48,6 +48,12 @@ check "bench prints exactly one line on stdout" [ "$(wc -l <"$tmp/bench")" -eq 1
 check "bench: the line is JSON with img_s > 0, step_ms and params" python3 -c "
 import json; d = json.load(open('$tmp/bench'))
 assert d['img_s'] > 0 and d['step_ms'] > 0 and d['params'] == 67282 and d['threads'] == 2, d"
+$CELLAR bench --N 1 --F 8 --batch 8 --steps 1 --warmup 1 --threads 2 --children 2 >"$tmp/bench" 2>"$tmp/bench.err"; rc=$?
+check "bench --children 2 on the CPU: two children in one queue, img_s counting both" python3 -c "
+import json; d = json.load(open('$tmp/bench'))
+assert $rc == 0 and d['children'] == 2 and d['queues'] == 1 and d['img_s'] > 0, d"
+$CELLAR bench --children 0 >"$tmp/bench" 2>"$tmp/bench.err"; rc=$?
+check "bench --children 0 is refused, naming the option" sh -c "[ $rc -ne 0 ] && grep -q 'children' '$tmp/bench.err' && [ ! -s '$tmp/bench' ]"
 $CELLAR bench --N 1 --F 8 --batch 8 --steps 1 --warmup 0 --profile >"$tmp/bench" 2>"$tmp/prof"
 check "bench --profile tables op classes on stderr, JSON stays alone on stdout" sh -c "grep -q 'depthwise 5x5' '$tmp/prof' && [ \$(wc -l <'$tmp/bench') -eq 1 ]"
 
