@@ -2,36 +2,47 @@
 # gpu.sh - build cellar on a machine with an NVIDIA GPU and check and time
 # its CUDA engine in one go, leaving every log and a summary in OUTDIR:
 #
-#   sh tests/gpu.sh OUTDIR [--fmnist DIR] [--cifar DIR] [--torch FILE] [--epochs E]
+#   sh tests/gpu.sh OUTDIR [--fmnist DIR] [--cifar DIR | --cifar-from TAR]
+#                          [--torch FILE] [--epochs E] [--pack FILE.tar.gz]
+#
+# A lent GPU machine gives a session about 15 minutes in all, its start
+# included, and one command at most 10, so the whole run keeps to a
+# deadline (GPU_DEADLINE seconds from the start, default 540): each step's
+# time limit is cut to what is left, a step with under 20 s left is skipped
+# (the summary says so), and the steps come in order of what matters most:
 #
 #   1. configure and build in build-gpu (CUDA on; no screen, no Graphviz,
-#      no MPI: only the engine is checked here);
-#   1b. tests/gpu_calib.cu: what one kernel costs at least in a CUDA graph,
-#      and copy bandwidth by size (GPU-NOTES.md's calibration runs);
+#      no MPI: only the engine is checked here); with --cifar-from (the JPEG
+#      archive, cifar10-to-bin.py beside it) CIFAR-10's binary version is
+#      made meanwhile, in the background, into build-gpu/cifar10;
 #   2. tests/test_cuda: every op of the CUDA backend against the CPU
 #      backend, a whole network, a short training that must learn
 #      (--fmnist DIR: where Fashion-MNIST's idx files are, when they are not
 #      in /usr/share/datasets/fashion-mnist);
-#   3. cellar bench --backend cuda for the search proxy (NASNet-A F=16 N=2)
-#      and 6@768 (F=32 N=6) at batch 128, and, with --torch FILE (a copy of
-#      torch_nasnet.py), PyTorch's eager and CUDA-graph figures in the same
-#      run; then the proxy op by op (--profile: time by op class) and
-#      whole with cellar's own depthwise and pointwise kernels or cuDNN's
-#      (CELLAR_DEPTHWISE, CELLAR_POINTWISE), without graphs, in strict FP32;
-#   4. with --cifar DIR (CIFAR-10's binary version): search throughput
-#      (the shipped cifar10 search with one-epoch children, one at a time
-#      and as many as fit: images per second in all, proxy trials per
-#      hour), then the 10-epoch recipe (F=16 N=2, batch 128, lr 0.05
-#      cosine) trained on the GPU;
-#   5. compute-sanitizer (memcheck) over a few training steps, when it is
+#   3. the issue's speed figures side by side: cellar bench --backend cuda
+#      for the search proxy (NASNet-A F=16 N=2) and 6@768 (F=32 N=6) at
+#      batch 128 and, with --torch FILE (a copy of torch_nasnet.py),
+#      PyTorch's CUDA-graph figure right after each; then several children
+#      at once (bench --children 4, 8, 16) against 8 eager PyTorch
+#      processes side by side;
+#   4. with CIFAR-10: the 10-epoch recipe (F=16 N=2, batch 128, lr 0.05
+#      cosine) trained on the GPU, then search throughput (the shipped
+#      cifar10 search with one-epoch children, as many at once as fit:
+#      images per second in all, proxy trials per hour);
+#   5. where a step's time goes: the proxy op class by op class
+#      (--profile) and whole with cellar's own depthwise and pointwise
+#      kernels or cuDNN's (CELLAR_DEPTHWISE, CELLAR_POINTWISE), without
+#      graphs, in strict FP32, at batch 32, and PyTorch eager;
+#   6. tests/gpu_calib.cu: what one kernel costs at least in a CUDA graph,
+#      and copy bandwidth by size (GPU-NOTES.md's calibration runs);
+#   7. compute-sanitizer (memcheck) over a few training steps, when it is
 #      there.
-# The steps come in order of what matters most, so a run cut short still
-# leaves the most useful logs.
 #
-# Every step has a time limit (GPU_STEP_LIMIT seconds, default 240; the
-# training GPU_TRAIN_LIMIT, default 300; the sanitizer GPU_SANITIZER_LIMIT,
-# default 120), so a hang costs one step, not the run.  OUTDIR/summary.txt collects the lines
-# that matter (device, pass/fail counts, JSON lines of the benchmarks).
+# OUTDIR/summary.txt collects the lines that matter (device, pass/fail
+# counts, JSON lines of the benchmarks), written (and printed) as they
+# come, so a run cut short still leaves them; with --pack, OUTDIR is
+# packed into FILE.tar.gz again after every step (for a place that takes
+# back few files).
 #
 # A GPU machine without Debian's -dev packages: make a sysroot on a Debian
 # machine first (sh tests/gpu.sh --sysroot FILE.tar.xz: the headers and
@@ -60,15 +71,17 @@ if [ "${1:-}" = --sysroot ]; then
   exit 0
 fi
 
-out=${1:?usage: gpu.sh OUTDIR [--fmnist DIR] [--cifar DIR] [--torch FILE] [--epochs E]}
+out=${1:?usage: gpu.sh OUTDIR [--fmnist DIR] [--cifar DIR | --cifar-from TAR] [--torch FILE] [--epochs E] [--pack FILE.tar.gz]}
 shift
-fmnist= cifar= torch= epochs=10
+fmnist= cifar= cifar_tar= torch= epochs=10 pack=
 while [ $# -gt 0 ]; do
   case "$1" in
     --fmnist) fmnist=$2; shift 2 ;;
     --cifar) cifar=$2; shift 2 ;;
+    --cifar-from) cifar_tar=$2; shift 2 ;;
     --torch) torch=$2; shift 2 ;;
     --epochs) epochs=$2; shift 2 ;;
+    --pack) pack=$2; shift 2 ;;
     *) echo "gpu.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -76,14 +89,27 @@ mkdir -p "$out" || exit 1
 out=$(cd "$out" && pwd)
 sum=$out/summary.txt
 : >"$sum"
-limit=${GPU_STEP_LIMIT:-240}
+start=$(date +%s)
+deadline=${GPU_DEADLINE:-540}
+[ -n "$pack" ] && pack=$(cd "$(dirname "$pack")" && pwd)/$(basename "$pack")
 note() { echo "$*" | tee -a "$sum"; }
-step() { # name command...: run with the time limit, log to OUTDIR/name.log
-  name=$1; shift
+packup() { # OUTDIR into the --pack file, replaced whole
+  [ -z "$pack" ] || { tar -czf "$pack.part" -C "$out" . && mv "$pack.part" "$pack"; }
+}
+left() { echo $(( deadline - ($(date +%s) - start) )); }
+step() { # name limit command...: run within the limit and the deadline, log to OUTDIR/name.log
+  name=$1 lim=$2; shift 2
+  l=$(left)
+  if [ "$l" -lt 20 ]; then
+    note "== $name: skipped, $l s left before the deadline"
+    return 125
+  fi
+  [ "$lim" -gt "$l" ] && lim=$l
   t0=$(date +%s)
-  timeout "$limit" "$@" >"$out/$name.log" 2>&1
+  timeout -k 5 "$lim" "$@" >"$out/$name.log" 2>&1
   rc=$?
-  note "== $name: exit $rc in $(( $(date +%s) - t0 )) s"
+  note "== $name: exit $rc in $(( $(date +%s) - t0 )) s$([ $rc -eq 124 ] && echo " (stopped at its limit, $lim s)")"
+  packup
   return $rc
 }
 
@@ -102,112 +128,145 @@ if [ -n "${SYSROOT:-}" ]; then
 fi
 [ -d /usr/local/cuda/bin ] && PATH=/usr/local/cuda/bin:$PATH
 
-note "cellar $(git -C "$src" rev-parse --short HEAD 2>/dev/null || echo '?') on $(hostname), $(date -u '+%Y-%m-%d %H:%M UTC')"
+note "cellar $(git -C "$src" rev-parse --short HEAD 2>/dev/null || echo '?') on $(hostname), $(date -u '+%Y-%m-%d %H:%M UTC'), deadline $deadline s"
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader 2>&1 | sed 's/^/device: /' | tee -a "$sum"
 nproc | sed 's/^/cpu cores: /' | tee -a "$sum"
-
-# --- 1. build ---
 b=$src/build-gpu
 mkdir -p "$b"
+
+# CIFAR-10's binary version, made from the JPEG archive while cellar builds
+cpid=
+if [ -n "$cifar_tar" ] && [ -z "$cifar" ]; then
+  cifar=$b/cifar10
+  python3 "$(dirname "$cifar_tar")/cifar10-to-bin.py" "$cifar_tar" "$cifar" >"$out/cifar_convert.log" 2>&1 &
+  cpid=$!
+fi
+cifar_ready() { # wait for the conversion, once; false when there is no CIFAR-10
+  if [ -n "$cpid" ]; then
+    wait "$cpid"; crc=$?
+    cpid=
+    note "cifar10 made from $cifar_tar: exit $crc"
+    [ $crc -eq 0 ] || { tail -3 "$out/cifar_convert.log" | tee -a "$sum"; cifar=; }
+  fi
+  [ -n "$cifar" ]
+}
+
+# --- 1. build ---
 [ -x "$src/configure" ] || (cd "$src" && autoreconf -fi) >"$out/autoreconf.log" 2>&1
-if ! step configure sh -c "cd '$b' && '$src/configure' --without-ncurses --without-graphviz --without-mpi"; then
-  tail -20 "$out/configure.log"; exit 1
+if ! step configure 120 sh -c "cd '$b' && '$src/configure' --without-ncurses --without-graphviz --without-mpi"; then
+  tail -20 "$out/configure.log" 2>/dev/null | tee -a "$sum"; packup; exit 1
 fi
 grep -A12 'configured:' "$out/configure.log" >>"$sum"
-if ! step build sh -c "cd '$b' && make -j$(nproc) all && make -j$(nproc) check-programs"; then
-  grep -E 'error|Error' "$out/build.log" | head -20 | tee -a "$sum"; exit 1
+if ! step build 300 sh -c "cd '$b' && make -j$(nproc) all && make -j$(nproc) check-programs"; then
+  grep -E 'error|Error' "$out/build.log" | head -20 | tee -a "$sum"; packup; exit 1
 fi
 "$b/cellar" --version | tee -a "$sum"
-
-# --- 1b. calibration: a kernel's floor in a graph, copy bandwidth by size ---
-if step gpu_calib sh -c "nvcc -O3 -std=c++17 -o '$b/gpu_calib' '$src/tests/gpu_calib.cu' && '$b/gpu_calib'"; then
-  grep '^{' "$out/gpu_calib.log" | sed 's/^/calib: /' | tee -a "$sum"
-fi
 
 # --- 2. parity and learning ---
 if [ -n "$fmnist" ] && [ ! -d /usr/share/datasets/fashion-mnist ]; then
   mkdir -p /usr/share/datasets && ln -s "$(cd "$fmnist" && pwd)" /usr/share/datasets/fashion-mnist
 fi
-if ! step test_cuda "$b/tests/test_cuda"; then
+step test_cuda 150 "$b/tests/test_cuda"; trc=$?
+if [ $trc -ne 0 ] && [ $trc -ne 77 ]; then
   # again, waiting after every op, so an error names the op that made it
-  step test_cuda_sync env CELLAR_CUDA_SYNC=1 "$b/tests/test_cuda"
+  step test_cuda_sync 100 env CELLAR_CUDA_SYNC=1 "$b/tests/test_cuda"
   grep -E '^not ok - ' "$out/test_cuda_sync.log" | head -20 | sed 's/^/sync: /' | tee -a "$sum"
 fi
 grep -c '^ok - ' "$out/test_cuda.log" | sed 's/^/test_cuda ok: /' | tee -a "$sum"
 grep -E '^(not ok|skip) - ' "$out/test_cuda.log" | head -40 | tee -a "$sum"
 
-# --- 3. speed ---
-bench() { # name args...
+# --- 3. the issue's speed figures, side by side ---
+bench() { # name limit args...: a step whose last JSON line goes to the summary
   name=$1; shift
   step "$name" "$@"
   grep '^{' "$out/$name.log" | tail -1 | sed "s/^/$name: /" | tee -a "$sum"
 }
+proxy="--N 2 --F 16 --batch 128 --input 32x32x3"
 for cfg in "16 2" "32 6"; do
   set -- $cfg
-  bench "cellar_F$1_N$2" "$b/cellar" bench --backend cuda --N "$2" --F "$1" --batch 128 --input 32x32x3 --steps 50 --warmup 10
-  if [ -n "$torch" ]; then
-    bench "torch_graph_F$1_N$2" python3 "$torch" --F "$1" --N "$2" --batch 128 --input 32x32x3 --steps 50 --mode graph
-    bench "torch_eager_F$1_N$2" python3 "$torch" --F "$1" --N "$2" --batch 128 --input 32x32x3 --steps 50 --mode eager
-  fi
+  bench "cellar_F$1_N$2" 60 "$b/cellar" bench --backend cuda --N "$2" --F "$1" --batch 128 --input 32x32x3 --steps 50 --warmup 10
+  [ -n "$torch" ] &&
+    bench "torch_graph_F$1_N$2" 90 python3 "$torch" --F "$1" --N "$2" --batch 128 --input 32x32x3 --steps 50 --mode graph
 done
-bench cellar_F16_N2_b32 "$b/cellar" bench --backend cuda --N 2 --F 16 --batch 32 --input 32x32x3 --steps 50 --warmup 10
-export CELLAR_CUDA_GRAPH=0
-bench cellar_F16_N2_nograph "$b/cellar" bench --backend cuda --N 2 --F 16 --batch 128 --input 32x32x3 --steps 50 --warmup 10
-unset CELLAR_CUDA_GRAPH
-# where a step's time goes, op class by op class (each op timed alone,
-# waiting after each), with the own depthwise kernels and with cuDNN's
-# (dw = depthwise, pw = pointwise convolutions; own kernels or cuDNN's)
+for k in 4 8 16; do
+  bench "cellar_F16_N2_children$k" 90 "$b/cellar" bench --backend cuda $proxy --steps 30 --warmup 5 --children $k
+done
+if [ -n "$torch" ]; then
+  # PyTorch's best by running processes side by side: 8 eager ones
+  step torch_eager_x8 120 sh -c '
+    for i in 1 2 3 4 5 6 7 8; do
+      python3 "$1" --F 16 --N 2 --batch 128 --input 32x32x3 --steps 100 --mode eager >"$2/torch_eager_x8_$i.out" 2>&1 &
+    done
+    wait
+    cat "$2"/torch_eager_x8_*.out' sh "$torch" "$out"
+  python3 - "$out" <<'PY' | tee -a "$sum"
+import json, glob, sys
+v = []
+for f in sorted(glob.glob(sys.argv[1] + "/torch_eager_x8_*.out")):
+    for line in open(f):
+        if line.startswith("{"):
+            v.append(json.loads(line)["img_s"])
+print("torch_eager_x8: %d processes finished, %.0f img/s in all (%s)" %
+      (len(v), sum(v), " ".join("%.0f" % x for x in v)))
+PY
+  rm -f "$out"/torch_eager_x8_*.out
+fi
+
+# --- 4. the CIFAR-10 recipe and search throughput ---
+if cifar_ready; then
+  bench cellar_train_cifar10 300 "$b/cellar" train --backend cuda --dataset "cifar10:$cifar" \
+    --genotype nasnet-a --N 2 --F 16 --epochs "$epochs" --batch 128 --lr 0.05
+  t0=$(date +%s.%N)
+  step search_auto 120 env CELLAR_CIFAR_DIR="$cifar" "$b/cellar" run cifar10 --db "$out/search_auto.db" \
+    --force --parallel 0 --set budget=16 --set child.epochs=1
+  t1=$(date +%s.%N)
+  python3 - "$out/search_auto.db" "$t0" "$t1" <<'PY' | tee -a "$sum"
+import sqlite3, sys
+db, t0, t1 = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+try:
+    n = sqlite3.connect(db).execute("select count(*) from trials where state='done'").fetchone()[0]
+except sqlite3.Error as e:
+    print("search_auto: no journal to read (%s)" % e); sys.exit(0)
+wall = t1 - t0
+print("search_auto: %d one-epoch children in %.1f s: %.0f training images/s in all, "
+      "about %.1f proxy trials (20 epochs each) per hour" % (n, wall, n * 45000 / wall,
+                                                   3600 * n / wall / 20))
+PY
+  grep -m1 'train at once' "$out/search_auto.log" | sed 's/^/search_auto: /' | tee -a "$sum"
+fi
+
+# --- 5. where the time goes ---
+# each op timed alone, waiting after each, with the own depthwise kernels
+# and with cuDNN's (dw = depthwise, pw = pointwise convolutions)
 for impl in "own cudnn" "cudnn cudnn" "own own"; do
   set -- $impl
   tag=dw_$1_pw_$2   # (not "name": bench and step set that)
-  bench "cellar_F16_N2_profile_$tag" env CELLAR_DEPTHWISE=$1 CELLAR_POINTWISE=$2 \
-    "$b/cellar" bench --backend cuda --N 2 --F 16 --batch 128 --input 32x32x3 --steps 20 --warmup 5 --profile
+  bench "cellar_F16_N2_profile_$tag" 60 env CELLAR_DEPTHWISE=$1 CELLAR_POINTWISE=$2 \
+    "$b/cellar" bench --backend cuda $proxy --steps 20 --warmup 5 --profile
   grep -A16 '^op (@ input size)' "$out/cellar_F16_N2_profile_$tag.log" | sed "s/^/profile $tag: /" | tee -a "$sum"
 done
 for impl in "cudnn cudnn" "own own"; do
   set -- $impl
-  bench "cellar_F16_N2_dw_$1_pw_$2" env CELLAR_DEPTHWISE=$1 CELLAR_POINTWISE=$2 \
-    "$b/cellar" bench --backend cuda --N 2 --F 16 --batch 128 --input 32x32x3 --steps 50 --warmup 10
+  bench "cellar_F16_N2_dw_$1_pw_$2" 60 env CELLAR_DEPTHWISE=$1 CELLAR_POINTWISE=$2 \
+    "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
 done
-export CELLAR_STRICT_FP32=1
-bench cellar_F16_N2_fp32 "$b/cellar" bench --backend cuda --N 2 --F 16 --batch 128 --input 32x32x3 --steps 50 --warmup 10
-unset CELLAR_STRICT_FP32
+bench cellar_F16_N2_nograph 60 env CELLAR_CUDA_GRAPH=0 "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
+bench cellar_F16_N2_fp32 60 env CELLAR_STRICT_FP32=1 "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
+bench cellar_F16_N2_b32 60 "$b/cellar" bench --backend cuda --N 2 --F 16 --batch 32 --input 32x32x3 --steps 50 --warmup 10
+[ -n "$torch" ] &&
+  bench torch_eager_F16_N2 90 python3 "$torch" $proxy --steps 50 --mode eager
 
-# --- 3b. search throughput: the shipped CIFAR-10 search, one epoch per
-# child, one child at a time and as many as fit ---
-search() { # name parallel budget
-  name=$1
-  t0=$(date +%s.%N)
-  step "$name" env CELLAR_CIFAR_DIR="$cifar" "$b/cellar" run cifar10 --db "$out/$name.db" --force \
-    --parallel "$2" --set budget="$3" --set child.epochs=1
-  t1=$(date +%s.%N)
-  python3 - "$out/$name.db" "$t0" "$t1" "$name" <<'PY' | tee -a "$sum"
-import sqlite3, sys
-db, t0, t1, name = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
-n = sqlite3.connect(db).execute("select count(*) from trials where state='done'").fetchone()[0]
-wall = t1 - t0
-print("%s: %d one-epoch children in %.1f s: %.0f training images/s in all, "
-      "about %.1f proxy trials (20 epochs each) per hour" % (name, n, wall, n * 45000 / wall,
-                                                   3600 * n / wall / 20))
-PY
-}
-if [ -n "$cifar" ]; then
-  search search_1 1 3
-  search search_auto 0 16
+# --- 6. calibration: a kernel's floor in a graph, copy bandwidth by size ---
+if step gpu_calib 90 sh -c "nvcc -O3 -std=c++17 -o '$b/gpu_calib' '$src/tests/gpu_calib.cu' && '$b/gpu_calib'"; then
+  grep '^{' "$out/gpu_calib.log" | sed 's/^/calib: /' | tee -a "$sum"
 fi
 
-# --- 4. the CIFAR-10 recipe ---
-if [ -n "$cifar" ]; then
-  limit=${GPU_TRAIN_LIMIT:-300}
-  bench cellar_train_cifar10 "$b/cellar" train --backend cuda --dataset "cifar10:$cifar" \
-    --genotype nasnet-a --N 2 --F 16 --epochs "$epochs" --batch 128 --lr 0.05
-fi
-# --- 5. memory errors in a few steps (last: the slowest to learn from) ---
+# --- 7. memory errors in a few steps (last: the slowest to learn from) ---
 if command -v compute-sanitizer >/dev/null; then
-  limit=${GPU_SANITIZER_LIMIT:-120}
-  step sanitizer compute-sanitizer --tool memcheck --leak-check full --error-exitcode 9 \
+  step sanitizer 120 compute-sanitizer --tool memcheck --leak-check full --error-exitcode 9 \
     "$b/cellar" bench --backend cuda --N 1 --F 8 --batch 16 --steps 2 --warmup 1
   tail -3 "$out/sanitizer.log" | tee -a "$sum"
 fi
-
-note "done"
+[ -n "$cpid" ] && kill "$cpid" 2>/dev/null
+note "done in $(( $(date +%s) - start )) s"
+packup
