@@ -28,6 +28,7 @@ small="--N 1 --F 4 --batch 4 --input 8x8x3 --steps 2 --warmup 1"
 check "bench --backend cuda exits 0 with one JSON line" sh -c "[ $rc -eq 0 ] && [ \$(wc -l <bench.out) -eq 1 ]"
 check "... on the cuda backend, its step recorded as a graph" sh -c "[ '$(jget bench.out backend)' = cuda ] && [ '$(jget bench.out graph)' = True ]"
 check "... saying how it computes: $(jget bench.out engine)" [ "$(jget bench.out engine)" = "depthwise own, pointwise cudnn, tf32" ]
+check "... holding $(jget bench.out graph_nodes) operations (graph_nodes)" $PY -c "import sys; sys.exit(not 0 < int(sys.argv[1]) < 2000)" "$(jget bench.out graph_nodes)"
 check "... with a positive img_s ($(jget bench.out img_s))" $PY -c "import sys; sys.exit(not float(sys.argv[1]) > 0)" "$(jget bench.out img_s)"
 "$CELLAR" bench --backend cpu $small --threads 1 >cpu.out 2>/dev/null
 check "... and the CPU's parameter count and FLOPs" sh -c "[ '$(jget bench.out params)' = '$(jget cpu.out params)' ] && [ '$(jget bench.out flops)' = '$(jget cpu.out flops)' ]"

@@ -225,6 +225,9 @@ struct cl_backend {
     int (*graph_end)(cl_backend *be, void **graph, cl_err *err);
     void (*graph_run)(cl_backend *be, void *graph);
     void (*graph_free)(cl_backend *be, void *graph);
+    /* Optional: how many operations (kernels, copies, sets) a recorded
+     * graph holds, as the device counts them */
+    long (*graph_size)(cl_backend *be, void *graph);
 
     /* Optional: a second backend on the same device, with its own queue,
      * so two networks can compute at once (NULL: networks share this one);

@@ -265,6 +265,8 @@ static int run_bench(int argc, char **argv)
         buf_printf(&js, ",\"N\":%d,\"F\":%d,\"batch\":%d,\"input\":\"%dx%dx%d\",\"params\":%ld,"
                         "\"flops\":%.0f,",
                    N, F, batch, h, w, c, net_param_count(net), net_flops(net));
+        if (ch[0].graph && be->graph_size)
+            buf_printf(&js, "\"graph_nodes\":%ld,", be->graph_size(be, ch[0].graph));
         if (children > 1)
             buf_printf(&js, "\"children\":%d,\"queues\":%d,", children, 1 + forked);
         buf_printf(&js, "\"steps\":%d,\"step_ms\":%.3f,\"fwd_ms\":%.3f,\"bwd_ms\":%.3f,"

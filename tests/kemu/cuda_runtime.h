@@ -72,8 +72,9 @@ void kemu_run(dim3 grid, dim3 block, const std::function<void()> &body);
 
 /* a launch's shape as CUDA would take it (else cudaGetLastError says why) */
 int kemu_launch_ok(dim3 grid, dim3 block);
-/* run op now, or record it when st is capturing (kemu_rt.cc) */
-void kemu_submit(cudaStream_t st, std::function<void()> op);
+/* run op now, or record it when st is capturing (kemu_rt.cc); `name`
+ * (a kernel's, a call's) is what KEMU_TRACE=1 counts in each capture */
+void kemu_submit(cudaStream_t st, std::function<void()> op, const char *name);
 /* argument i of kernel k is a pointer: it must be device memory (else the
  * launch is dropped and the stream fails, as an illegal address would) */
 int kemu_device_arg(const char *k, int i, const void *p);
@@ -102,7 +103,7 @@ template <typename F> struct kemu_launch {
         ((ok = kemu_arg_ok(name, ++i, a) && ok), ...);
         if (!ok)
             return;
-        kemu_submit(st, [=] { kemu_run(g, b, [&] { fn(a...); }); });
+        kemu_submit(st, [=] { kemu_run(g, b, [&] { fn(a...); }); }, name);
     }
 };
 

@@ -59,6 +59,7 @@ typedef enum cudaDeviceAttr { cudaDevAttrMultiProcessorCount = 16 } cudaDeviceAt
 typedef struct kemu_stream *cudaStream_t;
 typedef struct kemu_graph *cudaGraph_t;
 typedef struct kemu_graph *cudaGraphExec_t;
+typedef struct kemu_graph_node *cudaGraphNode_t;
 
 /* under names of their own, so a test that also links the real runtime
  * (a build with CUDA) calls these */
@@ -82,6 +83,7 @@ typedef struct kemu_graph *cudaGraphExec_t;
 #define cudaGraphDestroy kemu_graph_destroy
 #define cudaGraphExecDestroy kemu_graph_exec_destroy
 #define cudaGraphLaunch kemu_graph_launch
+#define cudaGraphGetNodes kemu_graph_get_nodes
 
 /* the error of the last launch or call (a grid or block CUDA would
  * refuse, a call refused during capture), then cudaSuccess again */
@@ -108,6 +110,9 @@ cudaError_t cudaGraphInstantiate(cudaGraphExec_t *exec, cudaGraph_t graph,
 cudaError_t cudaGraphDestroy(cudaGraph_t graph);
 cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec);
 cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t st);
+/* a graph's operations: their number (nodes NULL), else the first
+ * *count of them, which here have no use but to be counted */
+cudaError_t cudaGraphGetNodes(cudaGraph_t graph, cudaGraphNode_t *nodes, size_t *count);
 
 /* blocks run by the launches so far (for the tests' reports) */
 long kemu_blocks_run(void);

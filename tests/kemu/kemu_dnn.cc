@@ -655,7 +655,7 @@ static cudnnStatus_t convolve(int dir, cudnnHandle_t h, const kemu_tensor_desc *
             run_data(g, a, b, (const float *)w, (const float *)y, (float *)x);
         else
             run_filter(g, a, b, (const float *)x, (const float *)y, (float *)w);
-    });
+    }, who);
     return CUDNN_STATUS_SUCCESS;
 }
 
@@ -773,7 +773,7 @@ cublasStatus_t cublasSgemm(cublasHandle_t h, cublasOperation_t ta, cublasOperati
                 float *o = &c[i + (long)j * ldc];
                 *o = (float)(al * sum + (be != 0.f ? (double)be * *o : 0.0));
             }
-    });
+    }, "cublasSgemm");
     return CUBLAS_STATUS_SUCCESS;
 }
 

@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <algorithm>
 #include <map>
+#include <string>
 #include <vector>
 
 #include "cuda_runtime.h"
@@ -19,10 +21,12 @@ struct kemu_stream {
     int capturing, invalid;
     const char *why;                     /* what spoilt the capture */
     std::vector<std::function<void()>> ops;
+    std::vector<const char *> names;     /* each op's kernel or call */
 };
 
 struct kemu_graph {
     std::vector<std::function<void()>> ops;
+    std::vector<const char *> names;
 };
 
 static cudaError_t last_error = cudaSuccess;
@@ -78,15 +82,35 @@ static cudaError_t refuse_in_capture(const char *what)
     return fail(cudaErrorStreamCaptureUnsupported);
 }
 
-void kemu_submit(cudaStream_t st, std::function<void()> op)
+void kemu_submit(cudaStream_t st, std::function<void()> op, const char *name)
 {
     if (spoilt)
         return;
     if (st && st->capturing) {
         st->ops.push_back(std::move(op));
+        st->names.push_back(name);
         return;
     }
     op();
+}
+
+/* KEMU_TRACE=1: a capture's operations counted by name, on stderr */
+static void trace_capture(const kemu_graph *g)
+{
+    std::map<std::string, long> n;
+    std::vector<std::pair<long, std::string>> v;
+    const char *t = getenv("KEMU_TRACE");
+    if (!t || !*t || *t == '0')
+        return;
+    for (const char *name : g->names)
+        n[name]++;
+    for (auto &kv : n)
+        v.push_back({-kv.second, kv.first});
+    std::sort(v.begin(), v.end());
+    fprintf(stderr, "kemu: a capture of %zu operations:", g->ops.size());
+    for (auto &c : v)
+        fprintf(stderr, " %s %ld,", c.second.c_str(), -c.first);
+    fprintf(stderr, "\n");
 }
 
 int kemu_device_arg(const char *k, int i, const void *p)
@@ -236,7 +260,7 @@ cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t st)
         return last_error;
     if (allocs && bytes && !alloc_of(p, bytes))
         return fail(cudaErrorInvalidValue);
-    kemu_submit(st, [=] { memset(p, value, bytes); });
+    kemu_submit(st, [=] { memset(p, value, bytes); }, "cudaMemsetAsync");
     return cudaSuccess;
 }
 
@@ -258,7 +282,7 @@ cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpy
         return fail(cudaErrorInvalidValue);
     if (st && st->capturing && kind != cudaMemcpyDeviceToDevice)
         return refuse_in_capture("cudaMemcpyAsync between host and device");
-    kemu_submit(st, [=] { memcpy(dst, src, bytes); });
+    kemu_submit(st, [=] { memcpy(dst, src, bytes); }, "cudaMemcpyAsync");
     return cudaSuccess;
 }
 
@@ -322,6 +346,7 @@ cudaError_t cudaStreamBeginCapture(cudaStream_t st, cudaStreamCaptureMode mode)
     st->invalid = 0;
     st->why = NULL;
     st->ops.clear();
+    st->names.clear();
     capturing.push_back(st);
     return cudaSuccess;
 }
@@ -334,11 +359,14 @@ cudaError_t cudaStreamEndCapture(cudaStream_t st, cudaGraph_t *graph)
     end_capture(st);
     if (st->invalid) {
         st->ops.clear();
+        st->names.clear();
         fprintf(stderr, "kemu: a capture was spoilt by %s during it\n", st->why);
         return fail(cudaErrorStreamCaptureInvalidated);
     }
     *graph = new kemu_graph();
     (*graph)->ops.swap(st->ops);
+    (*graph)->names.swap(st->names);
+    trace_capture(*graph);
     return cudaSuccess;
 }
 
@@ -350,6 +378,21 @@ cudaError_t cudaGraphInstantiate(cudaGraphExec_t *exec, cudaGraph_t graph,
     if (!graph)
         return fail(cudaErrorInvalidValue);
     *exec = new kemu_graph(*graph);
+    return cudaSuccess;
+}
+
+cudaError_t cudaGraphGetNodes(cudaGraph_t graph, cudaGraphNode_t *nodes, size_t *count)
+{
+    if (!graph || !count)
+        return fail(cudaErrorInvalidValue);
+    if (nodes) {
+        size_t n = *count < graph->ops.size() ? *count : graph->ops.size();
+        for (size_t i = 0; i < n; i++)
+            nodes[i] = (cudaGraphNode_t)(uintptr_t)(i + 1);
+        *count = n;
+    } else {
+        *count = graph->ops.size();
+    }
     return cudaSuccess;
 }
 
@@ -372,9 +415,9 @@ cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t st)
     if (!exec)
         return fail(cudaErrorInvalidValue);
     graph_launches++;
-    for (const std::function<void()> &op : exec->ops) {
+    for (size_t i = 0; i < exec->ops.size(); i++) {
         replayed++;
-        kemu_submit(st, op);
+        kemu_submit(st, exec->ops[i], exec->names[i]);
     }
     return cudaSuccess;
 }

@@ -477,12 +477,20 @@ static int cuda_graph_begin(cl_backend *be, cl_err *err)
 
 /* A recording that breaks (an op cuDNN will not capture, say) leaves the
  * backend as it was, so the caller goes on op by op. */
+/* a recorded step: what is launched, and how many operations it holds */
+typedef struct cuda_graph {
+    cudaGraphExec_t ex;
+    long nodes;
+} cuda_graph;
+
 static int cuda_graph_end(cl_backend *be, void **graph, cl_err *err)
 {
     cuda_state *s = cuda_of(be);
     cudaGraph_t g = NULL;
     cudaGraphExec_t ex = NULL;
     cudaError_t e;
+    size_t nodes = 0;
+    cuda_graph *cg = NULL;
     char why[600];
     *graph = NULL;
     if (!s->capturing)
@@ -490,14 +498,21 @@ static int cuda_graph_end(cl_backend *be, void **graph, cl_err *err)
     s->capturing = 0;
     e = cudaStreamEndCapture(s->stream, &g);
     if (e == cudaSuccess && !s->failed)
+        e = cudaGraphGetNodes(g, NULL, &nodes);
+    if (e == cudaSuccess && !s->failed)
         e = cudaGraphInstantiate(&ex, g, 0);
     if (g)
         (void)cudaGraphDestroy(g);
-    if (e == cudaSuccess && !s->failed) {
-        *graph = ex;
+    if (e == cudaSuccess && !s->failed && (cg = malloc(sizeof *cg))) {
+        cg->ex = ex;
+        cg->nodes = (long)nodes;
+        *graph = cg;
         return CL_OK;
     }
-    snprintf(why, sizeof why, "%.500s", s->failed ? s->err.msg : cudaGetErrorString(e));
+    if (ex)
+        (void)cudaGraphExecDestroy(ex);
+    snprintf(why, sizeof why, "%.500s",
+             s->failed ? s->err.msg : e != cudaSuccess ? cudaGetErrorString(e) : "out of memory");
     (void)cudaGetLastError();
     s->failed = 0;
     err_clear(&s->err);
@@ -509,7 +524,13 @@ static void cuda_graph_run(cl_backend *be, void *graph)
     cuda_state *s = cuda_of(be);
     if (s->failed)
         return;
-    LAUNCH(s, cudaGraphLaunch((cudaGraphExec_t)graph, s->stream), "cudaGraphLaunch (a step)");
+    LAUNCH(s, cudaGraphLaunch(((cuda_graph *)graph)->ex, s->stream), "cudaGraphLaunch (a step)");
+}
+
+static long cuda_graph_size(cl_backend *be, void *graph)
+{
+    (void)be;
+    return graph ? ((cuda_graph *)graph)->nodes : 0;
 }
 
 static void cuda_graph_free(cl_backend *be, void *graph)
@@ -518,7 +539,8 @@ static void cuda_graph_free(cl_backend *be, void *graph)
     if (!graph)
         return;
     (void)cudaStreamSynchronize(s->stream);
-    RT_OK(s, cudaGraphExecDestroy((cudaGraphExec_t)graph), "cudaGraphExecDestroy");
+    RT_OK(s, cudaGraphExecDestroy(((cuda_graph *)graph)->ex), "cudaGraphExecDestroy");
+    free(graph);
 }
 
 /* ---- siblings, memory ---- */
@@ -586,6 +608,7 @@ static const cl_backend cuda_table = {
     .graph_end = cuda_graph_end,
     .graph_run = cuda_graph_run,
     .graph_free = cuda_graph_free,
+    .graph_size = cuda_graph_size,
     .fork = cuda_fork,
     .mem_free = cuda_mem_free,
 };
