@@ -56,6 +56,7 @@ $CELLAR bench --children 0 >"$tmp/bench" 2>"$tmp/bench.err"; rc=$?
 check "bench --children 0 is refused, naming the option" sh -c "[ $rc -ne 0 ] && grep -q 'children' '$tmp/bench.err' && [ ! -s '$tmp/bench' ]"
 $CELLAR bench --N 1 --F 8 --batch 8 --steps 1 --warmup 0 --profile >"$tmp/bench" 2>"$tmp/prof"
 check "bench --profile tables op classes on stderr, JSON stays alone on stdout" sh -c "grep -q 'depthwise 5x5' '$tmp/prof' && [ \$(wc -l <'$tmp/bench') -eq 1 ]"
+check "... each op timed alone on the CPU, as the table says" grep -q '^# .*each op timed alone' "$tmp/prof"
 
 # --- train: errors ---
 mkdir -p "$tmp/fm"

@@ -40,6 +40,7 @@ CELLAR_POINTWISE=own CELLAR_DEPTHWISE=cudnn "$EMU" bench --backend cuda $small >
 check "CELLAR_POINTWISE=own CELLAR_DEPTHWISE=cudnn: bench runs and says so" sh -c "[ $rc -eq 0 ] && [ '$(jget other.out engine)' = 'depthwise cudnn, pointwise own, tf32' ]"
 "$EMU" bench --backend cuda $small --profile >prof.out 2>prof.err; rc=$?
 check "bench --profile on cuda times each class of op" sh -c "[ $rc -eq 0 ] && grep -q 'depthwise' prof.err && grep -q 'batch norm' prof.err"
+check "... as device time between timing marks in a recorded step, none negative" sh -c "grep -q '^# .*timing marks in a recorded step' prof.err && ! grep -E '^[a-z].* -[0-9]' prof.err"
 "$EMU" bench --backend cuda --N 1 --F 4 --batch 4 --input 8x8x3 --steps 1 --warmup 1 --children 2 >kids.out 2>kids.err; rc=$?
 check "bench --children 2 on cuda: two children, each on a queue of its own, steps recorded" \
   sh -c "[ $rc -eq 0 ] && [ '$(jget kids.out children)' = 2 ] && [ '$(jget kids.out queues)' = 2 ] && [ '$(jget kids.out graph)' = True ]"

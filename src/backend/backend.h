@@ -229,6 +229,16 @@ struct cl_backend {
      * graph holds, as the device counts them */
     long (*graph_size)(cl_backend *be, void *graph);
 
+    /* Optional: timing marks on the device's queue (a GPU's events), to
+     * time ops without waiting after each.  marks(be, n) makes room for n
+     * marks (n = 0 frees them); mark(be, i) queues mark i after the work
+     * queued so far (while recording a graph, into the graph, so each
+     * replay sets it again); mark_times waits for the queue and gives
+     * t[i], the seconds from mark 0 to mark i as last passed, for i < n. */
+    int (*marks)(cl_backend *be, int n, cl_err *err);
+    void (*mark)(cl_backend *be, int i);
+    int (*mark_times)(cl_backend *be, double *t, int n, cl_err *err);
+
     /* Optional: a second backend on the same device, with its own queue,
      * so two networks can compute at once (NULL: networks share this one);
      * the caller destroys it */

@@ -72,6 +72,60 @@ static void record_step(bench_child *c, int batch, int *told)
     }
 }
 
+/* one training step of child c queued op by op */
+static int queue_step(bench_child *c, int batch, cl_err *err)
+{
+    int rc = net_forward_queued(c->net, batch, 1, err);
+    if (rc)
+        return rc;
+    net_loss_queued(c->net, c->loss_dev, c->correct_dev, 1, NULL);
+    if ((rc = net_backward_queued(c->net, err)))
+        return rc;
+    net_sgd(c->net, 0.025f, 0.9f, 3e-4f);
+    return CL_OK;
+}
+
+/* `steps` profiled training steps of child c (net_profile on): on a
+ * backend with timing marks, one step recorded with its marks and
+ * replayed, so that the device's own time between ops is read (where the
+ * marks of a recorded step cannot be read, queued op by op, the marks
+ * read after each step); elsewhere each op timed alone, waiting after it.
+ * *how says which. */
+static int profile_steps(bench_child *c, int batch, int steps, const char **how, cl_err *err)
+{
+    cl_backend *be = c->be;
+    int rc = CL_OK, told = 1;
+    if (!net_profile_marked(c->net)) {
+        *how = "each op timed alone, waiting after it";
+        for (int i = 0; i < steps && rc == CL_OK; i++)
+            rc = queue_step(c, batch, err);
+        return rc ? rc : be->sync(be, err);
+    }
+    if (c->graph) {   /* the timed step's recording gives way to one with marks */
+        be->graph_free(be, c->graph);
+        c->graph = NULL;
+        record_step(c, batch, &told);
+    }
+    *how = c->graph ? "device time between timing marks in a recorded step"
+                    : "device time between timing marks, queued op by op";
+    for (int i = 0; i < steps && rc == CL_OK; i++) {
+        if (c->graph)
+            be->graph_run(be, c->graph);
+        else
+            rc = queue_step(c, batch, err);
+        if (rc == CL_OK && (rc = net_profile_take(c->net, err)) && c->graph && i == 0) {
+            /* the device cannot time marks inside a graph: op by op then */
+            fprintf(stderr, "cellar bench: profile: %s; timing ops queued one by one\n", err->msg);
+            err_clear(err);
+            rc = be->sync(be, err);
+            be->graph_free(be, c->graph);
+            c->graph = NULL;
+            *how = "device time between timing marks, queued op by op";
+        }
+    }
+    return rc;
+}
+
 static void child_release(bench_child *c)
 {
     if (c->be) {
@@ -101,7 +155,7 @@ static int run_bench(int argc, char **argv)
 {
     const char *geno_arg = "nasnet-a", *input = "32x32x3", *backend_name = "auto";
     int N = 2, F = 16, batch = 32, classes = 10, steps = 20, warmup = 3, threads = 0, seed = 1;
-    int children = 1, profile = 0, code, h, w, c, rc = CL_OK, correct, told = 0, forked = 0;
+    int children = 1, profile = 0, code, h, w, c, rc = CL_OK, told = 0, forked = 0;
     cli_opt opts[] = {
         {"genotype", OPT_STR, &geno_arg, 0, 0, 0},  {"N", OPT_INT, &N, 1, 64, 0},
         {"F", OPT_INT, &F, 2, 4096, 0},            {"batch", OPT_INT, &batch, 1, 65536, 0},
@@ -276,18 +330,17 @@ static int run_bench(int argc, char **argv)
     }
     if (profile) {
         net_prof_row rows[256];
-        cl_net *net = ch[0].net;
+        bench_child *b = &ch[0];
+        cl_net *net = b->net;
+        const char *how;
         int n;
         double total = 0;
-        if ((rc = net_profile(net, 1, &err)))
+        if ((rc = net_profile(net, 1, &err)) || (rc = profile_steps(b, batch, steps, &how, &err)))
             goto fail;
-        for (int i = 0; i < steps; i++)
-            if ((rc = net_forward(net, x, batch, 1, &err)) ||
-                (rc = net_loss(net, y, &loss, &correct, 1, &err)) || (rc = net_backward(net, &err)))
-                goto fail;
         n = net_profile_report(net, rows, 256);
         for (int i = 0; i < n; i++)
             total += rows[i].fwd + rows[i].bwd;
+        fprintf(stderr, "# the first child's step op by op, %s\n", how);
         fprintf(stderr, "%-34s %5s %10s %10s %6s\n", "op (@ input size)", "ops", "fwd ms",
                 "bwd ms", "share");
         for (int i = 0; i < n; i++)

@@ -29,11 +29,14 @@ void net_free(cl_net *net)
     if (!net)
         return;
     be = net->be;
+    if (be && net->prof_marks)
+        be->marks(be, 0, NULL);
     if (be)
         be->free(be, net->arena);
     free(net->path_host);
     free(net->prof_fwd);
     free(net->prof_bwd);
+    free(net->prof_t);
     free(net->nodes);
     free(net->vals);
     free(net);
@@ -523,6 +526,8 @@ int net_forward_queued(cl_net *net, int n, int train, cl_err *err)
                        net->max_batch);
     net->batch = n;
     net->train = train;
+    if (net_profile_marked(net))
+        be->mark(be, 0);
     for (int i = 0; i < net->n_nodes; i++) {
         const net_node *nd = &net->nodes[i];
         tview vx = net_view(net, net->act, nd->x, n), vy = net_view(net, net->act, nd->y, n);
@@ -555,7 +560,9 @@ int net_forward_queued(cl_net *net, int n, int train, cl_err *err)
             be->linear_fwd(be, n, vx.c, vy.c, vx.d, p, p + (long)vx.c * vy.c, vy.d);
             break;
         }
-        if (net->prof_fwd) {
+        if (net_profile_marked(net)) {
+            be->mark(be, i + 1);
+        } else if (net->prof_fwd) {
             int rc = be->sync(be, err);
             if (rc)
                 return rc;
@@ -605,6 +612,8 @@ int net_backward_queued(cl_net *net, cl_err *err)
     int n = net->batch;
     if (!net->train)
         return ERR_SET(err, CL_ERR_INTERNAL, "backward after an evaluation forward");
+    if (net_profile_marked(net))
+        be->mark(be, net->n_nodes + 1);
     for (int i = net->n_nodes - 1; i >= 0; i--) {
         const net_node *nd = &net->nodes[i];
         tview vx = net_view(net, net->act, nd->x, n);
@@ -638,7 +647,9 @@ int net_backward_queued(cl_net *net, cl_err *err)
             break;
         }
         }
-        if (net->prof_bwd) {
+        if (net_profile_marked(net)) {
+            be->mark(be, net->n_nodes + 2 + (net->n_nodes - 1 - i));
+        } else if (net->prof_bwd) {
             int rc = be->sync(be, err);
             if (rc)
                 return rc;
@@ -673,18 +684,49 @@ void net_logits(cl_net *net, float *out)
 
 int net_profile(cl_net *net, int on, cl_err *err)
 {
+    int nm = 2 * (net->n_nodes + 1);
     free(net->prof_fwd);
     free(net->prof_bwd);
-    net->prof_fwd = net->prof_bwd = NULL;
+    free(net->prof_t);
+    net->prof_fwd = net->prof_bwd = net->prof_t = NULL;
+    if (net->prof_marks)
+        net->be->marks(net->be, 0, NULL);
+    net->prof_marks = 0;
     if (!on)
         return CL_OK;
     net->prof_fwd = calloc((size_t)net->n_nodes, sizeof(double));
     net->prof_bwd = calloc((size_t)net->n_nodes, sizeof(double));
-    if (!net->prof_fwd || !net->prof_bwd) {
+    net->prof_t = calloc((size_t)nm, sizeof(double));
+    if (!net->prof_fwd || !net->prof_bwd || !net->prof_t) {
         free(net->prof_fwd);
         free(net->prof_bwd);
-        net->prof_fwd = net->prof_bwd = NULL;
+        free(net->prof_t);
+        net->prof_fwd = net->prof_bwd = net->prof_t = NULL;
         return ERR_SET(err, CL_ERR_NOMEM, "profile: out of memory");
+    }
+    /* marks where the backend has them; else (or if they cannot be
+     * made) each node waited for */
+    if (net->be->marks && net->be->mark && net->be->mark_times) {
+        cl_err why = {0};
+        net->prof_marks = net->be->marks(net->be, nm, &why) == CL_OK;
+    }
+    return CL_OK;
+}
+
+int net_profile_marked(const cl_net *net) { return net->prof_fwd && net->prof_marks; }
+
+int net_profile_take(cl_net *net, cl_err *err)
+{
+    int n = net->n_nodes, rc;
+    const double *t = net->prof_t;
+    if (!net_profile_marked(net))
+        return CL_OK;
+    if ((rc = net->be->mark_times(net->be, net->prof_t, 2 * (n + 1), err)))
+        return rc;
+    for (int i = 0; i < n; i++) {
+        int k = n - 1 - i;   /* the backward takes node i k-th */
+        net->prof_fwd[i] += t[i + 1] - t[i];
+        net->prof_bwd[i] += t[n + 2 + k] - t[n + 1 + k];
     }
     return CL_OK;
 }

@@ -74,8 +74,13 @@ typedef struct cl_net {
     float *loss_dev;
     int *correct_dev;
 
-    /* per-node seconds, forward and backward, when profiling is on */
+    /* per-node seconds, forward and backward, when profiling is on; with
+     * the backend's timing marks (prof_marks), 2 * (n_nodes + 1) of them:
+     * mark i + 1 after forward node i, mark n_nodes + 2 + k after the k-th
+     * node the backward takes, marks 0 and n_nodes + 1 at each pass's start */
     double *prof_fwd, *prof_bwd;
+    int prof_marks;
+    double *prof_t;
 
     /* run state */
     int batch;              /* images in the last forward */
@@ -151,9 +156,17 @@ void net_sgd_queued(cl_net *net, float momentum, float weight_decay, const step_
 /* copy the logits of the last forward to host memory ([batch][classes]) */
 void net_logits(cl_net *net, float *out);
 
-/* Time every node (synchronising after each): net_profile_report() then
- * sums the seconds by op class.  Off by default; costs a little. */
+/* Time every node.  Off by default.  On a backend with timing marks (a
+ * GPU's events) the marks are queued between the nodes and nothing waits:
+ * net_profile_take() adds the device's time between them once a training
+ * step (forward and backward) has been queued, or after each replay of a
+ * step recorded with profiling on.  Elsewhere each node is timed alone,
+ * waiting after it (taking is then a no-op).  net_profile_report() sums
+ * the seconds by op class. */
 int net_profile(cl_net *net, int on, cl_err *err);
+/* 1 when profiling times nodes with the backend's marks */
+int net_profile_marked(const cl_net *net);
+int net_profile_take(cl_net *net, cl_err *err);
 
 typedef struct net_prof_row {
     char name[48];      /* "depthwise 5x5 s1", "batch norm", ... */

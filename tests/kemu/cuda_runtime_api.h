@@ -30,6 +30,7 @@ typedef enum cudaError {
     cudaErrorInvalidDevicePointer = 17,
     cudaErrorInvalidMemcpyDirection = 21,
     cudaErrorInvalidDevice = 101,
+    cudaErrorInvalidResourceHandle = 400,
     cudaErrorIllegalState = 401,
     cudaErrorIllegalAddress = 700,
     cudaErrorStreamCaptureUnsupported = 900,
@@ -60,6 +61,10 @@ typedef struct kemu_stream *cudaStream_t;
 typedef struct kemu_graph *cudaGraph_t;
 typedef struct kemu_graph *cudaGraphExec_t;
 typedef struct kemu_graph_node *cudaGraphNode_t;
+typedef struct kemu_event *cudaEvent_t;
+
+#define cudaEventRecordDefault 0x00
+#define cudaEventRecordExternal 0x01
 
 /* under names of their own, so a test that also links the real runtime
  * (a build with CUDA) calls these */
@@ -84,6 +89,11 @@ typedef struct kemu_graph_node *cudaGraphNode_t;
 #define cudaGraphExecDestroy kemu_graph_exec_destroy
 #define cudaGraphLaunch kemu_graph_launch
 #define cudaGraphGetNodes kemu_graph_get_nodes
+#define cudaEventCreate kemu_event_create
+#define cudaEventDestroy kemu_event_destroy
+#define cudaEventRecord kemu_event_record
+#define cudaEventRecordWithFlags kemu_event_record_with_flags
+#define cudaEventElapsedTime kemu_event_elapsed_time
 
 /* the error of the last launch or call (a grid or block CUDA would
  * refuse, a call refused during capture), then cudaSuccess again */
@@ -113,6 +123,15 @@ cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t st);
 /* a graph's operations: their number (nodes NULL), else the first
  * *count of them, which here have no use but to be counted */
 cudaError_t cudaGraphGetNodes(cudaGraph_t graph, cudaGraphNode_t *nodes, size_t *count);
+
+/* events for timing: a record takes the host's clock when the stream
+ * reaches it (a capture takes only cudaEventRecordExternal records, as
+ * event-record nodes); the elapsed time of two is that clock's */
+cudaError_t cudaEventCreate(cudaEvent_t *ev);
+cudaError_t cudaEventDestroy(cudaEvent_t ev);
+cudaError_t cudaEventRecord(cudaEvent_t ev, cudaStream_t st);
+cudaError_t cudaEventRecordWithFlags(cudaEvent_t ev, cudaStream_t st, unsigned flags);
+cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEvent_t end);
 
 /* blocks run by the launches so far (for the tests' reports) */
 long kemu_blocks_run(void);

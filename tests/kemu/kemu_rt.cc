@@ -4,6 +4,7 @@
  * only what happens in which order is checked here, not concurrency. */
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -159,6 +160,7 @@ const char *cudaGetErrorString(cudaError_t e)
     case cudaErrorInvalidDevicePointer: return "invalid device pointer";
     case cudaErrorInvalidMemcpyDirection: return "invalid copy direction for memcpy";
     case cudaErrorInvalidDevice: return "invalid device ordinal";
+    case cudaErrorInvalidResourceHandle: return "invalid resource handle";
     case cudaErrorIllegalState: return "the operation cannot be performed in the present state";
     case cudaErrorIllegalAddress: return "an illegal memory access was encountered";
     case cudaErrorStreamCaptureUnsupported:
@@ -181,6 +183,7 @@ const char *cudaGetErrorName(cudaError_t e)
     case cudaErrorInvalidDevicePointer: return "cudaErrorInvalidDevicePointer";
     case cudaErrorInvalidMemcpyDirection: return "cudaErrorInvalidMemcpyDirection";
     case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
+    case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
     case cudaErrorIllegalState: return "cudaErrorIllegalState";
     case cudaErrorIllegalAddress: return "cudaErrorIllegalAddress";
     case cudaErrorStreamCaptureUnsupported: return "cudaErrorStreamCaptureUnsupported";
@@ -393,6 +396,68 @@ cudaError_t cudaGraphGetNodes(cudaGraph_t graph, cudaGraphNode_t *nodes, size_t 
     } else {
         *count = graph->ops.size();
     }
+    return cudaSuccess;
+}
+
+struct kemu_event {
+    int recorded;
+    double t;   /* seconds, the host's monotonic clock */
+};
+
+cudaError_t cudaEventCreate(cudaEvent_t *ev)
+{
+    if (spoilt)
+        return last_error;
+    if (!ev)
+        return fail(cudaErrorInvalidValue);
+    *ev = new kemu_event();
+    (*ev)->recorded = 0;
+    (*ev)->t = 0.0;
+    return cudaSuccess;
+}
+
+cudaError_t cudaEventDestroy(cudaEvent_t ev)
+{
+    if (!ev)
+        return fail(cudaErrorInvalidValue);
+    delete ev;
+    return cudaSuccess;
+}
+
+cudaError_t cudaEventRecordWithFlags(cudaEvent_t ev, cudaStream_t st, unsigned flags)
+{
+    if (spoilt)
+        return last_error;
+    if (!ev || (flags & ~(unsigned)cudaEventRecordExternal))
+        return fail(cudaErrorInvalidValue);
+    /* inside a capture only an external record becomes a node (a plain
+     * one would join streams, which the stand-in's one stream has no use
+     * for) */
+    if (st && st->capturing && !(flags & cudaEventRecordExternal))
+        return refuse_in_capture("cudaEventRecord without cudaEventRecordExternal");
+    kemu_submit(st, [=] {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ev->t = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+        ev->recorded = 1;
+    }, "cudaEventRecord");
+    return cudaSuccess;
+}
+
+cudaError_t cudaEventRecord(cudaEvent_t ev, cudaStream_t st)
+{
+    return cudaEventRecordWithFlags(ev, st, cudaEventRecordDefault);
+}
+
+cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEvent_t end)
+{
+    if (spoilt)
+        return last_error;
+    if (!ms || !start || !end)
+        return fail(cudaErrorInvalidValue);
+    if (!start->recorded || !end->recorded)
+        return fail(cudaErrorInvalidResourceHandle);
+    *ms = (float)((end->t - start->t) * 1e3);
     return cudaSuccess;
 }
 

@@ -543,6 +543,69 @@ static void cuda_graph_free(cl_backend *be, void *graph)
     free(graph);
 }
 
+/* ---- timing marks: events on the stream (recorded into a graph as
+ * event-record nodes while capturing) ---- */
+
+static void marks_free(cuda_state *s)
+{
+    for (int i = 0; i < s->n_ev; i++)
+        (void)cudaEventDestroy(s->ev[i]);
+    free(s->ev);
+    s->ev = NULL;
+    s->n_ev = 0;
+}
+
+static int cuda_marks(cl_backend *be, int n, cl_err *err)
+{
+    cuda_state *s = cuda_of(be);
+    if (s->n_ev)
+        (void)cudaStreamSynchronize(s->stream);
+    marks_free(s);
+    if (n <= 0)
+        return CL_OK;
+    if (!(s->ev = calloc((size_t)n, sizeof *s->ev)))
+        return ERR_SET(err, CL_ERR_NOMEM, "out of memory for %d timing marks", n);
+    for (; s->n_ev < n; s->n_ev++)
+        if (!RT_OK_E(s, err, cudaEventCreate(&s->ev[s->n_ev]), "cudaEventCreate (a timing mark)")) {
+            marks_free(s);
+            (void)cudaGetLastError();
+            return err ? err->code : CL_ERR_BACKEND;
+        }
+    return CL_OK;
+}
+
+static void cuda_mark(cl_backend *be, int i)
+{
+    cuda_state *s = cuda_of(be);
+    if (s->failed || i < 0 || i >= s->n_ev)
+        return;
+    if (s->capturing)
+        RT_OK(s, cudaEventRecordWithFlags(s->ev[i], s->stream, cudaEventRecordExternal),
+              "cudaEventRecordWithFlags (a timing mark in a graph)");
+    else
+        RT_OK(s, cudaEventRecord(s->ev[i], s->stream), "cudaEventRecord (a timing mark)");
+}
+
+static int cuda_mark_times(cl_backend *be, double *t, int n, cl_err *err)
+{
+    cuda_state *s = cuda_of(be);
+    int rc = cuda_sync(be, err);
+    if (rc)
+        return rc;
+    if (n > s->n_ev)
+        return ERR_SET(err, CL_ERR_ARG, "%d timing marks asked for, %d made", n, s->n_ev);
+    for (int i = 0; i < n; i++) {
+        float ms = 0.f;
+        if (!RT_OK_E(s, err, i ? cudaEventElapsedTime(&ms, s->ev[0], s->ev[i]) : cudaSuccess,
+                     "cudaEventElapsedTime (timing marks)")) {
+            (void)cudaGetLastError();
+            return err ? err->code : CL_ERR_BACKEND;
+        }
+        t[i] = ms * 1e-3;
+    }
+    return CL_OK;
+}
+
 /* ---- siblings, memory ---- */
 
 static int cuda_create_on(int dev, cl_backend **out, cl_err *err);
@@ -609,6 +672,9 @@ static const cl_backend cuda_table = {
     .graph_run = cuda_graph_run,
     .graph_free = cuda_graph_free,
     .graph_size = cuda_graph_size,
+    .marks = cuda_marks,
+    .mark = cuda_mark,
+    .mark_times = cuda_mark_times,
     .fork = cuda_fork,
     .mem_free = cuda_mem_free,
 };
@@ -708,6 +774,7 @@ static void cuda_destroy(cl_backend *be)
     /* errors here have nowhere to go: the backend is going away */
     if (s->stream)
         (void)cudaStreamSynchronize(s->stream);
+    marks_free(s);
     cuda_conv_free(s);
     if (s->stage_in)
         (void)cudaFree(s->stage_in);

@@ -38,6 +38,8 @@ typedef struct cuda_state {
                           * allocates inside a recorded step */
     int failed;
     cl_err err;          /* the first failure of an op */
+    cudaEvent_t *ev;     /* timing marks (be->marks) */
+    int n_ev;
 
     /* convolutions (conv_cudnn.c) */
     cudnnTensorDescriptor_t td_a, td_b;   /* set per call */
