@@ -31,8 +31,9 @@
 #      images per second in all, proxy trials per hour);
 #   5. where a step's time goes: the proxy op class by op class
 #      (--profile) and whole with cellar's own depthwise and pointwise
-#      kernels or cuDNN's (CELLAR_DEPTHWISE, CELLAR_POINTWISE), without
-#      graphs, in strict FP32, at batch 32, and PyTorch eager;
+#      kernels or cuDNN's (CELLAR_DEPTHWISE, CELLAR_POINTWISE), with
+#      cuDNN's algorithms timed (CELLAR_CUDNN_FIND), without graphs, in
+#      strict FP32, at batch 32, and PyTorch eager;
 #   6. tests/gpu_calib.cu: what one kernel costs at least in a CUDA graph,
 #      and copy bandwidth by size (GPU-NOTES.md's calibration runs);
 #   7. compute-sanitizer (memcheck) over a few training steps, when it is
@@ -243,13 +244,14 @@ for impl in "own cudnn" "cudnn cudnn" "own own"; do
   tag=dw_$1_pw_$2   # (not "name": bench and step set that)
   bench "cellar_F16_N2_profile_$tag" 60 env CELLAR_DEPTHWISE=$1 CELLAR_POINTWISE=$2 \
     "$b/cellar" bench --backend cuda $proxy --steps 20 --warmup 5 --profile
-  grep -A16 '^op (@ input size)' "$out/cellar_F16_N2_profile_$tag.log" | sed "s/^/profile $tag: /" | tee -a "$sum"
+  grep -A17 "^# the first child's step" "$out/cellar_F16_N2_profile_$tag.log" | sed "s/^/profile $tag: /" | tee -a "$sum"
 done
 for impl in "cudnn cudnn" "own own"; do
   set -- $impl
   bench "cellar_F16_N2_dw_$1_pw_$2" 60 env CELLAR_DEPTHWISE=$1 CELLAR_POINTWISE=$2 \
     "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
 done
+bench cellar_F16_N2_find 60 env CELLAR_CUDNN_FIND=1 "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
 bench cellar_F16_N2_nograph 60 env CELLAR_CUDA_GRAPH=0 "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
 bench cellar_F16_N2_fp32 60 env CELLAR_STRICT_FP32=1 "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
 bench cellar_F16_N2_b32 60 "$b/cellar" bench --backend cuda --N 2 --F 16 --batch 32 --input 32x32x3 --steps 50 --warmup 10
