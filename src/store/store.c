@@ -476,8 +476,8 @@ static const char *const cached_sql[Q_COUNT] = {
     [Q_TRIAL_FIND] = "SELECT " TRIAL_COLS " FROM trials WHERE hash = :hash AND "
                      "hash_recipe = :hash_recipe AND state = 'done' ORDER BY id DESC LIMIT 1",
     [Q_METRIC_INSERT] =
-        "INSERT INTO metrics(trial, epoch, train_loss, train_acc, val_acc, lr, seconds) "
-        "VALUES(:trial, :epoch, :train_loss, :train_acc, :val_acc, :lr, :seconds)",
+        ("INSERT INTO metrics(trial, epoch, train_loss, train_acc, val_acc, lr, seconds) "
+         "VALUES(:trial, :epoch, :train_loss, :train_acc, :val_acc, :lr, :seconds)"),
 };
 
 /* A cached statement, prepared on first use.  The caller resets it when

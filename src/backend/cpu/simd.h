@@ -1,4 +1,5 @@
-/* simd.h - 16-float vectors through GCC's vector extensions.  On an
+/* simd.h - 16-float vectors through GCC's vector extensions (which Clang
+ * has too).  On an
  * AVX-512 machine (with -march=native) one vf is one zmm register; on
  * others the compiler splits it into AVX2 or SSE halves, so the same code
  * runs everywhere without intrinsics. */
@@ -47,21 +48,29 @@ static inline vf vmax(vf a, vf b)
 /* a where m, else 0 */
 static inline vf vmask(vf a, vi m) { return (vf)((vi)a & m); }
 
+/* two-vector lane selection: GCC's __builtin_shuffle takes the lanes as a
+ * vector, Clang's __builtin_shufflevector as constants */
+#if defined(__clang__)
+#define VSHUF2(a, b, ...) __builtin_shufflevector((a), (b), __VA_ARGS__)
+#else
+#define VSHUF2(a, b, ...) __builtin_shuffle((a), (b), (vi){__VA_ARGS__})
+#endif
+
 /* lanes a0 b0 a1 b1 ... a7 b7 */
 static inline vf vinterleave(vf a, vf b)
 {
-    return __builtin_shuffle(a, b, (vi){0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23});
+    return VSHUF2(a, b, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
 }
 
 /* the even lanes of a then of b, and the odd lanes of a then of b */
 static inline vf veven(vf a, vf b)
 {
-    return __builtin_shuffle(a, b, (vi){0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30});
+    return VSHUF2(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
 }
 
 static inline vf vodd(vf a, vf b)
 {
-    return __builtin_shuffle(a, b, (vi){1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31});
+    return VSHUF2(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
 }
 
 static inline vf vrelu(vf a) { return vmask(a, a > 0.f); }
