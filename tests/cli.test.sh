@@ -57,6 +57,16 @@ check "bench --children 0 is refused, naming the option" sh -c "[ $rc -ne 0 ] &&
 $CELLAR bench --N 1 --F 8 --batch 8 --steps 1 --warmup 0 --profile >"$tmp/bench" 2>"$tmp/prof"
 check "bench --profile tables op classes on stderr, JSON stays alone on stdout" sh -c "grep -q 'depthwise 5x5' '$tmp/prof' && [ \$(wc -l <'$tmp/bench') -eq 1 ]"
 check "... each op timed alone on the CPU, as the table says" grep -q '^# .*each op timed alone' "$tmp/prof"
+check "... with each class's least traffic (MB) and bandwidth (GB/s), and a total" python3 -c "
+import re, sys
+t = open('$tmp/prof').read().splitlines()
+head = [l for l in t if l.startswith('op (@ input size)')]
+rows = [l.split() for l in t if l.startswith('depthwise') or l.startswith('pointwise') or l.startswith('batch norm')]
+tot = [l.split() for l in t if l.startswith('all ')]
+assert head and 'MB' in head[0] and 'GB/s' in head[0], head
+assert rows and all(float(r[-2]) > 0 and float(r[-1]) > 0 for r in rows), rows
+s = sum(float(l.split()[-2]) for l in t if re.match(r'^[a-z].* [0-9.]+%', l))
+assert tot and abs(float(tot[0][-2]) - s) <= 0.1 * len(rows) + 0.5, (tot, s)"
 
 # --- train: errors ---
 mkdir -p "$tmp/fm"

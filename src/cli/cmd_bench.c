@@ -334,19 +334,27 @@ static int run_bench(int argc, char **argv)
         cl_net *net = b->net;
         const char *how;
         int n;
-        double total = 0;
+        double total = 0, all_mb = 0;
         if ((rc = net_profile(net, 1, &err)) || (rc = profile_steps(b, batch, steps, &how, &err)))
             goto fail;
         n = net_profile_report(net, rows, 256);
         for (int i = 0; i < n; i++)
             total += rows[i].fwd + rows[i].bwd;
         fprintf(stderr, "# the first child's step op by op, %s\n", how);
-        fprintf(stderr, "%-34s %5s %10s %10s %6s\n", "op (@ input size)", "ops", "fwd ms",
-                "bwd ms", "share");
-        for (int i = 0; i < n; i++)
-            fprintf(stderr, "%-34s %5d %10.3f %10.3f %5.1f%%\n", rows[i].name, rows[i].count,
-                    rows[i].fwd / steps * 1e3, rows[i].bwd / steps * 1e3,
-                    100.0 * (rows[i].fwd + rows[i].bwd) / total);
+        fprintf(stderr, "# MB: the least traffic of the class's ops in one step (each tensor "
+                        "passed once), GB/s: that over their time\n");
+        fprintf(stderr, "%-34s %5s %10s %10s %6s %9s %9s\n", "op (@ input size)", "ops",
+                "fwd ms", "bwd ms", "share", "MB", "GB/s");
+        for (int i = 0; i < n; i++) {
+            double t = (rows[i].fwd + rows[i].bwd) / steps, mb = rows[i].fwd_bytes + rows[i].bwd_bytes;
+            fprintf(stderr, "%-34s %5d %10.3f %10.3f %5.1f%% %9.1f %9.1f\n", rows[i].name,
+                    rows[i].count, rows[i].fwd / steps * 1e3, rows[i].bwd / steps * 1e3,
+                    100.0 * (rows[i].fwd + rows[i].bwd) / total, mb / 1e6,
+                    t > 0 ? mb / t / 1e9 : 0.0);
+            all_mb += mb;
+        }
+        fprintf(stderr, "%-34s %5s %21.3f %6s %9.1f %9.1f\n", "all", "", total / steps * 1e3, "",
+                all_mb / 1e6, total > 0 ? all_mb / (total / steps) / 1e9 : 0.0);
     }
     printf("%s\n", js.s);
 fail:

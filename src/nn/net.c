@@ -763,6 +763,33 @@ static void node_class(const cl_net *net, const net_node *nd, char *out, size_t 
     }
 }
 
+/* The least memory traffic of node nd for a batch of n, forward and
+ * backward, in bytes: every tensor it reads or writes passed once (an
+ * output added into is read too), parameters and their gradients once.
+ * What the device moves beyond this (second passes, staging, partial
+ * sums) shows as bandwidth below the memory's. */
+static void node_bytes(const cl_net *net, const net_node *nd, int n, double *fwd, double *bwd)
+{
+    const net_value *vx = &net->vals[nd->x], *vy = &net->vals[nd->y];
+    double x = 4.0 * n * vx->c * vx->h * vx->w, y = 4.0 * n * vy->c * vy->h * vy->w;
+    double p = 4.0 * (double)nd->p_len;
+    double dx = nd->need_dx ? x * (nd->dx_acc ? 2 : 1) : 0.0;
+    *fwd = x + y * (nd->acc ? 2 : 1) + p;
+    switch (nd->kind) {
+    case NODE_CONV:   /* dy, x for the filter gradient, dx; w read, dw written */
+    case NODE_BN:     /* dy, x, dx; gamma read, their gradients written */
+    case NODE_LINEAR:
+        *bwd = y + x + dx + 2 * p;
+        break;
+    case NODE_POOL:   /* max pooling looks at x again */
+        *bwd = y + dx + (nd->u.pool.kind == POOL_MAX ? x : 0.0);
+        break;
+    default:          /* identity, global average pooling */
+        *bwd = y + dx;
+        break;
+    }
+}
+
 static int prof_cmp(const void *a, const void *b)
 {
     const net_prof_row *x = a, *y = b;
@@ -790,6 +817,12 @@ int net_profile_report(const cl_net *net, net_prof_row *rows, int max)
         }
         rows[j].fwd += net->prof_fwd[i];
         rows[j].bwd += net->prof_bwd[i];
+        {
+            double bf, bb;
+            node_bytes(net, &net->nodes[i], net->batch, &bf, &bb);
+            rows[j].fwd_bytes += bf;
+            rows[j].bwd_bytes += bb;
+        }
         rows[j].count++;
     }
     qsort(rows, (size_t)n, sizeof *rows, prof_cmp);

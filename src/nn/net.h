@@ -171,6 +171,9 @@ int net_profile_take(cl_net *net, cl_err *err);
 typedef struct net_prof_row {
     char name[48];      /* "depthwise 5x5 s1", "batch norm", ... */
     double fwd, bwd;    /* seconds */
+    double fwd_bytes, bwd_bytes;   /* the least memory traffic of one pass
+                                    * at the last batch: each tensor and
+                                    * parameter read or written once */
     int count;          /* nodes of this class */
 } net_prof_row;
 
