@@ -1089,6 +1089,51 @@ out:
     pr_free(&y);
 }
 
+/* Memory by cudaMalloc/cudaFree (CELLAR_CUDA_POOL=0) serves as the pool's
+ * does; either way a backend answers how much memory is free. */
+static void test_pool_off(void)
+{
+    cl_backend *be = NULL;
+    cl_err err = {0};
+    float host[96], back[96];
+    float *a, *b;
+    size_t free_b = 0;
+    int rc;
+    setenv("CELLAR_CUDA_POOL", "0", 1);
+    if (backend_cuda_create(&be, &err)) {
+        CHECK(0, "a CUDA backend with CELLAR_CUDA_POOL=0 starts: %s", err.msg);
+        unsetenv("CELLAR_CUDA_POOL");
+        return;
+    }
+    unsetenv("CELLAR_CUDA_POOL");
+    for (int i = 0; i < 96; i++)
+        host[i] = (float)i - 40.f;
+    a = be->alloc(be, sizeof host);
+    b = be->alloc(be, sizeof host);
+    CHECK(a && b, "CELLAR_CUDA_POOL=0: memory from cudaMalloc");
+    if (a && b) {
+        tview x = {a, 2, 3, 4, 4, 48}, y = {b, 2, 3, 4, 4, 48};
+        be->upload(be, a, host, sizeof host);
+        be->scale_copy(be, x, y, 0, NULL);
+        be->scale_copy(be, x, y, 1, NULL);
+        be->download(be, back, b, sizeof back);
+        int ok = be->sync(be, &err) == CL_OK;
+        for (int i = 0; i < 96 && ok; i++)
+            ok = back[i] == 2.f * host[i];
+        CHECK(ok, "... on which ops compute as on the pool's");
+    }
+    be->free(be, a);
+    be->free(be, b);
+    rc = be->mem_free(be, &free_b);
+    CHECK(rc == CL_OK && free_b > 0, "... and the backend says how much is free (%.0f MiB)",
+          (double)free_b / (1 << 20));
+    free_b = 0;
+    rc = gpu->mem_free(gpu, &free_b);
+    CHECK(rc == CL_OK && free_b > 0, "the pool's backend says so too (%.0f MiB)",
+          (double)free_b / (1 << 20));
+    backend_destroy(be);
+}
+
 static void test_errors(void)
 {
     cl_backend *be = NULL, *a = NULL;
@@ -1253,6 +1298,7 @@ int main(void)
 #endif
     test_recording();
     test_marks();
+    test_pool_off();
     test_errors();
     backend_destroy(gpu);
     backend_destroy(cpu);

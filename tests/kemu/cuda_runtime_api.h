@@ -52,7 +52,16 @@ typedef enum cudaStreamCaptureMode {
     cudaStreamCaptureModeRelaxed = 2
 } cudaStreamCaptureMode;
 
-typedef enum cudaDeviceAttr { cudaDevAttrMultiProcessorCount = 16 } cudaDeviceAttr;
+typedef enum cudaDeviceAttr {
+    cudaDevAttrMultiProcessorCount = 16,
+    cudaDevAttrMemoryPoolsSupported = 115
+} cudaDeviceAttr;
+
+typedef enum cudaMemPoolAttr {
+    cudaMemPoolAttrReleaseThreshold = 4,
+    cudaMemPoolAttrReservedMemCurrent = 5,
+    cudaMemPoolAttrUsedMemCurrent = 7
+} cudaMemPoolAttr;
 
 #define cudaStreamDefault 0x00
 #define cudaStreamNonBlocking 0x01
@@ -62,6 +71,7 @@ typedef struct kemu_graph *cudaGraph_t;
 typedef struct kemu_graph *cudaGraphExec_t;
 typedef struct kemu_graph_node *cudaGraphNode_t;
 typedef struct kemu_event *cudaEvent_t;
+typedef struct kemu_mem_pool *cudaMemPool_t;
 
 #define cudaEventRecordDefault 0x00
 #define cudaEventRecordExternal 0x01
@@ -89,6 +99,11 @@ typedef struct kemu_event *cudaEvent_t;
 #define cudaGraphExecDestroy kemu_graph_exec_destroy
 #define cudaGraphLaunch kemu_graph_launch
 #define cudaGraphGetNodes kemu_graph_get_nodes
+#define cudaMallocAsync kemu_malloc_async
+#define cudaFreeAsync kemu_free_async
+#define cudaDeviceGetDefaultMemPool kemu_device_get_default_mem_pool
+#define cudaMemPoolSetAttribute kemu_mem_pool_set_attribute
+#define cudaMemPoolGetAttribute kemu_mem_pool_get_attribute
 #define cudaEventCreate kemu_event_create
 #define cudaEventDestroy kemu_event_destroy
 #define cudaEventRecord kemu_event_record
@@ -110,6 +125,16 @@ cudaError_t cudaFree(void *p);
 cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind,
                             cudaStream_t st);
 cudaError_t cudaMemGetInfo(size_t *free_bytes, size_t *total_bytes);
+
+/* the stream-ordered pool: memory as from cudaMalloc, remembered as the
+ * pool's; cudaFreeAsync takes only that, and frees it when its stream
+ * gets there.  Inside a capture both are refused (CUDA would make graph
+ * allocations of them, which cellar never asks for). */
+cudaError_t cudaMallocAsync(void **p, size_t bytes, cudaStream_t st);
+cudaError_t cudaFreeAsync(void *p, cudaStream_t st);
+cudaError_t cudaDeviceGetDefaultMemPool(cudaMemPool_t *pool, int dev);
+cudaError_t cudaMemPoolSetAttribute(cudaMemPool_t pool, cudaMemPoolAttr attr, void *value);
+cudaError_t cudaMemPoolGetAttribute(cudaMemPool_t pool, cudaMemPoolAttr attr, void *value);
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t *st, unsigned flags);
 cudaError_t cudaStreamDestroy(cudaStream_t st);
 cudaError_t cudaStreamSynchronize(cudaStream_t st);

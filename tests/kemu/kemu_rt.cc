@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -208,9 +209,10 @@ cudaError_t cudaSetDevice(int dev)
 
 cudaError_t cudaDeviceGetAttribute(int *value, cudaDeviceAttr attr, int dev)
 {
-    if (dev != 0 || attr != cudaDevAttrMultiProcessorCount)
+    if (dev != 0 ||
+        (attr != cudaDevAttrMultiProcessorCount && attr != cudaDevAttrMemoryPoolsSupported))
         return fail(cudaErrorInvalidValue);
-    *value = SMS;
+    *value = attr == cudaDevAttrMultiProcessorCount ? SMS : 1;
     return cudaSuccess;
 }
 
@@ -255,6 +257,93 @@ cudaError_t cudaFree(void *p)
     allocs->erase((uintptr_t)p);
     free(p);
     return spoilt ? last_error : cudaSuccess;
+}
+
+/* ---- the stream-ordered pool ---- */
+
+struct kemu_mem_pool {
+    unsigned long long threshold;
+};
+
+static kemu_mem_pool the_pool;
+static std::set<void *> *pooled;   /* what cudaMallocAsync gave and nothing freed yet */
+static size_t pool_held;
+
+static void free_pooled()
+{
+    delete pooled;
+    pooled = NULL;
+}
+
+cudaError_t cudaMallocAsync(void **p, size_t bytes, cudaStream_t st)
+{
+    cudaError_t e;
+    (void)st;
+    *p = NULL;
+    if (spoilt)
+        return last_error;
+    if (!capturing.empty())
+        return refuse_in_capture("cudaMallocAsync");
+    if ((e = cudaMalloc(p, bytes)) != cudaSuccess)
+        return e;
+    if (!pooled) {
+        pooled = new std::set<void *>;
+        atexit(free_pooled);
+    }
+    pooled->insert(*p);
+    pool_held += (*allocs)[(uintptr_t)*p];
+    return cudaSuccess;
+}
+
+cudaError_t cudaFreeAsync(void *p, cudaStream_t st)
+{
+    if (!capturing.empty())
+        return refuse_in_capture("cudaFreeAsync");
+    if (!p || !pooled || !pooled->count(p))
+        return fail(cudaErrorInvalidValue);   /* not the pool's (or freed already) */
+    pooled->erase(p);
+    pool_held -= (*allocs)[(uintptr_t)p];
+    if (spoilt)   /* streams run nothing more: freed now, as cudaFree does then */
+        return cudaFree(p);
+    kemu_submit(st, [=] { (void)cudaFree(p); }, "cudaFreeAsync");
+    return cudaSuccess;
+}
+
+cudaError_t cudaDeviceGetDefaultMemPool(cudaMemPool_t *pool, int dev)
+{
+    if (dev != 0 || !pool)
+        return fail(cudaErrorInvalidValue);
+    *pool = &the_pool;
+    return cudaSuccess;
+}
+
+cudaError_t cudaMemPoolSetAttribute(cudaMemPool_t pool, cudaMemPoolAttr attr, void *value)
+{
+    if (pool != &the_pool || attr != cudaMemPoolAttrReleaseThreshold || !value)
+        return fail(cudaErrorInvalidValue);
+    memcpy(&pool->threshold, value, sizeof pool->threshold);
+    return cudaSuccess;
+}
+
+/* the pool keeps nothing back: what it holds is what is in use */
+cudaError_t cudaMemPoolGetAttribute(cudaMemPool_t pool, cudaMemPoolAttr attr, void *value)
+{
+    unsigned long long v;
+    if (pool != &the_pool || !value)
+        return fail(cudaErrorInvalidValue);
+    switch (attr) {
+    case cudaMemPoolAttrReleaseThreshold:
+        v = pool->threshold;
+        break;
+    case cudaMemPoolAttrReservedMemCurrent:
+    case cudaMemPoolAttrUsedMemCurrent:
+        v = pool_held;
+        break;
+    default:
+        return fail(cudaErrorInvalidValue);
+    }
+    memcpy(value, &v, sizeof v);
+    return cudaSuccess;
 }
 
 cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t st)

@@ -397,12 +397,10 @@ void cuda_conv_free(cuda_state *s)
     if (s->td_b)
         (void)cudnnDestroyTensorDescriptor(s->td_b);
     s->td_a = s->td_b = NULL;
-    if (s->ws)
-        (void)cudaFree(s->ws);
+    (void)cuda_dev_free(s, s->ws);
     s->ws = NULL;
     s->ws_bytes = 0;
-    if (s->part)
-        (void)cudaFree(s->part);
+    (void)cuda_dev_free(s, s->part);
     s->part = NULL;
     s->part_floats = 0;
 }

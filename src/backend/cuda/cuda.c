@@ -16,10 +16,12 @@
  *   CELLAR_CUDA_DEVICE=i   the GPU to use (default 0)
  *   CELLAR_CUDA_GRAPH=0    run training steps op by op, not as recorded CUDA graphs
  *   CELLAR_DEPTHWISE=cudnn depthwise convolutions through cuDNN, not kernels/dwconv.cu
- *   CELLAR_POINTWISE=own   pointwise convolutions by kernels/pwconv.cu, not cuDNN */
+ *   CELLAR_POINTWISE=own   pointwise convolutions by kernels/pwconv.cu, not cuDNN
+ *   CELLAR_CUDA_POOL=0     device memory by cudaMalloc/cudaFree, not the stream-ordered pool */
 #include "backend/cuda/cuda.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,11 +115,39 @@ void cuda_after_op(cuda_state *s, const char *op)
 
 /* ---- memory ---- */
 
+cudaError_t cuda_dev_alloc(cuda_state *s, void **p, size_t bytes)
+{
+    cudaError_t e;
+    *p = NULL;
+    if (!s->pools)
+        return cudaMalloc(p, bytes ? bytes : 1);
+    if ((e = cudaMallocAsync(p, bytes ? bytes : 1, s->stream)) != cudaSuccess)
+        return e;
+    /* the allocation is done: the memory is good on every stream */
+    if ((e = cudaStreamSynchronize(s->stream)) != cudaSuccess) {
+        (void)cudaFreeAsync(*p, s->stream);
+        *p = NULL;
+    }
+    return e;
+}
+
+cudaError_t cuda_dev_free(cuda_state *s, void *p)
+{
+    cudaError_t e;
+    if (!p)
+        return cudaSuccess;
+    if (s->pools)
+        return cudaFreeAsync(p, s->stream);   /* after the work queued so far */
+    /* the memory may still be in use by queued work */
+    if ((e = cudaStreamSynchronize(s->stream)) != cudaSuccess)
+        return e;
+    return cudaFree(p);
+}
+
 static void *cuda_alloc(cl_backend *be, size_t bytes)
 {
     void *p = NULL;
-    (void)be;
-    if (cudaMalloc(&p, bytes ? bytes : 1) != cudaSuccess) {
+    if (cuda_dev_alloc(cuda_of(be), &p, bytes) != cudaSuccess) {
         (void)cudaGetLastError(); /* out of memory is not sticky: clear it */
         return NULL;
     }
@@ -127,11 +157,8 @@ static void *cuda_alloc(cl_backend *be, size_t bytes)
 static void cuda_free(cl_backend *be, void *p)
 {
     cuda_state *s = cuda_of(be);
-    if (!p)
-        return;
-    /* the memory may still be in use by queued work */
-    RT_OK(s, cudaStreamSynchronize(s->stream), "cudaStreamSynchronize before cudaFree");
-    RT_OK(s, cudaFree(p), "cudaFree");
+    if (p)
+        RT_OK(s, cuda_dev_free(s, p), s->pools ? "cudaFreeAsync" : "cudaFree");
 }
 
 /* Uploads wait until the copy is done: callers reuse or free the host
@@ -191,7 +218,7 @@ int cuda_grow(cuda_state *s, void **buf, size_t bytes, const char *what, cl_err 
     void *p = NULL;
     char msg[160];
     /* the new buffer first: on failure the old one stays as it was */
-    if (cudaMalloc(&p, bytes ? bytes : 1) != cudaSuccess) {
+    if (cuda_dev_alloc(s, &p, bytes) != cudaSuccess) {
         (void)cudaGetLastError();
         return ERR_SET(err, CL_ERR_NOMEM,
                        "CUDA backend: cannot allocate %.1f MiB of GPU memory for %s",
@@ -199,15 +226,14 @@ int cuda_grow(cuda_state *s, void **buf, size_t bytes, const char *what, cl_err 
     }
     snprintf(msg, sizeof msg, "cudaMemsetAsync (%s)", what);
     if (!RT_OK_E(s, err, cudaMemsetAsync(p, 0, bytes ? bytes : 1, s->stream), msg)) {
-        (void)cudaFree(p);
+        (void)cuda_dev_free(s, p);
         return CL_ERR_BACKEND;
     }
     if (*buf) {
-        /* queued work may still use the old one */
-        snprintf(msg, sizeof msg, "cudaFree (%s)", what);
-        if (!RT_OK_E(s, err, cudaStreamSynchronize(s->stream), "cudaStreamSynchronize (preparing)") ||
-            !RT_OK_E(s, err, cudaFree(*buf), msg)) {
-            (void)cudaFree(p);
+        /* freed after the queued work that may still use it */
+        snprintf(msg, sizeof msg, "freeing the old %s", what);
+        if (!RT_OK_E(s, err, cuda_dev_free(s, *buf), msg)) {
+            (void)cuda_dev_free(s, p);
             return CL_ERR_BACKEND;
         }
     }
@@ -629,6 +655,16 @@ static int cuda_mem_free(cl_backend *be, size_t *bytes)
         (void)cudaGetLastError(); /* or the next kernel launch would report it */
         return CL_ERR_BACKEND;
     }
+    /* and what the pool keeps for reuse */
+    if (s->pools) {
+        uint64_t reserved = 0, used = 0;
+        if (cudaMemPoolGetAttribute(s->pool, cudaMemPoolAttrReservedMemCurrent, &reserved) ==
+                cudaSuccess &&
+            cudaMemPoolGetAttribute(s->pool, cudaMemPoolAttrUsedMemCurrent, &used) == cudaSuccess &&
+            reserved > used)
+            free_b += (size_t)(reserved - used);
+        (void)cudaGetLastError();
+    }
     *bytes = free_b;
     return CL_OK;
 }
@@ -716,6 +752,30 @@ int backend_cuda_create(cl_backend **out, cl_err *err)
     return cuda_create_on(dev, out, err);
 }
 
+/* The device's stream-ordered pool, where it has one and CELLAR_CUDA_POOL
+ * is not 0, made to keep what is freed for reuse (by default it would
+ * give it back to the system at every wait).  Returns 1; 0 after a
+ * failure kept in err. */
+static int use_pool(cuda_state *s, int dev, cl_err *err)
+{
+    const char *v = getenv("CELLAR_CUDA_POOL");
+    int has = 0;
+    uint64_t keep = UINT64_MAX;
+    s->pools = 0;
+    if ((v && !strcmp(v, "0")) ||
+        cudaDeviceGetAttribute(&has, cudaDevAttrMemoryPoolsSupported, dev) != cudaSuccess ||
+        !has) {
+        (void)cudaGetLastError();
+        return 1;
+    }
+    if (!RT_OK_E(s, err, cudaDeviceGetDefaultMemPool(&s->pool, dev), "cudaDeviceGetDefaultMemPool") ||
+        !RT_OK_E(s, err, cudaMemPoolSetAttribute(s->pool, cudaMemPoolAttrReleaseThreshold, &keep),
+                 "cudaMemPoolSetAttribute (release threshold)"))
+        return 0;
+    s->pools = 1;
+    return 1;
+}
+
 static int cuda_create_on(int dev, cl_backend **out, cl_err *err)
 {
     cuda_state *s;
@@ -741,6 +801,7 @@ static int cuda_create_on(int dev, cl_backend **out, cl_err *err)
     if (!RT_OK_E(s, err, cudaSetDevice(dev), "cudaSetDevice") ||
         !RT_OK_E(s, err, cudaDeviceGetAttribute(&s->sms, cudaDevAttrMultiProcessorCount, dev),
                  "cudaDeviceGetAttribute (multiprocessors)") ||
+        !use_pool(s, dev, err) ||
         !RT_OK_E(s, err, cudaStreamCreateWithFlags(&s->stream, cudaStreamNonBlocking),
                  "cudaStreamCreateWithFlags") ||
         !DNN_OK_E(s, err, cudnnCreate(&s->dnn), "cudnnCreate") ||
@@ -751,11 +812,13 @@ static int cuda_create_on(int dev, cl_backend **out, cl_err *err)
         !BLAS_OK_E(s, err, cublasSetMathMode(s->blas, CUBLAS_DEFAULT_MATH), "cublasSetMathMode") ||
         /* 32 MiB, NVIDIA's advice for Hopper; a workspace of our own keeps
          * cuBLAS from allocating while a step is recorded */
-        !RT_OK_E(s, err, cudaMalloc(&s->blas_ws, BLAS_WS_BYTES), "cudaMalloc (cuBLAS workspace)") ||
+        !RT_OK_E(s, err, cuda_dev_alloc(s, &s->blas_ws, BLAS_WS_BYTES),
+                 "allocating the cuBLAS workspace") ||
         !BLAS_OK_E(s, err, cublasSetWorkspace(s->blas, s->blas_ws, BLAS_WS_BYTES),
                    "cublasSetWorkspace") ||
-        !RT_OK_E(s, err, cudaMalloc((void **)&s->bn_part, BN_PART_PAIRS * 2 * sizeof(double)),
-                 "cudaMalloc (batch-norm partial sums)") ||
+        !RT_OK_E(s, err,
+                 cuda_dev_alloc(s, (void **)&s->bn_part, BN_PART_PAIRS * 2 * sizeof(double)),
+                 "allocating the batch-norm partial sums") ||
         cuda_conv_init(s, err)) {
         int code = err ? err->code : CL_ERR_BACKEND;
         cuda_destroy(be);
@@ -776,22 +839,19 @@ static void cuda_destroy(cl_backend *be)
         (void)cudaStreamSynchronize(s->stream);
     marks_free(s);
     cuda_conv_free(s);
-    if (s->stage_in)
-        (void)cudaFree(s->stage_in);
-    if (s->stage_grad)
-        (void)cudaFree(s->stage_grad);
-    if (s->pool_idx)
-        (void)cudaFree(s->pool_idx);
-    if (s->bn_part)
-        (void)cudaFree(s->bn_part);
+    (void)cuda_dev_free(s, s->stage_in);
+    (void)cuda_dev_free(s, s->stage_grad);
+    (void)cuda_dev_free(s, s->pool_idx);
+    (void)cuda_dev_free(s, s->bn_part);
     if (s->blas)
         (void)cublasDestroy(s->blas);
-    if (s->blas_ws)
-        (void)cudaFree(s->blas_ws);
+    (void)cuda_dev_free(s, s->blas_ws);
     if (s->dnn)
         (void)cudnnDestroy(s->dnn);
-    if (s->stream)
+    if (s->stream) {
+        (void)cudaStreamSynchronize(s->stream);   /* the frees queued on it */
         (void)cudaStreamDestroy(s->stream);
+    }
     (void)cudaGetLastError();
     free(s);
     free(be);

@@ -40,6 +40,8 @@ typedef struct cuda_state {
     cl_err err;          /* the first failure of an op */
     cudaEvent_t *ev;     /* timing marks (be->marks) */
     int n_ev;
+    int pools;           /* memory from the device's stream-ordered pool */
+    cudaMemPool_t pool;
 
     /* convolutions (conv_cudnn.c) */
     cudnnTensorDescriptor_t td_a, td_b;   /* set per call */
@@ -91,6 +93,16 @@ int cuda_blas_ok(cuda_state *s, cl_err *err, cublasStatus_t st, const char *what
 /* With CELLAR_CUDA_SYNC set: wait for the op and check it, so an error
  * shows at the op that caused it. */
 void cuda_after_op(cuda_state *s, const char *op);
+
+/* Device memory.  Where the GPU has a stream-ordered pool (and
+ * CELLAR_CUDA_POOL is not 0) it comes from there: cudaMallocAsync on the
+ * backend's stream (then waited for, so the memory may be used on any
+ * stream) and cudaFreeAsync after the work queued so far, neither of which
+ * waits for the rest of the GPU, so one child's memory comes and goes
+ * while other children compute; else cudaMalloc and cudaFree, which wait
+ * for every stream of the device.  cuda_dev_free may be given NULL. */
+cudaError_t cuda_dev_alloc(cuda_state *s, void **p, size_t bytes);
+cudaError_t cuda_dev_free(cuda_state *s, void *p);
 
 /* Replace *buf by a zeroed device buffer of `bytes`, after waiting for
  * queued work (preparing only). */
