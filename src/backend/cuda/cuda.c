@@ -501,14 +501,14 @@ static int cuda_graph_begin(cl_backend *be, cl_err *err)
     return CL_OK;
 }
 
-/* A recording that breaks (an op cuDNN will not capture, say) leaves the
- * backend as it was, so the caller goes on op by op. */
 /* a recorded step: what is launched, and how many operations it holds */
 typedef struct cuda_graph {
     cudaGraphExec_t ex;
     long nodes;
 } cuda_graph;
 
+/* A recording that breaks (an op cuDNN will not capture, say) leaves the
+ * backend as it was, so the caller goes on op by op. */
 static int cuda_graph_end(cl_backend *be, void **graph, cl_err *err)
 {
     cuda_state *s = cuda_of(be);
