@@ -28,6 +28,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef CELLAR_KEMU
+#include <sys/wait.h>
+#include <unistd.h>
+#endif
 
 #include "backend/backend.h"
 #include "cdesc.h"
@@ -1189,6 +1193,41 @@ static void test_errors(void)
 }
 
 #ifdef CELLAR_KEMU
+/* A recorded step replayed after memory it writes was freed reaches freed
+ * memory; the stand-in checks each replayed operation's memory again and
+ * fails the stream as an illegal address would.  In a child process, since
+ * that ends the device for the rest of the run. */
+static int replay_after_free(void)
+{
+    cl_backend *be = NULL;
+    cl_err err = {0};
+    void *graph = NULL;
+    float *x, *y;
+    int rc;
+    if (backend_cuda_create(&be, &err))
+        return 2;
+    x = be->alloc(be, 64 * sizeof *x);
+    y = be->alloc(be, 64 * sizeof *y);
+    if (!x || !y)
+        return 3;
+    {
+        tview vx = {x, 1, 4, 4, 4, 64}, vy = {y, 1, 4, 4, 4, 64};
+        be->zero(be, x, 64 * sizeof *x);
+        if (be->graph_begin(be, &err))
+            return 4;
+        be->scale_copy(be, vx, vy, 0, NULL);
+        if (be->graph_end(be, &graph, &err))
+            return 5;
+    }
+    be->graph_run(be, graph);
+    if (be->sync(be, &err))   /* replayed once with its memory: fine */
+        return 6;
+    be->free(be, y);
+    be->graph_run(be, graph);
+    rc = be->sync(be, &err);
+    return rc == CL_ERR_BACKEND && strstr(err.msg, "illegal") ? 0 : 7;
+}
+
 /* the stand-in's own record of the run */
 static void test_emulation(void)
 {
@@ -1200,6 +1239,20 @@ static void test_emulation(void)
           replayed);
     CHECK(refusals >= 1, "the call that broke a recording was refused as a GPU would (%ld)",
           refusals);
+    {
+        int status = -1;
+        pid_t pid;
+        fflush(stdout);
+        pid = fork();
+        if (pid == 0)
+            _exit(replay_after_free());
+        if (pid > 0)
+            waitpid(pid, &status, 0);
+        CHECK(pid > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+              "a recorded step replayed after memory it writes was freed fails at the next wait "
+              "(child exit %d)",
+              pid > 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    }
     CHECK(held == 0,
           "every byte of device memory the backends allocated was freed (%zu bytes left of a "
           "peak of %.1f MiB)",

@@ -19,16 +19,26 @@
 #define TOTAL_BYTES ((size_t)80 << 30)   /* the memory the stand-in device reports */
 #define SMS 4    /* and its multiprocessors: a small GPU, so that few blocks split a sum */
 
+/* device memory an operation was given (argument `arg` of `who`) */
+struct kemu_use {
+    const char *who;
+    int arg;
+    const void *p;
+    size_t bytes;
+};
+
 struct kemu_stream {
     int capturing, invalid;
     const char *why;                     /* what spoilt the capture */
     std::vector<std::function<void()>> ops;
     std::vector<const char *> names;     /* each op's kernel or call */
+    std::vector<std::vector<kemu_use>> uses;   /* and the memory it was given */
 };
 
 struct kemu_graph {
     std::vector<std::function<void()>> ops;
     std::vector<const char *> names;
+    std::vector<std::vector<kemu_use>> uses;
 };
 
 static cudaError_t last_error = cudaSuccess;
@@ -37,6 +47,16 @@ static std::map<uintptr_t, size_t> *allocs;
 static size_t held, peak;
 static long graph_launches, replayed, refusals;
 static std::vector<kemu_stream *> capturing;
+/* while capturing: the memory the operation being queued was checked for,
+ * kept with it so that each replay checks it again (it may have been
+ * freed since) */
+static std::vector<kemu_use> pending_uses;
+
+static void note_use(const char *who, int arg, const void *p, size_t bytes)
+{
+    if (p && !capturing.empty())
+        pending_uses.push_back({who, arg, p, bytes});
+}
 
 static cudaError_t fail(cudaError_t e)
 {
@@ -91,8 +111,11 @@ void kemu_submit(cudaStream_t st, std::function<void()> op, const char *name)
     if (st && st->capturing) {
         st->ops.push_back(std::move(op));
         st->names.push_back(name);
+        st->uses.push_back(std::move(pending_uses));
+        pending_uses.clear();
         return;
     }
+    pending_uses.clear();
     op();
 }
 
@@ -117,8 +140,10 @@ static void trace_capture(const kemu_graph *g)
 
 int kemu_device_arg(const char *k, int i, const void *p)
 {
-    if (kemu_is_device(p))
+    if (kemu_is_device(p)) {
+        note_use(k, i, p, 0);
         return 1;
+    }
     fprintf(stderr,
             "kemu: kernel %s, argument %d: %p is not in device memory (cudaMalloc); on a GPU this "
             "is an illegal address\n",
@@ -132,8 +157,10 @@ extern "C" {
 
 int kemu_device_range(const char *who, int i, const void *p, size_t bytes)
 {
-    if (!allocs || alloc_of(p, bytes))
+    if (!allocs || alloc_of(p, bytes)) {
+        note_use(who, i, p, bytes);
         return 1;
+    }
     fprintf(stderr,
             "kemu: %s, argument %d: %zu bytes at %p are not in one allocation of device memory "
             "(cudaMalloc); on a GPU this is an illegal address\n",
@@ -352,6 +379,7 @@ cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t st)
         return last_error;
     if (allocs && bytes && !alloc_of(p, bytes))
         return fail(cudaErrorInvalidValue);
+    note_use("cudaMemsetAsync", 1, p, bytes);
     kemu_submit(st, [=] { memset(p, value, bytes); }, "cudaMemsetAsync");
     return cudaSuccess;
 }
@@ -374,6 +402,8 @@ cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpy
         return fail(cudaErrorInvalidValue);
     if (st && st->capturing && kind != cudaMemcpyDeviceToDevice)
         return refuse_in_capture("cudaMemcpyAsync between host and device");
+    note_use("cudaMemcpyAsync", 1, dst, bytes);
+    note_use("cudaMemcpyAsync", 2, src, bytes);
     kemu_submit(st, [=] { memcpy(dst, src, bytes); }, "cudaMemcpyAsync");
     return cudaSuccess;
 }
@@ -439,6 +469,7 @@ cudaError_t cudaStreamBeginCapture(cudaStream_t st, cudaStreamCaptureMode mode)
     st->why = NULL;
     st->ops.clear();
     st->names.clear();
+    st->uses.clear();
     capturing.push_back(st);
     return cudaSuccess;
 }
@@ -452,12 +483,14 @@ cudaError_t cudaStreamEndCapture(cudaStream_t st, cudaGraph_t *graph)
     if (st->invalid) {
         st->ops.clear();
         st->names.clear();
+        st->uses.clear();
         fprintf(stderr, "kemu: a capture was spoilt by %s during it\n", st->why);
         return fail(cudaErrorStreamCaptureInvalidated);
     }
     *graph = new kemu_graph();
     (*graph)->ops.swap(st->ops);
     (*graph)->names.swap(st->names);
+    (*graph)->uses.swap(st->uses);
     trace_capture(*graph);
     return cudaSuccess;
 }
@@ -570,6 +603,20 @@ cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t st)
         return fail(cudaErrorInvalidValue);
     graph_launches++;
     for (size_t i = 0; i < exec->ops.size(); i++) {
+        /* what the operation was given must still be device memory: a
+         * graph replayed after freeing it reaches freed memory, which on
+         * a GPU is an illegal address (or, reused, someone else's) */
+        for (const kemu_use &u : exec->uses[i])
+            if (!alloc_of(u.p, u.bytes)) {
+                fprintf(stderr,
+                        "kemu: replaying a recorded graph: %s, argument %d: %zu bytes at %p are "
+                        "no longer device memory (freed since it was recorded); on a GPU this "
+                        "is an illegal address\n",
+                        u.who, u.arg, u.bytes, u.p);
+                spoilt = 1;
+                last_error = cudaErrorIllegalAddress;
+                return cudaSuccess;   /* a GPU would say so later, at a wait */
+            }
         replayed++;
         kemu_submit(st, exec->ops[i], exec->names[i]);
     }
