@@ -33,7 +33,8 @@
 #      (--profile) and whole with cellar's own depthwise and pointwise
 #      kernels or cuDNN's (CELLAR_DEPTHWISE, CELLAR_POINTWISE), with
 #      cuDNN's algorithms timed (CELLAR_CUDNN_FIND), without graphs, in
-#      strict FP32, at batch 32, and PyTorch eager;
+#      strict FP32, at batch 32, and PyTorch eager; the search again with
+#      cudaMalloc/cudaFree (CELLAR_CUDA_POOL=0);
 #   6. tests/gpu_calib.cu: what one kernel costs at least in a CUDA graph,
 #      and copy bandwidth by size (GPU-NOTES.md's calibration runs);
 #   7. compute-sanitizer (memcheck) over a few training steps, when it is
@@ -214,26 +215,30 @@ PY
 fi
 
 # --- 4. the CIFAR-10 recipe and search throughput ---
-if cifar_ready; then
-  bench cellar_train_cifar10 300 "$b/cellar" train --backend cuda --dataset "cifar10:$cifar" \
-    --genotype nasnet-a --N 2 --F 16 --epochs "$epochs" --batch 128 --lr 0.05
+search() { # name [VAR=value...]: the shipped cifar10 search, one-epoch children, as many at once as fit
+  sname=$1; shift
   t0=$(date +%s.%N)
-  step search_auto 120 env CELLAR_CIFAR_DIR="$cifar" "$b/cellar" run cifar10 --db "$out/search_auto.db" \
+  step "$sname" 120 env CELLAR_CIFAR_DIR="$cifar" "$@" "$b/cellar" run cifar10 --backend cuda --db "$out/$sname.db" \
     --force --parallel 0 --set budget=16 --set child.epochs=1
   t1=$(date +%s.%N)
-  python3 - "$out/search_auto.db" "$t0" "$t1" <<'PY' | tee -a "$sum"
+  python3 - "$out/$sname.db" "$t0" "$t1" "$sname" <<'PY' | tee -a "$sum"
 import sqlite3, sys
-db, t0, t1 = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+db, t0, t1, name = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
 try:
     n = sqlite3.connect(db).execute("select count(*) from trials where state='done'").fetchone()[0]
 except sqlite3.Error as e:
-    print("search_auto: no journal to read (%s)" % e); sys.exit(0)
+    print("%s: no journal to read (%s)" % (name, e)); sys.exit(0)
 wall = t1 - t0
-print("search_auto: %d one-epoch children in %.1f s: %.0f training images/s in all, "
-      "about %.1f proxy trials (20 epochs each) per hour" % (n, wall, n * 45000 / wall,
+print("%s: %d one-epoch children in %.1f s: %.0f training images/s in all, "
+      "about %.1f proxy trials (20 epochs each) per hour" % (name, n, wall, n * 45000 / wall,
                                                    3600 * n / wall / 20))
 PY
-  grep -m1 'train at once' "$out/search_auto.log" | sed 's/^/search_auto: /' | tee -a "$sum"
+  grep -m1 'train at once' "$out/$sname.log" 2>/dev/null | sed "s/^/$sname: /" | tee -a "$sum"
+}
+if cifar_ready; then
+  bench cellar_train_cifar10 300 "$b/cellar" train --backend cuda --dataset "cifar10:$cifar" \
+    --genotype nasnet-a --N 2 --F 16 --epochs "$epochs" --batch 128 --lr 0.05
+  search search_auto
 fi
 
 # --- 5. where the time goes ---
@@ -257,6 +262,9 @@ bench cellar_F16_N2_fp32 60 env CELLAR_STRICT_FP32=1 "$b/cellar" bench --backend
 bench cellar_F16_N2_b32 60 "$b/cellar" bench --backend cuda --N 2 --F 16 --batch 32 --input 32x32x3 --steps 50 --warmup 10
 [ -n "$torch" ] &&
   bench torch_eager_F16_N2 90 python3 "$torch" $proxy --steps 50 --mode eager
+
+# the search again with cudaMalloc/cudaFree, which wait for the whole GPU
+[ -n "$cifar" ] && search search_nopool CELLAR_CUDA_POOL=0
 
 # --- 6. calibration: a kernel's floor in a graph, copy bandwidth by size ---
 if step gpu_calib 90 sh -c "nvcc -O3 -std=c++17 -o '$b/gpu_calib' '$src/tests/gpu_calib.cu' && '$b/gpu_calib'"; then
