@@ -45,6 +45,30 @@ typedef struct {
     void *graph;
 } bench_child;
 
+/* the two halves of child c's training step, queued: forward with the
+ * loss, then backward with SGD (as `cellar train` and a search run them) */
+static int queue_forward(bench_child *c, int batch, cl_err *err)
+{
+    int rc = net_forward_queued(c->net, batch, 1, err);
+    if (rc == CL_OK)
+        net_loss_queued(c->net, c->loss_dev, c->correct_dev, 1, NULL);
+    return rc;
+}
+
+static int queue_backward(bench_child *c, cl_err *err)
+{
+    int rc = net_backward_queued(c->net, err);
+    if (rc == CL_OK)
+        net_sgd(c->net, 0.025f, 0.9f, 3e-4f);
+    return rc;
+}
+
+static int queue_step(bench_child *c, int batch, cl_err *err)
+{
+    int rc = queue_forward(c, batch, err);
+    return rc ? rc : queue_backward(c, err);
+}
+
 /* record one step of child c (the batch and the learning rate stay the
  * same here); where the backend cannot, say why once and go on op by op */
 static void record_step(bench_child *c, int batch, int *told)
@@ -54,11 +78,7 @@ static void record_step(bench_child *c, int batch, int *told)
     if (!c->be->graph_begin)
         return;
     if (c->be->graph_begin(c->be, &why) == CL_OK) {
-        rc = net_forward_queued(c->net, batch, 1, &err);
-        net_loss_queued(c->net, c->loss_dev, c->correct_dev, 1, NULL);
-        if (rc == CL_OK)
-            rc = net_backward_queued(c->net, &err);
-        net_sgd(c->net, 0.025f, 0.9f, 3e-4f);
+        rc = queue_step(c, batch, &err);
         if (c->be->graph_end(c->be, &c->graph, &why) != CL_OK || rc != CL_OK) {
             if (c->graph)
                 c->be->graph_free(c->be, c->graph);
@@ -70,19 +90,6 @@ static void record_step(bench_child *c, int batch, int *told)
         fprintf(stderr, "cellar bench: steps run op by op: %s\n",
                 why.msg[0] ? why.msg : rc ? err.msg : "recording a step failed");
     }
-}
-
-/* one training step of child c queued op by op */
-static int queue_step(bench_child *c, int batch, cl_err *err)
-{
-    int rc = net_forward_queued(c->net, batch, 1, err);
-    if (rc)
-        return rc;
-    net_loss_queued(c->net, c->loss_dev, c->correct_dev, 1, NULL);
-    if ((rc = net_backward_queued(c->net, err)))
-        return rc;
-    net_sgd(c->net, 0.025f, 0.9f, 3e-4f);
-    return CL_OK;
 }
 
 /* `steps` profiled training steps of child c (net_profile on): on a
@@ -257,13 +264,11 @@ static int run_bench(int argc, char **argv)
                 b->be->graph_run(b->be, b->graph);
                 m = a;
             } else {
-                if ((rc = net_forward_queued(b->net, batch, 1, &err)))
+                if ((rc = queue_forward(b, batch, &err)))
                     goto fail;
-                net_loss_queued(b->net, b->loss_dev, b->correct_dev, 1, NULL);
                 m = cl_now();
-                if ((rc = net_backward_queued(b->net, &err)))
+                if ((rc = queue_backward(b, &err)))
                     goto fail;
-                net_sgd(b->net, 0.025f, 0.9f, 3e-4f);
             }
             if (i >= warmup && k == 0) {
                 tf += m - a;
@@ -289,16 +294,10 @@ static int run_bench(int argc, char **argv)
         tf = tb = 0;
         for (int i = 0; i < steps; i++) {
             double a = cl_now(), m;
-            if ((rc = net_forward_queued(b->net, batch, 1, &err)))
-                goto fail;
-            net_loss_queued(b->net, b->loss_dev, b->correct_dev, 1, NULL);
-            if ((rc = b->be->sync(b->be, &err)))
+            if ((rc = queue_forward(b, batch, &err)) || (rc = b->be->sync(b->be, &err)))
                 goto fail;
             m = cl_now();
-            if ((rc = net_backward_queued(b->net, &err)))
-                goto fail;
-            net_sgd(b->net, 0.025f, 0.9f, 3e-4f);
-            if ((rc = b->be->sync(b->be, &err)))
+            if ((rc = queue_backward(b, &err)) || (rc = b->be->sync(b->be, &err)))
                 goto fail;
             tf += m - a;
             tb += cl_now() - m;
