@@ -1048,6 +1048,16 @@ static void test_recording(void)
     gpu->free(gpu, d);
 }
 
+/* y = x, x += y on the GPU, marks 0, 1, 2 around the two */
+static void marked_copies(pair *x, pair *y)
+{
+    gpu->mark(gpu, 0);
+    gpu->scale_copy(gpu, x->d, y->d, 0, NULL);
+    gpu->mark(gpu, 1);
+    gpu->scale_copy(gpu, y->d, x->d, 1, NULL);
+    gpu->mark(gpu, 2);
+}
+
 /* Timing marks: queued between ops and read once the queue is done, also
  * from a recorded step (event-record nodes), each time it is replayed. */
 static void test_marks(void)
@@ -1061,22 +1071,14 @@ static void test_marks(void)
     CHECK(rc == CL_OK, "three timing marks are made: %s", rc ? err.msg : "yes");
     if (rc)
         goto out;
-    gpu->mark(gpu, 0);
-    gpu->scale_copy(gpu, x.d, y.d, 0, NULL);
-    gpu->mark(gpu, 1);
-    gpu->scale_copy(gpu, y.d, x.d, 1, NULL);
-    gpu->mark(gpu, 2);
+    marked_copies(&x, &y);
     rc = gpu->mark_times(gpu, t, 3, &err);
     CHECK(rc == CL_OK && t[0] == 0.0 && t[1] >= 0.0 && t[2] >= t[1] && t[2] > 0.0,
           "marks around two queued copies: %s %.6f ms, %.6f ms", rc ? err.msg : "at", t[1] * 1e3,
           t[2] * 1e3);
     rc = gpu->graph_begin(gpu, &err);
     if (rc == CL_OK) {
-        gpu->mark(gpu, 0);
-        gpu->scale_copy(gpu, x.d, y.d, 0, NULL);
-        gpu->mark(gpu, 1);
-        gpu->scale_copy(gpu, y.d, x.d, 1, NULL);
-        gpu->mark(gpu, 2);
+        marked_copies(&x, &y);
         rc = gpu->graph_end(gpu, &graph, &err);
     }
     CHECK(rc == CL_OK, "marks are recorded into a graph: %s", rc ? err.msg : "yes");

@@ -620,9 +620,11 @@ static int cuda_mark_times(cl_backend *be, double *t, int n, cl_err *err)
         return rc;
     if (n > s->n_ev)
         return ERR_SET(err, CL_ERR_ARG, "%d timing marks asked for, %d made", n, s->n_ev);
-    for (int i = 0; i < n; i++) {
+    if (n > 0)
+        t[0] = 0.0;
+    for (int i = 1; i < n; i++) {
         float ms = 0.f;
-        if (!RT_OK_E(s, err, i ? cudaEventElapsedTime(&ms, s->ev[0], s->ev[i]) : cudaSuccess,
+        if (!RT_OK_E(s, err, cudaEventElapsedTime(&ms, s->ev[0], s->ev[i]),
                      "cudaEventElapsedTime (timing marks)")) {
             (void)cudaGetLastError();
             return err ? err->code : CL_ERR_BACKEND;
