@@ -22,9 +22,10 @@
 #   3. the issue's speed figures side by side: cellar bench --backend cuda
 #      for the search proxy (NASNet-A F=16 N=2) and 6@768 (F=32 N=6) at
 #      batch 128 and, with --torch FILE (a copy of torch_nasnet.py),
-#      PyTorch's CUDA-graph figure right after each; then several children
-#      at once (bench --children 4, 8, 16) against 8 eager PyTorch
-#      processes side by side;
+#      PyTorch's CUDA-graph figure right after each; the same with the
+#      cells' branches on 2, 4 and 8 lanes (CELLAR_CUDA_LANES); then
+#      several children at once (bench --children 4, 8, 16, and 8 on 2
+#      lanes each) against 8 eager PyTorch processes side by side;
 #   4. with CIFAR-10: the 10-epoch recipe (F=16 N=2, batch 128, lr 0.05
 #      cosine) trained on the GPU, then search throughput (the shipped
 #      cifar10 search with one-epoch children, as many at once as fit:
@@ -190,9 +191,15 @@ for cfg in "16 2" "32 6"; do
   [ -n "$torch" ] &&
     bench "torch_graph_F$1_N$2" 90 python3 "$torch" --F "$1" --N "$2" --batch 128 --input 32x32x3 --steps 50 --mode graph
 done
+# a cell's branches side by side on lanes (streams of one network)
+for l in 2 4 8; do
+  bench "cellar_F16_N2_lanes$l" 60 env CELLAR_CUDA_LANES=$l "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
+done
+bench cellar_F32_N6_lanes4 60 env CELLAR_CUDA_LANES=4 "$b/cellar" bench --backend cuda --N 6 --F 32 --batch 128 --input 32x32x3 --steps 50 --warmup 10
 for k in 4 8 16; do
   bench "cellar_F16_N2_children$k" 90 "$b/cellar" bench --backend cuda $proxy --steps 30 --warmup 5 --children $k
 done
+bench cellar_F16_N2_children8_lanes2 90 env CELLAR_CUDA_LANES=2 "$b/cellar" bench --backend cuda $proxy --steps 30 --warmup 5 --children 8
 if [ -n "$torch" ]; then
   # PyTorch's best by running processes side by side: 8 eager ones
   step torch_eager_x8 120 sh -c '

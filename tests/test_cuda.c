@@ -968,6 +968,89 @@ out:
     dataset_free(&ds);
 }
 
+/* A network's ops spread over lanes (CELLAR_CUDA_LANES: streams of their
+ * own, ordered by events), op by op and recorded as a graph, must train
+ * as the same network on one stream does.  On a GPU the lanes run at
+ * once, so a missing order between two ops is a race there; the stand-in
+ * runs one thing at a time but replays each recorded graph in an order
+ * drawn anew among those its dependencies allow, so an op ordered after
+ * the wrong one runs early in some replay and the parameters go astray. */
+static void test_lanes(void)
+{
+#ifdef CELLAR_KEMU
+    enum { COUNT = 32, STEPS = 4 };
+#else
+    enum { COUNT = 96, STEPS = 12 };
+#endif
+    cl_dataset ds;
+    int idx[COUNT], waits = 0, used = 0;
+    run r1, rl, rg;
+    cl_backend *one = NULL, *eager = NULL, *graphed = NULL;
+    cl_err err = {0};
+    memset(&r1, 0, sizeof r1);
+    memset(&rl, 0, sizeof rl);
+    memset(&rg, 0, sizeof rg);
+    test_dataset(&ds, COUNT, 16, &rng, idx);
+    setenv("CELLAR_CUDA_GRAPH", "0", 1);
+    if (backend_cuda_create(&one, &err)) {
+        CHECK(0, "a CUDA backend on one stream starts: %s", err.msg);
+        goto out;
+    }
+    setenv("CELLAR_CUDA_LANES", "4", 1);
+    if (backend_cuda_create(&eager, &err)) {
+        CHECK(0, "a CUDA backend with CELLAR_CUDA_LANES=4 starts: %s", err.msg);
+        goto out;
+    }
+    unsetenv("CELLAR_CUDA_GRAPH");
+    if (backend_cuda_create(&graphed, &err)) {
+        CHECK(0, "a CUDA backend with CELLAR_CUDA_LANES=4 and graphs starts: %s", err.msg);
+        goto out;
+    }
+    CHECK(graphed->lanes == 4 && strstr(graphed->detail, "4 lanes"),
+          "CELLAR_CUDA_LANES=4: the backend has 4 lanes and says so: %s", graphed->detail);
+    if (!run_new(&r1, one, &ds, idx, COUNT) || !run_new(&rl, eager, &ds, idx, COUNT) ||
+        !run_new(&rg, graphed, &ds, idx, COUNT))
+        goto out;
+    used = net_lanes_used(rg.net, &waits);
+    CHECK(used > 1 && waits > 0 && net_lanes_used(r1.net, NULL) == 1,
+          "a NASNet-A cell's branches spread over %d lanes, with %d waits for events a step "
+          "(one stream: 1 lane)",
+          used, waits);
+    if (trainer_run(r1.tr, STEPS, &err) || trainer_run(rl.tr, STEPS, &err) ||
+        trainer_run(rg.tr, STEPS, &err) || one->sync(one, &err) || eager->sync(eager, &err) ||
+        graphed->sync(graphed, &err)) {
+        CHECK(0, "%d training steps run on one stream and on lanes: %s", STEPS, err.msg);
+        goto out;
+    }
+    CHECK(!trainer_note(rg.tr)[0], "training steps on lanes are recorded as one CUDA graph%s%s",
+          trainer_note(rg.tr)[0] ? ": " : "", trainer_note(rg.tr));
+    {
+        float *p1 = run_params(&r1), *pl = run_params(&rl), *pg = run_params(&rg);
+        double el = check_rel_err(pl, p1, r1.net->p_storage);
+        double eg = check_rel_err(pg, p1, r1.net->p_storage);
+        CHECK(el < 1e-4, "%d training steps op by op on lanes end where one stream does "
+                         "(relative error %.2g)", STEPS, el);
+        CHECK(eg < 1e-4, "... and replayed from a graph recorded on lanes (relative error %.2g)",
+              eg);
+        free(p1);
+        free(pl);
+        free(pg);
+    }
+out:
+    unsetenv("CELLAR_CUDA_GRAPH");
+    unsetenv("CELLAR_CUDA_LANES");
+    run_free(&r1);
+    run_free(&rl);
+    run_free(&rg);
+    if (one)
+        backend_destroy(one);
+    if (eager)
+        backend_destroy(eager);
+    if (graphed)
+        backend_destroy(graphed);
+    dataset_free(&ds);
+}
+
 /* ---- learning on the GPU ---- */
 
 static void test_learns(cl_backend *be)
@@ -1260,6 +1343,55 @@ static void test_emulation(void)
           "peak of %.1f MiB)",
           held, (double)peak / (1 << 20));
     {
+        /* the stand-in holds a capture's streams to CUDA's rule: a stream
+         * that joined by waiting for an event must be joined back */
+        cudaStream_t a = NULL, b = NULL;
+        cudaEvent_t fork_ev = NULL, join_ev = NULL;
+        cudaGraph_t g = NULL;
+        void *buf = NULL;
+        cudaError_t e1, e2;
+        size_t nodes = 0;
+        if (cudaStreamCreateWithFlags(&a, cudaStreamNonBlocking) == cudaSuccess &&
+            cudaStreamCreateWithFlags(&b, cudaStreamNonBlocking) == cudaSuccess &&
+            cudaEventCreateWithFlags(&fork_ev, cudaEventDisableTiming) == cudaSuccess &&
+            cudaEventCreateWithFlags(&join_ev, cudaEventDisableTiming) == cudaSuccess &&
+            cudaMalloc(&buf, 64) == cudaSuccess) {
+            (void)cudaStreamBeginCapture(a, cudaStreamCaptureModeThreadLocal);
+            (void)cudaEventRecord(fork_ev, a);
+            (void)cudaStreamWaitEvent(b, fork_ev, 0);
+            (void)cudaMemsetAsync(buf, 0, 64, b);
+            e1 = cudaStreamEndCapture(a, &g);
+            (void)cudaGetLastError();
+            CHECK(e1 == cudaErrorStreamCaptureUnjoined && !g,
+                  "a capture a second stream joined and was never joined back from is refused, "
+                  "as CUDA refuses it (%s)",
+                  cudaGetErrorName(e1));
+            (void)cudaStreamBeginCapture(a, cudaStreamCaptureModeThreadLocal);
+            (void)cudaEventRecord(fork_ev, a);
+            (void)cudaStreamWaitEvent(b, fork_ev, 0);
+            (void)cudaMemsetAsync(buf, 0, 32, b);
+            (void)cudaMemsetAsync((char *)buf + 32, 0, 32, a);
+            (void)cudaEventRecord(join_ev, b);
+            (void)cudaStreamWaitEvent(a, join_ev, 0);
+            e2 = cudaStreamEndCapture(a, &g);
+            if (g)
+                (void)cudaGraphGetNodes(g, NULL, &nodes);
+            CHECK(e2 == cudaSuccess && g && nodes == 2,
+                  "... and joined back it makes a graph of both streams' work (%s, %zu "
+                  "operations)",
+                  cudaGetErrorName(e2), nodes);
+            if (g)
+                (void)cudaGraphDestroy(g);
+        } else {
+            CHECK(0, "streams, events and memory for a capture on two streams");
+        }
+        (void)cudaFree(buf);
+        (void)cudaEventDestroy(fork_ev);
+        (void)cudaEventDestroy(join_ev);
+        (void)cudaStreamDestroy(a);
+        (void)cudaStreamDestroy(b);
+    }
+    {
         /* last, since it spoils the stand-in's device for good, as an
          * illegal address spoils a CUDA context: a host pointer given to
          * an op is caught */
@@ -1351,6 +1483,7 @@ int main(void)
     test_batches();
     test_network();
     test_steps();
+    test_lanes();
 #ifdef CELLAR_KEMU
     (void)tf32;
     (void)test_learns;

@@ -246,6 +246,24 @@ struct cl_backend {
     /* Optional: the device memory still free */
     int (*mem_free)(cl_backend *be, size_t *bytes);
 
+    /* Optional: lanes, more queues for one network's work, so that its
+     * independent ops (a cell's branches) run at once.  lane_new makes a
+     * backend on the same device with its own queue, handles and scratch,
+     * whose failures be's sync reports too (the caller destroys it before
+     * be); events order work across be and its lanes: event_record queues
+     * ev on a backend after the work queued so far, event_wait makes the
+     * work queued on a backend after it wait for ev's last record (from
+     * any lane).  While be records a graph, a lane that waits for an event
+     * recorded there joins the recording, and be must wait for an event
+     * recorded on the lane after its last work before graph_end.  lanes
+     * is how many queues a network may use (1: one, and no lanes). */
+    int lanes;
+    int (*lane_new)(cl_backend *be, cl_backend **out, cl_err *err);
+    void *(*event_new)(cl_backend *be, cl_err *err);   /* NULL on failure */
+    void (*event_record)(cl_backend *be, void *ev);
+    void (*event_wait)(cl_backend *be, void *ev);
+    void (*event_free)(cl_backend *be, void *ev);
+
     void *impl;   /* the backend's own state */
 };
 

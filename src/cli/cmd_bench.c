@@ -320,6 +320,11 @@ static int run_bench(int argc, char **argv)
                    N, F, batch, h, w, c, net_param_count(net), net_flops(net));
         if (ch[0].graph && be->graph_size)
             buf_printf(&js, "\"graph_nodes\":%ld,", be->graph_size(be, ch[0].graph));
+        {
+            int waits, lanes = net_lanes_used(net, &waits);
+            if (lanes > 1)
+                buf_printf(&js, "\"lanes\":%d,\"lane_waits\":%d,", lanes, waits);
+        }
         if (children > 1)
             buf_printf(&js, "\"children\":%d,\"queues\":%d,", children, 1 + forked);
         buf_printf(&js, "\"steps\":%d,\"step_ms\":%.3f,\"fwd_ms\":%.3f,\"bwd_ms\":%.3f,"

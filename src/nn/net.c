@@ -29,6 +29,7 @@ void net_free(cl_net *net)
     if (!net)
         return;
     be = net->be;
+    net_lanes_free(net);
     if (be && net->prof_marks)
         be->marks(be, 0, NULL);
     if (be)
@@ -367,16 +368,28 @@ int net_plan(cl_net *net, int max_batch, cl_err *err)
     }
     free(written);
 
+    /* each op prepared where it may run: on be (a profile runs every op
+     * there) and on its lanes forward and backward */
+    {
+        int rc = net_lanes_plan(net, err);
+        if (rc)
+            return rc;
+    }
     for (int i = 0; i < net->n_nodes; i++) {
         net_node *nd = &net->nodes[i];
         const net_value *vx = &net->vals[nd->x];
-        int rc = CL_OK;
-        if (nd->kind == NODE_CONV && be->conv_prepare)
-            rc = be->conv_prepare(be, &nd->u.conv, max_batch, vx->h, vx->w, err);
-        else if (nd->kind == NODE_POOL && be->pool_prepare)
-            rc = be->pool_prepare(be, &nd->u.pool, max_batch, vx->c, vx->h, vx->w, err);
-        if (rc)
-            return rc;
+        cl_backend *on[3] = {be, net_lane_backend(net, 0, i), net_lane_backend(net, 1, i)};
+        for (int b = 0; b < 3; b++) {
+            int rc = CL_OK;
+            if ((b == 1 && on[1] == be) || (b == 2 && (on[2] == be || on[2] == on[1])))
+                continue;
+            if (nd->kind == NODE_CONV && on[b]->conv_prepare)
+                rc = on[b]->conv_prepare(on[b], &nd->u.conv, max_batch, vx->h, vx->w, err);
+            else if (nd->kind == NODE_POOL && on[b]->pool_prepare)
+                rc = on[b]->pool_prepare(on[b], &nd->u.pool, max_batch, vx->c, vx->h, vx->w, err);
+            if (rc)
+                return rc;
+        }
     }
 
     align_params(net);
@@ -521,6 +534,8 @@ int net_forward(cl_net *net, const float *x, int n, int train, cl_err *err)
 int net_forward_queued(cl_net *net, int n, int train, cl_err *err)
 {
     cl_backend *be = net->be;
+    /* a profile times the ops one after another, on be */
+    int lanes = net->lanes && !net->prof_fwd;
     if (n <= 0 || n > net->max_batch)
         return ERR_SET(err, CL_ERR_ARG, "batch of %d images: this network takes 1 to %d", n,
                        net->max_batch);
@@ -528,11 +543,15 @@ int net_forward_queued(cl_net *net, int n, int train, cl_err *err)
     net->train = train;
     if (net_profile_marked(net))
         be->mark(be, 0);
+    if (lanes)
+        net_lanes_begin(net, 0);
     for (int i = 0; i < net->n_nodes; i++) {
         const net_node *nd = &net->nodes[i];
         tview vx = net_view(net, net->act, nd->x, n), vy = net_view(net, net->act, nd->y, n);
         float *p = net->params + nd->p_off;
         double t0 = net->prof_fwd ? cl_now() : 0.0;
+        if (lanes)
+            be = net_lane_enter(net, 0, i);
         switch (nd->kind) {
         case NODE_CONV:
             be->conv_fwd(be, &nd->u.conv, vx, p, vy, nd->acc);
@@ -560,6 +579,8 @@ int net_forward_queued(cl_net *net, int n, int train, cl_err *err)
             be->linear_fwd(be, n, vx.c, vy.c, vx.d, p, p + (long)vx.c * vy.c, vy.d);
             break;
         }
+        if (lanes)
+            net_lane_leave(net, 0, i);
         if (net_profile_marked(net)) {
             be->mark(be, i + 1);
         } else if (net->prof_fwd) {
@@ -569,6 +590,8 @@ int net_forward_queued(cl_net *net, int n, int train, cl_err *err)
             net->prof_fwd[i] += cl_now() - t0;
         }
     }
+    if (lanes)
+        net_lanes_end(net, 0);
     return CL_OK;
 }
 
@@ -609,17 +632,21 @@ int net_backward(cl_net *net, cl_err *err)
 int net_backward_queued(cl_net *net, cl_err *err)
 {
     cl_backend *be = net->be;
-    int n = net->batch;
+    int n = net->batch, lanes = net->lanes && !net->prof_bwd;
     if (!net->train)
         return ERR_SET(err, CL_ERR_INTERNAL, "backward after an evaluation forward");
     if (net_profile_marked(net))
         be->mark(be, net->n_nodes + 1);
+    if (lanes)
+        net_lanes_begin(net, 1);
     for (int i = net->n_nodes - 1; i >= 0; i--) {
         const net_node *nd = &net->nodes[i];
         tview vx = net_view(net, net->act, nd->x, n);
         tview dy = net_view(net, net->grad, nd->y, n), dx = net_view(net, net->grad, nd->x, n);
         float *p = net->params + nd->p_off, *g = net->pgrad + nd->p_off;
         double t0 = net->prof_bwd ? cl_now() : 0.0;
+        if (lanes)
+            be = net_lane_enter(net, 1, i);
         switch (nd->kind) {
         case NODE_CONV:
             be->conv_bwd(be, &nd->u.conv, vx, p, dy, dx, nd->need_dx, nd->dx_acc, g);
@@ -647,6 +674,8 @@ int net_backward_queued(cl_net *net, cl_err *err)
             break;
         }
         }
+        if (lanes)
+            net_lane_leave(net, 1, i);
         if (net_profile_marked(net)) {
             be->mark(be, net->n_nodes + 2 + (net->n_nodes - 1 - i));
         } else if (net->prof_bwd) {
@@ -656,6 +685,8 @@ int net_backward_queued(cl_net *net, cl_err *err)
             net->prof_bwd[i] += cl_now() - t0;
         }
     }
+    if (lanes)
+        net_lanes_end(net, 1);
     return CL_OK;
 }
 

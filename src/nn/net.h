@@ -82,6 +82,10 @@ typedef struct cl_net {
     int prof_marks;
     double *prof_t;
 
+    /* lanes (lanes.c): the ops of each pass spread over the backend's
+     * lanes, or NULL (every op on be) */
+    struct net_lanes *lanes;
+
     /* run state */
     int batch;              /* images in the last forward */
     int train;              /* mode of the last forward */
@@ -179,6 +183,24 @@ typedef struct net_prof_row {
 
 /* Rows sorted by total time; returns how many were written (<= max). */
 int net_profile_report(const cl_net *net, net_prof_row *rows, int max);
+
+/* ---- lanes (lanes.c; net_plan and the passes use them) ----
+ * Where the backend has lanes (be->lanes > 1), net_lanes_plan schedules
+ * each pass (0 forward, 1 backward) over them and makes them; without,
+ * it does nothing and every op runs on be. */
+int net_lanes_plan(cl_net *net, cl_err *err);
+void net_lanes_free(cl_net *net);
+/* the backend that runs node i in a pass */
+cl_backend *net_lane_backend(const cl_net *net, int pass, int i);
+/* around a pass: the lanes wait for be, then be for the lanes */
+void net_lanes_begin(cl_net *net, int pass);
+void net_lanes_end(cl_net *net, int pass);
+/* around node i: its waits queued, its backend returned; its event after */
+cl_backend *net_lane_enter(cl_net *net, int pass, int i);
+void net_lane_leave(cl_net *net, int pass, int i);
+/* how many lanes the network's passes use (1: none but be), and how many
+ * events their nodes wait for in a training step */
+int net_lanes_used(const cl_net *net, int *waits);
 
 /* ---- facts ---- */
 long net_param_count(const cl_net *net);

@@ -7,7 +7,7 @@
  * a kernel is given must lie in such an allocation, and copies are held
  * to their direction.  Streams run their work at once, in order, unless
  * they are capturing: then launches, cuDNN and cuBLAS calls and copies
- * are recorded, and a graph made of them replays them.  What CUDA refuses
+ * are recorded, and a graph made of them replays them (see events below).  What CUDA refuses
  * while a stream captures (waiting for it, allocating or freeing, a copy
  * between host and device) is refused the same way and spoils the
  * capture, so a recorded step that would break on a GPU breaks here. */
@@ -35,7 +35,8 @@ typedef enum cudaError {
     cudaErrorIllegalAddress = 700,
     cudaErrorStreamCaptureUnsupported = 900,
     cudaErrorStreamCaptureInvalidated = 901,
-    cudaErrorStreamCaptureUnmatched = 903
+    cudaErrorStreamCaptureUnmatched = 903,
+    cudaErrorStreamCaptureUnjoined = 904
 } cudaError_t;
 
 typedef enum cudaMemcpyKind {
@@ -75,6 +76,7 @@ typedef struct kemu_mem_pool *cudaMemPool_t;
 
 #define cudaEventRecordDefault 0x00
 #define cudaEventRecordExternal 0x01
+#define cudaEventDisableTiming 0x02
 
 /* under names of their own, so a test that also links the real runtime
  * (a build with CUDA) calls these */
@@ -105,6 +107,8 @@ typedef struct kemu_mem_pool *cudaMemPool_t;
 #define cudaMemPoolSetAttribute kemu_mem_pool_set_attribute
 #define cudaMemPoolGetAttribute kemu_mem_pool_get_attribute
 #define cudaEventCreate kemu_event_create
+#define cudaEventCreateWithFlags kemu_event_create_with_flags
+#define cudaStreamWaitEvent kemu_stream_wait_event
 #define cudaEventDestroy kemu_event_destroy
 #define cudaEventRecord kemu_event_record
 #define cudaEventRecordWithFlags kemu_event_record_with_flags
@@ -149,10 +153,20 @@ cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t st);
  * *count of them, which here have no use but to be counted */
 cudaError_t cudaGraphGetNodes(cudaGraph_t graph, cudaGraphNode_t *nodes, size_t *count);
 
-/* events for timing: a record takes the host's clock when the stream
- * reaches it (a capture takes only cudaEventRecordExternal records, as
- * event-record nodes); the elapsed time of two is that clock's */
+/* Events: outside a capture a record takes the host's clock when the
+ * stream reaches it, and the elapsed time of two is that clock's.  Inside
+ * one, cudaEventRecordExternal records are event-record nodes, while a
+ * plain record marks the point a cudaStreamWaitEvent joins: the waiting
+ * stream's later work follows it, and a stream not capturing joins the
+ * capture, which may then end only after every stream that joined was
+ * joined back to the one that began it (else it ends with
+ * cudaErrorStreamCaptureUnjoined and no graph, as on a GPU).  A graph's
+ * replay runs its operations in an order its dependencies allow, drawn
+ * anew at each launch (KEMU_ORDER=issue: the order they were queued in),
+ * so a missing dependency between two streams shows as a wrong result. */
 cudaError_t cudaEventCreate(cudaEvent_t *ev);
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t *ev, unsigned flags);
+cudaError_t cudaStreamWaitEvent(cudaStream_t st, cudaEvent_t ev, unsigned flags);
 cudaError_t cudaEventDestroy(cudaEvent_t ev);
 cudaError_t cudaEventRecord(cudaEvent_t ev, cudaStream_t st);
 cudaError_t cudaEventRecordWithFlags(cudaEvent_t ev, cudaStream_t st, unsigned flags);

@@ -1,7 +1,9 @@
 /* kemu_rt.cc - the CUDA runtime of cuda_runtime_api.h on the CPU: device
  * memory, streams that run their work at once or record it, graphs made
  * of the recordings, errors.  One host thread: streams never overlap, so
- * only what happens in which order is checked here, not concurrency. */
+ * only what happens in which order is checked here, not concurrency (a
+ * graph's replay does vary the order among what its dependencies leave
+ * free, see replay_order). */
 #include <stdint.h>
 #include <stdio.h>
 #include <time.h>
@@ -27,18 +29,35 @@ struct kemu_use {
     size_t bytes;
 };
 
-struct kemu_stream {
-    int capturing, invalid;
+/* One capture: the stream that began it and the streams that joined it
+ * (by waiting for an event recorded in it), and what they queued: each
+ * operation with the operations it must follow, its stream's previous
+ * one and those of the events its stream waited for. */
+struct kemu_capture {
+    long id;
+    int streams;                         /* that took part */
+    cudaStream_t origin;
+    std::vector<cudaStream_t> members;
+    int invalid;
     const char *why;                     /* what spoilt the capture */
     std::vector<std::function<void()>> ops;
     std::vector<const char *> names;     /* each op's kernel or call */
     std::vector<std::vector<kemu_use>> uses;   /* and the memory it was given */
+    std::vector<std::vector<int>> deps;
+};
+
+struct kemu_stream {
+    int capturing;
+    kemu_capture *cap;                   /* the capture it records into */
+    std::vector<int> tail;               /* the operations its next one follows */
 };
 
 struct kemu_graph {
+    int streams;   /* that took part in the capture */
     std::vector<std::function<void()>> ops;
     std::vector<const char *> names;
     std::vector<std::vector<kemu_use>> uses;
+    std::vector<std::vector<int>> deps;
 };
 
 static cudaError_t last_error = cudaSuccess;
@@ -46,7 +65,7 @@ static int spoilt;                       /* an illegal address: every call fails
 static std::map<uintptr_t, size_t> *allocs;
 static size_t held, peak;
 static long graph_launches, replayed, refusals;
-static std::vector<kemu_stream *> capturing;
+static std::vector<kemu_capture *> capturing;   /* captures under way */
 /* while capturing: the memory the operation being queued was checked for,
  * kept with it so that each replay checks it again (it may have been
  * freed since) */
@@ -96,10 +115,10 @@ extern "C" int kemu_is_device(const void *p)
 static cudaError_t refuse_in_capture(const char *what)
 {
     refusals++;
-    for (kemu_stream *s : capturing)
-        if (!s->invalid) {
-            s->invalid = 1;
-            s->why = what;
+    for (kemu_capture *c : capturing)
+        if (!c->invalid) {
+            c->invalid = 1;
+            c->why = what;
         }
     return fail(cudaErrorStreamCaptureUnsupported);
 }
@@ -109,10 +128,13 @@ void kemu_submit(cudaStream_t st, std::function<void()> op, const char *name)
     if (spoilt)
         return;
     if (st && st->capturing) {
-        st->ops.push_back(std::move(op));
-        st->names.push_back(name);
-        st->uses.push_back(std::move(pending_uses));
+        kemu_capture *c = st->cap;
+        c->ops.push_back(std::move(op));
+        c->names.push_back(name);
+        c->uses.push_back(std::move(pending_uses));
+        c->deps.push_back(st->tail);
         pending_uses.clear();
+        st->tail.assign(1, (int)c->ops.size() - 1);
         return;
     }
     pending_uses.clear();
@@ -132,7 +154,18 @@ static void trace_capture(const kemu_graph *g)
     for (auto &kv : n)
         v.push_back({-kv.second, kv.first});
     std::sort(v.begin(), v.end());
-    fprintf(stderr, "kemu: a capture of %zu operations:", g->ops.size());
+    /* the longest chain of operations each waiting for the one before:
+     * what no number of streams can run side by side */
+    std::vector<long> depth(g->ops.size(), 1);
+    long longest = 0;
+    for (size_t i = 0; i < g->ops.size(); i++) {
+        for (int d : g->deps[i])
+            if (d >= 0 && depth[(size_t)d] + 1 > depth[i])
+                depth[i] = depth[(size_t)d] + 1;
+        longest = std::max(longest, depth[i]);
+    }
+    fprintf(stderr, "kemu: a capture of %zu operations from %d streams, the longest chain %ld:",
+            g->ops.size(), g->streams, longest);
     for (auto &c : v)
         fprintf(stderr, " %s %ld,", c.second.c_str(), -c.first);
     fprintf(stderr, "\n");
@@ -197,6 +230,8 @@ const char *cudaGetErrorString(cudaError_t e)
         return "operation failed due to a previous error during capture";
     case cudaErrorStreamCaptureUnmatched:
         return "the capture was not initiated in this stream";
+    case cudaErrorStreamCaptureUnjoined:
+        return "the capture sequence contains a fork that was not joined to the primary stream";
     }
     return "unknown error";
 }
@@ -217,6 +252,7 @@ const char *cudaGetErrorName(cudaError_t e)
     case cudaErrorStreamCaptureUnsupported: return "cudaErrorStreamCaptureUnsupported";
     case cudaErrorStreamCaptureInvalidated: return "cudaErrorStreamCaptureInvalidated";
     case cudaErrorStreamCaptureUnmatched: return "cudaErrorStreamCaptureUnmatched";
+    case cudaErrorStreamCaptureUnjoined: return "cudaErrorStreamCaptureUnjoined";
     }
     return "cudaErrorUnknown";
 }
@@ -421,27 +457,37 @@ cudaError_t cudaStreamCreateWithFlags(cudaStream_t *st, unsigned flags)
 {
     (void)flags;
     *st = new kemu_stream();
-    (*st)->capturing = (*st)->invalid = 0;
-    (*st)->why = NULL;
+    (*st)->capturing = 0;
+    (*st)->cap = NULL;
     return cudaSuccess;
 }
 
-static void end_capture(cudaStream_t st)
+/* st leaves its capture; the capture ends with its origin */
+static void leave_capture(cudaStream_t st)
 {
-    for (size_t i = 0; i < capturing.size(); i++)
-        if (capturing[i] == st) {
-            capturing.erase(capturing.begin() + (long)i);
-            break;
-        }
+    kemu_capture *c = st->cap;
+    if (!c)
+        return;
     st->capturing = 0;
+    st->cap = NULL;
+    st->tail.clear();
+    c->members.erase(std::find(c->members.begin(), c->members.end(), st));
+    if (c->origin != st)
+        return;
+    for (cudaStream_t m : c->members) {
+        m->capturing = 0;
+        m->cap = NULL;
+        m->tail.clear();
+    }
+    capturing.erase(std::find(capturing.begin(), capturing.end(), c));
+    delete c;
 }
 
 cudaError_t cudaStreamDestroy(cudaStream_t st)
 {
     if (!st)
         return fail(cudaErrorInvalidValue);
-    if (st->capturing)
-        end_capture(st);
+    leave_capture(st);
     delete st;
     return cudaSuccess;
 }
@@ -464,14 +510,36 @@ cudaError_t cudaStreamBeginCapture(cudaStream_t st, cudaStreamCaptureMode mode)
         return fail(cudaErrorStreamCaptureUnsupported);
     if (st->capturing)
         return fail(cudaErrorIllegalState);
+    static long captures;
+    kemu_capture *c = new kemu_capture();
+    c->id = ++captures;
+    c->origin = st;
+    c->members.push_back(st);
+    c->streams = 1;
+    c->invalid = 0;
+    c->why = NULL;
     st->capturing = 1;
-    st->invalid = 0;
-    st->why = NULL;
-    st->ops.clear();
-    st->names.clear();
-    st->uses.clear();
-    capturing.push_back(st);
+    st->cap = c;
+    st->tail.clear();
+    capturing.push_back(c);
     return cudaSuccess;
+}
+
+/* the operations of c that `from` follow, themselves included */
+static std::vector<char> ancestors(const kemu_capture *c, const std::vector<int> &from)
+{
+    std::vector<char> seen(c->ops.size(), 0);
+    std::vector<int> todo(from);
+    while (!todo.empty()) {
+        int i = todo.back();
+        todo.pop_back();
+        if (i < 0 || seen[(size_t)i])
+            continue;
+        seen[(size_t)i] = 1;
+        for (int d : c->deps[(size_t)i])
+            todo.push_back(d);
+    }
+    return seen;
 }
 
 cudaError_t cudaStreamEndCapture(cudaStream_t st, cudaGraph_t *graph)
@@ -479,19 +547,35 @@ cudaError_t cudaStreamEndCapture(cudaStream_t st, cudaGraph_t *graph)
     *graph = NULL;
     if (!st || !st->capturing)
         return fail(cudaErrorIllegalState);
-    end_capture(st);
-    if (st->invalid) {
-        st->ops.clear();
-        st->names.clear();
-        st->uses.clear();
-        fprintf(stderr, "kemu: a capture was spoilt by %s during it\n", st->why);
+    kemu_capture *c = st->cap;
+    if (c->origin != st)
+        return fail(cudaErrorStreamCaptureUnmatched);
+    if (!c->invalid) {
+        /* every stream that joined must have been joined back: its last
+         * operation one that the origin's last follows */
+        std::vector<char> before = ancestors(c, st->tail);
+        for (cudaStream_t m : c->members)
+            for (int t : m->tail)
+                if (m != st && t >= 0 && !before[(size_t)t]) {
+                    fprintf(stderr, "kemu: a capture ended with a stream that joined it never "
+                                    "joined back to the one that began it\n");
+                    leave_capture(st);
+                    return fail(cudaErrorStreamCaptureUnjoined);
+                }
+    }
+    if (c->invalid) {
+        fprintf(stderr, "kemu: a capture was spoilt by %s\n", c->why);
+        leave_capture(st);
         return fail(cudaErrorStreamCaptureInvalidated);
     }
     *graph = new kemu_graph();
-    (*graph)->ops.swap(st->ops);
-    (*graph)->names.swap(st->names);
-    (*graph)->uses.swap(st->uses);
+    (*graph)->streams = c->streams;
+    (*graph)->ops.swap(c->ops);
+    (*graph)->names.swap(c->names);
+    (*graph)->uses.swap(c->uses);
+    (*graph)->deps.swap(c->deps);
     trace_capture(*graph);
+    leave_capture(st);
     return cudaSuccess;
 }
 
@@ -523,20 +607,33 @@ cudaError_t cudaGraphGetNodes(cudaGraph_t graph, cudaGraphNode_t *nodes, size_t 
 
 struct kemu_event {
     int recorded;
-    double t;   /* seconds, the host's monotonic clock */
+    double t;      /* seconds, the host's monotonic clock */
+    long cap;      /* recorded in capture `cap` (its id; 0: outside one) */
+    std::vector<int> nodes;   /* there: the operations a wait for it follows */
 };
 
-cudaError_t cudaEventCreate(cudaEvent_t *ev)
+static kemu_capture *capture_of(long id)
+{
+    for (kemu_capture *c : capturing)
+        if (c->id == id)
+            return c;
+    return NULL;
+}
+
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t *ev, unsigned flags)
 {
     if (spoilt)
         return last_error;
-    if (!ev)
+    if (!ev || (flags & ~(unsigned)cudaEventDisableTiming))
         return fail(cudaErrorInvalidValue);
     *ev = new kemu_event();
     (*ev)->recorded = 0;
     (*ev)->t = 0.0;
+    (*ev)->cap = 0;
     return cudaSuccess;
 }
+
+cudaError_t cudaEventCreate(cudaEvent_t *ev) { return cudaEventCreateWithFlags(ev, 0); }
 
 cudaError_t cudaEventDestroy(cudaEvent_t ev)
 {
@@ -552,11 +649,15 @@ cudaError_t cudaEventRecordWithFlags(cudaEvent_t ev, cudaStream_t st, unsigned f
         return last_error;
     if (!ev || (flags & ~(unsigned)cudaEventRecordExternal))
         return fail(cudaErrorInvalidValue);
-    /* inside a capture only an external record becomes a node (a plain
-     * one would join streams, which the stand-in's one stream has no use
-     * for) */
-    if (st && st->capturing && !(flags & cudaEventRecordExternal))
-        return refuse_in_capture("cudaEventRecord without cudaEventRecordExternal");
+    /* inside a capture a plain record is no operation: it marks the
+     * point of the stream that a wait for it joins; an external one is
+     * an event-record node */
+    if (st && st->capturing && !(flags & cudaEventRecordExternal)) {
+        ev->cap = st->cap->id;
+        ev->nodes = st->tail;
+        return cudaSuccess;
+    }
+    ev->cap = 0;
     kemu_submit(st, [=] {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -569,6 +670,40 @@ cudaError_t cudaEventRecordWithFlags(cudaEvent_t ev, cudaStream_t st, unsigned f
 cudaError_t cudaEventRecord(cudaEvent_t ev, cudaStream_t st)
 {
     return cudaEventRecordWithFlags(ev, st, cudaEventRecordDefault);
+}
+
+/* Later work on st follows the event's last record: inside a capture, an
+ * edge (a stream not capturing joins the capture); outside, nothing to
+ * do (the stand-in has run the work already). */
+cudaError_t cudaStreamWaitEvent(cudaStream_t st, cudaEvent_t ev, unsigned flags)
+{
+    kemu_capture *c;
+    if (spoilt)
+        return last_error;
+    if (!ev || flags)
+        return fail(cudaErrorInvalidValue);
+    c = ev->cap ? capture_of(ev->cap) : NULL;
+    if (!c) {
+        if (st && st->capturing)   /* CUDA: cudaErrorStreamCaptureIsolation */
+            return refuse_in_capture("a wait for an event recorded outside the capture");
+        return cudaSuccess;
+    }
+    if (!st)
+        return refuse_in_capture("the legacy stream waiting for a capture's event");
+    if (!st->capturing) {
+        st->capturing = 1;
+        st->cap = c;
+        st->tail = ev->nodes;
+        c->members.push_back(st);
+        c->streams++;
+        return cudaSuccess;
+    }
+    if (st->cap != c)
+        return refuse_in_capture("a wait joining two captures");
+    for (int n : ev->nodes)
+        if (std::find(st->tail.begin(), st->tail.end(), n) == st->tail.end())
+            st->tail.push_back(n);
+    return cudaSuccess;
 }
 
 cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEvent_t end)
@@ -595,14 +730,60 @@ cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec)
     return cudaSuccess;
 }
 
+/* The order a replay runs a graph's operations in: one that its
+ * dependencies allow, chosen among the ready ones by a generator seeded by
+ * the launch's number (KEMU_ORDER=issue: the order they were queued in),
+ * so that an operation whose dependency was forgotten (two streams
+ * touching one buffer, not ordered by an event) runs too early in some
+ * launch and gives a wrong result, as it may on a GPU. */
+static std::vector<size_t> replay_order(const kemu_graph *g, long launch)
+{
+    size_t n = g->ops.size();
+    std::vector<size_t> order, ready;
+    std::vector<int> missing(n, 0);
+    std::vector<std::vector<size_t>> next(n);
+    const char *o = getenv("KEMU_ORDER");
+    uint64_t r = 0x9e3779b97f4a7c15ull * (uint64_t)(launch + 1);
+    int issue = o && !strcmp(o, "issue");
+    for (size_t i = 0; i < n; i++)
+        for (int d : g->deps[i])
+            if (d >= 0) {
+                missing[i]++;
+                next[(size_t)d].push_back(i);
+            }
+    for (size_t i = 0; i < n; i++)
+        if (!missing[i])
+            ready.push_back(i);
+    while (!ready.empty()) {
+        size_t k = 0;
+        if (issue) {
+            k = (size_t)(std::min_element(ready.begin(), ready.end()) - ready.begin());
+        } else {
+            r ^= r << 13;
+            r ^= r >> 7;
+            r ^= r << 17;
+            k = (size_t)(r % ready.size());
+        }
+        size_t i = ready[k];
+        ready[k] = ready.back();
+        ready.pop_back();
+        order.push_back(i);
+        for (size_t j : next[i])
+            if (--missing[j] == 0)
+                ready.push_back(j);
+    }
+    return order;
+}
+
 cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t st)
 {
     if (spoilt)
         return last_error;
     if (!exec)
         return fail(cudaErrorInvalidValue);
+    std::vector<size_t> order = replay_order(exec, graph_launches);
     graph_launches++;
-    for (size_t i = 0; i < exec->ops.size(); i++) {
+    for (size_t i : order) {
         /* what the operation was given must still be device memory: a
          * graph replayed after freeing it reaches freed memory, which on
          * a GPU is an illegal address (or, reused, someone else's) */

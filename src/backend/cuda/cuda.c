@@ -5,7 +5,8 @@
  *
  * Everything is queued on one non-blocking stream, in program order, so
  * ops need no events between them; upload(), download() and sync() wait
- * for it.
+ * for it.  A network may spread its ops over lanes (lane_new: more
+ * backends with streams of their own), ordered by events it places.
  * Nothing is allocated while a network runs: conv_prepare and
  * pool_prepare grow the shared workspace and scratch buffers.
  *
@@ -17,7 +18,8 @@
  *   CELLAR_CUDA_GRAPH=0    run training steps op by op, not as recorded CUDA graphs
  *   CELLAR_DEPTHWISE=cudnn depthwise convolutions through cuDNN, not kernels/dwconv.cu
  *   CELLAR_POINTWISE=own   pointwise convolutions by kernels/pwconv.cu, not cuDNN
- *   CELLAR_CUDA_POOL=0     device memory by cudaMalloc/cudaFree, not the stream-ordered pool */
+ *   CELLAR_CUDA_POOL=0     device memory by cudaMalloc/cudaFree, not the stream-ordered pool
+ *   CELLAR_CUDA_LANES=k    a network's independent ops on up to k streams (1 to 8, default 1) */
 #include "backend/cuda/cuda.h"
 
 #include <stdarg.h>
@@ -200,6 +202,22 @@ static int cuda_sync(cl_backend *be, cl_err *err)
     int rc;
     if (!s->failed)
         RT_OK(s, cudaStreamSynchronize(s->stream), "cudaStreamSynchronize");
+    /* a lane's failure is its parent's (the lane's work was joined to
+     * this stream, so it has been waited for) */
+    for (int i = 0; i < s->n_lane; i++) {
+        cuda_state *l = s->lane[i];
+        if (!l->failed)
+            continue;
+        if (!s->failed) {
+            s->failed = 1;
+            s->err = l->err;
+        }
+        (void)cudaGetLastError();
+        if (cudaStreamSynchronize(l->stream) == cudaSuccess) {
+            l->failed = 0;
+            err_clear(&l->err);
+        }
+    }
     if (!s->failed)
         return CL_OK;
     if (err)
@@ -645,6 +663,55 @@ static int cuda_fork(cl_backend *be, cl_backend **out, cl_err *err)
     return cuda_create_on(cuda_of(be)->device, out, err);
 }
 
+/* A lane: a sibling whose failures its parent reports (cuda_sync) */
+static int cuda_lane_new(cl_backend *be, cl_backend **out, cl_err *err)
+{
+    cuda_state *s = cuda_of(be), **grown;
+    int rc;
+    if (!(grown = realloc(s->lane, (size_t)(s->n_lane + 1) * sizeof *grown)))
+        return ERR_SET(err, CL_ERR_NOMEM, "CUDA backend: out of memory for a lane");
+    s->lane = grown;
+    if ((rc = cuda_create_on(s->device, out, err)))
+        return rc;
+    cuda_of(*out)->parent = s;
+    s->lane[s->n_lane++] = cuda_of(*out);
+    return CL_OK;
+}
+
+static void *cuda_event_new(cl_backend *be, cl_err *err)
+{
+    cuda_state *s = cuda_of(be);
+    cudaEvent_t ev = NULL;
+    if (!RT_OK_E(s, err, cudaEventCreateWithFlags(&ev, cudaEventDisableTiming),
+                 "cudaEventCreateWithFlags (ordering lanes)")) {
+        (void)cudaGetLastError();
+        return NULL;
+    }
+    return ev;
+}
+
+static void cuda_event_record(cl_backend *be, void *ev)
+{
+    cuda_state *s = cuda_of(be);
+    if (!s->failed)
+        RT_OK(s, cudaEventRecord((cudaEvent_t)ev, s->stream), "cudaEventRecord (ordering lanes)");
+}
+
+static void cuda_event_wait(cl_backend *be, void *ev)
+{
+    cuda_state *s = cuda_of(be);
+    if (!s->failed)
+        RT_OK(s, cudaStreamWaitEvent(s->stream, (cudaEvent_t)ev, 0),
+              "cudaStreamWaitEvent (ordering lanes)");
+}
+
+static void cuda_event_free(cl_backend *be, void *ev)
+{
+    (void)be;
+    if (ev)
+        (void)cudaEventDestroy((cudaEvent_t)ev);
+}
+
 static int cuda_mem_free(cl_backend *be, size_t *bytes)
 {
     cuda_state *s = cuda_of(be);
@@ -715,6 +782,11 @@ static const cl_backend cuda_table = {
     .mark_times = cuda_mark_times,
     .fork = cuda_fork,
     .mem_free = cuda_mem_free,
+    .lane_new = cuda_lane_new,
+    .event_new = cuda_event_new,
+    .event_record = cuda_event_record,
+    .event_wait = cuda_event_wait,
+    .event_free = cuda_event_free,
 };
 
 /* an environment switch: set, not empty and not "0" */
@@ -797,8 +869,15 @@ static int cuda_create_on(int dev, cl_backend **out, cl_err *err)
     s->find = env_on("CELLAR_CUDNN_FIND");
     s->debug_sync = env_on("CELLAR_CUDA_SYNC");
     {
-        const char *g = getenv("CELLAR_CUDA_GRAPH");
+        const char *g = getenv("CELLAR_CUDA_GRAPH"), *l = getenv("CELLAR_CUDA_LANES");
+        long lanes = 1;
         s->graphs = !(g && !strcmp(g, "0"));
+        if (l && *l && parse_long(l, 1, 8, &lanes, "CELLAR_CUDA_LANES", err)) {
+            free(s);
+            free(be);
+            return err ? err->code : CL_ERR_ARG;
+        }
+        be->lanes = (int)lanes;
     }
     if (!RT_OK_E(s, err, cudaSetDevice(dev), "cudaSetDevice") ||
         !RT_OK_E(s, err, cudaDeviceGetAttribute(&s->sms, cudaDevAttrMultiProcessorCount, dev),
@@ -826,8 +905,14 @@ static int cuda_create_on(int dev, cl_backend **out, cl_err *err)
         cuda_destroy(be);
         return code ? code : CL_ERR_BACKEND;
     }
-    snprintf(s->detail, sizeof s->detail, "depthwise %s, pointwise %s, %s",
-             s->own_dw ? "own" : "cudnn", s->own_pw ? "own" : "cudnn", s->strict ? "fp32" : "tf32");
+    {
+        char lanes[24] = "";
+        if (be->lanes > 1)
+            snprintf(lanes, sizeof lanes, ", %d lanes", be->lanes);
+        snprintf(s->detail, sizeof s->detail, "depthwise %s, pointwise %s, %s%s",
+                 s->own_dw ? "own" : "cudnn", s->own_pw ? "own" : "cudnn",
+                 s->strict ? "fp32" : "tf32", lanes);
+    }
     be->detail = s->detail;
     *out = be;
     return CL_OK;
@@ -839,6 +924,17 @@ static void cuda_destroy(cl_backend *be)
     /* errors here have nowhere to go: the backend is going away */
     if (s->stream)
         (void)cudaStreamSynchronize(s->stream);
+    if (s->parent) {   /* a lane leaves its parent's list */
+        cuda_state *p = s->parent;
+        for (int i = 0; i < p->n_lane; i++)
+            if (p->lane[i] == s) {
+                p->lane[i] = p->lane[--p->n_lane];
+                break;
+            }
+    }
+    for (int i = 0; i < s->n_lane; i++)   /* lanes outliving their parent */
+        s->lane[i]->parent = NULL;
+    free(s->lane);
     marks_free(s);
     cuda_conv_free(s);
     (void)cuda_dev_free(s, s->stage_in);

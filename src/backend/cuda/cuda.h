@@ -42,6 +42,11 @@ typedef struct cuda_state {
     int n_ev;
     int pools;           /* memory from the device's stream-ordered pool */
     cudaMemPool_t pool;
+    /* lanes (be->lane_new): a lane's parent, whose sync reports the
+     * lane's failures; a parent's lanes */
+    struct cuda_state *parent;
+    struct cuda_state **lane;
+    int n_lane;
 
     /* convolutions (conv_cudnn.c) */
     cudnnTensorDescriptor_t td_a, td_b;   /* set per call */
@@ -61,7 +66,7 @@ typedef struct cuda_state {
      * CELLAR_DEPTHWISE=cudnn), pointwise (kernels/pwconv.cu, with
      * CELLAR_POINTWISE=own) */
     int own_dw, own_pw;
-    char detail[64];                      /* be->detail */
+    char detail[80];                      /* be->detail */
     float *part;                          /* their filter-gradient partial sums */
     size_t part_floats;
 } cuda_state;

@@ -1,0 +1,356 @@
+/* lanes.c - a network's independent ops on several queues at once.
+ *
+ * Where the backend has lanes (be->lanes > 1: a GPU's streams), net_plan
+ * asks here for a schedule of each pass (forward in node order, backward
+ * in reverse): which lane runs each node, and which events order it after
+ * nodes on other lanes.  Node j must follow node i (earlier in the pass)
+ * when one of them writes a region of an arena that the other reads or
+ * writes: a value of the activation arena forward, of the gradient arena
+ * backward, a channel slice being the part of its parent it covers.
+ * Nothing else is shared between nodes: every value has its own memory
+ * (the arenas are not reused), every node its own parameters, gradients
+ * and statistics, every lane its own scratch.
+ *
+ * Each node goes to the lane whose last node it must follow (so the
+ * lane's order carries that dependency with no event), else to the lane
+ * that has waited longest, which spreads a fan-out (one cell input read by
+ * several branches) over the lanes; for its dependencies on other lanes it
+ * waits for the event of the latest such node on each, unless its lane
+ * has already waited for that node or a later one there.  A pass starts
+ * with every lane waiting for the first lane (where the batch, the masks
+ * and the loss were queued) and ends with the first lane waiting for each
+ * lane, so whatever comes before and after a pass (and a recorded graph's
+ * end) sees one queue. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/net.h"
+
+typedef struct lane_pass {
+    int *lane;             /* [n_nodes] the lane of node i */
+    int *wait_at;          /* [n_nodes + 1]: node i waits for the events of */
+    int *wait;             /* wait[wait_at[i] .. wait_at[i + 1]) (node indices) */
+    void **ev;             /* [n_nodes] node i's event, where some node waits for it */
+    void *fork;            /* recorded on lane 0 as the pass starts */
+    int waits;             /* events waited for in the pass */
+} lane_pass;
+
+struct net_lanes {
+    int k;                 /* lanes the schedules use */
+    cl_backend **be;       /* [k]: be[0] is the network's backend */
+    void **join;           /* [k]: recorded on lane l after its last node of a pass */
+    unsigned char *in[2];  /* [k]: lane l runs nodes in the pass */
+    lane_pass pass[2];     /* forward, backward */
+};
+
+typedef struct region {
+    int grad, root, c0, c1;
+} region;
+
+static region region_of(const cl_net *net, int v, int grad)
+{
+    const net_value *val = &net->vals[v];
+    region r;
+    r.grad = grad;
+    if (val->parent >= 0) {
+        r.root = val->parent;
+        r.c0 = val->c0;
+        r.c1 = val->c0 + val->c;
+    } else {
+        r.root = v;
+        r.c0 = 0;
+        r.c1 = val->c;
+    }
+    return r;
+}
+
+static int overlap(const region *a, const region *b)
+{
+    return a->grad == b->grad && a->root == b->root && a->c0 < b->c1 && b->c0 < a->c1;
+}
+
+/* what node i reads and writes in a pass: at most two regions read, one written */
+typedef struct node_io {
+    region rd[2], wr;
+    int nr, nw;
+} node_io;
+
+static node_io io_of(const cl_net *net, int pass, int i)
+{
+    const net_node *nd = &net->nodes[i];
+    node_io io;
+    memset(&io, 0, sizeof io);
+    if (pass == 0) {
+        io.rd[io.nr++] = region_of(net, nd->x, 0);
+        if (nd->acc)
+            io.rd[io.nr++] = region_of(net, nd->y, 0);
+        io.wr = region_of(net, nd->y, 0);
+        io.nw = 1;
+    } else {
+        /* activations are only read backward: the gradients order it */
+        io.rd[io.nr++] = region_of(net, nd->y, 1);
+        if (nd->need_dx) {
+            if (nd->dx_acc)
+                io.rd[io.nr++] = region_of(net, nd->x, 1);
+            io.wr = region_of(net, nd->x, 1);
+            io.nw = 1;
+        }
+    }
+    return io;
+}
+
+/* whether b must follow a: one writes what the other touches */
+static int conflict(const node_io *a, const node_io *b)
+{
+    if (a->nw && b->nw && overlap(&a->wr, &b->wr))
+        return 1;
+    for (int r = 0; r < b->nr; r++)
+        if (a->nw && overlap(&a->wr, &b->rd[r]))
+            return 1;
+    for (int r = 0; r < a->nr; r++)
+        if (b->nw && overlap(&b->wr, &a->rd[r]))
+            return 1;
+    return 0;
+}
+
+static void pass_free(cl_net *net, lane_pass *p)
+{
+    cl_backend *be = net->be;
+    if (p->ev)
+        for (int i = 0; i < net->n_nodes; i++)
+            if (p->ev[i])
+                be->event_free(be, p->ev[i]);
+    if (p->fork)
+        be->event_free(be, p->fork);
+    free(p->lane);
+    free(p->wait_at);
+    free(p->wait);
+    free(p->ev);
+    memset(p, 0, sizeof *p);
+}
+
+void net_lanes_free(cl_net *net)
+{
+    struct net_lanes *L = net->lanes;
+    if (!L)
+        return;
+    if (net->be->sync)
+        (void)net->be->sync(net->be, NULL);
+    for (int q = 0; q < 2; q++)
+        pass_free(net, &L->pass[q]);
+    for (int l = 0; l < L->k; l++) {
+        if (L->join && L->join[l])
+            net->be->event_free(net->be, L->join[l]);
+        if (l > 0 && L->be[l])
+            L->be[l]->destroy(L->be[l]);
+    }
+    free(L->be);
+    free(L->join);
+    free(L->in[0]);
+    free(L->in[1]);
+    free(L);
+    net->lanes = NULL;
+}
+
+/* The schedule of one pass over k lanes; the lanes it uses are marked in
+ * `in`.  Returns CL_OK or CL_ERR_NOMEM. */
+static int schedule(const cl_net *net, int pass, int k, lane_pass *p, unsigned char *in)
+{
+    int n = net->n_nodes, rc = CL_ERR_NOMEM, cap = 0, nw = 0, at = 0;
+    int *order = malloc((size_t)n * sizeof *order), *from = malloc((size_t)(n + 1) * sizeof *from);
+    int *tail = malloc((size_t)k * sizeof *tail), *seen = malloc((size_t)k * k * sizeof *seen);
+    int *latest = malloc((size_t)k * sizeof *latest), *w = NULL;
+    node_io *io = malloc((size_t)n * sizeof *io);
+    p->lane = malloc((size_t)n * sizeof *p->lane);
+    p->wait_at = malloc((size_t)(n + 1) * sizeof *p->wait_at);
+    p->ev = calloc((size_t)n, sizeof *p->ev);
+    if (!order || !from || !tail || !seen || !latest || !io || !p->lane || !p->wait_at || !p->ev)
+        goto out;
+    for (int q = 0; q < n; q++) {
+        order[q] = pass == 0 ? q : n - 1 - q;   /* position q of the pass runs node order[q] */
+        io[q] = io_of(net, pass, order[q]);
+    }
+    for (int l = 0; l < k; l++) {
+        tail[l] = -1;
+        for (int m = 0; m < k; m++)
+            seen[l * k + m] = -1;
+    }
+    /* the waits of position q: w[from[q] .. from[q + 1]) */
+    for (int q = 0; q < n; q++) {
+        int best = -1;
+        /* the latest position on each lane that this node must follow */
+        for (int l = 0; l < k; l++)
+            latest[l] = -1;
+        for (int r = 0; r < q; r++)
+            if (conflict(&io[r], &io[q]))
+                latest[p->lane[order[r]]] = r;
+        for (int l = 0; l < k; l++)
+            if (latest[l] >= 0 && latest[l] == tail[l] && (best < 0 || tail[l] > tail[best]))
+                best = l;
+        if (best < 0) {   /* none continues a lane: the one idle longest */
+            best = 0;
+            for (int l = 1; l < k; l++)
+                if (tail[l] < tail[best])
+                    best = l;
+        }
+        p->lane[order[q]] = best;
+        from[q] = nw;
+        for (int l = 0; l < k; l++) {
+            if (l == best || latest[l] < 0 || latest[l] <= seen[best * k + l])
+                continue;
+            if (nw == cap) {
+                int *grown = realloc(w, (size_t)(cap = cap ? 2 * cap : 64) * sizeof *grown);
+                if (!grown)
+                    goto out;
+                w = grown;
+            }
+            w[nw++] = order[latest[l]];
+            seen[best * k + l] = latest[l];
+        }
+        tail[best] = q;
+        in[best] = 1;
+    }
+    from[n] = nw;
+    /* the same waits by node index */
+    if (!(p->wait = malloc((size_t)(nw ? nw : 1) * sizeof *p->wait)))
+        goto out;
+    for (int i = 0; i < n; i++) {
+        int q = pass == 0 ? i : n - 1 - i;
+        p->wait_at[i] = at;
+        for (int j = from[q]; j < from[q + 1]; j++)
+            p->wait[at++] = w[j];
+    }
+    p->wait_at[n] = at;
+    p->waits = nw;
+    rc = CL_OK;
+out:
+    free(order);
+    free(from);
+    free(tail);
+    free(seen);
+    free(latest);
+    free(io);
+    free(w);
+    return rc;
+}
+
+int net_lanes_plan(cl_net *net, cl_err *err)
+{
+    cl_backend *be = net->be;
+    struct net_lanes *L;
+    int k = be->lanes, used = 1;
+    if (k <= 1 || !be->lane_new || !be->event_new || !be->event_record || !be->event_wait ||
+        !be->event_free || net->n_nodes < 2)
+        return CL_OK;
+    if (!(L = calloc(1, sizeof *L)))
+        return ERR_SET(err, CL_ERR_NOMEM, "network: out of memory for its lanes");
+    net->lanes = L;
+    L->k = k;
+    if (!(L->in[0] = calloc((size_t)k, 1)) || !(L->in[1] = calloc((size_t)k, 1)) ||
+        schedule(net, 0, k, &L->pass[0], L->in[0]) ||
+        schedule(net, 1, k, &L->pass[1], L->in[1])) {
+        net_lanes_free(net);
+        return ERR_SET(err, CL_ERR_NOMEM, "network: out of memory for its lanes");
+    }
+    for (int l = 0; l < k; l++)
+        if (L->in[0][l] || L->in[1][l])
+            used = l + 1;
+    if (used == 1) {   /* nothing to run side by side */
+        net_lanes_free(net);
+        return CL_OK;
+    }
+    L->k = used;
+    if (!(L->be = calloc((size_t)used, sizeof *L->be)) ||
+        !(L->join = calloc((size_t)used, sizeof *L->join))) {
+        net_lanes_free(net);
+        return ERR_SET(err, CL_ERR_NOMEM, "network: out of memory for its lanes");
+    }
+    L->be[0] = be;
+    for (int l = 1; l < used; l++) {
+        int rc = be->lane_new(be, &L->be[l], err);
+        if (rc) {
+            net_lanes_free(net);
+            return rc;
+        }
+    }
+    for (int q = 0; q < 2; q++) {
+        lane_pass *p = &L->pass[q];
+        for (int j = 0; j < p->wait_at[net->n_nodes]; j++)
+            if (!p->ev[p->wait[j]] && !(p->ev[p->wait[j]] = be->event_new(be, err))) {
+                net_lanes_free(net);
+                return err ? err->code : CL_ERR_BACKEND;
+            }
+        if (!(p->fork = be->event_new(be, err))) {
+            net_lanes_free(net);
+            return err ? err->code : CL_ERR_BACKEND;
+        }
+    }
+    for (int l = 1; l < used; l++)
+        if (!(L->join[l] = be->event_new(be, err))) {
+            net_lanes_free(net);
+            return err ? err->code : CL_ERR_BACKEND;
+        }
+    return CL_OK;
+}
+
+cl_backend *net_lane_backend(const cl_net *net, int pass, int i)
+{
+    const struct net_lanes *L = net->lanes;
+    return L ? L->be[L->pass[pass].lane[i]] : net->be;
+}
+
+void net_lanes_begin(cl_net *net, int pass)
+{
+    struct net_lanes *L = net->lanes;
+    lane_pass *p;
+    if (!L)
+        return;
+    p = &L->pass[pass];
+    net->be->event_record(net->be, p->fork);
+    for (int l = 1; l < L->k; l++)
+        if (L->in[pass][l])
+            L->be[l]->event_wait(L->be[l], p->fork);
+}
+
+cl_backend *net_lane_enter(cl_net *net, int pass, int i)
+{
+    struct net_lanes *L = net->lanes;
+    lane_pass *p;
+    cl_backend *b;
+    if (!L)
+        return net->be;
+    p = &L->pass[pass];
+    b = L->be[p->lane[i]];
+    for (int j = p->wait_at[i]; j < p->wait_at[i + 1]; j++)
+        b->event_wait(b, p->ev[p->wait[j]]);
+    return b;
+}
+
+void net_lane_leave(cl_net *net, int pass, int i)
+{
+    struct net_lanes *L = net->lanes;
+    if (L && L->pass[pass].ev[i]) {
+        cl_backend *b = L->be[L->pass[pass].lane[i]];
+        b->event_record(b, L->pass[pass].ev[i]);
+    }
+}
+
+void net_lanes_end(cl_net *net, int pass)
+{
+    struct net_lanes *L = net->lanes;
+    if (!L)
+        return;
+    for (int l = 1; l < L->k; l++)
+        if (L->in[pass][l]) {
+            L->be[l]->event_record(L->be[l], L->join[l]);
+            net->be->event_wait(net->be, L->join[l]);
+        }
+}
+
+int net_lanes_used(const cl_net *net, int *waits)
+{
+    const struct net_lanes *L = net->lanes;
+    if (waits)
+        *waits = L ? L->pass[0].waits + L->pass[1].waits : 0;
+    return L ? L->k : 1;
+}
