@@ -51,8 +51,11 @@ static __global__ void dw_data_k(tview x, const float *wt, tview dy, tview dx, i
         FOR_VALUES(j, per)
         {
             int c = j / hw, r = j - c * hw, iy = r / x.w, ix = r - iy * x.w;
-            float v = dw_data_at(gi + (long)c * howo, wt + c * K * K, dy.h, dy.w, K, s, p, d, iy,
-                                 ix);
+            /* stride 1 spelt out, so the divisions by it fold away */
+            float v = s == 1 ? dw_data_at(gi + (long)c * howo, wt + c * K * K, dy.h, dy.w, K, 1,
+                                          p, d, iy, ix)
+                             : dw_data_at(gi + (long)c * howo, wt + c * K * K, dy.h, dy.w, K, s,
+                                          p, d, iy, ix);
             if (relu && !(xi[j] > 0.f))
                 v = 0.f;
             oi[j] = acc ? oi[j] + v : v;
@@ -147,6 +150,8 @@ cudaError_t k_dw_bwd_filter(cudaStream_t st, const conv_desc *d, tview x, tview 
     dim3 g((unsigned)x.c, (unsigned)(parts < 1 ? 1 : parts), 1);
     float *out = parts > 1 ? part : dw;
     cudaError_t e;
+    if (x.c <= 0)   /* no channels: no filter, and a grid of 0 blocks is refused */
+        return cudaSuccess;
     if (!dw_handles(d) || x.c > 65535 || parts > 65535 || (long)x.n * dy.h * dy.w > 0x7fffffffL ||
         (parts > 1 && !part))
         return cudaErrorInvalidValue;

@@ -137,19 +137,24 @@ static __global__ void __launch_bounds__(PW_FT)
     float a[4] = {0.f, 0.f, 0.f, 0.f};
 
     for (long c0 = t0; c0 < t1; c0 += PW_FK) {
-        __syncthreads();
-        for (int e = threadIdx.x; e < PW_FK * PW_T; e += blockDim.x) {
-            int px = e % PW_FK, ch = e / PW_FK;
+        /* a thread loads one pixel (PW_FT is a multiple of PW_FK), its
+         * place worked out once per chunk, for every PW_FT / PW_FK-th
+         * channel of the tile */
+        int px = threadIdx.x % PW_FK, in = c0 + px < t1, img = 0, p = 0, src = 0;
+        if (in) {
             long t = c0 + px;
+            img = (int)(t / howo);
+            p = (int)(t - (long)img * howo);
+            src = pw_src(p, dy.w, x.w, s, oy, ox);
+        }
+        __syncthreads();
+        for (int ch = threadIdx.x / PW_FK; ch < PW_T; ch += PW_FT / PW_FK) {
             float g = 0.f, v = 0.f;
-            if (t < t1) {
-                int img = (int)(t / howo), p = (int)(t - (long)img * howo);
+            if (in) {
                 if (co0 + ch < dy.c)
                     g = dy.d[(long)img * dy.ns + (long)(co0 + ch) * howo + p];
                 if (ci0 + ch < x.c)
-                    v = relu_if(x.d[(long)img * x.ns + (long)(ci0 + ch) * hw +
-                                    pw_src(p, dy.w, x.w, s, oy, ox)],
-                                relu);
+                    v = relu_if(x.d[(long)img * x.ns + (long)(ci0 + ch) * hw + src], relu);
             }
             gs[px][ch] = g;
             xs[px][ch] = v;

@@ -338,10 +338,13 @@ int net_plan(cl_net *net, int max_batch, cl_err *err)
         return ERR_SET(err, CL_ERR_ARG, "batch size must be positive (got %d)", max_batch);
     net->max_batch = max_batch;
 
+    /* each value on a 256-byte boundary, as the arena's parts are */
     for (int v = 0; v < net->n_vals; v++)
         if (net->vals[v].parent < 0) {
+            long align = ARENA_ALIGN / (long)sizeof(float);
             net->vals[v].off = off;
             off += (long)max_batch * net->vals[v].c * net->vals[v].h * net->vals[v].w;
+            off = (off + align - 1) / align * align;
         }
     net->arena_floats = off;
 

@@ -106,6 +106,7 @@ typedef struct kemu_mem_pool *cudaMemPool_t;
 #define cudaDeviceGetDefaultMemPool kemu_device_get_default_mem_pool
 #define cudaMemPoolSetAttribute kemu_mem_pool_set_attribute
 #define cudaMemPoolGetAttribute kemu_mem_pool_get_attribute
+#define cudaMemPoolTrimTo kemu_mem_pool_trim_to
 #define cudaEventCreate kemu_event_create
 #define cudaEventCreateWithFlags kemu_event_create_with_flags
 #define cudaStreamWaitEvent kemu_stream_wait_event
@@ -139,6 +140,8 @@ cudaError_t cudaFreeAsync(void *p, cudaStream_t st);
 cudaError_t cudaDeviceGetDefaultMemPool(cudaMemPool_t *pool, int dev);
 cudaError_t cudaMemPoolSetAttribute(cudaMemPool_t pool, cudaMemPoolAttr attr, void *value);
 cudaError_t cudaMemPoolGetAttribute(cudaMemPool_t pool, cudaMemPoolAttr attr, void *value);
+/* the pool keeps nothing back here, so there is nothing to give back */
+cudaError_t cudaMemPoolTrimTo(cudaMemPool_t pool, size_t keep);
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t *st, unsigned flags);
 cudaError_t cudaStreamDestroy(cudaStream_t st);
 cudaError_t cudaStreamSynchronize(cudaStream_t st);

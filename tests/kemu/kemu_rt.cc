@@ -409,6 +409,16 @@ cudaError_t cudaMemPoolGetAttribute(cudaMemPool_t pool, cudaMemPoolAttr attr, vo
     return cudaSuccess;
 }
 
+cudaError_t cudaMemPoolTrimTo(cudaMemPool_t pool, size_t keep)
+{
+    (void)keep;
+    if (pool != &the_pool)
+        return fail(cudaErrorInvalidValue);
+    if (!capturing.empty())
+        return refuse_in_capture("cudaMemPoolTrimTo");
+    return cudaSuccess;
+}
+
 cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t st)
 {
     if (spoilt)

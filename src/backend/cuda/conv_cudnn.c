@@ -227,6 +227,10 @@ static cudnnStatus_t rank(cuda_state *s, conv_entry *e, int dir, cudnnTensorDesc
     *nc = 0;
     if ((st = cudnnSetConvolutionMathType(e->cd, base_math(s))) != CUDNN_STATUS_SUCCESS)
         return st;
+    /* timing takes buffers with cudaMalloc: the pool's reserve back first,
+     * or the algorithms that need much memory are not timed */
+    if (find && s->pools && cudaMemPoolTrimTo(s->pool, 0) != cudaSuccess)
+        (void)cudaGetLastError();
     if (dir == DIR_FWD) {
         cudnnConvolutionFwdAlgoPerf_t p[MAX_ALGOS];
         st = find ? cudnnFindConvolutionForwardAlgorithm(s->dnn, ta, e->wd, e->cd, tb,

@@ -71,6 +71,10 @@ int cuda_rt_ok(cuda_state *s, cl_err *err, cudaError_t e, const char *what, cons
     char msg[768];
     if (e == cudaSuccess)
         return 1;
+    /* taken here, so that it is not the thread's last error for the next
+     * launch to report as its own (a sticky error stays and shows at the
+     * next wait) */
+    (void)cudaGetLastError();
     snprintf(msg, sizeof msg, "%s: %s (%s)", what, cudaGetErrorString(e), cudaGetErrorName(e));
     return report(s, err, file, line, msg);
 }
@@ -196,14 +200,10 @@ static void cuda_zero(cl_backend *be, void *p, size_t bytes)
  * if the GPU still works (a cuDNN refusal, an op that was not prepared):
  * the search engine fails that one trial and trains the next.  An error
  * that spoils the CUDA context keeps coming back from the wait. */
-static int cuda_sync(cl_backend *be, cl_err *err)
+/* A lane's failure becomes its parent's (once; the lane's is cleared, as
+ * its parent's will be when reported).  Returns s->failed. */
+static int take_lane_failures(cuda_state *s)
 {
-    cuda_state *s = cuda_of(be);
-    int rc;
-    if (!s->failed)
-        RT_OK(s, cudaStreamSynchronize(s->stream), "cudaStreamSynchronize");
-    /* a lane's failure is its parent's (the lane's work was joined to
-     * this stream, so it has been waited for) */
     for (int i = 0; i < s->n_lane; i++) {
         cuda_state *l = s->lane[i];
         if (!l->failed)
@@ -212,13 +212,21 @@ static int cuda_sync(cl_backend *be, cl_err *err)
             s->failed = 1;
             s->err = l->err;
         }
-        (void)cudaGetLastError();
-        if (cudaStreamSynchronize(l->stream) == cudaSuccess) {
-            l->failed = 0;
-            err_clear(&l->err);
-        }
+        l->failed = 0;
+        err_clear(&l->err);
     }
+    return s->failed;
+}
+
+static int cuda_sync(cl_backend *be, cl_err *err)
+{
+    cuda_state *s = cuda_of(be);
+    int rc;
     if (!s->failed)
+        RT_OK(s, cudaStreamSynchronize(s->stream), "cudaStreamSynchronize");
+    /* a lane's failure is its parent's (the lane's work was joined to
+     * this stream, so it has been waited for) */
+    if (!take_lane_failures(s))
         return CL_OK;
     if (err)
         *err = s->err;
@@ -507,7 +515,7 @@ static int cuda_graph_begin(cl_backend *be, cl_err *err)
     if (s->debug_sync)
         return ERR_SET(err, CL_ERR_UNSUPPORTED,
                        "CELLAR_CUDA_SYNC waits after every op, which a recorded step cannot");
-    if (s->failed)
+    if (take_lane_failures(s))
         return ERR_SET(err, CL_ERR_BACKEND, "%s", s->err.msg);
     if (!RT_OK_E(s, err,
                  cudaStreamBeginCapture(s->stream, cudaStreamCaptureModeThreadLocal),
@@ -540,6 +548,8 @@ static int cuda_graph_end(cl_backend *be, void **graph, cl_err *err)
     if (!s->capturing)
         return ERR_SET(err, CL_ERR_INTERNAL, "CUDA backend: graph_end without graph_begin");
     s->capturing = 0;
+    /* an op refused on a lane spoils the recording as one refused here */
+    (void)take_lane_failures(s);
     e = cudaStreamEndCapture(s->stream, &g);
     if (e == cudaSuccess && !s->failed)
         e = cudaGraphGetNodes(g, NULL, &nodes);
@@ -883,6 +893,9 @@ static int cuda_create_on(int dev, cl_backend **out, cl_err *err)
         !RT_OK_E(s, err, cudaDeviceGetAttribute(&s->sms, cudaDevAttrMultiProcessorCount, dev),
                  "cudaDeviceGetAttribute (multiprocessors)") ||
         !use_pool(s, dev, err) ||
+        /* what the pool keeps goes back to the device first, since cuDNN
+         * and cuBLAS take their memory with cudaMalloc */
+        (s->pools && !RT_OK_E(s, err, cudaMemPoolTrimTo(s->pool, 0), "cudaMemPoolTrimTo")) ||
         !RT_OK_E(s, err, cudaStreamCreateWithFlags(&s->stream, cudaStreamNonBlocking),
                  "cudaStreamCreateWithFlags") ||
         !DNN_OK_E(s, err, cudnnCreate(&s->dnn), "cudnnCreate") ||
