@@ -6,7 +6,8 @@
  *   forward     block (pixels, image, output-channel group): a thread per
  *               output pixel keeps PW_CH sums in registers; the weights of
  *               the group go through shared memory 64 input channels at a
- *               time, and each input value read is used PW_CH times
+ *               time, four to a read, and each input value read is used
+ *               PW_CH times
  *   data grad   the same with the roles turned: a thread per input pixel,
  *               PW_CH input channels, the output gradient summed over the
  *               output channels; inputs no output reads get zero, and ReLU
@@ -37,7 +38,9 @@ static __device__ __forceinline__ float relu_if(float v, int relu)
 static __global__ void pw_fwd_k(tview x, const float *wt, tview y, int s, int oy, int ox, int relu,
                                 int acc)
 {
-    __shared__ float wsh[PW_KC][PW_CH + 1];
+    /* the weights of input channel ci for the group's output channels
+     * 4j..4j+3 in wsh[ci][j]: one shared-memory read serves four sums */
+    __shared__ float4 wsh[PW_KC][PW_CH / 4];
     int co0 = blockIdx.z * PW_CH, howo = y.h * y.w, hw = x.h * x.w;
     int p = blockIdx.x * PW_PIX + threadIdx.x, live = p < howo, nco = y.c - co0;
     int src = live ? pw_src(p, y.w, x.w, s, oy, ox) : 0;
@@ -53,17 +56,28 @@ static __global__ void pw_fwd_k(tview x, const float *wt, tview y, int s, int oy
             int kc = x.c - c0 < PW_KC ? x.c - c0 : PW_KC;
             __syncthreads();
             /* consecutive threads read consecutive weights of one output channel */
-            for (int t = threadIdx.x; t < PW_KC * PW_CH; t += blockDim.x) {
-                int j = t / PW_KC, ci = t - j * PW_KC;
-                wsh[ci][j] = ci < kc && j < nco ? wt[(long)(co0 + j) * x.c + c0 + ci] : 0.f;
+            for (int t = threadIdx.x; t < PW_KC * (PW_CH / 4); t += blockDim.x) {
+                int j4 = t / PW_KC, ci = t - j4 * PW_KC, j = 4 * j4;
+                const float *w = wt + (long)(co0 + j) * x.c + c0 + ci;
+                float4 v4;
+                v4.x = ci < kc && j < nco ? w[0] : 0.f;
+                v4.y = ci < kc && j + 1 < nco ? w[x.c] : 0.f;
+                v4.z = ci < kc && j + 2 < nco ? w[2L * x.c] : 0.f;
+                v4.w = ci < kc && j + 3 < nco ? w[3L * x.c] : 0.f;
+                wsh[ci][j4] = v4;
             }
             __syncthreads();
             if (live)
                 for (int ci = 0; ci < kc; ci++) {
                     float v = relu_if(xi[(long)(c0 + ci) * hw], relu);
 #pragma unroll
-                    for (int j = 0; j < PW_CH; j++)
-                        a[j] += wsh[ci][j] * v;
+                    for (int j4 = 0; j4 < PW_CH / 4; j4++) {
+                        float4 w = wsh[ci][j4];
+                        a[4 * j4] += w.x * v;
+                        a[4 * j4 + 1] += w.y * v;
+                        a[4 * j4 + 2] += w.z * v;
+                        a[4 * j4 + 3] += w.w * v;
+                    }
                 }
         }
         if (live) {
@@ -80,7 +94,7 @@ static __global__ void pw_fwd_k(tview x, const float *wt, tview y, int s, int oy
 static __global__ void pw_data_k(tview x, const float *wt, tview dy, tview dx, int s, int oy,
                                  int ox, int relu, int acc)
 {
-    __shared__ float wsh[PW_KC][PW_CH];
+    __shared__ float4 wsh[PW_KC][PW_CH / 4];   /* as in pw_fwd_k, by input channel */
     int ci0 = blockIdx.z * PW_CH, howo = dy.h * dy.w, hw = x.h * x.w;
     int q = blockIdx.x * PW_PIX + threadIdx.x, live = q < hw, nci = x.c - ci0, dst = -1;
 
@@ -98,17 +112,28 @@ static __global__ void pw_data_k(tview x, const float *wt, tview dy, tview dx, i
         for (int c0 = 0; c0 < dy.c; c0 += PW_KC) {
             int kc = dy.c - c0 < PW_KC ? dy.c - c0 : PW_KC;
             __syncthreads();
-            for (int t = threadIdx.x; t < PW_KC * PW_CH; t += blockDim.x) {
-                int co = t / PW_CH, j = t - co * PW_CH;
-                wsh[co][j] = co < kc && j < nci ? wt[(long)(c0 + co) * x.c + ci0 + j] : 0.f;
+            for (int t = threadIdx.x; t < PW_KC * (PW_CH / 4); t += blockDim.x) {
+                int co = t / (PW_CH / 4), j = 4 * (t - co * (PW_CH / 4));
+                const float *w = wt + (long)(c0 + co) * x.c + ci0 + j;
+                float4 v4;
+                v4.x = co < kc && j < nci ? w[0] : 0.f;
+                v4.y = co < kc && j + 1 < nci ? w[1] : 0.f;
+                v4.z = co < kc && j + 2 < nci ? w[2] : 0.f;
+                v4.w = co < kc && j + 3 < nci ? w[3] : 0.f;
+                wsh[co][j / 4] = v4;
             }
             __syncthreads();
             if (dst >= 0)
                 for (int co = 0; co < kc; co++) {
                     float g = gi[(long)(c0 + co) * howo];
 #pragma unroll
-                    for (int j = 0; j < PW_CH; j++)
-                        a[j] += wsh[co][j] * g;
+                    for (int j4 = 0; j4 < PW_CH / 4; j4++) {
+                        float4 w = wsh[co][j4];
+                        a[4 * j4] += w.x * g;
+                        a[4 * j4 + 1] += w.y * g;
+                        a[4 * j4 + 2] += w.z * g;
+                        a[4 * j4 + 3] += w.w * g;
+                    }
                 }
         }
         if (live) {

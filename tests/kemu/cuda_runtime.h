@@ -42,6 +42,11 @@ struct uint3 {
     unsigned x, y, z;
 };
 
+/* CUDA's vector of four floats, aligned as a GPU loads it in one read */
+struct alignas(16) float4 {
+    float x, y, z, w;
+};
+
 extern uint3 threadIdx, blockIdx;
 extern dim3 blockDim, gridDim;
 
