@@ -2,8 +2,8 @@
  *
  * Where the backend has lanes (be->lanes > 1: a GPU's streams), net_plan
  * asks here for a schedule of each pass (forward in node order, backward
- * in reverse): which lane runs each node, and which events order it after
- * nodes on other lanes.  Node j must follow node i (earlier in the pass)
+ * in reverse): which lane runs each op, and which events order it after
+ * ops on other lanes.  Node j must follow node i (earlier in the pass)
  * when one of them writes a region of an arena that the other reads or
  * writes: a value of the activation arena forward, of the gradient arena
  * backward, a channel slice being the part of its parent it covers.
@@ -11,26 +11,34 @@
  * (the arenas are not reused), every node its own parameters, gradients
  * and statistics, every lane its own scratch.
  *
- * Each node goes to the lane whose last node it must follow (so the
- * lane's order carries that dependency with no event), else to the lane
- * that has waited longest, which spreads a fan-out (one cell input read by
- * several branches) over the lanes; for its dependencies on other lanes it
- * waits for the event of the latest such node on each, unless its lane
- * has already waited for that node or a later one there.  A pass starts
- * with every lane waiting for the first lane (where the batch, the masks
- * and the loss were queued) and ends with the first lane waiting for each
- * lane, so whatever comes before and after a pass (and a recorded graph's
- * end) sees one queue. */
+ * Backward, a convolution whose input wants a gradient is two entries:
+ * its data gradient (entry i, on the chain the gradients flow along) and
+ * its filter gradient (entry n + i), which nothing but the update reads,
+ * so it may run on another lane beside the rest of the backward pass.
+ *
+ * Each entry goes to the lane where it could start first if every entry
+ * took the same time (a list schedule: an entry is ready when the entries
+ * it must follow are done, a lane is free when its last entry is done),
+ * of equal lanes preferring one whose last entry it must follow (the
+ * lane's order then carries the dependency with no event); for its
+ * dependencies on other lanes it waits for the event of the latest such
+ * entry on each, unless its lane has already waited for that entry or a
+ * later one there.  A pass starts with every lane waiting for the first
+ * lane (where the batch, the masks and the loss were queued) and ends
+ * with the first lane waiting for each lane, so whatever comes before
+ * and after a pass (and a recorded graph's end) sees one queue. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "nn/net.h"
 
+/* A pass's entries: node i is entry i; backward, a split convolution's
+ * filter gradient is entry n + i (n nodes) */
 typedef struct lane_pass {
-    int *lane;             /* [n_nodes] the lane of node i */
-    int *wait_at;          /* [n_nodes + 1]: node i waits for the events of */
-    int *wait;             /* wait[wait_at[i] .. wait_at[i + 1]) (node indices) */
-    void **ev;             /* [n_nodes] node i's event, where some node waits for it */
+    int *lane;             /* [2n] the lane of entry e */
+    int *wait_at;          /* [2n + 1]: entry e waits for the events of */
+    int *wait;             /* wait[wait_at[e] .. wait_at[e + 1]) (entries) */
+    void **ev;             /* [2n] entry e's event, where some entry waits for it */
     void *fork;            /* recorded on lane 0 as the pass starts */
     int waits;             /* events waited for in the pass */
 } lane_pass;
@@ -75,11 +83,22 @@ typedef struct node_io {
     int nr, nw;
 } node_io;
 
-static node_io io_of(const cl_net *net, int pass, int i)
+/* whether node i's backward is split in two entries */
+static int split(const cl_net *net, int i)
 {
+    return net->nodes[i].kind == NODE_CONV && net->nodes[i].need_dx;
+}
+
+static node_io io_of(const cl_net *net, int pass, int e)
+{
+    int n = net->n_nodes, i = e < n ? e : e - n;
     const net_node *nd = &net->nodes[i];
     node_io io;
     memset(&io, 0, sizeof io);
+    if (e >= n) {   /* a filter gradient: reads the output's gradient */
+        io.rd[io.nr++] = region_of(net, nd->y, 1);
+        return io;
+    }
     if (pass == 0) {
         io.rd[io.nr++] = region_of(net, nd->x, 0);
         if (nd->acc)
@@ -117,9 +136,9 @@ static void pass_free(cl_net *net, lane_pass *p)
 {
     cl_backend *be = net->be;
     if (p->ev)
-        for (int i = 0; i < net->n_nodes; i++)
-            if (p->ev[i])
-                be->event_free(be, p->ev[i]);
+        for (int e = 0; e < 2 * net->n_nodes; e++)
+            if (p->ev[e])
+                be->event_free(be, p->ev[e]);
     if (p->fork)
         be->event_free(be, p->fork);
     free(p->lane);
@@ -156,43 +175,66 @@ void net_lanes_free(cl_net *net)
  * `in`.  Returns CL_OK or CL_ERR_NOMEM. */
 static int schedule(const cl_net *net, int pass, int k, lane_pass *p, unsigned char *in)
 {
-    int n = net->n_nodes, rc = CL_ERR_NOMEM, cap = 0, nw = 0, at = 0;
-    int *order = malloc((size_t)n * sizeof *order), *from = malloc((size_t)(n + 1) * sizeof *from);
+    int n = net->n_nodes, rc = CL_ERR_NOMEM, cap = 0, nw = 0, at = 0, m = 0;
+    int *order = malloc((size_t)2 * n * sizeof *order);
+    int *from = malloc((size_t)(2 * n + 1) * sizeof *from), *pos = malloc((size_t)2 * n * sizeof *pos);
     int *tail = malloc((size_t)k * sizeof *tail), *seen = malloc((size_t)k * k * sizeof *seen);
     int *latest = malloc((size_t)k * sizeof *latest), *w = NULL;
-    node_io *io = malloc((size_t)n * sizeof *io);
-    p->lane = malloc((size_t)n * sizeof *p->lane);
-    p->wait_at = malloc((size_t)(n + 1) * sizeof *p->wait_at);
-    p->ev = calloc((size_t)n, sizeof *p->ev);
-    if (!order || !from || !tail || !seen || !latest || !io || !p->lane || !p->wait_at || !p->ev)
+    long *done = malloc((size_t)2 * n * sizeof *done), *free_at = calloc((size_t)k, sizeof *free_at);
+    node_io *io = malloc((size_t)2 * n * sizeof *io);
+    p->lane = malloc((size_t)2 * n * sizeof *p->lane);
+    p->wait_at = malloc((size_t)(2 * n + 1) * sizeof *p->wait_at);
+    p->ev = calloc((size_t)2 * n, sizeof *p->ev);
+    if (!order || !from || !pos || !tail || !seen || !latest || !done || !free_at || !io ||
+        !p->lane || !p->wait_at || !p->ev)
         goto out;
-    for (int q = 0; q < n; q++) {
-        order[q] = pass == 0 ? q : n - 1 - q;   /* position q of the pass runs node order[q] */
+    /* the entries in the order the pass queues them: position q runs
+     * entry order[q] */
+    for (int j = 0; j < n; j++) {
+        int i = pass == 0 ? j : n - 1 - j;
+        order[m++] = i;
+        if (pass == 1 && split(net, i))
+            order[m++] = n + i;
+    }
+    for (int e = 0; e < 2 * n; e++) {
+        pos[e] = -1;
+        p->lane[e] = 0;
+    }
+    for (int q = 0; q < m; q++) {
         io[q] = io_of(net, pass, order[q]);
+        pos[order[q]] = q;
     }
     for (int l = 0; l < k; l++) {
         tail[l] = -1;
-        for (int m = 0; m < k; m++)
-            seen[l * k + m] = -1;
+        for (int j = 0; j < k; j++)
+            seen[l * k + j] = -1;
     }
     /* the waits of position q: w[from[q] .. from[q + 1]) */
-    for (int q = 0; q < n; q++) {
-        int best = -1;
-        /* the latest position on each lane that this node must follow */
+    for (int q = 0; q < m; q++) {
+        int best = 0;
+        long ready = 0, start = -1;
+        /* the latest position on each lane that this entry must follow,
+         * and when the last of them is done */
         for (int l = 0; l < k; l++)
             latest[l] = -1;
         for (int r = 0; r < q; r++)
-            if (conflict(&io[r], &io[q]))
+            if (conflict(&io[r], &io[q])) {
                 latest[p->lane[order[r]]] = r;
-        for (int l = 0; l < k; l++)
-            if (latest[l] >= 0 && latest[l] == tail[l] && (best < 0 || tail[l] > tail[best]))
+                ready = done[r] > ready ? done[r] : ready;
+            }
+        /* the lane where it can start first; of equals, one whose last
+         * entry it follows (no event), else the first */
+        for (int l = 0; l < k; l++) {
+            long at = free_at[l] > ready ? free_at[l] : ready;
+            int cont = latest[l] >= 0 && latest[l] == tail[l];
+            int best_cont = latest[best] >= 0 && latest[best] == tail[best];
+            if (start < 0 || at < start || (at == start && cont && !best_cont)) {
+                start = at;
                 best = l;
-        if (best < 0) {   /* none continues a lane: the one idle longest */
-            best = 0;
-            for (int l = 1; l < k; l++)
-                if (tail[l] < tail[best])
-                    best = l;
+            }
         }
+        done[q] = start + 1;
+        free_at[best] = done[q];
         p->lane[order[q]] = best;
         from[q] = nw;
         for (int l = 0; l < k; l++) {
@@ -210,25 +252,28 @@ static int schedule(const cl_net *net, int pass, int k, lane_pass *p, unsigned c
         tail[best] = q;
         in[best] = 1;
     }
-    from[n] = nw;
-    /* the same waits by node index */
+    from[m] = nw;
+    /* the same waits by entry */
     if (!(p->wait = malloc((size_t)(nw ? nw : 1) * sizeof *p->wait)))
         goto out;
-    for (int i = 0; i < n; i++) {
-        int q = pass == 0 ? i : n - 1 - i;
-        p->wait_at[i] = at;
-        for (int j = from[q]; j < from[q + 1]; j++)
+    for (int e = 0; e < 2 * n; e++) {
+        int q = pos[e];
+        p->wait_at[e] = at;
+        for (int j = q < 0 ? 0 : from[q]; q >= 0 && j < from[q + 1]; j++)
             p->wait[at++] = w[j];
     }
-    p->wait_at[n] = at;
+    p->wait_at[2 * n] = at;
     p->waits = nw;
     rc = CL_OK;
 out:
     free(order);
     free(from);
+    free(pos);
     free(tail);
     free(seen);
     free(latest);
+    free(done);
+    free(free_at);
     free(io);
     free(w);
     return rc;
@@ -275,7 +320,7 @@ int net_lanes_plan(cl_net *net, cl_err *err)
     }
     for (int q = 0; q < 2; q++) {
         lane_pass *p = &L->pass[q];
-        for (int j = 0; j < p->wait_at[net->n_nodes]; j++)
+        for (int j = 0; j < p->wait_at[2 * net->n_nodes]; j++)
             if (!p->ev[p->wait[j]] && !(p->ev[p->wait[j]] = be->event_new(be, err))) {
                 net_lanes_free(net);
                 return err ? err->code : CL_ERR_BACKEND;
@@ -293,10 +338,15 @@ int net_lanes_plan(cl_net *net, cl_err *err)
     return CL_OK;
 }
 
-cl_backend *net_lane_backend(const cl_net *net, int pass, int i)
+cl_backend *net_lane_backend(const cl_net *net, int pass, int e)
 {
     const struct net_lanes *L = net->lanes;
-    return L ? L->be[L->pass[pass].lane[i]] : net->be;
+    return L ? L->be[L->pass[pass].lane[e]] : net->be;
+}
+
+int net_lanes_split(const cl_net *net, int i)
+{
+    return net->lanes && split(net, i);
 }
 
 void net_lanes_begin(cl_net *net, int pass)
@@ -312,7 +362,7 @@ void net_lanes_begin(cl_net *net, int pass)
             L->be[l]->event_wait(L->be[l], p->fork);
 }
 
-cl_backend *net_lane_enter(cl_net *net, int pass, int i)
+cl_backend *net_lane_enter(cl_net *net, int pass, int e)
 {
     struct net_lanes *L = net->lanes;
     lane_pass *p;
@@ -320,18 +370,18 @@ cl_backend *net_lane_enter(cl_net *net, int pass, int i)
     if (!L)
         return net->be;
     p = &L->pass[pass];
-    b = L->be[p->lane[i]];
-    for (int j = p->wait_at[i]; j < p->wait_at[i + 1]; j++)
+    b = L->be[p->lane[e]];
+    for (int j = p->wait_at[e]; j < p->wait_at[e + 1]; j++)
         b->event_wait(b, p->ev[p->wait[j]]);
     return b;
 }
 
-void net_lane_leave(cl_net *net, int pass, int i)
+void net_lane_leave(cl_net *net, int pass, int e)
 {
     struct net_lanes *L = net->lanes;
-    if (L && L->pass[pass].ev[i]) {
-        cl_backend *b = L->be[L->pass[pass].lane[i]];
-        b->event_record(b, L->pass[pass].ev[i]);
+    if (L && L->pass[pass].ev[e]) {
+        cl_backend *b = L->be[L->pass[pass].lane[e]];
+        b->event_record(b, L->pass[pass].ev[e]);
     }
 }
 

@@ -381,10 +381,14 @@ int net_plan(cl_net *net, int max_batch, cl_err *err)
     for (int i = 0; i < net->n_nodes; i++) {
         net_node *nd = &net->nodes[i];
         const net_value *vx = &net->vals[nd->x];
-        cl_backend *on[3] = {be, net_lane_backend(net, 0, i), net_lane_backend(net, 1, i)};
-        for (int b = 0; b < 3; b++) {
-            int rc = CL_OK;
-            if ((b == 1 && on[1] == be) || (b == 2 && (on[2] == be || on[2] == on[1])))
+        cl_backend *on[4] = {be, net_lane_backend(net, 0, i), net_lane_backend(net, 1, i),
+                             net_lanes_split(net, i) ? net_lane_backend(net, 1, net->n_nodes + i)
+                                                     : be};
+        for (int b = 0; b < 4; b++) {
+            int rc = CL_OK, again = 0;
+            for (int a = 0; a < b; a++)
+                again |= on[a] == on[b];
+            if (again)
                 continue;
             if (nd->kind == NODE_CONV && on[b]->conv_prepare)
                 rc = on[b]->conv_prepare(on[b], &nd->u.conv, max_batch, vx->h, vx->w, err);
@@ -652,7 +656,10 @@ int net_backward_queued(cl_net *net, cl_err *err)
             be = net_lane_enter(net, 1, i);
         switch (nd->kind) {
         case NODE_CONV:
-            be->conv_bwd(be, &nd->u.conv, vx, p, dy, dx, nd->need_dx, nd->dx_acc, g);
+            if (lanes && net_lanes_split(net, i))   /* the filter gradient below */
+                be->conv_bwd_data(be, &nd->u.conv, vx, p, dy, dx, nd->dx_acc);
+            else
+                be->conv_bwd(be, &nd->u.conv, vx, p, dy, dx, nd->need_dx, nd->dx_acc, g);
             break;
         case NODE_BN: {
             const float *st = net->state + nd->s_off;
@@ -679,6 +686,11 @@ int net_backward_queued(cl_net *net, cl_err *err)
         }
         if (lanes)
             net_lane_leave(net, 1, i);
+        if (lanes && net_lanes_split(net, i)) {
+            cl_backend *bf = net_lane_enter(net, 1, net->n_nodes + i);
+            bf->conv_bwd_filter(bf, &nd->u.conv, vx, dy, g);
+            net_lane_leave(net, 1, net->n_nodes + i);
+        }
         if (net_profile_marked(net)) {
             be->mark(be, net->n_nodes + 2 + (net->n_nodes - 1 - i));
         } else if (net->prof_bwd) {

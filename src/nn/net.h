@@ -190,14 +190,17 @@ int net_profile_report(const cl_net *net, net_prof_row *rows, int max);
  * it does nothing and every op runs on be. */
 int net_lanes_plan(cl_net *net, cl_err *err);
 void net_lanes_free(cl_net *net);
-/* the backend that runs node i in a pass */
-cl_backend *net_lane_backend(const cl_net *net, int pass, int i);
+/* The backend that runs entry e of a pass: node e; backward, where
+ * net_lanes_split(net, i), node i is two entries: i its data gradient
+ * and n_nodes + i its filter gradient, which may run on another lane */
+cl_backend *net_lane_backend(const cl_net *net, int pass, int e);
+int net_lanes_split(const cl_net *net, int i);
 /* around a pass: the lanes wait for be, then be for the lanes */
 void net_lanes_begin(cl_net *net, int pass);
 void net_lanes_end(cl_net *net, int pass);
-/* around node i: its waits queued, its backend returned; its event after */
-cl_backend *net_lane_enter(cl_net *net, int pass, int i);
-void net_lane_leave(cl_net *net, int pass, int i);
+/* around entry e: its waits queued, its backend returned; its event after */
+cl_backend *net_lane_enter(cl_net *net, int pass, int e);
+void net_lane_leave(cl_net *net, int pass, int e);
 /* how many lanes the network's passes use (1: none but be), and how many
  * events their nodes wait for in a training step */
 int net_lanes_used(const cl_net *net, int *waits);
