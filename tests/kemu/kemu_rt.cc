@@ -157,15 +157,35 @@ static void trace_capture(const kemu_graph *g)
     /* the longest chain of operations each waiting for the one before:
      * what no number of streams can run side by side */
     std::vector<long> depth(g->ops.size(), 1);
+    std::vector<int> via(g->ops.size(), -1);
     long longest = 0;
+    int end = -1;
     for (size_t i = 0; i < g->ops.size(); i++) {
         for (int d : g->deps[i])
-            if (d >= 0 && depth[(size_t)d] + 1 > depth[i])
+            if (d >= 0 && depth[(size_t)d] + 1 > depth[i]) {
                 depth[i] = depth[(size_t)d] + 1;
-        longest = std::max(longest, depth[i]);
+                via[i] = d;
+            }
+        if (depth[i] > longest) {
+            longest = depth[i];
+            end = (int)i;
+        }
     }
     fprintf(stderr, "kemu: a capture of %zu operations from %d streams, the longest chain %ld:",
             g->ops.size(), g->streams, longest);
+    /* what the chain is made of, when other streams took part */
+    if (g->streams > 1) {
+        std::map<std::string, long> on;
+        std::vector<std::pair<long, std::string>> w;
+        for (int i = end; i >= 0; i = via[(size_t)i])
+            on[g->names[(size_t)i]]++;
+        for (auto &kv : on)
+            w.push_back({-kv.second, kv.first});
+        std::sort(w.begin(), w.end());
+        for (auto &c : w)
+            fprintf(stderr, " %s %ld,", c.second.c_str(), -c.first);
+        fprintf(stderr, "\nkemu: ... of all the capture's operations:");
+    }
     for (auto &c : v)
         fprintf(stderr, " %s %ld,", c.second.c_str(), -c.first);
     fprintf(stderr, "\n");
