@@ -831,7 +831,12 @@ typedef struct run {
     cl_trainer *tr;
 } run;
 
-static int run_new(run *r, cl_backend *be, const cl_dataset *ds, const int *idx, int n)
+#define RUN_BATCH 8
+
+/* training `net` (planned for RUN_BATCH on be; NULL: NASNet-A N=1 F=4)
+ * on the 16x16x3 images of ds: one epoch, crops and flips, drop-path */
+static int run_with(run *r, cl_backend *be, cl_net *net, const cl_dataset *ds, const int *idx,
+                    int n)
 {
     child_spec spec = {1, 4, 3, 16, 16, 10};
     float mean[3] = {0.5f, 0.4f, 0.3f}, sd[3] = {0.25f, 0.3f, 0.2f};
@@ -840,17 +845,24 @@ static int run_new(run *r, cl_backend *be, const cl_dataset *ds, const int *idx,
     train_cfg cfg;
     train_cfg_defaults(&cfg);
     cfg.epochs = 1;
-    cfg.batch = 8;
+    cfg.batch = RUN_BATCH;
     cfg.augment = 1;
     cfg.drop_path.kind = SCHED_LINEAR;
     cfg.drop_path.from = 0.0;
     cfg.drop_path.to = 0.3;
     memset(r, 0, sizeof *r);
     r->be = be;
-    if (geno_from_arg("nasnet-a", &g, &err) || net_on(be, &g, &spec, cfg.batch, &r->net, &err) ||
+    r->net = net;
+    if ((!net && (geno_from_arg("nasnet-a", &g, &err) ||
+                  net_on(be, &g, &spec, cfg.batch, &r->net, &err))) ||
         trainer_new(r->net, ds, idx, n, mean, sd, &cfg, &r->tr, &err))
         return CHECK(0, "training on %s starts: %s", be->name, err.msg), 0;
     return 1;
+}
+
+static int run_new(run *r, cl_backend *be, const cl_dataset *ds, const int *idx, int n)
+{
+    return run_with(r, be, NULL, ds, idx, n);
 }
 
 static void run_free(run *r)
@@ -975,6 +987,89 @@ out:
  * runs one thing at a time but replays each recorded graph in an order
  * drawn anew among those its dependencies allow, so an op ordered after
  * the wrong one runs early in some replay and the parameters go astray. */
+/* A network by hand on 16x16x3 images: a 3x3 convolution of the input,
+ * with `two` a 1x1 one beside it added in (two ops reading the input, the
+ * second free to start on a lane of its own once the batch is made),
+ * batch norm, global average pooling and a linear layer; planned for
+ * RUN_BATCH images, its weights from a fixed seed.  NULL after a failed
+ * check. */
+static cl_net *hand_net(cl_backend *be, int two)
+{
+    cl_net *net = net_new(be);
+    conv_desc d3 = cdesc(3, 8, 3, 3, 1, 1, 1, 1, 1, 1, 0), d1 = cdesc(3, 8, 1, 1, 1, 1, 0, 0, 1, 1, 0);
+    cl_err err = {0};
+    cl_rng r;
+    int t, u, v, g;
+    if (!net)
+        return CHECK(0, "a network by hand: out of memory"), NULL;
+    net->input = net_value_new(net, 3, 16, 16);
+    t = net_value_new(net, 8, 16, 16);
+    u = net_value_new(net, 8, 16, 16);
+    v = net_value_new(net, 8, 16, 16);
+    g = net_value_new(net, 8, 1, 1);
+    net_conv(net, net->input, t, &d3, 0);
+    if (two) {
+        net_conv(net, net->input, u, &d1, 0);
+        net_copy(net, u, t, 1, -1);
+    }
+    net_bn(net, t, v, 0, -1);
+    net_gap(net, v, g);
+    net->logits = net_value_new(net, 10, 1, 1);
+    net_linear(net, g, net->logits);
+    rng_seed(&r, 7);
+    if (net_plan(net, RUN_BATCH, &err) || net_init_params(net, &r, &err)) {
+        CHECK(0, "a network by hand is planned on %s: %s", be->name, err.msg);
+        net_free(net);
+        return NULL;
+    }
+    return net;
+}
+
+/* The hand networks trained on one stream and on lanes, recorded */
+static void test_lanes_by_hand(cl_backend *one, cl_backend *graphed, const cl_dataset *ds,
+                               const int *idx, int count, int steps)
+{
+    for (int two = 0; two < 2; two++) {
+        cl_net *n1 = hand_net(one, two), *nl = hand_net(graphed, two);
+        run r1, rl;
+        cl_err err = {0};
+        memset(&r1, 0, sizeof r1);
+        memset(&rl, 0, sizeof rl);
+        if (!n1 || !nl) {
+            net_free(n1);
+            net_free(nl);
+            return;
+        }
+        if (!two)
+            CHECK(net_lanes_used(nl, NULL) == 1,
+                  "a network that is one chain of ops plans on lanes and keeps to one (%d)",
+                  net_lanes_used(nl, NULL));
+        else
+            CHECK(net_lanes_used(nl, NULL) == 2,
+                  "two convolutions of the input run on two lanes (%d)", net_lanes_used(nl, NULL));
+        if (!run_with(&r1, one, n1, ds, idx, count))
+            net_free(nl);   /* not yet rl's */
+        else if (run_with(&rl, graphed, nl, ds, idx, count)) {
+            if (trainer_run(r1.tr, steps, &err) || trainer_run(rl.tr, steps, &err) ||
+                one->sync(one, &err) || graphed->sync(graphed, &err)) {
+                CHECK(0, "the network by hand trains on one stream and on lanes: %s", err.msg);
+            } else {
+                float *p1 = run_params(&r1), *pl = run_params(&rl);
+                double e = check_rel_err(pl, p1, r1.net->p_storage);
+                CHECK(e < 1e-4 && !trainer_note(rl.tr)[0],
+                      "... %s: %d steps replayed from a graph on lanes end where one stream "
+                      "does (relative error %.2g%s%s)",
+                      two ? "two convolutions of the input" : "one chain", steps, e,
+                      trainer_note(rl.tr)[0] ? "; not recorded: " : "", trainer_note(rl.tr));
+                free(p1);
+                free(pl);
+            }
+        }
+        run_free(&r1);
+        run_free(&rl);
+    }
+}
+
 static void test_lanes(void)
 {
 #ifdef CELLAR_KEMU
@@ -1024,6 +1119,7 @@ static void test_lanes(void)
     }
     CHECK(!trainer_note(rg.tr)[0], "training steps on lanes are recorded as one CUDA graph%s%s",
           trainer_note(rg.tr)[0] ? ": " : "", trainer_note(rg.tr));
+    test_lanes_by_hand(one, graphed, &ds, idx, COUNT, STEPS);
     {
         float *p1 = run_params(&r1), *pl = run_params(&rl), *pg = run_params(&rg);
         double el = check_rel_err(pl, p1, r1.net->p_storage);

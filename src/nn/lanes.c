@@ -153,16 +153,15 @@ void net_lanes_free(cl_net *net)
     struct net_lanes *L = net->lanes;
     if (!L)
         return;
-    if (net->be->sync)
-        (void)net->be->sync(net->be, NULL);
+    /* each lane waits for its own work as it goes (destroy) */
+    for (int l = 1; l < L->k; l++)
+        if (L->be && L->be[l])
+            L->be[l]->destroy(L->be[l]);
     for (int q = 0; q < 2; q++)
         pass_free(net, &L->pass[q]);
-    for (int l = 0; l < L->k; l++) {
+    for (int l = 0; l < L->k; l++)
         if (L->join && L->join[l])
             net->be->event_free(net->be, L->join[l]);
-        if (l > 0 && L->be[l])
-            L->be[l]->destroy(L->be[l]);
-    }
     free(L->be);
     free(L->join);
     free(L->in[0]);

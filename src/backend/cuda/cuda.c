@@ -200,6 +200,16 @@ static void cuda_zero(cl_backend *be, void *p, size_t bytes)
  * if the GPU still works (a cuDNN refusal, an op that was not prepared):
  * the search engine fails that one trial and trains the next.  An error
  * that spoils the CUDA context keeps coming back from the wait. */
+/* After a failure the parent's events were not queued (a failed backend
+ * queues nothing), so its lanes' work is waited for here, stream by
+ * stream, before the failure is cleared and the next work may start. */
+static void wait_lanes(cuda_state *s)
+{
+    for (int i = 0; i < s->n_lane; i++)
+        (void)cudaStreamSynchronize(s->lane[i]->stream);
+    (void)cudaGetLastError();
+}
+
 /* A lane's failure becomes its parent's (once; the lane's is cleared, as
  * its parent's will be when reported).  Returns s->failed. */
 static int take_lane_failures(cuda_state *s)
@@ -232,6 +242,7 @@ static int cuda_sync(cl_backend *be, cl_err *err)
         *err = s->err;
     rc = s->err.code;
     (void)cudaGetLastError();
+    wait_lanes(s);
     if (cudaStreamSynchronize(s->stream) == cudaSuccess) {
         s->failed = 0;
         err_clear(&s->err);
@@ -568,6 +579,7 @@ static int cuda_graph_end(cl_backend *be, void **graph, cl_err *err)
     snprintf(why, sizeof why, "%.500s",
              s->failed ? s->err.msg : e != cudaSuccess ? cudaGetErrorString(e) : "out of memory");
     (void)cudaGetLastError();
+    wait_lanes(s);
     s->failed = 0;
     err_clear(&s->err);
     return ERR_SET(err, CL_ERR_BACKEND, "recording a step as a CUDA graph failed: %s", why);
