@@ -29,6 +29,15 @@
 
 static_assert(PW_FT * 4 == PW_T * PW_T, "the filter tile is PW_FT threads x 4 entries");
 
+/* a[0..3] += w * v, lane by lane */
+static __device__ __forceinline__ void fma4(float *a, float4 w, float v)
+{
+    a[0] += w.x * v;
+    a[1] += w.y * v;
+    a[2] += w.z * v;
+    a[3] += w.w * v;
+}
+
 static __device__ __forceinline__ float relu_if(float v, int relu)
 {
     return relu && !(v > 0.f) ? 0.f : v;
@@ -71,13 +80,8 @@ static __global__ void pw_fwd_k(tview x, const float *wt, tview y, int s, int oy
                 for (int ci = 0; ci < kc; ci++) {
                     float v = relu_if(xi[(long)(c0 + ci) * hw], relu);
 #pragma unroll
-                    for (int j4 = 0; j4 < PW_CH / 4; j4++) {
-                        float4 w = wsh[ci][j4];
-                        a[4 * j4] += w.x * v;
-                        a[4 * j4 + 1] += w.y * v;
-                        a[4 * j4 + 2] += w.z * v;
-                        a[4 * j4 + 3] += w.w * v;
-                    }
+                    for (int j4 = 0; j4 < PW_CH / 4; j4++)
+                        fma4(a + 4 * j4, wsh[ci][j4], v);
                 }
         }
         if (live) {
@@ -127,13 +131,8 @@ static __global__ void pw_data_k(tview x, const float *wt, tview dy, tview dx, i
                 for (int co = 0; co < kc; co++) {
                     float g = gi[(long)(c0 + co) * howo];
 #pragma unroll
-                    for (int j4 = 0; j4 < PW_CH / 4; j4++) {
-                        float4 w = wsh[co][j4];
-                        a[4 * j4] += w.x * g;
-                        a[4 * j4 + 1] += w.y * g;
-                        a[4 * j4 + 2] += w.z * g;
-                        a[4 * j4 + 3] += w.w * g;
-                    }
+                    for (int j4 = 0; j4 < PW_CH / 4; j4++)
+                        fma4(a + 4 * j4, wsh[co][j4], g);
                 }
         }
         if (live) {

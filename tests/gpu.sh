@@ -263,6 +263,9 @@ for impl in "cudnn cudnn" "own own"; do
   bench "cellar_F16_N2_dw_$1_pw_$2" 60 env CELLAR_DEPTHWISE=$1 CELLAR_POINTWISE=$2 \
     "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
 done
+# lanes with batch norm in one kernel (shorter chain, fewer blocks), and with own pointwise kernels
+bench cellar_F16_N2_lanes8_bn1 60 env CELLAR_CUDA_LANES=8 CELLAR_BN_SPLIT=0 "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
+bench cellar_F16_N2_lanes8_pw_own 60 env CELLAR_CUDA_LANES=8 CELLAR_POINTWISE=own "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
 bench cellar_F16_N2_find 60 env CELLAR_CUDNN_FIND=1 "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
 bench cellar_F16_N2_nograph 60 env CELLAR_CUDA_GRAPH=0 "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
 bench cellar_F16_N2_fp32 60 env CELLAR_STRICT_FP32=1 "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10

@@ -19,7 +19,8 @@
  *   CELLAR_DEPTHWISE=cudnn depthwise convolutions through cuDNN, not kernels/dwconv.cu
  *   CELLAR_POINTWISE=own   pointwise convolutions by kernels/pwconv.cu, not cuDNN
  *   CELLAR_CUDA_POOL=0     device memory by cudaMalloc/cudaFree, not the stream-ordered pool
- *   CELLAR_CUDA_LANES=k    a network's independent ops on up to k streams (1 to 8, default 1) */
+ *   CELLAR_CUDA_LANES=k    a network's independent ops on up to k streams (1 to 8, default 1)
+ *   CELLAR_BN_SPLIT=0      batch norm one block per channel always (one kernel, not two) */
 #include "backend/cuda/cuda.h"
 
 #include <stdarg.h>
@@ -343,7 +344,7 @@ static void cuda_pool_bwd(cl_backend *be, const pool_desc *d, tview x, tview dy,
 static int bn_parts(const cuda_state *s, tview x)
 {
     long m = (long)x.n * x.h * x.w, want = 4L * s->sms, p;
-    if (x.c <= 0 || x.c >= want)
+    if (!s->bn_split || x.c <= 0 || x.c >= want)
         return 1;
     p = (want + x.c - 1) / x.c;
     if (p > m / 4096)
@@ -892,8 +893,10 @@ static int cuda_create_on(int dev, cl_backend **out, cl_err *err)
     s->debug_sync = env_on("CELLAR_CUDA_SYNC");
     {
         const char *g = getenv("CELLAR_CUDA_GRAPH"), *l = getenv("CELLAR_CUDA_LANES");
+        const char *b = getenv("CELLAR_BN_SPLIT");
         long lanes = 1;
         s->graphs = !(g && !strcmp(g, "0"));
+        s->bn_split = !(b && !strcmp(b, "0"));
         if (l && *l && parse_long(l, 1, 8, &lanes, "CELLAR_CUDA_LANES", err)) {
             free(s);
             free(be);

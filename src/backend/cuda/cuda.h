@@ -33,6 +33,8 @@ typedef struct cuda_state {
     int find;            /* CELLAR_CUDNN_FIND: benchmark algorithms when preparing */
     int debug_sync;      /* CELLAR_CUDA_SYNC: synchronise and check after every op */
     int graphs;          /* CUDA graphs allowed (CELLAR_CUDA_GRAPH, default on) */
+    int bn_split;        /* batch norm split over the batch when channels are few
+                          * (CELLAR_BN_SPLIT, default on) */
     int capturing;       /* between graph_begin and graph_end */
     void *blas_ws;       /* cuBLAS's workspace, given once so that it never
                           * allocates inside a recorded step */
