@@ -47,8 +47,7 @@ struct kemu_capture {
 };
 
 struct kemu_stream {
-    int capturing;
-    kemu_capture *cap;                   /* the capture it records into */
+    kemu_capture *cap;                   /* the capture it records into, or NULL */
     std::vector<int> tail;               /* the operations its next one follows */
 };
 
@@ -127,7 +126,7 @@ void kemu_submit(cudaStream_t st, std::function<void()> op, const char *name)
 {
     if (spoilt)
         return;
-    if (st && st->capturing) {
+    if (st && st->cap) {
         kemu_capture *c = st->cap;
         c->ops.push_back(std::move(op));
         c->names.push_back(name);
@@ -466,7 +465,7 @@ cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpy
     if (allocs && ((dst_dev ? !alloc_of(dst, bytes) : kemu_is_device(dst)) ||
                    (src_dev ? !alloc_of(src, bytes) : kemu_is_device(src))))
         return fail(cudaErrorInvalidValue);
-    if (st && st->capturing && kind != cudaMemcpyDeviceToDevice)
+    if (st && st->cap && kind != cudaMemcpyDeviceToDevice)
         return refuse_in_capture("cudaMemcpyAsync between host and device");
     note_use("cudaMemcpyAsync", 1, dst, bytes);
     note_use("cudaMemcpyAsync", 2, src, bytes);
@@ -487,7 +486,6 @@ cudaError_t cudaStreamCreateWithFlags(cudaStream_t *st, unsigned flags)
 {
     (void)flags;
     *st = new kemu_stream();
-    (*st)->capturing = 0;
     (*st)->cap = NULL;
     return cudaSuccess;
 }
@@ -498,14 +496,12 @@ static void leave_capture(cudaStream_t st)
     kemu_capture *c = st->cap;
     if (!c)
         return;
-    st->capturing = 0;
     st->cap = NULL;
     st->tail.clear();
     c->members.erase(std::find(c->members.begin(), c->members.end(), st));
     if (c->origin != st)
         return;
     for (cudaStream_t m : c->members) {
-        m->capturing = 0;
         m->cap = NULL;
         m->tail.clear();
     }
@@ -526,7 +522,7 @@ cudaError_t cudaStreamSynchronize(cudaStream_t st)
 {
     if (spoilt)
         return last_error;
-    if (st && st->capturing)
+    if (st && st->cap)
         return refuse_in_capture("cudaStreamSynchronize");
     return cudaSuccess;   /* its work has run */
 }
@@ -538,7 +534,7 @@ cudaError_t cudaStreamBeginCapture(cudaStream_t st, cudaStreamCaptureMode mode)
         return last_error;
     if (!st)   /* the legacy stream cannot capture */
         return fail(cudaErrorStreamCaptureUnsupported);
-    if (st->capturing)
+    if (st->cap)
         return fail(cudaErrorIllegalState);
     static long captures;
     kemu_capture *c = new kemu_capture();
@@ -548,7 +544,6 @@ cudaError_t cudaStreamBeginCapture(cudaStream_t st, cudaStreamCaptureMode mode)
     c->streams = 1;
     c->invalid = 0;
     c->why = NULL;
-    st->capturing = 1;
     st->cap = c;
     st->tail.clear();
     capturing.push_back(c);
@@ -575,7 +570,7 @@ static std::vector<char> ancestors(const kemu_capture *c, const std::vector<int>
 cudaError_t cudaStreamEndCapture(cudaStream_t st, cudaGraph_t *graph)
 {
     *graph = NULL;
-    if (!st || !st->capturing)
+    if (!st || !st->cap)
         return fail(cudaErrorIllegalState);
     kemu_capture *c = st->cap;
     if (c->origin != st)
@@ -682,7 +677,7 @@ cudaError_t cudaEventRecordWithFlags(cudaEvent_t ev, cudaStream_t st, unsigned f
     /* inside a capture a plain record is no operation: it marks the
      * point of the stream that a wait for it joins; an external one is
      * an event-record node */
-    if (st && st->capturing && !(flags & cudaEventRecordExternal)) {
+    if (st && st->cap && !(flags & cudaEventRecordExternal)) {
         ev->cap = st->cap->id;
         ev->nodes = st->tail;
         return cudaSuccess;
@@ -714,14 +709,13 @@ cudaError_t cudaStreamWaitEvent(cudaStream_t st, cudaEvent_t ev, unsigned flags)
         return fail(cudaErrorInvalidValue);
     c = ev->cap ? capture_of(ev->cap) : NULL;
     if (!c) {
-        if (st && st->capturing)   /* CUDA: cudaErrorStreamCaptureIsolation */
+        if (st && st->cap)   /* CUDA: cudaErrorStreamCaptureIsolation */
             return refuse_in_capture("a wait for an event recorded outside the capture");
         return cudaSuccess;
     }
     if (!st)
         return refuse_in_capture("the legacy stream waiting for a capture's event");
-    if (!st->capturing) {
-        st->capturing = 1;
+    if (!st->cap) {
         st->cap = c;
         st->tail = ev->nodes;
         c->members.push_back(st);
@@ -834,7 +828,7 @@ cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t st)
     return cudaSuccess;
 }
 
-int kemu_capturing(cudaStream_t st) { return st && st->capturing; }
+int kemu_capturing(cudaStream_t st) { return st && st->cap; }
 
 size_t kemu_device_bytes(size_t *most)
 {
