@@ -82,7 +82,7 @@ if build build-vg --disable-native --without-cuda; then
     vg "cellar bench (every op forward and backward)" build-vg/cellar bench --N 1 --F 4 --batch 4 --steps 1 --warmup 0 \
       --genotype "normal: identity(0) conv_1x3_3x1(1) add | conv_1x7_7x1(0) dil_conv_3x3(2) concat | avg_pool_3x3(1) max_pool_5x5(3) add | max_pool_7x7(0) conv_3x3(1) add | sep_conv_7x7(4) conv_1x1(5) concat ; reduce: identity(0) sep_conv_3x3(1) concat | sep_conv_5x5(0) max_pool_3x3(1) add | avg_pool_3x3(1) identity(3) add | conv_1x1(2) conv_3x3(0) add | sep_conv_7x7(1) dil_conv_3x3(5) add"
     vg "cellar train (a short run with validation and test)" build-vg/cellar train --N 1 --F 4 --epochs 1 \
-      --train-limit 128 --val 64 --test-limit 64 --batch 16 --drop-path 0.2
+      --train-limit 32 --val 16 --test-limit 16 --batch 16 --drop-path 0.2
     vg "journal tests" build-vg/tests/test_store
     vg "screen layout tests" build-vg/tests/test_layout
     [ ! -x build-vg/tests/test_chart ] || vg "screen chart tests" build-vg/tests/test_chart
@@ -91,10 +91,13 @@ if build build-vg --disable-native --without-cuda; then
       vg "cellar render (SVG)" build-vg/cellar render --genotype nasnet-a -o build-vg/cell.svg
       vg "cellar render (PNG)" build-vg/cellar render --genotype nasnet-a -o build-vg/cell.png
     fi
-    vg "controller tests" build-vg/tests/test_controller
+    # all but the statistical tests (sampling, learning): their long loops
+    # repeat what the others run once
+    vg "controller tests" build-vg/tests/test_controller gradient baseline ppo entropy_weight live_lr \
+      save_load errors
     vg "Lua tests" build-vg/tests/test_lua
     printf '%s\n' \
-      'cellar.experiment { name = "vg", train_images = 64, val_images = 32, budget = 3, seed = 2,' \
+      'cellar.experiment { name = "vg", train_images = 32, val_images = 16, budget = 3, seed = 2,' \
       '  space = cellar.space { ops = { "identity", "sep_conv_3x3", "max_pool_3x3" }, B = 2 },' \
       '  child = { N = 1, F = 4, epochs = 1, batch = 16 }, strategy = cellar.ppo { batch = 2, hidden = 8 } }' \
       'cellar.on("trial_end", function(t) assert(t.reward) end)' >build-vg/vg-search.lua

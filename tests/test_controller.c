@@ -752,16 +752,40 @@ static void test_errors(void)
     ctrl_free(NULL);
 }
 
-int main(void)
+/* With no arguments every test runs; otherwise only those named (valgrind
+ * runs all but the statistical ones, whose long loops repeat the code that
+ * the others run once, at a hundred times the cost there). */
+int main(int argc, char **argv)
 {
-    test_gradient();
-    test_sampling();
-    test_learning();
-    test_baseline();
-    test_ppo();
-    test_entropy_weight();
-    test_live_lr();
-    test_save_load();
-    test_errors();
+    static const struct {
+        const char *name;
+        void (*fn)(void);
+    } tests[] = {
+        {"gradient", test_gradient},         {"sampling", test_sampling},
+        {"learning", test_learning},         {"baseline", test_baseline},
+        {"ppo", test_ppo},                   {"entropy_weight", test_entropy_weight},
+        {"live_lr", test_live_lr},           {"save_load", test_save_load},
+        {"errors", test_errors},
+    };
+    enum { NT = sizeof tests / sizeof tests[0] };
+    for (int a = 1; a < argc; a++) {
+        int found = 0;
+        for (int t = 0; t < NT; t++)
+            found |= !strcmp(argv[a], tests[t].name);
+        if (!found) {
+            fprintf(stderr, "test_controller: no test named '%s'; the tests:", argv[a]);
+            for (int t = 0; t < NT; t++)
+                fprintf(stderr, " %s", tests[t].name);
+            fputc('\n', stderr);
+            return 2;
+        }
+    }
+    for (int t = 0; t < NT; t++) {
+        int run = argc == 1;
+        for (int a = 1; a < argc; a++)
+            run |= !strcmp(argv[a], tests[t].name);
+        if (run)
+            tests[t].fn();
+    }
     return check_done();
 }
