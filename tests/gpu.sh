@@ -22,23 +22,25 @@
 #   3. the issue's speed figures side by side: cellar bench --backend cuda
 #      for the search proxy (NASNet-A F=16 N=2) and 6@768 (F=32 N=6) at
 #      batch 128 and, with --torch FILE (a copy of torch_nasnet.py),
-#      PyTorch's CUDA-graph figure right after each; the same with the
-#      cells' branches on 2, 4 and 8 lanes (CELLAR_CUDA_LANES); then
-#      several children at once (bench --children 4, 8, 16, and 8 on 2
-#      lanes each) against 8 eager PyTorch processes side by side;
+#      PyTorch's CUDA-graph figure right after each; 8 children at once
+#      (bench --children 8) against 8 eager PyTorch processes side by side;
 #   4. with CIFAR-10: the 10-epoch recipe (F=16 N=2, batch 128, lr 0.05
 #      cosine) trained on the GPU, then search throughput (the shipped
 #      cifar10 search with one-epoch children, as many at once as fit:
 #      images per second in all, proxy trials per hour);
-#   5. where a step's time goes: the proxy op class by op class
+#   5. what may make the defaults faster: the cells' branches on 2, 4 and
+#      8 lanes (CELLAR_CUDA_LANES; F=32 N=6 on 4), 4 and 16 children, 8
+#      children on 2 lanes each, 8 lanes with batch norm in one kernel and
+#      with own pointwise kernels;
+#   6. where a step's time goes: the proxy op class by op class
 #      (--profile) and whole with cellar's own depthwise and pointwise
 #      kernels or cuDNN's (CELLAR_DEPTHWISE, CELLAR_POINTWISE), with
 #      cuDNN's algorithms timed (CELLAR_CUDNN_FIND), without graphs, in
 #      strict FP32, at batch 32, and PyTorch eager; the search again with
 #      cudaMalloc/cudaFree (CELLAR_CUDA_POOL=0);
-#   6. tests/gpu_calib.cu: what one kernel costs at least in a CUDA graph,
+#   7. tests/gpu_calib.cu: what one kernel costs at least in a CUDA graph,
 #      and copy bandwidth by size (GPU-NOTES.md's calibration runs);
-#   7. compute-sanitizer (memcheck) over a few training steps, when it is
+#   8. compute-sanitizer (memcheck) over a few training steps, when it is
 #      there.
 #
 # OUTDIR/summary.txt collects the lines that matter (device, pass/fail
@@ -191,15 +193,7 @@ for cfg in "16 2" "32 6"; do
   [ -n "$torch" ] &&
     bench "torch_graph_F$1_N$2" 90 python3 "$torch" --F "$1" --N "$2" --batch 128 --input 32x32x3 --steps 50 --mode graph
 done
-# a cell's branches side by side on lanes (streams of one network)
-for l in 2 4 8; do
-  bench "cellar_F16_N2_lanes$l" 60 env CELLAR_CUDA_LANES=$l "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
-done
-bench cellar_F32_N6_lanes4 60 env CELLAR_CUDA_LANES=4 "$b/cellar" bench --backend cuda --N 6 --F 32 --batch 128 --input 32x32x3 --steps 50 --warmup 10
-for k in 4 8 16; do
-  bench "cellar_F16_N2_children$k" 90 "$b/cellar" bench --backend cuda $proxy --steps 30 --warmup 5 --children $k
-done
-bench cellar_F16_N2_children8_lanes2 90 env CELLAR_CUDA_LANES=2 "$b/cellar" bench --backend cuda $proxy --steps 30 --warmup 5 --children 8
+bench cellar_F16_N2_children8 90 "$b/cellar" bench --backend cuda $proxy --steps 30 --warmup 5 --children 8
 if [ -n "$torch" ]; then
   # PyTorch's best by running processes side by side: 8 eager ones
   step torch_eager_x8 120 sh -c '
@@ -248,7 +242,21 @@ if cifar_ready; then
   search search_auto
 fi
 
-# --- 5. where the time goes ---
+# --- 5. what may make the defaults faster ---
+# a cell's branches side by side on lanes (streams of one network)
+for l in 2 4 8; do
+  bench "cellar_F16_N2_lanes$l" 60 env CELLAR_CUDA_LANES=$l "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
+done
+bench cellar_F32_N6_lanes4 60 env CELLAR_CUDA_LANES=4 "$b/cellar" bench --backend cuda --N 6 --F 32 --batch 128 --input 32x32x3 --steps 50 --warmup 10
+for k in 4 16; do
+  bench "cellar_F16_N2_children$k" 90 "$b/cellar" bench --backend cuda $proxy --steps 30 --warmup 5 --children $k
+done
+bench cellar_F16_N2_children8_lanes2 90 env CELLAR_CUDA_LANES=2 "$b/cellar" bench --backend cuda $proxy --steps 30 --warmup 5 --children 8
+# lanes with batch norm in one kernel (shorter chain, fewer blocks), and with own pointwise kernels
+bench cellar_F16_N2_lanes8_bn1 60 env CELLAR_CUDA_LANES=8 CELLAR_BN_SPLIT=0 "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
+bench cellar_F16_N2_lanes8_pw_own 60 env CELLAR_CUDA_LANES=8 CELLAR_POINTWISE=own "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
+
+# --- 6. where the time goes ---
 # each op timed alone, waiting after each, with the own depthwise kernels
 # and with cuDNN's (dw = depthwise, pw = pointwise convolutions)
 for impl in "own cudnn" "cudnn cudnn" "own own"; do
@@ -263,9 +271,6 @@ for impl in "cudnn cudnn" "own own"; do
   bench "cellar_F16_N2_dw_$1_pw_$2" 60 env CELLAR_DEPTHWISE=$1 CELLAR_POINTWISE=$2 \
     "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
 done
-# lanes with batch norm in one kernel (shorter chain, fewer blocks), and with own pointwise kernels
-bench cellar_F16_N2_lanes8_bn1 60 env CELLAR_CUDA_LANES=8 CELLAR_BN_SPLIT=0 "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
-bench cellar_F16_N2_lanes8_pw_own 60 env CELLAR_CUDA_LANES=8 CELLAR_POINTWISE=own "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
 bench cellar_F16_N2_find 60 env CELLAR_CUDNN_FIND=1 "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
 bench cellar_F16_N2_nograph 60 env CELLAR_CUDA_GRAPH=0 "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
 bench cellar_F16_N2_fp32 60 env CELLAR_STRICT_FP32=1 "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
@@ -276,12 +281,12 @@ bench cellar_F16_N2_b32 60 "$b/cellar" bench --backend cuda --N 2 --F 16 --batch
 # the search again with cudaMalloc/cudaFree, which wait for the whole GPU
 [ -n "$cifar" ] && search search_nopool CELLAR_CUDA_POOL=0
 
-# --- 6. calibration: a kernel's floor in a graph, copy bandwidth by size ---
+# --- 7. calibration: a kernel's floor in a graph, copy bandwidth by size ---
 if step gpu_calib 90 sh -c "nvcc -O3 -std=c++17 -o '$b/gpu_calib' '$src/tests/gpu_calib.cu' && '$b/gpu_calib'"; then
   grep '^{' "$out/gpu_calib.log" | sed 's/^/calib: /' | tee -a "$sum"
 fi
 
-# --- 7. memory errors in a few steps (last: the slowest to learn from) ---
+# --- 8. memory errors in a few steps (last: the slowest to learn from) ---
 if command -v compute-sanitizer >/dev/null; then
   step sanitizer 120 compute-sanitizer --tool memcheck --leak-check full --error-exitcode 9 \
     "$b/cellar" bench --backend cuda --N 1 --F 8 --batch 16 --steps 2 --warmup 1
