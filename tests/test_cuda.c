@@ -51,6 +51,27 @@
 static cl_backend *cpu, *gpu;
 static cl_rng rng;
 
+/* A CUDA backend made while the environment variable `var` is `val`, the
+ * variable as it was again after; NULL after a failed check naming both. */
+static cl_backend *cuda_with(const char *var, const char *val)
+{
+    cl_backend *be = NULL;
+    cl_err err = {0};
+    const char *was = getenv(var);
+    char *keep = was ? strdup(was) : NULL;
+    setenv(var, val, 1);
+    if (backend_cuda_create(&be, &err)) {
+        CHECK(0, "a CUDA backend with %s=%s starts: %s", var, val, err.msg);
+        be = NULL;
+    }
+    if (keep)
+        setenv(var, keep, 1);
+    else
+        unsetenv(var);
+    free(keep);
+    return be;
+}
+
 /* ---- tensors in both memories ---- */
 
 typedef struct pair {
@@ -907,13 +928,8 @@ static void test_steps(void)
     memset(&rp, 0, sizeof rp);
     memset(&rg, 0, sizeof rg);
     test_dataset(&ds, COUNT, 16, &rng, idx);
-    setenv("CELLAR_CUDA_GRAPH", "0", 1);
-    if (backend_cuda_create(&plain, &err)) {
-        CHECK(0, "a CUDA backend with CELLAR_CUDA_GRAPH=0 starts: %s", err.msg);
-        unsetenv("CELLAR_CUDA_GRAPH");
+    if (!(plain = cuda_with("CELLAR_CUDA_GRAPH", "0")))
         goto out;
-    }
-    unsetenv("CELLAR_CUDA_GRAPH");
     /* the recorded run on a fresh backend too, so that both choose their
      * cuDNN algorithms alike (a backend that has prepared larger work
      * before may choose others, whose sums round differently) */
@@ -1305,13 +1321,8 @@ static void test_pool_off(void)
     float *a, *b;
     size_t free_b = 0;
     int rc;
-    setenv("CELLAR_CUDA_POOL", "0", 1);
-    if (backend_cuda_create(&be, &err)) {
-        CHECK(0, "a CUDA backend with CELLAR_CUDA_POOL=0 starts: %s", err.msg);
-        unsetenv("CELLAR_CUDA_POOL");
+    if (!(be = cuda_with("CELLAR_CUDA_POOL", "0")))
         return;
-    }
-    unsetenv("CELLAR_CUDA_POOL");
     for (int i = 0; i < 96; i++)
         host[i] = (float)i - 40.f;
     a = be->alloc(be, sizeof host);
@@ -1555,16 +1566,12 @@ int main(void)
         }
 #endif
         for (int i = 0; i < others; i++) {
-            setenv(env[i][0], env[i][1], 1);
-            if (backend_cuda_create(&gpu, &err)) {
-                CHECK(0, "a CUDA backend with %s=%s starts: %s", env[i][0], env[i][1], err.msg);
-            } else {
+            if ((gpu = cuda_with(env[i][0], env[i][1]))) {
                 printf("# convolutions with %s=%s\n", env[i][0], env[i][1]);
                 test_convs();
                 backend_destroy(gpu);
             }
             gpu = first;
-            unsetenv(env[i][0]);
         }
         setenv("CELLAR_POINTWISE", "nope", 1);
         rc = backend_cuda_create(&gpu, &err);
@@ -1581,17 +1588,13 @@ int main(void)
          * draws of their own: the later tests' inputs stay as they were) */
         cl_backend *first = gpu;
         cl_rng kept = rng;
-        setenv("CELLAR_BN_SPLIT", "0", 1);
-        if (backend_cuda_create(&gpu, &err)) {
-            CHECK(0, "a CUDA backend with CELLAR_BN_SPLIT=0 starts: %s", err.msg);
-        } else {
+        if ((gpu = cuda_with("CELLAR_BN_SPLIT", "0"))) {
             printf("# batch norms with CELLAR_BN_SPLIT=0\n");
             test_bns();
             backend_destroy(gpu);
         }
         gpu = first;
         rng = kept;
-        unsetenv("CELLAR_BN_SPLIT");
     }
     test_pools();
     test_small();
