@@ -6,10 +6,12 @@
  * it; here it runs with K a compile-time constant (3, 5 or 7) so the tap
  * loops unroll and the filter gradient's K*K sums live in registers.
  *
- *   forward     one thread per output value; the input read through ReLU
- *               when the op has one, so nothing is staged
- *   data grad   one thread per input value, gathering the outputs whose
- *               windows hold it, masked by x > 0 under ReLU (no atomics)
+ *   forward     tiled (below) where the shape allows, else one thread
+ *               per output value; the input read through ReLU when the op
+ *               has one, so nothing is staged
+ *   data grad   at stride 1 tiled, else one thread per input value,
+ *               gathering the outputs whose windows hold it; masked by
+ *               x > 0 under ReLU (no atomics)
  *   filter grad a split reduction: block (c, part) sums its channel's K*K
  *               products over a slice of the batch (per thread, then per
  *               warp by shuffles, then across warps), writing one partial
@@ -102,6 +104,179 @@ static __global__ void dw_filter_k(tview x, tview dy, int s, int p, int d, int r
     }
 }
 
+/* ---- tiled: planes in shared memory, a strip of outputs per thread ----
+ *
+ * Forward, and the data gradient at stride 1 (the same correlation over
+ * dy with the filter turned round and padding (K-1)*D - p): a block copies
+ * its planes (or a band of rows of one big plane), read through ReLU and
+ * zero-padded, into shared memory with the filters, then each thread
+ * computes DWT_V neighbouring outputs of a row at a time, holding the
+ * input values one filter row spans for them in registers.  Compared with
+ * one thread per output reading through the cache with bounds checks at
+ * every tap: no bounds checks after the copy, and each tap's value loaded
+ * once for DWT_V outputs.  The forward adds its taps in the order the
+ * simple kernel does (the padding adds zeros); the data gradient in the
+ * opposite order.  CELLAR_DEPTHWISE=simple keeps to the simple kernels. */
+
+#define DWT_V 4           /* outputs of a row per thread */
+#define DWT_FLOATS 8192   /* shared memory for the planes: 32 KB */
+#define DWT_PLANES 16     /* planes per block at most */
+
+/* What a block covers: P planes (all rows), or one plane's band of R rows */
+typedef struct dwt_shape {
+    int P, R, bands, th, tw;
+} dwt_shape;
+
+/* The block shape for outputs oh x ow, taps K with stride S and dilation D,
+ * about K_THREADS strips per block; 0 when one output row's band does not
+ * fit in shared memory. */
+static int dwt_plan(int K, int S, int D, int oh, int ow, int planes, dwt_shape *sh)
+{
+    int spr = (ow + DWT_V - 1) / DWT_V, span = (K - 1) * D + 1;
+    long tw = (long)(spr * DWT_V - 1) * S + span;
+    if (oh < 1 || ow < 1 || planes < 1 || tw * span > DWT_FLOATS)
+        return 0;
+    sh->tw = (int)tw;
+    if ((long)oh * spr >= K_THREADS / 2) {   /* a big plane: bands of rows */
+        int R = K_THREADS / spr;
+        if (R < 1)
+            R = 1;
+        if (R > oh)
+            R = oh;
+        while (R > 1 && ((long)(R - 1) * S + span) * tw > DWT_FLOATS)
+            R--;
+        sh->P = 1;
+        sh->R = R;
+    } else {   /* small planes: several to a block */
+        long th = (long)(oh - 1) * S + span;
+        int P = K_THREADS / (oh * spr);
+        if (P > DWT_PLANES)
+            P = DWT_PLANES;
+        if (P > planes)
+            P = planes;
+        while (P > 1 && P * th * tw > DWT_FLOATS)
+            P--;
+        if (P < 1)
+            P = 1;
+        if (th * tw > DWT_FLOATS)
+            return 0;
+        sh->P = P;
+        sh->R = oh;
+    }
+    sh->bands = (oh + sh->R - 1) / sh->R;
+    sh->th = (sh->R - 1) * S + span;
+    return 1;
+}
+
+/* out (+)= the correlation of src's planes (read through ReLU when relu)
+ * with the filters, taps K x K at stride S and dilation D, the window of
+ * output (oy, ox) starting at input (oy*S - pad, ox*S - pad); flip: each
+ * filter turned round (tap K*K-1-t for t); mask (its .d NULL: none): an
+ * output is 0 where mask's value at the same place is not > 0. */
+template <int KSD>   /* K*100 + S*10 + D: one parameter, so a launch macro takes it */
+static __global__ void dw_tile_k(tview src, const float *wt, int flip, int pad, int relu,
+                                 tview out, tview mask, int acc, dwt_shape sh)
+{
+    enum { K = KSD / 100, S = KSD / 10 % 10, D = KSD % 10 };
+    __shared__ float tile[DWT_FLOATS];
+    __shared__ float wsh[DWT_PLANES * K * K];
+    enum { SEG = (DWT_V - 1) * S + (K - 1) * D + 1 };
+    int C = src.c, nq = src.n * C, hw = src.h * src.w, ohw = out.h * out.w;
+    int grp = blockIdx.x / sh.bands, band = blockIdx.x - grp * sh.bands;
+    int q0 = grp * sh.P, np = nq - q0 < sh.P ? nq - q0 : sh.P;
+    int oy0 = band * sh.R, rows = out.h - oy0 < sh.R ? out.h - oy0 : sh.R;
+    int iy0 = oy0 * S - pad, per = sh.th * sh.tw, spr = (out.w + DWT_V - 1) / DWT_V;
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+
+    /* the planes' rows, a warp to a row */
+    for (int row = warp; row < np * sh.th; row += nw) {
+        int i = row / sh.th, ty = row - i * sh.th, q = q0 + i, img = q / C, c = q - img * C;
+        int iy = iy0 + ty;
+        float *t = tile + i * per + ty * sh.tw;
+        const float *xr = src.d + (long)img * src.ns + (long)c * hw + (long)iy * src.w;
+        int inside = iy >= 0 && iy < src.h;
+        for (int tx = lane; tx < sh.tw; tx += 32) {
+            int ix = tx - pad;
+            t[tx] = inside && ix >= 0 && ix < src.w ? dw_relu(xr[ix], relu) : 0.f;
+        }
+    }
+    for (int j = threadIdx.x; j < np * K * K; j += blockDim.x) {
+        int i = j / (K * K), tap = j - i * (K * K), c = (q0 + i) % C;
+        wsh[j] = wt[c * (K * K) + (flip ? K * K - 1 - tap : tap)];
+    }
+    __syncthreads();
+
+    for (int j = threadIdx.x; j < np * rows * spr; j += blockDim.x) {
+        int i = j / (rows * spr), r = j - i * rows * spr, ry = r / spr, ox0 = (r - ry * spr) * DWT_V;
+        int q = q0 + i, img = q / C, c = q - img * C, oy = oy0 + ry;
+        const float *tp = tile + i * per + ry * S * sh.tw + ox0 * S, *wp = wsh + i * (K * K);
+        float a[DWT_V];
+#pragma unroll
+        for (int v = 0; v < DWT_V; v++)
+            a[v] = 0.f;
+#pragma unroll
+        for (int ky = 0; ky < K; ky++) {
+            float seg[SEG];
+#pragma unroll
+            for (int e = 0; e < SEG; e++)
+                seg[e] = tp[ky * D * sh.tw + e];
+#pragma unroll
+            for (int kx = 0; kx < K; kx++) {
+                float wv = wp[ky * K + kx];
+#pragma unroll
+                for (int v = 0; v < DWT_V; v++)
+                    a[v] += wv * seg[v * S + kx * D];
+            }
+        }
+        long o = (long)img * out.ns + (long)c * ohw + (long)oy * out.w;
+        long m = mask.d ? (long)img * mask.ns + (long)c * ohw + (long)oy * out.w : 0;
+#pragma unroll
+        for (int v = 0; v < DWT_V; v++) {
+            int ox = ox0 + v;
+            if (ox >= out.w)
+                break;
+            float val = mask.d && !(mask.d[m + ox] > 0.f) ? 0.f : a[v];
+            out.d[o + ox] = acc ? out.d[o + ox] + val : val;
+        }
+    }
+}
+
+/* The tiled launch of one correlation, its status in *e; 0 (nothing
+ * launched) for a shape it does not take: K 3, 5 or 7, stride and
+ * dilation 1 or 2, an output row's band within shared memory. */
+static int dw_tile(cudaStream_t st, int k, int s, int dil, tview src, const float *w, int flip,
+                   int pad, int relu, tview out, tview mask, int acc, cudaError_t *e)
+{
+    dwt_shape sh;
+    long planes = (long)src.n * src.c, blocks;
+    if ((k != 3 && k != 5 && k != 7) || s < 1 || s > 2 || dil < 1 || dil > 2 || planes < 1 ||
+        planes > 0x7fffffffL || !dwt_plan(k, s, dil, out.h, out.w, (int)planes, &sh))
+        return 0;
+    blocks = (planes + sh.P - 1) / sh.P * sh.bands;
+    if (blocks > 0x7fffffffL)
+        return 0;
+#define TILE(KSD)                                                                                  \
+    K_LAUNCH(dw_tile_k<KSD>, (unsigned)blocks, K_THREADS, st)(src, w, flip, pad, relu, out, mask,  \
+                                                               acc, sh)
+    switch (k * 100 + s * 10 + dil) {
+    case 311: TILE(311); break;
+    case 312: TILE(312); break;
+    case 321: TILE(321); break;
+    case 322: TILE(322); break;
+    case 511: TILE(511); break;
+    case 512: TILE(512); break;
+    case 521: TILE(521); break;
+    case 522: TILE(522); break;
+    case 711: TILE(711); break;
+    case 712: TILE(712); break;
+    case 721: TILE(721); break;
+    default: TILE(722); break;
+    }
+#undef TILE
+    *e = cudaGetLastError();
+    return 1;
+}
+
 #define DW_DISPATCH(k, launch) \
     switch (k) {               \
     case 3:                    \
@@ -118,11 +293,17 @@ static __global__ void dw_filter_k(tview x, tview dy, int s, int p, int d, int r
     }
 
 cudaError_t k_dw_fwd(cudaStream_t st, const conv_desc *d, tview x, const float *w, tview y,
-                     int acc)
+                     int acc, int tiled)
 {
     dim3 g = k_grid2((long)y.c * y.h * y.w, x.n);
     if (!dw_handles(d))
         return cudaErrorInvalidValue;
+    if (tiled) {
+        tview none = {NULL, 0, 0, 0, 0, 0};
+        cudaError_t e;
+        if (dw_tile(st, d->kh, d->sh, d->dh, x, w, 0, d->ph, d->relu_in, y, none, acc, &e))
+            return e;
+    }
 #define FWD(K)                                                                                     \
     K_LAUNCH(dw_fwd_k<K>, g, K_THREADS, st)(x, w, y, d->sh, d->ph, d->dh, d->relu_in, acc)
     DW_DISPATCH(d->kh, FWD)
@@ -131,11 +312,19 @@ cudaError_t k_dw_fwd(cudaStream_t st, const conv_desc *d, tview x, const float *
 }
 
 cudaError_t k_dw_bwd_data(cudaStream_t st, const conv_desc *d, tview x, const float *w, tview dy,
-                          tview dx, int acc)
+                          tview dx, int acc, int tiled)
 {
     dim3 g = k_grid2((long)x.c * x.h * x.w, x.n);
     if (!dw_handles(d))
         return cudaErrorInvalidValue;
+    /* stride 1: dx is dy correlated with the filters turned round */
+    if (tiled && d->sh == 1) {
+        tview none = {NULL, 0, 0, 0, 0, 0};
+        cudaError_t e;
+        if (dw_tile(st, d->kh, 1, d->dh, dy, w, 1, (d->kh - 1) * d->dh - d->ph, 0, dx,
+                    d->relu_in ? x : none, acc, &e))
+            return e;
+    }
 #define DATA(K)                                                                                    \
     K_LAUNCH(dw_data_k<K>, g, K_THREADS, st)(x, w, dy, dx, d->sh, d->ph, d->dh, d->relu_in, acc)
     DW_DISPATCH(d->kh, DATA)

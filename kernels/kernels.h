@@ -110,10 +110,13 @@ cudaError_t k_pool_bwd(cudaStream_t st, int max, int k, int s, int p, tview x, t
  * the depthwise shapes dw_handles() of conv_math.h accepts; anything
  * else is cudaErrorInvalidValue) ---- */
 
+/* tiled: planes in shared memory where the shape allows (forward: K 3, 5,
+ * 7 at stride and dilation 1 or 2; data gradient: stride 1), else one
+ * thread per value as with tiled 0 */
 cudaError_t k_dw_fwd(cudaStream_t st, const conv_desc *d, tview x, const float *w, tview y,
-                     int acc);
+                     int acc, int tiled);
 cudaError_t k_dw_bwd_data(cudaStream_t st, const conv_desc *d, tview x, const float *w, tview dy,
-                          tview dx, int acc);
+                          tview dx, int acc, int tiled);
 /* dw overwritten; with parts > 1 (dw_filter_splits), `part` is scratch of
  * parts * c * K*K floats */
 cudaError_t k_dw_bwd_filter(cudaStream_t st, const conv_desc *d, tview x, tview dy, int parts,

@@ -28,10 +28,11 @@
 #      cosine) trained on the GPU, then search throughput (the shipped
 #      cifar10 search with one-epoch children, as many at once as fit:
 #      images per second in all, proxy trials per hour);
-#   5. what may make the defaults faster: the cells' branches on 2, 4 and
-#      8 lanes (CELLAR_CUDA_LANES; F=32 N=6 on 4), 4 and 16 children, 8
-#      children on 2 lanes each, 8 lanes with batch norm in one kernel and
-#      with own pointwise kernels;
+#   5. what may make the defaults faster: depthwise convolutions without
+#      shared-memory tiles (CELLAR_DEPTHWISE=simple); the cells' branches
+#      on 2, 4 and 8 lanes (CELLAR_CUDA_LANES; F=32 N=6 on 4), 4 and 16
+#      children, 8 children on 2 lanes each, 8 lanes with batch norm in one
+#      kernel and with own pointwise kernels;
 #   6. where a step's time goes: the proxy op class by op class
 #      (--profile) and whole with cellar's own depthwise and pointwise
 #      kernels or cuDNN's (CELLAR_DEPTHWISE, CELLAR_POINTWISE), with
@@ -243,6 +244,8 @@ if cifar_ready; then
 fi
 
 # --- 5. what may make the defaults faster ---
+# depthwise convolutions without shared-memory tiles (the default until this one was timed)
+bench cellar_F16_N2_dw_simple 60 env CELLAR_DEPTHWISE=simple "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
 # a cell's branches side by side on lanes (streams of one network)
 for l in 2 4 8; do
   bench "cellar_F16_N2_lanes$l" 60 env CELLAR_CUDA_LANES=$l "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
@@ -259,7 +262,7 @@ bench cellar_F16_N2_lanes8_pw_own 60 env CELLAR_CUDA_LANES=8 CELLAR_POINTWISE=ow
 # --- 6. where the time goes ---
 # each op timed alone, waiting after each, with the own depthwise kernels
 # and with cuDNN's (dw = depthwise, pw = pointwise convolutions)
-for impl in "own cudnn" "cudnn cudnn" "own own"; do
+for impl in "own cudnn" "simple cudnn" "cudnn cudnn" "own own"; do
   set -- $impl
   tag=dw_$1_pw_$2   # (not "name": bench and step set that)
   bench "cellar_F16_N2_profile_$tag" 60 env CELLAR_DEPTHWISE=$1 CELLAR_POINTWISE=$2 \

@@ -907,8 +907,24 @@ static float *run_params(const run *r)
  * the GPU's steps is held to the CPU's own from the same place: over
  * several steps the two runs drift apart wherever a value read through
  * ReLU lies a rounding away from 0 (a few do, each step), which says
- * nothing about the engine.  The replayed graph must then end where op by
- * op did, since both are the GPU's arithmetic. */
+ * nothing about the engine.  Even one step now and then meets such a
+ * value, read as positive by one and not by the other (or a max-pooling
+ * window with two maxima a rounding apart): the gradient behind it
+ * changes, batch norm spreads that over its channel, and that step's
+ * parameters differ by up to a few 1e-3 (on the stand-in, 4 steps from
+ * each of 16 draws: 2 of the 64 steps 3.4e-4 and 4.8e-4, all others about
+ * 1e-7; other draws gave single steps of 1.5e-3 and 2.1e-3).  So the
+ * median step must agree as one op does (TOL) and no step may differ by
+ * more than such an event (STEP_EVENT); an engine that computes
+ * something else is off at every step.  The replayed graph must then end
+ * where op by op did, since both are the GPU's arithmetic. */
+#define STEP_EVENT 1e-2
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
 static void test_steps(void)
 {
 #ifdef CELLAR_KEMU
@@ -921,9 +937,9 @@ static void test_steps(void)
     run rc, rp, rg;
     cl_backend *plain = NULL, *graphed = NULL;
     cl_err err = {0};
-    double worst = 0.0;
+    double worst = 0.0, errs[STEPS], median;
     int ok = 1, step = 0, bad = 0;
-    char at[48] = "";
+    char at[64] = "";
     memset(&rc, 0, sizeof rc);
     memset(&rp, 0, sizeof rp);
     memset(&rg, 0, sizeof rg);
@@ -957,8 +973,9 @@ static void test_steps(void)
         pc = run_params(&rc);
         pp = run_params(&rp);
         e = check_rel_err(pp, pc, c->p_storage);
+        errs[step] = e;
         worst = e > worst ? e : worst;
-        if (!(e < NET_TOL)) {
+        if (!(e < STEP_EVENT)) {
             ok = 0;
             bad = step + 1;
         }
@@ -971,11 +988,14 @@ static void test_steps(void)
     CHECK(!trainer_note(rg.tr)[0], "training steps are recorded as a CUDA graph%s%s",
           trainer_note(rg.tr)[0] ? ": " : "", trainer_note(rg.tr));
     if (!ok)
-        snprintf(at, sizeof at, "; over the tolerance at step %d", bad);
-    CHECK(ok,
+        snprintf(at, sizeof at, "; over %g at step %d", STEP_EVENT, bad);
+    qsort(errs, (size_t)step, sizeof errs[0], cmp_double);
+    median = step ? errs[step / 2] : INFINITY;
+    CHECK(ok && median < TOL,
           "each of %d queued training steps on the GPU (resident data, crops, flips, drop-path, "
-          "op by op) gives the CPU's parameters from the same state (worst relative error %.2g%s)",
-          STEPS, worst, at);
+          "op by op) gives the CPU's parameters from the same state (relative error: median "
+          "%.2g, under %g; worst %.2g%s)",
+          STEPS, median, TOL, worst, at);
     if (step == STEPS) {
         float *pp = run_params(&rp), *pg = run_params(&rg);
         CHECK(check_rel_err(pg, pp, rp.net->p_storage) < 1e-6,
@@ -1553,11 +1573,13 @@ int main(void)
     test_convs();
     {
         /* the convolutions again with the other implementations: depthwise
-         * through cuDNN, pointwise by our own kernels */
-        static const char *const env[2][2] = {{"CELLAR_DEPTHWISE", "cudnn"},
+         * through cuDNN and by our kernels without tiles, pointwise by our
+         * own kernels */
+        static const char *const env[3][2] = {{"CELLAR_DEPTHWISE", "cudnn"},
+                                              {"CELLAR_DEPTHWISE", "simple"},
                                               {"CELLAR_POINTWISE", "own"}};
         cl_backend *first = gpu;
-        int others = 2;
+        int others = 3;
 #ifdef CELLAR_KEMU
         /* CELLAR_TEST_SHORT (the sanitizer builds): the stand-in once */
         if (getenv("CELLAR_TEST_SHORT")) {
@@ -1573,14 +1595,19 @@ int main(void)
             }
             gpu = first;
         }
-        setenv("CELLAR_POINTWISE", "nope", 1);
-        rc = backend_cuda_create(&gpu, &err);
-        CHECK(rc == CL_ERR_ARG && strstr(err.msg, "own or cudnn"),
-              "CELLAR_POINTWISE=nope is refused: %s", rc ? err.msg : "(started)");
-        if (rc == CL_OK)
-            backend_destroy(gpu);
-        gpu = first;
-        unsetenv("CELLAR_POINTWISE");
+        /* an unknown choice is refused with the valid ones */
+        for (int i = 0; i < 2; i++) {
+            static const char *const var[2] = {"CELLAR_DEPTHWISE", "CELLAR_POINTWISE"};
+            static const char *const valid[2] = {"own, simple or cudnn", "own or cudnn"};
+            setenv(var[i], "nope", 1);
+            rc = backend_cuda_create(&gpu, &err);
+            CHECK(rc == CL_ERR_ARG && strstr(err.msg, valid[i]), "%s=nope is refused: %s", var[i],
+                  rc ? err.msg : "(started)");
+            if (rc == CL_OK)
+                backend_destroy(gpu);
+            gpu = first;
+            unsetenv(var[i]);
+        }
     }
     test_bns();
     if (!getenv("CELLAR_TEST_SHORT")) {

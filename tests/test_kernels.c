@@ -109,8 +109,13 @@ static int launched(const char *what, cudaError_t e)
 
 /* ---- convolutions (depthwise and pointwise) ---- */
 
+/* the last kernel launched was a tiled depthwise one */
+static int tile_ran(void) { return !strncmp(kemu_last_op(), "dw_tile_k<", 10); }
+
+/* tile: 1 when the tiled depthwise kernels take the shape (forward; the
+ * data gradient at stride 1), 0 when it is too wide for them */
 static void test_conv(const char *name, conv_desc d, int n, int h, int w, int xpad, int ypad,
-                      int sms)
+                      int sms, int tile)
 {
     int ho = conv_out_h(&d, h), wo = conv_out_w(&d, w), dw = dw_handles(&d), parts;
     long nw = conv_weight_count(&d);
@@ -128,18 +133,27 @@ static void test_conv(const char *name, conv_desc d, int n, int h, int w, int xp
         CHECK(0, "%s: CPU prepared: %s", name, err.msg);
         nw = 0;   /* nothing to compare; free below */
     }
-    for (int acc = 0; nw && acc < 2; acc++) {
-        snprintf(what, sizeof what, "%s: forward, acc %d", name, acc);
-        cpu->conv_fwd(cpu, &d, x, wt, y, acc);
-        if (launched(what, dw ? k_dw_fwd(NULL, &d, x, wt, yk, acc)
-                              : k_pw_fwd(NULL, &d, x, wt, yk, acc)))
-            same_view(what, yk, y, TOL);
-        snprintf(what, sizeof what, "%s: data gradient, acc %d", name, acc);
-        cpu->conv_bwd_data(cpu, &d, x, wt, dy, dx, acc);
-        if (launched(what, dw ? k_dw_bwd_data(NULL, &d, x, wt, dy, dxk, acc)
-                              : k_pw_bwd_data(NULL, &d, x, wt, dy, dxk, acc)))
-            same_view(what, dxk, dx, TOL);
-    }
+    /* depthwise: tiled (t = 1) and one thread per value (t = 0) */
+    for (int t = dw; nw && t >= 0; t--)
+        for (int acc = 0; acc < 2; acc++) {
+            const char *how = !dw ? "" : t ? " (tiled)" : " (simple)";
+            snprintf(what, sizeof what, "%s: forward%s, acc %d", name, how, acc);
+            cpu->conv_fwd(cpu, &d, x, wt, y, acc);
+            if (launched(what, dw ? k_dw_fwd(NULL, &d, x, wt, yk, acc, t)
+                                  : k_pw_fwd(NULL, &d, x, wt, yk, acc)))
+                same_view(what, yk, y, TOL);
+            if (dw && acc == 0)
+                CHECK(tile_ran() == (t && tile), "%s: forward%s ran %s", name, how,
+                      kemu_last_op());
+            snprintf(what, sizeof what, "%s: data gradient%s, acc %d", name, how, acc);
+            cpu->conv_bwd_data(cpu, &d, x, wt, dy, dx, acc);
+            if (launched(what, dw ? k_dw_bwd_data(NULL, &d, x, wt, dy, dxk, acc, t)
+                                  : k_pw_bwd_data(NULL, &d, x, wt, dy, dxk, acc)))
+                same_view(what, dxk, dx, TOL);
+            if (dw && acc == 0)
+                CHECK(tile_ran() == (t && tile && d.sh == 1), "%s: data gradient%s ran %s", name,
+                      how, kemu_last_op());
+        }
     parts = dw ? dw_filter_splits(d.cin, n, sms)
                : pw_filter_parts(d.cout, d.cin, (long)n * ho * wo, sms);
     part_n = (size_t)parts * nw;
@@ -167,24 +181,37 @@ static void test_convs(void)
 {
     conv_desc d;
     test_conv("depthwise 3x3 relu, slice in", cdesc(4, 4, 3, 3, 1, 1, 1, 1, 1, 4, 1), 2, 6, 6, 2, 0,
-              SMS);
+              SMS, 1);
     test_conv("depthwise 5x5 stride 2 relu, slice out", cdesc(3, 3, 5, 5, 2, 2, 2, 2, 1, 3, 1), 3, 8,
-              8, 0, 1, 4);
+              8, 0, 1, 4, 1);
     test_conv("depthwise 7x7 stride 2 relu, 11x13", cdesc(5, 5, 7, 7, 2, 2, 3, 3, 1, 5, 1), 2, 11,
-              13, 1, 1, SMS);
+              13, 1, 1, SMS, 1);
     test_conv("depthwise 3x3 dilation 2 stride 2", cdesc(3, 3, 3, 3, 2, 2, 2, 2, 2, 3, 0), 2, 9, 8,
-              0, 0, 1);
+              0, 0, 1, 1);
     test_conv("depthwise 5x5 relu, 16 channels at 12x12, batch 3",
-              cdesc(16, 16, 5, 5, 1, 1, 2, 2, 1, 16, 1), 3, 12, 12, 0, 0, SMS);
-    test_conv("pointwise relu, slices", cdesc(5, 4, 1, 1, 1, 1, 0, 0, 1, 1, 1), 3, 4, 5, 1, 3, SMS);
+              cdesc(16, 16, 5, 5, 1, 1, 2, 2, 1, 16, 1), 3, 12, 12, 0, 0, SMS, 1);
+    /* the tiled kernels' own cases: a plane cut into bands of rows,
+     * planes of a few rows several to a block, dilation 2 at stride 1,
+     * and a plane too wide for shared memory (the simple kernels run) */
+    test_conv("depthwise 7x7 relu at 40x37: bands of rows", cdesc(3, 3, 7, 7, 1, 1, 3, 3, 1, 3, 1),
+              2, 40, 37, 1, 0, SMS, 1);
+    test_conv("depthwise 3x3 stride 2 at 32x32, 6 channels", cdesc(6, 6, 3, 3, 2, 2, 1, 1, 1, 6, 1),
+              3, 32, 32, 0, 2, SMS, 1);
+    test_conv("depthwise 5x5 at 4x4, 20 channels (16 planes a block)",
+              cdesc(20, 20, 5, 5, 1, 1, 2, 2, 1, 20, 0), 3, 4, 4, 1, 1, SMS, 1);
+    test_conv("depthwise 3x3 dilation 2 relu (dil_conv) at 9x10", cdesc(4, 4, 3, 3, 1, 1, 2, 2, 2, 4, 1),
+              2, 9, 10, 0, 1, SMS, 1);
+    test_conv("depthwise 7x7 relu at 3x1200: too wide for tiles", cdesc(2, 2, 7, 7, 1, 1, 3, 3, 1, 2, 1),
+              1, 3, 1200, 0, 0, SMS, 0);
+    test_conv("pointwise relu, slices", cdesc(5, 4, 1, 1, 1, 1, 0, 0, 1, 1, 1), 3, 4, 5, 1, 3, SMS, 1);
     test_conv("pointwise 70->40 relu, 12x11 (partial channel groups, two trips)",
-              cdesc(70, 40, 1, 1, 1, 1, 0, 0, 1, 1, 1), 3, 12, 11, 2, 0, SMS);
+              cdesc(70, 40, 1, 1, 1, 1, 0, 0, 1, 1, 1), 3, 12, 11, 2, 0, SMS, 1);
     d = cdesc(6, 5, 1, 1, 2, 2, 0, 0, 1, 1, 1);
     d.oy = d.ox = 1;
     test_conv("pointwise stride 2 relu shifted (factorized reduce, odd grid)", d, 3, 9, 7, 1, 2,
-              SMS);
+              SMS, 1);
     test_conv("pointwise 16->33 at 16x16 (more than 128 pixels), batch 4",
-              cdesc(16, 33, 1, 1, 1, 1, 0, 0, 1, 1, 0), 4, 16, 16, 0, 3, SMS);
+              cdesc(16, 33, 1, 1, 1, 1, 0, 0, 1, 1, 0), 4, 16, 16, 0, 3, SMS, 1);
 }
 
 /* ---- batch norm ---- */
@@ -524,7 +551,7 @@ static void test_refusals(void)
     conv_desc d = cdesc(4, 4, 1, 1, 1, 1, 0, 0, 1, 1, 0);
     tview x = tv_new(1, 4, 3, 3, 0);
     float w[16];
-    CHECK(k_dw_fwd(NULL, &d, x, w, x, 0) == cudaErrorInvalidValue,
+    CHECK(k_dw_fwd(NULL, &d, x, w, x, 0, 1) == cudaErrorInvalidValue,
           "the depthwise kernels refuse a 1x1 convolution");
     d = cdesc(4, 4, 3, 3, 1, 1, 1, 1, 1, 4, 0);
     CHECK(k_pw_fwd(NULL, &d, x, w, x, 0) == cudaErrorInvalidValue,

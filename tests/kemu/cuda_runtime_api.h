@@ -193,6 +193,9 @@ int kemu_capturing(cudaStream_t st);
 size_t kemu_device_bytes(size_t *peak);
 /* graphs launched, operations replayed from them, refusals met so far */
 void kemu_counts(long *launches, long *replayed, long *refusals);
+/* the name of the last kernel launched or operation queued ("" before any):
+ * a launch's is its kernel as written, e.g. "dw_tile_k<511>" */
+const char *kemu_last_op(void);
 
 #ifdef __cplusplus
 }

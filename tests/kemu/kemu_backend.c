@@ -114,7 +114,7 @@ static void kb_conv_fwd(cl_backend *be, const conv_desc *d, tview x, const float
                         int acc)
 {
     if (dw_handles(d))
-        check(be, k_dw_fwd(NULL, d, x, w, y, acc), "depthwise forward");
+        check(be, k_dw_fwd(NULL, d, x, w, y, acc, 1), "depthwise forward");
     else if (pw_handles(d))
         check(be, k_pw_fwd(NULL, d, x, w, y, acc), "pointwise forward");
     else
@@ -125,7 +125,7 @@ static void kb_conv_bwd_data(cl_backend *be, const conv_desc *d, tview x, const 
                              tview dy, tview dx, int acc)
 {
     if (dw_handles(d))
-        check(be, k_dw_bwd_data(NULL, d, x, w, dy, dx, acc), "depthwise data gradient");
+        check(be, k_dw_bwd_data(NULL, d, x, w, dy, dx, acc, 1), "depthwise data gradient");
     else if (pw_handles(d))
         check(be, k_pw_bwd_data(NULL, d, x, w, dy, dx, acc), "pointwise data gradient");
     else

@@ -122,10 +122,15 @@ static cudaError_t refuse_in_capture(const char *what)
     return fail(cudaErrorStreamCaptureUnsupported);
 }
 
+static const char *last_op = "";
+
+extern "C" const char *kemu_last_op(void) { return last_op; }
+
 void kemu_submit(cudaStream_t st, std::function<void()> op, const char *name)
 {
     if (spoilt)
         return;
+    last_op = name;
     if (st && st->cap) {
         kemu_capture *c = st->cap;
         c->ops.push_back(std::move(op));

@@ -352,19 +352,26 @@ static algo_slot *store_slot(conv_entry *e, int dir, int n, long a, long b, int 
 
 /* ---- preparing ---- */
 
-/* CELLAR_DEPTHWISE / CELLAR_POINTWISE: "own" (our kernels) or "cudnn" */
-static int which_impl(const char *name, int own_default, int *own, cl_err *err)
+/* CELLAR_DEPTHWISE / CELLAR_POINTWISE: "own" (our kernels) or "cudnn";
+ * for the depthwise ones also "simple" (our kernels without shared-memory
+ * tiles: *simple set) */
+static int which_impl(const char *name, int own_default, int *own, int *simple, cl_err *err)
 {
     const char *v = getenv(name);
     *own = own_default;
+    if (simple)
+        *simple = 0;
     if (!v || !*v)
         return CL_OK;
     if (!strcmp(v, "own"))
         *own = 1;
     else if (!strcmp(v, "cudnn"))
         *own = 0;
+    else if (simple && !strcmp(v, "simple"))
+        *own = *simple = 1;
     else
-        return ERR_SET(err, CL_ERR_ARG, "%s=%s: expected own or cudnn", name, v);
+        return ERR_SET(err, CL_ERR_ARG, "%s=%s: expected own%s or cudnn", name, v,
+                       simple ? ", simple" : "");
     return CL_OK;
 }
 
@@ -376,8 +383,8 @@ int cuda_conv_init(cuda_state *s, cl_err *err)
     if (v && *v && (rc = parse_long(v, 0, 1L << 20, &mb, "CELLAR_CUDNN_WORKSPACE_MB", err)))
         return rc;
     s->ws_limit = (size_t)mb << 20;
-    if ((rc = which_impl("CELLAR_DEPTHWISE", 1, &s->own_dw, err)) ||
-        (rc = which_impl("CELLAR_POINTWISE", 0, &s->own_pw, err)))
+    if ((rc = which_impl("CELLAR_DEPTHWISE", 1, &s->own_dw, &s->dw_simple, err)) ||
+        (rc = which_impl("CELLAR_POINTWISE", 0, &s->own_pw, NULL, err)))
         return rc;
     if (!DNN_OK_E(s, err, cudnnCreateTensorDescriptor(&s->td_a), "cudnnCreateTensorDescriptor") ||
         !DNN_OK_E(s, err, cudnnCreateTensorDescriptor(&s->td_b), "cudnnCreateTensorDescriptor"))
@@ -463,7 +470,7 @@ static void own_fwd(cuda_state *s, int kind, const conv_desc *d, tview x, const 
 {
     const char *what =
         kind == OWN_DW ? "depthwise convolution kernel" : "pointwise convolution kernel";
-    if (RT_OK(s, kind == OWN_DW ? k_dw_fwd(s->stream, d, x, w, y, acc)
+    if (RT_OK(s, kind == OWN_DW ? k_dw_fwd(s->stream, d, x, w, y, acc, !s->dw_simple)
                                 : k_pw_fwd(s->stream, d, x, w, y, acc),
               what))
         cuda_after_op(s, what);
@@ -493,7 +500,7 @@ static void own_data(cuda_state *s, int kind, const conv_desc *d, tview x, const
 {
     const char *what =
         kind == OWN_DW ? "depthwise data gradient kernel" : "pointwise data gradient kernel";
-    if (RT_OK(s, kind == OWN_DW ? k_dw_bwd_data(s->stream, d, x, w, dy, dx, acc)
+    if (RT_OK(s, kind == OWN_DW ? k_dw_bwd_data(s->stream, d, x, w, dy, dx, acc, !s->dw_simple)
                                 : k_pw_bwd_data(s->stream, d, x, w, dy, dx, acc),
               what))
         cuda_after_op(s, what);

@@ -17,6 +17,7 @@
  *   CELLAR_CUDA_DEVICE=i   the GPU to use (default 0)
  *   CELLAR_CUDA_GRAPH=0    run training steps op by op, not as recorded CUDA graphs
  *   CELLAR_DEPTHWISE=cudnn depthwise convolutions through cuDNN, not kernels/dwconv.cu
+ *   CELLAR_DEPTHWISE=simple kernels/dwconv.cu without its shared-memory tiles
  *   CELLAR_POINTWISE=own   pointwise convolutions by kernels/pwconv.cu, not cuDNN
  *   CELLAR_CUDA_POOL=0     device memory by cudaMalloc/cudaFree, not the stream-ordered pool
  *   CELLAR_CUDA_LANES=k    a network's independent ops on up to k streams (1 to 8, default 1)
@@ -938,7 +939,8 @@ static int cuda_create_on(int dev, cl_backend **out, cl_err *err)
         if (be->lanes > 1)
             snprintf(lanes, sizeof lanes, ", %d lanes", be->lanes);
         snprintf(s->detail, sizeof s->detail, "depthwise %s, pointwise %s, %s%s",
-                 s->own_dw ? "own" : "cudnn", s->own_pw ? "own" : "cudnn",
+                 !s->own_dw ? "cudnn" : s->dw_simple ? "simple" : "own",
+                 s->own_pw ? "own" : "cudnn",
                  s->strict ? "fp32" : "tf32", lanes);
     }
     be->detail = s->detail;

@@ -68,6 +68,7 @@ typedef struct cuda_state {
      * CELLAR_DEPTHWISE=cudnn), pointwise (kernels/pwconv.cu, with
      * CELLAR_POINTWISE=own) */
     int own_dw, own_pw;
+    int dw_simple;                        /* CELLAR_DEPTHWISE=simple: no shared-memory tiles */
     char detail[80];                      /* be->detail */
     float *part;                          /* their filter-gradient partial sums */
     size_t part_floats;
