@@ -16,7 +16,8 @@
  *               products over a slice of the batch (per thread, then per
  *               warp by shuffles, then across warps), writing one partial
  *               per part; a second kernel adds the parts in order.  With
- *               one part the block writes dw itself.
+ *               one part the block writes dw itself.  Tiled where the
+ *               forward is, else one thread per output value.
  *
  * Every sum is in a fixed order, so results repeat bit for bit. */
 #include "common.cuh"
@@ -65,6 +66,31 @@ static __global__ void dw_data_k(tview x, const float *wt, tview dy, tview dx, i
     }
 }
 
+/* Block (c, part) of a filter gradient: its threads' K*K sums acc added
+ * up (per warp by shuffles, then across warps through red) and written to
+ * out[(part * C + c) * K*K + t] */
+template <int K>
+static __device__ __forceinline__ void dw_filter_out(const float *acc, float (*red)[K_THREADS / 32],
+                                                     float *out)
+{
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+#pragma unroll
+    for (int t = 0; t < K * K; t++) {
+        float v = acc[t];
+        for (int o = 16; o > 0; o >>= 1)
+            v += __shfl_down_sync(0xffffffffu, v, o);
+        if (lane == 0)
+            red[t][warp] = v;
+    }
+    __syncthreads();
+    for (int t = threadIdx.x; t < K * K; t += blockDim.x) {
+        float v = 0.f;
+        for (int i = 0; i < nw; i++)
+            v += red[t][i];
+        out[((long)blockIdx.y * gridDim.x + blockIdx.x) * (K * K) + t] = v;
+    }
+}
+
 /* block (c, part): out[(part * C + c) * K*K + t] = the sum over the
  * part's images of channel c's products for tap t */
 template <int K>
@@ -74,8 +100,7 @@ static __global__ void dw_filter_k(tview x, tview dy, int s, int p, int d, int r
     __shared__ float sh[K * K][K_THREADS / 32];
     int c = blockIdx.x, part = blockIdx.y, howo = dy.h * dy.w, hw = x.h * x.w;
     int n0 = (int)((long)x.n * part / parts), n1 = (int)((long)x.n * (part + 1) / parts);
-    int count = (n1 - n0) * howo, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    int nw = blockDim.x >> 5;
+    int count = (n1 - n0) * howo;
     float acc[K * K];
 
 #pragma unroll
@@ -87,21 +112,7 @@ static __global__ void dw_filter_k(tview x, tview dy, int s, int p, int d, int r
         dw_filter_add(x.d + (long)img * x.ns + (long)c * hw, x.h, x.w, K, s, p, d, relu, oy, ox,
                       gv, acc);
     }
-#pragma unroll
-    for (int t = 0; t < K * K; t++) {
-        float v = acc[t];
-        for (int o = 16; o > 0; o >>= 1)
-            v += __shfl_down_sync(0xffffffffu, v, o);
-        if (lane == 0)
-            sh[t][warp] = v;
-    }
-    __syncthreads();
-    for (int t = threadIdx.x; t < K * K; t += blockDim.x) {
-        float v = 0.f;
-        for (int i = 0; i < nw; i++)
-            v += sh[t][i];
-        out[((long)part * gridDim.x + c) * (K * K) + t] = v;
-    }
+    dw_filter_out<K>(acc, sh, out);
 }
 
 /* ---- tiled: planes in shared memory, a strip of outputs per thread ----
@@ -241,6 +252,91 @@ static __global__ void dw_tile_k(tview src, const float *wt, int flip, int pad, 
     }
 }
 
+/* The filter gradient from tiles: block (c, part) as dw_filter_k, its
+ * images' x planes (or bands of rows) copied into shared memory as the
+ * forward copies them, each thread a strip of DWT_V outputs: for each tap,
+ * the strip's dy values times the x values the tap reads for them, the
+ * K*K sums in registers; then summed over the block as dw_filter_k does.
+ * sh.P is images at a time. */
+template <int KSD>
+static __global__ void dw_filter_tile_k(tview x, tview dy, int pad, int relu, int parts,
+                                        dwt_shape sh, float *out)
+{
+    enum { K = KSD / 100, S = KSD / 10 % 10, D = KSD % 10 };
+    enum { SEG = (DWT_V - 1) * S + (K - 1) * D + 1 };
+    __shared__ float tile[DWT_FLOATS];
+    __shared__ float red[K * K][K_THREADS / 32];
+    int c = blockIdx.x, part = blockIdx.y, hw = x.h * x.w, ohw = dy.h * dy.w;
+    int n0 = (int)((long)x.n * part / parts), n1 = (int)((long)x.n * (part + 1) / parts);
+    int per = sh.th * sh.tw, spr = (dy.w + DWT_V - 1) / DWT_V;
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    float acc[K * K];
+#pragma unroll
+    for (int t = 0; t < K * K; t++)
+        acc[t] = 0.f;
+
+    for (int g0 = n0; g0 < n1; g0 += sh.P)
+        for (int band = 0; band < sh.bands; band++) {
+            int np = n1 - g0 < sh.P ? n1 - g0 : sh.P;
+            int oy0 = band * sh.R, rows = dy.h - oy0 < sh.R ? dy.h - oy0 : sh.R;
+            int iy0 = oy0 * S - pad;
+            __syncthreads();   /* the last unit's tile is read */
+            for (int row = warp; row < np * sh.th; row += nw) {
+                int i = row / sh.th, ty = row - i * sh.th, iy = iy0 + ty;
+                float *t = tile + i * per + ty * sh.tw;
+                const float *xr = x.d + (long)(g0 + i) * x.ns + (long)c * hw + (long)iy * x.w;
+                int inside = iy >= 0 && iy < x.h;
+                for (int tx = lane; tx < sh.tw; tx += 32) {
+                    int ix = tx - pad;
+                    t[tx] = inside && ix >= 0 && ix < x.w ? dw_relu(xr[ix], relu) : 0.f;
+                }
+            }
+            __syncthreads();
+            for (int j = threadIdx.x; j < np * rows * spr; j += blockDim.x) {
+                int i = j / (rows * spr), r = j - i * rows * spr, ry = r / spr;
+                int ox0 = (r - ry * spr) * DWT_V;
+                const float *tp = tile + i * per + ry * S * sh.tw + ox0 * S;
+                const float *g = dy.d + (long)(g0 + i) * dy.ns + (long)c * ohw +
+                                 (long)(oy0 + ry) * dy.w + ox0;
+                float gv[DWT_V];
+#pragma unroll
+                for (int v = 0; v < DWT_V; v++)
+                    gv[v] = ox0 + v < dy.w ? g[v] : 0.f;
+#pragma unroll
+                for (int ky = 0; ky < K; ky++) {
+                    float seg[SEG];
+#pragma unroll
+                    for (int e = 0; e < SEG; e++)
+                        seg[e] = tp[ky * D * sh.tw + e];
+#pragma unroll
+                    for (int kx = 0; kx < K; kx++)
+#pragma unroll
+                        for (int v = 0; v < DWT_V; v++)
+                            acc[ky * K + kx] += gv[v] * seg[v * S + kx * D];
+                }
+            }
+        }
+    dw_filter_out<K>(acc, red, out);
+}
+
+/* launch(KSD) for the taps, stride and dilation ksd = K*100 + S*10 + D
+ * (K 3, 5 or 7; S and D 1 or 2: the caller checks) */
+#define DWT_DISPATCH(ksd, launch)                                                                  \
+    switch (ksd) {                                                                                 \
+    case 311: launch(311); break;                                                                  \
+    case 312: launch(312); break;                                                                  \
+    case 321: launch(321); break;                                                                  \
+    case 322: launch(322); break;                                                                  \
+    case 511: launch(511); break;                                                                  \
+    case 512: launch(512); break;                                                                  \
+    case 521: launch(521); break;                                                                  \
+    case 522: launch(522); break;                                                                  \
+    case 711: launch(711); break;                                                                  \
+    case 712: launch(712); break;                                                                  \
+    case 721: launch(721); break;                                                                  \
+    default: launch(722); break;                                                                   \
+    }
+
 /* The tiled launch of one correlation, its status in *e; 0 (nothing
  * launched) for a shape it does not take: K 3, 5 or 7, stride and
  * dilation 1 or 2, an output row's band within shared memory. */
@@ -258,20 +354,7 @@ static int dw_tile(cudaStream_t st, int k, int s, int dil, tview src, const floa
 #define TILE(KSD)                                                                                  \
     K_LAUNCH(dw_tile_k<KSD>, (unsigned)blocks, K_THREADS, st)(src, w, flip, pad, relu, out, mask,  \
                                                                acc, sh)
-    switch (k * 100 + s * 10 + dil) {
-    case 311: TILE(311); break;
-    case 312: TILE(312); break;
-    case 321: TILE(321); break;
-    case 322: TILE(322); break;
-    case 511: TILE(511); break;
-    case 512: TILE(512); break;
-    case 521: TILE(521); break;
-    case 522: TILE(522); break;
-    case 711: TILE(711); break;
-    case 712: TILE(712); break;
-    case 721: TILE(721); break;
-    default: TILE(722); break;
-    }
+    DWT_DISPATCH(k * 100 + s * 10 + dil, TILE)
 #undef TILE
     *e = cudaGetLastError();
     return 1;
@@ -333,21 +416,31 @@ cudaError_t k_dw_bwd_data(cudaStream_t st, const conv_desc *d, tview x, const fl
 }
 
 cudaError_t k_dw_bwd_filter(cudaStream_t st, const conv_desc *d, tview x, tview dy, int parts,
-                            float *part, float *dw)
+                            float *part, float *dw, int tiled)
 {
-    int kk = d->kh * d->kh;
+    int kk = d->kh * d->kh, k = d->kh, s = d->sh, dil = d->dh;
     dim3 g((unsigned)x.c, (unsigned)(parts < 1 ? 1 : parts), 1);
     float *out = parts > 1 ? part : dw;
     cudaError_t e;
+    dwt_shape sh;
     if (x.c <= 0)   /* no channels: no filter, and a grid of 0 blocks is refused */
         return cudaSuccess;
     if (!dw_handles(d) || x.c > 65535 || parts > 65535 || (long)x.n * dy.h * dy.w > 0x7fffffffL ||
         (parts > 1 && !part))
         return cudaErrorInvalidValue;
+    /* tiled: as many images at a time as a part has at most */
+    if (tiled && s <= 2 && dil <= 2 && x.n > 0 &&
+        dwt_plan(k, s, dil, dy.h, dy.w, (int)((x.n + (long)g.y - 1) / g.y), &sh)) {
+#define FTILE(KSD)                                                                                 \
+    K_LAUNCH(dw_filter_tile_k<KSD>, g, K_THREADS, st)(x, dy, d->ph, d->relu_in, g.y, sh, out)
+        DWT_DISPATCH(k * 100 + s * 10 + dil, FTILE)
+#undef FTILE
+    } else {
 #define FILT(K)                                                                                    \
     K_LAUNCH(dw_filter_k<K>, g, K_THREADS, st)(x, dy, d->sh, d->ph, d->dh, d->relu_in, g.y, out)
-    DW_DISPATCH(d->kh, FILT)
+        DW_DISPATCH(d->kh, FILT)
 #undef FILT
+    }
     e = cudaGetLastError();
     if (parts <= 1 || e != cudaSuccess)
         return e;

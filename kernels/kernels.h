@@ -110,17 +110,17 @@ cudaError_t k_pool_bwd(cudaStream_t st, int max, int k, int s, int p, tview x, t
  * the depthwise shapes dw_handles() of conv_math.h accepts; anything
  * else is cudaErrorInvalidValue) ---- */
 
-/* tiled: planes in shared memory where the shape allows (forward: K 3, 5,
- * 7 at stride and dilation 1 or 2; data gradient: stride 1), else one
- * thread per value as with tiled 0 */
+/* tiled: planes in shared memory where the shape allows (forward and
+ * filter gradient: K 3, 5, 7 at stride and dilation 1 or 2; data
+ * gradient: stride 1), else one thread per value as with tiled 0 */
 cudaError_t k_dw_fwd(cudaStream_t st, const conv_desc *d, tview x, const float *w, tview y,
                      int acc, int tiled);
 cudaError_t k_dw_bwd_data(cudaStream_t st, const conv_desc *d, tview x, const float *w, tview dy,
                           tview dx, int acc, int tiled);
 /* dw overwritten; with parts > 1 (dw_filter_splits), `part` is scratch of
- * parts * c * K*K floats */
+ * parts * c * K*K floats; tiled as for the forward */
 cudaError_t k_dw_bwd_filter(cudaStream_t st, const conv_desc *d, tview x, tview dy, int parts,
-                            float *part, float *dw);
+                            float *part, float *dw, int tiled);
 
 /* ---- pwconv.cu (the same, for the 1x1 shapes pw_handles() accepts,
  * any batch) ---- */

@@ -109,11 +109,17 @@ static int launched(const char *what, cudaError_t e)
 
 /* ---- convolutions (depthwise and pointwise) ---- */
 
-/* the last kernel launched was a tiled depthwise one */
-static int tile_ran(void) { return !strncmp(kemu_last_op(), "dw_tile_k<", 10); }
+/* the kernel launched `back` launches before the last was a tiled
+ * depthwise one (dw_tile_k, dw_filter_tile_k) */
+static int tile_ran(int back)
+{
+    const char *op = kemu_recent_op(back);
+    return !strncmp(op, "dw_", 3) && strstr(op, "tile_k<") != NULL;
+}
 
-/* tile: 1 when the tiled depthwise kernels take the shape (forward; the
- * data gradient at stride 1), 0 when it is too wide for them */
+/* tile: 1 when the tiled depthwise kernels take the shape (forward and
+ * filter gradient; the data gradient at stride 1), 0 when it is too wide
+ * for them */
 static void test_conv(const char *name, conv_desc d, int n, int h, int w, int xpad, int ypad,
                       int sms, int tile)
 {
@@ -143,27 +149,32 @@ static void test_conv(const char *name, conv_desc d, int n, int h, int w, int xp
                                   : k_pw_fwd(NULL, &d, x, wt, yk, acc)))
                 same_view(what, yk, y, TOL);
             if (dw && acc == 0)
-                CHECK(tile_ran() == (t && tile), "%s: forward%s ran %s", name, how,
-                      kemu_last_op());
+                CHECK(tile_ran(0) == (t && tile), "%s: forward%s ran %s", name, how,
+                      kemu_recent_op(0));
             snprintf(what, sizeof what, "%s: data gradient%s, acc %d", name, how, acc);
             cpu->conv_bwd_data(cpu, &d, x, wt, dy, dx, acc);
             if (launched(what, dw ? k_dw_bwd_data(NULL, &d, x, wt, dy, dxk, acc, t)
                                   : k_pw_bwd_data(NULL, &d, x, wt, dy, dxk, acc)))
                 same_view(what, dxk, dx, TOL);
             if (dw && acc == 0)
-                CHECK(tile_ran() == (t && tile && d.sh == 1), "%s: data gradient%s ran %s", name,
-                      how, kemu_last_op());
+                CHECK(tile_ran(0) == (t && tile && d.sh == 1), "%s: data gradient%s ran %s",
+                      name, how, kemu_recent_op(0));
         }
     parts = dw ? dw_filter_splits(d.cin, n, sms)
                : pw_filter_parts(d.cout, d.cin, (long)n * ho * wo, sms);
     part_n = (size_t)parts * nw;
     part = rand_buf((long)part_n, 7.f); /* garbage: every entry must be written */
-    if (nw) {
+    if (nw)
         cpu->conv_bwd_filter(cpu, &d, x, dy, dwc);
-        snprintf(what, sizeof what, "%s: filter gradient in %d parts", name, parts);
-        if (launched(what, dw ? k_dw_bwd_filter(NULL, &d, x, dy, parts, part, dwk)
+    for (int t = dw; nw && t >= 0; t--) {
+        const char *how = !dw ? "" : t ? " (tiled)" : " (simple)";
+        snprintf(what, sizeof what, "%s: filter gradient in %d parts%s", name, parts, how);
+        if (launched(what, dw ? k_dw_bwd_filter(NULL, &d, x, dy, parts, part, dwk, t)
                               : k_pw_bwd_filter(NULL, &d, x, dy, parts, part, dwk)))
             same_buf(what, dwk, dwc, nw, 1e-4);
+        if (dw)   /* with parts, the parts' sum ran after it */
+            CHECK(tile_ran(parts > 1) == (t && tile), "%s: filter gradient%s ran %s", name, how,
+                  kemu_recent_op(parts > 1));
     }
     free(x.d);
     free(y.d);

@@ -193,9 +193,10 @@ int kemu_capturing(cudaStream_t st);
 size_t kemu_device_bytes(size_t *peak);
 /* graphs launched, operations replayed from them, refusals met so far */
 void kemu_counts(long *launches, long *replayed, long *refusals);
-/* the name of the last kernel launched or operation queued ("" before any):
- * a launch's is its kernel as written, e.g. "dw_tile_k<511>" */
-const char *kemu_last_op(void);
+/* the name of the kernel launched or operation queued `back` operations
+ * before the last (0: the last; "" beyond the last 8): a launch's is its
+ * kernel as written, e.g. "dw_tile_k<511>" */
+const char *kemu_recent_op(int back);
 
 #ifdef __cplusplus
 }

@@ -145,7 +145,8 @@ static void kb_conv_bwd_filter(cl_backend *be, const conv_desc *d, tview x, tvie
         return;
     }
     if (dw_handles(d))
-        check(be, k_dw_bwd_filter(NULL, d, x, dy, parts, s->part, dw), "depthwise filter gradient");
+        check(be, k_dw_bwd_filter(NULL, d, x, dy, parts, s->part, dw, 1),
+              "depthwise filter gradient");
     else
         check(be, k_pw_bwd_filter(NULL, d, x, dy, parts, s->part, dw), "pointwise filter gradient");
 }

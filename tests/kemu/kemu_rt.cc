@@ -122,15 +122,21 @@ static cudaError_t refuse_in_capture(const char *what)
     return fail(cudaErrorStreamCaptureUnsupported);
 }
 
-static const char *last_op = "";
+static const char *recent_ops[8];   /* the last operations' names, a ring */
+static unsigned n_ops;
 
-extern "C" const char *kemu_last_op(void) { return last_op; }
+extern "C" const char *kemu_recent_op(int back)
+{
+    if (back < 0 || back >= 8 || (unsigned)back >= n_ops)
+        return "";
+    return recent_ops[(n_ops - 1 - (unsigned)back) % 8];
+}
 
 void kemu_submit(cudaStream_t st, std::function<void()> op, const char *name)
 {
     if (spoilt)
         return;
-    last_op = name;
+    recent_ops[n_ops++ % 8] = name;
     if (st && st->cap) {
         kemu_capture *c = st->cap;
         c->ops.push_back(std::move(op));

@@ -489,7 +489,8 @@ static void own_filter(cuda_state *s, int kind, const conv_desc *d, tview x, tvi
                      own_name(kind), d->kh, d->kw, d->cin, d->cout, x.n, x.h, x.w);
         return;
     }
-    if (RT_OK(s, kind == OWN_DW ? k_dw_bwd_filter(s->stream, d, x, dy, parts, s->part, dw)
+    if (RT_OK(s, kind == OWN_DW ? k_dw_bwd_filter(s->stream, d, x, dy, parts, s->part, dw,
+                                                  !s->dw_simple)
                                 : k_pw_bwd_filter(s->stream, d, x, dy, parts, s->part, dw),
               what))
         cuda_after_op(s, what);
