@@ -118,7 +118,8 @@ static __global__ void dw_filter_k(tview x, tview dy, int s, int p, int d, int r
 /* ---- tiled: planes in shared memory, a strip of outputs per thread ----
  *
  * Forward, and the data gradient at stride 1 (the same correlation over
- * dy with the filter turned round and padding (K-1)*D - p): a block copies
+ * dy with the filter turned round and padding (K-1)*D - p; the filter
+ * gradient, dw_filter_tile_k below, tiles x the same way): a block copies
  * its planes (or a band of rows of one big plane), read through ReLU and
  * zero-padded, into shared memory with the filters, then each thread
  * computes DWT_V neighbouring outputs of a row at a time, holding the
