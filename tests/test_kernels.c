@@ -572,22 +572,19 @@ static void test_refusals(void)
 
 /* ---- a network trained by the kernels ---- */
 
-/* what a short training leaves: the parameters before and after, and the
- * batch-norm state after (NULL when the training failed) */
-typedef struct trained {
-    float *p0, *p1, *state;
-    long np, ns;
-} trained;
+/* a network and its trainer on one backend (tr NULL after a failed check) */
+typedef struct run {
+    cl_net *net;
+    cl_trainer *tr;
+} run;
 
-static trained train_on(cl_backend *be, const cl_dataset *ds, const int *idx, int n,
-                        const char *genotype)
+static run run_on(cl_backend *be, const cl_dataset *ds, const int *idx, int n,
+                  const char *genotype)
 {
     child_spec spec = {1, 4, 3, 8, 8, 10};
     float mean[3] = {0.5f, 0.4f, 0.3f}, sd[3] = {0.25f, 0.3f, 0.2f};
-    trained out = {NULL, NULL, NULL, 0, 0};
+    run out = {NULL, NULL};
     cl_genotype g;
-    cl_net *net = NULL;
-    cl_trainer *tr = NULL;
     cl_err err = {0};
     cl_rng r;
     train_cfg cfg;
@@ -599,42 +596,49 @@ static trained train_on(cl_backend *be, const cl_dataset *ds, const int *idx, in
     cfg.drop_path.from = 0.0;
     cfg.drop_path.to = 0.3;
     rng_seed(&r, 99);
-    if (geno_from_arg(genotype, &g, &err) || child_build(&g, &spec, be, &net, &err) ||
-        net_plan(net, cfg.batch, &err) || net_init_params(net, &r, &err)) {
-        CHECK(0, "a network on %s: %s", be->name, err.msg);
-        goto done;
-    }
-    out.np = net->p_storage;
-    out.ns = net->n_state;
-    out.p0 = malloc((size_t)out.np * sizeof *out.p0);
-    be->download(be, out.p0, net->params, (size_t)out.np * sizeof *out.p0);
-    if (trainer_new(net, ds, idx, n, mean, sd, &cfg, &tr, &err) || trainer_run(tr, 100, &err)) {
-        CHECK(0, "training on %s runs: %s", be->name, err.msg);
-        goto done;
-    }
-    out.p1 = malloc((size_t)out.np * sizeof *out.p1);
-    out.state = malloc((size_t)(out.ns ? out.ns : 1) * sizeof *out.state);
-    be->download(be, out.p1, net->params, (size_t)out.np * sizeof *out.p1);
-    be->download(be, out.state, net->state, (size_t)out.ns * sizeof *out.state);
-done:
-    trainer_free(tr);
-    net_free(net);
+    if (geno_from_arg(genotype, &g, &err) || child_build(&g, &spec, be, &out.net, &err) ||
+        net_plan(out.net, cfg.batch, &err) || net_init_params(out.net, &r, &err) ||
+        trainer_new(out.net, ds, idx, n, mean, sd, &cfg, &out.tr, &err))
+        CHECK(0, "a network and its trainer on %s: %s", be->name, err.msg);
     return out;
 }
 
-static void trained_free(trained *t)
+static void run_free(run *r)
 {
-    free(t->p0);
-    free(t->p1);
-    free(t->state);
+    trainer_free(r->tr);
+    net_free(r->net);
+}
+
+/* n floats of a backend's memory, in host memory the caller frees */
+static float *host_copy(cl_backend *be, const float *dev, long n)
+{
+    float *h = malloc((size_t)(n ? n : 1) * sizeof *h);
+    be->download(be, h, dev, (size_t)n * sizeof *h);
+    return h;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
 }
 
 /* The trainer's queued steps (batches made from the resident set, crops,
  * flips, drop-path masks, the step counter, losses into slots) on the
- * kernels and on the CPU end with the same parameters. */
+ * kernels and on the CPU, step by step: before each step the CPU's
+ * network takes the kernels' parameters, momentum and batch-norm state,
+ * and the two steps' changes to the parameters are compared (judged by
+ * themselves, not hidden in the parameters).  Measured on 12 draws of the
+ * data, 72 steps: 1.3e-5 to 2.7e-4.  A step may now and then meet a ReLU
+ * input or two max-pooling candidates a rounding apart, and the gradient
+ * behind it differs (test_cuda's test_steps saw such steps; run on from
+ * there, as this test once did, the two runs part, up to 0.34 here): so
+ * the median step must agree within 1e-3 and every step within
+ * STEP_EVENT. */
+#define STEP_EVENT 1e-2
 static void test_training(void)
 {
-    enum { COUNT = 12 };
+    enum { COUNT = 12, STEPS = 3 };
     static const char *const genos[] = {
         "nasnet-a",
         /* every op of the space */
@@ -647,14 +651,6 @@ static void test_training(void)
     int idx[COUNT];
     cl_backend *kb = NULL;
     cl_err err = {0};
-    /* draws of its own, whatever the tests before it drew: over three
-     * steps the two runs part wherever a ReLU input or two max-pooling
-     * candidates lie a rounding apart, and for some draws the every-op
-     * network's updates then differ by far more than 1e-3 (4 draws of
-     * 10 tried, the simple depthwise kernels as the tiled ones: 0.005 to
-     * 0.34, the others 7e-5 to 5e-4).  test_cuda's test_steps compares
-     * step by step from one state, which such a parting cannot carry. */
-    rng_seed(&rng, 1);
     test_dataset(&ds, COUNT, 8, &rng, idx);
     /* one multiprocessor: filter gradients in one part (the op tests split them) */
     if (kemu_backend_create(1, 3, &kb, &err)) {
@@ -663,29 +659,58 @@ static void test_training(void)
     }
     for (int i = 0; i < 2; i++) {
         const char *name = i ? "every op" : "NASNet-A";
-        trained c = train_on(cpu, &ds, idx, COUNT, genos[i]);
-        trained k = train_on(kb, &ds, idx, COUNT, genos[i]);
-        if (c.p1 && k.p1 && c.np == k.np && c.ns == k.ns) {
-            /* what the steps changed, so that small updates are judged by
-             * themselves and not hidden in the parameters */
-            for (long j = 0; j < c.np; j++) {
-                c.p1[j] -= c.p0[j];
-                k.p1[j] -= k.p0[j];
-            }
-            CHECK(!memcmp(k.p0, c.p0, (size_t)c.np * sizeof *c.p0),
+        run c = run_on(cpu, &ds, idx, COUNT, genos[i]), k = run_on(kb, &ds, idx, COUNT, genos[i]);
+        double errs[STEPS], worst = 0.0, serr = 0.0;
+        int steps = 0;
+        if (c.tr && k.tr && c.net->p_storage == k.net->p_storage &&
+            c.net->n_state == k.net->n_state) {
+            long np = c.net->p_storage, ns = c.net->n_state;
+            float *p0 = host_copy(kb, k.net->params, np);
+            CHECK(!memcmp(p0, c.net->params, (size_t)np * sizeof *p0),
                   "%s: both networks start from the same parameters", name);
-            CHECK(check_rel_err(k.p1, c.p1, c.np) < 1e-3,
-                  "%s: 3 queued training steps by the GPU's kernels change the parameters as the "
-                  "CPU's do (relative error %.2g)",
-                  name, check_rel_err(k.p1, c.p1, c.np));
-            CHECK(check_rel_err(k.state, c.state, c.ns) < 1e-3,
-                  "%s: ... and leave the same batch-norm running statistics (relative error %.2g)",
-                  name, check_rel_err(k.state, c.state, c.ns));
-        } else if (c.p1 && k.p1) {
+            free(p0);
+            for (; steps < STEPS && !trainer_done(k.tr); steps++) {
+                float *before, *pk;
+                kb->download(kb, c.net->params, k.net->params, (size_t)np * sizeof(float));
+                kb->download(kb, c.net->mom, k.net->mom, (size_t)np * sizeof(float));
+                kb->download(kb, c.net->state, k.net->state, (size_t)ns * sizeof(float));
+                before = host_copy(cpu, c.net->params, np);
+                if (trainer_run(c.tr, 1, &err) || trainer_run(k.tr, 1, &err) ||
+                    kb->sync(kb, &err)) {
+                    CHECK(0, "%s: training step %d runs on both: %s", name, steps + 1, err.msg);
+                    free(before);
+                    break;
+                }
+                pk = host_copy(kb, k.net->params, np);
+                for (long j = 0; j < np; j++) {
+                    pk[j] -= before[j];
+                    before[j] = c.net->params[j] - before[j];
+                }
+                errs[steps] = check_rel_err(pk, before, np);
+                worst = errs[steps] > worst ? errs[steps] : worst;
+                free(before);
+                free(pk);
+            }
+            if (steps == STEPS) {
+                float *sk = host_copy(kb, k.net->state, ns);
+                serr = check_rel_err(sk, c.net->state, ns);
+                free(sk);
+                qsort(errs, STEPS, sizeof errs[0], cmp_double);
+                CHECK(errs[STEPS / 2] < 1e-3 && worst < STEP_EVENT,
+                      "%s: %d queued training steps by the GPU's kernels change the parameters "
+                      "as the CPU's do from the same state (relative error: median %.2g, under "
+                      "1e-3; worst %.2g, under %g)",
+                      name, STEPS, errs[STEPS / 2], worst, STEP_EVENT);
+                CHECK(serr < 1e-3, "%s: ... and leave the same batch-norm running statistics "
+                                   "(relative error %.2g)", name, serr);
+            } else {
+                CHECK(0, "%s: %d training steps in an epoch (%d ran)", name, STEPS, steps);
+            }
+        } else if (c.tr && k.tr) {
             CHECK(0, "%s: the same network on both backends", name);
         }
-        trained_free(&c);
-        trained_free(&k);
+        run_free(&c);
+        run_free(&k);
     }
 out:
     backend_destroy(kb);
