@@ -180,6 +180,24 @@ static int dwt_plan(int K, int S, int D, int oh, int ow, int planes, dwt_shape *
     return 1;
 }
 
+/* Tile row t (tw floats, the warp's lanes across it) from row iy of an
+ * h x w plane, read through ReLU when relu, zero outside the plane (the
+ * tile's column tx is the plane's column tx - pad) */
+static __device__ __forceinline__ void dwt_copy_row(float *t, const float *plane, int iy, int h,
+                                                    int w, int tw, int pad, int relu)
+{
+    const float *xr = plane + (long)iy * w;
+    int inside = iy >= 0 && iy < h;
+    for (int tx = (int)(threadIdx.x & 31); tx < tw; tx += 32) {
+        int ix = tx - pad;
+        t[tx] = inside && ix >= 0 && ix < w ? dw_relu(xr[ix], relu) : 0.f;
+    }
+}
+
+/* The tiled kernels take stride and dilation 1 or 2 (dw_handles has
+ * checked K and that both are at least 1) */
+static int dwt_takes(int s, int dil) { return s <= 2 && dil <= 2; }
+
 /* out (+)= the correlation of src's planes (read through ReLU when relu)
  * with the filters, taps K x K at stride S and dilation D, the window of
  * output (oy, ox) starting at input (oy*S - pad, ox*S - pad); flip: each
@@ -198,19 +216,13 @@ static __global__ void dw_tile_k(tview src, const float *wt, int flip, int pad, 
     int q0 = grp * sh.P, np = nq - q0 < sh.P ? nq - q0 : sh.P;
     int oy0 = band * sh.R, rows = out.h - oy0 < sh.R ? out.h - oy0 : sh.R;
     int iy0 = oy0 * S - pad, per = sh.th * sh.tw, spr = (out.w + DWT_V - 1) / DWT_V;
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    int warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
 
     /* the planes' rows, a warp to a row */
     for (int row = warp; row < np * sh.th; row += nw) {
         int i = row / sh.th, ty = row - i * sh.th, q = q0 + i, img = q / C, c = q - img * C;
-        int iy = iy0 + ty;
-        float *t = tile + i * per + ty * sh.tw;
-        const float *xr = src.d + (long)img * src.ns + (long)c * hw + (long)iy * src.w;
-        int inside = iy >= 0 && iy < src.h;
-        for (int tx = lane; tx < sh.tw; tx += 32) {
-            int ix = tx - pad;
-            t[tx] = inside && ix >= 0 && ix < src.w ? dw_relu(xr[ix], relu) : 0.f;
-        }
+        dwt_copy_row(tile + i * per + ty * sh.tw, src.d + (long)img * src.ns + (long)c * hw,
+                     iy0 + ty, src.h, src.w, sh.tw, pad, relu);
     }
     for (int j = threadIdx.x; j < np * K * K; j += blockDim.x) {
         int i = j / (K * K), tap = j - i * (K * K), c = (q0 + i) % C;
@@ -270,7 +282,7 @@ static __global__ void dw_filter_tile_k(tview x, tview dy, int pad, int relu, in
     int c = blockIdx.x, part = blockIdx.y, hw = x.h * x.w, ohw = dy.h * dy.w;
     int n0 = (int)((long)x.n * part / parts), n1 = (int)((long)x.n * (part + 1) / parts);
     int per = sh.th * sh.tw, spr = (dy.w + DWT_V - 1) / DWT_V;
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    int warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
     float acc[K * K];
 #pragma unroll
     for (int t = 0; t < K * K; t++)
@@ -283,14 +295,9 @@ static __global__ void dw_filter_tile_k(tview x, tview dy, int pad, int relu, in
             int iy0 = oy0 * S - pad;
             __syncthreads();   /* the last unit's tile is read */
             for (int row = warp; row < np * sh.th; row += nw) {
-                int i = row / sh.th, ty = row - i * sh.th, iy = iy0 + ty;
-                float *t = tile + i * per + ty * sh.tw;
-                const float *xr = x.d + (long)(g0 + i) * x.ns + (long)c * hw + (long)iy * x.w;
-                int inside = iy >= 0 && iy < x.h;
-                for (int tx = lane; tx < sh.tw; tx += 32) {
-                    int ix = tx - pad;
-                    t[tx] = inside && ix >= 0 && ix < x.w ? dw_relu(xr[ix], relu) : 0.f;
-                }
+                int i = row / sh.th, ty = row - i * sh.th;
+                dwt_copy_row(tile + i * per + ty * sh.tw, x.d + (long)(g0 + i) * x.ns + (long)c * hw,
+                             iy0 + ty, x.h, x.w, sh.tw, pad, relu);
             }
             __syncthreads();
             for (int j = threadIdx.x; j < np * rows * spr; j += blockDim.x) {
@@ -339,15 +346,15 @@ static __global__ void dw_filter_tile_k(tview x, tview dy, int pad, int relu, in
     }
 
 /* The tiled launch of one correlation, its status in *e; 0 (nothing
- * launched) for a shape it does not take: K 3, 5 or 7, stride and
- * dilation 1 or 2, an output row's band within shared memory. */
+ * launched) for a shape it does not take (dwt_takes, an output row's band
+ * within shared memory). */
 static int dw_tile(cudaStream_t st, int k, int s, int dil, tview src, const float *w, int flip,
                    int pad, int relu, tview out, tview mask, int acc, cudaError_t *e)
 {
     dwt_shape sh;
     long planes = (long)src.n * src.c, blocks;
-    if ((k != 3 && k != 5 && k != 7) || s < 1 || s > 2 || dil < 1 || dil > 2 || planes < 1 ||
-        planes > 0x7fffffffL || !dwt_plan(k, s, dil, out.h, out.w, (int)planes, &sh))
+    if (!dwt_takes(s, dil) || planes < 1 || planes > 0x7fffffffL ||
+        !dwt_plan(k, s, dil, out.h, out.w, (int)planes, &sh))
         return 0;
     blocks = (planes + sh.P - 1) / sh.P * sh.bands;
     if (blocks > 0x7fffffffL)
@@ -430,7 +437,7 @@ cudaError_t k_dw_bwd_filter(cudaStream_t st, const conv_desc *d, tview x, tview 
         (parts > 1 && !part))
         return cudaErrorInvalidValue;
     /* tiled: as many images at a time as a part has at most */
-    if (tiled && s <= 2 && dil <= 2 && x.n > 0 &&
+    if (tiled && dwt_takes(s, dil) && x.n > 0 &&
         dwt_plan(k, s, dil, dy.h, dy.w, (int)((x.n + (long)g.y - 1) / g.y), &sh)) {
 #define FTILE(KSD)                                                                                 \
     K_LAUNCH(dw_filter_tile_k<KSD>, g, K_THREADS, st)(x, dy, d->ph, d->relu_in, g.y, sh, out)

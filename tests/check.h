@@ -61,6 +61,24 @@ static double check_rel_err(const float *got, const float *want, long n)
     return worst;
 }
 
+static int check_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The median of v[0..n) (the upper one for even n; sorts v), infinity for
+ * none: the typical one of several steps' errors, where a rare step may
+ * differ by a rounding's consequences */
+static double check_median(double *v, int n) __attribute__((unused));
+static double check_median(double *v, int n)
+{
+    if (n < 1)
+        return INFINITY;
+    qsort(v, (size_t)n, sizeof *v, check_cmp_double);
+    return v[n / 2];
+}
+
 static int check_done(void) __attribute__((unused));
 static int check_done(void)
 {

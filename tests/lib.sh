@@ -3,10 +3,23 @@
 #                                    command succeeds, else "not ok - ..."
 #   jget FILE KEY                    the value of KEY in FILE's last JSON line
 #   sql DB QUERY                     the rows of a query, fields joined by |
+#   quick_experiment                 what to run as the shipped quick experiment
 PY=/usr/bin/python3; [ -x $PY ] || PY=python3
+lib_src=$(cd "$(dirname "$0")/.." && pwd)
 
 ok() { echo "ok - $*"; }
 nok() { echo "not ok - $*"; }
 check() { d=$1; shift; if "$@"; then ok "$d"; else nok "$d"; fi; }
 jget() { $PY -c "import json,sys; print(json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])[sys.argv[2]])" "$1" "$2"; }
 sql() { $PY -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print('\n'.join('|'.join(map(str,r)) for r in c.execute(sys.argv[2])))" "$@"; }
+# The shipped quick experiment: its name, or with CELLAR_TEST_SHORT (the
+# sanitizer build, where one of its trials takes a minute) quick.lua
+# written in the current directory, the shipped file on a tenth of its
+# images.  Exits the test when the file no longer reads as expected.
+quick_experiment() {
+  if [ -z "${CELLAR_TEST_SHORT:-}" ]; then echo quick; return; fi
+  sed 's/train_images = 4000/train_images = 400/; s/val_images = 1000/val_images = 100/' \
+    "$lib_src/lua/experiments/quick.lua" >quick.lua
+  grep -q 'train_images = 400,' quick.lua || { echo "not ok - quick.lua no longer sets train_images = 4000"; exit 1; }
+  echo quick.lua
+}

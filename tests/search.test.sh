@@ -8,7 +8,6 @@
 CELLAR=${CELLAR:-./cellar}
 CELLAR=$(cd "$(dirname "$CELLAR")" && pwd)/$(basename "$CELLAR")   # the test changes directory
 . "$(dirname "$0")/lib.sh"
-src=$(cd "$(dirname "$0")/.." && pwd)
 tmp=$(mktemp -d) || exit 1
 trap 'kill -9 $pid 2>/dev/null; rm -rf "$tmp"' EXIT
 
@@ -118,14 +117,7 @@ $CELLAR run bad2.lua >e.out 2>&1; rc=$?
 check "run: an unknown setting lists the valid ones" sh -c "[ $rc -eq 1 ] && grep -q 'chlid' e.out && grep -q 'child' e.out"
 
 # --- the shipped quick experiment, shortened by a command ---
-# CELLAR_TEST_SHORT (the sanitizer build): the shipped file on a tenth of its images
-quick=quick
-if [ -n "${CELLAR_TEST_SHORT:-}" ]; then
-  sed 's/train_images = 4000/train_images = 400/; s/val_images = 1000/val_images = 100/' \
-    "$src/lua/experiments/quick.lua" >quick.lua
-  grep -q 'train_images = 400,' quick.lua || { echo "not ok - quick.lua no longer sets train_images = 4000"; exit 1; }
-  quick=quick.lua
-fi
+quick=$(quick_experiment) || { echo "$quick"; exit 1; }
 $CELLAR run $quick --db quick.db --set budget=2 >q.out 2>q.err; rc=$?
 check "run quick --set budget=2: the embedded default runs 2 trials" [ "$rc:$(sql quick.db "select count(*) from trials where state='done'")" = "0:2" ]
 check "run --set: the change is journaled as a command from the command line" [ "$(sql quick.db "select name || '=' || new_value || ' ' || source from commands")" = "set budget=2 cli" ]

@@ -919,11 +919,6 @@ static float *run_params(const run *r)
  * something else is off at every step.  The replayed graph must then end
  * where op by op did, since both are the GPU's arithmetic. */
 #define STEP_EVENT 1e-2
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
 static void test_steps(void)
 {
@@ -989,8 +984,7 @@ static void test_steps(void)
           trainer_note(rg.tr)[0] ? ": " : "", trainer_note(rg.tr));
     if (!ok)
         snprintf(at, sizeof at, "; over %g at step %d", STEP_EVENT, bad);
-    qsort(errs, (size_t)step, sizeof errs[0], cmp_double);
-    median = step ? errs[step / 2] : INFINITY;
+    median = check_median(errs, step);
     CHECK(ok && median < TOL,
           "each of %d queued training steps on the GPU (resident data, crops, flips, drop-path, "
           "op by op) gives the CPU's parameters from the same state (relative error: median "

@@ -8,7 +8,6 @@
 CELLAR=${CELLAR:-./cellar}
 CELLAR=$(cd "$(dirname "$CELLAR")" && pwd)/$(basename "$CELLAR")
 . "$(dirname "$0")/lib.sh"
-src=$(cd "$(dirname "$0")/.." && pwd)
 tmp=$(mktemp -d) || exit 1
 sock=cellar-test-$$
 T() { tmux -L "$sock" "$@"; }
@@ -31,15 +30,7 @@ $CELLAR --version | grep -q "screen: yes" || { echo "skip - this cellar has no s
 [ -d /usr/share/datasets/fashion-mnist ] || { echo "skip - Fashion-MNIST is not installed"; exit 77; }
 
 cd "$tmp" || exit 1
-# CELLAR_TEST_SHORT (the sanitizer build, where a quick trial takes a minute):
-# the shipped file on a tenth of its images
-quick=quick
-if [ -n "${CELLAR_TEST_SHORT:-}" ]; then
-  sed 's/train_images = 4000/train_images = 400/; s/val_images = 1000/val_images = 100/' \
-    "$src/lua/experiments/quick.lua" >quick.lua
-  grep -q 'train_images = 400,' quick.lua || { echo "not ok - quick.lua no longer sets train_images = 4000"; exit 1; }
-  quick=quick.lua
-fi
+quick=$(quick_experiment) || { echo "$quick"; exit 1; }
 T new-session -d -s w -x 120 -y 40 "$CELLAR $quick --db q.db; echo \$? >exit.status; sleep 600"
 wait_for 3000 '[ -f q.db ] && [ "$(sql q.db "select count(*) from trials where state=\"done\"")" -ge 2 ]'
 check "the workbench runs quick.lua: two trials finish" [ "$(sql q.db "select count(*) from trials where state='done'")" -ge 2 ]
