@@ -29,7 +29,9 @@
 #      cifar10 search with one-epoch children, as many at once as fit:
 #      images per second in all, proxy trials per hour);
 #   5. what may make the defaults faster: depthwise convolutions without
-#      shared-memory tiles (CELLAR_DEPTHWISE=simple); the cells' branches
+#      shared-memory tiles (CELLAR_DEPTHWISE=simple); each shape's
+#      convolutions the fastest way, timed (CELLAR_DEPTHWISE=auto
+#      CELLAR_POINTWISE=auto); the cells' branches
 #      on 2, 4 and 8 lanes (CELLAR_CUDA_LANES; F=32 N=6 on 4), 4 and 16
 #      children, 8 children on 2 lanes each, 8 lanes with batch norm in one
 #      kernel and with own pointwise kernels;
@@ -246,6 +248,8 @@ fi
 # --- 5. what may make the defaults faster ---
 # depthwise convolutions without shared-memory tiles (the default until this one was timed)
 bench cellar_F16_N2_dw_simple 60 env CELLAR_DEPTHWISE=simple "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
+# each shape's convolutions the fastest way (own, simple or cuDNN), timed when preparing
+bench cellar_F16_N2_auto 60 env CELLAR_DEPTHWISE=auto CELLAR_POINTWISE=auto "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
 # a cell's branches side by side on lanes (streams of one network)
 for l in 2 4 8; do
   bench "cellar_F16_N2_lanes$l" 60 env CELLAR_CUDA_LANES=$l "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10

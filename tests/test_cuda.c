@@ -1540,6 +1540,23 @@ static void test_emulation(void)
 }
 #endif
 
+/* With CELLAR_DEPTHWISE=auto (dw) or CELLAR_POINTWISE=auto, after the
+ * convolution tests: the backend names the choices it made, three (one per
+ * direction) for each shape it prepared */
+static void check_auto_detail(const char *detail, int dw)
+{
+    int own = -1, simple = 0, dnn = -1, got;
+    const char *at = detail ? strstr(detail, dw ? "depthwise auto (" : "pointwise auto (") : NULL;
+    if (at && dw)
+        got = sscanf(at, "depthwise auto (own %d, simple %d, cudnn %d)", &own, &simple, &dnn) == 3;
+    else
+        got = at && sscanf(at, "pointwise auto (own %d, cudnn %d)", &own, &dnn) == 2;
+    CHECK(got && own >= 0 && simple >= 0 && dnn >= 0 && own + simple + dnn > 0 &&
+              (own + simple + dnn) % 3 == 0,
+          "%s=auto: the backend counts the ways it chose, three to a shape: %s",
+          dw ? "CELLAR_DEPTHWISE" : "CELLAR_POINTWISE", detail ? detail : "(nothing)");
+}
+
 int main(void)
 {
     cl_err err = {0};
@@ -1568,12 +1585,13 @@ int main(void)
     {
         /* the convolutions again with the other implementations: depthwise
          * through cuDNN and by our kernels without tiles, pointwise by our
-         * own kernels */
-        static const char *const env[3][2] = {{"CELLAR_DEPTHWISE", "cudnn"},
-                                              {"CELLAR_DEPTHWISE", "simple"},
-                                              {"CELLAR_POINTWISE", "own"}};
+         * own kernels, and each kind the fastest way for each shape */
+        static const char *const env[5][2] = {
+            {"CELLAR_DEPTHWISE", "cudnn"}, {"CELLAR_DEPTHWISE", "simple"},
+            {"CELLAR_POINTWISE", "own"},   {"CELLAR_DEPTHWISE", "auto"},
+            {"CELLAR_POINTWISE", "auto"}};
         cl_backend *first = gpu;
-        int others = 3;
+        int others = 5;
 #ifdef CELLAR_KEMU
         /* CELLAR_TEST_SHORT (the sanitizer builds): the stand-in once */
         if (getenv("CELLAR_TEST_SHORT")) {
@@ -1585,6 +1603,8 @@ int main(void)
             if ((gpu = cuda_with(env[i][0], env[i][1]))) {
                 printf("# convolutions with %s=%s\n", env[i][0], env[i][1]);
                 test_convs();
+                if (!strcmp(env[i][1], "auto"))
+                    check_auto_detail(gpu->detail, env[i][0][7] == 'D');
                 backend_destroy(gpu);
             }
             gpu = first;
@@ -1592,7 +1612,8 @@ int main(void)
         /* an unknown choice is refused with the valid ones */
         for (int i = 0; i < 2; i++) {
             static const char *const var[2] = {"CELLAR_DEPTHWISE", "CELLAR_POINTWISE"};
-            static const char *const valid[2] = {"own, simple or cudnn", "own or cudnn"};
+            static const char *const valid[2] = {"own, simple, cudnn or auto",
+                                                 "own, cudnn or auto"};
             setenv(var[i], "nope", 1);
             rc = backend_cuda_create(&gpu, &err);
             CHECK(rc == CL_ERR_ARG && strstr(err.msg, valid[i]), "%s=nope is refused: %s", var[i],

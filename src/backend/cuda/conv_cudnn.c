@@ -30,6 +30,10 @@
  * it by x > 0, fills the cropped rows and columns with zeros, and writes
  * or adds (acc).  Otherwise acc is cuDNN's beta.
  *
+ * CELLAR_DEPTHWISE=auto and CELLAR_POINTWISE=auto time every way of
+ * running each shape's directions when preparing and keep the fastest
+ * (the auto section below).
+ *
  * Algorithms: deterministic ones first, within a workspace limit
  * (CELLAR_CUDNN_WORKSPACE_MB, default 256), by cuDNN's heuristics or, with
  * CELLAR_CUDNN_FIND=1, by timing them when preparing.  TF32 is allowed
@@ -70,6 +74,8 @@ struct conv_entry {
     cudnnConvolutionDescriptor_t cd;
     algo_slot slot[DIR_COUNT][SLOTS];
     int victim[DIR_COUNT];  /* the slot the next new layout replaces */
+    int timed;              /* auto: impl chosen */
+    int impl[DIR_COUNT];    /* auto: how each direction runs (IMPL_*) */
     char label[112];        /* for messages: "conv 3x3 s1 d1 g1 16->16 relu @32x32" */
 };
 
@@ -352,26 +358,26 @@ static algo_slot *store_slot(conv_entry *e, int dir, int n, long a, long b, int 
 
 /* ---- preparing ---- */
 
-/* CELLAR_DEPTHWISE / CELLAR_POINTWISE: "own" (our kernels) or "cudnn";
- * for the depthwise ones also "simple" (our kernels without shared-memory
- * tiles: *simple set) */
-static int which_impl(const char *name, int own_default, int *own, int *simple, cl_err *err)
+/* CELLAR_DEPTHWISE / CELLAR_POINTWISE: "own" (our kernels), "cudnn" or
+ * "auto" (the fastest for each shape); for the depthwise ones also
+ * "simple" (our kernels without shared-memory tiles) */
+static int which_impl(const char *name, int dflt, int simple_too, int *impl, cl_err *err)
 {
     const char *v = getenv(name);
-    *own = own_default;
-    if (simple)
-        *simple = 0;
+    *impl = dflt;
     if (!v || !*v)
         return CL_OK;
     if (!strcmp(v, "own"))
-        *own = 1;
+        *impl = IMPL_OWN;
     else if (!strcmp(v, "cudnn"))
-        *own = 0;
-    else if (simple && !strcmp(v, "simple"))
-        *own = *simple = 1;
+        *impl = IMPL_CUDNN;
+    else if (simple_too && !strcmp(v, "simple"))
+        *impl = IMPL_SIMPLE;
+    else if (!strcmp(v, "auto"))
+        *impl = IMPL_AUTO;
     else
-        return ERR_SET(err, CL_ERR_ARG, "%s=%s: expected own%s or cudnn", name, v,
-                       simple ? ", simple" : "");
+        return ERR_SET(err, CL_ERR_ARG, "%s=%s: expected own%s, cudnn or auto", name, v,
+                       simple_too ? ", simple" : "");
     return CL_OK;
 }
 
@@ -383,8 +389,8 @@ int cuda_conv_init(cuda_state *s, cl_err *err)
     if (v && *v && (rc = parse_long(v, 0, 1L << 20, &mb, "CELLAR_CUDNN_WORKSPACE_MB", err)))
         return rc;
     s->ws_limit = (size_t)mb << 20;
-    if ((rc = which_impl("CELLAR_DEPTHWISE", 1, &s->own_dw, &s->dw_simple, err)) ||
-        (rc = which_impl("CELLAR_POINTWISE", 0, &s->own_pw, NULL, err)))
+    if ((rc = which_impl("CELLAR_DEPTHWISE", IMPL_OWN, 1, &s->dw_impl, err)) ||
+        (rc = which_impl("CELLAR_POINTWISE", IMPL_CUDNN, 0, &s->pw_impl, err)))
         return rc;
     if (!DNN_OK_E(s, err, cudnnCreateTensorDescriptor(&s->td_a), "cudnnCreateTensorDescriptor") ||
         !DNN_OK_E(s, err, cudnnCreateTensorDescriptor(&s->td_b), "cudnnCreateTensorDescriptor"))
@@ -418,15 +424,18 @@ void cuda_conv_free(cuda_state *s)
 
 /* ---- convolutions by our own kernels (depthwise, pointwise) ---- */
 
-enum { OWN_NONE, OWN_DW, OWN_PW };
+enum { OWN_NONE = -1, OWN_DW, OWN_PW };   /* OWN_DW, OWN_PW: s->picks' rows */
 
-static int own_kind(const cuda_state *s, const conv_desc *d)
+/* the kind of convolution our kernels take d for */
+static int own_kind(const conv_desc *d)
 {
-    if (s->own_dw && dw_handles(d))
-        return OWN_DW;
-    if (s->own_pw && pw_handles(d))
-        return OWN_PW;
-    return OWN_NONE;
+    return dw_handles(d) ? OWN_DW : pw_handles(d) ? OWN_PW : OWN_NONE;
+}
+
+/* how the environment asks convolutions of a kind to run (IMPL_*) */
+static int mode_of(const cuda_state *s, int kind)
+{
+    return kind == OWN_DW ? s->dw_impl : kind == OWN_PW ? s->pw_impl : IMPL_CUDNN;
 }
 
 static const char *own_name(int kind) { return kind == OWN_DW ? "depthwise" : "pointwise"; }
@@ -465,18 +474,20 @@ static int own_prepare(cuda_state *s, int kind, const conv_desc *d, int n, int h
     return CL_OK;
 }
 
-static void own_fwd(cuda_state *s, int kind, const conv_desc *d, tview x, const float *w, tview y,
-                    int acc)
+/* impl: IMPL_OWN (depthwise: tiled where the shape allows) or IMPL_SIMPLE */
+static void own_fwd(cuda_state *s, int kind, int impl, const conv_desc *d, tview x,
+                    const float *w, tview y, int acc)
 {
     const char *what =
         kind == OWN_DW ? "depthwise convolution kernel" : "pointwise convolution kernel";
-    if (RT_OK(s, kind == OWN_DW ? k_dw_fwd(s->stream, d, x, w, y, acc, !s->dw_simple)
+    if (RT_OK(s, kind == OWN_DW ? k_dw_fwd(s->stream, d, x, w, y, acc, impl == IMPL_OWN)
                                 : k_pw_fwd(s->stream, d, x, w, y, acc),
               what))
         cuda_after_op(s, what);
 }
 
-static void own_filter(cuda_state *s, int kind, const conv_desc *d, tview x, tview dy, float *dw)
+static void own_filter(cuda_state *s, int kind, int impl, const conv_desc *d, tview x, tview dy,
+                       float *dw)
 {
     size_t floats;
     int parts = own_parts(s, kind, d, x.n, x.h, x.w, &floats);
@@ -490,100 +501,24 @@ static void own_filter(cuda_state *s, int kind, const conv_desc *d, tview x, tvi
         return;
     }
     if (RT_OK(s, kind == OWN_DW ? k_dw_bwd_filter(s->stream, d, x, dy, parts, s->part, dw,
-                                                  !s->dw_simple)
+                                                  impl == IMPL_OWN)
                                 : k_pw_bwd_filter(s->stream, d, x, dy, parts, s->part, dw),
               what))
         cuda_after_op(s, what);
 }
 
-static void own_data(cuda_state *s, int kind, const conv_desc *d, tview x, const float *w,
-                     tview dy, tview dx, int acc)
+static void own_data(cuda_state *s, int kind, int impl, const conv_desc *d, tview x,
+                     const float *w, tview dy, tview dx, int acc)
 {
     const char *what =
         kind == OWN_DW ? "depthwise data gradient kernel" : "pointwise data gradient kernel";
-    if (RT_OK(s, kind == OWN_DW ? k_dw_bwd_data(s->stream, d, x, w, dy, dx, acc, !s->dw_simple)
+    if (RT_OK(s, kind == OWN_DW ? k_dw_bwd_data(s->stream, d, x, w, dy, dx, acc, impl == IMPL_OWN)
                                 : k_pw_bwd_data(s->stream, d, x, w, dy, dx, acc),
               what))
         cuda_after_op(s, what);
 }
 
-int cuda_conv_prepare(cl_backend *be, const conv_desc *d, int n, int h, int w, cl_err *err)
-{
-    cuda_state *s = cuda_of(be);
-    conv_entry *e = lookup(s, d, h, w);
-    int he = h - d->oy, we = w - d->ox, ho = conv_out_h(d, h), wo = conv_out_w(d, w);
-    int on, oc, oh, ow, rc;
-    size_t most = 0;
-    long xns = (long)d->cin * he * we, yns = (long)d->cout * ho * wo;
-    char what[200];
-
-    if (s->failed) {
-        if (err)
-            *err = s->err;
-        return s->err.code;
-    }
-    if (n <= 0 || he <= 0 || we <= 0 || ho <= 0 || wo <= 0 || d->groups <= 0 ||
-        d->cin % d->groups || d->cout % d->groups)
-        return ERR_SET(err, CL_ERR_SHAPE, "CUDA backend: conv %dx%d on %dx%d: bad shape", d->kh,
-                       d->kw, h, w);
-    if (own_kind(s, d))
-        return own_prepare(s, own_kind(s, d), d, n, h, w, err);
-    if (!e) {
-        unsigned b = bucket_of(d, h, w);
-        if ((rc = entry_new(s, d, h, w, &e, err)))
-            return rc;
-        e->next = s->convs[b];
-        s->convs[b] = e;
-    }
-    if (n <= e->max_n)
-        return CL_OK;
-
-    /* cuDNN must see the output size the CPU's formula gives */
-    snprintf(what, sizeof what, "preparing %s", e->label);
-    if (!set_input_td(s, err, e, s->td_a, n, xns, what) ||
-        !DNN_OK_E(s, err,
-                  cudnnGetConvolution2dForwardOutputDim(e->cd, s->td_a, e->wd, &on, &oc, &oh, &ow),
-                  what))
-        return CL_ERR_BACKEND;
-    if (on != n || oc != d->cout || oh != ho || ow != wo)
-        return ERR_SET(err, CL_ERR_INTERNAL,
-                       "CUDA backend: cuDNN gives %s an output of %dx%dx%d, cellar %dx%dx%d",
-                       e->label, oc, oh, ow, d->cout, ho, wo);
-    if (e->stage && (rc = cuda_reserve_stage(s, (size_t)n * d->cin * he * we, err)))
-        return rc;
-
-    /* algorithms for dense tensors of the largest batch */
-    for (int dir = 0; dir < DIR_COUNT; dir++) {
-        int algo;
-        cudnnMathType_t math;
-        size_t need;
-        long a = dir == DIR_DATA ? yns : xns, b = dir == DIR_DATA ? xns : yns;
-        /* forward: x, y; data: dy, dx; filter: x, dy */
-        if (dir == DIR_DATA) {
-            if (!set_td(s, err, s->td_a, n, d->cout, ho, wo, yns, (long)ho * wo, wo, what) ||
-                !set_input_td(s, err, e, s->td_b, n, xns, what))
-                return CL_ERR_BACKEND;
-        } else {
-            if (!set_input_td(s, err, e, s->td_a, n, xns, what) ||
-                !set_td(s, err, s->td_b, n, d->cout, ho, wo, yns, (long)ho * wo, wo, what))
-                return CL_ERR_BACKEND;
-        }
-        if ((rc = choose(s, e, dir, s->td_a, s->td_b, s->find, s->ws_limit, 0, &algo, &math,
-                         &need, err)))
-            return rc;
-        store_slot(e, dir, n, a, b, algo, math);
-        most = need > most ? need : most;
-    }
-    if (most > s->ws_bytes) {
-        if ((rc = cuda_grow(s, &s->ws, most, "the cuDNN workspace", err)))
-            return rc;
-        s->ws_bytes = most;
-    }
-    e->max_n = n;
-    return CL_OK;
-}
-
-/* ---- running ---- */
+/* ---- running through cuDNN ---- */
 
 /* The entry of a running convolution, or NULL after recording why not. */
 static conv_entry *entry_for(cuda_state *s, const conv_desc *d, tview x, const char *op)
@@ -693,24 +628,6 @@ static const float *conv_input(cuda_state *s, const conv_entry *e, tview x, long
     return s->stage_in;
 }
 
-void cuda_conv_fwd(cl_backend *be, const conv_desc *d, tview x, const float *w, tview y, int acc)
-{
-    cuda_state *s = cuda_of(be);
-    conv_entry *e;
-    const float *in;
-    long ns;
-    if (own_kind(s, d)) {
-        if (!s->failed)
-            own_fwd(s, own_kind(s, d), d, x, w, y, acc);
-        return;
-    }
-    if (!(e = entry_for(s, d, x, "forward")) || !(in = conv_input(s, e, x, &ns)) ||
-        !set_input_td(s, NULL, e, s->td_a, x.n, ns, e->label) ||
-        !set_view_td(s, NULL, s->td_b, y, e->label))
-        return;
-    run_dir(s, e, DIR_FWD, x.n, ns, y.ns, in, w, y.d, acc ? 1.f : 0.f);
-}
-
 /* the filter gradient from an input already staged (or not needing it) */
 static void filter_grad(cuda_state *s, conv_entry *e, const float *in, long ns, tview dy, float *dw)
 {
@@ -743,52 +660,348 @@ static void data_grad(cuda_state *s, conv_entry *e, tview x, const float *w, tvi
         cuda_after_op(s, "conv gradient staging kernel");
 }
 
+static void dnn_fwd(cuda_state *s, conv_entry *e, tview x, const float *w, tview y, int acc)
+{
+    const float *in;
+    long ns;
+    if (!(in = conv_input(s, e, x, &ns)) ||
+        !set_input_td(s, NULL, e, s->td_a, x.n, ns, e->label) ||
+        !set_view_td(s, NULL, s->td_b, y, e->label))
+        return;
+    run_dir(s, e, DIR_FWD, x.n, ns, y.ns, in, w, y.d, acc ? 1.f : 0.f);
+}
+
+static void dnn_filter(cuda_state *s, conv_entry *e, tview x, tview dy, float *dw)
+{
+    const float *in;
+    long ns;
+    if ((in = conv_input(s, e, x, &ns)))
+        filter_grad(s, e, in, ns, dy, dw);
+}
+
+/* Direction dir of e's convolution, run by impl: forward x, w -> y; data
+ * gradient dy, w -> dx (masked by x under ReLU); filter gradient x, dy ->
+ * dw */
+static void run_impl(cuda_state *s, conv_entry *e, int kind, int impl, int dir, tview x,
+                     const float *w, tview y, tview dy, tview dx, float *dw, int acc)
+{
+    if (s->failed)
+        return;
+    if (dir == DIR_FWD) {
+        if (impl == IMPL_CUDNN)
+            dnn_fwd(s, e, x, w, y, acc);
+        else
+            own_fwd(s, kind, impl, &e->d, x, w, y, acc);
+    } else if (dir == DIR_DATA) {
+        if (impl == IMPL_CUDNN)
+            data_grad(s, e, x, w, dy, dx, acc);
+        else
+            own_data(s, kind, impl, &e->d, x, w, dy, dx, acc);
+    } else if (impl == IMPL_CUDNN) {
+        dnn_filter(s, e, x, dy, dw);
+    } else {
+        own_filter(s, kind, impl, &e->d, x, dy, dw);
+    }
+}
+
+/* ---- auto: the fastest way for each shape and direction ----
+ *
+ * With CELLAR_DEPTHWISE=auto (or CELLAR_POINTWISE=auto), preparing a
+ * convolution our kernels take times each way of running each direction
+ * on the prepared batch (dense buffers of zeros, AUTO_REPS runs after one
+ * untimed, between two events on the backend's stream) and keeps the
+ * fastest: our kernels, for depthwise ones also without tiles, or cuDNN
+ * with its chosen algorithm, staging included.  Every way is prepared, so
+ * nothing changes while running (where there is no memory for the
+ * timing, our kernels run untimed).  A process remembers its choices (up to
+ * AUTO_CACHE shapes), so a search's children, which share their shapes,
+ * and a network's lanes time each shape once; one host thread drives
+ * every backend, so the table needs no lock.  The choice follows timings,
+ * so two runs may choose differently and differ in rounding. */
+
+#define AUTO_REPS 3
+#define AUTO_CACHE 256
+
+typedef struct auto_choice {
+    conv_desc d;
+    int h, w, n, device, strict, find;
+    int impl[DIR_COUNT];
+} auto_choice;
+
+static auto_choice auto_cache[AUTO_CACHE];
+static int auto_cached;
+
+static auto_choice *auto_known(const cuda_state *s, const conv_entry *e, int n)
+{
+    for (int i = 0; i < auto_cached; i++) {
+        auto_choice *c = &auto_cache[i];
+        if (c->h == e->h && c->w == e->w && c->n == n && c->device == s->device &&
+            c->strict == s->strict && c->find == s->find && same_desc(&c->d, &e->d))
+            return c;
+    }
+    return NULL;
+}
+
+/* the milliseconds AUTO_REPS runs of direction dir by impl take, in *ms */
+static int auto_time(cuda_state *s, conv_entry *e, int kind, int impl, int dir, tview x,
+                     const float *w, tview y, tview dx, float *dw, cudaEvent_t *ev, float *ms,
+                     cl_err *err)
+{
+    char what[200];
+    snprintf(what, sizeof what, "timing the %s of %s", dir_name[dir], e->label);
+    for (int rep = -1; rep < AUTO_REPS; rep++) {
+        if (rep == 0 && !RT_OK_E(s, err, cudaEventRecord(ev[0], s->stream), what))
+            return CL_ERR_BACKEND;
+        run_impl(s, e, kind, impl, dir, x, w, y, y, dx, dw, 0);
+    }
+    if (!RT_OK_E(s, err, cudaEventRecord(ev[1], s->stream), what) ||
+        !RT_OK_E(s, err, cudaStreamSynchronize(s->stream), what))
+        return CL_ERR_BACKEND;
+    if (s->failed) {   /* the op's own error, reported by the next sync too */
+        if (err)
+            *err = s->err;
+        return s->err.code ? s->err.code : CL_ERR_BACKEND;
+    }
+    return RT_OK_E(s, err, cudaEventElapsedTime(ms, ev[0], ev[1]), what) ? CL_OK
+                                                                          : CL_ERR_BACKEND;
+}
+
+/* Choose how each direction of e (a convolution of `kind`) runs on
+ * batches of n, by timing (or as this process chose before); counted in
+ * s->picks and be->detail. */
+static int auto_choose(cl_backend *be, cuda_state *s, conv_entry *e, int kind, int n,
+                       cl_err *err)
+{
+    static const int ways[2][3] = {{IMPL_OWN, IMPL_SIMPLE, IMPL_CUDNN},
+                                   {IMPL_OWN, IMPL_CUDNN, -1}};
+    const conv_desc *d = &e->d;
+    int ho = conv_out_h(d, e->h), wo = conv_out_w(d, e->w), rc = CL_OK;
+    long xs = (long)d->cin * e->h * e->w, ys = (long)d->cout * ho * wo;
+    size_t len[5] = {(size_t)n * xs, (size_t)n * xs, (size_t)n * ys,
+                     (size_t)conv_weight_count(d), (size_t)conv_weight_count(d)};
+    float *buf[5] = {NULL, NULL, NULL, NULL, NULL};   /* x, dx, y (and dy), w, dw */
+    cudaEvent_t ev[2] = {NULL, NULL};
+    auto_choice *known = auto_known(s, e, n);
+
+    if (known) {
+        memcpy(e->impl, known->impl, sizeof e->impl);
+    } else {
+        for (int i = 0; i < 5 && !rc; i++)
+            rc = cuda_grow(s, (void **)&buf[i], len[i] * sizeof(float),
+                           "timing a convolution's ways of running", err);
+        if (!rc && (!RT_OK_E(s, err, cudaEventCreate(&ev[0]), "cudaEventCreate (auto)") ||
+                    !RT_OK_E(s, err, cudaEventCreate(&ev[1]), "cudaEventCreate (auto)")))
+            rc = CL_ERR_BACKEND;
+        for (int dir = 0; dir < DIR_COUNT && !rc; dir++) {
+            tview x = {buf[0], n, d->cin, e->h, e->w, xs}, dx = {buf[1], n, d->cin, e->h, e->w, xs};
+            tview y = {buf[2], n, d->cout, ho, wo, ys};
+            float best = -1.f;
+            for (int i = 0; i < 3 && ways[kind][i] >= 0 && !rc; i++) {
+                float ms = 0.f;
+                rc = auto_time(s, e, kind, ways[kind][i], dir, x, buf[3], y, dx, buf[4], ev, &ms,
+                               err);
+                if (!rc && (best < 0.f || ms < best)) {
+                    best = ms;
+                    e->impl[dir] = ways[kind][i];
+                }
+            }
+        }
+        if (rc == CL_ERR_NOMEM) {   /* no room to time them: our kernels, untimed */
+            for (int dir = 0; dir < DIR_COUNT; dir++)
+                e->impl[dir] = IMPL_OWN;
+            rc = CL_OK;
+        } else if (!rc && auto_cached < AUTO_CACHE) {
+            auto_choice *c = &auto_cache[auto_cached++];
+            c->d = *d;
+            c->h = e->h;
+            c->w = e->w;
+            c->n = n;
+            c->device = s->device;
+            c->strict = s->strict;
+            c->find = s->find;
+            memcpy(c->impl, e->impl, sizeof c->impl);
+        }
+        for (int i = 0; i < 2; i++)
+            if (ev[i])
+                (void)cudaEventDestroy(ev[i]);
+        for (int i = 0; i < 5; i++)
+            (void)cuda_dev_free(s, buf[i]);
+        if (rc)
+            return rc;
+    }
+    e->timed = 1;
+    for (int dir = 0; dir < DIR_COUNT; dir++)
+        s->picks[kind][e->impl[dir]]++;
+    cuda_set_detail(be);
+    return CL_OK;
+}
+
+/* ---- preparing a convolution ---- */
+
+/* cuDNN's side of entry e for batches up to n: algorithms, workspace,
+ * staging */
+static int dnn_prepare(cuda_state *s, conv_entry *e, int n, cl_err *err)
+{
+    const conv_desc *d = &e->d;
+    int h = e->h, w = e->w;
+    int he = h - d->oy, we = w - d->ox, ho = conv_out_h(d, h), wo = conv_out_w(d, w);
+    int on, oc, oh, ow, rc;
+    size_t most = 0;
+    long xns = (long)d->cin * he * we, yns = (long)d->cout * ho * wo;
+    char what[200];
+
+    if (n <= e->max_n)
+        return CL_OK;
+    /* cuDNN must see the output size the CPU's formula gives */
+    snprintf(what, sizeof what, "preparing %s", e->label);
+    if (!set_input_td(s, err, e, s->td_a, n, xns, what) ||
+        !DNN_OK_E(s, err,
+                  cudnnGetConvolution2dForwardOutputDim(e->cd, s->td_a, e->wd, &on, &oc, &oh, &ow),
+                  what))
+        return CL_ERR_BACKEND;
+    if (on != n || oc != d->cout || oh != ho || ow != wo)
+        return ERR_SET(err, CL_ERR_INTERNAL,
+                       "CUDA backend: cuDNN gives %s an output of %dx%dx%d, cellar %dx%dx%d",
+                       e->label, oc, oh, ow, d->cout, ho, wo);
+    if (e->stage && (rc = cuda_reserve_stage(s, (size_t)n * d->cin * he * we, err)))
+        return rc;
+
+    /* algorithms for dense tensors of the largest batch */
+    for (int dir = 0; dir < DIR_COUNT; dir++) {
+        int algo;
+        cudnnMathType_t math;
+        size_t need;
+        long a = dir == DIR_DATA ? yns : xns, b = dir == DIR_DATA ? xns : yns;
+        /* forward: x, y; data: dy, dx; filter: x, dy */
+        if (dir == DIR_DATA) {
+            if (!set_td(s, err, s->td_a, n, d->cout, ho, wo, yns, (long)ho * wo, wo, what) ||
+                !set_input_td(s, err, e, s->td_b, n, xns, what))
+                return CL_ERR_BACKEND;
+        } else {
+            if (!set_input_td(s, err, e, s->td_a, n, xns, what) ||
+                !set_td(s, err, s->td_b, n, d->cout, ho, wo, yns, (long)ho * wo, wo, what))
+                return CL_ERR_BACKEND;
+        }
+        if ((rc = choose(s, e, dir, s->td_a, s->td_b, s->find, s->ws_limit, 0, &algo, &math,
+                         &need, err)))
+            return rc;
+        store_slot(e, dir, n, a, b, algo, math);
+        most = need > most ? need : most;
+    }
+    if (most > s->ws_bytes) {
+        if ((rc = cuda_grow(s, &s->ws, most, "the cuDNN workspace", err)))
+            return rc;
+        s->ws_bytes = most;
+    }
+    e->max_n = n;
+    return CL_OK;
+}
+
+
+int cuda_conv_prepare(cl_backend *be, const conv_desc *d, int n, int h, int w, cl_err *err)
+{
+    cuda_state *s = cuda_of(be);
+    conv_entry *e = lookup(s, d, h, w);
+    int kind = own_kind(d), mode = mode_of(s, kind), rc;
+
+    if (s->failed) {
+        if (err)
+            *err = s->err;
+        return s->err.code;
+    }
+    if (n <= 0 || h - d->oy <= 0 || w - d->ox <= 0 || conv_out_h(d, h) <= 0 ||
+        conv_out_w(d, w) <= 0 || d->groups <= 0 || d->cin % d->groups || d->cout % d->groups)
+        return ERR_SET(err, CL_ERR_SHAPE, "CUDA backend: conv %dx%d on %dx%d: bad shape", d->kh,
+                       d->kw, h, w);
+    if (mode == IMPL_OWN || mode == IMPL_SIMPLE)
+        return own_prepare(s, kind, d, n, h, w, err);
+    if (mode == IMPL_AUTO && (rc = own_prepare(s, kind, d, n, h, w, err)))
+        return rc;
+    if (!e) {
+        unsigned b = bucket_of(d, h, w);
+        if ((rc = entry_new(s, d, h, w, &e, err)))
+            return rc;
+        e->next = s->convs[b];
+        s->convs[b] = e;
+    }
+    if ((rc = dnn_prepare(s, e, n, err)))
+        return rc;
+    return mode == IMPL_AUTO && !e->timed ? auto_choose(be, s, e, kind, n, err) : CL_OK;
+}
+
+/* ---- the ops ---- */
+
+/* How direction dir of d on h x w images runs: IMPL_CUDNN, IMPL_OWN or
+ * IMPL_SIMPLE, and the kind; with auto the prepared choice (unprepared:
+ * cuDNN's way, which reports it) */
+static int impl_of(cuda_state *s, const conv_desc *d, int h, int w, int dir, int *kind)
+{
+    int mode = mode_of(s, *kind = own_kind(d));
+    if (mode == IMPL_AUTO) {
+        conv_entry *e = lookup(s, d, h, w);
+        mode = e && e->timed ? e->impl[dir] : IMPL_CUDNN;
+    }
+    return mode;
+}
+
+void cuda_conv_fwd(cl_backend *be, const conv_desc *d, tview x, const float *w, tview y, int acc)
+{
+    cuda_state *s = cuda_of(be);
+    conv_entry *e;
+    int kind, impl = impl_of(s, d, x.h, x.w, DIR_FWD, &kind);
+    if (impl != IMPL_CUDNN) {
+        if (!s->failed)
+            own_fwd(s, kind, impl, d, x, w, y, acc);
+    } else if ((e = entry_for(s, d, x, "forward"))) {
+        dnn_fwd(s, e, x, w, y, acc);
+    }
+}
+
 void cuda_conv_bwd_data(cl_backend *be, const conv_desc *d, tview x, const float *w, tview dy,
                         tview dx, int acc)
 {
     cuda_state *s = cuda_of(be);
     conv_entry *e;
-    if (own_kind(s, d)) {
+    int kind, impl = impl_of(s, d, x.h, x.w, DIR_DATA, &kind);
+    if (impl != IMPL_CUDNN) {
         if (!s->failed)
-            own_data(s, own_kind(s, d), d, x, w, dy, dx, acc);
-        return;
-    }
-    if ((e = entry_for(s, d, x, "data gradient")))
+            own_data(s, kind, impl, d, x, w, dy, dx, acc);
+    } else if ((e = entry_for(s, d, x, "data gradient"))) {
         data_grad(s, e, x, w, dy, dx, acc);
+    }
 }
 
 void cuda_conv_bwd_filter(cl_backend *be, const conv_desc *d, tview x, tview dy, float *dw)
 {
     cuda_state *s = cuda_of(be);
     conv_entry *e;
-    const float *in;
-    long ns;
-    if (own_kind(s, d)) {
+    int kind, impl = impl_of(s, d, x.h, x.w, DIR_FILTER, &kind);
+    if (impl != IMPL_CUDNN) {
         if (!s->failed)
-            own_filter(s, own_kind(s, d), d, x, dy, dw);
-        return;
+            own_filter(s, kind, impl, d, x, dy, dw);
+    } else if ((e = entry_for(s, d, x, "filter gradient"))) {
+        dnn_filter(s, e, x, dy, dw);
     }
-    if ((e = entry_for(s, d, x, "filter gradient")) && (in = conv_input(s, e, x, &ns)))
-        filter_grad(s, e, in, ns, dy, dw);
 }
 
 void cuda_conv_bwd(cl_backend *be, const conv_desc *d, tview x, const float *w, tview dy,
                    tview dx, int need_dx, int acc, float *dw)
 {
     cuda_state *s = cuda_of(be);
-    conv_entry *e;
-    const float *in;
-    long ns;
-    if (own_kind(s, d)) {
-        if (!s->failed)
-            own_filter(s, own_kind(s, d), d, x, dy, dw);
-        if (need_dx && !s->failed)
-            own_data(s, own_kind(s, d), d, x, w, dy, dx, acc);
+    conv_entry *e = NULL;
+    int kind, fi = impl_of(s, d, x.h, x.w, DIR_FILTER, &kind);
+    int di = impl_of(s, d, x.h, x.w, DIR_DATA, &kind);
+    if ((fi == IMPL_CUDNN || (need_dx && di == IMPL_CUDNN)) &&
+        !(e = entry_for(s, d, x, "backward")))
         return;
+    if (fi == IMPL_CUDNN)
+        dnn_filter(s, e, x, dy, dw);
+    else if (!s->failed)
+        own_filter(s, kind, fi, d, x, dy, dw);
+    if (need_dx && !s->failed) {
+        if (di == IMPL_CUDNN)
+            data_grad(s, e, x, w, dy, dx, acc);
+        else
+            own_data(s, kind, di, d, x, w, dy, dx, acc);
     }
-    if (!(e = entry_for(s, d, x, "backward")) || !(in = conv_input(s, e, x, &ns)))
-        return;
-    filter_grad(s, e, in, ns, dy, dw);
-    if (need_dx && !s->failed)
-        data_grad(s, e, x, w, dy, dx, acc);
 }

@@ -19,6 +19,8 @@
  *   CELLAR_DEPTHWISE=cudnn depthwise convolutions through cuDNN, not kernels/dwconv.cu
  *   CELLAR_DEPTHWISE=simple kernels/dwconv.cu without its shared-memory tiles
  *   CELLAR_POINTWISE=own   pointwise convolutions by kernels/pwconv.cu, not cuDNN
+ *   CELLAR_DEPTHWISE=auto, CELLAR_POINTWISE=auto: each shape's convolutions
+ *                          (each direction) the fastest way, timed when preparing
  *   CELLAR_CUDA_POOL=0     device memory by cudaMalloc/cudaFree, not the stream-ordered pool
  *   CELLAR_CUDA_LANES=k    a network's independent ops on up to k streams (1 to 8, default 1)
  *   CELLAR_BN_SPLIT=0      batch norm one block per channel always (one kernel, not two) */
@@ -934,18 +936,32 @@ static int cuda_create_on(int dev, cl_backend **out, cl_err *err)
         cuda_destroy(be);
         return code ? code : CL_ERR_BACKEND;
     }
-    {
-        char lanes[24] = "";
-        if (be->lanes > 1)
-            snprintf(lanes, sizeof lanes, ", %d lanes", be->lanes);
-        snprintf(s->detail, sizeof s->detail, "depthwise %s, pointwise %s, %s%s",
-                 !s->own_dw ? "cudnn" : s->dw_simple ? "simple" : "own",
-                 s->own_pw ? "own" : "cudnn",
-                 s->strict ? "fp32" : "tf32", lanes);
-    }
-    be->detail = s->detail;
+    cuda_set_detail(be);
     *out = be;
     return CL_OK;
+}
+
+void cuda_set_detail(cl_backend *be)
+{
+    static const char *const name[IMPL_AUTO + 1] = {"cudnn", "own", "simple", "auto"};
+    cuda_state *s = cuda_of(be);
+    char how[2][64], lanes[24] = "";
+    for (int k = 0; k < 2; k++) {
+        int impl = k ? s->pw_impl : s->dw_impl, *p = s->picks[k];
+        if (impl != IMPL_AUTO)
+            snprintf(how[k], sizeof how[k], "%s", name[impl]);
+        else if (k == 0)
+            snprintf(how[k], sizeof how[k], "auto (own %d, simple %d, cudnn %d)", p[IMPL_OWN],
+                     p[IMPL_SIMPLE], p[IMPL_CUDNN]);
+        else
+            snprintf(how[k], sizeof how[k], "auto (own %d, cudnn %d)", p[IMPL_OWN],
+                     p[IMPL_CUDNN]);
+    }
+    if (be->lanes > 1)
+        snprintf(lanes, sizeof lanes, ", %d lanes", be->lanes);
+    snprintf(s->detail, sizeof s->detail, "depthwise %s, pointwise %s, %s%s", how[0], how[1],
+             s->strict ? "fp32" : "tf32", lanes);
+    be->detail = s->detail;
 }
 
 static void cuda_destroy(cl_backend *be)

@@ -23,6 +23,11 @@
 
 typedef struct conv_entry conv_entry;
 
+/* How a kind of convolution runs: cuDNN, our kernels (depthwise ones
+ * tiled in shared memory), our depthwise kernels without tiles, or the
+ * fastest of those for each shape and direction */
+enum { IMPL_CUDNN, IMPL_OWN, IMPL_SIMPLE, IMPL_AUTO };
+
 typedef struct cuda_state {
     int device;
     int sms;             /* the device's multiprocessors */
@@ -65,11 +70,13 @@ typedef struct cuda_state {
                                            * (channel, range) pairs of two */
 
     /* convolutions by our own kernels: depthwise (kernels/dwconv.cu, unless
-     * CELLAR_DEPTHWISE=cudnn), pointwise (kernels/pwconv.cu, with
-     * CELLAR_POINTWISE=own) */
-    int own_dw, own_pw;
-    int dw_simple;                        /* CELLAR_DEPTHWISE=simple: no shared-memory tiles */
-    char detail[80];                      /* be->detail */
+     * CELLAR_DEPTHWISE says otherwise), pointwise (kernels/pwconv.cu, with
+     * CELLAR_POINTWISE=own); with "auto", whichever is the fastest for each
+     * shape and direction, timed when preparing (conv_cudnn.c) */
+    int dw_impl, pw_impl;                 /* IMPL_* */
+    int picks[2][IMPL_AUTO];              /* auto: the choices made, depthwise
+                                           * and pointwise, by IMPL_* */
+    char detail[160];                     /* be->detail */
     float *part;                          /* their filter-gradient partial sums */
     size_t part_floats;
 } cuda_state;
@@ -118,6 +125,10 @@ int cuda_grow(cuda_state *s, void **buf, size_t bytes, const char *what, cl_err 
 
 /* Grow the staging buffers to `floats` each (preparing only). */
 int cuda_reserve_stage(cuda_state *s, size_t floats, cl_err *err);
+
+/* Write be->detail again ("depthwise own, pointwise cudnn, tf32"; with
+ * auto, the choices made so far) */
+void cuda_set_detail(cl_backend *be);
 
 /* conv_cudnn.c */
 int cuda_conv_prepare(cl_backend *be, const conv_desc *d, int n, int h, int w, cl_err *err);
