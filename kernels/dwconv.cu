@@ -9,9 +9,9 @@
  *   forward     tiled (below) where the shape allows, else one thread
  *               per output value; the input read through ReLU when the op
  *               has one, so nothing is staged
- *   data grad   at stride 1 tiled, else one thread per input value,
- *               gathering the outputs whose windows hold it; masked by
- *               x > 0 under ReLU (no atomics)
+ *   data grad   tiled where the forward is, else one thread per input
+ *               value, gathering the outputs whose windows hold it;
+ *               masked by x > 0 under ReLU (no atomics)
  *   filter grad a split reduction: block (c, part) sums its channel's K*K
  *               products over a slice of the batch (per thread, then per
  *               warp by shuffles, then across warps), writing one partial
@@ -117,8 +117,10 @@ static __global__ void dw_filter_k(tview x, tview dy, int s, int p, int d, int r
 
 /* ---- tiled: planes in shared memory, a strip of outputs per thread ----
  *
- * Forward, and the data gradient at stride 1 (the same correlation over
- * dy with the filter turned round and padding (K-1)*D - p; the filter
+ * Forward, and the data gradient (the same correlation at stride 1 over
+ * dy with the filter turned round and padding (K-1)*D - p; at stride 2
+ * over dy spread out, a zero between neighbours in rows and columns, so
+ * three taps in four multiply zeros but none needs a test; the filter
  * gradient, dw_filter_tile_k below, tiles x the same way): a block copies
  * its planes (or a band of rows of one big plane), read through ReLU and
  * zero-padded, into shared memory with the filters, then each thread
@@ -182,15 +184,27 @@ static int dwt_plan(int K, int S, int D, int oh, int ow, int planes, dwt_shape *
 
 /* Tile row t (tw floats, the warp's lanes across it) from row iy of an
  * h x w plane, read through ReLU when relu, zero outside the plane (the
- * tile's column tx is the plane's column tx - pad) */
+ * tile's column tx is the plane's column tx - pad).  up = 2: of the plane
+ * spread out with a zero between neighbours, rows and columns (row iy is
+ * the plane's row iy / 2 when iy is even, else zeros). */
 static __device__ __forceinline__ void dwt_copy_row(float *t, const float *plane, int iy, int h,
-                                                    int w, int tw, int pad, int relu)
+                                                    int w, int tw, int pad, int relu, int up)
 {
-    const float *xr = plane + (long)iy * w;
-    int inside = iy >= 0 && iy < h;
-    for (int tx = (int)(threadIdx.x & 31); tx < tw; tx += 32) {
-        int ix = tx - pad;
-        t[tx] = inside && ix >= 0 && ix < w ? dw_relu(xr[ix], relu) : 0.f;
+    if (up == 1) {
+        const float *xr = plane + (long)iy * w;
+        int inside = iy >= 0 && iy < h;
+        for (int tx = (int)(threadIdx.x & 31); tx < tw; tx += 32) {
+            int ix = tx - pad;
+            t[tx] = inside && ix >= 0 && ix < w ? dw_relu(xr[ix], relu) : 0.f;
+        }
+    } else {
+        const float *xr = plane + (long)(iy >> 1) * w;
+        int inside = iy >= 0 && !(iy & 1) && (iy >> 1) < h;
+        for (int tx = (int)(threadIdx.x & 31); tx < tw; tx += 32) {
+            int ix = tx - pad;
+            t[tx] = inside && ix >= 0 && !(ix & 1) && (ix >> 1) < w ? dw_relu(xr[ix >> 1], relu)
+                                                                   : 0.f;
+        }
     }
 }
 
@@ -198,13 +212,14 @@ static __device__ __forceinline__ void dwt_copy_row(float *t, const float *plane
  * checked K and that both are at least 1) */
 static int dwt_takes(int s, int dil) { return s <= 2 && dil <= 2; }
 
-/* out (+)= the correlation of src's planes (read through ReLU when relu)
- * with the filters, taps K x K at stride S and dilation D, the window of
- * output (oy, ox) starting at input (oy*S - pad, ox*S - pad); flip: each
- * filter turned round (tap K*K-1-t for t); mask (its .d NULL: none): an
- * output is 0 where mask's value at the same place is not > 0. */
+/* out (+)= the correlation of src's planes (read through ReLU when relu;
+ * up = 2: spread out, as dwt_copy_row) with the filters, taps K x K at
+ * stride S and dilation D, the window of output (oy, ox) starting at input
+ * (oy*S - pad, ox*S - pad); flip: each filter turned round (tap K*K-1-t
+ * for t); mask (its .d NULL: none): an output is 0 where mask's value at
+ * the same place is not > 0. */
 template <int KSD>   /* K*100 + S*10 + D: one parameter, so a launch macro takes it */
-static __global__ void dw_tile_k(tview src, const float *wt, int flip, int pad, int relu,
+static __global__ void dw_tile_k(tview src, int up, const float *wt, int flip, int pad, int relu,
                                  tview out, tview mask, int acc, dwt_shape sh)
 {
     enum { K = KSD / 100, S = KSD / 10 % 10, D = KSD % 10 };
@@ -222,7 +237,7 @@ static __global__ void dw_tile_k(tview src, const float *wt, int flip, int pad, 
     for (int row = warp; row < np * sh.th; row += nw) {
         int i = row / sh.th, ty = row - i * sh.th, q = q0 + i, img = q / C, c = q - img * C;
         dwt_copy_row(tile + i * per + ty * sh.tw, src.d + (long)img * src.ns + (long)c * hw,
-                     iy0 + ty, src.h, src.w, sh.tw, pad, relu);
+                     iy0 + ty, src.h, src.w, sh.tw, pad, relu, up);
     }
     for (int j = threadIdx.x; j < np * K * K; j += blockDim.x) {
         int i = j / (K * K), tap = j - i * (K * K), c = (q0 + i) % C;
@@ -297,7 +312,7 @@ static __global__ void dw_filter_tile_k(tview x, tview dy, int pad, int relu, in
             for (int row = warp; row < np * sh.th; row += nw) {
                 int i = row / sh.th, ty = row - i * sh.th;
                 dwt_copy_row(tile + i * per + ty * sh.tw, x.d + (long)(g0 + i) * x.ns + (long)c * hw,
-                             iy0 + ty, x.h, x.w, sh.tw, pad, relu);
+                             iy0 + ty, x.h, x.w, sh.tw, pad, relu, 1);
             }
             __syncthreads();
             for (int j = threadIdx.x; j < np * rows * spr; j += blockDim.x) {
@@ -348,20 +363,20 @@ static __global__ void dw_filter_tile_k(tview x, tview dy, int pad, int relu, in
 /* The tiled launch of one correlation, its status in *e; 0 (nothing
  * launched) for a shape it does not take (dwt_takes, an output row's band
  * within shared memory). */
-static int dw_tile(cudaStream_t st, int k, int s, int dil, tview src, const float *w, int flip,
-                   int pad, int relu, tview out, tview mask, int acc, cudaError_t *e)
+static int dw_tile(cudaStream_t st, int k, int s, int dil, tview src, int up, const float *w,
+                   int flip, int pad, int relu, tview out, tview mask, int acc, cudaError_t *e)
 {
     dwt_shape sh;
     long planes = (long)src.n * src.c, blocks;
-    if (!dwt_takes(s, dil) || planes < 1 || planes > 0x7fffffffL ||
+    if (!dwt_takes(s, dil) || up < 1 || up > 2 || planes < 1 || planes > 0x7fffffffL ||
         !dwt_plan(k, s, dil, out.h, out.w, (int)planes, &sh))
         return 0;
     blocks = (planes + sh.P - 1) / sh.P * sh.bands;
     if (blocks > 0x7fffffffL)
         return 0;
 #define TILE(KSD)                                                                                  \
-    K_LAUNCH(dw_tile_k<KSD>, (unsigned)blocks, K_THREADS, st)(src, w, flip, pad, relu, out, mask,  \
-                                                               acc, sh)
+    K_LAUNCH(dw_tile_k<KSD>, (unsigned)blocks, K_THREADS, st)(src, up, w, flip, pad, relu, out,   \
+                                                               mask, acc, sh)
     DWT_DISPATCH(k * 100 + s * 10 + dil, TILE)
 #undef TILE
     *e = cudaGetLastError();
@@ -392,7 +407,7 @@ cudaError_t k_dw_fwd(cudaStream_t st, const conv_desc *d, tview x, const float *
     if (tiled) {
         tview none = {NULL, 0, 0, 0, 0, 0};
         cudaError_t e;
-        if (dw_tile(st, d->kh, d->sh, d->dh, x, w, 0, d->ph, d->relu_in, y, none, acc, &e))
+        if (dw_tile(st, d->kh, d->sh, d->dh, x, 1, w, 0, d->ph, d->relu_in, y, none, acc, &e))
             return e;
     }
 #define FWD(K)                                                                                     \
@@ -408,11 +423,12 @@ cudaError_t k_dw_bwd_data(cudaStream_t st, const conv_desc *d, tview x, const fl
     dim3 g = k_grid2((long)x.c * x.h * x.w, x.n);
     if (!dw_handles(d))
         return cudaErrorInvalidValue;
-    /* stride 1: dx is dy correlated with the filters turned round */
-    if (tiled && d->sh == 1) {
+    /* dx is dy (at stride 2 spread out, a zero between neighbours)
+     * correlated at stride 1 with the filters turned round */
+    if (tiled) {
         tview none = {NULL, 0, 0, 0, 0, 0};
         cudaError_t e;
-        if (dw_tile(st, d->kh, 1, d->dh, dy, w, 1, (d->kh - 1) * d->dh - d->ph, 0, dx,
+        if (dw_tile(st, d->kh, 1, d->dh, dy, d->sh, w, 1, (d->kh - 1) * d->dh - d->ph, 0, dx,
                     d->relu_in ? x : none, acc, &e))
             return e;
     }
