@@ -265,8 +265,9 @@ bench cellar_F16_N2_lanes8_pw_own 60 env CELLAR_CUDA_LANES=8 CELLAR_POINTWISE=ow
 
 # --- 6. where the time goes ---
 # each op timed alone, waiting after each, with the own depthwise kernels
-# and with cuDNN's (dw = depthwise, pw = pointwise convolutions)
-for impl in "own cudnn" "simple cudnn" "cudnn cudnn" "own own"; do
+# and with cuDNN's (dw = depthwise, pw = pointwise convolutions); with auto
+# the log ends with each convolution's ways and their times
+for impl in "own cudnn" "simple cudnn" "cudnn cudnn" "own own" "auto auto"; do
   set -- $impl
   tag=dw_$1_pw_$2   # (not "name": bench and step set that)
   bench "cellar_F16_N2_profile_$tag" 60 env CELLAR_DEPTHWISE=$1 CELLAR_POINTWISE=$2 \

@@ -38,10 +38,14 @@ CELLAR_CUDA_GRAPH=0 "$EMU" bench --backend cuda $small >plain.out 2>/dev/null; r
 check "CELLAR_CUDA_GRAPH=0: bench runs its steps op by op (graph false)" sh -c "[ $rc -eq 0 ] && [ '$(jget plain.out graph)' = False ]"
 CELLAR_POINTWISE=own CELLAR_DEPTHWISE=cudnn "$EMU" bench --backend cuda $small >other.out 2>/dev/null; rc=$?
 check "CELLAR_POINTWISE=own CELLAR_DEPTHWISE=cudnn: bench runs and says so" sh -c "[ $rc -eq 0 ] && [ '$(jget other.out engine)' = 'depthwise cudnn, pointwise own, tf32' ]"
-CELLAR_POINTWISE=auto CELLAR_DEPTHWISE=auto "$EMU" bench --backend cuda $small >auto.out 2>/dev/null; rc=$?
-check "CELLAR_POINTWISE=auto CELLAR_DEPTHWISE=auto: bench runs, naming each way's choices: $(jget auto.out engine)" \
+CELLAR_POINTWISE=auto CELLAR_DEPTHWISE=auto "$EMU" bench --backend cuda $small --profile >auto.out 2>auto.err; rc=$?
+check "CELLAR_POINTWISE=auto CELLAR_DEPTHWISE=auto: bench runs, counting each way's choices: $(jget auto.out engine)" \
   sh -c "[ $rc -eq 0 ] && echo '$(jget auto.out engine)' | grep -Eq '^depthwise auto \(own [0-9]+, simple [0-9]+, cudnn [0-9]+\), pointwise auto \(own [0-9]+, cudnn [0-9]+\), tf32$'"
 check "... with the CPU's parameter count" [ "$(jget auto.out params)" = "$(jget cpu.out params)" ]
+chosen=$(jget auto.out engine | sed 's/)[^)]*$//' | tr -c '0-9' ' ' | awk '{ s = 0; for (i = 1; i <= NF; i++) s += $i; print s / 3 }')
+timed=$(sed -n '/^# convolutions timed when planned/,$p' auto.err | grep -Ec '^conv .*: forward (own|simple|cudnn) \(.*\); data (own|simple|cudnn) \(.*\); filter (own|simple|cudnn) \(.*\)$')
+check "... and --profile lists each convolution timed, its three ways chosen and their times ($timed lines, $chosen shapes counted)" \
+  sh -c "[ '$timed' -gt 0 ] && [ '$timed' = '$chosen' ]"
 "$EMU" bench --backend cuda $small --profile >prof.out 2>prof.err; rc=$?
 check "bench --profile on cuda times each class of op" sh -c "[ $rc -eq 0 ] && grep -q 'depthwise' prof.err && grep -q 'batch norm' prof.err"
 check "... as device time between timing marks in a recorded step, none negative" sh -c "grep -q '^# .*timing marks in a recorded step' prof.err && ! grep -E '^[a-z].* -[0-9]' prof.err"

@@ -245,6 +245,11 @@ struct cl_backend {
     int (*fork)(cl_backend *be, cl_backend **out, cl_err *err);
     /* Optional: the device memory still free */
     int (*mem_free)(cl_backend *be, size_t *bytes);
+    /* Optional: where the backend chose how to run convolutions by timing
+     * them (CELLAR_DEPTHWISE=auto, ...), a line per convolution into buf
+     * (truncated to size): its label and batch, then for each direction
+     * the way chosen and each way's milliseconds a run; returns the lines */
+    int (*conv_choices)(cl_backend *be, char *buf, size_t size);
 
     /* Optional: lanes, more queues for one network's work, so that its
      * independent ops (a cell's branches) run at once.  lane_new makes a

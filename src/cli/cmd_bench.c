@@ -359,6 +359,13 @@ static int run_bench(int argc, char **argv)
         }
         fprintf(stderr, "%-34s %5s %21.3f %6s %9.1f %9.1f\n", "all", "", total / steps * 1e3, "",
                 all_mb / 1e6, total > 0 ? all_mb / (total / steps) / 1e9 : 0.0);
+        if (be->conv_choices) {
+            char list[16384];
+            if (be->conv_choices(be, list, sizeof list) > 0)
+                fprintf(stderr, "# convolutions timed when planned (auto): the way chosen for each "
+                                "direction, then each way's ms a run\n%s",
+                        list);
+        }
     }
     printf("%s\n", js.s);
 fail:

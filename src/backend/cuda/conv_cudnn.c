@@ -76,6 +76,7 @@ struct conv_entry {
     int victim[DIR_COUNT];  /* the slot the next new layout replaces */
     int timed;              /* auto: impl chosen */
     int impl[DIR_COUNT];    /* auto: how each direction runs (IMPL_*) */
+    float ms[DIR_COUNT][IMPL_AUTO];   /* auto: each way's time (< 0: not timed) */
     char label[112];        /* for messages: "conv 3x3 s1 d1 g1 16->16 relu @32x32" */
 };
 
@@ -726,6 +727,7 @@ typedef struct auto_choice {
     conv_desc d;
     int h, w, n, device, strict, find;
     int impl[DIR_COUNT];
+    float ms[DIR_COUNT][IMPL_AUTO];
 } auto_choice;
 
 static auto_choice auto_cache[AUTO_CACHE];
@@ -783,8 +785,12 @@ static int auto_choose(cl_backend *be, cuda_state *s, conv_entry *e, int kind, i
     cudaEvent_t ev[2] = {NULL, NULL};
     auto_choice *known = auto_known(s, e, n);
 
+    for (int dir = 0; dir < DIR_COUNT; dir++)
+        for (int i = 0; i < IMPL_AUTO; i++)
+            e->ms[dir][i] = -1.f;
     if (known) {
         memcpy(e->impl, known->impl, sizeof e->impl);
+        memcpy(e->ms, known->ms, sizeof e->ms);
     } else {
         for (int i = 0; i < 5 && !rc; i++)
             rc = cuda_grow(s, (void **)&buf[i], len[i] * sizeof(float),
@@ -800,6 +806,8 @@ static int auto_choose(cl_backend *be, cuda_state *s, conv_entry *e, int kind, i
                 float ms = 0.f;
                 rc = auto_time(s, e, kind, ways[kind][i], dir, x, buf[3], y, dx, buf[4], ev, &ms,
                                err);
+                if (!rc)
+                    e->ms[dir][ways[kind][i]] = ms;
                 if (!rc && (best < 0.f || ms < best)) {
                     best = ms;
                     e->impl[dir] = ways[kind][i];
@@ -820,6 +828,7 @@ static int auto_choose(cl_backend *be, cuda_state *s, conv_entry *e, int kind, i
             c->strict = s->strict;
             c->find = s->find;
             memcpy(c->impl, e->impl, sizeof c->impl);
+            memcpy(c->ms, e->ms, sizeof c->ms);
         }
         for (int i = 0; i < 2; i++)
             if (ev[i])
@@ -1004,4 +1013,41 @@ void cuda_conv_bwd(cl_backend *be, const conv_desc *d, tview x, const float *w, 
         else
             own_data(s, kind, di, d, x, w, dy, dx, acc);
     }
+}
+
+/* be->conv_choices: a line for each convolution whose ways were timed */
+int cuda_conv_choices(cl_backend *be, char *buf, size_t size)
+{
+    static const char *const name[IMPL_AUTO] = {"cudnn", "own", "simple"};
+    static const char *const dir_short[DIR_COUNT] = {"forward", "data", "filter"};
+    cuda_state *s = cuda_of(be);
+    size_t at = 0;
+    int lines = 0;
+    if (size)
+        buf[0] = '\0';
+    for (int b = 0; b < CONV_BUCKETS; b++)
+        for (const conv_entry *e = s->convs[b]; e; e = e->next) {
+            if (!e->timed)
+                continue;
+            lines++;
+            if (at < size)
+                at += (size_t)snprintf(buf + at, size - at, "%s (batch %d):", e->label, e->max_n);
+            for (int dir = 0; dir < DIR_COUNT; dir++) {
+                const char *sep = " (";
+                if (at < size)
+                    at += (size_t)snprintf(buf + at, size - at, "%s %s %s", dir ? ";" : "",
+                                           dir_short[dir], name[e->impl[dir]]);
+                for (int i = 0; i < IMPL_AUTO; i++)
+                    if (e->ms[dir][i] >= 0.f && at < size) {
+                        at += (size_t)snprintf(buf + at, size - at, "%s%s %.3f", sep, name[i],
+                                               e->ms[dir][i] / AUTO_REPS);
+                        sep = ", ";
+                    }
+                if (at < size && sep[0] == ',')
+                    at += (size_t)snprintf(buf + at, size - at, ")");
+            }
+            if (at < size)
+                at += (size_t)snprintf(buf + at, size - at, "\n");
+        }
+    return lines;
 }

@@ -808,6 +808,7 @@ static const cl_backend cuda_table = {
     .mark_times = cuda_mark_times,
     .fork = cuda_fork,
     .mem_free = cuda_mem_free,
+    .conv_choices = cuda_conv_choices,
     .lane_new = cuda_lane_new,
     .event_new = cuda_event_new,
     .event_record = cuda_event_record,

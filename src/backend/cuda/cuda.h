@@ -138,6 +138,7 @@ void cuda_conv_bwd_data(cl_backend *be, const conv_desc *d, tview x, const float
 void cuda_conv_bwd_filter(cl_backend *be, const conv_desc *d, tview x, tview dy, float *dw);
 void cuda_conv_bwd(cl_backend *be, const conv_desc *d, tview x, const float *w, tview dy,
                    tview dx, int need_dx, int acc, float *dw);
+int cuda_conv_choices(cl_backend *be, char *buf, size_t size);
 int cuda_conv_init(cuda_state *s, cl_err *err);
 void cuda_conv_free(cuda_state *s);
 
