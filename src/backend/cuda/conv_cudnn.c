@@ -714,7 +714,8 @@ static void run_impl(cuda_state *s, conv_entry *e, int kind, int impl, int dir, 
  * fastest: our kernels, for depthwise ones also without tiles, or cuDNN
  * with its chosen algorithm, staging included.  Every way is prepared, so
  * nothing changes while running (where there is no memory for the
- * timing, our kernels run untimed).  A process remembers its choices (up to
+ * timing, our kernels run untimed; where cuDNN cannot take a shape, the
+ * others are timed).  A process remembers its choices (up to
  * AUTO_CACHE shapes), so a search's children, which share their shapes,
  * and a network's lanes time each shape once; one host thread drives
  * every backend, so the table needs no lock.  The choice follows timings,
@@ -769,9 +770,10 @@ static int auto_time(cuda_state *s, conv_entry *e, int kind, int impl, int dir, 
 }
 
 /* Choose how each direction of e (a convolution of `kind`) runs on
- * batches of n, by timing (or as this process chose before); counted in
- * s->picks and be->detail. */
-static int auto_choose(cl_backend *be, cuda_state *s, conv_entry *e, int kind, int n,
+ * batches of n, by timing (or as this process chose before), cuDNN among
+ * the ways when dnn (prepared for it); counted in s->picks and
+ * be->detail. */
+static int auto_choose(cl_backend *be, cuda_state *s, conv_entry *e, int kind, int n, int dnn,
                        cl_err *err)
 {
     static const int ways[2][3] = {{IMPL_OWN, IMPL_SIMPLE, IMPL_CUDNN},
@@ -783,7 +785,7 @@ static int auto_choose(cl_backend *be, cuda_state *s, conv_entry *e, int kind, i
                      (size_t)conv_weight_count(d), (size_t)conv_weight_count(d)};
     float *buf[5] = {NULL, NULL, NULL, NULL, NULL};   /* x, dx, y (and dy), w, dw */
     cudaEvent_t ev[2] = {NULL, NULL};
-    auto_choice *known = auto_known(s, e, n);
+    auto_choice *known = dnn ? auto_known(s, e, n) : NULL;
 
     for (int dir = 0; dir < DIR_COUNT; dir++)
         for (int i = 0; i < IMPL_AUTO; i++)
@@ -804,6 +806,8 @@ static int auto_choose(cl_backend *be, cuda_state *s, conv_entry *e, int kind, i
             float best = -1.f;
             for (int i = 0; i < 3 && ways[kind][i] >= 0 && !rc; i++) {
                 float ms = 0.f;
+                if (ways[kind][i] == IMPL_CUDNN && !dnn)
+                    continue;
                 rc = auto_time(s, e, kind, ways[kind][i], dir, x, buf[3], y, dx, buf[4], ev, &ms,
                                err);
                 if (!rc)
@@ -818,7 +822,7 @@ static int auto_choose(cl_backend *be, cuda_state *s, conv_entry *e, int kind, i
             for (int dir = 0; dir < DIR_COUNT; dir++)
                 e->impl[dir] = IMPL_OWN;
             rc = CL_OK;
-        } else if (!rc && auto_cached < AUTO_CACHE) {
+        } else if (!rc && dnn && auto_cached < AUTO_CACHE) {
             auto_choice *c = &auto_cache[auto_cached++];
             c->d = *d;
             c->h = e->h;
@@ -933,9 +937,12 @@ int cuda_conv_prepare(cl_backend *be, const conv_desc *d, int n, int h, int w, c
         e->next = s->convs[b];
         s->convs[b] = e;
     }
-    if ((rc = dnn_prepare(s, e, n, err)))
+    rc = dnn_prepare(s, e, n, err);
+    if (mode != IMPL_AUTO || e->timed)
         return rc;
-    return mode == IMPL_AUTO && !e->timed ? auto_choose(be, s, e, kind, n, err) : CL_OK;
+    /* auto, the first time: where cuDNN cannot take the shape (workspace,
+     * memory), our kernels' ways only */
+    return auto_choose(be, s, e, kind, n, rc == CL_OK, err);
 }
 
 /* ---- the ops ---- */
