@@ -34,7 +34,9 @@
 #      CELLAR_POINTWISE=auto); the cells' branches
 #      on 2, 4 and 8 lanes (CELLAR_CUDA_LANES; F=32 N=6 on 4), 4 and 16
 #      children, 8 children on 2 lanes each, 8 lanes with batch norm in one
-#      kernel and with own pointwise kernels;
+#      kernel and with own pointwise kernels; then the proxy's runs ranked
+#      (lines "rank:", again at the end), so the fastest settings show at
+#      a glance;
 #   6. where a step's time goes: the proxy op class by op class
 #      (--profile) and whole with cellar's own depthwise and pointwise
 #      kernels or cuDNN's (CELLAR_DEPTHWISE, CELLAR_POINTWISE), with
@@ -263,6 +265,32 @@ bench cellar_F16_N2_children8_lanes2 90 env CELLAR_CUDA_LANES=2 "$b/cellar" benc
 bench cellar_F16_N2_lanes8_bn1 60 env CELLAR_CUDA_LANES=8 CELLAR_BN_SPLIT=0 "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
 bench cellar_F16_N2_lanes8_pw_own 60 env CELLAR_CUDA_LANES=8 CELLAR_POINTWISE=own "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
 
+rank() { # the proxy's benches so far, fastest first, against the default and PyTorch's graph
+  python3 - "$sum" <<'PY' | tee -a "$sum"
+import json, sys
+runs = {}
+for line in open(sys.argv[1]):
+    name, sep, rest = line.partition(": {")
+    if sep and name.startswith(("cellar_F16_N2", "torch_graph_F16_N2")) and "_profile_" not in name \
+            and not name.endswith("_b32"):
+        try:
+            runs[name] = json.loads("{" + rest)
+        except ValueError:
+            pass
+torch = runs.get("torch_graph_F16_N2", {}).get("img_s")
+rows = sorted(((r.get("children", 1), -r["img_s"], n, r.get("engine", "")) for n, r in runs.items()
+               if "img_s" in r))
+print("rank: F=16 N=2 batch 128 by children at once, fastest first: img/s in all, x the default "
+      "with as many children, x PyTorch's graph (one process)")
+for k, v, n, eng in rows:
+    v = -v
+    base = runs.get("cellar_F16_N2" + ("" if k == 1 else "_children%d" % k), {}).get("img_s")
+    print("rank: %-34s %2d %9.0f %6s %6s  %s" % (n, k, v, "%.2f" % (v / base) if base else "-",
+          "%.2f" % (v / torch) if torch and k == 1 else "-", eng))
+PY
+}
+rank
+
 # --- 6. where the time goes ---
 # each op timed alone, waiting after each, with the own depthwise kernels
 # and with cuDNN's (dw = depthwise, pw = pointwise convolutions); with auto
@@ -300,6 +328,7 @@ if command -v compute-sanitizer >/dev/null; then
     "$b/cellar" bench --backend cuda --N 1 --F 8 --batch 16 --steps 2 --warmup 1
   tail -3 "$out/sanitizer.log" | tee -a "$sum"
 fi
+rank
 [ -n "$cpid" ] && kill "$cpid" 2>/dev/null
 note "done in $(( $(date +%s) - start )) s"
 packup
