@@ -22,14 +22,17 @@
 #include <limits.h>
 
 #include "common.cuh"
+#include "fastdiv.h"
 
 #define BN_THREADS 512
 
-/* value i (of n*h*w) of channel c's plane in view t; co = c*h*w */
-static __device__ __forceinline__ long bn_at(const tview &t, long co, int hw, int i)
+/* value i (of n*h*w) of channel c's plane in view t; co = c*h*w; hw
+ * divides by h*w (kernels/fastdiv.h: a channel's values are walked across
+ * the images, one division each) */
+static __device__ __forceinline__ long bn_at(const tview &t, long co, k_div hw, int i)
 {
-    int img = i / hw;
-    return (long)img * t.ns + co + (i - img * hw);
+    int img = k_div_q(hw, i);
+    return (long)img * t.ns + co + (i - img * (int)hw.d);
 }
 
 /* From a channel's mean and biased variance over m values: its mean and
@@ -53,11 +56,11 @@ static __device__ void bn_finish(double mean, double var, int m, float eps, floa
 }
 
 /* y (+)= sscale[img] * (a x + b) over the channel's values [i0, i1) */
-static __device__ void bn_apply(tview x, tview y, long co, int hw, float a, float b, int acc,
+static __device__ void bn_apply(tview x, tview y, long co, k_div hw, float a, float b, int acc,
                                 const float *sscale, int i0, int i1)
 {
     for (int i = i0 + threadIdx.x; i < i1; i += blockDim.x) {
-        int img = i / hw;
+        int img = k_div_q(hw, i);
         float sc = sscale ? sscale[img] : 1.f, v = x.d[bn_at(x, co, hw, i)];
         float *o = y.d + bn_at(y, co, hw, i);
         if (!acc)
@@ -68,13 +71,13 @@ static __device__ void bn_apply(tview x, tview y, long co, int hw, float a, floa
 }
 
 /* the block's sums of dy' and dy' (x - mean) over [i0, i1), dy' = sscale dy */
-static __device__ void bn_dy_sums(tview x, tview dy, long co, int hw, float mean,
+static __device__ void bn_dy_sums(tview x, tview dy, long co, k_div hw, float mean,
                                   const float *sscale, int i0, int i1, double *sh, double *sdy,
                                   double *sdyx)
 {
     double a = 0.0, b = 0.0;
     for (int i = i0 + threadIdx.x; i < i1; i += blockDim.x) {
-        int img = i / hw;
+        int img = k_div_q(hw, i);
         float sc = sscale ? sscale[img] : 1.f, g;
         if (sc == 0.f)
             continue;
@@ -103,11 +106,11 @@ static __device__ void bn_grads(double sdy, double sdyx, float gamma, float rstd
 }
 
 /* dx (+)= k (dy' - mdy - (x - mean) mdyx) over [i0, i1) */
-static __device__ void bn_dx(tview x, tview dy, tview dx, long co, int hw, float mean, float k,
+static __device__ void bn_dx(tview x, tview dy, tview dx, long co, k_div hw, float mean, float k,
                              float mdy, float mdyx, const float *sscale, int acc, int i0, int i1)
 {
     for (int i = i0 + threadIdx.x; i < i1; i += blockDim.x) {
-        int img = i / hw;
+        int img = k_div_q(hw, i);
         float sc = sscale ? sscale[img] : 1.f;
         float g = dy.d[bn_at(dy, co, hw, i)], p = x.d[bn_at(x, co, hw, i)];
         float v = k * (sc * g - mdy - (p - mean) * mdyx);
@@ -124,22 +127,23 @@ static __global__ void bn_fwd_train_k(float eps, float mom, tview x, const float
     __shared__ double sh[33];
     int c = blockIdx.x, hw = x.h * x.w, m = x.n * hw;
     long co = (long)c * hw;
+    k_div hd = k_div_make(hw);
     double s = 0.0, q = 0.0, mean, var;
     float mf, rstd, a;
 
     for (int i = threadIdx.x; i < m; i += blockDim.x)
-        s += x.d[bn_at(x, co, hw, i)];
+        s += x.d[bn_at(x, co, hd, i)];
     mean = block_sum(s, sh) / m;
     mf = (float)mean;
     for (int i = threadIdx.x; i < m; i += blockDim.x) {
-        float d = x.d[bn_at(x, co, hw, i)] - mf;
+        float d = x.d[bn_at(x, co, hd, i)] - mf;
         q += (double)(d * d);
     }
     var = block_sum(q, sh) / m;
     bn_finish(mean, var, m, eps, mom, c, threadIdx.x == 0, save_mean, save_rstd, run_mean, run_var,
               &mf, &rstd);
     a = gamma[c] * rstd;
-    bn_apply(x, y, co, hw, a, beta[c] - mf * a, acc, sscale, 0, m);
+    bn_apply(x, y, co, hd, a, beta[c] - mf * a, acc, sscale, 0, m);
 }
 
 cudaError_t k_bn_fwd_train(cudaStream_t st, float eps, float momentum, tview x, const float *gamma,
@@ -169,10 +173,11 @@ static __global__ void bn_stats_k(tview x, int parts, double *part)
     __shared__ double sh[33];
     int c = blockIdx.x, hw = x.h * x.w, i0, i1;
     long co = (long)c * hw;
+    k_div hd = k_div_make(hw);
     double s = 0.0, q = 0.0;
     bn_range(x.n * hw, parts, &i0, &i1);
     for (int i = i0 + threadIdx.x; i < i1; i += blockDim.x) {
-        double v = x.d[bn_at(x, co, hw, i)];
+        double v = x.d[bn_at(x, co, hd, i)];
         s += v;
         q += v * v;
     }
@@ -203,6 +208,7 @@ static __global__ void bn_norm_k(float eps, float mom, tview x, const float *gam
 {
     __shared__ float ab[2];
     int c = blockIdx.x, hw = x.h * x.w, m = x.n * hw, i0, i1;
+    k_div hd = k_div_make(hw);
     if (threadIdx.x == 0) {
         double s, q, mean, var;
         float mf, rstd;
@@ -216,7 +222,7 @@ static __global__ void bn_norm_k(float eps, float mom, tview x, const float *gam
     }
     __syncthreads();
     bn_range(m, parts, &i0, &i1);
-    bn_apply(x, y, (long)c * hw, hw, ab[0], ab[1], acc, sscale, i0, i1);
+    bn_apply(x, y, (long)c * hw, hd, ab[0], ab[1], acc, sscale, i0, i1);
 }
 
 static __global__ void bn_bwd_sums_k(tview x, tview dy, const float *save_mean,
@@ -224,9 +230,10 @@ static __global__ void bn_bwd_sums_k(tview x, tview dy, const float *save_mean,
 {
     __shared__ double sh[33];
     int c = blockIdx.x, hw = x.h * x.w, i0, i1;
+    k_div hd = k_div_make(hw);
     double sdy, sdyx;
     bn_range(x.n * hw, parts, &i0, &i1);
-    bn_dy_sums(x, dy, (long)c * hw, hw, save_mean[c], sscale, i0, i1, sh, &sdy, &sdyx);
+    bn_dy_sums(x, dy, (long)c * hw, hd, save_mean[c], sscale, i0, i1, sh, &sdy, &sdyx);
     if (threadIdx.x == 0) {
         part[((long)blockIdx.y * gridDim.x + c) * 2] = sdy;
         part[((long)blockIdx.y * gridDim.x + c) * 2 + 1] = sdyx;
@@ -240,6 +247,7 @@ static __global__ void bn_bwd_apply_k(tview x, tview dy, const float *gamma,
 {
     __shared__ float kk[3];
     int c = blockIdx.x, hw = x.h * x.w, m = x.n * hw, i0, i1;
+    k_div hd = k_div_make(hw);
     if (threadIdx.x == 0) {
         double sdy, sdyx;
         bn_parts_total(part, parts, c, &sdy, &sdyx);
@@ -248,7 +256,7 @@ static __global__ void bn_bwd_apply_k(tview x, tview dy, const float *gamma,
     }
     __syncthreads();
     bn_range(m, parts, &i0, &i1);
-    bn_dx(x, dy, dx, (long)c * hw, hw, save_mean[c], kk[0], kk[1], kk[2], sscale, acc, i0, i1);
+    bn_dx(x, dy, dx, (long)c * hw, hd, save_mean[c], kk[0], kk[1], kk[2], sscale, acc, i0, i1);
 }
 
 cudaError_t k_bn_fwd_train_split(cudaStream_t st, float eps, float momentum, tview x,
@@ -324,12 +332,13 @@ static __global__ void bn_bwd_k(tview x, tview dy, const float *gamma, const flo
     __shared__ double sh[33];
     int c = blockIdx.x, hw = x.h * x.w, m = x.n * hw;
     long co = (long)c * hw;
+    k_div hd = k_div_make(hw);
     float mean = save_mean[c], k, mdy, mdyx;
     double sdy, sdyx;
-    bn_dy_sums(x, dy, co, hw, mean, sscale, 0, m, sh, &sdy, &sdyx);
+    bn_dy_sums(x, dy, co, hd, mean, sscale, 0, m, sh, &sdy, &sdyx);
     bn_grads(sdy, sdyx, gamma[c], save_rstd[c], m, c, threadIdx.x == 0, dgamma, dbeta, &k, &mdy,
              &mdyx);
-    bn_dx(x, dy, dx, co, hw, mean, k, mdy, mdyx, sscale, acc, 0, m);
+    bn_dx(x, dy, dx, co, hd, mean, k, mdy, mdyx, sscale, acc, 0, m);
 }
 
 cudaError_t k_bn_bwd(cudaStream_t st, tview x, tview dy, const float *gamma,

@@ -17,6 +17,7 @@
 #include "child/child.h"
 #include "core/rng.h"
 #include "kernels/conv_math.h"
+#include "kernels/fastdiv.h"
 
 static cl_backend *be;
 static cl_rng rng;
@@ -1154,10 +1155,55 @@ static void test_dw_maths(void)
                  0, 0, 2);
 }
 
+/* kernels/fastdiv.h against the division: every divisor up to 4096 and
+ * the powers of two and their neighbours up to 2^31 - 1, each with the
+ * numerators where a quotient changes (q*d - 1, q*d) across the range,
+ * the ends, and random ones */
+static void test_fastdiv(void)
+{
+    long checked = 0, wrong = 0;
+    int bad_d = 0, bad_n = 0;
+    for (int k = 0; k < 4096 + 31 * 3; k++) {
+        int d = k < 4096 ? k + 1 : (int)((1u << ((k - 4096) / 3 + 1)) - 1 + (k - 4096) % 3);
+        k_div f;
+        if (d < 1)
+            continue;
+        f = k_div_make(d);
+        for (int j = 0; j < 64; j++) {
+            /* quotients spread over [0, (2^31 - 1) / d] */
+            long q = (long)(2147483647 / d) * j / 63;
+            long cand[4] = {q * d - 1, q * d, q * d + d - 1, (long)(rng_u64(&rng) >> 33)};
+            for (int i = 0; i < 4; i++) {
+                int n = (int)cand[i];
+                if (cand[i] < 0 || cand[i] > 2147483647L)
+                    continue;
+                checked++;
+                if (k_div_q(f, n) != n / d) {
+                    if (!wrong++) {
+                        bad_d = d;
+                        bad_n = n;
+                    }
+                }
+            }
+        }
+        checked++;
+        if (k_div_q(f, 2147483647) != 2147483647 / d && !wrong++) {
+            bad_d = d;
+            bad_n = 2147483647;
+        }
+    }
+    CHECK(wrong == 0, "the kernels' fast division agrees with n / d in %ld cases (%ld wrong%s)",
+          checked, wrong, wrong ? ", first shown below" : "");
+    if (wrong)
+        printf("# %d / %d: %d, fast division %d\n", bad_n, bad_d, bad_n / bad_d,
+               k_div_q(k_div_make(bad_d), bad_n));
+}
+
 int main(void)
 {
     cl_err err = {0};
     rng_seed(&rng, 12345);
+    test_fastdiv();
     if (backend_cpu_create(2, &be, &err)) {
         printf("not ok - CPU backend: %s\n", err.msg);
         return 1;
