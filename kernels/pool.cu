@@ -8,10 +8,18 @@
  * For max pooling a first kernel records each window's arg-max (the first
  * maximum in scan order, as the CPU and PyTorch take it) in a scratch
  * buffer, since the forward may have added into a shared output and left
- * nothing to compare against. */
+ * nothing to compare against.
+ *
+ * The kernels are templates on the window K and stride S (KS = K*10 + S),
+ * so that the common 3x3 pools (stride 1 or 2) divide by constants, and
+ * the index of a value splits into channel, row and column by
+ * kernels/fastdiv.h: otherwise the backward's six integer divisions a
+ * value (some twenty instructions each) outweighed its memory traffic.
+ * Other windows take KS = 0: k and s as passed. */
 #include <float.h>
 
 #include "common.cuh"
+#include "fastdiv.h"
 
 /* first and last+1 input rows of output row o's window, clipped */
 static __device__ __forceinline__ void window(int o, int k, int s, int p, int n, int *lo, int *hi)
@@ -21,10 +29,13 @@ static __device__ __forceinline__ void window(int o, int k, int s, int p, int n,
     *hi = b > n ? n : b;
 }
 
-static __global__ void pool_fwd_k(int max, int k, int s, int p, tview x, tview y, int acc,
+template <int KS>   /* K*10 + S: one parameter, so a launch macro takes it */
+static __global__ void pool_fwd_k(int max, int kr, int sr, int p, tview x, tview y, int acc,
                                   const float *sscale)
 {
+    const int k = KS ? KS / 10 : kr, s = KS ? KS % 10 : sr;
     int hw = x.h * x.w, howo = y.h * y.w, per = y.c * howo;
+    k_div dplane = k_div_make(howo), drow = k_div_make(y.w);
     FOR_IMAGES(img, x.n)
     {
         float sc = sscale ? sscale[img] : 1.f;
@@ -34,7 +45,8 @@ static __global__ void pool_fwd_k(int max, int k, int s, int p, tview x, tview y
             continue;
         FOR_VALUES(j, per)
         {
-            int c = j / howo, r = j - c * howo, oy = r / y.w, ox = r - oy * y.w, y0, y1, x0, x1;
+            int c = k_div_q(dplane, j), r = j - c * howo, oy = k_div_q(drow, r), ox = r - oy * y.w;
+            int y0, y1, x0, x1;
             const float *xp = xi + (long)c * hw;
             float v;
             window(oy, k, s, p, x.h, &y0, &y1);
@@ -56,25 +68,41 @@ static __global__ void pool_fwd_k(int max, int k, int s, int p, tview x, tview y
     }
 }
 
+/* launch(KS): the kernel for window k and stride s */
+#define POOL_DISPATCH(k, s, launch) \
+    if ((k) == 3 && (s) == 1)       \
+        launch(31);                 \
+    else if ((k) == 3 && (s) == 2)  \
+        launch(32);                 \
+    else                            \
+        launch(0)
+
 cudaError_t k_pool_fwd(cudaStream_t st, int max, int k, int s, int p, tview x, tview y, int acc,
                        const float *sscale)
 {
-    K_LAUNCH(pool_fwd_k, k_grid2((long)y.c * y.h * y.w, x.n), K_THREADS, st)
-    (max, k, s, p, x, y, acc, sscale);
+    dim3 g = k_grid2((long)y.c * y.h * y.w, x.n);
+#define FWD(KS) \
+    K_LAUNCH(pool_fwd_k<KS>, g, K_THREADS, st)(max, k, s, p, x, y, acc, sscale)
+    POOL_DISPATCH(k, s, FWD);
+#undef FWD
     return cudaGetLastError();
 }
 
 /* idx[img][c][oy][ox] = iy*w + ix of the window's first maximum */
-static __global__ void pool_argmax_k(int k, int s, int p, tview x, int ho, int wo, int *idx)
+template <int KS>   /* K*10 + S: one parameter, so a launch macro takes it */
+static __global__ void pool_argmax_k(int kr, int sr, int p, tview x, int ho, int wo, int *idx)
 {
+    const int k = KS ? KS / 10 : kr, s = KS ? KS % 10 : sr;
     int hw = x.h * x.w, howo = ho * wo, per = x.c * howo;
+    k_div dplane = k_div_make(howo), drow = k_div_make(wo);
     FOR_IMAGES(img, x.n)
     {
         const float *xi = x.d + (long)img * x.ns;
         int *ii = idx + (long)img * per;
         FOR_VALUES(j, per)
         {
-            int c = j / howo, r = j - c * howo, oy = r / wo, ox = r - oy * wo, y0, y1, x0, x1, at;
+            int c = k_div_q(dplane, j), r = j - c * howo, oy = k_div_q(drow, r), ox = r - oy * wo;
+            int y0, y1, x0, x1, at;
             const float *xp = xi + (long)c * hw;
             window(oy, k, s, p, x.h, &y0, &y1);
             window(ox, k, s, p, x.w, &x0, &x1);
@@ -88,10 +116,13 @@ static __global__ void pool_argmax_k(int k, int s, int p, tview x, int ho, int w
     }
 }
 
-static __global__ void pool_bwd_k(int max, int k, int s, int p, tview dy, tview dx, int acc,
+template <int KS>   /* K*10 + S: one parameter, so a launch macro takes it */
+static __global__ void pool_bwd_k(int max, int kr, int sr, int p, tview dy, tview dx, int acc,
                                   const float *sscale, const int *idx)
 {
+    const int k = KS ? KS / 10 : kr, s = KS ? KS % 10 : sr;
     int hw = dx.h * dx.w, howo = dy.h * dy.w, per = dx.c * hw;
+    k_div dplane = k_div_make(hw), drow = k_div_make(dx.w);
     FOR_IMAGES(img, dx.n)
     {
         float sc = sscale ? sscale[img] : 1.f;
@@ -100,7 +131,7 @@ static __global__ void pool_bwd_k(int max, int k, int s, int p, tview dy, tview 
         float *di = dx.d + (long)img * dx.ns;
         FOR_VALUES(j, per)
         {
-            int c = j / hw, r = j - c * hw, iy = r / dx.w, ix = r - iy * dx.w;
+            int c = k_div_q(dplane, j), r = j - c * hw, iy = k_div_q(drow, r), ix = r - iy * dx.w;
             /* outputs o with o*s - p <= i < o*s - p + k */
             int ty = iy + p - k + 1, tx = ix + p - k + 1;
             int oy0 = ty <= 0 ? 0 : (ty + s - 1) / s, oy1 = (iy + p) / s;
@@ -138,15 +169,20 @@ cudaError_t k_pool_bwd(cudaStream_t st, int max, int k, int s, int p, tview x, t
                        int acc, const float *sscale, int *idx)
 {
     cudaError_t e;
+    dim3 ga = k_grid2((long)x.c * dy.h * dy.w, x.n), gb = k_grid2((long)dx.c * dx.h * dx.w, dx.n);
     if (max) {
         if (!idx)
             return cudaErrorInvalidValue;
-        K_LAUNCH(pool_argmax_k, k_grid2((long)x.c * dy.h * dy.w, x.n), K_THREADS, st)
-        (k, s, p, x, dy.h, dy.w, idx);
+#define ARGMAX(KS) \
+    K_LAUNCH(pool_argmax_k<KS>, ga, K_THREADS, st)(k, s, p, x, dy.h, dy.w, idx)
+        POOL_DISPATCH(k, s, ARGMAX);
+#undef ARGMAX
         if ((e = cudaGetLastError()) != cudaSuccess)
             return e;
     }
-    K_LAUNCH(pool_bwd_k, k_grid2((long)dx.c * dx.h * dx.w, dx.n), K_THREADS, st)
-    (max, k, s, p, dy, dx, acc, sscale, idx);
+#define BWD(KS) \
+    K_LAUNCH(pool_bwd_k<KS>, gb, K_THREADS, st)(max, k, s, p, dy, dx, acc, sscale, idx)
+    POOL_DISPATCH(k, s, BWD);
+#undef BWD
     return cudaGetLastError();
 }

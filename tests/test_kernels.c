@@ -305,6 +305,13 @@ static void test_pool(const char *name, pool_kind kind, int k, int s, int n, int
         cpu->pool_fwd(cpu, &d, x, y, acc, sc);
         if (launched(what, k_pool_fwd(NULL, kind == POOL_MAX, k, s, d.p, x, yk, acc, sc)))
             same_view(what, yk, y, TOL);
+        if (acc == 0) {
+            /* 3x3 windows by the kernels for that window and stride */
+            char want[40];
+            snprintf(want, sizeof want, "pool_fwd_k<%d>", k == 3 ? k * 10 + s : 0);
+            CHECK(!strcmp(kemu_recent_op(0), want), "%s: forward ran %s (%s expected)", name,
+                  kemu_recent_op(0), want);
+        }
         snprintf(what, sizeof what, "%s: backward, acc %d", name, acc);
         cpu->pool_bwd(cpu, &d, x, dy, dx, acc, sc);
         if (launched(what, k_pool_bwd(NULL, kind == POOL_MAX, k, s, d.p, x, dy, dxk, acc, sc,
@@ -726,7 +733,9 @@ int main(void)
     test_bn("batch norm 3x4x32x32 (planes longer than a block), one block per channel", 3, 4, 32, 32, 1, 1);
     test_bn("batch norm 3x4x32x32 (planes longer than a block), split", 3, 4, 32, 32, 5, 1);
     test_pool("max pool 3x3", POOL_MAX, 3, 1, 2, 3, 7, 6);
+    test_pool("max pool 3x3 stride 2", POOL_MAX, 3, 2, 2, 3, 9, 10);
     test_pool("max pool 5x5 stride 2", POOL_MAX, 5, 2, 2, 2, 9, 8);
+    test_pool("avg pool 3x3", POOL_AVG, 3, 1, 3, 4, 8, 5);
     test_pool("avg pool 3x3 stride 2", POOL_AVG, 3, 2, 3, 2, 8, 9);
     test_pool("avg pool 7x7", POOL_AVG, 7, 1, 2, 2, 6, 7);
     test_small();
