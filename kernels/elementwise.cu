@@ -4,19 +4,21 @@
  * softmax cross-entropy and the SGD update.  One version of each, written
  * for clarity; their CPU twins are named in kernels.h. */
 #include "common.cuh"
+#include "fastdiv.h"
 
 /* ---- convolution staging ---- */
 
 static __global__ void conv_stage_in_k(tview x, int oy, int ox, int relu, float *out)
 {
     int he = x.h - oy, we = x.w - ox, plane = he * we, per = x.c * plane;
+    k_div dplane = k_div_make(plane), drow = k_div_make(we);
     FOR_IMAGES(img, x.n)
     {
         const float *xi = x.d + (long)img * x.ns;
         float *oi = out + (long)img * per;
         FOR_VALUES(j, per)
         {
-            int ci = j / plane, r = j - ci * plane, iy = r / we, ix = r - iy * we;
+            int ci = k_div_q(dplane, j), r = j - ci * plane, iy = k_div_q(drow, r), ix = r - iy * we;
             float v = xi[(long)ci * x.h * x.w + (long)(iy + oy) * x.w + ix + ox];
             oi[j] = relu ? (v > 0.f ? v : 0.f) : v;
         }
@@ -34,13 +36,14 @@ static __global__ void conv_stage_grad_k(const float *g, tview x, int oy, int ox
                                          tview dx, int acc)
 {
     int hw = x.h * x.w, per = x.c * hw, he = x.h - oy, we = x.w - ox, gper = x.c * he * we;
+    k_div dplane = k_div_make(hw), drow = k_div_make(x.w);
     FOR_IMAGES(img, x.n)
     {
         const float *xi = x.d + (long)img * x.ns, *gi = g + (long)img * gper;
         float *di = dx.d + (long)img * dx.ns;
         FOR_VALUES(j, per)
         {
-            int ci = j / hw, r = j - ci * hw, iy = r / x.w, ix = r - iy * x.w;
+            int ci = k_div_q(dplane, j), r = j - ci * hw, iy = k_div_q(drow, r), ix = r - iy * x.w;
             float v = 0.f;
             if (iy >= oy && ix >= ox)
                 v = gi[(long)ci * he * we + (long)(iy - oy) * we + (ix - ox)];
