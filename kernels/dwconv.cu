@@ -22,19 +22,21 @@
  * Every sum is in a fixed order, so results repeat bit for bit. */
 #include "common.cuh"
 #include "conv_math.h"
+#include "fastdiv.h"
 
 template <int K>
 static __global__ void dw_fwd_k(tview x, const float *wt, tview y, int s, int p, int d, int relu,
                                 int acc)
 {
     int hw = x.h * x.w, howo = y.h * y.w, per = y.c * howo;
+    k_div dplane = k_div_make(howo), drow = k_div_make(y.w);
     FOR_IMAGES(img, x.n)
     {
         const float *xi = x.d + (long)img * x.ns;
         float *yi = y.d + (long)img * y.ns;
         FOR_VALUES(j, per)
         {
-            int c = j / howo, r = j - c * howo, oy = r / y.w, ox = r - oy * y.w;
+            int c = k_div_q(dplane, j), r = j - c * howo, oy = k_div_q(drow, r), ox = r - oy * y.w;
             float v = dw_fwd_at(xi + (long)c * hw, wt + c * K * K, x.h, x.w, K, s, p, d, relu, oy,
                                 ox);
             yi[j] = acc ? yi[j] + v : v;
@@ -47,13 +49,14 @@ static __global__ void dw_data_k(tview x, const float *wt, tview dy, tview dx, i
                                  int relu, int acc)
 {
     int hw = x.h * x.w, howo = dy.h * dy.w, per = x.c * hw;
+    k_div dplane = k_div_make(hw), drow = k_div_make(x.w);
     FOR_IMAGES(img, x.n)
     {
         const float *xi = x.d + (long)img * x.ns, *gi = dy.d + (long)img * dy.ns;
         float *oi = dx.d + (long)img * dx.ns;
         FOR_VALUES(j, per)
         {
-            int c = j / hw, r = j - c * hw, iy = r / x.w, ix = r - iy * x.w;
+            int c = k_div_q(dplane, j), r = j - c * hw, iy = k_div_q(drow, r), ix = r - iy * x.w;
             /* stride 1 spelt out, so the divisions by it fold away */
             float v = s == 1 ? dw_data_at(gi + (long)c * howo, wt + c * K * K, dy.h, dy.w, K, 1,
                                           p, d, iy, ix)
@@ -101,13 +104,15 @@ static __global__ void dw_filter_k(tview x, tview dy, int s, int p, int d, int r
     int c = blockIdx.x, part = blockIdx.y, howo = dy.h * dy.w, hw = x.h * x.w;
     int n0 = (int)((long)x.n * part / parts), n1 = (int)((long)x.n * (part + 1) / parts);
     int count = (n1 - n0) * howo;
+    k_div dplane = k_div_make(howo), drow = k_div_make(dy.w);
     float acc[K * K];
 
 #pragma unroll
     for (int t = 0; t < K * K; t++)
         acc[t] = 0.f;
     for (int j = threadIdx.x; j < count; j += blockDim.x) {
-        int img = n0 + j / howo, r = j % howo, oy = r / dy.w, ox = r - oy * dy.w;
+        int q = k_div_q(dplane, j), img = n0 + q, r = j - q * howo, oy = k_div_q(drow, r);
+        int ox = r - oy * dy.w;
         float gv = dy.d[(long)img * dy.ns + (long)c * howo + r];
         dw_filter_add(x.d + (long)img * x.ns + (long)c * hw, x.h, x.w, K, s, p, d, relu, oy, ox,
                       gv, acc);
