@@ -303,13 +303,14 @@ static __global__ void bn_fwd_eval_k(float eps, tview x, const float *gamma, con
                                      const float *run_mean, const float *run_var, tview y, int acc)
 {
     int hw = x.h * x.w, per = x.c * hw;
+    k_div dplane = k_div_make(hw);
     FOR_IMAGES(img, x.n)
     {
         const float *p = x.d + (long)img * x.ns;
         float *q = y.d + (long)img * y.ns;
         FOR_VALUES(j, per)
         {
-            int c = j / hw;
+            int c = k_div_q(dplane, j);
             float a = gamma[c] / sqrtf(run_var[c] + eps), b = beta[c] - run_mean[c] * a;
             q[j] = acc ? q[j] + (a * p[j] + b) : a * p[j] + b;
         }
