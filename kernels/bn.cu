@@ -122,12 +122,11 @@ static __device__ void bn_dx(tview x, tview dy, tview dx, long co, k_div hw, flo
 static __global__ void bn_fwd_train_k(float eps, float mom, tview x, const float *gamma,
                                       const float *beta, float *save_mean, float *save_rstd,
                                       float *run_mean, float *run_var, tview y, int acc,
-                                      const float *sscale)
+                                      const float *sscale, k_div hd)
 {
     __shared__ double sh[33];
     int c = blockIdx.x, hw = x.h * x.w, m = x.n * hw;
     long co = (long)c * hw;
-    k_div hd = k_div_make(hw);
     double s = 0.0, q = 0.0, mean, var;
     float mf, rstd, a;
 
@@ -153,7 +152,8 @@ cudaError_t k_bn_fwd_train(cudaStream_t st, float eps, float momentum, tview x, 
     if ((long)x.n * x.h * x.w > INT_MAX)
         return cudaErrorInvalidValue;
     K_LAUNCH(bn_fwd_train_k, x.c, BN_THREADS, st)
-    (eps, momentum, x, gamma, beta, save_mean, save_rstd, run_mean, run_var, y, acc, sscale);
+    (eps, momentum, x, gamma, beta, save_mean, save_rstd, run_mean, run_var, y, acc, sscale,
+     k_div_make(x.h * x.w));
     return cudaGetLastError();
 }
 
@@ -168,12 +168,11 @@ static __device__ __forceinline__ void bn_range(int m, int parts, int *i0, int *
     *i1 = (int)((long)m * (blockIdx.y + 1) / parts);
 }
 
-static __global__ void bn_stats_k(tview x, int parts, double *part)
+static __global__ void bn_stats_k(tview x, int parts, double *part, k_div hd)
 {
     __shared__ double sh[33];
     int c = blockIdx.x, hw = x.h * x.w, i0, i1;
     long co = (long)c * hw;
-    k_div hd = k_div_make(hw);
     double s = 0.0, q = 0.0;
     bn_range(x.n * hw, parts, &i0, &i1);
     for (int i = i0 + threadIdx.x; i < i1; i += blockDim.x) {
@@ -204,11 +203,10 @@ static __device__ void bn_parts_total(const double *part, int parts, int c, doub
 static __global__ void bn_norm_k(float eps, float mom, tview x, const float *gamma,
                                  const float *beta, float *save_mean, float *save_rstd,
                                  float *run_mean, float *run_var, tview y, int acc,
-                                 const float *sscale, int parts, const double *part)
+                                 const float *sscale, int parts, const double *part, k_div hd)
 {
     __shared__ float ab[2];
     int c = blockIdx.x, hw = x.h * x.w, m = x.n * hw, i0, i1;
-    k_div hd = k_div_make(hw);
     if (threadIdx.x == 0) {
         double s, q, mean, var;
         float mf, rstd;
@@ -226,11 +224,10 @@ static __global__ void bn_norm_k(float eps, float mom, tview x, const float *gam
 }
 
 static __global__ void bn_bwd_sums_k(tview x, tview dy, const float *save_mean,
-                                     const float *sscale, int parts, double *part)
+                                     const float *sscale, int parts, double *part, k_div hd)
 {
     __shared__ double sh[33];
     int c = blockIdx.x, hw = x.h * x.w, i0, i1;
-    k_div hd = k_div_make(hw);
     double sdy, sdyx;
     bn_range(x.n * hw, parts, &i0, &i1);
     bn_dy_sums(x, dy, (long)c * hw, hd, save_mean[c], sscale, i0, i1, sh, &sdy, &sdyx);
@@ -243,11 +240,10 @@ static __global__ void bn_bwd_sums_k(tview x, tview dy, const float *save_mean,
 static __global__ void bn_bwd_apply_k(tview x, tview dy, const float *gamma,
                                       const float *save_mean, const float *save_rstd,
                                       const float *sscale, tview dx, int acc, float *dgamma,
-                                      float *dbeta, int parts, const double *part)
+                                      float *dbeta, int parts, const double *part, k_div hd)
 {
     __shared__ float kk[3];
     int c = blockIdx.x, hw = x.h * x.w, m = x.n * hw, i0, i1;
-    k_div hd = k_div_make(hw);
     if (threadIdx.x == 0) {
         double sdy, sdyx;
         bn_parts_total(part, parts, c, &sdy, &sdyx);
@@ -265,18 +261,19 @@ cudaError_t k_bn_fwd_train_split(cudaStream_t st, float eps, float momentum, tvi
                                  int acc, const float *sscale, int parts, double *part)
 {
     dim3 g((unsigned)x.c, (unsigned)parts, 1);
+    k_div hd = k_div_make(x.h * x.w);
     cudaError_t e;
     if (parts <= 1)
         return k_bn_fwd_train(st, eps, momentum, x, gamma, beta, save_mean, save_rstd, run_mean,
                               run_var, y, acc, sscale);
     if ((long)x.n * x.h * x.w > INT_MAX || parts > 65535 || x.c > 0x7fffffff / 2)
         return cudaErrorInvalidValue;
-    K_LAUNCH(bn_stats_k, g, BN_SPLIT_THREADS, st)(x, parts, part);
+    K_LAUNCH(bn_stats_k, g, BN_SPLIT_THREADS, st)(x, parts, part, hd);
     if ((e = cudaGetLastError()) != cudaSuccess)
         return e;
     K_LAUNCH(bn_norm_k, g, BN_SPLIT_THREADS, st)
     (eps, momentum, x, gamma, beta, save_mean, save_rstd, run_mean, run_var, y, acc, sscale, parts,
-     part);
+     part, hd);
     return cudaGetLastError();
 }
 
@@ -286,24 +283,25 @@ cudaError_t k_bn_bwd_split(cudaStream_t st, tview x, tview dy, const float *gamm
                            double *part)
 {
     dim3 g((unsigned)x.c, (unsigned)parts, 1);
+    k_div hd = k_div_make(x.h * x.w);
     cudaError_t e;
     if (parts <= 1)
         return k_bn_bwd(st, x, dy, gamma, save_mean, save_rstd, sscale, dx, acc, dgamma, dbeta);
     if ((long)x.n * x.h * x.w > INT_MAX || parts > 65535)
         return cudaErrorInvalidValue;
-    K_LAUNCH(bn_bwd_sums_k, g, BN_SPLIT_THREADS, st)(x, dy, save_mean, sscale, parts, part);
+    K_LAUNCH(bn_bwd_sums_k, g, BN_SPLIT_THREADS, st)(x, dy, save_mean, sscale, parts, part, hd);
     if ((e = cudaGetLastError()) != cudaSuccess)
         return e;
     K_LAUNCH(bn_bwd_apply_k, g, BN_SPLIT_THREADS, st)
-    (x, dy, gamma, save_mean, save_rstd, sscale, dx, acc, dgamma, dbeta, parts, part);
+    (x, dy, gamma, save_mean, save_rstd, sscale, dx, acc, dgamma, dbeta, parts, part, hd);
     return cudaGetLastError();
 }
 
 static __global__ void bn_fwd_eval_k(float eps, tview x, const float *gamma, const float *beta,
-                                     const float *run_mean, const float *run_var, tview y, int acc)
+                                     const float *run_mean, const float *run_var, tview y, int acc,
+                                     k_div dplane)
 {
     int hw = x.h * x.w, per = x.c * hw;
-    k_div dplane = k_div_make(hw);
     FOR_IMAGES(img, x.n)
     {
         const float *p = x.d + (long)img * x.ns;
@@ -322,18 +320,17 @@ cudaError_t k_bn_fwd_eval(cudaStream_t st, float eps, tview x, const float *gamm
                           int acc)
 {
     K_LAUNCH(bn_fwd_eval_k, k_grid2((long)x.c * x.h * x.w, x.n), K_THREADS, st)
-    (eps, x, gamma, beta, run_mean, run_var, y, acc);
+    (eps, x, gamma, beta, run_mean, run_var, y, acc, k_div_make(x.h * x.w));
     return cudaGetLastError();
 }
 
 static __global__ void bn_bwd_k(tview x, tview dy, const float *gamma, const float *save_mean,
                                 const float *save_rstd, const float *sscale, tview dx, int acc,
-                                float *dgamma, float *dbeta)
+                                float *dgamma, float *dbeta, k_div hd)
 {
     __shared__ double sh[33];
     int c = blockIdx.x, hw = x.h * x.w, m = x.n * hw;
     long co = (long)c * hw;
-    k_div hd = k_div_make(hw);
     float mean = save_mean[c], k, mdy, mdyx;
     double sdy, sdyx;
     bn_dy_sums(x, dy, co, hd, mean, sscale, 0, m, sh, &sdy, &sdyx);
@@ -349,6 +346,6 @@ cudaError_t k_bn_bwd(cudaStream_t st, tview x, tview dy, const float *gamma,
     if ((long)x.n * x.h * x.w > INT_MAX)
         return cudaErrorInvalidValue;
     K_LAUNCH(bn_bwd_k, x.c, BN_THREADS, st)
-    (x, dy, gamma, save_mean, save_rstd, sscale, dx, acc, dgamma, dbeta);
+    (x, dy, gamma, save_mean, save_rstd, sscale, dx, acc, dgamma, dbeta, k_div_make(x.h * x.w));
     return cudaGetLastError();
 }

@@ -26,10 +26,9 @@
 
 template <int K>
 static __global__ void dw_fwd_k(tview x, const float *wt, tview y, int s, int p, int d, int relu,
-                                int acc)
+                                int acc, k_div dplane, k_div drow)
 {
     int hw = x.h * x.w, howo = y.h * y.w, per = y.c * howo;
-    k_div dplane = k_div_make(howo), drow = k_div_make(y.w);
     FOR_IMAGES(img, x.n)
     {
         const float *xi = x.d + (long)img * x.ns;
@@ -46,10 +45,9 @@ static __global__ void dw_fwd_k(tview x, const float *wt, tview y, int s, int p,
 
 template <int K>
 static __global__ void dw_data_k(tview x, const float *wt, tview dy, tview dx, int s, int p, int d,
-                                 int relu, int acc)
+                                 int relu, int acc, k_div dplane, k_div drow)
 {
     int hw = x.h * x.w, howo = dy.h * dy.w, per = x.c * hw;
-    k_div dplane = k_div_make(hw), drow = k_div_make(x.w);
     FOR_IMAGES(img, x.n)
     {
         const float *xi = x.d + (long)img * x.ns, *gi = dy.d + (long)img * dy.ns;
@@ -98,13 +96,12 @@ static __device__ __forceinline__ void dw_filter_out(const float *acc, float (*r
  * part's images of channel c's products for tap t */
 template <int K>
 static __global__ void dw_filter_k(tview x, tview dy, int s, int p, int d, int relu, int parts,
-                                   float *out)
+                                   float *out, k_div dplane, k_div drow)
 {
     __shared__ float sh[K * K][K_THREADS / 32];
     int c = blockIdx.x, part = blockIdx.y, howo = dy.h * dy.w, hw = x.h * x.w;
     int n0 = (int)((long)x.n * part / parts), n1 = (int)((long)x.n * (part + 1) / parts);
     int count = (n1 - n0) * howo;
-    k_div dplane = k_div_make(howo), drow = k_div_make(dy.w);
     float acc[K * K];
 
 #pragma unroll
@@ -407,6 +404,7 @@ cudaError_t k_dw_fwd(cudaStream_t st, const conv_desc *d, tview x, const float *
                      int acc, int tiled)
 {
     dim3 g = k_grid2((long)y.c * y.h * y.w, x.n);
+    k_div dp = k_div_make(y.h * y.w), dr = k_div_make(y.w);
     if (!dw_handles(d))
         return cudaErrorInvalidValue;
     if (tiled) {
@@ -416,7 +414,7 @@ cudaError_t k_dw_fwd(cudaStream_t st, const conv_desc *d, tview x, const float *
             return e;
     }
 #define FWD(K)                                                                                     \
-    K_LAUNCH(dw_fwd_k<K>, g, K_THREADS, st)(x, w, y, d->sh, d->ph, d->dh, d->relu_in, acc)
+    K_LAUNCH(dw_fwd_k<K>, g, K_THREADS, st)(x, w, y, d->sh, d->ph, d->dh, d->relu_in, acc, dp, dr)
     DW_DISPATCH(d->kh, FWD)
 #undef FWD
     return cudaGetLastError();
@@ -426,6 +424,7 @@ cudaError_t k_dw_bwd_data(cudaStream_t st, const conv_desc *d, tview x, const fl
                           tview dx, int acc, int tiled)
 {
     dim3 g = k_grid2((long)x.c * x.h * x.w, x.n);
+    k_div dp = k_div_make(x.h * x.w), dr = k_div_make(x.w);
     if (!dw_handles(d))
         return cudaErrorInvalidValue;
     /* dx is dy (at stride 2 spread out, a zero between neighbours)
@@ -438,7 +437,8 @@ cudaError_t k_dw_bwd_data(cudaStream_t st, const conv_desc *d, tview x, const fl
             return e;
     }
 #define DATA(K)                                                                                    \
-    K_LAUNCH(dw_data_k<K>, g, K_THREADS, st)(x, w, dy, dx, d->sh, d->ph, d->dh, d->relu_in, acc)
+    K_LAUNCH(dw_data_k<K>, g, K_THREADS, st)                                                      \
+    (x, w, dy, dx, d->sh, d->ph, d->dh, d->relu_in, acc, dp, dr)
     DW_DISPATCH(d->kh, DATA)
 #undef DATA
     return cudaGetLastError();
@@ -466,7 +466,8 @@ cudaError_t k_dw_bwd_filter(cudaStream_t st, const conv_desc *d, tview x, tview 
 #undef FTILE
     } else {
 #define FILT(K)                                                                                    \
-    K_LAUNCH(dw_filter_k<K>, g, K_THREADS, st)(x, dy, d->sh, d->ph, d->dh, d->relu_in, g.y, out)
+    K_LAUNCH(dw_filter_k<K>, g, K_THREADS, st)                                                    \
+    (x, dy, d->sh, d->ph, d->dh, d->relu_in, g.y, out, k_div_make(dy.h * dy.w), k_div_make(dy.w))
         DW_DISPATCH(d->kh, FILT)
 #undef FILT
     }

@@ -8,17 +8,18 @@
 
 /* ---- convolution staging ---- */
 
-static __global__ void conv_stage_in_k(tview x, int oy, int ox, int relu, float *out)
+static __global__ void conv_stage_in_k(tview x, int oy, int ox, int relu, float *out,
+                                       k_div dplane, k_div drow)
 {
     int he = x.h - oy, we = x.w - ox, plane = he * we, per = x.c * plane;
-    k_div dplane = k_div_make(plane), drow = k_div_make(we);
     FOR_IMAGES(img, x.n)
     {
         const float *xi = x.d + (long)img * x.ns;
         float *oi = out + (long)img * per;
         FOR_VALUES(j, per)
         {
-            int ci = k_div_q(dplane, j), r = j - ci * plane, iy = k_div_q(drow, r), ix = r - iy * we;
+            int ci = k_div_q(dplane, j), r = j - ci * plane, iy = k_div_q(drow, r);
+            int ix = r - iy * we;
             float v = xi[(long)ci * x.h * x.w + (long)(iy + oy) * x.w + ix + ox];
             oi[j] = relu ? (v > 0.f ? v : 0.f) : v;
         }
@@ -28,15 +29,14 @@ static __global__ void conv_stage_in_k(tview x, int oy, int ox, int relu, float 
 cudaError_t k_conv_stage_in(cudaStream_t st, tview x, int oy, int ox, int relu, float *out)
 {
     K_LAUNCH(conv_stage_in_k, k_grid2((long)x.c * (x.h - oy) * (x.w - ox), x.n), K_THREADS, st)
-    (x, oy, ox, relu, out);
+    (x, oy, ox, relu, out, k_div_make((x.h - oy) * (x.w - ox)), k_div_make(x.w - ox));
     return cudaGetLastError();
 }
 
 static __global__ void conv_stage_grad_k(const float *g, tview x, int oy, int ox, int relu,
-                                         tview dx, int acc)
+                                         tview dx, int acc, k_div dplane, k_div drow)
 {
     int hw = x.h * x.w, per = x.c * hw, he = x.h - oy, we = x.w - ox, gper = x.c * he * we;
-    k_div dplane = k_div_make(hw), drow = k_div_make(x.w);
     FOR_IMAGES(img, x.n)
     {
         const float *xi = x.d + (long)img * x.ns, *gi = g + (long)img * gper;
@@ -58,7 +58,7 @@ cudaError_t k_conv_stage_grad(cudaStream_t st, const float *g, tview x, int oy, 
                               tview dx, int acc)
 {
     K_LAUNCH(conv_stage_grad_k, k_grid2((long)x.c * x.h * x.w, x.n), K_THREADS, st)
-    (g, x, oy, ox, relu, dx, acc);
+    (g, x, oy, ox, relu, dx, acc, k_div_make(x.h * x.w), k_div_make(x.w));
     return cudaGetLastError();
 }
 

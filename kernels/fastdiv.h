@@ -23,11 +23,14 @@ typedef struct k_div {
     unsigned d, mul, shift;
 } k_div;
 
-/* the divider for d (1 <= d < 2^31) */
+/* the divider for d (1 <= d < 2^31; d < 1, as for an empty tensor whose
+ * kernel divides nothing, is taken as 1) */
 FD_FN k_div k_div_make(int d)
 {
     k_div f;
     unsigned s = 0;
+    if (d < 1)
+        d = 1;
     while (s < 31 && (1u << s) < (unsigned)d)
         s++;
     f.d = (unsigned)d;

@@ -31,11 +31,10 @@ static __device__ __forceinline__ void window(int o, int k, int s, int p, int n,
 
 template <int KS>   /* K*10 + S: one parameter, so a launch macro takes it */
 static __global__ void pool_fwd_k(int max, int kr, int sr, int p, tview x, tview y, int acc,
-                                  const float *sscale)
+                                  const float *sscale, k_div dplane, k_div drow)
 {
     const int k = KS ? KS / 10 : kr, s = KS ? KS % 10 : sr;
     int hw = x.h * x.w, howo = y.h * y.w, per = y.c * howo;
-    k_div dplane = k_div_make(howo), drow = k_div_make(y.w);
     FOR_IMAGES(img, x.n)
     {
         float sc = sscale ? sscale[img] : 1.f;
@@ -81,8 +80,9 @@ cudaError_t k_pool_fwd(cudaStream_t st, int max, int k, int s, int p, tview x, t
                        const float *sscale)
 {
     dim3 g = k_grid2((long)y.c * y.h * y.w, x.n);
+    k_div dp = k_div_make(y.h * y.w), dr = k_div_make(y.w);
 #define FWD(KS) \
-    K_LAUNCH(pool_fwd_k<KS>, g, K_THREADS, st)(max, k, s, p, x, y, acc, sscale)
+    K_LAUNCH(pool_fwd_k<KS>, g, K_THREADS, st)(max, k, s, p, x, y, acc, sscale, dp, dr)
     POOL_DISPATCH(k, s, FWD);
 #undef FWD
     return cudaGetLastError();
@@ -90,11 +90,11 @@ cudaError_t k_pool_fwd(cudaStream_t st, int max, int k, int s, int p, tview x, t
 
 /* idx[img][c][oy][ox] = iy*w + ix of the window's first maximum */
 template <int KS>   /* K*10 + S: one parameter, so a launch macro takes it */
-static __global__ void pool_argmax_k(int kr, int sr, int p, tview x, int ho, int wo, int *idx)
+static __global__ void pool_argmax_k(int kr, int sr, int p, tview x, int ho, int wo, int *idx,
+                                     k_div dplane, k_div drow)
 {
     const int k = KS ? KS / 10 : kr, s = KS ? KS % 10 : sr;
     int hw = x.h * x.w, howo = ho * wo, per = x.c * howo;
-    k_div dplane = k_div_make(howo), drow = k_div_make(wo);
     FOR_IMAGES(img, x.n)
     {
         const float *xi = x.d + (long)img * x.ns;
@@ -118,11 +118,10 @@ static __global__ void pool_argmax_k(int kr, int sr, int p, tview x, int ho, int
 
 template <int KS>   /* K*10 + S: one parameter, so a launch macro takes it */
 static __global__ void pool_bwd_k(int max, int kr, int sr, int p, tview dy, tview dx, int acc,
-                                  const float *sscale, const int *idx)
+                                  const float *sscale, const int *idx, k_div dplane, k_div drow)
 {
     const int k = KS ? KS / 10 : kr, s = KS ? KS % 10 : sr;
     int hw = dx.h * dx.w, howo = dy.h * dy.w, per = dx.c * hw;
-    k_div dplane = k_div_make(hw), drow = k_div_make(dx.w);
     FOR_IMAGES(img, dx.n)
     {
         float sc = sscale ? sscale[img] : 1.f;
@@ -170,18 +169,21 @@ cudaError_t k_pool_bwd(cudaStream_t st, int max, int k, int s, int p, tview x, t
 {
     cudaError_t e;
     dim3 ga = k_grid2((long)x.c * dy.h * dy.w, x.n), gb = k_grid2((long)dx.c * dx.h * dx.w, dx.n);
+    /* outputs' and inputs' planes and rows */
+    k_div dpo = k_div_make(dy.h * dy.w), dro = k_div_make(dy.w);
+    k_div dpi = k_div_make(dx.h * dx.w), dri = k_div_make(dx.w);
     if (max) {
         if (!idx)
             return cudaErrorInvalidValue;
 #define ARGMAX(KS) \
-    K_LAUNCH(pool_argmax_k<KS>, ga, K_THREADS, st)(k, s, p, x, dy.h, dy.w, idx)
+    K_LAUNCH(pool_argmax_k<KS>, ga, K_THREADS, st)(k, s, p, x, dy.h, dy.w, idx, dpo, dro)
         POOL_DISPATCH(k, s, ARGMAX);
 #undef ARGMAX
         if ((e = cudaGetLastError()) != cudaSuccess)
             return e;
     }
 #define BWD(KS) \
-    K_LAUNCH(pool_bwd_k<KS>, gb, K_THREADS, st)(max, k, s, p, dy, dx, acc, sscale, idx)
+    K_LAUNCH(pool_bwd_k<KS>, gb, K_THREADS, st)(max, k, s, p, dy, dx, acc, sscale, idx, dpi, dri)
     POOL_DISPATCH(k, s, BWD);
 #undef BWD
     return cudaGetLastError();
