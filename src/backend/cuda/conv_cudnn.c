@@ -718,8 +718,9 @@ static void run_impl(cuda_state *s, conv_entry *e, int kind, int impl, int dir, 
  * others are timed).  A process remembers its choices (up to
  * AUTO_CACHE shapes), so a search's children, which share their shapes,
  * and a network's lanes time each shape once; one host thread drives
- * every backend, so the table needs no lock.  The choice follows timings,
- * so two runs may choose differently and differ in rounding. */
+ * every backend, so the table needs no lock.  A shape first met while
+ * other children run on the GPU is timed among them.  The choice follows
+ * timings, so two runs may choose differently and differ in rounding. */
 
 #define AUTO_REPS 3
 #define AUTO_CACHE 256
