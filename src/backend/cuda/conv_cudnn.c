@@ -680,28 +680,29 @@ static void dnn_filter(cuda_state *s, conv_entry *e, tview x, tview dy, float *d
         filter_grad(s, e, in, ns, dy, dw);
 }
 
-/* Direction dir of e's convolution, run by impl: forward x, w -> y; data
+/* Direction dir of convolution d, run by impl (a kind of our kernels, or
+ * IMPL_CUDNN through entry e): forward x, w -> y (y given as dy); data
  * gradient dy, w -> dx (masked by x under ReLU); filter gradient x, dy ->
  * dw */
-static void run_impl(cuda_state *s, conv_entry *e, int kind, int impl, int dir, tview x,
-                     const float *w, tview y, tview dy, tview dx, float *dw, int acc)
+static void run_impl(cuda_state *s, const conv_desc *d, conv_entry *e, int kind, int impl,
+                     int dir, tview x, const float *w, tview dy, tview dx, float *dw, int acc)
 {
     if (s->failed)
         return;
     if (dir == DIR_FWD) {
         if (impl == IMPL_CUDNN)
-            dnn_fwd(s, e, x, w, y, acc);
+            dnn_fwd(s, e, x, w, dy, acc);
         else
-            own_fwd(s, kind, impl, &e->d, x, w, y, acc);
+            own_fwd(s, kind, impl, d, x, w, dy, acc);
     } else if (dir == DIR_DATA) {
         if (impl == IMPL_CUDNN)
             data_grad(s, e, x, w, dy, dx, acc);
         else
-            own_data(s, kind, impl, &e->d, x, w, dy, dx, acc);
+            own_data(s, kind, impl, d, x, w, dy, dx, acc);
     } else if (impl == IMPL_CUDNN) {
         dnn_filter(s, e, x, dy, dw);
     } else {
-        own_filter(s, kind, impl, &e->d, x, dy, dw);
+        own_filter(s, kind, impl, d, x, dy, dw);
     }
 }
 
@@ -756,7 +757,7 @@ static int auto_time(cuda_state *s, conv_entry *e, int kind, int impl, int dir, 
     for (int rep = -1; rep < AUTO_REPS; rep++) {
         if (rep == 0 && !RT_OK_E(s, err, cudaEventRecord(ev[0], s->stream), what))
             return CL_ERR_BACKEND;
-        run_impl(s, e, kind, impl, dir, x, w, y, y, dx, dw, 0);
+        run_impl(s, &e->d, e, kind, impl, dir, x, w, y, dx, dw, 0);
     }
     if (!RT_OK_E(s, err, cudaEventRecord(ev[1], s->stream), what) ||
         !RT_OK_E(s, err, cudaStreamSynchronize(s->stream), what))
@@ -961,17 +962,26 @@ static int impl_of(cuda_state *s, const conv_desc *d, int h, int w, int dir, int
     return mode;
 }
 
+/* Direction dir of d now: its way, and the entry cuDNN's way runs
+ * through (NULL, after recording why, when that is missing); 0 when
+ * nothing is to run */
+static int op_start(cuda_state *s, const conv_desc *d, tview x, int dir, const char *op, int *kind,
+                    int *impl, conv_entry **e)
+{
+    *impl = impl_of(s, d, x.h, x.w, dir, kind);
+    *e = NULL;
+    if (s->failed)
+        return 0;
+    return *impl != IMPL_CUDNN || (*e = entry_for(s, d, x, op)) != NULL;
+}
+
 void cuda_conv_fwd(cl_backend *be, const conv_desc *d, tview x, const float *w, tview y, int acc)
 {
     cuda_state *s = cuda_of(be);
     conv_entry *e;
-    int kind, impl = impl_of(s, d, x.h, x.w, DIR_FWD, &kind);
-    if (impl != IMPL_CUDNN) {
-        if (!s->failed)
-            own_fwd(s, kind, impl, d, x, w, y, acc);
-    } else if ((e = entry_for(s, d, x, "forward"))) {
-        dnn_fwd(s, e, x, w, y, acc);
-    }
+    int kind, impl;
+    if (op_start(s, d, x, DIR_FWD, "forward", &kind, &impl, &e))
+        run_impl(s, d, e, kind, impl, DIR_FWD, x, w, y, y, NULL, acc);
 }
 
 void cuda_conv_bwd_data(cl_backend *be, const conv_desc *d, tview x, const float *w, tview dy,
@@ -979,48 +989,31 @@ void cuda_conv_bwd_data(cl_backend *be, const conv_desc *d, tview x, const float
 {
     cuda_state *s = cuda_of(be);
     conv_entry *e;
-    int kind, impl = impl_of(s, d, x.h, x.w, DIR_DATA, &kind);
-    if (impl != IMPL_CUDNN) {
-        if (!s->failed)
-            own_data(s, kind, impl, d, x, w, dy, dx, acc);
-    } else if ((e = entry_for(s, d, x, "data gradient"))) {
-        data_grad(s, e, x, w, dy, dx, acc);
-    }
+    int kind, impl;
+    if (op_start(s, d, x, DIR_DATA, "data gradient", &kind, &impl, &e))
+        run_impl(s, d, e, kind, impl, DIR_DATA, x, w, dy, dx, NULL, acc);
 }
 
 void cuda_conv_bwd_filter(cl_backend *be, const conv_desc *d, tview x, tview dy, float *dw)
 {
     cuda_state *s = cuda_of(be);
     conv_entry *e;
-    int kind, impl = impl_of(s, d, x.h, x.w, DIR_FILTER, &kind);
-    if (impl != IMPL_CUDNN) {
-        if (!s->failed)
-            own_filter(s, kind, impl, d, x, dy, dw);
-    } else if ((e = entry_for(s, d, x, "filter gradient"))) {
-        dnn_filter(s, e, x, dy, dw);
-    }
+    int kind, impl;
+    if (op_start(s, d, x, DIR_FILTER, "filter gradient", &kind, &impl, &e))
+        run_impl(s, d, e, kind, impl, DIR_FILTER, x, NULL, dy, dy, dw, 0);
 }
 
+/* both gradients: the filter's, then (need_dx) the data's, each its own way */
 void cuda_conv_bwd(cl_backend *be, const conv_desc *d, tview x, const float *w, tview dy,
                    tview dx, int need_dx, int acc, float *dw)
 {
     cuda_state *s = cuda_of(be);
-    conv_entry *e = NULL;
-    int kind, fi = impl_of(s, d, x.h, x.w, DIR_FILTER, &kind);
-    int di = impl_of(s, d, x.h, x.w, DIR_DATA, &kind);
-    if ((fi == IMPL_CUDNN || (need_dx && di == IMPL_CUDNN)) &&
-        !(e = entry_for(s, d, x, "backward")))
-        return;
-    if (fi == IMPL_CUDNN)
-        dnn_filter(s, e, x, dy, dw);
-    else if (!s->failed)
-        own_filter(s, kind, fi, d, x, dy, dw);
-    if (need_dx && !s->failed) {
-        if (di == IMPL_CUDNN)
-            data_grad(s, e, x, w, dy, dx, acc);
-        else
-            own_data(s, kind, di, d, x, w, dy, dx, acc);
-    }
+    conv_entry *e;
+    int kind, impl;
+    if (op_start(s, d, x, DIR_FILTER, "backward", &kind, &impl, &e))
+        run_impl(s, d, e, kind, impl, DIR_FILTER, x, w, dy, dx, dw, acc);
+    if (need_dx && op_start(s, d, x, DIR_DATA, "backward", &kind, &impl, &e))
+        run_impl(s, d, e, kind, impl, DIR_DATA, x, w, dy, dx, dw, acc);
 }
 
 /* be->conv_choices: a line for each convolution whose ways were timed */
