@@ -43,7 +43,7 @@ check "CELLAR_POINTWISE=auto CELLAR_DEPTHWISE=auto: bench runs, counting each wa
   sh -c "[ $rc -eq 0 ] && echo '$(jget auto.out engine)' | grep -Eq '^depthwise auto \(own [0-9]+, simple [0-9]+, cudnn [0-9]+\), pointwise auto \(own [0-9]+, cudnn [0-9]+\), tf32$'"
 check "... with the CPU's parameter count" [ "$(jget auto.out params)" = "$(jget cpu.out params)" ]
 chosen=$(jget auto.out engine | sed 's/)[^)]*$//' | tr -c '0-9' ' ' | awk '{ s = 0; for (i = 1; i <= NF; i++) s += $i; print s / 3 }')
-timed=$(sed -n '/^# convolutions timed when planned/,$p' auto.err | grep -Ec '^conv .*: forward (own|simple|cudnn) \(.*\); data (own|simple|cudnn) \(.*\); filter (own|simple|cudnn) \(.*\)$')
+timed=$(sed -n '/^# convolutions timed when planned/,$p' auto.err | grep -Ec '^conv .*: forward (own|simple|cudnn) \(.*\); data gradient (own|simple|cudnn) \(.*\); filter gradient (own|simple|cudnn) \(.*\)$')
 check "... and --profile lists each convolution timed, its three ways chosen and their times ($timed lines, $chosen shapes counted)" \
   sh -c "[ '$timed' -gt 0 ] && [ '$timed' = '$chosen' ]"
 "$EMU" bench --backend cuda $small --profile >prof.out 2>prof.err; rc=$?

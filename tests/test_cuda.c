@@ -1604,7 +1604,7 @@ int main(void)
                 printf("# convolutions with %s=%s\n", env[i][0], env[i][1]);
                 test_convs();
                 if (!strcmp(env[i][1], "auto"))
-                    check_auto_detail(gpu->detail, env[i][0][7] == 'D');
+                    check_auto_detail(gpu->detail, !strcmp(env[i][0], "CELLAR_DEPTHWISE"));
                 backend_destroy(gpu);
             }
             gpu = first;

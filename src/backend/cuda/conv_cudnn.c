@@ -1019,8 +1019,6 @@ void cuda_conv_bwd(cl_backend *be, const conv_desc *d, tview x, const float *w, 
 /* be->conv_choices: a line for each convolution whose ways were timed */
 int cuda_conv_choices(cl_backend *be, char *buf, size_t size)
 {
-    static const char *const name[IMPL_AUTO] = {"cudnn", "own", "simple"};
-    static const char *const dir_short[DIR_COUNT] = {"forward", "data", "filter"};
     cuda_state *s = cuda_of(be);
     size_t at = 0;
     int lines = 0;
@@ -1037,10 +1035,11 @@ int cuda_conv_choices(cl_backend *be, char *buf, size_t size)
                 const char *sep = " (";
                 if (at < size)
                     at += (size_t)snprintf(buf + at, size - at, "%s %s %s", dir ? ";" : "",
-                                           dir_short[dir], name[e->impl[dir]]);
+                                           dir_name[dir], cuda_impl_name(e->impl[dir]));
                 for (int i = 0; i < IMPL_AUTO; i++)
                     if (e->ms[dir][i] >= 0.f && at < size) {
-                        at += (size_t)snprintf(buf + at, size - at, "%s%s %.3f", sep, name[i],
+                        at += (size_t)snprintf(buf + at, size - at, "%s%s %.3f", sep,
+                                               cuda_impl_name(i),
                                                e->ms[dir][i] / AUTO_REPS);
                         sep = ", ";
                     }

@@ -942,15 +942,20 @@ static int cuda_create_on(int dev, cl_backend **out, cl_err *err)
     return CL_OK;
 }
 
-void cuda_set_detail(cl_backend *be)
+const char *cuda_impl_name(int impl)
 {
     static const char *const name[IMPL_AUTO + 1] = {"cudnn", "own", "simple", "auto"};
+    return impl >= 0 && impl <= IMPL_AUTO ? name[impl] : "?";
+}
+
+void cuda_set_detail(cl_backend *be)
+{
     cuda_state *s = cuda_of(be);
     char how[2][64], lanes[24] = "";
     for (int k = 0; k < 2; k++) {
         int impl = k ? s->pw_impl : s->dw_impl, *p = s->picks[k];
         if (impl != IMPL_AUTO)
-            snprintf(how[k], sizeof how[k], "%s", name[impl]);
+            snprintf(how[k], sizeof how[k], "%s", cuda_impl_name(impl));
         else if (k == 0)
             snprintf(how[k], sizeof how[k], "auto (own %d, simple %d, cudnn %d)", p[IMPL_OWN],
                      p[IMPL_SIMPLE], p[IMPL_CUDNN]);

@@ -28,6 +28,9 @@ typedef struct conv_entry conv_entry;
  * fastest of those for each shape and direction */
 enum { IMPL_CUDNN, IMPL_OWN, IMPL_SIMPLE, IMPL_AUTO };
 
+/* "cudnn", "own", "simple", "auto" */
+const char *cuda_impl_name(int impl);
+
 typedef struct cuda_state {
     int device;
     int sms;             /* the device's multiprocessors */
