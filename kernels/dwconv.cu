@@ -210,6 +210,16 @@ static __device__ __forceinline__ void dwt_copy_row(float *t, const float *plane
     }
 }
 
+/* seg = the SEG tile values from row: what one filter row reads for a
+ * strip of DWT_V outputs (registers, the loop unrolled) */
+template <int SEG>
+static __device__ __forceinline__ void dwt_seg(float *seg, const float *row)
+{
+#pragma unroll
+    for (int e = 0; e < SEG; e++)
+        seg[e] = row[e];
+}
+
 /* The tiled kernels take stride and dilation 1 or 2 (dw_handles has
  * checked K and that both are at least 1) */
 static int dwt_takes(int s, int dil) { return s <= 2 && dil <= 2; }
@@ -258,9 +268,7 @@ static __global__ void dw_tile_k(tview src, int up, const float *wt, int flip, i
 #pragma unroll
         for (int ky = 0; ky < K; ky++) {
             float seg[SEG];
-#pragma unroll
-            for (int e = 0; e < SEG; e++)
-                seg[e] = tp[ky * D * sh.tw + e];
+            dwt_seg<SEG>(seg, tp + ky * D * sh.tw);
 #pragma unroll
             for (int kx = 0; kx < K; kx++) {
                 float wv = wp[ky * K + kx];
@@ -330,9 +338,7 @@ static __global__ void dw_filter_tile_k(tview x, tview dy, int pad, int relu, in
 #pragma unroll
                 for (int ky = 0; ky < K; ky++) {
                     float seg[SEG];
-#pragma unroll
-                    for (int e = 0; e < SEG; e++)
-                        seg[e] = tp[ky * D * sh.tw + e];
+                    dwt_seg<SEG>(seg, tp + ky * D * sh.tw);
 #pragma unroll
                     for (int kx = 0; kx < K; kx++)
 #pragma unroll
