@@ -7,6 +7,8 @@
 #      AVX-512 code) and without CUDA (valgrind cannot run GPU code, and the
 #      CUDA libraries' start-up code, run by every command of a CUDA build,
 #      trips valgrind in the dynamic loader and takes it seconds per run).
+# On a machine with several cores the single-core tests of each suite run
+# side by side (tests/run.sh, TEST_JOBS), and the valgrind runs in two groups.
 # CIFAR-10 tests use ../shared/data when it is there (converted once into
 # tests/data/cifar10).  The last line is the total: "N passed, N failed".
 set -u
@@ -49,7 +51,7 @@ fi
 
 echo "== release build and test suite"
 if build build-ci; then
-  ( cd build-ci && srcdir="$src" builddir=. sh "$src/tests/run.sh" ) | tee build-ci/suite.log
+  ( cd build-ci && TEST_JOBS=$jobs srcdir="$src" builddir=. sh "$src/tests/run.sh" ) | tee build-ci/suite.log
   count build-ci/suite.log
 fi
 
@@ -57,7 +59,7 @@ echo "== AddressSanitizer and UndefinedBehaviorSanitizer"
 if build build-asan --enable-asan; then
   # protect_shadow_gap=0: the CUDA driver maps memory where ASan's shadow gap is
   # CELLAR_TEST_SHORT: the long Fashion-MNIST recipe on a tenth of the data
-  ( cd build-asan && CELLAR_TEST_SHORT=1 ASAN_OPTIONS=detect_leaks=1:protect_shadow_gap=0 srcdir="$src" builddir=. sh "$src/tests/run.sh" ) | tee build-asan/suite.log
+  ( cd build-asan && TEST_JOBS=$jobs CELLAR_TEST_SHORT=1 ASAN_OPTIONS=detect_leaks=1:protect_shadow_gap=0 srcdir="$src" builddir=. sh "$src/tests/run.sh" ) | tee build-asan/suite.log
   count build-asan/suite.log
 fi
 
@@ -65,45 +67,57 @@ echo "== valgrind"
 if build build-vg --disable-native --without-cuda; then
   log=build-vg/valgrind.log
   : >"$log"
-  vg() { # description command...
-    d=$1; shift
+  # two groups of runs side by side (valgrind keeps a program on one core),
+  # each with its own output; their results join the log when both end
+  vg() { # group description command...
+    g=$1 d=$2; shift 2
     if valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
         --show-possibly-lost=no --suppressions="$src/tests/valgrind-graphviz.supp" \
-        "$@" >build-vg/vg.out 2>&1; then
-      echo "ok - valgrind: $d" | tee -a "$log"
+        "$@" >build-vg/vg-$g.out 2>&1; then
+      echo "ok - valgrind: $d" >>build-vg/vg-$g.log
     else
-      echo "not ok - valgrind: $d" | tee -a "$log"; tail -30 build-vg/vg.out
+      { echo "not ok - valgrind: $d"; tail -30 build-vg/vg-$g.out | sed 's/^/    | /'; } >>build-vg/vg-$g.log
     fi
   }
-  if command -v valgrind >/dev/null; then
-    vg "genotype tests" build-vg/tests/test_genotype
-    vg "dataset tests" build-vg/tests/test_data
-    vg "cellar show" build-vg/cellar show --genotype enas
-    vg "cellar bench (every op forward and backward)" build-vg/cellar bench --N 1 --F 4 --batch 4 --steps 1 --warmup 0 \
+  vg_commands() { # the runs and programs of the first group
+    vg 1 "cellar bench (every op forward and backward)" build-vg/cellar bench --N 1 --F 4 --batch 4 --steps 1 --warmup 0 \
       --genotype "normal: identity(0) conv_1x3_3x1(1) add | conv_1x7_7x1(0) dil_conv_3x3(2) concat | avg_pool_3x3(1) max_pool_5x5(3) add | max_pool_7x7(0) conv_3x3(1) add | sep_conv_7x7(4) conv_1x1(5) concat ; reduce: identity(0) sep_conv_3x3(1) concat | sep_conv_5x5(0) max_pool_3x3(1) add | avg_pool_3x3(1) identity(3) add | conv_1x1(2) conv_3x3(0) add | sep_conv_7x7(1) dil_conv_3x3(5) add"
-    vg "cellar train (a short run with validation and test)" build-vg/cellar train --N 1 --F 4 --epochs 1 \
-      --train-limit 32 --val 16 --test-limit 16 --batch 16 --drop-path 0.2
-    vg "journal tests" build-vg/tests/test_store
-    vg "screen layout tests" build-vg/tests/test_layout
-    [ ! -x build-vg/tests/test_chart ] || vg "screen chart tests" build-vg/tests/test_chart
-    if [ -x build-vg/tests/test_render ]; then
-      vg "render tests (Graphviz layouts, drawings, files)" build-vg/tests/test_render
-      vg "cellar render (SVG)" build-vg/cellar render --genotype nasnet-a -o build-vg/cell.svg
-      vg "cellar render (PNG)" build-vg/cellar render --genotype nasnet-a -o build-vg/cell.png
-    fi
     # all but the statistical tests (sampling, learning): their long loops
     # repeat what the others run once
-    vg "controller tests" build-vg/tests/test_controller gradient baseline ppo entropy_weight live_lr \
+    vg 1 "controller tests" build-vg/tests/test_controller gradient baseline ppo entropy_weight live_lr \
       save_load errors
-    vg "Lua tests" build-vg/tests/test_lua
+    vg 1 "Lua tests" build-vg/tests/test_lua
     printf '%s\n' \
       'cellar.experiment { name = "vg", train_images = 32, val_images = 16, budget = 3, seed = 2,' \
       '  space = cellar.space { ops = { "identity", "sep_conv_3x3", "max_pool_3x3" }, B = 2 },' \
       '  child = { N = 1, F = 4, epochs = 1, batch = 16 }, strategy = cellar.ppo { batch = 2, hidden = 8 } }' \
       'cellar.on("trial_end", function(t) assert(t.reward) end)' >build-vg/vg-search.lua
-    vg "cellar run (a PPO search of 3 trials with a hook)" build-vg/cellar run build-vg/vg-search.lua \
+    vg 1 "cellar run (a PPO search of 3 trials with a hook)" build-vg/cellar run build-vg/vg-search.lua \
       --db build-vg/vg.db --force --quiet
-    vg "cellar resume (one more trial)" build-vg/cellar resume build-vg/vg.db --quiet --set budget=4
+    vg 1 "cellar resume (one more trial)" build-vg/cellar resume build-vg/vg.db --quiet --set budget=4
+  }
+  vg_programs() { # the second group: test programs and one-shot commands
+    vg 2 "genotype tests" build-vg/tests/test_genotype
+    vg 2 "dataset tests" build-vg/tests/test_data
+    vg 2 "cellar show" build-vg/cellar show --genotype enas
+    vg 2 "cellar train (a short run with validation and test)" build-vg/cellar train --N 1 --F 4 --epochs 1 \
+      --train-limit 32 --val 16 --test-limit 16 --batch 16 --drop-path 0.2
+    vg 2 "journal tests" build-vg/tests/test_store
+    vg 2 "screen layout tests" build-vg/tests/test_layout
+    [ ! -x build-vg/tests/test_chart ] || vg 2 "screen chart tests" build-vg/tests/test_chart
+    if [ -x build-vg/tests/test_render ]; then
+      vg 2 "render tests (Graphviz layouts, drawings, files)" build-vg/tests/test_render
+      vg 2 "cellar render (SVG)" build-vg/cellar render --genotype nasnet-a -o build-vg/cell.svg
+      vg 2 "cellar render (PNG)" build-vg/cellar render --genotype nasnet-a -o build-vg/cell.png
+    fi
+  }
+  if command -v valgrind >/dev/null; then
+    rm -f build-vg/vg-1.log build-vg/vg-2.log
+    touch build-vg/vg-1.log build-vg/vg-2.log
+    vg_commands &
+    vg_programs
+    wait
+    cat build-vg/vg-2.log build-vg/vg-1.log | tee -a "$log"
     echo "$(grep -c '^ok' "$log") passed, $(grep -c '^not ok' "$log") failed" >>"$log"
   else
     echo "not ok - valgrind is not installed" | tee -a "$log"

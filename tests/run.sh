@@ -9,6 +9,14 @@
 #   TESTS="test_genotype test_data" tests/run.sh    runs only those
 # A test that runs longer than TEST_TIMEOUT seconds (default 900) is
 # stopped and fails, so a hang cannot stall the suite.
+#
+# With TEST_JOBS=k (k > 1; ci.sh sets it to the machine's cores) the tests
+# that keep at most one core busy (TEST_POOL, longest first: the CUDA
+# stand-ins are single-threaded, the screen test mostly waits) run last,
+# k at a time beside each other, with OpenMP threads that sleep rather
+# than spin at barriers (OMP_WAIT_POLICY=passive); every other test runs
+# alone before them, as with TEST_JOBS=1.  Results then show in the order
+# the tests end.
 srcdir=${srcdir:-.}
 builddir=${builddir:-.}
 logs=$builddir/tests/logs
@@ -24,12 +32,15 @@ if [ -z "$TESTS" ]; then
   done
 fi
 export CELLAR="$builddir/cellar" CELLAR_SRCDIR="$srcdir" CELLAR_BUILDDIR="$builddir"
-for name in $TESTS; do
-  case "$name" in
-    *.sh) cmd="sh $srcdir/tests/$name" ;;
-    *)    cmd="$builddir/tests/$name" ;;
+jobs=${TEST_JOBS:-1}
+pool=${TEST_POOL-"test_cuda_emu tui.test.sh gpu_emu.test.sh test_kernels"}
+
+run_one() { # name: run the test, its output into its log, then "status seconds" into log.rc
+  case "$1" in
+    *.sh) cmd="sh $srcdir/tests/$1" ;;
+    *)    cmd="$builddir/tests/$1" ;;
   esac
-  log=$logs/$name.log
+  log=$logs/$1.log
   start=$(date +%s)
   if command -v timeout >/dev/null 2>&1; then
     timeout "${TEST_TIMEOUT:-900}" $cmd >"$log" 2>&1
@@ -37,29 +48,73 @@ for name in $TESTS; do
     $cmd >"$log" 2>&1
   fi
   rc=$?
-  [ $rc -eq 124 ] && echo "not ok - $name ran longer than ${TEST_TIMEOUT:-900} s and was stopped" >>"$log"
-  secs=$(( $(date +%s) - start ))
+  [ $rc -eq 124 ] && echo "not ok - $1 ran longer than ${TEST_TIMEOUT:-900} s and was stopped" >>"$log"
+  echo "$rc $(( $(date +%s) - start ))" >"$log.rc.tmp" && mv "$log.rc.tmp" "$log.rc"
+}
+
+report() { # name: count the checks of a finished test and show its result
+  log=$logs/$1.log
+  read -r rc secs <"$log.rc"
+  rm -f "$log.rc"
   p=$(grep -c '^ok - ' "$log")
   f=$(grep -c '^not ok - ' "$log")
-  if [ $rc -eq 77 ]; then
+  if [ "$rc" -eq 77 ]; then
     skipped=$((skipped + 1))
-    echo "SKIP $name: $(grep -m1 '^skip - ' "$log" | sed 's/^skip - //')"
-    continue
+    echo "SKIP $1: $(grep -m1 '^skip - ' "$log" | sed 's/^skip - //')"
+    return
   fi
-  if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
     f=1
-    echo "not ok - $name exited with status $rc" >>"$log"
+    echo "not ok - $1 exited with status $rc" >>"$log"
   fi
   passed=$((passed + p))
   failed=$((failed + f))
   if [ "$f" -eq 0 ]; then
-    echo "PASS $name ($p checks, ${secs}s)"
+    echo "PASS $1 ($p checks, ${secs}s)"
   else
-    echo "FAIL $name ($f of $((p + f)) checks failed, ${secs}s; log: $log)"
+    echo "FAIL $1 ($f of $((p + f)) checks failed, ${secs}s; log: $log)"
     grep -E '^not ok - ' "$log" | head -20 | sed 's/^/    /'
     tail -5 "$log" | sed 's/^/    | /'
   fi
+}
+
+# the tests that run beside each other: those of the pool that were asked for
+pooled=""
+if [ "$jobs" -gt 1 ]; then
+  for name in $pool; do
+    case " $TESTS " in *" $name "*) pooled="$pooled $name" ;; esac
+  done
+fi
+
+for name in $TESTS; do
+  case " $pooled " in *" $name "*) continue ;; esac
+  run_one "$name"
+  report "$name"
 done
+
+running=""
+reap() { # report the pooled tests that have ended
+  still=""
+  for r in $running; do
+    if [ -f "$logs/$r.log.rc" ]; then report "$r"; else still="$still $r"; fi
+  done
+  running=$still
+}
+for name in $pooled; do
+  while [ "$(echo $running | wc -w)" -ge "$jobs" ]; do
+    sleep 1
+    reap
+  done
+  rm -f "$logs/$name.log.rc"
+  ( OMP_WAIT_POLICY=passive; export OMP_WAIT_POLICY; run_one "$name" ) &
+  running="$running $name"
+done
+while [ -n "$running" ]; do
+  sleep 1
+  reap
+done
+wait
+
 [ $skipped -gt 0 ] && echo "($skipped skipped)"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
