@@ -15,8 +15,8 @@
  *   64): each channel's values are cut into `parts` ranges, block (c, p)
  *   sums range p (x and x^2 forward; dy and dy*(x - mean) backward) into
  *   part[(p*C + c)*2 + 0..1]; then block (c, p) of a second kernel adds
- *   its channel's parts in order (so every block of a channel gets the
- *   same statistics), block (c, 0) writes the per-channel results, and
+ *   its channel's parts in a fixed order, a warp at once (so every block
+ *   of a channel gets the same statistics), block (c, 0) writes the per-channel results, and
  *   each block normalises (or back-propagates through) its own range.
  *   The variance is E[x^2] - mean^2 in double, one pass over x. */
 #include <limits.h>
@@ -188,16 +188,19 @@ static __global__ void bn_stats_k(tview x, int parts, double *part, k_div hd)
     }
 }
 
-/* channel c's two sums over all parts, in order */
+/* channel c's two sums over all parts, called by the 32 lanes of the
+ * block's first warp: lane l adds parts l, l + 32, ... in order, then the
+ * lanes' sums meet in warp_sum's fixed tree, so every block of a channel
+ * gets the same totals (in lane 0) without one thread reading every part */
 static __device__ void bn_parts_total(const double *part, int parts, int c, double *s, double *q)
 {
     double a = 0.0, b = 0.0;
-    for (int p = 0; p < parts; p++) {
+    for (int p = threadIdx.x; p < parts; p += 32) {
         a += part[((long)p * gridDim.x + c) * 2];
         b += part[((long)p * gridDim.x + c) * 2 + 1];
     }
-    *s = a;
-    *q = b;
+    *s = warp_sum(a);
+    *q = warp_sum(b);
 }
 
 static __global__ void bn_norm_k(float eps, float mom, tview x, const float *gamma,
@@ -207,10 +210,12 @@ static __global__ void bn_norm_k(float eps, float mom, tview x, const float *gam
 {
     __shared__ float ab[2];
     int c = blockIdx.x, hw = x.h * x.w, m = x.n * hw, i0, i1;
-    if (threadIdx.x == 0) {
-        double s, q, mean, var;
-        float mf, rstd;
+    double s = 0.0, q = 0.0;
+    if (threadIdx.x < 32)
         bn_parts_total(part, parts, c, &s, &q);
+    if (threadIdx.x == 0) {
+        double mean, var;
+        float mf, rstd;
         mean = s / m;
         var = q / m - mean * mean;
         bn_finish(mean, var > 0.0 ? var : 0.0, m, eps, mom, c, blockIdx.y == 0, save_mean,
@@ -244,9 +249,10 @@ static __global__ void bn_bwd_apply_k(tview x, tview dy, const float *gamma,
 {
     __shared__ float kk[3];
     int c = blockIdx.x, hw = x.h * x.w, m = x.n * hw, i0, i1;
-    if (threadIdx.x == 0) {
-        double sdy, sdyx;
+    double sdy = 0.0, sdyx = 0.0;
+    if (threadIdx.x < 32)
         bn_parts_total(part, parts, c, &sdy, &sdyx);
+    if (threadIdx.x == 0) {
         bn_grads(sdy, sdyx, gamma[c], save_rstd[c], m, c, blockIdx.y == 0, dgamma, dbeta, &kk[0],
                  &kk[1], &kk[2]);
     }

@@ -732,6 +732,9 @@ int main(void)
     test_bn("batch norm 3x2x9x9, split in more parts than images", 3, 2, 9, 9, 7, 1);
     test_bn("batch norm 3x4x32x32 (planes longer than a block), one block per channel", 3, 4, 32, 32, 1, 1);
     test_bn("batch norm 3x4x32x32 (planes longer than a block), split", 3, 4, 32, 32, 5, 1);
+    /* the proxy's 16 channels take 33 parts on an H100: more than the 32
+     * lanes that add a channel's parts */
+    test_bn("batch norm 2x3x16x16, split in 40 parts (more than a warp's lanes)", 2, 3, 16, 16, 40, 1);
     test_pool("max pool 3x3", POOL_MAX, 3, 1, 2, 3, 7, 6);
     test_pool("max pool 3x3 stride 2", POOL_MAX, 3, 2, 2, 3, 9, 10);
     test_pool("max pool 5x5 stride 2", POOL_MAX, 5, 2, 2, 2, 9, 8);
