@@ -138,9 +138,16 @@ static __global__ void dw_filter_k(tview x, tview dy, int s, int p, int d, int r
 #define DWT_FLOATS 8192   /* shared memory for the planes: 32 KB */
 #define DWT_PLANES 16     /* planes per block at most */
 
-/* What a block covers: P planes (all rows), or one plane's band of R rows */
+/* What a block covers: P planes (all rows), or one plane's band of R rows.
+ * The dividers (kernels/fastdiv.h) split the kernels' flat indices with
+ * no integer division: th (tile rows a plane), spr (strips of DWT_V
+ * outputs a row), R * spr (strips a plane's band; where P > 1 a band is
+ * the whole plane, and where P = 1 every strip index is below it, so it
+ * splits a block's strips by plane either way) and the channels (set by
+ * the launch). */
 typedef struct dwt_shape {
     int P, R, bands, th, tw;
+    k_div dth, dspr, dstrips, dc;
 } dwt_shape;
 
 /* The block shape for outputs oh x ow, taps K with stride S and dilation D,
@@ -181,6 +188,10 @@ static int dwt_plan(int K, int S, int D, int oh, int ow, int planes, dwt_shape *
     }
     sh->bands = (oh + sh->R - 1) / sh->R;
     sh->th = (sh->R - 1) * S + span;
+    sh->dth = k_div_make(sh->th);
+    sh->dspr = k_div_make(spr);
+    sh->dstrips = k_div_make(sh->R * spr);
+    sh->dc = k_div_make(1);
     return 1;
 }
 
@@ -247,19 +258,21 @@ static __global__ void dw_tile_k(tview src, int up, const float *wt, int flip, i
 
     /* the planes' rows, a warp to a row */
     for (int row = warp; row < np * sh.th; row += nw) {
-        int i = row / sh.th, ty = row - i * sh.th, q = q0 + i, img = q / C, c = q - img * C;
+        int i = k_div_q(sh.dth, row), ty = row - i * sh.th, q = q0 + i, img = k_div_q(sh.dc, q);
+        int c = q - img * C;
         dwt_copy_row(tile + i * per + ty * sh.tw, src.d + (long)img * src.ns + (long)c * hw,
                      iy0 + ty, src.h, src.w, sh.tw, pad, relu, up);
     }
     for (int j = threadIdx.x; j < np * K * K; j += blockDim.x) {
-        int i = j / (K * K), tap = j - i * (K * K), c = (q0 + i) % C;
+        int i = j / (K * K), tap = j - i * (K * K), c = q0 + i - k_div_q(sh.dc, q0 + i) * C;
         wsh[j] = wt[c * (K * K) + (flip ? K * K - 1 - tap : tap)];
     }
     __syncthreads();
 
     for (int j = threadIdx.x; j < np * rows * spr; j += blockDim.x) {
-        int i = j / (rows * spr), r = j - i * rows * spr, ry = r / spr, ox0 = (r - ry * spr) * DWT_V;
-        int q = q0 + i, img = q / C, c = q - img * C, oy = oy0 + ry;
+        int i = k_div_q(sh.dstrips, j), r = j - i * (int)sh.dstrips.d, ry = k_div_q(sh.dspr, r);
+        int ox0 = (r - ry * spr) * DWT_V, q = q0 + i, img = k_div_q(sh.dc, q), c = q - img * C;
+        int oy = oy0 + ry;
         const float *tp = tile + i * per + ry * S * sh.tw + ox0 * S, *wp = wsh + i * (K * K);
         float a[DWT_V];
 #pragma unroll
@@ -320,14 +333,14 @@ static __global__ void dw_filter_tile_k(tview x, tview dy, int pad, int relu, in
             int iy0 = oy0 * S - pad;
             __syncthreads();   /* the last unit's tile is read */
             for (int row = warp; row < np * sh.th; row += nw) {
-                int i = row / sh.th, ty = row - i * sh.th;
+                int i = k_div_q(sh.dth, row), ty = row - i * sh.th;
                 dwt_copy_row(tile + i * per + ty * sh.tw, x.d + (long)(g0 + i) * x.ns + (long)c * hw,
                              iy0 + ty, x.h, x.w, sh.tw, pad, relu, 1);
             }
             __syncthreads();
             for (int j = threadIdx.x; j < np * rows * spr; j += blockDim.x) {
-                int i = j / (rows * spr), r = j - i * rows * spr, ry = r / spr;
-                int ox0 = (r - ry * spr) * DWT_V;
+                int i = k_div_q(sh.dstrips, j), r = j - i * (int)sh.dstrips.d;
+                int ry = k_div_q(sh.dspr, r), ox0 = (r - ry * spr) * DWT_V;
                 const float *tp = tile + i * per + ry * S * sh.tw + ox0 * S;
                 const float *g = dy.d + (long)(g0 + i) * dy.ns + (long)c * ohw +
                                  (long)(oy0 + ry) * dy.w + ox0;
@@ -382,6 +395,7 @@ static int dw_tile(cudaStream_t st, int k, int s, int dil, tview src, int up, co
     blocks = (planes + sh.P - 1) / sh.P * sh.bands;
     if (blocks > 0x7fffffffL)
         return 0;
+    sh.dc = k_div_make(src.c);
 #define TILE(KSD)                                                                                  \
     K_LAUNCH(dw_tile_k<KSD>, (unsigned)blocks, K_THREADS, st)(src, up, w, flip, pad, relu, out,   \
                                                                mask, acc, sh)
