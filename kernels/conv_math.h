@@ -119,12 +119,18 @@ DW_FN int pw_handles(const conv_desc *d)
            d->ph == 0 && d->pw == 0 && d->oy >= 0 && d->ox >= 0;
 }
 
-/* where in an input plane of width w output pixel p (of an ho x wo plane)
- * reads */
+/* where in an input plane of width w the output pixel of row r and column
+ * c reads */
+DW_FN int pw_src_rc(int r, int c, int w, int s, int oy, int ox)
+{
+    return (oy + r * s) * w + ox + c * s;
+}
+
+/* the same for output pixel p of an ho x wo plane */
 DW_FN int pw_src(int p, int wo, int w, int s, int oy, int ox)
 {
-    int r = p / wo, c = p - r * wo;
-    return (oy + r * s) * w + ox + c * s;
+    int r = p / wo;
+    return pw_src_rc(r, p - r * wo, w, s, oy, ox);
 }
 
 /* the output pixel input (iy, ix) feeds, or -1 when it feeds none */

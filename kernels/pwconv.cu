@@ -18,8 +18,11 @@
  *               entries; the parts are then added in order (k_parts_sum)
  *
  * Sums run in a fixed order (conv_math.h says which), so results repeat. */
+#include <limits.h>
+
 #include "common.cuh"
 #include "conv_math.h"
+#include "fastdiv.h"
 
 #define PW_PIX 128   /* threads (pixels) per block, forward and data gradient */
 #define PW_KC 64     /* channels of the summed side per trip through shared memory */
@@ -151,25 +154,28 @@ static __global__ void pw_data_k(tview x, const float *wt, tview dy, tview dx, i
 /* out[part][co][ci] = sum over the part's output pixels t (in order) of
  * dy[t][co] * relu?(x[src(t)][ci]), for the block's 32 x 32 tile */
 static __global__ void __launch_bounds__(PW_FT)
-    pw_filter_k(tview x, tview dy, int s, int oy, int ox, int relu, int parts, float *out)
+    pw_filter_k(tview x, tview dy, int s, int oy, int ox, int relu, int parts, float *out,
+                k_div dhowo, k_div dwo)
 {
     __shared__ float gs[PW_FK][PW_T + 1], xs[PW_FK][PW_T + 1];
     int co0 = blockIdx.x * PW_T, ci0 = blockIdx.y * PW_T, part = blockIdx.z;
     int howo = dy.h * dy.w, hw = x.h * x.w;
-    long total = (long)x.n * howo, t0 = total * part / parts, t1 = total * (part + 1) / parts;
+    int total = x.n * howo, t0 = (int)((long)total * part / parts);
+    int t1 = (int)((long)total * (part + 1) / parts);
     int co_l = threadIdx.x / 8, ci_l = (threadIdx.x % 8) * 4;
     float a[4] = {0.f, 0.f, 0.f, 0.f};
 
-    for (long c0 = t0; c0 < t1; c0 += PW_FK) {
+    for (int c0 = t0; c0 < t1; c0 += PW_FK) {
         /* a thread loads one pixel (PW_FT is a multiple of PW_FK), its
-         * place worked out once per chunk, for every PW_FT / PW_FK-th
-         * channel of the tile */
+         * place worked out once per chunk (with the dividers), for
+         * every PW_FT / PW_FK-th channel of the tile */
         int px = threadIdx.x % PW_FK, in = c0 + px < t1, img = 0, p = 0, src = 0;
         if (in) {
-            long t = c0 + px;
-            img = (int)(t / howo);
-            p = (int)(t - (long)img * howo);
-            src = pw_src(p, dy.w, x.w, s, oy, ox);
+            int t = c0 + px, r;
+            img = k_div_q(dhowo, t);
+            p = t - img * howo;
+            r = k_div_q(dwo, p);
+            src = pw_src_rc(r, p - r * dy.w, x.w, s, oy, ox);
         }
         __syncthreads();
         for (int ch = threadIdx.x / PW_FK; ch < PW_T; ch += PW_FT / PW_FK) {
@@ -243,13 +249,15 @@ cudaError_t k_pw_bwd_filter(cudaStream_t st, const conv_desc *d, tview x, tview 
     dim3 g((unsigned)((dy.c + PW_T - 1) / PW_T), (unsigned)((x.c + PW_T - 1) / PW_T),
            (unsigned)(parts < 1 ? 1 : parts));
     cudaError_t e;
-    if (!pw_handles(d) || parts > 65535 || (parts > 1 && !part) || g.y > 65535)
+    if (!pw_handles(d) || parts > 65535 || (parts > 1 && !part) || g.y > 65535 ||
+        (long)x.n * dy.h * dy.w > INT_MAX - PW_FK)
         return cudaErrorInvalidValue;
     if (pw_empty(x, dy)) /* an empty batch: a zero filter gradient */
         return cudaMemsetAsync(
             dw, 0, (size_t)(dy.c > 0 ? dy.c : 0) * (x.c > 0 ? x.c : 0) * sizeof *dw, st);
     K_LAUNCH(pw_filter_k, g, PW_FT, st)
-    (x, dy, d->sh, d->oy, d->ox, d->relu_in, g.z, parts > 1 ? part : dw);
+    (x, dy, d->sh, d->oy, d->ox, d->relu_in, g.z, parts > 1 ? part : dw,
+     k_div_make(dy.h * dy.w), k_div_make(dy.w));
     e = cudaGetLastError();
     if (parts <= 1 || e != cudaSuccess)
         return e;
