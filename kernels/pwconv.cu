@@ -7,7 +7,9 @@
  *               output pixel keeps PW_CH sums in registers; the weights of
  *               the group go through shared memory 64 input channels at a
  *               time, four to a read, and each input value read is used
- *               PW_CH times
+ *               PW_CH times; planes of at most PW_PIX / 2 pixels (the
+ *               proxy's 8x8) take several images a block, so that no
+ *               thread idles
  *   data grad   the same with the roles turned: a thread per input pixel,
  *               PW_CH input channels, the output gradient summed over the
  *               output channels; inputs no output reads get zero, and ReLU
@@ -46,20 +48,36 @@ static __device__ __forceinline__ float relu_if(float v, int relu)
     return relu && !(v > 0.f) ? 0.f : v;
 }
 
+/* Which pixel of which image a thread of a forward or data-gradient
+ * block takes: with ipb = 1, pixel blockIdx.x * PW_PIX + threadIdx.x of
+ * image blockIdx.y, then every gridDim.y-th image; with ipb > 1 (a plane
+ * of at most PW_PIX / ipb pixels, gridDim.x = 1), pixel threadIdx.x % n
+ * of the block's image threadIdx.x / n of each group of ipb.  The images
+ * are walked in groups the same for the whole block, so that every thread
+ * meets the block's barriers; *sub is the thread's image in a group, and
+ * the thread has no pixel where the returned one is not below n. */
+static __device__ __forceinline__ int pw_pixel(int n, int ipb, int *sub)
+{
+    int t = (int)threadIdx.x, q = ipb > 1 ? t / n : 0;
+    *sub = q < ipb ? q : ipb;
+    return ipb > 1 ? (q < ipb ? t - q * n : n) : (int)blockIdx.x * PW_PIX + t;
+}
+
 /* y[img][co0 + j][p] (+)= sum over ci of W[co0 + j][ci] * relu?(x[img][ci][src(p)]) */
 static __global__ void pw_fwd_k(tview x, const float *wt, tview y, int s, int oy, int ox, int relu,
-                                int acc)
+                                int acc, int ipb)
 {
     /* the weights of input channel ci for the group's output channels
      * 4j..4j+3 in wsh[ci][j]: one shared-memory read serves four sums */
     __shared__ float4 wsh[PW_KC][PW_CH / 4];
-    int co0 = blockIdx.z * PW_CH, howo = y.h * y.w, hw = x.h * x.w;
-    int p = blockIdx.x * PW_PIX + threadIdx.x, live = p < howo, nco = y.c - co0;
-    int src = live ? pw_src(p, y.w, x.w, s, oy, ox) : 0;
+    int co0 = blockIdx.z * PW_CH, howo = y.h * y.w, hw = x.h * x.w, sub;
+    int p = pw_pixel(howo, ipb, &sub), pix = p < howo, nco = y.c - co0;
+    int src = pix ? pw_src(p, y.w, x.w, s, oy, ox) : 0;
 
     nco = nco < PW_CH ? nco : PW_CH;
-    for (int img = blockIdx.y; img < x.n; img += gridDim.y) {
-        const float *xi = x.d + (long)img * x.ns + src;
+    for (int base = blockIdx.y * ipb; base < x.n; base += gridDim.y * ipb) {
+        int img = base + sub, live = pix && img < x.n;
+        const float *xi = x.d + (long)(live ? img : 0) * x.ns + src;
         float a[PW_CH];
 #pragma unroll
         for (int j = 0; j < PW_CH; j++)
@@ -99,19 +117,20 @@ static __global__ void pw_fwd_k(tview x, const float *wt, tview y, int s, int oy
 
 /* dx[img][ci0 + j][q] (+)= mask * sum over co of W[co][ci0 + j] * dy[img][co][dst(q)] */
 static __global__ void pw_data_k(tview x, const float *wt, tview dy, tview dx, int s, int oy,
-                                 int ox, int relu, int acc)
+                                 int ox, int relu, int acc, int ipb)
 {
     __shared__ float4 wsh[PW_KC][PW_CH / 4];   /* as in pw_fwd_k, by input channel */
-    int ci0 = blockIdx.z * PW_CH, howo = dy.h * dy.w, hw = x.h * x.w;
-    int q = blockIdx.x * PW_PIX + threadIdx.x, live = q < hw, nci = x.c - ci0, dst = -1;
+    int ci0 = blockIdx.z * PW_CH, howo = dy.h * dy.w, hw = x.h * x.w, sub;
+    int q = pw_pixel(hw, ipb, &sub), pix = q < hw, nci = x.c - ci0, dst0 = -1;
 
     nci = nci < PW_CH ? nci : PW_CH;
-    if (live) {
+    if (pix) {
         int iy = q / x.w;
-        dst = pw_dst(iy, q - iy * x.w, dy.h, dy.w, s, oy, ox);
+        dst0 = pw_dst(iy, q - iy * x.w, dy.h, dy.w, s, oy, ox);
     }
-    for (int img = blockIdx.y; img < x.n; img += gridDim.y) {
-        const float *gi = dy.d + (long)img * dy.ns + (dst < 0 ? 0 : dst);
+    for (int base = blockIdx.y * ipb; base < x.n; base += gridDim.y * ipb) {
+        int img = base + sub, live = pix && img < x.n, dst = live ? dst0 : -1;
+        const float *gi = dy.d + (long)(live ? img : 0) * dy.ns + (dst < 0 ? 0 : dst);
         float a[PW_CH];
 #pragma unroll
         for (int j = 0; j < PW_CH; j++)
@@ -217,29 +236,42 @@ static int pw_empty(tview x, tview y)
     return x.n <= 0 || x.c <= 0 || y.c <= 0 || x.h * x.w <= 0 || y.h * y.w <= 0;
 }
 
+/* The grid of a forward or data-gradient launch over planes of `pixels`
+ * pixels (> 0) and `groups` channel groups, with *ipb images a block (see
+ * pw_pixel) */
+static dim3 pw_grid(int pixels, int n, int groups, int *ipb)
+{
+    int per = pixels <= PW_PIX / 2 ? PW_PIX / pixels : 1, blocks = (n + per - 1) / per;
+    *ipb = per;
+    return dim3((unsigned)((pixels + PW_PIX - 1) / PW_PIX),
+                (unsigned)(blocks < 65535 ? blocks : 65535), (unsigned)groups);
+}
+
 cudaError_t k_pw_fwd(cudaStream_t st, const conv_desc *d, tview x, const float *w, tview y,
                      int acc)
 {
-    dim3 g((unsigned)((y.h * y.w + PW_PIX - 1) / PW_PIX), (unsigned)(x.n < 65535 ? x.n : 65535),
-           (unsigned)((y.c + PW_CH - 1) / PW_CH));
+    int ipb;
+    dim3 g;
     if (!pw_ok(d, x, y))
         return cudaErrorInvalidValue;
     if (pw_empty(x, y))
         return cudaSuccess;
-    K_LAUNCH(pw_fwd_k, g, PW_PIX, st)(x, w, y, d->sh, d->oy, d->ox, d->relu_in, acc);
+    g = pw_grid(y.h * y.w, x.n, (y.c + PW_CH - 1) / PW_CH, &ipb);
+    K_LAUNCH(pw_fwd_k, g, PW_PIX, st)(x, w, y, d->sh, d->oy, d->ox, d->relu_in, acc, ipb);
     return cudaGetLastError();
 }
 
 cudaError_t k_pw_bwd_data(cudaStream_t st, const conv_desc *d, tview x, const float *w, tview dy,
                           tview dx, int acc)
 {
-    dim3 g((unsigned)((x.h * x.w + PW_PIX - 1) / PW_PIX), (unsigned)(x.n < 65535 ? x.n : 65535),
-           (unsigned)((x.c + PW_CH - 1) / PW_CH));
+    int ipb;
+    dim3 g;
     if (!pw_ok(d, x, dy))
         return cudaErrorInvalidValue;
     if (pw_empty(x, dy))
         return cudaSuccess;
-    K_LAUNCH(pw_data_k, g, PW_PIX, st)(x, w, dy, dx, d->sh, d->oy, d->ox, d->relu_in, acc);
+    g = pw_grid(x.h * x.w, x.n, (x.c + PW_CH - 1) / PW_CH, &ipb);
+    K_LAUNCH(pw_data_k, g, PW_PIX, st)(x, w, dy, dx, d->sh, d->oy, d->ox, d->relu_in, acc, ipb);
     return cudaGetLastError();
 }
 

@@ -222,6 +222,10 @@ static void test_convs(void)
               SMS, 1);
     test_conv("pointwise 16->33 at 16x16 (more than 128 pixels), batch 4",
               cdesc(16, 33, 1, 1, 1, 1, 0, 0, 1, 1, 0), 4, 16, 16, 0, 3, SMS, 1);
+    /* the proxy's 8x8 stage: two images a block, the last block's second
+     * image past the batch */
+    test_conv("pointwise 64->16 at 8x8 (two images a block), batch 5",
+              cdesc(64, 16, 1, 1, 1, 1, 0, 0, 1, 1, 1), 5, 8, 8, 1, 0, SMS, 1);
 }
 
 /* ---- batch norm ---- */
