@@ -58,9 +58,13 @@ static __device__ __forceinline__ float relu_if(float v, int relu)
  * the thread has no pixel where the returned one is not below n. */
 static __device__ __forceinline__ int pw_pixel(int n, int ipb, int *sub)
 {
-    int t = (int)threadIdx.x, q = ipb > 1 ? t / n : 0;
-    *sub = q < ipb ? q : ipb;
-    return ipb > 1 ? (q < ipb ? t - q * n : n) : (int)blockIdx.x * PW_PIX + t;
+    int t = (int)threadIdx.x;
+    if (ipb <= 1) {
+        *sub = 0;
+        return (int)blockIdx.x * PW_PIX + t;
+    }
+    *sub = t / n;
+    return *sub < ipb ? t - *sub * n : n;
 }
 
 /* y[img][co0 + j][p] (+)= sum over ci of W[co0 + j][ci] * relu?(x[img][ci][src(p)]) */
