@@ -151,16 +151,25 @@ DW_FN int pw_dst(int iy, int ix, int ho, int wo, int s, int oy, int ox)
  * range's sum taken in pixel order, the ranges then added in order. */
 #define PW_CH 32
 
+/* the edge of the filter gradient's tiles: 16 where both channel counts
+ * are 16 or fewer, else 32 */
+DW_FN int pw_filter_tile(int cout, int cin)
+{
+    return cout <= 16 && cin <= 16 ? 16 : 32;
+}
+
 /* parts of the filter gradient's sum over n*ho*wo pixels, for a cout x
- * cin filter on `sms` multiprocessors: about four blocks per
- * multiprocessor over the 32 x 32 tiles of the filter, each part at
- * least 512 pixels */
+ * cin filter on `sms` multiprocessors: about as many threads as four
+ * blocks of 256 per multiprocessor over the tiles of the filter, each
+ * part at least 512 pixels for 32 x 32 tiles (256 threads), 128 for
+ * 16 x 16 ones (64 threads), so that a thread sums as much either way */
 DW_FN int pw_filter_parts(int cout, int cin, long pixels, int sms)
 {
-    long tiles = (long)((cout + 31) / 32) * ((cin + 31) / 32), want = 4L * (sms > 0 ? sms : 1);
-    long p = (want + tiles - 1) / tiles;
-    if (p > pixels / 512)
-        p = pixels / 512;
+    int t = pw_filter_tile(cout, cin), k = (32 / t) * (32 / t);
+    long tiles = (long)((cout + t - 1) / t) * ((cin + t - 1) / t);
+    long want = 4L * k * (sms > 0 ? sms : 1), p = (want + tiles - 1) / tiles;
+    if (p > pixels / (512 / k))
+        p = pixels / (512 / k);
     if (p > 65535)
         p = 65535;
     return p < 1 ? 1 : (int)p;

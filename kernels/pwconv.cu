@@ -15,9 +15,13 @@
  *               output channels; inputs no output reads get zero, and ReLU
  *               masks by x > 0
  *   filter grad a split reduction: block (co tile, ci tile, part) sums the
- *               32 x 32 tile over its range of the n*ho*wo output pixels,
- *               32 pixels at a time through shared memory, each thread 4
- *               entries; the parts are then added in order (k_parts_sum)
+ *               T x T tile over its range of the n*ho*wo output pixels,
+ *               32 pixels at a time through shared memory, each of its
+ *               T*T/4 threads 4 entries; the parts are then added in order
+ *               (k_parts_sum).  T is 16 where both channel counts are 16
+ *               or fewer (the proxy's most common pointwise convolution,
+ *               16 -> 16, would leave three quarters of a 32 x 32 tile
+ *               summing zeros), else 32 (pw_filter_tile)
  *
  * Sums run in a fixed order (conv_math.h says which), so results repeat. */
 #include <limits.h>
@@ -28,11 +32,7 @@
 
 #define PW_PIX 128   /* threads (pixels) per block, forward and data gradient */
 #define PW_KC 64     /* channels of the summed side per trip through shared memory */
-#define PW_T 32      /* filter-gradient tile: 32 x 32 */
 #define PW_FK 32     /* pixels per filter-gradient chunk */
-#define PW_FT 256    /* filter-gradient threads: each takes 4 entries of the tile */
-
-static_assert(PW_FT * 4 == PW_T * PW_T, "the filter tile is PW_FT threads x 4 entries");
 
 /* a[0..3] += w * v, lane by lane */
 static __device__ __forceinline__ void fma4(float *a, float4 w, float v)
@@ -175,23 +175,26 @@ static __global__ void pw_data_k(tview x, const float *wt, tview dy, tview dx, i
 }
 
 /* out[part][co][ci] = sum over the part's output pixels t (in order) of
- * dy[t][co] * relu?(x[src(t)][ci]), for the block's 32 x 32 tile */
-static __global__ void __launch_bounds__(PW_FT)
+ * dy[t][co] * relu?(x[src(t)][ci]), for the block's T x T tile (T*T/4
+ * threads, a multiple of PW_FK) */
+template <int T>
+static __global__ void __launch_bounds__(T *T / 4)
     pw_filter_k(tview x, tview dy, int s, int oy, int ox, int relu, int parts, float *out,
                 k_div dhowo, k_div dwo)
 {
-    __shared__ float gs[PW_FK][PW_T + 1], xs[PW_FK][PW_T + 1];
-    int co0 = blockIdx.x * PW_T, ci0 = blockIdx.y * PW_T, part = blockIdx.z;
+    enum { NT = T * T / 4 };
+    static_assert(NT % PW_FK == 0, "a tile's threads load whole chunks");
+    __shared__ float gs[PW_FK][T + 1], xs[PW_FK][T + 1];
+    int co0 = blockIdx.x * T, ci0 = blockIdx.y * T, part = blockIdx.z;
     int howo = dy.h * dy.w, hw = x.h * x.w;
     int total = x.n * howo, t0 = (int)((long)total * part / parts);
     int t1 = (int)((long)total * (part + 1) / parts);
-    int co_l = threadIdx.x / 8, ci_l = (threadIdx.x % 8) * 4;
+    int co_l = threadIdx.x / (T / 4), ci_l = (threadIdx.x % (T / 4)) * 4;
     float a[4] = {0.f, 0.f, 0.f, 0.f};
 
     for (int c0 = t0; c0 < t1; c0 += PW_FK) {
-        /* a thread loads one pixel (PW_FT is a multiple of PW_FK), its
-         * place worked out once per chunk (with the dividers), for
-         * every PW_FT / PW_FK-th channel of the tile */
+        /* a thread loads one pixel, its place worked out once per chunk
+         * (with the dividers), for every NT / PW_FK-th channel of the tile */
         int px = threadIdx.x % PW_FK, in = c0 + px < t1, img = 0, p = 0, src = 0;
         if (in) {
             int t = c0 + px, r;
@@ -201,7 +204,7 @@ static __global__ void __launch_bounds__(PW_FT)
             src = pw_src_rc(r, p - r * dy.w, x.w, s, oy, ox);
         }
         __syncthreads();
-        for (int ch = threadIdx.x / PW_FK; ch < PW_T; ch += PW_FT / PW_FK) {
+        for (int ch = threadIdx.x / PW_FK; ch < T; ch += NT / PW_FK) {
             float g = 0.f, v = 0.f;
             if (in) {
                 if (co0 + ch < dy.c)
@@ -282,7 +285,8 @@ cudaError_t k_pw_bwd_data(cudaStream_t st, const conv_desc *d, tview x, const fl
 cudaError_t k_pw_bwd_filter(cudaStream_t st, const conv_desc *d, tview x, tview dy, int parts,
                             float *part, float *dw)
 {
-    dim3 g((unsigned)((dy.c + PW_T - 1) / PW_T), (unsigned)((x.c + PW_T - 1) / PW_T),
+    int T = pw_filter_tile(dy.c, x.c);
+    dim3 g((unsigned)((dy.c + T - 1) / T), (unsigned)((x.c + T - 1) / T),
            (unsigned)(parts < 1 ? 1 : parts));
     cudaError_t e;
     if (!pw_handles(d) || parts > 65535 || (parts > 1 && !part) || g.y > 65535 ||
@@ -291,9 +295,16 @@ cudaError_t k_pw_bwd_filter(cudaStream_t st, const conv_desc *d, tview x, tview 
     if (pw_empty(x, dy)) /* an empty batch: a zero filter gradient */
         return cudaMemsetAsync(
             dw, 0, (size_t)(dy.c > 0 ? dy.c : 0) * (x.c > 0 ? x.c : 0) * sizeof *dw, st);
-    K_LAUNCH(pw_filter_k, g, PW_FT, st)
-    (x, dy, d->sh, d->oy, d->ox, d->relu_in, g.z, parts > 1 ? part : dw,
-     k_div_make(dy.h * dy.w), k_div_make(dy.w));
+#define FILTER(T)                                                                                  \
+    K_LAUNCH(pw_filter_k<T>, g, T * T / 4, st)                                                     \
+    (x, dy, d->sh, d->oy, d->ox, d->relu_in, g.z, parts > 1 ? part : dw, k_div_make(dy.h * dy.w), \
+     k_div_make(dy.w))
+    if (T == 16) {
+        FILTER(16);
+    } else {
+        FILTER(32);
+    }
+#undef FILTER
     e = cudaGetLastError();
     if (parts <= 1 || e != cudaSuccess)
         return e;

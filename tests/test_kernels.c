@@ -226,6 +226,9 @@ static void test_convs(void)
      * image past the batch */
     test_conv("pointwise 64->16 at 8x8 (two images a block), batch 5",
               cdesc(64, 16, 1, 1, 1, 1, 0, 0, 1, 1, 1), 5, 8, 8, 1, 0, SMS, 1);
+    /* the proxy's commonest: 16 -> 16, its filter gradient in 16 x 16 tiles */
+    test_conv("pointwise 16->16 relu at 16x16 (16 x 16 filter tiles), batch 2",
+              cdesc(16, 16, 1, 1, 1, 1, 0, 0, 1, 1, 1), 2, 16, 16, 0, 1, SMS, 1);
 }
 
 /* ---- batch norm ---- */

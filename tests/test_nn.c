@@ -1093,10 +1093,14 @@ static void test_pw_maths(void)
     CHECK(!pw_handles(&d), "a grouped one does not");
     d = cdesc(8, 4, 1, 1, 1, 1, 1, 1, 1, 1, 0);
     CHECK(!pw_handles(&d), "nor a padded one");
-    CHECK(pw_filter_parts(16, 16, 131072, 132) == 256 && pw_filter_parts(64, 64, 8192, 132) == 16 &&
-              pw_filter_parts(16, 16, 100, 132) == 1,
-          "pointwise filter-gradient parts: about four blocks per multiprocessor, 512 pixels each "
-          "at least");
+    CHECK(pw_filter_tile(16, 16) == 16 && pw_filter_tile(16, 17) == 32 &&
+              pw_filter_tile(33, 8) == 32,
+          "pointwise filter-gradient tiles: 16 x 16 for 16 channels or fewer each side, else 32");
+    CHECK(pw_filter_parts(32, 16, 131072, 132) == 256 && pw_filter_parts(64, 64, 8192, 132) == 16 &&
+              pw_filter_parts(16, 16, 131072, 132) == 1024 &&
+              pw_filter_parts(16, 16, 100, 132) == 1 && pw_filter_parts(32, 32, 300, 132) == 1,
+          "pointwise filter-gradient parts: about four 256-thread blocks per multiprocessor, "
+          "512 pixels each at least (128 for 16 x 16 tiles)");
     test_pw_math("pw kernels relu, slices", cdesc(5, 4, 1, 1, 1, 1, 0, 0, 1, 1, 1), 3, 4, 5, 1, 3,
                  132);
     test_pw_math("pw kernels 70->40 relu, 9x7", cdesc(70, 40, 1, 1, 1, 1, 0, 0, 1, 1, 1), 6, 9,
