@@ -16,8 +16,9 @@
  *   sums range p (x and x^2 forward; dy and dy*(x - mean) backward) into
  *   part[(p*C + c)*2 + 0..1]; then block (c, p) of a second kernel adds
  *   its channel's parts in a fixed order, a warp at once (so every block
- *   of a channel gets the same statistics), block (c, 0) writes the per-channel results, and
- *   each block normalises (or back-propagates through) its own range.
+ *   of a channel gets the same statistics), block (c, 0) writes the
+ *   per-channel results, and each block normalises (or back-propagates
+ *   through) its own range.
  *   The variance is E[x^2] - mean^2 in double, one pass over x. */
 #include <limits.h>
 

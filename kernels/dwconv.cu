@@ -141,13 +141,12 @@ static __global__ void dw_filter_k(tview x, tview dy, int s, int p, int d, int r
 /* What a block covers: P planes (all rows), or one plane's band of R rows.
  * The dividers (kernels/fastdiv.h) split the kernels' flat indices with
  * no integer division: th (tile rows a plane), spr (strips of DWT_V
- * outputs a row), R * spr (strips a plane's band; where P > 1 a band is
- * the whole plane, and where P = 1 every strip index is below it, so it
- * splits a block's strips by plane either way) and the channels (set by
- * the launch). */
+ * outputs a row) and R * spr (strips a plane's band; where P > 1 a band
+ * is the whole plane, and where P = 1 every strip index is below it, so
+ * it splits a block's strips by plane either way). */
 typedef struct dwt_shape {
     int P, R, bands, th, tw;
-    k_div dth, dspr, dstrips, dc;
+    k_div dth, dspr, dstrips;
 } dwt_shape;
 
 /* The block shape for outputs oh x ow, taps K with stride S and dilation D,
@@ -191,7 +190,6 @@ static int dwt_plan(int K, int S, int D, int oh, int ow, int planes, dwt_shape *
     sh->dth = k_div_make(sh->th);
     sh->dspr = k_div_make(spr);
     sh->dstrips = k_div_make(sh->R * spr);
-    sh->dc = k_div_make(1);
     return 1;
 }
 
@@ -240,10 +238,10 @@ static int dwt_takes(int s, int dil) { return s <= 2 && dil <= 2; }
  * stride S and dilation D, the window of output (oy, ox) starting at input
  * (oy*S - pad, ox*S - pad); flip: each filter turned round (tap K*K-1-t
  * for t); mask (its .d NULL: none): an output is 0 where mask's value at
- * the same place is not > 0. */
+ * the same place is not > 0.  dc divides by src's channels. */
 template <int KSD>   /* K*100 + S*10 + D: one parameter, so a launch macro takes it */
 static __global__ void dw_tile_k(tview src, int up, const float *wt, int flip, int pad, int relu,
-                                 tview out, tview mask, int acc, dwt_shape sh)
+                                 tview out, tview mask, int acc, dwt_shape sh, k_div dc)
 {
     enum { K = KSD / 100, S = KSD / 10 % 10, D = KSD % 10 };
     __shared__ float tile[DWT_FLOATS];
@@ -258,20 +256,20 @@ static __global__ void dw_tile_k(tview src, int up, const float *wt, int flip, i
 
     /* the planes' rows, a warp to a row */
     for (int row = warp; row < np * sh.th; row += nw) {
-        int i = k_div_q(sh.dth, row), ty = row - i * sh.th, q = q0 + i, img = k_div_q(sh.dc, q);
+        int i = k_div_q(sh.dth, row), ty = row - i * sh.th, q = q0 + i, img = k_div_q(dc, q);
         int c = q - img * C;
         dwt_copy_row(tile + i * per + ty * sh.tw, src.d + (long)img * src.ns + (long)c * hw,
                      iy0 + ty, src.h, src.w, sh.tw, pad, relu, up);
     }
     for (int j = threadIdx.x; j < np * K * K; j += blockDim.x) {
-        int i = j / (K * K), tap = j - i * (K * K), c = q0 + i - k_div_q(sh.dc, q0 + i) * C;
+        int i = j / (K * K), tap = j - i * (K * K), c = q0 + i - k_div_q(dc, q0 + i) * C;
         wsh[j] = wt[c * (K * K) + (flip ? K * K - 1 - tap : tap)];
     }
     __syncthreads();
 
     for (int j = threadIdx.x; j < np * rows * spr; j += blockDim.x) {
         int i = k_div_q(sh.dstrips, j), r = j - i * (int)sh.dstrips.d, ry = k_div_q(sh.dspr, r);
-        int ox0 = (r - ry * spr) * DWT_V, q = q0 + i, img = k_div_q(sh.dc, q), c = q - img * C;
+        int ox0 = (r - ry * spr) * DWT_V, q = q0 + i, img = k_div_q(dc, q), c = q - img * C;
         int oy = oy0 + ry;
         const float *tp = tile + i * per + ry * S * sh.tw + ox0 * S, *wp = wsh + i * (K * K);
         float a[DWT_V];
@@ -395,10 +393,9 @@ static int dw_tile(cudaStream_t st, int k, int s, int dil, tview src, int up, co
     blocks = (planes + sh.P - 1) / sh.P * sh.bands;
     if (blocks > 0x7fffffffL)
         return 0;
-    sh.dc = k_div_make(src.c);
 #define TILE(KSD)                                                                                  \
     K_LAUNCH(dw_tile_k<KSD>, (unsigned)blocks, K_THREADS, st)(src, up, w, flip, pad, relu, out,   \
-                                                               mask, acc, sh)
+                                                               mask, acc, sh, k_div_make(src.c))
     DWT_DISPATCH(k * 100 + s * 10 + dil, TILE)
 #undef TILE
     *e = cudaGetLastError();

@@ -295,8 +295,8 @@ cudaError_t k_pw_bwd_filter(cudaStream_t st, const conv_desc *d, tview x, tview 
     if (pw_empty(x, dy)) /* an empty batch: a zero filter gradient */
         return cudaMemsetAsync(
             dw, 0, (size_t)(dy.c > 0 ? dy.c : 0) * (x.c > 0 ? x.c : 0) * sizeof *dw, st);
-#define FILTER(T)                                                                                  \
-    K_LAUNCH(pw_filter_k<T>, g, T * T / 4, st)                                                     \
+#define FILTER(E)                                                                                  \
+    K_LAUNCH(pw_filter_k<E>, g, E * E / 4, st)                                                     \
     (x, dy, d->sh, d->oy, d->ox, d->relu_in, g.z, parts > 1 ? part : dw, k_div_make(dy.h * dy.w), \
      k_div_make(dy.w))
     if (T == 16) {
