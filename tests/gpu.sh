@@ -29,7 +29,8 @@
 #      cifar10 search with one-epoch children, as many at once as fit:
 #      images per second in all, proxy trials per hour);
 #   5. what may make the defaults faster: depthwise convolutions without
-#      shared-memory tiles (CELLAR_DEPTHWISE=simple); each shape's
+#      shared-memory tiles (CELLAR_DEPTHWISE=simple); every pointwise
+#      convolution through cuDNN (CELLAR_POINTWISE=cudnn); each shape's
 #      convolutions the fastest way, timed (CELLAR_DEPTHWISE=auto
 #      CELLAR_POINTWISE=auto); the cells' branches
 #      on 2, 4 and 8 lanes (CELLAR_CUDA_LANES; F=32 N=6 on 4), 4 and 16
@@ -250,6 +251,9 @@ fi
 # --- 5. what may make the defaults faster ---
 # depthwise convolutions without shared-memory tiles (the default until this one was timed)
 bench cellar_F16_N2_dw_simple 60 env CELLAR_DEPTHWISE=simple "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
+# every pointwise convolution through cuDNN, those reading through ReLU or
+# from a shifted origin staged (the default until this one was timed)
+bench cellar_F16_N2_pw_cudnn 60 env CELLAR_POINTWISE=cudnn "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
 # each shape's convolutions the fastest way (own, simple or cuDNN), timed when preparing
 bench cellar_F16_N2_auto 60 env CELLAR_DEPTHWISE=auto CELLAR_POINTWISE=auto "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
 # a cell's branches side by side on lanes (streams of one network)
@@ -295,7 +299,7 @@ rank
 # each op timed alone, waiting after each, with the own depthwise kernels
 # and with cuDNN's (dw = depthwise, pw = pointwise convolutions); with auto
 # the log ends with each convolution's ways and their times
-for impl in "own cudnn" "simple cudnn" "cudnn cudnn" "own own" "auto auto"; do
+for impl in "own mixed" "own cudnn" "cudnn cudnn" "own own" "auto auto"; do
   set -- $impl
   tag=dw_$1_pw_$2   # (not "name": bench and step set that)
   bench "cellar_F16_N2_profile_$tag" 60 env CELLAR_DEPTHWISE=$1 CELLAR_POINTWISE=$2 \

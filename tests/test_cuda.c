@@ -1579,19 +1579,21 @@ int main(void)
         return 1;
     }
     rng_seed(&rng, 1234);
-    CHECK(gpu->detail && !strcmp(gpu->detail, "depthwise own, pointwise cudnn, fp32"),
+    CHECK(gpu->detail && !strcmp(gpu->detail, "depthwise own, pointwise mixed, fp32"),
           "the backend says how it computes: %s", gpu->detail ? gpu->detail : "(nothing)");
     test_convs();
     {
         /* the convolutions again with the other implementations: depthwise
-         * through cuDNN and by our kernels without tiles, pointwise by our
-         * own kernels, and each kind the fastest way for each shape */
-        static const char *const env[5][2] = {
+         * through cuDNN and by our kernels without tiles, pointwise all by
+         * our own kernels or all by cuDNN (staging the inputs it cannot
+         * read through ReLU or from a shifted origin), and each kind the
+         * fastest way for each shape */
+        static const char *const env[6][2] = {
             {"CELLAR_DEPTHWISE", "cudnn"}, {"CELLAR_DEPTHWISE", "simple"},
-            {"CELLAR_POINTWISE", "own"},   {"CELLAR_DEPTHWISE", "auto"},
-            {"CELLAR_POINTWISE", "auto"}};
+            {"CELLAR_POINTWISE", "own"},   {"CELLAR_POINTWISE", "cudnn"},
+            {"CELLAR_DEPTHWISE", "auto"},  {"CELLAR_POINTWISE", "auto"}};
         cl_backend *first = gpu;
-        int others = 5;
+        int others = 6;
 #ifdef CELLAR_KEMU
         /* CELLAR_TEST_SHORT (the sanitizer builds): the stand-in once */
         if (getenv("CELLAR_TEST_SHORT")) {
@@ -1613,7 +1615,7 @@ int main(void)
         for (int i = 0; i < 2; i++) {
             static const char *const var[2] = {"CELLAR_DEPTHWISE", "CELLAR_POINTWISE"};
             static const char *const valid[2] = {"own, simple, cudnn or auto",
-                                                 "own, cudnn or auto"};
+                                                 "own, mixed, cudnn or auto"};
             setenv(var[i], "nope", 1);
             rc = backend_cuda_create(&gpu, &err);
             CHECK(rc == CL_ERR_ARG && strstr(err.msg, valid[i]), "%s=nope is refused: %s", var[i],

@@ -124,7 +124,7 @@ typedef struct cl_backend cl_backend;
 
 struct cl_backend {
     const char *name;
-    /* how it computes, for reports ("depthwise own, pointwise cudnn, tf32"),
+    /* how it computes, for reports ("depthwise own, pointwise mixed, tf32"),
      * or NULL */
     const char *detail;
     int threads;   /* CPU threads the backend uses */

@@ -4,8 +4,16 @@
  * one filter per channel is slow, and needs its ReLU input staged, so
  * those go to kernels/dwconv.cu, which reads through ReLU itself
  * (CELLAR_DEPTHWISE=cudnn sends them to cuDNN, to compare).  Pointwise
- * (1x1) convolutions go to cuDNN unless CELLAR_POINTWISE=own sends them to
- * kernels/pwconv.cu (no staging either).  Our own kernels need preparing
+ * (1x1) convolutions that read through ReLU or from a shifted origin (the
+ * cells' input convolutions, the factorized reduce) go to kernels/pwconv.cu,
+ * which reads such inputs as they are, and the others to cuDNN: cuDNN
+ * would need the first kind's input copied through ReLU into a staging
+ * buffer forward, again for the filter gradient, and its data gradient
+ * put back through a mask: a training step moves 10X + 3Y bytes for
+ * such a convolution (X its input, Y its output) in six kernels, against
+ * 4X + 3Y in three or four read in place (the "mixed" default of
+ * CELLAR_POINTWISE; =cudnn sends all of them to cuDNN, =own all to
+ * kernels/pwconv.cu).  Our own kernels need preparing
  * only for the filter gradient's partial sums: conv_prepare grows the one
  * scratch for them, and a filter gradient whose batch needs more than
  * there is fails as "not prepared" (forward and data gradient need
@@ -361,8 +369,9 @@ static algo_slot *store_slot(conv_entry *e, int dir, int n, long a, long b, int 
 
 /* CELLAR_DEPTHWISE / CELLAR_POINTWISE: "own" (our kernels), "cudnn" or
  * "auto" (the fastest for each shape); for the depthwise ones also
- * "simple" (our kernels without shared-memory tiles) */
-static int which_impl(const char *name, int dflt, int simple_too, int *impl, cl_err *err)
+ * "simple" (our kernels without shared-memory tiles), for the pointwise
+ * ones "mixed" (ours where cuDNN's input would be staged) */
+static int which_impl(const char *name, int dflt, int dw, int *impl, cl_err *err)
 {
     const char *v = getenv(name);
     *impl = dflt;
@@ -372,13 +381,15 @@ static int which_impl(const char *name, int dflt, int simple_too, int *impl, cl_
         *impl = IMPL_OWN;
     else if (!strcmp(v, "cudnn"))
         *impl = IMPL_CUDNN;
-    else if (simple_too && !strcmp(v, "simple"))
+    else if (dw && !strcmp(v, "simple"))
         *impl = IMPL_SIMPLE;
+    else if (!dw && !strcmp(v, "mixed"))
+        *impl = IMPL_MIXED;
     else if (!strcmp(v, "auto"))
         *impl = IMPL_AUTO;
     else
-        return ERR_SET(err, CL_ERR_ARG, "%s=%s: expected own%s, cudnn or auto", name, v,
-                       simple_too ? ", simple" : "");
+        return ERR_SET(err, CL_ERR_ARG, "%s=%s: expected own, %s, cudnn or auto", name, v,
+                       dw ? "simple" : "mixed");
     return CL_OK;
 }
 
@@ -391,7 +402,7 @@ int cuda_conv_init(cuda_state *s, cl_err *err)
         return rc;
     s->ws_limit = (size_t)mb << 20;
     if ((rc = which_impl("CELLAR_DEPTHWISE", IMPL_OWN, 1, &s->dw_impl, err)) ||
-        (rc = which_impl("CELLAR_POINTWISE", IMPL_CUDNN, 0, &s->pw_impl, err)))
+        (rc = which_impl("CELLAR_POINTWISE", IMPL_MIXED, 0, &s->pw_impl, err)))
         return rc;
     if (!DNN_OK_E(s, err, cudnnCreateTensorDescriptor(&s->td_a), "cudnnCreateTensorDescriptor") ||
         !DNN_OK_E(s, err, cudnnCreateTensorDescriptor(&s->td_b), "cudnnCreateTensorDescriptor"))
@@ -433,10 +444,14 @@ static int own_kind(const conv_desc *d)
     return dw_handles(d) ? OWN_DW : pw_handles(d) ? OWN_PW : OWN_NONE;
 }
 
-/* how the environment asks convolutions of a kind to run (IMPL_*) */
-static int mode_of(const cuda_state *s, int kind)
+/* how the environment asks d, a convolution of a kind, to run: a way, or
+ * IMPL_AUTO (mixed is settled here) */
+static int mode_of(const cuda_state *s, int kind, const conv_desc *d)
 {
-    return kind == OWN_DW ? s->dw_impl : kind == OWN_PW ? s->pw_impl : IMPL_CUDNN;
+    int mode = kind == OWN_DW ? s->dw_impl : kind == OWN_PW ? s->pw_impl : IMPL_CUDNN;
+    if (mode == IMPL_MIXED)
+        mode = d->relu_in || d->oy || d->ox ? IMPL_OWN : IMPL_CUDNN;
+    return mode;
 }
 
 static const char *own_name(int kind) { return kind == OWN_DW ? "depthwise" : "pointwise"; }
@@ -917,7 +932,7 @@ int cuda_conv_prepare(cl_backend *be, const conv_desc *d, int n, int h, int w, c
 {
     cuda_state *s = cuda_of(be);
     conv_entry *e = lookup(s, d, h, w);
-    int kind = own_kind(d), mode = mode_of(s, kind), rc;
+    int kind = own_kind(d), mode = mode_of(s, kind, d), rc;
 
     if (s->failed) {
         if (err)
@@ -954,7 +969,7 @@ int cuda_conv_prepare(cl_backend *be, const conv_desc *d, int n, int h, int w, c
  * cuDNN's way, which reports it) */
 static int impl_of(cuda_state *s, const conv_desc *d, int h, int w, int dir, int *kind)
 {
-    int mode = mode_of(s, *kind = own_kind(d));
+    int mode = mode_of(s, *kind = own_kind(d), d);
     if (mode == IMPL_AUTO) {
         conv_entry *e = lookup(s, d, h, w);
         mode = e && e->timed ? e->impl[dir] : IMPL_CUDNN;

@@ -19,6 +19,9 @@
  *   CELLAR_DEPTHWISE=cudnn depthwise convolutions through cuDNN, not kernels/dwconv.cu
  *   CELLAR_DEPTHWISE=simple kernels/dwconv.cu without its shared-memory tiles
  *   CELLAR_POINTWISE=own   pointwise convolutions by kernels/pwconv.cu, not cuDNN
+ *   CELLAR_POINTWISE=cudnn all of them by cuDNN (the default, mixed: by
+ *                          kernels/pwconv.cu those cuDNN would need staged
+ *                          through ReLU or from a shifted origin)
  *   CELLAR_DEPTHWISE=auto, CELLAR_POINTWISE=auto: each shape's convolutions
  *                          (each direction) the fastest way, timed when preparing
  *   CELLAR_CUDA_POOL=0     device memory by cudaMalloc/cudaFree, not the stream-ordered pool
@@ -944,8 +947,8 @@ static int cuda_create_on(int dev, cl_backend **out, cl_err *err)
 
 const char *cuda_impl_name(int impl)
 {
-    static const char *const name[IMPL_AUTO + 1] = {"cudnn", "own", "simple", "auto"};
-    return impl >= 0 && impl <= IMPL_AUTO ? name[impl] : "?";
+    static const char *const name[IMPL_MIXED + 1] = {"cudnn", "own", "simple", "auto", "mixed"};
+    return impl >= 0 && impl <= IMPL_MIXED ? name[impl] : "?";
 }
 
 void cuda_set_detail(cl_backend *be)

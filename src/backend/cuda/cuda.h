@@ -25,10 +25,13 @@ typedef struct conv_entry conv_entry;
 
 /* How a kind of convolution runs: cuDNN, our kernels (depthwise ones
  * tiled in shared memory), our depthwise kernels without tiles, or the
- * fastest of those for each shape and direction */
-enum { IMPL_CUDNN, IMPL_OWN, IMPL_SIMPLE, IMPL_AUTO };
+ * fastest of those for each shape and direction; or, for pointwise ones,
+ * mixed: our kernels where cuDNN would need the input staged (read
+ * through ReLU, or from a shifted origin), cuDNN for the rest.  The ways
+ * are IMPL_CUDNN to IMPL_SIMPLE; auto and mixed choose among them. */
+enum { IMPL_CUDNN, IMPL_OWN, IMPL_SIMPLE, IMPL_AUTO, IMPL_MIXED };
 
-/* "cudnn", "own", "simple", "auto" */
+/* "cudnn", "own", "simple", "auto", "mixed" */
 const char *cuda_impl_name(int impl);
 
 typedef struct cuda_state {
@@ -129,7 +132,7 @@ int cuda_grow(cuda_state *s, void **buf, size_t bytes, const char *what, cl_err 
 /* Grow the staging buffers to `floats` each (preparing only). */
 int cuda_reserve_stage(cuda_state *s, size_t floats, cl_err *err);
 
-/* Write be->detail again ("depthwise own, pointwise cudnn, tf32"; with
+/* Write be->detail again ("depthwise own, pointwise mixed, tf32"; with
  * auto, the choices made so far) */
 void cuda_set_detail(cl_backend *be);
 
