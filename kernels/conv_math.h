@@ -151,6 +151,12 @@ DW_FN int pw_dst(int iy, int ix, int ho, int wo, int s, int oy, int ox)
  * range's sum taken in pixel order, the ranges then added in order. */
 #define PW_CH 32
 
+/* the channels a forward (output side, c = cout) or data-gradient (input
+ * side, c = cin) thread keeps sums of: 16 where that side has 16 or
+ * fewer (the proxy's cell inputs 96 -> 16 would otherwise sum 16 zero
+ * weights for every input value), else PW_CH */
+DW_FN int pw_group(int c) { return c <= 16 ? 16 : PW_CH; }
+
 /* the edge of the filter gradient's tiles: 16 where both channel counts
  * are 16 or fewer, else 32 */
 DW_FN int pw_filter_tile(int cout, int cin)

@@ -1,17 +1,19 @@
 /* pwconv.cu - pointwise (1x1) convolutions, forward and both gradients,
- * as an alternative to cuDNN (CELLAR_POINTWISE=own): reading the input
- * through ReLU and from a strided, shifted origin directly, so nothing is
- * staged, and writing into channel slices as they are.
+ * used where cuDNN would need its input staged (CELLAR_POINTWISE=mixed,
+ * the default) or for all (=own): reading the input through ReLU and from
+ * a strided, shifted origin directly, so nothing is staged, and writing
+ * into channel slices as they are.
  *
  *   forward     block (pixels, image, output-channel group): a thread per
- *               output pixel keeps PW_CH sums in registers; the weights of
- *               the group go through shared memory 64 input channels at a
- *               time, four to a read, and each input value read is used
- *               PW_CH times; planes of at most PW_PIX / 2 pixels (the
- *               proxy's 8x8) take several images a block, so that no
- *               thread idles
+ *               output pixel keeps CH sums in registers (a group's
+ *               channels, pw_group: 16 where there are 16 output channels
+ *               or fewer, else 32); the weights of the group go through
+ *               shared memory 64 input channels at a time, four to a read,
+ *               and each input value read is used CH times; planes of at
+ *               most PW_PIX / 2 pixels (the proxy's 8x8) take several
+ *               images a block, so that no thread idles
  *   data grad   the same with the roles turned: a thread per input pixel,
- *               PW_CH input channels, the output gradient summed over the
+ *               CH input channels, the output gradient summed over the
  *               output channels; inputs no output reads get zero, and ReLU
  *               masks by x > 0
  *   filter grad a split reduction: block (co tile, ci tile, part) sums the
@@ -67,30 +69,32 @@ static __device__ __forceinline__ int pw_pixel(int n, int ipb, int *sub)
     return *sub < ipb ? t - *sub * n : n;
 }
 
-/* y[img][co0 + j][p] (+)= sum over ci of W[co0 + j][ci] * relu?(x[img][ci][src(p)]) */
+/* y[img][co0 + j][p] (+)= sum over ci of W[co0 + j][ci] * relu?(x[img][ci][src(p)]),
+ * for the CH output channels co0.. of the block's group (CH: pw_group) */
+template <int CH>
 static __global__ void pw_fwd_k(tview x, const float *wt, tview y, int s, int oy, int ox, int relu,
                                 int acc, int ipb)
 {
     /* the weights of input channel ci for the group's output channels
      * 4j..4j+3 in wsh[ci][j]: one shared-memory read serves four sums */
-    __shared__ float4 wsh[PW_KC][PW_CH / 4];
-    int co0 = blockIdx.z * PW_CH, howo = y.h * y.w, hw = x.h * x.w, sub;
+    __shared__ float4 wsh[PW_KC][CH / 4];
+    int co0 = blockIdx.z * CH, howo = y.h * y.w, hw = x.h * x.w, sub;
     int p = pw_pixel(howo, ipb, &sub), pix = p < howo, nco = y.c - co0;
     int src = pix ? pw_src(p, y.w, x.w, s, oy, ox) : 0;
 
-    nco = nco < PW_CH ? nco : PW_CH;
+    nco = nco < CH ? nco : CH;
     for (int base = blockIdx.y * ipb; base < x.n; base += gridDim.y * ipb) {
         int img = base + sub, live = pix && img < x.n;
         const float *xi = x.d + (long)(live ? img : 0) * x.ns + src;
-        float a[PW_CH];
+        float a[CH];
 #pragma unroll
-        for (int j = 0; j < PW_CH; j++)
+        for (int j = 0; j < CH; j++)
             a[j] = 0.f;
         for (int c0 = 0; c0 < x.c; c0 += PW_KC) {
             int kc = x.c - c0 < PW_KC ? x.c - c0 : PW_KC;
             __syncthreads();
             /* consecutive threads read consecutive weights of one output channel */
-            for (int t = threadIdx.x; t < PW_KC * (PW_CH / 4); t += blockDim.x) {
+            for (int t = threadIdx.x; t < PW_KC * (CH / 4); t += blockDim.x) {
                 int j4 = t / PW_KC, ci = t - j4 * PW_KC, j = 4 * j4;
                 const float *w = wt + (long)(co0 + j) * x.c + c0 + ci;
                 float4 v4;
@@ -105,29 +109,31 @@ static __global__ void pw_fwd_k(tview x, const float *wt, tview y, int s, int oy
                 for (int ci = 0; ci < kc; ci++) {
                     float v = relu_if(xi[(long)(c0 + ci) * hw], relu);
 #pragma unroll
-                    for (int j4 = 0; j4 < PW_CH / 4; j4++)
+                    for (int j4 = 0; j4 < CH / 4; j4++)
                         fma4(a + 4 * j4, wsh[ci][j4], v);
                 }
         }
         if (live) {
             float *yo = y.d + (long)img * y.ns + (long)co0 * howo + p;
 #pragma unroll
-            for (int j = 0; j < PW_CH; j++)
+            for (int j = 0; j < CH; j++)
                 if (j < nco)
                     yo[(long)j * howo] = acc ? yo[(long)j * howo] + a[j] : a[j];
         }
     }
 }
 
-/* dx[img][ci0 + j][q] (+)= mask * sum over co of W[co][ci0 + j] * dy[img][co][dst(q)] */
+/* dx[img][ci0 + j][q] (+)= mask * sum over co of W[co][ci0 + j] * dy[img][co][dst(q)],
+ * for the CH input channels ci0.. of the block's group (CH: pw_group) */
+template <int CH>
 static __global__ void pw_data_k(tview x, const float *wt, tview dy, tview dx, int s, int oy,
                                  int ox, int relu, int acc, int ipb)
 {
-    __shared__ float4 wsh[PW_KC][PW_CH / 4];   /* as in pw_fwd_k, by input channel */
-    int ci0 = blockIdx.z * PW_CH, howo = dy.h * dy.w, hw = x.h * x.w, sub;
+    __shared__ float4 wsh[PW_KC][CH / 4];   /* as in pw_fwd_k, by input channel */
+    int ci0 = blockIdx.z * CH, howo = dy.h * dy.w, hw = x.h * x.w, sub;
     int q = pw_pixel(hw, ipb, &sub), pix = q < hw, nci = x.c - ci0, dst0 = -1;
 
-    nci = nci < PW_CH ? nci : PW_CH;
+    nci = nci < CH ? nci : CH;
     if (pix) {
         int iy = q / x.w;
         dst0 = pw_dst(iy, q - iy * x.w, dy.h, dy.w, s, oy, ox);
@@ -135,15 +141,15 @@ static __global__ void pw_data_k(tview x, const float *wt, tview dy, tview dx, i
     for (int base = blockIdx.y * ipb; base < x.n; base += gridDim.y * ipb) {
         int img = base + sub, live = pix && img < x.n, dst = live ? dst0 : -1;
         const float *gi = dy.d + (long)(live ? img : 0) * dy.ns + (dst < 0 ? 0 : dst);
-        float a[PW_CH];
+        float a[CH];
 #pragma unroll
-        for (int j = 0; j < PW_CH; j++)
+        for (int j = 0; j < CH; j++)
             a[j] = 0.f;
         for (int c0 = 0; c0 < dy.c; c0 += PW_KC) {
             int kc = dy.c - c0 < PW_KC ? dy.c - c0 : PW_KC;
             __syncthreads();
-            for (int t = threadIdx.x; t < PW_KC * (PW_CH / 4); t += blockDim.x) {
-                int co = t / (PW_CH / 4), j = 4 * (t - co * (PW_CH / 4));
+            for (int t = threadIdx.x; t < PW_KC * (CH / 4); t += blockDim.x) {
+                int co = t / (CH / 4), j = 4 * (t - co * (CH / 4));
                 const float *w = wt + (long)(c0 + co) * x.c + ci0 + j;
                 float4 v4;
                 v4.x = co < kc && j < nci ? w[0] : 0.f;
@@ -157,7 +163,7 @@ static __global__ void pw_data_k(tview x, const float *wt, tview dy, tview dx, i
                 for (int co = 0; co < kc; co++) {
                     float g = gi[(long)(c0 + co) * howo];
 #pragma unroll
-                    for (int j4 = 0; j4 < PW_CH / 4; j4++)
+                    for (int j4 = 0; j4 < CH / 4; j4++)
                         fma4(a + 4 * j4, wsh[co][j4], g);
                 }
         }
@@ -165,7 +171,7 @@ static __global__ void pw_data_k(tview x, const float *wt, tview dy, tview dx, i
             const float *xq = x.d + (long)img * x.ns + (long)ci0 * hw + q;
             float *o = dx.d + (long)img * dx.ns + (long)ci0 * hw + q;
 #pragma unroll
-            for (int j = 0; j < PW_CH; j++)
+            for (int j = 0; j < CH; j++)
                 if (j < nci) {
                     float v = relu && !(xq[(long)j * hw] > 0.f) ? 0.f : a[j];
                     o[(long)j * hw] = acc ? o[(long)j * hw] + v : v;
@@ -257,28 +263,37 @@ static dim3 pw_grid(int pixels, int n, int groups, int *ipb)
 cudaError_t k_pw_fwd(cudaStream_t st, const conv_desc *d, tview x, const float *w, tview y,
                      int acc)
 {
-    int ipb;
+    int ipb, ch = pw_group(y.c);
     dim3 g;
     if (!pw_ok(d, x, y))
         return cudaErrorInvalidValue;
     if (pw_empty(x, y))
         return cudaSuccess;
-    g = pw_grid(y.h * y.w, x.n, (y.c + PW_CH - 1) / PW_CH, &ipb);
-    K_LAUNCH(pw_fwd_k, g, PW_PIX, st)(x, w, y, d->sh, d->oy, d->ox, d->relu_in, acc, ipb);
+    g = pw_grid(y.h * y.w, x.n, (y.c + ch - 1) / ch, &ipb);
+    if (ch == 16)
+        K_LAUNCH(pw_fwd_k<16>, g, PW_PIX, st)(x, w, y, d->sh, d->oy, d->ox, d->relu_in, acc, ipb);
+    else
+        K_LAUNCH(pw_fwd_k<PW_CH>, g, PW_PIX, st)(x, w, y, d->sh, d->oy, d->ox, d->relu_in, acc,
+                                                 ipb);
     return cudaGetLastError();
 }
 
 cudaError_t k_pw_bwd_data(cudaStream_t st, const conv_desc *d, tview x, const float *w, tview dy,
                           tview dx, int acc)
 {
-    int ipb;
+    int ipb, ch = pw_group(x.c);
     dim3 g;
     if (!pw_ok(d, x, dy))
         return cudaErrorInvalidValue;
     if (pw_empty(x, dy))
         return cudaSuccess;
-    g = pw_grid(x.h * x.w, x.n, (x.c + PW_CH - 1) / PW_CH, &ipb);
-    K_LAUNCH(pw_data_k, g, PW_PIX, st)(x, w, dy, dx, d->sh, d->oy, d->ox, d->relu_in, acc, ipb);
+    g = pw_grid(x.h * x.w, x.n, (x.c + ch - 1) / ch, &ipb);
+    if (ch == 16)
+        K_LAUNCH(pw_data_k<16>, g, PW_PIX, st)(x, w, dy, dx, d->sh, d->oy, d->ox, d->relu_in, acc,
+                                               ipb);
+    else
+        K_LAUNCH(pw_data_k<PW_CH>, g, PW_PIX, st)(x, w, dy, dx, d->sh, d->oy, d->ox, d->relu_in,
+                                                  acc, ipb);
     return cudaGetLastError();
 }
 
