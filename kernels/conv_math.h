@@ -148,8 +148,12 @@ DW_FN int pw_dst(int iy, int ix, int ho, int wo, int s, int oy, int ox)
  * Forward and data gradient: one thread per pixel and PW_CH output (or
  * input) channels, the other side's channels summed in order.  Filter
  * gradient: the n*ho*wo output pixels cut into `parts` ranges, each
- * range's sum taken in pixel order, the ranges then added in order. */
+ * range into chunks of PW_FK pixels and each chunk into PW_FG slices;
+ * a range's sum is that of slice 0 of every chunk in pixel order, plus
+ * that of slice 1, and so on; the ranges are then added in order. */
 #define PW_CH 32
+#define PW_FK 32   /* pixels of a filter-gradient chunk */
+#define PW_FG 4    /* its slices (of PW_FK / PW_FG pixels) */
 
 /* the channels a forward (output side, c = cout) or data-gradient (input
  * side, c = cin) thread keeps sums of: 16 where that side has 16 or

@@ -19,7 +19,10 @@
  *   filter grad a split reduction: block (co tile, ci tile, part) sums the
  *               T x T tile over its range of the n*ho*wo output pixels,
  *               32 pixels at a time through shared memory, each of its
- *               T*T/4 threads 4 entries; the parts are then added in order
+ *               T*T/4 threads a 4 x 4 block of entries over a quarter of
+ *               each chunk's pixels (two 4-wide shared-memory reads for
+ *               16 products), the quarters added in order at the end;
+ *               the parts are then added in order
  *               (k_parts_sum).  T is 16 where both channel counts are 16
  *               or fewer (the proxy's most common pointwise convolution,
  *               16 -> 16, would leave three quarters of a 32 x 32 tile
@@ -34,7 +37,6 @@
 
 #define PW_PIX 128   /* threads (pixels) per block, forward and data gradient */
 #define PW_KC 64     /* channels of the summed side per trip through shared memory */
-#define PW_FK 32     /* pixels per filter-gradient chunk */
 
 /* a[0..3] += w * v, lane by lane */
 static __device__ __forceinline__ void fma4(float *a, float4 w, float v)
@@ -180,23 +182,34 @@ static __global__ void pw_data_k(tview x, const float *wt, tview dy, tview dx, i
     }
 }
 
-/* out[part][co][ci] = sum over the part's output pixels t (in order) of
- * dy[t][co] * relu?(x[src(t)][ci]), for the block's T x T tile (T*T/4
- * threads, a multiple of PW_FK) */
+/* out[part][co][ci] = sum over the part's output pixels t of dy[t][co] *
+ * relu?(x[src(t)][ci]), for the block's T x T tile, PW_FK pixels at a
+ * time through shared memory.  Thread (g, cb, ib) of the T*T/4 keeps the
+ * 4 x 4 entries co0 + 4cb.., ci0 + 4ib.. summed over slice g of each
+ * chunk (its PW_FK / PW_FG pixels in order), two 4-wide reads a pixel for
+ * 16 products; at the end the PW_FG slices' sums are added in order. */
 template <int T>
-static __global__ void __launch_bounds__(T *T / 4)
+static __global__ void __launch_bounds__(T *T / 4, 4096 / (T * T))
     pw_filter_k(tview x, tview dy, int s, int oy, int ox, int relu, int parts, float *out,
                 k_div dhowo, k_div dwo)
 {
-    enum { NT = T * T / 4 };
-    static_assert(NT % PW_FK == 0, "a tile's threads load whole chunks");
-    __shared__ float gs[PW_FK][T + 1], xs[PW_FK][T + 1];
+    enum { Q = T / 4, NT = Q * Q * PW_FG, SL = PW_FK / PW_FG };
+    static_assert(NT == T * T / 4 && NT % PW_FK == 0, "a tile's threads load whole chunks");
+    /* rows of a chunk's pixels, one float4 of padding (stores of a warp's
+     * pixels spread over the banks) */
+    __shared__ float4 gs[PW_FK][Q + 1], xs[PW_FK][Q + 1];
+    __shared__ float4 red[PW_FG - 1][Q * Q][4];   /* slices 1.. for slice 0 to add */
     int co0 = blockIdx.x * T, ci0 = blockIdx.y * T, part = blockIdx.z;
     int howo = dy.h * dy.w, hw = x.h * x.w;
     int total = x.n * howo, t0 = (int)((long)total * part / parts);
     int t1 = (int)((long)total * (part + 1) / parts);
-    int co_l = threadIdx.x / (T / 4), ci_l = (threadIdx.x % (T / 4)) * 4;
-    float a[4] = {0.f, 0.f, 0.f, 0.f};
+    int ib = threadIdx.x % Q, cb = threadIdx.x / Q % Q, sl = threadIdx.x / (Q * Q);
+    float a[4][4];
+#pragma unroll
+    for (int r = 0; r < 4; r++)
+#pragma unroll
+        for (int k = 0; k < 4; k++)
+            a[r][k] = 0.f;
 
     for (int c0 = t0; c0 < t1; c0 += PW_FK) {
         /* a thread loads one pixel, its place worked out once per chunk
@@ -218,23 +231,52 @@ static __global__ void __launch_bounds__(T *T / 4)
                 if (ci0 + ch < x.c)
                     v = relu_if(x.d[(long)img * x.ns + (long)(ci0 + ch) * hw + src], relu);
             }
-            gs[px][ch] = g;
-            xs[px][ch] = v;
+            ((float *)gs[px])[ch] = g;
+            ((float *)xs[px])[ch] = v;
         }
         __syncthreads();
-#pragma unroll 8
-        for (int px = 0; px < PW_FK; px++) {
-            float g = gs[px][co_l];
 #pragma unroll
-            for (int k = 0; k < 4; k++)
-                a[k] += g * xs[px][ci_l + k];
+        for (int j = 0; j < SL; j++) {
+            float4 g = gs[sl * SL + j][cb], v = xs[sl * SL + j][ib];
+            float gr[4] = {g.x, g.y, g.z, g.w}, vr[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+            for (int r = 0; r < 4; r++)
+#pragma unroll
+                for (int k = 0; k < 4; k++)
+                    a[r][k] += gr[r] * vr[k];
         }
     }
-    if (co0 + co_l < dy.c)
+    if (sl > 0)
 #pragma unroll
-        for (int k = 0; k < 4; k++)
-            if (ci0 + ci_l + k < x.c)
-                out[((long)part * dy.c + co0 + co_l) * x.c + ci0 + ci_l + k] = a[k];
+        for (int r = 0; r < 4; r++) {
+            float4 b;
+            b.x = a[r][0];
+            b.y = a[r][1];
+            b.z = a[r][2];
+            b.w = a[r][3];
+            red[sl - 1][cb * Q + ib][r] = b;
+        }
+    __syncthreads();
+    if (sl > 0)
+        return;
+    for (int o = 0; o < PW_FG - 1; o++)
+#pragma unroll
+        for (int r = 0; r < 4; r++) {
+            float4 b = red[o][cb * Q + ib][r];
+            a[r][0] += b.x;
+            a[r][1] += b.y;
+            a[r][2] += b.z;
+            a[r][3] += b.w;
+        }
+#pragma unroll
+    for (int r = 0; r < 4; r++) {
+        int co = co0 + 4 * cb + r;
+        if (co < dy.c)
+#pragma unroll
+            for (int k = 0; k < 4; k++)
+                if (ci0 + 4 * ib + k < x.c)
+                    out[((long)part * dy.c + co) * x.c + ci0 + 4 * ib + k] = a[r][k];
+    }
 }
 
 static int pw_ok(const conv_desc *d, tview x, tview y)

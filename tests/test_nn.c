@@ -1025,8 +1025,8 @@ static void test_dw_math(const char *name, conv_desc d, int n, int h, int w, int
 
 /* The pointwise kernels' arithmetic (conv_math.h's pixel maps, each sum
  * in the kernels' order: over the other side's channels in order; the
- * filter gradient over each part's pixels in order, then the parts) held
- * to the CPU backend. */
+ * filter gradient over each part's chunks slice by slice, then the parts)
+ * held to the CPU backend. */
 static void test_pw_math(const char *name, conv_desc d, int n, int h, int w, int xslice,
                          int yslice, int sms)
 {
@@ -1072,10 +1072,19 @@ static void test_pw_math(const char *name, conv_desc d, int n, int h, int w, int
         for (int co = 0; co < d.cout; co++)
             for (int ci = 0; ci < d.cin; ci++) {
                 float a = 0.f;
-                for (long t = t0; t < t1; t++) {
-                    int i = (int)(t / c.howo), p = (int)(t % c.howo);
-                    float v = c.x.d[i * c.x.ns + ci * c.hw + pw_src(p, c.wo, w, d.sh, d.oy, d.ox)];
-                    a += c.dy.d[i * c.dy.ns + co * c.howo + p] * (d.relu_in && !(v > 0.f) ? 0.f : v);
+                /* slice g of every chunk of PW_FK pixels, then slice g + 1 */
+                for (int g = 0; g < PW_FG; g++) {
+                    float b = 0.f;
+                    for (long c0 = t0; c0 < t1; c0 += PW_FK)
+                        for (long t = c0 + g * (PW_FK / PW_FG);
+                             t < c0 + (g + 1) * (PW_FK / PW_FG) && t < t1; t++) {
+                            int i = (int)(t / c.howo), p = (int)(t % c.howo);
+                            float v = c.x.d[i * c.x.ns + ci * c.hw +
+                                            pw_src(p, c.wo, w, d.sh, d.oy, d.ox)];
+                            b += c.dy.d[i * c.dy.ns + co * c.howo + p] *
+                                 (d.relu_in && !(v > 0.f) ? 0.f : v);
+                        }
+                    a = g ? a + b : b;
                 }
                 part[((long)q * d.cout + co) * d.cin + ci] = a;
             }
