@@ -157,7 +157,7 @@ DW_FN int pw_dst(int iy, int ix, int ho, int wo, int s, int oy, int ox)
 
 /* the channels a forward (output side, c = cout) or data-gradient (input
  * side, c = cin) thread keeps sums of: 16 where that side has 16 or
- * fewer (the proxy's cell inputs 96 -> 16 would otherwise sum 16 zero
+ * fewer (the proxy's cell inputs 80 -> 16 would otherwise sum 16 zero
  * weights for every input value), else PW_CH */
 DW_FN int pw_group(int c) { return c <= 16 ? 16 : PW_CH; }
 
