@@ -172,7 +172,8 @@ DW_FN int pw_filter_tile(int cout, int cin)
  * cin filter on `sms` multiprocessors: about as many threads as four
  * blocks of 256 per multiprocessor over the tiles of the filter, each
  * part at least 512 pixels for 32 x 32 tiles (256 threads), 128 for
- * 16 x 16 ones (64 threads), so that a thread sums as much either way */
+ * 16 x 16 ones (64 threads), so that a part has at least two pixels for
+ * each of its threads either way */
 DW_FN int pw_filter_parts(int cout, int cin, long pixels, int sms)
 {
     int t = pw_filter_tile(cout, cin), k = (32 / t) * (32 / t);

@@ -312,11 +312,13 @@ cudaError_t k_pw_fwd(cudaStream_t st, const conv_desc *d, tview x, const float *
     if (pw_empty(x, y))
         return cudaSuccess;
     g = pw_grid(y.h * y.w, x.n, (y.c + ch - 1) / ch, &ipb);
+#define FWD(E)                                                                                     \
+    K_LAUNCH(pw_fwd_k<E>, g, PW_PIX, st)(x, w, y, d->sh, d->oy, d->ox, d->relu_in, acc, ipb)
     if (ch == 16)
-        K_LAUNCH(pw_fwd_k<16>, g, PW_PIX, st)(x, w, y, d->sh, d->oy, d->ox, d->relu_in, acc, ipb);
+        FWD(16);
     else
-        K_LAUNCH(pw_fwd_k<PW_CH>, g, PW_PIX, st)(x, w, y, d->sh, d->oy, d->ox, d->relu_in, acc,
-                                                 ipb);
+        FWD(PW_CH);
+#undef FWD
     return cudaGetLastError();
 }
 
@@ -330,12 +332,13 @@ cudaError_t k_pw_bwd_data(cudaStream_t st, const conv_desc *d, tview x, const fl
     if (pw_empty(x, dy))
         return cudaSuccess;
     g = pw_grid(x.h * x.w, x.n, (x.c + ch - 1) / ch, &ipb);
+#define DATA(E)                                                                                    \
+    K_LAUNCH(pw_data_k<E>, g, PW_PIX, st)(x, w, dy, dx, d->sh, d->oy, d->ox, d->relu_in, acc, ipb)
     if (ch == 16)
-        K_LAUNCH(pw_data_k<16>, g, PW_PIX, st)(x, w, dy, dx, d->sh, d->oy, d->ox, d->relu_in, acc,
-                                               ipb);
+        DATA(16);
     else
-        K_LAUNCH(pw_data_k<PW_CH>, g, PW_PIX, st)(x, w, dy, dx, d->sh, d->oy, d->ox, d->relu_in,
-                                                  acc, ipb);
+        DATA(PW_CH);
+#undef DATA
     return cudaGetLastError();
 }
 

@@ -1102,6 +1102,9 @@ static void test_pw_maths(void)
     CHECK(!pw_handles(&d), "a grouped one does not");
     d = cdesc(8, 4, 1, 1, 1, 1, 1, 1, 1, 1, 0);
     CHECK(!pw_handles(&d), "nor a padded one");
+    CHECK(pw_group(1) == 16 && pw_group(16) == 16 && pw_group(17) == PW_CH && pw_group(80) == PW_CH,
+          "pointwise forward and data-gradient threads keep 16 sums for 16 channels or fewer, "
+          "else PW_CH");
     CHECK(pw_filter_tile(16, 16) == 16 && pw_filter_tile(16, 17) == 32 &&
               pw_filter_tile(33, 8) == 32,
           "pointwise filter-gradient tiles: 16 x 16 for 16 channels or fewer each side, else 32");
