@@ -11,7 +11,8 @@
  *   bn.cu           batch normalisation: train, eval, backward
  *   pool.cu         max and average pooling, forward and backward
  *   dwconv.cu       depthwise convolutions, forward and both gradients
- *   pwconv.cu       pointwise (1x1) convolutions, forward and both gradients */
+ *   pwconv.cu       pointwise (1x1) convolutions, forward and both gradients
+ *   sepconv.cu      a separable layer's depthwise and pointwise forward in one */
 #ifndef CELLAR_KERNELS_KERNELS_H
 #define CELLAR_KERNELS_KERNELS_H
 
@@ -133,6 +134,16 @@ cudaError_t k_pw_bwd_data(cudaStream_t st, const conv_desc *d, tview x, const fl
  * parts * cout * cin floats */
 cudaError_t k_pw_bwd_filter(cudaStream_t st, const conv_desc *d, tview x, tview dy, int parts,
                             float *part, float *dw);
+
+/* ---- sepconv.cu (cpu_conv_fwd twice: the depthwise convolution dd of
+ * x into mid, then the pointwise one pd of mid into y, both overwritten) ---- */
+
+/* 1 when k_sep_fwd takes the pair dd, pd on h x w inputs: a depthwise
+ * shape of the tiled kernels (stride and dilation 1 or 2), then 1x1 at
+ * stride 1 reading mid as it is, at most 256 output channels */
+int k_sep_takes(const conv_desc *dd, const conv_desc *pd, int h, int w);
+cudaError_t k_sep_fwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd, tview x,
+                      const float *wd, tview mid, const float *wp, tview y);
 
 #ifdef __cplusplus
 }

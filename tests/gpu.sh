@@ -30,7 +30,8 @@
 #      images per second in all, proxy trials per hour);
 #   5. what may make the defaults faster: depthwise convolutions without
 #      shared-memory tiles (CELLAR_DEPTHWISE=simple); every pointwise
-#      convolution through cuDNN (CELLAR_POINTWISE=cudnn); each shape's
+#      convolution through cuDNN (CELLAR_POINTWISE=cudnn); separable
+#      layers' forward halves as two kernels (CELLAR_SEPARABLE=split); each shape's
 #      convolutions the fastest way, timed (CELLAR_DEPTHWISE=auto
 #      CELLAR_POINTWISE=auto); the cells' branches
 #      on 2, 4 and 8 lanes (CELLAR_CUDA_LANES; F=32 N=6 on 4), 4 and 16
@@ -254,6 +255,9 @@ bench cellar_F16_N2_dw_simple 60 env CELLAR_DEPTHWISE=simple "$b/cellar" bench -
 # every pointwise convolution through cuDNN, those reading through ReLU or
 # from a shifted origin staged (the default until this one was timed)
 bench cellar_F16_N2_pw_cudnn 60 env CELLAR_POINTWISE=cudnn "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
+# each separable layer's depthwise and pointwise forward as two kernels,
+# the pointwise one cuDNN's (the default until this one was timed)
+bench cellar_F16_N2_sep_split 60 env CELLAR_SEPARABLE=split "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
 # each shape's convolutions the fastest way (own, simple or cuDNN), timed when preparing
 bench cellar_F16_N2_auto 60 env CELLAR_DEPTHWISE=auto CELLAR_POINTWISE=auto "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
 # a cell's branches side by side on lanes (streams of one network)

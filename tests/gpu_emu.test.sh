@@ -27,7 +27,7 @@ small="--N 1 --F 4 --batch 4 --input 8x8x3 --steps 2 --warmup 1"
 "$EMU" bench --backend cuda $small >bench.out 2>bench.err; rc=$?
 check "bench --backend cuda exits 0 with one JSON line" sh -c "[ $rc -eq 0 ] && [ \$(wc -l <bench.out) -eq 1 ]"
 check "... on the cuda backend, its step recorded as a graph" sh -c "[ '$(jget bench.out backend)' = cuda ] && [ '$(jget bench.out graph)' = True ]"
-check "... saying how it computes: $(jget bench.out engine)" [ "$(jget bench.out engine)" = "depthwise own, pointwise mixed, tf32" ]
+check "... saying how it computes: $(jget bench.out engine)" [ "$(jget bench.out engine)" = "depthwise own, pointwise mixed, separable fused, tf32" ]
 check "... holding $(jget bench.out graph_nodes) operations (graph_nodes)" $PY -c "import sys; sys.exit(not 0 < int(sys.argv[1]) < 2000)" "$(jget bench.out graph_nodes)"
 check "... with a positive img_s ($(jget bench.out img_s))" $PY -c "import sys; sys.exit(not float(sys.argv[1]) > 0)" "$(jget bench.out img_s)"
 "$CELLAR" bench --backend cpu $small --threads 1 >cpu.out 2>/dev/null
@@ -37,26 +37,35 @@ if [ -z "${CELLAR_TEST_SHORT:-}" ]; then
 CELLAR_CUDA_GRAPH=0 "$EMU" bench --backend cuda $small >plain.out 2>/dev/null; rc=$?
 check "CELLAR_CUDA_GRAPH=0: bench runs its steps op by op (graph false)" sh -c "[ $rc -eq 0 ] && [ '$(jget plain.out graph)' = False ]"
 CELLAR_POINTWISE=own CELLAR_DEPTHWISE=cudnn "$EMU" bench --backend cuda $small >other.out 2>/dev/null; rc=$?
-check "CELLAR_POINTWISE=own CELLAR_DEPTHWISE=cudnn: bench runs and says so" sh -c "[ $rc -eq 0 ] && [ '$(jget other.out engine)' = 'depthwise cudnn, pointwise own, tf32' ]"
+check "CELLAR_POINTWISE=own CELLAR_DEPTHWISE=cudnn: bench runs and says so" sh -c "[ $rc -eq 0 ] && [ '$(jget other.out engine)' = 'depthwise cudnn, pointwise own, separable split, tf32' ]"
 # the default reads the pointwise convolutions' ReLU and shifted inputs in
 # place (own kernels); all through cuDNN they are staged first, and back
 KEMU_TRACE=1 "$EMU" bench --backend cuda $small >mixed.out 2>mixed.err
 CELLAR_POINTWISE=cudnn KEMU_TRACE=1 "$EMU" bench --backend cuda $small >dnn.out 2>dnn.err; rc=$?
-check "CELLAR_POINTWISE=cudnn: bench runs and says so" sh -c "[ $rc -eq 0 ] && [ '$(jget dnn.out engine)' = 'depthwise own, pointwise cudnn, tf32' ]"
+check "CELLAR_POINTWISE=cudnn: bench runs and says so" sh -c "[ $rc -eq 0 ] && [ '$(jget dnn.out engine)' = 'depthwise own, pointwise cudnn, separable split, tf32' ]"
 check "... staging inputs (conv_stage_in_k, conv_stage_grad_k) the default (pointwise mixed) never stages" \
   sh -c "grep -q 'conv_stage_in_k [1-9]' dnn.err && grep -q 'conv_stage_grad_k [1-9]' dnn.err && grep -q '^kemu: a capture' mixed.err && ! grep -q conv_stage mixed.err"
 check "... so the default's step holds fewer operations ($(jget mixed.out graph_nodes) against $(jget dnn.out graph_nodes))" \
   sh -c "[ '$(jget mixed.out graph_nodes)' -lt '$(jget dnn.out graph_nodes)' ]"
+# the default runs a separable layer's depthwise and pointwise forward as
+# one kernel; CELLAR_SEPARABLE=split as two
+CELLAR_SEPARABLE=split KEMU_TRACE=1 "$EMU" bench --backend cuda $small >split.out 2>split.err; rc=$?
+check "CELLAR_SEPARABLE=split: bench runs and says so" sh -c "[ $rc -eq 0 ] && [ '$(jget split.out engine)' = 'depthwise own, pointwise mixed, separable split, tf32' ]"
+check "... its forward halves apart, which the default runs as one kernel (sep_fwd_k)" \
+  sh -c "grep -Eq 'sep_fwd_k<[0-9]+> [1-9]' mixed.err && grep -q '^kemu: a capture' split.err && ! grep -q sep_fwd_k split.err"
+check "... so the default's step holds fewer operations ($(jget mixed.out graph_nodes) against $(jget split.out graph_nodes))" \
+  sh -c "[ '$(jget mixed.out graph_nodes)' -lt '$(jget split.out graph_nodes)' ]"
 CELLAR_POINTWISE=auto CELLAR_DEPTHWISE=auto "$EMU" bench --backend cuda $small --profile >auto.out 2>auto.err; rc=$?
 check "CELLAR_POINTWISE=auto CELLAR_DEPTHWISE=auto: bench runs, counting each way's choices: $(jget auto.out engine)" \
-  sh -c "[ $rc -eq 0 ] && echo '$(jget auto.out engine)' | grep -Eq '^depthwise auto \(own [0-9]+, simple [0-9]+, cudnn [0-9]+\), pointwise auto \(own [0-9]+, cudnn [0-9]+\), tf32$'"
+  sh -c "[ $rc -eq 0 ] && echo '$(jget auto.out engine)' | grep -Eq '^depthwise auto \(own [0-9]+, simple [0-9]+, cudnn [0-9]+\), pointwise auto \(own [0-9]+, cudnn [0-9]+\), separable split, tf32$'"
 check "... with the CPU's parameter count" [ "$(jget auto.out params)" = "$(jget cpu.out params)" ]
 chosen=$(jget auto.out engine | sed 's/)[^)]*$//' | tr -c '0-9' ' ' | awk '{ s = 0; for (i = 1; i <= NF; i++) s += $i; print s / 3 }')
 timed=$(sed -n '/^# convolutions timed when planned/,$p' auto.err | grep -Ec '^conv .*: forward (own|simple|cudnn) \(.*\); data gradient (own|simple|cudnn) \(.*\); filter gradient (own|simple|cudnn) \(.*\)$')
 check "... and --profile lists each convolution timed, its three ways chosen and their times ($timed lines, $chosen shapes counted)" \
   sh -c "[ '$timed' -gt 0 ] && [ '$timed' = '$chosen' ]"
 "$EMU" bench --backend cuda $small --profile >prof.out 2>prof.err; rc=$?
-check "bench --profile on cuda times each class of op" sh -c "[ $rc -eq 0 ] && grep -q 'depthwise' prof.err && grep -q 'batch norm' prof.err"
+check "bench --profile on cuda times each class of op" sh -c "[ $rc -eq 0 ] && grep -q 'pointwise' prof.err && grep -q 'batch norm' prof.err"
+check "... the separable layers' fused forwards as a class of their own (forward: both halves; backward: the depthwise one's)" grep -q '^separable [357]x[357] s[12] relu @' prof.err
 check "... as device time between timing marks in a recorded step, none negative" sh -c "grep -q '^# .*timing marks in a recorded step' prof.err && ! grep -E '^[a-z].* -[0-9]' prof.err"
 "$EMU" bench --backend cuda --N 1 --F 4 --batch 4 --input 8x8x3 --steps 1 --warmup 1 --children 2 >kids.out 2>kids.err; rc=$?
 check "bench --children 2 on cuda: two children, each on a queue of its own, steps recorded" \

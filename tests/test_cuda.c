@@ -313,6 +313,75 @@ static void test_convs(void)
     test_conv("conv 3x3 relu, origin shifted by one row", d, 2, 7, 6, 1, 0);
 }
 
+/* ---- a separable layer's forward in one kernel (be->sep_fwd) ---- */
+
+/* gpu->sep_fwd against the CPU's two convolutions: the depthwise dd of x
+ * into mid, the pointwise cout x dd.cout of mid into y; fused: whether
+ * the backend must take the pair (else it must refuse it, and the two
+ * convolutions run apart) */
+static void test_sep(const char *name, conv_desc dd, int cout, int n, int h, int w, int fused)
+{
+    conv_desc pd = cdesc(dd.cout, cout, 1, 1, 1, 1, 0, 0, 1, 1, 0);
+    int ho = conv_out_h(&dd, h), wo = conv_out_w(&dd, w), took;
+    long nd = conv_weight_count(&dd), np = conv_weight_count(&pd);
+    float *wdh = malloc((size_t)nd * sizeof *wdh), *wph = malloc((size_t)np * sizeof *wph);
+    float *wdd, *wpd;
+    pair x, mid, y;
+    cl_err err = {0};
+    char what[200];
+
+    if (cpu->conv_prepare(cpu, &dd, n, h, w, &err) || cpu->conv_prepare(cpu, &pd, n, ho, wo, &err) ||
+        gpu->conv_prepare(gpu, &dd, n, h, w, &err) || gpu->conv_prepare(gpu, &pd, n, ho, wo, &err)) {
+        CHECK(0, "%s: prepared: %s", name, err.msg);
+        free(wdh);
+        free(wph);
+        return;
+    }
+    fill(wdh, nd, 0.5f);
+    fill(wph, np, 0.5f);
+    wdd = dev_copy(wdh, (size_t)nd * sizeof *wdh);
+    wpd = dev_copy(wph, (size_t)np * sizeof *wph);
+    x = pr_new(n, dd.cin, h, w, 1, 1.f);
+    mid = pr_new(n, dd.cout, ho, wo, 0, 1.f);
+    y = pr_new(n, cout, ho, wo, -2, 1.f);
+    cpu->conv_fwd(cpu, &dd, x.h, wdh, mid.h, 0);
+    cpu->conv_fwd(cpu, &pd, mid.h, wph, y.h, 0);
+    took = gpu->sep_fwd && gpu->sep_fwd(gpu, &dd, &pd, x.d, wdd, mid.d, wpd, y.d);
+    CHECK(took == fused, "%s: the backend %s the pair (%s)", name, took ? "takes" : "refuses",
+          gpu->detail);
+    if (!took) {
+        gpu->conv_fwd(gpu, &dd, x.d, wdd, mid.d, 0);
+        gpu->conv_fwd(gpu, &pd, mid.d, wpd, y.d, 0);
+    }
+    snprintf(what, sizeof what, "%s: depthwise output", name);
+    same(what, &mid, TOL);
+    snprintf(what, sizeof what, "%s: pointwise output", name);
+    same(what, &y, TOL);
+    pr_free(&x);
+    pr_free(&mid);
+    pr_free(&y);
+    gpu->free(gpu, wdd);
+    gpu->free(gpu, wpd);
+    free(wdh);
+    free(wph);
+}
+
+/* fused: the backend's separable layers run as one (CELLAR_SEPARABLE) */
+static void test_seps(int fused)
+{
+    test_sep("sep 3x3 relu, 16 channels at 32x32, batch 128",
+             cdesc(16, 16, 3, 3, 1, 1, 1, 1, 1, 16, 1), 16, 128, 32, 32, fused);
+    test_sep("sep 5x5 stride 2 relu, 32 -> 32 at 16x16", cdesc(32, 32, 5, 5, 2, 2, 2, 2, 1, 32, 1),
+             32, 6, 16, 16, fused);
+    test_sep("sep 7x7 relu, 64 channels at 8x8, batch 128", cdesc(64, 64, 7, 7, 1, 1, 3, 3, 1, 64, 1),
+             64, 128, 8, 8, fused);
+    test_sep("dil_conv 3x3 relu, 12 -> 20 at 11x9", cdesc(12, 12, 3, 3, 1, 1, 2, 2, 2, 12, 1), 20, 3,
+             11, 9, fused);
+    /* never a pair the kernel does not take: 300 output channels */
+    test_sep("sep 3x3 relu, 8 -> 300 at 4x4", cdesc(8, 8, 3, 3, 1, 1, 1, 1, 1, 8, 1), 300, 2, 4, 4,
+             0);
+}
+
 /* ---- batch norm ---- */
 
 static void test_bn(const char *name, int n, int c, int h, int w, int xpad, int ypad, int with_scale)
@@ -1579,9 +1648,35 @@ int main(void)
         return 1;
     }
     rng_seed(&rng, 1234);
-    CHECK(gpu->detail && !strcmp(gpu->detail, "depthwise own, pointwise mixed, fp32"),
+    CHECK(gpu->detail && !strcmp(gpu->detail, "depthwise own, pointwise mixed, separable fused, fp32"),
           "the backend says how it computes: %s", gpu->detail ? gpu->detail : "(nothing)");
     test_convs();
+    test_seps(1);
+    {
+        /* apart, as asked, and where a kind of convolution is not ours */
+        static const char *const env[3][2] = {{"CELLAR_SEPARABLE", "split"},
+                                              {"CELLAR_DEPTHWISE", "cudnn"},
+                                              {"CELLAR_POINTWISE", "cudnn"}};
+        cl_backend *first = gpu;
+        for (int i = 0; i < 3; i++) {
+            if ((gpu = cuda_with(env[i][0], env[i][1]))) {
+                printf("# separable layers with %s=%s\n", env[i][0], env[i][1]);
+                CHECK(strstr(gpu->detail, "separable split") != NULL, "%s=%s: %s", env[i][0],
+                      env[i][1], gpu->detail);
+                test_seps(0);
+                backend_destroy(gpu);
+            }
+            gpu = first;
+        }
+        setenv("CELLAR_SEPARABLE", "nope", 1);
+        rc = backend_cuda_create(&gpu, &err);
+        CHECK(rc == CL_ERR_ARG && strstr(err.msg, "expected fused or split"),
+              "CELLAR_SEPARABLE=nope is refused: %s", rc ? err.msg : "(started)");
+        if (rc == CL_OK)
+            backend_destroy(gpu);
+        gpu = first;
+        unsetenv("CELLAR_SEPARABLE");
+    }
     {
         /* the convolutions again with the other implementations: depthwise
          * through cuDNN and by our kernels without tiles, pointwise all by

@@ -231,6 +231,87 @@ static void test_convs(void)
               cdesc(16, 16, 1, 1, 1, 1, 0, 0, 1, 1, 1), 2, 16, 16, 0, 1, SMS, 1);
 }
 
+/* ---- the separable forward in one kernel (sepconv.cu) ---- */
+
+/* k_sep_fwd against the CPU's two convolutions: the depthwise dd of x
+ * into mid, then the pointwise cout x cin of mid into y; pads: channels
+ * of other slices in each view's image stride (untouched alike) */
+static void test_sep(const char *name, conv_desc dd, int cout, int n, int h, int w, int xpad,
+                     int mpad, int ypad)
+{
+    conv_desc pd = cdesc(dd.cout, cout, 1, 1, 1, 1, 0, 0, 1, 1, 0);
+    int ho = conv_out_h(&dd, h), wo = conv_out_w(&dd, w);
+    tview x = tv_new(n, dd.cin, h, w, xpad), mid = tv_new(n, dd.cout, ho, wo, mpad);
+    tview y = tv_new(n, cout, ho, wo, ypad), midk = tv_clone(mid), yk = tv_clone(y);
+    float *wd = rand_buf(conv_weight_count(&dd), 0.5f), *wp = rand_buf(conv_weight_count(&pd), 0.5f);
+    char what[200];
+    cl_err err = {0};
+
+    CHECK(k_sep_takes(&dd, &pd, h, w), "%s: a pair the kernel takes", name);
+    if (cpu->conv_prepare(cpu, &dd, n, h, w, &err) || cpu->conv_prepare(cpu, &pd, n, ho, wo, &err))
+        CHECK(0, "%s: CPU prepared: %s", name, err.msg);
+    else {
+        cpu->conv_fwd(cpu, &dd, x, wd, mid, 0);
+        cpu->conv_fwd(cpu, &pd, mid, wp, y, 0);
+        snprintf(what, sizeof what, "%s: fused forward", name);
+        if (launched(what, k_sep_fwd(NULL, &dd, &pd, x, wd, midk, wp, yk))) {
+            snprintf(what, sizeof what, "%s: depthwise output", name);
+            same_view(what, midk, mid, TOL);
+            snprintf(what, sizeof what, "%s: pointwise output", name);
+            same_view(what, yk, y, TOL);
+            CHECK(!strncmp(kemu_recent_op(0), "sep_fwd_k<", 10), "%s: ran %s", name,
+                  kemu_recent_op(0));
+        }
+    }
+    free(x.d);
+    free(mid.d);
+    free(y.d);
+    free(midk.d);
+    free(yk.d);
+    free(wd);
+    free(wp);
+}
+
+static void test_seps(void)
+{
+    conv_desc d = cdesc(16, 16, 3, 3, 1, 1, 1, 1, 1, 16, 1), p;
+    /* the proxy's shapes: 16 channels at 32x32 in bands of 8 rows, 32 at
+     * 16x16 (two channel groups), 64 at 8x8 (four) */
+    test_sep("sep 3x3 relu, 16 -> 16 at 32x32", d, 16, 2, 32, 32, 0, 0, 0);
+    test_sep("sep 5x5 relu, 32 -> 32 at 16x16, slices",
+             cdesc(32, 32, 5, 5, 1, 1, 2, 2, 1, 32, 1), 32, 2, 16, 16, 3, 2, 5);
+    test_sep("sep 7x7 relu, 64 -> 64 at 8x8", cdesc(64, 64, 7, 7, 1, 1, 3, 3, 1, 64, 1), 64, 3, 8,
+             8, 0, 0, 0);
+    /* a reduction's first half (stride 2), the dilated conv, odd sizes,
+     * channels that fill neither a trip (8) nor a group (16) */
+    test_sep("sep 5x5 stride 2 relu, 12 -> 20 at 15x13",
+             cdesc(12, 12, 5, 5, 2, 2, 2, 2, 1, 12, 1), 20, 3, 15, 13, 1, 0, 2);
+    test_sep("sep 7x7 stride 2 relu, 5 -> 3 at 11x9", cdesc(5, 5, 7, 7, 2, 2, 3, 3, 1, 5, 1), 3, 2,
+             11, 9, 0, 1, 0);
+    test_sep("dil_conv 3x3 dilation 2 relu, 10 -> 10 at 9x10",
+             cdesc(10, 10, 3, 3, 1, 1, 2, 2, 2, 10, 1), 10, 2, 9, 10, 0, 0, 1);
+    test_sep("dilation 2 stride 2, no ReLU, 4 -> 7 at 12x12",
+             cdesc(4, 4, 3, 3, 2, 2, 2, 2, 2, 4, 0), 7, 2, 12, 12, 0, 0, 0);
+    test_sep("sep 3x3, 256 output channels at 4x4 (16 groups)",
+             cdesc(9, 9, 3, 3, 1, 1, 1, 1, 1, 9, 1), 256, 2, 4, 4, 0, 0, 0);
+    /* a 64-wide plane: bands of 4 rows */
+    test_sep("sep 7x7 relu, 3 -> 16 at 20x64", cdesc(3, 3, 7, 7, 1, 1, 3, 3, 1, 3, 1), 16, 1, 20,
+             64, 0, 0, 0);
+
+    /* what it refuses: the pointwise half through ReLU, strided, or with
+     * more than 256 output channels; a plane too wide for a band */
+    p = cdesc(16, 16, 1, 1, 1, 1, 0, 0, 1, 1, 1);
+    CHECK(!k_sep_takes(&d, &p, 32, 32), "sep refuses a pointwise half that reads through ReLU");
+    p = cdesc(16, 16, 1, 1, 2, 2, 0, 0, 1, 1, 0);
+    CHECK(!k_sep_takes(&d, &p, 32, 32), "sep refuses a strided pointwise half");
+    p = cdesc(16, 257, 1, 1, 1, 1, 0, 0, 1, 1, 0);
+    CHECK(!k_sep_takes(&d, &p, 8, 8), "sep refuses 257 output channels");
+    p = cdesc(16, 16, 1, 1, 1, 1, 0, 0, 1, 1, 0);
+    CHECK(!k_sep_takes(&d, &p, 4, 300), "sep refuses a 300-wide plane");
+    p = cdesc(8, 16, 1, 1, 1, 1, 0, 0, 1, 1, 0);
+    CHECK(!k_sep_takes(&d, &p, 8, 8), "sep refuses a pointwise half of other input channels");
+}
+
 /* ---- batch norm ---- */
 
 static void test_bn(const char *name, int n, int c, int h, int w, int parts, int scaled)
@@ -734,6 +815,7 @@ int main(void)
     rng_seed(&rng, 2024);
     test_runtime();
     test_convs();
+    test_seps();
     test_bn("batch norm 4x3x5x5, one block per channel", 4, 3, 5, 5, 1, 0);
     test_bn("batch norm 6x5x7x6 with drop-path scales, split", 6, 5, 7, 6, 4, 1);
     test_bn("batch norm 3x2x9x9, split in more parts than images", 3, 2, 9, 9, 7, 1);

@@ -159,6 +159,13 @@ struct cl_backend {
      * the passes over x and dy */
     void (*conv_bwd)(cl_backend *be, const conv_desc *d, tview x, const float *w, tview dy,
                      tview dx, int need_dx, int acc, float *dw);
+    /* Optional (NULL: none): a separable layer's forward in one pass: the
+     * depthwise convolution dd of x into mid, then the pointwise one pd of
+     * mid into y, both overwritten (the same values as conv_fwd twice).
+     * Returns 0, having queued nothing, where the backend does not take
+     * the pair: the caller then runs the two convolutions. */
+    int (*sep_fwd)(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
+                   const float *wd, tview mid, const float *wp, tview y);
 
     /* batch norm, training: batch statistics; saves mean and 1/std of each
      * channel and updates the running statistics (unbiased variance) */

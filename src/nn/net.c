@@ -371,6 +371,13 @@ int net_plan(cl_net *net, int max_batch, cl_err *err)
     }
     free(written);
 
+    for (int i = 0; i < net->n_nodes; i++) {
+        net_node *a = &net->nodes[i], *b = i + 1 < net->n_nodes ? a + 1 : NULL;
+        a->sep = b && a->kind == NODE_CONV && b->kind == NODE_CONV && b->x == a->y && !a->acc &&
+                 !b->acc && b->y != a->y && b->y != a->x;
+        a->sep_ran = 0;
+    }
+
     /* each op prepared where it may run: on be (a profile runs every op
      * there) and on its lanes forward and backward */
     {
@@ -542,7 +549,7 @@ int net_forward_queued(cl_net *net, int n, int train, cl_err *err)
 {
     cl_backend *be = net->be;
     /* a profile times the ops one after another, on be */
-    int lanes = net->lanes && !net->prof_fwd;
+    int lanes = net->lanes && !net->prof_fwd, fused = 0;
     if (n <= 0 || n > net->max_batch)
         return ERR_SET(err, CL_ERR_ARG, "batch of %d images: this network takes 1 to %d", n,
                        net->max_batch);
@@ -561,7 +568,19 @@ int net_forward_queued(cl_net *net, int n, int train, cl_err *err)
             be = net_lane_enter(net, 0, i);
         switch (nd->kind) {
         case NODE_CONV:
-            be->conv_fwd(be, &nd->u.conv, vx, p, vy, nd->acc);
+            /* the second half of a pair the one before ran: done (on
+             * lanes, this node's lane has waited for that one) */
+            if (fused) {
+                fused = 0;
+                break;
+            }
+            if (nd->sep && be->sep_fwd &&
+                be->sep_fwd(be, &nd->u.conv, &nd[1].u.conv, vx, p, vy,
+                            net->params + nd[1].p_off, net_view(net, net->act, nd[1].y, n)))
+                fused = 1;
+            else
+                be->conv_fwd(be, &nd->u.conv, vx, p, vy, nd->acc);
+            net->nodes[i].sep_ran = fused;
             break;
         case NODE_BN: {
             float *st = net->state + nd->s_off;
@@ -783,9 +802,13 @@ static void node_class(const cl_net *net, const net_node *nd, char *out, size_t 
     switch (nd->kind) {
     case NODE_CONV: {
         const conv_desc *d = &nd->u.conv;
-        const char *what = d->groups > 1 && d->groups == d->cin ? "depthwise"
-                           : d->kh == 1 && d->kw == 1          ? "pointwise"
-                                                               : "conv";
+        /* a depthwise convolution whose forward ran with the next node's
+         * (the pointwise half) is a class of its own: its forward time
+         * holds both halves' */
+        const char *what = nd->sep_ran                              ? "separable"
+                           : d->groups > 1 && d->groups == d->cin ? "depthwise"
+                           : d->kh == 1 && d->kw == 1             ? "pointwise"
+                                                                  : "conv";
         snprintf(out, cap, "%s %dx%d s%d%s @%d", what, d->kh, d->kw, d->sh, d->relu_in ? " relu" : "",
                  vx->h);
         break;
@@ -820,7 +843,10 @@ static void node_bytes(const cl_net *net, const net_node *nd, int n, double *fwd
     double x = 4.0 * n * vx->c * vx->h * vx->w, y = 4.0 * n * vy->c * vy->h * vy->w;
     double p = 4.0 * (double)nd->p_len;
     double dx = nd->need_dx ? x * (nd->dx_acc ? 2 : 1) : 0.0;
-    *fwd = x + y * (nd->acc ? 2 : 1) + p;
+    /* the second half of a pair run as one reads its input where it was
+     * made, not from memory */
+    int inner = nd > net->nodes && nd[-1].sep_ran;
+    *fwd = (inner ? 0.0 : x) + y * (nd->acc ? 2 : 1) + p;
     switch (nd->kind) {
     case NODE_CONV:   /* dy, x for the filter gradient, dx; w read, dw written */
     case NODE_BN:     /* dy, x, dx; gamma read, their gradients written */

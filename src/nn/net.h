@@ -32,6 +32,11 @@ typedef struct net_node {
     int path;        /* drop-path slot whose per-image scale applies, or -1 */
     int need_dx;     /* set by net_plan: the input wants a gradient */
     int dx_acc;      /* set by net_plan: add into the input gradient */
+    int sep;         /* set by net_plan: a convolution whose output the next
+                      * node, a convolution too, reads, neither adding into
+                      * its output: the backend may run the two forward as
+                      * one (be->sep_fwd: a separable layer's halves) */
+    int sep_ran;     /* the last forward ran this node and the next as one */
     long p_off;      /* parameters: conv W; bn gamma, beta; linear W, b */
     long p_len;
     long s_off;      /* bn: running mean, running var, saved mean, saved 1/std */

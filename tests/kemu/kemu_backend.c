@@ -121,6 +121,15 @@ static void kb_conv_fwd(cl_backend *be, const conv_desc *d, tview x, const float
         kb(be)->cpu->conv_fwd(kb(be)->cpu, d, x, w, y, acc);
 }
 
+static int kb_sep_fwd(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
+                      const float *wd, tview mid, const float *wp, tview y)
+{
+    if (!k_sep_takes(dd, pd, x.h, x.w))
+        return 0;
+    check(be, k_sep_fwd(NULL, dd, pd, x, wd, mid, wp, y), "separable forward");
+    return 1;
+}
+
 static void kb_conv_bwd_data(cl_backend *be, const conv_desc *d, tview x, const float *w,
                              tview dy, tview dx, int acc)
 {
@@ -319,6 +328,7 @@ static const cl_backend kb_table = {
     .conv_bwd_data = kb_conv_bwd_data,
     .conv_bwd_filter = kb_conv_bwd_filter,
     .conv_bwd = kb_conv_bwd,
+    .sep_fwd = kb_sep_fwd,
     .bn_fwd_train = kb_bn_fwd_train,
     .bn_fwd_eval = kb_bn_fwd_eval,
     .bn_bwd = kb_bn_bwd,

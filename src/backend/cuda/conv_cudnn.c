@@ -404,6 +404,12 @@ int cuda_conv_init(cuda_state *s, cl_err *err)
     if ((rc = which_impl("CELLAR_DEPTHWISE", IMPL_OWN, 1, &s->dw_impl, err)) ||
         (rc = which_impl("CELLAR_POINTWISE", IMPL_MIXED, 0, &s->pw_impl, err)))
         return rc;
+    v = getenv("CELLAR_SEPARABLE");
+    s->sep = 1;
+    if (v && *v && !strcmp(v, "split"))
+        s->sep = 0;
+    else if (v && *v && strcmp(v, "fused"))
+        return ERR_SET(err, CL_ERR_ARG, "CELLAR_SEPARABLE=%s: expected fused or split", v);
     if (!DNN_OK_E(s, err, cudnnCreateTensorDescriptor(&s->td_a), "cudnnCreateTensorDescriptor") ||
         !DNN_OK_E(s, err, cudnnCreateTensorDescriptor(&s->td_b), "cudnnCreateTensorDescriptor"))
         return CL_ERR_BACKEND;
@@ -1029,6 +1035,33 @@ void cuda_conv_bwd(cl_backend *be, const conv_desc *d, tview x, const float *w, 
         run_impl(s, d, e, kind, impl, DIR_FILTER, x, w, dy, dx, dw, acc);
     if (need_dx && op_start(s, d, x, DIR_DATA, "backward", &kind, &impl, &e))
         run_impl(s, d, e, kind, impl, DIR_DATA, x, w, dy, dx, dw, acc);
+}
+
+/* ---- a separable layer's forward in one kernel (kernels/sepconv.cu) ----
+ *
+ * Where the depthwise half would run on our tiled kernel and the pointwise
+ * half may be ours (CELLAR_POINTWISE mixed or own: under mixed, a plain
+ * pointwise convolution goes to cuDNN when alone, but beside its depthwise
+ * half ours saves reading the depthwise output back).  Measured ways
+ * (auto) and the ways asked for by name (cudnn, simple) keep to them. */
+
+int cuda_sep_on(const cuda_state *s)
+{
+    return s->sep && s->dw_impl == IMPL_OWN && (s->pw_impl == IMPL_MIXED || s->pw_impl == IMPL_OWN);
+}
+
+int cuda_sep_fwd(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
+                 const float *wd, tview mid, const float *wp, tview y)
+{
+    cuda_state *s = cuda_of(be);
+    const char *what = "separable convolution kernel (depthwise and pointwise forward)";
+    if (!cuda_sep_on(s) || !k_sep_takes(dd, pd, x.h, x.w))
+        return 0;
+    if (s->failed)
+        return 1;
+    if (RT_OK(s, k_sep_fwd(s->stream, dd, pd, x, wd, mid, wp, y), what))
+        cuda_after_op(s, what);
+    return 1;
 }
 
 /* be->conv_choices: a line for each convolution whose ways were timed */

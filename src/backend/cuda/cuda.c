@@ -22,6 +22,9 @@
  *   CELLAR_POINTWISE=cudnn all of them by cuDNN (the default, mixed: by
  *                          kernels/pwconv.cu those cuDNN would need staged
  *                          through ReLU or from a shifted origin)
+ *   CELLAR_SEPARABLE=split a separable layer's depthwise and pointwise forward as
+ *                          two kernels (the default, fused: one, kernels/sepconv.cu,
+ *                          where the two kinds run as by default or own)
  *   CELLAR_DEPTHWISE=auto, CELLAR_POINTWISE=auto: each shape's convolutions
  *                          (each direction) the fastest way, timed when preparing
  *   CELLAR_CUDA_POOL=0     device memory by cudaMalloc/cudaFree, not the stream-ordered pool
@@ -786,6 +789,7 @@ static const cl_backend cuda_table = {
     .conv_bwd_data = cuda_conv_bwd_data,
     .conv_bwd_filter = cuda_conv_bwd_filter,
     .conv_bwd = cuda_conv_bwd,
+    .sep_fwd = cuda_sep_fwd,
     .bn_fwd_train = cuda_bn_fwd_train,
     .bn_fwd_eval = cuda_bn_fwd_eval,
     .bn_bwd = cuda_bn_bwd,
@@ -968,8 +972,8 @@ void cuda_set_detail(cl_backend *be)
     }
     if (be->lanes > 1)
         snprintf(lanes, sizeof lanes, ", %d lanes", be->lanes);
-    snprintf(s->detail, sizeof s->detail, "depthwise %s, pointwise %s, %s%s", how[0], how[1],
-             s->strict ? "fp32" : "tf32", lanes);
+    snprintf(s->detail, sizeof s->detail, "depthwise %s, pointwise %s, separable %s, %s%s", how[0],
+             how[1], cuda_sep_on(s) ? "fused" : "split", s->strict ? "fp32" : "tf32", lanes);
     be->detail = s->detail;
 }
 

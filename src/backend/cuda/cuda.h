@@ -80,9 +80,12 @@ typedef struct cuda_state {
      * CELLAR_POINTWISE=own); with "auto", whichever is the fastest for each
      * shape and direction, timed when preparing (conv_cudnn.c) */
     int dw_impl, pw_impl;                 /* IMPL_* */
+    int sep;                              /* separable layers' forward halves in one
+                                           * kernel (CELLAR_SEPARABLE, default fused)
+                                           * where both halves are ours */
     int picks[2][IMPL_AUTO];              /* auto: the choices made, depthwise
                                            * and pointwise, by IMPL_* */
-    char detail[160];                     /* be->detail */
+    char detail[256];                     /* be->detail */
     float *part;                          /* their filter-gradient partial sums */
     size_t part_floats;
 } cuda_state;
@@ -138,6 +141,11 @@ void cuda_set_detail(cl_backend *be);
 
 /* conv_cudnn.c */
 int cuda_conv_prepare(cl_backend *be, const conv_desc *d, int n, int h, int w, cl_err *err);
+int cuda_sep_fwd(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
+                 const float *wd, tview mid, const float *wp, tview y);
+/* 1 when separable layers' forward halves run as one (s->sep, and the
+ * depthwise and pointwise ways allow it) */
+int cuda_sep_on(const cuda_state *s);
 void cuda_conv_fwd(cl_backend *be, const conv_desc *d, tview x, const float *w, tview y, int acc);
 void cuda_conv_bwd_data(cl_backend *be, const conv_desc *d, tview x, const float *w, tview dy,
                         tview dx, int acc);

@@ -1,0 +1,221 @@
+/* sepconv.cu - the forward of a separable layer's two convolutions in one
+ * kernel: mid = depthwise K x K (relu?(x)), y = pointwise 1x1 (mid).
+ *
+ * Run apart (dwconv.cu, then cuDNN or pwconv.cu), the depthwise output
+ * goes to memory and comes back for the pointwise convolution, in two
+ * launches.  Here a block takes one image's band of R output rows, every
+ * channel: it copies SEP_CC input planes' rows at a time (read through
+ * ReLU, zero-padded) with their filters into shared memory, computes those
+ * channels' depthwise outputs for the band into shared memory (and into
+ * mid, which the backward needs), and each thread then adds them, through
+ * the pointwise weights, into the SEP_G output channels of its pixel that
+ * it keeps in registers; after the last input channel it writes them.
+ * Reading mid back is gone, and one launch with it.
+ *
+ * Sums: a depthwise output adds its taps in the order of dw_fwd_at
+ * (conv_math.h; the padding adds zeros), a pointwise output its input
+ * channels in ascending order, as pwconv.cu's forward does.
+ *
+ * Shapes: those the tiled depthwise kernels take (K 3, 5 or 7, stride
+ * and dilation 1 or 2), the pointwise half 1x1 at stride 1 from the
+ * depthwise output as it is (no ReLU between), at most 256 output
+ * channels, and a band of at least one row that fits (k_sep_takes). */
+#include <limits.h>
+
+#include "common.cuh"
+#include "conv_math.h"
+#include "fastdiv.h"
+
+#define SEP_CC 8       /* input channels per trip through shared memory */
+#define SEP_G 16       /* output channels a thread sums */
+#define SEP_PIX 256    /* threads a block at most: pixels of a band times channel groups */
+#define SEP_XF 6144    /* shared floats for the SEP_CC input bands: 24 KB */
+#define SEP_CMAX 256   /* output channels at most */
+
+/* A block's band: R output rows of ow pixels (pix = R * ow), ng groups of
+ * SEP_G output channels (thread t: group t / pix, pixel t % pix), the
+ * input band th x tw per plane; the dividers split dw's flat indices. */
+typedef struct sep_shape {
+    int R, bands, ng, pix, th, tw;
+    k_div dpix, dow;
+} sep_shape;
+
+/* the band for outputs oh x ow of cout channels, taps K at stride S and
+ * dilation D; 0 when not even one row fits */
+static int sep_plan(int K, int S, int D, int oh, int ow, int cout, sep_shape *sh)
+{
+    int ng = (cout + SEP_G - 1) / SEP_G, span = (K - 1) * D + 1, R;
+    long tw = (long)(ow - 1) * S + span;
+    if (oh < 1 || ow < 1 || cout < 1 || cout > SEP_CMAX || ow > SEP_PIX / ng)
+        return 0;
+    R = SEP_PIX / ng / ow;
+    if (R > oh)
+        R = oh;
+    while (R > 1 && SEP_CC * ((long)(R - 1) * S + span) * tw > SEP_XF)
+        R--;
+    if (SEP_CC * ((long)(R - 1) * S + span) * tw > SEP_XF)
+        return 0;
+    sh->R = R;
+    sh->bands = (oh + R - 1) / R;
+    sh->ng = ng;
+    sh->pix = R * ow;
+    sh->th = (R - 1) * S + span;
+    sh->tw = (int)tw;
+    sh->dpix = k_div_make(sh->pix);
+    sh->dow = k_div_make(ow);
+    return 1;
+}
+
+/* block (band, image): see the top of the file */
+template <int KSD>   /* K*100 + S*10 + D, as dwconv.cu's tiled kernels */
+static __global__ void __launch_bounds__(SEP_PIX)
+    sep_fwd_k(tview x, const float *wd, int pad, int relu, tview mid, const float *wp, tview y,
+              sep_shape sh)
+{
+    enum { K = KSD / 100, S = KSD / 10 % 10, D = KSD % 10 };
+    __shared__ float xs[SEP_XF];
+    __shared__ float ds[SEP_CC * SEP_PIX];          /* the chunk's depthwise outputs */
+    __shared__ float4 ws[SEP_CC][SEP_CMAX / 4];     /* pointwise weights [ci][co] */
+    __shared__ float kw[SEP_CC * K * K];            /* depthwise filters */
+    int oy0 = blockIdx.x * sh.R, rows = y.h - oy0 < sh.R ? y.h - oy0 : sh.R;
+    int npx = rows * y.w, per = sh.th * sh.tw, ohw = y.h * y.w, hw = x.h * x.w;
+    int t = (int)threadIdx.x, g = k_div_q(sh.dpix, t), px = t - g * sh.pix;
+    int live = g < sh.ng && px < npx, co0 = g * SEP_G, nco = y.c - co0, cw = sh.ng * (SEP_G / 4);
+    int warp = t >> 5, nw = (int)(blockDim.x >> 5), iy0 = oy0 * S - pad;
+
+    nco = nco < SEP_G ? nco : SEP_G;
+    for (int img = blockIdx.y; img < x.n; img += gridDim.y) {
+        const float *xi = x.d + (long)img * x.ns;
+        float *mi = mid.d + (long)img * mid.ns + (long)oy0 * y.w;
+        float a[SEP_G];
+#pragma unroll
+        for (int j = 0; j < SEP_G; j++)
+            a[j] = 0.f;
+        for (int c0 = 0; c0 < x.c; c0 += SEP_CC) {
+            int cc = x.c - c0 < SEP_CC ? x.c - c0 : SEP_CC;
+            __syncthreads();   /* the last chunk's readers are done */
+            /* the chunk's input bands, a warp to a row, through ReLU */
+            for (int row = warp; row < cc * sh.th; row += nw) {
+                int i = row / sh.th, ty = row - i * sh.th, iy = iy0 + ty;
+                const float *xr = xi + (long)(c0 + i) * hw + (long)iy * x.w;
+                float *tr = xs + i * per + ty * sh.tw;
+                int inside = iy >= 0 && iy < x.h;
+                for (int tx = t & 31; tx < sh.tw; tx += 32) {
+                    int ix = tx - pad;
+                    tr[tx] = inside && ix >= 0 && ix < x.w ? dw_relu(xr[ix], relu) : 0.f;
+                }
+            }
+            for (int j = t; j < cc * K * K; j += blockDim.x)
+                kw[j] = wd[(long)c0 * K * K + j];
+            /* consecutive threads read consecutive input channels of one
+             * output channel; output channels past y.c weigh zero */
+            for (int j = t; j < cw * 4 * SEP_CC; j += blockDim.x) {
+                int co = j / SEP_CC, ci = j - co * SEP_CC;
+                float v = ci < cc && co < y.c ? wp[(long)co * mid.c + c0 + ci] : 0.f;
+                ((float *)ws[ci])[co] = v;
+            }
+            __syncthreads();
+            /* the chunk's depthwise outputs for the band */
+            for (int j = t; j < cc * sh.pix; j += blockDim.x) {
+                int i = k_div_q(sh.dpix, j), p = j - i * sh.pix, ry = k_div_q(sh.dow, p);
+                int ox = p - ry * y.w;
+                const float *tp = xs + i * per + ry * S * sh.tw + ox * S, *kp = kw + i * K * K;
+                float v = 0.f;
+                if (p >= npx)
+                    continue;
+#pragma unroll
+                for (int ky = 0; ky < K; ky++)
+#pragma unroll
+                    for (int kx = 0; kx < K; kx++)
+                        v += kp[ky * K + kx] * tp[ky * D * sh.tw + kx * D];
+                ds[i * SEP_PIX + p] = v;
+                mi[(long)(c0 + i) * ohw + p] = v;
+            }
+            __syncthreads();
+            /* the pointwise sums of the thread's pixel */
+            if (live)
+                for (int ci = 0; ci < cc; ci++) {
+                    float v = ds[ci * SEP_PIX + px];
+#pragma unroll
+                    for (int j4 = 0; j4 < SEP_G / 4; j4++) {
+                        float4 w4 = ws[ci][co0 / 4 + j4];
+                        a[4 * j4] += w4.x * v;
+                        a[4 * j4 + 1] += w4.y * v;
+                        a[4 * j4 + 2] += w4.z * v;
+                        a[4 * j4 + 3] += w4.w * v;
+                    }
+                }
+        }
+        if (live) {
+            float *yo = y.d + (long)img * y.ns + (long)co0 * ohw + (long)oy0 * y.w + px;
+#pragma unroll
+            for (int j = 0; j < SEP_G; j++)
+                if (j < nco)
+                    yo[(long)j * ohw] = a[j];
+        }
+    }
+}
+
+/* an output side of the depthwise half: n inputs, taps k at stride s,
+ * dilation d, padding p (< 1 where nothing fits) */
+static int sep_out(int n, int k, int s, int p, int d)
+{
+    int span = n + 2 * p - d * (k - 1) - 1;
+    return span < 0 ? 0 : span / s + 1;
+}
+
+/* the pair this kernel computes, and its band (sh may be NULL) */
+static int sep_shape_of(const conv_desc *dd, const conv_desc *pd, int h, int w, sep_shape *sh)
+{
+    sep_shape tmp;
+    if (!dw_handles(dd) || dd->sh > 2 || dd->dh > 2 || pd->groups != 1 || pd->kh != 1 ||
+        pd->kw != 1 || pd->sh != 1 || pd->sw != 1 || pd->ph || pd->pw || pd->oy || pd->ox ||
+        pd->relu_in || pd->cin != dd->cout || h < 1 || w < 1 || (long)h * w > INT_MAX / 64)
+        return 0;
+    return sep_plan(dd->kh, dd->sh, dd->dh, sep_out(h, dd->kh, dd->sh, dd->ph, dd->dh),
+                    sep_out(w, dd->kw, dd->sw, dd->pw, dd->dw), pd->cout, sh ? sh : &tmp);
+}
+
+int k_sep_takes(const conv_desc *dd, const conv_desc *pd, int h, int w)
+{
+    return sep_shape_of(dd, pd, h, w, NULL);
+}
+
+cudaError_t k_sep_fwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd, tview x,
+                      const float *wd, tview mid, const float *wp, tview y)
+{
+    sep_shape sh;
+    int threads, ksd = dd->kh * 100 + dd->sh * 10 + dd->dh;
+    dim3 g;
+    if (!sep_shape_of(dd, pd, x.h, x.w, &sh) || x.c != dd->cin || mid.c != dd->cout ||
+        y.c != pd->cout || mid.h != y.h || mid.w != y.w ||
+        y.h != sep_out(x.h, dd->kh, dd->sh, dd->ph, dd->dh) ||
+        y.w != sep_out(x.w, dd->kw, dd->sw, dd->pw, dd->dw) || mid.n != x.n || y.n != x.n)
+        return cudaErrorInvalidValue;
+    if (x.n <= 0)
+        return cudaSuccess;
+    threads = (sh.ng * sh.pix + 31) / 32 * 32;
+    g = dim3((unsigned)sh.bands, (unsigned)(x.n < 65535 ? x.n : 65535), 1);
+#define SEP(E)                                                                                     \
+    case E:                                                                                        \
+        K_LAUNCH(sep_fwd_k<E>, g, threads, st)(x, wd, dd->ph, dd->relu_in, mid, wp, y, sh);        \
+        break
+    switch (ksd) {
+        SEP(311);
+        SEP(312);
+        SEP(321);
+        SEP(322);
+        SEP(511);
+        SEP(512);
+        SEP(521);
+        SEP(522);
+        SEP(711);
+        SEP(712);
+        SEP(721);
+        SEP(722);
+    default:
+        return cudaErrorInvalidValue;
+    }
+#undef SEP
+    return cudaGetLastError();
+}
