@@ -31,13 +31,15 @@
 #define SEP_PIX 256    /* threads a block at most: pixels of a band times channel groups */
 #define SEP_XF 6144    /* shared floats for the SEP_CC input bands: 24 KB */
 #define SEP_CMAX 256   /* output channels at most */
+#define SEP_V 4        /* depthwise outputs of a row a thread computes at once */
 
 /* A block's band: R output rows of ow pixels (pix = R * ow), ng groups of
  * SEP_G output channels (thread t: group t / pix, pixel t % pix), the
- * input band th x tw per plane; the dividers split dw's flat indices. */
+ * input band th x tw per plane (tw covering whole strips of SEP_V outputs,
+ * spr a row); the dividers split the depthwise stage's flat indices. */
 typedef struct sep_shape {
-    int R, bands, ng, pix, th, tw;
-    k_div dpix, dow;
+    int R, bands, ng, pix, th, tw, spr;
+    k_div dpix, dstrips, dspr;
 } sep_shape;
 
 /* the band for outputs oh x ow of cout channels, taps K at stride S and
@@ -45,7 +47,8 @@ typedef struct sep_shape {
 static int sep_plan(int K, int S, int D, int oh, int ow, int cout, sep_shape *sh)
 {
     int ng = (cout + SEP_G - 1) / SEP_G, span = (K - 1) * D + 1, R;
-    long tw = (long)(ow - 1) * S + span;
+    int spr = (ow + SEP_V - 1) / SEP_V;
+    long tw = (long)(spr * SEP_V - 1) * S + span;
     if (oh < 1 || ow < 1 || cout < 1 || cout > SEP_CMAX || ow > SEP_PIX / ng)
         return 0;
     R = SEP_PIX / ng / ow;
@@ -61,8 +64,10 @@ static int sep_plan(int K, int S, int D, int oh, int ow, int cout, sep_shape *sh
     sh->pix = R * ow;
     sh->th = (R - 1) * S + span;
     sh->tw = (int)tw;
+    sh->spr = spr;
     sh->dpix = k_div_make(sh->pix);
-    sh->dow = k_div_make(ow);
+    sh->dstrips = k_div_make(R * spr);
+    sh->dspr = k_div_make(spr);
     return 1;
 }
 
@@ -73,6 +78,7 @@ static __global__ void __launch_bounds__(SEP_PIX)
               sep_shape sh)
 {
     enum { K = KSD / 100, S = KSD / 10 % 10, D = KSD % 10 };
+    enum { SEG = (SEP_V - 1) * S + (K - 1) * D + 1 };   /* what a filter row spans */
     __shared__ float xs[SEP_XF];
     __shared__ float ds[SEP_CC * SEP_PIX];          /* the chunk's depthwise outputs */
     __shared__ float4 ws[SEP_CC][SEP_CMAX / 4];     /* pointwise weights [ci][co] */
@@ -115,21 +121,41 @@ static __global__ void __launch_bounds__(SEP_PIX)
                 ((float *)ws[ci])[co] = v;
             }
             __syncthreads();
-            /* the chunk's depthwise outputs for the band */
-            for (int j = t; j < cc * sh.pix; j += blockDim.x) {
-                int i = k_div_q(sh.dpix, j), p = j - i * sh.pix, ry = k_div_q(sh.dow, p);
-                int ox = p - ry * y.w;
-                const float *tp = xs + i * per + ry * S * sh.tw + ox * S, *kp = kw + i * K * K;
-                float v = 0.f;
-                if (p >= npx)
+            /* the chunk's depthwise outputs for the band, SEP_V of a row
+             * a thread, the input values a filter row spans for them in
+             * registers (each loaded once for SEP_V outputs) */
+            for (int j = t; j < cc * (int)sh.dstrips.d; j += blockDim.x) {
+                int i = k_div_q(sh.dstrips, j), r = j - i * (int)sh.dstrips.d;
+                int ry = k_div_q(sh.dspr, r), ox0 = (r - ry * sh.spr) * SEP_V;
+                const float *tp = xs + i * per + ry * S * sh.tw + ox0 * S, *kp = kw + i * K * K;
+                float v[SEP_V];
+                if (ry >= rows)   /* the last band's rows past the plane */
                     continue;
 #pragma unroll
-                for (int ky = 0; ky < K; ky++)
+                for (int e = 0; e < SEP_V; e++)
+                    v[e] = 0.f;
 #pragma unroll
-                    for (int kx = 0; kx < K; kx++)
-                        v += kp[ky * K + kx] * tp[ky * D * sh.tw + kx * D];
-                ds[i * SEP_PIX + p] = v;
-                mi[(long)(c0 + i) * ohw + p] = v;
+                for (int ky = 0; ky < K; ky++) {
+                    float seg[SEG];
+#pragma unroll
+                    for (int e = 0; e < SEG; e++)
+                        seg[e] = tp[ky * D * sh.tw + e];
+#pragma unroll
+                    for (int kx = 0; kx < K; kx++) {
+                        float wv = kp[ky * K + kx];
+#pragma unroll
+                        for (int e = 0; e < SEP_V; e++)
+                            v[e] += wv * seg[e * S + kx * D];
+                    }
+                }
+#pragma unroll
+                for (int e = 0; e < SEP_V; e++) {
+                    int p = ry * y.w + ox0 + e;
+                    if (ox0 + e >= y.w)
+                        break;
+                    ds[i * SEP_PIX + p] = v[e];
+                    mi[(long)(c0 + i) * ohw + p] = v[e];
+                }
             }
             __syncthreads();
             /* the pointwise sums of the thread's pixel */

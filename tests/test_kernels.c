@@ -294,9 +294,12 @@ static void test_seps(void)
              cdesc(4, 4, 3, 3, 2, 2, 2, 2, 2, 4, 0), 7, 2, 12, 12, 0, 0, 0);
     test_sep("sep 3x3, 256 output channels at 4x4 (16 groups)",
              cdesc(9, 9, 3, 3, 1, 1, 1, 1, 1, 9, 1), 256, 2, 4, 4, 0, 0, 0);
-    /* a 64-wide plane: bands of 4 rows */
+    /* a 64-wide plane: bands of 4 rows; 37 wide: bands of 6, the last
+     * of 4, the last strip of a row one output wide */
     test_sep("sep 7x7 relu, 3 -> 16 at 20x64", cdesc(3, 3, 7, 7, 1, 1, 3, 3, 1, 3, 1), 16, 1, 20,
              64, 0, 0, 0);
+    test_sep("sep 7x7 relu, 3 -> 16 at 40x37", cdesc(3, 3, 7, 7, 1, 1, 3, 3, 1, 3, 1), 16, 2, 40,
+             37, 1, 0, 1);
 
     /* what it refuses: the pointwise half through ReLU, strided, or with
      * more than 256 output channels; a plane too wide for a band */
