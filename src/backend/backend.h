@@ -124,8 +124,8 @@ typedef struct cl_backend cl_backend;
 
 struct cl_backend {
     const char *name;
-    /* how it computes, for reports ("depthwise own, pointwise mixed, tf32"),
-     * or NULL */
+    /* how it computes, for reports ("depthwise own, pointwise mixed,
+     * separable fused, tf32"), or NULL */
     const char *detail;
     int threads;   /* CPU threads the backend uses */
 

@@ -135,8 +135,8 @@ int cuda_grow(cuda_state *s, void **buf, size_t bytes, const char *what, cl_err 
 /* Grow the staging buffers to `floats` each (preparing only). */
 int cuda_reserve_stage(cuda_state *s, size_t floats, cl_err *err);
 
-/* Write be->detail again ("depthwise own, pointwise mixed, tf32"; with
- * auto, the choices made so far) */
+/* Write be->detail again ("depthwise own, pointwise mixed, separable fused,
+ * tf32"; with auto, the choices made so far) */
 void cuda_set_detail(cl_backend *be);
 
 /* conv_cudnn.c */
