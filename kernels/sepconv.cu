@@ -24,6 +24,7 @@
 
 #include "common.cuh"
 #include "conv_math.h"
+#include "dwtile.cuh"
 #include "fastdiv.h"
 
 #define SEP_CC 8       /* input channels per trip through shared memory */
@@ -102,14 +103,9 @@ static __global__ void __launch_bounds__(SEP_PIX)
             __syncthreads();   /* the last chunk's readers are done */
             /* the chunk's input bands, a warp to a row, through ReLU */
             for (int row = warp; row < cc * sh.th; row += nw) {
-                int i = row / sh.th, ty = row - i * sh.th, iy = iy0 + ty;
-                const float *xr = xi + (long)(c0 + i) * hw + (long)iy * x.w;
-                float *tr = xs + i * per + ty * sh.tw;
-                int inside = iy >= 0 && iy < x.h;
-                for (int tx = t & 31; tx < sh.tw; tx += 32) {
-                    int ix = tx - pad;
-                    tr[tx] = inside && ix >= 0 && ix < x.w ? dw_relu(xr[ix], relu) : 0.f;
-                }
+                int i = row / sh.th, ty = row - i * sh.th;
+                dwt_copy_row(xs + i * per + ty * sh.tw, xi + (long)(c0 + i) * hw, iy0 + ty, x.h,
+                             x.w, sh.tw, pad, relu, 1);
             }
             for (int j = t; j < cc * K * K; j += blockDim.x)
                 kw[j] = wd[(long)c0 * K * K + j];
@@ -137,9 +133,7 @@ static __global__ void __launch_bounds__(SEP_PIX)
 #pragma unroll
                 for (int ky = 0; ky < K; ky++) {
                     float seg[SEG];
-#pragma unroll
-                    for (int e = 0; e < SEG; e++)
-                        seg[e] = tp[ky * D * sh.tw + e];
+                    dwt_seg<SEG>(seg, tp + ky * D * sh.tw);
 #pragma unroll
                     for (int kx = 0; kx < K; kx++) {
                         float wv = kp[ky * K + kx];
@@ -182,24 +176,16 @@ static __global__ void __launch_bounds__(SEP_PIX)
     }
 }
 
-/* an output side of the depthwise half: n inputs, taps k at stride s,
- * dilation d, padding p (< 1 where nothing fits) */
-static int sep_out(int n, int k, int s, int p, int d)
-{
-    int span = n + 2 * p - d * (k - 1) - 1;
-    return span < 0 ? 0 : span / s + 1;
-}
-
 /* the pair this kernel computes, and its band (sh may be NULL) */
 static int sep_shape_of(const conv_desc *dd, const conv_desc *pd, int h, int w, sep_shape *sh)
 {
     sep_shape tmp;
-    if (!dw_handles(dd) || dd->sh > 2 || dd->dh > 2 || pd->groups != 1 || pd->kh != 1 ||
+    if (!dw_handles(dd) || !dwt_takes(dd->sh, dd->dh) || pd->groups != 1 || pd->kh != 1 ||
         pd->kw != 1 || pd->sh != 1 || pd->sw != 1 || pd->ph || pd->pw || pd->oy || pd->ox ||
         pd->relu_in || pd->cin != dd->cout || h < 1 || w < 1 || (long)h * w > INT_MAX / 64)
         return 0;
-    return sep_plan(dd->kh, dd->sh, dd->dh, sep_out(h, dd->kh, dd->sh, dd->ph, dd->dh),
-                    sep_out(w, dd->kw, dd->sw, dd->pw, dd->dw), pd->cout, sh ? sh : &tmp);
+    return sep_plan(dd->kh, dd->sh, dd->dh, conv_out_h(dd, h), conv_out_w(dd, w), pd->cout,
+                    sh ? sh : &tmp);
 }
 
 int k_sep_takes(const conv_desc *dd, const conv_desc *pd, int h, int w)
@@ -215,33 +201,14 @@ cudaError_t k_sep_fwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd,
     dim3 g;
     if (!sep_shape_of(dd, pd, x.h, x.w, &sh) || x.c != dd->cin || mid.c != dd->cout ||
         y.c != pd->cout || mid.h != y.h || mid.w != y.w ||
-        y.h != sep_out(x.h, dd->kh, dd->sh, dd->ph, dd->dh) ||
-        y.w != sep_out(x.w, dd->kw, dd->sw, dd->pw, dd->dw) || mid.n != x.n || y.n != x.n)
+        y.h != conv_out_h(dd, x.h) || y.w != conv_out_w(dd, x.w) || mid.n != x.n || y.n != x.n)
         return cudaErrorInvalidValue;
     if (x.n <= 0)
         return cudaSuccess;
     threads = (sh.ng * sh.pix + 31) / 32 * 32;
     g = dim3((unsigned)sh.bands, (unsigned)(x.n < 65535 ? x.n : 65535), 1);
-#define SEP(E)                                                                                     \
-    case E:                                                                                        \
-        K_LAUNCH(sep_fwd_k<E>, g, threads, st)(x, wd, dd->ph, dd->relu_in, mid, wp, y, sh);        \
-        break
-    switch (ksd) {
-        SEP(311);
-        SEP(312);
-        SEP(321);
-        SEP(322);
-        SEP(511);
-        SEP(512);
-        SEP(521);
-        SEP(522);
-        SEP(711);
-        SEP(712);
-        SEP(721);
-        SEP(722);
-    default:
-        return cudaErrorInvalidValue;
-    }
+#define SEP(KSD) K_LAUNCH(sep_fwd_k<KSD>, g, threads, st)(x, wd, dd->ph, dd->relu_in, mid, wp, y, sh)
+    DWT_DISPATCH(ksd, SEP)   /* sep_shape_of has checked K, stride and dilation */
 #undef SEP
     return cudaGetLastError();
 }

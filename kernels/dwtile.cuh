@@ -1,0 +1,70 @@
+/* dwtile.cuh - the pieces of the depthwise tiles (planes in shared memory,
+ * a strip of outputs a thread) that dwconv.cu's tiled kernels and
+ * sepconv.cu's depthwise stage share: the copy of a plane's row into a
+ * tile, a filter row's span into registers, the shapes they take and the
+ * launch for each (taps, stride, dilation). */
+#ifndef CELLAR_KERNELS_DWTILE_CUH
+#define CELLAR_KERNELS_DWTILE_CUH
+
+#include "common.cuh"
+#include "conv_math.h"
+
+/* Tile row t (tw floats, the warp's lanes across it) from row iy of an
+ * h x w plane, read through ReLU when relu, zero outside the plane (the
+ * tile's column tx is the plane's column tx - pad).  up = 2: of the plane
+ * spread out with a zero between neighbours, rows and columns (row iy is
+ * the plane's row iy / 2 when iy is even, else zeros). */
+static __device__ __forceinline__ void dwt_copy_row(float *t, const float *plane, int iy, int h,
+                                                    int w, int tw, int pad, int relu, int up)
+{
+    if (up == 1) {
+        const float *xr = plane + (long)iy * w;
+        int inside = iy >= 0 && iy < h;
+        for (int tx = (int)(threadIdx.x & 31); tx < tw; tx += 32) {
+            int ix = tx - pad;
+            t[tx] = inside && ix >= 0 && ix < w ? dw_relu(xr[ix], relu) : 0.f;
+        }
+    } else {
+        const float *xr = plane + (long)(iy >> 1) * w;
+        int inside = iy >= 0 && !(iy & 1) && (iy >> 1) < h;
+        for (int tx = (int)(threadIdx.x & 31); tx < tw; tx += 32) {
+            int ix = tx - pad;
+            t[tx] = inside && ix >= 0 && !(ix & 1) && (ix >> 1) < w ? dw_relu(xr[ix >> 1], relu)
+                                                                   : 0.f;
+        }
+    }
+}
+
+/* seg = the SEG tile values from row: what one filter row reads for a
+ * strip of DWT_V outputs (registers, the loop unrolled) */
+template <int SEG>
+static __device__ __forceinline__ void dwt_seg(float *seg, const float *row)
+{
+#pragma unroll
+    for (int e = 0; e < SEG; e++)
+        seg[e] = row[e];
+}
+
+/* The tiled kernels take stride and dilation 1 or 2 (dw_handles has
+ * checked K and that both are at least 1) */
+static inline int dwt_takes(int s, int dil) { return s <= 2 && dil <= 2; }
+
+/* launch(KSD) for the taps, stride and dilation ksd = K*100 + S*10 + D
+ * (K 3, 5 or 7; S and D 1 or 2: the caller checks) */
+#define DWT_DISPATCH(ksd, launch)                                                                  \
+    switch (ksd) {                                                                                 \
+    case 311: launch(311); break;                                                                  \
+    case 312: launch(312); break;                                                                  \
+    case 321: launch(321); break;                                                                  \
+    case 322: launch(322); break;                                                                  \
+    case 511: launch(511); break;                                                                  \
+    case 512: launch(512); break;                                                                  \
+    case 521: launch(521); break;                                                                  \
+    case 522: launch(522); break;                                                                  \
+    case 711: launch(711); break;                                                                  \
+    case 712: launch(712); break;                                                                  \
+    case 721: launch(721); break;                                                                  \
+    default: launch(722); break;                                                                   \
+    }
+
+#endif
