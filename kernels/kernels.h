@@ -12,7 +12,9 @@
  *   pool.cu         max and average pooling, forward and backward
  *   dwconv.cu       depthwise convolutions, forward and both gradients
  *   pwconv.cu       pointwise (1x1) convolutions, forward and both gradients
- *   sepconv.cu      a separable layer's depthwise and pointwise forward in one */
+ *   sepconv.cu      a separable layer's depthwise and pointwise convolutions in one
+ *                   kernel: the forward, and the backward but the pointwise filter
+ *                   gradient */
 #ifndef CELLAR_KERNELS_KERNELS_H
 #define CELLAR_KERNELS_KERNELS_H
 
@@ -144,6 +146,19 @@ cudaError_t k_pw_bwd_filter(cudaStream_t st, const conv_desc *d, tview x, tview 
 int k_sep_takes(const conv_desc *dd, const conv_desc *pd, int h, int w);
 cudaError_t k_sep_fwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd, tview x,
                       const float *wd, tview mid, const float *wp, tview y);
+
+/* The backward of the same pair but the pointwise filter gradient: dx
+ * (+)= the depthwise data gradient of dmid = the pointwise data gradient
+ * of dy, and dwd = the depthwise filter gradient (overwritten), dmid kept
+ * on chip.  k_sep_bwd_takes: stride 1 with the output the input's size,
+ * K 3, 5 or 7, dilation 1 or 2, then 1x1 as for k_sep_fwd, 1 to 65535
+ * images; `part` is scratch of k_sep_bwd_part_floats floats (the same n,
+ * h, w and sms: the multiprocessors the blocks are cut for). */
+int k_sep_bwd_takes(const conv_desc *dd, const conv_desc *pd, int n, int h, int w);
+long k_sep_bwd_part_floats(const conv_desc *dd, const conv_desc *pd, int n, int h, int w, int sms);
+cudaError_t k_sep_bwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd, tview x,
+                      const float *wd, tview dy, const float *wp, tview dx, int acc, int sms,
+                      float *part, float *dwd);
 
 #ifdef __cplusplus
 }

@@ -212,3 +212,262 @@ cudaError_t k_sep_fwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd,
 #undef SEP
     return cudaGetLastError();
 }
+
+/* ---- backward: the pointwise data gradient and both depthwise gradients
+ * in one kernel ----
+ *
+ * Run apart, a separable layer's backward writes dmid (the pointwise
+ * data gradient: dmid = wp^T dy at each pixel) to memory, then the
+ * depthwise data gradient and filter gradient each read it back, in three
+ * launches.  Here dmid never leaves the block: a block takes one image's
+ * band of R input rows (of a group of channels, see ncg), and for SEP_CC
+ * channels at a time
+ *
+ *   copies their x rows the band's windows reach (through ReLU,
+ *   zero-padded) into shared memory, as the forward does;
+ *   computes their dmid over the same rows and columns (the band and a
+ *   halo of (K-1)*D/2 around it, zero outside the plane) from dy in memory
+ *   into shared memory: the halo rows are computed by both bands beside
+ *   them, the price of not writing dmid;
+ *   then a warp to a channel, each lane a strip of SEP_V outputs of a row:
+ *   dx, the correlation of dmid with the filter turned round (masked where
+ *   x <= 0 under ReLU), written (or added) once; and the filter
+ *   gradient's K*K products of the band's own dmid rows with x, summed in
+ *   registers, then over the warp, into one partial sum per (image, band)
+ *   that k_parts_sum adds in order.
+ *
+ * The pointwise filter gradient (dy with mid) stays a kernel of its own.
+ * Shapes: stride 1 with the output the input's size (padding (K-1)*D/2),
+ * K 3, 5 or 7, dilation 1 or 2, at most 256 pointwise output channels;
+ * elsewhere the three run apart.  Sums: dmid its output channels in
+ * ascending order; dx its taps in the order of the tiled data gradient
+ * (dwconv.cu); the filter gradient per lane, then across the warp. */
+
+#define SEPB_TF 4096       /* shared floats for each of the two tiles: 16 KB each */
+#define SEPB_THREADS (32 * SEP_CC)   /* a warp to each channel of a trip */
+
+/* A block's band: R input rows (those of dx, and those of dmid whose
+ * filter gradient it adds), bands of them down the plane, ncg blocks a
+ * band splitting the channels' trips between them; tiles of th x tw (the
+ * band and its halo, whole strips of SEP_V wide), spr strips a row. */
+typedef struct sepb_shape {
+    int R, bands, ncg, th, tw, spr;
+    k_div dtw, dspr;
+} sepb_shape;
+
+/* the band for h x w planes of c channels, taps K at dilation D, n
+ * images, blocks enough for 2 * sms where channels allow; 0 when the
+ * tiles do not fit one row */
+static int sepb_plan(int K, int D, int c, long n, int h, int w, int sms, sepb_shape *sh)
+{
+    int span = (K - 1) * D + 1, spr = (w + SEP_V - 1) / SEP_V, rmax, trips;
+    long tw = (long)spr * SEP_V - 1 + span;
+    if (h < 1 || w < 1 || c < 1 || n < 1)
+        return 0;
+    rmax = (int)(SEPB_TF / (SEP_CC * tw)) - (span - 1);
+    if (rmax < 1)
+        return 0;
+    if (rmax > h)
+        rmax = h;
+    sh->R = (h + (h + rmax - 1) / rmax - 1) / ((h + rmax - 1) / rmax);   /* bands alike */
+    sh->bands = (h + sh->R - 1) / sh->R;
+    sh->th = sh->R + span - 1;
+    sh->tw = (int)tw;
+    sh->spr = spr;
+    trips = (c + SEP_CC - 1) / SEP_CC;
+    sh->ncg = 1;
+    while (sh->ncg < trips && (long)sh->bands * n * sh->ncg < 2L * sms)
+        sh->ncg++;
+    sh->dtw = k_div_make(sh->tw);
+    sh->dspr = k_div_make(spr);
+    return 1;
+}
+
+/* block (band * ncg + group, image): see above.  dwo: the filter
+ * gradient's partial sums, [(image * bands + band) * C + channel][K*K]
+ * (with one image and one band, the gradient itself) */
+template <int KD>   /* K*10 + D */
+static __global__ void __launch_bounds__(SEPB_THREADS)
+    sep_bwd_k(tview x, const float *wd, int pad, int relu, tview dy, const float *wp, tview dx,
+              int acc, float *dwo, sepb_shape sh)
+{
+    enum { K = KD / 10, D = KD % 10, KK = K * K };
+    enum { SEG = (SEP_V - 1) + (K - 1) * D + 1 };
+    __shared__ float xs[SEPB_TF];                  /* relu(x), [channel][th][tw] */
+    __shared__ float ms[SEPB_TF];                  /* dmid, the same places */
+    __shared__ float4 wps[SEP_CMAX][SEP_CC / 4];   /* wp[co][c0 + i] */
+    __shared__ float wf[SEP_CC * KK];              /* the filters turned round */
+    int band = blockIdx.x / sh.ncg, grp = blockIdx.x - band * sh.ncg, img = blockIdx.y;
+    int H = x.h, W = x.w, hw = H * W, per = sh.th * sh.tw, C = x.c, CO = dy.c;
+    int y0 = band * sh.R, rows = H - y0 < sh.R ? H - y0 : sh.R, iy0 = y0 - pad;
+    int t = (int)threadIdx.x, warp = t >> 5, lane = t & 31, nw = (int)(blockDim.x >> 5);
+    const float *xi = x.d + (long)img * x.ns, *gi = dy.d + (long)img * dy.ns;
+    float *oi = dx.d + (long)img * dx.ns;
+    long prt = (long)img * sh.bands + band;
+
+    for (int c0 = grp * SEP_CC; c0 < C; c0 += sh.ncg * SEP_CC) {
+        int cc = C - c0 < SEP_CC ? C - c0 : SEP_CC;
+        __syncthreads();   /* the last trip's tiles are read */
+        for (int row = warp; row < cc * sh.th; row += nw) {
+            int i = row / sh.th, ty = row - i * sh.th;
+            dwt_copy_row(xs + i * per + ty * sh.tw, xi + (long)(c0 + i) * hw, iy0 + ty, H, W,
+                         sh.tw, pad, relu, 1);
+        }
+        for (int j = t; j < cc * KK; j += blockDim.x) {
+            int i = j / KK, tap = j - i * KK;
+            wf[j] = wd[(long)(c0 + i) * KK + (KK - 1 - tap)];
+        }
+        for (int j = t; j < CO * SEP_CC; j += blockDim.x) {
+            int co = j / SEP_CC, i = j - co * SEP_CC;
+            ((float *)wps[co])[i] = i < cc ? wp[(long)co * C + c0 + i] : 0.f;
+        }
+        __syncthreads();
+        /* dmid over the tiles' places: a thread a place, the trip's
+         * channels in registers */
+        for (int j = t; j < per; j += blockDim.x) {
+            int ty = k_div_q(sh.dtw, j), tx = j - ty * sh.tw, oy = iy0 + ty, ox = tx - pad;
+            float m[SEP_CC];
+#pragma unroll
+            for (int i = 0; i < SEP_CC; i++)
+                m[i] = 0.f;
+            if (oy >= 0 && oy < H && ox >= 0 && ox < W) {
+                const float *g = gi + (long)oy * W + ox;
+                for (int co = 0; co < CO; co++) {
+                    float v = g[(long)co * hw];
+#pragma unroll
+                    for (int q = 0; q < SEP_CC / 4; q++) {
+                        float4 w4 = wps[co][q];
+                        m[4 * q] += w4.x * v;
+                        m[4 * q + 1] += w4.y * v;
+                        m[4 * q + 2] += w4.z * v;
+                        m[4 * q + 3] += w4.w * v;
+                    }
+                }
+            }
+#pragma unroll
+            for (int i = 0; i < SEP_CC; i++)
+                if (i < cc)
+                    ms[i * per + j] = m[i];
+        }
+        __syncthreads();
+        /* a warp to a channel: dx and the filter gradient, strip by strip */
+        if (warp < cc) {
+            const float *xt = xs + warp * per, *mt = ms + warp * per, *wk = wf + warp * KK;
+            float *oc = oi + (long)(c0 + warp) * hw;
+            float gw[KK];
+#pragma unroll
+            for (int k = 0; k < KK; k++)
+                gw[k] = 0.f;
+            for (int s = lane; s < rows * sh.spr; s += 32) {
+                int r = k_div_q(sh.dspr, s), ox0 = (s - r * sh.spr) * SEP_V;
+                const float *xr = xt + r * sh.tw + ox0, *mr = mt + r * sh.tw + ox0;
+                float a[SEP_V], gv[SEP_V];
+#pragma unroll
+                for (int e = 0; e < SEP_V; e++) {
+                    a[e] = 0.f;
+                    gv[e] = mr[pad * sh.tw + pad + e];   /* zero past the row's end */
+                }
+#pragma unroll
+                for (int ky = 0; ky < K; ky++) {
+                    float sm[SEG], sx[SEG];
+                    dwt_seg<SEG>(sm, mr + ky * D * sh.tw);
+                    dwt_seg<SEG>(sx, xr + ky * D * sh.tw);
+#pragma unroll
+                    for (int kx = 0; kx < K; kx++) {
+                        float wv = wk[ky * K + kx];
+#pragma unroll
+                        for (int e = 0; e < SEP_V; e++) {
+                            a[e] += wv * sm[e + kx * D];
+                            gw[ky * K + kx] += gv[e] * sx[e + kx * D];
+                        }
+                    }
+                }
+                {
+                    float *o = oc + (long)(y0 + r) * W;
+                    const float *xm = xr + pad * sh.tw + pad;
+#pragma unroll
+                    for (int e = 0; e < SEP_V; e++) {
+                        int ox = ox0 + e;
+                        float v;
+                        if (ox >= W)
+                            break;
+                        v = relu && !(xm[e] > 0.f) ? 0.f : a[e];
+                        o[ox] = acc ? o[ox] + v : v;
+                    }
+                }
+            }
+#pragma unroll
+            for (int k = 0; k < KK; k++) {
+                float v = gw[k];
+                for (int o = 16; o > 0; o >>= 1)
+                    v += __shfl_down_sync(0xffffffffu, v, o);
+                if (lane == 0)
+                    dwo[(prt * C + c0 + warp) * KK + k] = v;
+            }
+        }
+    }
+}
+
+/* the pair k_sep_bwd takes, and its band (sh may be NULL) */
+static int sepb_shape_of(const conv_desc *dd, const conv_desc *pd, int n, int h, int w, int sms,
+                         sepb_shape *sh)
+{
+    sepb_shape tmp;
+    if (!dw_handles(dd) || dd->sh != 1 || (dd->dh != 1 && dd->dh != 2) ||
+        2 * dd->ph != (dd->kh - 1) * dd->dh || pd->groups != 1 || pd->kh != 1 || pd->kw != 1 ||
+        pd->sh != 1 || pd->sw != 1 || pd->ph || pd->pw || pd->oy || pd->ox || pd->relu_in ||
+        pd->cin != dd->cout || pd->cout < 1 || pd->cout > SEP_CMAX || n < 1 || n > 65535 ||
+        h < 1 || w < 1 || (long)h * w > INT_MAX / 64)
+        return 0;
+    return sepb_plan(dd->kh, dd->dh, dd->cin, n, h, w, sms < 1 ? 1 : sms, sh ? sh : &tmp);
+}
+
+int k_sep_bwd_takes(const conv_desc *dd, const conv_desc *pd, int n, int h, int w)
+{
+    return sepb_shape_of(dd, pd, n, h, w, 1, NULL);
+}
+
+long k_sep_bwd_part_floats(const conv_desc *dd, const conv_desc *pd, int n, int h, int w, int sms)
+{
+    sepb_shape sh;
+    long parts;
+    if (!sepb_shape_of(dd, pd, n, h, w, sms, &sh))
+        return 0;
+    parts = (long)n * sh.bands;
+    return parts > 1 ? parts * dd->cin * dd->kh * dd->kh : 0;
+}
+
+cudaError_t k_sep_bwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd, tview x,
+                      const float *wd, tview dy, const float *wp, tview dx, int acc, int sms,
+                      float *part, float *dwd)
+{
+    sepb_shape sh;
+    int kd = dd->kh * 10 + dd->dh, parts;
+    cudaError_t e;
+    dim3 g;
+    if (x.n <= 0)
+        return cudaSuccess;
+    if (!sepb_shape_of(dd, pd, x.n, x.h, x.w, sms, &sh) || x.c != dd->cin || dy.c != pd->cout ||
+        dy.h != x.h || dy.w != x.w || dy.n != x.n || dx.c != x.c || dx.h != x.h ||
+        dx.w != x.w || dx.n != x.n)
+        return cudaErrorInvalidValue;
+    parts = x.n * sh.bands;
+    if (parts > 1 && !part)
+        return cudaErrorInvalidValue;
+    g = dim3((unsigned)(sh.bands * sh.ncg), (unsigned)x.n, 1);
+#define SEPB(KD)                                                                                   \
+    K_LAUNCH(sep_bwd_k<KD>, g, SEPB_THREADS, st)                                                  \
+    (x, wd, dd->ph, dd->relu_in, dy, wp, dx, acc, parts > 1 ? part : dwd, sh)
+    switch (kd) {   /* sepb_shape_of has checked K and dilation */
+    case 31: SEPB(31); break;
+    case 32: SEPB(32); break;
+    case 51: SEPB(51); break;
+    case 52: SEPB(52); break;
+    case 71: SEPB(71); break;
+    default: SEPB(72); break;
+    }
+#undef SEPB
+    if ((e = cudaGetLastError()) != cudaSuccess || parts <= 1)
+        return e;
+    return k_parts_sum(st, (long)dd->cin * dd->kh * dd->kh, parts, part, dwd);
+}

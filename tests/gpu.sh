@@ -31,7 +31,8 @@
 #   5. what may make the defaults faster: depthwise convolutions without
 #      shared-memory tiles (CELLAR_DEPTHWISE=simple); every pointwise
 #      convolution through cuDNN (CELLAR_POINTWISE=cudnn); separable
-#      layers' forward halves as two kernels (CELLAR_SEPARABLE=split); each shape's
+#      layers' halves apart (CELLAR_SEPARABLE=split) and fused forward
+#      only (CELLAR_SEPARABLE=forward); each shape's
 #      convolutions the fastest way, timed (CELLAR_DEPTHWISE=auto
 #      CELLAR_POINTWISE=auto); the cells' branches
 #      on 2, 4 and 8 lanes (CELLAR_CUDA_LANES; F=32 N=6 on 4), 4 and 16
@@ -255,9 +256,11 @@ bench cellar_F16_N2_dw_simple 60 env CELLAR_DEPTHWISE=simple "$b/cellar" bench -
 # every pointwise convolution through cuDNN, those reading through ReLU or
 # from a shifted origin staged (the default until this one was timed)
 bench cellar_F16_N2_pw_cudnn 60 env CELLAR_POINTWISE=cudnn "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
-# each separable layer's depthwise and pointwise forward as two kernels,
-# the pointwise one cuDNN's (the default until this one was timed)
+# each separable layer's depthwise and pointwise convolutions apart, the
+# pointwise ones cuDNN's (the default until the fused forward), and with
+# the forward alone fused (the default until the fused backward)
 bench cellar_F16_N2_sep_split 60 env CELLAR_SEPARABLE=split "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
+bench cellar_F16_N2_sep_forward 60 env CELLAR_SEPARABLE=forward "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
 # each shape's convolutions the fastest way (own, simple or cuDNN), timed when preparing
 bench cellar_F16_N2_auto 60 env CELLAR_DEPTHWISE=auto CELLAR_POINTWISE=auto "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
 # a cell's branches side by side on lanes (streams of one network)
@@ -310,6 +313,10 @@ for impl in "own mixed" "own cudnn" "cudnn cudnn" "own own" "auto auto"; do
     "$b/cellar" bench --backend cuda $proxy --steps 20 --warmup 5 --profile
   grep -A17 "^# the first child's step" "$out/cellar_F16_N2_profile_$tag.log" | sed "s/^/profile $tag: /" | tee -a "$sum"
 done
+# the separable rows with the backward apart, to set beside the default's
+bench cellar_F16_N2_profile_sep_forward 60 env CELLAR_SEPARABLE=forward \
+  "$b/cellar" bench --backend cuda $proxy --steps 20 --warmup 5 --profile
+grep -A17 "^# the first child's step" "$out/cellar_F16_N2_profile_sep_forward.log" | sed "s/^/profile sep_forward: /" | tee -a "$sum"
 for impl in "cudnn cudnn" "own own"; do
   set -- $impl
   bench "cellar_F16_N2_dw_$1_pw_$2" 60 env CELLAR_DEPTHWISE=$1 CELLAR_POINTWISE=$2 \

@@ -55,6 +55,16 @@ check "... its forward halves apart, which the default runs as one kernel (sep_f
   sh -c "grep -Eq 'sep_fwd_k<[0-9]+> [1-9]' mixed.err && grep -q '^kemu: a capture' split.err && ! grep -q sep_fwd_k split.err"
 check "... so the default's step holds fewer operations ($(jget mixed.out graph_nodes) against $(jget split.out graph_nodes))" \
   sh -c "[ '$(jget mixed.out graph_nodes)' -lt '$(jget split.out graph_nodes)' ]"
+# and its backward as one (sep_bwd_k, the stride-1 layers); =forward keeps
+# the fused forward only
+CELLAR_SEPARABLE=forward KEMU_TRACE=1 "$EMU" bench --backend cuda $small >sepf.out 2>sepf.err; rc=$?
+check "CELLAR_SEPARABLE=forward: bench runs and says so" sh -c "[ $rc -eq 0 ] && [ '$(jget sepf.out engine)' = 'depthwise own, pointwise mixed, separable forward, tf32' ]"
+check "... its forward fused (sep_fwd_k), its backward apart, which the default runs as one (sep_bwd_k)" \
+  sh -c "grep -Eq 'sep_bwd_k<[0-9]+> [1-9]' mixed.err && grep -Eq 'sep_fwd_k<[0-9]+> [1-9]' sepf.err && ! grep -q sep_bwd_k sepf.err && ! grep -q sep_bwd_k split.err"
+check "... so the default's step holds fewer operations ($(jget mixed.out graph_nodes) against $(jget sepf.out graph_nodes))" \
+  sh -c "[ '$(jget mixed.out graph_nodes)' -lt '$(jget sepf.out graph_nodes)' ]"
+CELLAR_SEPARABLE=both "$EMU" bench --backend cuda $small >bad.out 2>bad.err; rc=$?
+check "CELLAR_SEPARABLE=both is refused, naming what it takes" sh -c "[ $rc -ne 0 ] && grep -q 'expected fused, forward or split' bad.err"
 CELLAR_POINTWISE=auto CELLAR_DEPTHWISE=auto "$EMU" bench --backend cuda $small --profile >auto.out 2>auto.err; rc=$?
 check "CELLAR_POINTWISE=auto CELLAR_DEPTHWISE=auto: bench runs, counting each way's choices: $(jget auto.out engine)" \
   sh -c "[ $rc -eq 0 ] && echo '$(jget auto.out engine)' | grep -Eq '^depthwise auto \(own [0-9]+, simple [0-9]+, cudnn [0-9]+\), pointwise auto \(own [0-9]+, cudnn [0-9]+\), separable split, tf32$'"
@@ -65,7 +75,7 @@ check "... and --profile lists each convolution timed, its three ways chosen and
   sh -c "[ '$timed' -gt 0 ] && [ '$timed' = '$chosen' ]"
 "$EMU" bench --backend cuda $small --profile >prof.out 2>prof.err; rc=$?
 check "bench --profile on cuda times each class of op" sh -c "[ $rc -eq 0 ] && grep -q 'pointwise' prof.err && grep -q 'batch norm' prof.err"
-check "... the separable layers' fused forwards as a class of their own (forward: both halves; backward: the depthwise one's)" grep -q '^separable [357]x[357] s[12] relu @' prof.err
+check "... the separable layers fused as a class of their own (forward: both halves; backward: the fused kernel's)" grep -q '^separable [357]x[357] s[12] relu @' prof.err
 check "... as device time between timing marks in a recorded step, none negative" sh -c "grep -q '^# .*timing marks in a recorded step' prof.err && ! grep -E '^[a-z].* -[0-9]' prof.err"
 "$EMU" bench --backend cuda --N 1 --F 4 --batch 4 --input 8x8x3 --steps 1 --warmup 1 --children 2 >kids.out 2>kids.err; rc=$?
 check "bench --children 2 on cuda: two children, each on a queue of its own, steps recorded" \

@@ -315,6 +315,100 @@ static void test_seps(void)
     CHECK(!k_sep_takes(&d, &p, 8, 8), "sep refuses a pointwise half of other input channels");
 }
 
+/* k_sep_bwd against the CPU's pointwise data gradient then depthwise
+ * gradients (dmid through memory), dx overwritten then added into; pads
+ * as test_sep's */
+static void test_sepb(const char *name, conv_desc dd, int cout, int n, int h, int w, int xpad,
+                      int ypad, int dxpad)
+{
+    conv_desc pd = cdesc(dd.cout, cout, 1, 1, 1, 1, 0, 0, 1, 1, 0);
+    long nd = conv_weight_count(&dd), floats = k_sep_bwd_part_floats(&dd, &pd, n, h, w, SMS);
+    tview x = tv_new(n, dd.cin, h, w, xpad), dy = tv_new(n, cout, h, w, ypad);
+    tview mid = tv_new(n, dd.cout, h, w, 0), dmid = tv_new(n, dd.cout, h, w, 0);
+    tview dx = tv_new(n, dd.cin, h, w, dxpad), dxk = tv_clone(dx);
+    float *wd = rand_buf(nd, 0.5f), *wp = rand_buf(conv_weight_count(&pd), 0.5f);
+    float *gc = malloc((size_t)nd * 4), *gk = rand_buf(nd, 9.f);
+    float *part = floats ? rand_buf(floats, 9.f) : NULL;
+    char what[200];
+    cl_err err = {0};
+
+    CHECK(k_sep_bwd_takes(&dd, &pd, n, h, w), "%s: a pair the backward kernel takes", name);
+    if (cpu->conv_prepare(cpu, &dd, n, h, w, &err) || cpu->conv_prepare(cpu, &pd, n, h, w, &err))
+        CHECK(0, "%s: CPU prepared: %s", name, err.msg);
+    else
+        for (int acc = 0; acc < 2; acc++) {
+            cpu->conv_bwd_data(cpu, &pd, mid, wp, dy, dmid, 0);
+            cpu->conv_bwd(cpu, &dd, x, wd, dmid, dx, 1, acc, gc);
+            snprintf(what, sizeof what, "%s: fused backward, acc %d", name, acc);
+            if (launched(what, k_sep_bwd(NULL, &dd, &pd, x, wd, dy, wp, dxk, acc, SMS, part, gk))) {
+                snprintf(what, sizeof what, "%s: data gradient, acc %d", name, acc);
+                same_view(what, dxk, dx, TOL);
+                snprintf(what, sizeof what, "%s: depthwise filter gradient (%ld partial sums)",
+                         name, floats / nd);
+                same_buf(what, gk, gc, nd, TOL);
+                CHECK(!strncmp(kemu_recent_op(floats ? 1 : 0), "sep_bwd_k<", 10), "%s: ran %s",
+                      name, kemu_recent_op(floats ? 1 : 0));
+            }
+        }
+    free(x.d);
+    free(dy.d);
+    free(mid.d);
+    free(dmid.d);
+    free(dx.d);
+    free(dxk.d);
+    free(wd);
+    free(wp);
+    free(gc);
+    free(gk);
+    free(part);
+}
+
+static void test_sepbs(void)
+{
+    conv_desc d = cdesc(16, 16, 3, 3, 1, 1, 1, 1, 1, 16, 1), p;
+    /* the proxy's: 32x32 in bands (11, 11, 10 rows), 16x16 with other
+     * slices' channels in every view, 8x8 with the channels' trips
+     * spread over blocks */
+    test_sepb("sep backward 3x3 relu, 16 -> 16 at 32x32", d, 16, 2, 32, 32, 0, 0, 0);
+    test_sepb("sep backward 5x5 relu, 32 -> 32 at 16x16, slices",
+              cdesc(32, 32, 5, 5, 1, 1, 2, 2, 1, 32, 1), 32, 2, 16, 16, 3, 2, 5);
+    test_sepb("sep backward 7x7 relu, 64 -> 64 at 8x8", cdesc(64, 64, 7, 7, 1, 1, 3, 3, 1, 64, 1),
+              64, 3, 8, 8, 0, 0, 0);
+    /* dilation 2, channels that fill no trip, no ReLU, many output
+     * channels, a short last band, one image of one band (no partial
+     * sums) */
+    test_sepb("dil_conv backward 3x3 dilation 2 relu, 10 -> 10 at 9x10",
+              cdesc(10, 10, 3, 3, 1, 1, 2, 2, 2, 10, 1), 10, 2, 9, 10, 0, 1, 0);
+    test_sepb("sep backward 5x5 dilation 2 relu, 12 -> 20 at 15x13",
+              cdesc(12, 12, 5, 5, 1, 1, 4, 4, 2, 12, 1), 20, 2, 15, 13, 1, 0, 2);
+    test_sepb("dil_conv backward 3x3 dilation 2 relu, 16 -> 16 at 4x4 (the halo past the plane)",
+              cdesc(16, 16, 3, 3, 1, 1, 2, 2, 2, 16, 1), 16, 8, 4, 4, 0, 0, 0);
+    test_sepb("sep backward 3x3 no ReLU, 4 -> 7 at 12x12", cdesc(4, 4, 3, 3, 1, 1, 1, 1, 1, 4, 0),
+              7, 2, 12, 12, 0, 0, 0);
+    test_sepb("sep backward 3x3, 9 -> 256 at 4x4", cdesc(9, 9, 3, 3, 1, 1, 1, 1, 1, 9, 1), 256, 2,
+              4, 4, 0, 0, 0);
+    test_sepb("sep backward 7x7 relu, 3 -> 16 at 37x40 (bands of 5, the last of 2)",
+              cdesc(3, 3, 7, 7, 1, 1, 3, 3, 1, 3, 1), 16, 2, 37, 40, 0, 0, 1);
+    test_sepb("sep backward 5x5 relu, one image of 6x6 (one band)",
+              cdesc(8, 8, 5, 5, 1, 1, 2, 2, 1, 8, 1), 8, 1, 6, 6, 0, 0, 0);
+
+    /* what it refuses: stride 2, an output not the input's size, the
+     * pointwise half through ReLU or past 256 channels, a plane too wide */
+    p = cdesc(16, 16, 1, 1, 1, 1, 0, 0, 1, 1, 0);
+    CHECK(!k_sep_bwd_takes(&d, &p, 2, 300, 600), "sep backward refuses a 600-wide plane");
+    CHECK(!k_sep_bwd_takes(&d, &p, 70000, 8, 8), "sep backward refuses 70,000 images");
+    {
+        conv_desc s2 = cdesc(16, 16, 3, 3, 2, 2, 1, 1, 1, 16, 1);
+        conv_desc valid = cdesc(16, 16, 3, 3, 1, 1, 0, 0, 1, 16, 1);
+        CHECK(!k_sep_bwd_takes(&s2, &p, 2, 32, 32), "sep backward refuses stride 2");
+        CHECK(!k_sep_bwd_takes(&valid, &p, 2, 32, 32), "sep backward refuses padding 0 (a smaller output)");
+    }
+    p = cdesc(16, 16, 1, 1, 1, 1, 0, 0, 1, 1, 1);
+    CHECK(!k_sep_bwd_takes(&d, &p, 2, 32, 32), "sep backward refuses a pointwise half through ReLU");
+    p = cdesc(16, 257, 1, 1, 1, 1, 0, 0, 1, 1, 0);
+    CHECK(!k_sep_bwd_takes(&d, &p, 2, 8, 8), "sep backward refuses 257 output channels");
+}
+
 /* ---- batch norm ---- */
 
 static void test_bn(const char *name, int n, int c, int h, int w, int parts, int scaled)
@@ -757,6 +851,18 @@ static void test_training(void)
             c.net->n_state == k.net->n_state) {
             long np = c.net->p_storage, ns = c.net->n_state;
             float *p0 = host_copy(kb, k.net->params, np);
+            int fused = 0, layers = 0, cpu_fused = 0;
+            /* every separable layer's backward but at stride 2 runs as one
+             * (sep_bwd_k), never on the CPU */
+            for (int j = 0; j < k.net->n_nodes; j++) {
+                const net_node *nd = &k.net->nodes[j];
+                fused += nd->sepb;
+                layers += nd->sep && dw_handles(&nd->u.conv) && nd->u.conv.sh == 1;
+                cpu_fused += c.net->nodes[j].sepb;
+            }
+            CHECK(fused > 0 && fused == layers && !cpu_fused,
+                  "%s: the backward of %d of %d separable layers at stride 1 in one kernel "
+                  "(on the CPU: %d)", name, fused, layers, cpu_fused);
             CHECK(!memcmp(p0, c.net->params, (size_t)np * sizeof *p0),
                   "%s: both networks start from the same parameters", name);
             free(p0);
@@ -819,6 +925,7 @@ int main(void)
     test_runtime();
     test_convs();
     test_seps();
+    test_sepbs();
     test_bn("batch norm 4x3x5x5, one block per channel", 4, 3, 5, 5, 1, 0);
     test_bn("batch norm 6x5x7x6 with drop-path scales, split", 6, 5, 7, 6, 4, 1);
     test_bn("batch norm 3x2x9x9, split in more parts than images", 3, 2, 9, 9, 7, 1);

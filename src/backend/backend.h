@@ -166,6 +166,18 @@ struct cl_backend {
      * the pair: the caller then runs the two convolutions. */
     int (*sep_fwd)(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
                    const float *wd, tview mid, const float *wp, tview y);
+    /* Optional (both NULL: none): the same pair's backward in one pass,
+     * but for pd's filter gradient.  sep_prepare says in *takes whether the
+     * backend will take the pair on batches of up to n images of h x w,
+     * setting aside what that needs (called when planning, beside
+     * conv_prepare); sep_bwd, only for a pair it takes, gives
+     * dx (+)= dd's data gradient of pd's data gradient of dy (the same
+     * values as conv_bwd_data of pd into dmid, then conv_bwd of dd from
+     * dmid) and dwd = dd's filter gradient, dmid never in memory. */
+    int (*sep_prepare)(cl_backend *be, const conv_desc *dd, const conv_desc *pd, int n, int h,
+                       int w, int *takes, cl_err *err);
+    void (*sep_bwd)(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
+                    const float *wd, tview dy, const float *wp, tview dx, int acc, float *dwd);
 
     /* batch norm, training: batch statistics; saves mean and 1/std of each
      * channel and updates the running statistics (unbiased variance) */

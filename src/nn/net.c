@@ -376,6 +376,7 @@ int net_plan(cl_net *net, int max_batch, cl_err *err)
         a->sep = b && a->kind == NODE_CONV && b->kind == NODE_CONV && b->x == a->y && !a->acc &&
                  !b->acc && b->y != a->y && b->y != a->x;
         a->sep_ran = 0;
+        a->sepb = 0;
     }
 
     /* each op prepared where it may run: on be (a profile runs every op
@@ -402,6 +403,29 @@ int net_plan(cl_net *net, int max_batch, cl_err *err)
             else if (nd->kind == NODE_POOL && on[b]->pool_prepare)
                 rc = on[b]->pool_prepare(on[b], &nd->u.pool, max_batch, vx->c, vx->h, vx->w, err);
             if (rc)
+                return rc;
+        }
+    }
+
+    /* separable pairs whose backward runs as one: where the second half
+     * is the only reader of the first's output (so the data gradient
+     * between them is the second's alone) and every backend the first's
+     * backward may run on takes it */
+    for (int i = 0; i + 1 < net->n_nodes; i++) {
+        net_node *a = &net->nodes[i], *b = a + 1;
+        const net_value *vx = &net->vals[a->x];
+        cl_backend *on[2] = {be, net_lane_backend(net, 1, i)};
+        a->sepb = a->sep && a->need_dx && b->need_dx && !b->dx_acc;
+        for (int k = 0; k < 2 && a->sepb; k++) {
+            int rc;
+            if (k && on[1] == on[0])
+                break;
+            if (!on[k]->sep_prepare || !on[k]->sep_bwd) {
+                a->sepb = 0;
+                break;
+            }
+            if ((rc = on[k]->sep_prepare(on[k], &a->u.conv, &b->u.conv, max_batch, vx->h, vx->w,
+                                         &a->sepb, err)))
                 return rc;
         }
     }
@@ -671,14 +695,25 @@ int net_backward_queued(cl_net *net, cl_err *err)
         tview dy = net_view(net, net->grad, nd->y, n), dx = net_view(net, net->grad, nd->x, n);
         float *p = net->params + nd->p_off, *g = net->pgrad + nd->p_off;
         double t0 = net->prof_bwd ? cl_now() : 0.0;
+        /* the second half of a pair whose backward runs at the first:
+         * only its filter gradient here */
+        int inner = i > 0 && nd[-1].sepb;
         if (lanes)
             be = net_lane_enter(net, 1, i);
         switch (nd->kind) {
         case NODE_CONV:
-            if (lanes && net_lanes_split(net, i))   /* the filter gradient below */
-                be->conv_bwd_data(be, &nd->u.conv, vx, p, dy, dx, nd->dx_acc);
-            else
-                be->conv_bwd(be, &nd->u.conv, vx, p, dy, dx, nd->need_dx, nd->dx_acc, g);
+            if (nd->sepb) {   /* this pair's backward at once, dmid on chip */
+                const net_node *pw = nd + 1;
+                be->sep_bwd(be, &nd->u.conv, &pw->u.conv, vx, p,
+                            net_view(net, net->grad, pw->y, n), net->params + pw->p_off, dx,
+                            nd->dx_acc, g);
+            } else if (lanes && net_lanes_split(net, i)) {   /* the filter gradient below */
+                if (!inner)
+                    be->conv_bwd_data(be, &nd->u.conv, vx, p, dy, dx, nd->dx_acc);
+            } else {
+                be->conv_bwd(be, &nd->u.conv, vx, p, dy, dx, nd->need_dx && !inner, nd->dx_acc,
+                             g);
+            }
             break;
         case NODE_BN: {
             const float *st = net->state + nd->s_off;
@@ -707,7 +742,8 @@ int net_backward_queued(cl_net *net, cl_err *err)
             net_lane_leave(net, 1, i);
         if (lanes && net_lanes_split(net, i)) {
             cl_backend *bf = net_lane_enter(net, 1, net->n_nodes + i);
-            bf->conv_bwd_filter(bf, &nd->u.conv, vx, dy, g);
+            if (!nd->sepb)
+                bf->conv_bwd_filter(bf, &nd->u.conv, vx, dy, g);
             net_lane_leave(net, 1, net->n_nodes + i);
         }
         if (net_profile_marked(net)) {
@@ -847,6 +883,15 @@ static void node_bytes(const cl_net *net, const net_node *nd, int n, double *fwd
      * made, not from memory */
     int inner = nd > net->nodes && nd[-1].sep_ran;
     *fwd = (inner ? 0.0 : x) + y * (nd->acc ? 2 : 1) + p;
+    if (nd->kind == NODE_CONV && nd->sepb) {   /* the pair's dy, not dmid; wp read */
+        const net_value *vz = &net->vals[nd[1].y];
+        *bwd = 4.0 * n * vz->c * vz->h * vz->w + x + dx + 2 * p + 4.0 * (double)nd[1].p_len;
+        return;
+    }
+    if (nd->kind == NODE_CONV && nd > net->nodes && nd[-1].sepb) {   /* the filter gradient */
+        *bwd = y + x + 2 * p;
+        return;
+    }
     switch (nd->kind) {
     case NODE_CONV:   /* dy, x for the filter gradient, dx; w read, dw written */
     case NODE_BN:     /* dy, x, dx; gamma read, their gradients written */

@@ -37,6 +37,10 @@ typedef struct net_node {
                       * its output: the backend may run the two forward as
                       * one (be->sep_fwd: a separable layer's halves) */
     int sep_ran;     /* the last forward ran this node and the next as one */
+    int sepb;        /* set by net_plan: a sep pair whose backward the backend
+                      * takes as one (be->sep_bwd, at this node: the next
+                      * node, the only reader of this one's output, then
+                      * gives only its filter gradient) */
     long p_off;      /* parameters: conv W; bn gamma, beta; linear W, b */
     long p_len;
     long s_off;      /* bn: running mean, running var, saved mean, saved 1/std */

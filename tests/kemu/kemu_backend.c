@@ -92,14 +92,9 @@ static size_t parts_floats(const kb_state *s, const conv_desc *d, int n, int h, 
     return (size_t)*parts * d->cout * d->cin;
 }
 
-static int kb_conv_prepare(cl_backend *be, const conv_desc *d, int n, int h, int w, cl_err *err)
+/* the partial sums' scratch grown to `need` floats */
+static int grow_part(kb_state *s, size_t need, cl_err *err)
 {
-    kb_state *s = kb(be);
-    int parts;
-    size_t need;
-    if (!dw_handles(d) && !pw_handles(d))
-        return s->cpu->conv_prepare(s->cpu, d, n, h, w, err);
-    need = parts_floats(s, d, n, h, w, &parts);
     if (need > s->part_floats) {
         float *p = realloc(s->part, need * sizeof *p);
         if (!p)
@@ -108,6 +103,15 @@ static int kb_conv_prepare(cl_backend *be, const conv_desc *d, int n, int h, int
         s->part_floats = need;
     }
     return CL_OK;
+}
+
+static int kb_conv_prepare(cl_backend *be, const conv_desc *d, int n, int h, int w, cl_err *err)
+{
+    kb_state *s = kb(be);
+    int parts;
+    if (!dw_handles(d) && !pw_handles(d))
+        return s->cpu->conv_prepare(s->cpu, d, n, h, w, err);
+    return grow_part(s, parts_floats(s, d, n, h, w, &parts), err);
 }
 
 static void kb_conv_fwd(cl_backend *be, const conv_desc *d, tview x, const float *w, tview y,
@@ -128,6 +132,27 @@ static int kb_sep_fwd(cl_backend *be, const conv_desc *dd, const conv_desc *pd, 
         return 0;
     check(be, k_sep_fwd(NULL, dd, pd, x, wd, mid, wp, y), "separable forward");
     return 1;
+}
+
+static int kb_sep_prepare(cl_backend *be, const conv_desc *dd, const conv_desc *pd, int n, int h,
+                          int w, int *takes, cl_err *err)
+{
+    kb_state *s = kb(be);
+    *takes = k_sep_bwd_takes(dd, pd, n, h, w);
+    return *takes ? grow_part(s, (size_t)k_sep_bwd_part_floats(dd, pd, n, h, w, s->sms), err)
+                  : CL_OK;
+}
+
+static void kb_sep_bwd(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
+                       const float *wd, tview dy, const float *wp, tview dx, int acc, float *dwd)
+{
+    kb_state *s = kb(be);
+    if ((size_t)k_sep_bwd_part_floats(dd, pd, x.n, x.h, x.w, s->sms) > s->part_floats) {
+        check(be, cudaErrorInvalidValue, "separable backward not prepared for its batch");
+        return;
+    }
+    check(be, k_sep_bwd(NULL, dd, pd, x, wd, dy, wp, dx, acc, s->sms, s->part, dwd),
+          "separable backward");
 }
 
 static void kb_conv_bwd_data(cl_backend *be, const conv_desc *d, tview x, const float *w,
@@ -329,6 +354,8 @@ static const cl_backend kb_table = {
     .conv_bwd_filter = kb_conv_bwd_filter,
     .conv_bwd = kb_conv_bwd,
     .sep_fwd = kb_sep_fwd,
+    .sep_prepare = kb_sep_prepare,
+    .sep_bwd = kb_sep_bwd,
     .bn_fwd_train = kb_bn_fwd_train,
     .bn_fwd_eval = kb_bn_fwd_eval,
     .bn_bwd = kb_bn_bwd,

@@ -405,11 +405,14 @@ int cuda_conv_init(cuda_state *s, cl_err *err)
         (rc = which_impl("CELLAR_POINTWISE", IMPL_MIXED, 0, &s->pw_impl, err)))
         return rc;
     v = getenv("CELLAR_SEPARABLE");
-    s->sep = 1;
+    s->sep = SEP_FWD | SEP_BWD;
     if (v && *v && !strcmp(v, "split"))
         s->sep = 0;
+    else if (v && *v && !strcmp(v, "forward"))
+        s->sep = SEP_FWD;
     else if (v && *v && strcmp(v, "fused"))
-        return ERR_SET(err, CL_ERR_ARG, "CELLAR_SEPARABLE=%s: expected fused or split", v);
+        return ERR_SET(err, CL_ERR_ARG, "CELLAR_SEPARABLE=%s: expected fused, forward or split",
+                       v);
     if (!DNN_OK_E(s, err, cudnnCreateTensorDescriptor(&s->td_a), "cudnnCreateTensorDescriptor") ||
         !DNN_OK_E(s, err, cudnnCreateTensorDescriptor(&s->td_b), "cudnnCreateTensorDescriptor"))
         return CL_ERR_BACKEND;
@@ -481,12 +484,10 @@ static int own_parts(const cuda_state *s, int kind, const conv_desc *d, int n, i
     return parts;
 }
 
-static int own_prepare(cuda_state *s, int kind, const conv_desc *d, int n, int h, int w,
-                       cl_err *err)
+/* s->part grown to `floats` (preparing only) */
+static int part_reserve(cuda_state *s, size_t floats, cl_err *err)
 {
-    size_t floats;
     int rc;
-    (void)own_parts(s, kind, d, n, h, w, &floats);
     if (floats > s->part_floats) {
         if ((rc = cuda_grow(s, (void **)&s->part, floats * sizeof(float),
                             "filter-gradient partial sums", err)))
@@ -494,6 +495,14 @@ static int own_prepare(cuda_state *s, int kind, const conv_desc *d, int n, int h
         s->part_floats = floats;
     }
     return CL_OK;
+}
+
+static int own_prepare(cuda_state *s, int kind, const conv_desc *d, int n, int h, int w,
+                       cl_err *err)
+{
+    size_t floats;
+    (void)own_parts(s, kind, d, n, h, w, &floats);
+    return part_reserve(s, floats, err);
 }
 
 /* impl: IMPL_OWN (depthwise: tiled where the shape allows) or IMPL_SIMPLE */
@@ -1045,9 +1054,10 @@ void cuda_conv_bwd(cl_backend *be, const conv_desc *d, tview x, const float *w, 
  * half ours saves reading the depthwise output back).  Measured ways
  * (auto) and the ways asked for by name (cudnn, simple) keep to them. */
 
-int cuda_sep_on(const cuda_state *s)
+int cuda_sep_on(const cuda_state *s, int dir)
 {
-    return s->sep && s->dw_impl == IMPL_OWN && (s->pw_impl == IMPL_MIXED || s->pw_impl == IMPL_OWN);
+    return (s->sep & dir) && s->dw_impl == IMPL_OWN &&
+           (s->pw_impl == IMPL_MIXED || s->pw_impl == IMPL_OWN);
 }
 
 int cuda_sep_fwd(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
@@ -1055,13 +1065,48 @@ int cuda_sep_fwd(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview
 {
     cuda_state *s = cuda_of(be);
     const char *what = "separable convolution kernel (depthwise and pointwise forward)";
-    if (!cuda_sep_on(s) || !k_sep_takes(dd, pd, x.h, x.w))
+    if (!cuda_sep_on(s, SEP_FWD) || !k_sep_takes(dd, pd, x.h, x.w))
         return 0;
     if (s->failed)
         return 1;
     if (RT_OK(s, k_sep_fwd(s->stream, dd, pd, x, wd, mid, wp, y), what))
         cuda_after_op(s, what);
     return 1;
+}
+
+/* The backward the same way (kernels/sepconv.cu's sep_bwd_k): the
+ * pointwise data gradient and both depthwise gradients in one kernel, the
+ * pointwise filter gradient apart (conv_bwd with need_dx 0).  Its
+ * partial sums share s->part with the filter gradients: one stream runs
+ * them one after another. */
+int cuda_sep_prepare(cl_backend *be, const conv_desc *dd, const conv_desc *pd, int n, int h,
+                     int w, int *takes, cl_err *err)
+{
+    cuda_state *s = cuda_of(be);
+    *takes = cuda_sep_on(s, SEP_BWD) && k_sep_bwd_takes(dd, pd, n, h, w);
+    return *takes ? part_reserve(s, (size_t)k_sep_bwd_part_floats(dd, pd, n, h, w, s->sms), err)
+                  : CL_OK;
+}
+
+void cuda_sep_bwd(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
+                  const float *wd, tview dy, const float *wp, tview dx, int acc, float *dwd)
+{
+    cuda_state *s = cuda_of(be);
+    const char *what = "separable convolution kernel (backward)";
+    long floats = k_sep_bwd_part_floats(dd, pd, x.n, x.h, x.w, s->sms);
+    if (s->failed)
+        return;
+    if (!cuda_sep_on(s, SEP_BWD) || !k_sep_bwd_takes(dd, pd, x.n, x.h, x.w) ||
+        (size_t)floats > s->part_floats) {
+        cuda_fail_at(s, __FILE__, __LINE__,
+                     "separable backward %dx%d (%d->%d) on a batch of %d %dx%d images: not "
+                     "prepared for it (sep_prepare)",
+                     dd->kh, dd->kw, dd->cin, pd->cout, x.n, x.h, x.w);
+        return;
+    }
+    if (RT_OK(s, k_sep_bwd(s->stream, dd, pd, x, wd, dy, wp, dx, acc, s->sms, s->part, dwd),
+              what))
+        cuda_after_op(s, what);
 }
 
 /* be->conv_choices: a line for each convolution whose ways were timed */

@@ -22,9 +22,11 @@
  *   CELLAR_POINTWISE=cudnn all of them by cuDNN (the default, mixed: by
  *                          kernels/pwconv.cu those cuDNN would need staged
  *                          through ReLU or from a shifted origin)
- *   CELLAR_SEPARABLE=split a separable layer's depthwise and pointwise forward as
- *                          two kernels (the default, fused: one, kernels/sepconv.cu,
- *                          where the two kinds run as by default or own)
+ *   CELLAR_SEPARABLE=split a separable layer's depthwise and pointwise convolutions
+ *                          as two kernels each way (the default, fused: one forward,
+ *                          one backward but the pointwise filter gradient,
+ *                          kernels/sepconv.cu, where the two kinds run as by default
+ *                          or own; =forward: fused forward only)
  *   CELLAR_DEPTHWISE=auto, CELLAR_POINTWISE=auto: each shape's convolutions
  *                          (each direction) the fastest way, timed when preparing
  *   CELLAR_CUDA_POOL=0     device memory by cudaMalloc/cudaFree, not the stream-ordered pool
@@ -790,6 +792,8 @@ static const cl_backend cuda_table = {
     .conv_bwd_filter = cuda_conv_bwd_filter,
     .conv_bwd = cuda_conv_bwd,
     .sep_fwd = cuda_sep_fwd,
+    .sep_prepare = cuda_sep_prepare,
+    .sep_bwd = cuda_sep_bwd,
     .bn_fwd_train = cuda_bn_fwd_train,
     .bn_fwd_eval = cuda_bn_fwd_eval,
     .bn_bwd = cuda_bn_bwd,
@@ -973,7 +977,11 @@ void cuda_set_detail(cl_backend *be)
     if (be->lanes > 1)
         snprintf(lanes, sizeof lanes, ", %d lanes", be->lanes);
     snprintf(s->detail, sizeof s->detail, "depthwise %s, pointwise %s, separable %s, %s%s", how[0],
-             how[1], cuda_sep_on(s) ? "fused" : "split", s->strict ? "fp32" : "tf32", lanes);
+             how[1],
+             cuda_sep_on(s, SEP_BWD)   ? "fused"
+             : cuda_sep_on(s, SEP_FWD) ? "forward"
+                                       : "split",
+             s->strict ? "fp32" : "tf32", lanes);
     be->detail = s->detail;
 }
 

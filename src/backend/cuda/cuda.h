@@ -30,6 +30,8 @@ typedef struct conv_entry conv_entry;
  * through ReLU, or from a shifted origin), cuDNN for the rest.  The ways
  * are IMPL_CUDNN to IMPL_SIMPLE; auto and mixed choose among them. */
 enum { IMPL_CUDNN, IMPL_OWN, IMPL_SIMPLE, IMPL_AUTO, IMPL_MIXED };
+/* s->sep's bits: which directions of a separable layer run fused */
+enum { SEP_FWD = 1, SEP_BWD = 2 };
 
 /* "cudnn", "own", "simple", "auto", "mixed" */
 const char *cuda_impl_name(int impl);
@@ -80,9 +82,10 @@ typedef struct cuda_state {
      * CELLAR_POINTWISE=own); with "auto", whichever is the fastest for each
      * shape and direction, timed when preparing (conv_cudnn.c) */
     int dw_impl, pw_impl;                 /* IMPL_* */
-    int sep;                              /* separable layers' forward halves in one
-                                           * kernel (CELLAR_SEPARABLE, default fused)
-                                           * where both halves are ours */
+    int sep;                              /* SEP_FWD | SEP_BWD: separable layers'
+                                           * halves in one kernel, forward and
+                                           * backward (CELLAR_SEPARABLE, default
+                                           * fused: both) where both are ours */
     int picks[2][IMPL_AUTO];              /* auto: the choices made, depthwise
                                            * and pointwise, by IMPL_* */
     char detail[256];                     /* be->detail */
@@ -143,9 +146,13 @@ void cuda_set_detail(cl_backend *be);
 int cuda_conv_prepare(cl_backend *be, const conv_desc *d, int n, int h, int w, cl_err *err);
 int cuda_sep_fwd(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
                  const float *wd, tview mid, const float *wp, tview y);
-/* 1 when separable layers' forward halves run as one (s->sep, and the
- * depthwise and pointwise ways allow it) */
-int cuda_sep_on(const cuda_state *s);
+int cuda_sep_prepare(cl_backend *be, const conv_desc *dd, const conv_desc *pd, int n, int h,
+                     int w, int *takes, cl_err *err);
+void cuda_sep_bwd(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
+                  const float *wd, tview dy, const float *wp, tview dx, int acc, float *dwd);
+/* 1 when separable layers' halves run as one in direction dir (SEP_FWD or
+ * SEP_BWD): s->sep has it, and the depthwise and pointwise ways allow it */
+int cuda_sep_on(const cuda_state *s, int dir);
 void cuda_conv_fwd(cl_backend *be, const conv_desc *d, tview x, const float *w, tview y, int acc);
 void cuda_conv_bwd_data(cl_backend *be, const conv_desc *d, tview x, const float *w, tview dy,
                         tview dx, int acc);
