@@ -207,7 +207,6 @@ static __global__ void dw_tile_k(tview src, int up, const float *wt, int flip, i
     enum { K = KSD / 100, S = KSD / 10 % 10, D = KSD % 10 };
     __shared__ float tile[DWT_FLOATS];
     __shared__ float wsh[DWT_PLANES * K * K];
-    enum { SEG = (DWT_V - 1) * S + (K - 1) * D + 1 };
     int C = src.c, nq = src.n * C, hw = src.h * src.w, ohw = out.h * out.w;
     int grp = blockIdx.x / sh.bands, band = blockIdx.x - grp * sh.bands;
     int q0 = grp * sh.P, np = nq - q0 < sh.P ? nq - q0 : sh.P;
@@ -237,18 +236,7 @@ static __global__ void dw_tile_k(tview src, int up, const float *wt, int flip, i
 #pragma unroll
         for (int v = 0; v < DWT_V; v++)
             a[v] = 0.f;
-#pragma unroll
-        for (int ky = 0; ky < K; ky++) {
-            float seg[SEG];
-            dwt_seg<SEG>(seg, tp + ky * D * sh.tw);
-#pragma unroll
-            for (int kx = 0; kx < K; kx++) {
-                float wv = wp[ky * K + kx];
-#pragma unroll
-                for (int v = 0; v < DWT_V; v++)
-                    a[v] += wv * seg[v * S + kx * D];
-            }
-        }
+        dwt_strip<K, S, D, DWT_V>(a, tp, sh.tw, wp);
         long o = (long)img * out.ns + (long)c * ohw + (long)oy * out.w;
         long m = mask.d ? (long)img * mask.ns + (long)c * ohw + (long)oy * out.w : 0;
 #pragma unroll
@@ -273,7 +261,6 @@ static __global__ void dw_filter_tile_k(tview x, tview dy, int pad, int relu, in
                                         dwt_shape sh, float *out)
 {
     enum { K = KSD / 100, S = KSD / 10 % 10, D = KSD % 10 };
-    enum { SEG = (DWT_V - 1) * S + (K - 1) * D + 1 };
     __shared__ float tile[DWT_FLOATS];
     __shared__ float red[K * K][K_THREADS / 32];
     int c = blockIdx.x, part = blockIdx.y, hw = x.h * x.w, ohw = dy.h * dy.w;
@@ -307,16 +294,7 @@ static __global__ void dw_filter_tile_k(tview x, tview dy, int pad, int relu, in
 #pragma unroll
                 for (int v = 0; v < DWT_V; v++)
                     gv[v] = ox0 + v < dy.w ? g[v] : 0.f;
-#pragma unroll
-                for (int ky = 0; ky < K; ky++) {
-                    float seg[SEG];
-                    dwt_seg<SEG>(seg, tp + ky * D * sh.tw);
-#pragma unroll
-                    for (int kx = 0; kx < K; kx++)
-#pragma unroll
-                        for (int v = 0; v < DWT_V; v++)
-                            acc[ky * K + kx] += gv[v] * seg[v * S + kx * D];
-                }
+                dwt_strip_taps<K, S, D, DWT_V>(acc, gv, tp, sh.tw);
             }
         }
     dw_filter_out<K>(acc, red, out);

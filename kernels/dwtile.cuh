@@ -45,6 +45,47 @@ static __device__ __forceinline__ void dwt_seg(float *seg, const float *row)
         seg[e] = row[e];
 }
 
+/* A strip of V outputs of a row: a[v] += the sum over taps (ky, kx) of
+ * w[ky*K + kx] times the tile value row0[ky*D*tw + v*S + kx*D], taps in
+ * that order, the values a filter row spans held in registers */
+template <int K, int S, int D, int V>
+static __device__ __forceinline__ void dwt_strip(float (&a)[V], const float *row0, int tw,
+                                                 const float *w)
+{
+    enum { SEG = (V - 1) * S + (K - 1) * D + 1 };
+#pragma unroll
+    for (int ky = 0; ky < K; ky++) {
+        float seg[SEG];
+        dwt_seg<SEG>(seg, row0 + ky * D * tw);
+#pragma unroll
+        for (int kx = 0; kx < K; kx++) {
+            float wv = w[ky * K + kx];
+#pragma unroll
+            for (int v = 0; v < V; v++)
+                a[v] += wv * seg[v * S + kx * D];
+        }
+    }
+}
+
+/* The filter gradient's products for the same strip: acc[ky*K + kx] +=
+ * g[v] times the tile value tap (ky, kx) reads for output v, v in order */
+template <int K, int S, int D, int V>
+static __device__ __forceinline__ void dwt_strip_taps(float (&acc)[K * K], const float (&g)[V],
+                                                      const float *row0, int tw)
+{
+    enum { SEG = (V - 1) * S + (K - 1) * D + 1 };
+#pragma unroll
+    for (int ky = 0; ky < K; ky++) {
+        float seg[SEG];
+        dwt_seg<SEG>(seg, row0 + ky * D * tw);
+#pragma unroll
+        for (int kx = 0; kx < K; kx++)
+#pragma unroll
+            for (int v = 0; v < V; v++)
+                acc[ky * K + kx] += g[v] * seg[v * S + kx * D];
+    }
+}
+
 /* The tiled kernels take stride and dilation 1 or 2 (dw_handles has
  * checked K and that both are at least 1) */
 static inline int dwt_takes(int s, int dil) { return s <= 2 && dil <= 2; }

@@ -130,6 +130,8 @@ static __global__ void __launch_bounds__(SEP_PIX)
 #pragma unroll
                 for (int e = 0; e < SEP_V; e++)
                     v[e] = 0.f;
+                /* dwt_strip's loop written out: called, ptxas spills 12
+                 * bytes here (64 registers either way) */
 #pragma unroll
                 for (int ky = 0; ky < K; ky++) {
                     float seg[SEG];
@@ -176,13 +178,22 @@ static __global__ void __launch_bounds__(SEP_PIX)
     }
 }
 
+/* what both directions' kernels take of a pair: a depthwise half of the
+ * tiles' shapes, then 1x1 at stride 1 reading its output as it is, on
+ * h x w planes (the output channels are each kernel's to check) */
+static int sep_pair_ok(const conv_desc *dd, const conv_desc *pd, int h, int w)
+{
+    return dw_handles(dd) && dwt_takes(dd->sh, dd->dh) && pd->groups == 1 && pd->kh == 1 &&
+           pd->kw == 1 && pd->sh == 1 && pd->sw == 1 && !pd->ph && !pd->pw && !pd->oy &&
+           !pd->ox && !pd->relu_in && pd->cin == dd->cout && h >= 1 && w >= 1 &&
+           (long)h * w <= INT_MAX / 64;
+}
+
 /* the pair this kernel computes, and its band (sh may be NULL) */
 static int sep_shape_of(const conv_desc *dd, const conv_desc *pd, int h, int w, sep_shape *sh)
 {
     sep_shape tmp;
-    if (!dw_handles(dd) || !dwt_takes(dd->sh, dd->dh) || pd->groups != 1 || pd->kh != 1 ||
-        pd->kw != 1 || pd->sh != 1 || pd->sw != 1 || pd->ph || pd->pw || pd->oy || pd->ox ||
-        pd->relu_in || pd->cin != dd->cout || h < 1 || w < 1 || (long)h * w > INT_MAX / 64)
+    if (!sep_pair_ok(dd, pd, h, w))
         return 0;
     return sep_plan(dd->kh, dd->sh, dd->dh, conv_out_h(dd, h), conv_out_w(dd, w), pd->cout,
                     sh ? sh : &tmp);
@@ -292,7 +303,6 @@ static __global__ void __launch_bounds__(SEPB_THREADS)
               int acc, float *dwo, sepb_shape sh)
 {
     enum { K = KD / 10, D = KD % 10, KK = K * K };
-    enum { SEG = (SEP_V - 1) + (K - 1) * D + 1 };
     __shared__ float xs[SEPB_TF];                  /* relu(x), [channel][th][tw] */
     __shared__ float ms[SEPB_TF];                  /* dmid, the same places */
     __shared__ float4 wps[SEP_CMAX][SEP_CC / 4];   /* wp[co][c0 + i] */
@@ -367,21 +377,8 @@ static __global__ void __launch_bounds__(SEPB_THREADS)
                     a[e] = 0.f;
                     gv[e] = mr[pad * sh.tw + pad + e];   /* zero past the row's end */
                 }
-#pragma unroll
-                for (int ky = 0; ky < K; ky++) {
-                    float sm[SEG], sx[SEG];
-                    dwt_seg<SEG>(sm, mr + ky * D * sh.tw);
-                    dwt_seg<SEG>(sx, xr + ky * D * sh.tw);
-#pragma unroll
-                    for (int kx = 0; kx < K; kx++) {
-                        float wv = wk[ky * K + kx];
-#pragma unroll
-                        for (int e = 0; e < SEP_V; e++) {
-                            a[e] += wv * sm[e + kx * D];
-                            gw[ky * K + kx] += gv[e] * sx[e + kx * D];
-                        }
-                    }
-                }
+                dwt_strip<K, 1, D, SEP_V>(a, mr, sh.tw, wk);
+                dwt_strip_taps<K, 1, D, SEP_V>(gw, gv, xr, sh.tw);
                 {
                     float *o = oc + (long)(y0 + r) * W;
                     const float *xm = xr + pad * sh.tw + pad;
@@ -413,11 +410,8 @@ static int sepb_shape_of(const conv_desc *dd, const conv_desc *pd, int n, int h,
                          sepb_shape *sh)
 {
     sepb_shape tmp;
-    if (!dw_handles(dd) || dd->sh != 1 || (dd->dh != 1 && dd->dh != 2) ||
-        2 * dd->ph != (dd->kh - 1) * dd->dh || pd->groups != 1 || pd->kh != 1 || pd->kw != 1 ||
-        pd->sh != 1 || pd->sw != 1 || pd->ph || pd->pw || pd->oy || pd->ox || pd->relu_in ||
-        pd->cin != dd->cout || pd->cout < 1 || pd->cout > SEP_CMAX || n < 1 || n > 65535 ||
-        h < 1 || w < 1 || (long)h * w > INT_MAX / 64)
+    if (!sep_pair_ok(dd, pd, h, w) || dd->sh != 1 || 2 * dd->ph != (dd->kh - 1) * dd->dh ||
+        pd->cout < 1 || pd->cout > SEP_CMAX || n < 1 || n > 65535)
         return 0;
     return sepb_plan(dd->kh, dd->dh, dd->cin, n, h, w, sms < 1 ? 1 : sms, sh ? sh : &tmp);
 }
