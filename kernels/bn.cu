@@ -19,7 +19,9 @@
  *   of a channel gets the same statistics), block (c, 0) writes the
  *   per-channel results, and each block normalises (or back-propagates
  *   through) its own range.
- *   The variance is E[x^2] - mean^2 in double, one pass over x. */
+ *   The variance is E[x^2] - mean^2 in double, one pass over x;
+ *   with the statistics already summed in parts by the kernel that wrote
+ *   x (sepconv.cu), only the second kernel runs (k_bn_fwd_train_parts). */
 #include <limits.h>
 
 #include "common.cuh"
@@ -229,6 +231,40 @@ static __global__ void bn_norm_k(float eps, float mom, tview x, const float *gam
     bn_apply(x, y, (long)c * hw, hd, ab[0], ab[1], acc, sscale, i0, i1);
 }
 
+/* bn_norm_k for statistics summed elsewhere (a convolution's epilogue:
+ * sepconv.cu): `nparts` partial sums of each channel, added by the whole
+ * block (thread i: parts i, i + blockDim.x, ... in order, then
+ * block_sum's fixed tree), since they are many; the channel's values are
+ * cut into gridDim.y ranges for the normalising */
+static __global__ void bn_norm_parts_k(float eps, float mom, tview x, const float *gamma,
+                                       const float *beta, float *save_mean, float *save_rstd,
+                                       float *run_mean, float *run_var, tview y, int acc,
+                                       const float *sscale, int nparts, const double *part,
+                                       k_div hd)
+{
+    __shared__ double sh[33];
+    __shared__ float ab[2];
+    int c = blockIdx.x, hw = x.h * x.w, m = x.n * hw, i0, i1;
+    double s = 0.0, q = 0.0;
+    for (int p = threadIdx.x; p < nparts; p += blockDim.x) {
+        s += part[((long)p * gridDim.x + c) * 2];
+        q += part[((long)p * gridDim.x + c) * 2 + 1];
+    }
+    s = block_sum(s, sh);
+    q = block_sum(q, sh);
+    if (threadIdx.x == 0) {
+        double mean = s / m, var = q / m - mean * mean;
+        float mf, rstd;
+        bn_finish(mean, var > 0.0 ? var : 0.0, m, eps, mom, c, blockIdx.y == 0, save_mean,
+                  save_rstd, run_mean, run_var, &mf, &rstd);
+        ab[0] = gamma[c] * rstd;
+        ab[1] = beta[c] - mf * ab[0];
+    }
+    __syncthreads();
+    bn_range(m, gridDim.y, &i0, &i1);
+    bn_apply(x, y, (long)c * hw, hd, ab[0], ab[1], acc, sscale, i0, i1);
+}
+
 static __global__ void bn_bwd_sums_k(tview x, tview dy, const float *save_mean,
                                      const float *sscale, int parts, double *part, k_div hd)
 {
@@ -281,6 +317,24 @@ cudaError_t k_bn_fwd_train_split(cudaStream_t st, float eps, float momentum, tvi
     K_LAUNCH(bn_norm_k, g, BN_SPLIT_THREADS, st)
     (eps, momentum, x, gamma, beta, save_mean, save_rstd, run_mean, run_var, y, acc, sscale, parts,
      part, hd);
+    return cudaGetLastError();
+}
+
+cudaError_t k_bn_fwd_train_parts(cudaStream_t st, float eps, float momentum, tview x,
+                                 const float *gamma, const float *beta, float *save_mean,
+                                 float *save_rstd, float *run_mean, float *run_var, tview y,
+                                 int acc, const float *sscale, int nparts, const double *part,
+                                 int ranges)
+{
+    dim3 g((unsigned)x.c, (unsigned)(ranges < 1 ? 1 : ranges), 1);
+    if ((long)x.n * x.h * x.w > INT_MAX || ranges > 65535 || nparts < 1 ||
+        x.c > 0x7fffffff / 2)
+        return cudaErrorInvalidValue;
+    if (x.n <= 0 || x.c <= 0)
+        return cudaSuccess;
+    K_LAUNCH(bn_norm_parts_k, g, BN_SPLIT_THREADS, st)
+    (eps, momentum, x, gamma, beta, save_mean, save_rstd, run_mean, run_var, y, acc, sscale,
+     nparts, part, k_div_make(x.h * x.w));
     return cudaGetLastError();
 }
 

@@ -52,6 +52,35 @@ static __device__ __forceinline__ double warp_sum(double v)
     return v;
 }
 
+/* one step of k_warp_fold16: a lane keeps v[0..H) or v[H..2H) as its
+ * lane number's bit H says, and adds the partner's copy of that half */
+template <int H> static __device__ __forceinline__ void k_fold_step(float *v, int lane)
+{
+    int up = lane & H;
+#pragma unroll
+    for (int i = 0; i < H; i++) {
+        float lo = v[i], hi = v[i + H];
+        float send = up ? lo : hi, keep = up ? hi : lo;
+        v[i] = keep + __shfl_xor_sync(0xffffffffu, send, H);
+    }
+}
+
+/* 16 sums over a warp at once: lanes l and l + 16 get the sum over the 32
+ * lanes of their v[l].  Each of four steps halves what a lane holds, the
+ * fifth adds the two half-warps: 8 + 4 + 2 + 1 + 1 = 16 shuffles instead
+ * of 16 * 5, each sum in the same tree every time (steps as templates:
+ * with a loop, nvcc leaves the inner bound unknown and v in local
+ * memory).  v is used up. */
+static __device__ __forceinline__ float k_warp_fold16(float (&v)[16])
+{
+    int lane = (int)(threadIdx.x & 31);
+    k_fold_step<8>(v, lane);
+    k_fold_step<4>(v, lane);
+    k_fold_step<2>(v, lane);
+    k_fold_step<1>(v, lane);
+    return v[0] + __shfl_xor_sync(0xffffffffu, v[0], 16);
+}
+
 /* The sum of v over the block, returned to every thread.  blockDim.x is a
  * multiple of 32, at most 1024; `sh` holds 33 doubles.  Ends with a
  * barrier, so sh may be reused at once. */

@@ -96,6 +96,15 @@ cudaError_t k_bn_fwd_train_split(cudaStream_t st, float eps, float momentum, tvi
                                  const float *gamma, const float *beta, float *save_mean,
                                  float *save_rstd, float *run_mean, float *run_var, tview y,
                                  int acc, const float *sscale, int parts, double *part);
+/* the second half of k_bn_fwd_train_split alone, from statistics summed
+ * elsewhere: part holds nparts partial sums of each channel's values and
+ * their squares, [(p * c + channel) * 2 + 0 or 1] (k_sep_fwd's stats);
+ * each channel's values are normalised by `ranges` blocks */
+cudaError_t k_bn_fwd_train_parts(cudaStream_t st, float eps, float momentum, tview x,
+                                 const float *gamma, const float *beta, float *save_mean,
+                                 float *save_rstd, float *run_mean, float *run_var, tview y,
+                                 int acc, const float *sscale, int nparts, const double *part,
+                                 int ranges);
 cudaError_t k_bn_bwd_split(cudaStream_t st, tview x, tview dy, const float *gamma,
                            const float *save_mean, const float *save_rstd, const float *sscale,
                            tview dx, int acc, float *dgamma, float *dbeta, int parts,
@@ -144,8 +153,13 @@ cudaError_t k_pw_bwd_filter(cudaStream_t st, const conv_desc *d, tview x, tview 
  * shape of the tiled kernels (stride and dilation 1 or 2), then 1x1 at
  * stride 1 reading mid as it is, at most 256 output channels */
 int k_sep_takes(const conv_desc *dd, const conv_desc *pd, int h, int w);
+/* With stats (else NULL), also y's batch-norm statistics: k_sep_stats_parts
+ * partial sums (0: the pair's band does not give them) of each channel
+ * and of its squares, stats[(part * cout + channel) * 2 + 0 or 1], for
+ * k_bn_fwd_train_parts */
+int k_sep_stats_parts(const conv_desc *dd, const conv_desc *pd, int n, int h, int w);
 cudaError_t k_sep_fwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd, tview x,
-                      const float *wd, tview mid, const float *wp, tview y);
+                      const float *wd, tview mid, const float *wp, tview y, double *stats);
 
 /* The backward of the same pair but the pointwise filter gradient: dx
  * (+)= the depthwise data gradient of dmid = the pointwise data gradient

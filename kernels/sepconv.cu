@@ -12,6 +12,15 @@
  * it keeps in registers; after the last input channel it writes them.
  * Reading mid back is gone, and one launch with it.
  *
+ * Given `stats`, it also takes the batch norm's statistics of y as it
+ * writes it (the batch norm that follows then only applies them,
+ * k_bn_fwd_train_parts): each block's sum and sum of squares of each
+ * output channel over its band of every image it takes, a warp's 32
+ * pixels added in float (k_warp_fold16), the warps and the images in
+ * double, into stats[(part * C + c) * 2 + 0 or 1], part = the block's
+ * number (blockIdx.y * bands + blockIdx.x).  Only where a group of
+ * output channels' pixels are whole warps (k_sep_stats_parts).
+ *
  * Sums: a depthwise output adds its taps in the order of dw_fwd_at
  * (conv_math.h; the padding adds zeros), a pointwise output its input
  * channels in ascending order, as pwconv.cu's forward does.
@@ -76,7 +85,7 @@ static int sep_plan(int K, int S, int D, int oh, int ow, int cout, sep_shape *sh
 template <int KSD>   /* K*100 + S*10 + D, as dwconv.cu's tiled kernels */
 static __global__ void __launch_bounds__(SEP_PIX)
     sep_fwd_k(tview x, const float *wd, int pad, int relu, tview mid, const float *wp, tview y,
-              sep_shape sh)
+              sep_shape sh, double *stats)
 {
     enum { K = KSD / 100, S = KSD / 10 % 10, D = KSD % 10 };
     enum { SEG = (SEP_V - 1) * S + (K - 1) * D + 1 };   /* what a filter row spans */
@@ -84,6 +93,8 @@ static __global__ void __launch_bounds__(SEP_PIX)
     __shared__ float ds[SEP_CC * SEP_PIX];          /* the chunk's depthwise outputs */
     __shared__ float4 ws[SEP_CC][SEP_CMAX / 4];     /* pointwise weights [ci][co] */
     __shared__ float kw[SEP_CC * K * K];            /* depthwise filters */
+    __shared__ double st[SEP_PIX];                  /* statistics: each lane's warp sum
+                                                     * over the images so far */
     int oy0 = blockIdx.x * sh.R, rows = y.h - oy0 < sh.R ? y.h - oy0 : sh.R;
     int npx = rows * y.w, per = sh.th * sh.tw, ohw = y.h * y.w, hw = x.h * x.w;
     int t = (int)threadIdx.x, g = k_div_q(sh.dpix, t), px = t - g * sh.pix;
@@ -175,6 +186,39 @@ static __global__ void __launch_bounds__(SEP_PIX)
                 if (j < nco)
                     yo[(long)j * ohw] = a[j];
         }
+        if (stats) {
+            /* y's sums and sums of squares over the band: a warp's pixels
+             * by k_warp_fold16 into lane l (l < 16: the sum of the
+             * group's channel l, else the sum of squares of its channel
+             * l - 16; threads past the plane hold zeros), added over the
+             * images in st[t] */
+            float v[SEP_G], sum;
+#pragma unroll
+            for (int j = 0; j < SEP_G; j++)
+                v[j] = a[j];
+            sum = k_warp_fold16(v);
+#pragma unroll
+            for (int j = 0; j < SEP_G; j++)
+                v[j] = a[j] * a[j];
+            v[0] = k_warp_fold16(v);
+            if ((t & 31) >= 16)
+                sum = v[0];
+            st[t] = img == (int)blockIdx.y ? (double)sum : st[t] + sum;
+        }
+    }
+    if (stats) {
+        /* then slot t = 32 g + l adds its lane's sums over the warps of
+         * group g (a group's pixels are whole warps), in order, as part
+         * blockIdx.y * bands + blockIdx.x */
+        int wpg = sh.pix >> 5, c = (t >> 5) * SEP_G + (t & 15);
+        long part = (long)blockIdx.y * gridDim.x + blockIdx.x;
+        __syncthreads();
+        if (t < sh.ng * 32 && c < y.c) {
+            double w = 0.0;
+            for (int k = 0; k < wpg; k++)
+                w += st[((t >> 5) * wpg + k) * 32 + (t & 31)];
+            stats[(part * y.c + c) * 2 + ((t >> 4) & 1)] = w;
+        }
     }
 }
 
@@ -204,21 +248,31 @@ int k_sep_takes(const conv_desc *dd, const conv_desc *pd, int h, int w)
     return sep_shape_of(dd, pd, h, w, NULL);
 }
 
+int k_sep_stats_parts(const conv_desc *dd, const conv_desc *pd, int n, int h, int w)
+{
+    sep_shape sh;
+    if (n < 1 || !sep_shape_of(dd, pd, h, w, &sh) || sh.pix % 32)
+        return 0;
+    return sh.bands * (n < 65535 ? n : 65535);
+}
+
 cudaError_t k_sep_fwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd, tview x,
-                      const float *wd, tview mid, const float *wp, tview y)
+                      const float *wd, tview mid, const float *wp, tview y, double *stats)
 {
     sep_shape sh;
     int threads, ksd = dd->kh * 100 + dd->sh * 10 + dd->dh;
     dim3 g;
     if (!sep_shape_of(dd, pd, x.h, x.w, &sh) || x.c != dd->cin || mid.c != dd->cout ||
         y.c != pd->cout || mid.h != y.h || mid.w != y.w ||
-        y.h != conv_out_h(dd, x.h) || y.w != conv_out_w(dd, x.w) || mid.n != x.n || y.n != x.n)
+        y.h != conv_out_h(dd, x.h) || y.w != conv_out_w(dd, x.w) || mid.n != x.n || y.n != x.n ||
+        (stats && sh.pix % 32))
         return cudaErrorInvalidValue;
     if (x.n <= 0)
         return cudaSuccess;
     threads = (sh.ng * sh.pix + 31) / 32 * 32;
     g = dim3((unsigned)sh.bands, (unsigned)(x.n < 65535 ? x.n : 65535), 1);
-#define SEP(KSD) K_LAUNCH(sep_fwd_k<KSD>, g, threads, st)(x, wd, dd->ph, dd->relu_in, mid, wp, y, sh)
+#define SEP(KSD) \
+    K_LAUNCH(sep_fwd_k<KSD>, g, threads, st)(x, wd, dd->ph, dd->relu_in, mid, wp, y, sh, stats)
     DWT_DISPATCH(ksd, SEP)   /* sep_shape_of has checked K, stride and dilation */
 #undef SEP
     return cudaGetLastError();

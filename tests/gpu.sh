@@ -32,7 +32,8 @@
 #      shared-memory tiles (CELLAR_DEPTHWISE=simple); every pointwise
 #      convolution through cuDNN (CELLAR_POINTWISE=cudnn); separable
 #      layers' halves apart (CELLAR_SEPARABLE=split) and fused forward
-#      only (CELLAR_SEPARABLE=forward); each shape's
+#      only (CELLAR_SEPARABLE=forward); batch norms taking their own
+#      statistics (CELLAR_BN_STATS=apart); each shape's
 #      convolutions the fastest way, timed (CELLAR_DEPTHWISE=auto
 #      CELLAR_POINTWISE=auto); the cells' branches
 #      on 2, 4 and 8 lanes (CELLAR_CUDA_LANES; F=32 N=6 on 4), 4 and 16
@@ -261,6 +262,9 @@ bench cellar_F16_N2_pw_cudnn 60 env CELLAR_POINTWISE=cudnn "$b/cellar" bench --b
 # the forward alone fused (the default until the fused backward)
 bench cellar_F16_N2_sep_split 60 env CELLAR_SEPARABLE=split "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
 bench cellar_F16_N2_sep_forward 60 env CELLAR_SEPARABLE=forward "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
+# every batch norm taking its own statistics (the default until the
+# separable forward kernel took them)
+bench cellar_F16_N2_bn_apart 60 env CELLAR_BN_STATS=apart "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
 # each shape's convolutions the fastest way (own, simple or cuDNN), timed when preparing
 bench cellar_F16_N2_auto 60 env CELLAR_DEPTHWISE=auto CELLAR_POINTWISE=auto "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
 # a cell's branches side by side on lanes (streams of one network)

@@ -184,6 +184,22 @@ static float *scales_host(int n, int on)
     return sc;
 }
 
+/* a batch norm's parameters and state for c channels, drawn: gamma,
+ * beta, running mean, running variance (positive), then the saved mean
+ * and 1/std (zero) */
+static float *bn_params_host(int c)
+{
+    float *p = malloc((size_t)6 * c * sizeof *p);
+    for (int i = 0; i < c; i++) {
+        p[i] = 0.5f + rng_uniform(&rng);
+        p[c + i] = rng_uniform(&rng) - 0.5f;
+        p[2 * c + i] = rng_uniform(&rng) - 0.5f;
+        p[3 * c + i] = 0.5f + rng_uniform(&rng);
+        p[4 * c + i] = p[5 * c + i] = 0.f;
+    }
+    return p;
+}
+
 /* ---- convolution ---- */
 
 static void test_conv(const char *name, conv_desc d, int n, int h, int w, int xpad, int ypad)
@@ -315,6 +331,53 @@ static void test_convs(void)
 
 /* ---- a separable layer in one kernel each way (be->sep_fwd, be->sep_bwd) ---- */
 
+/* The forward again with the batch-norm statistics of y (where the
+ * backend gives them: `want`), then gpu->bn_fwd_parts from them against
+ * the CPU's batch norm of y (y as the CPU computed it), added into its
+ * output under drop-path scales */
+static void test_sep_stats(const char *name, const conv_desc *dd, const conv_desc *pd, pair *x,
+                           const float *wdd, const float *wpd, pair *y, int want)
+{
+    tview yv = y->h;
+    int n = yv.n, c = yv.c, parts = gpu->sep_stats_parts
+                                        ? gpu->sep_stats_parts(gpu, dd, pd, n, x->h.h, x->h.w)
+                                        : 0;
+    bn_desc bd = {1e-5f, 0.1f};
+    float *ph, *pdv, *sch, *scd;
+    double *st;
+    pair mid, z;
+    char what[200];
+    if (!CHECK((parts > 0) == want, "%s: the backend %s the batch norm's statistics (%d parts)",
+               name, parts > 0 ? "gives" : "does not give", parts) ||
+        !parts)
+        return;
+    st = dev_alloc((size_t)parts * c * 2 * sizeof *st);
+    mid = pr_new(n, dd->cout, yv.h, yv.w, 0, 1.f);
+    z = pr_new(n, c, yv.h, yv.w, 2, 1.f);
+    ph = bn_params_host(c);
+    sch = scales_host(n, 1);
+    pdv = dev_copy(ph, (size_t)6 * c * sizeof *ph);
+    scd = dev_copy(sch, (size_t)n * sizeof *sch);
+    CHECK(gpu->sep_fwd(gpu, dd, pd, x->d, wdd, mid.d, wpd, y->d, st),
+          "%s: the backend takes the pair with statistics", name);
+    snprintf(what, sizeof what, "%s: pointwise output, statistics taken", name);
+    same(what, y, TOL);
+    cpu->bn_fwd_train(cpu, &bd, y->h, ph, ph + c, ph + 4 * c, ph + 5 * c, ph + 2 * c, ph + 3 * c,
+                      z.h, 1, sch);
+    gpu->bn_fwd_parts(gpu, &bd, y->d, st, parts, pdv, pdv + c, pdv + 4 * c, pdv + 5 * c,
+                      pdv + 2 * c, pdv + 3 * c, z.d, 1, scd);
+    snprintf(what, sizeof what, "%s: batch norm from the kernel's statistics, added into", name);
+    same(what, &z, TOL);
+    snprintf(what, sizeof what, "%s: saved mean and 1/std, running mean and variance", name);
+    same_buf(what, pdv + 2 * c, ph + 2 * c, 4L * c, TOL);
+    pr_free(&mid);
+    pr_free(&z);
+    gpu->free(gpu, st);
+    gpu->free(gpu, pdv);
+    gpu->free(gpu, scd);
+    free(ph);
+}
+
 /* gpu->sep_fwd against the CPU's two convolutions: the depthwise dd of x
  * into mid, the pointwise cout x dd.cout of mid into y; then gpu->sep_bwd
  * against the CPU's pointwise data gradient into dmid and depthwise
@@ -322,7 +385,7 @@ static void test_convs(void)
  * must take the pair forward and backward (else it must refuse it, and
  * the convolutions run apart) */
 static void test_sep(const char *name, conv_desc dd, int cout, int n, int h, int w, int fused,
-                     int bwd)
+                     int bwd, int stats)
 {
     conv_desc pd = cdesc(dd.cout, cout, 1, 1, 1, 1, 0, 0, 1, 1, 0);
     int ho = conv_out_h(&dd, h), wo = conv_out_w(&dd, w), took;
@@ -349,7 +412,7 @@ static void test_sep(const char *name, conv_desc dd, int cout, int n, int h, int
     y = pr_new(n, cout, ho, wo, -2, 1.f);
     cpu->conv_fwd(cpu, &dd, x.h, wdh, mid.h, 0);
     cpu->conv_fwd(cpu, &pd, mid.h, wph, y.h, 0);
-    took = gpu->sep_fwd && gpu->sep_fwd(gpu, &dd, &pd, x.d, wdd, mid.d, wpd, y.d);
+    took = gpu->sep_fwd && gpu->sep_fwd(gpu, &dd, &pd, x.d, wdd, mid.d, wpd, y.d, NULL);
     CHECK(took == fused, "%s: the backend %s the pair (%s)", name, took ? "takes" : "refuses",
           gpu->detail);
     if (!took) {
@@ -360,6 +423,7 @@ static void test_sep(const char *name, conv_desc dd, int cout, int n, int h, int
     same(what, &mid, TOL);
     snprintf(what, sizeof what, "%s: pointwise output", name);
     same(what, &y, TOL);
+    test_sep_stats(name, &dd, &pd, &x, wdd, wpd, &y, took && stats);
 
     took = 0;
     if (gpu->sep_prepare && gpu->sep_prepare(gpu, &dd, &pd, n, h, w, &took, &err))
@@ -392,8 +456,9 @@ static void test_sep(const char *name, conv_desc dd, int cout, int n, int h, int
 }
 
 /* fused, bwd: the backend's separable layers run as one forward, and
- * backward (CELLAR_SEPARABLE) */
-static void test_seps(int fused, int bwd)
+ * backward (CELLAR_SEPARABLE); stats: the forward gives the batch norm's
+ * statistics where the band allows (CELLAR_BN_STATS) */
+static void test_seps(int fused, int bwd, int stats)
 {
 #ifdef CELLAR_KEMU
     enum { BIG = 8 };   /* the stand-in is slow; the GPU takes the proxy's batch */
@@ -401,17 +466,18 @@ static void test_seps(int fused, int bwd)
     enum { BIG = 128 };
 #endif
     test_sep("sep 3x3 relu, 16 channels at 32x32", cdesc(16, 16, 3, 3, 1, 1, 1, 1, 1, 16, 1), 16,
-             BIG, 32, 32, fused, bwd);
+             BIG, 32, 32, fused, bwd, stats);
     /* stride 2: the backward apart */
     test_sep("sep 5x5 stride 2 relu, 32 -> 32 at 16x16", cdesc(32, 32, 5, 5, 2, 2, 2, 2, 1, 32, 1),
-             32, 6, 16, 16, fused, 0);
+             32, 6, 16, 16, fused, 0, stats);
     test_sep("sep 7x7 relu, 64 channels at 8x8", cdesc(64, 64, 7, 7, 1, 1, 3, 3, 1, 64, 1), 64, BIG,
-             8, 8, fused, bwd);
+             8, 8, fused, bwd, stats);
+    /* rows of 9: a band's pixels are not whole warps, no statistics */
     test_sep("dil_conv 3x3 relu, 12 -> 20 at 11x9", cdesc(12, 12, 3, 3, 1, 1, 2, 2, 2, 12, 1), 20, 3,
-             11, 9, fused, bwd);
+             11, 9, fused, bwd, 0);
     /* never a pair the kernels do not take: 300 output channels */
     test_sep("sep 3x3 relu, 8 -> 300 at 4x4", cdesc(8, 8, 3, 3, 1, 1, 1, 1, 1, 8, 1), 300, 2, 4, 4,
-             0, 0);
+             0, 0, 0);
 }
 
 /* ---- batch norm ---- */
@@ -422,16 +488,9 @@ static void test_bn(const char *name, int n, int c, int h, int w, int xpad, int 
     pair x = pr_new(n, c, h, w, xpad, 2.f), y = pr_new(n, c, h, w, ypad, 1.f);
     pair dy = pr_new(n, c, h, w, ypad, 1.f), dx = pr_new(n, c, h, w, xpad, 1.f);
     /* per channel: gamma, beta, then run mean, run var, save mean, save rstd */
-    float *ph = malloc((size_t)6 * c * sizeof *ph), *pd, *sch = scales_host(n, with_scale), *scd;
+    float *ph = bn_params_host(c), *pd, *sch = scales_host(n, with_scale), *scd;
     float *gh = malloc((size_t)2 * c * sizeof *gh), *gd = dev_alloc((size_t)2 * c * sizeof *gd);
     char what[200];
-    for (int i = 0; i < c; i++) {
-        ph[i] = 0.5f + rng_uniform(&rng);
-        ph[c + i] = rng_uniform(&rng) - 0.5f;
-        ph[2 * c + i] = rng_uniform(&rng) - 0.5f;
-        ph[3 * c + i] = 0.5f + rng_uniform(&rng);
-        ph[4 * c + i] = ph[5 * c + i] = 0.f;
-    }
     pd = dev_copy(ph, (size_t)6 * c * sizeof *ph);
     scd = sch ? dev_copy(sch, (size_t)n * sizeof *sch) : NULL;
 
@@ -1728,33 +1787,43 @@ int main(void)
     CHECK(gpu->detail && !strcmp(gpu->detail, "depthwise own, pointwise mixed, separable fused, fp32"),
           "the backend says how it computes: %s", gpu->detail ? gpu->detail : "(nothing)");
     test_convs();
-    test_seps(1, 1);
+    test_seps(1, 1, 1);
     {
         /* the forward alone fused, then apart, as asked, and where a kind
-         * of convolution is not ours */
-        static const char *const env[4][2] = {{"CELLAR_SEPARABLE", "forward"},
-                                              {"CELLAR_SEPARABLE", "split"},
-                                              {"CELLAR_DEPTHWISE", "cudnn"},
-                                              {"CELLAR_POINTWISE", "cudnn"}};
+         * of convolution is not ours; the batch norms' statistics apart */
+        static const struct {
+            const char *var, *val, *detail;
+            int fused, bwd, stats;
+        } env[5] = {{"CELLAR_SEPARABLE", "forward", "separable forward,", 1, 0, 1},
+                    {"CELLAR_SEPARABLE", "split", "separable split", 0, 0, 0},
+                    {"CELLAR_DEPTHWISE", "cudnn", "separable split", 0, 0, 0},
+                    {"CELLAR_POINTWISE", "cudnn", "separable split", 0, 0, 0},
+                    {"CELLAR_BN_STATS", "apart",
+                     "separable fused, batch-norm statistics apart,", 1, 1, 0}};
+        static const char *const bad[2][2] = {
+            {"CELLAR_SEPARABLE", "expected fused, forward or split"},
+            {"CELLAR_BN_STATS", "expected fused or apart"}};
         cl_backend *first = gpu;
-        for (int i = 0; i < 4; i++) {
-            if ((gpu = cuda_with(env[i][0], env[i][1]))) {
-                printf("# separable layers with %s=%s\n", env[i][0], env[i][1]);
-                CHECK(strstr(gpu->detail, i ? "separable split" : "separable forward") != NULL,
-                      "%s=%s: %s", env[i][0], env[i][1], gpu->detail);
-                test_seps(i == 0, 0);
+        for (int i = 0; i < 5; i++) {
+            if ((gpu = cuda_with(env[i].var, env[i].val))) {
+                printf("# separable layers with %s=%s\n", env[i].var, env[i].val);
+                CHECK(strstr(gpu->detail, env[i].detail) != NULL, "%s=%s: %s", env[i].var,
+                      env[i].val, gpu->detail);
+                test_seps(env[i].fused, env[i].bwd, env[i].stats);
                 backend_destroy(gpu);
             }
             gpu = first;
         }
-        setenv("CELLAR_SEPARABLE", "nope", 1);
-        rc = backend_cuda_create(&gpu, &err);
-        CHECK(rc == CL_ERR_ARG && strstr(err.msg, "expected fused, forward or split"),
-              "CELLAR_SEPARABLE=nope is refused: %s", rc ? err.msg : "(started)");
-        if (rc == CL_OK)
-            backend_destroy(gpu);
-        gpu = first;
-        unsetenv("CELLAR_SEPARABLE");
+        for (int i = 0; i < 2; i++) {
+            setenv(bad[i][0], "nope", 1);
+            rc = backend_cuda_create(&gpu, &err);
+            CHECK(rc == CL_ERR_ARG && strstr(err.msg, bad[i][1]), "%s=nope is refused: %s",
+                  bad[i][0], rc ? err.msg : "(started)");
+            if (rc == CL_OK)
+                backend_destroy(gpu);
+            gpu = first;
+            unsetenv(bad[i][0]);
+        }
     }
     {
         /* the convolutions again with the other implementations: depthwise

@@ -233,6 +233,97 @@ static void test_convs(void)
 
 /* ---- the separable forward in one kernel (sepconv.cu) ---- */
 
+/* k_sep_fwd with the batch-norm statistics of y (k_sep_stats_parts
+ * partial sums), then k_bn_fwd_train_parts from them, against the CPU's
+ * sums of y (the CPU's y, from the two convolutions) and its batch norm
+ * of y: once into a fresh output in one range a channel, once added into
+ * one under drop-path scales (some images dropped) in 3 ranges; where
+ * the kernel gives no statistics, it must refuse to be asked for them */
+static void test_sep_stats(const char *name, const conv_desc *dd, const conv_desc *pd, tview x,
+                           const float *wd, const float *wp, tview y)
+{
+    int parts = k_sep_stats_parts(dd, pd, x.n, x.h, x.w), c = y.c, bad = 0;
+    tview mid = tv_new(y.n, dd->cout, y.h, y.w, 0), yk = tv_clone(y);
+    tview z = tv_new(y.n, c, y.h, y.w, 1), zk = tv_clone(z);
+    double *st = malloc((size_t)(parts > 0 ? parts : 1) * c * 2 * sizeof *st);
+    double *want = calloc((size_t)c * 4, sizeof *want), worst = 0.0;
+    /* gamma, beta, run mean, run var, save mean, save rstd; twice */
+    float *pc = rand_buf(6L * c, 1.f), *pk = malloc((size_t)6 * c * 4);
+    float *sc = rand_buf(y.n, 1.f);
+    bn_desc bd = {1e-5f, 0.1f};
+    char what[200];
+
+    if (parts <= 0) {
+        snprintf(what, sizeof what, "%s: no statistics from this band", name);
+        CHECK(k_sep_fwd(NULL, dd, pd, x, wd, mid, wp, yk, st) == cudaErrorInvalidValue, "%s",
+              what);
+        cudaGetLastError();
+        goto out;
+    }
+    for (long i = 0; i < (long)parts * c * 2; i++)
+        st[i] = NAN;
+    snprintf(what, sizeof what, "%s: forward with statistics (%d parts)", name, parts);
+    if (!launched(what, k_sep_fwd(NULL, dd, pd, x, wd, mid, wp, yk, st)))
+        goto out;
+    same_view(what, yk, y, TOL);
+    /* want[c][0..1]: the CPU's sums; [2..3]: the parts added */
+    for (int i = 0; i < y.n; i++)
+        for (int ch = 0; ch < c; ch++)
+            for (long j = 0; j < (long)y.h * y.w; j++) {
+                double v = y.d[i * y.ns + (long)ch * y.h * y.w + j];
+                want[ch * 4] += v;
+                want[ch * 4 + 1] += v * v;
+                want[ch * 4 + 2] += fabs(v);
+            }
+    for (int ch = 0; ch < c; ch++) {
+        double s = 0.0, q = 0.0, es, eq;
+        for (int p = 0; p < parts; p++) {
+            s += st[((long)p * c + ch) * 2];
+            q += st[((long)p * c + ch) * 2 + 1];
+        }
+        es = fabs(s - want[ch * 4]) / (want[ch * 4 + 2] + 1e-30);
+        eq = fabs(q - want[ch * 4 + 1]) / (want[ch * 4 + 1] + 1e-30);
+        bad += !(es < 1e-5) || !(eq < 1e-5);   /* NaN: a part never written */
+        worst = es > worst ? es : worst;
+        worst = eq > worst ? eq : worst;
+    }
+    CHECK(!bad, "%s: each channel's sum and sum of squares (%d channels wrong; worst relative "
+          "error %.2g)", name, bad, worst);
+    for (int i = 0; i < c; i++)
+        pc[3 * c + i] = 0.5f + fabsf(pc[3 * c + i]);   /* running variance > 0 */
+    for (int i = 0; i < y.n; i += 2)
+        sc[i] = 0.f;
+    memcpy(pk, pc, (size_t)6 * c * 4);
+    for (int acc = 0; acc < 2; acc++) {
+        int ranges = acc ? 3 : 1;
+        const float *scale = acc ? sc : NULL;
+        snprintf(what, sizeof what, "%s: batch norm from the statistics, %d ranges, acc %d", name,
+                 ranges, acc);
+        cpu->bn_fwd_train(cpu, &bd, y, pc, pc + c, pc + 4 * c, pc + 5 * c, pc + 2 * c, pc + 3 * c,
+                          z, acc, scale);
+        if (launched(what, k_bn_fwd_train_parts(NULL, bd.eps, bd.momentum, yk, pk, pk + c,
+                                                pk + 4 * c, pk + 5 * c, pk + 2 * c, pk + 3 * c,
+                                                zk, acc, scale, parts, st, ranges))) {
+            same_view(what, zk, z, TOL);
+            snprintf(what, sizeof what, "%s: saved and running statistics, step %d", name,
+                     acc + 1);
+            same_buf(what, pk + 2 * c, pc + 2 * c, 4L * c, TOL);
+            CHECK(!strcmp(kemu_recent_op(0), "bn_norm_parts_k"), "%s: ran %s", what,
+                  kemu_recent_op(0));
+        }
+    }
+out:
+    free(mid.d);
+    free(yk.d);
+    free(z.d);
+    free(zk.d);
+    free(st);
+    free(want);
+    free(pc);
+    free(pk);
+    free(sc);
+}
+
 /* k_sep_fwd against the CPU's two convolutions: the depthwise dd of x
  * into mid, then the pointwise cout x cin of mid into y; pads: channels
  * of other slices in each view's image stride (untouched alike) */
@@ -254,13 +345,14 @@ static void test_sep(const char *name, conv_desc dd, int cout, int n, int h, int
         cpu->conv_fwd(cpu, &dd, x, wd, mid, 0);
         cpu->conv_fwd(cpu, &pd, mid, wp, y, 0);
         snprintf(what, sizeof what, "%s: fused forward", name);
-        if (launched(what, k_sep_fwd(NULL, &dd, &pd, x, wd, midk, wp, yk))) {
+        if (launched(what, k_sep_fwd(NULL, &dd, &pd, x, wd, midk, wp, yk, NULL))) {
             snprintf(what, sizeof what, "%s: depthwise output", name);
             same_view(what, midk, mid, TOL);
             snprintf(what, sizeof what, "%s: pointwise output", name);
             same_view(what, yk, y, TOL);
             CHECK(!strncmp(kemu_recent_op(0), "sep_fwd_k<", 10), "%s: ran %s", name,
                   kemu_recent_op(0));
+            test_sep_stats(name, &dd, &pd, x, wd, wp, y);
         }
     }
     free(x.d);
@@ -900,7 +992,22 @@ static void test_training(void)
                 free(pk);
             }
             if (steps == STEPS) {
+                int took = 0, could = 0;
                 float *sk = host_copy(kb, k.net->state, ns);
+                /* the batch norm after each separable layer whose band
+                 * gives them took its statistics from its forward
+                 * kernel (the last step's forward) */
+                for (int j = 0; j + 2 < k.net->n_nodes; j++) {
+                    const net_node *nd = &k.net->nodes[j];
+                    const net_value *v = &k.net->vals[nd->x];
+                    took += nd->bst_parts > 0 && c.net->nodes[j].bst_parts == 0;
+                    could += nd->sep && nd[2].kind == NODE_BN && nd[2].x == nd[1].y &&
+                             k_sep_stats_parts(&nd->u.conv, &nd[1].u.conv, k.net->batch, v->h,
+                                               v->w) > 0;
+                }
+                CHECK(took > 0 && took == could,
+                      "%s: %d of %d separable layers' batch norms took the statistics their "
+                      "forward kernel gave (none on the CPU)", name, took, could);
                 serr = check_rel_err(sk, c.net->state, ns);
                 free(sk);
                 median = check_median(errs, STEPS);

@@ -163,9 +163,18 @@ struct cl_backend {
      * depthwise convolution dd of x into mid, then the pointwise one pd of
      * mid into y, both overwritten (the same values as conv_fwd twice).
      * Returns 0, having queued nothing, where the backend does not take
-     * the pair: the caller then runs the two convolutions. */
+     * the pair: the caller then runs the two convolutions.  With stats
+     * (else NULL), where sep_stats_parts says it gives them, it also
+     * writes the batch-norm statistics of y into stats for bn_fwd_parts:
+     * sep_stats_parts(n) partial sums of each of y's channels and of its
+     * squares, [(part * channels + channel) * 2 + 0 or 1], in doubles. */
     int (*sep_fwd)(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
-                   const float *wd, tview mid, const float *wp, tview y);
+                   const float *wd, tview mid, const float *wp, tview y, double *stats);
+    /* Optional (NULL: never): how many partial sums sep_fwd's statistics
+     * of y take for a batch of n h x w images (0: it gives none for that
+     * pair), the same while the backend lives */
+    int (*sep_stats_parts)(cl_backend *be, const conv_desc *dd, const conv_desc *pd, int n, int h,
+                           int w);
     /* Optional (both NULL: none): the same pair's backward in one pass,
      * but for pd's filter gradient.  sep_prepare says in *takes whether the
      * backend will take the pair on batches of up to n images of h x w,
@@ -184,6 +193,12 @@ struct cl_backend {
     void (*bn_fwd_train)(cl_backend *be, const bn_desc *d, tview x, const float *gamma,
                          const float *beta, float *save_mean, float *save_rstd, float *run_mean,
                          float *run_var, tview y, int acc, const float *sscale);
+    /* Optional (NULL: none): bn_fwd_train with x's statistics given as
+     * parts partial sums (sep_fwd's stats) instead of taken from x */
+    void (*bn_fwd_parts)(cl_backend *be, const bn_desc *d, tview x, const double *stats,
+                         int parts, const float *gamma, const float *beta, float *save_mean,
+                         float *save_rstd, float *run_mean, float *run_var, tview y, int acc,
+                         const float *sscale);
     void (*bn_fwd_eval)(cl_backend *be, const bn_desc *d, tview x, const float *gamma,
                         const float *beta, const float *run_mean, const float *run_var, tview y,
                         int acc);

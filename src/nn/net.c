@@ -325,7 +325,7 @@ int net_plan(cl_net *net, int max_batch, cl_err *err)
 {
     cl_backend *be = net->be;
     unsigned char *written;
-    long off = 0;
+    long off = 0, bst_doubles = 0;
 
     if (failed(net)) {
         if (err)
@@ -430,6 +430,40 @@ int net_plan(cl_net *net, int max_batch, cl_err *err)
         }
     }
 
+    /* separable pairs that take the statistics of the batch norm after
+     * them as they write its input (be->sep_stats_parts), where every
+     * backend the pair and the batch norm may run on (be, their lanes)
+     * offers that; each pair's partial sums get a place of their own, so
+     * pairs on different lanes never share one */
+    for (int i = 0; i < net->n_nodes; i++) {
+        net_node *a = &net->nodes[i], *b, *c;
+        const net_value *vx = &net->vals[a->x];
+        cl_backend *on[2] = {be, net_lane_backend(net, 0, i)};
+        long most = 0;
+        a->bst = 0;
+        a->bst_off = 0;
+        a->bst_parts = 0;
+        if (!a->sep || i + 2 >= net->n_nodes)
+            continue;
+        b = a + 1;
+        c = a + 2;
+        if (c->kind != NODE_BN || c->x != b->y)
+            continue;
+        for (int k = 0; k < 2; k++) {
+            cl_backend *bn_on = k ? net_lane_backend(net, 0, i + 2) : be;
+            int parts = on[k]->sep_fwd && on[k]->sep_stats_parts && bn_on->bn_fwd_parts
+                            ? on[k]->sep_stats_parts(on[k], &a->u.conv, &b->u.conv, max_batch,
+                                                     vx->h, vx->w)
+                            : 0;
+            most = !parts ? -1 : most < 0 ? -1 : parts > most ? parts : most;
+        }
+        if (most > 0) {
+            a->bst = 1;
+            a->bst_off = bst_doubles;
+            bst_doubles += most * net->vals[b->y].c * 2;
+        }
+    }
+
     align_params(net);
     {
         size_t np = (size_t)(net->n_paths ? net->n_paths : 1) * max_batch;
@@ -438,7 +472,8 @@ int net_plan(cl_net *net, int max_batch, cl_err *err)
                           (size_t)net->p_storage * sizeof(float),
                           (size_t)net->p_storage * sizeof(float),
                           (size_t)net->n_state * sizeof(float), np * sizeof(float),
-                          (size_t)max_batch * sizeof(int), sizeof(float), sizeof(int)};
+                          (size_t)max_batch * sizeof(int), sizeof(float), sizeof(int),
+                          (size_t)bst_doubles * sizeof(double)};
         size_t total = 0, at = 0;
         char *base;
         for (size_t i = 0; i < CL_ARRAY_LEN(sizes); i++)
@@ -459,6 +494,7 @@ int net_plan(cl_net *net, int max_batch, cl_err *err)
         net->labels = carve(base, &at, sizes[7]);
         net->loss_dev = carve(base, &at, sizes[8]);
         net->correct_dev = carve(base, &at, sizes[9]);
+        net->bst = carve(base, &at, sizes[10]);
     }
     if (!(net->path_host = malloc((size_t)(net->n_paths ? net->n_paths : 1) * max_batch *
                                   sizeof(float))))
@@ -573,7 +609,7 @@ int net_forward_queued(cl_net *net, int n, int train, cl_err *err)
 {
     cl_backend *be = net->be;
     /* a profile times the ops one after another, on be */
-    int lanes = net->lanes && !net->prof_fwd, fused = 0;
+    int lanes = net->lanes && !net->prof_fwd, fused = 0, parts;
     if (n <= 0 || n > net->max_batch)
         return ERR_SET(err, CL_ERR_ARG, "batch of %d images: this network takes 1 to %d", n,
                        net->max_batch);
@@ -598,18 +634,29 @@ int net_forward_queued(cl_net *net, int n, int train, cl_err *err)
                 fused = 0;
                 break;
             }
+            /* with the statistics of the batch norm after it, training */
+            parts = train && nd->bst && be->sep_stats_parts
+                        ? be->sep_stats_parts(be, &nd->u.conv, &nd[1].u.conv, n, vx.h, vx.w)
+                        : 0;
             if (nd->sep && be->sep_fwd &&
                 be->sep_fwd(be, &nd->u.conv, &nd[1].u.conv, vx, p, vy,
-                            net->params + nd[1].p_off, net_view(net, net->act, nd[1].y, n)))
+                            net->params + nd[1].p_off, net_view(net, net->act, nd[1].y, n),
+                            parts ? net->bst + nd->bst_off : NULL))
                 fused = 1;
             else
                 be->conv_fwd(be, &nd->u.conv, vx, p, vy, nd->acc);
             net->nodes[i].sep_ran = fused;
+            net->nodes[i].bst_parts = fused ? parts : 0;
             break;
         case NODE_BN: {
             float *st = net->state + nd->s_off;
+            const net_node *src = i >= 2 ? nd - 2 : NULL;
             int c = vx.c;
-            if (train)
+            if (train && src && src->bst_parts && be->bn_fwd_parts)
+                be->bn_fwd_parts(be, &nd->u.bn, vx, net->bst + src->bst_off, src->bst_parts, p,
+                                 p + c, st + 2 * c, st + 3 * c, st, st + c, vy, nd->acc,
+                                 sscale_of(net, nd));
+            else if (train)
                 be->bn_fwd_train(be, &nd->u.bn, vx, p, p + c, st + 2 * c, st + 3 * c, st, st + c,
                                  vy, nd->acc, sscale_of(net, nd));
             else

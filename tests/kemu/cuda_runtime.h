@@ -5,8 +5,8 @@
  *
  * A launch runs its blocks one after another, and the threads of a block
  * as coroutines on one CPU thread (kemu.cc): each runs until it reaches
- * __syncthreads() or a warp shuffle, then the next, in ascending order in
- * one block and descending in the next; a barrier lets its threads on
+ * __syncthreads() or a warp shuffle (down or xor), then the next, in
+ * ascending order in one block and descending in the next; a barrier lets its threads on
  * once every live thread of the block (of the warp, for a shuffle) has
  * reached it.  So a missing barrier shows as a wrong result, the same one
  * every run.  When the first block of a launch meets no
@@ -52,18 +52,34 @@ extern dim3 blockDim, gridDim;
 
 void __syncthreads();
 unsigned long long kemu_shfl_down(unsigned long long v, int delta);
+unsigned long long kemu_shfl_xor(unsigned long long v, int mask);
 
-/* the value's bytes pass as they are */
-template <typename T> static inline T __shfl_down_sync(unsigned mask, T v, int delta)
+/* a shuffle's value passes as its bytes: kemu_shfl_down or kemu_shfl_xor
+ * moves them */
+template <typename T>
+static inline T kemu_shfl(T v, int arg, unsigned long long (*move)(unsigned long long, int))
 {
     unsigned long long b = 0;
     T r;
     static_assert(sizeof(T) <= sizeof b, "a shuffle moves at most 8 bytes");
-    (void)mask;
     memcpy(&b, &v, sizeof v);
-    b = kemu_shfl_down(b, delta);
+    b = move(b, arg);
     memcpy(&r, &b, sizeof r);
     return r;
+}
+
+template <typename T> static inline T __shfl_down_sync(unsigned mask, T v, int delta)
+{
+    (void)mask;
+    return kemu_shfl(v, delta, kemu_shfl_down);
+}
+
+/* the value of the lane whose number differs from this one's by the bits
+ * of lane_mask */
+template <typename T> static inline T __shfl_xor_sync(unsigned mask, T v, int lane_mask)
+{
+    (void)mask;
+    return kemu_shfl(v, lane_mask, kemu_shfl_xor);
 }
 
 static inline double __longlong_as_double(long long v)

@@ -354,4 +354,14 @@ unsigned long long kemu_shfl_down(unsigned long long v, int delta)
     return delta >= 0 && lane + delta < 32 && t + delta < blockDim.x ? taken[t + delta] : v;
 }
 
+unsigned long long kemu_shfl_xor(unsigned long long v, int mask)
+{
+    unsigned t = threadIdx.x, src = t ^ (unsigned)(mask & 31);
+    if (plain)
+        no_barrier("a warp shuffle");
+    lanes[t] = v;
+    to_sched(AT_WARP);
+    return src < blockDim.x ? taken[src] : v;
+}
+
 extern "C" long kemu_blocks_run(void) { return blocks_run; }

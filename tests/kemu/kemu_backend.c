@@ -126,12 +126,19 @@ static void kb_conv_fwd(cl_backend *be, const conv_desc *d, tview x, const float
 }
 
 static int kb_sep_fwd(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
-                      const float *wd, tview mid, const float *wp, tview y)
+                      const float *wd, tview mid, const float *wp, tview y, double *stats)
 {
     if (!k_sep_takes(dd, pd, x.h, x.w))
         return 0;
-    check(be, k_sep_fwd(NULL, dd, pd, x, wd, mid, wp, y), "separable forward");
+    check(be, k_sep_fwd(NULL, dd, pd, x, wd, mid, wp, y, stats), "separable forward");
     return 1;
+}
+
+static int kb_sep_stats_parts(cl_backend *be, const conv_desc *dd, const conv_desc *pd, int n,
+                              int h, int w)
+{
+    (void)be;
+    return k_sep_stats_parts(dd, pd, n, h, w);
 }
 
 static int kb_sep_prepare(cl_backend *be, const conv_desc *dd, const conv_desc *pd, int n, int h,
@@ -214,6 +221,20 @@ static void kb_bn_fwd_train(cl_backend *be, const bn_desc *d, tview x, const flo
           k_bn_fwd_train_split(NULL, d->eps, d->momentum, x, gamma, beta, save_mean, save_rstd,
                                run_mean, run_var, y, acc, sscale, bn_parts(s, x), s->bn_part),
           "batch norm (training)");
+}
+
+static void kb_bn_fwd_parts(cl_backend *be, const bn_desc *d, tview x, const double *stats,
+                            int parts, const float *gamma, const float *beta, float *save_mean,
+                            float *save_rstd, float *run_mean, float *run_var, tview y, int acc,
+                            const float *sscale)
+{
+    kb_state *s = kb(be);
+    if (x.c <= 0)
+        return;
+    check(be,
+          k_bn_fwd_train_parts(NULL, d->eps, d->momentum, x, gamma, beta, save_mean, save_rstd,
+                               run_mean, run_var, y, acc, sscale, parts, stats, bn_parts(s, x)),
+          "batch norm (training, statistics given)");
 }
 
 static void kb_bn_fwd_eval(cl_backend *be, const bn_desc *d, tview x, const float *gamma,
@@ -354,9 +375,11 @@ static const cl_backend kb_table = {
     .conv_bwd_filter = kb_conv_bwd_filter,
     .conv_bwd = kb_conv_bwd,
     .sep_fwd = kb_sep_fwd,
+    .sep_stats_parts = kb_sep_stats_parts,
     .sep_prepare = kb_sep_prepare,
     .sep_bwd = kb_sep_bwd,
     .bn_fwd_train = kb_bn_fwd_train,
+    .bn_fwd_parts = kb_bn_fwd_parts,
     .bn_fwd_eval = kb_bn_fwd_eval,
     .bn_bwd = kb_bn_bwd,
     .pool_fwd = kb_pool_fwd,

@@ -1061,7 +1061,7 @@ int cuda_sep_on(const cuda_state *s, int dir)
 }
 
 int cuda_sep_fwd(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
-                 const float *wd, tview mid, const float *wp, tview y)
+                 const float *wd, tview mid, const float *wp, tview y, double *stats)
 {
     cuda_state *s = cuda_of(be);
     const char *what = "separable convolution kernel (depthwise and pointwise forward)";
@@ -1069,9 +1069,27 @@ int cuda_sep_fwd(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview
         return 0;
     if (s->failed)
         return 1;
-    if (RT_OK(s, k_sep_fwd(s->stream, dd, pd, x, wd, mid, wp, y), what))
+    if (stats && !cuda_sep_stats_parts(be, dd, pd, x.n, x.h, x.w)) {
+        cuda_fail_at(s, __FILE__, __LINE__,
+                     "separable forward %dx%d (%d->%d) on %dx%d images: asked for batch-norm "
+                     "statistics it does not give (sep_stats_parts)",
+                     dd->kh, dd->kw, dd->cin, pd->cout, x.h, x.w);
+        return 1;
+    }
+    if (RT_OK(s, k_sep_fwd(s->stream, dd, pd, x, wd, mid, wp, y, stats), what))
         cuda_after_op(s, what);
     return 1;
+}
+
+/* the batch-norm statistics of y taken by the same kernel (unless
+ * CELLAR_BN_STATS=apart) */
+int cuda_sep_stats_parts(cl_backend *be, const conv_desc *dd, const conv_desc *pd, int n, int h,
+                         int w)
+{
+    cuda_state *s = cuda_of(be);
+    if (!s->bn_stats || !cuda_sep_on(s, SEP_FWD))
+        return 0;
+    return k_sep_stats_parts(dd, pd, n, h, w);
 }
 
 /* The backward the same way (kernels/sepconv.cu's sep_bwd_k): the

@@ -31,7 +31,10 @@
  *                          (each direction) the fastest way, timed when preparing
  *   CELLAR_CUDA_POOL=0     device memory by cudaMalloc/cudaFree, not the stream-ordered pool
  *   CELLAR_CUDA_LANES=k    a network's independent ops on up to k streams (1 to 8, default 1)
- *   CELLAR_BN_SPLIT=0      batch norm one block per channel always (one kernel, not two) */
+ *   CELLAR_BN_SPLIT=0      batch norm one block per channel always (one kernel, not two)
+ *   CELLAR_BN_STATS=apart  every batch norm takes its own statistics (the default,
+ *                          fused: those after a fused separable forward take the
+ *                          sums that kernel gave as it wrote their input) */
 #include "backend/cuda/cuda.h"
 
 #include <stdarg.h>
@@ -377,6 +380,20 @@ static void cuda_bn_fwd_train(cl_backend *be, const bn_desc *d, tview x, const f
                                    save_rstd, run_mean, run_var, y, acc, sscale, bn_parts(s, x),
                                    s->bn_part),
            "batch norm (training) kernel");
+}
+
+static void cuda_bn_fwd_parts(cl_backend *be, const bn_desc *d, tview x, const double *stats,
+                              int parts, const float *gamma, const float *beta, float *save_mean,
+                              float *save_rstd, float *run_mean, float *run_var, tview y, int acc,
+                              const float *sscale)
+{
+    cuda_state *s = cuda_of(be);
+    if (s->failed || x.c <= 0)
+        return;
+    LAUNCH(s, k_bn_fwd_train_parts(s->stream, d->eps, d->momentum, x, gamma, beta, save_mean,
+                                   save_rstd, run_mean, run_var, y, acc, sscale, parts, stats,
+                                   bn_parts(s, x)),
+           "batch norm (training, statistics given) kernel");
 }
 
 static void cuda_bn_fwd_eval(cl_backend *be, const bn_desc *d, tview x, const float *gamma,
@@ -792,9 +809,11 @@ static const cl_backend cuda_table = {
     .conv_bwd_filter = cuda_conv_bwd_filter,
     .conv_bwd = cuda_conv_bwd,
     .sep_fwd = cuda_sep_fwd,
+    .sep_stats_parts = cuda_sep_stats_parts,
     .sep_prepare = cuda_sep_prepare,
     .sep_bwd = cuda_sep_bwd,
     .bn_fwd_train = cuda_bn_fwd_train,
+    .bn_fwd_parts = cuda_bn_fwd_parts,
     .bn_fwd_eval = cuda_bn_fwd_eval,
     .bn_bwd = cuda_bn_bwd,
     .pool_fwd = cuda_pool_fwd,
@@ -908,10 +927,17 @@ static int cuda_create_on(int dev, cl_backend **out, cl_err *err)
     s->debug_sync = env_on("CELLAR_CUDA_SYNC");
     {
         const char *g = getenv("CELLAR_CUDA_GRAPH"), *l = getenv("CELLAR_CUDA_LANES");
-        const char *b = getenv("CELLAR_BN_SPLIT");
+        const char *b = getenv("CELLAR_BN_SPLIT"), *bs = getenv("CELLAR_BN_STATS");
         long lanes = 1;
         s->graphs = !(g && !strcmp(g, "0"));
         s->bn_split = !(b && !strcmp(b, "0"));
+        s->bn_stats = !(bs && !strcmp(bs, "apart"));
+        if (bs && *bs && strcmp(bs, "apart") && strcmp(bs, "fused")) {
+            ERR_SET(err, CL_ERR_ARG, "CELLAR_BN_STATS=%s: expected fused or apart", bs);
+            free(s);
+            free(be);
+            return CL_ERR_ARG;
+        }
         if (l && *l && parse_long(l, 1, 8, &lanes, "CELLAR_CUDA_LANES", err)) {
             free(s);
             free(be);
@@ -976,11 +1002,12 @@ void cuda_set_detail(cl_backend *be)
     }
     if (be->lanes > 1)
         snprintf(lanes, sizeof lanes, ", %d lanes", be->lanes);
-    snprintf(s->detail, sizeof s->detail, "depthwise %s, pointwise %s, separable %s, %s%s", how[0],
-             how[1],
+    snprintf(s->detail, sizeof s->detail, "depthwise %s, pointwise %s, separable %s%s, %s%s",
+             how[0], how[1],
              cuda_sep_on(s, SEP_BWD)   ? "fused"
              : cuda_sep_on(s, SEP_FWD) ? "forward"
                                        : "split",
+             cuda_sep_on(s, SEP_FWD) && !s->bn_stats ? ", batch-norm statistics apart" : "",
              s->strict ? "fp32" : "tf32", lanes);
     be->detail = s->detail;
 }

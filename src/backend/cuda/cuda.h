@@ -48,6 +48,9 @@ typedef struct cuda_state {
     int graphs;          /* CUDA graphs allowed (CELLAR_CUDA_GRAPH, default on) */
     int bn_split;        /* batch norm split over the batch when channels are few
                           * (CELLAR_BN_SPLIT, default on) */
+    int bn_stats;        /* batch-norm statistics taken by the separable
+                          * forward kernel as it writes (CELLAR_BN_STATS:
+                          * fused, the default, or apart) */
     int capturing;       /* between graph_begin and graph_end */
     void *blas_ws;       /* cuBLAS's workspace, given once so that it never
                           * allocates inside a recorded step */
@@ -145,7 +148,9 @@ void cuda_set_detail(cl_backend *be);
 /* conv_cudnn.c */
 int cuda_conv_prepare(cl_backend *be, const conv_desc *d, int n, int h, int w, cl_err *err);
 int cuda_sep_fwd(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
-                 const float *wd, tview mid, const float *wp, tview y);
+                 const float *wd, tview mid, const float *wp, tview y, double *stats);
+int cuda_sep_stats_parts(cl_backend *be, const conv_desc *dd, const conv_desc *pd, int n, int h,
+                         int w);
 int cuda_sep_prepare(cl_backend *be, const conv_desc *dd, const conv_desc *pd, int n, int h,
                      int w, int *takes, cl_err *err);
 void cuda_sep_bwd(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
