@@ -81,6 +81,37 @@ static __device__ __forceinline__ float k_warp_fold16(float (&v)[16])
     return v[0] + __shfl_xor_sync(0xffffffffu, v[0], 16);
 }
 
+/* Batch-norm statistics of 16 channels over a warp: each lane holds its
+ * pixel's a[0..15] (zeros for no pixel); lane l gets the warp's sum of
+ * a[l] (l < 16) or of a[l - 16]^2 (l >= 16).  A kernel adds these per
+ * lane over its images, then k_stats_put over its warps. */
+static __device__ __forceinline__ float k_stats16(const float *a)
+{
+    float v[16], sum;
+#pragma unroll
+    for (int j = 0; j < 16; j++)
+        v[j] = a[j];
+    sum = k_warp_fold16(v);
+#pragma unroll
+    for (int j = 0; j < 16; j++)
+        v[j] = a[j] * a[j];
+    v[0] = k_warp_fold16(v);
+    return (threadIdx.x & 31) < 16 ? sum : v[0];
+}
+
+/* Lane l's sums over nw warps (st[k * 32 + l], k in order) into part
+ * `part` of the statistics of channel c of C: [(part * C + c) * 2 + 0]
+ * the sum (l < 16), + 1 the sum of squares (l >= 16) */
+static __device__ __forceinline__ void k_stats_put(const double *st, int nw, int l, int c, int C,
+                                                   long part, double *stats)
+{
+    double w = 0.0;
+    for (int k = 0; k < nw; k++)
+        w += st[k * 32 + l];
+    if (c < C)
+        stats[(part * C + c) * 2 + (l >> 4)] = w;
+}
+
 /* The sum of v over the block, returned to every thread.  blockDim.x is a
  * multiple of 32, at most 1024; `sh` holds 33 doubles.  Ends with a
  * barrier, so sh may be reused at once. */

@@ -141,6 +141,12 @@ cudaError_t k_pw_fwd(cudaStream_t st, const conv_desc *d, tview x, const float *
                      int acc);
 cudaError_t k_pw_bwd_data(cudaStream_t st, const conv_desc *d, tview x, const float *w, tview dy,
                           tview dx, int acc);
+/* k_pw_fwd overwriting y, with y's batch-norm statistics as k_sep_fwd's
+ * stats: k_pw_stats_parts partial sums (for a batch of n h x w inputs;
+ * 0: pw_handles refuses d) of each channel and of its squares */
+int k_pw_stats_parts(const conv_desc *d, int n, int h, int w);
+cudaError_t k_pw_fwd_stats(cudaStream_t st, const conv_desc *d, tview x, const float *w, tview y,
+                           double *stats);
 /* dw overwritten; with parts > 1 (pw_filter_parts), `part` is scratch of
  * parts * cout * cin floats */
 cudaError_t k_pw_bwd_filter(cudaStream_t st, const conv_desc *d, tview x, tview dy, int parts,

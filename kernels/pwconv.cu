@@ -75,11 +75,12 @@ static __device__ __forceinline__ int pw_pixel(int n, int ipb, int *sub)
  * for the CH output channels co0.. of the block's group (CH: pw_group) */
 template <int CH>
 static __global__ void pw_fwd_k(tview x, const float *wt, tview y, int s, int oy, int ox, int relu,
-                                int acc, int ipb)
+                                int acc, int ipb, double *stats)
 {
     /* the weights of input channel ci for the group's output channels
      * 4j..4j+3 in wsh[ci][j]: one shared-memory read serves four sums */
     __shared__ float4 wsh[PW_KC][CH / 4];
+    __shared__ double st[CH / 16][PW_PIX];   /* statistics: each lane's warp sums */
     int co0 = blockIdx.z * CH, howo = y.h * y.w, hw = x.h * x.w, sub;
     int p = pw_pixel(howo, ipb, &sub), pix = p < howo, nco = y.c - co0;
     int src = pix ? pw_src(p, y.w, x.w, s, oy, ox) : 0;
@@ -122,6 +123,23 @@ static __global__ void pw_fwd_k(tview x, const float *wt, tview y, int s, int oy
                 if (j < nco)
                     yo[(long)j * howo] = acc ? yo[(long)j * howo] + a[j] : a[j];
         }
+        if (stats) {   /* acc is 0 (k_pw_fwd_stats): y's statistics, as sepconv.cu's */
+#pragma unroll
+            for (int g = 0; g < CH / 16; g++) {
+                double v = k_stats16(a + 16 * g);
+                int t = (int)threadIdx.x;
+                st[g][t] = base == (int)blockIdx.y * ipb ? v : st[g][t] + v;
+            }
+        }
+    }
+    if (stats) {
+        /* slot t = 32 g + l: lane l's sums of channel group g over the
+         * block's warps, part blockIdx.y * gridDim.x + blockIdx.x */
+        int t = (int)threadIdx.x, g = t >> 5;
+        __syncthreads();
+        if (t < CH * 2)
+            k_stats_put(&st[g][0], PW_PIX / 32, t & 31, co0 + g * 16 + (t & 15), y.c,
+                        (long)blockIdx.y * gridDim.x + blockIdx.x, stats);
     }
 }
 
@@ -302,8 +320,8 @@ static dim3 pw_grid(int pixels, int n, int groups, int *ipb)
                 (unsigned)(blocks < 65535 ? blocks : 65535), (unsigned)groups);
 }
 
-cudaError_t k_pw_fwd(cudaStream_t st, const conv_desc *d, tview x, const float *w, tview y,
-                     int acc)
+static cudaError_t pw_fwd(cudaStream_t st, const conv_desc *d, tview x, const float *w, tview y,
+                          int acc, double *stats)
 {
     int ipb, ch = pw_group(y.c);
     dim3 g;
@@ -313,13 +331,37 @@ cudaError_t k_pw_fwd(cudaStream_t st, const conv_desc *d, tview x, const float *
         return cudaSuccess;
     g = pw_grid(y.h * y.w, x.n, (y.c + ch - 1) / ch, &ipb);
 #define FWD(E)                                                                                     \
-    K_LAUNCH(pw_fwd_k<E>, g, PW_PIX, st)(x, w, y, d->sh, d->oy, d->ox, d->relu_in, acc, ipb)
+    K_LAUNCH(pw_fwd_k<E>, g, PW_PIX, st)(x, w, y, d->sh, d->oy, d->ox, d->relu_in, acc, ipb, stats)
     if (ch == 16)
         FWD(16);
     else
         FWD(PW_CH);
 #undef FWD
     return cudaGetLastError();
+}
+
+cudaError_t k_pw_fwd(cudaStream_t st, const conv_desc *d, tview x, const float *w, tview y,
+                     int acc)
+{
+    return pw_fwd(st, d, x, w, y, acc, NULL);
+}
+
+int k_pw_stats_parts(const conv_desc *d, int n, int h, int w)
+{
+    int ipb, ho = conv_out_h(d, h), wo = conv_out_w(d, w);
+    dim3 g;
+    if (!pw_handles(d) || n < 1 || ho < 1 || wo < 1)
+        return 0;
+    g = pw_grid(ho * wo, n, 1, &ipb);
+    return (int)(g.x * g.y);
+}
+
+cudaError_t k_pw_fwd_stats(cudaStream_t st, const conv_desc *d, tview x, const float *w, tview y,
+                           double *stats)
+{
+    if (!stats)
+        return cudaErrorInvalidValue;
+    return pw_fwd(st, d, x, w, y, 0, stats);
 }
 
 cudaError_t k_pw_bwd_data(cudaStream_t st, const conv_desc *d, tview x, const float *w, tview dy,

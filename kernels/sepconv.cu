@@ -188,37 +188,23 @@ static __global__ void __launch_bounds__(SEP_PIX)
         }
         if (stats) {
             /* y's sums and sums of squares over the band: a warp's pixels
-             * by k_warp_fold16 into lane l (l < 16: the sum of the
-             * group's channel l, else the sum of squares of its channel
-             * l - 16; threads past the plane hold zeros), added over the
-             * images in st[t] */
-            float v[SEP_G], sum;
-#pragma unroll
-            for (int j = 0; j < SEP_G; j++)
-                v[j] = a[j];
-            sum = k_warp_fold16(v);
-#pragma unroll
-            for (int j = 0; j < SEP_G; j++)
-                v[j] = a[j] * a[j];
-            v[0] = k_warp_fold16(v);
-            if ((t & 31) >= 16)
-                sum = v[0];
-            st[t] = img == (int)blockIdx.y ? (double)sum : st[t] + sum;
+             * by k_stats16 into lane l (l < 16: the sum of the group's
+             * channel l, else the sum of squares of its channel l - 16;
+             * threads past the plane hold zeros), added over the images
+             * in st[t] */
+            double v = k_stats16(a);
+            st[t] = img == (int)blockIdx.y ? v : st[t] + v;
         }
     }
     if (stats) {
         /* then slot t = 32 g + l adds its lane's sums over the warps of
          * group g (a group's pixels are whole warps), in order, as part
          * blockIdx.y * bands + blockIdx.x */
-        int wpg = sh.pix >> 5, c = (t >> 5) * SEP_G + (t & 15);
-        long part = (long)blockIdx.y * gridDim.x + blockIdx.x;
+        int wpg = sh.pix >> 5;
         __syncthreads();
-        if (t < sh.ng * 32 && c < y.c) {
-            double w = 0.0;
-            for (int k = 0; k < wpg; k++)
-                w += st[((t >> 5) * wpg + k) * 32 + (t & 31)];
-            stats[(part * y.c + c) * 2 + ((t >> 4) & 1)] = w;
-        }
+        if (t < sh.ng * 32)
+            k_stats_put(st + (t >> 5) * wpg * 32, wpg, t & 31, (t >> 5) * SEP_G + (t & 15), y.c,
+                        (long)blockIdx.y * gridDim.x + blockIdx.x, stats);
     }
 }
 

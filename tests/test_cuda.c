@@ -41,6 +41,7 @@
 #include "child/train.h"
 #include "core/rng.h"
 #include "data/dataset.h"
+#include "kernels/conv_math.h"
 #ifdef CELLAR_KEMU
 #include "cuda_runtime_api.h"
 #endif
@@ -200,12 +201,54 @@ static float *bn_params_host(int c)
     return p;
 }
 
+/* gpu->bn_fwd_parts from statistics a convolution took of y (st, parts
+ * partial sums, in device memory) against the CPU's batch norm of y (as
+ * the CPU computed it), added into its output under drop-path scales */
+static void bn_from_stats(const char *name, const double *st, int parts, pair *y)
+{
+    int n = y->h.n, c = y->h.c;
+    bn_desc bd = {1e-5f, 0.1f};
+    float *ph = bn_params_host(c), *pdv, *sch = scales_host(n, 1), *scd;
+    pair z = pr_new(n, c, y->h.h, y->h.w, 2, 1.f);
+    char what[200];
+    pdv = dev_copy(ph, (size_t)6 * c * sizeof *ph);
+    scd = dev_copy(sch, (size_t)n * sizeof *sch);
+    cpu->bn_fwd_train(cpu, &bd, y->h, ph, ph + c, ph + 4 * c, ph + 5 * c, ph + 2 * c, ph + 3 * c,
+                      z.h, 1, sch);
+    gpu->bn_fwd_parts(gpu, &bd, y->d, st, parts, pdv, pdv + c, pdv + 4 * c, pdv + 5 * c,
+                      pdv + 2 * c, pdv + 3 * c, z.d, 1, scd);
+    snprintf(what, sizeof what, "%s: batch norm from the kernel's statistics, added into", name);
+    same(what, &z, TOL);
+    snprintf(what, sizeof what, "%s: saved mean and 1/std, running mean and variance", name);
+    same_buf(what, pdv + 2 * c, ph + 2 * c, 4L * c, TOL);
+    pr_free(&z);
+    gpu->free(gpu, pdv);
+    gpu->free(gpu, scd);
+    free(ph);
+}
+
 /* ---- convolution ---- */
+
+/* whether the backend's forward of d gives the batch-norm statistics of
+ * its output, as gpu->detail says it computes: where our pointwise
+ * kernels run it (all with "pointwise own"; with "mixed", those reading
+ * through ReLU or from a shifted origin); -1 when timings decide (auto) */
+static int stats_expected(const conv_desc *d)
+{
+    const char *how = gpu->detail ? gpu->detail : "";
+    if (strstr(how, "statistics apart") || !pw_handles(d))
+        return 0;
+    if (strstr(how, "pointwise own"))
+        return 1;
+    if (strstr(how, "pointwise mixed"))
+        return d->relu_in || d->oy || d->ox;
+    return strstr(how, "pointwise auto") ? -1 : 0;
+}
 
 static void test_conv(const char *name, conv_desc d, int n, int h, int w, int xpad, int ypad)
 {
     cl_err err = {0};
-    int ho = conv_out_h(&d, h), wo = conv_out_w(&d, w);
+    int ho = conv_out_h(&d, h), wo = conv_out_w(&d, w), stats, want;
     long nw = conv_weight_count(&d);
     pair x, y, dy, dx;
     float *wh = malloc((size_t)nw * sizeof *wh), *wd, *dwh = malloc((size_t)nw * sizeof *dwh),
@@ -239,6 +282,23 @@ static void test_conv(const char *name, conv_desc d, int n, int h, int w, int xp
         snprintf(what, sizeof what, "%s: data gradient, acc %d", name, acc);
         same(what, &dx, TOL);
     }
+    /* the forward with y's batch-norm statistics, where the backend's
+     * kernel for it gives them */
+    stats = gpu->conv_stats_parts ? gpu->conv_stats_parts(gpu, &d, n, h, w) : 0;
+    want = stats_expected(&d);
+    if (want >= 0)
+        CHECK((stats > 0) == want, "%s: the backend %s y's batch-norm statistics (%d parts; %s)",
+              name, stats > 0 ? "gives" : "does not give", stats, gpu->detail);
+    if (stats > 0) {
+        double *st = dev_alloc((size_t)stats * d.cout * 2 * sizeof *st);
+        cpu->conv_fwd(cpu, &d, x.h, wh, y.h, 0);
+        gpu->conv_fwd_stats(gpu, &d, x.d, wd, y.d, st);
+        snprintf(what, sizeof what, "%s: forward, statistics taken", name);
+        same(what, &y, TOL);
+        bn_from_stats(name, st, stats, &y);
+        gpu->free(gpu, st);
+    }
+
     cpu->conv_bwd_filter(cpu, &d, x.h, dy.h, dwh);
     gpu->conv_bwd_filter(gpu, &d, x.d, dy.d, dwd);
     snprintf(what, sizeof what, "%s: filter gradient", name);
@@ -332,9 +392,7 @@ static void test_convs(void)
 /* ---- a separable layer in one kernel each way (be->sep_fwd, be->sep_bwd) ---- */
 
 /* The forward again with the batch-norm statistics of y (where the
- * backend gives them: `want`), then gpu->bn_fwd_parts from them against
- * the CPU's batch norm of y (y as the CPU computed it), added into its
- * output under drop-path scales */
+ * backend gives them: `want`), then the batch norm from them */
 static void test_sep_stats(const char *name, const conv_desc *dd, const conv_desc *pd, pair *x,
                            const float *wdd, const float *wpd, pair *y, int want)
 {
@@ -342,10 +400,8 @@ static void test_sep_stats(const char *name, const conv_desc *dd, const conv_des
     int n = yv.n, c = yv.c, parts = gpu->sep_stats_parts
                                         ? gpu->sep_stats_parts(gpu, dd, pd, n, x->h.h, x->h.w)
                                         : 0;
-    bn_desc bd = {1e-5f, 0.1f};
-    float *ph, *pdv, *sch, *scd;
     double *st;
-    pair mid, z;
+    pair mid;
     char what[200];
     if (!CHECK((parts > 0) == want, "%s: the backend %s the batch norm's statistics (%d parts)",
                name, parts > 0 ? "gives" : "does not give", parts) ||
@@ -353,29 +409,13 @@ static void test_sep_stats(const char *name, const conv_desc *dd, const conv_des
         return;
     st = dev_alloc((size_t)parts * c * 2 * sizeof *st);
     mid = pr_new(n, dd->cout, yv.h, yv.w, 0, 1.f);
-    z = pr_new(n, c, yv.h, yv.w, 2, 1.f);
-    ph = bn_params_host(c);
-    sch = scales_host(n, 1);
-    pdv = dev_copy(ph, (size_t)6 * c * sizeof *ph);
-    scd = dev_copy(sch, (size_t)n * sizeof *sch);
     CHECK(gpu->sep_fwd(gpu, dd, pd, x->d, wdd, mid.d, wpd, y->d, st),
           "%s: the backend takes the pair with statistics", name);
     snprintf(what, sizeof what, "%s: pointwise output, statistics taken", name);
     same(what, y, TOL);
-    cpu->bn_fwd_train(cpu, &bd, y->h, ph, ph + c, ph + 4 * c, ph + 5 * c, ph + 2 * c, ph + 3 * c,
-                      z.h, 1, sch);
-    gpu->bn_fwd_parts(gpu, &bd, y->d, st, parts, pdv, pdv + c, pdv + 4 * c, pdv + 5 * c,
-                      pdv + 2 * c, pdv + 3 * c, z.d, 1, scd);
-    snprintf(what, sizeof what, "%s: batch norm from the kernel's statistics, added into", name);
-    same(what, &z, TOL);
-    snprintf(what, sizeof what, "%s: saved mean and 1/std, running mean and variance", name);
-    same_buf(what, pdv + 2 * c, ph + 2 * c, 4L * c, TOL);
+    bn_from_stats(name, st, parts, y);
     pr_free(&mid);
-    pr_free(&z);
     gpu->free(gpu, st);
-    gpu->free(gpu, pdv);
-    gpu->free(gpu, scd);
-    free(ph);
 }
 
 /* gpu->sep_fwd against the CPU's two convolutions: the depthwise dd of x

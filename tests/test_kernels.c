@@ -107,6 +107,89 @@ static int launched(const char *what, cudaError_t e)
                  cudaGetErrorString(e != cudaSuccess ? e : last));
 }
 
+/* ---- batch-norm statistics taken by a convolution's kernel ---- */
+
+/* The batch-norm statistics st (parts partial sums, as k_sep_fwd and
+ * k_pw_fwd_stats give them) a kernel took of yk, what it wrote, against
+ * the CPU's sums of y (the same values as the CPU computed them); then
+ * k_bn_fwd_train_parts from them against the CPU's batch norm of y: once
+ * into a fresh output in one range a channel, once added into one under
+ * drop-path scales (some images dropped) in 3 ranges */
+static void check_stats(const char *name, int parts, const double *st, tview y, tview yk)
+{
+    int c = y.c, bad = 0;
+    tview z = tv_new(y.n, c, y.h, y.w, 1), zk = tv_clone(z);
+    double *want = calloc((size_t)c * 3, sizeof *want), worst = 0.0;
+    /* gamma, beta, run mean, run var, save mean, save rstd; twice */
+    float *pc = rand_buf(6L * c, 1.f), *pk = malloc((size_t)6 * c * 4);
+    float *sc = rand_buf(y.n, 1.f);
+    bn_desc bd = {1e-5f, 0.1f};
+    char what[200];
+
+    /* want[3c..]: the CPU's sum, sum of squares, sum of magnitudes */
+    for (int i = 0; i < y.n; i++)
+        for (int ch = 0; ch < c; ch++)
+            for (long j = 0; j < (long)y.h * y.w; j++) {
+                double v = y.d[i * y.ns + (long)ch * y.h * y.w + j];
+                want[ch * 3] += v;
+                want[ch * 3 + 1] += v * v;
+                want[ch * 3 + 2] += fabs(v);
+            }
+    for (int ch = 0; ch < c; ch++) {
+        double s = 0.0, q = 0.0, es, eq;
+        for (int p = 0; p < parts; p++) {
+            s += st[((long)p * c + ch) * 2];
+            q += st[((long)p * c + ch) * 2 + 1];
+        }
+        es = fabs(s - want[ch * 3]) / (want[ch * 3 + 2] + 1e-30);
+        eq = fabs(q - want[ch * 3 + 1]) / (want[ch * 3 + 1] + 1e-30);
+        bad += !(es < 1e-5) || !(eq < 1e-5);   /* NaN: a part never written */
+        worst = es > worst ? es : worst;
+        worst = eq > worst ? eq : worst;
+    }
+    CHECK(!bad, "%s: each channel's sum and sum of squares in %d parts (%d channels wrong; "
+          "worst relative error %.2g)", name, parts, bad, worst);
+    for (int i = 0; i < c; i++)
+        pc[3 * c + i] = 0.5f + fabsf(pc[3 * c + i]);   /* running variance > 0 */
+    for (int i = 0; i < y.n; i += 2)
+        sc[i] = 0.f;
+    memcpy(pk, pc, (size_t)6 * c * 4);
+    for (int acc = 0; acc < 2; acc++) {
+        int ranges = acc ? 3 : 1;
+        const float *scale = acc ? sc : NULL;
+        snprintf(what, sizeof what, "%s: batch norm from the statistics, %d ranges, acc %d", name,
+                 ranges, acc);
+        cpu->bn_fwd_train(cpu, &bd, y, pc, pc + c, pc + 4 * c, pc + 5 * c, pc + 2 * c, pc + 3 * c,
+                          z, acc, scale);
+        if (launched(what, k_bn_fwd_train_parts(NULL, bd.eps, bd.momentum, yk, pk, pk + c,
+                                                pk + 4 * c, pk + 5 * c, pk + 2 * c, pk + 3 * c,
+                                                zk, acc, scale, parts, st, ranges))) {
+            same_view(what, zk, z, TOL);
+            snprintf(what, sizeof what, "%s: saved and running statistics, step %d", name,
+                     acc + 1);
+            same_buf(what, pk + 2 * c, pc + 2 * c, 4L * c, TOL);
+            CHECK(!strcmp(kemu_recent_op(0), "bn_norm_parts_k"), "%s: ran %s", what,
+                  kemu_recent_op(0));
+        }
+    }
+    free(z.d);
+    free(zk.d);
+    free(want);
+    free(pc);
+    free(pk);
+    free(sc);
+}
+
+/* a batch-norm statistics buffer of `parts` partial sums of c channels,
+ * NaN: every entry must be written */
+static double *stats_buf(int parts, int c)
+{
+    double *st = malloc((size_t)(parts > 0 ? parts : 1) * c * 2 * sizeof *st);
+    for (long i = 0; i < (long)parts * c * 2; i++)
+        st[i] = NAN;
+    return st;
+}
+
 /* ---- convolutions (depthwise and pointwise) ---- */
 
 /* the kernel launched `back` launches before the last was a tiled
@@ -159,6 +242,18 @@ static void test_conv(const char *name, conv_desc d, int n, int h, int w, int xp
                 CHECK(tile_ran(0) == (t && tile), "%s: data gradient%s ran %s", name, how,
                       kemu_recent_op(0));
         }
+    if (!dw && nw) {   /* the forward with y's batch-norm statistics */
+        int sp = k_pw_stats_parts(&d, n, h, w);
+        double *st = stats_buf(sp, d.cout);
+        snprintf(what, sizeof what, "%s: forward with statistics", name);
+        cpu->conv_fwd(cpu, &d, x, wt, y, 0);
+        if (CHECK(sp > 0, "%s (%d parts)", what, sp) &&
+            launched(what, k_pw_fwd_stats(NULL, &d, x, wt, yk, st))) {
+            same_view(what, yk, y, TOL);
+            check_stats(name, sp, st, y, yk);
+        }
+        free(st);
+    }
     parts = dw ? dw_filter_splits(d.cin, n, sms)
                : pw_filter_parts(d.cout, d.cin, (long)n * ho * wo, sms);
     part_n = (size_t)parts * nw;
@@ -233,24 +328,14 @@ static void test_convs(void)
 
 /* ---- the separable forward in one kernel (sepconv.cu) ---- */
 
-/* k_sep_fwd with the batch-norm statistics of y (k_sep_stats_parts
- * partial sums), then k_bn_fwd_train_parts from them, against the CPU's
- * sums of y (the CPU's y, from the two convolutions) and its batch norm
- * of y: once into a fresh output in one range a channel, once added into
- * one under drop-path scales (some images dropped) in 3 ranges; where
- * the kernel gives no statistics, it must refuse to be asked for them */
+/* k_sep_fwd with the batch-norm statistics of y (check_stats); where the
+ * kernel gives none (k_sep_stats_parts 0), it must refuse to be asked */
 static void test_sep_stats(const char *name, const conv_desc *dd, const conv_desc *pd, tview x,
                            const float *wd, const float *wp, tview y)
 {
-    int parts = k_sep_stats_parts(dd, pd, x.n, x.h, x.w), c = y.c, bad = 0;
+    int parts = k_sep_stats_parts(dd, pd, x.n, x.h, x.w);
     tview mid = tv_new(y.n, dd->cout, y.h, y.w, 0), yk = tv_clone(y);
-    tview z = tv_new(y.n, c, y.h, y.w, 1), zk = tv_clone(z);
-    double *st = malloc((size_t)(parts > 0 ? parts : 1) * c * 2 * sizeof *st);
-    double *want = calloc((size_t)c * 4, sizeof *want), worst = 0.0;
-    /* gamma, beta, run mean, run var, save mean, save rstd; twice */
-    float *pc = rand_buf(6L * c, 1.f), *pk = malloc((size_t)6 * c * 4);
-    float *sc = rand_buf(y.n, 1.f);
-    bn_desc bd = {1e-5f, 0.1f};
+    double *st = stats_buf(parts, y.c);
     char what[200];
 
     if (parts <= 0) {
@@ -258,70 +343,16 @@ static void test_sep_stats(const char *name, const conv_desc *dd, const conv_des
         CHECK(k_sep_fwd(NULL, dd, pd, x, wd, mid, wp, yk, st) == cudaErrorInvalidValue, "%s",
               what);
         cudaGetLastError();
-        goto out;
-    }
-    for (long i = 0; i < (long)parts * c * 2; i++)
-        st[i] = NAN;
-    snprintf(what, sizeof what, "%s: forward with statistics (%d parts)", name, parts);
-    if (!launched(what, k_sep_fwd(NULL, dd, pd, x, wd, mid, wp, yk, st)))
-        goto out;
-    same_view(what, yk, y, TOL);
-    /* want[c][0..1]: the CPU's sums; [2..3]: the parts added */
-    for (int i = 0; i < y.n; i++)
-        for (int ch = 0; ch < c; ch++)
-            for (long j = 0; j < (long)y.h * y.w; j++) {
-                double v = y.d[i * y.ns + (long)ch * y.h * y.w + j];
-                want[ch * 4] += v;
-                want[ch * 4 + 1] += v * v;
-                want[ch * 4 + 2] += fabs(v);
-            }
-    for (int ch = 0; ch < c; ch++) {
-        double s = 0.0, q = 0.0, es, eq;
-        for (int p = 0; p < parts; p++) {
-            s += st[((long)p * c + ch) * 2];
-            q += st[((long)p * c + ch) * 2 + 1];
-        }
-        es = fabs(s - want[ch * 4]) / (want[ch * 4 + 2] + 1e-30);
-        eq = fabs(q - want[ch * 4 + 1]) / (want[ch * 4 + 1] + 1e-30);
-        bad += !(es < 1e-5) || !(eq < 1e-5);   /* NaN: a part never written */
-        worst = es > worst ? es : worst;
-        worst = eq > worst ? eq : worst;
-    }
-    CHECK(!bad, "%s: each channel's sum and sum of squares (%d channels wrong; worst relative "
-          "error %.2g)", name, bad, worst);
-    for (int i = 0; i < c; i++)
-        pc[3 * c + i] = 0.5f + fabsf(pc[3 * c + i]);   /* running variance > 0 */
-    for (int i = 0; i < y.n; i += 2)
-        sc[i] = 0.f;
-    memcpy(pk, pc, (size_t)6 * c * 4);
-    for (int acc = 0; acc < 2; acc++) {
-        int ranges = acc ? 3 : 1;
-        const float *scale = acc ? sc : NULL;
-        snprintf(what, sizeof what, "%s: batch norm from the statistics, %d ranges, acc %d", name,
-                 ranges, acc);
-        cpu->bn_fwd_train(cpu, &bd, y, pc, pc + c, pc + 4 * c, pc + 5 * c, pc + 2 * c, pc + 3 * c,
-                          z, acc, scale);
-        if (launched(what, k_bn_fwd_train_parts(NULL, bd.eps, bd.momentum, yk, pk, pk + c,
-                                                pk + 4 * c, pk + 5 * c, pk + 2 * c, pk + 3 * c,
-                                                zk, acc, scale, parts, st, ranges))) {
-            same_view(what, zk, z, TOL);
-            snprintf(what, sizeof what, "%s: saved and running statistics, step %d", name,
-                     acc + 1);
-            same_buf(what, pk + 2 * c, pc + 2 * c, 4L * c, TOL);
-            CHECK(!strcmp(kemu_recent_op(0), "bn_norm_parts_k"), "%s: ran %s", what,
-                  kemu_recent_op(0));
+    } else {
+        snprintf(what, sizeof what, "%s: forward with statistics", name);
+        if (launched(what, k_sep_fwd(NULL, dd, pd, x, wd, mid, wp, yk, st))) {
+            same_view(what, yk, y, TOL);
+            check_stats(name, parts, st, y, yk);
         }
     }
-out:
     free(mid.d);
     free(yk.d);
-    free(z.d);
-    free(zk.d);
     free(st);
-    free(want);
-    free(pc);
-    free(pk);
-    free(sc);
 }
 
 /* k_sep_fwd against the CPU's two convolutions: the depthwise dd of x
@@ -992,22 +1023,26 @@ static void test_training(void)
                 free(pk);
             }
             if (steps == STEPS) {
-                int took = 0, could = 0;
+                int took = 0, could = 0, n = k.net->batch;
                 float *sk = host_copy(kb, k.net->state, ns);
-                /* the batch norm after each separable layer whose band
-                 * gives them took its statistics from its forward
-                 * kernel (the last step's forward) */
-                for (int j = 0; j + 2 < k.net->n_nodes; j++) {
-                    const net_node *nd = &k.net->nodes[j];
-                    const net_value *v = &k.net->vals[nd->x];
+                /* in the last step's forward, every batch norm after a
+                 * separable layer whose band gives them, or after a
+                 * pointwise convolution alone, took its statistics from
+                 * that forward kernel; none on the CPU */
+                for (int j = 2; j < k.net->n_nodes; j++) {
+                    const net_node *nd = &k.net->nodes[j], *a = nd - 2, *b = nd - 1;
+                    const net_value *va = &k.net->vals[a->x], *vb = &k.net->vals[b->x];
+                    if (nd->kind != NODE_BN)
+                        continue;
                     took += nd->bst_parts > 0 && c.net->nodes[j].bst_parts == 0;
-                    could += nd->sep && nd[2].kind == NODE_BN && nd[2].x == nd[1].y &&
-                             k_sep_stats_parts(&nd->u.conv, &nd[1].u.conv, k.net->batch, v->h,
-                                               v->w) > 0;
+                    if (a->sep && b->y == nd->x)
+                        could += k_sep_stats_parts(&a->u.conv, &b->u.conv, n, va->h, va->w) > 0;
+                    else if (b->kind == NODE_CONV && !b->acc && b->y == nd->x)
+                        could += k_pw_stats_parts(&b->u.conv, n, vb->h, vb->w) > 0;
                 }
                 CHECK(took > 0 && took == could,
-                      "%s: %d of %d separable layers' batch norms took the statistics their "
-                      "forward kernel gave (none on the CPU)", name, took, could);
+                      "%s: %d of %d batch norms took the statistics of their input from the "
+                      "kernel that wrote it (none on the CPU)", name, took, could);
                 serr = check_rel_err(sk, c.net->state, ns);
                 free(sk);
                 median = check_median(errs, STEPS);

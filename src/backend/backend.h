@@ -159,6 +159,14 @@ struct cl_backend {
      * the passes over x and dy */
     void (*conv_bwd)(cl_backend *be, const conv_desc *d, tview x, const float *w, tview dy,
                      tview dx, int need_dx, int acc, float *dw);
+    /* Optional (both NULL: none): conv_fwd overwriting y that also writes
+     * y's batch-norm statistics into stats as sep_fwd does (for
+     * bn_fwd_parts), conv_stats_parts(n) partial sums for a batch of n
+     * h x w inputs; conv_stats_parts 0: not for this convolution, whose
+     * conv_fwd_stats must then not be called */
+    int (*conv_stats_parts)(cl_backend *be, const conv_desc *d, int n, int h, int w);
+    void (*conv_fwd_stats)(cl_backend *be, const conv_desc *d, tview x, const float *w, tview y,
+                           double *stats);
     /* Optional (NULL: none): a separable layer's forward in one pass: the
      * depthwise convolution dd of x into mid, then the pointwise one pd of
      * mid into y, both overwritten (the same values as conv_fwd twice).

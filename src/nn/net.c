@@ -321,6 +321,32 @@ static void align_params(cl_net *net)
     net->p_storage = (off + 3) / 4 * 4;
 }
 
+/* 1 when node i, a batch norm, reads what the convolution `back` nodes
+ * before it writes and nothing else: back 1, a convolution alone (not
+ * adding into its output); back 2, a separable pair (sep), when run as
+ * one */
+static int stats_from(const cl_net *net, int i, int back)
+{
+    const net_node *c, *a;
+    if (i < back || i >= net->n_nodes || net->nodes[i].kind != NODE_BN)
+        return 0;
+    c = &net->nodes[i];
+    a = c - back;
+    if (back == 2)
+        return a->sep && a[1].y == c->x;
+    return a->kind == NODE_CONV && !a->acc && a->y == c->x;
+}
+
+/* the statistics of the batch norm node i + back reads, when its
+ * convolution (back 1) or separable pair (back 2) at node i may take them
+ * in training: where they go (NULL: it takes none) */
+static double *stats_for(cl_net *net, int i, int back, int train)
+{
+    if (!train || !stats_from(net, i + back, back) || !net->nodes[i + back].bst)
+        return NULL;
+    return net->bst + net->nodes[i + back].bst_off;
+}
+
 int net_plan(cl_net *net, int max_batch, cl_err *err)
 {
     cl_backend *be = net->be;
@@ -430,37 +456,45 @@ int net_plan(cl_net *net, int max_batch, cl_err *err)
         }
     }
 
-    /* separable pairs that take the statistics of the batch norm after
-     * them as they write its input (be->sep_stats_parts), where every
-     * backend the pair and the batch norm may run on (be, their lanes)
-     * offers that; each pair's partial sums get a place of their own, so
-     * pairs on different lanes never share one */
+    /* batch norms whose statistics the convolution writing their input
+     * takes as it writes (a separable pair run as one, be->sep_stats_parts,
+     * or a convolution alone, be->conv_stats_parts), where every backend
+     * that convolution and the batch norm may run on (be, their lanes)
+     * offers that; each batch norm's partial sums get a place of their
+     * own, so convolutions on different lanes never share one */
     for (int i = 0; i < net->n_nodes; i++) {
-        net_node *a = &net->nodes[i], *b, *c;
-        const net_value *vx = &net->vals[a->x];
-        cl_backend *on[2] = {be, net_lane_backend(net, 0, i)};
+        net_node *c = &net->nodes[i];
         long most = 0;
-        a->bst = 0;
-        a->bst_off = 0;
-        a->bst_parts = 0;
-        if (!a->sep || i + 2 >= net->n_nodes)
-            continue;
-        b = a + 1;
-        c = a + 2;
-        if (c->kind != NODE_BN || c->x != b->y)
+        c->bst = 0;
+        c->bst_off = 0;
+        c->bst_parts = 0;
+        if (c->kind != NODE_BN || i < 1)
             continue;
         for (int k = 0; k < 2; k++) {
-            cl_backend *bn_on = k ? net_lane_backend(net, 0, i + 2) : be;
-            int parts = on[k]->sep_fwd && on[k]->sep_stats_parts && bn_on->bn_fwd_parts
-                            ? on[k]->sep_stats_parts(on[k], &a->u.conv, &b->u.conv, max_batch,
-                                                     vx->h, vx->w)
-                            : 0;
-            most = !parts ? -1 : most < 0 ? -1 : parts > most ? parts : most;
+            cl_backend *bn_on = k ? net_lane_backend(net, 0, i) : be;
+            int from[2] = {stats_from(net, i, 2), stats_from(net, i, 1)};
+            for (int f = 0; f < 2; f++) {
+                const net_node *a;
+                const net_value *vx;
+                cl_backend *on;
+                int parts = 0;
+                if (!from[f] || !bn_on->bn_fwd_parts)
+                    continue;
+                a = &net->nodes[i - 2 + f];
+                vx = &net->vals[a->x];
+                on = k ? net_lane_backend(net, 0, i - 2 + f) : be;
+                if (f == 0 && on->sep_fwd && on->sep_stats_parts)
+                    parts = on->sep_stats_parts(on, &a->u.conv, &a[1].u.conv, max_batch, vx->h,
+                                                vx->w);
+                else if (f == 1 && on->conv_fwd_stats && on->conv_stats_parts)
+                    parts = on->conv_stats_parts(on, &a->u.conv, max_batch, vx->h, vx->w);
+                most = parts > most ? parts : most;
+            }
         }
         if (most > 0) {
-            a->bst = 1;
-            a->bst_off = bst_doubles;
-            bst_doubles += most * net->vals[b->y].c * 2;
+            c->bst = 1;
+            c->bst_off = bst_doubles;
+            bst_doubles += most * net->vals[c->x].c * 2;
         }
     }
 
@@ -610,6 +644,7 @@ int net_forward_queued(cl_net *net, int n, int train, cl_err *err)
     cl_backend *be = net->be;
     /* a profile times the ops one after another, on be */
     int lanes = net->lanes && !net->prof_fwd, fused = 0, parts;
+    double *st;
     if (n <= 0 || n > net->max_batch)
         return ERR_SET(err, CL_ERR_ARG, "batch of %d images: this network takes 1 to %d", n,
                        net->max_batch);
@@ -634,33 +669,46 @@ int net_forward_queued(cl_net *net, int n, int train, cl_err *err)
                 fused = 0;
                 break;
             }
-            /* with the statistics of the batch norm after it, training */
-            parts = train && nd->bst && be->sep_stats_parts
+            /* with the statistics of the batch norm after it, training,
+             * where the backend takes them: after the pair, or after this
+             * convolution alone */
+            st = nd->sep ? stats_for(net, i, 2, train) : NULL;
+            parts = st && be->sep_stats_parts
                         ? be->sep_stats_parts(be, &nd->u.conv, &nd[1].u.conv, n, vx.h, vx.w)
                         : 0;
             if (nd->sep && be->sep_fwd &&
                 be->sep_fwd(be, &nd->u.conv, &nd[1].u.conv, vx, p, vy,
                             net->params + nd[1].p_off, net_view(net, net->act, nd[1].y, n),
-                            parts ? net->bst + nd->bst_off : NULL))
+                            parts ? st : NULL)) {
                 fused = 1;
-            else
-                be->conv_fwd(be, &nd->u.conv, vx, p, vy, nd->acc);
+                if (stats_from(net, i + 2, 2))
+                    net->nodes[i + 2].bst_parts = parts;
+            } else {
+                st = stats_for(net, i, 1, train);
+                parts = st && be->conv_stats_parts
+                            ? be->conv_stats_parts(be, &nd->u.conv, n, vx.h, vx.w)
+                            : 0;
+                if (parts)
+                    be->conv_fwd_stats(be, &nd->u.conv, vx, p, vy, st);
+                else
+                    be->conv_fwd(be, &nd->u.conv, vx, p, vy, nd->acc);
+                if (stats_from(net, i + 1, 1))
+                    net->nodes[i + 1].bst_parts = parts;
+            }
             net->nodes[i].sep_ran = fused;
-            net->nodes[i].bst_parts = fused ? parts : 0;
             break;
         case NODE_BN: {
-            float *st = net->state + nd->s_off;
-            const net_node *src = i >= 2 ? nd - 2 : NULL;
+            float *bs = net->state + nd->s_off;
             int c = vx.c;
-            if (train && src && src->bst_parts && be->bn_fwd_parts)
-                be->bn_fwd_parts(be, &nd->u.bn, vx, net->bst + src->bst_off, src->bst_parts, p,
-                                 p + c, st + 2 * c, st + 3 * c, st, st + c, vy, nd->acc,
+            if (train && nd->bst_parts && be->bn_fwd_parts)
+                be->bn_fwd_parts(be, &nd->u.bn, vx, net->bst + nd->bst_off, nd->bst_parts, p,
+                                 p + c, bs + 2 * c, bs + 3 * c, bs, bs + c, vy, nd->acc,
                                  sscale_of(net, nd));
             else if (train)
-                be->bn_fwd_train(be, &nd->u.bn, vx, p, p + c, st + 2 * c, st + 3 * c, st, st + c,
+                be->bn_fwd_train(be, &nd->u.bn, vx, p, p + c, bs + 2 * c, bs + 3 * c, bs, bs + c,
                                  vy, nd->acc, sscale_of(net, nd));
             else
-                be->bn_fwd_eval(be, &nd->u.bn, vx, p, p + c, st, st + c, vy, nd->acc);
+                be->bn_fwd_eval(be, &nd->u.bn, vx, p, p + c, bs, bs + c, vy, nd->acc);
             break;
         }
         case NODE_POOL:

@@ -41,12 +41,13 @@ typedef struct net_node {
                       * takes as one (be->sep_bwd, at this node: the next
                       * node, the only reader of this one's output, then
                       * gives only its filter gradient) */
-    int bst;         /* set by net_plan: a sep pair whose forward may also take
-                      * the statistics of the batch norm that follows it
-                      * (be->sep_fwd's stats, at net->bst + bst_off) */
+    int bst;         /* set by net_plan: a batch norm whose statistics the
+                      * convolution writing its input may take as it writes
+                      * (be->sep_fwd's or be->conv_fwd_stats' stats, at
+                      * net->bst + bst_off) */
     long bst_off;
-    int bst_parts;   /* the last forward: the partial sums it took (0: none,
-                      * the batch norm takes its own) */
+    int bst_parts;   /* the last forward: how many partial sums that
+                      * convolution took (0: none, the batch norm takes its own) */
     long p_off;      /* parameters: conv W; bn gamma, beta; linear W, b */
     long p_len;
     long s_off;      /* bn: running mean, running var, saved mean, saved 1/std */
@@ -85,7 +86,7 @@ typedef struct cl_net {
     float *params, *pgrad, *mom, *state;
     float *path_scale;      /* [n_paths][max_batch]: drop-path scales */
     float *path_host;       /* the same, drawn in host memory */
-    double *bst;            /* the batch-norm statistics sep pairs take (bst) */
+    double *bst;            /* the batch-norm statistics convolutions take (bst) */
     int *labels;            /* [max_batch] */
     float *loss_dev;
     int *correct_dev;

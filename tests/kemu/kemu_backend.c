@@ -125,6 +125,18 @@ static void kb_conv_fwd(cl_backend *be, const conv_desc *d, tview x, const float
         kb(be)->cpu->conv_fwd(kb(be)->cpu, d, x, w, y, acc);
 }
 
+static int kb_conv_stats_parts(cl_backend *be, const conv_desc *d, int n, int h, int w)
+{
+    (void)be;
+    return k_pw_stats_parts(d, n, h, w);
+}
+
+static void kb_conv_fwd_stats(cl_backend *be, const conv_desc *d, tview x, const float *w, tview y,
+                              double *stats)
+{
+    check(be, k_pw_fwd_stats(NULL, d, x, w, y, stats), "pointwise forward with statistics");
+}
+
 static int kb_sep_fwd(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
                       const float *wd, tview mid, const float *wp, tview y, double *stats)
 {
@@ -371,6 +383,8 @@ static const cl_backend kb_table = {
     .conv_prepare = kb_conv_prepare,
     .pool_prepare = kb_pool_prepare,
     .conv_fwd = kb_conv_fwd,
+    .conv_stats_parts = kb_conv_stats_parts,
+    .conv_fwd_stats = kb_conv_fwd_stats,
     .conv_bwd_data = kb_conv_bwd_data,
     .conv_bwd_filter = kb_conv_bwd_filter,
     .conv_bwd = kb_conv_bwd,

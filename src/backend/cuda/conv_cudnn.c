@@ -1014,6 +1014,35 @@ void cuda_conv_fwd(cl_backend *be, const conv_desc *d, tview x, const float *w, 
         run_impl(s, d, e, kind, impl, DIR_FWD, x, w, y, y, NULL, acc);
 }
 
+/* the batch-norm statistics of y, taken by our pointwise forward kernel
+ * where it runs the convolution (unless CELLAR_BN_STATS=apart) */
+int cuda_conv_stats_parts(cl_backend *be, const conv_desc *d, int n, int h, int w)
+{
+    cuda_state *s = cuda_of(be);
+    int kind;
+    if (!s->bn_stats || impl_of(s, d, h, w, DIR_FWD, &kind) != IMPL_OWN || kind != OWN_PW)
+        return 0;
+    return k_pw_stats_parts(d, n, h, w);
+}
+
+void cuda_conv_fwd_stats(cl_backend *be, const conv_desc *d, tview x, const float *w, tview y,
+                         double *stats)
+{
+    cuda_state *s = cuda_of(be);
+    const char *what = "pointwise convolution kernel (with batch-norm statistics)";
+    if (s->failed)
+        return;
+    if (!cuda_conv_stats_parts(be, d, x.n, x.h, x.w)) {
+        cuda_fail_at(s, __FILE__, __LINE__,
+                     "%s %dx%d convolution (%d->%d) on %dx%d images: asked for batch-norm "
+                     "statistics it does not give (conv_stats_parts)",
+                     own_name(own_kind(d)), d->kh, d->kw, d->cin, d->cout, x.h, x.w);
+        return;
+    }
+    if (RT_OK(s, k_pw_fwd_stats(s->stream, d, x, w, y, stats), what))
+        cuda_after_op(s, what);
+}
+
 void cuda_conv_bwd_data(cl_backend *be, const conv_desc *d, tview x, const float *w, tview dy,
                         tview dx, int acc)
 {

@@ -33,8 +33,9 @@
  *   CELLAR_CUDA_LANES=k    a network's independent ops on up to k streams (1 to 8, default 1)
  *   CELLAR_BN_SPLIT=0      batch norm one block per channel always (one kernel, not two)
  *   CELLAR_BN_STATS=apart  every batch norm takes its own statistics (the default,
- *                          fused: those after a fused separable forward take the
- *                          sums that kernel gave as it wrote their input) */
+ *                          fused: those after a fused separable forward or one of
+ *                          our pointwise kernels take the sums that kernel gave as
+ *                          it wrote their input) */
 #include "backend/cuda/cuda.h"
 
 #include <stdarg.h>
@@ -805,6 +806,8 @@ static const cl_backend cuda_table = {
     .conv_prepare = cuda_conv_prepare,
     .pool_prepare = cuda_pool_prepare,
     .conv_fwd = cuda_conv_fwd,
+    .conv_stats_parts = cuda_conv_stats_parts,
+    .conv_fwd_stats = cuda_conv_fwd_stats,
     .conv_bwd_data = cuda_conv_bwd_data,
     .conv_bwd_filter = cuda_conv_bwd_filter,
     .conv_bwd = cuda_conv_bwd,
@@ -1007,7 +1010,7 @@ void cuda_set_detail(cl_backend *be)
              cuda_sep_on(s, SEP_BWD)   ? "fused"
              : cuda_sep_on(s, SEP_FWD) ? "forward"
                                        : "split",
-             cuda_sep_on(s, SEP_FWD) && !s->bn_stats ? ", batch-norm statistics apart" : "",
+             !s->bn_stats ? ", batch-norm statistics apart" : "",
              s->strict ? "fp32" : "tf32", lanes);
     be->detail = s->detail;
 }

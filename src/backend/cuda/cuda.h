@@ -48,9 +48,9 @@ typedef struct cuda_state {
     int graphs;          /* CUDA graphs allowed (CELLAR_CUDA_GRAPH, default on) */
     int bn_split;        /* batch norm split over the batch when channels are few
                           * (CELLAR_BN_SPLIT, default on) */
-    int bn_stats;        /* batch-norm statistics taken by the separable
-                          * forward kernel as it writes (CELLAR_BN_STATS:
-                          * fused, the default, or apart) */
+    int bn_stats;        /* batch-norm statistics taken by the separable and
+                          * pointwise forward kernels as they write
+                          * (CELLAR_BN_STATS: fused, the default, or apart) */
     int capturing;       /* between graph_begin and graph_end */
     void *blas_ws;       /* cuBLAS's workspace, given once so that it never
                           * allocates inside a recorded step */
@@ -159,6 +159,9 @@ void cuda_sep_bwd(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tvie
  * SEP_BWD): s->sep has it, and the depthwise and pointwise ways allow it */
 int cuda_sep_on(const cuda_state *s, int dir);
 void cuda_conv_fwd(cl_backend *be, const conv_desc *d, tview x, const float *w, tview y, int acc);
+int cuda_conv_stats_parts(cl_backend *be, const conv_desc *d, int n, int h, int w);
+void cuda_conv_fwd_stats(cl_backend *be, const conv_desc *d, tview x, const float *w, tview y,
+                         double *stats);
 void cuda_conv_bwd_data(cl_backend *be, const conv_desc *d, tview x, const float *w, tview dy,
                         tview dx, int acc);
 void cuda_conv_bwd_filter(cl_backend *be, const conv_desc *d, tview x, tview dy, float *dw);
