@@ -19,7 +19,8 @@
 #include "cuda_runtime.h"
 
 #define TOTAL_BYTES ((size_t)80 << 30)   /* the memory the stand-in device reports */
-#define SMS 4    /* and its multiprocessors: a small GPU, so that few blocks split a sum */
+#define SMS 4    /* and its multiprocessors: a small GPU, so that few blocks split a sum
+                  * (KEMU_SMS=k: k of them, 1 to 1024, e.g. 132 to split sums as an H100) */
 
 /* device memory an operation was given (argument `arg` of `who`) */
 struct kemu_use {
@@ -300,12 +301,28 @@ cudaError_t cudaSetDevice(int dev)
     return dev == 0 ? cudaSuccess : fail(cudaErrorInvalidDevice);
 }
 
+/* the multiprocessors the stand-in reports: SMS, or KEMU_SMS when it is
+ * a number from 1 to 1024 */
+static int kemu_sms(void)
+{
+    const char *v = getenv("KEMU_SMS");
+    char *end;
+    long k = v && *v ? strtol(v, &end, 10) : 0;
+    if (!v || !*v)
+        return SMS;
+    if (*end || k < 1 || k > 1024) {
+        fprintf(stderr, "kemu: KEMU_SMS=%s: expected a number from 1 to 1024\n", v);
+        abort();
+    }
+    return (int)k;
+}
+
 cudaError_t cudaDeviceGetAttribute(int *value, cudaDeviceAttr attr, int dev)
 {
     if (dev != 0 ||
         (attr != cudaDevAttrMultiProcessorCount && attr != cudaDevAttrMemoryPoolsSupported))
         return fail(cudaErrorInvalidValue);
-    *value = attr == cudaDevAttrMultiProcessorCount ? SMS : 1;
+    *value = attr == cudaDevAttrMultiProcessorCount ? kemu_sms() : 1;
     return cudaSuccess;
 }
 
