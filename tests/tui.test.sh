@@ -127,8 +127,12 @@ cellar.experiment { name = "fast", dataset = "fashion-mnist", train_images = 256
   child = { N = 1, F = 4, epochs = 1, batch = 32 }, strategy = cellar.ppo { batch = 3, hidden = 16 },
   budget = 6, seed = 4 }
 EOF
+# the new session first, then the old one gone: killing the server's
+# only session makes it exit, and a session started at that moment meets
+# "server exited unexpectedly"
+T new-session -d -s w2 -x 120 -y 40 "$CELLAR fast.lua --db f.db; echo \$? >exit2.status; sleep 600"
 T kill-session -t w
-T new-session -d -s w -x 120 -y 40 "$CELLAR fast.lua --db f.db; echo \$? >exit2.status; sleep 600"
+T rename-session -t w2 w
 wait_for 600 '[ -f f.db ]'
 T send-keys -t w p
 T send-keys -t w :
