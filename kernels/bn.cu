@@ -206,29 +206,41 @@ static __device__ void bn_parts_total(const double *part, int parts, int c, doub
     *q = warp_sum(b);
 }
 
-static __global__ void bn_norm_k(float eps, float mom, tview x, const float *gamma,
-                                 const float *beta, float *save_mean, float *save_rstd,
-                                 float *run_mean, float *run_var, tview y, int acc,
-                                 const float *sscale, int parts, const double *part, k_div hd)
+/* The rest of a split forward once thread 0 holds channel blockIdx.x's
+ * sum s and sum of squares q: its mean and 1/std (block (c, 0) writes
+ * them and moves the running statistics), then range blockIdx.y of
+ * gridDim.y of its values normalised; ab: the block's shared pair */
+static __device__ void bn_norm_range(double s, double q, float eps, float mom, tview x,
+                                     const float *gamma, const float *beta, float *save_mean,
+                                     float *save_rstd, float *run_mean, float *run_var, tview y,
+                                     int acc, const float *sscale, k_div hd, float *ab)
 {
-    __shared__ float ab[2];
     int c = blockIdx.x, hw = x.h * x.w, m = x.n * hw, i0, i1;
-    double s = 0.0, q = 0.0;
-    if (threadIdx.x < 32)
-        bn_parts_total(part, parts, c, &s, &q);
     if (threadIdx.x == 0) {
-        double mean, var;
+        double mean = s / m, var = q / m - mean * mean;
         float mf, rstd;
-        mean = s / m;
-        var = q / m - mean * mean;
         bn_finish(mean, var > 0.0 ? var : 0.0, m, eps, mom, c, blockIdx.y == 0, save_mean,
                   save_rstd, run_mean, run_var, &mf, &rstd);
         ab[0] = gamma[c] * rstd;
         ab[1] = beta[c] - mf * ab[0];
     }
     __syncthreads();
-    bn_range(m, parts, &i0, &i1);
+    bn_range(m, gridDim.y, &i0, &i1);
     bn_apply(x, y, (long)c * hw, hd, ab[0], ab[1], acc, sscale, i0, i1);
+}
+
+static __global__ void bn_norm_k(float eps, float mom, tview x, const float *gamma,
+                                 const float *beta, float *save_mean, float *save_rstd,
+                                 float *run_mean, float *run_var, tview y, int acc,
+                                 const float *sscale, int parts, const double *part, k_div hd)
+{
+    __shared__ float ab[2];
+    int c = blockIdx.x;
+    double s = 0.0, q = 0.0;
+    if (threadIdx.x < 32)
+        bn_parts_total(part, parts, c, &s, &q);
+    bn_norm_range(s, q, eps, mom, x, gamma, beta, save_mean, save_rstd, run_mean, run_var, y, acc,
+                  sscale, hd, ab);
 }
 
 /* bn_norm_k for statistics summed elsewhere (a convolution's epilogue:
@@ -244,7 +256,7 @@ static __global__ void bn_norm_parts_k(float eps, float mom, tview x, const floa
 {
     __shared__ double sh[33];
     __shared__ float ab[2];
-    int c = blockIdx.x, hw = x.h * x.w, m = x.n * hw, i0, i1;
+    int c = blockIdx.x;
     double s = 0.0, q = 0.0;
     for (int p = threadIdx.x; p < nparts; p += blockDim.x) {
         s += part[((long)p * gridDim.x + c) * 2];
@@ -252,17 +264,8 @@ static __global__ void bn_norm_parts_k(float eps, float mom, tview x, const floa
     }
     s = block_sum(s, sh);
     q = block_sum(q, sh);
-    if (threadIdx.x == 0) {
-        double mean = s / m, var = q / m - mean * mean;
-        float mf, rstd;
-        bn_finish(mean, var > 0.0 ? var : 0.0, m, eps, mom, c, blockIdx.y == 0, save_mean,
-                  save_rstd, run_mean, run_var, &mf, &rstd);
-        ab[0] = gamma[c] * rstd;
-        ab[1] = beta[c] - mf * ab[0];
-    }
-    __syncthreads();
-    bn_range(m, gridDim.y, &i0, &i1);
-    bn_apply(x, y, (long)c * hw, hd, ab[0], ab[1], acc, sscale, i0, i1);
+    bn_norm_range(s, q, eps, mom, x, gamma, beta, save_mean, save_rstd, run_mean, run_var, y, acc,
+                  sscale, hd, ab);
 }
 
 static __global__ void bn_bwd_sums_k(tview x, tview dy, const float *save_mean,

@@ -464,6 +464,7 @@ int net_plan(cl_net *net, int max_batch, cl_err *err)
      * own, so convolutions on different lanes never share one */
     for (int i = 0; i < net->n_nodes; i++) {
         net_node *c = &net->nodes[i];
+        int from[2] = {stats_from(net, i, 2), stats_from(net, i, 1)};
         long most = 0;
         c->bst = 0;
         c->bst_off = 0;
@@ -472,7 +473,6 @@ int net_plan(cl_net *net, int max_batch, cl_err *err)
             continue;
         for (int k = 0; k < 2; k++) {
             cl_backend *bn_on = k ? net_lane_backend(net, 0, i) : be;
-            int from[2] = {stats_from(net, i, 2), stats_from(net, i, 1)};
             for (int f = 0; f < 2; f++) {
                 const net_node *a;
                 const net_value *vx;
