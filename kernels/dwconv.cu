@@ -15,7 +15,7 @@
  *   filter grad a split reduction: block (c, part) sums its channel's K*K
  *               products over a slice of the batch (per thread, then per
  *               warp by shuffles, then across warps), writing one partial
- *               per part; a second kernel adds the parts in order.  With
+ *               per part; k_parts_sum adds the parts in its fixed order.  With
  *               one part the block writes dw itself.  Tiled where the
  *               forward is, else one thread per output value.
  *

@@ -324,20 +324,51 @@ cudaError_t k_step_next(cudaStream_t st, const step_ref *sr)
 
 /* ---- sums split in parts ---- */
 
-/* out[i] = the sum over q of part[q][i], q in order */
-static __global__ void parts_sum_k(long count, int parts, const float *part, float *out)
+/* out[i] = the sum over q of part[q][i] in the order k_parts_warps fixes:
+ * a warp's lanes take 32 consecutive i (each load one line), W warps share
+ * them, warp w adding parts w, w + W, w + 2W, ... in order, and the first
+ * of them then adds the W sums in warp order.  With one warp (parts <= 16)
+ * that is parts 0, 1, 2, ... in order.  Thousands of parts (the separable
+ * backward's one per image and band, the 16 x 16 pointwise filter
+ * gradients' at batch 128) thus take 32 lanes' loads in flight each, not
+ * one thread's chain of a load per part. */
+static __global__ void parts_sum_k(long count, int parts, int W, const float *part, float *out)
 {
-    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < count;
-         i += (long)gridDim.x * blockDim.x) {
+    __shared__ float s[1024];
+    int lane = threadIdx.x & 31, wc = (int)(threadIdx.x >> 5), w = wc % W, chunk = wc / W;
+    long per = blockDim.x / W; /* values a trip takes: blockDim.x / (32 W) chunks of 32 */
+    for (long b0 = (long)blockIdx.x * per; b0 < count; b0 += (long)gridDim.x * per) {
+        long i = b0 + chunk * 32 + lane;
         float v = 0.f;
-        for (int q = 0; q < parts; q++)
-            v += part[(long)q * count + i];
-        out[i] = v;
+        if (i < count)
+            for (int q = w; q < parts; q += W)
+                v += part[(long)q * count + i];
+        if (W == 1) {
+            if (i < count)
+                out[i] = v;
+            continue;
+        }
+        s[threadIdx.x] = v;
+        __syncthreads();
+        if (w == 0 && i < count) {
+            float t = v;
+            for (int k = 1; k < W; k++)
+                t += s[(chunk * W + k) * 32 + lane];
+            out[i] = t;
+        }
+        __syncthreads();
     }
 }
 
 cudaError_t k_parts_sum(cudaStream_t st, long count, int parts, const float *part, float *out)
 {
-    K_LAUNCH(parts_sum_k, k_grid1(count), K_THREADS, st)(count, parts, part, out);
+    int W = k_parts_warps(parts), threads = 32 * W < K_THREADS ? K_THREADS : 32 * W;
+    long per = threads / W, b = (count + per - 1) / per;
+    if (count <= 0)
+        return cudaSuccess;
+    if (parts < 1 || !part || !out)
+        return cudaErrorInvalidValue;
+    K_LAUNCH(parts_sum_k, (unsigned)(b > 65535 ? 65535 : b), threads, st)
+    (count, parts, W, part, out);
     return cudaGetLastError();
 }

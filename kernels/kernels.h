@@ -74,8 +74,18 @@ cudaError_t k_drop_draw(cudaStream_t st, uint64_t seed, long step, float prob, l
 /* cpu_step_next */
 cudaError_t k_step_next(cudaStream_t st, const step_ref *sr);
 
-/* out[i] = sum over q < parts of part[q * count + i], q in order: the last
- * step of the split filter-gradient sums (no CPU twin: the CPU sums whole) */
+/* out[i] = sum over q < parts of part[q * count + i]: the last step of the
+ * split filter-gradient sums (no CPU twin: the CPU sums whole).  The order
+ * is fixed by parts alone: W = k_parts_warps(parts) warps share each i,
+ * warp w adding parts w, w + W, ... in order, then the W sums in warp
+ * order (W = 1, up to 16 parts: q in order). */
+static inline int k_parts_warps(int parts)
+{
+    int W = 1;
+    while (W < 32 && (parts + W - 1) / W > 16)
+        W *= 2;
+    return W;
+}
 cudaError_t k_parts_sum(cudaStream_t st, long count, int parts, const float *part, float *out);
 
 /* ---- bn.cu (cpu_bn_fwd_train, cpu_bn_fwd_eval, cpu_bn_bwd) ---- */

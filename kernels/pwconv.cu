@@ -22,8 +22,8 @@
  *               T*T/4 threads a 4 x 4 block of entries over a quarter of
  *               each chunk's pixels (two 4-wide shared-memory reads for
  *               16 products), the quarters added in order at the end;
- *               the parts are then added in order
- *               (k_parts_sum).  T is 16 where both channel counts are 16
+ *               the parts are then added in k_parts_sum's fixed
+ *               order.  T is 16 where both channel counts are 16
  *               or fewer (the proxy's most common pointwise convolution,
  *               16 -> 16, would leave three quarters of a 32 x 32 tile
  *               summing zeros), else 32 (pw_filter_tile)

@@ -285,7 +285,7 @@ cudaError_t k_sep_fwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd,
  *   x <= 0 under ReLU), written (or added) once; and the filter
  *   gradient's K*K products of the band's own dmid rows with x, summed in
  *   registers, then over the warp, into one partial sum per (image, band)
- *   that k_parts_sum adds in order.
+ *   that k_parts_sum adds in its fixed order.
  *
  * The pointwise filter gradient (dy with mid) stays a kernel of its own.
  * Shapes: stride 1 with the output the input's size (padding (K-1)*D/2),

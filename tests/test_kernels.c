@@ -733,6 +733,48 @@ static void test_linear_parts(void)
     free(dy);
 }
 
+/* k_parts_sum over many parts: the order k_parts_warps documents (its W
+ * warps' in-order sums, then those in warp order), and the sum itself
+ * against double; counts not a multiple of a warp, so edge lanes idle */
+static void test_parts_sum(void)
+{
+    static const int cases[][2] = {{45, 17}, {144, 256}, {300, 1000}, {7, 40}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        int count = cases[c][0], parts = cases[c][1], W = k_parts_warps(parts);
+        int bad = 0, off = 0;
+        float *part = rand_buf((long)count * parts, 1.f), *out = malloc((size_t)count * 4);
+        double worst = 0.;
+        char what[80];
+        snprintf(what, sizeof what, "sums in %d parts of %d (%d warps a value)", parts, count, W);
+        for (int i = 0; i < count; i++)
+            out[i] = NAN;
+        if (launched(what, k_parts_sum(NULL, count, parts, part, out))) {
+            for (int i = 0; i < count; i++) {
+                float t = 0.f;
+                double d = 0., mag = 0.;
+                for (int w = 0; w < W; w++) {
+                    float v = 0.f;
+                    for (int q = w; q < parts; q += W)
+                        v += part[(long)q * count + i];
+                    t = w ? t + v : v;
+                }
+                for (int q = 0; q < parts; q++) {
+                    d += part[(long)q * count + i];
+                    mag += fabs(part[(long)q * count + i]);
+                }
+                bad += memcmp(&t, &out[i], sizeof t) != 0;
+                if (fabs(out[i] - d) / mag > worst)
+                    worst = fabs(out[i] - d) / mag;
+                off += !(fabs(out[i] - d) / mag < 1e-6);
+            }
+            CHECK(!bad, "%s: in the documented order (%d of %d differ)", what, bad, count);
+            CHECK(!off, "%s: the sum (worst %.2g of the magnitudes)", what, worst);
+        }
+        free(part);
+        free(out);
+    }
+}
+
 static void test_xent_sgd(void)
 {
     enum { N = 70, M = 10, COUNT = 3001 };
@@ -1095,6 +1137,7 @@ int main(void)
     test_pool("avg pool 7x7", POOL_AVG, 7, 1, 2, 2, 6, 7);
     test_small();
     test_linear_parts();
+    test_parts_sum();
     test_xent_sgd();
     test_batches();
     test_refusals();

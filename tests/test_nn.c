@@ -947,7 +947,8 @@ static void conv_case_end(conv_case *k, int parts)
     free(k->dwk);
 }
 
-/* dwk = the sum over q < parts of part[q][...], in order */
+/* dwk = the sum over q < parts of part[q][...], in order (k_parts_sum's
+ * order differs past 16 parts; the comparison's tolerance covers it) */
 static void add_parts(conv_case *k, const float *part, int parts)
 {
     for (long t = 0; t < k->nw; t++)
