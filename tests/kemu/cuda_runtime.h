@@ -99,6 +99,10 @@ void kemu_submit(cudaStream_t st, std::function<void()> op, const char *name);
 /* argument i of kernel k is a pointer: it must be device memory (else the
  * launch is dropped and the stream fails, as an illegal address would) */
 int kemu_device_arg(const char *k, int i, const void *p);
+/* KEMU_TRACE=2: each launch's name and shape on stderr as it is made
+ * ("kemu: launch NAME grid X Y Z block B"), to find launches too small
+ * for a GPU's multiprocessors */
+void kemu_trace_launch(const char *name, dim3 grid, dim3 block);
 
 /* pointers among a kernel's arguments, checked; views (tview) are checked
  * by an overload of kemu_arg_ok beside them (tests/kemu/kemu_args.h) */
@@ -124,6 +128,7 @@ template <typename F> struct kemu_launch {
         ((ok = kemu_arg_ok(name, ++i, a) && ok), ...);
         if (!ok)
             return;
+        kemu_trace_launch(name, g, b);
         kemu_submit(st, [=] { kemu_run(g, b, [&] { fn(a...); }); }, name);
     }
 };

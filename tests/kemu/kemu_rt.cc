@@ -152,7 +152,19 @@ void kemu_submit(cudaStream_t st, std::function<void()> op, const char *name)
     op();
 }
 
-/* KEMU_TRACE=1: a capture's operations counted by name, on stderr */
+void kemu_trace_launch(const char *name, dim3 grid, dim3 block)
+{
+    static int level = -1;
+    if (level < 0) {
+        const char *t = getenv("KEMU_TRACE");
+        level = t ? atoi(t) : 0;
+    }
+    if (level >= 2)
+        fprintf(stderr, "kemu: launch %s grid %u %u %u block %u\n", name, grid.x, grid.y, grid.z,
+                block.x);
+}
+
+/* KEMU_TRACE=1 (or 2): a capture's operations counted by name, on stderr */
 static void trace_capture(const kemu_graph *g)
 {
     std::map<std::string, long> n;
