@@ -10,11 +10,19 @@
 # On a machine with several cores the single-core tests of each suite run
 # side by side (tests/run.sh, TEST_JOBS), and the valgrind runs in two groups.
 # CIFAR-10 tests use ../shared/data when it is there (converted once into
-# tests/data/cifar10).  The last line is the total: "N passed, N failed".
+# tests/data/cifar10).  Each stage's seconds show as "-- STAGE: N s" (CI
+# must end within 20 minutes on two cores: these say where they go).  The
+# last line is the total: "N passed, N failed".
 set -u
 src=$(cd "$(dirname "$0")/.." && pwd)
 jobs=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 passed=0 failed=0
+t0=$(date +%s)
+took() { # what: the seconds since the last call (or the start), for the log
+  t1=$(date +%s)
+  echo "-- $1: $((t1 - t0)) s"
+  t0=$t1
+}
 
 count() { # add the "N passed, N failed" last line of a log to the totals
   line=$(tail -n 1 "$1")
@@ -49,22 +57,28 @@ if [ -z "${CELLAR_CIFAR_DIR:-}" ] && [ -f ../shared/data/cifar10-to-bin.py ]; th
   [ -f tests/data/cifar10/test_batch.bin ] && CELLAR_CIFAR_DIR=$src/tests/data/cifar10 && export CELLAR_CIFAR_DIR
 fi
 
+took "set-up"
 echo "== release build and test suite"
 if build build-ci; then
+  took "release build"
   ( cd build-ci && TEST_JOBS=$jobs srcdir="$src" builddir=. sh "$src/tests/run.sh" ) | tee build-ci/suite.log
   count build-ci/suite.log
+  took "release suite"
 fi
 
 echo "== AddressSanitizer and UndefinedBehaviorSanitizer"
 if build build-asan --enable-asan; then
+  took "sanitizer build"
   # protect_shadow_gap=0: the CUDA driver maps memory where ASan's shadow gap is
   # CELLAR_TEST_SHORT: the long Fashion-MNIST recipe on a tenth of the data
   ( cd build-asan && TEST_JOBS=$jobs CELLAR_TEST_SHORT=1 ASAN_OPTIONS=detect_leaks=1:protect_shadow_gap=0 srcdir="$src" builddir=. sh "$src/tests/run.sh" ) | tee build-asan/suite.log
   count build-asan/suite.log
+  took "sanitizer suite"
 fi
 
 echo "== valgrind"
 if build build-vg --disable-native --without-cuda; then
+  took "valgrind build"
   log=build-vg/valgrind.log
   : >"$log"
   # two groups of runs side by side (valgrind keeps a program on one core),
@@ -124,6 +138,7 @@ if build build-vg --disable-native --without-cuda; then
     echo "0 passed, 1 failed" >>"$log"
   fi
   count "$log"
+  took "valgrind runs"
 fi
 
 echo "$passed passed, $failed failed"
