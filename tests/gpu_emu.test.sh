@@ -40,7 +40,9 @@ CELLAR_POINTWISE=own CELLAR_DEPTHWISE=cudnn "$EMU" bench --backend cuda $small >
 check "CELLAR_POINTWISE=own CELLAR_DEPTHWISE=cudnn: bench runs and says so" sh -c "[ $rc -eq 0 ] && [ '$(jget other.out engine)' = 'depthwise cudnn, pointwise own, separable split, tf32' ]"
 # the default reads the pointwise convolutions' ReLU and shifted inputs in
 # place (own kernels); all through cuDNN they are staged first, and back
-KEMU_TRACE=1 "$EMU" bench --backend cuda $small >mixed.out 2>mixed.err
+KEMU_TRACE=2 "$EMU" bench --backend cuda $small >mixed.out 2>mixed.err
+check "KEMU_TRACE=2: the stand-in writes each launch's shape (grid and block)" \
+  grep -Eq '^kemu: launch sep_fwd_k<[0-9]+> grid [1-9][0-9]* [1-9][0-9]* 1 block [1-9][0-9]*$' mixed.err
 CELLAR_POINTWISE=cudnn KEMU_TRACE=1 "$EMU" bench --backend cuda $small >dnn.out 2>dnn.err; rc=$?
 check "CELLAR_POINTWISE=cudnn: bench runs and says so" sh -c "[ $rc -eq 0 ] && [ '$(jget dnn.out engine)' = 'depthwise own, pointwise cudnn, separable split, tf32' ]"
 check "... staging inputs (conv_stage_in_k, conv_stage_grad_k) the default (pointwise mixed) never stages" \
@@ -70,7 +72,7 @@ check "... so the default's step holds fewer operations ($(jget mixed.out graph_
 # the pointwise convolutions that read through ReLU take them
 CELLAR_BN_STATS=apart KEMU_TRACE=1 "$EMU" bench --backend cuda $small >bnst.out 2>bnst.err; rc=$?
 check "CELLAR_BN_STATS=apart: bench runs and says so" sh -c "[ $rc -eq 0 ] && [ '$(jget bnst.out engine)' = 'depthwise own, pointwise mixed, separable fused, batch-norm statistics apart, tf32' ]"
-parts_of() { sed -n 's/.*bn_norm_parts_k \([0-9]*\).*/\1/p' "$1" | head -n 1; }
+parts_of() { grep '^kemu: a capture' "$1" | sed -n 's/.*bn_norm_parts_k \([0-9][0-9]*\).*/\1/p' | head -n 1; }
 check "... every batch norm taking its own statistics, where the default takes $(parts_of mixed.err) from the kernels that wrote their input ($(parts_of split.err) with the separable layers split)" \
   sh -c "grep -q '^kemu: a capture' bnst.err && ! grep -q bn_norm_parts_k bnst.err && [ '$(parts_of split.err)' -gt 0 ] && [ '$(parts_of mixed.err)' -gt '$(parts_of split.err)' ]"
 CELLAR_BN_STATS=both "$EMU" bench --backend cuda $small >bad.out 2>bad.err; rc=$?
