@@ -37,6 +37,7 @@
 
 #define PW_PIX 128   /* threads (pixels) per block, forward and data gradient */
 #define PW_KC 64     /* channels of the summed side per trip through shared memory */
+#define PW_LD 8      /* of which a thread loads this many at once (see pw_sum) */
 
 /* a[0..3] += w * v, lane by lane */
 static __device__ __forceinline__ void fma4(float *a, float4 w, float v)
@@ -50,6 +51,52 @@ static __device__ __forceinline__ void fma4(float *a, float4 w, float v)
 static __device__ __forceinline__ float relu_if(float v, int relu)
 {
     return relu && !(v > 0.f) ? 0.f : v;
+}
+
+/* a[0..CH) += wsh[k][..] * relu?(src[k * stride]) for k < kc, k in order:
+ * the forward's and data gradient's inner loop over a trip's channels.
+ * The values come PW_LD at a time, each group loaded while the group
+ * before it is summed, so that PW_LD loads are in flight behind the
+ * products: where few blocks run (the 8x8 and 16x16 planes at batch 128
+ * fill a few warps a multiprocessor), one or two loads at a time before
+ * their products left each thread waiting on memory every channel or two.
+ * The sums' order is the same either way. */
+template <int CH>
+static __device__ __forceinline__ void pw_sum(float *a, const float4 (*wsh)[CH / 4],
+                                              const float *src, long stride, int kc, int relu)
+{
+    int k = 0;
+    float v[PW_LD];
+    if (kc >= PW_LD) {
+#pragma unroll
+        for (int u = 0; u < PW_LD; u++)
+            v[u] = src[u * stride];
+    }
+    for (; k + PW_LD <= kc; k += PW_LD) {
+        /* the next group (this one again after the last: no branch, so
+         * the loads stay ahead of the products) */
+        int kn = k + 2 * PW_LD <= kc ? k + PW_LD : k;
+        float nv[PW_LD];
+#pragma unroll
+        for (int u = 0; u < PW_LD; u++)
+            nv[u] = src[(kn + u) * stride];
+#pragma unroll
+        for (int u = 0; u < PW_LD; u++) {
+            float r = relu_if(v[u], relu);
+#pragma unroll
+            for (int j4 = 0; j4 < CH / 4; j4++)
+                fma4(a + 4 * j4, wsh[k + u][j4], r);
+        }
+#pragma unroll
+        for (int u = 0; u < PW_LD; u++)
+            v[u] = nv[u];
+    }
+    for (; k < kc; k++) {
+        float r = relu_if(src[k * stride], relu);
+#pragma unroll
+        for (int j4 = 0; j4 < CH / 4; j4++)
+            fma4(a + 4 * j4, wsh[k][j4], r);
+    }
 }
 
 /* Which pixel of which image a thread of a forward or data-gradient
@@ -109,12 +156,7 @@ static __global__ void pw_fwd_k(tview x, const float *wt, tview y, int s, int oy
             }
             __syncthreads();
             if (live)
-                for (int ci = 0; ci < kc; ci++) {
-                    float v = relu_if(xi[(long)(c0 + ci) * hw], relu);
-#pragma unroll
-                    for (int j4 = 0; j4 < CH / 4; j4++)
-                        fma4(a + 4 * j4, wsh[ci][j4], v);
-                }
+                pw_sum<CH>(a, wsh, xi + (long)c0 * hw, hw, kc, relu);
         }
         if (live) {
             float *yo = y.d + (long)img * y.ns + (long)co0 * howo + p;
@@ -180,12 +222,7 @@ static __global__ void pw_data_k(tview x, const float *wt, tview dy, tview dx, i
             }
             __syncthreads();
             if (dst >= 0)
-                for (int co = 0; co < kc; co++) {
-                    float g = gi[(long)(c0 + co) * howo];
-#pragma unroll
-                    for (int j4 = 0; j4 < CH / 4; j4++)
-                        fma4(a + 4 * j4, wsh[co][j4], g);
-                }
+                pw_sum<CH>(a, wsh, gi + (long)c0 * howo, howo, kc, 0);
         }
         if (live) {
             const float *xq = x.d + (long)img * x.ns + (long)ci0 * hw + q;
