@@ -58,11 +58,39 @@ static __device__ void bn_finish(double mean, double var, int m, float eps, floa
     }
 }
 
+/* The passes over a channel's values take BN_LD of a thread's values at
+ * a time, every load of the group before any store: a thread's values
+ * one at a time (a store between each load and the next, which the
+ * compiler may not move a load above) kept one or two loads in flight,
+ * and a batch norm does little but wait on memory.  Each value's result,
+ * and the order of the sums, are as one at a time. */
+#define BN_LD 4
+
 /* y (+)= sscale[img] * (a x + b) over the channel's values [i0, i1) */
 static __device__ void bn_apply(tview x, tview y, long co, k_div hw, float a, float b, int acc,
                                 const float *sscale, int i0, int i1)
 {
-    for (int i = i0 + threadIdx.x; i < i1; i += blockDim.x) {
+    int bd = (int)blockDim.x, i = i0 + (int)threadIdx.x;
+    for (; i + (BN_LD - 1) * bd < i1; i += BN_LD * bd) {
+        float v[BN_LD], o[BN_LD], sc[BN_LD];
+        long at[BN_LD];
+#pragma unroll
+        for (int u = 0; u < BN_LD; u++) {
+            int j = i + u * bd;
+            sc[u] = sscale ? sscale[k_div_q(hw, j)] : 1.f;
+            v[u] = x.d[bn_at(x, co, hw, j)];
+            at[u] = bn_at(y, co, hw, j);
+            o[u] = acc ? y.d[at[u]] : 0.f;
+        }
+#pragma unroll
+        for (int u = 0; u < BN_LD; u++) {
+            if (!acc)
+                y.d[at[u]] = (sc[u] * a) * v[u] + sc[u] * b;
+            else if (sc[u] != 0.f)
+                y.d[at[u]] = o[u] + ((sc[u] * a) * v[u] + sc[u] * b);
+        }
+    }
+    for (; i < i1; i += bd) {
         int img = k_div_q(hw, i);
         float sc = sscale ? sscale[img] : 1.f, v = x.d[bn_at(x, co, hw, i)];
         float *o = y.d + bn_at(y, co, hw, i);
@@ -79,7 +107,24 @@ static __device__ void bn_dy_sums(tview x, tview dy, long co, k_div hw, float me
                                   double *sdyx)
 {
     double a = 0.0, b = 0.0;
-    for (int i = i0 + threadIdx.x; i < i1; i += blockDim.x) {
+    int bd = (int)blockDim.x, i = i0 + (int)threadIdx.x;
+    for (; i + (BN_LD - 1) * bd < i1; i += BN_LD * bd) {
+        float g[BN_LD], p[BN_LD], sc[BN_LD];
+#pragma unroll
+        for (int u = 0; u < BN_LD; u++) {
+            int j = i + u * bd;
+            sc[u] = sscale ? sscale[k_div_q(hw, j)] : 1.f;
+            g[u] = dy.d[bn_at(dy, co, hw, j)];
+            p[u] = x.d[bn_at(x, co, hw, j)];
+        }
+#pragma unroll
+        for (int u = 0; u < BN_LD; u++)
+            if (sc[u] != 0.f) {
+                a += (double)sc[u] * g[u];
+                b += (double)sc[u] * (g[u] * (p[u] - mean));
+            }
+    }
+    for (; i < i1; i += bd) {
         int img = k_div_q(hw, i);
         float sc = sscale ? sscale[img] : 1.f, g;
         if (sc == 0.f)
@@ -112,7 +157,26 @@ static __device__ void bn_grads(double sdy, double sdyx, float gamma, float rstd
 static __device__ void bn_dx(tview x, tview dy, tview dx, long co, k_div hw, float mean, float k,
                              float mdy, float mdyx, const float *sscale, int acc, int i0, int i1)
 {
-    for (int i = i0 + threadIdx.x; i < i1; i += blockDim.x) {
+    int bd = (int)blockDim.x, i = i0 + (int)threadIdx.x;
+    for (; i + (BN_LD - 1) * bd < i1; i += BN_LD * bd) {
+        float g[BN_LD], p[BN_LD], o[BN_LD], sc[BN_LD];
+        long at[BN_LD];
+#pragma unroll
+        for (int u = 0; u < BN_LD; u++) {
+            int j = i + u * bd;
+            sc[u] = sscale ? sscale[k_div_q(hw, j)] : 1.f;
+            g[u] = dy.d[bn_at(dy, co, hw, j)];
+            p[u] = x.d[bn_at(x, co, hw, j)];
+            at[u] = bn_at(dx, co, hw, j);
+            o[u] = acc ? dx.d[at[u]] : 0.f;
+        }
+#pragma unroll
+        for (int u = 0; u < BN_LD; u++) {
+            float v = k * (sc[u] * g[u] - mdy - (p[u] - mean) * mdyx);
+            dx.d[at[u]] = acc ? o[u] + v : v;
+        }
+    }
+    for (; i < i1; i += bd) {
         int img = k_div_q(hw, i);
         float sc = sscale ? sscale[img] : 1.f;
         float g = dy.d[bn_at(dy, co, hw, i)], p = x.d[bn_at(x, co, hw, i)];
