@@ -6,8 +6,11 @@
 #ifndef CELLAR_KERNELS_DWTILE_CUH
 #define CELLAR_KERNELS_DWTILE_CUH
 
+#include <cuda_pipeline_primitives.h>
+
 #include "common.cuh"
 #include "conv_math.h"
+#include "fastdiv.h"
 
 /* Tile row t (tw floats, the warp's lanes across it) from row iy of an
  * h x w plane, read through ReLU when relu, zero outside the plane (the
@@ -33,6 +36,46 @@ static __device__ __forceinline__ void dwt_copy_row(float *t, const float *plane
                                                                    : 0.f;
         }
     }
+}
+
+/* cc tiles of th x tw (tile i at t + i * per, per = th * tw) from rows
+ * iy0.. of cc h x w planes (plane i at planes + i * hw), read through
+ * ReLU when relu, zero outside the planes (the tile's column tx is the
+ * plane's column tx - pad): a warp to a row, as dwt_copy_row, but each
+ * value an asynchronous copy (cp.async: global to shared memory without
+ * passing through registers), so that a warp starts its rows' copies one
+ * after another and then waits once for all, before putting its own
+ * values through ReLU.  Loading and storing, a lane had one or two loads
+ * in flight and waited for each row: at 8x8 planes (rows of 12) a block
+ * waited on memory a dozen times a trip.  The caller's barrier after it
+ * makes the tiles whole for the block. */
+static __device__ __forceinline__ void dwt_copy_tiles(float *t, int per, const float *planes,
+                                                      long hw, int cc, int th, int tw, int iy0,
+                                                      int h, int w, int pad, int relu)
+{
+    int lane = (int)(threadIdx.x & 31), warp = (int)(threadIdx.x >> 5);
+    int nw = (int)(blockDim.x >> 5);
+    for (int row = warp; row < cc * th; row += nw) {
+        int i = row / th, ty = row - i * th, iy = iy0 + ty;
+        float *tr = t + i * per + ty * tw;
+        const float *xr = planes + i * hw + (long)iy * w;
+        for (int tx = lane; tx < tw; tx += 32) {
+            int ix = tx - pad;
+            if (iy >= 0 && iy < h && ix >= 0 && ix < w)
+                __pipeline_memcpy_async(tr + tx, xr + ix, sizeof(float));
+            else
+                tr[tx] = 0.f;
+        }
+    }
+    __pipeline_commit();
+    __pipeline_wait_prior(0);
+    if (relu)
+        for (int row = warp; row < cc * th; row += nw) {
+            int i = row / th, ty = row - i * th;
+            float *tr = t + i * per + ty * tw;
+            for (int tx = lane; tx < tw; tx += 32)
+                tr[tx] = dw_relu(tr[tx], 1);
+        }
 }
 
 /* seg = the SEG tile values from row: what one filter row reads for a

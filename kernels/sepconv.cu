@@ -99,7 +99,7 @@ static __global__ void __launch_bounds__(SEP_PIX)
     int npx = rows * y.w, per = sh.th * sh.tw, ohw = y.h * y.w, hw = x.h * x.w;
     int t = (int)threadIdx.x, g = k_div_q(sh.dpix, t), px = t - g * sh.pix;
     int live = g < sh.ng && px < npx, co0 = g * SEP_G, nco = y.c - co0, cw = sh.ng * (SEP_G / 4);
-    int warp = t >> 5, nw = (int)(blockDim.x >> 5), iy0 = oy0 * S - pad;
+    int iy0 = oy0 * S - pad;
 
     nco = nco < SEP_G ? nco : SEP_G;
     for (int img = blockIdx.y; img < x.n; img += gridDim.y) {
@@ -112,12 +112,9 @@ static __global__ void __launch_bounds__(SEP_PIX)
         for (int c0 = 0; c0 < x.c; c0 += SEP_CC) {
             int cc = x.c - c0 < SEP_CC ? x.c - c0 : SEP_CC;
             __syncthreads();   /* the last chunk's readers are done */
-            /* the chunk's input bands, a warp to a row, through ReLU */
-            for (int row = warp; row < cc * sh.th; row += nw) {
-                int i = row / sh.th, ty = row - i * sh.th;
-                dwt_copy_row(xs + i * per + ty * sh.tw, xi + (long)(c0 + i) * hw, iy0 + ty, x.h,
-                             x.w, sh.tw, pad, relu, 1);
-            }
+            /* the chunk's input bands, through ReLU */
+            dwt_copy_tiles(xs, per, xi + (long)c0 * hw, hw, cc, sh.th, sh.tw, iy0, x.h, x.w, pad,
+                           relu);
             for (int j = t; j < cc * K * K; j += blockDim.x)
                 kw[j] = wd[(long)c0 * K * K + j];
             /* consecutive threads read consecutive input channels of one

@@ -21,6 +21,7 @@
  * elsewhere, or with KEMU_UCONTEXT defined, through ucontext.  The x87
  * control word and MXCSR, callee-saved as well, are never changed here,
  * so they are not saved. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@
 
 #include <vector>
 
+#include "cuda_pipeline_primitives.h"
 #include "cuda_runtime.h"
 
 #if defined(__x86_64__) && defined(__linux__) && !defined(__CET__) && !defined(KEMU_UCONTEXT)
@@ -362,6 +364,59 @@ unsigned long long kemu_shfl_xor(unsigned long long v, int mask)
     lanes[t] = v;
     to_sched(AT_WARP);
     return src < blockDim.x ? taken[src] : v;
+}
+
+/* ---- asynchronous copies (cuda_pipeline_primitives.h) ---- */
+
+struct async_copy {
+    void *dst;
+    const void *src;
+    size_t bytes, zeros;
+    unsigned long batch; /* the thread's commits before it */
+};
+static std::vector<std::vector<async_copy>> copies;   /* [threadIdx.x], this block's */
+static std::vector<unsigned long> commits;            /* [threadIdx.x] */
+static unsigned long copies_block = ~0ul;             /* the block they belong to */
+
+static void copies_for_thread()
+{
+    if (copies_block != block_serial) {   /* a new block: what an old one left is lost */
+        copies.assign(blockDim.x, {});
+        commits.assign(blockDim.x, 0);
+        copies_block = block_serial;
+    }
+}
+
+void __pipeline_memcpy_async(void *dst, const void *src, size_t size_and_align, size_t zfill)
+{
+    if ((size_and_align != 4 && size_and_align != 8 && size_and_align != 16) ||
+        zfill > size_and_align || ((uintptr_t)dst | (uintptr_t)src) % size_and_align) {
+        fprintf(stderr, "kemu: __pipeline_memcpy_async of %zu bytes (%zu zeros) from %p to %p: "
+                        "not a copy cp.async makes\n", size_and_align, zfill, src, dst);
+        abort();
+    }
+    copies_for_thread();
+    copies[threadIdx.x].push_back({dst, src, size_and_align, zfill, commits[threadIdx.x]});
+}
+
+void __pipeline_commit()
+{
+    copies_for_thread();
+    commits[threadIdx.x]++;
+}
+
+void __pipeline_wait_prior(size_t prior)
+{
+    std::vector<async_copy> left;
+    copies_for_thread();
+    for (const async_copy &c : copies[threadIdx.x])
+        if (c.batch + prior < commits[threadIdx.x]) {
+            memcpy(c.dst, c.src, c.bytes - c.zeros);
+            memset((char *)c.dst + (c.bytes - c.zeros), 0, c.zeros);
+        } else {
+            left.push_back(c);
+        }
+    copies[threadIdx.x].swap(left);
 }
 
 extern "C" long kemu_blocks_run(void) { return blocks_run; }
