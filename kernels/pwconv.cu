@@ -31,6 +31,8 @@
  * Sums run in a fixed order (conv_math.h says which), so results repeat. */
 #include <limits.h>
 
+#include <cuda_pipeline_primitives.h>
+
 #include "common.cuh"
 #include "conv_math.h"
 #include "fastdiv.h"
@@ -278,17 +280,28 @@ static __global__ void __launch_bounds__(T *T / 4, 4096 / (T * T))
             src = pw_src_rc(r, p - r * dy.w, x.w, s, oy, ox);
         }
         __syncthreads();
+        /* asynchronous copies (cp.async), all of a thread's started before
+         * it waits for any: loading and storing, it waited for each */
         for (int ch = threadIdx.x / PW_FK; ch < T; ch += NT / PW_FK) {
-            float g = 0.f, v = 0.f;
-            if (in) {
-                if (co0 + ch < dy.c)
-                    g = dy.d[(long)img * dy.ns + (long)(co0 + ch) * howo + p];
-                if (ci0 + ch < x.c)
-                    v = relu_if(x.d[(long)img * x.ns + (long)(ci0 + ch) * hw + src], relu);
-            }
-            ((float *)gs[px])[ch] = g;
-            ((float *)xs[px])[ch] = v;
+            float *gd = (float *)gs[px] + ch, *vd = (float *)xs[px] + ch;
+            if (in && co0 + ch < dy.c)
+                __pipeline_memcpy_async(gd, dy.d + (long)img * dy.ns + (long)(co0 + ch) * howo + p,
+                                        sizeof(float));
+            else
+                *gd = 0.f;
+            if (in && ci0 + ch < x.c)
+                __pipeline_memcpy_async(vd, x.d + (long)img * x.ns + (long)(ci0 + ch) * hw + src,
+                                        sizeof(float));
+            else
+                *vd = 0.f;
         }
+        __pipeline_commit();
+        __pipeline_wait_prior(0);
+        if (relu)
+            for (int ch = threadIdx.x / PW_FK; ch < T; ch += NT / PW_FK) {
+                float *vd = (float *)xs[px] + ch;
+                *vd = relu_if(*vd, 1);
+            }
         __syncthreads();
 #pragma unroll
         for (int j = 0; j < SL; j++) {
