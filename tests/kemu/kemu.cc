@@ -381,8 +381,14 @@ static unsigned long copies_block = ~0ul;             /* the block they belong t
 static void copies_for_thread()
 {
     if (copies_block != block_serial) {   /* a new block: what an old one left is lost */
-        copies.assign(blockDim.x, {});
-        commits.assign(blockDim.x, 0);
+        if (copies.size() < blockDim.x) {
+            copies.resize(blockDim.x);
+            commits.resize(blockDim.x);
+        }
+        for (unsigned t = 0; t < blockDim.x; t++) {   /* (the queues keep their room) */
+            copies[t].clear();
+            commits[t] = 0;
+        }
         copies_block = block_serial;
     }
 }
@@ -407,16 +413,17 @@ void __pipeline_commit()
 
 void __pipeline_wait_prior(size_t prior)
 {
-    std::vector<async_copy> left;
+    size_t kept = 0;
     copies_for_thread();
-    for (const async_copy &c : copies[threadIdx.x])
-        if (c.batch + prior < commits[threadIdx.x]) {
-            memcpy(c.dst, c.src, c.bytes - c.zeros);
-            memset((char *)c.dst + (c.bytes - c.zeros), 0, c.zeros);
+    std::vector<async_copy> &q = copies[threadIdx.x];
+    for (size_t k = 0; k < q.size(); k++)
+        if (q[k].batch + prior < commits[threadIdx.x]) {
+            memcpy(q[k].dst, q[k].src, q[k].bytes - q[k].zeros);
+            memset((char *)q[k].dst + (q[k].bytes - q[k].zeros), 0, q[k].zeros);
         } else {
-            left.push_back(c);
+            q[kept++] = q[k];
         }
-    copies[threadIdx.x].swap(left);
+    q.resize(kept);
 }
 
 extern "C" long kemu_blocks_run(void) { return blocks_run; }
