@@ -10,7 +10,6 @@
 
 #include "common.cuh"
 #include "conv_math.h"
-#include "fastdiv.h"
 
 /* Tile row t (tw floats, the warp's lanes across it) from row iy of an
  * h x w plane, read through ReLU when relu, zero outside the plane (the
