@@ -266,7 +266,6 @@ static __global__ void dw_filter_tile_k(tview x, tview dy, int pad, int relu, in
     int c = blockIdx.x, part = blockIdx.y, hw = x.h * x.w, ohw = dy.h * dy.w;
     int n0 = (int)((long)x.n * part / parts), n1 = (int)((long)x.n * (part + 1) / parts);
     int per = sh.th * sh.tw, spr = (dy.w + DWT_V - 1) / DWT_V;
-    int warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
     float acc[K * K];
 #pragma unroll
     for (int t = 0; t < K * K; t++)
@@ -278,11 +277,8 @@ static __global__ void dw_filter_tile_k(tview x, tview dy, int pad, int relu, in
             int oy0 = band * sh.R, rows = dy.h - oy0 < sh.R ? dy.h - oy0 : sh.R;
             int iy0 = oy0 * S - pad;
             __syncthreads();   /* the last unit's tile is read */
-            for (int row = warp; row < np * sh.th; row += nw) {
-                int i = k_div_q(sh.dth, row), ty = row - i * sh.th;
-                dwt_copy_row(tile + i * per + ty * sh.tw, x.d + (long)(g0 + i) * x.ns + (long)c * hw,
-                             iy0 + ty, x.h, x.w, sh.tw, pad, relu, 1);
-            }
+            dwt_copy_tiles(tile, per, x.d + (long)g0 * x.ns + (long)c * hw, x.ns, np, sh.th,
+                           sh.tw, iy0, x.h, x.w, pad, relu);
             __syncthreads();
             for (int j = threadIdx.x; j < np * rows * spr; j += blockDim.x) {
                 int i = k_div_q(sh.dstrips, j), r = j - i * (int)sh.dstrips.d;

@@ -38,7 +38,7 @@ static __device__ __forceinline__ void dwt_copy_row(float *t, const float *plane
 }
 
 /* cc tiles of th x tw (tile i at t + i * per, per = th * tw) from rows
- * iy0.. of cc h x w planes (plane i at planes + i * hw), read through
+ * iy0.. of cc h x w planes (plane i at planes + i * ps), read through
  * ReLU when relu, zero outside the planes (the tile's column tx is the
  * plane's column tx - pad): a warp to a row, as dwt_copy_row, but each
  * value an asynchronous copy (cp.async: global to shared memory without
@@ -49,7 +49,7 @@ static __device__ __forceinline__ void dwt_copy_row(float *t, const float *plane
  * waited on memory a dozen times a trip.  The caller's barrier after it
  * makes the tiles whole for the block. */
 static __device__ __forceinline__ void dwt_copy_tiles(float *t, int per, const float *planes,
-                                                      long hw, int cc, int th, int tw, int iy0,
+                                                      long ps, int cc, int th, int tw, int iy0,
                                                       int h, int w, int pad, int relu)
 {
     int lane = (int)(threadIdx.x & 31), warp = (int)(threadIdx.x >> 5);
@@ -57,7 +57,7 @@ static __device__ __forceinline__ void dwt_copy_tiles(float *t, int per, const f
     for (int row = warp; row < cc * th; row += nw) {
         int i = row / th, ty = row - i * th, iy = iy0 + ty;
         float *tr = t + i * per + ty * tw;
-        const float *xr = planes + i * hw + (long)iy * w;
+        const float *xr = planes + i * ps + (long)iy * w;
         for (int tx = lane; tx < tw; tx += 32) {
             int ix = tx - pad;
             if (iy >= 0 && iy < h && ix >= 0 && ix < w)
