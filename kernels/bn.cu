@@ -59,45 +59,60 @@ static __device__ void bn_finish(double mean, double var, int m, float eps, floa
 }
 
 /* The passes over a channel's values take BN_LD of a thread's values at
- * a time, every load of the group before any store: a thread's values
- * one at a time (a store between each load and the next, which the
- * compiler may not move a load above) kept one or two loads in flight,
- * and a batch norm does little but wait on memory.  Each value's result,
- * and the order of the sums, are as one at a time. */
+ * a time (values i, i + bd, ..., bd the block's threads), every load of
+ * the group before any store: a thread's values one at a time (a store
+ * between each load and the next, which the compiler may not move a load
+ * above) kept one or two loads in flight, and a batch norm does little
+ * but wait on memory.  Each value's result, and the order of the sums,
+ * are as one at a time. */
 #define BN_LD 4
+
+/* v[u] = value i + u * bd of the channel in view t (co = c*h*w), 0 from
+ * i1 on */
+static __device__ __forceinline__ void bn_group(const tview &t, long co, k_div hw, int i, int bd,
+                                                int i1, float *v)
+{
+#pragma unroll
+    for (int u = 0; u < BN_LD; u++) {
+        int j = i + u * bd;
+        v[u] = j < i1 ? t.d[bn_at(t, co, hw, j)] : 0.f;
+    }
+}
+
+/* sc[u] = the drop-path scale of value i + u * bd's image (1 without
+ * scales), 0 from i1 on */
+static __device__ __forceinline__ void bn_group_scales(const float *sscale, k_div hw, int i,
+                                                       int bd, int i1, float *sc)
+{
+#pragma unroll
+    for (int u = 0; u < BN_LD; u++) {
+        int j = i + u * bd;
+        sc[u] = j >= i1 ? 0.f : sscale ? sscale[k_div_q(hw, j)] : 1.f;
+    }
+}
 
 /* y (+)= sscale[img] * (a x + b) over the channel's values [i0, i1) */
 static __device__ void bn_apply(tview x, tview y, long co, k_div hw, float a, float b, int acc,
                                 const float *sscale, int i0, int i1)
 {
-    int bd = (int)blockDim.x, i = i0 + (int)threadIdx.x;
-    for (; i + (BN_LD - 1) * bd < i1; i += BN_LD * bd) {
-        float v[BN_LD], o[BN_LD], sc[BN_LD];
-        long at[BN_LD];
+    int bd = (int)blockDim.x;
+    for (int i = i0 + (int)threadIdx.x; i < i1; i += BN_LD * bd) {
+        float v[BN_LD], o[BN_LD] = {}, sc[BN_LD];
+        bn_group_scales(sscale, hw, i, bd, i1, sc);
+        bn_group(x, co, hw, i, bd, i1, v);
+        if (acc)
+            bn_group(y, co, hw, i, bd, i1, o);
 #pragma unroll
         for (int u = 0; u < BN_LD; u++) {
             int j = i + u * bd;
-            sc[u] = sscale ? sscale[k_div_q(hw, j)] : 1.f;
-            v[u] = x.d[bn_at(x, co, hw, j)];
-            at[u] = bn_at(y, co, hw, j);
-            o[u] = acc ? y.d[at[u]] : 0.f;
+            if (j < i1) {
+                float r = (sc[u] * a) * v[u] + sc[u] * b, *q = y.d + bn_at(y, co, hw, j);
+                if (!acc)
+                    *q = r;
+                else if (sc[u] != 0.f)
+                    *q = o[u] + r;
+            }
         }
-#pragma unroll
-        for (int u = 0; u < BN_LD; u++) {
-            if (!acc)
-                y.d[at[u]] = (sc[u] * a) * v[u] + sc[u] * b;
-            else if (sc[u] != 0.f)
-                y.d[at[u]] = o[u] + ((sc[u] * a) * v[u] + sc[u] * b);
-        }
-    }
-    for (; i < i1; i += bd) {
-        int img = k_div_q(hw, i);
-        float sc = sscale ? sscale[img] : 1.f, v = x.d[bn_at(x, co, hw, i)];
-        float *o = y.d + bn_at(y, co, hw, i);
-        if (!acc)
-            *o = (sc * a) * v + sc * b;
-        else if (sc != 0.f)
-            *o += (sc * a) * v + sc * b;
     }
 }
 
@@ -107,31 +122,18 @@ static __device__ void bn_dy_sums(tview x, tview dy, long co, k_div hw, float me
                                   double *sdyx)
 {
     double a = 0.0, b = 0.0;
-    int bd = (int)blockDim.x, i = i0 + (int)threadIdx.x;
-    for (; i + (BN_LD - 1) * bd < i1; i += BN_LD * bd) {
+    int bd = (int)blockDim.x;
+    for (int i = i0 + (int)threadIdx.x; i < i1; i += BN_LD * bd) {
         float g[BN_LD], p[BN_LD], sc[BN_LD];
-#pragma unroll
-        for (int u = 0; u < BN_LD; u++) {
-            int j = i + u * bd;
-            sc[u] = sscale ? sscale[k_div_q(hw, j)] : 1.f;
-            g[u] = dy.d[bn_at(dy, co, hw, j)];
-            p[u] = x.d[bn_at(x, co, hw, j)];
-        }
+        bn_group_scales(sscale, hw, i, bd, i1, sc);   /* 0 past i1: skipped */
+        bn_group(dy, co, hw, i, bd, i1, g);
+        bn_group(x, co, hw, i, bd, i1, p);
 #pragma unroll
         for (int u = 0; u < BN_LD; u++)
             if (sc[u] != 0.f) {
                 a += (double)sc[u] * g[u];
                 b += (double)sc[u] * (g[u] * (p[u] - mean));
             }
-    }
-    for (; i < i1; i += bd) {
-        int img = k_div_q(hw, i);
-        float sc = sscale ? sscale[img] : 1.f, g;
-        if (sc == 0.f)
-            continue;
-        g = dy.d[bn_at(dy, co, hw, i)];
-        a += (double)sc * g;
-        b += (double)sc * (g * (x.d[bn_at(x, co, hw, i)] - mean));
     }
     *sdy = block_sum(a, sh);
     *sdyx = block_sum(b, sh);
@@ -157,32 +159,21 @@ static __device__ void bn_grads(double sdy, double sdyx, float gamma, float rstd
 static __device__ void bn_dx(tview x, tview dy, tview dx, long co, k_div hw, float mean, float k,
                              float mdy, float mdyx, const float *sscale, int acc, int i0, int i1)
 {
-    int bd = (int)blockDim.x, i = i0 + (int)threadIdx.x;
-    for (; i + (BN_LD - 1) * bd < i1; i += BN_LD * bd) {
-        float g[BN_LD], p[BN_LD], o[BN_LD], sc[BN_LD];
-        long at[BN_LD];
+    int bd = (int)blockDim.x;
+    for (int i = i0 + (int)threadIdx.x; i < i1; i += BN_LD * bd) {
+        float g[BN_LD], p[BN_LD], o[BN_LD] = {}, sc[BN_LD];
+        bn_group_scales(sscale, hw, i, bd, i1, sc);
+        bn_group(dy, co, hw, i, bd, i1, g);
+        bn_group(x, co, hw, i, bd, i1, p);
+        if (acc)
+            bn_group(dx, co, hw, i, bd, i1, o);
 #pragma unroll
         for (int u = 0; u < BN_LD; u++) {
             int j = i + u * bd;
-            sc[u] = sscale ? sscale[k_div_q(hw, j)] : 1.f;
-            g[u] = dy.d[bn_at(dy, co, hw, j)];
-            p[u] = x.d[bn_at(x, co, hw, j)];
-            at[u] = bn_at(dx, co, hw, j);
-            o[u] = acc ? dx.d[at[u]] : 0.f;
-        }
-#pragma unroll
-        for (int u = 0; u < BN_LD; u++) {
             float v = k * (sc[u] * g[u] - mdy - (p[u] - mean) * mdyx);
-            dx.d[at[u]] = acc ? o[u] + v : v;
+            if (j < i1)
+                dx.d[bn_at(dx, co, hw, j)] = acc ? o[u] + v : v;
         }
-    }
-    for (; i < i1; i += bd) {
-        int img = k_div_q(hw, i);
-        float sc = sscale ? sscale[img] : 1.f;
-        float g = dy.d[bn_at(dy, co, hw, i)], p = x.d[bn_at(x, co, hw, i)];
-        float v = k * (sc * g - mdy - (p - mean) * mdyx);
-        float *o = dx.d + bn_at(dx, co, hw, i);
-        *o = acc ? *o + v : v;
     }
 }
 
