@@ -152,14 +152,21 @@ void kemu_submit(cudaStream_t st, std::function<void()> op, const char *name)
     op();
 }
 
-void kemu_trace_launch(const char *name, dim3 grid, dim3 block)
+/* KEMU_TRACE's level: 0 unset, empty or starting with 0; 2 or more as
+ * its number says; 1 otherwise */
+static int trace_level()
 {
     static int level = -1;
     if (level < 0) {
         const char *t = getenv("KEMU_TRACE");
-        level = t ? atoi(t) : 0;
+        level = !t || !*t || *t == '0' ? 0 : atoi(t) >= 2 ? atoi(t) : 1;
     }
-    if (level >= 2)
+    return level;
+}
+
+void kemu_trace_launch(const char *name, dim3 grid, dim3 block)
+{
+    if (trace_level() >= 2)
         fprintf(stderr, "kemu: launch %s grid %u %u %u block %u\n", name, grid.x, grid.y, grid.z,
                 block.x);
 }
@@ -169,8 +176,7 @@ static void trace_capture(const kemu_graph *g)
 {
     std::map<std::string, long> n;
     std::vector<std::pair<long, std::string>> v;
-    const char *t = getenv("KEMU_TRACE");
-    if (!t || !*t || *t == '0')
+    if (!trace_level())
         return;
     for (const char *name : g->names)
         n[name]++;
