@@ -194,27 +194,97 @@ static inline long tap(const geo &g, int k, int c, int r, int s)
     return (((long)k * g.f.c + c) * g.f.h + r) * g.f.w + s;
 }
 
+/* The taps of a dimension that land inside the input, listed three ways
+ * so that the loops below neither test bounds nor multiply indices: by
+ * output position (for each o in order, its taps t in order, with the
+ * input offset i * istride), by tap (for each t in order, its outputs o
+ * in order, with the offsets o * ostride and i * istride) and by input
+ * position (for each i, the outputs o it reaches in order, with o *
+ * ostride and the tap).  Each sum adds its terms in the order the
+ * definition's loops meet them. */
+struct tap_lists {
+    std::vector<int> by_out, tap;          /* by_out[o] .. by_out[o + 1]: o's taps */
+    std::vector<long> in_off;              /* ... their input offsets */
+    std::vector<int> by_tap;               /* by_tap[t] .. by_tap[t + 1]: t's outputs */
+    std::vector<long> t_out_off, t_in_off; /* ... their output and input offsets */
+    std::vector<int> by_in, i_tap;         /* by_in[i] .. by_in[i + 1]: i's outputs, their taps */
+    std::vector<long> i_out_off;           /* ... and output offsets */
+};
+
+static tap_lists taps_of(int out, int in, int k, int stride, int pad, int dil, long ostride,
+                         long istride)
+{
+    tap_lists l;
+    l.by_out.push_back(0);
+    for (int o = 0; o < out; o++) {
+        for (int t = 0; t < k; t++) {
+            int i = o * stride - pad + t * dil;
+            if (i >= 0 && i < in) {
+                l.tap.push_back(t);
+                l.in_off.push_back(i * istride);
+            }
+        }
+        l.by_out.push_back((int)l.tap.size());
+    }
+    l.by_tap.push_back(0);
+    for (int t = 0; t < k; t++) {
+        for (int o = 0; o < out; o++) {
+            int i = o * stride - pad + t * dil;
+            if (i >= 0 && i < in) {
+                l.t_out_off.push_back(o * ostride);
+                l.t_in_off.push_back(i * istride);
+            }
+        }
+        l.by_tap.push_back((int)l.t_out_off.size());
+    }
+    l.by_in.push_back(0);
+    for (int i = 0; i < in; i++) {
+        for (int o = 0; o < out; o++)
+            for (int t = 0; t < k; t++)
+                if (o * stride - pad + t * dil == i) {
+                    l.i_tap.push_back(t);
+                    l.i_out_off.push_back(o * ostride);
+                }
+        l.by_in.push_back((int)l.i_tap.size());
+    }
+    return l;
+}
+
+/* the filter as the sums read it: [k][c][r][s] with CUDNN_CONVOLUTION's
+ * turn made */
+static std::vector<float> turned(const geo &g, const float *w)
+{
+    std::vector<float> wf((size_t)g.f.k * g.f.c * g.f.h * g.f.w);
+    size_t i = 0;
+    for (int k = 0; k < g.f.k; k++)
+        for (int c = 0; c < g.f.c; c++)
+            for (int r = 0; r < g.f.h; r++)
+                for (int q = 0; q < g.f.w; q++)
+                    wf[i++] = w[tap(g, k, c, r, q)];
+    return wf;
+}
+
 /* y = alpha conv(x, w) + beta y */
 static void run_fwd(const geo &g, float alpha, float beta, const float *x, const float *w,
                     float *y)
 {
+    tap_lists rows = taps_of(g.y.h, g.x.h, g.f.h, g.cv.sh, g.cv.ph, g.cv.dh, 0, g.x.sh);
+    tap_lists cols = taps_of(g.y.w, g.x.w, g.f.w, g.cv.sw, g.cv.pw, g.cv.dw, 0, g.x.sw);
+    std::vector<float> wf = turned(g, w);
+    long fhw = (long)g.f.h * g.f.w;
     for (int n = 0; n < g.x.n; n++)
         for (int k = 0; k < g.f.k; k++) {
             int c0 = k / g.kpg * g.cpg;
+            const float *xb = x + at(g.x, n, c0, 0, 0), *wk = &wf[(size_t)k * g.cpg * fhw];
             for (int oh = 0; oh < g.y.h; oh++)
                 for (int ow = 0; ow < g.y.w; ow++) {
                     double sum = 0.0;
                     for (int cc = 0; cc < g.cpg; cc++)
-                        for (int r = 0; r < g.f.h; r++) {
-                            int ih = oh * g.cv.sh - g.cv.ph + r * g.cv.dh;
-                            if (ih < 0 || ih >= g.x.h)
-                                continue;
-                            for (int q = 0; q < g.f.w; q++) {
-                                int iw = ow * g.cv.sw - g.cv.pw + q * g.cv.dw;
-                                if (iw >= 0 && iw < g.x.w)
-                                    sum += (double)x[at(g.x, n, c0 + cc, ih, iw)] *
-                                           w[tap(g, k, cc, r, q)];
-                            }
+                        for (int ri = rows.by_out[oh]; ri < rows.by_out[oh + 1]; ri++) {
+                            const float *xr = xb + cc * g.x.sc + rows.in_off[ri];
+                            const float *wr = wk + cc * fhw + rows.tap[ri] * g.f.w;
+                            for (int qi = cols.by_out[ow]; qi < cols.by_out[ow + 1]; qi++)
+                                sum += (double)xr[cols.in_off[qi]] * wr[cols.tap[qi]];
                         }
                     float *o = &y[at(g.y, n, k, oh, ow)];
                     *o = (float)(alpha * sum + (beta != 0.f ? (double)beta * *o : 0.0));
@@ -222,65 +292,58 @@ static void run_fwd(const geo &g, float alpha, float beta, const float *x, const
         }
 }
 
-/* dx = alpha conv^T(dy, w) + beta dx */
+/* dx = alpha conv^T(dy, w) + beta dx: each dx gathers its terms in the
+ * order the definition's scatter (over k, then oh, then ow) adds them */
 static void run_data(const geo &g, float alpha, float beta, const float *w, const float *dy,
                      float *dx)
 {
-    std::vector<double> acc((size_t)g.x.n * g.x.c * g.x.h * g.x.w, 0.0);
-    auto dense = [&](int n, int c, int h, int ww) {
-        return (((size_t)n * g.x.c + c) * g.x.h + h) * g.x.w + ww;
-    };
+    tap_lists rows = taps_of(g.y.h, g.x.h, g.f.h, g.cv.sh, g.cv.ph, g.cv.dh, g.y.sh, 0);
+    tap_lists cols = taps_of(g.y.w, g.x.w, g.f.w, g.cv.sw, g.cv.pw, g.cv.dw, g.y.sw, 0);
+    std::vector<float> wf = turned(g, w);
+    long fhw = (long)g.f.h * g.f.w;
     for (int n = 0; n < g.x.n; n++)
-        for (int k = 0; k < g.f.k; k++) {
-            int c0 = k / g.kpg * g.cpg;
-            for (int oh = 0; oh < g.y.h; oh++)
-                for (int ow = 0; ow < g.y.w; ow++) {
-                    double v = dy[at(g.y, n, k, oh, ow)];
-                    for (int cc = 0; cc < g.cpg; cc++)
-                        for (int r = 0; r < g.f.h; r++) {
-                            int ih = oh * g.cv.sh - g.cv.ph + r * g.cv.dh;
-                            if (ih < 0 || ih >= g.x.h)
-                                continue;
-                            for (int q = 0; q < g.f.w; q++) {
-                                int iw = ow * g.cv.sw - g.cv.pw + q * g.cv.dw;
-                                if (iw >= 0 && iw < g.x.w)
-                                    acc[dense(n, c0 + cc, ih, iw)] += v * w[tap(g, k, cc, r, q)];
-                            }
+        for (int c = 0; c < g.x.c; c++) {
+            int k0 = c / g.cpg * g.kpg, cc = c % g.cpg;
+            for (int ih = 0; ih < g.x.h; ih++)
+                for (int iw = 0; iw < g.x.w; iw++) {
+                    double sum = 0.0;
+                    for (int k = k0; k < k0 + g.kpg; k++) {
+                        const float *yk = dy + at(g.y, n, k, 0, 0);
+                        const float *wk = &wf[((size_t)k * g.cpg + cc) * fhw];
+                        for (int ri = rows.by_in[ih]; ri < rows.by_in[ih + 1]; ri++) {
+                            const float *yr = yk + rows.i_out_off[ri];
+                            const float *wr = wk + rows.i_tap[ri] * g.f.w;
+                            for (int qi = cols.by_in[iw]; qi < cols.by_in[iw + 1]; qi++)
+                                sum += (double)yr[cols.i_out_off[qi]] * wr[cols.i_tap[qi]];
                         }
+                    }
+                    float *o = &dx[at(g.x, n, c, ih, iw)];
+                    *o = (float)(alpha * sum + (beta != 0.f ? (double)beta * *o : 0.0));
                 }
         }
-    for (int n = 0; n < g.x.n; n++)
-        for (int c = 0; c < g.x.c; c++)
-            for (int h = 0; h < g.x.h; h++)
-                for (int ww = 0; ww < g.x.w; ww++) {
-                    float *o = &dx[at(g.x, n, c, h, ww)];
-                    *o = (float)(alpha * acc[dense(n, c, h, ww)] +
-                                 (beta != 0.f ? (double)beta * *o : 0.0));
-                }
 }
 
 /* dw = alpha sum over the batch of dy x + beta dw (dw dense [k][c][r][s]) */
 static void run_filter(const geo &g, float alpha, float beta, const float *x, const float *dy,
                        float *dw)
 {
+    tap_lists rows = taps_of(g.y.h, g.x.h, g.f.h, g.cv.sh, g.cv.ph, g.cv.dh, g.y.sh, g.x.sh);
+    tap_lists cols = taps_of(g.y.w, g.x.w, g.f.w, g.cv.sw, g.cv.pw, g.cv.dw, g.y.sw, g.x.sw);
     for (int k = 0; k < g.f.k; k++) {
         int c0 = k / g.kpg * g.cpg;
         for (int cc = 0; cc < g.cpg; cc++)
             for (int r = 0; r < g.f.h; r++)
                 for (int q = 0; q < g.f.w; q++) {
                     double sum = 0.0;
-                    for (int n = 0; n < g.x.n; n++)
-                        for (int oh = 0; oh < g.y.h; oh++) {
-                            int ih = oh * g.cv.sh - g.cv.ph + r * g.cv.dh;
-                            if (ih < 0 || ih >= g.x.h)
-                                continue;
-                            for (int ow = 0; ow < g.y.w; ow++) {
-                                int iw = ow * g.cv.sw - g.cv.pw + q * g.cv.dw;
-                                if (iw >= 0 && iw < g.x.w)
-                                    sum += (double)dy[at(g.y, n, k, oh, ow)] *
-                                           x[at(g.x, n, c0 + cc, ih, iw)];
-                            }
+                    for (int n = 0; n < g.x.n; n++) {
+                        const float *yb = dy + at(g.y, n, k, 0, 0);
+                        const float *xb = x + at(g.x, n, c0 + cc, 0, 0);
+                        for (int ri = rows.by_tap[r]; ri < rows.by_tap[r + 1]; ri++) {
+                            const float *yr = yb + rows.t_out_off[ri], *xr = xb + rows.t_in_off[ri];
+                            for (int qi = cols.by_tap[q]; qi < cols.by_tap[q + 1]; qi++)
+                                sum += (double)yr[cols.t_out_off[qi]] * xr[cols.t_in_off[qi]];
                         }
+                    }
                     float *o = &dw[tap(g, k, cc, r, q)];
                     *o = (float)(alpha * sum + (beta != 0.f ? (double)beta * *o : 0.0));
                 }
