@@ -1178,7 +1178,7 @@ static void test_steps(void)
     cl_backend *plain = NULL, *graphed = NULL;
     cl_err err = {0};
     double worst = 0.0, errs[STEPS], median;
-    int ok = 1, step = 0, bad = 0;
+    int ok = 1, step = 0, bad = 0, lag = 1;
     char at[64] = "";
     memset(&rc, 0, sizeof rc);
     memset(&rp, 0, sizeof rp);
@@ -1210,6 +1210,11 @@ static void test_steps(void)
             CHECK(0, "training step %d runs on each backend: %s", step + 1, err.msg);
             goto out;
         }
+        /* the losses: the CPU's read at every step, the device's not
+         * before the epoch's end (its steps run on without waiting) */
+        if (step + 1 < STEPS)
+            lag &= trainer_status(rc.tr)->loss_steps == step + 1 &&
+                   trainer_status(rg.tr)->loss_steps == 0;
         pc = run_params(&rc);
         pp = run_params(&rp);
         e = check_rel_err(pp, pc, c->p_storage);
@@ -1236,6 +1241,12 @@ static void test_steps(void)
           "%.2g, under %g; worst %.2g%s)",
           STEPS, median, TOL, worst, at);
     if (step == STEPS) {
+        const train_status *sc = trainer_status(rc.tr), *sg = trainer_status(rg.tr);
+        CHECK(lag && sc->loss_steps == STEPS && sg->loss_steps == STEPS &&
+                  fabsf(sg->last_epoch_loss - sc->last_epoch_loss) <= 1e-3f * sc->last_epoch_loss,
+              "the trainer's losses: the CPU's read after every step, the GPU's at the epoch's "
+              "end (%d steps read; loss %.5f, CPU %.5f), none before (loss_steps)",
+              sg->loss_steps, sg->last_epoch_loss, sc->last_epoch_loss);
         float *pp = run_params(&rp), *pg = run_params(&rg);
         CHECK(check_rel_err(pg, pp, rp.net->p_storage) < 1e-6,
               "... and replaying the recorded step %d times ends where op by op did (relative "

@@ -230,6 +230,8 @@ static void begin_epoch(cl_trainer *t)
     t->pos = 0;
     t->loss_sum = 0.0;
     t->correct = t->seen = 0;
+    t->st.loss = t->st.acc = 0.f;
+    t->st.loss_steps = 0;
 }
 
 /* Wait for the queued steps, read their losses and fold them into the
@@ -258,7 +260,8 @@ static int settle(cl_trainer *t, cl_err *err)
         t->correct += t->hcorrect[step % LOSS_SLOTS];
         t->seen += b;
     }
-    st->loss = (float)(t->loss_sum / (double)(t->seen / b));
+    st->loss_steps = (int)(t->seen / b);
+    st->loss = (float)(t->loss_sum / (double)st->loss_steps);
     st->acc = (float)t->correct / (float)t->seen;
     return CL_OK;
 }

@@ -47,8 +47,10 @@ typedef struct train_status {
     long steps_total;
     int steps_per_epoch;
     float lr;            /* learning rate of the last step */
-    float loss;          /* mean loss over the current epoch so far */
-    float acc;           /* training accuracy over the current epoch so far */
+    float loss;          /* mean loss over the epoch's first loss_steps steps */
+    float acc;           /* training accuracy over the same steps */
+    int loss_steps;      /* steps of the current epoch whose losses are read (on a
+                          * device they lag the steps taken, up to 64) */
     float last_epoch_loss, last_epoch_acc;
     double seconds;      /* time spent inside trainer_run */
 } train_status;

@@ -51,6 +51,24 @@ static void eval_progress(void *ud, int done, int total)
     progress_show(&c->prog, done == total, "%s: %d/%d images", c->phase, done, total);
 }
 
+/* The epoch's loss and accuracy so far, for a progress line: on a device
+ * they are read back every 64 steps and at the epoch's end, so they may
+ * cover fewer than the in_ep steps taken, or none yet; that is said
+ * rather than shown as a loss of 0. */
+static void loss_text(const train_status *st, int in_ep, int brief, char *buf, size_t n)
+{
+    int k;
+    if (!st->loss_steps) {
+        snprintf(buf, n, "loss not read yet");
+        return;
+    }
+    k = brief ? snprintf(buf, n, "loss %.3f acc %.1f%%", st->loss, 100.0 * st->acc)
+              : snprintf(buf, n, "loss %.4f, accuracy %.2f%%", st->loss, 100.0 * st->acc);
+    if (st->loss_steps < in_ep && k > 0 && (size_t)k < n)
+        snprintf(buf + k, n - (size_t)k, brief ? " (to step %d)" : " (steps 1-%d of the epoch)",
+                 st->loss_steps);
+}
+
 static int run_train(int argc, char **argv)
 {
     const char *geno_arg = "nasnet-a", *data_arg = "fashion-mnist", *backend_name = "auto";
@@ -176,17 +194,20 @@ static int run_train(int argc, char **argv)
         } else if (c.prog.tty) {
             int spe = st->steps_per_epoch, in_ep = (int)(st->step - (long)st->epoch * spe);
             int bar = 24, fill = spe ? in_ep * bar / spe : 0;
-            char bars[32];
+            char bars[32], lossb[80];
             for (int i = 0; i < bar; i++)
                 bars[i] = i < fill ? '=' : i == fill ? '>' : ' ';
             bars[bar] = '\0';
-            progress_show(&c.prog, 0, "epoch %d/%d [%s] %d/%d loss %.3f acc %.1f%% %.0f img/s ETA %s",
-                          st->epoch + 1, epochs, bars, in_ep, spe, st->loss, 100.0 * st->acc,
+            loss_text(st, in_ep, 1, lossb, sizeof lossb);
+            progress_show(&c.prog, 0, "epoch %d/%d [%s] %d/%d %s %.0f img/s ETA %s",
+                          st->epoch + 1, epochs, bars, in_ep, spe, lossb,
                           st->step * batch / (el > 0 ? el : 1), etas);
         } else if (st->step >= next_line) {
-            fprintf(stderr, "step %ld/%ld: loss %.4f, accuracy %.2f%%, %.0f img/s, ETA %s\n",
-                    st->step, st->steps_total, st->loss, 100.0 * st->acc,
-                    st->step * batch / (el > 0 ? el : 1), etas);
+            char lossb[80];
+            loss_text(st, (int)(st->step - (long)st->epoch * st->steps_per_epoch), 0, lossb,
+                      sizeof lossb);
+            fprintf(stderr, "step %ld/%ld: %s, %.0f img/s, ETA %s\n", st->step, st->steps_total,
+                    lossb, st->step * batch / (el > 0 ? el : 1), etas);
             next_line = st->step + (st->steps_total + 9) / 10;
         }
     }
