@@ -1214,7 +1214,8 @@ static void test_steps(void)
          * before the epoch's end (its steps run on without waiting) */
         if (step + 1 < STEPS)
             lag &= trainer_status(rc.tr)->loss_steps == step + 1 &&
-                   trainer_status(rg.tr)->loss_steps == 0;
+                   trainer_status(rc.tr)->read_steps == step + 1 &&
+                   trainer_status(rg.tr)->loss_steps == 0 && trainer_status(rg.tr)->read_steps == 0;
         pc = run_params(&rc);
         pp = run_params(&rp);
         e = check_rel_err(pp, pc, c->p_storage);
@@ -1243,9 +1244,10 @@ static void test_steps(void)
     if (step == STEPS) {
         const train_status *sc = trainer_status(rc.tr), *sg = trainer_status(rg.tr);
         CHECK(lag && sc->loss_steps == STEPS && sg->loss_steps == STEPS &&
+                  sg->read_steps == STEPS && sg->read_seconds > 0 &&
                   fabsf(sg->last_epoch_loss - sc->last_epoch_loss) <= 1e-3f * sc->last_epoch_loss,
               "the trainer's losses: the CPU's read after every step, the GPU's at the epoch's "
-              "end (%d steps read; loss %.5f, CPU %.5f), none before (loss_steps)",
+              "end (%d steps read; loss %.5f, CPU %.5f), none before (loss_steps, read_steps)",
               sg->loss_steps, sg->last_epoch_loss, sc->last_epoch_loss);
         float *pp = run_params(&rp), *pg = run_params(&rg);
         CHECK(check_rel_err(pg, pp, rp.net->p_storage) < 1e-6,

@@ -41,6 +41,7 @@ struct cl_trainer {
     int hcorrect[LOSS_SLOTS];
     char note[300];           /* why steps are not recorded, once */
     int queued;               /* steps whose loss is not read yet */
+    double run_t0;            /* when the trainer_run in progress began */
     int pos;             /* next batch within the epoch */
     double loss_sum;
     long correct, seen;
@@ -260,6 +261,8 @@ static int settle(cl_trainer *t, cl_err *err)
         t->correct += t->hcorrect[step % LOSS_SLOTS];
         t->seen += b;
     }
+    st->read_steps = st->step;
+    st->read_seconds = st->seconds + (cl_now() - t->run_t0);
     st->loss_steps = (int)(t->seen / b);
     st->loss = (float)(t->loss_sum / (double)st->loss_steps);
     st->acc = (float)t->correct / (float)t->seen;
@@ -327,6 +330,7 @@ int trainer_run(cl_trainer *t, int steps, cl_err *err)
 {
     double t0 = cl_now();
     int rc = CL_OK;
+    t->run_t0 = t0;
     for (int s = 0; s < steps && !trainer_done(t); s++) {
         train_status *st = &t->st;
         int b = t->cfg.batch;

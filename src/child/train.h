@@ -53,6 +53,8 @@ typedef struct train_status {
                           * device they lag the steps taken, up to 64) */
     float last_epoch_loss, last_epoch_acc;
     double seconds;      /* time spent inside trainer_run */
+    long read_steps;     /* steps known to be done: their losses read back */
+    double read_seconds; /* time spent inside trainer_run when they were read */
 } train_status;
 
 typedef struct cl_trainer cl_trainer;

@@ -69,6 +69,22 @@ static void loss_text(const train_status *st, int in_ep, int brief, char *buf, s
                  st->loss_steps);
 }
 
+/* Images a second and the time left, from the steps known to be done
+ * (on a device, those read back: the steps queued after them may not
+ * have run yet, so counting them would show the speed of queueing) */
+static void speed_text(const train_status *st, int batch, int brief, char *buf, size_t n)
+{
+    char etas[32];
+    double per_step;
+    if (!st->read_steps || st->read_seconds <= 0) {
+        snprintf(buf, n, "speed not measured yet");
+        return;
+    }
+    per_step = st->read_seconds / (double)st->read_steps;
+    format_duration(per_step * (double)(st->steps_total - st->step), etas, sizeof etas);
+    snprintf(buf, n, brief ? "%.0f img/s ETA %s" : "%.0f img/s, ETA %s", batch / per_step, etas);
+}
+
 static int run_train(int argc, char **argv)
 {
     const char *geno_arg = "nasnet-a", *data_arg = "fashion-mnist", *backend_name = "auto";
@@ -177,37 +193,32 @@ static int run_train(int argc, char **argv)
     c.t0 = cl_now();
     while (!trainer_done(tr)) {
         const train_status *st;
-        double el, eta;
-        char etas[32];
         if ((rc = trainer_run(tr, 1, &err)))
             goto fail;
         st = trainer_status(tr);
-        el = st->seconds;
-        eta = st->step ? el / st->step * (st->steps_total - st->step) : 0;
-        format_duration(eta, etas, sizeof etas);
         if (st->epoch > last_epoch) {
             progress_clear(&c.prog);
-            format_duration(el, dur, sizeof dur);
+            format_duration(st->seconds, dur, sizeof dur);
             fprintf(stderr, "epoch %d/%d: loss %.4f, train accuracy %.2f%%, %s elapsed\n",
                     st->epoch, epochs, st->last_epoch_loss, 100.0 * st->last_epoch_acc, dur);
             last_epoch = st->epoch;
         } else if (c.prog.tty) {
             int spe = st->steps_per_epoch, in_ep = (int)(st->step - (long)st->epoch * spe);
             int bar = 24, fill = spe ? in_ep * bar / spe : 0;
-            char bars[32], lossb[80];
+            char bars[32], lossb[80], speed[64];
             for (int i = 0; i < bar; i++)
                 bars[i] = i < fill ? '=' : i == fill ? '>' : ' ';
             bars[bar] = '\0';
             loss_text(st, in_ep, 1, lossb, sizeof lossb);
-            progress_show(&c.prog, 0, "epoch %d/%d [%s] %d/%d %s %.0f img/s ETA %s",
-                          st->epoch + 1, epochs, bars, in_ep, spe, lossb,
-                          st->step * batch / (el > 0 ? el : 1), etas);
+            speed_text(st, batch, 1, speed, sizeof speed);
+            progress_show(&c.prog, 0, "epoch %d/%d [%s] %d/%d %s %s", st->epoch + 1, epochs,
+                          bars, in_ep, spe, lossb, speed);
         } else if (st->step >= next_line) {
-            char lossb[80];
+            char lossb[80], speed[64];
             loss_text(st, (int)(st->step - (long)st->epoch * st->steps_per_epoch), 0, lossb,
                       sizeof lossb);
-            fprintf(stderr, "step %ld/%ld: %s, %.0f img/s, ETA %s\n", st->step, st->steps_total,
-                    lossb, st->step * batch / (el > 0 ? el : 1), etas);
+            speed_text(st, batch, 0, speed, sizeof speed);
+            fprintf(stderr, "step %ld/%ld: %s, %s\n", st->step, st->steps_total, lossb, speed);
             next_line = st->step + (st->steps_total + 9) / 10;
         }
     }
