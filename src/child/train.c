@@ -41,7 +41,6 @@ struct cl_trainer {
     int hcorrect[LOSS_SLOTS];
     char note[300];           /* why steps are not recorded, once */
     int queued;               /* steps whose loss is not read yet */
-    double run_t0;            /* when the trainer_run in progress began */
     int pos;             /* next batch within the epoch */
     double loss_sum;
     long correct, seen;
@@ -236,8 +235,9 @@ static void begin_epoch(cl_trainer *t)
 }
 
 /* Wait for the queued steps, read their losses and fold them into the
- * epoch's figures; a non-finite loss stops training, naming its step. */
-static int settle(cl_trainer *t, cl_err *err)
+ * epoch's figures; a non-finite loss stops training, naming its step.
+ * t0: when the trainer_run in progress began, for read_seconds. */
+static int settle(cl_trainer *t, double t0, cl_err *err)
 {
     train_status *st = &t->st;
     int n = t->queued, b = t->cfg.batch, rc;
@@ -262,7 +262,7 @@ static int settle(cl_trainer *t, cl_err *err)
         t->seen += b;
     }
     st->read_steps = st->step;
-    st->read_seconds = st->seconds + (cl_now() - t->run_t0);
+    st->read_seconds = st->seconds + (cl_now() - t0);
     st->loss_steps = (int)(t->seen / b);
     st->loss = (float)(t->loss_sum / (double)st->loss_steps);
     st->acc = (float)t->correct / (float)t->seen;
@@ -330,7 +330,6 @@ int trainer_run(cl_trainer *t, int steps, cl_err *err)
 {
     double t0 = cl_now();
     int rc = CL_OK;
-    t->run_t0 = t0;
     for (int s = 0; s < steps && !trainer_done(t); s++) {
         train_status *st = &t->st;
         int b = t->cfg.batch;
@@ -349,7 +348,7 @@ int trainer_run(cl_trainer *t, int steps, cl_err *err)
          * computing at once. */
         if (t->pos + b > t->n_train || t->queued == LOSS_SLOTS ||
             (s + 1 == steps && t->be->host_memory) || trainer_done(t)) {
-            if ((rc = settle(t, err)))
+            if ((rc = settle(t, t0, err)))
                 break;
         }
         if (t->pos + b > t->n_train) {

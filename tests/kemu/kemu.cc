@@ -205,27 +205,19 @@ static void to_sched(int state)
     }
     from_sched = 0;
     if (next < nt) {
-        fiber &g = fs[next];
         cur = next;
         threadIdx = {next, 0, 0};
-#if ASAN_FIBERS
-        __sanitizer_start_switch_fiber(state == DONE ? NULL : &f.fake, g.stack, STACK_BYTES);
-#endif
-#if KEMU_ASM
-        kemu_switch(&f.sp, g.sp);
-#else
-        swapcontext(&f.ctx, &g.ctx);
-#endif
-    } else {
-#if ASAN_FIBERS
-        __sanitizer_start_switch_fiber(state == DONE ? NULL : &f.fake, sched_bottom, sched_size);
-#endif
-#if KEMU_ASM
-        kemu_switch(&f.sp, sched_sp);
-#else
-        swapcontext(&f.ctx, &sched);
-#endif
     }
+#if ASAN_FIBERS
+    __sanitizer_start_switch_fiber(state == DONE ? NULL : &f.fake,
+                                   next < nt ? fs[next].stack : sched_bottom,
+                                   next < nt ? STACK_BYTES : sched_size);
+#endif
+#if KEMU_ASM
+    kemu_switch(&f.sp, next < nt ? fs[next].sp : sched_sp);
+#else
+    swapcontext(&f.ctx, next < nt ? &fs[next].ctx : &sched);
+#endif
     switched_in(f.fake);
 }
 
