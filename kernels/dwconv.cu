@@ -379,13 +379,15 @@ cudaError_t k_dw_bwd_data(cudaStream_t st, const conv_desc *d, tview x, const fl
 }
 
 cudaError_t k_dw_bwd_filter(cudaStream_t st, const conv_desc *d, tview x, tview dy, int parts,
-                            float *part, float *dw, int tiled)
+                            float *part, float *dw, int tiled, k_psum *later)
 {
     int kk = d->kh * d->kh, k = d->kh, s = d->sh, dil = d->dh;
     dim3 g((unsigned)x.c, (unsigned)(parts < 1 ? 1 : parts), 1);
     float *out = parts > 1 ? part : dw;
     cudaError_t e;
     dwt_shape sh;
+    if (later)
+        later->count = 0;
     if (x.c <= 0)   /* no channels: no filter, and a grid of 0 blocks is refused */
         return cudaSuccess;
     if (!dw_handles(d) || x.c > 65535 || parts > 65535 || (long)x.n * dy.h * dy.w > 0x7fffffffL ||
@@ -405,8 +407,7 @@ cudaError_t k_dw_bwd_filter(cudaStream_t st, const conv_desc *d, tview x, tview 
         DW_DISPATCH(d->kh, FILT)
 #undef FILT
     }
-    e = cudaGetLastError();
-    if (parts <= 1 || e != cudaSuccess)
+    if ((e = cudaGetLastError()) != cudaSuccess)
         return e;
-    return k_parts_sum(st, (long)x.c * kk, parts, part, dw);
+    return k_parts_finish(st, (long)x.c * kk, parts, part, dw, later);
 }

@@ -332,9 +332,9 @@ cudaError_t k_step_next(cudaStream_t st, const step_ref *sr)
  * backward's one per image and band, the 16 x 16 pointwise filter
  * gradients' at batch 128) thus take 32 lanes' loads in flight each, not
  * one thread's chain of a load per part. */
-static __global__ void parts_sum_k(long count, int parts, int W, const float *part, float *out)
+static __device__ void parts_sum_one(long count, int parts, int W, const float *part, float *out,
+                                     float *s)
 {
-    __shared__ float s[1024];
     int lane = threadIdx.x & 31, wc = (int)(threadIdx.x >> 5), w = wc % W, chunk = wc / W;
     long per = blockDim.x / W; /* values a trip takes: blockDim.x / (32 W) chunks of 32 */
     for (long b0 = (long)blockIdx.x * per; b0 < count; b0 += (long)gridDim.x * per) {
@@ -343,11 +343,7 @@ static __global__ void parts_sum_k(long count, int parts, int W, const float *pa
         if (i < count)
             for (int q = w; q < parts; q += W)
                 v += part[(long)q * count + i];
-        if (W == 1) {
-            if (i < count)
-                out[i] = v;
-            continue;
-        }
+        /* (with W = 1 too: the barriers then depend on no block's sum) */
         s[threadIdx.x] = v;
         __syncthreads();
         if (w == 0 && i < count) {
@@ -358,6 +354,21 @@ static __global__ void parts_sum_k(long count, int parts, int W, const float *pa
         }
         __syncthreads();
     }
+}
+
+static __global__ void parts_sum_k(long count, int parts, int W, const float *part, float *out)
+{
+    __shared__ float s[1024];
+    parts_sum_one(count, parts, W, part, out, s);
+}
+
+/* set.e[blockIdx.y], each as parts_sum_k would add it (blockDim.x at
+ * least 32 W for every one: the order does not depend on it) */
+static __global__ void parts_sum_set_k(k_psum_set set)
+{
+    __shared__ float s[1024];
+    const k_psum *e = &set.e[blockIdx.y];
+    parts_sum_one(e->count, e->parts, e->W, e->part, e->out, s);
 }
 
 cudaError_t k_parts_sum(cudaStream_t st, long count, int parts, const float *part, float *out)
@@ -371,4 +382,52 @@ cudaError_t k_parts_sum(cudaStream_t st, long count, int parts, const float *par
     K_LAUNCH(parts_sum_k, (unsigned)(b > 65535 ? 65535 : b), threads, st)
     (count, parts, W, part, out);
     return cudaGetLastError();
+}
+
+cudaError_t k_parts_sum_set(cudaStream_t st, const k_psum_set *set)
+{
+    int threads = K_THREADS;
+    long most = 0;
+    if (!set || set->n < 0 || set->n > K_PSUM_MAX)
+        return cudaErrorInvalidValue;
+    for (int j = 0; j < set->n; j++) {
+        const k_psum *e = &set->e[j];
+        if (e->count > 0 && (e->parts < 1 || !e->part || !e->out || e->W != k_parts_warps(e->parts)))
+            return cudaErrorInvalidValue;
+        if (e->count > 0 && 32 * e->W > threads)
+            threads = 32 * e->W;
+    }
+    for (int j = 0; j < set->n; j++) {   /* blocks: as many as the longest sum needs */
+        const k_psum *e = &set->e[j];
+        long per = e->count > 0 ? threads / e->W : 1, b = (e->count + per - 1) / per;
+        if (b > most)
+            most = b;
+    }
+    if (most == 0)
+        return cudaSuccess;
+    K_LAUNCH(parts_sum_set_k, dim3((unsigned)(most > 65535 ? 65535 : most), (unsigned)set->n, 1),
+             threads, st)
+    (*set);
+    return cudaGetLastError();
+}
+
+cudaError_t k_parts_finish(cudaStream_t st, long count, int parts, const float *part, float *out,
+                           k_psum *later)
+{
+    if (!later)
+        return parts > 1 ? k_parts_sum(st, count, parts, part, out) : cudaSuccess;
+    later->count = 0;
+    later->parts = later->W = 0;
+    later->part = NULL;
+    later->out = NULL;
+    if (parts <= 1 || count <= 0)
+        return cudaSuccess;
+    if (!part || !out)
+        return cudaErrorInvalidValue;
+    later->count = count;
+    later->parts = parts;
+    later->W = k_parts_warps(parts);
+    later->part = part;
+    later->out = out;
+    return cudaSuccess;
 }

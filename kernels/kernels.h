@@ -88,6 +88,29 @@ static inline int k_parts_warps(int parts)
 }
 cudaError_t k_parts_sum(cudaStream_t st, long count, int parts, const float *part, float *out);
 
+/* A split sum left for later: the filter-gradient launchers given a
+ * k_psum (not NULL) write their parts and describe the sum there instead
+ * of adding it (count 0: nothing left, the gradient is written), so that
+ * up to K_PSUM_MAX of them are added by one launch of k_parts_sum_set,
+ * each in k_parts_sum's order (the same bits).  Until then `out` holds
+ * nothing and `part` must stay as it is. */
+typedef struct k_psum {
+    long count;
+    int parts, W;   /* W = k_parts_warps(parts) */
+    const float *part;
+    float *out;
+} k_psum;
+#define K_PSUM_MAX 16
+typedef struct k_psum_set {
+    int n;
+    k_psum e[K_PSUM_MAX];
+} k_psum_set;
+cudaError_t k_parts_sum_set(cudaStream_t st, const k_psum_set *set);
+/* the launchers' last step: without later, k_parts_sum (parts > 1);
+ * with it, the sum described there (count 0 where there is none) */
+cudaError_t k_parts_finish(cudaStream_t st, long count, int parts, const float *part, float *out,
+                           k_psum *later);
+
 /* ---- bn.cu (cpu_bn_fwd_train, cpu_bn_fwd_eval, cpu_bn_bwd) ---- */
 
 cudaError_t k_bn_fwd_train(cudaStream_t st, float eps, float momentum, tview x, const float *gamma,
@@ -140,9 +163,10 @@ cudaError_t k_dw_fwd(cudaStream_t st, const conv_desc *d, tview x, const float *
 cudaError_t k_dw_bwd_data(cudaStream_t st, const conv_desc *d, tview x, const float *w, tview dy,
                           tview dx, int acc, int tiled);
 /* dw overwritten; with parts > 1 (dw_filter_splits), `part` is scratch of
- * parts * c * K*K floats; tiled as for the forward */
+ * parts * c * K*K floats; tiled as for the forward; with later (else
+ * NULL) the parts' sum is left to k_parts_sum_set */
 cudaError_t k_dw_bwd_filter(cudaStream_t st, const conv_desc *d, tview x, tview dy, int parts,
-                            float *part, float *dw, int tiled);
+                            float *part, float *dw, int tiled, k_psum *later);
 
 /* ---- pwconv.cu (the same, for the 1x1 shapes pw_handles() accepts,
  * any batch) ---- */
@@ -158,9 +182,9 @@ int k_pw_stats_parts(const conv_desc *d, int n, int h, int w);
 cudaError_t k_pw_fwd_stats(cudaStream_t st, const conv_desc *d, tview x, const float *w, tview y,
                            double *stats);
 /* dw overwritten; with parts > 1 (pw_filter_parts), `part` is scratch of
- * parts * cout * cin floats */
+ * parts * cout * cin floats; later as for k_dw_bwd_filter */
 cudaError_t k_pw_bwd_filter(cudaStream_t st, const conv_desc *d, tview x, tview dy, int parts,
-                            float *part, float *dw);
+                            float *part, float *dw, k_psum *later);
 
 /* ---- sepconv.cu (cpu_conv_fwd twice: the depthwise convolution dd of
  * x into mid, then the pointwise one pd of mid into y, both overwritten) ---- */
@@ -183,12 +207,13 @@ cudaError_t k_sep_fwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd,
  * on chip.  k_sep_bwd_takes: stride 1 with the output the input's size,
  * K 3, 5 or 7, dilation 1 or 2, then 1x1 as for k_sep_fwd, 1 to 65535
  * images; `part` is scratch of k_sep_bwd_part_floats floats (the same n,
- * h, w and sms: the multiprocessors the blocks are cut for). */
+ * h, w and sms: the multiprocessors the blocks are cut for); later as for
+ * k_dw_bwd_filter. */
 int k_sep_bwd_takes(const conv_desc *dd, const conv_desc *pd, int n, int h, int w);
 long k_sep_bwd_part_floats(const conv_desc *dd, const conv_desc *pd, int n, int h, int w, int sms);
 cudaError_t k_sep_bwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd, tview x,
                       const float *wd, tview dy, const float *wp, tview dx, int acc, int sms,
-                      float *part, float *dwd);
+                      float *part, float *dwd, k_psum *later);
 
 #ifdef __cplusplus
 }

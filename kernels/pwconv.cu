@@ -435,12 +435,14 @@ cudaError_t k_pw_bwd_data(cudaStream_t st, const conv_desc *d, tview x, const fl
 }
 
 cudaError_t k_pw_bwd_filter(cudaStream_t st, const conv_desc *d, tview x, tview dy, int parts,
-                            float *part, float *dw)
+                            float *part, float *dw, k_psum *later)
 {
     int T = pw_filter_tile(dy.c, x.c);
     dim3 g((unsigned)((dy.c + T - 1) / T), (unsigned)((x.c + T - 1) / T),
            (unsigned)(parts < 1 ? 1 : parts));
     cudaError_t e;
+    if (later)
+        later->count = 0;
     if (!pw_handles(d) || parts > 65535 || (parts > 1 && !part) || g.y > 65535 ||
         (long)x.n * dy.h * dy.w > INT_MAX - PW_FK)
         return cudaErrorInvalidValue;
@@ -457,8 +459,7 @@ cudaError_t k_pw_bwd_filter(cudaStream_t st, const conv_desc *d, tview x, tview 
         FILTER(32);
     }
 #undef FILTER
-    e = cudaGetLastError();
-    if (parts <= 1 || e != cudaSuccess)
+    if ((e = cudaGetLastError()) != cudaSuccess)
         return e;
-    return k_parts_sum(st, (long)dy.c * x.c, parts, part, dw);
+    return k_parts_finish(st, (long)dy.c * x.c, parts, part, dw, later);
 }

@@ -470,12 +470,14 @@ long k_sep_bwd_part_floats(const conv_desc *dd, const conv_desc *pd, int n, int 
 
 cudaError_t k_sep_bwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd, tview x,
                       const float *wd, tview dy, const float *wp, tview dx, int acc, int sms,
-                      float *part, float *dwd)
+                      float *part, float *dwd, k_psum *later)
 {
     sepb_shape sh;
     int kd = dd->kh * 10 + dd->dh, parts;
     cudaError_t e;
     dim3 g;
+    if (later)
+        later->count = 0;
     if (x.n <= 0)
         return cudaSuccess;
     if (!sepb_shape_of(dd, pd, x.n, x.h, x.w, sms, &sh) || x.c != dd->cin || dy.c != pd->cout ||
@@ -498,7 +500,7 @@ cudaError_t k_sep_bwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd,
     default: SEPB(72); break;
     }
 #undef SEPB
-    if ((e = cudaGetLastError()) != cudaSuccess || parts <= 1)
+    if ((e = cudaGetLastError()) != cudaSuccess)
         return e;
-    return k_parts_sum(st, (long)dd->cin * dd->kh * dd->kh, parts, part, dwd);
+    return k_parts_finish(st, (long)dd->cin * dd->kh * dd->kh, parts, part, dwd, later);
 }

@@ -33,7 +33,8 @@
 #      convolution through cuDNN (CELLAR_POINTWISE=cudnn); separable
 #      layers' halves apart (CELLAR_SEPARABLE=split) and fused forward
 #      only (CELLAR_SEPARABLE=forward); batch norms taking their own
-#      statistics (CELLAR_BN_STATS=apart); each shape's
+#      statistics (CELLAR_BN_STATS=apart); split filter gradients' sums
+#      added one by one (CELLAR_FILTER_SUMS=each); each shape's
 #      convolutions the fastest way, timed (CELLAR_DEPTHWISE=auto
 #      CELLAR_POINTWISE=auto); the cells' branches
 #      on 2, 4 and 8 lanes (CELLAR_CUDA_LANES; F=32 N=6 on 4), 4 and 16
@@ -265,6 +266,9 @@ bench cellar_F16_N2_sep_forward 60 env CELLAR_SEPARABLE=forward "$b/cellar" benc
 # every batch norm taking its own statistics (the default until the
 # separable forward kernel took them)
 bench cellar_F16_N2_bn_apart 60 env CELLAR_BN_STATS=apart "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
+# each split filter gradient's sum added by a kernel of its own (the
+# default until they were added up to 16 in one launch)
+bench cellar_F16_N2_sums_each 60 env CELLAR_FILTER_SUMS=each "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
 # each shape's convolutions the fastest way (own, simple or cuDNN), timed when preparing
 bench cellar_F16_N2_auto 60 env CELLAR_DEPTHWISE=auto CELLAR_POINTWISE=auto "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
 # a cell's branches side by side on lanes (streams of one network)

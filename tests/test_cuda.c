@@ -1268,6 +1268,90 @@ out:
     dataset_free(&ds);
 }
 
+/* The operations one recorded forward and backward pass of r's network
+ * holds (not run); -1 after a failed check */
+static long recorded_ops(run *r)
+{
+    cl_err err = {0};
+    void *graph = NULL;
+    long ops = -1;
+    if (r->be->graph_begin(r->be, &err) == CL_OK) {
+        int rc = net_forward_queued(r->net, RUN_BATCH, 1, &err);
+        rc = rc ? rc : net_backward_queued(r->net, &err);
+        if (r->be->graph_end(r->be, &graph, &err) == CL_OK && !rc)
+            ops = r->be->graph_size(r->be, graph);
+        if (graph)
+            r->be->graph_free(r->be, graph);
+    }
+    CHECK(ops > 0, "a forward and backward pass is recorded on %s: %s", r->be->detail,
+          ops > 0 ? "yes" : err.msg);
+    return ops;
+}
+
+/* Filter gradients' split sums left for later (the default) and added
+ * one by one (CELLAR_FILTER_SUMS=each): the same sums in the same order,
+ * so the same training, and fewer operations a step.  NASNet-A N=1 has
+ * some 40 separable layers whose fused backward splits its depthwise
+ * filter gradient, more than one launch adds at a time. */
+static void test_filter_sums(void)
+{
+    enum { COUNT = 16, STEPS = 2 };
+    cl_dataset ds;
+    int idx[COUNT];
+    run rl, re;
+    cl_backend *later = NULL, *each = NULL;
+    cl_err err = {0};
+    memset(&rl, 0, sizeof rl);
+    memset(&re, 0, sizeof re);
+    test_dataset(&ds, COUNT, 16, &rng, idx);
+    if (!(each = cuda_with("CELLAR_FILTER_SUMS", "each")))
+        goto out;
+    if (backend_cuda_create(&later, &err)) {
+        CHECK(0, "a second CUDA backend starts: %s", err.msg);
+        goto out;
+    }
+    CHECK(strstr(each->detail, "filter sums each") && !strstr(later->detail, "filter sums"),
+          "the backend says when each filter gradient's sum is added apart: %s / %s",
+          each->detail, later->detail);
+    if (!run_new(&rl, later, &ds, idx, COUNT) || !run_new(&re, each, &ds, idx, COUNT))
+        goto out;
+    if (trainer_run(rl.tr, STEPS, &err) || trainer_run(re.tr, STEPS, &err) ||
+        later->sync(later, &err) || each->sync(each, &err)) {
+        CHECK(0, "training steps with the filter gradients' sums later and each apart: %s",
+              err.msg);
+        goto out;
+    }
+    {
+        float *pl = run_params(&rl), *pe = run_params(&re);
+        long ol = recorded_ops(&rl), oe = recorded_ops(&re);
+#ifdef CELLAR_KEMU
+        CHECK(!memcmp(pl, pe, (size_t)rl.net->p_storage * sizeof *pl),
+              "%d training steps with the filter gradients' sums left for later end with the "
+              "same bits as with each added at once (relative error %.2g)",
+              STEPS, check_rel_err(pl, pe, rl.net->p_storage));
+#else   /* on a GPU, cuDNN's algorithms are chosen anew for each backend */
+        CHECK(check_rel_err(pl, pe, rl.net->p_storage) < 1e-6,
+              "%d training steps with the filter gradients' sums left for later end where "
+              "they do with each added at once (relative error %.2g)",
+              STEPS, check_rel_err(pl, pe, rl.net->p_storage));
+#endif
+        CHECK(ol > 0 && oe - ol >= 30,
+              "a recorded forward and backward pass holds fewer operations with the sums added "
+              "together: %ld, against %ld one by one",
+              ol, oe);
+        free(pl);
+        free(pe);
+    }
+out:
+    run_free(&rl);
+    run_free(&re);
+    if (later)
+        backend_destroy(later);
+    if (each)
+        backend_destroy(each);
+    dataset_free(&ds);
+}
+
 /* A network's ops spread over lanes (CELLAR_CUDA_LANES: streams of their
  * own, ordered by events), op by op and recorded as a graph, must train
  * as the same network on one stream does.  On a GPU the lanes run at
@@ -1853,9 +1937,10 @@ int main(void)
                     {"CELLAR_POINTWISE", "cudnn", "separable split", 0, 0, 0},
                     {"CELLAR_BN_STATS", "apart",
                      "separable fused, batch-norm statistics apart,", 1, 1, 0}};
-        static const char *const bad[2][2] = {
+        static const char *const bad[3][2] = {
             {"CELLAR_SEPARABLE", "expected fused, forward or split"},
-            {"CELLAR_BN_STATS", "expected fused or apart"}};
+            {"CELLAR_BN_STATS", "expected fused or apart"},
+            {"CELLAR_FILTER_SUMS", "expected later or each"}};
         cl_backend *first = gpu;
         for (int i = 0; i < 5; i++) {
             if ((gpu = cuda_with(env[i].var, env[i].val))) {
@@ -1867,7 +1952,7 @@ int main(void)
             }
             gpu = first;
         }
-        for (int i = 0; i < 2; i++) {
+        for (int i = 0; i < 3; i++) {
             setenv(bad[i][0], "nope", 1);
             rc = backend_cuda_create(&gpu, &err);
             CHECK(rc == CL_ERR_ARG && strstr(err.msg, bad[i][1]), "%s=nope is refused: %s",
@@ -1946,6 +2031,7 @@ int main(void)
     test_batches();
     test_network();
     test_steps();
+    test_filter_sums();
     test_lanes();
 #ifdef CELLAR_KEMU
     (void)tf32;

@@ -107,6 +107,44 @@ static int launched(const char *what, cudaError_t e)
                  cudaGetErrorString(e != cudaSuccess ? e : last));
 }
 
+/* ---- filter gradients' sums left for later ---- */
+
+static void nan_fill(float *p, long n)
+{
+    for (long i = 0; i < n; i++)
+        p[i] = NAN;
+}
+
+/* A filter-gradient launch given a k_psum (e its status), into out
+ * filled with NaN: with parts it must leave out alone and describe the
+ * sum, which k_parts_sum_set must then add to the bits of `now` (the same
+ * launch summing at once); with one part it writes out itself. */
+static void later_sum(const char *what, cudaError_t e, const k_psum *later, float *out,
+                      const float *now, long count, int parts)
+{
+    long untouched = 0;
+    k_psum_set set = {0};
+    if (!launched(what, e))
+        return;
+    for (long i = 0; i < count; i++)
+        untouched += isnan(out[i]);
+    if (parts <= 1) {
+        CHECK(later->count == 0 && !memcmp(out, now, (size_t)count * sizeof *out),
+              "%s: one part, written at once (%ld left to add)", what, later->count);
+        return;
+    }
+    if (!CHECK(later->count == count && later->parts == parts && untouched == count,
+               "%s: the sum left for later (%ld of %ld values, %d parts; %ld of the gradient "
+               "untouched)",
+               what, later->count, count, later->parts, untouched))
+        return;
+    set.n = 1;
+    set.e[0] = *later;
+    if (launched(what, k_parts_sum_set(NULL, &set)))
+        CHECK(!memcmp(out, now, (size_t)count * sizeof *out),
+              "%s: added by k_parts_sum_set, the same bits as at once", what);
+}
+
 /* ---- batch-norm statistics taken by a convolution's kernel ---- */
 
 /* The batch-norm statistics st (parts partial sums, as k_sep_fwd and
@@ -211,7 +249,8 @@ static void test_conv(const char *name, conv_desc d, int n, int h, int w, int xp
     tview dy = tv_new(n, d.cout, ho, wo, ypad), dx = tv_new(n, d.cin, h, w, xpad ? 0 : 1);
     tview yk = tv_clone(y), dxk = tv_clone(dx);
     float *wt = rand_buf(nw, 0.5f), *dwc = malloc((size_t)nw * 4), *dwk = rand_buf(nw, 9.f);
-    float *part;
+    float *part, *dwl;
+    k_psum later;
     size_t part_n;
     char what[200];
     cl_err err = {0};
@@ -258,17 +297,24 @@ static void test_conv(const char *name, conv_desc d, int n, int h, int w, int xp
                : pw_filter_parts(d.cout, d.cin, (long)n * ho * wo, sms);
     part_n = (size_t)parts * nw;
     part = rand_buf((long)part_n, 7.f); /* garbage: every entry must be written */
+    dwl = rand_buf(nw, 9.f);
     if (nw)
         cpu->conv_bwd_filter(cpu, &d, x, dy, dwc);
     for (int t = dw; nw && t >= 0; t--) {
         const char *how = !dw ? "" : t ? " (tiled)" : " (simple)";
         snprintf(what, sizeof what, "%s: filter gradient in %d parts%s", name, parts, how);
-        if (launched(what, dw ? k_dw_bwd_filter(NULL, &d, x, dy, parts, part, dwk, t)
-                              : k_pw_bwd_filter(NULL, &d, x, dy, parts, part, dwk)))
+        if (launched(what, dw ? k_dw_bwd_filter(NULL, &d, x, dy, parts, part, dwk, t, NULL)
+                              : k_pw_bwd_filter(NULL, &d, x, dy, parts, part, dwk, NULL)))
             same_buf(what, dwk, dwc, nw, 1e-4);
         if (dw)   /* with parts, the parts' sum ran after it */
             CHECK(tile_ran(parts > 1) == (t && tile), "%s: filter gradient%s ran %s", name, how,
                   kemu_recent_op(parts > 1));
+        snprintf(what, sizeof what, "%s: filter gradient in %d parts%s, summed later", name,
+                 parts, how);
+        nan_fill(dwl, nw);
+        later_sum(what, dw ? k_dw_bwd_filter(NULL, &d, x, dy, parts, part, dwl, t, &later)
+                           : k_pw_bwd_filter(NULL, &d, x, dy, parts, part, dwl, &later),
+                  &later, dwl, dwk, nw, parts);
     }
     free(x.d);
     free(y.d);
@@ -279,6 +325,7 @@ static void test_conv(const char *name, conv_desc d, int n, int h, int w, int xp
     free(wt);
     free(dwc);
     free(dwk);
+    free(dwl);
     free(part);
 }
 
@@ -463,7 +510,8 @@ static void test_sepb(const char *name, conv_desc dd, int cout, int n, int h, in
             cpu->conv_bwd_data(cpu, &pd, mid, wp, dy, dmid, 0);
             cpu->conv_bwd(cpu, &dd, x, wd, dmid, dx, 1, acc, gc);
             snprintf(what, sizeof what, "%s: fused backward, acc %d", name, acc);
-            if (launched(what, k_sep_bwd(NULL, &dd, &pd, x, wd, dy, wp, dxk, acc, SMS, part, gk))) {
+            if (launched(what,
+                         k_sep_bwd(NULL, &dd, &pd, x, wd, dy, wp, dxk, acc, SMS, part, gk, NULL))) {
                 snprintf(what, sizeof what, "%s: data gradient, acc %d", name, acc);
                 same_view(what, dxk, dx, TOL);
                 snprintf(what, sizeof what, "%s: depthwise filter gradient (%ld partial sums)",
@@ -471,6 +519,16 @@ static void test_sepb(const char *name, conv_desc dd, int cout, int n, int h, in
                 same_buf(what, gk, gc, nd, TOL);
                 CHECK(!strncmp(kemu_recent_op(floats ? 1 : 0), "sep_bwd_k<", 10), "%s: ran %s",
                       name, kemu_recent_op(floats ? 1 : 0));
+            }
+            if (acc == 1) {   /* the depthwise filter gradient's sum left for later */
+                float *gl = malloc((size_t)nd * 4);
+                k_psum later;
+                snprintf(what, sizeof what, "%s: depthwise filter gradient summed later", name);
+                nan_fill(gl, nd);
+                later_sum(what,
+                          k_sep_bwd(NULL, &dd, &pd, x, wd, dy, wp, dxk, acc, SMS, part, gl, &later),
+                          &later, gl, gk, nd, floats ? (int)(floats / nd) : 1);
+                free(gl);
             }
         }
     free(x.d);
@@ -772,6 +830,50 @@ static void test_parts_sum(void)
         }
         free(part);
         free(out);
+    }
+}
+
+/* k_parts_sum_set: sums of every width of warps at once, each with
+ * k_parts_sum's bits, a sum of nothing passed over, and what it refuses */
+static void test_parts_sum_set(void)
+{
+    static const int cases[][2] = {{45, 17}, {144, 256}, {0, 5}, {3000, 1000}, {7, 40},
+                                   {1, 2},   {260, 33},  {64, 600}};
+    enum { NC = sizeof cases / sizeof cases[0] };
+    k_psum_set set = {0};
+    float *part[NC], *now[NC], *out[NC];
+    int bad = 0;
+    for (int c = 0; c < NC; c++) {
+        int count = cases[c][0], parts = cases[c][1];
+        part[c] = rand_buf((long)count * parts, 1.f);
+        now[c] = malloc((size_t)count * 4 + 4);
+        out[c] = malloc((size_t)count * 4 + 4);
+        nan_fill(out[c], count);
+        if (count)
+            (void)launched("sums at once", k_parts_sum(NULL, count, parts, part[c], now[c]));
+        set.e[set.n++] = (k_psum){count, parts, k_parts_warps(parts), part[c], out[c]};
+    }
+    if (launched("sums of 1 to 32 warps a value in one launch", k_parts_sum_set(NULL, &set))) {
+        for (int c = 0; c < NC; c++)
+            bad += memcmp(out[c], now[c], (size_t)cases[c][0] * 4) != 0;
+        CHECK(!bad, "one launch of %d sums (1 to 32 warps a value): k_parts_sum's bits (%d differ)",
+              NC, bad);
+        CHECK(!strcmp(kemu_recent_op(0), "parts_sum_set_k"), "the sums in one launch: ran %s",
+              kemu_recent_op(0));
+    }
+    set.e[1].W = 1;   /* 256 parts take 16 warps a value */
+    CHECK(k_parts_sum_set(NULL, &set) == cudaErrorInvalidValue, "a sum of the wrong width refused");
+    set.e[1].W = k_parts_warps(256);
+    set.n = K_PSUM_MAX + 1;
+    CHECK(k_parts_sum_set(NULL, &set) == cudaErrorInvalidValue, "%d sums at once refused",
+          K_PSUM_MAX + 1);
+    set.n = 0;
+    CHECK(k_parts_sum_set(NULL, &set) == cudaSuccess, "no sums: nothing to launch");
+    (void)cudaGetLastError();
+    for (int c = 0; c < NC; c++) {
+        free(part[c]);
+        free(now[c]);
+        free(out[c]);
     }
 }
 
@@ -1138,6 +1240,7 @@ int main(void)
     test_small();
     test_linear_parts();
     test_parts_sum();
+    test_parts_sum_set();
     test_xent_sgd();
     test_batches();
     test_refusals();

@@ -170,7 +170,7 @@ static void kb_sep_bwd(cl_backend *be, const conv_desc *dd, const conv_desc *pd,
         check(be, cudaErrorInvalidValue, "separable backward not prepared for its batch");
         return;
     }
-    check(be, k_sep_bwd(NULL, dd, pd, x, wd, dy, wp, dx, acc, s->sms, s->part, dwd),
+    check(be, k_sep_bwd(NULL, dd, pd, x, wd, dy, wp, dx, acc, s->sms, s->part, dwd, NULL),
           "separable backward");
 }
 
@@ -198,10 +198,10 @@ static void kb_conv_bwd_filter(cl_backend *be, const conv_desc *d, tview x, tvie
         return;
     }
     if (dw_handles(d))
-        check(be, k_dw_bwd_filter(NULL, d, x, dy, parts, s->part, dw, 1),
+        check(be, k_dw_bwd_filter(NULL, d, x, dy, parts, s->part, dw, 1, NULL),
               "depthwise filter gradient");
     else
-        check(be, k_pw_bwd_filter(NULL, d, x, dy, parts, s->part, dw), "pointwise filter gradient");
+        check(be, k_pw_bwd_filter(NULL, d, x, dy, parts, s->part, dw, NULL), "pointwise filter gradient");
 }
 
 static void kb_conv_bwd(cl_backend *be, const conv_desc *d, tview x, const float *w, tview dy,

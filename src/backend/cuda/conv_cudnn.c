@@ -441,6 +441,7 @@ void cuda_conv_free(cuda_state *s)
     (void)cuda_dev_free(s, s->part);
     s->part = NULL;
     s->part_floats = 0;
+    s->pend.n = 0;
 }
 
 /* ---- convolutions by our own kernels (depthwise, pointwise) ---- */
@@ -484,16 +485,74 @@ static int own_parts(const cuda_state *s, int kind, const conv_desc *d, int n, i
     return parts;
 }
 
-/* s->part grown to `floats` (preparing only) */
+/* ---- filter gradients' partial sums ----
+ * A slot of s->part holds one filter gradient's parts.  With sums left
+ * for later, a gradient's parts go to slot pend.n and its sum to
+ * pend.e[pend.n]; the sums are added by one launch when every slot is
+ * taken or before anything may read a gradient.  Up to K_PSUM_MAX slots,
+ * fewer where that would take over PSUM_BYTES. */
+
+#define PSUM_BYTES ((size_t)64 << 20)
+
+void cuda_psum_flush(cuda_state *s)
+{
+    const char *what = "filter-gradient sums kernel";
+    if (s->pend.n == 0)
+        return;
+    if (!s->failed && RT_OK(s, k_parts_sum_set(s->stream, &s->pend), what))
+        cuda_after_op(s, what);
+    s->pend.n = 0;
+}
+
+void cuda_psum_join(cuda_state *s)
+{
+    cuda_psum_flush(s);
+    for (int i = 0; i < s->n_lane; i++) {
+        cuda_state *l = s->lane[i];
+        if (l->pend.n == 0)
+            continue;
+        cuda_psum_flush(l);
+        if (!l->failed && !s->failed &&
+            RT_OK(l, cudaEventRecord(l->psum_done, l->stream),
+                  "cudaEventRecord (a lane's filter-gradient sums)"))
+            RT_OK(s, cudaStreamWaitEvent(s->stream, l->psum_done, 0),
+                  "cudaStreamWaitEvent (a lane's filter-gradient sums)");
+    }
+}
+
+/* where the next filter gradient leaves its parts, and its sum (NULL:
+ * added at once) */
+static float *part_next(cuda_state *s, k_psum **later)
+{
+    *later = s->psum_later ? &s->pend.e[s->pend.n] : NULL;
+    return s->part + (s->psum_later ? (size_t)s->pend.n * s->part_floats : 0);
+}
+
+/* after a launcher given part_next's later: a sum left there takes its slot */
+static void part_taken(cuda_state *s, const k_psum *later)
+{
+    if (!later || later->count <= 0)
+        return;
+    if (++s->pend.n >= s->psum_slots)
+        cuda_psum_flush(s);
+}
+
+/* s->part grown to slots of `floats` (preparing only) */
 static int part_reserve(cuda_state *s, size_t floats, cl_err *err)
 {
-    int rc;
-    if (floats > s->part_floats) {
-        if ((rc = cuda_grow(s, (void **)&s->part, floats * sizeof(float),
-                            "filter-gradient partial sums", err)))
-            return rc;
-        s->part_floats = floats;
+    int rc, slots = 1;
+    if (floats <= s->part_floats)
+        return CL_OK;
+    if (s->psum_later) {
+        size_t fit = PSUM_BYTES / (floats * sizeof(float));
+        slots = fit < 1 ? 1 : fit > K_PSUM_MAX ? K_PSUM_MAX : (int)fit;
     }
+    cuda_psum_flush(s);   /* the sums left for later read the old buffer */
+    if ((rc = cuda_grow(s, (void **)&s->part, floats * slots * sizeof(float),
+                        "filter-gradient partial sums", err)))
+        return rc;
+    s->part_floats = floats;
+    s->psum_slots = slots;
     return CL_OK;
 }
 
@@ -522,6 +581,8 @@ static void own_filter(cuda_state *s, int kind, int impl, const conv_desc *d, tv
 {
     size_t floats;
     int parts = own_parts(s, kind, d, x.n, x.h, x.w, &floats);
+    k_psum *later;
+    float *part;
     const char *what = kind == OWN_DW ? "depthwise filter gradient kernel"
                                       : "pointwise filter gradient kernel";
     if (floats > s->part_floats) {
@@ -531,11 +592,14 @@ static void own_filter(cuda_state *s, int kind, int impl, const conv_desc *d, tv
                      own_name(kind), d->kh, d->kw, d->cin, d->cout, x.n, x.h, x.w);
         return;
     }
-    if (RT_OK(s, kind == OWN_DW ? k_dw_bwd_filter(s->stream, d, x, dy, parts, s->part, dw,
-                                                  impl == IMPL_OWN)
-                                : k_pw_bwd_filter(s->stream, d, x, dy, parts, s->part, dw),
-              what))
+    part = part_next(s, &later);
+    if (RT_OK(s, kind == OWN_DW ? k_dw_bwd_filter(s->stream, d, x, dy, parts, part, dw,
+                                                  impl == IMPL_OWN, later)
+                                : k_pw_bwd_filter(s->stream, d, x, dy, parts, part, dw, later),
+              what)) {
+        part_taken(s, later);
         cuda_after_op(s, what);
+    }
 }
 
 static void own_data(cuda_state *s, int kind, int impl, const conv_desc *d, tview x,
@@ -788,6 +852,7 @@ static int auto_time(cuda_state *s, conv_entry *e, int kind, int impl, int dir, 
         if (rep == 0 && !RT_OK_E(s, err, cudaEventRecord(ev[0], s->stream), what))
             return CL_ERR_BACKEND;
         run_impl(s, &e->d, e, kind, impl, dir, x, w, y, dx, dw, 0);
+        cuda_psum_flush(s);   /* a filter gradient's sum timed with it */
     }
     if (!RT_OK_E(s, err, cudaEventRecord(ev[1], s->stream), what) ||
         !RT_OK_E(s, err, cudaStreamSynchronize(s->stream), what))
@@ -1141,6 +1206,8 @@ void cuda_sep_bwd(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tvie
     cuda_state *s = cuda_of(be);
     const char *what = "separable convolution kernel (backward)";
     long floats = k_sep_bwd_part_floats(dd, pd, x.n, x.h, x.w, s->sms);
+    k_psum *later;
+    float *part;
     if (s->failed)
         return;
     if (!cuda_sep_on(s, SEP_BWD) || !k_sep_bwd_takes(dd, pd, x.n, x.h, x.w) ||
@@ -1151,9 +1218,12 @@ void cuda_sep_bwd(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tvie
                      dd->kh, dd->kw, dd->cin, pd->cout, x.n, x.h, x.w);
         return;
     }
-    if (RT_OK(s, k_sep_bwd(s->stream, dd, pd, x, wd, dy, wp, dx, acc, s->sms, s->part, dwd),
-              what))
+    part = part_next(s, &later);
+    if (RT_OK(s, k_sep_bwd(s->stream, dd, pd, x, wd, dy, wp, dx, acc, s->sms, part, dwd, later),
+              what)) {
+        part_taken(s, later);
         cuda_after_op(s, what);
+    }
 }
 
 /* be->conv_choices: a line for each convolution whose ways were timed */

@@ -35,7 +35,12 @@
  *   CELLAR_BN_STATS=apart  every batch norm takes its own statistics (the default,
  *                          fused: those after a fused separable forward or one of
  *                          our pointwise kernels take the sums that kernel gave as
- *                          it wrote their input) */
+ *                          it wrote their input)
+ *   CELLAR_FILTER_SUMS=each each split filter gradient's parts added by a kernel
+ *                          of its own right after it (the default, later: up to
+ *                          16 gradients' sums added by one kernel, before the
+ *                          SGD step or anything else that may read them;
+ *                          conv_cudnn.c) */
 #include "backend/cuda/cuda.h"
 
 #include <stdarg.h>
@@ -189,6 +194,7 @@ static void cuda_free(cl_backend *be, void *p)
 static void cuda_upload(cl_backend *be, void *dst, const void *src, size_t bytes)
 {
     cuda_state *s = cuda_of(be);
+    cuda_psum_join(s);
     if (bytes &&
         RT_OK(s, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, s->stream),
               "cudaMemcpyAsync (upload)"))
@@ -200,6 +206,7 @@ static void cuda_download(cl_backend *be, void *dst, const void *src, size_t byt
     cuda_state *s = cuda_of(be);
     if (!bytes)
         return;
+    cuda_psum_join(s);
     if (RT_OK(s, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, s->stream),
               "cudaMemcpyAsync (download)"))
         RT_OK(s, cudaStreamSynchronize(s->stream), "cudaStreamSynchronize (download)");
@@ -208,6 +215,7 @@ static void cuda_download(cl_backend *be, void *dst, const void *src, size_t byt
 static void cuda_zero(cl_backend *be, void *p, size_t bytes)
 {
     cuda_state *s = cuda_of(be);
+    cuda_psum_join(s);
     if (bytes)
         RT_OK(s, cudaMemsetAsync(p, 0, bytes, s->stream), "cudaMemsetAsync");
 }
@@ -248,6 +256,7 @@ static int cuda_sync(cl_backend *be, cl_err *err)
 {
     cuda_state *s = cuda_of(be);
     int rc;
+    cuda_psum_join(s);
     if (!s->failed)
         RT_OK(s, cudaStreamSynchronize(s->stream), "cudaStreamSynchronize");
     /* a lane's failure is its parent's (the lane's work was joined to
@@ -507,6 +516,7 @@ static void cuda_sgd(cl_backend *be, long count, float *p, const float *g, float
                      float mom, float wd, int first, const step_ref *sr)
 {
     cuda_state *s = cuda_of(be);
+    cuda_psum_join(s);
     if (s->failed)
         return;
     LAUNCH(s, k_sgd(s->stream, count, p, g, v, lr, mom, wd, first, sr), "SGD kernel");
@@ -564,6 +574,7 @@ static int cuda_graph_begin(cl_backend *be, cl_err *err)
                        "CELLAR_CUDA_SYNC waits after every op, which a recorded step cannot");
     if (take_lane_failures(s))
         return ERR_SET(err, CL_ERR_BACKEND, "%s", s->err.msg);
+    cuda_psum_join(s);   /* not into the recording */
     if (!RT_OK_E(s, err,
                  cudaStreamBeginCapture(s->stream, cudaStreamCaptureModeThreadLocal),
                  "cudaStreamBeginCapture")) {
@@ -594,6 +605,7 @@ static int cuda_graph_end(cl_backend *be, void **graph, cl_err *err)
     *graph = NULL;
     if (!s->capturing)
         return ERR_SET(err, CL_ERR_INTERNAL, "CUDA backend: graph_end without graph_begin");
+    cuda_psum_join(s);   /* into the recording */
     s->capturing = 0;
     /* an op refused on a lane spoils the recording as one refused here */
     (void)take_lane_failures(s);
@@ -679,6 +691,7 @@ static int cuda_marks(cl_backend *be, int n, cl_err *err)
 static void cuda_mark(cl_backend *be, int i)
 {
     cuda_state *s = cuda_of(be);
+    cuda_psum_join(s);   /* timed with the op that left them */
     if (s->failed || i < 0 || i >= s->n_ev)
         return;
     if (s->capturing)
@@ -721,6 +734,8 @@ static int cuda_fork(cl_backend *be, cl_backend **out, cl_err *err)
     return cuda_create_on(cuda_of(be)->device, out, err);
 }
 
+static void cuda_destroy(cl_backend *be);
+
 /* A lane: a sibling whose failures its parent reports (cuda_sync) */
 static int cuda_lane_new(cl_backend *be, cl_backend **out, cl_err *err)
 {
@@ -731,6 +746,14 @@ static int cuda_lane_new(cl_backend *be, cl_backend **out, cl_err *err)
     s->lane = grown;
     if ((rc = cuda_create_on(s->device, out, err)))
         return rc;
+    if (!RT_OK_E(s, err,
+                 cudaEventCreateWithFlags(&cuda_of(*out)->psum_done, cudaEventDisableTiming),
+                 "cudaEventCreateWithFlags (a lane's filter-gradient sums)")) {
+        (void)cudaGetLastError();
+        cuda_destroy(*out);
+        *out = NULL;
+        return CL_ERR_BACKEND;
+    }
     cuda_of(*out)->parent = s;
     s->lane[s->n_lane++] = cuda_of(*out);
     return CL_OK;
@@ -798,7 +821,6 @@ static int cuda_mem_free(cl_backend *be, size_t *bytes)
 
 /* ---- the backend ---- */
 
-static void cuda_destroy(cl_backend *be);
 
 static const cl_backend cuda_table = {
     .name = "cuda",
@@ -937,12 +959,23 @@ static int cuda_create_on(int dev, cl_backend **out, cl_err *err)
     {
         const char *g = getenv("CELLAR_CUDA_GRAPH"), *l = getenv("CELLAR_CUDA_LANES");
         const char *b = getenv("CELLAR_BN_SPLIT"), *bs = getenv("CELLAR_BN_STATS");
+        const char *fs = getenv("CELLAR_FILTER_SUMS");
         long lanes = 1;
         s->graphs = !(g && !strcmp(g, "0"));
         s->bn_split = !(b && !strcmp(b, "0"));
         s->bn_stats = !(bs && !strcmp(bs, "apart"));
         if (bs && *bs && strcmp(bs, "apart") && strcmp(bs, "fused")) {
             ERR_SET(err, CL_ERR_ARG, "CELLAR_BN_STATS=%s: expected fused or apart", bs);
+            free(s);
+            free(be);
+            return CL_ERR_ARG;
+        }
+        /* waiting after every op, each sum is added at once: an error
+         * then names the gradient that made it */
+        s->psum_later = !(fs && !strcmp(fs, "each")) && !s->debug_sync;
+        s->psum_slots = 1;
+        if (fs && *fs && strcmp(fs, "each") && strcmp(fs, "later")) {
+            ERR_SET(err, CL_ERR_ARG, "CELLAR_FILTER_SUMS=%s: expected later or each", fs);
             free(s);
             free(be);
             return CL_ERR_ARG;
@@ -1011,13 +1044,13 @@ void cuda_set_detail(cl_backend *be)
     }
     if (be->lanes > 1)
         snprintf(lanes, sizeof lanes, ", %d lanes", be->lanes);
-    snprintf(s->detail, sizeof s->detail, "depthwise %s, pointwise %s, separable %s%s, %s%s",
+    snprintf(s->detail, sizeof s->detail, "depthwise %s, pointwise %s, separable %s%s%s, %s%s",
              how[0], how[1],
              cuda_sep_on(s, SEP_BWD)   ? "fused"
              : cuda_sep_on(s, SEP_FWD) ? "forward"
                                        : "split",
              !s->bn_stats ? ", batch-norm statistics apart" : "",
-             s->strict ? "fp32" : "tf32", lanes);
+             !s->psum_later ? ", filter sums each" : "", s->strict ? "fp32" : "tf32", lanes);
     be->detail = s->detail;
 }
 
@@ -1039,6 +1072,8 @@ static void cuda_destroy(cl_backend *be)
         s->lane[i]->parent = NULL;
     free(s->lane);
     marks_free(s);
+    if (s->psum_done)
+        (void)cudaEventDestroy(s->psum_done);
     cuda_conv_free(s);
     (void)cuda_dev_free(s, s->stage_in);
     (void)cuda_dev_free(s, s->stage_grad);

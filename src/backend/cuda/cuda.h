@@ -17,6 +17,7 @@
 #include <cudnn.h>
 
 #include "backend/backend.h"
+#include "kernels/kernels.h"
 
 #define CONV_BUCKETS 256
 #define BN_PART_PAIRS 8192
@@ -65,6 +66,7 @@ typedef struct cuda_state {
     struct cuda_state *parent;
     struct cuda_state **lane;
     int n_lane;
+    cudaEvent_t psum_done;   /* a lane's: its sums left for later added (cuda_psum_join) */
 
     /* convolutions (conv_cudnn.c) */
     cudnnTensorDescriptor_t td_a, td_b;   /* set per call */
@@ -92,8 +94,17 @@ typedef struct cuda_state {
     int picks[2][IMPL_AUTO];              /* auto: the choices made, depthwise
                                            * and pointwise, by IMPL_* */
     char detail[256];                     /* be->detail */
-    float *part;                          /* their filter-gradient partial sums */
+    /* their filter gradients' partial sums (and the separable backward's):
+     * psum_slots slots of part_floats each.  With psum_later
+     * (CELLAR_FILTER_SUMS=later, the default) a filter gradient leaves its
+     * parts in the next free slot and its sum in pend, and the sums are
+     * added together, one launch for all, when the slots are full or
+     * before anything may read a gradient (cuda_psum_flush); otherwise
+     * one slot, each sum added at once. */
+    float *part;
     size_t part_floats;
+    int psum_later, psum_slots;
+    k_psum_set pend;
 } cuda_state;
 
 static inline cuda_state *cuda_of(cl_backend *be) { return (cuda_state *)be->impl; }
@@ -144,6 +155,15 @@ int cuda_reserve_stage(cuda_state *s, size_t floats, cl_err *err);
 /* Write be->detail again ("depthwise own, pointwise mixed, separable fused,
  * tf32"; with auto, the choices made so far) */
 void cuda_set_detail(cl_backend *be);
+
+/* Add the filter-gradient sums left for later (s->pend), one launch. */
+void cuda_psum_flush(cuda_state *s);
+/* The same for s and each of its lanes, whose sums s's stream then
+ * waits for: before anything may read a gradient (sgd, download, sync,
+ * marks, the end of a recorded step).  A network's only reader of its
+ * filter gradients is the SGD step on s, so the lanes' events between
+ * ops leave the sums for later. */
+void cuda_psum_join(cuda_state *s);
 
 /* conv_cudnn.c */
 int cuda_conv_prepare(cl_backend *be, const conv_desc *d, int n, int h, int w, cl_err *err);
