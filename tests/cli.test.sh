@@ -67,6 +67,14 @@ assert head and 'MB' in head[0] and 'GB/s' in head[0], head
 assert rows and all(float(r[-2]) > 0 and float(r[-1]) > 0 for r in rows), rows
 s = sum(float(l.split()[-2]) for l in t if re.match(r'^[a-z].* [0-9.]+%', l))
 assert tot and abs(float(tot[0][-2]) - s) <= 0.1 * len(rows) + 0.5, (tot, s)"
+# a build with CUDA on a machine without a GPU: --backend cuda says why
+# (no driver at all is not "a driver too old"), auto takes the CPU
+if $CELLAR --version | grep -q '^backends:.*cuda (' && [ ! -e /proc/driver/nvidia/version ]; then
+  $CELLAR bench --backend cuda --N 1 --F 4 --batch 2 --steps 1 --warmup 0 >"$tmp/bench" 2>"$tmp/bench.err"; rc=$?
+  check "bench --backend cuda without a GPU driver: exit 1, 'no NVIDIA driver is loaded'" sh -c "[ $rc -eq 1 ] && grep -q 'no CUDA device: no NVIDIA driver is loaded' '$tmp/bench.err' && [ ! -s '$tmp/bench' ]"
+  $CELLAR bench --backend auto --N 1 --F 4 --batch 2 --steps 1 --warmup 0 >"$tmp/bench" 2>"$tmp/bench.err"; rc=$?
+  check "... and --backend auto runs on the CPU" sh -c "[ $rc -eq 0 ] && grep -q '\"backend\":\"cpu\"' '$tmp/bench'"
+fi
 
 # --- train: errors ---
 mkdir -p "$tmp/fm"

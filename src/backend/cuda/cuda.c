@@ -48,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/util.h"
 #include "kernels/kernels.h"
@@ -900,6 +901,18 @@ int backend_cuda_create(cl_backend **out, cl_err *err)
 
     if (e != cudaSuccess) {
         (void)cudaGetLastError();
+        /* the runtime says "driver version is insufficient" where there is
+         * no driver at all, which reads as if an update would do */
+        if (e == cudaErrorInsufficientDriver && access("/proc/driver/nvidia/version", F_OK))
+            return ERR_SET(err, CL_ERR_UNSUPPORTED,
+                           "no CUDA device: no NVIDIA driver is loaded on this machine "
+                           "(/proc/driver/nvidia/version is missing)");
+        if (e == cudaErrorInsufficientDriver)
+            return ERR_SET(err, CL_ERR_UNSUPPORTED,
+                           "no CUDA device: the NVIDIA driver is older than this build's CUDA "
+                           "%d.%d runtime needs (%s)",
+                           CUDART_VERSION / 1000, CUDART_VERSION % 1000 / 10,
+                           cudaGetErrorString(e));
         return ERR_SET(err, CL_ERR_UNSUPPORTED, "no CUDA device: %s", cudaGetErrorString(e));
     }
     if (count <= 0)
