@@ -193,7 +193,8 @@ cudaError_t k_pw_bwd_filter(cudaStream_t st, const conv_desc *d, tview x, tview 
  * shape of the tiled kernels (stride and dilation 1 or 2), then 1x1 at
  * stride 1 reading mid as it is, at most 256 output channels */
 int k_sep_takes(const conv_desc *dd, const conv_desc *pd, int h, int w);
-/* With stats (else NULL), also y's batch-norm statistics: k_sep_stats_parts
+/* mid.d NULL: mid not written (its sizes still checked).  With stats
+ * (else NULL), also y's batch-norm statistics: k_sep_stats_parts
  * partial sums (0: the pair's band does not give them) of each channel
  * and of its squares, stats[(part * cout + channel) * 2 + 0 or 1], for
  * k_bn_fwd_train_parts */
@@ -201,19 +202,23 @@ int k_sep_stats_parts(const conv_desc *dd, const conv_desc *pd, int n, int h, in
 cudaError_t k_sep_fwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd, tview x,
                       const float *wd, tview mid, const float *wp, tview y, double *stats);
 
-/* The backward of the same pair but the pointwise filter gradient: dx
- * (+)= the depthwise data gradient of dmid = the pointwise data gradient
- * of dy, and dwd = the depthwise filter gradient (overwritten), dmid kept
- * on chip.  k_sep_bwd_takes: stride 1 with the output the input's size,
- * K 3, 5 or 7, dilation 1 or 2, then 1x1 as for k_sep_fwd, 1 to 65535
- * images; `part` is scratch of k_sep_bwd_part_floats floats (the same n,
- * h, w and sms: the multiprocessors the blocks are cut for); later as for
- * k_dw_bwd_filter. */
+/* The backward of the same pair: dx (+)= the depthwise data gradient of
+ * dmid = the pointwise data gradient of dy, dwd = the depthwise filter
+ * gradient (overwritten) and, given dwp (else NULL), dwp = the pointwise
+ * filter gradient (overwritten; mid, the depthwise output, recomputed
+ * from x band by band, so the forward need not keep it), dmid kept on
+ * chip.  k_sep_bwd_takes: stride 1 with the output the input's size, K 3,
+ * 5 or 7, dilation 1 or 2, then 1x1 as for k_sep_fwd, 1 to 65535 images;
+ * part (and ppart, with dwp) are scratch of k_sep_bwd_part_floats floats
+ * each (the same n, h, w and sms: the multiprocessors the blocks are cut
+ * for; pw: with dwp); later and plater as for k_dw_bwd_filter. */
 int k_sep_bwd_takes(const conv_desc *dd, const conv_desc *pd, int n, int h, int w);
-long k_sep_bwd_part_floats(const conv_desc *dd, const conv_desc *pd, int n, int h, int w, int sms);
+long k_sep_bwd_part_floats(const conv_desc *dd, const conv_desc *pd, int n, int h, int w, int sms,
+                           int pw);
 cudaError_t k_sep_bwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd, tview x,
                       const float *wd, tview dy, const float *wp, tview dx, int acc, int sms,
-                      float *part, float *dwd, k_psum *later);
+                      float *part, float *dwd, k_psum *later, float *ppart, float *dwp,
+                      k_psum *plater);
 
 #ifdef __cplusplus
 }

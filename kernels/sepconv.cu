@@ -7,7 +7,8 @@
  * channel: it copies SEP_CC input planes' rows at a time (read through
  * ReLU, zero-padded) with their filters into shared memory, computes those
  * channels' depthwise outputs for the band into shared memory (and into
- * mid, which the backward needs), and each thread then adds them, through
+ * mid, where the backward needs it: not where it recomputes mid itself
+ * for the pointwise filter gradient), and each thread then adds them, through
  * the pointwise weights, into the SEP_G output channels of its pixel that
  * it keeps in registers; after the last input channel it writes them.
  * Reading mid back is gone, and one launch with it.
@@ -104,7 +105,7 @@ static __global__ void __launch_bounds__(SEP_PIX)
     nco = nco < SEP_G ? nco : SEP_G;
     for (int img = blockIdx.y; img < x.n; img += gridDim.y) {
         const float *xi = x.d + (long)img * x.ns;
-        float *mi = mid.d + (long)img * mid.ns + (long)oy0 * y.w;
+        float *mi = mid.d ? mid.d + (long)img * mid.ns + (long)oy0 * y.w : NULL;
         float a[SEP_G];
 #pragma unroll
         for (int j = 0; j < SEP_G; j++)
@@ -158,7 +159,8 @@ static __global__ void __launch_bounds__(SEP_PIX)
                     if (ox0 + e >= y.w)
                         break;
                     ds[i * SEP_PIX + p] = v[e];
-                    mi[(long)(c0 + i) * ohw + p] = v[e];
+                    if (mid.d)
+                        mi[(long)(c0 + i) * ohw + p] = v[e];
                 }
             }
             __syncthreads();
@@ -284,12 +286,22 @@ cudaError_t k_sep_fwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd,
  *   registers, then over the warp, into one partial sum per (image, band)
  *   that k_parts_sum adds in its fixed order.
  *
- * The pointwise filter gradient (dy with mid) stays a kernel of its own.
+ * Given dwp, the block then also takes the pointwise filter gradient's
+ * share of its band (dy with mid, dwp[co][c] = the sum over pixels of
+ * dy[co] mid[c]): mid, the depthwise output, recomputed for the band's
+ * own rows from the x tile into shared memory where dmid was, then nch
+ * threads for each output channel summing its products with the trip's
+ * channels a pixel apart, then those in order, into a partial sum per
+ * (image, band) as for the depthwise filter; so the forward need not
+ * write mid, nor another kernel read it and dy back (CELLAR_SEPARABLE=
+ * keep-mid: mid kept and that gradient a kernel of its own).
  * Shapes: stride 1 with the output the input's size (padding (K-1)*D/2),
  * K 3, 5 or 7, dilation 1 or 2, at most 256 pointwise output channels;
  * elsewhere the three run apart.  Sums: dmid its output channels in
  * ascending order; dx its taps in the order of the tiled data gradient
- * (dwconv.cu); the filter gradient per lane, then across the warp. */
+ * (dwconv.cu); the filter gradient per lane, then across the warp; mid
+ * its taps as the forward; the pointwise filter gradient each of nch
+ * threads its pixels in order, then the threads in order. */
 
 #define SEPB_TF 4096       /* shared floats for each of the two tiles: 16 KB each */
 #define SEPB_THREADS (32 * SEP_CC)   /* a warp to each channel of a trip */
@@ -300,13 +312,14 @@ cudaError_t k_sep_fwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd,
  * band and its halo, whole strips of SEP_V wide), spr strips a row. */
 typedef struct sepb_shape {
     int R, bands, ncg, th, tw, spr;
-    k_div dtw, dspr;
+    int nch;          /* the pointwise filter gradient: threads summing a band for each output channel */
+    k_div dtw, dspr, dw;
 } sepb_shape;
 
 /* the band for h x w planes of c channels, taps K at dilation D, n
  * images, blocks enough for 2 * sms where channels allow; 0 when the
  * tiles do not fit one row */
-static int sepb_plan(int K, int D, int c, long n, int h, int w, int sms, sepb_shape *sh)
+static int sepb_plan(int K, int D, int c, int co, long n, int h, int w, int sms, sepb_shape *sh)
 {
     int span = (K - 1) * D + 1, spr = (w + SEP_V - 1) / SEP_V, rmax, trips;
     long tw = (long)spr * SEP_V - 1 + span;
@@ -326,18 +339,21 @@ static int sepb_plan(int K, int D, int c, long n, int h, int w, int sms, sepb_sh
     sh->ncg = 1;
     while (sh->ncg < trips && (long)sh->bands * n * sh->ncg < 2L * sms)
         sh->ncg++;
+    sh->nch = co < SEPB_THREADS ? SEPB_THREADS / co : 1;
     sh->dtw = k_div_make(sh->tw);
     sh->dspr = k_div_make(spr);
+    sh->dw = k_div_make(w);
     return 1;
 }
 
 /* block (band * ncg + group, image): see above.  dwo: the filter
  * gradient's partial sums, [(image * bands + band) * C + channel][K*K]
- * (with one image and one band, the gradient itself) */
+ * (with one image and one band, the gradient itself); dpo (NULL: not
+ * asked for) the pointwise filter gradient's, [image * bands + band][CO][C] */
 template <int KD>   /* K*10 + D */
 static __global__ void __launch_bounds__(SEPB_THREADS)
     sep_bwd_k(tview x, const float *wd, int pad, int relu, tview dy, const float *wp, tview dx,
-              int acc, float *dwo, sepb_shape sh)
+              int acc, float *dwo, float *dpo, sepb_shape sh)
 {
     enum { K = KD / 10, D = KD % 10, KK = K * K };
     __shared__ float xs[SEPB_TF];                  /* relu(x), [channel][th][tw] */
@@ -439,6 +455,55 @@ static __global__ void __launch_bounds__(SEPB_THREADS)
                     dwo[(prt * C + c0 + warp) * KK + k] = v;
             }
         }
+        if (dpo) {
+            /* the pointwise filter gradient over the band: mid (the
+             * depthwise output, its taps in the forward's order) into ms
+             * where dmid was, then each output channel's products with it
+             * summed by nch threads, a pixel apart, into xs, then those
+             * in order */
+            int np = rows * W, nt = CO * sh.nch;
+            __syncthreads();   /* dmid read */
+            for (int i = 0; i < cc; i++)
+                for (int p = t; p < np; p += blockDim.x) {
+                    int r = k_div_q(sh.dw, p), ox = p - r * W;
+                    const float *xt = xs + i * per + r * sh.tw + ox, *kf = wf + i * KK;
+                    float v = 0.f;
+#pragma unroll
+                    for (int ky = 0; ky < K; ky++)
+#pragma unroll
+                        for (int kx = 0; kx < K; kx++)
+                            v += kf[KK - 1 - (ky * K + kx)] * xt[ky * D * sh.tw + kx * D];
+                    ms[i * per + p] = v;
+                }
+            __syncthreads();   /* mid made, the x tiles read */
+            if (t < nt) {
+                int co = t / sh.nch, ch = t - co * sh.nch;
+                const float *g = gi + (long)co * hw + (long)y0 * W;
+                float a[SEP_CC];
+#pragma unroll
+                for (int i = 0; i < SEP_CC; i++)
+                    a[i] = 0.f;
+                for (int p = ch; p < np; p += sh.nch) {
+                    float v = g[p];
+#pragma unroll
+                    for (int i = 0; i < SEP_CC; i++)
+                        if (i < cc)
+                            a[i] += v * ms[i * per + p];
+                }
+#pragma unroll
+                for (int i = 0; i < SEP_CC; i++)
+                    xs[t * SEP_CC + i] = a[i];
+            }
+            __syncthreads();
+            for (int j = t; j < CO * cc; j += blockDim.x) {
+                int co = j / cc, i = j - co * cc;
+                const float *q = xs + (long)co * sh.nch * SEP_CC + i;
+                float v = 0.f;
+                for (int ch = 0; ch < sh.nch; ch++)
+                    v += q[ch * SEP_CC];
+                dpo[(prt * CO + co) * C + c0 + i] = v;
+            }
+        }
     }
 }
 
@@ -450,7 +515,8 @@ static int sepb_shape_of(const conv_desc *dd, const conv_desc *pd, int n, int h,
     if (!sep_pair_ok(dd, pd, h, w) || dd->sh != 1 || 2 * dd->ph != (dd->kh - 1) * dd->dh ||
         pd->cout < 1 || pd->cout > SEP_CMAX || n < 1 || n > 65535)
         return 0;
-    return sepb_plan(dd->kh, dd->dh, dd->cin, n, h, w, sms < 1 ? 1 : sms, sh ? sh : &tmp);
+    return sepb_plan(dd->kh, dd->dh, dd->cin, pd->cout, n, h, w, sms < 1 ? 1 : sms,
+                     sh ? sh : &tmp);
 }
 
 int k_sep_bwd_takes(const conv_desc *dd, const conv_desc *pd, int n, int h, int w)
@@ -458,19 +524,23 @@ int k_sep_bwd_takes(const conv_desc *dd, const conv_desc *pd, int n, int h, int 
     return sepb_shape_of(dd, pd, n, h, w, 1, NULL);
 }
 
-long k_sep_bwd_part_floats(const conv_desc *dd, const conv_desc *pd, int n, int h, int w, int sms)
+long k_sep_bwd_part_floats(const conv_desc *dd, const conv_desc *pd, int n, int h, int w, int sms,
+                           int pw)
 {
     sepb_shape sh;
-    long parts;
+    long parts, kk = (long)dd->kh * dd->kh;
     if (!sepb_shape_of(dd, pd, n, h, w, sms, &sh))
         return 0;
     parts = (long)n * sh.bands;
-    return parts > 1 ? parts * dd->cin * dd->kh * dd->kh : 0;
+    if (parts <= 1)
+        return 0;
+    return parts * dd->cin * (pw && pd->cout > kk ? pd->cout : kk);
 }
 
 cudaError_t k_sep_bwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd, tview x,
                       const float *wd, tview dy, const float *wp, tview dx, int acc, int sms,
-                      float *part, float *dwd, k_psum *later)
+                      float *part, float *dwd, k_psum *later, float *ppart, float *dwp,
+                      k_psum *plater)
 {
     sepb_shape sh;
     int kd = dd->kh * 10 + dd->dh, parts;
@@ -478,6 +548,8 @@ cudaError_t k_sep_bwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd,
     dim3 g;
     if (later)
         later->count = 0;
+    if (plater)
+        plater->count = 0;
     if (x.n <= 0)
         return cudaSuccess;
     if (!sepb_shape_of(dd, pd, x.n, x.h, x.w, sms, &sh) || x.c != dd->cin || dy.c != pd->cout ||
@@ -485,12 +557,13 @@ cudaError_t k_sep_bwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd,
         dx.w != x.w || dx.n != x.n)
         return cudaErrorInvalidValue;
     parts = x.n * sh.bands;
-    if (parts > 1 && !part)
+    if (parts > 1 && (!part || (dwp && !ppart)))
         return cudaErrorInvalidValue;
     g = dim3((unsigned)(sh.bands * sh.ncg), (unsigned)x.n, 1);
 #define SEPB(KD)                                                                                   \
     K_LAUNCH(sep_bwd_k<KD>, g, SEPB_THREADS, st)                                                  \
-    (x, wd, dd->ph, dd->relu_in, dy, wp, dx, acc, parts > 1 ? part : dwd, sh)
+    (x, wd, dd->ph, dd->relu_in, dy, wp, dx, acc, parts > 1 ? part : dwd,                       \
+     !dwp ? NULL : parts > 1 ? ppart : dwp, sh)
     switch (kd) {   /* sepb_shape_of has checked K and dilation */
     case 31: SEPB(31); break;
     case 32: SEPB(32); break;
@@ -500,7 +573,10 @@ cudaError_t k_sep_bwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd,
     default: SEPB(72); break;
     }
 #undef SEPB
-    if ((e = cudaGetLastError()) != cudaSuccess)
+    if ((e = cudaGetLastError()) != cudaSuccess ||
+        (e = k_parts_finish(st, (long)dd->cin * dd->kh * dd->kh, parts, part, dwd, later)) !=
+            cudaSuccess ||
+        !dwp)
         return e;
-    return k_parts_finish(st, (long)dd->cin * dd->kh * dd->kh, parts, part, dwd, later);
+    return k_parts_finish(st, (long)pd->cout * dd->cin, parts, ppart, dwp, plater);
 }

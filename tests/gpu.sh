@@ -31,8 +31,9 @@
 #   5. what may make the defaults faster: depthwise convolutions without
 #      shared-memory tiles (CELLAR_DEPTHWISE=simple); every pointwise
 #      convolution through cuDNN (CELLAR_POINTWISE=cudnn); separable
-#      layers' halves apart (CELLAR_SEPARABLE=split) and fused forward
-#      only (CELLAR_SEPARABLE=forward); batch norms taking their own
+#      layers' halves apart (CELLAR_SEPARABLE=split), fused forward
+#      only (CELLAR_SEPARABLE=forward) and fused but for the pointwise
+#      filter gradient (CELLAR_SEPARABLE=keep-mid); batch norms taking their own
 #      statistics (CELLAR_BN_STATS=apart); split filter gradients' sums
 #      added one by one (CELLAR_FILTER_SUMS=each); each shape's
 #      convolutions the fastest way, timed (CELLAR_DEPTHWISE=auto
@@ -263,6 +264,10 @@ bench cellar_F16_N2_pw_cudnn 60 env CELLAR_POINTWISE=cudnn "$b/cellar" bench --b
 # the forward alone fused (the default until the fused backward)
 bench cellar_F16_N2_sep_split 60 env CELLAR_SEPARABLE=split "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
 bench cellar_F16_N2_sep_forward 60 env CELLAR_SEPARABLE=forward "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
+# fused both ways but for the pointwise filter gradient, by cuDNN from the
+# depthwise output the forward then writes (the default until the fused
+# backward took that gradient)
+bench cellar_F16_N2_sep_keep_mid 60 env CELLAR_SEPARABLE=keep-mid "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
 # every batch norm taking its own statistics (the default until the
 # separable forward kernel took them)
 bench cellar_F16_N2_bn_apart 60 env CELLAR_BN_STATS=apart "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10

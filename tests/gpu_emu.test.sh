@@ -57,6 +57,16 @@ check "... its forward halves apart, which the default runs as one kernel (sep_f
   sh -c "grep -Eq 'sep_fwd_k<[0-9]+> [1-9]' mixed.err && grep -q '^kemu: a capture' split.err && ! grep -q sep_fwd_k split.err"
 check "... so the default's step holds fewer operations ($(jget mixed.out graph_nodes) against $(jget split.out graph_nodes))" \
   sh -c "[ '$(jget mixed.out graph_nodes)' -lt '$(jget split.out graph_nodes)' ]"
+# the default's fused backward takes the pointwise filter gradient too
+# (from x: the forward writes no depthwise output); =keep-mid leaves that
+# to cuDNN, from the depthwise output the forward then writes
+CELLAR_SEPARABLE=keep-mid KEMU_TRACE=1 "$EMU" bench --backend cuda $small >keep.out 2>keep.err; rc=$?
+check "CELLAR_SEPARABLE=keep-mid: bench runs and says so" sh -c "[ $rc -eq 0 ] && [ '$(jget keep.out engine)' = 'depthwise own, pointwise mixed, separable fused, depthwise output kept, tf32' ]"
+bwf() { grep -m1 -o 'cudnnConvolutionBackwardFilter [0-9]*' "$1" | awk '{n = $2} END {print n + 0}'; }
+check "... its pointwise filter gradients by cuDNN ($(bwf keep.err) calls), which the default's fused backward takes ($(bwf mixed.err) left)" \
+  sh -c "[ '$(bwf keep.err)' -gt '$(bwf mixed.err)' ]"
+check "... so the default's step holds fewer operations ($(jget mixed.out graph_nodes) against $(jget keep.out graph_nodes))" \
+  sh -c "[ '$(jget mixed.out graph_nodes)' -lt '$(jget keep.out graph_nodes)' ]"
 # and its backward as one (sep_bwd_k, the stride-1 layers); =forward keeps
 # the fused forward only
 CELLAR_SEPARABLE=forward KEMU_TRACE=1 "$EMU" bench --backend cuda $small >sepf.out 2>sepf.err; rc=$?
@@ -78,7 +88,7 @@ check "... every batch norm taking its own statistics, where the default takes $
 CELLAR_BN_STATS=both "$EMU" bench --backend cuda $small >bad.out 2>bad.err; rc=$?
 check "CELLAR_BN_STATS=both is refused, naming what it takes" sh -c "[ $rc -ne 0 ] && grep -q 'expected fused or apart' bad.err"
 CELLAR_SEPARABLE=both "$EMU" bench --backend cuda $small >bad.out 2>bad.err; rc=$?
-check "CELLAR_SEPARABLE=both is refused, naming what it takes" sh -c "[ $rc -ne 0 ] && grep -q 'expected fused, forward or split' bad.err"
+check "CELLAR_SEPARABLE=both is refused, naming what it takes" sh -c "[ $rc -ne 0 ] && grep -q 'expected fused, keep-mid, forward or split' bad.err"
 CELLAR_POINTWISE=auto CELLAR_DEPTHWISE=auto "$EMU" bench --backend cuda $small --profile >auto.out 2>auto.err; rc=$?
 check "CELLAR_POINTWISE=auto CELLAR_DEPTHWISE=auto: bench runs, counting each way's choices: $(jget auto.out engine)" \
   sh -c "[ $rc -eq 0 ] && echo '$(jget auto.out engine)' | grep -Eq '^depthwise auto \(own [0-9]+, simple [0-9]+, cudnn [0-9]+\), pointwise auto \(own [0-9]+, cudnn [0-9]+\), separable split, tf32$'"

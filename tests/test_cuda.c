@@ -468,23 +468,34 @@ static void test_sep(const char *name, conv_desc dd, int cout, int n, int h, int
     took = 0;
     if (gpu->sep_prepare && gpu->sep_prepare(gpu, &dd, &pd, n, h, w, &took, &err))
         CHECK(0, "%s: backward prepared: %s", name, err.msg);
-    else if (CHECK(took == bwd, "%s: the backend %s the pair's backward (%s)", name,
-                   took ? "takes" : "refuses", gpu->detail) && took) {
+    else if (CHECK(took == bwd, "%s: the backend %s the pair's backward%s (%s)", name,
+                   took ? "takes" : "refuses",
+                   took == 2 ? " with the pointwise filter gradient" : "", gpu->detail) &&
+             took) {
         pair dy = pr_new(n, cout, ho, wo, -3, 1.f), dx = pr_new(n, dd.cin, h, w, 2, 1.f);
         float *gwh = malloc((size_t)nd * sizeof *gwh), *gwd = dev_alloc((size_t)nd * sizeof *gwd);
-        /* mid's values stand in for dmid on the CPU (mid is not read
-         * again); dx is added into */
+        float *gph = malloc((size_t)np * sizeof *gph), *gpd = dev_alloc((size_t)np * sizeof *gpd);
+        /* with takes 2 the pointwise filter gradient too (dy with mid,
+         * which the backward makes again from x); then mid's values stand
+         * in for dmid on the CPU (mid is not read again); dx is added into */
+        cpu->conv_bwd_filter(cpu, &pd, mid.h, dy.h, gph);
         cpu->conv_bwd_data(cpu, &pd, mid.h, wph, dy.h, mid.h, 0);
         cpu->conv_bwd(cpu, &dd, x.h, wdh, mid.h, dx.h, 1, 1, gwh);
-        gpu->sep_bwd(gpu, &dd, &pd, x.d, wdd, dy.d, wpd, dx.d, 1, gwd);
+        gpu->sep_bwd(gpu, &dd, &pd, x.d, wdd, dy.d, wpd, dx.d, 1, gwd, took == 2 ? gpd : NULL);
         snprintf(what, sizeof what, "%s: backward, data gradient added into", name);
         same(what, &dx, TOL);
         snprintf(what, sizeof what, "%s: backward, depthwise filter gradient", name);
         same_buf(what, gwd, gwh, nd, TOL);
+        if (took == 2) {
+            snprintf(what, sizeof what, "%s: backward, pointwise filter gradient", name);
+            same_buf(what, gpd, gph, np, TOL);
+        }
         pr_free(&dy);
         pr_free(&dx);
         gpu->free(gpu, gwd);
+        gpu->free(gpu, gpd);
         free(gwh);
+        free(gph);
     }
     pr_free(&x);
     pr_free(&mid);
@@ -496,8 +507,9 @@ static void test_sep(const char *name, conv_desc dd, int cout, int n, int h, int
 }
 
 /* fused, bwd: the backend's separable layers run as one forward, and
- * backward (CELLAR_SEPARABLE); stats: the forward gives the batch norm's
- * statistics where the band allows (CELLAR_BN_STATS) */
+ * backward (CELLAR_SEPARABLE; bwd 2: with the pointwise filter gradient);
+ * stats: the forward gives the batch norm's statistics where the band
+ * allows (CELLAR_BN_STATS) */
 static void test_seps(int fused, int bwd, int stats)
 {
 #ifdef CELLAR_KEMU
@@ -1924,25 +1936,27 @@ int main(void)
     CHECK(gpu->detail && !strcmp(gpu->detail, "depthwise own, pointwise mixed, separable fused, fp32"),
           "the backend says how it computes: %s", gpu->detail ? gpu->detail : "(nothing)");
     test_convs();
-    test_seps(1, 1, 1);
+    test_seps(1, 2, 1);
     {
         /* the forward alone fused, then apart, as asked, and where a kind
          * of convolution is not ours; the batch norms' statistics apart */
         static const struct {
             const char *var, *val, *detail;
             int fused, bwd, stats;
-        } env[5] = {{"CELLAR_SEPARABLE", "forward", "separable forward,", 1, 0, 1},
+        } env[6] = {{"CELLAR_SEPARABLE", "keep-mid", "separable fused, depthwise output kept,",
+                     1, 1, 1},
+                    {"CELLAR_SEPARABLE", "forward", "separable forward,", 1, 0, 1},
                     {"CELLAR_SEPARABLE", "split", "separable split", 0, 0, 0},
                     {"CELLAR_DEPTHWISE", "cudnn", "separable split", 0, 0, 0},
                     {"CELLAR_POINTWISE", "cudnn", "separable split", 0, 0, 0},
                     {"CELLAR_BN_STATS", "apart",
-                     "separable fused, batch-norm statistics apart,", 1, 1, 0}};
+                     "separable fused, batch-norm statistics apart,", 1, 2, 0}};
         static const char *const bad[3][2] = {
-            {"CELLAR_SEPARABLE", "expected fused, forward or split"},
+            {"CELLAR_SEPARABLE", "expected fused, keep-mid, forward or split"},
             {"CELLAR_BN_STATS", "expected fused or apart"},
             {"CELLAR_FILTER_SUMS", "expected later or each"}};
         cl_backend *first = gpu;
-        for (int i = 0; i < 5; i++) {
+        for (int i = 0; i < 6; i++) {
             if ((gpu = cuda_with(env[i].var, env[i].val))) {
                 printf("# separable layers with %s=%s\n", env[i].var, env[i].val);
                 CHECK(strstr(gpu->detail, env[i].detail) != NULL, "%s=%s: %s", env[i].var,

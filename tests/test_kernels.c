@@ -432,6 +432,28 @@ static void test_sep(const char *name, conv_desc dd, int cout, int n, int h, int
                   kemu_recent_op(0));
             test_sep_stats(name, &dd, &pd, x, wd, wp, y);
         }
+        {   /* mid not asked for: y alike, mid's memory left alone */
+            tview none = midk;
+            float *was = malloc((size_t)midk.n * midk.ns * sizeof *was);
+            memcpy(was, midk.d, (size_t)midk.n * midk.ns * sizeof *was);
+            none.d = NULL;
+            nan_fill(yk.d, (long)yk.n * yk.ns);
+            snprintf(what, sizeof what, "%s: fused forward, mid not written", name);
+            if (launched(what, k_sep_fwd(NULL, &dd, &pd, x, wd, none, wp, yk, NULL))) {
+                long changed = 0;
+                float *a = tv_dense(yk), *b = tv_dense(y);
+                double e = check_rel_err(a, b, tv_len(y));
+                for (long i = 0; i < (long)midk.n * midk.ns; i++)
+                    changed += memcmp(&was[i], &midk.d[i], sizeof *was) != 0;
+                CHECK(e < TOL && !changed,
+                      "%s: the pointwise output alike (relative error %.2g), mid untouched (%ld "
+                      "changed)",
+                      what, e, changed);
+                free(a);
+                free(b);
+            }
+            free(was);
+        }
     }
     free(x.d);
     free(mid.d);
@@ -492,43 +514,71 @@ static void test_sepb(const char *name, conv_desc dd, int cout, int n, int h, in
                       int ypad, int dxpad)
 {
     conv_desc pd = cdesc(dd.cout, cout, 1, 1, 1, 1, 0, 0, 1, 1, 0);
-    long nd = conv_weight_count(&dd), floats = k_sep_bwd_part_floats(&dd, &pd, n, h, w, SMS);
+    long nd = conv_weight_count(&dd), np = conv_weight_count(&pd);
+    long floats = k_sep_bwd_part_floats(&dd, &pd, n, h, w, SMS, 1);
+    int parts = 1;
     tview x = tv_new(n, dd.cin, h, w, xpad), dy = tv_new(n, cout, h, w, ypad);
     tview mid = tv_new(n, dd.cout, h, w, 0), dmid = tv_new(n, dd.cout, h, w, 0);
     tview dx = tv_new(n, dd.cin, h, w, dxpad), dxk = tv_clone(dx);
-    float *wd = rand_buf(nd, 0.5f), *wp = rand_buf(conv_weight_count(&pd), 0.5f);
+    float *wd = rand_buf(nd, 0.5f), *wp = rand_buf(np, 0.5f);
     float *gc = malloc((size_t)nd * 4), *gk = rand_buf(nd, 9.f);
-    float *part = floats ? rand_buf(floats, 9.f) : NULL;
+    float *pc = malloc((size_t)np * 4), *pk = rand_buf(np, 9.f);
+    float *part = floats ? rand_buf(floats, 9.f) : NULL, *ppart = floats ? rand_buf(floats, 9.f) : NULL;
     char what[200];
     cl_err err = {0};
 
     CHECK(k_sep_bwd_takes(&dd, &pd, n, h, w), "%s: a pair the backward kernel takes", name);
+    if (floats)   /* the depthwise filter gradient's parts are the fewer floats */
+        parts = (int)(floats / (nd > np ? nd : np));
     if (cpu->conv_prepare(cpu, &dd, n, h, w, &err) || cpu->conv_prepare(cpu, &pd, n, h, w, &err))
         CHECK(0, "%s: CPU prepared: %s", name, err.msg);
     else
         for (int acc = 0; acc < 2; acc++) {
+            cpu->conv_fwd(cpu, &dd, x, wd, mid, 0);
             cpu->conv_bwd_data(cpu, &pd, mid, wp, dy, dmid, 0);
             cpu->conv_bwd(cpu, &dd, x, wd, dmid, dx, 1, acc, gc);
-            snprintf(what, sizeof what, "%s: fused backward, acc %d", name, acc);
-            if (launched(what,
-                         k_sep_bwd(NULL, &dd, &pd, x, wd, dy, wp, dxk, acc, SMS, part, gk, NULL))) {
-                snprintf(what, sizeof what, "%s: data gradient, acc %d", name, acc);
-                same_view(what, dxk, dx, TOL);
-                snprintf(what, sizeof what, "%s: depthwise filter gradient (%ld partial sums)",
-                         name, floats / nd);
-                same_buf(what, gk, gc, nd, TOL);
-                CHECK(!strncmp(kemu_recent_op(floats ? 1 : 0), "sep_bwd_k<", 10), "%s: ran %s",
-                      name, kemu_recent_op(floats ? 1 : 0));
+            cpu->conv_bwd_filter(cpu, &pd, mid, dy, pc);
+            /* without the pointwise filter gradient, then with it, from the
+             * same dx (acc 1 adds into it) */
+            tview keep = tv_clone(dxk);
+            for (int pw = 0; pw < 2; pw++) {
+                if (pw)
+                    memcpy(dxk.d, keep.d, (size_t)dxk.n * dxk.ns * sizeof *dxk.d);
+                snprintf(what, sizeof what, "%s: fused backward%s, acc %d", name,
+                         pw ? " with the pointwise filter gradient" : "", acc);
+                if (launched(what, k_sep_bwd(NULL, &dd, &pd, x, wd, dy, wp, dxk, acc, SMS, part,
+                                             gk, NULL, ppart, pw ? pk : NULL, NULL))) {
+                    snprintf(what, sizeof what, "%s: data gradient, acc %d%s", name, acc,
+                             pw ? ", pointwise filter gradient too" : "");
+                    same_view(what, dxk, dx, TOL);
+                    snprintf(what, sizeof what, "%s: depthwise filter gradient (%d partial sums)%s",
+                             name, parts, pw ? ", pointwise filter gradient too" : "");
+                    same_buf(what, gk, gc, nd, TOL);
+                    if (pw) {
+                        snprintf(what, sizeof what,
+                                 "%s: pointwise filter gradient (%d partial sums), mid recomputed",
+                                 name, parts);
+                        same_buf(what, pk, pc, np, TOL);
+                    }
+                    CHECK(!strncmp(kemu_recent_op(floats ? 1 + pw : 0), "sep_bwd_k<", 10),
+                          "%s: ran %s", name, kemu_recent_op(floats ? 1 + pw : 0));
+                }
             }
-            if (acc == 1) {   /* the depthwise filter gradient's sum left for later */
-                float *gl = malloc((size_t)nd * 4);
-                k_psum later;
-                snprintf(what, sizeof what, "%s: depthwise filter gradient summed later", name);
+            free(keep.d);
+            if (acc == 1) {   /* both filter gradients' sums left for later */
+                float *gl = malloc((size_t)nd * 4), *pl = malloc((size_t)np * 4);
+                k_psum later, plater;
+                cudaError_t e;
                 nan_fill(gl, nd);
-                later_sum(what,
-                          k_sep_bwd(NULL, &dd, &pd, x, wd, dy, wp, dxk, acc, SMS, part, gl, &later),
-                          &later, gl, gk, nd, floats ? (int)(floats / nd) : 1);
+                nan_fill(pl, np);
+                e = k_sep_bwd(NULL, &dd, &pd, x, wd, dy, wp, dxk, acc, SMS, part, gl, &later,
+                              ppart, pl, &plater);
+                snprintf(what, sizeof what, "%s: depthwise filter gradient summed later", name);
+                later_sum(what, e, &later, gl, gk, nd, parts);
+                snprintf(what, sizeof what, "%s: pointwise filter gradient summed later", name);
+                later_sum(what, e, &plater, pl, pk, np, parts);
                 free(gl);
+                free(pl);
             }
         }
     free(x.d);
@@ -541,7 +591,10 @@ static void test_sepb(const char *name, conv_desc dd, int cout, int n, int h, in
     free(wp);
     free(gc);
     free(gk);
+    free(pc);
+    free(pk);
     free(part);
+    free(ppart);
 }
 
 static void test_sepbs(void)
@@ -1131,16 +1184,17 @@ static void test_training(void)
             float *p0 = host_copy(kb, k.net->params, np);
             int fused = 0, layers = 0, cpu_fused = 0;
             /* every separable layer's backward but at stride 2 runs as one
-             * (sep_bwd_k), never on the CPU */
+             * (sep_bwd_k), its pointwise filter gradient too, never on the CPU */
             for (int j = 0; j < k.net->n_nodes; j++) {
                 const net_node *nd = &k.net->nodes[j];
-                fused += nd->sepb;
+                fused += nd->sepb == 2;
                 layers += nd->sep && dw_handles(&nd->u.conv) && nd->u.conv.sh == 1;
                 cpu_fused += c.net->nodes[j].sepb;
             }
             CHECK(fused > 0 && fused == layers && !cpu_fused,
-                  "%s: the backward of %d of %d separable layers at stride 1 in one kernel "
-                  "(on the CPU: %d)", name, fused, layers, cpu_fused);
+                  "%s: the backward of %d of %d separable layers at stride 1 in one kernel, "
+                  "with the pointwise filter gradient (on the CPU: %d)",
+                  name, fused, layers, cpu_fused);
             CHECK(!memcmp(p0, c.net->params, (size_t)np * sizeof *p0),
                   "%s: both networks start from the same parameters", name);
             free(p0);

@@ -169,7 +169,8 @@ struct cl_backend {
                            double *stats);
     /* Optional (NULL: none): a separable layer's forward in one pass: the
      * depthwise convolution dd of x into mid, then the pointwise one pd of
-     * mid into y, both overwritten (the same values as conv_fwd twice).
+     * mid into y, both overwritten (the same values as conv_fwd twice;
+     * mid.d NULL: mid not written, where the caller will not read it).
      * Returns 0, having queued nothing, where the backend does not take
      * the pair: the caller then runs the two convolutions.  With stats
      * (else NULL), where sep_stats_parts says it gives them, it also
@@ -183,18 +184,21 @@ struct cl_backend {
      * pair), the same while the backend lives */
     int (*sep_stats_parts)(cl_backend *be, const conv_desc *dd, const conv_desc *pd, int n, int h,
                            int w);
-    /* Optional (both NULL: none): the same pair's backward in one pass,
-     * but for pd's filter gradient.  sep_prepare says in *takes whether the
-     * backend will take the pair on batches of up to n images of h x w,
-     * setting aside what that needs (called when planning, beside
-     * conv_prepare); sep_bwd, only for a pair it takes, gives
-     * dx (+)= dd's data gradient of pd's data gradient of dy (the same
-     * values as conv_bwd_data of pd into dmid, then conv_bwd of dd from
-     * dmid) and dwd = dd's filter gradient, dmid never in memory. */
+    /* Optional (both NULL: none): the same pair's backward in one pass.
+     * sep_prepare says in *takes whether the backend will take the pair
+     * on batches of up to n images of h x w (0: no; 1: but for pd's filter
+     * gradient; 2: with it), setting aside what that needs (called when
+     * planning, beside conv_prepare); sep_bwd, only for a pair it takes,
+     * gives dx (+)= dd's data gradient of pd's data gradient of dy (the
+     * same values as conv_bwd_data of pd into dmid, then conv_bwd of dd
+     * from dmid) and dwd = dd's filter gradient, dmid never in memory, and
+     * with takes 2 and dwp (else NULL) dwp = pd's filter gradient, from x
+     * alone (the forward's mid need not have been written). */
     int (*sep_prepare)(cl_backend *be, const conv_desc *dd, const conv_desc *pd, int n, int h,
                        int w, int *takes, cl_err *err);
     void (*sep_bwd)(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
-                    const float *wd, tview dy, const float *wp, tview dx, int acc, float *dwd);
+                    const float *wd, tview dy, const float *wp, tview dx, int acc, float *dwd,
+                    float *dwp);
 
     /* batch norm, training: batch statistics; saves mean and 1/std of each
      * channel and updates the running statistics (unbiased variance) */

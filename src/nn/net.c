@@ -441,9 +441,9 @@ int net_plan(cl_net *net, int max_batch, cl_err *err)
         net_node *a = &net->nodes[i], *b = a + 1;
         const net_value *vx = &net->vals[a->x];
         cl_backend *on[2] = {be, net_lane_backend(net, 1, i)};
-        a->sepb = a->sep && a->need_dx && b->need_dx && !b->dx_acc;
+        a->sepb = a->sep && a->need_dx && b->need_dx && !b->dx_acc ? 2 : 0;
         for (int k = 0; k < 2 && a->sepb; k++) {
-            int rc;
+            int rc, takes = 0;
             if (k && on[1] == on[0])
                 break;
             if (!on[k]->sep_prepare || !on[k]->sep_bwd) {
@@ -451,8 +451,10 @@ int net_plan(cl_net *net, int max_batch, cl_err *err)
                 break;
             }
             if ((rc = on[k]->sep_prepare(on[k], &a->u.conv, &b->u.conv, max_batch, vx->h, vx->w,
-                                         &a->sepb, err)))
+                                         &takes, err)))
                 return rc;
+            if (takes < a->sepb)   /* what every backend it may run on takes */
+                a->sepb = takes;
         }
     }
 
@@ -656,7 +658,7 @@ int net_forward_queued(cl_net *net, int n, int train, cl_err *err)
         net_lanes_begin(net, 0);
     for (int i = 0; i < net->n_nodes; i++) {
         const net_node *nd = &net->nodes[i];
-        tview vx = net_view(net, net->act, nd->x, n), vy = net_view(net, net->act, nd->y, n);
+        tview vx = net_view(net, net->act, nd->x, n), vy = net_view(net, net->act, nd->y, n), mid;
         float *p = net->params + nd->p_off;
         double t0 = net->prof_fwd ? cl_now() : 0.0;
         if (lanes)
@@ -676,8 +678,15 @@ int net_forward_queued(cl_net *net, int n, int train, cl_err *err)
             parts = st && be->sep_stats_parts
                         ? be->sep_stats_parts(be, &nd->u.conv, &nd[1].u.conv, n, vx.h, vx.w)
                         : 0;
+            /* the depthwise output (mid) is read by nothing but the
+             * pointwise filter gradient, which a pair whose backward takes
+             * it (sepb 2) computes without it: then, or not training, the
+             * fused forward need not write it */
+            mid = vy;
+            if (!train || nd->sepb == 2)
+                mid.d = NULL;
             if (nd->sep && be->sep_fwd &&
-                be->sep_fwd(be, &nd->u.conv, &nd[1].u.conv, vx, p, vy,
+                be->sep_fwd(be, &nd->u.conv, &nd[1].u.conv, vx, p, mid,
                             net->params + nd[1].p_off, net_view(net, net->act, nd[1].y, n),
                             parts ? st : NULL)) {
                 fused = 1;
@@ -801,7 +810,9 @@ int net_backward_queued(cl_net *net, cl_err *err)
                 const net_node *pw = nd + 1;
                 be->sep_bwd(be, &nd->u.conv, &pw->u.conv, vx, p,
                             net_view(net, net->grad, pw->y, n), net->params + pw->p_off, dx,
-                            nd->dx_acc, g);
+                            nd->dx_acc, g, nd->sepb == 2 ? net->pgrad + pw->p_off : NULL);
+            } else if (inner && nd[-1].sepb == 2) {
+                /* its filter gradient too: nothing left here */
             } else if (lanes && net_lanes_split(net, i)) {   /* the filter gradient below */
                 if (!inner)
                     be->conv_bwd_data(be, &nd->u.conv, vx, p, dy, dx, nd->dx_acc);
@@ -837,7 +848,7 @@ int net_backward_queued(cl_net *net, cl_err *err)
             net_lane_leave(net, 1, i);
         if (lanes && net_lanes_split(net, i)) {
             cl_backend *bf = net_lane_enter(net, 1, net->n_nodes + i);
-            if (!nd->sepb)
+            if (!nd->sepb && !(inner && nd[-1].sepb == 2))
                 bf->conv_bwd_filter(bf, &nd->u.conv, vx, dy, g);
             net_lane_leave(net, 1, net->n_nodes + i);
         }
@@ -978,13 +989,17 @@ static void node_bytes(const cl_net *net, const net_node *nd, int n, double *fwd
      * made, not from memory */
     int inner = nd > net->nodes && nd[-1].sep_ran;
     *fwd = (inner ? 0.0 : x) + y * (nd->acc ? 2 : 1) + p;
-    if (nd->kind == NODE_CONV && nd->sepb) {   /* the pair's dy, not dmid; wp read */
+    if (nd->sep_ran && nd->sepb == 2)   /* its output, mid, is not written */
+        *fwd -= y;
+    if (nd->kind == NODE_CONV && nd->sepb) {   /* the pair's dy, not dmid; wp read (and
+                                                * with sepb 2 its gradient written) */
         const net_value *vz = &net->vals[nd[1].y];
-        *bwd = 4.0 * n * vz->c * vz->h * vz->w + x + dx + 2 * p + 4.0 * (double)nd[1].p_len;
+        *bwd = 4.0 * n * vz->c * vz->h * vz->w + x + dx + 2 * p +
+               4.0 * (double)nd[1].p_len * (nd->sepb == 2 ? 2 : 1);
         return;
     }
     if (nd->kind == NODE_CONV && nd > net->nodes && nd[-1].sepb) {   /* the filter gradient */
-        *bwd = y + x + 2 * p;
+        *bwd = nd[-1].sepb == 2 ? 0.0 : y + x + 2 * p;
         return;
     }
     switch (nd->kind) {

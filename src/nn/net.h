@@ -40,7 +40,8 @@ typedef struct net_node {
     int sepb;        /* set by net_plan: a sep pair whose backward the backend
                       * takes as one (be->sep_bwd, at this node: the next
                       * node, the only reader of this one's output, then
-                      * gives only its filter gradient) */
+                      * gives only its filter gradient; 2: that too, so the
+                      * forward need not write this node's output) */
     int bst;         /* set by net_plan: a batch norm whose statistics the
                       * convolution writing its input may take as it writes
                       * (be->sep_fwd's or be->conv_fwd_stats' stats, at

@@ -157,20 +157,26 @@ static int kb_sep_prepare(cl_backend *be, const conv_desc *dd, const conv_desc *
                           int w, int *takes, cl_err *err)
 {
     kb_state *s = kb(be);
-    *takes = k_sep_bwd_takes(dd, pd, n, h, w);
-    return *takes ? grow_part(s, (size_t)k_sep_bwd_part_floats(dd, pd, n, h, w, s->sms), err)
+    /* with the pointwise filter gradient: two scratches of partial sums */
+    *takes = k_sep_bwd_takes(dd, pd, n, h, w) ? 2 : 0;
+    return *takes ? grow_part(s, 2 * (size_t)k_sep_bwd_part_floats(dd, pd, n, h, w, s->sms, 1),
+                              err)
                   : CL_OK;
 }
 
 static void kb_sep_bwd(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
-                       const float *wd, tview dy, const float *wp, tview dx, int acc, float *dwd)
+                       const float *wd, tview dy, const float *wp, tview dx, int acc, float *dwd,
+                       float *dwp)
 {
     kb_state *s = kb(be);
-    if ((size_t)k_sep_bwd_part_floats(dd, pd, x.n, x.h, x.w, s->sms) > s->part_floats) {
+    size_t floats = (size_t)k_sep_bwd_part_floats(dd, pd, x.n, x.h, x.w, s->sms, 1);
+    if (2 * floats > s->part_floats) {
         check(be, cudaErrorInvalidValue, "separable backward not prepared for its batch");
         return;
     }
-    check(be, k_sep_bwd(NULL, dd, pd, x, wd, dy, wp, dx, acc, s->sms, s->part, dwd, NULL),
+    check(be,
+          k_sep_bwd(NULL, dd, pd, x, wd, dy, wp, dx, acc, s->sms, s->part, dwd, NULL,
+                    s->part + floats, dwp, NULL),
           "separable backward");
 }
 

@@ -405,14 +405,16 @@ int cuda_conv_init(cuda_state *s, cl_err *err)
         (rc = which_impl("CELLAR_POINTWISE", IMPL_MIXED, 0, &s->pw_impl, err)))
         return rc;
     v = getenv("CELLAR_SEPARABLE");
-    s->sep = SEP_FWD | SEP_BWD;
+    s->sep = SEP_FWD | SEP_BWD | SEP_PWF;
     if (v && *v && !strcmp(v, "split"))
         s->sep = 0;
     else if (v && *v && !strcmp(v, "forward"))
         s->sep = SEP_FWD;
+    else if (v && *v && !strcmp(v, "keep-mid"))
+        s->sep = SEP_FWD | SEP_BWD;
     else if (v && *v && strcmp(v, "fused"))
-        return ERR_SET(err, CL_ERR_ARG, "CELLAR_SEPARABLE=%s: expected fused, forward or split",
-                       v);
+        return ERR_SET(err, CL_ERR_ARG,
+                       "CELLAR_SEPARABLE=%s: expected fused, keep-mid, forward or split", v);
     if (!DNN_OK_E(s, err, cudnnCreateTensorDescriptor(&s->td_a), "cudnnCreateTensorDescriptor") ||
         !DNN_OK_E(s, err, cudnnCreateTensorDescriptor(&s->td_b), "cudnnCreateTensorDescriptor"))
         return CL_ERR_BACKEND;
@@ -497,9 +499,14 @@ static int own_parts(const cuda_state *s, int kind, const conv_desc *d, int n, i
 void cuda_psum_flush(cuda_state *s)
 {
     const char *what = "filter-gradient sums kernel";
+    int n = 0;
     if (s->pend.n == 0)
         return;
-    if (!s->failed && RT_OK(s, k_parts_sum_set(s->stream, &s->pend), what))
+    for (int i = 0; i < s->pend.n; i++)   /* slots left empty out */
+        if (s->pend.e[i].count > 0)
+            s->pend.e[n++] = s->pend.e[i];
+    s->pend.n = n;
+    if (n && !s->failed && RT_OK(s, k_parts_sum_set(s->stream, &s->pend), what))
         cuda_after_op(s, what);
     s->pend.n = 0;
 }
@@ -520,32 +527,44 @@ void cuda_psum_join(cuda_state *s)
     }
 }
 
-/* where the next filter gradient leaves its parts, and its sum (NULL:
- * added at once) */
-static float *part_next(cuda_state *s, k_psum **later)
+/* room for k more sums left for later (k <= 2, the slots there are) */
+static void part_room(cuda_state *s, int k)
 {
-    *later = s->psum_later ? &s->pend.e[s->pend.n] : NULL;
-    return s->part + (s->psum_later ? (size_t)s->pend.n * s->part_floats : 0);
+    if (s->psum_later && s->pend.n + k > s->psum_slots)
+        cuda_psum_flush(s);
 }
 
-/* after a launcher given part_next's later: a sum left there takes its slot */
-static void part_taken(cuda_state *s, const k_psum *later)
+/* where the j-th next filter gradient leaves its parts, and its sum
+ * (NULL: added at once, parts in slot j) */
+static float *part_at(cuda_state *s, int j, k_psum **later)
 {
-    if (!later || later->count <= 0)
+    int slot = s->psum_later ? s->pend.n + j : j;
+    *later = s->psum_later ? &s->pend.e[slot] : NULL;
+    return s->part + (size_t)slot * s->part_floats;
+}
+
+/* after a launcher given part_at(s, 0)'s later (a) and part_at(s, 1)'s
+ * (b, or NULL): the sums left there take their slots (one left empty,
+ * count 0, is passed over when they are added) */
+static void parts_taken(cuda_state *s, const k_psum *a, const k_psum *b)
+{
+    int took = b ? 2 : 1;
+    if (!a || (a->count <= 0 && (!b || b->count <= 0)))
         return;
-    if (++s->pend.n >= s->psum_slots)
+    s->pend.n += took;
+    if (s->pend.n >= s->psum_slots)
         cuda_psum_flush(s);
 }
 
 /* s->part grown to slots of `floats` (preparing only) */
 static int part_reserve(cuda_state *s, size_t floats, cl_err *err)
 {
-    int rc, slots = 1;
+    int rc, slots = 2;   /* the separable backward's two sums at least */
     if (floats <= s->part_floats)
         return CL_OK;
     if (s->psum_later) {
         size_t fit = PSUM_BYTES / (floats * sizeof(float));
-        slots = fit < 1 ? 1 : fit > K_PSUM_MAX ? K_PSUM_MAX : (int)fit;
+        slots = fit < 2 ? 2 : fit > K_PSUM_MAX ? K_PSUM_MAX : (int)fit;
     }
     cuda_psum_flush(s);   /* the sums left for later read the old buffer */
     if ((rc = cuda_grow(s, (void **)&s->part, floats * slots * sizeof(float),
@@ -592,12 +611,13 @@ static void own_filter(cuda_state *s, int kind, int impl, const conv_desc *d, tv
                      own_name(kind), d->kh, d->kw, d->cin, d->cout, x.n, x.h, x.w);
         return;
     }
-    part = part_next(s, &later);
+    part_room(s, 1);
+    part = part_at(s, 0, &later);
     if (RT_OK(s, kind == OWN_DW ? k_dw_bwd_filter(s->stream, d, x, dy, parts, part, dw,
                                                   impl == IMPL_OWN, later)
                                 : k_pw_bwd_filter(s->stream, d, x, dy, parts, part, dw, later),
               what)) {
-        part_taken(s, later);
+        parts_taken(s, later, NULL);
         cuda_after_op(s, what);
     }
 }
@@ -1195,33 +1215,40 @@ int cuda_sep_prepare(cl_backend *be, const conv_desc *dd, const conv_desc *pd, i
                      int w, int *takes, cl_err *err)
 {
     cuda_state *s = cuda_of(be);
-    *takes = cuda_sep_on(s, SEP_BWD) && k_sep_bwd_takes(dd, pd, n, h, w);
-    return *takes ? part_reserve(s, (size_t)k_sep_bwd_part_floats(dd, pd, n, h, w, s->sms), err)
+    int pwf = (s->sep & SEP_PWF) != 0;
+    *takes = cuda_sep_on(s, SEP_BWD) && k_sep_bwd_takes(dd, pd, n, h, w) ? 1 + pwf : 0;
+    return *takes ? part_reserve(s, (size_t)k_sep_bwd_part_floats(dd, pd, n, h, w, s->sms, pwf),
+                                 err)
                   : CL_OK;
 }
 
 void cuda_sep_bwd(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
-                  const float *wd, tview dy, const float *wp, tview dx, int acc, float *dwd)
+                  const float *wd, tview dy, const float *wp, tview dx, int acc, float *dwd,
+                  float *dwp)
 {
     cuda_state *s = cuda_of(be);
     const char *what = "separable convolution kernel (backward)";
-    long floats = k_sep_bwd_part_floats(dd, pd, x.n, x.h, x.w, s->sms);
-    k_psum *later;
-    float *part;
+    long floats = k_sep_bwd_part_floats(dd, pd, x.n, x.h, x.w, s->sms, dwp != NULL);
+    k_psum *later, *plater;
+    float *part, *ppart;
     if (s->failed)
         return;
     if (!cuda_sep_on(s, SEP_BWD) || !k_sep_bwd_takes(dd, pd, x.n, x.h, x.w) ||
-        (size_t)floats > s->part_floats) {
+        (dwp && !(s->sep & SEP_PWF)) || (size_t)floats > s->part_floats) {
         cuda_fail_at(s, __FILE__, __LINE__,
-                     "separable backward %dx%d (%d->%d) on a batch of %d %dx%d images: not "
+                     "separable backward %dx%d (%d->%d) on a batch of %d %dx%d images%s: not "
                      "prepared for it (sep_prepare)",
-                     dd->kh, dd->kw, dd->cin, pd->cout, x.n, x.h, x.w);
+                     dd->kh, dd->kw, dd->cin, pd->cout, x.n, x.h, x.w,
+                     dwp ? " with its pointwise filter gradient" : "");
         return;
     }
-    part = part_next(s, &later);
-    if (RT_OK(s, k_sep_bwd(s->stream, dd, pd, x, wd, dy, wp, dx, acc, s->sms, part, dwd, later),
+    part_room(s, 2);
+    part = part_at(s, 0, &later);
+    ppart = part_at(s, 1, &plater);
+    if (RT_OK(s, k_sep_bwd(s->stream, dd, pd, x, wd, dy, wp, dx, acc, s->sms, part, dwd, later,
+                           ppart, dwp, dwp ? plater : NULL),
               what)) {
-        part_taken(s, later);
+        parts_taken(s, later, dwp ? plater : NULL);
         cuda_after_op(s, what);
     }
 }

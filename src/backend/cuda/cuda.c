@@ -24,9 +24,11 @@
  *                          through ReLU or from a shifted origin)
  *   CELLAR_SEPARABLE=split a separable layer's depthwise and pointwise convolutions
  *                          as two kernels each way (the default, fused: one forward,
- *                          one backward but the pointwise filter gradient,
+ *                          one backward with the pointwise filter gradient,
  *                          kernels/sepconv.cu, where the two kinds run as by default
- *                          or own; =forward: fused forward only)
+ *                          or own; =keep-mid: the forward writes the depthwise
+ *                          output and that filter gradient runs apart, =forward:
+ *                          fused forward only)
  *   CELLAR_DEPTHWISE=auto, CELLAR_POINTWISE=auto: each shape's convolutions
  *                          (each direction) the fastest way, timed when preparing
  *   CELLAR_CUDA_POOL=0     device memory by cudaMalloc/cudaFree, not the stream-ordered pool
@@ -1059,7 +1061,7 @@ void cuda_set_detail(cl_backend *be)
         snprintf(lanes, sizeof lanes, ", %d lanes", be->lanes);
     snprintf(s->detail, sizeof s->detail, "depthwise %s, pointwise %s, separable %s%s%s, %s%s",
              how[0], how[1],
-             cuda_sep_on(s, SEP_BWD)   ? "fused"
+             cuda_sep_on(s, SEP_BWD)   ? (s->sep & SEP_PWF ? "fused" : "fused, depthwise output kept")
              : cuda_sep_on(s, SEP_FWD) ? "forward"
                                        : "split",
              !s->bn_stats ? ", batch-norm statistics apart" : "",

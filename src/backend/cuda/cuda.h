@@ -32,7 +32,8 @@ typedef struct conv_entry conv_entry;
  * are IMPL_CUDNN to IMPL_SIMPLE; auto and mixed choose among them. */
 enum { IMPL_CUDNN, IMPL_OWN, IMPL_SIMPLE, IMPL_AUTO, IMPL_MIXED };
 /* s->sep's bits: which directions of a separable layer run fused */
-enum { SEP_FWD = 1, SEP_BWD = 2 };
+enum { SEP_FWD = 1, SEP_BWD = 2, SEP_PWF = 4 };   /* SEP_PWF: the backward takes the
+                                                  * pointwise filter gradient too */
 
 /* "cudnn", "own", "simple", "auto", "mixed" */
 const char *cuda_impl_name(int impl);
@@ -87,10 +88,11 @@ typedef struct cuda_state {
      * CELLAR_POINTWISE=own); with "auto", whichever is the fastest for each
      * shape and direction, timed when preparing (conv_cudnn.c) */
     int dw_impl, pw_impl;                 /* IMPL_* */
-    int sep;                              /* SEP_FWD | SEP_BWD: separable layers'
-                                           * halves in one kernel, forward and
-                                           * backward (CELLAR_SEPARABLE, default
-                                           * fused: both) where both are ours */
+    int sep;                              /* SEP_FWD | SEP_BWD | SEP_PWF: separable
+                                           * layers' halves in one kernel, forward
+                                           * and backward with the pointwise filter
+                                           * gradient (CELLAR_SEPARABLE, default
+                                           * fused: all) where both are ours */
     int picks[2][IMPL_AUTO];              /* auto: the choices made, depthwise
                                            * and pointwise, by IMPL_* */
     char detail[256];                     /* be->detail */
@@ -174,7 +176,8 @@ int cuda_sep_stats_parts(cl_backend *be, const conv_desc *dd, const conv_desc *p
 int cuda_sep_prepare(cl_backend *be, const conv_desc *dd, const conv_desc *pd, int n, int h,
                      int w, int *takes, cl_err *err);
 void cuda_sep_bwd(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
-                  const float *wd, tview dy, const float *wp, tview dx, int acc, float *dwd);
+                  const float *wd, tview dy, const float *wp, tview dx, int acc, float *dwd,
+                  float *dwp);
 /* 1 when separable layers' halves run as one in direction dir (SEP_FWD or
  * SEP_BWD): s->sep has it, and the depthwise and pointwise ways allow it */
 int cuda_sep_on(const cuda_state *s, int dir);
