@@ -392,7 +392,8 @@ cudaError_t k_parts_sum_set(cudaStream_t st, const k_psum_set *set)
         return cudaErrorInvalidValue;
     for (int j = 0; j < set->n; j++) {
         const k_psum *e = &set->e[j];
-        if (e->count > 0 && (e->parts < 1 || !e->part || !e->out || e->W != k_parts_warps(e->parts)))
+        if (e->count > 0 &&
+            (e->parts < 1 || !e->part || !e->out || e->W != k_parts_warps(e->parts)))
             return cudaErrorInvalidValue;
         if (e->count > 0 && 32 * e->W > threads)
             threads = 32 * e->W;

@@ -312,7 +312,7 @@ cudaError_t k_sep_fwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd,
  * band and its halo, whole strips of SEP_V wide), spr strips a row. */
 typedef struct sepb_shape {
     int R, bands, ncg, th, tw, spr;
-    int nch;          /* the pointwise filter gradient: threads summing a band for each output channel */
+    int nch;   /* the pointwise filter gradient: threads summing a band for each output channel */
     k_div dtw, dspr, dw;
 } sepb_shape;
 

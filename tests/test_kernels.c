@@ -523,7 +523,8 @@ static void test_sepb(const char *name, conv_desc dd, int cout, int n, int h, in
     float *wd = rand_buf(nd, 0.5f), *wp = rand_buf(np, 0.5f);
     float *gc = malloc((size_t)nd * 4), *gk = rand_buf(nd, 9.f);
     float *pc = malloc((size_t)np * 4), *pk = rand_buf(np, 9.f);
-    float *part = floats ? rand_buf(floats, 9.f) : NULL, *ppart = floats ? rand_buf(floats, 9.f) : NULL;
+    float *part = floats ? rand_buf(floats, 9.f) : NULL;
+    float *ppart = floats ? rand_buf(floats, 9.f) : NULL;
     char what[200];
     cl_err err = {0};
 

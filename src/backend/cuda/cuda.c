@@ -1061,9 +1061,9 @@ void cuda_set_detail(cl_backend *be)
         snprintf(lanes, sizeof lanes, ", %d lanes", be->lanes);
     snprintf(s->detail, sizeof s->detail, "depthwise %s, pointwise %s, separable %s%s%s, %s%s",
              how[0], how[1],
-             cuda_sep_on(s, SEP_BWD)   ? (s->sep & SEP_PWF ? "fused" : "fused, depthwise output kept")
-             : cuda_sep_on(s, SEP_FWD) ? "forward"
-                                       : "split",
+             !cuda_sep_on(s, SEP_BWD)  ? (cuda_sep_on(s, SEP_FWD) ? "forward" : "split")
+             : s->sep & SEP_PWF        ? "fused"
+                                       : "fused, depthwise output kept",
              !s->bn_stats ? ", batch-norm statistics apart" : "",
              !s->psum_later ? ", filter sums each" : "", s->strict ? "fp32" : "tf32", lanes);
     be->detail = s->detail;
