@@ -154,6 +154,11 @@ struct cl_backend {
     void (*conv_fwd)(cl_backend *be, const conv_desc *d, tview x, const float *w, tview y, int acc);
     void (*conv_bwd_data)(cl_backend *be, const conv_desc *d, tview x, const float *w, tview dy,
                           tview dx, int acc);
+    /* A filter gradient (conv_bwd_filter's dw, conv_bwd's, sep_bwd's dwd
+     * and dwp) may be finished late, as the CUDA backend adds its partial
+     * sums: it is there for sgd, download, upload, zero, sync, marks and a
+     * recording's end, and no other op may read or write it before one of
+     * those (a network's only reader is sgd). */
     void (*conv_bwd_filter)(cl_backend *be, const conv_desc *d, tview x, tview dy, float *dw);
     /* both gradients at once (dx only when need_dx), so a backend can share
      * the passes over x and dy */
