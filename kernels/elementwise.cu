@@ -417,10 +417,7 @@ cudaError_t k_parts_finish(cudaStream_t st, long count, int parts, const float *
 {
     if (!later)
         return parts > 1 ? k_parts_sum(st, count, parts, part, out) : cudaSuccess;
-    later->count = 0;
-    later->parts = later->W = 0;
-    later->part = NULL;
-    later->out = NULL;
+    later->count = 0;   /* (the other fields then mean nothing) */
     if (parts <= 1 || count <= 0)
         return cudaSuccess;
     if (!part || !out)

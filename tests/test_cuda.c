@@ -1303,8 +1303,8 @@ static long recorded_ops(run *r)
 /* Filter gradients' split sums left for later (the default) and added
  * one by one (CELLAR_FILTER_SUMS=each): the same sums in the same order,
  * so the same training, and fewer operations a step.  NASNet-A N=1 has
- * some 40 separable layers whose fused backward splits its depthwise
- * filter gradient, more than one launch adds at a time. */
+ * some 40 separable layers whose fused backward splits its depthwise and
+ * pointwise filter gradients, more than one launch adds at a time. */
 static void test_filter_sums(void)
 {
     enum { COUNT = 16, STEPS = 2 };

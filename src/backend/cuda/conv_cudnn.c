@@ -1207,10 +1207,11 @@ int cuda_sep_stats_parts(cl_backend *be, const conv_desc *dd, const conv_desc *p
 }
 
 /* The backward the same way (kernels/sepconv.cu's sep_bwd_k): the
- * pointwise data gradient and both depthwise gradients in one kernel, the
- * pointwise filter gradient apart (conv_bwd with need_dx 0).  Its
- * partial sums share s->part with the filter gradients: one stream runs
- * them one after another. */
+ * pointwise data gradient and both depthwise gradients in one kernel, and
+ * the pointwise filter gradient there too (takes 2), or apart with
+ * CELLAR_SEPARABLE=keep-mid (takes 1: conv_bwd with need_dx 0).  Its two
+ * filter gradients' partial sums take two slots of s->part, as the other
+ * filter gradients take one. */
 int cuda_sep_prepare(cl_backend *be, const conv_desc *dd, const conv_desc *pd, int n, int h,
                      int w, int *takes, cl_err *err)
 {

@@ -824,7 +824,6 @@ static int cuda_mem_free(cl_backend *be, size_t *bytes)
 
 /* ---- the backend ---- */
 
-
 static const cl_backend cuda_table = {
     .name = "cuda",
     .alloc = cuda_alloc,
