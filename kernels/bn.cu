@@ -21,7 +21,9 @@
  *   through) its own range.
  *   The variance is E[x^2] - mean^2 in double, one pass over x;
  *   with the statistics already summed in parts by the kernel that wrote
- *   x (sepconv.cu), only the second kernel runs (k_bn_fwd_train_parts). */
+ *   x (sepconv.cu), only the second kernel runs (k_bn_fwd_train_parts);
+ *   so in the backward with dy's sums taken by the kernel that wrote dy
+ *   (the separable backward, sepconv.cu: k_bn_bwd_parts). */
 #include <limits.h>
 
 #include "common.cuh"
@@ -356,6 +358,33 @@ static __global__ void bn_bwd_apply_k(tview x, tview dy, const float *gamma,
     bn_dx(x, dy, dx, (long)c * hw, hd, save_mean[c], kk[0], kk[1], kk[2], sscale, acc, i0, i1);
 }
 
+/* bn_bwd_apply_k for sums taken elsewhere (the separable backward's
+ * epilogue: sepconv.cu): `nparts` partial sums of each channel added by
+ * the whole block as bn_norm_parts_k adds its */
+static __global__ void bn_bwd_parts_k(tview x, tview dy, const float *gamma,
+                                      const float *save_mean, const float *save_rstd,
+                                      const float *sscale, tview dx, int acc, float *dgamma,
+                                      float *dbeta, int nparts, const double *part, k_div hd)
+{
+    __shared__ double sh[33];
+    __shared__ float kk[3];
+    int c = blockIdx.x, hw = x.h * x.w, m = x.n * hw, i0, i1;
+    double sdy = 0.0, sdyx = 0.0;
+    for (int p = threadIdx.x; p < nparts; p += blockDim.x) {
+        sdy += part[((long)p * gridDim.x + c) * 2];
+        sdyx += part[((long)p * gridDim.x + c) * 2 + 1];
+    }
+    sdy = block_sum(sdy, sh);
+    sdyx = block_sum(sdyx, sh);
+    if (threadIdx.x == 0) {
+        bn_grads(sdy, sdyx, gamma[c], save_rstd[c], m, c, blockIdx.y == 0, dgamma, dbeta, &kk[0],
+                 &kk[1], &kk[2]);
+    }
+    __syncthreads();
+    bn_range(m, gridDim.y, &i0, &i1);
+    bn_dx(x, dy, dx, (long)c * hw, hd, save_mean[c], kk[0], kk[1], kk[2], sscale, acc, i0, i1);
+}
+
 cudaError_t k_bn_fwd_train_split(cudaStream_t st, float eps, float momentum, tview x,
                                  const float *gamma, const float *beta, float *save_mean,
                                  float *save_rstd, float *run_mean, float *run_var, tview y,
@@ -378,18 +407,30 @@ cudaError_t k_bn_fwd_train_split(cudaStream_t st, float eps, float momentum, tvi
     return cudaGetLastError();
 }
 
+/* The grid of a kernel from sums given in nparts parts (a block for each
+ * of `ranges` ranges of each channel's values): cudaErrorInvalidValue
+ * where x does not fit it, else cudaSuccess, *run 0 when x is empty */
+static cudaError_t given_grid(tview x, int nparts, int ranges, dim3 *g, int *run)
+{
+    *g = dim3((unsigned)x.c, (unsigned)(ranges < 1 ? 1 : ranges), 1);
+    *run = x.n > 0 && x.c > 0;
+    if ((long)x.n * x.h * x.w > INT_MAX || ranges > 65535 || nparts < 1 ||
+        x.c > 0x7fffffff / 2)
+        return cudaErrorInvalidValue;
+    return cudaSuccess;
+}
+
 cudaError_t k_bn_fwd_train_parts(cudaStream_t st, float eps, float momentum, tview x,
                                  const float *gamma, const float *beta, float *save_mean,
                                  float *save_rstd, float *run_mean, float *run_var, tview y,
                                  int acc, const float *sscale, int nparts, const double *part,
                                  int ranges)
 {
-    dim3 g((unsigned)x.c, (unsigned)(ranges < 1 ? 1 : ranges), 1);
-    if ((long)x.n * x.h * x.w > INT_MAX || ranges > 65535 || nparts < 1 ||
-        x.c > 0x7fffffff / 2)
-        return cudaErrorInvalidValue;
-    if (x.n <= 0 || x.c <= 0)
-        return cudaSuccess;
+    dim3 g;
+    int run;
+    cudaError_t e = given_grid(x, nparts, ranges, &g, &run);
+    if (e != cudaSuccess || !run)
+        return e;
     K_LAUNCH(bn_norm_parts_k, g, BN_SPLIT_THREADS, st)
     (eps, momentum, x, gamma, beta, save_mean, save_rstd, run_mean, run_var, y, acc, sscale,
      nparts, part, k_div_make(x.h * x.w));
@@ -413,6 +454,22 @@ cudaError_t k_bn_bwd_split(cudaStream_t st, tview x, tview dy, const float *gamm
         return e;
     K_LAUNCH(bn_bwd_apply_k, g, BN_SPLIT_THREADS, st)
     (x, dy, gamma, save_mean, save_rstd, sscale, dx, acc, dgamma, dbeta, parts, part, hd);
+    return cudaGetLastError();
+}
+
+cudaError_t k_bn_bwd_parts(cudaStream_t st, tview x, tview dy, const float *gamma,
+                           const float *save_mean, const float *save_rstd, const float *sscale,
+                           tview dx, int acc, float *dgamma, float *dbeta, int nparts,
+                           const double *part, int ranges)
+{
+    dim3 g;
+    int run;
+    cudaError_t e = given_grid(x, nparts, ranges, &g, &run);
+    if (e != cudaSuccess || !run)
+        return e;
+    K_LAUNCH(bn_bwd_parts_k, g, BN_SPLIT_THREADS, st)
+    (x, dy, gamma, save_mean, save_rstd, sscale, dx, acc, dgamma, dbeta, nparts, part,
+     k_div_make(x.h * x.w));
     return cudaGetLastError();
 }
 

@@ -138,6 +138,13 @@ cudaError_t k_bn_fwd_train_parts(cudaStream_t st, float eps, float momentum, tvi
                                  float *save_rstd, float *run_mean, float *run_var, tview y,
                                  int acc, const float *sscale, int nparts, const double *part,
                                  int ranges);
+/* k_bn_bwd_split with dy's sums given as nparts partial sums (of each
+ * channel's dy' and dy' (x - mean), dy' = sscale dy: k_sep_bwd's bn) in
+ * part[(p * c + channel) * 2 + 0 or 1]; `ranges` blocks to a channel */
+cudaError_t k_bn_bwd_parts(cudaStream_t st, tview x, tview dy, const float *gamma,
+                           const float *save_mean, const float *save_rstd, const float *sscale,
+                           tview dx, int acc, float *dgamma, float *dbeta, int nparts,
+                           const double *part, int ranges);
 cudaError_t k_bn_bwd_split(cudaStream_t st, tview x, tview dy, const float *gamma,
                            const float *save_mean, const float *save_rstd, const float *sscale,
                            tview dx, int acc, float *dgamma, float *dbeta, int parts,
@@ -215,10 +222,22 @@ cudaError_t k_sep_fwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd,
 int k_sep_bwd_takes(const conv_desc *dd, const conv_desc *pd, int n, int h, int w);
 long k_sep_bwd_part_floats(const conv_desc *dd, const conv_desc *pd, int n, int h, int w, int sms,
                            int pw);
+/* Given bn (else NULL), with acc 0, k_sep_bwd also takes the sums the
+ * backward of the batch norm whose output dx is the gradient of needs:
+ * bn->x that batch norm's input (dx's shape), bn->mean its saved mean;
+ * k_sep_bwd_stats_parts partial sums of each channel's dx and dx (x -
+ * mean), bn->part[(part * channels + channel) * 2 + 0 or 1], for
+ * k_bn_bwd_parts */
+typedef struct k_bnsums {
+    tview x;
+    const float *mean;
+    double *part;
+} k_bnsums;
+int k_sep_bwd_stats_parts(const conv_desc *dd, const conv_desc *pd, int n, int h, int w);
 cudaError_t k_sep_bwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd, tview x,
                       const float *wd, tview dy, const float *wp, tview dx, int acc, int sms,
                       float *part, float *dwd, k_psum *later, float *ppart, float *dwp,
-                      k_psum *plater);
+                      k_psum *plater, const k_bnsums *bn);
 
 #ifdef __cplusplus
 }

@@ -295,6 +295,15 @@ cudaError_t k_sep_fwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd,
  * (image, band) as for the depthwise filter; so the forward need not
  * write mid, nor another kernel read it and dy back (CELLAR_SEPARABLE=
  * keep-mid: mid kept and that gradient a kernel of its own).
+ * Given bn, each warp also adds up, once it has written its channel's
+ * dx, dx and dx (bx - mean) over the band, bx the input of the batch norm
+ * whose output x is (so dx is that batch norm's dy): each lane reading
+ * back the strips it wrote (from cache, in a loop apart: summed in the
+ * strip loop they took K = 7 from 128 registers to 165), in strip order,
+ * then warp_sum's tree, into a partial sum per (image, band) that the
+ * batch norm's backward adds (k_bn_bwd_parts), instead of a kernel of its
+ * own reading dx and bx back from memory for them
+ * (CELLAR_BN_STATS=forward).
  * Shapes: stride 1 with the output the input's size (padding (K-1)*D/2),
  * K 3, 5 or 7, dilation 1 or 2, at most 256 pointwise output channels;
  * elsewhere the three run apart.  Sums: dmid its output channels in
@@ -346,6 +355,38 @@ static int sepb_plan(int K, int D, int c, int co, long n, int h, int w, int sms,
     return 1;
 }
 
+/* The batch norm's sums over a channel's band (k_sep_bwd's bn): lane
+ * `lane` reads back the strips of dx it wrote (o, acc 0) with the batch
+ * norm's input there (b), both from the band's first row, in strip order;
+ * then warp_sum's fixed tree, into out[0] and out[1].  Apart from the
+ * strip loop, and not inlined, so as not to add to its registers (summed
+ * there, K = 7 took 165 where it takes 128; inlined after it, K = 5 126
+ * where it takes 80). */
+static __device__ __noinline__ void sepb_bn_sums(const float *o, const float *b, float mean,
+                                                 int W, int strips, k_div dspr, int lane,
+                                                 double *out)
+{
+    double s = 0.0, q = 0.0;
+    for (int j = lane; j < strips; j += 32) {
+        int r = k_div_q(dspr, j), ox0 = (j - r * (int)dspr.d) * SEP_V;
+        const float *orow = o + (long)r * W, *brow = b + (long)r * W;
+#pragma unroll
+        for (int e = 0; e < SEP_V; e++) {
+            int ox = ox0 + e;
+            if (ox >= W)
+                break;
+            s += (double)orow[ox];
+            q += (double)(orow[ox] * (brow[ox] - mean));
+        }
+    }
+    s = warp_sum(s);
+    q = warp_sum(q);
+    if (lane == 0) {
+        out[0] = s;
+        out[1] = q;
+    }
+}
+
 /* block (band * ncg + group, image): see above.  dwo: the filter
  * gradient's partial sums, [(image * bands + band) * C + channel][K*K]
  * (with one image and one band, the gradient itself); dpo (NULL: not
@@ -353,7 +394,8 @@ static int sepb_plan(int K, int D, int c, int co, long n, int h, int w, int sms,
 template <int KD>   /* K*10 + D */
 static __global__ void __launch_bounds__(SEPB_THREADS)
     sep_bwd_k(tview x, const float *wd, int pad, int relu, tview dy, const float *wp, tview dx,
-              int acc, float *dwo, float *dpo, sepb_shape sh)
+              int acc, float *dwo, float *dpo, tview bx, const float *bmean, double *bst,
+              sepb_shape sh)
 {
     enum { K = KD / 10, D = KD % 10, KK = K * K };
     __shared__ float xs[SEPB_TF];                  /* relu(x), [channel][th][tw] */
@@ -454,6 +496,11 @@ static __global__ void __launch_bounds__(SEPB_THREADS)
                 if (lane == 0)
                     dwo[(prt * C + c0 + warp) * KK + k] = v;
             }
+            if (bst)
+                sepb_bn_sums(oc + (long)y0 * W, bx.d + (long)img * bx.ns + (long)(c0 + warp) * hw +
+                                                    (long)y0 * W,
+                             bmean[c0 + warp], W, rows * sh.spr, sh.dspr, lane,
+                             bst + (prt * C + c0 + warp) * 2);
         }
         if (dpo) {
             /* the pointwise filter gradient over the band: mid (the
@@ -537,10 +584,18 @@ long k_sep_bwd_part_floats(const conv_desc *dd, const conv_desc *pd, int n, int 
     return parts * dd->cin * (pw && pd->cout > kk ? pd->cout : kk);
 }
 
+int k_sep_bwd_stats_parts(const conv_desc *dd, const conv_desc *pd, int n, int h, int w)
+{
+    sepb_shape sh;
+    if (!sepb_shape_of(dd, pd, n, h, w, 1, &sh))
+        return 0;
+    return n * sh.bands;
+}
+
 cudaError_t k_sep_bwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd, tview x,
                       const float *wd, tview dy, const float *wp, tview dx, int acc, int sms,
                       float *part, float *dwd, k_psum *later, float *ppart, float *dwp,
-                      k_psum *plater)
+                      k_psum *plater, const k_bnsums *bn)
 {
     sepb_shape sh;
     int kd = dd->kh * 10 + dd->dh, parts;
@@ -556,6 +611,9 @@ cudaError_t k_sep_bwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd,
         dy.h != x.h || dy.w != x.w || dy.n != x.n || dx.c != x.c || dx.h != x.h ||
         dx.w != x.w || dx.n != x.n)
         return cudaErrorInvalidValue;
+    if (bn && (acc || !bn->part || !bn->mean || bn->x.c != x.c || bn->x.h != x.h ||
+               bn->x.w != x.w || bn->x.n != x.n))
+        return cudaErrorInvalidValue;
     parts = x.n * sh.bands;
     if (parts > 1 && (!part || (dwp && !ppart)))
         return cudaErrorInvalidValue;
@@ -563,7 +621,8 @@ cudaError_t k_sep_bwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd,
 #define SEPB(KD)                                                                                   \
     K_LAUNCH(sep_bwd_k<KD>, g, SEPB_THREADS, st)                                                  \
     (x, wd, dd->ph, dd->relu_in, dy, wp, dx, acc, parts > 1 ? part : dwd,                       \
-     !dwp ? NULL : parts > 1 ? ppart : dwp, sh)
+     !dwp ? NULL : parts > 1 ? ppart : dwp, bn ? bn->x : x, bn ? bn->mean : NULL,               \
+     bn ? bn->part : NULL, sh)
     switch (kd) {   /* sepb_shape_of has checked K and dilation */
     case 31: SEPB(31); break;
     case 32: SEPB(32); break;

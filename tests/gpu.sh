@@ -34,7 +34,8 @@
 #      layers' halves apart (CELLAR_SEPARABLE=split), fused forward
 #      only (CELLAR_SEPARABLE=forward) and fused but for the pointwise
 #      filter gradient (CELLAR_SEPARABLE=keep-mid); batch norms taking their own
-#      statistics (CELLAR_BN_STATS=apart); split filter gradients' sums
+#      statistics (CELLAR_BN_STATS=apart), and in the backward the sums
+#      of dy too (CELLAR_BN_STATS=forward); split filter gradients' sums
 #      added one by one (CELLAR_FILTER_SUMS=each); each shape's
 #      convolutions the fastest way, timed (CELLAR_DEPTHWISE=auto
 #      CELLAR_POINTWISE=auto); the cells' branches
@@ -271,6 +272,9 @@ bench cellar_F16_N2_sep_keep_mid 60 env CELLAR_SEPARABLE=keep-mid "$b/cellar" be
 # every batch norm taking its own statistics (the default until the
 # separable forward kernel took them)
 bench cellar_F16_N2_bn_apart 60 env CELLAR_BN_STATS=apart "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
+# the batch norms between separable halves adding up dy themselves in the
+# backward (the default until the fused backward took those sums)
+bench cellar_F16_N2_bn_forward 60 env CELLAR_BN_STATS=forward "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
 # each split filter gradient's sum added by a kernel of its own (the
 # default until they were added up to 16 in one launch)
 bench cellar_F16_N2_sums_each 60 env CELLAR_FILTER_SUMS=each "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10

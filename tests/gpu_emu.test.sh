@@ -85,8 +85,23 @@ check "CELLAR_BN_STATS=apart: bench runs and says so" sh -c "[ $rc -eq 0 ] && [ 
 parts_of() { grep '^kemu: a capture' "$1" | sed -n 's/.*bn_norm_parts_k \([0-9][0-9]*\).*/\1/p' | head -n 1; }
 check "... every batch norm taking its own statistics, where the default takes $(parts_of mixed.err) from the kernels that wrote their input ($(parts_of split.err) with the separable layers split)" \
   sh -c "grep -q '^kemu: a capture' bnst.err && ! grep -q bn_norm_parts_k bnst.err && [ '$(parts_of split.err)' -gt 0 ] && [ '$(parts_of mixed.err)' -gt '$(parts_of split.err)' ]"
+# in the backward, the batch norm between a separable layer's two halves
+# takes the sums of dy it needs from the second half's fused backward,
+# which gave them as it wrote dy (bn_bwd_parts_k), where a batch norm split
+# over the batch (16x16 here) otherwise adds them in a kernel of its own
+# (bn_bwd_sums_k, then bn_bwd_apply_k); CELLAR_BN_STATS=forward keeps the
+# forward's statistics only
+bnb="--N 1 --F 4 --batch 8 --input 16x16x3 --steps 1 --warmup 1"
+KEMU_TRACE=1 "$EMU" bench --backend cuda $bnb >bnb.out 2>bnb.err; rc=$?
+CELLAR_BN_STATS=forward KEMU_TRACE=1 "$EMU" bench --backend cuda $bnb >bnbf.out 2>bnbf.err; rcf=$?
+check "CELLAR_BN_STATS=forward: bench runs and says so" sh -c "[ $rc -eq 0 ] && [ $rcf -eq 0 ] && [ '$(jget bnbf.out engine)' = 'depthwise own, pointwise mixed, separable fused, batch-norm statistics fused forward, tf32' ]"
+count_of() { grep '^kemu: a capture' "$2" | sed -n "s/.*[:,] $1 \([0-9][0-9]*\).*/\1/p" | head -n 1; }
+check "... the default's backward batch norms between separable halves take dy's sums from the fused backward ($(count_of bn_bwd_parts_k bnb.err) of them), =forward's none" \
+  sh -c "[ '$(count_of bn_bwd_parts_k bnb.err)' -gt 0 ] && grep -q '^kemu: a capture' bnbf.err && ! grep -q bn_bwd_parts_k bnbf.err"
+check "... so fewer batch norms split over the batch add up dy themselves ($(count_of bn_bwd_sums_k bnb.err) against $(count_of bn_bwd_sums_k bnbf.err)), and the step holds fewer operations ($(jget bnb.out graph_nodes) against $(jget bnbf.out graph_nodes))" \
+  sh -c "[ '$(count_of bn_bwd_sums_k bnb.err)' -lt '$(count_of bn_bwd_sums_k bnbf.err)' ] && [ '$(jget bnb.out graph_nodes)' -lt '$(jget bnbf.out graph_nodes)' ]"
 CELLAR_BN_STATS=both "$EMU" bench --backend cuda $small >bad.out 2>bad.err; rc=$?
-check "CELLAR_BN_STATS=both is refused, naming what it takes" sh -c "[ $rc -ne 0 ] && grep -q 'expected fused or apart' bad.err"
+check "CELLAR_BN_STATS=both is refused, naming what it takes" sh -c "[ $rc -ne 0 ] && grep -q 'expected fused, forward or apart' bad.err"
 CELLAR_SEPARABLE=both "$EMU" bench --backend cuda $small >bad.out 2>bad.err; rc=$?
 check "CELLAR_SEPARABLE=both is refused, naming what it takes" sh -c "[ $rc -ne 0 ] && grep -q 'expected fused, keep-mid, forward or split' bad.err"
 CELLAR_POINTWISE=auto CELLAR_DEPTHWISE=auto "$EMU" bench --backend cuda $small --profile >auto.out 2>auto.err; rc=$?

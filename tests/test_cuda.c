@@ -418,6 +418,65 @@ static void test_sep_stats(const char *name, const conv_desc *dd, const conv_des
     gpu->free(gpu, st);
 }
 
+/* The backward again overwriting dx, with the sums of dx the batch norm
+ * before the pair needs (where the backend gives them: `want`), then
+ * that batch norm's backward from them; bx: the batch norm's input,
+ * dmid: the CPU's pointwise data gradient (host) */
+static void test_sep_bwd_stats(const char *name, const conv_desc *dd, const conv_desc *pd,
+                               pair *x, const float *wdh, const float *wdd, pair *dy,
+                               const float *wpd, tview dmid, int pwf, int want)
+{
+    int n = x->h.n, c = x->h.c, h = x->h.h, w = x->h.w;
+    int parts = gpu->sep_bwd_stats_parts ? gpu->sep_bwd_stats_parts(gpu, dd, pd, n, h, w) : 0;
+    long nd = conv_weight_count(dd), np = conv_weight_count(pd);
+    pair bx, dx, bdx;
+    float *ph, *pdv, *gh, *gd, *gwd, *gpd;
+    double *st;
+    char what[200];
+    if (!CHECK((parts > 0) == want, "%s: the backend %s the sums of dy the batch norm before it "
+                                    "needs (%d parts)",
+               name, parts > 0 ? "gives" : "does not give", parts) ||
+        !parts)
+        return;
+    bx = pr_new(n, c, h, w, 1, 2.f);
+    dx = pr_new(n, c, h, w, -2, 1.f);
+    bdx = pr_new(n, c, h, w, 1, 1.f);
+    ph = bn_params_host(c);
+    for (int i = 0; i < c; i++) {   /* a saved mean and 1/std of bx's sort */
+        ph[4 * c + i] = 0.5f * (rng_uniform(&rng) - 0.5f);
+        ph[5 * c + i] = 0.5f + rng_uniform(&rng);
+    }
+    pdv = dev_copy(ph, (size_t)6 * c * sizeof *ph);
+    gh = malloc((size_t)2 * c * sizeof *gh);
+    gd = dev_alloc((size_t)2 * c * sizeof *gd);
+    gwd = dev_alloc((size_t)nd * sizeof *gwd);
+    gpd = dev_alloc((size_t)np * sizeof *gpd);
+    st = dev_alloc((size_t)parts * c * 2 * sizeof *st);
+    cpu->conv_bwd_data(cpu, dd, x->h, wdh, dmid, dx.h, 0);
+    gpu->sep_bwd_stats(gpu, dd, pd, x->d, wdd, dy->d, wpd, dx.d, gwd, pwf ? gpd : NULL, bx.d,
+                       pdv + 4 * c, st);
+    snprintf(what, sizeof what, "%s: backward with batch-norm sums, data gradient", name);
+    same(what, &dx, TOL);
+    cpu->bn_bwd(cpu, bx.h, dx.h, ph, ph + 4 * c, ph + 5 * c, NULL, bdx.h, 1, gh, gh + c);
+    gpu->bn_bwd_parts(gpu, bx.d, dx.d, st, parts, pdv, pdv + 4 * c, pdv + 5 * c, NULL, bdx.d, 1,
+                      gd, gd + c);
+    snprintf(what, sizeof what, "%s: the batch norm's backward from those sums, added into",
+             name);
+    same(what, &bdx, TOL);
+    snprintf(what, sizeof what, "%s: its dgamma and dbeta from those sums", name);
+    same_buf(what, gd, gh, 2L * c, TOL);
+    pr_free(&bx);
+    pr_free(&dx);
+    pr_free(&bdx);
+    free(ph);
+    free(gh);
+    gpu->free(gpu, pdv);
+    gpu->free(gpu, gd);
+    gpu->free(gpu, gwd);
+    gpu->free(gpu, gpd);
+    gpu->free(gpu, st);
+}
+
 /* gpu->sep_fwd against the CPU's two convolutions: the depthwise dd of x
  * into mid, the pointwise cout x dd.cout of mid into y; then gpu->sep_bwd
  * against the CPU's pointwise data gradient into dmid and depthwise
@@ -463,7 +522,7 @@ static void test_sep(const char *name, conv_desc dd, int cout, int n, int h, int
     same(what, &mid, TOL);
     snprintf(what, sizeof what, "%s: pointwise output", name);
     same(what, &y, TOL);
-    test_sep_stats(name, &dd, &pd, &x, wdd, wpd, &y, took && stats);
+    test_sep_stats(name, &dd, &pd, &x, wdd, wpd, &y, took && (stats & 1));
 
     took = 0;
     if (gpu->sep_prepare && gpu->sep_prepare(gpu, &dd, &pd, n, h, w, &took, &err))
@@ -490,6 +549,8 @@ static void test_sep(const char *name, conv_desc dd, int cout, int n, int h, int
             snprintf(what, sizeof what, "%s: backward, pointwise filter gradient", name);
             same_buf(what, gpd, gph, np, TOL);
         }
+        test_sep_bwd_stats(name, &dd, &pd, &x, wdh, wdd, &dy, wpd, mid.h, took == 2,
+                           (stats & 2) != 0);
         pr_free(&dy);
         pr_free(&dx);
         gpu->free(gpu, gwd);
@@ -508,8 +569,9 @@ static void test_sep(const char *name, conv_desc dd, int cout, int n, int h, int
 
 /* fused, bwd: the backend's separable layers run as one forward, and
  * backward (CELLAR_SEPARABLE; bwd 2: with the pointwise filter gradient);
- * stats: the forward gives the batch norm's statistics where the band
- * allows (CELLAR_BN_STATS) */
+ * stats (CELLAR_BN_STATS): 1, the forward gives the batch norm's
+ * statistics where the band allows; 2, the backward gives the sums of dx
+ * the batch norm before the pair needs */
 static void test_seps(int fused, int bwd, int stats)
 {
 #ifdef CELLAR_KEMU
@@ -526,7 +588,7 @@ static void test_seps(int fused, int bwd, int stats)
              8, 8, fused, bwd, stats);
     /* rows of 9: a band's pixels are not whole warps, no statistics */
     test_sep("dil_conv 3x3 relu, 12 -> 20 at 11x9", cdesc(12, 12, 3, 3, 1, 1, 2, 2, 2, 12, 1), 20, 3,
-             11, 9, fused, bwd, 0);
+             11, 9, fused, bwd, stats & 2);
     /* never a pair the kernels do not take: 300 output channels */
     test_sep("sep 3x3 relu, 8 -> 300 at 4x4", cdesc(8, 8, 3, 3, 1, 1, 1, 1, 1, 8, 1), 300, 2, 4, 4,
              0, 0, 0);
@@ -1936,27 +1998,29 @@ int main(void)
     CHECK(gpu->detail && !strcmp(gpu->detail, "depthwise own, pointwise mixed, separable fused, fp32"),
           "the backend says how it computes: %s", gpu->detail ? gpu->detail : "(nothing)");
     test_convs();
-    test_seps(1, 2, 1);
+    test_seps(1, 2, 3);
     {
         /* the forward alone fused, then apart, as asked, and where a kind
          * of convolution is not ours; the batch norms' statistics apart */
         static const struct {
             const char *var, *val, *detail;
             int fused, bwd, stats;
-        } env[6] = {{"CELLAR_SEPARABLE", "keep-mid", "separable fused, depthwise output kept,",
-                     1, 1, 1},
+        } env[7] = {{"CELLAR_SEPARABLE", "keep-mid", "separable fused, depthwise output kept,",
+                     1, 1, 3},
                     {"CELLAR_SEPARABLE", "forward", "separable forward,", 1, 0, 1},
                     {"CELLAR_SEPARABLE", "split", "separable split", 0, 0, 0},
                     {"CELLAR_DEPTHWISE", "cudnn", "separable split", 0, 0, 0},
                     {"CELLAR_POINTWISE", "cudnn", "separable split", 0, 0, 0},
                     {"CELLAR_BN_STATS", "apart",
-                     "separable fused, batch-norm statistics apart,", 1, 2, 0}};
+                     "separable fused, batch-norm statistics apart,", 1, 2, 0},
+                    {"CELLAR_BN_STATS", "forward",
+                     "separable fused, batch-norm statistics fused forward,", 1, 2, 1}};
         static const char *const bad[3][2] = {
             {"CELLAR_SEPARABLE", "expected fused, keep-mid, forward or split"},
-            {"CELLAR_BN_STATS", "expected fused or apart"},
+            {"CELLAR_BN_STATS", "expected fused, forward or apart"},
             {"CELLAR_FILTER_SUMS", "expected later or each"}};
         cl_backend *first = gpu;
-        for (int i = 0; i < 6; i++) {
+        for (int i = 0; i < 7; i++) {
             if ((gpu = cuda_with(env[i].var, env[i].val))) {
                 printf("# separable layers with %s=%s\n", env[i].var, env[i].val);
                 CHECK(strstr(gpu->detail, env[i].detail) != NULL, "%s=%s: %s", env[i].var,

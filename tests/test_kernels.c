@@ -507,6 +507,48 @@ static void test_seps(void)
     CHECK(!k_sep_takes(&d, &p, 8, 8), "sep refuses a pointwise half of other input channels");
 }
 
+/* ---- batch-norm backward sums taken elsewhere ---- */
+
+/* each channel's sums as a batch norm's backward takes them, of dy' and
+ * dy' (x - mean), dy' = sc[image] dy (sc NULL: 1), in double, into
+ * s[channel * 2 + 0 or 1]; with the sums of their magnitudes into mag
+ * (where a float's rounding of the terms shows) */
+static void dy_sums(tview x, tview dy, const float *mean, const float *sc, double *s, double *mag)
+{
+    long hw = (long)x.h * x.w;
+    for (int c = 0; c < x.c; c++) {
+        s[2 * c] = s[2 * c + 1] = mag[2 * c] = mag[2 * c + 1] = 0.0;
+        for (int i = 0; i < x.n; i++)
+            for (long j = 0; j < hw; j++) {
+                float g = (sc ? sc[i] : 1.f) * dy.d[i * dy.ns + c * hw + j];
+                float t = g * (x.d[i * x.ns + c * hw + j] - mean[c]);
+                s[2 * c] += g;
+                s[2 * c + 1] += t;
+                mag[2 * c] += fabs(g);
+                mag[2 * c + 1] += fabs(t);
+            }
+    }
+}
+
+/* `parts` partial sums [(p * c + channel) * 2 + 0 or 1] added up against
+ * dy_sums' totals */
+static void same_sums(const char *what, const double *part, int parts, tview x, tview dy,
+                      const float *mean, const float *sc)
+{
+    double *want = malloc((size_t)x.c * 4 * sizeof *want), *mag = want + 2 * x.c, worst = 0.0;
+    dy_sums(x, dy, mean, sc, want, mag);
+    for (int k = 0; k < 2 * x.c; k++) {
+        double got = 0.0, e;
+        for (int p = 0; p < parts; p++)
+            got += part[(long)p * 2 * x.c + k];
+        e = fabs(got - want[k]) / (mag[k] + 1e-30);
+        worst = e > worst ? e : worst;
+    }
+    CHECK(worst < TOL, "%s (%d partial sums; error %.2g of the terms' magnitude)", what, parts,
+          worst);
+    free(want);
+}
+
 /* k_sep_bwd against the CPU's pointwise data gradient then depthwise
  * gradients (dmid through memory), dx overwritten then added into; pads
  * as test_sep's */
@@ -548,7 +590,7 @@ static void test_sepb(const char *name, conv_desc dd, int cout, int n, int h, in
                 snprintf(what, sizeof what, "%s: fused backward%s, acc %d", name,
                          pw ? " with the pointwise filter gradient" : "", acc);
                 if (launched(what, k_sep_bwd(NULL, &dd, &pd, x, wd, dy, wp, dxk, acc, SMS, part,
-                                             gk, NULL, ppart, pw ? pk : NULL, NULL))) {
+                                             gk, NULL, ppart, pw ? pk : NULL, NULL, NULL))) {
                     snprintf(what, sizeof what, "%s: data gradient, acc %d%s", name, acc,
                              pw ? ", pointwise filter gradient too" : "");
                     same_view(what, dxk, dx, TOL);
@@ -566,6 +608,37 @@ static void test_sepb(const char *name, conv_desc dd, int cout, int n, int h, in
                 }
             }
             free(keep.d);
+            if (acc == 0) {   /* with the sums of dx a batch norm before it needs */
+                tview bx = tv_new(n, dd.cin, h, w, 1);
+                float *bm = rand_buf(dd.cin, 0.5f);
+                int bp = k_sep_bwd_stats_parts(&dd, &pd, n, h, w);
+                double *bs = malloc((size_t)bp * dd.cin * 2 * sizeof *bs + 1);
+                k_bnsums bn = {bx, bm, bs};
+                snprintf(what, sizeof what, "%s: fused backward with batch-norm sums", name);
+                CHECK(bp == n * (bp / n) && bp >= n, "%s: a partial sum per image and band (%d)",
+                      what, bp);
+                for (long k = 0; k < (long)bp * dd.cin * 2; k++)
+                    bs[k] = NAN;
+                if (launched(what, k_sep_bwd(NULL, &dd, &pd, x, wd, dy, wp, dxk, 0, SMS, part,
+                                             gk, NULL, ppart, pk, NULL, &bn))) {
+                    snprintf(what, sizeof what, "%s: data gradient beside batch-norm sums", name);
+                    same_view(what, dxk, dx, TOL);
+                    snprintf(what, sizeof what, "%s: pointwise filter gradient beside them", name);
+                    same_buf(what, pk, pc, np, TOL);
+                    snprintf(what, sizeof what, "%s: dx's sums for the batch norm before it",
+                             name);
+                    same_sums(what, bs, bp, bx, dx, bm, NULL);
+                }
+                snprintf(what, sizeof what, "%s: batch-norm sums refused when adding into dx",
+                         name);
+                CHECK(k_sep_bwd(NULL, &dd, &pd, x, wd, dy, wp, dxk, 1, SMS, part, gk, NULL, ppart,
+                                pk, NULL, &bn) == cudaErrorInvalidValue,
+                      "%s", what);
+                (void)cudaGetLastError();
+                free(bx.d);
+                free(bm);
+                free(bs);
+            }
             if (acc == 1) {   /* both filter gradients' sums left for later */
                 float *gl = malloc((size_t)nd * 4), *pl = malloc((size_t)np * 4);
                 k_psum later, plater;
@@ -573,7 +646,7 @@ static void test_sepb(const char *name, conv_desc dd, int cout, int n, int h, in
                 nan_fill(gl, nd);
                 nan_fill(pl, np);
                 e = k_sep_bwd(NULL, &dd, &pd, x, wd, dy, wp, dxk, acc, SMS, part, gl, &later,
-                              ppart, pl, &plater);
+                              ppart, pl, &plater, NULL);
                 snprintf(what, sizeof what, "%s: depthwise filter gradient summed later", name);
                 later_sum(what, e, &later, gl, gk, nd, parts);
                 snprintf(what, sizeof what, "%s: pointwise filter gradient summed later", name);
@@ -656,6 +729,7 @@ static void test_bn(const char *name, int n, int c, int h, int w, int parts, int
     float *gc = malloc((size_t)2 * c * 4), *gk = malloc((size_t)2 * c * 4);
     float *sc = scaled ? rand_buf(n, 1.f) : NULL;
     double *part = malloc((size_t)parts * c * 2 * sizeof *part + 1);
+    tview before;
     bn_desc d = {eps, mom};
     char what[200];
     for (int i = 0; i < c; i++)
@@ -677,12 +751,38 @@ static void test_bn(const char *name, int n, int c, int h, int w, int parts, int
             same_buf(what, pk + 2 * c, pc + 2 * c, 4L * c, TOL);
         }
         snprintf(what, sizeof what, "%s: backward in %d parts, acc %d", name, parts, acc);
+        before = tv_clone(dxk);
         cpu->bn_bwd(cpu, x, dy, pc, pc + 4 * c, pc + 5 * c, sc, dx, acc, gc, gc + c);
         if (launched(what, k_bn_bwd_split(NULL, x, dy, pk, pk + 4 * c, pk + 5 * c, sc, dxk, acc,
                                           gk, gk + c, parts, part))) {
             same_view(what, dxk, dx, TOL);
             snprintf(what, sizeof what, "%s: dgamma and dbeta in %d parts", name, parts);
             same_buf(what, gk, gc, 2L * c, TOL);
+        }
+        {   /* dy's sums given in 3 parts (images i, i + 3, ...), as a
+             * kernel writing dy would take them */
+            double *given = calloc((size_t)3 * c * 2, sizeof *given);
+            long hw = (long)h * w;
+            for (int i = 0; i < n; i++)
+                for (int ch = 0; ch < c; ch++)
+                    for (long j = 0; j < hw; j++) {
+                        float g = (sc ? sc[i] : 1.f) * dy.d[i * dy.ns + ch * hw + j];
+                        given[((i % 3) * c + ch) * 2] += g;
+                        given[((i % 3) * c + ch) * 2 + 1] +=
+                            g * (x.d[i * x.ns + ch * hw + j] - pk[4 * c + ch]);
+                    }
+            memcpy(dxk.d, before.d, (size_t)n * dxk.ns * sizeof *dxk.d);
+            nan_fill(gk, 2L * c);
+            snprintf(what, sizeof what, "%s: backward from given sums in %d ranges, acc %d", name,
+                     parts, acc);
+            if (launched(what, k_bn_bwd_parts(NULL, x, dy, pk, pk + 4 * c, pk + 5 * c, sc, dxk,
+                                              acc, gk, gk + c, 3, given, parts))) {
+                same_view(what, dxk, dx, TOL);
+                snprintf(what, sizeof what, "%s: dgamma and dbeta from given sums", name);
+                same_buf(what, gk, gc, 2L * c, TOL);
+            }
+            free(given);
+            free(before.d);
         }
         snprintf(what, sizeof what, "%s: evaluation forward, acc %d", name, acc);
         cpu->bn_fwd_eval(cpu, &d, x, pc, pc + c, pc + 2 * c, pc + 3 * c, y, acc);

@@ -204,6 +204,19 @@ struct cl_backend {
     void (*sep_bwd)(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
                     const float *wd, tview dy, const float *wp, tview dx, int acc, float *dwd,
                     float *dwp);
+    /* Optional (both NULL: none): sep_bwd overwriting dx (acc 0) that also
+     * writes the sums the backward of the batch norm whose output x is
+     * needs, into stats for bn_bwd_parts: sep_bwd_stats_parts(n) partial
+     * sums of each channel's dx and of dx (bx - bmean), bx that batch
+     * norm's input and bmean its saved mean, [(part * channels + channel)
+     * * 2 + 0 or 1], in doubles; sep_bwd_stats_parts 0: not for this pair
+     * (the same while the backend lives), whose sep_bwd_stats must then
+     * not be called */
+    int (*sep_bwd_stats_parts)(cl_backend *be, const conv_desc *dd, const conv_desc *pd, int n,
+                               int h, int w);
+    void (*sep_bwd_stats)(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
+                          const float *wd, tview dy, const float *wp, tview dx, float *dwd,
+                          float *dwp, tview bx, const float *bmean, double *stats);
 
     /* batch norm, training: batch statistics; saves mean and 1/std of each
      * channel and updates the running statistics (unbiased variance) */
@@ -222,6 +235,12 @@ struct cl_backend {
     void (*bn_bwd)(cl_backend *be, tview x, tview dy, const float *gamma, const float *save_mean,
                    const float *save_rstd, const float *sscale, tview dx, int acc, float *dgamma,
                    float *dbeta);
+    /* Optional (NULL: none): bn_bwd with dy's sums given as parts partial
+     * sums (sep_bwd_stats' stats: of sscale dy and sscale dy (x - mean))
+     * instead of taken from dy */
+    void (*bn_bwd_parts)(cl_backend *be, tview x, tview dy, const double *stats, int parts,
+                         const float *gamma, const float *save_mean, const float *save_rstd,
+                         const float *sscale, tview dx, int acc, float *dgamma, float *dbeta);
 
     void (*pool_fwd)(cl_backend *be, const pool_desc *d, tview x, tview y, int acc,
                      const float *sscale);

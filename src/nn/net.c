@@ -500,6 +500,39 @@ int net_plan(cl_net *net, int max_batch, cl_err *err)
         }
     }
 
+    /* batch norms whose dy's sums the separable pair after them takes in
+     * its backward as it writes dy: where the pair (sepb) is the only
+     * writer of that gradient (overwriting it), no drop-path scale
+     * applies, and every backend the two may run on backward offers it */
+    for (int i = 0; i + 1 < net->n_nodes; i++) {
+        net_node *c = &net->nodes[i], *a = c + 1;
+        const net_value *vx = &net->vals[a->x];
+        cl_backend *on[2] = {be, net_lane_backend(net, 1, i + 1)},
+                   *bn_on[2] = {be, net_lane_backend(net, 1, i)};
+        long most = 0;
+        c->bbst = 0;
+        c->bbst_off = 0;
+        c->bbst_parts = 0;
+        if (c->kind != NODE_BN || c->path >= 0 || !a->sepb || a->x != c->y || a->dx_acc)
+            continue;
+        for (int k = 0; k < 2; k++) {
+            int parts = on[k]->sep_bwd_stats && on[k]->sep_bwd_stats_parts
+                            ? on[k]->sep_bwd_stats_parts(on[k], &a->u.conv, &a[1].u.conv,
+                                                         max_batch, vx->h, vx->w)
+                            : 0;
+            if (parts <= 0 || !bn_on[k]->bn_bwd_parts) {
+                most = 0;
+                break;
+            }
+            most = parts > most ? parts : most;
+        }
+        if (most > 0) {
+            c->bbst = 1;
+            c->bbst_off = bst_doubles;
+            bst_doubles += most * vx->c * 2;
+        }
+    }
+
     align_params(net);
     {
         size_t np = (size_t)(net->n_paths ? net->n_paths : 1) * max_batch;
@@ -808,9 +841,24 @@ int net_backward_queued(cl_net *net, cl_err *err)
         case NODE_CONV:
             if (nd->sepb) {   /* this pair's backward at once, dmid on chip */
                 const net_node *pw = nd + 1;
-                be->sep_bwd(be, &nd->u.conv, &pw->u.conv, vx, p,
-                            net_view(net, net->grad, pw->y, n), net->params + pw->p_off, dx,
-                            nd->dx_acc, g, nd->sepb == 2 ? net->pgrad + pw->p_off : NULL);
+                /* the batch norm before it, whose dy it writes: with the
+                 * sums of dy that one's backward needs, where it takes them */
+                net_node *bn = i > 0 && nd[-1].bbst ? &net->nodes[i - 1] : NULL;
+                int bp = bn && be->sep_bwd_stats_parts
+                             ? be->sep_bwd_stats_parts(be, &nd->u.conv, &pw->u.conv, n, vx.h, vx.w)
+                             : 0;
+                if (bp)
+                    be->sep_bwd_stats(be, &nd->u.conv, &pw->u.conv, vx, p,
+                                      net_view(net, net->grad, pw->y, n), net->params + pw->p_off,
+                                      dx, g, nd->sepb == 2 ? net->pgrad + pw->p_off : NULL,
+                                      net_view(net, net->act, bn->x, n),
+                                      net->state + bn->s_off + 2 * vx.c, net->bst + bn->bbst_off);
+                else
+                    be->sep_bwd(be, &nd->u.conv, &pw->u.conv, vx, p,
+                                net_view(net, net->grad, pw->y, n), net->params + pw->p_off, dx,
+                                nd->dx_acc, g, nd->sepb == 2 ? net->pgrad + pw->p_off : NULL);
+                if (bn)
+                    bn->bbst_parts = bp;
             } else if (inner && nd[-1].sepb == 2) {
                 /* its filter gradient too: nothing left here */
             } else if (lanes && net_lanes_split(net, i)) {   /* the filter gradient below */
@@ -824,8 +872,13 @@ int net_backward_queued(cl_net *net, cl_err *err)
         case NODE_BN: {
             const float *st = net->state + nd->s_off;
             int c = vx.c;
-            be->bn_bwd(be, vx, dy, p, st + 2 * c, st + 3 * c, sscale_of(net, nd), dx, nd->dx_acc,
-                       g, g + c);
+            if (nd->bbst_parts && be->bn_bwd_parts)   /* dy's sums taken as it was written */
+                be->bn_bwd_parts(be, vx, dy, net->bst + nd->bbst_off, nd->bbst_parts, p,
+                                 st + 2 * c, st + 3 * c, sscale_of(net, nd), dx, nd->dx_acc, g,
+                                 g + c);
+            else
+                be->bn_bwd(be, vx, dy, p, st + 2 * c, st + 3 * c, sscale_of(net, nd), dx,
+                           nd->dx_acc, g, g + c);
             break;
         }
         case NODE_POOL:
@@ -996,6 +1049,8 @@ static void node_bytes(const cl_net *net, const net_node *nd, int n, double *fwd
         const net_value *vz = &net->vals[nd[1].y];
         *bwd = 4.0 * n * vz->c * vz->h * vz->w + x + dx + 2 * p +
                4.0 * (double)nd[1].p_len * (nd->sepb == 2 ? 2 : 1);
+        if (nd > net->nodes && nd[-1].bbst_parts)   /* the batch norm's input, for its sums */
+            *bwd += x;
         return;
     }
     if (nd->kind == NODE_CONV && nd > net->nodes && nd[-1].sepb) {   /* the filter gradient */

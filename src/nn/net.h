@@ -49,6 +49,14 @@ typedef struct net_node {
     long bst_off;
     int bst_parts;   /* the last forward: how many partial sums that
                       * convolution took (0: none, the batch norm takes its own) */
+    int bbst;        /* set by net_plan: a batch norm whose output the sep
+                      * pair after it (sepb) alone reads, so that the pair's
+                      * backward may take the sums of dy this one's backward
+                      * needs as it writes dy (be->sep_bwd_stats, at net->bst +
+                      * bbst_off) */
+    long bbst_off;
+    int bbst_parts;  /* the last backward: how many partial sums the pair
+                      * took (0: none, the batch norm takes its own) */
     long p_off;      /* parameters: conv W; bn gamma, beta; linear W, b */
     long p_len;
     long s_off;      /* bn: running mean, running var, saved mean, saved 1/std */

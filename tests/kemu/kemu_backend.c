@@ -164,9 +164,9 @@ static int kb_sep_prepare(cl_backend *be, const conv_desc *dd, const conv_desc *
                   : CL_OK;
 }
 
-static void kb_sep_bwd(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
-                       const float *wd, tview dy, const float *wp, tview dx, int acc, float *dwd,
-                       float *dwp)
+static void kb_sep_bwd_run(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
+                           const float *wd, tview dy, const float *wp, tview dx, int acc,
+                           float *dwd, float *dwp, const k_bnsums *bn)
 {
     kb_state *s = kb(be);
     size_t floats = (size_t)k_sep_bwd_part_floats(dd, pd, x.n, x.h, x.w, s->sms, 1);
@@ -176,8 +176,30 @@ static void kb_sep_bwd(cl_backend *be, const conv_desc *dd, const conv_desc *pd,
     }
     check(be,
           k_sep_bwd(NULL, dd, pd, x, wd, dy, wp, dx, acc, s->sms, s->part, dwd, NULL,
-                    s->part + floats, dwp, NULL),
-          "separable backward");
+                    s->part + floats, dwp, NULL, bn),
+          bn ? "separable backward with batch-norm sums" : "separable backward");
+}
+
+static void kb_sep_bwd(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
+                       const float *wd, tview dy, const float *wp, tview dx, int acc, float *dwd,
+                       float *dwp)
+{
+    kb_sep_bwd_run(be, dd, pd, x, wd, dy, wp, dx, acc, dwd, dwp, NULL);
+}
+
+static int kb_sep_bwd_stats_parts(cl_backend *be, const conv_desc *dd, const conv_desc *pd,
+                                  int n, int h, int w)
+{
+    (void)be;
+    return k_sep_bwd_stats_parts(dd, pd, n, h, w);
+}
+
+static void kb_sep_bwd_stats(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
+                             const float *wd, tview dy, const float *wp, tview dx, float *dwd,
+                             float *dwp, tview bx, const float *bmean, double *stats)
+{
+    k_bnsums bn = {bx, bmean, stats};
+    kb_sep_bwd_run(be, dd, pd, x, wd, dy, wp, dx, 0, dwd, dwp, &bn);
 }
 
 static void kb_conv_bwd_data(cl_backend *be, const conv_desc *d, tview x, const float *w,
@@ -274,6 +296,19 @@ static void kb_bn_bwd(cl_backend *be, tview x, tview dy, const float *gamma,
           k_bn_bwd_split(NULL, x, dy, gamma, save_mean, save_rstd, sscale, dx, acc, dgamma, dbeta,
                          bn_parts(s, x), s->bn_part),
           "batch norm backward");
+}
+
+static void kb_bn_bwd_parts(cl_backend *be, tview x, tview dy, const double *stats, int parts,
+                            const float *gamma, const float *save_mean, const float *save_rstd,
+                            const float *sscale, tview dx, int acc, float *dgamma, float *dbeta)
+{
+    kb_state *s = kb(be);
+    if (x.c <= 0)
+        return;
+    check(be,
+          k_bn_bwd_parts(NULL, x, dy, gamma, save_mean, save_rstd, sscale, dx, acc, dgamma, dbeta,
+                         parts, stats, bn_parts(s, x)),
+          "batch norm backward (sums given)");
 }
 
 static int kb_pool_prepare(cl_backend *be, const pool_desc *d, int n, int c, int h, int w,
@@ -398,10 +433,13 @@ static const cl_backend kb_table = {
     .sep_stats_parts = kb_sep_stats_parts,
     .sep_prepare = kb_sep_prepare,
     .sep_bwd = kb_sep_bwd,
+    .sep_bwd_stats_parts = kb_sep_bwd_stats_parts,
+    .sep_bwd_stats = kb_sep_bwd_stats,
     .bn_fwd_train = kb_bn_fwd_train,
     .bn_fwd_parts = kb_bn_fwd_parts,
     .bn_fwd_eval = kb_bn_fwd_eval,
     .bn_bwd = kb_bn_bwd,
+    .bn_bwd_parts = kb_bn_bwd_parts,
     .pool_fwd = kb_pool_fwd,
     .pool_bwd = kb_pool_bwd,
     .scale_copy = kb_scale_copy,

@@ -1223,12 +1223,13 @@ int cuda_sep_prepare(cl_backend *be, const conv_desc *dd, const conv_desc *pd, i
                   : CL_OK;
 }
 
-void cuda_sep_bwd(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
-                  const float *wd, tview dy, const float *wp, tview dx, int acc, float *dwd,
-                  float *dwp)
+static void sep_bwd_run(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
+                        const float *wd, tview dy, const float *wp, tview dx, int acc, float *dwd,
+                        float *dwp, const k_bnsums *bn)
 {
     cuda_state *s = cuda_of(be);
-    const char *what = "separable convolution kernel (backward)";
+    const char *what = bn ? "separable convolution kernel (backward, batch-norm sums)"
+                          : "separable convolution kernel (backward)";
     long floats = k_sep_bwd_part_floats(dd, pd, x.n, x.h, x.w, s->sms, dwp != NULL);
     k_psum *later, *plater;
     float *part, *ppart;
@@ -1247,11 +1248,48 @@ void cuda_sep_bwd(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tvie
     part = part_at(s, 0, &later);
     ppart = part_at(s, 1, &plater);
     if (RT_OK(s, k_sep_bwd(s->stream, dd, pd, x, wd, dy, wp, dx, acc, s->sms, part, dwd, later,
-                           ppart, dwp, dwp ? plater : NULL),
+                           ppart, dwp, dwp ? plater : NULL, bn),
               what)) {
         parts_taken(s, later, dwp ? plater : NULL);
         cuda_after_op(s, what);
     }
+}
+
+void cuda_sep_bwd(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
+                  const float *wd, tview dy, const float *wp, tview dx, int acc, float *dwd,
+                  float *dwp)
+{
+    sep_bwd_run(be, dd, pd, x, wd, dy, wp, dx, acc, dwd, dwp, NULL);
+}
+
+/* the sums of dy the batch norm before the pair needs for its backward,
+ * taken by the same kernel as it writes dx (unless CELLAR_BN_STATS is
+ * forward or apart) */
+int cuda_sep_bwd_stats_parts(cl_backend *be, const conv_desc *dd, const conv_desc *pd, int n,
+                             int h, int w)
+{
+    cuda_state *s = cuda_of(be);
+    if (s->bn_stats != BN_STATS_FUSED || !cuda_sep_on(s, SEP_BWD))
+        return 0;
+    return k_sep_bwd_stats_parts(dd, pd, n, h, w);
+}
+
+void cuda_sep_bwd_stats(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
+                        const float *wd, tview dy, const float *wp, tview dx, float *dwd,
+                        float *dwp, tview bx, const float *bmean, double *stats)
+{
+    cuda_state *s = cuda_of(be);
+    k_bnsums bn = {bx, bmean, stats};
+    if (s->failed)
+        return;
+    if (!cuda_sep_bwd_stats_parts(be, dd, pd, x.n, x.h, x.w)) {
+        cuda_fail_at(s, __FILE__, __LINE__,
+                     "separable backward %dx%d (%d->%d) on a batch of %d %dx%d images asked "
+                     "for batch-norm sums it does not give (sep_bwd_stats_parts)",
+                     dd->kh, dd->kw, dd->cin, pd->cout, x.n, x.h, x.w);
+        return;
+    }
+    sep_bwd_run(be, dd, pd, x, wd, dy, wp, dx, 0, dwd, dwp, &bn);
 }
 
 /* be->conv_choices: a line for each convolution whose ways were timed */

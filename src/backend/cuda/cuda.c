@@ -37,7 +37,10 @@
  *   CELLAR_BN_STATS=apart  every batch norm takes its own statistics (the default,
  *                          fused: those after a fused separable forward or one of
  *                          our pointwise kernels take the sums that kernel gave as
- *                          it wrote their input)
+ *                          it wrote their input, and in the backward those whose
+ *                          output a fused separable backward takes, the sums of dy
+ *                          that kernel gave as it wrote dy); =forward: fused in the
+ *                          forward only
  *   CELLAR_FILTER_SUMS=each each split filter gradient's parts added by a kernel
  *                          of its own right after it (the default, later: up to
  *                          16 gradients' sums added by one kernel, before the
@@ -413,6 +416,18 @@ static void cuda_bn_fwd_parts(cl_backend *be, const bn_desc *d, tview x, const d
                                    save_rstd, run_mean, run_var, y, acc, sscale, parts, stats,
                                    bn_parts(s, x)),
            "batch norm (training, statistics given) kernel");
+}
+
+static void cuda_bn_bwd_parts(cl_backend *be, tview x, tview dy, const double *stats, int parts,
+                              const float *gamma, const float *save_mean, const float *save_rstd,
+                              const float *sscale, tview dx, int acc, float *dgamma, float *dbeta)
+{
+    cuda_state *s = cuda_of(be);
+    if (s->failed || x.c <= 0)
+        return;
+    LAUNCH(s, k_bn_bwd_parts(s->stream, x, dy, gamma, save_mean, save_rstd, sscale, dx, acc,
+                             dgamma, dbeta, parts, stats, bn_parts(s, x)),
+           "batch norm backward (sums given) kernel");
 }
 
 static void cuda_bn_fwd_eval(cl_backend *be, const bn_desc *d, tview x, const float *gamma,
@@ -845,10 +860,13 @@ static const cl_backend cuda_table = {
     .sep_stats_parts = cuda_sep_stats_parts,
     .sep_prepare = cuda_sep_prepare,
     .sep_bwd = cuda_sep_bwd,
+    .sep_bwd_stats_parts = cuda_sep_bwd_stats_parts,
+    .sep_bwd_stats = cuda_sep_bwd_stats,
     .bn_fwd_train = cuda_bn_fwd_train,
     .bn_fwd_parts = cuda_bn_fwd_parts,
     .bn_fwd_eval = cuda_bn_fwd_eval,
     .bn_bwd = cuda_bn_bwd,
+    .bn_bwd_parts = cuda_bn_bwd_parts,
     .pool_fwd = cuda_pool_fwd,
     .pool_bwd = cuda_pool_bwd,
     .scale_copy = cuda_scale_copy,
@@ -977,9 +995,11 @@ static int cuda_create_on(int dev, cl_backend **out, cl_err *err)
         long lanes = 1;
         s->graphs = !(g && !strcmp(g, "0"));
         s->bn_split = !(b && !strcmp(b, "0"));
-        s->bn_stats = !(bs && !strcmp(bs, "apart"));
-        if (bs && *bs && strcmp(bs, "apart") && strcmp(bs, "fused")) {
-            ERR_SET(err, CL_ERR_ARG, "CELLAR_BN_STATS=%s: expected fused or apart", bs);
+        s->bn_stats = !bs || !*bs || !strcmp(bs, "fused") ? BN_STATS_FUSED
+                      : !strcmp(bs, "forward")            ? BN_STATS_FORWARD
+                                                          : BN_STATS_APART;
+        if (bs && *bs && strcmp(bs, "apart") && strcmp(bs, "fused") && strcmp(bs, "forward")) {
+            ERR_SET(err, CL_ERR_ARG, "CELLAR_BN_STATS=%s: expected fused, forward or apart", bs);
             free(s);
             free(be);
             return CL_ERR_ARG;
@@ -1063,7 +1083,9 @@ void cuda_set_detail(cl_backend *be)
              !cuda_sep_on(s, SEP_BWD)  ? (cuda_sep_on(s, SEP_FWD) ? "forward" : "split")
              : s->sep & SEP_PWF        ? "fused"
                                        : "fused, depthwise output kept",
-             !s->bn_stats ? ", batch-norm statistics apart" : "",
+             s->bn_stats == BN_STATS_APART     ? ", batch-norm statistics apart"
+             : s->bn_stats == BN_STATS_FORWARD ? ", batch-norm statistics fused forward"
+                                               : "",
              !s->psum_later ? ", filter sums each" : "", s->strict ? "fp32" : "tf32", lanes);
     be->detail = s->detail;
 }

@@ -34,6 +34,8 @@ enum { IMPL_CUDNN, IMPL_OWN, IMPL_SIMPLE, IMPL_AUTO, IMPL_MIXED };
 /* s->sep's bits: which directions of a separable layer run fused */
 enum { SEP_FWD = 1, SEP_BWD = 2, SEP_PWF = 4 };   /* SEP_PWF: the backward takes the
                                                   * pointwise filter gradient too */
+/* s->bn_stats: where batch norms' sums come from the kernel before them */
+enum { BN_STATS_APART, BN_STATS_FORWARD, BN_STATS_FUSED };
 
 /* "cudnn", "own", "simple", "auto", "mixed" */
 const char *cuda_impl_name(int impl);
@@ -50,9 +52,11 @@ typedef struct cuda_state {
     int graphs;          /* CUDA graphs allowed (CELLAR_CUDA_GRAPH, default on) */
     int bn_split;        /* batch norm split over the batch when channels are few
                           * (CELLAR_BN_SPLIT, default on) */
-    int bn_stats;        /* batch-norm statistics taken by the separable and
-                          * pointwise forward kernels as they write
-                          * (CELLAR_BN_STATS: fused, the default, or apart) */
+    int bn_stats;        /* batch-norm sums taken by the kernels that write
+                          * their input (the separable and pointwise forward)
+                          * or, in the backward, dy (the separable backward):
+                          * BN_STATS_* (CELLAR_BN_STATS: fused, the default,
+                          * forward or apart) */
     int capturing;       /* between graph_begin and graph_end */
     void *blas_ws;       /* cuBLAS's workspace, given once so that it never
                           * allocates inside a recorded step */
@@ -178,6 +182,11 @@ int cuda_sep_prepare(cl_backend *be, const conv_desc *dd, const conv_desc *pd, i
 void cuda_sep_bwd(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
                   const float *wd, tview dy, const float *wp, tview dx, int acc, float *dwd,
                   float *dwp);
+int cuda_sep_bwd_stats_parts(cl_backend *be, const conv_desc *dd, const conv_desc *pd, int n,
+                             int h, int w);
+void cuda_sep_bwd_stats(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
+                        const float *wd, tview dy, const float *wp, tview dx, float *dwd,
+                        float *dwp, tview bx, const float *bmean, double *stats);
 /* 1 when separable layers' halves run as one in direction dir (SEP_FWD or
  * SEP_BWD): s->sep has it, and the depthwise and pointwise ways allow it */
 int cuda_sep_on(const cuda_state *s, int dir);
