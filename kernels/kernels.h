@@ -214,7 +214,8 @@ cudaError_t k_sep_fwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd,
  * gradient (overwritten) and, given dwp (else NULL), dwp = the pointwise
  * filter gradient (overwritten; mid, the depthwise output, recomputed
  * from x band by band, so the forward need not keep it), dmid kept on
- * chip.  k_sep_bwd_takes: stride 1 with the output the input's size, K 3,
+ * chip.  k_sep_bwd_takes: stride 1 or 2 with the output the input's size
+ * over the stride, K 3,
  * 5 or 7, dilation 1 or 2, then 1x1 as for k_sep_fwd, 1 to 65535 images;
  * part (and ppart, with dwp) are scratch of k_sep_bwd_part_floats floats
  * each (the same n, h, w and sms: the multiprocessors the blocks are cut

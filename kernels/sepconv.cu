@@ -304,9 +304,16 @@ cudaError_t k_sep_fwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd,
  * batch norm's backward adds (k_bn_bwd_parts), instead of a kernel of its
  * own reading dx and bx back from memory for them
  * (CELLAR_BN_STATS=forward).
- * Shapes: stride 1 with the output the input's size (padding (K-1)*D/2),
- * K 3, 5 or 7, dilation 1 or 2, at most 256 pointwise output channels;
- * elsewhere the three run apart.  Sums: dmid its output channels in
+ * Stride 2 the same way, over dmid spread out to the input's size with
+ * zeros between (s[2o] = dmid[o], 0 at odd rows and columns: dx is then
+ * the stride-1 correlation of s with the filter turned round, the filter
+ * gradient the stride-1 products of s with x, s's zeros adding nothing),
+ * so that only the tile's dmid (the even places) and the pointwise
+ * filter gradient's pixels (the band's output pixels, mid at the even
+ * places) see the stride; bands start at even rows.
+ * Shapes: stride 1 or 2 with the output the input's size over the stride
+ * (padding (K-1)*D/2), K 3, 5 or 7, dilation 1 or 2, at most 256
+ * pointwise output channels; elsewhere the three run apart.  Sums: dmid its output channels in
  * ascending order; dx its taps in the order of the tiled data gradient
  * (dwconv.cu); the filter gradient per lane, then across the warp; mid
  * its taps as the forward; the pointwise filter gradient each of nch
@@ -315,32 +322,40 @@ cudaError_t k_sep_fwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd,
 #define SEPB_TF 4096       /* shared floats for each of the two tiles: 16 KB each */
 #define SEPB_THREADS (32 * SEP_CC)   /* a warp to each channel of a trip */
 
-/* A block's band: R input rows (those of dx, and those of dmid whose
- * filter gradient it adds), bands of them down the plane, ncg blocks a
- * band splitting the channels' trips between them; tiles of th x tw (the
- * band and its halo, whole strips of SEP_V wide), spr strips a row. */
+/* A block's band: R input rows (those of dx, and those of dmid, spread
+ * out at stride 2, whose filter gradient it adds), bands of them down the
+ * plane, ncg blocks a band splitting the channels' trips between them;
+ * tiles of th x tw (the band and its halo, whole strips of SEP_V wide),
+ * spr strips a row; S the stride; dwo divides by the output's width. */
 typedef struct sepb_shape {
-    int R, bands, ncg, th, tw, spr;
+    int R, bands, ncg, th, tw, spr, S;
     int nch;   /* the pointwise filter gradient: threads summing a band for each output channel */
-    k_div dtw, dspr, dw;
+    k_div dtw, dspr, dwo;
 } sepb_shape;
 
-/* the band for h x w planes of c channels, taps K at dilation D, n
- * images, blocks enough for 2 * sms where channels allow; 0 when the
- * tiles do not fit one row */
-static int sepb_plan(int K, int D, int c, int co, long n, int h, int w, int sms, sepb_shape *sh)
+/* the band for h x w input planes of c channels, taps K at dilation D
+ * and stride S, n images, blocks enough for 2 * sms where channels allow;
+ * 0 when the tiles do not fit one row (two at stride 2, where a band
+ * starts at an even row) */
+static int sepb_plan(int K, int D, int S, int c, int co, long n, int h, int w, int sms,
+                     sepb_shape *sh)
 {
     int span = (K - 1) * D + 1, spr = (w + SEP_V - 1) / SEP_V, rmax, trips;
     long tw = (long)spr * SEP_V - 1 + span;
-    if (h < 1 || w < 1 || c < 1 || n < 1)
+    if (h < 1 || w < 1 || c < 1 || n < 1 || S < 1 || S > 2)
         return 0;
     rmax = (int)(SEPB_TF / (SEP_CC * tw)) - (span - 1);
-    if (rmax < 1)
-        return 0;
     if (rmax > h)
         rmax = h;
+    else if (S == 2)
+        rmax &= ~1;
+    if (rmax < 1)
+        return 0;
     sh->R = (h + (h + rmax - 1) / rmax - 1) / ((h + rmax - 1) / rmax);   /* bands alike */
+    if (S == 2 && sh->R < h)
+        sh->R += sh->R & 1;   /* still at most rmax, which is even */
     sh->bands = (h + sh->R - 1) / sh->R;
+    sh->S = S;
     sh->th = sh->R + span - 1;
     sh->tw = (int)tw;
     sh->spr = spr;
@@ -351,7 +366,7 @@ static int sepb_plan(int K, int D, int c, int co, long n, int h, int w, int sms,
     sh->nch = co < SEPB_THREADS ? SEPB_THREADS / co : 1;
     sh->dtw = k_div_make(sh->tw);
     sh->dspr = k_div_make(spr);
-    sh->dw = k_div_make(w);
+    sh->dwo = k_div_make((w + S - 1) / S);
     return 1;
 }
 
@@ -404,6 +419,7 @@ static __global__ void __launch_bounds__(SEPB_THREADS)
     __shared__ float wf[SEP_CC * KK];              /* the filters turned round */
     int band = blockIdx.x / sh.ncg, grp = blockIdx.x - band * sh.ncg, img = blockIdx.y;
     int H = x.h, W = x.w, hw = H * W, per = sh.th * sh.tw, C = x.c, CO = dy.c;
+    int Wo = dy.w, hwo = dy.h * Wo, sft = sh.S - 1;   /* the output's; stride 2^sft */
     int y0 = band * sh.R, rows = H - y0 < sh.R ? H - y0 : sh.R, iy0 = y0 - pad;
     int t = (int)threadIdx.x, warp = t >> 5, lane = t & 31, nw = (int)(blockDim.x >> 5);
     const float *xi = x.d + (long)img * x.ns, *gi = dy.d + (long)img * dy.ns;
@@ -435,10 +451,11 @@ static __global__ void __launch_bounds__(SEPB_THREADS)
 #pragma unroll
             for (int i = 0; i < SEP_CC; i++)
                 m[i] = 0.f;
-            if (oy >= 0 && oy < H && ox >= 0 && ox < W) {
-                const float *g = gi + (long)oy * W + ox;
+            /* s's place (oy, ox): dmid at (oy, ox) >> sft, or 0 between */
+            if (oy >= 0 && oy < H && ox >= 0 && ox < W && !(((oy | ox) & sft))) {
+                const float *g = gi + (long)(oy >> sft) * Wo + (ox >> sft);
                 for (int co = 0; co < CO; co++) {
-                    float v = g[(long)co * hw];
+                    float v = g[(long)co * hwo];
 #pragma unroll
                     for (int q = 0; q < SEP_CC / 4; q++) {
                         float4 w4 = wps[co][q];
@@ -508,12 +525,14 @@ static __global__ void __launch_bounds__(SEPB_THREADS)
              * where dmid was, then each output channel's products with it
              * summed by nch threads, a pixel apart, into xs, then those
              * in order */
-            int np = rows * W, nt = CO * sh.nch;
+            /* the band's output pixels: rows (y0 + 2^sft r) >> sft */
+            int np = ((rows + sft) >> sft) * Wo, nt = CO * sh.nch;
             __syncthreads();   /* dmid read */
             for (int i = 0; i < cc; i++)
                 for (int p = t; p < np; p += blockDim.x) {
-                    int r = k_div_q(sh.dw, p), ox = p - r * W;
-                    const float *xt = xs + i * per + r * sh.tw + ox, *kf = wf + i * KK;
+                    int r = k_div_q(sh.dwo, p), ox = p - r * Wo;
+                    const float *xt = xs + i * per + (r << sft) * sh.tw + (ox << sft),
+                                *kf = wf + i * KK;
                     float v = 0.f;
 #pragma unroll
                     for (int ky = 0; ky < K; ky++)
@@ -525,7 +544,7 @@ static __global__ void __launch_bounds__(SEPB_THREADS)
             __syncthreads();   /* mid made, the x tiles read */
             if (t < nt) {
                 int co = t / sh.nch, ch = t - co * sh.nch;
-                const float *g = gi + (long)co * hw + (long)y0 * W;
+                const float *g = gi + (long)co * hwo + (long)(y0 >> sft) * Wo;
                 float a[SEP_CC];
 #pragma unroll
                 for (int i = 0; i < SEP_CC; i++)
@@ -559,10 +578,12 @@ static int sepb_shape_of(const conv_desc *dd, const conv_desc *pd, int n, int h,
                          sepb_shape *sh)
 {
     sepb_shape tmp;
-    if (!sep_pair_ok(dd, pd, h, w) || dd->sh != 1 || 2 * dd->ph != (dd->kh - 1) * dd->dh ||
-        pd->cout < 1 || pd->cout > SEP_CMAX || n < 1 || n > 65535)
+    if (!sep_pair_ok(dd, pd, h, w) || dd->sh < 1 || dd->sh > 2 || dd->sw != dd->sh ||
+        2 * dd->ph != (dd->kh - 1) * dd->dh || conv_out_h(dd, h) != (h + dd->sh - 1) / dd->sh ||
+        conv_out_w(dd, w) != (w + dd->sh - 1) / dd->sh || pd->cout < 1 || pd->cout > SEP_CMAX ||
+        n < 1 || n > 65535)
         return 0;
-    return sepb_plan(dd->kh, dd->dh, dd->cin, pd->cout, n, h, w, sms < 1 ? 1 : sms,
+    return sepb_plan(dd->kh, dd->dh, dd->sh, dd->cin, pd->cout, n, h, w, sms < 1 ? 1 : sms,
                      sh ? sh : &tmp);
 }
 
@@ -608,7 +629,8 @@ cudaError_t k_sep_bwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd,
     if (x.n <= 0)
         return cudaSuccess;
     if (!sepb_shape_of(dd, pd, x.n, x.h, x.w, sms, &sh) || x.c != dd->cin || dy.c != pd->cout ||
-        dy.h != x.h || dy.w != x.w || dy.n != x.n || dx.c != x.c || dx.h != x.h ||
+        dy.h != conv_out_h(dd, x.h) || dy.w != conv_out_w(dd, x.w) || dy.n != x.n ||
+        dx.c != x.c || dx.h != x.h ||
         dx.w != x.w || dx.n != x.n)
         return cudaErrorInvalidValue;
     if (bn && (acc || !bn->part || !bn->mean || bn->x.c != x.c || bn->x.h != x.h ||

@@ -67,7 +67,7 @@ check "... its pointwise filter gradients by cuDNN ($(bwf keep.err) calls), whic
   sh -c "[ '$(bwf keep.err)' -gt '$(bwf mixed.err)' ]"
 check "... so the default's step holds fewer operations ($(jget mixed.out graph_nodes) against $(jget keep.out graph_nodes))" \
   sh -c "[ '$(jget mixed.out graph_nodes)' -lt '$(jget keep.out graph_nodes)' ]"
-# and its backward as one (sep_bwd_k, the stride-1 layers); =forward keeps
+# and its backward as one (sep_bwd_k, the stride-2 layers too); =forward keeps
 # the fused forward only
 CELLAR_SEPARABLE=forward KEMU_TRACE=1 "$EMU" bench --backend cuda $small >sepf.out 2>sepf.err; rc=$?
 check "CELLAR_SEPARABLE=forward: bench runs and says so" sh -c "[ $rc -eq 0 ] && [ '$(jget sepf.out engine)' = 'depthwise own, pointwise mixed, separable forward, tf32' ]"

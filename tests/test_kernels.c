@@ -558,9 +558,9 @@ static void test_sepb(const char *name, conv_desc dd, int cout, int n, int h, in
     conv_desc pd = cdesc(dd.cout, cout, 1, 1, 1, 1, 0, 0, 1, 1, 0);
     long nd = conv_weight_count(&dd), np = conv_weight_count(&pd);
     long floats = k_sep_bwd_part_floats(&dd, &pd, n, h, w, SMS, 1);
-    int parts = 1;
-    tview x = tv_new(n, dd.cin, h, w, xpad), dy = tv_new(n, cout, h, w, ypad);
-    tview mid = tv_new(n, dd.cout, h, w, 0), dmid = tv_new(n, dd.cout, h, w, 0);
+    int parts = 1, ho = conv_out_h(&dd, h), wo = conv_out_w(&dd, w);
+    tview x = tv_new(n, dd.cin, h, w, xpad), dy = tv_new(n, cout, ho, wo, ypad);
+    tview mid = tv_new(n, dd.cout, ho, wo, 0), dmid = tv_new(n, dd.cout, ho, wo, 0);
     tview dx = tv_new(n, dd.cin, h, w, dxpad), dxk = tv_clone(dx);
     float *wd = rand_buf(nd, 0.5f), *wp = rand_buf(np, 0.5f);
     float *gc = malloc((size_t)nd * 4), *gk = rand_buf(nd, 9.f);
@@ -573,7 +573,7 @@ static void test_sepb(const char *name, conv_desc dd, int cout, int n, int h, in
     CHECK(k_sep_bwd_takes(&dd, &pd, n, h, w), "%s: a pair the backward kernel takes", name);
     if (floats)   /* the depthwise filter gradient's parts are the fewer floats */
         parts = (int)(floats / (nd > np ? nd : np));
-    if (cpu->conv_prepare(cpu, &dd, n, h, w, &err) || cpu->conv_prepare(cpu, &pd, n, h, w, &err))
+    if (cpu->conv_prepare(cpu, &dd, n, h, w, &err) || cpu->conv_prepare(cpu, &pd, n, ho, wo, &err))
         CHECK(0, "%s: CPU prepared: %s", name, err.msg);
     else
         for (int acc = 0; acc < 2; acc++) {
@@ -699,17 +699,36 @@ static void test_sepbs(void)
               cdesc(3, 3, 7, 7, 1, 1, 3, 3, 1, 3, 1), 16, 2, 37, 40, 0, 0, 1);
     test_sepb("sep backward 5x5 relu, one image of 6x6 (one band)",
               cdesc(8, 8, 5, 5, 1, 1, 2, 2, 1, 8, 1), 8, 1, 6, 6, 0, 0, 0);
+    /* stride 2: the proxy's reduction layers, dilation 2, odd planes
+     * (the last output row and column at the plane's edge), bands of an
+     * even number of rows */
+    test_sepb("sep backward 5x5 stride 2 relu, 16 -> 16 at 32x32",
+              cdesc(16, 16, 5, 5, 2, 2, 2, 2, 1, 16, 1), 16, 2, 32, 32, 0, 0, 0);
+    test_sepb("sep backward 7x7 stride 2 relu, 32 -> 32 at 16x16, slices",
+              cdesc(32, 32, 7, 7, 2, 2, 3, 3, 1, 32, 1), 32, 2, 16, 16, 3, 2, 5);
+    test_sepb("dil_conv backward 3x3 dilation 2 stride 2 relu, 10 -> 12 at 16x16",
+              cdesc(10, 10, 3, 3, 2, 2, 2, 2, 2, 10, 1), 12, 3, 16, 16, 0, 1, 0);
+    test_sepb("sep backward 3x3 stride 2 relu, 6 -> 10 at 15x13 (odd)",
+              cdesc(6, 6, 3, 3, 2, 2, 1, 1, 1, 6, 1), 10, 2, 15, 13, 1, 0, 2);
+    test_sepb("sep backward 7x7 stride 2 relu, 3 -> 16 at 37x40 (even bands, the last short)",
+              cdesc(3, 3, 7, 7, 2, 2, 3, 3, 1, 3, 1), 16, 2, 37, 40, 0, 0, 1);
+    test_sepb("sep backward 3x3 stride 2 no ReLU, 9 -> 256 at 4x4",
+              cdesc(9, 9, 3, 3, 2, 2, 1, 1, 1, 9, 0), 256, 2, 4, 4, 0, 0, 0);
 
-    /* what it refuses: stride 2, an output not the input's size, the
-     * pointwise half through ReLU or past 256 channels, a plane too wide */
+    /* what it refuses: stride 3, an output not the input's size (over
+     * the stride), the pointwise half through ReLU or past 256 channels,
+     * a plane too wide */
     p = cdesc(16, 16, 1, 1, 1, 1, 0, 0, 1, 1, 0);
     CHECK(!k_sep_bwd_takes(&d, &p, 2, 300, 600), "sep backward refuses a 600-wide plane");
     CHECK(!k_sep_bwd_takes(&d, &p, 70000, 8, 8), "sep backward refuses 70,000 images");
     {
-        conv_desc s2 = cdesc(16, 16, 3, 3, 2, 2, 1, 1, 1, 16, 1);
+        conv_desc s3 = cdesc(16, 16, 3, 3, 3, 3, 1, 1, 1, 16, 1);
         conv_desc valid = cdesc(16, 16, 3, 3, 1, 1, 0, 0, 1, 16, 1);
-        CHECK(!k_sep_bwd_takes(&s2, &p, 2, 32, 32), "sep backward refuses stride 2");
+        conv_desc valid2 = cdesc(16, 16, 3, 3, 2, 2, 0, 0, 1, 16, 1);
+        CHECK(!k_sep_bwd_takes(&s3, &p, 2, 32, 32), "sep backward refuses stride 3");
         CHECK(!k_sep_bwd_takes(&valid, &p, 2, 32, 32), "sep backward refuses padding 0 (a smaller output)");
+        CHECK(!k_sep_bwd_takes(&valid2, &p, 2, 32, 32),
+              "sep backward refuses padding 0 at stride 2 (not half the input's size)");
     }
     p = cdesc(16, 16, 1, 1, 1, 1, 0, 0, 1, 1, 1);
     CHECK(!k_sep_bwd_takes(&d, &p, 2, 32, 32), "sep backward refuses a pointwise half through ReLU");
@@ -1283,19 +1302,21 @@ static void test_training(void)
             c.net->n_state == k.net->n_state) {
             long np = c.net->p_storage, ns = c.net->n_state;
             float *p0 = host_copy(kb, k.net->params, np);
-            int fused = 0, layers = 0, cpu_fused = 0;
-            /* every separable layer's backward but at stride 2 runs as one
-             * (sep_bwd_k), its pointwise filter gradient too, never on the CPU */
+            int fused = 0, layers = 0, cpu_fused = 0, strided = 0;
+            /* every separable layer's backward runs as one (sep_bwd_k), at
+             * stride 2 too, its pointwise filter gradient too, never on the
+             * CPU */
             for (int j = 0; j < k.net->n_nodes; j++) {
                 const net_node *nd = &k.net->nodes[j];
                 fused += nd->sepb == 2;
-                layers += nd->sep && dw_handles(&nd->u.conv) && nd->u.conv.sh == 1;
+                layers += nd->sep && dw_handles(&nd->u.conv);
+                strided += nd->sepb == 2 && nd->u.conv.sh == 2;
                 cpu_fused += c.net->nodes[j].sepb;
             }
-            CHECK(fused > 0 && fused == layers && !cpu_fused,
-                  "%s: the backward of %d of %d separable layers at stride 1 in one kernel, "
-                  "with the pointwise filter gradient (on the CPU: %d)",
-                  name, fused, layers, cpu_fused);
+            CHECK(fused > 0 && fused == layers && strided > 0 && !cpu_fused,
+                  "%s: the backward of %d of %d separable layers in one kernel (%d at stride "
+                  "2), with the pointwise filter gradient (on the CPU: %d)",
+                  name, fused, layers, strided, cpu_fused);
             CHECK(!memcmp(p0, c.net->params, (size_t)np * sizeof *p0),
                   "%s: both networks start from the same parameters", name);
             free(p0);
