@@ -32,8 +32,9 @@
 #      shared-memory tiles (CELLAR_DEPTHWISE=simple); every pointwise
 #      convolution through cuDNN (CELLAR_POINTWISE=cudnn); separable
 #      layers' halves apart (CELLAR_SEPARABLE=split), fused forward
-#      only (CELLAR_SEPARABLE=forward) and fused but for the pointwise
-#      filter gradient (CELLAR_SEPARABLE=keep-mid); batch norms taking their own
+#      only (CELLAR_SEPARABLE=forward), fused but for the pointwise
+#      filter gradient (CELLAR_SEPARABLE=keep-mid) and but for the
+#      stride-2 layers' backward (CELLAR_SEPARABLE=stride-1); batch norms taking their own
 #      statistics (CELLAR_BN_STATS=apart), and in the backward the sums
 #      of dy too (CELLAR_BN_STATS=forward); split filter gradients' sums
 #      added one by one (CELLAR_FILTER_SUMS=each); each shape's
@@ -269,6 +270,9 @@ bench cellar_F16_N2_sep_forward 60 env CELLAR_SEPARABLE=forward "$b/cellar" benc
 # depthwise output the forward then writes (the default until the fused
 # backward took that gradient)
 bench cellar_F16_N2_sep_keep_mid 60 env CELLAR_SEPARABLE=keep-mid "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
+# fused both ways but for the stride-2 layers' backward, four operations
+# apart (the default until the fused backward took stride 2)
+bench cellar_F16_N2_sep_stride1 60 env CELLAR_SEPARABLE=stride-1 "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
 # every batch norm taking its own statistics (the default until the
 # separable forward kernel took them)
 bench cellar_F16_N2_bn_apart 60 env CELLAR_BN_STATS=apart "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10

@@ -102,8 +102,15 @@ check "... so fewer batch norms split over the batch add up dy themselves ($(cou
   sh -c "[ '$(count_of bn_bwd_sums_k bnb.err)' -lt '$(count_of bn_bwd_sums_k bnbf.err)' ] && [ '$(jget bnb.out graph_nodes)' -lt '$(jget bnbf.out graph_nodes)' ]"
 CELLAR_BN_STATS=both "$EMU" bench --backend cuda $small >bad.out 2>bad.err; rc=$?
 check "CELLAR_BN_STATS=both is refused, naming what it takes" sh -c "[ $rc -ne 0 ] && grep -q 'expected fused, forward or apart' bad.err"
+# the reduction cells' stride-2 layers' backward as one too (dmid spread
+# out); =stride-1 runs theirs apart, as four operations, two of them cuDNN's
+CELLAR_SEPARABLE=stride-1 KEMU_TRACE=1 "$EMU" bench --backend cuda $small >s1.out 2>s1.err; rc=$?
+check "CELLAR_SEPARABLE=stride-1: bench runs and says so" sh -c "[ $rc -eq 0 ] && [ '$(jget s1.out engine)' = 'depthwise own, pointwise mixed, separable fused, stride-2 backward apart, tf32' ]"
+bwd_data() { grep -m1 -o 'cudnnConvolutionBackwardData [0-9]*' "$1" | awk '{n = $2} END {print n + 0}'; }
+check "... its stride-2 layers' pointwise data gradients by cuDNN ($(bwd_data s1.err) calls), which the default's fused backward takes ($(bwd_data mixed.err) left), in fewer operations ($(jget mixed.out graph_nodes) against $(jget s1.out graph_nodes))" \
+  sh -c "[ '$(bwd_data s1.err)' -gt 0 ] && [ '$(bwd_data mixed.err)' -eq 0 ] && [ '$(jget mixed.out graph_nodes)' -lt '$(jget s1.out graph_nodes)' ]"
 CELLAR_SEPARABLE=both "$EMU" bench --backend cuda $small >bad.out 2>bad.err; rc=$?
-check "CELLAR_SEPARABLE=both is refused, naming what it takes" sh -c "[ $rc -ne 0 ] && grep -q 'expected fused, keep-mid, forward or split' bad.err"
+check "CELLAR_SEPARABLE=both is refused, naming what it takes" sh -c "[ $rc -ne 0 ] && grep -q 'expected fused, stride-1, keep-mid, forward or split' bad.err"
 CELLAR_POINTWISE=auto CELLAR_DEPTHWISE=auto "$EMU" bench --backend cuda $small --profile >auto.out 2>auto.err; rc=$?
 check "CELLAR_POINTWISE=auto CELLAR_DEPTHWISE=auto: bench runs, counting each way's choices: $(jget auto.out engine)" \
   sh -c "[ $rc -eq 0 ] && echo '$(jget auto.out engine)' | grep -Eq '^depthwise auto \(own [0-9]+, simple [0-9]+, cudnn [0-9]+\), pointwise auto \(own [0-9]+, cudnn [0-9]+\), separable split, tf32$'"

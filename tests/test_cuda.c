@@ -568,11 +568,12 @@ static void test_sep(const char *name, conv_desc dd, int cout, int n, int h, int
 }
 
 /* fused, bwd: the backend's separable layers run as one forward, and
- * backward (CELLAR_SEPARABLE; bwd 2: with the pointwise filter gradient);
+ * backward (CELLAR_SEPARABLE; bwd 2: with the pointwise filter gradient;
+ * s2: at stride 2 too);
  * stats (CELLAR_BN_STATS): 1, the forward gives the batch norm's
  * statistics where the band allows; 2, the backward gives the sums of dx
  * the batch norm before the pair needs */
-static void test_seps(int fused, int bwd, int stats)
+static void test_seps(int fused, int bwd, int s2, int stats)
 {
 #ifdef CELLAR_KEMU
     enum { BIG = 8 };   /* the stand-in is slow; the GPU takes the proxy's batch */
@@ -583,7 +584,7 @@ static void test_seps(int fused, int bwd, int stats)
              BIG, 32, 32, fused, bwd, stats);
     /* stride 2: the backward as one too (dmid spread out on chip) */
     test_sep("sep 5x5 stride 2 relu, 32 -> 32 at 16x16", cdesc(32, 32, 5, 5, 2, 2, 2, 2, 1, 32, 1),
-             32, 6, 16, 16, fused, bwd, stats);
+             32, 6, 16, 16, fused, s2 ? bwd : 0, stats);
     test_sep("sep 7x7 relu, 64 channels at 8x8", cdesc(64, 64, 7, 7, 1, 1, 3, 3, 1, 64, 1), 64, BIG,
              8, 8, fused, bwd, stats);
     /* rows of 9: a band's pixels are not whole warps, no statistics */
@@ -1998,34 +1999,36 @@ int main(void)
     CHECK(gpu->detail && !strcmp(gpu->detail, "depthwise own, pointwise mixed, separable fused, fp32"),
           "the backend says how it computes: %s", gpu->detail ? gpu->detail : "(nothing)");
     test_convs();
-    test_seps(1, 2, 3);
+    test_seps(1, 2, 1, 3);
     {
         /* the forward alone fused, then apart, as asked, and where a kind
          * of convolution is not ours; the batch norms' statistics apart */
         static const struct {
             const char *var, *val, *detail;
-            int fused, bwd, stats;
-        } env[7] = {{"CELLAR_SEPARABLE", "keep-mid", "separable fused, depthwise output kept,",
-                     1, 1, 3},
-                    {"CELLAR_SEPARABLE", "forward", "separable forward,", 1, 0, 1},
-                    {"CELLAR_SEPARABLE", "split", "separable split", 0, 0, 0},
-                    {"CELLAR_DEPTHWISE", "cudnn", "separable split", 0, 0, 0},
-                    {"CELLAR_POINTWISE", "cudnn", "separable split", 0, 0, 0},
+            int fused, bwd, s2, stats;
+        } env[8] = {{"CELLAR_SEPARABLE", "keep-mid", "separable fused, depthwise output kept,",
+                     1, 1, 1, 3},
+                    {"CELLAR_SEPARABLE", "stride-1", "separable fused, stride-2 backward apart,",
+                     1, 2, 0, 3},
+                    {"CELLAR_SEPARABLE", "forward", "separable forward,", 1, 0, 0, 1},
+                    {"CELLAR_SEPARABLE", "split", "separable split", 0, 0, 0, 0},
+                    {"CELLAR_DEPTHWISE", "cudnn", "separable split", 0, 0, 0, 0},
+                    {"CELLAR_POINTWISE", "cudnn", "separable split", 0, 0, 0, 0},
                     {"CELLAR_BN_STATS", "apart",
-                     "separable fused, batch-norm statistics apart,", 1, 2, 0},
+                     "separable fused, batch-norm statistics apart,", 1, 2, 1, 0},
                     {"CELLAR_BN_STATS", "forward",
-                     "separable fused, batch-norm statistics fused forward,", 1, 2, 1}};
+                     "separable fused, batch-norm statistics fused forward,", 1, 2, 1, 1}};
         static const char *const bad[3][2] = {
-            {"CELLAR_SEPARABLE", "expected fused, keep-mid, forward or split"},
+            {"CELLAR_SEPARABLE", "expected fused, stride-1, keep-mid, forward or split"},
             {"CELLAR_BN_STATS", "expected fused, forward or apart"},
             {"CELLAR_FILTER_SUMS", "expected later or each"}};
         cl_backend *first = gpu;
-        for (int i = 0; i < 7; i++) {
+        for (int i = 0; i < 8; i++) {
             if ((gpu = cuda_with(env[i].var, env[i].val))) {
                 printf("# separable layers with %s=%s\n", env[i].var, env[i].val);
                 CHECK(strstr(gpu->detail, env[i].detail) != NULL, "%s=%s: %s", env[i].var,
                       env[i].val, gpu->detail);
-                test_seps(env[i].fused, env[i].bwd, env[i].stats);
+                test_seps(env[i].fused, env[i].bwd, env[i].s2, env[i].stats);
                 backend_destroy(gpu);
             }
             gpu = first;

@@ -405,16 +405,19 @@ int cuda_conv_init(cuda_state *s, cl_err *err)
         (rc = which_impl("CELLAR_POINTWISE", IMPL_MIXED, 0, &s->pw_impl, err)))
         return rc;
     v = getenv("CELLAR_SEPARABLE");
-    s->sep = SEP_FWD | SEP_BWD | SEP_PWF;
+    s->sep = SEP_FWD | SEP_BWD | SEP_PWF | SEP_S2;
     if (v && *v && !strcmp(v, "split"))
         s->sep = 0;
     else if (v && *v && !strcmp(v, "forward"))
         s->sep = SEP_FWD;
     else if (v && *v && !strcmp(v, "keep-mid"))
-        s->sep = SEP_FWD | SEP_BWD;
+        s->sep = SEP_FWD | SEP_BWD | SEP_S2;
+    else if (v && *v && !strcmp(v, "stride-1"))
+        s->sep = SEP_FWD | SEP_BWD | SEP_PWF;
     else if (v && *v && strcmp(v, "fused"))
         return ERR_SET(err, CL_ERR_ARG,
-                       "CELLAR_SEPARABLE=%s: expected fused, keep-mid, forward or split", v);
+                       "CELLAR_SEPARABLE=%s: expected fused, stride-1, keep-mid, forward or split",
+                       v);
     if (!DNN_OK_E(s, err, cudnnCreateTensorDescriptor(&s->td_a), "cudnnCreateTensorDescriptor") ||
         !DNN_OK_E(s, err, cudnnCreateTensorDescriptor(&s->td_b), "cudnnCreateTensorDescriptor"))
         return CL_ERR_BACKEND;
@@ -1209,15 +1212,25 @@ int cuda_sep_stats_parts(cl_backend *be, const conv_desc *dd, const conv_desc *p
 /* The backward the same way (kernels/sepconv.cu's sep_bwd_k): the
  * pointwise data gradient and both depthwise gradients in one kernel, and
  * the pointwise filter gradient there too (takes 2), or apart with
- * CELLAR_SEPARABLE=keep-mid (takes 1: conv_bwd with need_dx 0).  Its two
+ * CELLAR_SEPARABLE=keep-mid (takes 1: conv_bwd with need_dx 0); at
+ * stride 2 too but with CELLAR_SEPARABLE=stride-1.  Its two
  * filter gradients' partial sums take two slots of s->part, as the other
  * filter gradients take one. */
+/* whether the fused backward runs for the pair (at stride 2 only with
+ * SEP_S2) */
+static int sep_bwd_takes(const cuda_state *s, const conv_desc *dd, const conv_desc *pd, int n,
+                         int h, int w)
+{
+    return cuda_sep_on(s, SEP_BWD) && (dd->sh == 1 || (s->sep & SEP_S2)) &&
+           k_sep_bwd_takes(dd, pd, n, h, w);
+}
+
 int cuda_sep_prepare(cl_backend *be, const conv_desc *dd, const conv_desc *pd, int n, int h,
                      int w, int *takes, cl_err *err)
 {
     cuda_state *s = cuda_of(be);
     int pwf = (s->sep & SEP_PWF) != 0;
-    *takes = cuda_sep_on(s, SEP_BWD) && k_sep_bwd_takes(dd, pd, n, h, w) ? 1 + pwf : 0;
+    *takes = sep_bwd_takes(s, dd, pd, n, h, w) ? 1 + pwf : 0;
     return *takes ? part_reserve(s, (size_t)k_sep_bwd_part_floats(dd, pd, n, h, w, s->sms, pwf),
                                  err)
                   : CL_OK;
@@ -1235,8 +1248,8 @@ static void sep_bwd_run(cl_backend *be, const conv_desc *dd, const conv_desc *pd
     float *part, *ppart;
     if (s->failed)
         return;
-    if (!cuda_sep_on(s, SEP_BWD) || !k_sep_bwd_takes(dd, pd, x.n, x.h, x.w) ||
-        (dwp && !(s->sep & SEP_PWF)) || (size_t)floats > s->part_floats) {
+    if (!sep_bwd_takes(s, dd, pd, x.n, x.h, x.w) || (dwp && !(s->sep & SEP_PWF)) ||
+        (size_t)floats > s->part_floats) {
         cuda_fail_at(s, __FILE__, __LINE__,
                      "separable backward %dx%d (%d->%d) on a batch of %d %dx%d images%s: not "
                      "prepared for it (sep_prepare)",
@@ -1269,7 +1282,7 @@ int cuda_sep_bwd_stats_parts(cl_backend *be, const conv_desc *dd, const conv_des
                              int h, int w)
 {
     cuda_state *s = cuda_of(be);
-    if (s->bn_stats != BN_STATS_FUSED || !cuda_sep_on(s, SEP_BWD))
+    if (s->bn_stats != BN_STATS_FUSED || !sep_bwd_takes(s, dd, pd, n, h, w))
         return 0;
     return k_sep_bwd_stats_parts(dd, pd, n, h, w);
 }

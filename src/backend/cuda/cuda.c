@@ -28,7 +28,8 @@
  *                          kernels/sepconv.cu, where the two kinds run as by default
  *                          or own; =keep-mid: the forward writes the depthwise
  *                          output and that filter gradient runs apart, =forward:
- *                          fused forward only)
+ *                          fused forward only, =stride-1: the stride-2 layers'
+ *                          backward apart)
  *   CELLAR_DEPTHWISE=auto, CELLAR_POINTWISE=auto: each shape's convolutions
  *                          (each direction) the fastest way, timed when preparing
  *   CELLAR_CUDA_POOL=0     device memory by cudaMalloc/cudaFree, not the stream-ordered pool
@@ -1081,8 +1082,9 @@ void cuda_set_detail(cl_backend *be)
     snprintf(s->detail, sizeof s->detail, "depthwise %s, pointwise %s, separable %s%s%s, %s%s",
              how[0], how[1],
              !cuda_sep_on(s, SEP_BWD)  ? (cuda_sep_on(s, SEP_FWD) ? "forward" : "split")
-             : s->sep & SEP_PWF        ? "fused"
-                                       : "fused, depthwise output kept",
+             : !(s->sep & SEP_PWF)     ? "fused, depthwise output kept"
+             : !(s->sep & SEP_S2)      ? "fused, stride-2 backward apart"
+                                       : "fused",
              s->bn_stats == BN_STATS_APART     ? ", batch-norm statistics apart"
              : s->bn_stats == BN_STATS_FORWARD ? ", batch-norm statistics fused forward"
                                                : "",

@@ -32,8 +32,10 @@ typedef struct conv_entry conv_entry;
  * are IMPL_CUDNN to IMPL_SIMPLE; auto and mixed choose among them. */
 enum { IMPL_CUDNN, IMPL_OWN, IMPL_SIMPLE, IMPL_AUTO, IMPL_MIXED };
 /* s->sep's bits: which directions of a separable layer run fused */
-enum { SEP_FWD = 1, SEP_BWD = 2, SEP_PWF = 4 };   /* SEP_PWF: the backward takes the
-                                                  * pointwise filter gradient too */
+enum { SEP_FWD = 1, SEP_BWD = 2, SEP_PWF = 4, SEP_S2 = 8 };   /* SEP_PWF: the backward takes
+                                                              * the pointwise filter gradient
+                                                              * too; SEP_S2: the backward
+                                                              * takes stride 2 too */
 /* s->bn_stats: where batch norms' sums come from the kernel before them */
 enum { BN_STATS_APART, BN_STATS_FORWARD, BN_STATS_FUSED };
 
