@@ -313,11 +313,12 @@ cudaError_t k_sep_fwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd,
  * places) see the stride; bands start at even rows.
  * Shapes: stride 1 or 2 with the output the input's size over the stride
  * (padding (K-1)*D/2), K 3, 5 or 7, dilation 1 or 2, at most 256
- * pointwise output channels; elsewhere the three run apart.  Sums: dmid its output channels in
- * ascending order; dx its taps in the order of the tiled data gradient
- * (dwconv.cu); the filter gradient per lane, then across the warp; mid
- * its taps as the forward; the pointwise filter gradient each of nch
- * threads its pixels in order, then the threads in order. */
+ * pointwise output channels; elsewhere the three run apart.  Sums: dmid
+ * its output channels in ascending order; dx its taps in the order of
+ * the tiled data gradient (dwconv.cu); the filter gradient per lane, then
+ * across the warp; mid its taps as the forward; the pointwise filter
+ * gradient each of nch threads its pixels in order, then the threads in
+ * order. */
 
 #define SEPB_TF 4096       /* shared floats for each of the two tiles: 16 KB each */
 #define SEPB_THREADS (32 * SEP_CC)   /* a warp to each channel of a trip */
@@ -630,8 +631,7 @@ cudaError_t k_sep_bwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd,
         return cudaSuccess;
     if (!sepb_shape_of(dd, pd, x.n, x.h, x.w, sms, &sh) || x.c != dd->cin || dy.c != pd->cout ||
         dy.h != conv_out_h(dd, x.h) || dy.w != conv_out_w(dd, x.w) || dy.n != x.n ||
-        dx.c != x.c || dx.h != x.h ||
-        dx.w != x.w || dx.n != x.n)
+        dx.c != x.c || dx.h != x.h || dx.w != x.w || dx.n != x.n)
         return cudaErrorInvalidValue;
     if (bn && (acc || !bn->part || !bn->mean || bn->x.c != x.c || bn->x.h != x.h ||
                bn->x.w != x.w || bn->x.n != x.n))
