@@ -21,6 +21,13 @@
 #define K_LAUNCH(k, g, b, st) k<<<(g), (b), 0, (st)>>>
 #endif
 
+/* K_NOINLINE: a device function kept out of its callers, its registers
+ * apart from theirs (tests/kemu defines it first: the name __noinline__
+ * is the compiler's own there) */
+#ifndef K_NOINLINE
+#define K_NOINLINE __noinline__
+#endif
+
 /* a grid covering `per` values in each of `n` images */
 static inline dim3 k_grid2(long per, int n)
 {

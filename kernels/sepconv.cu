@@ -378,7 +378,7 @@ static int sepb_plan(int K, int D, int S, int c, int co, long n, int h, int w, i
  * strip loop, and not inlined, so as not to add to its registers (summed
  * there, K = 7 took 165 where it takes 128; inlined after it, K = 5 126
  * where it takes 80). */
-static __device__ __noinline__ void sepb_bn_sums(const float *o, const float *b, float mean,
+static __device__ K_NOINLINE void sepb_bn_sums(const float *o, const float *b, float mean,
                                                  int W, int strips, k_div dspr, int lane,
                                                  double *out)
 {
