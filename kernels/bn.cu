@@ -300,11 +300,24 @@ static __global__ void bn_norm_k(float eps, float mom, tview x, const float *gam
                   sscale, hd, ab);
 }
 
-/* bn_norm_k for statistics summed elsewhere (a convolution's epilogue:
- * sepconv.cu): `nparts` partial sums of each channel, added by the whole
- * block (thread i: parts i, i + blockDim.x, ... in order, then
- * block_sum's fixed tree), since they are many; the channel's values are
- * cut into gridDim.y ranges for the normalising */
+/* channel c's two sums over `nparts` parts summed elsewhere (a kernel's
+ * epilogue: sepconv.cu), added by the whole block since they are many
+ * (thread i: parts i, i + blockDim.x, ... in order, then block_sum's
+ * fixed tree), into every thread's *s and *q */
+static __device__ void bn_parts_block_total(const double *part, int nparts, int c, double *sh,
+                                            double *s, double *q)
+{
+    double a = 0.0, b = 0.0;
+    for (int p = threadIdx.x; p < nparts; p += blockDim.x) {
+        a += part[((long)p * gridDim.x + c) * 2];
+        b += part[((long)p * gridDim.x + c) * 2 + 1];
+    }
+    *s = block_sum(a, sh);
+    *q = block_sum(b, sh);
+}
+
+/* bn_norm_k for statistics summed elsewhere (bn_parts_block_total); the
+ * channel's values are cut into gridDim.y ranges for the normalising */
 static __global__ void bn_norm_parts_k(float eps, float mom, tview x, const float *gamma,
                                        const float *beta, float *save_mean, float *save_rstd,
                                        float *run_mean, float *run_var, tview y, int acc,
@@ -313,14 +326,8 @@ static __global__ void bn_norm_parts_k(float eps, float mom, tview x, const floa
 {
     __shared__ double sh[33];
     __shared__ float ab[2];
-    int c = blockIdx.x;
-    double s = 0.0, q = 0.0;
-    for (int p = threadIdx.x; p < nparts; p += blockDim.x) {
-        s += part[((long)p * gridDim.x + c) * 2];
-        q += part[((long)p * gridDim.x + c) * 2 + 1];
-    }
-    s = block_sum(s, sh);
-    q = block_sum(q, sh);
+    double s, q;
+    bn_parts_block_total(part, nparts, blockIdx.x, sh, &s, &q);
     bn_norm_range(s, q, eps, mom, x, gamma, beta, save_mean, save_rstd, run_mean, run_var, y, acc,
                   sscale, hd, ab);
 }
@@ -339,43 +346,16 @@ static __global__ void bn_bwd_sums_k(tview x, tview dy, const float *save_mean,
     }
 }
 
-static __global__ void bn_bwd_apply_k(tview x, tview dy, const float *gamma,
-                                      const float *save_mean, const float *save_rstd,
-                                      const float *sscale, tview dx, int acc, float *dgamma,
-                                      float *dbeta, int parts, const double *part, k_div hd)
+/* The rest of a split backward once thread 0 holds channel blockIdx.x's
+ * sums of dy' and dy' (x - mean): its factors (block (c, 0) writes dgamma
+ * and dbeta), then range blockIdx.y of gridDim.y of its values back-
+ * propagated; kk: the block's shared factors */
+static __device__ void bn_bwd_range(double sdy, double sdyx, tview x, tview dy,
+                                    const float *gamma, const float *save_mean,
+                                    const float *save_rstd, const float *sscale, tview dx, int acc,
+                                    float *dgamma, float *dbeta, k_div hd, float *kk)
 {
-    __shared__ float kk[3];
     int c = blockIdx.x, hw = x.h * x.w, m = x.n * hw, i0, i1;
-    double sdy = 0.0, sdyx = 0.0;
-    if (threadIdx.x < 32)
-        bn_parts_total(part, parts, c, &sdy, &sdyx);
-    if (threadIdx.x == 0) {
-        bn_grads(sdy, sdyx, gamma[c], save_rstd[c], m, c, blockIdx.y == 0, dgamma, dbeta, &kk[0],
-                 &kk[1], &kk[2]);
-    }
-    __syncthreads();
-    bn_range(m, parts, &i0, &i1);
-    bn_dx(x, dy, dx, (long)c * hw, hd, save_mean[c], kk[0], kk[1], kk[2], sscale, acc, i0, i1);
-}
-
-/* bn_bwd_apply_k for sums taken elsewhere (the separable backward's
- * epilogue: sepconv.cu): `nparts` partial sums of each channel added by
- * the whole block as bn_norm_parts_k adds its */
-static __global__ void bn_bwd_parts_k(tview x, tview dy, const float *gamma,
-                                      const float *save_mean, const float *save_rstd,
-                                      const float *sscale, tview dx, int acc, float *dgamma,
-                                      float *dbeta, int nparts, const double *part, k_div hd)
-{
-    __shared__ double sh[33];
-    __shared__ float kk[3];
-    int c = blockIdx.x, hw = x.h * x.w, m = x.n * hw, i0, i1;
-    double sdy = 0.0, sdyx = 0.0;
-    for (int p = threadIdx.x; p < nparts; p += blockDim.x) {
-        sdy += part[((long)p * gridDim.x + c) * 2];
-        sdyx += part[((long)p * gridDim.x + c) * 2 + 1];
-    }
-    sdy = block_sum(sdy, sh);
-    sdyx = block_sum(sdyx, sh);
     if (threadIdx.x == 0) {
         bn_grads(sdy, sdyx, gamma[c], save_rstd[c], m, c, blockIdx.y == 0, dgamma, dbeta, &kk[0],
                  &kk[1], &kk[2]);
@@ -383,6 +363,34 @@ static __global__ void bn_bwd_parts_k(tview x, tview dy, const float *gamma,
     __syncthreads();
     bn_range(m, gridDim.y, &i0, &i1);
     bn_dx(x, dy, dx, (long)c * hw, hd, save_mean[c], kk[0], kk[1], kk[2], sscale, acc, i0, i1);
+}
+
+static __global__ void bn_bwd_apply_k(tview x, tview dy, const float *gamma,
+                                      const float *save_mean, const float *save_rstd,
+                                      const float *sscale, tview dx, int acc, float *dgamma,
+                                      float *dbeta, int parts, const double *part, k_div hd)
+{
+    __shared__ float kk[3];
+    double sdy = 0.0, sdyx = 0.0;
+    if (threadIdx.x < 32)
+        bn_parts_total(part, parts, blockIdx.x, &sdy, &sdyx);
+    bn_bwd_range(sdy, sdyx, x, dy, gamma, save_mean, save_rstd, sscale, dx, acc, dgamma, dbeta,
+                 hd, kk);
+}
+
+/* bn_bwd_apply_k for sums taken elsewhere (the separable backward's
+ * epilogue: sepconv.cu), added by bn_parts_block_total */
+static __global__ void bn_bwd_parts_k(tview x, tview dy, const float *gamma,
+                                      const float *save_mean, const float *save_rstd,
+                                      const float *sscale, tview dx, int acc, float *dgamma,
+                                      float *dbeta, int nparts, const double *part, k_div hd)
+{
+    __shared__ double sh[33];
+    __shared__ float kk[3];
+    double sdy, sdyx;
+    bn_parts_block_total(part, nparts, blockIdx.x, sh, &sdy, &sdyx);
+    bn_bwd_range(sdy, sdyx, x, dy, gamma, save_mean, save_rstd, sscale, dx, acc, dgamma, dbeta,
+                 hd, kk);
 }
 
 cudaError_t k_bn_fwd_train_split(cudaStream_t st, float eps, float momentum, tview x,

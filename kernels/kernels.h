@@ -215,11 +215,11 @@ cudaError_t k_sep_fwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd,
  * filter gradient (overwritten; mid, the depthwise output, recomputed
  * from x band by band, so the forward need not keep it), dmid kept on
  * chip.  k_sep_bwd_takes: stride 1 or 2 with the output the input's size
- * over the stride, K 3,
- * 5 or 7, dilation 1 or 2, then 1x1 as for k_sep_fwd, 1 to 65535 images;
- * part (and ppart, with dwp) are scratch of k_sep_bwd_part_floats floats
- * each (the same n, h, w and sms: the multiprocessors the blocks are cut
- * for; pw: with dwp); later and plater as for k_dw_bwd_filter. */
+ * over the stride, K 3, 5 or 7, dilation 1 or 2, then 1x1 as for
+ * k_sep_fwd, 1 to 65535 images; part (and ppart, with dwp) are scratch of
+ * k_sep_bwd_part_floats floats each (the same n, h, w and sms: the
+ * multiprocessors the blocks are cut for; pw: with dwp); later and plater
+ * as for k_dw_bwd_filter. */
 int k_sep_bwd_takes(const conv_desc *dd, const conv_desc *pd, int n, int h, int w);
 long k_sep_bwd_part_floats(const conv_desc *dd, const conv_desc *pd, int n, int h, int w, int sms,
                            int pw);

@@ -510,24 +510,31 @@ static void test_seps(void)
 /* ---- batch-norm backward sums taken elsewhere ---- */
 
 /* each channel's sums as a batch norm's backward takes them, of dy' and
- * dy' (x - mean), dy' = sc[image] dy (sc NULL: 1), in double, into
- * s[channel * 2 + 0 or 1]; with the sums of their magnitudes into mag
- * (where a float's rounding of the terms shows) */
-static void dy_sums(tview x, tview dy, const float *mean, const float *sc, double *s, double *mag)
+ * dy' (x - mean), dy' = sc[image] dy (sc NULL: 1), in double, in `parts`
+ * partial sums (part p: images p, p + parts, ...) into s[(p * channels +
+ * channel) * 2 + 0 or 1]; with the sums of their magnitudes into mag
+ * (NULL: not wanted; where a float's rounding of the terms shows) */
+static void dy_sums(tview x, tview dy, const float *mean, const float *sc, int parts, double *s,
+                    double *mag)
 {
     long hw = (long)x.h * x.w;
-    for (int c = 0; c < x.c; c++) {
-        s[2 * c] = s[2 * c + 1] = mag[2 * c] = mag[2 * c + 1] = 0.0;
-        for (int i = 0; i < x.n; i++)
+    memset(s, 0, (size_t)parts * x.c * 2 * sizeof *s);
+    if (mag)
+        memset(mag, 0, (size_t)parts * x.c * 2 * sizeof *mag);
+    for (int i = 0; i < x.n; i++)
+        for (int c = 0; c < x.c; c++) {
+            long k = ((long)(i % parts) * x.c + c) * 2;
             for (long j = 0; j < hw; j++) {
                 float g = (sc ? sc[i] : 1.f) * dy.d[i * dy.ns + c * hw + j];
                 float t = g * (x.d[i * x.ns + c * hw + j] - mean[c]);
-                s[2 * c] += g;
-                s[2 * c + 1] += t;
-                mag[2 * c] += fabs(g);
-                mag[2 * c + 1] += fabs(t);
+                s[k] += g;
+                s[k + 1] += t;
+                if (mag) {
+                    mag[k] += fabs(g);
+                    mag[k + 1] += fabs(t);
+                }
             }
-    }
+        }
 }
 
 /* `parts` partial sums [(p * c + channel) * 2 + 0 or 1] added up against
@@ -536,7 +543,7 @@ static void same_sums(const char *what, const double *part, int parts, tview x, 
                       const float *mean, const float *sc)
 {
     double *want = malloc((size_t)x.c * 4 * sizeof *want), *mag = want + 2 * x.c, worst = 0.0;
-    dy_sums(x, dy, mean, sc, want, mag);
+    dy_sums(x, dy, mean, sc, 1, want, mag);
     for (int k = 0; k < 2 * x.c; k++) {
         double got = 0.0, e;
         for (int p = 0; p < parts; p++)
@@ -780,16 +787,8 @@ static void test_bn(const char *name, int n, int c, int h, int w, int parts, int
         }
         {   /* dy's sums given in 3 parts (images i, i + 3, ...), as a
              * kernel writing dy would take them */
-            double *given = calloc((size_t)3 * c * 2, sizeof *given);
-            long hw = (long)h * w;
-            for (int i = 0; i < n; i++)
-                for (int ch = 0; ch < c; ch++)
-                    for (long j = 0; j < hw; j++) {
-                        float g = (sc ? sc[i] : 1.f) * dy.d[i * dy.ns + ch * hw + j];
-                        given[((i % 3) * c + ch) * 2] += g;
-                        given[((i % 3) * c + ch) * 2 + 1] +=
-                            g * (x.d[i * x.ns + ch * hw + j] - pk[4 * c + ch]);
-                    }
+            double *given = malloc((size_t)3 * c * 2 * sizeof *given);
+            dy_sums(x, dy, pk + 4 * c, sc, 3, given, NULL);
             memcpy(dxk.d, before.d, (size_t)n * dxk.ns * sizeof *dxk.d);
             nan_fill(gk, 2L * c);
             snprintf(what, sizeof what, "%s: backward from given sums in %d ranges, acc %d", name,

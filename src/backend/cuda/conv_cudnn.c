@@ -1209,13 +1209,6 @@ int cuda_sep_stats_parts(cl_backend *be, const conv_desc *dd, const conv_desc *p
     return k_sep_stats_parts(dd, pd, n, h, w);
 }
 
-/* The backward the same way (kernels/sepconv.cu's sep_bwd_k): the
- * pointwise data gradient and both depthwise gradients in one kernel, and
- * the pointwise filter gradient there too (takes 2), or apart with
- * CELLAR_SEPARABLE=keep-mid (takes 1: conv_bwd with need_dx 0); at
- * stride 2 too but with CELLAR_SEPARABLE=stride-1.  Its two
- * filter gradients' partial sums take two slots of s->part, as the other
- * filter gradients take one. */
 /* whether the fused backward runs for the pair (at stride 2 only with
  * SEP_S2) */
 static int sep_bwd_takes(const cuda_state *s, const conv_desc *dd, const conv_desc *pd, int n,
@@ -1225,6 +1218,13 @@ static int sep_bwd_takes(const cuda_state *s, const conv_desc *dd, const conv_de
            k_sep_bwd_takes(dd, pd, n, h, w);
 }
 
+/* The backward the same way (kernels/sepconv.cu's sep_bwd_k): the
+ * pointwise data gradient and both depthwise gradients in one kernel, and
+ * the pointwise filter gradient there too (takes 2), or apart with
+ * CELLAR_SEPARABLE=keep-mid (takes 1: conv_bwd with need_dx 0); at
+ * stride 2 too but with CELLAR_SEPARABLE=stride-1.  Its two
+ * filter gradients' partial sums take two slots of s->part, as the other
+ * filter gradients take one. */
 int cuda_sep_prepare(cl_backend *be, const conv_desc *dd, const conv_desc *pd, int n, int h,
                      int w, int *takes, cl_err *err)
 {
