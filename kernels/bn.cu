@@ -4,7 +4,9 @@
  * by the momentum with the unbiased variance, and writes
  * y (+)= sscale[n] * (gamma * xhat + beta); backward gives dgamma, dbeta
  * (overwritten) and dx (+)= gamma * rstd * (dy' - mean(dy') - xhat *
- * mean(dy' xhat)) with dy' = sscale[n] * dy.
+ * mean(dy' xhat)) with dy' = sscale[n] * dy.  With y2 (an identity op
+ * folded in: backend.h), y2 (+)= what y then holds, and backward dy2 is
+ * added to dy as it is read.
  *
  * Two ways, both deterministic, with sums in double:
  *
@@ -93,17 +95,20 @@ static __device__ __forceinline__ void bn_group_scales(const float *sscale, k_di
     }
 }
 
-/* y (+)= sscale[img] * (a x + b) over the channel's values [i0, i1) */
+/* y (+)= sscale[img] * (a x + b) over the channel's values [i0, i1);
+ * with y2.d, y2 (+)= (acc2) what y then holds */
 static __device__ void bn_apply(tview x, tview y, long co, k_div hw, float a, float b, int acc,
-                                const float *sscale, int i0, int i1)
+                                const float *sscale, tview y2, int acc2, int i0, int i1)
 {
     int bd = (int)blockDim.x;
     for (int i = i0 + (int)threadIdx.x; i < i1; i += BN_LD * bd) {
-        float v[BN_LD], o[BN_LD] = {}, sc[BN_LD];
+        float v[BN_LD], o[BN_LD] = {}, o2[BN_LD] = {}, sc[BN_LD];
         bn_group_scales(sscale, hw, i, bd, i1, sc);
         bn_group(x, co, hw, i, bd, i1, v);
         if (acc)
             bn_group(y, co, hw, i, bd, i1, o);
+        if (y2.d && acc2)
+            bn_group(y2, co, hw, i, bd, i1, o2);
 #pragma unroll
         for (int u = 0; u < BN_LD; u++) {
             int j = i + u * bd;
@@ -112,14 +117,33 @@ static __device__ void bn_apply(tview x, tview y, long co, k_div hw, float a, fl
                 if (!acc)
                     *q = r;
                 else if (sc[u] != 0.f)
-                    *q = o[u] + r;
+                    *q = r = o[u] + r;
+                else
+                    r = o[u];
+                if (y2.d)
+                    y2.d[bn_at(y2, co, hw, j)] = acc2 ? o2[u] + r : r;
             }
         }
     }
 }
 
-/* the block's sums of dy' and dy' (x - mean) over [i0, i1), dy' = sscale dy */
-static __device__ void bn_dy_sums(tview x, tview dy, long co, k_div hw, float mean,
+/* g[u] = dy (+ dy2, given) at value i + u * bd, 0 from i1 on */
+static __device__ __forceinline__ void bn_dy_group(const tview &dy, const tview &dy2, long co,
+                                                   k_div hw, int i, int bd, int i1, float *g)
+{
+    bn_group(dy, co, hw, i, bd, i1, g);
+    if (dy2.d) {
+        float g2[BN_LD];
+        bn_group(dy2, co, hw, i, bd, i1, g2);
+#pragma unroll
+        for (int u = 0; u < BN_LD; u++)
+            g[u] += g2[u];
+    }
+}
+
+/* the block's sums of dy' and dy' (x - mean) over [i0, i1), dy' = sscale
+ * (dy + dy2) (dy2 where given) */
+static __device__ void bn_dy_sums(tview x, tview dy, tview dy2, long co, k_div hw, float mean,
                                   const float *sscale, int i0, int i1, double *sh, double *sdy,
                                   double *sdyx)
 {
@@ -128,7 +152,7 @@ static __device__ void bn_dy_sums(tview x, tview dy, long co, k_div hw, float me
     for (int i = i0 + (int)threadIdx.x; i < i1; i += BN_LD * bd) {
         float g[BN_LD], p[BN_LD], sc[BN_LD];
         bn_group_scales(sscale, hw, i, bd, i1, sc);   /* 0 past i1: skipped */
-        bn_group(dy, co, hw, i, bd, i1, g);
+        bn_dy_group(dy, dy2, co, hw, i, bd, i1, g);
         bn_group(x, co, hw, i, bd, i1, p);
 #pragma unroll
         for (int u = 0; u < BN_LD; u++)
@@ -158,14 +182,15 @@ static __device__ void bn_grads(double sdy, double sdyx, float gamma, float rstd
 }
 
 /* dx (+)= k (dy' - mdy - (x - mean) mdyx) over [i0, i1) */
-static __device__ void bn_dx(tview x, tview dy, tview dx, long co, k_div hw, float mean, float k,
-                             float mdy, float mdyx, const float *sscale, int acc, int i0, int i1)
+static __device__ void bn_dx(tview x, tview dy, tview dy2, tview dx, long co, k_div hw,
+                             float mean, float k, float mdy, float mdyx, const float *sscale,
+                             int acc, int i0, int i1)
 {
     int bd = (int)blockDim.x;
     for (int i = i0 + (int)threadIdx.x; i < i1; i += BN_LD * bd) {
         float g[BN_LD], p[BN_LD], o[BN_LD] = {}, sc[BN_LD];
         bn_group_scales(sscale, hw, i, bd, i1, sc);
-        bn_group(dy, co, hw, i, bd, i1, g);
+        bn_dy_group(dy, dy2, co, hw, i, bd, i1, g);
         bn_group(x, co, hw, i, bd, i1, p);
         if (acc)
             bn_group(dx, co, hw, i, bd, i1, o);
@@ -182,7 +207,7 @@ static __device__ void bn_dx(tview x, tview dy, tview dx, long co, k_div hw, flo
 static __global__ void bn_fwd_train_k(float eps, float mom, tview x, const float *gamma,
                                       const float *beta, float *save_mean, float *save_rstd,
                                       float *run_mean, float *run_var, tview y, int acc,
-                                      const float *sscale, k_div hd)
+                                      const float *sscale, tview y2, int acc2, k_div hd)
 {
     __shared__ double sh[33];
     int c = blockIdx.x, hw = x.h * x.w, m = x.n * hw;
@@ -202,18 +227,19 @@ static __global__ void bn_fwd_train_k(float eps, float mom, tview x, const float
     bn_finish(mean, var, m, eps, mom, c, threadIdx.x == 0, save_mean, save_rstd, run_mean, run_var,
               &mf, &rstd);
     a = gamma[c] * rstd;
-    bn_apply(x, y, co, hd, a, beta[c] - mf * a, acc, sscale, 0, m);
+    bn_apply(x, y, co, hd, a, beta[c] - mf * a, acc, sscale, y2, acc2, 0, m);
 }
 
 cudaError_t k_bn_fwd_train(cudaStream_t st, float eps, float momentum, tview x, const float *gamma,
                            const float *beta, float *save_mean, float *save_rstd, float *run_mean,
-                           float *run_var, tview y, int acc, const float *sscale)
+                           float *run_var, tview y, int acc, const float *sscale, tview y2,
+                           int acc2)
 {
     if ((long)x.n * x.h * x.w > INT_MAX)
         return cudaErrorInvalidValue;
     K_LAUNCH(bn_fwd_train_k, x.c, BN_THREADS, st)
-    (eps, momentum, x, gamma, beta, save_mean, save_rstd, run_mean, run_var, y, acc, sscale,
-     k_div_make(x.h * x.w));
+    (eps, momentum, x, gamma, beta, save_mean, save_rstd, run_mean, run_var, y, acc, sscale, y2,
+     acc2, k_div_make(x.h * x.w));
     return cudaGetLastError();
 }
 
@@ -270,7 +296,8 @@ static __device__ void bn_parts_total(const double *part, int parts, int c, doub
 static __device__ void bn_norm_range(double s, double q, float eps, float mom, tview x,
                                      const float *gamma, const float *beta, float *save_mean,
                                      float *save_rstd, float *run_mean, float *run_var, tview y,
-                                     int acc, const float *sscale, k_div hd, float *ab)
+                                     int acc, const float *sscale, tview y2, int acc2, k_div hd,
+                                     float *ab)
 {
     int c = blockIdx.x, hw = x.h * x.w, m = x.n * hw, i0, i1;
     if (threadIdx.x == 0) {
@@ -283,13 +310,14 @@ static __device__ void bn_norm_range(double s, double q, float eps, float mom, t
     }
     __syncthreads();
     bn_range(m, gridDim.y, &i0, &i1);
-    bn_apply(x, y, (long)c * hw, hd, ab[0], ab[1], acc, sscale, i0, i1);
+    bn_apply(x, y, (long)c * hw, hd, ab[0], ab[1], acc, sscale, y2, acc2, i0, i1);
 }
 
 static __global__ void bn_norm_k(float eps, float mom, tview x, const float *gamma,
                                  const float *beta, float *save_mean, float *save_rstd,
                                  float *run_mean, float *run_var, tview y, int acc,
-                                 const float *sscale, int parts, const double *part, k_div hd)
+                                 const float *sscale, tview y2, int acc2, int parts,
+                                 const double *part, k_div hd)
 {
     __shared__ float ab[2];
     int c = blockIdx.x;
@@ -297,7 +325,7 @@ static __global__ void bn_norm_k(float eps, float mom, tview x, const float *gam
     if (threadIdx.x < 32)
         bn_parts_total(part, parts, c, &s, &q);
     bn_norm_range(s, q, eps, mom, x, gamma, beta, save_mean, save_rstd, run_mean, run_var, y, acc,
-                  sscale, hd, ab);
+                  sscale, y2, acc2, hd, ab);
 }
 
 /* channel c's two sums over `nparts` parts summed elsewhere (a kernel's
@@ -321,25 +349,25 @@ static __device__ void bn_parts_block_total(const double *part, int nparts, int 
 static __global__ void bn_norm_parts_k(float eps, float mom, tview x, const float *gamma,
                                        const float *beta, float *save_mean, float *save_rstd,
                                        float *run_mean, float *run_var, tview y, int acc,
-                                       const float *sscale, int nparts, const double *part,
-                                       k_div hd)
+                                       const float *sscale, tview y2, int acc2, int nparts,
+                                       const double *part, k_div hd)
 {
     __shared__ double sh[33];
     __shared__ float ab[2];
     double s, q;
     bn_parts_block_total(part, nparts, blockIdx.x, sh, &s, &q);
     bn_norm_range(s, q, eps, mom, x, gamma, beta, save_mean, save_rstd, run_mean, run_var, y, acc,
-                  sscale, hd, ab);
+                  sscale, y2, acc2, hd, ab);
 }
 
-static __global__ void bn_bwd_sums_k(tview x, tview dy, const float *save_mean,
+static __global__ void bn_bwd_sums_k(tview x, tview dy, tview dy2, const float *save_mean,
                                      const float *sscale, int parts, double *part, k_div hd)
 {
     __shared__ double sh[33];
     int c = blockIdx.x, hw = x.h * x.w, i0, i1;
     double sdy, sdyx;
     bn_range(x.n * hw, parts, &i0, &i1);
-    bn_dy_sums(x, dy, (long)c * hw, hd, save_mean[c], sscale, i0, i1, sh, &sdy, &sdyx);
+    bn_dy_sums(x, dy, dy2, (long)c * hw, hd, save_mean[c], sscale, i0, i1, sh, &sdy, &sdyx);
     if (threadIdx.x == 0) {
         part[((long)blockIdx.y * gridDim.x + c) * 2] = sdy;
         part[((long)blockIdx.y * gridDim.x + c) * 2 + 1] = sdyx;
@@ -350,7 +378,7 @@ static __global__ void bn_bwd_sums_k(tview x, tview dy, const float *save_mean,
  * sums of dy' and dy' (x - mean): its factors (block (c, 0) writes dgamma
  * and dbeta), then range blockIdx.y of gridDim.y of its values back-
  * propagated; kk: the block's shared factors */
-static __device__ void bn_bwd_range(double sdy, double sdyx, tview x, tview dy,
+static __device__ void bn_bwd_range(double sdy, double sdyx, tview x, tview dy, tview dy2,
                                     const float *gamma, const float *save_mean,
                                     const float *save_rstd, const float *sscale, tview dx, int acc,
                                     float *dgamma, float *dbeta, k_div hd, float *kk)
@@ -362,10 +390,11 @@ static __device__ void bn_bwd_range(double sdy, double sdyx, tview x, tview dy,
     }
     __syncthreads();
     bn_range(m, gridDim.y, &i0, &i1);
-    bn_dx(x, dy, dx, (long)c * hw, hd, save_mean[c], kk[0], kk[1], kk[2], sscale, acc, i0, i1);
+    bn_dx(x, dy, dy2, dx, (long)c * hw, hd, save_mean[c], kk[0], kk[1], kk[2], sscale, acc, i0,
+          i1);
 }
 
-static __global__ void bn_bwd_apply_k(tview x, tview dy, const float *gamma,
+static __global__ void bn_bwd_apply_k(tview x, tview dy, tview dy2, const float *gamma,
                                       const float *save_mean, const float *save_rstd,
                                       const float *sscale, tview dx, int acc, float *dgamma,
                                       float *dbeta, int parts, const double *part, k_div hd)
@@ -374,7 +403,7 @@ static __global__ void bn_bwd_apply_k(tview x, tview dy, const float *gamma,
     double sdy = 0.0, sdyx = 0.0;
     if (threadIdx.x < 32)
         bn_parts_total(part, parts, blockIdx.x, &sdy, &sdyx);
-    bn_bwd_range(sdy, sdyx, x, dy, gamma, save_mean, save_rstd, sscale, dx, acc, dgamma, dbeta,
+    bn_bwd_range(sdy, sdyx, x, dy, dy2, gamma, save_mean, save_rstd, sscale, dx, acc, dgamma, dbeta,
                  hd, kk);
 }
 
@@ -389,29 +418,30 @@ static __global__ void bn_bwd_parts_k(tview x, tview dy, const float *gamma,
     __shared__ float kk[3];
     double sdy, sdyx;
     bn_parts_block_total(part, nparts, blockIdx.x, sh, &sdy, &sdyx);
-    bn_bwd_range(sdy, sdyx, x, dy, gamma, save_mean, save_rstd, sscale, dx, acc, dgamma, dbeta,
+    bn_bwd_range(sdy, sdyx, x, dy, tview{}, gamma, save_mean, save_rstd, sscale, dx, acc, dgamma, dbeta,
                  hd, kk);
 }
 
 cudaError_t k_bn_fwd_train_split(cudaStream_t st, float eps, float momentum, tview x,
                                  const float *gamma, const float *beta, float *save_mean,
                                  float *save_rstd, float *run_mean, float *run_var, tview y,
-                                 int acc, const float *sscale, int parts, double *part)
+                                 int acc, const float *sscale, tview y2, int acc2, int parts,
+                                 double *part)
 {
     dim3 g((unsigned)x.c, (unsigned)parts, 1);
     k_div hd = k_div_make(x.h * x.w);
     cudaError_t e;
     if (parts <= 1)
         return k_bn_fwd_train(st, eps, momentum, x, gamma, beta, save_mean, save_rstd, run_mean,
-                              run_var, y, acc, sscale);
+                              run_var, y, acc, sscale, y2, acc2);
     if ((long)x.n * x.h * x.w > INT_MAX || parts > 65535 || x.c > 0x7fffffff / 2)
         return cudaErrorInvalidValue;
     K_LAUNCH(bn_stats_k, g, BN_SPLIT_THREADS, st)(x, parts, part, hd);
     if ((e = cudaGetLastError()) != cudaSuccess)
         return e;
     K_LAUNCH(bn_norm_k, g, BN_SPLIT_THREADS, st)
-    (eps, momentum, x, gamma, beta, save_mean, save_rstd, run_mean, run_var, y, acc, sscale, parts,
-     part, hd);
+    (eps, momentum, x, gamma, beta, save_mean, save_rstd, run_mean, run_var, y, acc, sscale, y2,
+     acc2, parts, part, hd);
     return cudaGetLastError();
 }
 
@@ -431,8 +461,8 @@ static cudaError_t given_grid(tview x, int nparts, int ranges, dim3 *g, int *run
 cudaError_t k_bn_fwd_train_parts(cudaStream_t st, float eps, float momentum, tview x,
                                  const float *gamma, const float *beta, float *save_mean,
                                  float *save_rstd, float *run_mean, float *run_var, tview y,
-                                 int acc, const float *sscale, int nparts, const double *part,
-                                 int ranges)
+                                 int acc, const float *sscale, tview y2, int acc2, int nparts,
+                                 const double *part, int ranges)
 {
     dim3 g;
     int run;
@@ -440,12 +470,12 @@ cudaError_t k_bn_fwd_train_parts(cudaStream_t st, float eps, float momentum, tvi
     if (e != cudaSuccess || !run)
         return e;
     K_LAUNCH(bn_norm_parts_k, g, BN_SPLIT_THREADS, st)
-    (eps, momentum, x, gamma, beta, save_mean, save_rstd, run_mean, run_var, y, acc, sscale,
-     nparts, part, k_div_make(x.h * x.w));
+    (eps, momentum, x, gamma, beta, save_mean, save_rstd, run_mean, run_var, y, acc, sscale, y2,
+     acc2, nparts, part, k_div_make(x.h * x.w));
     return cudaGetLastError();
 }
 
-cudaError_t k_bn_bwd_split(cudaStream_t st, tview x, tview dy, const float *gamma,
+cudaError_t k_bn_bwd_split(cudaStream_t st, tview x, tview dy, tview dy2, const float *gamma,
                            const float *save_mean, const float *save_rstd, const float *sscale,
                            tview dx, int acc, float *dgamma, float *dbeta, int parts,
                            double *part)
@@ -454,14 +484,16 @@ cudaError_t k_bn_bwd_split(cudaStream_t st, tview x, tview dy, const float *gamm
     k_div hd = k_div_make(x.h * x.w);
     cudaError_t e;
     if (parts <= 1)
-        return k_bn_bwd(st, x, dy, gamma, save_mean, save_rstd, sscale, dx, acc, dgamma, dbeta);
+        return k_bn_bwd(st, x, dy, dy2, gamma, save_mean, save_rstd, sscale, dx, acc, dgamma,
+                        dbeta);
     if ((long)x.n * x.h * x.w > INT_MAX || parts > 65535)
         return cudaErrorInvalidValue;
-    K_LAUNCH(bn_bwd_sums_k, g, BN_SPLIT_THREADS, st)(x, dy, save_mean, sscale, parts, part, hd);
+    K_LAUNCH(bn_bwd_sums_k, g, BN_SPLIT_THREADS, st)
+    (x, dy, dy2, save_mean, sscale, parts, part, hd);
     if ((e = cudaGetLastError()) != cudaSuccess)
         return e;
     K_LAUNCH(bn_bwd_apply_k, g, BN_SPLIT_THREADS, st)
-    (x, dy, gamma, save_mean, save_rstd, sscale, dx, acc, dgamma, dbeta, parts, part, hd);
+    (x, dy, dy2, gamma, save_mean, save_rstd, sscale, dx, acc, dgamma, dbeta, parts, part, hd);
     return cudaGetLastError();
 }
 
@@ -483,53 +515,58 @@ cudaError_t k_bn_bwd_parts(cudaStream_t st, tview x, tview dy, const float *gamm
 
 static __global__ void bn_fwd_eval_k(float eps, tview x, const float *gamma, const float *beta,
                                      const float *run_mean, const float *run_var, tview y, int acc,
-                                     k_div dplane)
+                                     tview y2, int acc2, k_div dplane)
 {
     int hw = x.h * x.w, per = x.c * hw;
     FOR_IMAGES(img, x.n)
     {
         const float *p = x.d + (long)img * x.ns;
-        float *q = y.d + (long)img * y.ns;
+        float *q = y.d + (long)img * y.ns, *q2 = y2.d ? y2.d + (long)img * y2.ns : NULL;
         FOR_VALUES(j, per)
         {
             int c = k_div_q(dplane, j);
             float a = gamma[c] / sqrtf(run_var[c] + eps), b = beta[c] - run_mean[c] * a;
-            q[j] = acc ? q[j] + (a * p[j] + b) : a * p[j] + b;
+            float r = acc ? q[j] + (a * p[j] + b) : a * p[j] + b;
+            q[j] = r;
+            if (q2)
+                q2[j] = acc2 ? q2[j] + r : r;
         }
     }
 }
 
 cudaError_t k_bn_fwd_eval(cudaStream_t st, float eps, tview x, const float *gamma,
                           const float *beta, const float *run_mean, const float *run_var, tview y,
-                          int acc)
+                          int acc, tview y2, int acc2)
 {
     K_LAUNCH(bn_fwd_eval_k, k_grid2((long)x.c * x.h * x.w, x.n), K_THREADS, st)
-    (eps, x, gamma, beta, run_mean, run_var, y, acc, k_div_make(x.h * x.w));
+    (eps, x, gamma, beta, run_mean, run_var, y, acc, y2, acc2, k_div_make(x.h * x.w));
     return cudaGetLastError();
 }
 
-static __global__ void bn_bwd_k(tview x, tview dy, const float *gamma, const float *save_mean,
-                                const float *save_rstd, const float *sscale, tview dx, int acc,
-                                float *dgamma, float *dbeta, k_div hd)
+static __global__ void bn_bwd_k(tview x, tview dy, tview dy2, const float *gamma,
+                                const float *save_mean, const float *save_rstd,
+                                const float *sscale, tview dx, int acc, float *dgamma,
+                                float *dbeta, k_div hd)
 {
     __shared__ double sh[33];
     int c = blockIdx.x, hw = x.h * x.w, m = x.n * hw;
     long co = (long)c * hw;
     float mean = save_mean[c], k, mdy, mdyx;
     double sdy, sdyx;
-    bn_dy_sums(x, dy, co, hd, mean, sscale, 0, m, sh, &sdy, &sdyx);
+    bn_dy_sums(x, dy, dy2, co, hd, mean, sscale, 0, m, sh, &sdy, &sdyx);
     bn_grads(sdy, sdyx, gamma[c], save_rstd[c], m, c, threadIdx.x == 0, dgamma, dbeta, &k, &mdy,
              &mdyx);
-    bn_dx(x, dy, dx, co, hd, mean, k, mdy, mdyx, sscale, acc, 0, m);
+    bn_dx(x, dy, dy2, dx, co, hd, mean, k, mdy, mdyx, sscale, acc, 0, m);
 }
 
-cudaError_t k_bn_bwd(cudaStream_t st, tview x, tview dy, const float *gamma,
+cudaError_t k_bn_bwd(cudaStream_t st, tview x, tview dy, tview dy2, const float *gamma,
                      const float *save_mean, const float *save_rstd, const float *sscale,
                      tview dx, int acc, float *dgamma, float *dbeta)
 {
     if ((long)x.n * x.h * x.w > INT_MAX)
         return cudaErrorInvalidValue;
     K_LAUNCH(bn_bwd_k, x.c, BN_THREADS, st)
-    (x, dy, gamma, save_mean, save_rstd, sscale, dx, acc, dgamma, dbeta, k_div_make(x.h * x.w));
+    (x, dy, dy2, gamma, save_mean, save_rstd, sscale, dx, acc, dgamma, dbeta,
+     k_div_make(x.h * x.w));
     return cudaGetLastError();
 }

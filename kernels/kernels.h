@@ -111,15 +111,18 @@ cudaError_t k_parts_sum_set(cudaStream_t st, const k_psum_set *set);
 cudaError_t k_parts_finish(cudaStream_t st, long count, int parts, const float *part, float *out,
                            k_psum *later);
 
-/* ---- bn.cu (cpu_bn_fwd_train, cpu_bn_fwd_eval, cpu_bn_bwd) ---- */
+/* ---- bn.cu (cpu_bn_fwd_train, cpu_bn_fwd_eval, cpu_bn_bwd) ----
+ * y2 (d NULL: none) (+)= (acc2) what y holds after the op; dy2 (d NULL:
+ * none) is added to dy (backend.h: an identity path folded in) */
 
 cudaError_t k_bn_fwd_train(cudaStream_t st, float eps, float momentum, tview x, const float *gamma,
                            const float *beta, float *save_mean, float *save_rstd, float *run_mean,
-                           float *run_var, tview y, int acc, const float *sscale);
+                           float *run_var, tview y, int acc, const float *sscale, tview y2,
+                           int acc2);
 cudaError_t k_bn_fwd_eval(cudaStream_t st, float eps, tview x, const float *gamma,
                           const float *beta, const float *run_mean, const float *run_var, tview y,
-                          int acc);
-cudaError_t k_bn_bwd(cudaStream_t st, tview x, tview dy, const float *gamma,
+                          int acc, tview y2, int acc2);
+cudaError_t k_bn_bwd(cudaStream_t st, tview x, tview dy, tview dy2, const float *gamma,
                      const float *save_mean, const float *save_rstd, const float *sscale,
                      tview dx, int acc, float *dgamma, float *dbeta);
 /* the same, each channel's values cut into `parts` ranges summed by blocks
@@ -128,7 +131,8 @@ cudaError_t k_bn_bwd(cudaStream_t st, tview x, tview dy, const float *gamma,
 cudaError_t k_bn_fwd_train_split(cudaStream_t st, float eps, float momentum, tview x,
                                  const float *gamma, const float *beta, float *save_mean,
                                  float *save_rstd, float *run_mean, float *run_var, tview y,
-                                 int acc, const float *sscale, int parts, double *part);
+                                 int acc, const float *sscale, tview y2, int acc2, int parts,
+                                 double *part);
 /* the second half of k_bn_fwd_train_split alone, from statistics summed
  * elsewhere: part holds nparts partial sums of each channel's values and
  * their squares, [(p * c + channel) * 2 + 0 or 1] (k_sep_fwd's stats);
@@ -136,8 +140,8 @@ cudaError_t k_bn_fwd_train_split(cudaStream_t st, float eps, float momentum, tvi
 cudaError_t k_bn_fwd_train_parts(cudaStream_t st, float eps, float momentum, tview x,
                                  const float *gamma, const float *beta, float *save_mean,
                                  float *save_rstd, float *run_mean, float *run_var, tview y,
-                                 int acc, const float *sscale, int nparts, const double *part,
-                                 int ranges);
+                                 int acc, const float *sscale, tview y2, int acc2, int nparts,
+                                 const double *part, int ranges);
 /* k_bn_bwd_split with dy's sums given as nparts partial sums (of each
  * channel's dy' and dy' (x - mean), dy' = sscale dy: k_sep_bwd's bn) in
  * part[(p * c + channel) * 2 + 0 or 1]; `ranges` blocks to a channel */
@@ -145,7 +149,7 @@ cudaError_t k_bn_bwd_parts(cudaStream_t st, tview x, tview dy, const float *gamm
                            const float *save_mean, const float *save_rstd, const float *sscale,
                            tview dx, int acc, float *dgamma, float *dbeta, int nparts,
                            const double *part, int ranges);
-cudaError_t k_bn_bwd_split(cudaStream_t st, tview x, tview dy, const float *gamma,
+cudaError_t k_bn_bwd_split(cudaStream_t st, tview x, tview dy, tview dy2, const float *gamma,
                            const float *save_mean, const float *save_rstd, const float *sscale,
                            tview dx, int acc, float *dgamma, float *dbeta, int parts,
                            double *part);

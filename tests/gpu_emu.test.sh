@@ -109,6 +109,13 @@ check "CELLAR_SEPARABLE=stride-1: bench runs and says so" sh -c "[ $rc -eq 0 ] &
 bwd_data() { grep -m1 -o 'cudnnConvolutionBackwardData [0-9]*' "$1" | awk '{n = $2} END {print n + 0}'; }
 check "... its stride-2 layers' pointwise data gradients by cuDNN ($(bwd_data s1.err) calls), which the default's fused backward takes ($(bwd_data mixed.err) left), in fewer operations ($(jget mixed.out graph_nodes) against $(jget s1.out graph_nodes))" \
   sh -c "[ '$(bwd_data s1.err)' -gt 0 ] && [ '$(bwd_data mixed.err)' -eq 0 ] && [ '$(jget mixed.out graph_nodes)' -lt '$(jget s1.out graph_nodes)' ]"
+# identity ops that copy a cell's preprocessed input, folded into the batch
+# norm writing it (a second output); CELLAR_IDENTITY=copy copies them
+CELLAR_IDENTITY=copy KEMU_TRACE=1 "$EMU" bench --backend cuda $small >idc.out 2>idc.err; rc=$?
+check "CELLAR_IDENTITY=copy: bench runs, folding none (identity_folds $(jget idc.out identity_folds), the default's $(jget mixed.out identity_folds): each normal cell's two)" \
+  sh -c "[ $rc -eq 0 ] && [ '$(jget idc.out identity_folds)' = 0 ] && [ '$(jget mixed.out identity_folds)' = 6 ]"
+check "... so it copies more ($(count_of scale_copy_k idc.err) copies against $(count_of scale_copy_k mixed.err)) in more operations ($(jget idc.out graph_nodes) against $(jget mixed.out graph_nodes))" \
+  sh -c "[ '$(count_of scale_copy_k idc.err)' -eq \$(( $(count_of scale_copy_k mixed.err) + 12 )) ] && [ '$(jget idc.out graph_nodes)' -eq \$(( $(jget mixed.out graph_nodes) + 12 )) ]"
 CELLAR_SEPARABLE=both "$EMU" bench --backend cuda $small >bad.out 2>bad.err; rc=$?
 check "CELLAR_SEPARABLE=both is refused, naming what it takes" sh -c "[ $rc -ne 0 ] && grep -q 'expected fused, stride-1, keep-mid, forward or split' bad.err"
 CELLAR_POINTWISE=auto CELLAR_DEPTHWISE=auto "$EMU" bench --backend cuda $small --profile >auto.out 2>auto.err; rc=$?

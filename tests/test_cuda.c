@@ -81,6 +81,8 @@ typedef struct pair {
     long off;      /* floats from the allocation's start to the view's */
 } pair;
 
+static const tview NOV;   /* an optional view not given */
+
 static void fill(float *p, long n, float scale)
 {
     for (long i = 0; i < n; i++)
@@ -214,9 +216,9 @@ static void bn_from_stats(const char *name, const double *st, int parts, pair *y
     pdv = dev_copy(ph, (size_t)6 * c * sizeof *ph);
     scd = dev_copy(sch, (size_t)n * sizeof *sch);
     cpu->bn_fwd_train(cpu, &bd, y->h, ph, ph + c, ph + 4 * c, ph + 5 * c, ph + 2 * c, ph + 3 * c,
-                      z.h, 1, sch);
+                      z.h, 1, sch, NOV, 0);
     gpu->bn_fwd_parts(gpu, &bd, y->d, st, parts, pdv, pdv + c, pdv + 4 * c, pdv + 5 * c,
-                      pdv + 2 * c, pdv + 3 * c, z.d, 1, scd);
+                      pdv + 2 * c, pdv + 3 * c, z.d, 1, scd, NOV, 0);
     snprintf(what, sizeof what, "%s: batch norm from the kernel's statistics, added into", name);
     same(what, &z, TOL);
     snprintf(what, sizeof what, "%s: saved mean and 1/std, running mean and variance", name);
@@ -457,7 +459,7 @@ static void test_sep_bwd_stats(const char *name, const conv_desc *dd, const conv
                        pdv + 4 * c, st);
     snprintf(what, sizeof what, "%s: backward with batch-norm sums, data gradient", name);
     same(what, &dx, TOL);
-    cpu->bn_bwd(cpu, bx.h, dx.h, ph, ph + 4 * c, ph + 5 * c, NULL, bdx.h, 1, gh, gh + c);
+    cpu->bn_bwd(cpu, bx.h, dx.h, NOV, ph, ph + 4 * c, ph + 5 * c, NULL, bdx.h, 1, gh, gh + c);
     gpu->bn_bwd_parts(gpu, bx.d, dx.d, st, parts, pdv, pdv + 4 * c, pdv + 5 * c, NULL, bdx.d, 1,
                       gd, gd + c);
     snprintf(what, sizeof what, "%s: the batch norm's backward from those sums, added into",
@@ -597,11 +599,15 @@ static void test_seps(int fused, int bwd, int s2, int stats)
 
 /* ---- batch norm ---- */
 
+/* Each op with and without a second output (an identity folded in: y2
+ * takes, or adds, what y then holds; backward, dy2 added to dy), y2 and
+ * dy2 slices of their own width */
 static void test_bn(const char *name, int n, int c, int h, int w, int xpad, int ypad, int with_scale)
 {
     bn_desc d = {1e-5f, 0.1f};
     pair x = pr_new(n, c, h, w, xpad, 2.f), y = pr_new(n, c, h, w, ypad, 1.f);
     pair dy = pr_new(n, c, h, w, ypad, 1.f), dx = pr_new(n, c, h, w, xpad, 1.f);
+    pair y2 = pr_new(n, c, h, w, ypad + 1, 1.f), dy2 = pr_new(n, c, h, w, ypad + 1, 1.f);
     /* per channel: gamma, beta, then run mean, run var, save mean, save rstd */
     float *ph = bn_params_host(c), *pd, *sch = scales_host(n, with_scale), *scd;
     float *gh = malloc((size_t)2 * c * sizeof *gh), *gd = dev_alloc((size_t)2 * c * sizeof *gd);
@@ -609,39 +615,62 @@ static void test_bn(const char *name, int n, int c, int h, int w, int xpad, int 
     pd = dev_copy(ph, (size_t)6 * c * sizeof *ph);
     scd = sch ? dev_copy(sch, (size_t)n * sizeof *sch) : NULL;
 
-    for (int acc = 0; acc < 2; acc++) {
+    /* k: acc (bit 0), y2 given (bit 1), its acc2 the other way round */
+    for (int k = 0; k < 4; k++) {
+        int acc = k & 1, two = k >> 1;
         pr_refill(&y, 1.f);
-        cpu->bn_fwd_eval(cpu, &d, x.h, ph, ph + c, ph + 2 * c, ph + 3 * c, y.h, acc);
-        gpu->bn_fwd_eval(gpu, &d, x.d, pd, pd + c, pd + 2 * c, pd + 3 * c, y.d, acc);
-        snprintf(what, sizeof what, "%s: evaluation forward, acc %d", name, acc);
+        pr_refill(&y2, 1.f);
+        cpu->bn_fwd_eval(cpu, &d, x.h, ph, ph + c, ph + 2 * c, ph + 3 * c, y.h, acc,
+                         two ? y2.h : NOV, !acc);
+        gpu->bn_fwd_eval(gpu, &d, x.d, pd, pd + c, pd + 2 * c, pd + 3 * c, y.d, acc,
+                         two ? y2.d : NOV, !acc);
+        snprintf(what, sizeof what, "%s: evaluation forward, acc %d%s", name, acc,
+                 two ? ", with y2" : "");
         same(what, &y, TOL);
+        if (two) {
+            snprintf(what, sizeof what, "%s: evaluation forward's y2, acc2 %d", name, !acc);
+            same(what, &y2, TOL);
+        }
     }
-    for (int acc = 0; acc < 2; acc++) {
+    for (int k = 0; k < 4; k++) {
+        int acc = k & 1, two = k >> 1;
         pr_refill(&y, 1.f);
+        pr_refill(&y2, 1.f);
         cpu->bn_fwd_train(cpu, &d, x.h, ph, ph + c, ph + 4 * c, ph + 5 * c, ph + 2 * c, ph + 3 * c,
-                          y.h, acc, sch);
+                          y.h, acc, sch, two ? y2.h : NOV, !acc);
         gpu->bn_fwd_train(gpu, &d, x.d, pd, pd + c, pd + 4 * c, pd + 5 * c, pd + 2 * c, pd + 3 * c,
-                          y.d, acc, scd);
-        snprintf(what, sizeof what, "%s: training forward, acc %d", name, acc);
+                          y.d, acc, scd, two ? y2.d : NOV, !acc);
+        snprintf(what, sizeof what, "%s: training forward, acc %d%s", name, acc,
+                 two ? ", with y2" : "");
         same(what, &y, TOL);
+        if (two) {
+            snprintf(what, sizeof what, "%s: training forward's y2, acc2 %d", name, !acc);
+            same(what, &y2, TOL);
+        }
         snprintf(what, sizeof what,
                  "%s: saved mean and 1/std, running mean and variance after step %d", name,
-                 acc + 1);
+                 k + 1);
         same_buf(what, pd + 2 * c, ph + 2 * c, 4L * c, TOL);
     }
-    for (int acc = 0; acc < 2; acc++) {
+    for (int k = 0; k < 4; k++) {
+        int acc = k & 1, two = k >> 1;
         pr_refill(&dx, 1.f);
-        cpu->bn_bwd(cpu, x.h, dy.h, ph, ph + 4 * c, ph + 5 * c, sch, dx.h, acc, gh, gh + c);
-        gpu->bn_bwd(gpu, x.d, dy.d, pd, pd + 4 * c, pd + 5 * c, scd, dx.d, acc, gd, gd + c);
-        snprintf(what, sizeof what, "%s: backward, acc %d", name, acc);
+        cpu->bn_bwd(cpu, x.h, dy.h, two ? dy2.h : NOV, ph, ph + 4 * c, ph + 5 * c, sch, dx.h, acc,
+                    gh, gh + c);
+        gpu->bn_bwd(gpu, x.d, dy.d, two ? dy2.d : NOV, pd, pd + 4 * c, pd + 5 * c, scd, dx.d, acc,
+                    gd, gd + c);
+        snprintf(what, sizeof what, "%s: backward, acc %d%s", name, acc,
+                 two ? ", with dy2" : "");
         same(what, &dx, TOL);
-        snprintf(what, sizeof what, "%s: dgamma and dbeta", name);
+        snprintf(what, sizeof what, "%s: dgamma and dbeta%s", name, two ? ", with dy2" : "");
         same_buf(what, gd, gh, 2L * c, TOL);
     }
     pr_free(&x);
     pr_free(&y);
     pr_free(&dy);
     pr_free(&dx);
+    pr_free(&y2);
+    pr_free(&dy2);
     gpu->free(gpu, pd);
     gpu->free(gpu, gd);
     if (scd)

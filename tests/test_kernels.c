@@ -57,6 +57,8 @@ static float *tv_dense(tview t)
     return o;
 }
 
+static const tview NOV;   /* an optional view not given */
+
 static tview tv_clone(tview t)
 {
     tview c = t;
@@ -198,10 +200,10 @@ static void check_stats(const char *name, int parts, const double *st, tview y, 
         snprintf(what, sizeof what, "%s: batch norm from the statistics, %d ranges, acc %d", name,
                  ranges, acc);
         cpu->bn_fwd_train(cpu, &bd, y, pc, pc + c, pc + 4 * c, pc + 5 * c, pc + 2 * c, pc + 3 * c,
-                          z, acc, scale);
+                          z, acc, scale, NOV, 0);
         if (launched(what, k_bn_fwd_train_parts(NULL, bd.eps, bd.momentum, yk, pk, pk + c,
                                                 pk + 4 * c, pk + 5 * c, pk + 2 * c, pk + 3 * c,
-                                                zk, acc, scale, parts, st, ranges))) {
+                                                zk, acc, scale, NOV, 0, parts, st, ranges))) {
             same_view(what, zk, z, TOL);
             snprintf(what, sizeof what, "%s: saved and running statistics, step %d", name,
                      acc + 1);
@@ -745,11 +747,14 @@ static void test_sepbs(void)
 
 /* ---- batch norm ---- */
 
+/* with acc 1, a second output too (an identity folded in): y2 added to,
+ * dy2 added to dy */
 static void test_bn(const char *name, int n, int c, int h, int w, int parts, int scaled)
 {
     float eps = 1e-5f, mom = 0.1f;
     tview x = tv_new(n, c, h, w, 1), y = tv_new(n, c, h, w, 2), dy = tv_new(n, c, h, w, 2);
     tview dx = tv_new(n, c, h, w, 0), yk = tv_clone(y), dxk = tv_clone(dx);
+    tview y2 = tv_new(n, c, h, w, 3), y2k = tv_clone(y2), dy2 = tv_new(n, c, h, w, 1);
     /* gamma, beta, run mean, run var, save mean, save rstd; twice */
     float *pc = rand_buf(6L * c, 1.f), *pk = malloc((size_t)6 * c * 4);
     float *gc = malloc((size_t)2 * c * 4), *gk = malloc((size_t)2 * c * 4);
@@ -765,29 +770,39 @@ static void test_bn(const char *name, int n, int c, int h, int w, int parts, int
             sc[i] = 0.f;   /* dropped images */
     memcpy(pk, pc, (size_t)6 * c * 4);
     for (int acc = 0; acc < 2; acc++) {
-        snprintf(what, sizeof what, "%s: training forward in %d parts, acc %d", name, parts, acc);
+        /* with acc 1: y2 and dy2 */
+        tview o2 = acc ? y2 : NOV, o2k = acc ? y2k : NOV, g2 = acc ? dy2 : NOV;
+        snprintf(what, sizeof what, "%s: training forward in %d parts, acc %d%s", name, parts, acc,
+                 acc ? ", y2 added to" : "");
         cpu->bn_fwd_train(cpu, &d, x, pc, pc + c, pc + 4 * c, pc + 5 * c, pc + 2 * c, pc + 3 * c,
-                          y, acc, sc);
+                          y, acc, sc, o2, acc);
         if (launched(what, k_bn_fwd_train_split(NULL, eps, mom, x, pk, pk + c, pk + 4 * c,
                                                 pk + 5 * c, pk + 2 * c, pk + 3 * c, yk, acc, sc,
-                                                parts, part))) {
+                                                o2k, acc, parts, part))) {
             same_view(what, yk, y, TOL);
+            if (acc)
+                same_view(what, y2k, y2, TOL);
             snprintf(what, sizeof what, "%s: saved and running statistics after step %d", name,
                      acc + 1);
             same_buf(what, pk + 2 * c, pc + 2 * c, 4L * c, TOL);
         }
         snprintf(what, sizeof what, "%s: backward in %d parts, acc %d", name, parts, acc);
         before = tv_clone(dxk);
-        cpu->bn_bwd(cpu, x, dy, pc, pc + 4 * c, pc + 5 * c, sc, dx, acc, gc, gc + c);
-        if (launched(what, k_bn_bwd_split(NULL, x, dy, pk, pk + 4 * c, pk + 5 * c, sc, dxk, acc,
-                                          gk, gk + c, parts, part))) {
+        cpu->bn_bwd(cpu, x, dy, g2, pc, pc + 4 * c, pc + 5 * c, sc, dx, acc, gc, gc + c);
+        if (launched(what, k_bn_bwd_split(NULL, x, dy, g2, pk, pk + 4 * c, pk + 5 * c, sc, dxk,
+                                          acc, gk, gk + c, parts, part))) {
             same_view(what, dxk, dx, TOL);
-            snprintf(what, sizeof what, "%s: dgamma and dbeta in %d parts", name, parts);
+            snprintf(what, sizeof what, "%s: dgamma and dbeta in %d parts%s", name, parts,
+                     acc ? ", dy2 added to dy" : "");
             same_buf(what, gk, gc, 2L * c, TOL);
         }
         {   /* dy's sums given in 3 parts (images i, i + 3, ...), as a
-             * kernel writing dy would take them */
+             * kernel writing dy would take them (never with dy2: against
+             * the CPU's backward of dy alone) */
             double *given = malloc((size_t)3 * c * 2 * sizeof *given);
+            tview ref = tv_clone(before);
+            float *gr = malloc((size_t)2 * c * 4);
+            cpu->bn_bwd(cpu, x, dy, NOV, pc, pc + 4 * c, pc + 5 * c, sc, ref, acc, gr, gr + c);
             dy_sums(x, dy, pk + 4 * c, sc, 3, given, NULL);
             memcpy(dxk.d, before.d, (size_t)n * dxk.ns * sizeof *dxk.d);
             nan_fill(gk, 2L * c);
@@ -795,19 +810,30 @@ static void test_bn(const char *name, int n, int c, int h, int w, int parts, int
                      parts, acc);
             if (launched(what, k_bn_bwd_parts(NULL, x, dy, pk, pk + 4 * c, pk + 5 * c, sc, dxk,
                                               acc, gk, gk + c, 3, given, parts))) {
-                same_view(what, dxk, dx, TOL);
+                same_view(what, dxk, ref, TOL);
                 snprintf(what, sizeof what, "%s: dgamma and dbeta from given sums", name);
-                same_buf(what, gk, gc, 2L * c, TOL);
+                same_buf(what, gk, gr, 2L * c, TOL);
             }
+            /* the next step adds to what the split backward left */
+            memcpy(dxk.d, dx.d, (size_t)n * dxk.ns * sizeof *dxk.d);
             free(given);
+            free(ref.d);
+            free(gr);
             free(before.d);
         }
-        snprintf(what, sizeof what, "%s: evaluation forward, acc %d", name, acc);
-        cpu->bn_fwd_eval(cpu, &d, x, pc, pc + c, pc + 2 * c, pc + 3 * c, y, acc);
+        snprintf(what, sizeof what, "%s: evaluation forward, acc %d%s", name, acc,
+                 acc ? ", y2 added to" : "");
+        cpu->bn_fwd_eval(cpu, &d, x, pc, pc + c, pc + 2 * c, pc + 3 * c, y, acc, o2, acc);
         if (launched(what, k_bn_fwd_eval(NULL, eps, x, pk, pk + c, pk + 2 * c, pk + 3 * c, yk,
-                                         acc)))
+                                         acc, o2k, acc))) {
             same_view(what, yk, y, TOL);
+            if (acc)
+                same_view(what, y2k, y2, TOL);
+        }
     }
+    free(y2.d);
+    free(y2k.d);
+    free(dy2.d);
     free(x.d);
     free(y.d);
     free(dy.d);

@@ -46,6 +46,8 @@ static float *tv_at(tview t, long i)   /* i-th element in n,c,h,w order */
 
 static long tv_len(tview t) { return (long)t.n * t.c * t.h * t.w; }
 
+static const tview NOV;   /* an optional view not given */
+
 /* values in +-[0.1, 1]: away from ReLU's kink */
 static void fill_away(tview t)
 {
@@ -101,13 +103,13 @@ static void bn_f(optest *t, tview y, int acc)
 {
     int c = t->x.c;
     be->bn_fwd_train(be, &t->bn, t->x, t->p, t->p + c, t->stats + 2 * c, t->stats + 3 * c,
-                     t->stats, t->stats + c, y, acc, t->sscale);
+                     t->stats, t->stats + c, y, acc, t->sscale, NOV, 0);
 }
 static void bn_b(optest *t, tview dy, tview dx, float *dp, int acc)
 {
     int c = t->x.c;
-    be->bn_bwd(be, t->x, dy, t->p, t->stats + 2 * c, t->stats + 3 * c, t->sscale, dx, acc, dp,
-               dp + c);
+    be->bn_bwd(be, t->x, dy, NOV, t->p, t->stats + 2 * c, t->stats + 3 * c, t->sscale, dx, acc,
+               dp, dp + c);
 }
 static void pool_f(optest *t, tview y, int acc) { be->pool_fwd(be, &t->pool, t->x, y, acc, t->sscale); }
 static void pool_b(optest *t, tview dy, tview dx, float *dp, int acc)
@@ -368,7 +370,7 @@ static void test_bn_stats(void)
     bn_desc d = {1e-5f, 0.1f};
     double mean = 0, var = 0, m1 = 0, s1 = 0;
     fill_buf(x.d, n * c * hw, 3.f);
-    be->bn_fwd_train(be, &d, x, g, b, sm, sr, rm, rv, y, 0, NULL);
+    be->bn_fwd_train(be, &d, x, g, b, sm, sr, rm, rv, y, 0, NULL, NOV, 0);
     for (int i = 0; i < n; i++)
         for (int j = 0; j < hw; j++)
             mean += x.d[i * c * hw + j];
@@ -389,11 +391,75 @@ static void test_bn_stats(void)
         }
     CHECK_NEAR(m1 / (n * hw), 1.0, 1e-5, 0, "batch norm: output mean is beta");
     CHECK_NEAR(sqrt(s1 / (n * hw)), 2.0, 1e-3, 0, "batch norm: output std is gamma");
-    be->bn_fwd_eval(be, &d, x, g, b, rm, rv, y, 0);
+    be->bn_fwd_eval(be, &d, x, g, b, rm, rv, y, 0, NOV, 0);
     CHECK_NEAR(y.d[0], (x.d[0] - rm[0]) / sqrt(rv[0] + 1e-5), 1e-5, 1e-5,
                "batch norm eval: uses the running statistics");
     free(x.d);
     free(y.d);
+}
+
+/* largest |a - b| over two views of one shape */
+static double tv_maxdiff(tview a, tview b)
+{
+    double m = 0;
+    for (long i = 0; i < tv_len(a); i++)
+        m = fmax(m, fabs((double)*tv_at(a, i) - *tv_at(b, i)));
+    return m;
+}
+
+/* A batch norm's second output (an identity op folded into it): y2 gets
+ * what y holds after the op, overwritten or added to; backward, dy2 adds
+ * to dy, the same as one gradient dy + dy2.  y2 a channel slice. */
+static void test_bn_second_output(void)
+{
+    int n = 3, c = 4, h = 5, w = 3;
+    tview x = tv_new(n, c, h, w, 0), y = tv_new(n, c, h, w, 0), y2 = tv_new(n, c, h, w, 2),
+          old = tv_new(n, c, h, w, 0), dy = tv_new(n, c, h, w, 0), dy2 = tv_new(n, c, h, w, 2),
+          sum = tv_new(n, c, h, w, 0), dx1 = tv_new(n, c, h, w, 0), dx2 = tv_new(n, c, h, w, 0);
+    float g[4] = {1.f, 0.5f, -2.f, 1.5f}, b[4] = {0.f, 1.f, -1.f, 0.25f}, sm[4], sr[4],
+          dg1[4], db1[4], dg2[4], db2[4], sc[3] = {2.f, 0.f, 1.5f};
+    bn_desc d = {1e-5f, 0.1f};
+    double e = 0;
+    fill_away(x);
+    fill_away(old);
+    for (int acc2 = 0; acc2 < 2; acc2++)
+        for (int acc = 0; acc < 2; acc++) {
+            double worst = 0;
+            for (long i = 0; i < tv_len(y); i++) {
+                *tv_at(y, i) = *tv_at(old, i) * 0.5f;
+                *tv_at(y2, i) = *tv_at(old, i);
+            }
+            be->bn_fwd_train(be, &d, x, g, b, sm, sr, NULL, NULL, y, acc, sc, y2, acc2);
+            for (long i = 0; i < tv_len(y); i++)
+                worst = fmax(worst, fabs(*tv_at(y2, i) - (*tv_at(y, i) +
+                                                          (acc2 ? *tv_at(old, i) : 0.f))));
+            CHECK(worst < 1e-6, "batch norm: y2 %s what y holds after the op (y %s, drop-path "
+                   "scales): off by %g", acc2 ? "adds" : "takes", acc ? "added to" : "overwritten",
+                   worst);
+        }
+    be->bn_fwd_eval(be, &d, x, g, b, sm, sr, y, 0, y2, 0);
+    CHECK(tv_maxdiff(y, y2) == 0, "batch norm eval: y2 takes y");
+    be->bn_fwd_train(be, &d, x, g, b, sm, sr, NULL, NULL, y, 0, NULL, NOV, 0);
+    fill_away(dy);
+    fill_away(dy2);
+    for (long i = 0; i < tv_len(sum); i++)
+        *tv_at(sum, i) = *tv_at(dy, i) + *tv_at(dy2, i);
+    be->bn_bwd(be, x, dy, dy2, g, sm, sr, sc, dx1, 0, dg1, db1);
+    be->bn_bwd(be, x, sum, NOV, g, sm, sr, sc, dx2, 0, dg2, db2);
+    for (int k = 0; k < c; k++)
+        e = fmax(e, fmax(fabs(dg1[k] - dg2[k]), fabs(db1[k] - db2[k])));
+    CHECK(tv_maxdiff(dx1, dx2) < 1e-5 && e < 1e-5,
+           "batch norm backward: dy2 added to dy is the gradient dy + dy2 (dx off by %g, "
+           "dgamma and dbeta by %g)", tv_maxdiff(dx1, dx2), e);
+    free(x.d);
+    free(y.d);
+    free(y2.d);
+    free(old.d);
+    free(dy.d);
+    free(dy2.d);
+    free(sum.d);
+    free(dx1.d);
+    free(dx2.d);
 }
 
 static void test_pool(const char *name, pool_kind kind, int k, int s, int n, int c, int h, int w,
@@ -702,6 +768,113 @@ static void test_eval_independent_of_batch(void)
               "%ld stored)", real, net->p_storage);
     }
     net_free(net);
+}
+
+/* largest |a - b| over the largest |b| */
+static double scaled_diff(const float *a, const float *b, long n)
+{
+    double m = 0.0, top = 1e-30;
+    for (long i = 0; i < n; i++) {
+        m = fmax(m, fabs((double)a[i] - b[i]));
+        top = fmax(top, fabs((double)b[i]));
+    }
+    return m / top;
+}
+
+/* one network of genotype `geno` (N=1 F=4 8x8x3) with identity ops
+ * folded (CELLAR_IDENTITY fold) or copied, its parameters from seed 7;
+ * NULL with a message when it does not build */
+static cl_net *fold_net(const char *geno, const char *mode, cl_err *err)
+{
+    cl_genotype g;
+    cl_net *net = NULL;
+    cl_rng r;
+    child_spec spec = {1, 4, 3, 8, 8, 10};
+    setenv("CELLAR_IDENTITY", mode, 1);
+    rng_seed(&r, 7);
+    if (geno_from_arg(geno, &g, err) || child_build(&g, &spec, be, &net, err) ||
+        net_plan(net, 4, err) || net_init_params(net, &r, err)) {
+        net_free(net);
+        net = NULL;
+    }
+    unsetenv("CELLAR_IDENTITY");
+    return net;
+}
+
+/* An identity op copying a batch norm's output (a cell's preprocessed
+ * input) folds into that batch norm: the same network, the same step. */
+static void test_identity_fold(void)
+{
+    static const struct { const char *geno; int folded, left; } cases[] = {
+        /* normal cells' identity(0), identity(1) fold; the reduction cell's
+         * identity(3) reads a block output (two writers) and stays */
+        {"nasnet-a", 6, 2},
+        /* identity first in its block (the op beside it now adds); each
+         * normal cell's two identity(0) read one batch norm, which takes
+         * the first */
+        {"enas", 3, 3},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        cl_err err = {0};
+        cl_net *a = fold_net(cases[k].geno, "copy", &err), *b;
+        float x[4 * 3 * 64], la[40], lb[40], loss[2][3];
+        int y[4] = {1, 3, 5, 7}, correct, copies[2] = {0, 0}, folds = 0;
+        double gd = 0, pd = 0;
+        if (!a || !(b = fold_net(cases[k].geno, "fold", &err))) {
+            CHECK(0, "%s: networks build (%s)", cases[k].geno, err.msg);
+            net_free(a);
+            continue;
+        }
+        for (int i = 0; i < a->n_nodes; i++)
+            copies[0] += a->nodes[i].kind == NODE_COPY;
+        for (int i = 0; i < b->n_nodes; i++) {
+            copies[1] += b->nodes[i].kind == NODE_COPY;
+            folds += b->nodes[i].kind == NODE_BN && b->nodes[i].y2 >= 0;
+        }
+        CHECK(copies[0] == cases[k].folded + cases[k].left && copies[1] == cases[k].left &&
+                  folds == cases[k].folded && b->n_nodes == a->n_nodes - folds,
+              "%s: %d of %d identity ops folded into batch norms, %d left (%d copies, %d "
+              "folds, %d ops of %d)", cases[k].geno, cases[k].folded,
+              cases[k].folded + cases[k].left, cases[k].left, copies[1], folds, b->n_nodes,
+              a->n_nodes);
+        fill_buf(x, 4 * 3 * 64, 1.f);
+        for (int s = 0; s < 3; s++) {   /* steps with drop-path, the same masks */
+            cl_net *nets[2] = {a, b};
+            for (int j = 0; j < 2; j++) {
+                cl_rng r;
+                rng_seed(&r, 100 + s);
+                net_drop_path(nets[j], 0.2f, &r);
+                net_forward(nets[j], x, 4, 1, NULL);
+                net_loss(nets[j], y, &loss[j][s], &correct, 1, NULL);
+                net_backward(nets[j], NULL);
+            }
+            gd = fmax(gd, scaled_diff(b->pgrad, a->pgrad, a->p_storage));
+            net_sgd(a, 0.05f, 0.9f, 3e-4f);
+            net_sgd(b, 0.05f, 0.9f, 3e-4f);
+        }
+        pd = scaled_diff(b->params, a->params, a->p_storage);
+        CHECK(loss[0][0] == loss[1][0] && fabs(loss[0][2] - loss[1][2]) < 1e-5 * fabs(loss[0][2]),
+              "%s: folded, the training loss is the copies' (%.7f, %.7f after 2 steps; %.7f, "
+              "%.7f)", cases[k].geno, loss[1][0], loss[1][2], loss[0][0], loss[0][2]);
+        CHECK(gd < 1e-5 && pd < 1e-5,
+              "%s: and so are the gradients (off by %.2g of the largest) and the parameters "
+              "after 3 steps (%.2g)", cases[k].geno, gd, pd);
+        net_forward(a, x, 4, 0, NULL);
+        net_logits(a, la);
+        net_forward(b, x, 4, 0, NULL);
+        net_logits(b, lb);
+        CHECK(rel_diff(lb, la, 40) < 1e-5, "%s: and the evaluation logits (off by %.2g)",
+              cases[k].geno, rel_diff(lb, la, 40));
+        net_free(a);
+        net_free(b);
+    }
+    {
+        cl_err err = {0};
+        cl_net *n = fold_net("nasnet-a", "never", &err);
+        CHECK(!n && strstr(err.msg, "CELLAR_IDENTITY") && strstr(err.msg, "fold or copy"),
+              "CELLAR_IDENTITY=never is refused: %s", err.msg);
+        net_free(n);
+    }
 }
 
 /* Cells that never read h_{i-1}, or only read it (so some cell outputs
@@ -1233,6 +1406,7 @@ int main(void)
     test_bn("batch norm (train)", 3, 3, 4, 5, 0);
     test_bn("batch norm with drop-path scale", 3, 2, 3, 3, 1);
     test_bn_stats();
+    test_bn_second_output();
     test_pool("max pool 3x3", POOL_MAX, 3, 1, 2, 2, 5, 6, 0);
     test_pool("max pool 5x5 stride 2 with drop-path scale", POOL_MAX, 5, 2, 2, 2, 8, 8, 1);
     test_pool("max pool 7x7", POOL_MAX, 7, 1, 1, 2, 6, 6, 0);
@@ -1269,6 +1443,7 @@ int main(void)
     test_network_grad(ALL_OPS, 0, 100);
     test_network_grad(ALL_OPS, 1, 100);
     test_dead_inputs();
+    test_identity_fold();
     backend_destroy(be);
     return check_done();
 }

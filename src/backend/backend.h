@@ -219,22 +219,28 @@ struct cl_backend {
                           float *dwp, tview bx, const float *bmean, double *stats);
 
     /* batch norm, training: batch statistics; saves mean and 1/std of each
-     * channel and updates the running statistics (unbiased variance) */
+     * channel and updates the running statistics (unbiased variance).
+     * Every batch norm op takes a second place for its output, y2 (d NULL:
+     * none; the same shape as y): forward, y2 (+)= (acc2) the value y
+     * holds after the op; backward, dy2 (d NULL: none) is added to dy.
+     * That is an identity path reading y folded into the batch norm
+     * (net.c), with no copy of its own either way. */
     void (*bn_fwd_train)(cl_backend *be, const bn_desc *d, tview x, const float *gamma,
                          const float *beta, float *save_mean, float *save_rstd, float *run_mean,
-                         float *run_var, tview y, int acc, const float *sscale);
+                         float *run_var, tview y, int acc, const float *sscale, tview y2,
+                         int acc2);
     /* Optional (NULL: none): bn_fwd_train with x's statistics given as
      * parts partial sums (sep_fwd's stats) instead of taken from x */
     void (*bn_fwd_parts)(cl_backend *be, const bn_desc *d, tview x, const double *stats,
                          int parts, const float *gamma, const float *beta, float *save_mean,
                          float *save_rstd, float *run_mean, float *run_var, tview y, int acc,
-                         const float *sscale);
+                         const float *sscale, tview y2, int acc2);
     void (*bn_fwd_eval)(cl_backend *be, const bn_desc *d, tview x, const float *gamma,
                         const float *beta, const float *run_mean, const float *run_var, tview y,
-                        int acc);
-    void (*bn_bwd)(cl_backend *be, tview x, tview dy, const float *gamma, const float *save_mean,
-                   const float *save_rstd, const float *sscale, tview dx, int acc, float *dgamma,
-                   float *dbeta);
+                        int acc, tview y2, int acc2);
+    void (*bn_bwd)(cl_backend *be, tview x, tview dy, tview dy2, const float *gamma,
+                   const float *save_mean, const float *save_rstd, const float *sscale, tview dx,
+                   int acc, float *dgamma, float *dbeta);
     /* Optional (NULL: none): bn_bwd with dy's sums given as parts partial
      * sums (sep_bwd_stats' stats: of sscale dy and sscale dy (x - mean))
      * instead of taken from dy */

@@ -77,9 +77,10 @@ static int overlap(const region *a, const region *b)
     return a->grad == b->grad && a->root == b->root && a->c0 < b->c1 && b->c0 < a->c1;
 }
 
-/* what node i reads and writes in a pass: at most two regions read, one written */
+/* what node i reads and writes in a pass: at most three regions read,
+ * two written (a batch norm with an identity folded in: its y2) */
 typedef struct node_io {
-    region rd[2], wr;
+    region rd[3], wr[2];
     int nr, nw;
 } node_io;
 
@@ -103,16 +104,21 @@ static node_io io_of(const cl_net *net, int pass, int e)
         io.rd[io.nr++] = region_of(net, nd->x, 0);
         if (nd->acc)
             io.rd[io.nr++] = region_of(net, nd->y, 0);
-        io.wr = region_of(net, nd->y, 0);
-        io.nw = 1;
+        io.wr[io.nw++] = region_of(net, nd->y, 0);
+        if (nd->y2 >= 0) {
+            if (nd->acc2)
+                io.rd[io.nr++] = region_of(net, nd->y2, 0);
+            io.wr[io.nw++] = region_of(net, nd->y2, 0);
+        }
     } else {
         /* activations are only read backward: the gradients order it */
         io.rd[io.nr++] = region_of(net, nd->y, 1);
+        if (nd->y2 >= 0)
+            io.rd[io.nr++] = region_of(net, nd->y2, 1);
         if (nd->need_dx) {
             if (nd->dx_acc)
                 io.rd[io.nr++] = region_of(net, nd->x, 1);
-            io.wr = region_of(net, nd->x, 1);
-            io.nw = 1;
+            io.wr[io.nw++] = region_of(net, nd->x, 1);
         }
     }
     return io;
@@ -121,14 +127,18 @@ static node_io io_of(const cl_net *net, int pass, int e)
 /* whether b must follow a: one writes what the other touches */
 static int conflict(const node_io *a, const node_io *b)
 {
-    if (a->nw && b->nw && overlap(&a->wr, &b->wr))
-        return 1;
-    for (int r = 0; r < b->nr; r++)
-        if (a->nw && overlap(&a->wr, &b->rd[r]))
-            return 1;
-    for (int r = 0; r < a->nr; r++)
-        if (b->nw && overlap(&b->wr, &a->rd[r]))
-            return 1;
+    for (int w = 0; w < a->nw; w++) {
+        for (int v = 0; v < b->nw; v++)
+            if (overlap(&a->wr[w], &b->wr[v]))
+                return 1;
+        for (int r = 0; r < b->nr; r++)
+            if (overlap(&a->wr[w], &b->rd[r]))
+                return 1;
+    }
+    for (int v = 0; v < b->nw; v++)
+        for (int r = 0; r < a->nr; r++)
+            if (overlap(&b->wr[v], &a->rd[r]))
+                return 1;
     return 0;
 }
 

@@ -122,6 +122,7 @@ static net_node *node_add(cl_net *net, node_kind kind, int x, int y, int acc, in
     nd->y = y;
     nd->acc = acc;
     nd->path = path;
+    nd->y2 = -1;
     nd->p_off = net->n_params;
     return nd;
 }
@@ -272,6 +273,9 @@ void net_prune(cl_net *net)
     free(live);
 }
 
+/* no tensor: an optional view not given */
+static const tview no_view;
+
 tview net_view(const cl_net *net, const float *arena, int value, int n)
 {
     const net_value *v = &net->vals[value];
@@ -347,6 +351,96 @@ static double *stats_for(cl_net *net, int i, int back, int train)
     return net->bst + net->nodes[i + back].bst_off;
 }
 
+/* whether regions of values a and b (channel slices of their roots) meet */
+static int values_meet(const cl_net *net, int a, int b)
+{
+    const net_value *va = &net->vals[a], *vb = &net->vals[b];
+    int a0 = va->parent >= 0 ? va->c0 : 0, b0 = vb->parent >= 0 ? vb->c0 : 0;
+    return root_of(net, a) == root_of(net, b) && a0 < b0 + vb->c && b0 < a0 + va->c;
+}
+
+/* The batch norm an identity op (node i) may be folded into: the only
+ * writer of the copy's input, overwriting it with no second output yet,
+ * where that input has another reader (whose gradient the batch norm's
+ * dy then is, dy2 the copy's) and nothing between the two touches the
+ * copy's output but writers of exactly that value (its first write moves
+ * up to the batch norm); -1 where there is none.  Nodes already folded
+ * (gone) count as not there. */
+static int fold_into(const cl_net *net, int i, const unsigned char *gone)
+{
+    const net_node *c = &net->nodes[i];
+    int b = -1, readers = 0;
+    if (c->kind != NODE_COPY || c->path >= 0 || net->vals[c->x].parent >= 0)
+        return -1;
+    for (int j = 0; j < net->n_nodes; j++) {
+        const net_node *nd = &net->nodes[j];
+        if (gone[j])
+            continue;
+        if (values_meet(net, nd->y, c->x) || (nd->y2 >= 0 && values_meet(net, nd->y2, c->x))) {
+            if (b >= 0 || nd->y != c->x)
+                return -1;
+            b = j;
+        }
+        readers += j != i && nd->x == c->x;
+    }
+    if (b < 0 || b > i || !readers || net->nodes[b].kind != NODE_BN || net->nodes[b].acc ||
+        net->nodes[b].y2 >= 0)
+        return -1;
+    for (int j = b + 1; j < i; j++) {
+        const net_node *nd = &net->nodes[j];
+        if (!gone[j] && (values_meet(net, nd->x, c->y) ||
+                         (nd->y != c->y && values_meet(net, nd->y, c->y)) ||
+                         (nd->y2 >= 0 && values_meet(net, nd->y2, c->y))))
+            return -1;
+    }
+    return b;
+}
+
+/* Fold identity ops into the batch norms whose outputs they copy (unless
+ * CELLAR_IDENTITY=copy): the batch norm writes the copy too, as it writes
+ * its own output, and takes the copy's gradient with its own; the copy's
+ * node goes.  The writers of each such output then overwrite or add by
+ * their new order. */
+static int fold_identities(cl_net *net, cl_err *err)
+{
+    const char *e = getenv("CELLAR_IDENTITY");
+    unsigned char *gone;
+    int k = 0;
+    if (e && *e && strcmp(e, "fold")) {
+        if (!strcmp(e, "copy"))
+            return CL_OK;
+        return ERR_SET(err, CL_ERR_ARG, "CELLAR_IDENTITY: \"%s\" is not fold or copy", e);
+    }
+    if (!(gone = calloc((size_t)net->n_nodes + 1, 1)))
+        return ERR_SET(err, CL_ERR_NOMEM, "network: out of memory");
+    for (int i = 0; i < net->n_nodes; i++) {
+        int b = fold_into(net, i, gone), seen = 0, y = net->nodes[i].y;
+        if (b < 0)
+            continue;
+        gone[i] = 1;
+        net->nodes[b].y2 = y;
+        for (int j = 0; j < net->n_nodes; j++) {
+            net_node *nd = &net->nodes[j];
+            if (gone[j])
+                continue;
+            if (nd->y2 == y) {
+                nd->acc2 = seen;
+                seen = 1;
+            }
+            if (nd->y == y) {
+                nd->acc = seen;
+                seen = 1;
+            }
+        }
+    }
+    for (int i = 0; i < net->n_nodes; i++)
+        if (!gone[i])
+            net->nodes[k++] = net->nodes[i];
+    net->n_nodes = k;
+    free(gone);
+    return CL_OK;
+}
+
 int net_plan(cl_net *net, int max_batch, cl_err *err)
 {
     cl_backend *be = net->be;
@@ -363,6 +457,11 @@ int net_plan(cl_net *net, int max_batch, cl_err *err)
     if (max_batch <= 0)
         return ERR_SET(err, CL_ERR_ARG, "batch size must be positive (got %d)", max_batch);
     net->max_batch = max_batch;
+    {
+        int rc = fold_identities(net, err);
+        if (rc)
+            return rc;
+    }
 
     /* each value on a 256-byte boundary, as the arena's parts are */
     for (int v = 0; v < net->n_vals; v++)
@@ -513,7 +612,8 @@ int net_plan(cl_net *net, int max_batch, cl_err *err)
         c->bbst = 0;
         c->bbst_off = 0;
         c->bbst_parts = 0;
-        if (c->kind != NODE_BN || c->path >= 0 || !a->sepb || a->x != c->y || a->dx_acc)
+        if (c->kind != NODE_BN || c->path >= 0 || c->y2 >= 0 || !a->sepb || a->x != c->y ||
+            a->dx_acc)
             continue;
         for (int k = 0; k < 2; k++) {
             int parts = on[k]->sep_bwd_stats && on[k]->sep_bwd_stats_parts
@@ -742,15 +842,17 @@ int net_forward_queued(cl_net *net, int n, int train, cl_err *err)
         case NODE_BN: {
             float *bs = net->state + nd->s_off;
             int c = vx.c;
+            tview y2 = nd->y2 >= 0 ? net_view(net, net->act, nd->y2, n) : no_view;
             if (train && nd->bst_parts && be->bn_fwd_parts)
                 be->bn_fwd_parts(be, &nd->u.bn, vx, net->bst + nd->bst_off, nd->bst_parts, p,
                                  p + c, bs + 2 * c, bs + 3 * c, bs, bs + c, vy, nd->acc,
-                                 sscale_of(net, nd));
+                                 sscale_of(net, nd), y2, nd->acc2);
             else if (train)
                 be->bn_fwd_train(be, &nd->u.bn, vx, p, p + c, bs + 2 * c, bs + 3 * c, bs, bs + c,
-                                 vy, nd->acc, sscale_of(net, nd));
+                                 vy, nd->acc, sscale_of(net, nd), y2, nd->acc2);
             else
-                be->bn_fwd_eval(be, &nd->u.bn, vx, p, p + c, bs, bs + c, vy, nd->acc);
+                be->bn_fwd_eval(be, &nd->u.bn, vx, p, p + c, bs, bs + c, vy, nd->acc, y2,
+                                nd->acc2);
             break;
         }
         case NODE_POOL:
@@ -877,8 +979,9 @@ int net_backward_queued(cl_net *net, cl_err *err)
                                  st + 2 * c, st + 3 * c, sscale_of(net, nd), dx, nd->dx_acc, g,
                                  g + c);
             else
-                be->bn_bwd(be, vx, dy, p, st + 2 * c, st + 3 * c, sscale_of(net, nd), dx,
-                           nd->dx_acc, g, g + c);
+                be->bn_bwd(be, vx, dy,
+                           nd->y2 >= 0 ? net_view(net, net->grad, nd->y2, n) : no_view, p,
+                           st + 2 * c, st + 3 * c, sscale_of(net, nd), dx, nd->dx_acc, g, g + c);
             break;
         }
         case NODE_POOL:
@@ -1008,8 +1111,8 @@ static void node_class(const cl_net *net, const net_node *nd, char *out, size_t 
                  vx->h);
         break;
     }
-    case NODE_BN:
-        snprintf(out, cap, "batch norm @%d", vx->h);
+    case NODE_BN:   /* with an identity folded in, a class of its own */
+        snprintf(out, cap, "batch norm%s @%d", nd->y2 >= 0 ? " + identity" : "", vx->h);
         break;
     case NODE_POOL:
         snprintf(out, cap, "%s pool %dx%d s%d @%d", nd->u.pool.kind == POOL_MAX ? "max" : "avg",
@@ -1058,8 +1161,16 @@ static void node_bytes(const cl_net *net, const net_node *nd, int n, double *fwd
         return;
     }
     switch (nd->kind) {
+    case NODE_BN:     /* dy, x, dx; gamma read, their gradients written; with an
+                       * identity folded in, y2 written (or added to) and its
+                       * gradient read */
+        *bwd = y + x + dx + 2 * p;
+        if (nd->y2 >= 0) {
+            *fwd += y * (nd->acc2 ? 2 : 1);
+            *bwd += y;
+        }
+        break;
     case NODE_CONV:   /* dy, x for the filter gradient, dx; w read, dw written */
-    case NODE_BN:     /* dy, x, dx; gamma read, their gradients written */
     case NODE_LINEAR:
         *bwd = y + x + dx + 2 * p;
         break;
@@ -1114,6 +1225,14 @@ int net_profile_report(const cl_net *net, net_prof_row *rows, int max)
 long net_param_count(const cl_net *net) { return net->n_params; }
 
 size_t net_memory(const cl_net *net) { return net->arena_bytes; }
+
+int net_identity_folds(const cl_net *net)
+{
+    int k = 0;
+    for (int i = 0; i < net->n_nodes; i++)
+        k += net->nodes[i].y2 >= 0;
+    return k;
+}
 
 double net_flops(const cl_net *net)
 {

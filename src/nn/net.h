@@ -12,6 +12,9 @@
  * A value may be a channel slice of another (a block output inside its
  * cell's concatenated output).  Nodes with acc set add their output to
  * what an earlier node wrote (the second path of an add combiner).
+ * net_plan folds an identity op that copies a batch norm's output into
+ * that batch norm (a second output, written as it writes its own), unless
+ * CELLAR_IDENTITY=copy.
  *
  * Builder calls never fail on their own: the first misuse (a shape that
  * does not fit) is kept as the network's error and net_plan() returns it,
@@ -30,6 +33,10 @@ typedef struct net_node {
     int x, y;        /* value ids */
     int acc;         /* forward: add into y */
     int path;        /* drop-path slot whose per-image scale applies, or -1 */
+    int y2, acc2;    /* set by net_plan: a batch norm's second output value
+                      * (or -1): an identity op that copied y into y2 (adding
+                      * when acc2), folded in; backward, y2's gradient is
+                      * added to y's */
     int need_dx;     /* set by net_plan: the input wants a gradient */
     int dx_acc;      /* set by net_plan: add into the input gradient */
     int sep;         /* set by net_plan: a convolution whose output the next
@@ -239,6 +246,8 @@ size_t net_memory(const cl_net *net);
 /* FLOPs of the forward pass of one image: 2 per multiply-add of the
  * convolutions and the linear layer */
 double net_flops(const cl_net *net);
+/* identity ops net_plan folded into batch norms (see CELLAR_IDENTITY) */
+int net_identity_folds(const cl_net *net);
 tview net_view(const cl_net *net, const float *arena, int value, int n);
 
 #endif

@@ -252,40 +252,43 @@ static int bn_parts(const kb_state *s, tview x)
 
 static void kb_bn_fwd_train(cl_backend *be, const bn_desc *d, tview x, const float *gamma,
                             const float *beta, float *save_mean, float *save_rstd,
-                            float *run_mean, float *run_var, tview y, int acc, const float *sscale)
+                            float *run_mean, float *run_var, tview y, int acc, const float *sscale,
+                            tview y2, int acc2)
 {
     kb_state *s = kb(be);
     if (x.c <= 0)
         return;
     check(be,
           k_bn_fwd_train_split(NULL, d->eps, d->momentum, x, gamma, beta, save_mean, save_rstd,
-                               run_mean, run_var, y, acc, sscale, bn_parts(s, x), s->bn_part),
+                               run_mean, run_var, y, acc, sscale, y2, acc2, bn_parts(s, x),
+                               s->bn_part),
           "batch norm (training)");
 }
 
 static void kb_bn_fwd_parts(cl_backend *be, const bn_desc *d, tview x, const double *stats,
                             int parts, const float *gamma, const float *beta, float *save_mean,
                             float *save_rstd, float *run_mean, float *run_var, tview y, int acc,
-                            const float *sscale)
+                            const float *sscale, tview y2, int acc2)
 {
     kb_state *s = kb(be);
     if (x.c <= 0)
         return;
     check(be,
           k_bn_fwd_train_parts(NULL, d->eps, d->momentum, x, gamma, beta, save_mean, save_rstd,
-                               run_mean, run_var, y, acc, sscale, parts, stats, bn_parts(s, x)),
+                               run_mean, run_var, y, acc, sscale, y2, acc2, parts, stats,
+                               bn_parts(s, x)),
           "batch norm (training, statistics given)");
 }
 
 static void kb_bn_fwd_eval(cl_backend *be, const bn_desc *d, tview x, const float *gamma,
                            const float *beta, const float *run_mean, const float *run_var, tview y,
-                           int acc)
+                           int acc, tview y2, int acc2)
 {
-    check(be, k_bn_fwd_eval(NULL, d->eps, x, gamma, beta, run_mean, run_var, y, acc),
+    check(be, k_bn_fwd_eval(NULL, d->eps, x, gamma, beta, run_mean, run_var, y, acc, y2, acc2),
           "batch norm (evaluation)");
 }
 
-static void kb_bn_bwd(cl_backend *be, tview x, tview dy, const float *gamma,
+static void kb_bn_bwd(cl_backend *be, tview x, tview dy, tview dy2, const float *gamma,
                       const float *save_mean, const float *save_rstd, const float *sscale,
                       tview dx, int acc, float *dgamma, float *dbeta)
 {
@@ -293,8 +296,8 @@ static void kb_bn_bwd(cl_backend *be, tview x, tview dy, const float *gamma,
     if (x.c <= 0)
         return;
     check(be,
-          k_bn_bwd_split(NULL, x, dy, gamma, save_mean, save_rstd, sscale, dx, acc, dgamma, dbeta,
-                         bn_parts(s, x), s->bn_part),
+          k_bn_bwd_split(NULL, x, dy, dy2, gamma, save_mean, save_rstd, sscale, dx, acc, dgamma,
+                         dbeta, bn_parts(s, x), s->bn_part),
           "batch norm backward");
 }
 

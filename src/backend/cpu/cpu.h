@@ -73,13 +73,14 @@ void cpu_conv_bwd_filter(cl_backend *be, const conv_desc *d, tview x, tview dy, 
 
 void cpu_bn_fwd_train(cl_backend *be, const bn_desc *d, tview x, const float *gamma,
                       const float *beta, float *save_mean, float *save_rstd, float *run_mean,
-                      float *run_var, tview y, int acc, const float *sscale);
+                      float *run_var, tview y, int acc, const float *sscale, tview y2,
+                      int acc2);
 void cpu_bn_fwd_eval(cl_backend *be, const bn_desc *d, tview x, const float *gamma,
                      const float *beta, const float *run_mean, const float *run_var, tview y,
-                     int acc);
-void cpu_bn_bwd(cl_backend *be, tview x, tview dy, const float *gamma, const float *save_mean,
-                const float *save_rstd, const float *sscale, tview dx, int acc, float *dgamma,
-                float *dbeta);
+                     int acc, tview y2, int acc2);
+void cpu_bn_bwd(cl_backend *be, tview x, tview dy, tview dy2, const float *gamma,
+                const float *save_mean, const float *save_rstd, const float *sscale, tview dx,
+                int acc, float *dgamma, float *dbeta);
 
 void cpu_pool_fwd(cl_backend *be, const pool_desc *d, tview x, tview y, int acc,
                   const float *sscale);

@@ -394,28 +394,28 @@ static int bn_parts(const cuda_state *s, tview x)
 static void cuda_bn_fwd_train(cl_backend *be, const bn_desc *d, tview x, const float *gamma,
                               const float *beta, float *save_mean, float *save_rstd,
                               float *run_mean, float *run_var, tview y, int acc,
-                              const float *sscale)
+                              const float *sscale, tview y2, int acc2)
 {
     cuda_state *s = cuda_of(be);
     if (s->failed || x.c <= 0)
         return;
     LAUNCH(s, k_bn_fwd_train_split(s->stream, d->eps, d->momentum, x, gamma, beta, save_mean,
-                                   save_rstd, run_mean, run_var, y, acc, sscale, bn_parts(s, x),
-                                   s->bn_part),
+                                   save_rstd, run_mean, run_var, y, acc, sscale, y2, acc2,
+                                   bn_parts(s, x), s->bn_part),
            "batch norm (training) kernel");
 }
 
 static void cuda_bn_fwd_parts(cl_backend *be, const bn_desc *d, tview x, const double *stats,
                               int parts, const float *gamma, const float *beta, float *save_mean,
                               float *save_rstd, float *run_mean, float *run_var, tview y, int acc,
-                              const float *sscale)
+                              const float *sscale, tview y2, int acc2)
 {
     cuda_state *s = cuda_of(be);
     if (s->failed || x.c <= 0)
         return;
     LAUNCH(s, k_bn_fwd_train_parts(s->stream, d->eps, d->momentum, x, gamma, beta, save_mean,
-                                   save_rstd, run_mean, run_var, y, acc, sscale, parts, stats,
-                                   bn_parts(s, x)),
+                                   save_rstd, run_mean, run_var, y, acc, sscale, y2, acc2, parts,
+                                   stats, bn_parts(s, x)),
            "batch norm (training, statistics given) kernel");
 }
 
@@ -433,23 +433,24 @@ static void cuda_bn_bwd_parts(cl_backend *be, tview x, tview dy, const double *s
 
 static void cuda_bn_fwd_eval(cl_backend *be, const bn_desc *d, tview x, const float *gamma,
                              const float *beta, const float *run_mean, const float *run_var,
-                             tview y, int acc)
+                             tview y, int acc, tview y2, int acc2)
 {
     cuda_state *s = cuda_of(be);
     if (s->failed || x.c <= 0)
         return;
-    LAUNCH(s, k_bn_fwd_eval(s->stream, d->eps, x, gamma, beta, run_mean, run_var, y, acc),
+    LAUNCH(s,
+           k_bn_fwd_eval(s->stream, d->eps, x, gamma, beta, run_mean, run_var, y, acc, y2, acc2),
            "batch norm (evaluation) kernel");
 }
 
-static void cuda_bn_bwd(cl_backend *be, tview x, tview dy, const float *gamma,
+static void cuda_bn_bwd(cl_backend *be, tview x, tview dy, tview dy2, const float *gamma,
                         const float *save_mean, const float *save_rstd, const float *sscale,
                         tview dx, int acc, float *dgamma, float *dbeta)
 {
     cuda_state *s = cuda_of(be);
     if (s->failed || x.c <= 0)
         return;
-    LAUNCH(s, k_bn_bwd_split(s->stream, x, dy, gamma, save_mean, save_rstd, sscale, dx, acc,
+    LAUNCH(s, k_bn_bwd_split(s->stream, x, dy, dy2, gamma, save_mean, save_rstd, sscale, dx, acc,
                              dgamma, dbeta, bn_parts(s, x), s->bn_part),
            "batch norm backward kernel");
 }
