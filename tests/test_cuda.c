@@ -1464,18 +1464,27 @@ out:
  * drawn anew among those its dependencies allow, so an op ordered after
  * the wrong one runs early in some replay and the parameters go astray. */
 /* A network by hand on 16x16x3 images: a 3x3 convolution of the input,
- * with `two` a 1x1 one beside it added in (two ops reading the input, the
+ * with kind 1 a 1x1 one beside it added in (two ops reading the input, the
  * second free to start on a lane of its own once the batch is made),
- * batch norm, global average pooling and a linear layer; planned for
- * RUN_BATCH images, its weights from a fixed seed.  NULL after a failed
- * check. */
-static cl_net *hand_net(cl_backend *be, int two)
+ * batch norm, global average pooling and a linear layer; kind 2: the two
+ * convolutions each to a batch norm (h0, h1), then into one value s an
+ * average pool of h1 and a copy of h0 (an identity op, which net_plan
+ * folds into h0's batch norm: that one then writes s first and the pool
+ * adds), into another, z, an average pool of s and a 1x1 convolution of
+ * h0, then global average pooling of z and the linear layer: forward,
+ * the pool of h1 must wait for h0's batch norm; backward, that batch norm
+ * for the gradient of s the pool of s writes, beside the convolution's
+ * of h0.  Planned for RUN_BATCH images, its weights from a fixed seed.
+ * NULL after a failed check. */
+static cl_net *hand_net(cl_backend *be, int kind)
 {
     cl_net *net = net_new(be);
     conv_desc d3 = cdesc(3, 8, 3, 3, 1, 1, 1, 1, 1, 1, 0), d1 = cdesc(3, 8, 1, 1, 1, 1, 0, 0, 1, 1, 0);
+    conv_desc d8 = cdesc(8, 8, 1, 1, 1, 1, 0, 0, 1, 1, 0);
+    pool_desc pd = {POOL_AVG, 3, 1, 1};
     cl_err err = {0};
     cl_rng r;
-    int t, u, v, g;
+    int t, u, v, g, z = -1;
     if (!net)
         return CHECK(0, "a network by hand: out of memory"), NULL;
     net->input = net_value_new(net, 3, 16, 16);
@@ -1484,12 +1493,24 @@ static cl_net *hand_net(cl_backend *be, int two)
     v = net_value_new(net, 8, 16, 16);
     g = net_value_new(net, 8, 1, 1);
     net_conv(net, net->input, t, &d3, 0);
-    if (two) {
+    if (kind == 1) {
         net_conv(net, net->input, u, &d1, 0);
         net_copy(net, u, t, 1, -1);
     }
-    net_bn(net, t, v, 0, -1);
-    net_gap(net, v, g);
+    if (kind == 2) {
+        int h0 = net_value_new(net, 8, 16, 16), h1 = net_value_new(net, 8, 16, 16);
+        net_bn(net, t, h0, 0, -1);
+        net_conv(net, net->input, u, &d1, 0);
+        net_bn(net, u, h1, 0, -1);
+        net_pool(net, h1, v, &pd, 0, -1);
+        net_copy(net, h0, v, 1, -1);
+        z = net_value_new(net, 8, 16, 16);
+        net_pool(net, v, z, &pd, 0, -1);
+        net_conv(net, h0, z, &d8, 1);
+    } else {
+        net_bn(net, t, v, 0, -1);
+    }
+    net_gap(net, z >= 0 ? z : v, g);
     net->logits = net_value_new(net, 10, 1, 1);
     net_linear(net, g, net->logits);
     rng_seed(&r, 7);
@@ -1505,7 +1526,9 @@ static cl_net *hand_net(cl_backend *be, int two)
 static void test_lanes_by_hand(cl_backend *one, cl_backend *graphed, const cl_dataset *ds,
                                const int *idx, int count, int steps)
 {
-    for (int two = 0; two < 2; two++) {
+    static const char *const what[3] = {"one chain", "two convolutions of the input",
+                                        "an identity folded beside a pool on another lane"};
+    for (int two = 0; two < 3; two++) {
         cl_net *n1 = hand_net(one, two), *nl = hand_net(graphed, two);
         run r1, rl;
         cl_err err = {0};
@@ -1520,9 +1543,15 @@ static void test_lanes_by_hand(cl_backend *one, cl_backend *graphed, const cl_da
             CHECK(net_lanes_used(nl, NULL) == 1,
                   "a network that is one chain of ops plans on lanes and keeps to one (%d)",
                   net_lanes_used(nl, NULL));
-        else
+        else if (two == 1)
             CHECK(net_lanes_used(nl, NULL) == 2,
                   "two convolutions of the input run on two lanes (%d)", net_lanes_used(nl, NULL));
+        else
+            CHECK(net_lanes_used(nl, NULL) >= 2 && net_identity_folds(nl) == 1 &&
+                      net_identity_folds(n1) == 1,
+                  "an identity op folds into the batch norm it copies, the pool beside it on "
+                  "another lane (%d lanes, %d folds)",
+                  net_lanes_used(nl, NULL), net_identity_folds(nl));
         if (!run_with(&r1, one, n1, ds, idx, count))
             net_free(nl);   /* not yet rl's */
         else if (run_with(&rl, graphed, nl, ds, idx, count)) {
@@ -1535,7 +1564,7 @@ static void test_lanes_by_hand(cl_backend *one, cl_backend *graphed, const cl_da
                 CHECK(e < 1e-4 && !trainer_note(rl.tr)[0],
                       "... %s: %d steps replayed from a graph on lanes end where one stream "
                       "does (relative error %.2g%s%s)",
-                      two ? "two convolutions of the input" : "one chain", steps, e,
+                      what[two], steps, e,
                       trainer_note(rl.tr)[0] ? "; not recorded: " : "", trainer_note(rl.tr));
                 free(p1);
                 free(pl);
