@@ -154,11 +154,13 @@ static void later_sum(const char *what, cudaError_t e, const k_psum *later, floa
  * the CPU's sums of y (the same values as the CPU computed them); then
  * k_bn_fwd_train_parts from them against the CPU's batch norm of y: once
  * into a fresh output in one range a channel, once added into one under
- * drop-path scales (some images dropped) in 3 ranges */
+ * drop-path scales (some images dropped) in 3 ranges, then also into a
+ * second output (an identity op folded in: added to) */
 static void check_stats(const char *name, int parts, const double *st, tview y, tview yk)
 {
     int c = y.c, bad = 0;
     tview z = tv_new(y.n, c, y.h, y.w, 1), zk = tv_clone(z);
+    tview z2 = tv_new(y.n, c, y.h, y.w, 2), z2k = tv_clone(z2);
     double *want = calloc((size_t)c * 3, sizeof *want), worst = 0.0;
     /* gamma, beta, run mean, run var, save mean, save rstd; twice */
     float *pc = rand_buf(6L * c, 1.f), *pk = malloc((size_t)6 * c * 4);
@@ -197,14 +199,17 @@ static void check_stats(const char *name, int parts, const double *st, tview y, 
     for (int acc = 0; acc < 2; acc++) {
         int ranges = acc ? 3 : 1;
         const float *scale = acc ? sc : NULL;
-        snprintf(what, sizeof what, "%s: batch norm from the statistics, %d ranges, acc %d", name,
-                 ranges, acc);
+        snprintf(what, sizeof what, "%s: batch norm from the statistics, %d ranges, acc %d%s",
+                 name, ranges, acc, acc ? ", y2 added to" : "");
         cpu->bn_fwd_train(cpu, &bd, y, pc, pc + c, pc + 4 * c, pc + 5 * c, pc + 2 * c, pc + 3 * c,
-                          z, acc, scale, NOV, 0);
+                          z, acc, scale, acc ? z2 : NOV, 1);
         if (launched(what, k_bn_fwd_train_parts(NULL, bd.eps, bd.momentum, yk, pk, pk + c,
                                                 pk + 4 * c, pk + 5 * c, pk + 2 * c, pk + 3 * c,
-                                                zk, acc, scale, NOV, 0, parts, st, ranges))) {
+                                                zk, acc, scale, acc ? z2k : NOV, 1, parts, st,
+                                                ranges))) {
             same_view(what, zk, z, TOL);
+            if (acc)
+                same_view(what, z2k, z2, TOL);
             snprintf(what, sizeof what, "%s: saved and running statistics, step %d", name,
                      acc + 1);
             same_buf(what, pk + 2 * c, pc + 2 * c, 4L * c, TOL);
@@ -214,6 +219,8 @@ static void check_stats(const char *name, int parts, const double *st, tview y, 
     }
     free(z.d);
     free(zk.d);
+    free(z2.d);
+    free(z2k.d);
     free(want);
     free(pc);
     free(pk);
