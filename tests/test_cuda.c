@@ -1528,8 +1528,8 @@ static void test_lanes_by_hand(cl_backend *one, cl_backend *graphed, const cl_da
 {
     static const char *const what[3] = {"one chain", "two convolutions of the input",
                                         "an identity folded beside a pool on another lane"};
-    for (int two = 0; two < 3; two++) {
-        cl_net *n1 = hand_net(one, two), *nl = hand_net(graphed, two);
+    for (int kind = 0; kind < 3; kind++) {
+        cl_net *n1 = hand_net(one, kind), *nl = hand_net(graphed, kind);
         run r1, rl;
         cl_err err = {0};
         memset(&r1, 0, sizeof r1);
@@ -1539,11 +1539,11 @@ static void test_lanes_by_hand(cl_backend *one, cl_backend *graphed, const cl_da
             net_free(nl);
             return;
         }
-        if (!two)
+        if (!kind)
             CHECK(net_lanes_used(nl, NULL) == 1,
                   "a network that is one chain of ops plans on lanes and keeps to one (%d)",
                   net_lanes_used(nl, NULL));
-        else if (two == 1)
+        else if (kind == 1)
             CHECK(net_lanes_used(nl, NULL) == 2,
                   "two convolutions of the input run on two lanes (%d)", net_lanes_used(nl, NULL));
         else
@@ -1564,7 +1564,7 @@ static void test_lanes_by_hand(cl_backend *one, cl_backend *graphed, const cl_da
                 CHECK(e < 1e-4 && !trainer_note(rl.tr)[0],
                       "... %s: %d steps replayed from a graph on lanes end where one stream "
                       "does (relative error %.2g%s%s)",
-                      what[two], steps, e,
+                      what[kind], steps, e,
                       trainer_note(rl.tr)[0] ? "; not recorded: " : "", trainer_note(rl.tr));
                 free(p1);
                 free(pl);
