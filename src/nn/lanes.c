@@ -57,18 +57,9 @@ typedef struct region {
 
 static region region_of(const cl_net *net, int v, int grad)
 {
-    const net_value *val = &net->vals[v];
     region r;
     r.grad = grad;
-    if (val->parent >= 0) {
-        r.root = val->parent;
-        r.c0 = val->c0;
-        r.c1 = val->c0 + val->c;
-    } else {
-        r.root = v;
-        r.c0 = 0;
-        r.c1 = val->c;
-    }
+    net_value_span(net, v, &r.root, &r.c0, &r.c1);
     return r;
 }
 

@@ -351,12 +351,21 @@ static double *stats_for(cl_net *net, int i, int back, int train)
     return net->bst + net->nodes[i + back].bst_off;
 }
 
-/* whether regions of values a and b (channel slices of their roots) meet */
+void net_value_span(const cl_net *net, int v, int *root, int *c0, int *c1)
+{
+    const net_value *val = &net->vals[v];
+    *root = root_of(net, v);
+    *c0 = val->parent >= 0 ? val->c0 : 0;
+    *c1 = *c0 + val->c;
+}
+
+/* whether values a and b share memory (channels of one root) */
 static int values_meet(const cl_net *net, int a, int b)
 {
-    const net_value *va = &net->vals[a], *vb = &net->vals[b];
-    int a0 = va->parent >= 0 ? va->c0 : 0, b0 = vb->parent >= 0 ? vb->c0 : 0;
-    return root_of(net, a) == root_of(net, b) && a0 < b0 + vb->c && b0 < a0 + va->c;
+    int ra, a0, a1, rb, b0, b1;
+    net_value_span(net, a, &ra, &a0, &a1);
+    net_value_span(net, b, &rb, &b0, &b1);
+    return ra == rb && a0 < b1 && b0 < a1;
 }
 
 /* The batch norm an identity op (node i) may be folded into: the only

@@ -249,5 +249,8 @@ double net_flops(const cl_net *net);
 /* identity ops net_plan folded into batch norms (see CELLAR_IDENTITY) */
 int net_identity_folds(const cl_net *net);
 tview net_view(const cl_net *net, const float *arena, int value, int n);
+/* value v as channels [*c0, *c1) of its root value *root (itself, or the
+ * value it is a slice of) */
+void net_value_span(const cl_net *net, int v, int *root, int *c0, int *c1);
 
 #endif
