@@ -292,25 +292,37 @@ cudaError_t k_batch_gather(cudaStream_t st, const batch_desc *d, const uint8_t *
     return cudaGetLastError();
 }
 
+/* the sum rows draw their two values again rather than read them back:
+ * no thread waits for another's */
 static __global__ void drop_draw_k(unsigned long long seed, long step, float prob, long count,
-                                   float *scale, const int64_t *step_at, const float *prob_at)
+                                   const int *pairs, long row, long total, float *scale,
+                                   const int64_t *step_at, const float *prob_at)
 {
     if (step_at) {
         step = (long)*step_at;
         prob = prob_at[step];
     }
-    for (long k = (long)blockIdx.x * blockDim.x + threadIdx.x; k < count;
-         k += (long)gridDim.x * blockDim.x)
-        scale[k] = k_drop_one(seed, step, k, prob);
+    for (long k = (long)blockIdx.x * blockDim.x + threadIdx.x; k < total;
+         k += (long)gridDim.x * blockDim.x) {
+        if (k < count) {
+            scale[k] = k_drop_one(seed, step, k, prob);
+        } else {
+            long j = (k - count) / row, i = (k - count) - j * row;
+            scale[k] = k_drop_one(seed, step, (long)pairs[2 * j] * row + i, prob) +
+                       k_drop_one(seed, step, (long)pairs[2 * j + 1] * row + i, prob);
+        }
+    }
 }
 
 cudaError_t k_drop_draw(cudaStream_t st, uint64_t seed, long step, float prob, long count,
-                        float *scale, const step_ref *sr)
+                        const int *pairs, int n_sums, long row, float *scale, const step_ref *sr)
 {
-    if (count <= 0)
+    long total = count + (n_sums > 0 ? (long)n_sums * row : 0);
+    if (total <= 0)
         return cudaSuccess;
-    K_LAUNCH(drop_draw_k, k_grid1(count), K_THREADS, st)
-    (seed, step, prob, count, scale, sr ? sr->step : NULL, sr ? sr->drop : NULL);
+    K_LAUNCH(drop_draw_k, k_grid1(total), K_THREADS, st)
+    (seed, step, prob, count, pairs, row, total, scale, sr ? sr->step : NULL,
+     sr ? sr->drop : NULL);
     return cudaGetLastError();
 }
 

@@ -70,7 +70,7 @@ cudaError_t k_batch_gather(cudaStream_t st, const batch_desc *d, const uint8_t *
                            const step_ref *sr);
 /* cpu_drop_draw */
 cudaError_t k_drop_draw(cudaStream_t st, uint64_t seed, long step, float prob, long count,
-                        float *scale, const step_ref *sr);
+                        const int *pairs, int n_sums, long row, float *scale, const step_ref *sr);
 /* cpu_step_next */
 cudaError_t k_step_next(cudaStream_t st, const step_ref *sr);
 

@@ -116,6 +116,15 @@ check "CELLAR_IDENTITY=copy: bench runs, folding none (identity_folds $(jget idc
   sh -c "[ $rc -eq 0 ] && [ '$(jget idc.out identity_folds)' = 0 ] && [ '$(jget mixed.out identity_folds)' = 6 ]"
 check "... so it copies more ($(count_of scale_copy_k idc.err) copies against $(count_of scale_copy_k mixed.err)) in more operations ($(jget idc.out graph_nodes) against $(jget mixed.out graph_nodes))" \
   sh -c "[ '$(count_of scale_copy_k idc.err)' -eq \$(( $(count_of scale_copy_k mixed.err) + 12 )) ] && [ '$(jget idc.out graph_nodes)' -eq \$(( $(jget mixed.out graph_nodes) + 12 )) ]"
+# the normal cells' avg_pool_3x3(0) avg_pool_3x3(0) add as one pool scaled
+# by both paths' drop-path scales; CELLAR_TWINS=apart runs two
+CELLAR_TWINS=apart KEMU_TRACE=1 "$EMU" bench --backend cuda $small >twa.out 2>twa.err; rc=$?
+check "CELLAR_TWINS=apart: bench runs, merging none (twin_pools $(jget twa.out twin_pools), the default's $(jget mixed.out twin_pools): one in each normal cell)" \
+  sh -c "[ $rc -eq 0 ] && [ '$(jget twa.out twin_pools)' = 0 ] && [ '$(jget mixed.out twin_pools)' = 3 ]"
+check "... so it pools more (3x3 stride 1: $(count_of "pool_fwd_k<31>" twa.err) forward, $(count_of "pool_bwd_k<31>" twa.err) backward, against $(count_of "pool_fwd_k<31>" mixed.err) and $(count_of "pool_bwd_k<31>" mixed.err)) in more operations ($(jget twa.out graph_nodes) against $(jget mixed.out graph_nodes))" \
+  sh -c "[ '$(count_of "pool_fwd_k<31>" twa.err)' -eq \$(( $(count_of "pool_fwd_k<31>" mixed.err) + 3 )) ] && [ '$(count_of "pool_bwd_k<31>" twa.err)' -eq \$(( $(count_of "pool_bwd_k<31>" mixed.err) + 3 )) ] && [ '$(jget twa.out graph_nodes)' -eq \$(( $(jget mixed.out graph_nodes) + 6 )) ]"
+CELLAR_TWINS=both "$EMU" bench --backend cuda $small >bad.out 2>bad.err; rc=$?
+check "CELLAR_TWINS=both is refused, naming what it takes" sh -c "[ $rc -ne 0 ] && grep -q 'is not merge or apart' bad.err"
 CELLAR_SEPARABLE=both "$EMU" bench --backend cuda $small >bad.out 2>bad.err; rc=$?
 check "CELLAR_SEPARABLE=both is refused, naming what it takes" sh -c "[ $rc -ne 0 ] && grep -q 'expected fused, stride-1, keep-mid, forward or split' bad.err"
 CELLAR_POINTWISE=auto CELLAR_DEPTHWISE=auto "$EMU" bench --backend cuda $small --profile >auto.out 2>auto.err; rc=$?

@@ -951,13 +951,19 @@ static void test_batches(void)
         CHECK(!memcmp(y_c, y_g, sizeof y_c), "... with the same labels");
     }
     {
-        long m = 80 * 128;
-        float *mc = malloc((size_t)m * sizeof *mc), *md = dev_alloc((size_t)m * sizeof *md);
-        cpu->drop_draw(cpu, 77, 123, 0.25f, m, mc, NULL);
-        gpu->drop_draw(gpu, 77, 123, 0.25f, m, md, NULL);
-        same_buf("drop-path masks drawn on the GPU are the CPU's", md, mc, m, 1e-12);
+        /* 80 rows of 128, then 3 rows summing two of them */
+        static const int pairs[6] = {79, 0, 5, 6, 12, 12};
+        long m = 80 * 128, all = m + 3 * 128;
+        float *mc = malloc((size_t)all * sizeof *mc), *md = dev_alloc((size_t)all * sizeof *md);
+        int *pd = dev_alloc(sizeof pairs);
+        gpu->upload(gpu, pd, pairs, sizeof pairs);
+        cpu->drop_draw(cpu, 77, 123, 0.25f, m, pairs, 3, 128, mc, NULL);
+        gpu->drop_draw(gpu, 77, 123, 0.25f, m, pd, 3, 128, md, NULL);
+        same_buf("drop-path masks drawn on the GPU, and rows summing two, are the CPU's", md, mc,
+                 all, 1e-12);
         free(mc);
         gpu->free(gpu, md);
+        gpu->free(gpu, pd);
     }
     free(images);
     free(x_c);

@@ -1165,10 +1165,14 @@ static void test_batches(void)
         }
     }
     {
-        float mc[500], mk[500];
-        cpu->drop_draw(cpu, 7, 12, 0.3f, 500, mc, NULL);
-        if (launched("drop-path masks", k_drop_draw(NULL, 7, 12, 0.3f, 500, mk, NULL)))
-            CHECK(!memcmp(mk, mc, sizeof mc), "drop-path masks: the CPU's draws exactly");
+        /* five rows of 100, then three rows of sums of two of them */
+        static const int pairs[6] = {3, 0, 1, 1, 4, 2};
+        float mc[800], mk[800];
+        cpu->drop_draw(cpu, 7, 12, 0.3f, 500, pairs, 3, 100, mc, NULL);
+        if (launched("drop-path masks", k_drop_draw(NULL, 7, 12, 0.3f, 500, pairs, 3, 100, mk,
+                                                    NULL)))
+            CHECK(!memcmp(mk, mc, sizeof mc),
+                  "drop-path masks and the rows summing two of them: the CPU's draws exactly");
     }
     free(xc);
     free(xk);

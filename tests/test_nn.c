@@ -784,24 +784,71 @@ static double scaled_diff(const float *a, const float *b, long n)
     return m / top;
 }
 
-/* one network of genotype `geno` (N=1 F=4 8x8x3) with identity ops
- * folded (CELLAR_IDENTITY fold) or copied, its parameters from seed 7;
- * NULL with a message when it does not build */
-static cl_net *fold_net(const char *geno, const char *mode, cl_err *err)
+/* one network of genotype `geno` (N=1 F=4 8x8x3) planned with the
+ * environment variable var set to mode, its parameters from seed 7; NULL
+ * with a message when it does not build */
+static cl_net *env_net(const char *geno, const char *var, const char *mode, cl_err *err)
 {
     cl_genotype g;
     cl_net *net = NULL;
     cl_rng r;
     child_spec spec = {1, 4, 3, 8, 8, 10};
-    setenv("CELLAR_IDENTITY", mode, 1);
+    setenv(var, mode, 1);
     rng_seed(&r, 7);
     if (geno_from_arg(geno, &g, err) || child_build(&g, &spec, be, &net, err) ||
         net_plan(net, 4, err) || net_init_params(net, &r, err)) {
         net_free(net);
         net = NULL;
     }
-    unsetenv("CELLAR_IDENTITY");
+    unsetenv(var);
     return net;
+}
+
+/* identity ops folded (CELLAR_IDENTITY fold) or copied */
+static cl_net *fold_net(const char *geno, const char *mode, cl_err *err)
+{
+    return env_net(geno, "CELLAR_IDENTITY", mode, err);
+}
+
+/* a and b, one network of genotype geno planned two ways (b `how`),
+ * trained 3 steps on the same batch with the same drop-path masks and
+ * evaluated, train alike: the first loss the same, the loss after 2 steps,
+ * the gradients and the parameters (each over the largest) and the
+ * evaluation logits (over the largest: a logit near 0 takes its rounding
+ * from the others) within 1e-5 */
+static void train_alike(cl_net *a, cl_net *b, const char *geno, const char *how)
+{
+    float x[4 * 3 * 64], la[40], lb[40], loss[2][3];
+    int y[4] = {1, 3, 5, 7}, correct;
+    double gd = 0, pd, ld;
+    fill_buf(x, 4 * 3 * 64, 1.f);
+    for (int s = 0; s < 3; s++) {
+        cl_net *nets[2] = {a, b};
+        for (int j = 0; j < 2; j++) {
+            cl_rng r;
+            rng_seed(&r, 100 + s);
+            net_drop_path(nets[j], 0.2f, &r);
+            net_forward(nets[j], x, 4, 1, NULL);
+            net_loss(nets[j], y, &loss[j][s], &correct, 1, NULL);
+            net_backward(nets[j], NULL);
+        }
+        gd = fmax(gd, scaled_diff(b->pgrad, a->pgrad, a->p_storage));
+        net_sgd(a, 0.05f, 0.9f, 3e-4f);
+        net_sgd(b, 0.05f, 0.9f, 3e-4f);
+    }
+    pd = scaled_diff(b->params, a->params, a->p_storage);
+    net_forward(a, x, 4, 0, NULL);
+    net_logits(a, la);
+    net_forward(b, x, 4, 0, NULL);
+    net_logits(b, lb);
+    ld = scaled_diff(lb, la, 40);
+    CHECK(loss[0][0] == loss[1][0] && fabs(loss[0][2] - loss[1][2]) < 1e-5 * fabs(loss[0][2]),
+          "%.40s: %s, the training loss with drop-path is the same (%.7f, %.7f after 2 steps; "
+          "%.7f, %.7f)", geno, how, loss[1][0], loss[1][2], loss[0][0], loss[0][2]);
+    CHECK(gd < 1e-5 && pd < 1e-5,
+          "%.40s: and so are the gradients (off by %.2g of the largest) and the parameters "
+          "after 3 steps (%.2g)", geno, gd, pd);
+    CHECK(ld < 1e-5, "%.40s: and the evaluation logits (off by %.2g)", geno, ld);
 }
 
 /* An identity op copying a batch norm's output (a cell's preprocessed
@@ -820,9 +867,7 @@ static void test_identity_fold(void)
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         cl_err err = {0};
         cl_net *a = fold_net(cases[k].geno, "copy", &err), *b;
-        float x[4 * 3 * 64], la[40], lb[40], loss[2][3];
-        int y[4] = {1, 3, 5, 7}, correct, copies[2] = {0, 0}, folds = 0;
-        double gd = 0, pd = 0;
+        int copies[2] = {0, 0}, folds = 0;
         if (!a || !(b = fold_net(cases[k].geno, "fold", &err))) {
             CHECK(0, "%s: networks build (%s)", cases[k].geno, err.msg);
             net_free(a);
@@ -840,34 +885,7 @@ static void test_identity_fold(void)
               "folds, %d ops of %d)", cases[k].geno, cases[k].folded,
               cases[k].folded + cases[k].left, cases[k].left, copies[1], folds, b->n_nodes,
               a->n_nodes);
-        fill_buf(x, 4 * 3 * 64, 1.f);
-        for (int s = 0; s < 3; s++) {   /* steps with drop-path, the same masks */
-            cl_net *nets[2] = {a, b};
-            for (int j = 0; j < 2; j++) {
-                cl_rng r;
-                rng_seed(&r, 100 + s);
-                net_drop_path(nets[j], 0.2f, &r);
-                net_forward(nets[j], x, 4, 1, NULL);
-                net_loss(nets[j], y, &loss[j][s], &correct, 1, NULL);
-                net_backward(nets[j], NULL);
-            }
-            gd = fmax(gd, scaled_diff(b->pgrad, a->pgrad, a->p_storage));
-            net_sgd(a, 0.05f, 0.9f, 3e-4f);
-            net_sgd(b, 0.05f, 0.9f, 3e-4f);
-        }
-        pd = scaled_diff(b->params, a->params, a->p_storage);
-        CHECK(loss[0][0] == loss[1][0] && fabs(loss[0][2] - loss[1][2]) < 1e-5 * fabs(loss[0][2]),
-              "%s: folded, the training loss is the copies' (%.7f, %.7f after 2 steps; %.7f, "
-              "%.7f)", cases[k].geno, loss[1][0], loss[1][2], loss[0][0], loss[0][2]);
-        CHECK(gd < 1e-5 && pd < 1e-5,
-              "%s: and so are the gradients (off by %.2g of the largest) and the parameters "
-              "after 3 steps (%.2g)", cases[k].geno, gd, pd);
-        net_forward(a, x, 4, 0, NULL);
-        net_logits(a, la);
-        net_forward(b, x, 4, 0, NULL);
-        net_logits(b, lb);
-        CHECK(rel_diff(lb, la, 40) < 1e-5, "%s: and the evaluation logits (off by %.2g)",
-              cases[k].geno, rel_diff(lb, la, 40));
+        train_alike(a, b, cases[k].geno, "folded");
         net_free(a);
         net_free(b);
     }
@@ -876,6 +894,56 @@ static void test_identity_fold(void)
         cl_net *n = fold_net("nasnet-a", "never", &err);
         CHECK(!n && strstr(err.msg, "CELLAR_IDENTITY") && strstr(err.msg, "fold or copy"),
               "CELLAR_IDENTITY=never is refused: %s", err.msg);
+        net_free(n);
+    }
+}
+
+/* Two like pools of one input adding into one output are one pool
+ * scaled by both paths' drop-path scales: the same network, the same
+ * step, one op fewer per pair. */
+static void test_twin_pools(void)
+{
+    static const struct { const char *geno; int twins; } cases[] = {
+        /* each normal cell's avg_pool_3x3(0) avg_pool_3x3(0) add */
+        {"nasnet-a", 3},
+        /* max pools, and stride 2 in the reduction cells; a pair of unlike
+         * kinds, of two inputs, or concatenated, stays apart */
+        {"normal: max_pool_3x3(1) max_pool_3x3(1) add | avg_pool_3x3(0) max_pool_3x3(0) add"
+         " | avg_pool_3x3(0) avg_pool_3x3(1) add | avg_pool_3x3(2) avg_pool_3x3(2) concat"
+         " | sep_conv_3x3(3) avg_pool_3x3(2) add"
+         " ; reduce: avg_pool_3x3(0) avg_pool_3x3(0) add | max_pool_5x5(1) sep_conv_3x3(2) add"
+         " | identity(0) sep_conv_3x3(1) add | avg_pool_3x3(3) max_pool_3x3(4) add"
+         " | sep_conv_3x3(5) identity(2) add",
+         5},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        cl_err err = {0};
+        cl_net *a = env_net(cases[k].geno, "CELLAR_TWINS", "apart", &err), *b;
+        int pools[2] = {0, 0}, twins = 0;
+        if (!a || !(b = env_net(cases[k].geno, "CELLAR_TWINS", "merge", &err))) {
+            CHECK(0, "%s: networks build (%s)", cases[k].geno, err.msg);
+            net_free(a);
+            continue;
+        }
+        for (int i = 0; i < a->n_nodes; i++)
+            pools[0] += a->nodes[i].kind == NODE_POOL;
+        for (int i = 0; i < b->n_nodes; i++)
+            pools[1] += b->nodes[i].kind == NODE_POOL;
+        twins = net_twin_pools(b);
+        CHECK(twins == cases[k].twins && net_twin_pools(a) == 0 &&
+                  pools[1] == pools[0] - twins && b->n_nodes == a->n_nodes - twins &&
+                  b->n_twins == twins && b->n_paths == a->n_paths,
+              "%.40s: %d pairs of pools merged (%d twins, %d pools of %d, %d ops of %d)",
+              cases[k].geno, cases[k].twins, twins, pools[1], pools[0], b->n_nodes, a->n_nodes);
+        train_alike(a, b, cases[k].geno, "twins merged");
+        net_free(a);
+        net_free(b);
+    }
+    {
+        cl_err err = {0};
+        cl_net *n = env_net("nasnet-a", "CELLAR_TWINS", "both", &err);
+        CHECK(!n && strstr(err.msg, "CELLAR_TWINS") && strstr(err.msg, "merge or apart"),
+              "CELLAR_TWINS=both is refused: %s", err.msg);
         net_free(n);
     }
 }
@@ -1017,8 +1085,8 @@ static void test_batches(void)
         enum { M = 20000 };
         float *m = malloc(M * sizeof *m), *m2 = malloc(M * sizeof *m2);
         int zeros = 0, kept_ok = 1;
-        be->drop_draw(be, 3, 11, 0.3f, M, m, NULL);
-        be->drop_draw(be, 3, 11, 0.3f, M, m2, NULL);
+        be->drop_draw(be, 3, 11, 0.3f, M, NULL, 0, 0, m, NULL);
+        be->drop_draw(be, 3, 11, 0.3f, M, NULL, 0, 0, m2, NULL);
         for (int k = 0; k < M; k++) {
             if (m[k] == 0.f)
                 zeros++;
@@ -1028,8 +1096,27 @@ static void test_batches(void)
         CHECK(zeros > M * 28 / 100 && zeros < M * 32 / 100 && kept_ok,
               "drop-path draw at 0.3: %d of %d dropped, the rest scaled by 1/0.7", zeros, M);
         CHECK(!memcmp(m, m2, M * sizeof *m), "... the same masks for the same (seed, step)");
-        be->drop_draw(be, 3, 12, 0.3f, M, m2, NULL);
+        be->drop_draw(be, 3, 12, 0.3f, M, NULL, 0, 0, m2, NULL);
         CHECK(memcmp(m, m2, M * sizeof *m), "... new ones at the next step");
+        {
+            /* rows of 1000 after the 20 drawn, each the sum of two of them */
+            static const int pairs[4] = {19, 2, 7, 7};
+            float *s = malloc((M + 2000) * sizeof *s);
+            int sums_ok = 1, twos = 0;
+            be->drop_draw(be, 3, 11, 0.3f, M, pairs, 2, 1000, s, NULL);
+            for (int j = 0; j < 2; j++)
+                for (int i = 0; i < 1000; i++) {
+                    float want = m[pairs[2 * j] * 1000 + i] + m[pairs[2 * j + 1] * 1000 + i];
+                    sums_ok &= s[M + j * 1000 + i] == want;
+                    twos += s[M + j * 1000 + i] == 2.f / (1.f - 0.3f);
+                }
+            CHECK(!memcmp(s, m, M * sizeof *m) && sums_ok && twos > 2000 * 55 / 100 &&
+                      twos < 2000 * 64 / 100,
+                  "... and rows summing two rows drawn (for twin pools): the draws unchanged, "
+                  "each sum that of its two rows (%d of 2000 both kept: 0.49 of one pair, "
+                  "0.7 of a row with itself)", twos);
+            free(s);
+        }
         free(m);
         free(m2);
     }
@@ -1447,6 +1534,7 @@ int main(void)
     test_network_grad(ALL_OPS, 1, 100);
     test_dead_inputs();
     test_identity_fold();
+    test_twin_pools();
     backend_destroy(be);
     return check_done();
 }

@@ -285,10 +285,14 @@ struct cl_backend {
     void (*batch_gather)(cl_backend *be, const batch_desc *d, const uint8_t *images,
                          const uint8_t *labels, const int *idx, int n, float *x, int *y,
                          const step_ref *sr);
-    /* scale[k] = drop_draw_one(seed, step, k, prob) for k < count (with
-     * sr: the counter's step and its drop-path probability) */
+    /* scale[k] = drop_draw_one(seed, step, k, prob) for k < count, then
+     * n_sums rows of `row` values, row j the sum of rows pairs[2j] and
+     * pairs[2j + 1] of those: scale[count + j * row + i] = scale[pairs[2j]
+     * * row + i] + scale[pairs[2j + 1] * row + i] (pairs in the backend's
+     * memory; the scales of an op standing for two paths, net.c's twin
+     * pools).  With sr: the counter's step and its drop-path probability. */
     void (*drop_draw)(cl_backend *be, uint64_t seed, long step, float prob, long count,
-                      float *scale, const step_ref *sr);
+                      const int *pairs, int n_sums, long row, float *scale, const step_ref *sr);
     /* one more step: ++*sr->step */
     void (*step_next)(cl_backend *be, const step_ref *sr);
 

@@ -123,6 +123,8 @@ static net_node *node_add(cl_net *net, node_kind kind, int x, int y, int acc, in
     nd->acc = acc;
     nd->path = path;
     nd->y2 = -1;
+    nd->path2 = -1;
+    nd->twin_row = -1;
     nd->p_off = net->n_params;
     return nd;
 }
@@ -450,6 +452,45 @@ static int fold_identities(cl_net *net, cl_err *err)
     return CL_OK;
 }
 
+/* whether pool b, right after pool a, pools a's input alike into a's
+ * output, adding: the two are one pool scaled by both paths' scales */
+static int twins(const net_node *a, const net_node *b)
+{
+    return a->kind == NODE_POOL && b->kind == NODE_POOL && !a->twin && a->x == b->x &&
+           a->y == b->y && b->acc && a->u.pool.kind == b->u.pool.kind &&
+           a->u.pool.k == b->u.pool.k && a->u.pool.s == b->u.pool.s &&
+           a->u.pool.p == b->u.pool.p && (a->path < 0) == (b->path < 0);
+}
+
+/* Merge twin pools (unless CELLAR_TWINS=apart): the first stays, its
+ * output scaled by the sum of the two paths' drop-path scales (a row of
+ * path_scale of its own, drawn with the rest) or by 2; the second goes.
+ * Without drop-path the forward is the two pools' to the bit: a value
+ * and its double are exact. */
+static int merge_twins(cl_net *net, cl_err *err)
+{
+    const char *e = getenv("CELLAR_TWINS");
+    int k = 0;
+    if (e && *e && strcmp(e, "merge")) {
+        if (!strcmp(e, "apart"))
+            return CL_OK;
+        return ERR_SET(err, CL_ERR_ARG, "CELLAR_TWINS: \"%s\" is not merge or apart", e);
+    }
+    for (int i = 0; i < net->n_nodes; i++) {
+        net_node nd = net->nodes[i];
+        if (i + 1 < net->n_nodes && twins(&nd, &net->nodes[i + 1])) {
+            nd.twin = 1;
+            nd.path2 = net->nodes[i + 1].path;
+            if (nd.path >= 0)
+                nd.twin_row = net->n_paths + net->n_twins++;
+            i++;
+        }
+        net->nodes[k++] = nd;
+    }
+    net->n_nodes = k;
+    return CL_OK;
+}
+
 int net_plan(cl_net *net, int max_batch, cl_err *err)
 {
     cl_backend *be = net->be;
@@ -468,7 +509,7 @@ int net_plan(cl_net *net, int max_batch, cl_err *err)
     net->max_batch = max_batch;
     {
         int rc = fold_identities(net, err);
-        if (rc)
+        if (rc || (rc = merge_twins(net, err)))
             return rc;
     }
 
@@ -644,14 +685,15 @@ int net_plan(cl_net *net, int max_batch, cl_err *err)
 
     align_params(net);
     {
-        size_t np = (size_t)(net->n_paths ? net->n_paths : 1) * max_batch;
+        size_t np = (size_t)(net->n_paths + net->n_twins + 1) * max_batch;
         size_t sizes[] = {(size_t)off * sizeof(float), (size_t)off * sizeof(float),
                           (size_t)net->p_storage * sizeof(float),
                           (size_t)net->p_storage * sizeof(float),
                           (size_t)net->p_storage * sizeof(float),
                           (size_t)net->n_state * sizeof(float), np * sizeof(float),
                           (size_t)max_batch * sizeof(int), sizeof(float), sizeof(int),
-                          (size_t)bst_doubles * sizeof(double)};
+                          (size_t)bst_doubles * sizeof(double),
+                          (size_t)2 * net->n_twins * sizeof(int)};
         size_t total = 0, at = 0;
         char *base;
         for (size_t i = 0; i < CL_ARRAY_LEN(sizes); i++)
@@ -673,10 +715,32 @@ int net_plan(cl_net *net, int max_batch, cl_err *err)
         net->loss_dev = carve(base, &at, sizes[8]);
         net->correct_dev = carve(base, &at, sizes[9]);
         net->bst = carve(base, &at, sizes[10]);
+        net->twin_pairs = carve(base, &at, sizes[11]);
     }
-    if (!(net->path_host = malloc((size_t)(net->n_paths ? net->n_paths : 1) * max_batch *
+    if (!(net->path_host = malloc((size_t)(net->n_paths + net->n_twins + 1) * max_batch *
                                   sizeof(float))))
         return ERR_SET(err, CL_ERR_NOMEM, "network: out of memory for drop-path masks");
+    {
+        /* the row of 2, and the pairs of paths the twins' rows sum */
+        float *two = net->path_host + (long)(net->n_paths + net->n_twins) * max_batch;
+        int *pairs = malloc((size_t)(2 * net->n_twins + 1) * sizeof *pairs);
+        if (!pairs)
+            return ERR_SET(err, CL_ERR_NOMEM, "network: out of memory for drop-path masks");
+        for (int i = 0; i < max_batch; i++)
+            two[i] = 2.f;
+        be->upload(be, net->path_scale + (long)(net->n_paths + net->n_twins) * max_batch, two,
+                   (size_t)max_batch * sizeof *two);
+        for (int i = 0; i < net->n_nodes; i++) {
+            const net_node *nd = &net->nodes[i];
+            if (nd->twin_row >= 0) {
+                pairs[2 * (nd->twin_row - net->n_paths)] = nd->path;
+                pairs[2 * (nd->twin_row - net->n_paths) + 1] = nd->path2;
+            }
+        }
+        if (net->n_twins)
+            be->upload(be, net->twin_pairs, pairs, (size_t)2 * net->n_twins * sizeof *pairs);
+        free(pairs);
+    }
     /* the arenas are overwritten before they are read; zero them anyway so
      * a planning mistake shows as wrong numbers, not as uninitialised reads */
     be->zero(be, net->act, (size_t)off * sizeof(float));
@@ -736,6 +800,7 @@ int net_init_params(cl_net *net, cl_rng *rng, cl_err *err)
 void net_drop_path(cl_net *net, float prob, cl_rng *rng)
 {
     size_t count = (size_t)net->n_paths * net->max_batch;
+    long B = net->max_batch;
     float *h = net->path_host;
     if (prob <= 0.f || net->n_paths == 0) {
         net->drop_active = 0;
@@ -743,15 +808,25 @@ void net_drop_path(cl_net *net, float prob, cl_rng *rng)
     }
     for (size_t i = 0; i < count; i++)
         h[i] = rng_uniform(rng) < prob ? 0.f : 1.f / (1.f - prob);
-    net->be->upload(net->be, net->path_scale, h, count * sizeof *h);
+    for (int j = 0; j < net->n_nodes; j++) {
+        const net_node *nd = &net->nodes[j];
+        if (nd->twin_row >= 0)
+            for (long i = 0; i < B; i++)
+                h[nd->twin_row * B + i] = h[nd->path * B + i] + h[nd->path2 * B + i];
+    }
+    net->be->upload(net->be, net->path_scale, h, (count + (size_t)net->n_twins * B) * sizeof *h);
     net->drop_active = 1;
 }
 
 static const float *sscale_of(const cl_net *net, const net_node *nd)
 {
-    if (!net->train || !net->drop_active || nd->path < 0)
+    long row = nd->path;
+    if (nd->twin)   /* two paths' scales summed, or the row of 2 */
+        row = net->train && net->drop_active && nd->path >= 0 ? nd->twin_row
+                                                             : net->n_paths + net->n_twins;
+    else if (!net->train || !net->drop_active || nd->path < 0)
         return NULL;
-    return net->path_scale + (long)nd->path * net->max_batch;
+    return net->path_scale + row * net->max_batch;
 }
 
 void net_drop_path_draw(cl_net *net, float prob, uint64_t seed, long step, const step_ref *sr)
@@ -761,7 +836,7 @@ void net_drop_path_draw(cl_net *net, float prob, uint64_t seed, long step, const
         return;
     }
     net->be->drop_draw(net->be, seed, step, prob, (long)net->n_paths * net->max_batch,
-                       net->path_scale, sr);
+                       net->twin_pairs, net->n_twins, net->max_batch, net->path_scale, sr);
     net->drop_active = 1;
 }
 
@@ -1123,9 +1198,9 @@ static void node_class(const cl_net *net, const net_node *nd, char *out, size_t 
     case NODE_BN:   /* with an identity folded in, a class of its own */
         snprintf(out, cap, "batch norm%s @%d", nd->y2 >= 0 ? " + identity" : "", vx->h);
         break;
-    case NODE_POOL:
-        snprintf(out, cap, "%s pool %dx%d s%d @%d", nd->u.pool.kind == POOL_MAX ? "max" : "avg",
-                 nd->u.pool.k, nd->u.pool.k, nd->u.pool.s, vx->h);
+    case NODE_POOL:   /* twins a class of their own */
+        snprintf(out, cap, "%s pool %dx%d s%d%s @%d", nd->u.pool.kind == POOL_MAX ? "max" : "avg",
+                 nd->u.pool.k, nd->u.pool.k, nd->u.pool.s, nd->twin ? " twin" : "", vx->h);
         break;
     case NODE_COPY:
         snprintf(out, cap, "identity @%d", vx->h);
@@ -1240,6 +1315,14 @@ int net_identity_folds(const cl_net *net)
     int k = 0;
     for (int i = 0; i < net->n_nodes; i++)
         k += net->nodes[i].y2 >= 0;
+    return k;
+}
+
+int net_twin_pools(const cl_net *net)
+{
+    int k = 0;
+    for (int i = 0; i < net->n_nodes; i++)
+        k += net->nodes[i].twin;
     return k;
 }
 

@@ -14,7 +14,9 @@
  * what an earlier node wrote (the second path of an add combiner).
  * net_plan folds an identity op that copies a batch norm's output into
  * that batch norm (a second output, written as it writes its own), unless
- * CELLAR_IDENTITY=copy.
+ * CELLAR_IDENTITY=copy, and two like pools of one input into one output
+ * (NASNet-A's avg_pool_3x3(0) avg_pool_3x3(0) add) into one pool scaled by
+ * the sum of their drop-path scales, unless CELLAR_TWINS=apart.
  *
  * Builder calls never fail on their own: the first misuse (a shape that
  * does not fit) is kept as the network's error and net_plan() returns it,
@@ -37,6 +39,12 @@ typedef struct net_node {
                       * (or -1): an identity op that copied y into y2 (adding
                       * when acc2), folded in; backward, y2's gradient is
                       * added to y's */
+    int twin;        /* set by net_plan: a pool standing for two of one input
+                      * into one output (the second adding), its output
+                      * scaled by the sum of both paths' drop-path scales
+                      * (2 without drop-path) */
+    int path2;       /* a twin: the second pool's drop-path slot */
+    int twin_row;    /* a twin with paths: its row of summed scales in path_scale */
     int need_dx;     /* set by net_plan: the input wants a gradient */
     int dx_acc;      /* set by net_plan: add into the input gradient */
     int sep;         /* set by net_plan: a convolution whose output the next
@@ -88,6 +96,7 @@ typedef struct cl_net {
     int n_vals, cap_vals;
     int input, logits;      /* value ids */
     int n_paths;
+    int n_twins;            /* set by net_plan: twin pools with drop-path slots */
     long n_params, n_state;
     cl_err build_err;       /* the first builder error */
 
@@ -100,8 +109,11 @@ typedef struct cl_net {
     size_t arena_bytes;
     float *act, *grad;      /* activation and gradient arenas */
     float *params, *pgrad, *mom, *state;
-    float *path_scale;      /* [n_paths][max_batch]: drop-path scales */
+    float *path_scale;      /* [n_paths + n_twins + 1][max_batch]: drop-path
+                             * scales, then each twin's two summed (twin_row),
+                             * then a row of 2 (twins without drop-path) */
     float *path_host;       /* the same, drawn in host memory */
+    int *twin_pairs;        /* [n_twins][2]: the paths each sum row adds (backend memory) */
     double *bst;            /* the batch-norm statistics convolutions take (bst) */
     int *labels;            /* [max_batch] */
     float *loss_dev;
@@ -248,6 +260,8 @@ size_t net_memory(const cl_net *net);
 double net_flops(const cl_net *net);
 /* identity ops net_plan folded into batch norms (see CELLAR_IDENTITY) */
 int net_identity_folds(const cl_net *net);
+/* pools standing for two (net_plan's twins) */
+int net_twin_pools(const cl_net *net);
 tview net_view(const cl_net *net, const float *arena, int value, int n);
 /* value v as channels [*c0, *c1) of its root value *root (itself, or the
  * value it is a slice of) */

@@ -403,9 +403,11 @@ static void kb_batch_gather(cl_backend *be, const batch_desc *d, const uint8_t *
 }
 
 static void kb_drop_draw(cl_backend *be, uint64_t seed, long step, float prob, long count,
-                         float *scale, const step_ref *sr)
+                         const int *pairs, int n_sums, long row, float *scale,
+                         const step_ref *sr)
 {
-    check(be, k_drop_draw(NULL, seed, step, prob, count, scale, sr), "drop-path masks");
+    check(be, k_drop_draw(NULL, seed, step, prob, count, pairs, n_sums, row, scale, sr),
+          "drop-path masks");
 }
 
 static void kb_step_next(cl_backend *be, const step_ref *sr)

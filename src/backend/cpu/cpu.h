@@ -101,8 +101,8 @@ void cpu_sgd(cl_backend *be, long count, float *p, const float *g, float *v, flo
 void cpu_batch_gather(cl_backend *be, const batch_desc *d, const uint8_t *images,
                       const uint8_t *labels, const int *idx, int n, float *x, int *y,
                       const step_ref *sr);
-void cpu_drop_draw(cl_backend *be, uint64_t seed, long step, float prob, long count, float *scale,
-                   const step_ref *sr);
+void cpu_drop_draw(cl_backend *be, uint64_t seed, long step, float prob, long count,
+                   const int *pairs, int n_sums, long row, float *scale, const step_ref *sr);
 void cpu_step_next(cl_backend *be, const step_ref *sr);
 
 #endif

@@ -171,8 +171,8 @@ void cpu_batch_gather(cl_backend *be, const batch_desc *d_in, const uint8_t *ima
     }
 }
 
-void cpu_drop_draw(cl_backend *be, uint64_t seed, long step, float prob, long count, float *scale,
-                   const step_ref *sr)
+void cpu_drop_draw(cl_backend *be, uint64_t seed, long step, float prob, long count,
+                   const int *pairs, int n_sums, long row, float *scale, const step_ref *sr)
 {
     (void)be;
     if (sr) {
@@ -181,6 +181,10 @@ void cpu_drop_draw(cl_backend *be, uint64_t seed, long step, float prob, long co
     }
     for (long k = 0; k < count; k++)
         scale[k] = drop_draw_one(seed, step, k, prob);
+    for (int j = 0; j < n_sums; j++)
+        for (long i = 0; i < row; i++)
+            scale[count + j * row + i] =
+                scale[pairs[2 * j] * row + i] + scale[pairs[2 * j + 1] * row + i];
 }
 
 void cpu_step_next(cl_backend *be, const step_ref *sr)

@@ -561,12 +561,14 @@ static void cuda_batch_gather(cl_backend *be, const batch_desc *d, const uint8_t
 }
 
 static void cuda_drop_draw(cl_backend *be, uint64_t seed, long step, float prob, long count,
-                           float *scale, const step_ref *sr)
+                           const int *pairs, int n_sums, long row, float *scale,
+                           const step_ref *sr)
 {
     cuda_state *s = cuda_of(be);
     if (s->failed)
         return;
-    LAUNCH(s, k_drop_draw(s->stream, seed, step, prob, count, scale, sr), "drop-path kernel");
+    LAUNCH(s, k_drop_draw(s->stream, seed, step, prob, count, pairs, n_sums, row, scale, sr),
+           "drop-path kernel");
 }
 
 static void cuda_step_next(cl_backend *be, const step_ref *sr)
