@@ -360,6 +360,41 @@ static __global__ void bn_norm_parts_k(float eps, float mom, tview x, const floa
                   sscale, y2, acc2, hd, ab);
 }
 
+/* block c: channel c's statistics from nparts parts, as bn_norm_parts_k
+ * takes them (mean and 1/std saved, the running statistics moved), and
+ * its scale and shift into ab[c] and ab[gridDim.x + c] instead of y */
+static __global__ void bn_affine_parts_k(float eps, float mom, int m, const float *gamma,
+                                         const float *beta, float *save_mean, float *save_rstd,
+                                         float *run_mean, float *run_var, int nparts,
+                                         const double *part, float *ab)
+{
+    __shared__ double sh[33];
+    int c = blockIdx.x;
+    double s, q;
+    bn_parts_block_total(part, nparts, c, sh, &s, &q);
+    if (threadIdx.x == 0) {
+        double mean = s / m, var = q / m - mean * mean;
+        float mf, rstd;
+        bn_finish(mean, var > 0.0 ? var : 0.0, m, eps, mom, c, 1, save_mean, save_rstd, run_mean,
+                  run_var, &mf, &rstd);
+        ab[c] = gamma[c] * rstd;
+        ab[gridDim.x + c] = beta[c] - mf * ab[c];
+    }
+}
+
+/* evaluation: each channel's scale and shift from the running statistics,
+ * as bn_fwd_eval_k applies them */
+static __global__ void bn_affine_eval_k(float eps, int C, const float *gamma, const float *beta,
+                                        const float *run_mean, const float *run_var, float *ab)
+{
+    for (int c = (int)(blockIdx.x * blockDim.x + threadIdx.x); c < C;
+         c += (int)(gridDim.x * blockDim.x)) {
+        float a = gamma[c] / sqrtf(run_var[c] + eps);
+        ab[c] = a;
+        ab[C + c] = beta[c] - run_mean[c] * a;
+    }
+}
+
 static __global__ void bn_bwd_sums_k(tview x, tview dy, tview dy2, const float *save_mean,
                                      const float *sscale, int parts, double *part, k_div hd)
 {
@@ -472,6 +507,32 @@ cudaError_t k_bn_fwd_train_parts(cudaStream_t st, float eps, float momentum, tvi
     K_LAUNCH(bn_norm_parts_k, g, BN_SPLIT_THREADS, st)
     (eps, momentum, x, gamma, beta, save_mean, save_rstd, run_mean, run_var, y, acc, sscale, y2,
      acc2, nparts, part, k_div_make(x.h * x.w));
+    return cudaGetLastError();
+}
+
+cudaError_t k_bn_affine_parts(cudaStream_t st, float eps, float momentum, tview x,
+                              const float *gamma, const float *beta, float *save_mean,
+                              float *save_rstd, float *run_mean, float *run_var, int nparts,
+                              const double *part, float *ab)
+{
+    if (x.n <= 0 || x.c <= 0)
+        return cudaSuccess;
+    if ((long)x.n * x.h * x.w > INT_MAX || nparts < 1 || x.c > 0x7fffffff / 2)
+        return cudaErrorInvalidValue;
+    K_LAUNCH(bn_affine_parts_k, dim3((unsigned)x.c, 1, 1), BN_SPLIT_THREADS, st)
+    (eps, momentum, x.n * x.h * x.w, gamma, beta, save_mean, save_rstd, run_mean, run_var, nparts,
+     part, ab);
+    return cudaGetLastError();
+}
+
+cudaError_t k_bn_affine_eval(cudaStream_t st, float eps, int c, const float *gamma,
+                             const float *beta, const float *run_mean, const float *run_var,
+                             float *ab)
+{
+    if (c <= 0)
+        return cudaSuccess;
+    K_LAUNCH(bn_affine_eval_k, k_grid1(c), K_THREADS, st)
+    (eps, c, gamma, beta, run_mean, run_var, ab);
     return cudaGetLastError();
 }
 

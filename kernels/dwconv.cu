@@ -278,7 +278,7 @@ static __global__ void dw_filter_tile_k(tview x, tview dy, int pad, int relu, in
             int iy0 = oy0 * S - pad;
             __syncthreads();   /* the last unit's tile is read */
             dwt_copy_tiles(tile, per, x.d + (long)g0 * x.ns + (long)c * hw, x.ns, np, sh.th,
-                           sh.tw, iy0, x.h, x.w, pad, relu);
+                           sh.tw, iy0, x.h, x.w, pad, relu, NULL, NULL);
             __syncthreads();
             for (int j = threadIdx.x; j < np * rows * spr; j += blockDim.x) {
                 int i = k_div_q(sh.dstrips, j), r = j - i * (int)sh.dstrips.d;

@@ -37,9 +37,25 @@ static __device__ __forceinline__ void dwt_copy_row(float *t, const float *plane
     }
 }
 
+/* dwt_copy_row (up 1) of a plane read through a batch norm's scale and
+ * shift first: relu?(fmaf(a, x, b)), zero outside the plane (the padding
+ * is the batch norm's output's) */
+static __device__ __forceinline__ void dwt_copy_row_bn(float *t, const float *plane, int iy,
+                                                       int h, int w, int tw, int pad, int relu,
+                                                       float a, float b)
+{
+    const float *xr = plane + (long)iy * w;
+    int inside = iy >= 0 && iy < h;
+    for (int tx = (int)(threadIdx.x & 31); tx < tw; tx += 32) {
+        int ix = tx - pad;
+        t[tx] = inside && ix >= 0 && ix < w ? dw_relu(fmaf(a, xr[ix], b), relu) : 0.f;
+    }
+}
+
 /* cc tiles of th x tw (tile i at t + i * per, per = th * tw) from rows
  * iy0.. of cc h x w planes (plane i at planes + i * ps), read through
- * ReLU when relu, zero outside the planes (the tile's column tx is the
+ * ReLU when relu (with sa, else NULL: through a batch norm's scale and
+ * shift first, relu?(fmaf(sa[i], x, sb[i])), as dwt_copy_row_bn), zero outside the planes (the tile's column tx is the
  * plane's column tx - pad): a warp to a row, as dwt_copy_row, but each
  * value an asynchronous copy (cp.async: global to shared memory without
  * passing through registers), so that a warp starts its rows' copies one
@@ -50,7 +66,8 @@ static __device__ __forceinline__ void dwt_copy_row(float *t, const float *plane
  * makes the tiles whole for the block. */
 static __device__ __forceinline__ void dwt_copy_tiles(float *t, int per, const float *planes,
                                                       long ps, int cc, int th, int tw, int iy0,
-                                                      int h, int w, int pad, int relu)
+                                                      int h, int w, int pad, int relu,
+                                                      const float *sa, const float *sb)
 {
     int lane = (int)(threadIdx.x & 31), warp = (int)(threadIdx.x >> 5);
     int nw = (int)(blockDim.x >> 5);
@@ -68,7 +85,19 @@ static __device__ __forceinline__ void dwt_copy_tiles(float *t, int per, const f
     }
     __pipeline_commit();
     __pipeline_wait_prior(0);
-    if (relu)
+    if (sa)
+        for (int row = warp; row < cc * th; row += nw) {
+            int i = row / th, ty = row - i * th, iy = iy0 + ty;
+            float *tr = t + i * per + ty * tw, a = sa[i], b = sb[i];
+            if (iy < 0 || iy >= h)
+                continue;
+            for (int tx = lane; tx < tw; tx += 32) {
+                int ix = tx - pad;
+                if (ix >= 0 && ix < w)
+                    tr[tx] = dw_relu(fmaf(a, tr[tx], b), relu);
+            }
+        }
+    else if (relu)
         for (int row = warp; row < cc * th; row += nw) {
             int i = row / th, ty = row - i * th;
             float *tr = t + i * per + ty * tw;

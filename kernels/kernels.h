@@ -137,6 +137,19 @@ cudaError_t k_bn_fwd_train_split(cudaStream_t st, float eps, float momentum, tvi
  * elsewhere: part holds nparts partial sums of each channel's values and
  * their squares, [(p * c + channel) * 2 + 0 or 1] (k_sep_fwd's stats);
  * each channel's values are normalised by `ranges` blocks */
+/* k_bn_fwd_train_parts without y: each channel's scale and shift, ab[c]
+ * = gamma rstd and ab[x.c + c] = beta - mean gamma rstd, for a kernel
+ * that applies the batch norm as it reads x (k_sep_fwd's xab); the mean
+ * and 1/std saved and the running statistics moved as there.
+ * k_bn_affine_eval: from the running statistics, as k_bn_fwd_eval
+ * applies them (c channels). */
+cudaError_t k_bn_affine_parts(cudaStream_t st, float eps, float momentum, tview x,
+                              const float *gamma, const float *beta, float *save_mean,
+                              float *save_rstd, float *run_mean, float *run_var, int nparts,
+                              const double *part, float *ab);
+cudaError_t k_bn_affine_eval(cudaStream_t st, float eps, int c, const float *gamma,
+                             const float *beta, const float *run_mean, const float *run_var,
+                             float *ab);
 cudaError_t k_bn_fwd_train_parts(cudaStream_t st, float eps, float momentum, tview x,
                                  const float *gamma, const float *beta, float *save_mean,
                                  float *save_rstd, float *run_mean, float *run_var, tview y,
@@ -208,10 +221,15 @@ int k_sep_takes(const conv_desc *dd, const conv_desc *pd, int h, int w);
  * (else NULL), also y's batch-norm statistics: k_sep_stats_parts
  * partial sums (0: the pair's band does not give them) of each channel
  * and of its squares, stats[(part * cout + channel) * 2 + 0 or 1], for
- * k_bn_fwd_train_parts */
+ * k_bn_fwd_train_parts.  Given xab (else NULL), x is a batch norm's
+ * input, read through its scale and shift, xab[c] and xab[x.c + c]
+ * (k_bn_affine), as that batch norm's output: the pair's input is
+ * relu?(fmaf(xab[c], x, xab[x.c + c])), the padding zeros (the batch
+ * norm applied on the way in, its output never in memory). */
 int k_sep_stats_parts(const conv_desc *dd, const conv_desc *pd, int n, int h, int w);
 cudaError_t k_sep_fwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd, tview x,
-                      const float *wd, tview mid, const float *wp, tview y, double *stats);
+                      const float *xab, const float *wd, tview mid, const float *wp, tview y,
+                      double *stats);
 
 /* The backward of the same pair: dx (+)= the depthwise data gradient of
  * dmid = the pointwise data gradient of dy, dwd = the depthwise filter
@@ -223,7 +241,8 @@ cudaError_t k_sep_fwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd,
  * k_sep_fwd, 1 to 65535 images; part (and ppart, with dwp) are scratch of
  * k_sep_bwd_part_floats floats each (the same n, h, w and sms: the
  * multiprocessors the blocks are cut for; pw: with dwp); later and plater
- * as for k_dw_bwd_filter. */
+ * as for k_dw_bwd_filter; xab as for k_sep_fwd (dx then the gradient of
+ * the batch norm's output). */
 int k_sep_bwd_takes(const conv_desc *dd, const conv_desc *pd, int n, int h, int w);
 long k_sep_bwd_part_floats(const conv_desc *dd, const conv_desc *pd, int n, int h, int w, int sms,
                            int pw);
@@ -240,7 +259,8 @@ typedef struct k_bnsums {
 } k_bnsums;
 int k_sep_bwd_stats_parts(const conv_desc *dd, const conv_desc *pd, int n, int h, int w);
 cudaError_t k_sep_bwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd, tview x,
-                      const float *wd, tview dy, const float *wp, tview dx, int acc, int sms,
+                      const float *xab, const float *wd, tview dy, const float *wp, tview dx,
+                      int acc, int sms,
                       float *part, float *dwd, k_psum *later, float *ppart, float *dwp,
                       k_psum *plater, const k_bnsums *bn);
 

@@ -85,8 +85,8 @@ static int sep_plan(int K, int S, int D, int oh, int ow, int cout, sep_shape *sh
 /* block (band, image): see the top of the file */
 template <int KSD>   /* K*100 + S*10 + D, as dwconv.cu's tiled kernels */
 static __global__ void __launch_bounds__(SEP_PIX)
-    sep_fwd_k(tview x, const float *wd, int pad, int relu, tview mid, const float *wp, tview y,
-              sep_shape sh, double *stats)
+    sep_fwd_k(tview x, const float *wd, int pad, int relu, const float *xab, tview mid,
+              const float *wp, tview y, sep_shape sh, double *stats)
 {
     enum { K = KSD / 100, S = KSD / 10 % 10, D = KSD % 10 };
     enum { SEG = (SEP_V - 1) * S + (K - 1) * D + 1 };   /* what a filter row spans */
@@ -115,7 +115,7 @@ static __global__ void __launch_bounds__(SEP_PIX)
             __syncthreads();   /* the last chunk's readers are done */
             /* the chunk's input bands, through ReLU */
             dwt_copy_tiles(xs, per, xi + (long)c0 * hw, hw, cc, sh.th, sh.tw, iy0, x.h, x.w, pad,
-                           relu);
+                           relu, xab ? xab + c0 : NULL, xab ? xab + x.c + c0 : NULL);
             for (int j = t; j < cc * K * K; j += blockDim.x)
                 kw[j] = wd[(long)c0 * K * K + j];
             /* consecutive threads read consecutive input channels of one
@@ -242,7 +242,8 @@ int k_sep_stats_parts(const conv_desc *dd, const conv_desc *pd, int n, int h, in
 }
 
 cudaError_t k_sep_fwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd, tview x,
-                      const float *wd, tview mid, const float *wp, tview y, double *stats)
+                      const float *xab, const float *wd, tview mid, const float *wp, tview y,
+                      double *stats)
 {
     sep_shape sh;
     int threads, ksd = dd->kh * 100 + dd->sh * 10 + dd->dh;
@@ -257,7 +258,8 @@ cudaError_t k_sep_fwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd,
     threads = (sh.ng * sh.pix + 31) / 32 * 32;
     g = dim3((unsigned)sh.bands, (unsigned)(x.n < 65535 ? x.n : 65535), 1);
 #define SEP(KSD) \
-    K_LAUNCH(sep_fwd_k<KSD>, g, threads, st)(x, wd, dd->ph, dd->relu_in, mid, wp, y, sh, stats)
+    K_LAUNCH(sep_fwd_k<KSD>, g, threads, st)                                                      \
+    (x, wd, dd->ph, dd->relu_in, xab, mid, wp, y, sh, stats)
     DWT_DISPATCH(ksd, SEP)   /* sep_shape_of has checked K, stride and dilation */
 #undef SEP
     return cudaGetLastError();
@@ -409,9 +411,9 @@ static __device__ K_NOINLINE void sepb_bn_sums(const float *o, const float *b, f
  * asked for) the pointwise filter gradient's, [image * bands + band][CO][C] */
 template <int KD>   /* K*10 + D */
 static __global__ void __launch_bounds__(SEPB_THREADS)
-    sep_bwd_k(tview x, const float *wd, int pad, int relu, tview dy, const float *wp, tview dx,
-              int acc, float *dwo, float *dpo, tview bx, const float *bmean, double *bst,
-              sepb_shape sh)
+    sep_bwd_k(tview x, const float *wd, int pad, int relu, const float *xab, tview dy,
+              const float *wp, tview dx, int acc, float *dwo, float *dpo, tview bx,
+              const float *bmean, double *bst, sepb_shape sh)
 {
     enum { K = KD / 10, D = KD % 10, KK = K * K };
     __shared__ float xs[SEPB_TF];                  /* relu(x), [channel][th][tw] */
@@ -432,8 +434,12 @@ static __global__ void __launch_bounds__(SEPB_THREADS)
         __syncthreads();   /* the last trip's tiles are read */
         for (int row = warp; row < cc * sh.th; row += nw) {
             int i = row / sh.th, ty = row - i * sh.th;
-            dwt_copy_row(xs + i * per + ty * sh.tw, xi + (long)(c0 + i) * hw, iy0 + ty, H, W,
-                         sh.tw, pad, relu, 1);
+            if (xab)
+                dwt_copy_row_bn(xs + i * per + ty * sh.tw, xi + (long)(c0 + i) * hw, iy0 + ty, H,
+                                W, sh.tw, pad, relu, xab[c0 + i], xab[C + c0 + i]);
+            else
+                dwt_copy_row(xs + i * per + ty * sh.tw, xi + (long)(c0 + i) * hw, iy0 + ty, H, W,
+                             sh.tw, pad, relu, 1);
         }
         for (int j = t; j < cc * KK; j += blockDim.x) {
             int i = j / KK, tap = j - i * KK;
@@ -615,7 +621,8 @@ int k_sep_bwd_stats_parts(const conv_desc *dd, const conv_desc *pd, int n, int h
 }
 
 cudaError_t k_sep_bwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd, tview x,
-                      const float *wd, tview dy, const float *wp, tview dx, int acc, int sms,
+                      const float *xab, const float *wd, tview dy, const float *wp, tview dx,
+                      int acc, int sms,
                       float *part, float *dwd, k_psum *later, float *ppart, float *dwp,
                       k_psum *plater, const k_bnsums *bn)
 {
@@ -642,7 +649,7 @@ cudaError_t k_sep_bwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd,
     g = dim3((unsigned)(sh.bands * sh.ncg), (unsigned)x.n, 1);
 #define SEPB(KD)                                                                                   \
     K_LAUNCH(sep_bwd_k<KD>, g, SEPB_THREADS, st)                                                  \
-    (x, wd, dd->ph, dd->relu_in, dy, wp, dx, acc, parts > 1 ? part : dwd,                       \
+    (x, wd, dd->ph, dd->relu_in, xab, dy, wp, dx, acc, parts > 1 ? part : dwd,                  \
      !dwp ? NULL : parts > 1 ? ppart : dwp, bn ? bn->x : x, bn ? bn->mean : NULL,               \
      bn ? bn->part : NULL, sh)
     switch (kd) {   /* sepb_shape_of has checked K and dilation */

@@ -149,6 +149,45 @@ static void later_sum(const char *what, cudaError_t e, const k_psum *later, floa
 
 /* ---- batch-norm statistics taken by a convolution's kernel ---- */
 
+/* a batch norm's scale and shift for c channels, [scale][shift] as
+ * k_bn_affine_parts writes them: scales of either sign, so that ReLU
+ * after them clips */
+static float *rand_ab(int c)
+{
+    float *ab = rand_buf(2 * c, 0.5f);
+    for (int i = 0; i < c; i++)
+        ab[i] += ab[i] < 0.f ? -0.75f : 0.75f;
+    return ab;
+}
+
+/* x through the batch norm of scale and shift ab (channel by channel,
+ * fmaf(a, x, b) as the kernels apply it; another slice's channels left):
+ * what a kernel given x and ab must see */
+static tview bn_through(tview x, const float *ab)
+{
+    tview u = tv_clone(x);
+    long hw = (long)x.h * x.w;
+    for (int i = 0; i < x.n; i++)
+        for (int c = 0; c < x.c; c++)
+            for (long k = 0; k < hw; k++) {
+                float *v = u.d + i * x.ns + c * hw + k;
+                *v = fmaf(ab[c], *v, ab[x.c + c]);
+            }
+    return u;
+}
+
+/* x through the scale and shift ab against want, value by value (their
+ * other channels apart) */
+static void same_through(const char *what, tview x, const float *ab, tview want)
+{
+    tview u = bn_through(x, ab);
+    float *a = tv_dense(u), *b = tv_dense(want);
+    same_buf(what, a, b, tv_len(want), TOL);
+    free(u.d);
+    free(a);
+    free(b);
+}
+
 /* The batch-norm statistics st (parts partial sums, as k_sep_fwd and
  * k_pw_fwd_stats give them) a kernel took of yk, what it wrote, against
  * the CPU's sums of y (the same values as the CPU computed them); then
@@ -216,6 +255,29 @@ static void check_stats(const char *name, int parts, const double *st, tview y, 
             CHECK(!strcmp(kemu_recent_op(0), "bn_norm_parts_k"), "%s: ran %s", what,
                   kemu_recent_op(0));
         }
+    }
+    {   /* a third step, the scale and shift alone (k_bn_affine_parts): y
+         * through them is the CPU's batch norm of y; then from the running
+         * statistics (k_bn_affine_eval), the CPU's evaluation */
+        float *ab = malloc((size_t)2 * c * sizeof *ab);
+        snprintf(what, sizeof what, "%s: a batch norm's scale and shift from the statistics",
+                 name);
+        cpu->bn_fwd_train(cpu, &bd, y, pc, pc + c, pc + 4 * c, pc + 5 * c, pc + 2 * c, pc + 3 * c,
+                          z, 0, NULL, NOV, 0);
+        if (launched(what, k_bn_affine_parts(NULL, bd.eps, bd.momentum, yk, pk, pk + c, pk + 4 * c,
+                                             pk + 5 * c, pk + 2 * c, pk + 3 * c, parts, st,
+                                             ab))) {
+            same_through(what, yk, ab, z);
+            snprintf(what, sizeof what, "%s: saved and running statistics beside them", name);
+            same_buf(what, pk + 2 * c, pc + 2 * c, 4L * c, TOL);
+        }
+        snprintf(what, sizeof what, "%s: and from the running statistics, for evaluation", name);
+        cpu->bn_fwd_eval(cpu, &bd, y, pc, pc + c, pc + 2 * c, pc + 3 * c, z, 0, NOV, 0);
+        if (launched(what, k_bn_affine_eval(NULL, bd.eps, c, pk, pk + c, pk + 2 * c, pk + 3 * c,
+                                            ab))) {
+            same_through(what, yk, ab, z);
+        }
+        free(ab);
     }
     free(z.d);
     free(zk.d);
@@ -396,12 +458,12 @@ static void test_sep_stats(const char *name, const conv_desc *dd, const conv_des
 
     if (parts <= 0) {
         snprintf(what, sizeof what, "%s: no statistics from this band", name);
-        CHECK(k_sep_fwd(NULL, dd, pd, x, wd, mid, wp, yk, st) == cudaErrorInvalidValue, "%s",
+        CHECK(k_sep_fwd(NULL, dd, pd, x, NULL, wd, mid, wp, yk, st) == cudaErrorInvalidValue, "%s",
               what);
         cudaGetLastError();
     } else {
         snprintf(what, sizeof what, "%s: forward with statistics", name);
-        if (launched(what, k_sep_fwd(NULL, dd, pd, x, wd, mid, wp, yk, st))) {
+        if (launched(what, k_sep_fwd(NULL, dd, pd, x, NULL, wd, mid, wp, yk, st))) {
             same_view(what, yk, y, TOL);
             check_stats(name, parts, st, y, yk);
         }
@@ -429,17 +491,29 @@ static void test_sep(const char *name, conv_desc dd, int cout, int n, int h, int
     if (cpu->conv_prepare(cpu, &dd, n, h, w, &err) || cpu->conv_prepare(cpu, &pd, n, ho, wo, &err))
         CHECK(0, "%s: CPU prepared: %s", name, err.msg);
     else {
-        cpu->conv_fwd(cpu, &dd, x, wd, mid, 0);
-        cpu->conv_fwd(cpu, &pd, mid, wp, y, 0);
-        snprintf(what, sizeof what, "%s: fused forward", name);
-        if (launched(what, k_sep_fwd(NULL, &dd, &pd, x, wd, midk, wp, yk, NULL))) {
-            snprintf(what, sizeof what, "%s: depthwise output", name);
-            same_view(what, midk, mid, TOL);
-            snprintf(what, sizeof what, "%s: pointwise output", name);
-            same_view(what, yk, y, TOL);
-            CHECK(!strncmp(kemu_recent_op(0), "sep_fwd_k<", 10), "%s: ran %s", name,
-                  kemu_recent_op(0));
-            test_sep_stats(name, &dd, &pd, x, wd, wp, y);
+        /* x as it is, then x a batch norm's input, that batch norm applied
+         * on the way in (the CPU given its output) */
+        for (int bn = 1; bn >= 0; bn--) {
+            float *ab = bn ? rand_ab(dd.cin) : NULL;
+            tview xin = bn ? bn_through(x, ab) : x;
+            const char *how = bn ? ", through a batch norm" : "";
+            cpu->conv_fwd(cpu, &dd, xin, wd, mid, 0);
+            cpu->conv_fwd(cpu, &pd, mid, wp, y, 0);
+            snprintf(what, sizeof what, "%s: fused forward%s", name, how);
+            if (launched(what, k_sep_fwd(NULL, &dd, &pd, x, ab, wd, midk, wp, yk, NULL))) {
+                snprintf(what, sizeof what, "%s: depthwise output%s", name, how);
+                same_view(what, midk, mid, TOL);
+                snprintf(what, sizeof what, "%s: pointwise output%s", name, how);
+                same_view(what, yk, y, TOL);
+                CHECK(!strncmp(kemu_recent_op(0), "sep_fwd_k<", 10), "%s: ran %s", what,
+                      kemu_recent_op(0));
+                if (!bn)
+                    test_sep_stats(name, &dd, &pd, x, wd, wp, y);
+            }
+            if (bn) {
+                free(ab);
+                free(xin.d);
+            }
         }
         {   /* mid not asked for: y alike, mid's memory left alone */
             tview none = midk;
@@ -448,7 +522,7 @@ static void test_sep(const char *name, conv_desc dd, int cout, int n, int h, int
             none.d = NULL;
             nan_fill(yk.d, (long)yk.n * yk.ns);
             snprintf(what, sizeof what, "%s: fused forward, mid not written", name);
-            if (launched(what, k_sep_fwd(NULL, &dd, &pd, x, wd, none, wp, yk, NULL))) {
+            if (launched(what, k_sep_fwd(NULL, &dd, &pd, x, NULL, wd, none, wp, yk, NULL))) {
                 long changed = 0;
                 float *a = tv_dense(yk), *b = tv_dense(y);
                 double e = check_rel_err(a, b, tv_len(y));
@@ -605,7 +679,7 @@ static void test_sepb(const char *name, conv_desc dd, int cout, int n, int h, in
                     memcpy(dxk.d, keep.d, (size_t)dxk.n * dxk.ns * sizeof *dxk.d);
                 snprintf(what, sizeof what, "%s: fused backward%s, acc %d", name,
                          pw ? " with the pointwise filter gradient" : "", acc);
-                if (launched(what, k_sep_bwd(NULL, &dd, &pd, x, wd, dy, wp, dxk, acc, SMS, part,
+                if (launched(what, k_sep_bwd(NULL, &dd, &pd, x, NULL, wd, dy, wp, dxk, acc, SMS, part,
                                              gk, NULL, ppart, pw ? pk : NULL, NULL, NULL))) {
                     snprintf(what, sizeof what, "%s: data gradient, acc %d%s", name, acc,
                              pw ? ", pointwise filter gradient too" : "");
@@ -624,34 +698,64 @@ static void test_sepb(const char *name, conv_desc dd, int cout, int n, int h, in
                 }
             }
             free(keep.d);
-            if (acc == 0) {   /* with the sums of dx a batch norm before it needs */
-                tview bx = tv_new(n, dd.cin, h, w, 1);
-                float *bm = rand_buf(dd.cin, 0.5f);
+            /* with the sums of dx a batch norm before it needs (bx its
+             * input); then x that batch norm's input, the batch norm applied
+             * on the way in (the CPU given its output) */
+            for (int bn_in = 0; acc == 0 && bn_in < 2; bn_in++) {
+                tview bx = bn_in ? x : tv_new(n, dd.cin, h, w, 1);
+                float *bm = rand_buf(dd.cin, 0.5f), *ab = bn_in ? rand_ab(dd.cin) : NULL;
                 int bp = k_sep_bwd_stats_parts(&dd, &pd, n, h, w);
-                double *bs = malloc((size_t)bp * dd.cin * 2 * sizeof *bs + 1);
+                double *bs = stats_buf(bp, dd.cin);
                 k_bnsums bn = {bx, bm, bs};
-                snprintf(what, sizeof what, "%s: fused backward with batch-norm sums", name);
+                tview want = dx, was = tv_clone(dxk);
+                float *gw = gc, *pw = pc;
+                const char *how = bn_in ? " through a batch norm" : "";
+                if (bn_in) {   /* the CPU's gradients from the batch norm's output */
+                    tview u = bn_through(x, ab);
+                    want = tv_clone(dx);
+                    gw = malloc((size_t)nd * 4);
+                    pw = malloc((size_t)np * 4);
+                    cpu->conv_fwd(cpu, &dd, u, wd, mid, 0);
+                    cpu->conv_bwd_data(cpu, &pd, mid, wp, dy, dmid, 0);
+                    cpu->conv_bwd(cpu, &dd, u, wd, dmid, want, 1, 0, gw);
+                    cpu->conv_bwd_filter(cpu, &pd, mid, dy, pw);
+                    free(u.d);
+                }
+                snprintf(what, sizeof what, "%s: fused backward with batch-norm sums%s", name,
+                         how);
                 CHECK(bp == n * (bp / n) && bp >= n, "%s: a partial sum per image and band (%d)",
                       what, bp);
-                for (long k = 0; k < (long)bp * dd.cin * 2; k++)
-                    bs[k] = NAN;
-                if (launched(what, k_sep_bwd(NULL, &dd, &pd, x, wd, dy, wp, dxk, 0, SMS, part,
+                if (launched(what, k_sep_bwd(NULL, &dd, &pd, x, ab, wd, dy, wp, dxk, 0, SMS, part,
                                              gk, NULL, ppart, pk, NULL, &bn))) {
-                    snprintf(what, sizeof what, "%s: data gradient beside batch-norm sums", name);
-                    same_view(what, dxk, dx, TOL);
-                    snprintf(what, sizeof what, "%s: pointwise filter gradient beside them", name);
-                    same_buf(what, pk, pc, np, TOL);
-                    snprintf(what, sizeof what, "%s: dx's sums for the batch norm before it",
-                             name);
-                    same_sums(what, bs, bp, bx, dx, bm, NULL);
+                    snprintf(what, sizeof what, "%s: data gradient beside batch-norm sums%s",
+                             name, how);
+                    same_view(what, dxk, want, TOL);
+                    snprintf(what, sizeof what, "%s: depthwise filter gradient beside them%s",
+                             name, how);
+                    same_buf(what, gk, gw, nd, TOL);
+                    snprintf(what, sizeof what, "%s: pointwise filter gradient beside them%s",
+                             name, how);
+                    same_buf(what, pk, pw, np, TOL);
+                    snprintf(what, sizeof what, "%s: dx's sums for the batch norm before it%s",
+                             name, how);
+                    same_sums(what, bs, bp, bx, want, bm, NULL);
                 }
-                snprintf(what, sizeof what, "%s: batch-norm sums refused when adding into dx",
-                         name);
-                CHECK(k_sep_bwd(NULL, &dd, &pd, x, wd, dy, wp, dxk, 1, SMS, part, gk, NULL, ppart,
-                                pk, NULL, &bn) == cudaErrorInvalidValue,
+                snprintf(what, sizeof what, "%s: batch-norm sums refused when adding into dx%s",
+                         name, how);
+                CHECK(k_sep_bwd(NULL, &dd, &pd, x, ab, wd, dy, wp, dxk, 1, SMS, part, gk, NULL,
+                                ppart, pk, NULL, &bn) == cudaErrorInvalidValue,
                       "%s", what);
                 (void)cudaGetLastError();
-                free(bx.d);
+                memcpy(dxk.d, was.d, (size_t)dxk.n * dxk.ns * sizeof *dxk.d);   /* acc 1 adds */
+                free(was.d);
+                if (bn_in) {
+                    free(want.d);
+                    free(gw);
+                    free(pw);
+                    free(ab);
+                } else {
+                    free(bx.d);
+                }
                 free(bm);
                 free(bs);
             }
@@ -661,7 +765,7 @@ static void test_sepb(const char *name, conv_desc dd, int cout, int n, int h, in
                 cudaError_t e;
                 nan_fill(gl, nd);
                 nan_fill(pl, np);
-                e = k_sep_bwd(NULL, &dd, &pd, x, wd, dy, wp, dxk, acc, SMS, part, gl, &later,
+                e = k_sep_bwd(NULL, &dd, &pd, x, NULL, wd, dy, wp, dxk, acc, SMS, part, gl, &later,
                               ppart, pl, &plater, NULL);
                 snprintf(what, sizeof what, "%s: depthwise filter gradient summed later", name);
                 later_sum(what, e, &later, gl, gk, nd, parts);

@@ -142,7 +142,7 @@ static int kb_sep_fwd(cl_backend *be, const conv_desc *dd, const conv_desc *pd, 
 {
     if (!k_sep_takes(dd, pd, x.h, x.w))
         return 0;
-    check(be, k_sep_fwd(NULL, dd, pd, x, wd, mid, wp, y, stats), "separable forward");
+    check(be, k_sep_fwd(NULL, dd, pd, x, NULL, wd, mid, wp, y, stats), "separable forward");
     return 1;
 }
 
@@ -175,7 +175,7 @@ static void kb_sep_bwd_run(cl_backend *be, const conv_desc *dd, const conv_desc 
         return;
     }
     check(be,
-          k_sep_bwd(NULL, dd, pd, x, wd, dy, wp, dx, acc, s->sms, s->part, dwd, NULL,
+          k_sep_bwd(NULL, dd, pd, x, NULL, wd, dy, wp, dx, acc, s->sms, s->part, dwd, NULL,
                     s->part + floats, dwp, NULL, bn),
           bn ? "separable backward with batch-norm sums" : "separable backward");
 }

@@ -1193,7 +1193,7 @@ int cuda_sep_fwd(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview
                      dd->kh, dd->kw, dd->cin, pd->cout, x.h, x.w);
         return 1;
     }
-    if (RT_OK(s, k_sep_fwd(s->stream, dd, pd, x, wd, mid, wp, y, stats), what))
+    if (RT_OK(s, k_sep_fwd(s->stream, dd, pd, x, NULL, wd, mid, wp, y, stats), what))
         cuda_after_op(s, what);
     return 1;
 }
@@ -1260,7 +1260,7 @@ static void sep_bwd_run(cl_backend *be, const conv_desc *dd, const conv_desc *pd
     part_room(s, 2);
     part = part_at(s, 0, &later);
     ppart = part_at(s, 1, &plater);
-    if (RT_OK(s, k_sep_bwd(s->stream, dd, pd, x, wd, dy, wp, dx, acc, s->sms, part, dwd, later,
+    if (RT_OK(s, k_sep_bwd(s->stream, dd, pd, x, NULL, wd, dy, wp, dx, acc, s->sms, part, dwd, later,
                            ppart, dwp, dwp ? plater : NULL, bn),
               what)) {
         parts_taken(s, later, dwp ? plater : NULL);
