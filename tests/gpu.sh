@@ -37,7 +37,9 @@
 #      stride-2 layers' backward (CELLAR_SEPARABLE=stride-1); batch norms taking their own
 #      statistics (CELLAR_BN_STATS=apart), and in the backward the sums
 #      of dy too (CELLAR_BN_STATS=forward); identity ops copying rather
-#      than folded into batch norms (CELLAR_IDENTITY=copy); split filter gradients' sums
+#      than folded into batch norms (CELLAR_IDENTITY=copy); the batch norm
+#      between a separable op's layers written and read back rather than
+#      applied as the second reads (CELLAR_BN_APPLY=apart); split filter gradients' sums
 #      added one by one (CELLAR_FILTER_SUMS=each); each shape's
 #      convolutions the fastest way, timed (CELLAR_DEPTHWISE=auto
 #      CELLAR_POINTWISE=auto); the cells' branches
@@ -283,6 +285,9 @@ bench cellar_F16_N2_bn_forward 60 env CELLAR_BN_STATS=forward "$b/cellar" bench 
 # identity ops copying their input, forward and backward (the default
 # until they were folded into the batch norms writing it)
 bench cellar_F16_N2_identity_copy 60 env CELLAR_IDENTITY=copy "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
+# the batch norm between a separable op's layers written and read back
+# (the default until the second layer's kernels applied it as they read)
+bench cellar_F16_N2_bn_apply_apart 60 env CELLAR_BN_APPLY=apart "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
 # each split filter gradient's sum added by a kernel of its own (the
 # default until they were added up to 16 in one launch)
 bench cellar_F16_N2_sums_each 60 env CELLAR_FILTER_SUMS=each "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10

@@ -123,6 +123,16 @@ check "CELLAR_TWINS=apart: bench runs, merging none (twin_pools $(jget twa.out t
   sh -c "[ $rc -eq 0 ] && [ '$(jget twa.out twin_pools)' = 0 ] && [ '$(jget mixed.out twin_pools)' = 3 ]"
 check "... so it pools more (3x3 stride 1: $(count_of "pool_fwd_k<31>" twa.err) forward, $(count_of "pool_bwd_k<31>" twa.err) backward, against $(count_of "pool_fwd_k<31>" mixed.err) and $(count_of "pool_bwd_k<31>" mixed.err)) in more operations ($(jget twa.out graph_nodes) against $(jget mixed.out graph_nodes))" \
   sh -c "[ '$(count_of "pool_fwd_k<31>" twa.err)' -eq \$(( $(count_of "pool_fwd_k<31>" mixed.err) + 3 )) ] && [ '$(count_of "pool_bwd_k<31>" twa.err)' -eq \$(( $(count_of "pool_bwd_k<31>" mixed.err) + 3 )) ] && [ '$(jget twa.out graph_nodes)' -eq \$(( $(jget mixed.out graph_nodes) + 6 )) ]"
+# the batch norm between a separable op's two layers applied by the second
+# layer's kernels as they read (only its scale and shift made, its output
+# never written); CELLAR_BN_APPLY=apart writes it
+CELLAR_BN_APPLY=apart KEMU_TRACE=1 "$EMU" bench --backend cuda $small >bna.out 2>bna.err; rc=$?
+check "CELLAR_BN_APPLY=apart: bench runs, applying none in the next op (bn_applied $(jget bna.out bn_applied), the default's $(jget mixed.out bn_applied))" \
+  sh -c "[ $rc -eq 0 ] && [ '$(jget bna.out bn_applied)' = 0 ] && [ '$(jget mixed.out bn_applied)' -gt 0 ]"
+check "... each such batch norm there normalising ($(count_of bn_norm_parts_k bna.err) bn_norm_parts_k against $(count_of bn_norm_parts_k mixed.err)) where the default only makes its scale and shift ($(count_of bn_affine_parts_k mixed.err) bn_affine_parts_k), in as many operations ($(jget bna.out graph_nodes))" \
+  sh -c "[ '$(count_of bn_norm_parts_k bna.err)' -eq \$(( $(count_of bn_norm_parts_k mixed.err) + $(jget mixed.out bn_applied) )) ] && [ '$(count_of bn_affine_parts_k mixed.err)' = '$(jget mixed.out bn_applied)' ] && ! grep -q bn_affine_parts_k bna.err && [ '$(jget bna.out graph_nodes)' = '$(jget mixed.out graph_nodes)' ]"
+CELLAR_BN_APPLY=both "$EMU" bench --backend cuda $small >bad.out 2>bad.err; rc=$?
+check "CELLAR_BN_APPLY=both is refused, naming what it takes" sh -c "[ $rc -ne 0 ] && grep -q 'is not fused or apart' bad.err"
 CELLAR_TWINS=both "$EMU" bench --backend cuda $small >bad.out 2>bad.err; rc=$?
 check "CELLAR_TWINS=both is refused, naming what it takes" sh -c "[ $rc -ne 0 ] && grep -q 'is not merge or apart' bad.err"
 CELLAR_SEPARABLE=both "$EMU" bench --backend cuda $small >bad.out 2>bad.err; rc=$?

@@ -411,7 +411,7 @@ static void test_sep_stats(const char *name, const conv_desc *dd, const conv_des
         return;
     st = dev_alloc((size_t)parts * c * 2 * sizeof *st);
     mid = pr_new(n, dd->cout, yv.h, yv.w, 0, 1.f);
-    CHECK(gpu->sep_fwd(gpu, dd, pd, x->d, wdd, mid.d, wpd, y->d, st),
+    CHECK(gpu->sep_fwd(gpu, dd, pd, x->d, NULL, wdd, mid.d, wpd, y->d, st),
           "%s: the backend takes the pair with statistics", name);
     snprintf(what, sizeof what, "%s: pointwise output, statistics taken", name);
     same(what, y, TOL);
@@ -455,7 +455,7 @@ static void test_sep_bwd_stats(const char *name, const conv_desc *dd, const conv
     gpd = dev_alloc((size_t)np * sizeof *gpd);
     st = dev_alloc((size_t)parts * c * 2 * sizeof *st);
     cpu->conv_bwd_data(cpu, dd, x->h, wdh, dmid, dx.h, 0);
-    gpu->sep_bwd_stats(gpu, dd, pd, x->d, wdd, dy->d, wpd, dx.d, gwd, pwf ? gpd : NULL, bx.d,
+    gpu->sep_bwd_stats(gpu, dd, pd, x->d, NULL, wdd, dy->d, wpd, dx.d, gwd, pwf ? gpd : NULL, bx.d,
                        pdv + 4 * c, st);
     snprintf(what, sizeof what, "%s: backward with batch-norm sums, data gradient", name);
     same(what, &dx, TOL);
@@ -513,7 +513,7 @@ static void test_sep(const char *name, conv_desc dd, int cout, int n, int h, int
     y = pr_new(n, cout, ho, wo, -2, 1.f);
     cpu->conv_fwd(cpu, &dd, x.h, wdh, mid.h, 0);
     cpu->conv_fwd(cpu, &pd, mid.h, wph, y.h, 0);
-    took = gpu->sep_fwd && gpu->sep_fwd(gpu, &dd, &pd, x.d, wdd, mid.d, wpd, y.d, NULL);
+    took = gpu->sep_fwd && gpu->sep_fwd(gpu, &dd, &pd, x.d, NULL, wdd, mid.d, wpd, y.d, NULL);
     CHECK(took == fused, "%s: the backend %s the pair (%s)", name, took ? "takes" : "refuses",
           gpu->detail);
     if (!took) {
@@ -542,7 +542,7 @@ static void test_sep(const char *name, conv_desc dd, int cout, int n, int h, int
         cpu->conv_bwd_filter(cpu, &pd, mid.h, dy.h, gph);
         cpu->conv_bwd_data(cpu, &pd, mid.h, wph, dy.h, mid.h, 0);
         cpu->conv_bwd(cpu, &dd, x.h, wdh, mid.h, dx.h, 1, 1, gwh);
-        gpu->sep_bwd(gpu, &dd, &pd, x.d, wdd, dy.d, wpd, dx.d, 1, gwd, took == 2 ? gpd : NULL);
+        gpu->sep_bwd(gpu, &dd, &pd, x.d, NULL, wdd, dy.d, wpd, dx.d, 1, gwd, took == 2 ? gpd : NULL);
         snprintf(what, sizeof what, "%s: backward, data gradient added into", name);
         same(what, &dx, TOL);
         snprintf(what, sizeof what, "%s: backward, depthwise filter gradient", name);
@@ -1057,7 +1057,23 @@ static long relu_flips(const cl_net *nc, const cl_net *ng, int batch)
         vc = net_view(nc, nc->act, nd->x, batch);
         vg = net_view(ng, ng->act, nd->x, batch);
         got = malloc((size_t)batch * vg.ns * sizeof *got);
-        gpu->download(gpu, got, vg.d, (size_t)batch * vg.ns * sizeof *got);
+        if (ng->nodes[i].xbn >= 0) {
+            /* a batch norm's output the GPU never wrote: its input through
+             * the scale and shift the pair applies (net.c's bnin) */
+            const net_node *b = &ng->nodes[ng->nodes[i].xbn];
+            tview t = net_view(ng, ng->act, b->x, batch);
+            float *ab = malloc((size_t)2 * t.c * sizeof *ab);
+            long hw = (long)t.h * t.w;
+            gpu->download(gpu, got, t.d, (size_t)batch * t.ns * sizeof *got);
+            gpu->download(gpu, ab, ng->bab + b->bab_off, (size_t)2 * t.c * sizeof *ab);
+            vg.ns = t.ns;
+            for (int im = 0; im < batch; im++)
+                for (long j = 0; j < (long)t.c * hw; j++)
+                    got[im * t.ns + j] = fmaf(ab[j / hw], got[im * t.ns + j], ab[t.c + j / hw]);
+            free(ab);
+        } else {
+            gpu->download(gpu, got, vg.d, (size_t)batch * vg.ns * sizeof *got);
+        }
         for (int im = 0; im < batch; im++)
             for (long j = 0; j < (long)vc.c * vc.h * vc.w; j++)
                 flips += (vc.d[im * vc.ns + j] > 0.f) != (got[im * vg.ns + j] > 0.f);
@@ -1085,6 +1101,9 @@ static void test_network(void)
         goto out;
     }
     CHECK(nc->n_params == ng->n_params, "both networks have %ld parameters", nc->n_params);
+    CHECK(net_bn_applied(ng) > 0 && net_bn_applied(nc) == 0,
+          "the GPU's applies %d batch norms in the separable pair after them (the CPU's none)",
+          net_bn_applied(ng));
     for (int attempt = 1;; attempt++) {
         long flips;
         int ties;

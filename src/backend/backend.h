@@ -181,9 +181,14 @@ struct cl_backend {
      * (else NULL), where sep_stats_parts says it gives them, it also
      * writes the batch-norm statistics of y into stats for bn_fwd_parts:
      * sep_stats_parts(n) partial sums of each of y's channels and of its
-     * squares, [(part * channels + channel) * 2 + 0 or 1], in doubles. */
+     * squares, [(part * channels + channel) * 2 + 0 or 1], in doubles.
+     * Given xab (else NULL; only where the backend has bn_affine), x is a
+     * batch norm's input, read through that batch norm's scale and shift
+     * (bn_affine's ab, x.c of each): the pair's input is that batch norm's
+     * output, never in memory. */
     int (*sep_fwd)(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
-                   const float *wd, tview mid, const float *wp, tview y, double *stats);
+                   const float *xab, const float *wd, tview mid, const float *wp, tview y,
+                   double *stats);
     /* Optional (NULL: never): how many partial sums sep_fwd's statistics
      * of y take for a batch of n h x w images (0: it gives none for that
      * pair), the same while the backend lives */
@@ -198,12 +203,13 @@ struct cl_backend {
      * same values as conv_bwd_data of pd into dmid, then conv_bwd of dd
      * from dmid) and dwd = dd's filter gradient, dmid never in memory, and
      * with takes 2 and dwp (else NULL) dwp = pd's filter gradient, from x
-     * alone (the forward's mid need not have been written). */
+     * alone (the forward's mid need not have been written); xab as for
+     * sep_fwd (dx then the gradient of that batch norm's output). */
     int (*sep_prepare)(cl_backend *be, const conv_desc *dd, const conv_desc *pd, int n, int h,
                        int w, int *takes, cl_err *err);
     void (*sep_bwd)(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
-                    const float *wd, tview dy, const float *wp, tview dx, int acc, float *dwd,
-                    float *dwp);
+                    const float *xab, const float *wd, tview dy, const float *wp, tview dx,
+                    int acc, float *dwd, float *dwp);
     /* Optional (both NULL: none): sep_bwd overwriting dx (acc 0) that also
      * writes the sums the backward of the batch norm whose output x is
      * needs, into stats for bn_bwd_parts: sep_bwd_stats_parts(n) partial
@@ -215,8 +221,8 @@ struct cl_backend {
     int (*sep_bwd_stats_parts)(cl_backend *be, const conv_desc *dd, const conv_desc *pd, int n,
                                int h, int w);
     void (*sep_bwd_stats)(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
-                          const float *wd, tview dy, const float *wp, tview dx, float *dwd,
-                          float *dwp, tview bx, const float *bmean, double *stats);
+                          const float *xab, const float *wd, tview dy, const float *wp, tview dx,
+                          float *dwd, float *dwp, tview bx, const float *bmean, double *stats);
 
     /* batch norm, training: batch statistics; saves mean and 1/std of each
      * channel and updates the running statistics (unbiased variance).
@@ -235,6 +241,16 @@ struct cl_backend {
                          int parts, const float *gamma, const float *beta, float *save_mean,
                          float *save_rstd, float *run_mean, float *run_var, tview y, int acc,
                          const float *sscale, tview y2, int acc2);
+    /* Optional (NULL: none): a batch norm that a separable pair applies as
+     * it reads (sep_fwd's xab): only each channel's scale and shift into
+     * ab, ab[c] = gamma rstd and ab[x.c + c] = beta - mean gamma rstd;
+     * training (train 1) from parts partial sums of x (sep_fwd's stats),
+     * the mean and 1/std saved and the running statistics moved as
+     * bn_fwd_parts does; evaluation from the running statistics, as
+     * bn_fwd_eval applies them */
+    void (*bn_affine)(cl_backend *be, const bn_desc *d, tview x, int train, const double *stats,
+                      int parts, const float *gamma, const float *beta, float *save_mean,
+                      float *save_rstd, float *run_mean, float *run_var, float *ab);
     void (*bn_fwd_eval)(cl_backend *be, const bn_desc *d, tview x, const float *gamma,
                         const float *beta, const float *run_mean, const float *run_var, tview y,
                         int acc, tview y2, int acc2);

@@ -316,9 +316,10 @@ static int run_bench(int argc, char **argv)
                    ch[0].graph ? "true" : "false");
         json_string(&js, geno_arg);
         buf_printf(&js, ",\"N\":%d,\"F\":%d,\"batch\":%d,\"input\":\"%dx%dx%d\",\"params\":%ld,"
-                        "\"flops\":%.0f,\"identity_folds\":%d,\"twin_pools\":%d,",
+                        "\"flops\":%.0f,\"identity_folds\":%d,\"twin_pools\":%d,"
+                        "\"bn_applied\":%d,",
                    N, F, batch, h, w, c, net_param_count(net), net_flops(net),
-                   net_identity_folds(net), net_twin_pools(net));
+                   net_identity_folds(net), net_twin_pools(net), net_bn_applied(net));
         if (ch[0].graph && be->graph_size)
             buf_printf(&js, "\"graph_nodes\":%ld,", be->graph_size(be, ch[0].graph));
         {

@@ -125,6 +125,7 @@ static net_node *node_add(cl_net *net, node_kind kind, int x, int y, int acc, in
     nd->y2 = -1;
     nd->path2 = -1;
     nd->twin_row = -1;
+    nd->xbn = -1;
     nd->p_off = net->n_params;
     return nd;
 }
@@ -491,11 +492,62 @@ static int merge_twins(cl_net *net, cl_err *err)
     return CL_OK;
 }
 
+/* Batch norms the separable pair after them applies as it reads (bnin,
+ * unless CELLAR_BN_APPLY=apart): a batch norm c at node i with its
+ * statistics from the op before (bst), no drop-path scale, overwriting a
+ * value no other op reads, the pair's first half at i + 1, whose
+ * backward runs as one (sepb), on backends (be and the lanes each may run
+ * on) that give the scale and shift (bn_affine) and whose forward takes
+ * the pair with its statistics (sep_stats_parts, which only a pair the
+ * fused forward takes gives).  Each such batch norm's scale and shift
+ * get 2 C floats of net->bab; *floats says how many in all. */
+static int plan_bn_in(cl_net *net, int max_batch, long *floats, cl_err *err)
+{
+    const char *e = getenv("CELLAR_BN_APPLY");
+    int on = 1;
+    if (e && *e && strcmp(e, "fused")) {
+        if (strcmp(e, "apart"))
+            return ERR_SET(err, CL_ERR_ARG, "CELLAR_BN_APPLY: \"%s\" is not fused or apart", e);
+        on = 0;
+    }
+    *floats = 0;
+    for (int i = 0; i < net->n_nodes; i++) {
+        net_node *c = &net->nodes[i], *a = i + 2 < net->n_nodes ? c + 1 : NULL;
+        int readers = 0, ok;
+        c->bnin = 0;
+        c->xbn = -1;
+        if (!on || c->kind != NODE_BN || !c->bst || c->path >= 0 || c->acc || c->y2 >= 0 || !a ||
+            a->kind != NODE_CONV || !a->sep || a->sepb < 1 || a->x != c->y ||
+            net->vals[c->y].parent >= 0)
+            continue;
+        for (int j = 0; j < net->n_nodes; j++)
+            readers += net->nodes[j].x == c->y || (j != i && values_meet(net, net->nodes[j].y, c->y));
+        for (int v = 0; v < net->n_vals; v++)
+            readers += net->vals[v].parent == c->y;
+        ok = readers == 1;
+        for (int k = 0; k < 2 && ok; k++) {
+            cl_backend *bb = k ? net_lane_backend(net, 0, i) : net->be;
+            cl_backend *pb = k ? net_lane_backend(net, 0, i + 1) : net->be;
+            const net_value *vx = &net->vals[a->x];
+            ok = bb->bn_affine && pb->sep_fwd && pb->sep_stats_parts &&
+                 pb->sep_stats_parts(pb, &a->u.conv, &a[1].u.conv, max_batch, vx->h, vx->w) > 0;
+        }
+        if (ok) {
+            c->bnin = 1;
+            c->bab_off = *floats;
+            *floats += 2L * net->vals[c->x].c;
+        }
+    }
+    for (int i = 0; i + 1 < net->n_nodes; i++)
+        net->nodes[i + 1].xbn = net->nodes[i].bnin ? i : -1;
+    return CL_OK;
+}
+
 int net_plan(cl_net *net, int max_batch, cl_err *err)
 {
     cl_backend *be = net->be;
     unsigned char *written;
-    long off = 0, bst_doubles = 0;
+    long off = 0, bst_doubles = 0, bab_floats = 0;
 
     if (failed(net)) {
         if (err)
@@ -683,6 +735,12 @@ int net_plan(cl_net *net, int max_batch, cl_err *err)
         }
     }
 
+    {
+        int rc = plan_bn_in(net, max_batch, &bab_floats, err);
+        if (rc)
+            return rc;
+    }
+
     align_params(net);
     {
         size_t np = (size_t)(net->n_paths + net->n_twins + 1) * max_batch;
@@ -693,7 +751,8 @@ int net_plan(cl_net *net, int max_batch, cl_err *err)
                           (size_t)net->n_state * sizeof(float), np * sizeof(float),
                           (size_t)max_batch * sizeof(int), sizeof(float), sizeof(int),
                           (size_t)bst_doubles * sizeof(double),
-                          (size_t)2 * net->n_twins * sizeof(int)};
+                          (size_t)2 * net->n_twins * sizeof(int),
+                          (size_t)bab_floats * sizeof(float)};
         size_t total = 0, at = 0;
         char *base;
         for (size_t i = 0; i < CL_ARRAY_LEN(sizes); i++)
@@ -716,6 +775,7 @@ int net_plan(cl_net *net, int max_batch, cl_err *err)
         net->correct_dev = carve(base, &at, sizes[9]);
         net->bst = carve(base, &at, sizes[10]);
         net->twin_pairs = carve(base, &at, sizes[11]);
+        net->bab = carve(base, &at, sizes[12]);
     }
     if (!(net->path_host = malloc((size_t)(net->n_paths + net->n_twins + 1) * max_batch *
                                   sizeof(float))))
@@ -877,7 +937,12 @@ int net_forward_queued(cl_net *net, int n, int train, cl_err *err)
         const net_node *nd = &net->nodes[i];
         tview vx = net_view(net, net->act, nd->x, n), vy = net_view(net, net->act, nd->y, n), mid;
         float *p = net->params + nd->p_off;
+        const float *xab = NULL;
         double t0 = net->prof_fwd ? cl_now() : 0.0;
+        if (nd->xbn >= 0) {   /* x: a batch norm's output, from its input */
+            vx = net_view(net, net->act, net->nodes[nd->xbn].x, n);
+            xab = net->bab + net->nodes[nd->xbn].bab_off;
+        }
         if (lanes)
             be = net_lane_enter(net, 0, i);
         switch (nd->kind) {
@@ -903,12 +968,16 @@ int net_forward_queued(cl_net *net, int n, int train, cl_err *err)
             if (!train || nd->sepb == 2)
                 mid.d = NULL;
             if (nd->sep && be->sep_fwd &&
-                be->sep_fwd(be, &nd->u.conv, &nd[1].u.conv, vx, p, mid,
+                be->sep_fwd(be, &nd->u.conv, &nd[1].u.conv, vx, xab, p, mid,
                             net->params + nd[1].p_off, net_view(net, net->act, nd[1].y, n),
                             parts ? st : NULL)) {
                 fused = 1;
                 if (stats_from(net, i + 2, 2))
                     net->nodes[i + 2].bst_parts = parts;
+            } else if (xab) {
+                return ERR_SET(err, CL_ERR_INTERNAL,
+                               "network: op %d, a separable pair reading through a batch norm, "
+                               "not taken by the %s backend's fused forward", i, be->name);
             } else {
                 st = stats_for(net, i, 1, train);
                 parts = st && be->conv_stats_parts
@@ -927,7 +996,14 @@ int net_forward_queued(cl_net *net, int n, int train, cl_err *err)
             float *bs = net->state + nd->s_off;
             int c = vx.c;
             tview y2 = nd->y2 >= 0 ? net_view(net, net->act, nd->y2, n) : no_view;
-            if (train && nd->bst_parts && be->bn_fwd_parts)
+            if (nd->bnin) {   /* the scale and shift for the pair after it */
+                if (train && !nd->bst_parts)
+                    return ERR_SET(err, CL_ERR_INTERNAL,
+                                   "network: op %d, a batch norm the pair after it applies, "
+                                   "without the statistics of its input", i);
+                be->bn_affine(be, &nd->u.bn, vx, train, net->bst + nd->bst_off, nd->bst_parts, p,
+                              p + c, bs + 2 * c, bs + 3 * c, bs, bs + c, net->bab + nd->bab_off);
+            } else if (train && nd->bst_parts && be->bn_fwd_parts)
                 be->bn_fwd_parts(be, &nd->u.bn, vx, net->bst + nd->bst_off, nd->bst_parts, p,
                                  p + c, bs + 2 * c, bs + 3 * c, bs, bs + c, vy, nd->acc,
                                  sscale_of(net, nd), y2, nd->acc2);
@@ -1017,6 +1093,8 @@ int net_backward_queued(cl_net *net, cl_err *err)
         tview vx = net_view(net, net->act, nd->x, n);
         tview dy = net_view(net, net->grad, nd->y, n), dx = net_view(net, net->grad, nd->x, n);
         float *p = net->params + nd->p_off, *g = net->pgrad + nd->p_off;
+        /* x a batch norm's output, never written: from its input (sepb) */
+        const float *xab = nd->xbn >= 0 ? net->bab + net->nodes[nd->xbn].bab_off : NULL;
         double t0 = net->prof_bwd ? cl_now() : 0.0;
         /* the second half of a pair whose backward runs at the first:
          * only its filter gradient here */
@@ -1027,6 +1105,8 @@ int net_backward_queued(cl_net *net, cl_err *err)
         case NODE_CONV:
             if (nd->sepb) {   /* this pair's backward at once, dmid on chip */
                 const net_node *pw = nd + 1;
+                if (xab)
+                    vx = net_view(net, net->act, net->nodes[nd->xbn].x, n);
                 /* the batch norm before it, whose dy it writes: with the
                  * sums of dy that one's backward needs, where it takes them */
                 net_node *bn = i > 0 && nd[-1].bbst ? &net->nodes[i - 1] : NULL;
@@ -1034,13 +1114,13 @@ int net_backward_queued(cl_net *net, cl_err *err)
                              ? be->sep_bwd_stats_parts(be, &nd->u.conv, &pw->u.conv, n, vx.h, vx.w)
                              : 0;
                 if (bp)
-                    be->sep_bwd_stats(be, &nd->u.conv, &pw->u.conv, vx, p,
+                    be->sep_bwd_stats(be, &nd->u.conv, &pw->u.conv, vx, xab, p,
                                       net_view(net, net->grad, pw->y, n), net->params + pw->p_off,
                                       dx, g, nd->sepb == 2 ? net->pgrad + pw->p_off : NULL,
                                       net_view(net, net->act, bn->x, n),
                                       net->state + bn->s_off + 2 * vx.c, net->bst + bn->bbst_off);
                 else
-                    be->sep_bwd(be, &nd->u.conv, &pw->u.conv, vx, p,
+                    be->sep_bwd(be, &nd->u.conv, &pw->u.conv, vx, xab, p,
                                 net_view(net, net->grad, pw->y, n), net->params + pw->p_off, dx,
                                 nd->dx_acc, g, nd->sepb == 2 ? net->pgrad + pw->p_off : NULL);
                 if (bn)
@@ -1195,8 +1275,10 @@ static void node_class(const cl_net *net, const net_node *nd, char *out, size_t 
                  vx->h);
         break;
     }
-    case NODE_BN:   /* with an identity folded in, a class of its own */
-        snprintf(out, cap, "batch norm%s @%d", nd->y2 >= 0 ? " + identity" : "", vx->h);
+    case NODE_BN:   /* with an identity folded in, or applied by the pair
+                     * after it, a class of its own */
+        snprintf(out, cap, "batch norm%s @%d",
+                 nd->y2 >= 0 ? " + identity" : nd->bnin ? " in the next op" : "", vx->h);
         break;
     case NODE_POOL:   /* twins a class of their own */
         snprintf(out, cap, "%s pool %dx%d s%d%s @%d", nd->u.pool.kind == POOL_MAX ? "max" : "avg",
@@ -1236,7 +1318,9 @@ static void node_bytes(const cl_net *net, const net_node *nd, int n, double *fwd
         const net_value *vz = &net->vals[nd[1].y];
         *bwd = 4.0 * n * vz->c * vz->h * vz->w + x + dx + 2 * p +
                4.0 * (double)nd[1].p_len * (nd->sepb == 2 ? 2 : 1);
-        if (nd > net->nodes && nd[-1].bbst_parts)   /* the batch norm's input, for its sums */
+        /* the batch norm's input, for its sums (x itself when the pair
+         * reads through that batch norm) */
+        if (nd > net->nodes && nd[-1].bbst_parts && nd->xbn < 0)
             *bwd += x;
         return;
     }
@@ -1249,6 +1333,8 @@ static void node_bytes(const cl_net *net, const net_node *nd, int n, double *fwd
                        * identity folded in, y2 written (or added to) and its
                        * gradient read */
         *bwd = y + x + dx + 2 * p;
+        if (nd->bnin)   /* forward: its scale and shift alone, from sums given */
+            *fwd = p;
         if (nd->y2 >= 0) {
             *fwd += y * (nd->acc2 ? 2 : 1);
             *bwd += y;
@@ -1315,6 +1401,14 @@ int net_identity_folds(const cl_net *net)
     int k = 0;
     for (int i = 0; i < net->n_nodes; i++)
         k += net->nodes[i].y2 >= 0;
+    return k;
+}
+
+int net_bn_applied(const cl_net *net)
+{
+    int k = 0;
+    for (int i = 0; i < net->n_nodes; i++)
+        k += net->nodes[i].bnin;
     return k;
 }
 

@@ -16,7 +16,10 @@
  * that batch norm (a second output, written as it writes its own), unless
  * CELLAR_IDENTITY=copy, and two like pools of one input into one output
  * (NASNet-A's avg_pool_3x3(0) avg_pool_3x3(0) add) into one pool scaled by
- * the sum of their drop-path scales, unless CELLAR_TWINS=apart.
+ * the sum of their drop-path scales, unless CELLAR_TWINS=apart; where the
+ * backend offers it (bn_affine), a batch norm between a separable op's
+ * two layers is applied by the second as it reads, unless
+ * CELLAR_BN_APPLY=apart.
  *
  * Builder calls never fail on their own: the first misuse (a shape that
  * does not fit) is kept as the network's error and net_plan() returns it,
@@ -72,6 +75,17 @@ typedef struct net_node {
     long bbst_off;
     int bbst_parts;  /* the last backward: how many partial sums the pair
                       * took (0: none, the batch norm takes its own) */
+    int bnin;        /* set by net_plan: a batch norm (with bst) whose output
+                      * only the separable pair after it reads, and which
+                      * that pair applies as it reads its input (be->sep_fwd's
+                      * and sep_bwd's xab; unless CELLAR_BN_APPLY=apart): its
+                      * forward gives only each channel's scale and shift
+                      * (be->bn_affine, at net->bab + bab_off), its output
+                      * never written; its backward as ever */
+    long bab_off;
+    int xbn;         /* set by net_plan: a convolution (the first of a pair)
+                      * whose input is batch norm xbn's output (bnin), read
+                      * through it from that batch norm's input; -1: none */
     long p_off;      /* parameters: conv W; bn gamma, beta; linear W, b */
     long p_len;
     long s_off;      /* bn: running mean, running var, saved mean, saved 1/std */
@@ -115,6 +129,7 @@ typedef struct cl_net {
     float *path_host;       /* the same, drawn in host memory */
     int *twin_pairs;        /* [n_twins][2]: the paths each sum row adds (backend memory) */
     double *bst;            /* the batch-norm statistics convolutions take (bst) */
+    float *bab;             /* the scales and shifts of batch norms a pair applies (bnin) */
     int *labels;            /* [max_batch] */
     float *loss_dev;
     int *correct_dev;
@@ -260,6 +275,9 @@ size_t net_memory(const cl_net *net);
 double net_flops(const cl_net *net);
 /* identity ops net_plan folded into batch norms (see CELLAR_IDENTITY) */
 int net_identity_folds(const cl_net *net);
+/* batch norms the separable pair after them applies (bnin; see
+ * CELLAR_BN_APPLY) */
+int net_bn_applied(const cl_net *net);
 /* pools standing for two (net_plan's twins) */
 int net_twin_pools(const cl_net *net);
 tview net_view(const cl_net *net, const float *arena, int value, int n);

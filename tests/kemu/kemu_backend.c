@@ -138,11 +138,12 @@ static void kb_conv_fwd_stats(cl_backend *be, const conv_desc *d, tview x, const
 }
 
 static int kb_sep_fwd(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
-                      const float *wd, tview mid, const float *wp, tview y, double *stats)
+                      const float *xab, const float *wd, tview mid, const float *wp, tview y,
+                      double *stats)
 {
     if (!k_sep_takes(dd, pd, x.h, x.w))
         return 0;
-    check(be, k_sep_fwd(NULL, dd, pd, x, NULL, wd, mid, wp, y, stats), "separable forward");
+    check(be, k_sep_fwd(NULL, dd, pd, x, xab, wd, mid, wp, y, stats), "separable forward");
     return 1;
 }
 
@@ -165,8 +166,8 @@ static int kb_sep_prepare(cl_backend *be, const conv_desc *dd, const conv_desc *
 }
 
 static void kb_sep_bwd_run(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
-                           const float *wd, tview dy, const float *wp, tview dx, int acc,
-                           float *dwd, float *dwp, const k_bnsums *bn)
+                           const float *xab, const float *wd, tview dy, const float *wp,
+                           tview dx, int acc, float *dwd, float *dwp, const k_bnsums *bn)
 {
     kb_state *s = kb(be);
     size_t floats = (size_t)k_sep_bwd_part_floats(dd, pd, x.n, x.h, x.w, s->sms, 1);
@@ -175,16 +176,16 @@ static void kb_sep_bwd_run(cl_backend *be, const conv_desc *dd, const conv_desc 
         return;
     }
     check(be,
-          k_sep_bwd(NULL, dd, pd, x, NULL, wd, dy, wp, dx, acc, s->sms, s->part, dwd, NULL,
+          k_sep_bwd(NULL, dd, pd, x, xab, wd, dy, wp, dx, acc, s->sms, s->part, dwd, NULL,
                     s->part + floats, dwp, NULL, bn),
           bn ? "separable backward with batch-norm sums" : "separable backward");
 }
 
 static void kb_sep_bwd(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
-                       const float *wd, tview dy, const float *wp, tview dx, int acc, float *dwd,
-                       float *dwp)
+                       const float *xab, const float *wd, tview dy, const float *wp, tview dx,
+                       int acc, float *dwd, float *dwp)
 {
-    kb_sep_bwd_run(be, dd, pd, x, wd, dy, wp, dx, acc, dwd, dwp, NULL);
+    kb_sep_bwd_run(be, dd, pd, x, xab, wd, dy, wp, dx, acc, dwd, dwp, NULL);
 }
 
 static int kb_sep_bwd_stats_parts(cl_backend *be, const conv_desc *dd, const conv_desc *pd,
@@ -195,11 +196,12 @@ static int kb_sep_bwd_stats_parts(cl_backend *be, const conv_desc *dd, const con
 }
 
 static void kb_sep_bwd_stats(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
-                             const float *wd, tview dy, const float *wp, tview dx, float *dwd,
-                             float *dwp, tview bx, const float *bmean, double *stats)
+                             const float *xab, const float *wd, tview dy, const float *wp,
+                             tview dx, float *dwd, float *dwp, tview bx, const float *bmean,
+                             double *stats)
 {
     k_bnsums bn = {bx, bmean, stats};
-    kb_sep_bwd_run(be, dd, pd, x, wd, dy, wp, dx, 0, dwd, dwp, &bn);
+    kb_sep_bwd_run(be, dd, pd, x, xab, wd, dy, wp, dx, 0, dwd, dwp, &bn);
 }
 
 static void kb_conv_bwd_data(cl_backend *be, const conv_desc *d, tview x, const float *w,
@@ -263,6 +265,21 @@ static void kb_bn_fwd_train(cl_backend *be, const bn_desc *d, tview x, const flo
                                run_mean, run_var, y, acc, sscale, y2, acc2, bn_parts(s, x),
                                s->bn_part),
           "batch norm (training)");
+}
+
+static void kb_bn_affine(cl_backend *be, const bn_desc *d, tview x, int train,
+                         const double *stats, int parts, const float *gamma, const float *beta,
+                         float *save_mean, float *save_rstd, float *run_mean, float *run_var,
+                         float *ab)
+{
+    if (!train)
+        check(be, k_bn_affine_eval(NULL, d->eps, x.c, gamma, beta, run_mean, run_var, ab),
+              "batch norm scale and shift (evaluation)");
+    else
+        check(be,
+              k_bn_affine_parts(NULL, d->eps, d->momentum, x, gamma, beta, save_mean, save_rstd,
+                                run_mean, run_var, parts, stats, ab),
+              "batch norm scale and shift (training, statistics given)");
 }
 
 static void kb_bn_fwd_parts(cl_backend *be, const bn_desc *d, tview x, const double *stats,
@@ -442,6 +459,7 @@ static const cl_backend kb_table = {
     .sep_bwd_stats = kb_sep_bwd_stats,
     .bn_fwd_train = kb_bn_fwd_train,
     .bn_fwd_parts = kb_bn_fwd_parts,
+    .bn_affine = kb_bn_affine,
     .bn_fwd_eval = kb_bn_fwd_eval,
     .bn_bwd = kb_bn_bwd,
     .bn_bwd_parts = kb_bn_bwd_parts,

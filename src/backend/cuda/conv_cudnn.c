@@ -1178,7 +1178,8 @@ int cuda_sep_on(const cuda_state *s, int dir)
 }
 
 int cuda_sep_fwd(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
-                 const float *wd, tview mid, const float *wp, tview y, double *stats)
+                 const float *xab, const float *wd, tview mid, const float *wp, tview y,
+                 double *stats)
 {
     cuda_state *s = cuda_of(be);
     const char *what = "separable convolution kernel (depthwise and pointwise forward)";
@@ -1193,7 +1194,7 @@ int cuda_sep_fwd(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview
                      dd->kh, dd->kw, dd->cin, pd->cout, x.h, x.w);
         return 1;
     }
-    if (RT_OK(s, k_sep_fwd(s->stream, dd, pd, x, NULL, wd, mid, wp, y, stats), what))
+    if (RT_OK(s, k_sep_fwd(s->stream, dd, pd, x, xab, wd, mid, wp, y, stats), what))
         cuda_after_op(s, what);
     return 1;
 }
@@ -1237,8 +1238,8 @@ int cuda_sep_prepare(cl_backend *be, const conv_desc *dd, const conv_desc *pd, i
 }
 
 static void sep_bwd_run(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
-                        const float *wd, tview dy, const float *wp, tview dx, int acc, float *dwd,
-                        float *dwp, const k_bnsums *bn)
+                        const float *xab, const float *wd, tview dy, const float *wp, tview dx,
+                        int acc, float *dwd, float *dwp, const k_bnsums *bn)
 {
     cuda_state *s = cuda_of(be);
     const char *what = bn ? "separable convolution kernel (backward, batch-norm sums)"
@@ -1260,7 +1261,7 @@ static void sep_bwd_run(cl_backend *be, const conv_desc *dd, const conv_desc *pd
     part_room(s, 2);
     part = part_at(s, 0, &later);
     ppart = part_at(s, 1, &plater);
-    if (RT_OK(s, k_sep_bwd(s->stream, dd, pd, x, NULL, wd, dy, wp, dx, acc, s->sms, part, dwd, later,
+    if (RT_OK(s, k_sep_bwd(s->stream, dd, pd, x, xab, wd, dy, wp, dx, acc, s->sms, part, dwd, later,
                            ppart, dwp, dwp ? plater : NULL, bn),
               what)) {
         parts_taken(s, later, dwp ? plater : NULL);
@@ -1269,10 +1270,10 @@ static void sep_bwd_run(cl_backend *be, const conv_desc *dd, const conv_desc *pd
 }
 
 void cuda_sep_bwd(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
-                  const float *wd, tview dy, const float *wp, tview dx, int acc, float *dwd,
-                  float *dwp)
+                  const float *xab, const float *wd, tview dy, const float *wp, tview dx, int acc,
+                  float *dwd, float *dwp)
 {
-    sep_bwd_run(be, dd, pd, x, wd, dy, wp, dx, acc, dwd, dwp, NULL);
+    sep_bwd_run(be, dd, pd, x, xab, wd, dy, wp, dx, acc, dwd, dwp, NULL);
 }
 
 /* the sums of dy the batch norm before the pair needs for its backward,
@@ -1288,8 +1289,8 @@ int cuda_sep_bwd_stats_parts(cl_backend *be, const conv_desc *dd, const conv_des
 }
 
 void cuda_sep_bwd_stats(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
-                        const float *wd, tview dy, const float *wp, tview dx, float *dwd,
-                        float *dwp, tview bx, const float *bmean, double *stats)
+                        const float *xab, const float *wd, tview dy, const float *wp, tview dx,
+                        float *dwd, float *dwp, tview bx, const float *bmean, double *stats)
 {
     cuda_state *s = cuda_of(be);
     k_bnsums bn = {bx, bmean, stats};
@@ -1302,7 +1303,7 @@ void cuda_sep_bwd_stats(cl_backend *be, const conv_desc *dd, const conv_desc *pd
                      dd->kh, dd->kw, dd->cin, pd->cout, x.n, x.h, x.w);
         return;
     }
-    sep_bwd_run(be, dd, pd, x, wd, dy, wp, dx, 0, dwd, dwp, &bn);
+    sep_bwd_run(be, dd, pd, x, xab, wd, dy, wp, dx, 0, dwd, dwp, &bn);
 }
 
 /* be->conv_choices: a line for each convolution whose ways were timed */

@@ -405,6 +405,23 @@ static void cuda_bn_fwd_train(cl_backend *be, const bn_desc *d, tview x, const f
            "batch norm (training) kernel");
 }
 
+static void cuda_bn_affine(cl_backend *be, const bn_desc *d, tview x, int train,
+                           const double *stats, int parts, const float *gamma, const float *beta,
+                           float *save_mean, float *save_rstd, float *run_mean, float *run_var,
+                           float *ab)
+{
+    cuda_state *s = cuda_of(be);
+    if (s->failed || x.c <= 0)
+        return;
+    if (!train)
+        LAUNCH(s, k_bn_affine_eval(s->stream, d->eps, x.c, gamma, beta, run_mean, run_var, ab),
+               "batch norm scale and shift (evaluation) kernel");
+    else
+        LAUNCH(s, k_bn_affine_parts(s->stream, d->eps, d->momentum, x, gamma, beta, save_mean,
+                                    save_rstd, run_mean, run_var, parts, stats, ab),
+               "batch norm scale and shift (training, statistics given) kernel");
+}
+
 static void cuda_bn_fwd_parts(cl_backend *be, const bn_desc *d, tview x, const double *stats,
                               int parts, const float *gamma, const float *beta, float *save_mean,
                               float *save_rstd, float *run_mean, float *run_var, tview y, int acc,
@@ -868,6 +885,7 @@ static const cl_backend cuda_table = {
     .sep_bwd_stats = cuda_sep_bwd_stats,
     .bn_fwd_train = cuda_bn_fwd_train,
     .bn_fwd_parts = cuda_bn_fwd_parts,
+    .bn_affine = cuda_bn_affine,
     .bn_fwd_eval = cuda_bn_fwd_eval,
     .bn_bwd = cuda_bn_bwd,
     .bn_bwd_parts = cuda_bn_bwd_parts,
