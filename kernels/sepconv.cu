@@ -20,7 +20,8 @@
  * pixels added in float (k_warp_fold16), the warps and the images in
  * double, into stats[(part * C + c) * 2 + 0 or 1], part = the block's
  * number (blockIdx.y * bands + blockIdx.x).  Only where a group of
- * output channels' pixels are whole warps (k_sep_stats_parts).
+ * output channels' pixels are whole warps (k_sep_stats_parts; a band's
+ * rows are chosen so, where that takes no more bands).
  *
  * Sums: a depthwise output adds its taps in the order of dw_fwd_at
  * (conv_math.h; the padding adds zeros), a pointwise output its input
@@ -69,6 +70,14 @@ static int sep_plan(int K, int S, int D, int oh, int ow, int cout, sep_shape *sh
         R--;
     if (SEP_CC * ((long)(R - 1) * S + span) * tw > SEP_XF)
         return 0;
+    /* as many bands with fewer rows each, where that makes a band's
+     * pixels whole warps (what the statistics need: 16 rows of 16 in 3
+     * bands of 6 rather than of 7), the bands no fewer and no larger */
+    for (int r = R; r >= 1 && (oh + r - 1) / r == (oh + R - 1) / R; r--)
+        if (r * ow % 32 == 0) {
+            R = r;
+            break;
+        }
     sh->R = R;
     sh->bands = (oh + R - 1) / R;
     sh->ng = ng;
