@@ -52,6 +52,27 @@ static __device__ __forceinline__ void dwt_copy_row_bn(float *t, const float *pl
     }
 }
 
+/* dwt_copy_tiles' values of the planes put through a batch norm's scale
+ * and shift, then ReLU when relu (the padding left zero) */
+static __device__ __forceinline__ void dwt_bn_tiles(float *t, int per, int cc, int th, int tw,
+                                               int iy0, int h, int w, int pad, int relu,
+                                               const float *sa, const float *sb)
+{
+    int lane = (int)(threadIdx.x & 31), warp = (int)(threadIdx.x >> 5);
+    int nw = (int)(blockDim.x >> 5);
+    for (int row = warp; row < cc * th; row += nw) {
+        int i = row / th, ty = row - i * th, iy = iy0 + ty;
+        float *tr = t + i * per + ty * tw, a = sa[i], b = sb[i];
+        if (iy < 0 || iy >= h)
+            continue;
+        for (int tx = lane; tx < tw; tx += 32) {
+            int ix = tx - pad;
+            if (ix >= 0 && ix < w)
+                tr[tx] = dw_relu(fmaf(a, tr[tx], b), relu);
+        }
+    }
+}
+
 /* cc tiles of th x tw (tile i at t + i * per, per = th * tw) from rows
  * iy0.. of cc h x w planes (plane i at planes + i * ps), read through
  * ReLU when relu (with sa, else NULL: through a batch norm's scale and
@@ -86,17 +107,7 @@ static __device__ __forceinline__ void dwt_copy_tiles(float *t, int per, const f
     __pipeline_commit();
     __pipeline_wait_prior(0);
     if (sa)
-        for (int row = warp; row < cc * th; row += nw) {
-            int i = row / th, ty = row - i * th, iy = iy0 + ty;
-            float *tr = t + i * per + ty * tw, a = sa[i], b = sb[i];
-            if (iy < 0 || iy >= h)
-                continue;
-            for (int tx = lane; tx < tw; tx += 32) {
-                int ix = tx - pad;
-                if (ix >= 0 && ix < w)
-                    tr[tx] = dw_relu(fmaf(a, tr[tx], b), relu);
-            }
-        }
+        dwt_bn_tiles(t, per, cc, th, tw, iy0, h, w, pad, relu, sa, sb);
     else if (relu)
         for (int row = warp; row < cc * th; row += nw) {
             int i = row / th, ty = row - i * th;

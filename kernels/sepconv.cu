@@ -91,11 +91,14 @@ static int sep_plan(int K, int S, int D, int oh, int ow, int cout, sep_shape *sh
     return 1;
 }
 
-/* block (band, image): see the top of the file */
-template <int KSD>   /* K*100 + S*10 + D, as dwconv.cu's tiled kernels */
-static __global__ void __launch_bounds__(SEP_PIX)
-    sep_fwd_k(tview x, const float *wd, int pad, int relu, const float *xab, tview mid,
-              const float *wp, tview y, sep_shape sh, double *stats)
+/* block (band, image): see the top of the file; BN: x read through the
+ * batch norm xab (a kernel of its own, sep_fwd_bn_k, so that sep_fwd_k's
+ * registers are as without it) */
+template <int KSD, int BN>   /* K*100 + S*10 + D, as dwconv.cu's tiled kernels */
+static __device__ __forceinline__ void sep_fwd_body(tview x, const float *wd, int pad, int relu,
+                                                    const float *xab, tview mid,
+                                                    const float *wp, tview y, sep_shape sh,
+                                                    double *stats)
 {
     enum { K = KSD / 100, S = KSD / 10 % 10, D = KSD % 10 };
     enum { SEG = (SEP_V - 1) * S + (K - 1) * D + 1 };   /* what a filter row spans */
@@ -124,7 +127,7 @@ static __global__ void __launch_bounds__(SEP_PIX)
             __syncthreads();   /* the last chunk's readers are done */
             /* the chunk's input bands, through ReLU */
             dwt_copy_tiles(xs, per, xi + (long)c0 * hw, hw, cc, sh.th, sh.tw, iy0, x.h, x.w, pad,
-                           relu, xab ? xab + c0 : NULL, xab ? xab + x.c + c0 : NULL);
+                           relu, BN ? xab + c0 : NULL, BN ? xab + x.c + c0 : NULL);
             for (int j = t; j < cc * K * K; j += blockDim.x)
                 kw[j] = wd[(long)c0 * K * K + j];
             /* consecutive threads read consecutive input channels of one
@@ -216,6 +219,22 @@ static __global__ void __launch_bounds__(SEP_PIX)
     }
 }
 
+template <int KSD>
+static __global__ void __launch_bounds__(SEP_PIX)
+    sep_fwd_k(tview x, const float *wd, int pad, int relu, tview mid, const float *wp, tview y,
+              sep_shape sh, double *stats)
+{
+    sep_fwd_body<KSD, 0>(x, wd, pad, relu, NULL, mid, wp, y, sh, stats);
+}
+
+template <int KSD>
+static __global__ void __launch_bounds__(SEP_PIX)
+    sep_fwd_bn_k(tview x, const float *wd, int pad, int relu, const float *xab, tview mid,
+                 const float *wp, tview y, sep_shape sh, double *stats)
+{
+    sep_fwd_body<KSD, 1>(x, wd, pad, relu, xab, mid, wp, y, sh, stats);
+}
+
 /* what both directions' kernels take of a pair: a depthwise half of the
  * tiles' shapes, then 1x1 at stride 1 reading its output as it is, on
  * h x w planes (the output channels are each kernel's to check) */
@@ -266,11 +285,17 @@ cudaError_t k_sep_fwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd,
         return cudaSuccess;
     threads = (sh.ng * sh.pix + 31) / 32 * 32;
     g = dim3((unsigned)sh.bands, (unsigned)(x.n < 65535 ? x.n : 65535), 1);
-#define SEP(KSD) \
-    K_LAUNCH(sep_fwd_k<KSD>, g, threads, st)                                                      \
+#define SEP(KSD)                                                                                   \
+    K_LAUNCH(sep_fwd_k<KSD>, g, threads, st)(x, wd, dd->ph, dd->relu_in, mid, wp, y, sh, stats)
+#define SEPBN(KSD)                                                                                 \
+    K_LAUNCH(sep_fwd_bn_k<KSD>, g, threads, st)                                                   \
     (x, wd, dd->ph, dd->relu_in, xab, mid, wp, y, sh, stats)
-    DWT_DISPATCH(ksd, SEP)   /* sep_shape_of has checked K, stride and dilation */
+    if (xab)
+        DWT_DISPATCH(ksd, SEPBN)   /* sep_shape_of has checked K, stride and dilation */
+    else
+        DWT_DISPATCH(ksd, SEP)
 #undef SEP
+#undef SEPBN
     return cudaGetLastError();
 }
 
@@ -414,15 +439,31 @@ static __device__ K_NOINLINE void sepb_bn_sums(const float *o, const float *b, f
     }
 }
 
+/* the trip's tiles of channels c0.. (cc of C) as sep_bwd_k copies them,
+ * through the batch norm of scale and shift xab */
+static __device__ __forceinline__ void sepb_rows_bn(float *xs, int per, const float *xi, int hw,
+                                                int c0, int cc, int C, int th, int tw, int iy0,
+                                                int H, int W, int pad, int relu,
+                                                const float *xab)
+{
+    int warp = (int)(threadIdx.x >> 5), nw = (int)(blockDim.x >> 5);
+    for (int row = warp; row < cc * th; row += nw) {
+        int i = row / th, ty = row - i * th;
+        dwt_copy_row_bn(xs + i * per + ty * tw, xi + (long)(c0 + i) * hw, iy0 + ty, H, W, tw,
+                        pad, relu, xab[c0 + i], xab[C + c0 + i]);
+    }
+}
+
 /* block (band * ncg + group, image): see above.  dwo: the filter
  * gradient's partial sums, [(image * bands + band) * C + channel][K*K]
  * (with one image and one band, the gradient itself); dpo (NULL: not
  * asked for) the pointwise filter gradient's, [image * bands + band][CO][C] */
-template <int KD>   /* K*10 + D */
-static __global__ void __launch_bounds__(SEPB_THREADS)
-    sep_bwd_k(tview x, const float *wd, int pad, int relu, const float *xab, tview dy,
-              const float *wp, tview dx, int acc, float *dwo, float *dpo, tview bx,
-              const float *bmean, double *bst, sepb_shape sh)
+template <int KD, int BN>   /* K*10 + D; BN as for sep_fwd_body */
+static __device__ __forceinline__ void sep_bwd_body(tview x, const float *wd, int pad, int relu,
+                                                    const float *xab, tview dy, const float *wp,
+                                                    tview dx, int acc, float *dwo, float *dpo,
+                                                    tview bx, const float *bmean, double *bst,
+                                                    sepb_shape sh)
 {
     enum { K = KD / 10, D = KD % 10, KK = K * K };
     __shared__ float xs[SEPB_TF];                  /* relu(x), [channel][th][tw] */
@@ -441,15 +482,14 @@ static __global__ void __launch_bounds__(SEPB_THREADS)
     for (int c0 = grp * SEP_CC; c0 < C; c0 += sh.ncg * SEP_CC) {
         int cc = C - c0 < SEP_CC ? C - c0 : SEP_CC;
         __syncthreads();   /* the last trip's tiles are read */
-        for (int row = warp; row < cc * sh.th; row += nw) {
-            int i = row / sh.th, ty = row - i * sh.th;
-            if (xab)
-                dwt_copy_row_bn(xs + i * per + ty * sh.tw, xi + (long)(c0 + i) * hw, iy0 + ty, H,
-                                W, sh.tw, pad, relu, xab[c0 + i], xab[C + c0 + i]);
-            else
+        if (BN)
+            sepb_rows_bn(xs, per, xi, hw, c0, cc, C, sh.th, sh.tw, iy0, H, W, pad, relu, xab);
+        else
+            for (int row = warp; row < cc * sh.th; row += nw) {
+                int i = row / sh.th, ty = row - i * sh.th;
                 dwt_copy_row(xs + i * per + ty * sh.tw, xi + (long)(c0 + i) * hw, iy0 + ty, H, W,
                              sh.tw, pad, relu, 1);
-        }
+            }
         for (int j = t; j < cc * KK; j += blockDim.x) {
             int i = j / KK, tap = j - i * KK;
             wf[j] = wd[(long)(c0 + i) * KK + (KK - 1 - tap)];
@@ -589,6 +629,24 @@ static __global__ void __launch_bounds__(SEPB_THREADS)
     }
 }
 
+template <int KD>
+static __global__ void __launch_bounds__(SEPB_THREADS)
+    sep_bwd_k(tview x, const float *wd, int pad, int relu, tview dy, const float *wp, tview dx,
+              int acc, float *dwo, float *dpo, tview bx, const float *bmean, double *bst,
+              sepb_shape sh)
+{
+    sep_bwd_body<KD, 0>(x, wd, pad, relu, NULL, dy, wp, dx, acc, dwo, dpo, bx, bmean, bst, sh);
+}
+
+template <int KD>
+static __global__ void __launch_bounds__(SEPB_THREADS)
+    sep_bwd_bn_k(tview x, const float *wd, int pad, int relu, const float *xab, tview dy,
+                 const float *wp, tview dx, int acc, float *dwo, float *dpo, tview bx,
+                 const float *bmean, double *bst, sepb_shape sh)
+{
+    sep_bwd_body<KD, 1>(x, wd, pad, relu, xab, dy, wp, dx, acc, dwo, dpo, bx, bmean, bst, sh);
+}
+
 /* the pair k_sep_bwd takes, and its band (sh may be NULL) */
 static int sepb_shape_of(const conv_desc *dd, const conv_desc *pd, int n, int h, int w, int sms,
                          sepb_shape *sh)
@@ -656,11 +714,17 @@ cudaError_t k_sep_bwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd,
     if (parts > 1 && (!part || (dwp && !ppart)))
         return cudaErrorInvalidValue;
     g = dim3((unsigned)(sh.bands * sh.ncg), (unsigned)x.n, 1);
+#define SEPB_ARGS                                                                                  \
+    dy, wp, dx, acc, parts > 1 ? part : dwd, !dwp ? NULL : parts > 1 ? ppart : dwp,            \
+        bn ? bn->x : x, bn ? bn->mean : NULL, bn ? bn->part : NULL, sh
 #define SEPB(KD)                                                                                   \
-    K_LAUNCH(sep_bwd_k<KD>, g, SEPB_THREADS, st)                                                  \
-    (x, wd, dd->ph, dd->relu_in, xab, dy, wp, dx, acc, parts > 1 ? part : dwd,                  \
-     !dwp ? NULL : parts > 1 ? ppart : dwp, bn ? bn->x : x, bn ? bn->mean : NULL,               \
-     bn ? bn->part : NULL, sh)
+    do {                                                                                           \
+        if (xab)                                                                                   \
+            K_LAUNCH(sep_bwd_bn_k<KD>, g, SEPB_THREADS, st)                                       \
+            (x, wd, dd->ph, dd->relu_in, xab, SEPB_ARGS);                                        \
+        else                                                                                       \
+            K_LAUNCH(sep_bwd_k<KD>, g, SEPB_THREADS, st)(x, wd, dd->ph, dd->relu_in, SEPB_ARGS);  \
+    } while (0)
     switch (kd) {   /* sepb_shape_of has checked K and dilation */
     case 31: SEPB(31); break;
     case 32: SEPB(32); break;
@@ -670,6 +734,7 @@ cudaError_t k_sep_bwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd,
     default: SEPB(72); break;
     }
 #undef SEPB
+#undef SEPB_ARGS
     if ((e = cudaGetLastError()) != cudaSuccess ||
         (e = k_parts_finish(st, (long)dd->cin * dd->kh * dd->kh, parts, part, dwd, later)) !=
             cudaSuccess ||

@@ -505,8 +505,9 @@ static void test_sep(const char *name, conv_desc dd, int cout, int n, int h, int
                 same_view(what, midk, mid, TOL);
                 snprintf(what, sizeof what, "%s: pointwise output%s", name, how);
                 same_view(what, yk, y, TOL);
-                CHECK(!strncmp(kemu_recent_op(0), "sep_fwd_k<", 10), "%s: ran %s", what,
-                      kemu_recent_op(0));
+                CHECK(!strncmp(kemu_recent_op(0), bn ? "sep_fwd_bn_k<" : "sep_fwd_k<",
+                               bn ? 13 : 10),
+                      "%s: ran %s", what, kemu_recent_op(0));
                 if (!bn)
                     test_sep_stats(name, &dd, &pd, x, wd, wp, y);
             }
@@ -739,6 +740,9 @@ static void test_sepb(const char *name, conv_desc dd, int cout, int n, int h, in
                     snprintf(what, sizeof what, "%s: dx's sums for the batch norm before it%s",
                              name, how);
                     same_sums(what, bs, bp, bx, want, bm, NULL);
+                    CHECK(!strncmp(kemu_recent_op(floats ? 2 : 0),
+                                   bn_in ? "sep_bwd_bn_k<" : "sep_bwd_k<", bn_in ? 13 : 10),
+                          "%s: ran %s", what, kemu_recent_op(floats ? 2 : 0));
                 }
                 snprintf(what, sizeof what, "%s: batch-norm sums refused when adding into dx%s",
                          name, how);
