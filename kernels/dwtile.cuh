@@ -76,8 +76,9 @@ static __device__ __forceinline__ void dwt_bn_tiles(float *t, int per, int cc, i
 /* cc tiles of th x tw (tile i at t + i * per, per = th * tw) from rows
  * iy0.. of cc h x w planes (plane i at planes + i * ps), read through
  * ReLU when relu (with sa, else NULL: through a batch norm's scale and
- * shift first, relu?(fmaf(sa[i], x, sb[i])), as dwt_copy_row_bn), zero outside the planes (the tile's column tx is the
- * plane's column tx - pad): a warp to a row, as dwt_copy_row, but each
+ * shift first, relu?(fmaf(sa[i], x, sb[i])), as dwt_copy_row_bn), zero
+ * outside the planes (the tile's column tx is the plane's column tx -
+ * pad): a warp to a row, as dwt_copy_row, but each
  * value an asynchronous copy (cp.async: global to shared memory without
  * passing through registers), so that a warp starts its rows' copies one
  * after another and then waits once for all, before putting its own

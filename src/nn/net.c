@@ -521,7 +521,8 @@ static int plan_bn_in(cl_net *net, int max_batch, long *floats, cl_err *err)
             net->vals[c->y].parent >= 0)
             continue;
         for (int j = 0; j < net->n_nodes; j++)
-            readers += net->nodes[j].x == c->y || (j != i && values_meet(net, net->nodes[j].y, c->y));
+            readers += net->nodes[j].x == c->y ||
+                       (j != i && values_meet(net, net->nodes[j].y, c->y));
         for (int v = 0; v < net->n_vals; v++)
             readers += net->vals[v].parent == c->y;
         ok = readers == 1;
