@@ -289,6 +289,31 @@ static __device__ void bn_parts_total(const double *part, int parts, int c, doub
     *q = warp_sum(b);
 }
 
+/* From channel c's sum s and sum of squares q over m values: its scale
+ * *a = gamma rstd and shift *b = beta - mean gamma rstd (the statistics
+ * written when `write`, as bn_finish) */
+static __device__ void bn_scale_shift(double s, double q, int m, float eps, float mom, int c,
+                                      int write, const float *gamma, const float *beta,
+                                      float *save_mean, float *save_rstd, float *run_mean,
+                                      float *run_var, float *a, float *b)
+{
+    double mean = s / m, var = q / m - mean * mean;
+    float mf, rstd;
+    bn_finish(mean, var > 0.0 ? var : 0.0, m, eps, mom, c, write, save_mean, save_rstd, run_mean,
+              run_var, &mf, &rstd);
+    *a = gamma[c] * rstd;
+    *b = beta[c] - mf * *a;
+}
+
+/* evaluation: channel c's scale and shift from the running statistics */
+static __device__ __forceinline__ void bn_eval_ab(float eps, int c, const float *gamma,
+                                                  const float *beta, const float *run_mean,
+                                                  const float *run_var, float *a, float *b)
+{
+    *a = gamma[c] / sqrtf(run_var[c] + eps);
+    *b = beta[c] - run_mean[c] * *a;
+}
+
 /* The rest of a split forward once thread 0 holds channel blockIdx.x's
  * sum s and sum of squares q: its mean and 1/std (block (c, 0) writes
  * them and moves the running statistics), then range blockIdx.y of
@@ -300,14 +325,9 @@ static __device__ void bn_norm_range(double s, double q, float eps, float mom, t
                                      float *ab)
 {
     int c = blockIdx.x, hw = x.h * x.w, m = x.n * hw, i0, i1;
-    if (threadIdx.x == 0) {
-        double mean = s / m, var = q / m - mean * mean;
-        float mf, rstd;
-        bn_finish(mean, var > 0.0 ? var : 0.0, m, eps, mom, c, blockIdx.y == 0, save_mean,
-                  save_rstd, run_mean, run_var, &mf, &rstd);
-        ab[0] = gamma[c] * rstd;
-        ab[1] = beta[c] - mf * ab[0];
-    }
+    if (threadIdx.x == 0)
+        bn_scale_shift(s, q, m, eps, mom, c, blockIdx.y == 0, gamma, beta, save_mean, save_rstd,
+                       run_mean, run_var, &ab[0], &ab[1]);
     __syncthreads();
     bn_range(m, gridDim.y, &i0, &i1);
     bn_apply(x, y, (long)c * hw, hd, ab[0], ab[1], acc, sscale, y2, acc2, i0, i1);
@@ -372,14 +392,9 @@ static __global__ void bn_affine_parts_k(float eps, float mom, int m, const floa
     int c = blockIdx.x;
     double s, q;
     bn_parts_block_total(part, nparts, c, sh, &s, &q);
-    if (threadIdx.x == 0) {
-        double mean = s / m, var = q / m - mean * mean;
-        float mf, rstd;
-        bn_finish(mean, var > 0.0 ? var : 0.0, m, eps, mom, c, 1, save_mean, save_rstd, run_mean,
-                  run_var, &mf, &rstd);
-        ab[c] = gamma[c] * rstd;
-        ab[gridDim.x + c] = beta[c] - mf * ab[c];
-    }
+    if (threadIdx.x == 0)
+        bn_scale_shift(s, q, m, eps, mom, c, 1, gamma, beta, save_mean, save_rstd, run_mean,
+                       run_var, &ab[c], &ab[gridDim.x + c]);
 }
 
 /* evaluation: each channel's scale and shift from the running statistics,
@@ -388,11 +403,8 @@ static __global__ void bn_affine_eval_k(float eps, int C, const float *gamma, co
                                         const float *run_mean, const float *run_var, float *ab)
 {
     for (int c = (int)(blockIdx.x * blockDim.x + threadIdx.x); c < C;
-         c += (int)(gridDim.x * blockDim.x)) {
-        float a = gamma[c] / sqrtf(run_var[c] + eps);
-        ab[c] = a;
-        ab[C + c] = beta[c] - run_mean[c] * a;
-    }
+         c += (int)(gridDim.x * blockDim.x))
+        bn_eval_ab(eps, c, gamma, beta, run_mean, run_var, &ab[c], &ab[C + c]);
 }
 
 static __global__ void bn_bwd_sums_k(tview x, tview dy, tview dy2, const float *save_mean,
@@ -453,8 +465,8 @@ static __global__ void bn_bwd_parts_k(tview x, tview dy, const float *gamma,
     __shared__ float kk[3];
     double sdy, sdyx;
     bn_parts_block_total(part, nparts, blockIdx.x, sh, &sdy, &sdyx);
-    bn_bwd_range(sdy, sdyx, x, dy, tview{}, gamma, save_mean, save_rstd, sscale, dx, acc, dgamma, dbeta,
-                 hd, kk);
+    bn_bwd_range(sdy, sdyx, x, dy, tview{}, gamma, save_mean, save_rstd, sscale, dx, acc, dgamma,
+                 dbeta, hd, kk);
 }
 
 cudaError_t k_bn_fwd_train_split(cudaStream_t st, float eps, float momentum, tview x,
@@ -586,7 +598,8 @@ static __global__ void bn_fwd_eval_k(float eps, tview x, const float *gamma, con
         FOR_VALUES(j, per)
         {
             int c = k_div_q(dplane, j);
-            float a = gamma[c] / sqrtf(run_var[c] + eps), b = beta[c] - run_mean[c] * a;
+            float a, b;
+            bn_eval_ab(eps, c, gamma, beta, run_mean, run_var, &a, &b);
             float r = acc ? q[j] + (a * p[j] + b) : a * p[j] + b;
             q[j] = r;
             if (q2)

@@ -371,6 +371,21 @@ static int values_meet(const cl_net *net, int a, int b)
     return ra == rb && a0 < b1 && b0 < a1;
 }
 
+/* Environment variable name set to one of two words: *on 1 for yes (also
+ * when unset or empty), 0 for no; anything else refused naming both */
+static int env_switch(const char *name, const char *yes, const char *no, int *on, cl_err *err)
+{
+    const char *e = getenv(name);
+    *on = 1;
+    if (!e || !*e || !strcmp(e, yes))
+        return CL_OK;
+    if (!strcmp(e, no)) {
+        *on = 0;
+        return CL_OK;
+    }
+    return ERR_SET(err, CL_ERR_ARG, "%s: \"%s\" is not %s or %s", name, e, yes, no);
+}
+
 /* The batch norm an identity op (node i) may be folded into: the only
  * writer of the copy's input, overwriting it with no second output yet,
  * where that input has another reader (whose gradient the batch norm's
@@ -415,14 +430,10 @@ static int fold_into(const cl_net *net, int i, const unsigned char *gone)
  * their new order. */
 static int fold_identities(cl_net *net, cl_err *err)
 {
-    const char *e = getenv("CELLAR_IDENTITY");
     unsigned char *gone;
-    int k = 0;
-    if (e && *e && strcmp(e, "fold")) {
-        if (!strcmp(e, "copy"))
-            return CL_OK;
-        return ERR_SET(err, CL_ERR_ARG, "CELLAR_IDENTITY: \"%s\" is not fold or copy", e);
-    }
+    int k = 0, on, rc = env_switch("CELLAR_IDENTITY", "fold", "copy", &on, err);
+    if (rc || !on)
+        return rc;
     if (!(gone = calloc((size_t)net->n_nodes + 1, 1)))
         return ERR_SET(err, CL_ERR_NOMEM, "network: out of memory");
     for (int i = 0; i < net->n_nodes; i++) {
@@ -457,7 +468,7 @@ static int fold_identities(cl_net *net, cl_err *err)
  * output, adding: the two are one pool scaled by both paths' scales */
 static int twins(const net_node *a, const net_node *b)
 {
-    return a->kind == NODE_POOL && b->kind == NODE_POOL && !a->twin && a->x == b->x &&
+    return a->kind == NODE_POOL && b->kind == NODE_POOL && a->x == b->x &&
            a->y == b->y && b->acc && a->u.pool.kind == b->u.pool.kind &&
            a->u.pool.k == b->u.pool.k && a->u.pool.s == b->u.pool.s &&
            a->u.pool.p == b->u.pool.p && (a->path < 0) == (b->path < 0);
@@ -470,13 +481,9 @@ static int twins(const net_node *a, const net_node *b)
  * and its double are exact. */
 static int merge_twins(cl_net *net, cl_err *err)
 {
-    const char *e = getenv("CELLAR_TWINS");
-    int k = 0;
-    if (e && *e && strcmp(e, "merge")) {
-        if (!strcmp(e, "apart"))
-            return CL_OK;
-        return ERR_SET(err, CL_ERR_ARG, "CELLAR_TWINS: \"%s\" is not merge or apart", e);
-    }
+    int k = 0, on, rc = env_switch("CELLAR_TWINS", "merge", "apart", &on, err);
+    if (rc || !on)
+        return rc;
     for (int i = 0; i < net->n_nodes; i++) {
         net_node nd = net->nodes[i];
         if (i + 1 < net->n_nodes && twins(&nd, &net->nodes[i + 1])) {
@@ -503,19 +510,14 @@ static int merge_twins(cl_net *net, cl_err *err)
  * get 2 C floats of net->bab; *floats says how many in all. */
 static int plan_bn_in(cl_net *net, int max_batch, long *floats, cl_err *err)
 {
-    const char *e = getenv("CELLAR_BN_APPLY");
-    int on = 1;
-    if (e && *e && strcmp(e, "fused")) {
-        if (strcmp(e, "apart"))
-            return ERR_SET(err, CL_ERR_ARG, "CELLAR_BN_APPLY: \"%s\" is not fused or apart", e);
-        on = 0;
-    }
+    int on, rc = env_switch("CELLAR_BN_APPLY", "fused", "apart", &on, err);
     *floats = 0;
+    if (rc)
+        return rc;
     for (int i = 0; i < net->n_nodes; i++) {
         net_node *c = &net->nodes[i], *a = i + 2 < net->n_nodes ? c + 1 : NULL;
         int readers = 0, ok;
         c->bnin = 0;
-        c->xbn = -1;
         if (!on || c->kind != NODE_BN || !c->bst || c->path >= 0 || c->acc || c->y2 >= 0 || !a ||
             a->kind != NODE_CONV || !a->sep || a->sepb < 1 || a->x != c->y ||
             net->vals[c->y].parent >= 0)
