@@ -439,21 +439,6 @@ static __device__ K_NOINLINE void sepb_bn_sums(const float *o, const float *b, f
     }
 }
 
-/* the trip's tiles of channels c0.. (cc of C) as sep_bwd_k copies them,
- * through the batch norm of scale and shift xab */
-static __device__ __forceinline__ void sepb_rows_bn(float *xs, int per, const float *xi, int hw,
-                                                int c0, int cc, int C, int th, int tw, int iy0,
-                                                int H, int W, int pad, int relu,
-                                                const float *xab)
-{
-    int warp = (int)(threadIdx.x >> 5), nw = (int)(blockDim.x >> 5);
-    for (int row = warp; row < cc * th; row += nw) {
-        int i = row / th, ty = row - i * th;
-        dwt_copy_row_bn(xs + i * per + ty * tw, xi + (long)(c0 + i) * hw, iy0 + ty, H, W, tw,
-                        pad, relu, xab[c0 + i], xab[C + c0 + i]);
-    }
-}
-
 /* block (band * ncg + group, image): see above.  dwo: the filter
  * gradient's partial sums, [(image * bands + band) * C + channel][K*K]
  * (with one image and one band, the gradient itself); dpo (NULL: not
@@ -482,14 +467,15 @@ static __device__ __forceinline__ void sep_bwd_body(tview x, const float *wd, in
     for (int c0 = grp * SEP_CC; c0 < C; c0 += sh.ncg * SEP_CC) {
         int cc = C - c0 < SEP_CC ? C - c0 : SEP_CC;
         __syncthreads();   /* the last trip's tiles are read */
-        if (BN)
-            sepb_rows_bn(xs, per, xi, hw, c0, cc, C, sh.th, sh.tw, iy0, H, W, pad, relu, xab);
-        else
-            for (int row = warp; row < cc * sh.th; row += nw) {
-                int i = row / sh.th, ty = row - i * sh.th;
+        for (int row = warp; row < cc * sh.th; row += nw) {
+            int i = row / sh.th, ty = row - i * sh.th;
+            if (BN)   /* through the batch norm xab */
+                dwt_copy_row_bn(xs + i * per + ty * sh.tw, xi + (long)(c0 + i) * hw, iy0 + ty, H,
+                                W, sh.tw, pad, relu, xab[c0 + i], xab[C + c0 + i]);
+            else
                 dwt_copy_row(xs + i * per + ty * sh.tw, xi + (long)(c0 + i) * hw, iy0 + ty, H, W,
                              sh.tw, pad, relu, 1);
-            }
+        }
         for (int j = t; j < cc * KK; j += blockDim.x) {
             int i = j / KK, tap = j - i * KK;
             wf[j] = wd[(long)(c0 + i) * KK + (KK - 1 - tap)];
