@@ -469,6 +469,24 @@ static __global__ void bn_bwd_parts_k(tview x, tview dy, const float *gamma,
                  dbeta, hd, kk);
 }
 
+/* block c: channel c's sums from nparts parts, as bn_bwd_parts_k adds
+ * them; dgamma, dbeta and the factors of its data gradient, f[4 c ..]:
+ * k, the mean of dy, the mean, the mean of dy (x - mean) rstd^2 */
+static __global__ void bn_bwd_factors_k(int m, const float *gamma, const float *save_mean,
+                                        const float *save_rstd, float *dgamma, float *dbeta,
+                                        int nparts, const double *part, float *f)
+{
+    __shared__ double sh[33];
+    int c = blockIdx.x;
+    double sdy, sdyx;
+    bn_parts_block_total(part, nparts, c, sh, &sdy, &sdyx);
+    if (threadIdx.x == 0) {
+        float *o = f + 4L * c;
+        bn_grads(sdy, sdyx, gamma[c], save_rstd[c], m, c, 1, dgamma, dbeta, &o[0], &o[1], &o[3]);
+        o[2] = save_mean[c];
+    }
+}
+
 cudaError_t k_bn_fwd_train_split(cudaStream_t st, float eps, float momentum, tview x,
                                  const float *gamma, const float *beta, float *save_mean,
                                  float *save_rstd, float *run_mean, float *run_var, tview y,
@@ -583,6 +601,19 @@ cudaError_t k_bn_bwd_parts(cudaStream_t st, tview x, tview dy, const float *gamm
     K_LAUNCH(bn_bwd_parts_k, g, BN_SPLIT_THREADS, st)
     (x, dy, gamma, save_mean, save_rstd, sscale, dx, acc, dgamma, dbeta, nparts, part,
      k_div_make(x.h * x.w));
+    return cudaGetLastError();
+}
+
+cudaError_t k_bn_bwd_factors(cudaStream_t st, tview x, const float *gamma,
+                             const float *save_mean, const float *save_rstd, float *dgamma,
+                             float *dbeta, int nparts, const double *part, float *f)
+{
+    if (x.n <= 0 || x.c <= 0)
+        return cudaSuccess;
+    if ((long)x.n * x.h * x.w > INT_MAX || nparts < 1 || x.c > 0x7fffffff / 4)
+        return cudaErrorInvalidValue;
+    K_LAUNCH(bn_bwd_factors_k, dim3((unsigned)x.c, 1, 1), BN_SPLIT_THREADS, st)
+    (x.n * x.h * x.w, gamma, save_mean, save_rstd, dgamma, dbeta, nparts, part, f);
     return cudaGetLastError();
 }
 

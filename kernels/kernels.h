@@ -162,6 +162,13 @@ cudaError_t k_bn_bwd_parts(cudaStream_t st, tview x, tview dy, const float *gamm
                            const float *save_mean, const float *save_rstd, const float *sscale,
                            tview dx, int acc, float *dgamma, float *dbeta, int nparts,
                            const double *part, int ranges);
+/* k_bn_bwd_parts without dx: dgamma and dbeta, and each channel's factors
+ * of its data gradient into f[4 c .. 4 c + 3], for a kernel that makes
+ * dx as it reads dy and x (k_sep_bwd's dyb): dx = f0 (dy - f1 - (x - f2)
+ * f3), the expression k_bn_bwd_parts writes (no drop-path scale) */
+cudaError_t k_bn_bwd_factors(cudaStream_t st, tview x, const float *gamma,
+                             const float *save_mean, const float *save_rstd, float *dgamma,
+                             float *dbeta, int nparts, const double *part, float *f);
 cudaError_t k_bn_bwd_split(cudaStream_t st, tview x, tview dy, tview dy2, const float *gamma,
                            const float *save_mean, const float *save_rstd, const float *sscale,
                            tview dx, int acc, float *dgamma, float *dbeta, int parts,
@@ -258,9 +265,19 @@ typedef struct k_bnsums {
     double *part;
 } k_bnsums;
 int k_sep_bwd_stats_parts(const conv_desc *dd, const conv_desc *pd, int n, int h, int w);
+/* Given dyb (else NULL; not with xab), dy is the gradient of a batch
+ * norm's output whose input is the pair's output: the pair's own dy, that
+ * batch norm's data gradient, is made from dy as it is read, at each
+ * place f0 (dy - f1 - (x - f2) f3) with x = dyb->x there (that batch
+ * norm's input, dy's shape) and f = dyb->f + 4 c (k_bn_bwd_factors), so
+ * it is never in memory */
+typedef struct k_bndy {
+    tview x;
+    const float *f;
+} k_bndy;
 cudaError_t k_sep_bwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd, tview x,
-                      const float *xab, const float *wd, tview dy, const float *wp, tview dx,
-                      int acc, int sms,
+                      const float *xab, const float *wd, tview dy, const k_bndy *dyb,
+                      const float *wp, tview dx, int acc, int sms,
                       float *part, float *dwd, k_psum *later, float *ppart, float *dwp,
                       k_psum *plater, const k_bnsums *bn);
 

@@ -340,6 +340,13 @@ cudaError_t k_sep_fwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd,
  * batch norm's backward adds (k_bn_bwd_parts), instead of a kernel of its
  * own reading dx and bx back from memory for them
  * (CELLAR_BN_STATS=forward).
+ * Given gf (sep_bwd_dy_k), dy is the gradient of a batch norm's output
+ * whose input gx the pair wrote: the pair's own dy, that batch norm's
+ * data gradient, is made wherever dy is read (dmid, the pointwise filter
+ * gradient) from dy, gx and the batch norm's four factors a channel
+ * (sepb_bn_dy: the expression bn.cu's backward writes), so that batch
+ * norm's backward gives only its factors (k_bn_bwd_factors) and its dx
+ * is never written nor read back (CELLAR_BN_DX=apart: it is).
  * Stride 2 the same way, over dmid spread out to the input's size with
  * zeros between (s[2o] = dmid[o], 0 at odd rows and columns: dx is then
  * the stride-1 correlation of s with the filter turned round, the filter
@@ -439,15 +446,27 @@ static __device__ K_NOINLINE void sepb_bn_sums(const float *o, const float *b, f
     }
 }
 
+/* The pair's dy at one place when dy is a batch norm's output gradient
+ * g, b that batch norm's input there, f its factors (k, mean of dy,
+ * mean, mean of dy xhat over 1/std: k_bn_bwd_factors): the batch norm's
+ * data gradient, the expression its own backward writes (bn.cu's bn_dx,
+ * without a drop-path scale) */
+static __device__ __forceinline__ float sepb_bn_dy(float4 f, float g, float b)
+{
+    return f.x * (g - f.y - (b - f.z) * f.w);
+}
+
 /* block (band * ncg + group, image): see above.  dwo: the filter
  * gradient's partial sums, [(image * bands + band) * C + channel][K*K]
  * (with one image and one band, the gradient itself); dpo (NULL: not
  * asked for) the pointwise filter gradient's, [image * bands + band][CO][C] */
-template <int KD, int BN>   /* K*10 + D; BN as for sep_fwd_body */
+template <int KD, int BN, int DY>   /* K*10 + D; BN as for sep_fwd_body; DY: dy through
+                                     * a batch norm's backward (gx, gf) */
 static __device__ __forceinline__ void sep_bwd_body(tview x, const float *wd, int pad, int relu,
-                                                    const float *xab, tview dy, const float *wp,
-                                                    tview dx, int acc, float *dwo, float *dpo,
-                                                    tview bx, const float *bmean, double *bst,
+                                                    const float *xab, tview dy, tview gx,
+                                                    const float *gf, const float *wp, tview dx,
+                                                    int acc, float *dwo, float *dpo, tview bx,
+                                                    const float *bmean, double *bst,
                                                     sepb_shape sh)
 {
     enum { K = KD / 10, D = KD % 10, KK = K * K };
@@ -455,14 +474,20 @@ static __device__ __forceinline__ void sep_bwd_body(tview x, const float *wd, in
     __shared__ float ms[SEPB_TF];                  /* dmid, the same places */
     __shared__ float4 wps[SEP_CMAX][SEP_CC / 4];   /* wp[co][c0 + i] */
     __shared__ float wf[SEP_CC * KK];              /* the filters turned round */
+    __shared__ float4 gfs[DY ? SEP_CMAX : 1];      /* the batch norm's factors, [co] */
     int band = blockIdx.x / sh.ncg, grp = blockIdx.x - band * sh.ncg, img = blockIdx.y;
     int H = x.h, W = x.w, hw = H * W, per = sh.th * sh.tw, C = x.c, CO = dy.c;
     int Wo = dy.w, hwo = dy.h * Wo, sft = sh.S - 1;   /* the output's; stride 2^sft */
     int y0 = band * sh.R, rows = H - y0 < sh.R ? H - y0 : sh.R, iy0 = y0 - pad;
     int t = (int)threadIdx.x, warp = t >> 5, lane = t & 31, nw = (int)(blockDim.x >> 5);
     const float *xi = x.d + (long)img * x.ns, *gi = dy.d + (long)img * dy.ns;
+    const float *bi = DY ? gx.d + (long)img * gx.ns : NULL;
     float *oi = dx.d + (long)img * dx.ns;
     long prt = (long)img * sh.bands + band;
+
+    if (DY)   /* read before the first trip's barrier */
+        for (int j = t; j < CO; j += blockDim.x)
+            gfs[j] = ((const float4 *)gf)[j];
 
     for (int c0 = grp * SEP_CC; c0 < C; c0 += sh.ncg * SEP_CC) {
         int cc = C - c0 < SEP_CC ? C - c0 : SEP_CC;
@@ -495,9 +520,12 @@ static __device__ __forceinline__ void sep_bwd_body(tview x, const float *wd, in
                 m[i] = 0.f;
             /* s's place (oy, ox): dmid at (oy, ox) >> sft, or 0 between */
             if (oy >= 0 && oy < H && ox >= 0 && ox < W && !(((oy | ox) & sft))) {
-                const float *g = gi + (long)(oy >> sft) * Wo + (ox >> sft);
+                long at = (long)(oy >> sft) * Wo + (ox >> sft);
+                const float *g = gi + at;
                 for (int co = 0; co < CO; co++) {
                     float v = g[(long)co * hwo];
+                    if (DY)
+                        v = sepb_bn_dy(gfs[co], v, bi[at + (long)co * hwo]);
 #pragma unroll
                     for (int q = 0; q < SEP_CC / 4; q++) {
                         float4 w4 = wps[co][q];
@@ -586,13 +614,15 @@ static __device__ __forceinline__ void sep_bwd_body(tview x, const float *wd, in
             __syncthreads();   /* mid made, the x tiles read */
             if (t < nt) {
                 int co = t / sh.nch, ch = t - co * sh.nch;
-                const float *g = gi + (long)co * hwo + (long)(y0 >> sft) * Wo;
+                long at = (long)co * hwo + (long)(y0 >> sft) * Wo;
+                const float *g = gi + at, *gb = DY ? bi + at : NULL;
+                float4 f = DY ? gfs[co] : float4{};
                 float a[SEP_CC];
 #pragma unroll
                 for (int i = 0; i < SEP_CC; i++)
                     a[i] = 0.f;
                 for (int p = ch; p < np; p += sh.nch) {
-                    float v = g[p];
+                    float v = DY ? sepb_bn_dy(f, g[p], gb[p]) : g[p];
 #pragma unroll
                     for (int i = 0; i < SEP_CC; i++)
                         if (i < cc)
@@ -621,7 +651,8 @@ static __global__ void __launch_bounds__(SEPB_THREADS)
               int acc, float *dwo, float *dpo, tview bx, const float *bmean, double *bst,
               sepb_shape sh)
 {
-    sep_bwd_body<KD, 0>(x, wd, pad, relu, NULL, dy, wp, dx, acc, dwo, dpo, bx, bmean, bst, sh);
+    sep_bwd_body<KD, 0, 0>(x, wd, pad, relu, NULL, dy, tview{}, NULL, wp, dx, acc, dwo, dpo, bx,
+                           bmean, bst, sh);
 }
 
 template <int KD>
@@ -630,7 +661,23 @@ static __global__ void __launch_bounds__(SEPB_THREADS)
                  const float *wp, tview dx, int acc, float *dwo, float *dpo, tview bx,
                  const float *bmean, double *bst, sepb_shape sh)
 {
-    sep_bwd_body<KD, 1>(x, wd, pad, relu, xab, dy, wp, dx, acc, dwo, dpo, bx, bmean, bst, sh);
+    sep_bwd_body<KD, 1, 0>(x, wd, pad, relu, xab, dy, tview{}, NULL, wp, dx, acc, dwo, dpo, bx,
+                           bmean, bst, sh);
+}
+
+/* dy a batch norm's output gradient, the pair's own dy made from it as
+ * it is read (gx that batch norm's input, gf its factors).  Bound to as
+ * many blocks a multiprocessor as sep_bwd_k's registers give it (4, 3, 2
+ * for K 3, 5, 7): unbound, the second read took K = 3 from 60 registers
+ * to 103 and K = 5 from 80 to 124 (K = 3 now spills 4 bytes). */
+template <int KD>
+static __global__ void __launch_bounds__(SEPB_THREADS, 5 - KD / 20)
+    sep_bwd_dy_k(tview x, const float *wd, int pad, int relu, tview dy, tview gx,
+                 const float *gf, const float *wp, tview dx, int acc, float *dwo, float *dpo,
+                 tview bx, const float *bmean, double *bst, sepb_shape sh)
+{
+    sep_bwd_body<KD, 0, 1>(x, wd, pad, relu, NULL, dy, gx, gf, wp, dx, acc, dwo, dpo, bx, bmean,
+                           bst, sh);
 }
 
 /* the pair k_sep_bwd takes, and its band (sh may be NULL) */
@@ -674,8 +721,8 @@ int k_sep_bwd_stats_parts(const conv_desc *dd, const conv_desc *pd, int n, int h
 }
 
 cudaError_t k_sep_bwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd, tview x,
-                      const float *xab, const float *wd, tview dy, const float *wp, tview dx,
-                      int acc, int sms,
+                      const float *xab, const float *wd, tview dy, const k_bndy *dyb,
+                      const float *wp, tview dx, int acc, int sms,
                       float *part, float *dwd, k_psum *later, float *ppart, float *dwp,
                       k_psum *plater, const k_bnsums *bn)
 {
@@ -696,20 +743,27 @@ cudaError_t k_sep_bwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd,
     if (bn && (acc || !bn->part || !bn->mean || bn->x.c != x.c || bn->x.h != x.h ||
                bn->x.w != x.w || bn->x.n != x.n))
         return cudaErrorInvalidValue;
+    if (dyb && (xab || !dyb->f || !dyb->x.d || dyb->x.c != dy.c || dyb->x.h != dy.h ||
+                dyb->x.w != dy.w || dyb->x.n != dy.n))
+        return cudaErrorInvalidValue;
     parts = x.n * sh.bands;
     if (parts > 1 && (!part || (dwp && !ppart)))
         return cudaErrorInvalidValue;
     g = dim3((unsigned)(sh.bands * sh.ncg), (unsigned)x.n, 1);
 #define SEPB_ARGS                                                                                  \
-    dy, wp, dx, acc, parts > 1 ? part : dwd, !dwp ? NULL : parts > 1 ? ppart : dwp,            \
+    wp, dx, acc, parts > 1 ? part : dwd, !dwp ? NULL : parts > 1 ? ppart : dwp,                \
         bn ? bn->x : x, bn ? bn->mean : NULL, bn ? bn->part : NULL, sh
 #define SEPB(KD)                                                                                   \
     do {                                                                                           \
         if (xab)                                                                                   \
             K_LAUNCH(sep_bwd_bn_k<KD>, g, SEPB_THREADS, st)                                       \
-            (x, wd, dd->ph, dd->relu_in, xab, SEPB_ARGS);                                        \
+            (x, wd, dd->ph, dd->relu_in, xab, dy, SEPB_ARGS);                                    \
+        else if (dyb)                                                                              \
+            K_LAUNCH(sep_bwd_dy_k<KD>, g, SEPB_THREADS, st)                                       \
+            (x, wd, dd->ph, dd->relu_in, dy, dyb->x, dyb->f, SEPB_ARGS);                         \
         else                                                                                       \
-            K_LAUNCH(sep_bwd_k<KD>, g, SEPB_THREADS, st)(x, wd, dd->ph, dd->relu_in, SEPB_ARGS);  \
+            K_LAUNCH(sep_bwd_k<KD>, g, SEPB_THREADS, st)                                          \
+            (x, wd, dd->ph, dd->relu_in, dy, SEPB_ARGS);                                         \
     } while (0)
     switch (kd) {   /* sepb_shape_of has checked K and dilation */
     case 31: SEPB(31); break;

@@ -455,8 +455,8 @@ static void test_sep_bwd_stats(const char *name, const conv_desc *dd, const conv
     gpd = dev_alloc((size_t)np * sizeof *gpd);
     st = dev_alloc((size_t)parts * c * 2 * sizeof *st);
     cpu->conv_bwd_data(cpu, dd, x->h, wdh, dmid, dx.h, 0);
-    gpu->sep_bwd_stats(gpu, dd, pd, x->d, NULL, wdd, dy->d, wpd, dx.d, gwd, pwf ? gpd : NULL, bx.d,
-                       pdv + 4 * c, st);
+    gpu->sep_bwd_stats(gpu, dd, pd, x->d, NULL, wdd, dy->d, NOV, NULL, wpd, dx.d, gwd,
+                       pwf ? gpd : NULL, bx.d, pdv + 4 * c, st);
     snprintf(what, sizeof what, "%s: backward with batch-norm sums, data gradient", name);
     same(what, &dx, TOL);
     cpu->bn_bwd(cpu, bx.h, dx.h, NOV, ph, ph + 4 * c, ph + 5 * c, NULL, bdx.h, 1, gh, gh + c);
@@ -542,7 +542,8 @@ static void test_sep(const char *name, conv_desc dd, int cout, int n, int h, int
         cpu->conv_bwd_filter(cpu, &pd, mid.h, dy.h, gph);
         cpu->conv_bwd_data(cpu, &pd, mid.h, wph, dy.h, mid.h, 0);
         cpu->conv_bwd(cpu, &dd, x.h, wdh, mid.h, dx.h, 1, 1, gwh);
-        gpu->sep_bwd(gpu, &dd, &pd, x.d, NULL, wdd, dy.d, wpd, dx.d, 1, gwd, took == 2 ? gpd : NULL);
+        gpu->sep_bwd(gpu, &dd, &pd, x.d, NULL, wdd, dy.d, NOV, NULL, wpd, dx.d, 1, gwd,
+                     took == 2 ? gpd : NULL);
         snprintf(what, sizeof what, "%s: backward, data gradient added into", name);
         same(what, &dx, TOL);
         snprintf(what, sizeof what, "%s: backward, depthwise filter gradient", name);
@@ -1104,6 +1105,10 @@ static void test_network(void)
     CHECK(net_bn_applied(ng) > 0 && net_bn_applied(nc) == 0,
           "the GPU's applies %d batch norms in the separable pair after them (the CPU's none)",
           net_bn_applied(ng));
+    CHECK(net_bn_dx_fused(ng) > 0 && net_bn_dx_fused(nc) == 0,
+          "the GPU's back-propagates through %d batch norms in the separable pair before them "
+          "(the CPU's none)",
+          net_bn_dx_fused(ng));
     for (int attempt = 1;; attempt++) {
         long flips;
         int ties;

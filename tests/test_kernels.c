@@ -176,6 +176,24 @@ static tview bn_through(tview x, const float *ab)
     return u;
 }
 
+/* A batch norm's data gradient from its output's, dy, its input x and
+ * the factors f (k_bn_bwd_factors' 4 a channel), as a kernel given them
+ * makes it: f0 (dy - f1 - (x - f2) f3), into a view of dy's shape (x's
+ * other channels copied) */
+static tview bn_back(tview x, tview dy, const float *f)
+{
+    tview o = tv_clone(x);
+    long hw = (long)x.h * x.w;
+    for (int i = 0; i < x.n; i++)
+        for (int c = 0; c < x.c; c++)
+            for (long k = 0; k < hw; k++) {
+                const float *q = f + 4 * c;
+                float g = dy.d[i * dy.ns + c * hw + k], b = x.d[i * x.ns + c * hw + k];
+                o.d[i * o.ns + c * hw + k] = q[0] * (g - q[1] - (b - q[2]) * q[3]);
+            }
+    return o;
+}
+
 /* x through the scale and shift ab against want, value by value (their
  * other channels apart) */
 static void same_through(const char *what, tview x, const float *ab, tview want)
@@ -680,8 +698,8 @@ static void test_sepb(const char *name, conv_desc dd, int cout, int n, int h, in
                     memcpy(dxk.d, keep.d, (size_t)dxk.n * dxk.ns * sizeof *dxk.d);
                 snprintf(what, sizeof what, "%s: fused backward%s, acc %d", name,
                          pw ? " with the pointwise filter gradient" : "", acc);
-                if (launched(what, k_sep_bwd(NULL, &dd, &pd, x, NULL, wd, dy, wp, dxk, acc, SMS, part,
-                                             gk, NULL, ppart, pw ? pk : NULL, NULL, NULL))) {
+                if (launched(what, k_sep_bwd(NULL, &dd, &pd, x, NULL, wd, dy, NULL, wp, dxk, acc, SMS,
+                                             part, gk, NULL, ppart, pw ? pk : NULL, NULL, NULL))) {
                     snprintf(what, sizeof what, "%s: data gradient, acc %d%s", name, acc,
                              pw ? ", pointwise filter gradient too" : "");
                     same_view(what, dxk, dx, TOL);
@@ -726,8 +744,8 @@ static void test_sepb(const char *name, conv_desc dd, int cout, int n, int h, in
                          how);
                 CHECK(bp == n * (bp / n) && bp >= n, "%s: a partial sum per image and band (%d)",
                       what, bp);
-                if (launched(what, k_sep_bwd(NULL, &dd, &pd, x, ab, wd, dy, wp, dxk, 0, SMS, part,
-                                             gk, NULL, ppart, pk, NULL, &bn))) {
+                if (launched(what, k_sep_bwd(NULL, &dd, &pd, x, ab, wd, dy, NULL, wp, dxk, 0, SMS,
+                                             part, gk, NULL, ppart, pk, NULL, &bn))) {
                     snprintf(what, sizeof what, "%s: data gradient beside batch-norm sums%s",
                              name, how);
                     same_view(what, dxk, want, TOL);
@@ -746,8 +764,8 @@ static void test_sepb(const char *name, conv_desc dd, int cout, int n, int h, in
                 }
                 snprintf(what, sizeof what, "%s: batch-norm sums refused when adding into dx%s",
                          name, how);
-                CHECK(k_sep_bwd(NULL, &dd, &pd, x, ab, wd, dy, wp, dxk, 1, SMS, part, gk, NULL,
-                                ppart, pk, NULL, &bn) == cudaErrorInvalidValue,
+                CHECK(k_sep_bwd(NULL, &dd, &pd, x, ab, wd, dy, NULL, wp, dxk, 1, SMS, part, gk,
+                                NULL, ppart, pk, NULL, &bn) == cudaErrorInvalidValue,
                       "%s", what);
                 (void)cudaGetLastError();
                 memcpy(dxk.d, was.d, (size_t)dxk.n * dxk.ns * sizeof *dxk.d);   /* acc 1 adds */
@@ -763,14 +781,77 @@ static void test_sepb(const char *name, conv_desc dd, int cout, int n, int h, in
                 free(bm);
                 free(bs);
             }
+            {   /* dy a batch norm's output gradient (gx its input, f its
+                 * factors), the pair's own made as it is read; with acc 0
+                 * the sums for a batch norm before it too */
+                tview gx = tv_new(n, cout, ho, wo, 2), pdy, want = tv_clone(dxk),
+                      got = tv_clone(dxk), bx = tv_new(n, dd.cin, h, w, 1);
+                float *f = rand_buf(4L * cout, 0.5f), *bm = rand_buf(dd.cin, 0.5f);
+                float *gw = malloc((size_t)nd * 4), *pw = malloc((size_t)np * 4);
+                float *gd = rand_buf(nd, 9.f), *pdd = rand_buf(np, 9.f);
+                int bp = k_sep_bwd_stats_parts(&dd, &pd, n, h, w);
+                double *bs = stats_buf(bp, dd.cin);
+                k_bnsums bn = {bx, bm, bs};
+                k_bndy dyb = {gx, f};
+                for (int i = 0; i < cout; i++)   /* k of either sign, as gamma rstd */
+                    f[4 * i] += f[4 * i] < 0.f ? -0.75f : 0.75f;
+                pdy = bn_back(gx, dy, f);
+                cpu->conv_fwd(cpu, &dd, x, wd, mid, 0);
+                cpu->conv_bwd_data(cpu, &pd, mid, wp, pdy, dmid, 0);
+                cpu->conv_bwd(cpu, &dd, x, wd, dmid, want, 1, acc, gw);
+                cpu->conv_bwd_filter(cpu, &pd, mid, pdy, pw);
+                snprintf(what, sizeof what, "%s: fused backward from a batch norm's dy, acc %d%s",
+                         name, acc, acc ? "" : ", batch-norm sums");
+                if (launched(what, k_sep_bwd(NULL, &dd, &pd, x, NULL, wd, dy, &dyb, wp, got, acc,
+                                             SMS, part, gd, NULL, ppart, pdd, NULL,
+                                             acc ? NULL : &bn))) {
+                    snprintf(what, sizeof what, "%s: data gradient from a batch norm's dy, acc %d",
+                             name, acc);
+                    same_view(what, got, want, TOL);
+                    snprintf(what, sizeof what, "%s: depthwise filter gradient from a batch "
+                             "norm's dy, acc %d", name, acc);
+                    same_buf(what, gd, gw, nd, TOL);
+                    snprintf(what, sizeof what, "%s: pointwise filter gradient from a batch "
+                             "norm's dy, acc %d", name, acc);
+                    same_buf(what, pdd, pw, np, TOL);
+                    if (!acc) {
+                        snprintf(what, sizeof what, "%s: dx's sums beside a batch norm's dy",
+                                 name);
+                        same_sums(what, bs, bp, bx, want, bm, NULL);
+                    }
+                    CHECK(!strncmp(kemu_recent_op(floats ? 2 : 0), "sep_bwd_dy_k<", 13),
+                          "%s: ran %s", name, kemu_recent_op(floats ? 2 : 0));
+                }
+                {   /* not with x through a batch norm too */
+                    float *ab = rand_ab(dd.cin);
+                    snprintf(what, sizeof what, "%s: a batch norm's dy refused beside xab", name);
+                    CHECK(k_sep_bwd(NULL, &dd, &pd, x, ab, wd, dy, &dyb, wp, got, acc, SMS, part,
+                                    gd, NULL, ppart, pdd, NULL, NULL) == cudaErrorInvalidValue,
+                          "%s", what);
+                    (void)cudaGetLastError();
+                    free(ab);
+                }
+                free(gx.d);
+                free(pdy.d);
+                free(want.d);
+                free(got.d);
+                free(bx.d);
+                free(f);
+                free(bm);
+                free(gw);
+                free(pw);
+                free(gd);
+                free(pdd);
+                free(bs);
+            }
             if (acc == 1) {   /* both filter gradients' sums left for later */
                 float *gl = malloc((size_t)nd * 4), *pl = malloc((size_t)np * 4);
                 k_psum later, plater;
                 cudaError_t e;
                 nan_fill(gl, nd);
                 nan_fill(pl, np);
-                e = k_sep_bwd(NULL, &dd, &pd, x, NULL, wd, dy, wp, dxk, acc, SMS, part, gl, &later,
-                              ppart, pl, &plater, NULL);
+                e = k_sep_bwd(NULL, &dd, &pd, x, NULL, wd, dy, NULL, wp, dxk, acc, SMS, part, gl,
+                              &later, ppart, pl, &plater, NULL);
                 snprintf(what, sizeof what, "%s: depthwise filter gradient summed later", name);
                 later_sum(what, e, &later, gl, gk, nd, parts);
                 snprintf(what, sizeof what, "%s: pointwise filter gradient summed later", name);
@@ -928,6 +1009,23 @@ static void test_bn(const char *name, int n, int c, int h, int w, int parts, int
                 same_view(what, dxk, ref, TOL);
                 snprintf(what, sizeof what, "%s: dgamma and dbeta from given sums", name);
                 same_buf(what, gk, gr, 2L * c, TOL);
+            }
+            if (!sc && !acc) {   /* the factors alone, dx made from them
+                                  * as a kernel reading dy would */
+                float *f = malloc((size_t)4 * c * 4);
+                nan_fill(f, 4L * c);
+                nan_fill(gk, 2L * c);
+                snprintf(what, sizeof what, "%s: backward factors from given sums", name);
+                if (launched(what, k_bn_bwd_factors(NULL, x, pk, pk + 4 * c, pk + 5 * c, gk, gk + c,
+                                                    3, given, f))) {
+                    tview made = bn_back(x, dy, f);
+                    snprintf(what, sizeof what, "%s: dx from the backward factors", name);
+                    same_view(what, made, ref, TOL);
+                    snprintf(what, sizeof what, "%s: dgamma and dbeta beside the factors", name);
+                    same_buf(what, gk, gr, 2L * c, TOL);
+                    free(made.d);
+                }
+                free(f);
             }
             /* the next step adds to what the split backward left */
             memcpy(dxk.d, dx.d, (size_t)n * dxk.ns * sizeof *dxk.d);

@@ -317,9 +317,10 @@ static int run_bench(int argc, char **argv)
         json_string(&js, geno_arg);
         buf_printf(&js, ",\"N\":%d,\"F\":%d,\"batch\":%d,\"input\":\"%dx%dx%d\",\"params\":%ld,"
                         "\"flops\":%.0f,\"identity_folds\":%d,\"twin_pools\":%d,"
-                        "\"bn_applied\":%d,",
+                        "\"bn_applied\":%d,\"bn_dx_fused\":%d,",
                    N, F, batch, h, w, c, net_param_count(net), net_flops(net),
-                   net_identity_folds(net), net_twin_pools(net), net_bn_applied(net));
+                   net_identity_folds(net), net_twin_pools(net), net_bn_applied(net),
+                   net_bn_dx_fused(net));
         if (ch[0].graph && be->graph_size)
             buf_printf(&js, "\"graph_nodes\":%ld,", be->graph_size(be, ch[0].graph));
         {

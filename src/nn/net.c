@@ -126,6 +126,7 @@ static net_node *node_add(cl_net *net, node_kind kind, int x, int y, int acc, in
     nd->path2 = -1;
     nd->twin_row = -1;
     nd->xbn = -1;
+    nd->gbn = -1;
     nd->p_off = net->n_params;
     return nd;
 }
@@ -546,6 +547,50 @@ static int plan_bn_in(cl_net *net, int max_batch, long *floats, cl_err *err)
     return CL_OK;
 }
 
+/* Batch norms whose data gradient the separable pair before them makes
+ * as it reads (bdy, unless CELLAR_BN_DX=apart): a batch norm c at node i
+ * whose dy's sums the pair after it takes (bbst), no drop-path scale or
+ * identity folded in, the only reader of its input, which the pair at
+ * i - 2 (sepb, not reading through a batch norm itself) writes, on
+ * backends (those the batch norm's and the pair's backward may run on)
+ * that give the factors (bn_bwd_factors) and so take them in sep_bwd.
+ * Its backward then gives only dgamma, dbeta and the factors, 4 C floats
+ * of net->bab from *floats on; the pair reads c's dy and input instead of
+ * a gradient never written. */
+static int plan_bn_dy(cl_net *net, long *floats, cl_err *err)
+{
+    int on, rc = env_switch("CELLAR_BN_DX", "fused", "apart", &on, err);
+    if (rc)
+        return rc;
+    for (int i = 0; i < net->n_nodes; i++)
+        net->nodes[i].gbn = -1;
+    for (int i = 2; i < net->n_nodes; i++) {
+        net_node *c = &net->nodes[i], *a = c - 2;
+        int readers = 0, ok;
+        c->bdy = 0;
+        if (!on || c->kind != NODE_BN || !c->bbst || c->path >= 0 || c->y2 >= 0 || !c->need_dx ||
+            c->dx_acc || a->kind != NODE_CONV || a->sepb < 1 || a->xbn >= 0 || a[1].y != c->x ||
+            net->vals[c->x].parent >= 0)
+            continue;
+        for (int j = 0; j < net->n_nodes; j++)
+            readers += net->nodes[j].x == c->x ||
+                       (j != i - 1 && values_meet(net, net->nodes[j].y, c->x));
+        for (int v = 0; v < net->n_vals; v++)
+            readers += net->vals[v].parent == c->x;
+        ok = readers == 1;
+        for (int k = 0; k < 2 && ok; k++)
+            ok = (k ? net_lane_backend(net, 1, i) : net->be)->bn_bwd_factors &&
+                 (k ? net_lane_backend(net, 1, i - 2) : net->be)->bn_bwd_factors;
+        if (ok) {
+            c->bdy = 1;
+            c->bdy_off = *floats;
+            *floats += 4L * net->vals[c->x].c;
+            a->gbn = i;
+        }
+    }
+    return CL_OK;
+}
+
 int net_plan(cl_net *net, int max_batch, cl_err *err)
 {
     cl_backend *be = net->be;
@@ -740,7 +785,7 @@ int net_plan(cl_net *net, int max_batch, cl_err *err)
 
     {
         int rc = plan_bn_in(net, max_batch, &bab_floats, err);
-        if (rc)
+        if (rc || (rc = plan_bn_dy(net, &bab_floats, err)))
             return rc;
     }
 
@@ -1108,6 +1153,12 @@ int net_backward_queued(cl_net *net, cl_err *err)
         case NODE_CONV:
             if (nd->sepb) {   /* this pair's backward at once, dmid on chip */
                 const net_node *pw = nd + 1;
+                /* dy: the pair's own, or the batch norm after it's, the
+                 * pair's made from that as it reads (gf) */
+                const net_node *gb = nd->gbn >= 0 ? &net->nodes[nd->gbn] : NULL;
+                tview pdy = net_view(net, net->grad, gb ? gb->y : pw->y, n);
+                tview gx = gb ? net_view(net, net->act, gb->x, n) : no_view;
+                const float *gf = gb ? net->bab + gb->bdy_off : NULL;
                 if (xab)
                     vx = net_view(net, net->act, net->nodes[nd->xbn].x, n);
                 /* the batch norm before it, whose dy it writes: with the
@@ -1117,15 +1168,15 @@ int net_backward_queued(cl_net *net, cl_err *err)
                              ? be->sep_bwd_stats_parts(be, &nd->u.conv, &pw->u.conv, n, vx.h, vx.w)
                              : 0;
                 if (bp)
-                    be->sep_bwd_stats(be, &nd->u.conv, &pw->u.conv, vx, xab, p,
-                                      net_view(net, net->grad, pw->y, n), net->params + pw->p_off,
-                                      dx, g, nd->sepb == 2 ? net->pgrad + pw->p_off : NULL,
+                    be->sep_bwd_stats(be, &nd->u.conv, &pw->u.conv, vx, xab, p, pdy, gx, gf,
+                                      net->params + pw->p_off, dx, g,
+                                      nd->sepb == 2 ? net->pgrad + pw->p_off : NULL,
                                       net_view(net, net->act, bn->x, n),
                                       net->state + bn->s_off + 2 * vx.c, net->bst + bn->bbst_off);
                 else
-                    be->sep_bwd(be, &nd->u.conv, &pw->u.conv, vx, xab, p,
-                                net_view(net, net->grad, pw->y, n), net->params + pw->p_off, dx,
-                                nd->dx_acc, g, nd->sepb == 2 ? net->pgrad + pw->p_off : NULL);
+                    be->sep_bwd(be, &nd->u.conv, &pw->u.conv, vx, xab, p, pdy, gx, gf,
+                                net->params + pw->p_off, dx, nd->dx_acc, g,
+                                nd->sepb == 2 ? net->pgrad + pw->p_off : NULL);
                 if (bn)
                     bn->bbst_parts = bp;
             } else if (inner && nd[-1].sepb == 2) {
@@ -1141,7 +1192,13 @@ int net_backward_queued(cl_net *net, cl_err *err)
         case NODE_BN: {
             const float *st = net->state + nd->s_off;
             int c = vx.c;
-            if (nd->bbst_parts && be->bn_bwd_parts)   /* dy's sums taken as it was written */
+            if (nd->bdy) {   /* dx made by the pair before, from the factors */
+                if (!nd->bbst_parts)
+                    return ERR_SET(err, CL_ERR_INTERNAL,
+                                   "network: batch norm %d: no sums of dy for its factors", i);
+                be->bn_bwd_factors(be, vx, net->bst + nd->bbst_off, nd->bbst_parts, p,
+                                   st + 2 * c, st + 3 * c, g, g + c, net->bab + nd->bdy_off);
+            } else if (nd->bbst_parts && be->bn_bwd_parts)   /* dy's sums taken as it was written */
                 be->bn_bwd_parts(be, vx, dy, net->bst + nd->bbst_off, nd->bbst_parts, p,
                                  st + 2 * c, st + 3 * c, sscale_of(net, nd), dx, nd->dx_acc, g,
                                  g + c);
@@ -1278,10 +1335,16 @@ static void node_class(const cl_net *net, const net_node *nd, char *out, size_t 
                  vx->h);
         break;
     }
-    case NODE_BN:   /* with an identity folded in, or applied by the pair
-                     * after it, a class of its own */
+    case NODE_BN:   /* with an identity folded in, applied by the pair after
+                     * it, or back-propagated through by the pair before it, a
+                     * class of its own */
         snprintf(out, cap, "batch norm%s @%d",
-                 nd->y2 >= 0 ? " + identity" : nd->bnin ? " in the next op" : "", vx->h);
+                 nd->y2 >= 0                ? " + identity"
+                 : nd->bnin && nd->bdy      ? " in ops around it"
+                 : nd->bnin                 ? " in the next op"
+                 : nd->bdy                  ? " dx in the op before"
+                                            : "",
+                 vx->h);
         break;
     case NODE_POOL:   /* twins a class of their own */
         snprintf(out, cap, "%s pool %dx%d s%d%s @%d", nd->u.pool.kind == POOL_MAX ? "max" : "avg",
@@ -1325,6 +1388,9 @@ static void node_bytes(const cl_net *net, const net_node *nd, int n, double *fwd
          * reads through that batch norm) */
         if (nd > net->nodes && nd[-1].bbst_parts && nd->xbn < 0)
             *bwd += x;
+        /* dy made from the batch norm after it's: that one's input too */
+        if (nd->gbn >= 0)
+            *bwd += 4.0 * n * vz->c * vz->h * vz->w;
         return;
     }
     if (nd->kind == NODE_CONV && nd > net->nodes && nd[-1].sepb) {   /* the filter gradient */
@@ -1335,7 +1401,7 @@ static void node_bytes(const cl_net *net, const net_node *nd, int n, double *fwd
     case NODE_BN:     /* dy, x, dx; gamma read, their gradients written; with an
                        * identity folded in, y2 written (or added to) and its
                        * gradient read */
-        *bwd = y + x + dx + 2 * p;
+        *bwd = nd->bdy ? 2 * p : y + x + dx + 2 * p;   /* bdy: the factors alone */
         if (nd->bnin)   /* forward: its scale and shift alone, from sums given */
             *fwd = p;
         if (nd->y2 >= 0) {
@@ -1412,6 +1478,14 @@ int net_bn_applied(const cl_net *net)
     int k = 0;
     for (int i = 0; i < net->n_nodes; i++)
         k += net->nodes[i].bnin;
+    return k;
+}
+
+int net_bn_dx_fused(const cl_net *net)
+{
+    int k = 0;
+    for (int i = 0; i < net->n_nodes; i++)
+        k += net->nodes[i].bdy;
     return k;
 }
 

@@ -19,7 +19,8 @@
  * the sum of their drop-path scales, unless CELLAR_TWINS=apart; where the
  * backend offers it (bn_affine), a batch norm between a separable op's
  * two layers is applied by the second as it reads, unless
- * CELLAR_BN_APPLY=apart.
+ * CELLAR_BN_APPLY=apart, and back-propagated through by the first as it
+ * reads its gradient, unless CELLAR_BN_DX=apart.
  *
  * Builder calls never fail on their own: the first misuse (a shape that
  * does not fit) is kept as the network's error and net_plan() returns it,
@@ -86,6 +87,15 @@ typedef struct net_node {
     int xbn;         /* set by net_plan: a convolution (the first of a pair)
                       * whose input is batch norm xbn's output (bnin), read
                       * through it from that batch norm's input; -1: none */
+    int bdy;         /* set by net_plan: a batch norm (with bbst) whose data
+                      * gradient the separable pair before it makes as it
+                      * reads dy (be->sep_bwd's gf; unless CELLAR_BN_DX=
+                      * apart): its backward gives dgamma, dbeta and the
+                      * factors (be->bn_bwd_factors, at net->bab + bdy_off),
+                      * its dx never written */
+    long bdy_off;
+    int gbn;         /* set by net_plan: a convolution (the first of a pair)
+                      * whose dy is made from batch norm gbn's (bdy); -1: none */
     long p_off;      /* parameters: conv W; bn gamma, beta; linear W, b */
     long p_len;
     long s_off;      /* bn: running mean, running var, saved mean, saved 1/std */
@@ -129,7 +139,9 @@ typedef struct cl_net {
     float *path_host;       /* the same, drawn in host memory */
     int *twin_pairs;        /* [n_twins][2]: the paths each sum row adds (backend memory) */
     double *bst;            /* the batch-norm statistics convolutions take (bst) */
-    float *bab;             /* the scales and shifts of batch norms a pair applies (bnin) */
+    float *bab;             /* the scales and shifts of batch norms a pair applies
+                             * (bnin), the factors of those a pair back-propagates
+                             * through (bdy) */
     int *labels;            /* [max_batch] */
     float *loss_dev;
     int *correct_dev;
@@ -278,6 +290,9 @@ int net_identity_folds(const cl_net *net);
 /* batch norms the separable pair after them applies (bnin; see
  * CELLAR_BN_APPLY) */
 int net_bn_applied(const cl_net *net);
+/* batch norms whose data gradient the separable pair before them makes
+ * (bdy; see CELLAR_BN_DX) */
+int net_bn_dx_fused(const cl_net *net);
 /* pools standing for two (net_plan's twins) */
 int net_twin_pools(const cl_net *net);
 tview net_view(const cl_net *net, const float *arena, int value, int n);

@@ -448,6 +448,18 @@ static void cuda_bn_bwd_parts(cl_backend *be, tview x, tview dy, const double *s
            "batch norm backward (sums given) kernel");
 }
 
+static void cuda_bn_bwd_factors(cl_backend *be, tview x, const double *stats, int parts,
+                                const float *gamma, const float *save_mean,
+                                const float *save_rstd, float *dgamma, float *dbeta, float *f)
+{
+    cuda_state *s = cuda_of(be);
+    if (s->failed || x.c <= 0)
+        return;
+    LAUNCH(s, k_bn_bwd_factors(s->stream, x, gamma, save_mean, save_rstd, dgamma, dbeta, parts,
+                               stats, f),
+           "batch norm backward factors kernel");
+}
+
 static void cuda_bn_fwd_eval(cl_backend *be, const bn_desc *d, tview x, const float *gamma,
                              const float *beta, const float *run_mean, const float *run_var,
                              tview y, int acc, tview y2, int acc2)
@@ -889,6 +901,7 @@ static const cl_backend cuda_table = {
     .bn_fwd_eval = cuda_bn_fwd_eval,
     .bn_bwd = cuda_bn_bwd,
     .bn_bwd_parts = cuda_bn_bwd_parts,
+    .bn_bwd_factors = cuda_bn_bwd_factors,
     .pool_fwd = cuda_pool_fwd,
     .pool_bwd = cuda_pool_bwd,
     .scale_copy = cuda_scale_copy,
