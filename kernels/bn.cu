@@ -469,9 +469,20 @@ static __global__ void bn_bwd_parts_k(tview x, tview dy, const float *gamma,
                  dbeta, hd, kk);
 }
 
+/* channel c's dgamma, dbeta and the factors of its data gradient from
+ * its sums of dy' and dy' (x - mean) over m values, f[4 c ..]: k, the
+ * mean of dy', the mean, the mean of dy' (x - mean) rstd^2 */
+static __device__ void bn_factors_put(double sdy, double sdyx, int m, int c, const float *gamma,
+                                      const float *save_mean, const float *save_rstd,
+                                      float *dgamma, float *dbeta, float *f)
+{
+    float *o = f + 4L * c;
+    bn_grads(sdy, sdyx, gamma[c], save_rstd[c], m, c, 1, dgamma, dbeta, &o[0], &o[1], &o[3]);
+    o[2] = save_mean[c];
+}
+
 /* block c: channel c's sums from nparts parts, as bn_bwd_parts_k adds
- * them; dgamma, dbeta and the factors of its data gradient, f[4 c ..]:
- * k, the mean of dy, the mean, the mean of dy (x - mean) rstd^2 */
+ * them, into its factors (bn_factors_put) */
 static __global__ void bn_bwd_factors_k(int m, const float *gamma, const float *save_mean,
                                         const float *save_rstd, float *dgamma, float *dbeta,
                                         int nparts, const double *part, float *f)
@@ -480,11 +491,24 @@ static __global__ void bn_bwd_factors_k(int m, const float *gamma, const float *
     int c = blockIdx.x;
     double sdy, sdyx;
     bn_parts_block_total(part, nparts, c, sh, &sdy, &sdyx);
-    if (threadIdx.x == 0) {
-        float *o = f + 4L * c;
-        bn_grads(sdy, sdyx, gamma[c], save_rstd[c], m, c, 1, dgamma, dbeta, &o[0], &o[1], &o[3]);
-        o[2] = save_mean[c];
-    }
+    if (threadIdx.x == 0)
+        bn_factors_put(sdy, sdyx, m, c, gamma, save_mean, save_rstd, dgamma, dbeta, f);
+}
+
+/* block c: channel c's sums taken from dy (sscale applied) and x, as
+ * bn_bwd_k takes them, into its factors */
+static __global__ void bn_bwd_factors_dy_k(tview x, tview dy, const float *sscale,
+                                           const float *gamma, const float *save_mean,
+                                           const float *save_rstd, float *dgamma, float *dbeta,
+                                           float *f, k_div hd)
+{
+    __shared__ double sh[33];
+    int c = blockIdx.x, m = x.n * x.h * x.w;
+    double sdy, sdyx;
+    bn_dy_sums(x, dy, tview{}, (long)c * x.h * x.w, hd, save_mean[c], sscale, 0, m, sh, &sdy,
+               &sdyx);
+    if (threadIdx.x == 0)
+        bn_factors_put(sdy, sdyx, m, c, gamma, save_mean, save_rstd, dgamma, dbeta, f);
 }
 
 cudaError_t k_bn_fwd_train_split(cudaStream_t st, float eps, float momentum, tview x,
@@ -615,6 +639,30 @@ cudaError_t k_bn_bwd_factors(cudaStream_t st, tview x, const float *gamma,
     K_LAUNCH(bn_bwd_factors_k, dim3((unsigned)x.c, 1, 1), BN_SPLIT_THREADS, st)
     (x.n * x.h * x.w, gamma, save_mean, save_rstd, dgamma, dbeta, nparts, part, f);
     return cudaGetLastError();
+}
+
+cudaError_t k_bn_bwd_factors_dy(cudaStream_t st, tview x, tview dy, const float *sscale,
+                                const float *gamma, const float *save_mean,
+                                const float *save_rstd, float *dgamma, float *dbeta, int parts,
+                                double *part, float *f)
+{
+    k_div hd = k_div_make(x.h * x.w);
+    cudaError_t e;
+    if (x.n <= 0 || x.c <= 0)
+        return cudaSuccess;
+    if ((long)x.n * x.h * x.w > INT_MAX || parts > 65535 || x.c > 0x7fffffff / 4 ||
+        dy.n != x.n || dy.c != x.c || dy.h != x.h || dy.w != x.w)
+        return cudaErrorInvalidValue;
+    if (parts <= 1) {
+        K_LAUNCH(bn_bwd_factors_dy_k, dim3((unsigned)x.c, 1, 1), BN_SPLIT_THREADS, st)
+        (x, dy, sscale, gamma, save_mean, save_rstd, dgamma, dbeta, f, hd);
+        return cudaGetLastError();
+    }
+    K_LAUNCH(bn_bwd_sums_k, dim3((unsigned)x.c, (unsigned)parts, 1), BN_SPLIT_THREADS, st)
+    (x, dy, tview{}, save_mean, sscale, parts, part, hd);
+    if ((e = cudaGetLastError()) != cudaSuccess)
+        return e;
+    return k_bn_bwd_factors(st, x, gamma, save_mean, save_rstd, dgamma, dbeta, parts, part, f);
 }
 
 static __global__ void bn_fwd_eval_k(float eps, tview x, const float *gamma, const float *beta,

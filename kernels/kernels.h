@@ -169,6 +169,14 @@ cudaError_t k_bn_bwd_parts(cudaStream_t st, tview x, tview dy, const float *gamm
 cudaError_t k_bn_bwd_factors(cudaStream_t st, tview x, const float *gamma,
                              const float *save_mean, const float *save_rstd, float *dgamma,
                              float *dbeta, int nparts, const double *part, float *f);
+/* the same with the sums taken from dy (dy' = sscale[image] dy, sscale
+ * NULL: 1) and x here, as k_bn_bwd_split takes them (parts > 1: in parts
+ * ranges a channel, part its scratch); dx is then f0 (sscale dy - f1 - (x
+ * - f2) f3) */
+cudaError_t k_bn_bwd_factors_dy(cudaStream_t st, tview x, tview dy, const float *sscale,
+                                const float *gamma, const float *save_mean,
+                                const float *save_rstd, float *dgamma, float *dbeta, int parts,
+                                double *part, float *f);
 cudaError_t k_bn_bwd_split(cudaStream_t st, tview x, tview dy, tview dy2, const float *gamma,
                            const float *save_mean, const float *save_rstd, const float *sscale,
                            tview dx, int acc, float *dgamma, float *dbeta, int parts,
@@ -265,15 +273,16 @@ typedef struct k_bnsums {
     double *part;
 } k_bnsums;
 int k_sep_bwd_stats_parts(const conv_desc *dd, const conv_desc *pd, int n, int h, int w);
-/* Given dyb (else NULL; not with xab), dy is the gradient of a batch
- * norm's output whose input is the pair's output: the pair's own dy, that
- * batch norm's data gradient, is made from dy as it is read, at each
- * place f0 (dy - f1 - (x - f2) f3) with x = dyb->x there (that batch
- * norm's input, dy's shape) and f = dyb->f + 4 c (k_bn_bwd_factors), so
- * it is never in memory */
+/* Given dyb (else NULL), dy is the gradient of a batch norm's output
+ * whose input is the pair's output: the pair's own dy, that batch norm's
+ * data gradient, is made from dy as it is read, at each place f0 (s dy -
+ * f1 - (x - f2) f3) with x = dyb->x there (that batch norm's input, dy's
+ * shape), f = dyb->f + 4 c (k_bn_bwd_factors) and s = dyb->sscale[image]
+ * (NULL: 1), so it is never in memory */
 typedef struct k_bndy {
     tview x;
     const float *f;
+    const float *sscale;
 } k_bndy;
 cudaError_t k_sep_bwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd, tview x,
                       const float *xab, const float *wd, tview dy, const k_bndy *dyb,

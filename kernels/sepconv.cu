@@ -340,13 +340,15 @@ cudaError_t k_sep_fwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd,
  * batch norm's backward adds (k_bn_bwd_parts), instead of a kernel of its
  * own reading dx and bx back from memory for them
  * (CELLAR_BN_STATS=forward).
- * Given gf (sep_bwd_dy_k), dy is the gradient of a batch norm's output
- * whose input gx the pair wrote: the pair's own dy, that batch norm's
- * data gradient, is made wherever dy is read (dmid, the pointwise filter
- * gradient) from dy, gx and the batch norm's four factors a channel
+ * Given gf (sep_bwd_dy_k; sep_bwd_bn_dy_k with x read through a batch
+ * norm too), dy is the gradient of a batch norm's output whose input gx
+ * the pair wrote: the pair's own dy, that batch norm's data gradient, is
+ * made wherever dy is read (dmid, the pointwise filter gradient) from dy,
+ * gx, the batch norm's four factors a channel and its drop-path scale
  * (sepb_bn_dy: the expression bn.cu's backward writes), so that batch
- * norm's backward gives only its factors (k_bn_bwd_factors) and its dx
- * is never written nor read back (CELLAR_BN_DX=apart: it is).
+ * norm's backward gives only its factors (k_bn_bwd_factors,
+ * k_bn_bwd_factors_dy) and its dx is never written nor read back
+ * (CELLAR_BN_DX=apart: it is).
  * Stride 2 the same way, over dmid spread out to the input's size with
  * zeros between (s[2o] = dmid[o], 0 at odd rows and columns: dx is then
  * the stride-1 correlation of s with the filter turned round, the filter
@@ -447,13 +449,13 @@ static __device__ K_NOINLINE void sepb_bn_sums(const float *o, const float *b, f
 }
 
 /* The pair's dy at one place when dy is a batch norm's output gradient
- * g, b that batch norm's input there, f its factors (k, mean of dy,
- * mean, mean of dy xhat over 1/std: k_bn_bwd_factors): the batch norm's
- * data gradient, the expression its own backward writes (bn.cu's bn_dx,
- * without a drop-path scale) */
-static __device__ __forceinline__ float sepb_bn_dy(float4 f, float g, float b)
+ * g, b that batch norm's input there, f its factors (k, mean of dy',
+ * mean, mean of dy' xhat over 1/std: k_bn_bwd_factors), s the image's
+ * drop-path scale (dy' = s dy): the batch norm's data gradient, the
+ * expression its own backward writes (bn.cu's bn_dx) */
+static __device__ __forceinline__ float sepb_bn_dy(float4 f, float s, float g, float b)
 {
-    return f.x * (g - f.y - (b - f.z) * f.w);
+    return f.x * (s * g - f.y - (b - f.z) * f.w);
 }
 
 /* block (band * ncg + group, image): see above.  dwo: the filter
@@ -461,10 +463,11 @@ static __device__ __forceinline__ float sepb_bn_dy(float4 f, float g, float b)
  * (with one image and one band, the gradient itself); dpo (NULL: not
  * asked for) the pointwise filter gradient's, [image * bands + band][CO][C] */
 template <int KD, int BN, int DY>   /* K*10 + D; BN as for sep_fwd_body; DY: dy through
-                                     * a batch norm's backward (gx, gf) */
+                                     * a batch norm's backward (gx, gf, gs) */
 static __device__ __forceinline__ void sep_bwd_body(tview x, const float *wd, int pad, int relu,
                                                     const float *xab, tview dy, tview gx,
-                                                    const float *gf, const float *wp, tview dx,
+                                                    const float *gf, const float *gs,
+                                                    const float *wp, tview dx,
                                                     int acc, float *dwo, float *dpo, tview bx,
                                                     const float *bmean, double *bst,
                                                     sepb_shape sh)
@@ -482,6 +485,7 @@ static __device__ __forceinline__ void sep_bwd_body(tview x, const float *wd, in
     int t = (int)threadIdx.x, warp = t >> 5, lane = t & 31, nw = (int)(blockDim.x >> 5);
     const float *xi = x.d + (long)img * x.ns, *gi = dy.d + (long)img * dy.ns;
     const float *bi = DY ? gx.d + (long)img * gx.ns : NULL;
+    float gsc = DY && gs ? gs[img] : 1.f;   /* the batch norm's dy' = gsc dy */
     float *oi = dx.d + (long)img * dx.ns;
     long prt = (long)img * sh.bands + band;
 
@@ -525,7 +529,7 @@ static __device__ __forceinline__ void sep_bwd_body(tview x, const float *wd, in
                 for (int co = 0; co < CO; co++) {
                     float v = g[(long)co * hwo];
                     if (DY)
-                        v = sepb_bn_dy(gfs[co], v, bi[at + (long)co * hwo]);
+                        v = sepb_bn_dy(gfs[co], gsc, v, bi[at + (long)co * hwo]);
 #pragma unroll
                     for (int q = 0; q < SEP_CC / 4; q++) {
                         float4 w4 = wps[co][q];
@@ -622,7 +626,7 @@ static __device__ __forceinline__ void sep_bwd_body(tview x, const float *wd, in
                 for (int i = 0; i < SEP_CC; i++)
                     a[i] = 0.f;
                 for (int p = ch; p < np; p += sh.nch) {
-                    float v = DY ? sepb_bn_dy(f, g[p], gb[p]) : g[p];
+                    float v = DY ? sepb_bn_dy(f, gsc, g[p], gb[p]) : g[p];
 #pragma unroll
                     for (int i = 0; i < SEP_CC; i++)
                         if (i < cc)
@@ -651,8 +655,8 @@ static __global__ void __launch_bounds__(SEPB_THREADS)
               int acc, float *dwo, float *dpo, tview bx, const float *bmean, double *bst,
               sepb_shape sh)
 {
-    sep_bwd_body<KD, 0, 0>(x, wd, pad, relu, NULL, dy, tview{}, NULL, wp, dx, acc, dwo, dpo, bx,
-                           bmean, bst, sh);
+    sep_bwd_body<KD, 0, 0>(x, wd, pad, relu, NULL, dy, tview{}, NULL, NULL, wp, dx, acc, dwo,
+                           dpo, bx, bmean, bst, sh);
 }
 
 template <int KD>
@@ -661,23 +665,36 @@ static __global__ void __launch_bounds__(SEPB_THREADS)
                  const float *wp, tview dx, int acc, float *dwo, float *dpo, tview bx,
                  const float *bmean, double *bst, sepb_shape sh)
 {
-    sep_bwd_body<KD, 1, 0>(x, wd, pad, relu, xab, dy, tview{}, NULL, wp, dx, acc, dwo, dpo, bx,
-                           bmean, bst, sh);
+    sep_bwd_body<KD, 1, 0>(x, wd, pad, relu, xab, dy, tview{}, NULL, NULL, wp, dx, acc, dwo,
+                           dpo, bx, bmean, bst, sh);
 }
 
 /* dy a batch norm's output gradient, the pair's own dy made from it as
- * it is read (gx that batch norm's input, gf its factors).  Bound to as
- * many blocks a multiprocessor as sep_bwd_k's registers give it (4, 3, 2
- * for K 3, 5, 7): unbound, the second read took K = 3 from 60 registers
- * to 103 and K = 5 from 80 to 124 (K = 3 now spills 4 bytes). */
+ * it is read (gx that batch norm's input, gf its factors, gs its drop-
+ * path scales); sep_bwd_bn_dy_k with x read through a batch norm too.
+ * Bound to as many blocks a multiprocessor as sep_bwd_k's registers give
+ * it (4, 3, 2 for K 3, 5, 7): unbound, the second read took K = 3 from 60
+ * registers to 103 and K = 5 from 80 to 124 (K = 3 now spills a little). */
 template <int KD>
 static __global__ void __launch_bounds__(SEPB_THREADS, 5 - KD / 20)
     sep_bwd_dy_k(tview x, const float *wd, int pad, int relu, tview dy, tview gx,
-                 const float *gf, const float *wp, tview dx, int acc, float *dwo, float *dpo,
-                 tview bx, const float *bmean, double *bst, sepb_shape sh)
+                 const float *gf, const float *gs, const float *wp, tview dx, int acc,
+                 float *dwo, float *dpo, tview bx, const float *bmean, double *bst,
+                 sepb_shape sh)
 {
-    sep_bwd_body<KD, 0, 1>(x, wd, pad, relu, NULL, dy, gx, gf, wp, dx, acc, dwo, dpo, bx, bmean,
-                           bst, sh);
+    sep_bwd_body<KD, 0, 1>(x, wd, pad, relu, NULL, dy, gx, gf, gs, wp, dx, acc, dwo, dpo, bx,
+                           bmean, bst, sh);
+}
+
+template <int KD>
+static __global__ void __launch_bounds__(SEPB_THREADS, 5 - KD / 20)
+    sep_bwd_bn_dy_k(tview x, const float *wd, int pad, int relu, const float *xab, tview dy,
+                    tview gx, const float *gf, const float *gs, const float *wp, tview dx,
+                    int acc, float *dwo, float *dpo, tview bx, const float *bmean, double *bst,
+                    sepb_shape sh)
+{
+    sep_bwd_body<KD, 1, 1>(x, wd, pad, relu, xab, dy, gx, gf, gs, wp, dx, acc, dwo, dpo, bx,
+                           bmean, bst, sh);
 }
 
 /* the pair k_sep_bwd takes, and its band (sh may be NULL) */
@@ -743,7 +760,7 @@ cudaError_t k_sep_bwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd,
     if (bn && (acc || !bn->part || !bn->mean || bn->x.c != x.c || bn->x.h != x.h ||
                bn->x.w != x.w || bn->x.n != x.n))
         return cudaErrorInvalidValue;
-    if (dyb && (xab || !dyb->f || !dyb->x.d || dyb->x.c != dy.c || dyb->x.h != dy.h ||
+    if (dyb && (!dyb->f || !dyb->x.d || dyb->x.c != dy.c || dyb->x.h != dy.h ||
                 dyb->x.w != dy.w || dyb->x.n != dy.n))
         return cudaErrorInvalidValue;
     parts = x.n * sh.bands;
@@ -755,12 +772,15 @@ cudaError_t k_sep_bwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd,
         bn ? bn->x : x, bn ? bn->mean : NULL, bn ? bn->part : NULL, sh
 #define SEPB(KD)                                                                                   \
     do {                                                                                           \
-        if (xab)                                                                                   \
+        if (xab && dyb)                                                                            \
+            K_LAUNCH(sep_bwd_bn_dy_k<KD>, g, SEPB_THREADS, st)                                    \
+            (x, wd, dd->ph, dd->relu_in, xab, dy, dyb->x, dyb->f, dyb->sscale, SEPB_ARGS);       \
+        else if (xab)                                                                              \
             K_LAUNCH(sep_bwd_bn_k<KD>, g, SEPB_THREADS, st)                                       \
             (x, wd, dd->ph, dd->relu_in, xab, dy, SEPB_ARGS);                                    \
         else if (dyb)                                                                              \
             K_LAUNCH(sep_bwd_dy_k<KD>, g, SEPB_THREADS, st)                                       \
-            (x, wd, dd->ph, dd->relu_in, dy, dyb->x, dyb->f, SEPB_ARGS);                         \
+            (x, wd, dd->ph, dd->relu_in, dy, dyb->x, dyb->f, dyb->sscale, SEPB_ARGS);            \
         else                                                                                       \
             K_LAUNCH(sep_bwd_k<KD>, g, SEPB_THREADS, st)                                          \
             (x, wd, dd->ph, dd->relu_in, dy, SEPB_ARGS);                                         \

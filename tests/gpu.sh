@@ -40,8 +40,9 @@
 #      than folded into batch norms (CELLAR_IDENTITY=copy); the batch norm
 #      between a separable op's layers written and read back rather than
 #      applied as the second reads (CELLAR_BN_APPLY=apart), its data
-#      gradient written and read back rather than made as the first
-#      layer's backward reads (CELLAR_BN_DX=apart); split filter gradients' sums
+#      gradient and the next batch norm's written and read back rather
+#      than made as the layer before reads (CELLAR_BN_DX=apart; =inner
+#      only the first made so); split filter gradients' sums
 #      added one by one (CELLAR_FILTER_SUMS=each); each shape's
 #      convolutions the fastest way, timed (CELLAR_DEPTHWISE=auto
 #      CELLAR_POINTWISE=auto); the cells' branches
@@ -291,8 +292,12 @@ bench cellar_F16_N2_identity_copy 60 env CELLAR_IDENTITY=copy "$b/cellar" bench 
 # (the default until the second layer's kernels applied it as they read)
 bench cellar_F16_N2_bn_apply_apart 60 env CELLAR_BN_APPLY=apart "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
 # that batch norm's data gradient written and read back (the default until
-# the first layer's backward kernel made it as it read)
+# the first layer's backward kernel made it as it read), and the one
+# after the second layer's too (=inner: that one's alone, which still
+# takes its sums in a pass of its own: whether the second layer reading
+# its dy and input pays for the pass that writes dx)
 bench cellar_F16_N2_bn_dx_apart 60 env CELLAR_BN_DX=apart "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
+bench cellar_F16_N2_bn_dx_inner 60 env CELLAR_BN_DX=inner "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
 # each split filter gradient's sum added by a kernel of its own (the
 # default until they were added up to 16 in one launch)
 bench cellar_F16_N2_sums_each 60 env CELLAR_FILTER_SUMS=each "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10

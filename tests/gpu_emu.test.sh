@@ -71,8 +71,8 @@ check "... so the default's step holds fewer operations ($(jget mixed.out graph_
 # the fused forward only
 CELLAR_SEPARABLE=forward KEMU_TRACE=1 "$EMU" bench --backend cuda $small >sepf.out 2>sepf.err; rc=$?
 check "CELLAR_SEPARABLE=forward: bench runs and says so" sh -c "[ $rc -eq 0 ] && [ '$(jget sepf.out engine)' = 'depthwise own, pointwise mixed, separable forward, tf32' ]"
-check "... its forward fused (sep_fwd_k), its backward apart, which the default runs as one (sep_bwd_k)" \
-  sh -c "grep -Eq 'sep_bwd_k<[0-9]+> [1-9]' mixed.err && grep -Eq 'sep_fwd_k<[0-9]+> [1-9]' sepf.err && ! grep -q sep_bwd_k sepf.err && ! grep -q sep_bwd_k split.err"
+check "... its forward fused (sep_fwd_k), its backward apart, which the default runs as one (sep_bwd_k and its kinds)" \
+  sh -c "grep -Eq 'sep_bwd_(bn_|dy_|bn_dy_)?k<[0-9]+> [1-9]' mixed.err && grep -Eq 'sep_fwd_k<[0-9]+> [1-9]' sepf.err && ! grep -q sep_bwd_ sepf.err && ! grep -q sep_bwd_ split.err"
 check "... so the default's step holds fewer operations ($(jget mixed.out graph_nodes) against $(jget sepf.out graph_nodes))" \
   sh -c "[ '$(jget mixed.out graph_nodes)' -lt '$(jget sepf.out graph_nodes)' ]"
 # the batch norm after a separable layer or a pointwise convolution of
@@ -87,19 +87,19 @@ check "... every batch norm taking its own statistics, where the default takes $
   sh -c "grep -q '^kemu: a capture' bnst.err && ! grep -q bn_norm_parts_k bnst.err && [ '$(parts_of split.err)' -gt 0 ] && [ '$(parts_of mixed.err)' -gt '$(parts_of split.err)' ]"
 # in the backward, the batch norm between a separable layer's two halves
 # takes the sums of dy it needs from the second half's fused backward,
-# which gave them as it wrote dy (bn_bwd_parts_k, or bn_bwd_factors_k where
-# the first half makes its dy from them: below), where a batch norm split
+# which gave them as it wrote dy (bn_bwd_parts_k), where a batch norm split
 # over the batch (16x16 here) otherwise adds them in a kernel of its own
 # (bn_bwd_sums_k, then bn_bwd_apply_k); CELLAR_BN_STATS=forward keeps the
-# forward's statistics only
+# forward's statistics only.  Both with CELLAR_BN_DX=apart, where the batch
+# norms' backward writes dx, so that only the sums tell them apart
 bnb="--N 1 --F 4 --batch 8 --input 16x16x3 --steps 1 --warmup 1"
-KEMU_TRACE=1 "$EMU" bench --backend cuda $bnb >bnb.out 2>bnb.err; rc=$?
-CELLAR_BN_STATS=forward KEMU_TRACE=1 "$EMU" bench --backend cuda $bnb >bnbf.out 2>bnbf.err; rcf=$?
+CELLAR_BN_DX=apart KEMU_TRACE=1 "$EMU" bench --backend cuda $bnb >bnb.out 2>bnb.err; rc=$?
+CELLAR_BN_DX=apart CELLAR_BN_STATS=forward KEMU_TRACE=1 "$EMU" bench --backend cuda $bnb >bnbf.out 2>bnbf.err; rcf=$?
 check "CELLAR_BN_STATS=forward: bench runs and says so" sh -c "[ $rc -eq 0 ] && [ $rcf -eq 0 ] && [ '$(jget bnbf.out engine)' = 'depthwise own, pointwise mixed, separable fused, batch-norm statistics fused forward, tf32' ]"
 count_of() { grep '^kemu: a capture' "$2" | sed -n "s/.*[:,] $1 \([0-9][0-9]*\).*/\1/p" | head -n 1; }
 count0() { n=$(count_of "$1" "$2"); echo "${n:-0}"; }
-check "... the default's backward batch norms between separable halves take dy's sums from the fused backward ($(count0 bn_bwd_parts_k bnb.err) bn_bwd_parts_k, $(count0 bn_bwd_factors_k bnb.err) bn_bwd_factors_k), =forward's none" \
-  sh -c "[ \$(( $(count0 bn_bwd_parts_k bnb.err) + $(count0 bn_bwd_factors_k bnb.err) )) -gt 0 ] && grep -q '^kemu: a capture' bnbf.err && ! grep -q 'bn_bwd_parts_k\|bn_bwd_factors_k' bnbf.err"
+check "... the default's backward batch norms between separable halves take dy's sums from the fused backward ($(count0 bn_bwd_parts_k bnb.err) of them), =forward's none" \
+  sh -c "[ '$(count0 bn_bwd_parts_k bnb.err)' -gt 0 ] && grep -q '^kemu: a capture' bnbf.err && ! grep -q bn_bwd_parts_k bnbf.err"
 check "... so fewer batch norms split over the batch add up dy themselves ($(count_of bn_bwd_sums_k bnb.err) against $(count_of bn_bwd_sums_k bnbf.err)), and the step holds fewer operations ($(jget bnb.out graph_nodes) against $(jget bnbf.out graph_nodes))" \
   sh -c "[ '$(count_of bn_bwd_sums_k bnb.err)' -lt '$(count_of bn_bwd_sums_k bnbf.err)' ] && [ '$(jget bnb.out graph_nodes)' -lt '$(jget bnbf.out graph_nodes)' ]"
 CELLAR_BN_STATS=both "$EMU" bench --backend cuda $small >bad.out 2>bad.err; rc=$?
@@ -131,19 +131,28 @@ check "... so it pools more (3x3 stride 1: $(count_of "pool_fwd_k<31>" twa.err) 
 CELLAR_BN_APPLY=apart KEMU_TRACE=1 "$EMU" bench --backend cuda $small >bna.out 2>bna.err; rc=$?
 check "CELLAR_BN_APPLY=apart: bench runs, applying none in the next op (bn_applied $(jget bna.out bn_applied), the default's $(jget mixed.out bn_applied))" \
   sh -c "[ $rc -eq 0 ] && [ '$(jget bna.out bn_applied)' = 0 ] && [ '$(jget mixed.out bn_applied)' -gt 0 ]"
-check "... each such batch norm there normalising ($(count_of bn_norm_parts_k bna.err) bn_norm_parts_k against $(count_of bn_norm_parts_k mixed.err)) where the default only makes its scale and shift ($(count_of bn_affine_parts_k mixed.err) bn_affine_parts_k) and the separable kernels apply it (sep_fwd_bn_k, sep_bwd_bn_k), in as many operations ($(jget bna.out graph_nodes))" \
-  sh -c "grep -q 'sep_fwd_bn_k<' mixed.err && grep -q 'sep_bwd_bn_k<' mixed.err && ! grep -q '_bn_k<' bna.err && [ '$(count_of bn_norm_parts_k bna.err)' -eq \$(( $(count_of bn_norm_parts_k mixed.err) + $(jget mixed.out bn_applied) )) ] && [ '$(count_of bn_affine_parts_k mixed.err)' = '$(jget mixed.out bn_applied)' ] && ! grep -q bn_affine_parts_k bna.err && [ '$(jget bna.out graph_nodes)' = '$(jget mixed.out graph_nodes)' ]"
-# and back-propagated through by the first layer's backward kernel as it
-# reads (sep_bwd_dy_k: the batch norm's dx made from its dy and input with
-# the factors bn_bwd_factors_k gives, never written); CELLAR_BN_DX=apart
-# writes it (bn_bwd_parts_k) and the first layer reads it back
+check "... each such batch norm there normalising ($(count_of bn_norm_parts_k bna.err) bn_norm_parts_k against $(count_of bn_norm_parts_k mixed.err)) where the default only makes its scale and shift ($(count_of bn_affine_parts_k mixed.err) bn_affine_parts_k) and the separable kernels apply it (sep_fwd_bn_k, sep_bwd_bn_k or sep_bwd_bn_dy_k), in as many operations ($(jget bna.out graph_nodes))" \
+  sh -c "grep -q 'sep_fwd_bn_k<' mixed.err && grep -q 'sep_bwd_bn_k<\\|sep_bwd_bn_dy_k<' mixed.err && ! grep -q '_bn_k<\\|_bn_dy_k<' bna.err && [ '$(count_of bn_norm_parts_k bna.err)' -eq \$(( $(count_of bn_norm_parts_k mixed.err) + $(jget mixed.out bn_applied) )) ] && [ '$(count_of bn_affine_parts_k mixed.err)' = '$(jget mixed.out bn_applied)' ] && ! grep -q bn_affine_parts_k bna.err && [ '$(jget bna.out graph_nodes)' = '$(jget mixed.out graph_nodes)' ]"
+# and that batch norm and the one after the op's second layer back-
+# propagated through by the layer before them as its backward kernel
+# reads (sep_bwd_dy_k, sep_bwd_bn_dy_k: the batch norm's dx made from its
+# dy and input with the factors bn_bwd_factors_k or bn_bwd_factors_dy_k
+# gives, never written); CELLAR_BN_DX=apart writes it (bn_bwd_parts_k,
+# bn_bwd_k, bn_bwd_apply_k) and the layer reads it back
 CELLAR_BN_DX=apart KEMU_TRACE=1 "$EMU" bench --backend cuda $small >bnd.out 2>bnd.err; rc=$?
-check "CELLAR_BN_DX=apart: bench runs, back-propagating through none in the op before (bn_dx_fused $(jget bnd.out bn_dx_fused), the default's $(jget mixed.out bn_dx_fused): each of the 5 cells' 5)" \
-  sh -c "[ $rc -eq 0 ] && [ '$(jget bnd.out bn_dx_fused)' = 0 ] && [ '$(jget mixed.out bn_dx_fused)' = 25 ]"
-check "... each such batch norm writing dx there ($(count0 bn_bwd_parts_k bnd.err) bn_bwd_parts_k against $(count0 bn_bwd_parts_k mixed.err)) where the default makes only its factors ($(count0 bn_bwd_factors_k mixed.err) bn_bwd_factors_k) and the first layers read through them (sep_bwd_dy_k), in as many operations ($(jget bnd.out graph_nodes))" \
-  sh -c "grep -q 'sep_bwd_dy_k<' mixed.err && ! grep -q 'sep_bwd_dy_k\|bn_bwd_factors_k' bnd.err && [ '$(count0 bn_bwd_parts_k bnd.err)' -eq \$(( $(count0 bn_bwd_parts_k mixed.err) + $(jget mixed.out bn_dx_fused) )) ] && [ '$(count0 bn_bwd_factors_k mixed.err)' = '$(jget mixed.out bn_dx_fused)' ] && [ '$(jget bnd.out graph_nodes)' = '$(jget mixed.out graph_nodes)' ]"
+check "CELLAR_BN_DX=apart: bench runs, back-propagating through none in the op before (bn_dx_fused $(jget bnd.out bn_dx_fused), the default's $(jget mixed.out bn_dx_fused): two in each of the 5 cells' 5 separable ops)" \
+  sh -c "[ $rc -eq 0 ] && [ '$(jget bnd.out bn_dx_fused)' = 0 ] && [ '$(jget mixed.out bn_dx_fused)' = 50 ]"
+dx_writers() { echo $(( $(count0 bn_bwd_parts_k "$1") + $(count0 bn_bwd_k "$1") + $(count0 bn_bwd_apply_k "$1") )); }
+factors() { echo $(( $(count0 bn_bwd_factors_k "$1") + $(count0 bn_bwd_factors_dy_k "$1") )); }
+check "... each such batch norm writing dx there ($(dx_writers bnd.err) kernels writing a batch norm's dx against $(dx_writers mixed.err)) where the default makes only its factors ($(factors mixed.err) bn_bwd_factors_k and bn_bwd_factors_dy_k) and the separable layers read through them (sep_bwd_dy_k, sep_bwd_bn_dy_k), in as many operations ($(jget bnd.out graph_nodes))" \
+  sh -c "grep -q 'sep_bwd_dy_k<' mixed.err && grep -q 'sep_bwd_bn_dy_k<' mixed.err && ! grep -q 'sep_bwd_dy_k\|sep_bwd_bn_dy_k\|bn_bwd_factors' bnd.err && [ '$(dx_writers bnd.err)' -eq \$(( $(dx_writers mixed.err) + $(jget mixed.out bn_dx_fused) )) ] && [ '$(factors mixed.err)' = '$(jget mixed.out bn_dx_fused)' ] && [ '$(jget bnd.out graph_nodes)' = '$(jget mixed.out graph_nodes)' ]"
+# =inner: only those whose dy's sums the second layer took (between the
+# layers), the ones after taking them in a pass of their own as ever
+CELLAR_BN_DX=inner KEMU_TRACE=1 "$EMU" bench --backend cuda $small >bni.out 2>bni.err; rc=$?
+check "CELLAR_BN_DX=inner: bench runs, back-propagating through the 25 between separable layers (bn_dx_fused $(jget bni.out bn_dx_fused)), from given sums alone ($(count0 bn_bwd_factors_k bni.err) bn_bwd_factors_k, no bn_bwd_factors_dy_k), the rest writing dx ($(dx_writers bni.err) kernels), no layer reading through both batch norms (sep_bwd_bn_dy_k)" \
+  sh -c "[ $rc -eq 0 ] && [ '$(jget bni.out bn_dx_fused)' = 25 ] && [ '$(count0 bn_bwd_factors_k bni.err)' = 25 ] && ! grep -q 'bn_bwd_factors_dy_k\|sep_bwd_bn_dy_k' bni.err && grep -q 'sep_bwd_dy_k<' bni.err && [ '$(dx_writers bni.err)' -eq \$(( $(dx_writers mixed.err) + 25 )) ]"
 CELLAR_BN_DX=both "$EMU" bench --backend cuda $small >bad.out 2>bad.err; rc=$?
-check "CELLAR_BN_DX=both is refused, naming what it takes" sh -c "[ $rc -ne 0 ] && grep -q 'is not fused or apart' bad.err"
+check "CELLAR_BN_DX=both is refused, naming what it takes" sh -c "[ $rc -ne 0 ] && grep -q 'is not fused, inner or apart' bad.err"
 CELLAR_BN_APPLY=both "$EMU" bench --backend cuda $small >bad.out 2>bad.err; rc=$?
 check "CELLAR_BN_APPLY=both is refused, naming what it takes" sh -c "[ $rc -ne 0 ] && grep -q 'is not fused or apart' bad.err"
 CELLAR_TWINS=both "$EMU" bench --backend cuda $small >bad.out 2>bad.err; rc=$?

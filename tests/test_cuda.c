@@ -455,7 +455,7 @@ static void test_sep_bwd_stats(const char *name, const conv_desc *dd, const conv
     gpd = dev_alloc((size_t)np * sizeof *gpd);
     st = dev_alloc((size_t)parts * c * 2 * sizeof *st);
     cpu->conv_bwd_data(cpu, dd, x->h, wdh, dmid, dx.h, 0);
-    gpu->sep_bwd_stats(gpu, dd, pd, x->d, NULL, wdd, dy->d, NOV, NULL, wpd, dx.d, gwd,
+    gpu->sep_bwd_stats(gpu, dd, pd, x->d, NULL, wdd, dy->d, NULL, wpd, dx.d, gwd,
                        pwf ? gpd : NULL, bx.d, pdv + 4 * c, st);
     snprintf(what, sizeof what, "%s: backward with batch-norm sums, data gradient", name);
     same(what, &dx, TOL);
@@ -542,7 +542,7 @@ static void test_sep(const char *name, conv_desc dd, int cout, int n, int h, int
         cpu->conv_bwd_filter(cpu, &pd, mid.h, dy.h, gph);
         cpu->conv_bwd_data(cpu, &pd, mid.h, wph, dy.h, mid.h, 0);
         cpu->conv_bwd(cpu, &dd, x.h, wdh, mid.h, dx.h, 1, 1, gwh);
-        gpu->sep_bwd(gpu, &dd, &pd, x.d, NULL, wdd, dy.d, NOV, NULL, wpd, dx.d, 1, gwd,
+        gpu->sep_bwd(gpu, &dd, &pd, x.d, NULL, wdd, dy.d, NULL, wpd, dx.d, 1, gwd,
                      took == 2 ? gpd : NULL);
         snprintf(what, sizeof what, "%s: backward, data gradient added into", name);
         same(what, &dx, TOL);

@@ -178,9 +178,9 @@ static tview bn_through(tview x, const float *ab)
 
 /* A batch norm's data gradient from its output's, dy, its input x and
  * the factors f (k_bn_bwd_factors' 4 a channel), as a kernel given them
- * makes it: f0 (dy - f1 - (x - f2) f3), into a view of dy's shape (x's
- * other channels copied) */
-static tview bn_back(tview x, tview dy, const float *f)
+ * makes it: f0 (s dy - f1 - (x - f2) f3), s = sscale[image] (NULL: 1),
+ * into a view of dy's shape (x's other channels copied) */
+static tview bn_back(tview x, tview dy, const float *f, const float *sscale)
 {
     tview o = tv_clone(x);
     long hw = (long)x.h * x.w;
@@ -189,7 +189,8 @@ static tview bn_back(tview x, tview dy, const float *f)
             for (long k = 0; k < hw; k++) {
                 const float *q = f + 4 * c;
                 float g = dy.d[i * dy.ns + c * hw + k], b = x.d[i * x.ns + c * hw + k];
-                o.d[i * o.ns + c * hw + k] = q[0] * (g - q[1] - (b - q[2]) * q[3]);
+                float s = sscale ? sscale[i] : 1.f;
+                o.d[i * o.ns + c * hw + k] = q[0] * (s * g - q[1] - (b - q[2]) * q[3]);
             }
     return o;
 }
@@ -781,63 +782,69 @@ static void test_sepb(const char *name, conv_desc dd, int cout, int n, int h, in
                 free(bm);
                 free(bs);
             }
-            {   /* dy a batch norm's output gradient (gx its input, f its
-                 * factors), the pair's own made as it is read; with acc 0
-                 * the sums for a batch norm before it too */
+            /* dy a batch norm's output gradient (gx its input, f its
+             * factors), the pair's own made as it is read; then with that
+             * batch norm's drop-path scales (an image dropped) and x read
+             * through a batch norm too; with acc 0 the sums for a batch
+             * norm before it beside */
+            for (int in_bn = 0; in_bn < 2; in_bn++) {
                 tview gx = tv_new(n, cout, ho, wo, 2), pdy, want = tv_clone(dxk),
-                      got = tv_clone(dxk), bx = tv_new(n, dd.cin, h, w, 1);
+                      got = tv_clone(dxk), bx = in_bn ? x : tv_new(n, dd.cin, h, w, 1), u = x;
                 float *f = rand_buf(4L * cout, 0.5f), *bm = rand_buf(dd.cin, 0.5f);
+                float *ab = in_bn ? rand_ab(dd.cin) : NULL, *sc = in_bn ? rand_buf(n, 1.f) : NULL;
                 float *gw = malloc((size_t)nd * 4), *pw = malloc((size_t)np * 4);
                 float *gd = rand_buf(nd, 9.f), *pdd = rand_buf(np, 9.f);
                 int bp = k_sep_bwd_stats_parts(&dd, &pd, n, h, w);
                 double *bs = stats_buf(bp, dd.cin);
                 k_bnsums bn = {bx, bm, bs};
-                k_bndy dyb = {gx, f};
+                k_bndy dyb = {gx, f, sc};
+                const char *how = in_bn ? ", its drop-path scales, x through a batch norm" : "";
                 for (int i = 0; i < cout; i++)   /* k of either sign, as gamma rstd */
                     f[4 * i] += f[4 * i] < 0.f ? -0.75f : 0.75f;
-                pdy = bn_back(gx, dy, f);
-                cpu->conv_fwd(cpu, &dd, x, wd, mid, 0);
+                if (sc)
+                    sc[0] = 0.f;   /* a dropped image */
+                if (in_bn)
+                    u = bn_through(x, ab);
+                pdy = bn_back(gx, dy, f, sc);
+                cpu->conv_fwd(cpu, &dd, u, wd, mid, 0);
                 cpu->conv_bwd_data(cpu, &pd, mid, wp, pdy, dmid, 0);
-                cpu->conv_bwd(cpu, &dd, x, wd, dmid, want, 1, acc, gw);
+                cpu->conv_bwd(cpu, &dd, u, wd, dmid, want, 1, acc, gw);
                 cpu->conv_bwd_filter(cpu, &pd, mid, pdy, pw);
-                snprintf(what, sizeof what, "%s: fused backward from a batch norm's dy, acc %d%s",
-                         name, acc, acc ? "" : ", batch-norm sums");
-                if (launched(what, k_sep_bwd(NULL, &dd, &pd, x, NULL, wd, dy, &dyb, wp, got, acc,
+                snprintf(what, sizeof what, "%s: fused backward from a batch norm's dy%s, acc %d%s",
+                         name, how, acc, acc ? "" : ", batch-norm sums");
+                if (launched(what, k_sep_bwd(NULL, &dd, &pd, x, ab, wd, dy, &dyb, wp, got, acc,
                                              SMS, part, gd, NULL, ppart, pdd, NULL,
                                              acc ? NULL : &bn))) {
-                    snprintf(what, sizeof what, "%s: data gradient from a batch norm's dy, acc %d",
-                             name, acc);
+                    snprintf(what, sizeof what, "%s: data gradient from a batch norm's dy%s, acc %d",
+                             name, how, acc);
                     same_view(what, got, want, TOL);
                     snprintf(what, sizeof what, "%s: depthwise filter gradient from a batch "
-                             "norm's dy, acc %d", name, acc);
+                             "norm's dy%s, acc %d", name, how, acc);
                     same_buf(what, gd, gw, nd, TOL);
                     snprintf(what, sizeof what, "%s: pointwise filter gradient from a batch "
-                             "norm's dy, acc %d", name, acc);
+                             "norm's dy%s, acc %d", name, how, acc);
                     same_buf(what, pdd, pw, np, TOL);
                     if (!acc) {
-                        snprintf(what, sizeof what, "%s: dx's sums beside a batch norm's dy",
-                                 name);
+                        snprintf(what, sizeof what, "%s: dx's sums beside a batch norm's dy%s",
+                                 name, how);
                         same_sums(what, bs, bp, bx, want, bm, NULL);
                     }
-                    CHECK(!strncmp(kemu_recent_op(floats ? 2 : 0), "sep_bwd_dy_k<", 13),
+                    CHECK(!strncmp(kemu_recent_op(floats ? 2 : 0),
+                                   in_bn ? "sep_bwd_bn_dy_k<" : "sep_bwd_dy_k<", in_bn ? 16 : 13),
                           "%s: ran %s", name, kemu_recent_op(floats ? 2 : 0));
-                }
-                {   /* not with x through a batch norm too */
-                    float *ab = rand_ab(dd.cin);
-                    snprintf(what, sizeof what, "%s: a batch norm's dy refused beside xab", name);
-                    CHECK(k_sep_bwd(NULL, &dd, &pd, x, ab, wd, dy, &dyb, wp, got, acc, SMS, part,
-                                    gd, NULL, ppart, pdd, NULL, NULL) == cudaErrorInvalidValue,
-                          "%s", what);
-                    (void)cudaGetLastError();
-                    free(ab);
                 }
                 free(gx.d);
                 free(pdy.d);
                 free(want.d);
                 free(got.d);
-                free(bx.d);
+                if (in_bn)
+                    free(u.d);
+                else
+                    free(bx.d);
                 free(f);
                 free(bm);
+                free(ab);
+                free(sc);
                 free(gw);
                 free(pw);
                 free(gd);
@@ -1018,11 +1025,32 @@ static void test_bn(const char *name, int n, int c, int h, int w, int parts, int
                 snprintf(what, sizeof what, "%s: backward factors from given sums", name);
                 if (launched(what, k_bn_bwd_factors(NULL, x, pk, pk + 4 * c, pk + 5 * c, gk, gk + c,
                                                     3, given, f))) {
-                    tview made = bn_back(x, dy, f);
+                    tview made = bn_back(x, dy, f, NULL);
                     snprintf(what, sizeof what, "%s: dx from the backward factors", name);
                     same_view(what, made, ref, TOL);
                     snprintf(what, sizeof what, "%s: dgamma and dbeta beside the factors", name);
                     same_buf(what, gk, gr, 2L * c, TOL);
+                    free(made.d);
+                }
+                free(f);
+            }
+            if (!acc) {   /* the factors with dy's sums taken from dy (and its
+                           * drop-path scales) in `parts` ranges */
+                float *f = malloc((size_t)4 * c * 4);
+                nan_fill(f, 4L * c);
+                nan_fill(gk, 2L * c);
+                snprintf(what, sizeof what, "%s: backward factors from dy in %d parts", name, parts);
+                if (launched(what, k_bn_bwd_factors_dy(NULL, x, dy, sc, pk, pk + 4 * c, pk + 5 * c,
+                                                       gk, gk + c, parts, part, f))) {
+                    tview made = bn_back(x, dy, f, sc);
+                    snprintf(what, sizeof what, "%s: dx from the factors taken from dy%s", name,
+                             sc ? " under drop-path scales" : "");
+                    same_view(what, made, ref, TOL);
+                    snprintf(what, sizeof what, "%s: dgamma and dbeta beside them", name);
+                    same_buf(what, gk, gr, 2L * c, TOL);
+                    CHECK(!strcmp(kemu_recent_op(0), parts > 1 ? "bn_bwd_factors_k"
+                                                               : "bn_bwd_factors_dy_k"),
+                          "%s: ran %s", what, kemu_recent_op(0));
                     free(made.d);
                 }
                 free(f);

@@ -67,6 +67,16 @@ typedef struct bn_desc {
     float eps, momentum;
 } bn_desc;
 
+/* A batch norm a separable pair's backward reads its dy through
+ * (sep_bwd's gb): the pair's dy is then that batch norm's output
+ * gradient, x its input (the pair's output), f its factors
+ * (bn_bwd_factors), sscale its drop-path scales (NULL: none) */
+typedef struct bn_grad_in {
+    tview x;
+    const float *f;
+    const float *sscale;
+} bn_grad_in;
+
 /* Training batches made by the backend from its own copy of a dataset, so
  * that no image crosses from the host per step.  Image i of a batch is
  * images[idx[i]] (bytes [c][h][w]), normalised per channel as
@@ -205,16 +215,16 @@ struct cl_backend {
      * with takes 2 and dwp (else NULL) dwp = pd's filter gradient, from x
      * alone (the forward's mid need not have been written); xab as for
      * sep_fwd (dx then the gradient of that batch norm's output).
-     * Given gf (else NULL; only where the backend has bn_bwd_factors, and
-     * not with xab), dy is the gradient of the output of a batch norm
-     * whose input, gx (dy's shape), is the pair's output, and the pair's
-     * own dy, that batch norm's data gradient, is made as dy is read from
-     * dy, gx and the batch norm's factors gf (bn_bwd_factors): it is
-     * never in memory. */
+     * Given gb (else NULL; only where the backend has bn_bwd_factors), dy
+     * is the gradient of the output of a batch norm whose input, gb->x
+     * (dy's shape), is the pair's output, and the pair's own dy, that
+     * batch norm's data gradient, is made as dy is read from dy, gb->x,
+     * the batch norm's factors gb->f (bn_bwd_factors) and its drop-path
+     * scales: it is never in memory. */
     int (*sep_prepare)(cl_backend *be, const conv_desc *dd, const conv_desc *pd, int n, int h,
                        int w, int *takes, cl_err *err);
     void (*sep_bwd)(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
-                    const float *xab, const float *wd, tview dy, tview gx, const float *gf,
+                    const float *xab, const float *wd, tview dy, const bn_grad_in *gb,
                     const float *wp, tview dx, int acc, float *dwd, float *dwp);
     /* Optional (both NULL: none): sep_bwd overwriting dx (acc 0) that also
      * writes the sums the backward of the batch norm whose output x is
@@ -223,13 +233,13 @@ struct cl_backend {
      * norm's input and bmean its saved mean, [(part * channels + channel)
      * * 2 + 0 or 1], in doubles; sep_bwd_stats_parts 0: not for this pair
      * (the same while the backend lives), whose sep_bwd_stats must then
-     * not be called; gx and gf as for sep_bwd */
+     * not be called; gb as for sep_bwd */
     int (*sep_bwd_stats_parts)(cl_backend *be, const conv_desc *dd, const conv_desc *pd, int n,
                                int h, int w);
     void (*sep_bwd_stats)(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
-                          const float *xab, const float *wd, tview dy, tview gx,
-                          const float *gf, const float *wp, tview dx, float *dwd, float *dwp,
-                          tview bx, const float *bmean, double *stats);
+                          const float *xab, const float *wd, tview dy, const bn_grad_in *gb,
+                          const float *wp, tview dx, float *dwd, float *dwp, tview bx,
+                          const float *bmean, double *stats);
 
     /* batch norm, training: batch statistics; saves mean and 1/std of each
      * channel and updates the running statistics (unbiased variance).
@@ -270,14 +280,16 @@ struct cl_backend {
     void (*bn_bwd_parts)(cl_backend *be, tview x, tview dy, const double *stats, int parts,
                          const float *gamma, const float *save_mean, const float *save_rstd,
                          const float *sscale, tview dx, int acc, float *dgamma, float *dbeta);
-    /* Optional (NULL: none): bn_bwd_parts without dx or a drop-path
-     * scale, for a batch norm whose data gradient the separable pair
-     * before it makes as it reads dy (sep_bwd's gf): dgamma, dbeta, and
-     * into f (4 floats a channel) the factors of dx, as bn_bwd_parts
-     * would write it */
-    void (*bn_bwd_factors)(cl_backend *be, tview x, const double *stats, int parts,
-                           const float *gamma, const float *save_mean, const float *save_rstd,
-                           float *dgamma, float *dbeta, float *f);
+    /* Optional (NULL: none): bn_bwd without dx, for a batch norm whose
+     * data gradient the separable pair before it makes as it reads dy
+     * (sep_bwd's gb): dgamma, dbeta, and into f (4 floats a channel) the
+     * factors of dx as bn_bwd would write it; dy's sums given as parts
+     * partial sums (stats, as bn_bwd_parts takes them; sscale then NULL)
+     * or, stats NULL, taken from dy here */
+    void (*bn_bwd_factors)(cl_backend *be, tview x, tview dy, const float *sscale,
+                           const double *stats, int parts, const float *gamma,
+                           const float *save_mean, const float *save_rstd, float *dgamma,
+                           float *dbeta, float *f);
 
     void (*pool_fwd)(cl_backend *be, const pool_desc *d, tview x, tview y, int acc,
                      const float *sscale);

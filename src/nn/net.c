@@ -549,27 +549,39 @@ static int plan_bn_in(cl_net *net, int max_batch, long *floats, cl_err *err)
 
 /* Batch norms whose data gradient the separable pair before them makes
  * as it reads (bdy, unless CELLAR_BN_DX=apart): a batch norm c at node i
- * whose dy's sums the pair after it takes (bbst), no drop-path scale or
- * identity folded in, the only reader of its input, which the pair at
- * i - 2 (sepb, not reading through a batch norm itself) writes, on
- * backends (those the batch norm's and the pair's backward may run on)
- * that give the factors (bn_bwd_factors) and so take them in sep_bwd.
- * Its backward then gives only dgamma, dbeta and the factors, 4 C floats
- * of net->bab from *floats on; the pair reads c's dy and input instead of
- * a gradient never written. */
+ * with no identity folded in, the only reader of its input, which the
+ * pair at i - 2 (sepb) writes, on backends (those the batch norm's and
+ * the pair's backward may run on) that give the factors
+ * (bn_bwd_factors) and so take them in sep_bwd: the batch norm between
+ * a separable op's layers and the one after its second.  Its backward
+ * then gives only dgamma, dbeta and the factors (from the sums of dy the
+ * pair after it took, bbst, or its own), 4 C floats of net->bab from
+ * *floats on; the pair reads c's dy and input instead of a gradient never
+ * written.  CELLAR_BN_DX=inner: only those with bbst (the batch norm
+ * between a separable op's layers), whose backward would otherwise make a
+ * pass of its own only to write dx; the one after the second layer takes
+ * dy's sums in a pass of its own either way. */
 static int plan_bn_dy(cl_net *net, long *floats, cl_err *err)
 {
-    int on, rc = env_switch("CELLAR_BN_DX", "fused", "apart", &on, err);
-    if (rc)
-        return rc;
+    const char *e = getenv("CELLAR_BN_DX");
+    int on = 1, inner_only = 0;
+    if (e && *e && strcmp(e, "fused")) {
+        if (!strcmp(e, "inner"))
+            inner_only = 1;
+        else if (!strcmp(e, "apart"))
+            on = 0;
+        else
+            return ERR_SET(err, CL_ERR_ARG, "CELLAR_BN_DX: \"%s\" is not fused, inner or apart",
+                           e);
+    }
     for (int i = 0; i < net->n_nodes; i++)
         net->nodes[i].gbn = -1;
     for (int i = 2; i < net->n_nodes; i++) {
         net_node *c = &net->nodes[i], *a = c - 2;
         int readers = 0, ok;
         c->bdy = 0;
-        if (!on || c->kind != NODE_BN || !c->bbst || c->path >= 0 || c->y2 >= 0 || !c->need_dx ||
-            c->dx_acc || a->kind != NODE_CONV || a->sepb < 1 || a->xbn >= 0 || a[1].y != c->x ||
+        if (!on || (inner_only && !c->bbst) || c->kind != NODE_BN || c->y2 >= 0 ||
+            !c->need_dx || c->dx_acc || a->kind != NODE_CONV || a->sepb < 1 || a[1].y != c->x ||
             net->vals[c->x].parent >= 0)
             continue;
         for (int j = 0; j < net->n_nodes; j++)
@@ -1154,11 +1166,16 @@ int net_backward_queued(cl_net *net, cl_err *err)
             if (nd->sepb) {   /* this pair's backward at once, dmid on chip */
                 const net_node *pw = nd + 1;
                 /* dy: the pair's own, or the batch norm after it's, the
-                 * pair's made from that as it reads (gf) */
-                const net_node *gb = nd->gbn >= 0 ? &net->nodes[nd->gbn] : NULL;
-                tview pdy = net_view(net, net->grad, gb ? gb->y : pw->y, n);
-                tview gx = gb ? net_view(net, net->act, gb->x, n) : no_view;
-                const float *gf = gb ? net->bab + gb->bdy_off : NULL;
+                 * pair's made from that as it reads (gb) */
+                const net_node *gn = nd->gbn >= 0 ? &net->nodes[nd->gbn] : NULL;
+                tview pdy = net_view(net, net->grad, gn ? gn->y : pw->y, n);
+                bn_grad_in gi, *gb = NULL;
+                if (gn) {
+                    gi.x = net_view(net, net->act, gn->x, n);
+                    gi.f = net->bab + gn->bdy_off;
+                    gi.sscale = sscale_of(net, gn);
+                    gb = &gi;
+                }
                 if (xab)
                     vx = net_view(net, net->act, net->nodes[nd->xbn].x, n);
                 /* the batch norm before it, whose dy it writes: with the
@@ -1168,13 +1185,13 @@ int net_backward_queued(cl_net *net, cl_err *err)
                              ? be->sep_bwd_stats_parts(be, &nd->u.conv, &pw->u.conv, n, vx.h, vx.w)
                              : 0;
                 if (bp)
-                    be->sep_bwd_stats(be, &nd->u.conv, &pw->u.conv, vx, xab, p, pdy, gx, gf,
+                    be->sep_bwd_stats(be, &nd->u.conv, &pw->u.conv, vx, xab, p, pdy, gb,
                                       net->params + pw->p_off, dx, g,
                                       nd->sepb == 2 ? net->pgrad + pw->p_off : NULL,
                                       net_view(net, net->act, bn->x, n),
                                       net->state + bn->s_off + 2 * vx.c, net->bst + bn->bbst_off);
                 else
-                    be->sep_bwd(be, &nd->u.conv, &pw->u.conv, vx, xab, p, pdy, gx, gf,
+                    be->sep_bwd(be, &nd->u.conv, &pw->u.conv, vx, xab, p, pdy, gb,
                                 net->params + pw->p_off, dx, nd->dx_acc, g,
                                 nd->sepb == 2 ? net->pgrad + pw->p_off : NULL);
                 if (bn)
@@ -1192,13 +1209,13 @@ int net_backward_queued(cl_net *net, cl_err *err)
         case NODE_BN: {
             const float *st = net->state + nd->s_off;
             int c = vx.c;
-            if (nd->bdy) {   /* dx made by the pair before, from the factors */
-                if (!nd->bbst_parts)
-                    return ERR_SET(err, CL_ERR_INTERNAL,
-                                   "network: batch norm %d: no sums of dy for its factors", i);
-                be->bn_bwd_factors(be, vx, net->bst + nd->bbst_off, nd->bbst_parts, p,
-                                   st + 2 * c, st + 3 * c, g, g + c, net->bab + nd->bdy_off);
-            } else if (nd->bbst_parts && be->bn_bwd_parts)   /* dy's sums taken as it was written */
+            if (nd->bdy)   /* dx made by the pair before, from the factors; dy's
+                            * sums as the pair after took them, or here */
+                be->bn_bwd_factors(be, vx, dy, nd->bbst_parts ? NULL : sscale_of(net, nd),
+                                   nd->bbst_parts ? net->bst + nd->bbst_off : NULL,
+                                   nd->bbst_parts, p, st + 2 * c, st + 3 * c, g, g + c,
+                                   net->bab + nd->bdy_off);
+            else if (nd->bbst_parts && be->bn_bwd_parts)   /* dy's sums taken as it was written */
                 be->bn_bwd_parts(be, vx, dy, net->bst + nd->bbst_off, nd->bbst_parts, p,
                                  st + 2 * c, st + 3 * c, sscale_of(net, nd), dx, nd->dx_acc, g,
                                  g + c);
@@ -1401,7 +1418,8 @@ static void node_bytes(const cl_net *net, const net_node *nd, int n, double *fwd
     case NODE_BN:     /* dy, x, dx; gamma read, their gradients written; with an
                        * identity folded in, y2 written (or added to) and its
                        * gradient read */
-        *bwd = nd->bdy ? 2 * p : y + x + dx + 2 * p;   /* bdy: the factors alone */
+        /* bdy: the factors alone, from dy's sums given or taken here */
+        *bwd = nd->bdy ? (nd->bbst_parts ? 0.0 : y + x) + 2 * p : y + x + dx + 2 * p;
         if (nd->bnin)   /* forward: its scale and shift alone, from sums given */
             *fwd = p;
         if (nd->y2 >= 0) {

@@ -19,8 +19,10 @@
  * the sum of their drop-path scales, unless CELLAR_TWINS=apart; where the
  * backend offers it (bn_affine), a batch norm between a separable op's
  * two layers is applied by the second as it reads, unless
- * CELLAR_BN_APPLY=apart, and back-propagated through by the first as it
- * reads its gradient, unless CELLAR_BN_DX=apart.
+ * CELLAR_BN_APPLY=apart, and that batch norm and the one after the
+ * second layer back-propagated through by the layer before them as it
+ * reads its gradient, unless CELLAR_BN_DX=apart (=inner: the first
+ * only).
  *
  * Builder calls never fail on their own: the first misuse (a shape that
  * does not fit) is kept as the network's error and net_plan() returns it,
@@ -87,12 +89,12 @@ typedef struct net_node {
     int xbn;         /* set by net_plan: a convolution (the first of a pair)
                       * whose input is batch norm xbn's output (bnin), read
                       * through it from that batch norm's input; -1: none */
-    int bdy;         /* set by net_plan: a batch norm (with bbst) whose data
-                      * gradient the separable pair before it makes as it
-                      * reads dy (be->sep_bwd's gf; unless CELLAR_BN_DX=
-                      * apart): its backward gives dgamma, dbeta and the
-                      * factors (be->bn_bwd_factors, at net->bab + bdy_off),
-                      * its dx never written */
+    int bdy;         /* set by net_plan: a batch norm whose data gradient
+                      * the separable pair before it makes as it reads dy
+                      * (be->sep_bwd's gb; see CELLAR_BN_DX): its backward
+                      * gives dgamma, dbeta and the factors
+                      * (be->bn_bwd_factors, at net->bab + bdy_off), its dx
+                      * never written */
     long bdy_off;
     int gbn;         /* set by net_plan: a convolution (the first of a pair)
                       * whose dy is made from batch norm gbn's (bdy); -1: none */

@@ -166,28 +166,28 @@ static int kb_sep_prepare(cl_backend *be, const conv_desc *dd, const conv_desc *
 }
 
 static void kb_sep_bwd_run(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
-                           const float *xab, const float *wd, tview dy, tview gx,
-                           const float *gf, const float *wp, tview dx, int acc, float *dwd,
+                           const float *xab, const float *wd, tview dy, const bn_grad_in *gb,
+                           const float *wp, tview dx, int acc, float *dwd,
                            float *dwp, const k_bnsums *bn)
 {
     kb_state *s = kb(be);
-    k_bndy dyb = {gx, gf};
+    k_bndy dyb = {gb ? gb->x : x, gb ? gb->f : NULL, gb ? gb->sscale : NULL};
     size_t floats = (size_t)k_sep_bwd_part_floats(dd, pd, x.n, x.h, x.w, s->sms, 1);
     if (2 * floats > s->part_floats) {
         check(be, cudaErrorInvalidValue, "separable backward not prepared for its batch");
         return;
     }
     check(be,
-          k_sep_bwd(NULL, dd, pd, x, xab, wd, dy, gf ? &dyb : NULL, wp, dx, acc, s->sms, s->part,
+          k_sep_bwd(NULL, dd, pd, x, xab, wd, dy, gb ? &dyb : NULL, wp, dx, acc, s->sms, s->part,
                     dwd, NULL, s->part + floats, dwp, NULL, bn),
           bn ? "separable backward with batch-norm sums" : "separable backward");
 }
 
 static void kb_sep_bwd(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
-                       const float *xab, const float *wd, tview dy, tview gx, const float *gf,
+                       const float *xab, const float *wd, tview dy, const bn_grad_in *gb,
                        const float *wp, tview dx, int acc, float *dwd, float *dwp)
 {
-    kb_sep_bwd_run(be, dd, pd, x, xab, wd, dy, gx, gf, wp, dx, acc, dwd, dwp, NULL);
+    kb_sep_bwd_run(be, dd, pd, x, xab, wd, dy, gb, wp, dx, acc, dwd, dwp, NULL);
 }
 
 static int kb_sep_bwd_stats_parts(cl_backend *be, const conv_desc *dd, const conv_desc *pd,
@@ -198,12 +198,12 @@ static int kb_sep_bwd_stats_parts(cl_backend *be, const conv_desc *dd, const con
 }
 
 static void kb_sep_bwd_stats(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
-                             const float *xab, const float *wd, tview dy, tview gx,
-                             const float *gf, const float *wp, tview dx, float *dwd, float *dwp,
+                             const float *xab, const float *wd, tview dy, const bn_grad_in *gb,
+                             const float *wp, tview dx, float *dwd, float *dwp,
                              tview bx, const float *bmean, double *stats)
 {
     k_bnsums bn = {bx, bmean, stats};
-    kb_sep_bwd_run(be, dd, pd, x, xab, wd, dy, gx, gf, wp, dx, 0, dwd, dwp, &bn);
+    kb_sep_bwd_run(be, dd, pd, x, xab, wd, dy, gb, wp, dx, 0, dwd, dwp, &bn);
 }
 
 static void kb_conv_bwd_data(cl_backend *be, const conv_desc *d, tview x, const float *w,
@@ -333,15 +333,24 @@ static void kb_bn_bwd_parts(cl_backend *be, tview x, tview dy, const double *sta
           "batch norm backward (sums given)");
 }
 
-static void kb_bn_bwd_factors(cl_backend *be, tview x, const double *stats, int parts,
-                              const float *gamma, const float *save_mean, const float *save_rstd,
-                              float *dgamma, float *dbeta, float *f)
+static void kb_bn_bwd_factors(cl_backend *be, tview x, tview dy, const float *sscale,
+                              const double *stats, int parts, const float *gamma,
+                              const float *save_mean, const float *save_rstd, float *dgamma,
+                              float *dbeta, float *f)
 {
+    kb_state *s = kb(be);
     if (x.c <= 0)
         return;
-    check(be,
-          k_bn_bwd_factors(NULL, x, gamma, save_mean, save_rstd, dgamma, dbeta, parts, stats, f),
-          "batch norm backward factors");
+    if (stats)
+        check(be,
+              k_bn_bwd_factors(NULL, x, gamma, save_mean, save_rstd, dgamma, dbeta, parts, stats,
+                               f),
+              "batch norm backward factors (sums given)");
+    else
+        check(be,
+              k_bn_bwd_factors_dy(NULL, x, dy, sscale, gamma, save_mean, save_rstd, dgamma,
+                                  dbeta, bn_parts(s, x), s->bn_part, f),
+              "batch norm backward factors");
 }
 
 static int kb_pool_prepare(cl_backend *be, const pool_desc *d, int n, int c, int h, int w,

@@ -1238,12 +1238,12 @@ int cuda_sep_prepare(cl_backend *be, const conv_desc *dd, const conv_desc *pd, i
 }
 
 static void sep_bwd_run(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
-                        const float *xab, const float *wd, tview dy, tview gx, const float *gf,
+                        const float *xab, const float *wd, tview dy, const bn_grad_in *gb,
                         const float *wp, tview dx, int acc, float *dwd, float *dwp,
                         const k_bnsums *bn)
 {
     cuda_state *s = cuda_of(be);
-    k_bndy dyb = {gx, gf};
+    k_bndy dyb = {gb ? gb->x : x, gb ? gb->f : NULL, gb ? gb->sscale : NULL};
     const char *what = bn ? "separable convolution kernel (backward, batch-norm sums)"
                           : "separable convolution kernel (backward)";
     long floats = k_sep_bwd_part_floats(dd, pd, x.n, x.h, x.w, s->sms, dwp != NULL);
@@ -1263,7 +1263,7 @@ static void sep_bwd_run(cl_backend *be, const conv_desc *dd, const conv_desc *pd
     part_room(s, 2);
     part = part_at(s, 0, &later);
     ppart = part_at(s, 1, &plater);
-    if (RT_OK(s, k_sep_bwd(s->stream, dd, pd, x, xab, wd, dy, gf ? &dyb : NULL, wp, dx, acc, s->sms,
+    if (RT_OK(s, k_sep_bwd(s->stream, dd, pd, x, xab, wd, dy, gb ? &dyb : NULL, wp, dx, acc, s->sms,
                            part, dwd, later, ppart, dwp, dwp ? plater : NULL, bn),
               what)) {
         parts_taken(s, later, dwp ? plater : NULL);
@@ -1272,10 +1272,10 @@ static void sep_bwd_run(cl_backend *be, const conv_desc *dd, const conv_desc *pd
 }
 
 void cuda_sep_bwd(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
-                  const float *xab, const float *wd, tview dy, tview gx, const float *gf,
+                  const float *xab, const float *wd, tview dy, const bn_grad_in *gb,
                   const float *wp, tview dx, int acc, float *dwd, float *dwp)
 {
-    sep_bwd_run(be, dd, pd, x, xab, wd, dy, gx, gf, wp, dx, acc, dwd, dwp, NULL);
+    sep_bwd_run(be, dd, pd, x, xab, wd, dy, gb, wp, dx, acc, dwd, dwp, NULL);
 }
 
 /* the sums of dy the batch norm before the pair needs for its backward,
@@ -1291,7 +1291,7 @@ int cuda_sep_bwd_stats_parts(cl_backend *be, const conv_desc *dd, const conv_des
 }
 
 void cuda_sep_bwd_stats(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
-                        const float *xab, const float *wd, tview dy, tview gx, const float *gf,
+                        const float *xab, const float *wd, tview dy, const bn_grad_in *gb,
                         const float *wp, tview dx, float *dwd, float *dwp, tview bx,
                         const float *bmean, double *stats)
 {
@@ -1306,7 +1306,7 @@ void cuda_sep_bwd_stats(cl_backend *be, const conv_desc *dd, const conv_desc *pd
                      dd->kh, dd->kw, dd->cin, pd->cout, x.n, x.h, x.w);
         return;
     }
-    sep_bwd_run(be, dd, pd, x, xab, wd, dy, gx, gf, wp, dx, 0, dwd, dwp, &bn);
+    sep_bwd_run(be, dd, pd, x, xab, wd, dy, gb, wp, dx, 0, dwd, dwp, &bn);
 }
 
 /* be->conv_choices: a line for each convolution whose ways were timed */

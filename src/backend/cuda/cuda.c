@@ -448,16 +448,22 @@ static void cuda_bn_bwd_parts(cl_backend *be, tview x, tview dy, const double *s
            "batch norm backward (sums given) kernel");
 }
 
-static void cuda_bn_bwd_factors(cl_backend *be, tview x, const double *stats, int parts,
-                                const float *gamma, const float *save_mean,
-                                const float *save_rstd, float *dgamma, float *dbeta, float *f)
+static void cuda_bn_bwd_factors(cl_backend *be, tview x, tview dy, const float *sscale,
+                                const double *stats, int parts, const float *gamma,
+                                const float *save_mean, const float *save_rstd, float *dgamma,
+                                float *dbeta, float *f)
 {
     cuda_state *s = cuda_of(be);
     if (s->failed || x.c <= 0)
         return;
-    LAUNCH(s, k_bn_bwd_factors(s->stream, x, gamma, save_mean, save_rstd, dgamma, dbeta, parts,
-                               stats, f),
-           "batch norm backward factors kernel");
+    if (stats)
+        LAUNCH(s, k_bn_bwd_factors(s->stream, x, gamma, save_mean, save_rstd, dgamma, dbeta,
+                                   parts, stats, f),
+               "batch norm backward factors (sums given) kernel");
+    else
+        LAUNCH(s, k_bn_bwd_factors_dy(s->stream, x, dy, sscale, gamma, save_mean, save_rstd,
+                                      dgamma, dbeta, bn_parts(s, x), s->bn_part, f),
+               "batch norm backward factors kernel");
 }
 
 static void cuda_bn_fwd_eval(cl_backend *be, const bn_desc *d, tview x, const float *gamma,

@@ -183,12 +183,12 @@ int cuda_sep_stats_parts(cl_backend *be, const conv_desc *dd, const conv_desc *p
 int cuda_sep_prepare(cl_backend *be, const conv_desc *dd, const conv_desc *pd, int n, int h,
                      int w, int *takes, cl_err *err);
 void cuda_sep_bwd(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
-                  const float *xab, const float *wd, tview dy, tview gx, const float *gf,
+                  const float *xab, const float *wd, tview dy, const bn_grad_in *gb,
                   const float *wp, tview dx, int acc, float *dwd, float *dwp);
 int cuda_sep_bwd_stats_parts(cl_backend *be, const conv_desc *dd, const conv_desc *pd, int n,
                              int h, int w);
 void cuda_sep_bwd_stats(cl_backend *be, const conv_desc *dd, const conv_desc *pd, tview x,
-                        const float *xab, const float *wd, tview dy, tview gx, const float *gf,
+                        const float *xab, const float *wd, tview dy, const bn_grad_in *gb,
                         const float *wp, tview dx, float *dwd, float *dwp, tview bx,
                         const float *bmean, double *stats);
 /* 1 when separable layers' halves run as one in direction dir (SEP_FWD or
