@@ -277,8 +277,8 @@ int k_sep_bwd_stats_parts(const conv_desc *dd, const conv_desc *pd, int n, int h
  * whose input is the pair's output: the pair's own dy, that batch norm's
  * data gradient, is made from dy as it is read, at each place f0 (s dy -
  * f1 - (x - f2) f3) with x = dyb->x there (that batch norm's input, dy's
- * shape), f = dyb->f + 4 c (k_bn_bwd_factors) and s = dyb->sscale[image]
- * (NULL: 1), so it is never in memory */
+ * shape), f = dyb->f + 4 c (k_bn_bwd_factors; f on 16 bytes) and s =
+ * dyb->sscale[image] (NULL: 1), so it is never in memory */
 typedef struct k_bndy {
     tview x;
     const float *f;

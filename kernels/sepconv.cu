@@ -32,6 +32,7 @@
  * depthwise output as it is (no ReLU between), at most 256 output
  * channels, and a band of at least one row that fits (k_sep_takes). */
 #include <limits.h>
+#include <stdint.h>
 
 #include "common.cuh"
 #include "conv_math.h"
@@ -760,8 +761,8 @@ cudaError_t k_sep_bwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd,
     if (bn && (acc || !bn->part || !bn->mean || bn->x.c != x.c || bn->x.h != x.h ||
                bn->x.w != x.w || bn->x.n != x.n))
         return cudaErrorInvalidValue;
-    if (dyb && (!dyb->f || !dyb->x.d || dyb->x.c != dy.c || dyb->x.h != dy.h ||
-                dyb->x.w != dy.w || dyb->x.n != dy.n))
+    if (dyb && (!dyb->f || (uintptr_t)dyb->f % 16 || !dyb->x.d || dyb->x.c != dy.c ||
+                dyb->x.h != dy.h || dyb->x.w != dy.w || dyb->x.n != dy.n))
         return cudaErrorInvalidValue;
     parts = x.n * sh.bands;
     if (parts > 1 && (!part || (dwp && !ppart)))

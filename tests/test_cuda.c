@@ -1220,6 +1220,46 @@ out:
     free(labels);
 }
 
+/* A network of odd channel counts (F = 3): the factors of the batch norms
+ * the separable layers back-propagate through (bdy) still start on 16
+ * bytes, as the kernels read them (four floats at once; the 2 C floats of
+ * a batch norm applied in the next op, bnin, before them would leave them
+ * on 8), and a training step runs */
+static void test_odd_channels(void)
+{
+    child_spec spec = {1, 3, 3, 16, 16, 10};
+    int batch = 4, odd = 0, bad = 0, right = 0, labels[4] = {1, 2, 3, 4};
+    long in_len = (long)batch * 3 * 16 * 16;
+    float *x = malloc((size_t)in_len * sizeof *x), loss = 0.f;
+    cl_genotype g;
+    cl_net *ng = NULL;
+    cl_err err = {0};
+
+    if (geno_from_arg(every_op, &g, &err) || net_on(gpu, &g, &spec, batch, &ng, &err)) {
+        CHECK(0, "the every-op network at F = 3 builds: %s", err.msg);
+        goto out;
+    }
+    for (int i = 0; i < ng->n_nodes; i++)
+        if (ng->nodes[i].bdy) {
+            odd += ng->vals[ng->nodes[i].x].c % 2;
+            bad += ng->nodes[i].bdy_off % 4 != 0;
+        }
+    CHECK(net_bn_dx_fused(ng) > 0 && net_bn_applied(ng) > 0 && odd > 0 && !bad,
+          "at F = 3, %d batch norms back-propagated through in the layer before (%d of odd "
+          "channels, beside %d applied in the next op), every one's factors on 16 bytes (%d not)",
+          net_bn_dx_fused(ng), odd, net_bn_applied(ng), bad);
+    for (long i = 0; i < in_len; i++)
+        x[i] = rng_normal(&rng);
+    if (net_forward(ng, x, batch, 1, &err) || net_loss(ng, labels, &loss, &right, 1, &err) ||
+        net_backward(ng, &err) || ng->be->sync(ng->be, &err))
+        CHECK(0, "a training step at F = 3 runs: %s", err.msg);
+    else
+        CHECK(isfinite(loss), "a training step at F = 3 runs (loss %g)", (double)loss);
+out:
+    net_free(ng);
+    free(x);
+}
+
 /* ---- whole training steps: queued, recorded as a graph, and the CPU's ---- */
 
 /* One run of test_steps: nasnet-a F=4 with a trainer of one epoch of 12
@@ -2199,6 +2239,7 @@ int main(void)
     test_sgd();
     test_batches();
     test_network();
+    test_odd_channels();
     test_steps();
     test_filter_sums();
     test_lanes();

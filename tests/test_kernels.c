@@ -833,6 +833,15 @@ static void test_sepb(const char *name, conv_desc dd, int cout, int n, int h, in
                                    in_bn ? "sep_bwd_bn_dy_k<" : "sep_bwd_dy_k<", in_bn ? 16 : 13),
                           "%s: ran %s", name, kemu_recent_op(floats ? 2 : 0));
                 }
+                if (!in_bn) {   /* factors read four at once: on 16 bytes */
+                    k_bndy off = dyb;
+                    off.f = f + 2;
+                    snprintf(what, sizeof what, "%s: factors not on 16 bytes refused", name);
+                    CHECK(k_sep_bwd(NULL, &dd, &pd, x, NULL, wd, dy, &off, wp, got, acc, SMS, part,
+                                    gd, NULL, ppart, pdd, NULL, NULL) == cudaErrorInvalidValue,
+                          "%s", what);
+                    (void)cudaGetLastError();
+                }
                 free(gx.d);
                 free(pdy.d);
                 free(want.d);

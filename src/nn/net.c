@@ -595,7 +595,7 @@ static int plan_bn_dy(cl_net *net, long *floats, cl_err *err)
                  (k ? net_lane_backend(net, 1, i - 2) : net->be)->bn_bwd_factors;
         if (ok) {
             c->bdy = 1;
-            c->bdy_off = *floats;
+            c->bdy_off = *floats = (*floats + 3) & ~3L;   /* read as float4s: 16 bytes */
             *floats += 4L * net->vals[c->x].c;
             a->gbn = i;
         }
