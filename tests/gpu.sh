@@ -59,7 +59,8 @@
 #      cudaMalloc/cudaFree (CELLAR_CUDA_POOL=0);
 #   7. tests/gpu_calib.cu: what one kernel costs at least in a CUDA graph,
 #      and copy bandwidth by size (GPU-NOTES.md's calibration runs);
-#   8. compute-sanitizer (memcheck) over a few training steps, when it is
+#   8. compute-sanitizer over a few training steps (memcheck), and over
+#      one small step the shared-memory hazards (racecheck), when it is
 #      there.
 #
 # OUTDIR/summary.txt collects the lines that matter (device, pass/fail
@@ -382,6 +383,12 @@ if command -v compute-sanitizer >/dev/null; then
   step sanitizer 120 compute-sanitizer --tool memcheck --leak-check full --error-exitcode 9 \
     "$b/cellar" bench --backend cuda --N 1 --F 8 --batch 16 --steps 2 --warmup 1
   tail -3 "$out/sanitizer.log" | tee -a "$sum"
+  # shared-memory hazards in our tiled kernels on the real scheduler (the
+  # stand-in runs a block's threads in two orders only), one small step
+  # without the graph
+  step racecheck 90 env CELLAR_CUDA_GRAPH=0 compute-sanitizer --tool racecheck --error-exitcode 9 \
+    "$b/cellar" bench --backend cuda --N 1 --F 8 --batch 4 --input 16x16x3 --steps 1 --warmup 0
+  tail -3 "$out/racecheck.log" | tee -a "$sum"
 fi
 rank
 [ -n "$cpid" ] && kill "$cpid" 2>/dev/null
