@@ -28,27 +28,30 @@
 #      cosine) trained on the GPU, then search throughput (the shipped
 #      cifar10 search with one-epoch children, as many at once as fit:
 #      images per second in all, proxy trials per hour);
-#   5. what may make the defaults faster: depthwise convolutions without
-#      shared-memory tiles (CELLAR_DEPTHWISE=simple); every pointwise
-#      convolution through cuDNN (CELLAR_POINTWISE=cudnn); separable
-#      layers' halves apart (CELLAR_SEPARABLE=split), fused forward
-#      only (CELLAR_SEPARABLE=forward), fused but for the pointwise
-#      filter gradient (CELLAR_SEPARABLE=keep-mid) and but for the
-#      stride-2 layers' backward (CELLAR_SEPARABLE=stride-1); batch norms taking their own
-#      statistics (CELLAR_BN_STATS=apart), and in the backward the sums
-#      of dy too (CELLAR_BN_STATS=forward); identity ops copying rather
-#      than folded into batch norms (CELLAR_IDENTITY=copy); the batch norm
-#      between a separable op's layers written and read back rather than
-#      applied as the second reads (CELLAR_BN_APPLY=apart), its data
-#      gradient and the next batch norm's written and read back rather
-#      than made as the layer before reads (CELLAR_BN_DX=apart; =inner
-#      only the first made so); split filter gradients' sums
-#      added one by one (CELLAR_FILTER_SUMS=each); each shape's
-#      convolutions the fastest way, timed (CELLAR_DEPTHWISE=auto
-#      CELLAR_POINTWISE=auto); the cells' branches
-#      on 2, 4 and 8 lanes (CELLAR_CUDA_LANES; F=32 N=6 on 4), 4 and 16
-#      children, 8 children on 2 lanes each, 8 lanes with batch norm in one
-#      kernel and with own pointwise kernels; then the proxy's runs ranked
+#   5. what may make the defaults faster, those that would change a
+#      default first (the deadline cuts from the end): the cells'
+#      branches on 2, 4 and 8 lanes (CELLAR_CUDA_LANES; F=32 N=6 on 4);
+#      then the newest fusions against the way before each: the data
+#      gradients of the batch norm between a separable op's layers and of
+#      the next one written and read back rather than made as the layer
+#      before reads (CELLAR_BN_DX=apart; =inner only the first made so);
+#      the batch norm between the layers written and read back rather
+#      than applied as the second reads (CELLAR_BN_APPLY=apart); identity
+#      ops copying rather than folded into batch norms
+#      (CELLAR_IDENTITY=copy); in the backward the batch norms' sums of
+#      dy taken apart (CELLAR_BN_STATS=forward), and their statistics too
+#      (CELLAR_BN_STATS=apart); fused but for the stride-2 layers'
+#      backward (CELLAR_SEPARABLE=stride-1) and but for the pointwise
+#      filter gradient (CELLAR_SEPARABLE=keep-mid); split filter
+#      gradients' sums added one by one (CELLAR_FILTER_SUMS=each); each
+#      shape's convolutions the fastest way, timed (CELLAR_DEPTHWISE=auto
+#      CELLAR_POINTWISE=auto); separable layers' halves apart
+#      (CELLAR_SEPARABLE=split), fused forward only
+#      (CELLAR_SEPARABLE=forward); every pointwise convolution through
+#      cuDNN (CELLAR_POINTWISE=cudnn); depthwise convolutions without
+#      shared-memory tiles (CELLAR_DEPTHWISE=simple); 4 and 16 children,
+#      8 children on 2 lanes each, 8 lanes with batch norm in one kernel
+#      and with own pointwise kernels; then the proxy's runs ranked
 #      (lines "rank:", again at the end), so the fastest settings show at
 #      a glance;
 #   6. where a step's time goes: the proxy op class by op class
@@ -263,52 +266,58 @@ if cifar_ready; then
 fi
 
 # --- 5. what may make the defaults faster ---
-# depthwise convolutions without shared-memory tiles (the default until this one was timed)
-bench cellar_F16_N2_dw_simple 60 env CELLAR_DEPTHWISE=simple "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
-# every pointwise convolution through cuDNN, those reading through ReLU or
-# from a shifted origin staged (the default until this one was timed)
-bench cellar_F16_N2_pw_cudnn 60 env CELLAR_POINTWISE=cudnn "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
-# each separable layer's depthwise and pointwise convolutions apart, the
-# pointwise ones cuDNN's (the default until the fused forward), and with
-# the forward alone fused (the default until the fused backward)
-bench cellar_F16_N2_sep_split 60 env CELLAR_SEPARABLE=split "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
-bench cellar_F16_N2_sep_forward 60 env CELLAR_SEPARABLE=forward "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
+# (those whose outcome would change a default first: the lanes, then the
+# newest fusions against the way before each, newest first; the deadline
+# cuts from the end)
+# a cell's branches side by side on lanes (streams of one network; the
+# default is one)
+for l in 2 4 8; do
+  bench "cellar_F16_N2_lanes$l" 60 env CELLAR_CUDA_LANES=$l "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
+done
+bench cellar_F32_N6_lanes4 60 env CELLAR_CUDA_LANES=4 "$b/cellar" bench --backend cuda --N 6 --F 32 --batch 128 --input 32x32x3 --steps 50 --warmup 10
+
+# the data gradient of the batch norm between a separable op's layers
+# written and read back (the default until the first layer's backward
+# kernel made it as it read), and the one after the second layer's too
+# (=inner: that one's alone, which still takes its sums in a pass of its
+# own: whether the second layer reading its dy and input pays for the
+# pass that writes dx)
+bench cellar_F16_N2_bn_dx_apart 60 env CELLAR_BN_DX=apart "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
+bench cellar_F16_N2_bn_dx_inner 60 env CELLAR_BN_DX=inner "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
+# the batch norm between a separable op's layers written and read back
+# (the default until the second layer's kernels applied it as they read)
+bench cellar_F16_N2_bn_apply_apart 60 env CELLAR_BN_APPLY=apart "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
+# identity ops copying their input, forward and backward (the default
+# until they were folded into the batch norms writing it)
+bench cellar_F16_N2_identity_copy 60 env CELLAR_IDENTITY=copy "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
+# the batch norms between separable halves adding up dy themselves in the
+# backward (the default until the fused backward took those sums)
+bench cellar_F16_N2_bn_forward 60 env CELLAR_BN_STATS=forward "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
+# every batch norm taking its own statistics (the default until the
+# separable forward kernel took them)
+bench cellar_F16_N2_bn_apart 60 env CELLAR_BN_STATS=apart "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
+# fused both ways but for the stride-2 layers' backward, four operations
+# apart (the default until the fused backward took stride 2)
+bench cellar_F16_N2_sep_stride1 60 env CELLAR_SEPARABLE=stride-1 "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
 # fused both ways but for the pointwise filter gradient, by cuDNN from the
 # depthwise output the forward then writes (the default until the fused
 # backward took that gradient)
 bench cellar_F16_N2_sep_keep_mid 60 env CELLAR_SEPARABLE=keep-mid "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
-# fused both ways but for the stride-2 layers' backward, four operations
-# apart (the default until the fused backward took stride 2)
-bench cellar_F16_N2_sep_stride1 60 env CELLAR_SEPARABLE=stride-1 "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
-# every batch norm taking its own statistics (the default until the
-# separable forward kernel took them)
-bench cellar_F16_N2_bn_apart 60 env CELLAR_BN_STATS=apart "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
-# the batch norms between separable halves adding up dy themselves in the
-# backward (the default until the fused backward took those sums)
-bench cellar_F16_N2_bn_forward 60 env CELLAR_BN_STATS=forward "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
-# identity ops copying their input, forward and backward (the default
-# until they were folded into the batch norms writing it)
-bench cellar_F16_N2_identity_copy 60 env CELLAR_IDENTITY=copy "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
-# the batch norm between a separable op's layers written and read back
-# (the default until the second layer's kernels applied it as they read)
-bench cellar_F16_N2_bn_apply_apart 60 env CELLAR_BN_APPLY=apart "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
-# that batch norm's data gradient written and read back (the default until
-# the first layer's backward kernel made it as it read), and the one
-# after the second layer's too (=inner: that one's alone, which still
-# takes its sums in a pass of its own: whether the second layer reading
-# its dy and input pays for the pass that writes dx)
-bench cellar_F16_N2_bn_dx_apart 60 env CELLAR_BN_DX=apart "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
-bench cellar_F16_N2_bn_dx_inner 60 env CELLAR_BN_DX=inner "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
 # each split filter gradient's sum added by a kernel of its own (the
 # default until they were added up to 16 in one launch)
 bench cellar_F16_N2_sums_each 60 env CELLAR_FILTER_SUMS=each "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
 # each shape's convolutions the fastest way (own, simple or cuDNN), timed when preparing
 bench cellar_F16_N2_auto 60 env CELLAR_DEPTHWISE=auto CELLAR_POINTWISE=auto "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
-# a cell's branches side by side on lanes (streams of one network)
-for l in 2 4 8; do
-  bench "cellar_F16_N2_lanes$l" 60 env CELLAR_CUDA_LANES=$l "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
-done
-bench cellar_F32_N6_lanes4 60 env CELLAR_CUDA_LANES=4 "$b/cellar" bench --backend cuda --N 6 --F 32 --batch 128 --input 32x32x3 --steps 50 --warmup 10
+# each separable layer's depthwise and pointwise convolutions apart, the
+# pointwise ones cuDNN's (the default until the fused forward), and with
+# the forward alone fused (the default until the fused backward)
+bench cellar_F16_N2_sep_split 60 env CELLAR_SEPARABLE=split "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
+bench cellar_F16_N2_sep_forward 60 env CELLAR_SEPARABLE=forward "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
+# every pointwise convolution through cuDNN, those reading through ReLU or
+# from a shifted origin staged (the default until this one was timed)
+bench cellar_F16_N2_pw_cudnn 60 env CELLAR_POINTWISE=cudnn "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
+# depthwise convolutions without shared-memory tiles (the default until this one was timed)
+bench cellar_F16_N2_dw_simple 60 env CELLAR_DEPTHWISE=simple "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
 for k in 4 16; do
   bench "cellar_F16_N2_children$k" 90 "$b/cellar" bench --backend cuda $proxy --steps 30 --warmup 5 --children $k
 done
