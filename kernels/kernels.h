@@ -278,14 +278,10 @@ int k_sep_bwd_stats_parts(const conv_desc *dd, const conv_desc *pd, int n, int h
  * data gradient, is made from dy as it is read, at each place f0 (s dy -
  * f1 - (x - f2) f3) with x = dyb->x there (that batch norm's input, dy's
  * shape), f = dyb->f + 4 c (k_bn_bwd_factors; f on 16 bytes) and s =
- * dyb->sscale[image] (NULL: 1), so it is never in memory */
-typedef struct k_bndy {
-    tview x;
-    const float *f;
-    const float *sscale;
-} k_bndy;
+ * dyb->sscale[image] (NULL: 1), so it is never in memory (backend.h's
+ * bn_grad_in, as sep_bwd takes it) */
 cudaError_t k_sep_bwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd, tview x,
-                      const float *xab, const float *wd, tview dy, const k_bndy *dyb,
+                      const float *xab, const float *wd, tview dy, const bn_grad_in *dyb,
                       const float *wp, tview dx, int acc, int sms,
                       float *part, float *dwd, k_psum *later, float *ppart, float *dwp,
                       k_psum *plater, const k_bnsums *bn);

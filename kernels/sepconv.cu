@@ -739,7 +739,7 @@ int k_sep_bwd_stats_parts(const conv_desc *dd, const conv_desc *pd, int n, int h
 }
 
 cudaError_t k_sep_bwd(cudaStream_t st, const conv_desc *dd, const conv_desc *pd, tview x,
-                      const float *xab, const float *wd, tview dy, const k_bndy *dyb,
+                      const float *xab, const float *wd, tview dy, const bn_grad_in *dyb,
                       const float *wp, tview dx, int acc, int sms,
                       float *part, float *dwd, k_psum *later, float *ppart, float *dwp,
                       k_psum *plater, const k_bnsums *bn)

@@ -659,6 +659,21 @@ static void same_sums(const char *what, const double *part, int parts, tview x, 
     free(want);
 }
 
+/* A fused backward's three results against the CPU's: "what: data
+ * gradient", "what: depthwise filter gradient", "what: pointwise filter
+ * gradient" */
+static void sepb_same(const char *what, tview dx, tview want, const float *gd, const float *gw,
+                      long nd, const float *pd, const float *pw, long np)
+{
+    char m[240];
+    snprintf(m, sizeof m, "%s: data gradient", what);
+    same_view(m, dx, want, TOL);
+    snprintf(m, sizeof m, "%s: depthwise filter gradient", what);
+    same_buf(m, gd, gw, nd, TOL);
+    snprintf(m, sizeof m, "%s: pointwise filter gradient", what);
+    same_buf(m, pd, pw, np, TOL);
+}
+
 /* k_sep_bwd against the CPU's pointwise data gradient then depthwise
  * gradients (dmid through memory), dx overwritten then added into; pads
  * as test_sep's */
@@ -747,15 +762,8 @@ static void test_sepb(const char *name, conv_desc dd, int cout, int n, int h, in
                       what, bp);
                 if (launched(what, k_sep_bwd(NULL, &dd, &pd, x, ab, wd, dy, NULL, wp, dxk, 0, SMS,
                                              part, gk, NULL, ppart, pk, NULL, &bn))) {
-                    snprintf(what, sizeof what, "%s: data gradient beside batch-norm sums%s",
-                             name, how);
-                    same_view(what, dxk, want, TOL);
-                    snprintf(what, sizeof what, "%s: depthwise filter gradient beside them%s",
-                             name, how);
-                    same_buf(what, gk, gw, nd, TOL);
-                    snprintf(what, sizeof what, "%s: pointwise filter gradient beside them%s",
-                             name, how);
-                    same_buf(what, pk, pw, np, TOL);
+                    snprintf(what, sizeof what, "%s, beside batch-norm sums%s", name, how);
+                    sepb_same(what, dxk, want, gk, gw, nd, pk, pw, np);
                     snprintf(what, sizeof what, "%s: dx's sums for the batch norm before it%s",
                              name, how);
                     same_sums(what, bs, bp, bx, want, bm, NULL);
@@ -797,7 +805,7 @@ static void test_sepb(const char *name, conv_desc dd, int cout, int n, int h, in
                 int bp = k_sep_bwd_stats_parts(&dd, &pd, n, h, w);
                 double *bs = stats_buf(bp, dd.cin);
                 k_bnsums bn = {bx, bm, bs};
-                k_bndy dyb = {gx, f, sc};
+                bn_grad_in dyb = {gx, f, sc};
                 const char *how = in_bn ? ", its drop-path scales, x through a batch norm" : "";
                 for (int i = 0; i < cout; i++)   /* k of either sign, as gamma rstd */
                     f[4 * i] += f[4 * i] < 0.f ? -0.75f : 0.75f;
@@ -815,15 +823,9 @@ static void test_sepb(const char *name, conv_desc dd, int cout, int n, int h, in
                 if (launched(what, k_sep_bwd(NULL, &dd, &pd, x, ab, wd, dy, &dyb, wp, got, acc,
                                              SMS, part, gd, NULL, ppart, pdd, NULL,
                                              acc ? NULL : &bn))) {
-                    snprintf(what, sizeof what, "%s: data gradient from a batch norm's dy%s, acc %d",
-                             name, how, acc);
-                    same_view(what, got, want, TOL);
-                    snprintf(what, sizeof what, "%s: depthwise filter gradient from a batch "
-                             "norm's dy%s, acc %d", name, how, acc);
-                    same_buf(what, gd, gw, nd, TOL);
-                    snprintf(what, sizeof what, "%s: pointwise filter gradient from a batch "
-                             "norm's dy%s, acc %d", name, how, acc);
-                    same_buf(what, pdd, pw, np, TOL);
+                    snprintf(what, sizeof what, "%s, from a batch norm's dy%s, acc %d", name, how,
+                             acc);
+                    sepb_same(what, got, want, gd, gw, nd, pdd, pw, np);
                     if (!acc) {
                         snprintf(what, sizeof what, "%s: dx's sums beside a batch norm's dy%s",
                                  name, how);
@@ -834,7 +836,7 @@ static void test_sepb(const char *name, conv_desc dd, int cout, int n, int h, in
                           "%s: ran %s", name, kemu_recent_op(floats ? 2 : 0));
                 }
                 if (!in_bn) {   /* factors read four at once: on 16 bytes */
-                    k_bndy off = dyb;
+                    bn_grad_in off = dyb;
                     off.f = f + 2;
                     snprintf(what, sizeof what, "%s: factors not on 16 bytes refused", name);
                     CHECK(k_sep_bwd(NULL, &dd, &pd, x, NULL, wd, dy, &off, wp, got, acc, SMS, part,

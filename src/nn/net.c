@@ -500,6 +500,19 @@ static int merge_twins(cl_net *net, cl_err *err)
     return CL_OK;
 }
 
+/* Ops that touch value v besides its writer, node w: nodes reading it,
+ * other nodes writing memory it shares, values that are slices of it.
+ * 1 where only one op reads it and nothing else meets it. */
+static int value_users(const cl_net *net, int v, int w)
+{
+    int k = 0;
+    for (int j = 0; j < net->n_nodes; j++)
+        k += net->nodes[j].x == v || (j != w && values_meet(net, net->nodes[j].y, v));
+    for (int u = 0; u < net->n_vals; u++)
+        k += net->vals[u].parent == v;
+    return k;
+}
+
 /* Batch norms the separable pair after them applies as it reads (bnin,
  * unless CELLAR_BN_APPLY=apart): a batch norm c at node i with its
  * statistics from the op before (bst), no drop-path scale, overwriting a
@@ -517,18 +530,13 @@ static int plan_bn_in(cl_net *net, int max_batch, long *floats, cl_err *err)
         return rc;
     for (int i = 0; i < net->n_nodes; i++) {
         net_node *c = &net->nodes[i], *a = i + 2 < net->n_nodes ? c + 1 : NULL;
-        int readers = 0, ok;
+        int ok;
         c->bnin = 0;
         if (!on || c->kind != NODE_BN || !c->bst || c->path >= 0 || c->acc || c->y2 >= 0 || !a ||
             a->kind != NODE_CONV || !a->sep || a->sepb < 1 || a->x != c->y ||
             net->vals[c->y].parent >= 0)
             continue;
-        for (int j = 0; j < net->n_nodes; j++)
-            readers += net->nodes[j].x == c->y ||
-                       (j != i && values_meet(net, net->nodes[j].y, c->y));
-        for (int v = 0; v < net->n_vals; v++)
-            readers += net->vals[v].parent == c->y;
-        ok = readers == 1;
+        ok = value_users(net, c->y, i) == 1;
         for (int k = 0; k < 2 && ok; k++) {
             cl_backend *bb = k ? net_lane_backend(net, 0, i) : net->be;
             cl_backend *pb = k ? net_lane_backend(net, 0, i + 1) : net->be;
@@ -578,18 +586,13 @@ static int plan_bn_dy(cl_net *net, long *floats, cl_err *err)
         net->nodes[i].gbn = -1;
     for (int i = 2; i < net->n_nodes; i++) {
         net_node *c = &net->nodes[i], *a = c - 2;
-        int readers = 0, ok;
+        int ok;
         c->bdy = 0;
         if (!on || (inner_only && !c->bbst) || c->kind != NODE_BN || c->y2 >= 0 ||
             !c->need_dx || c->dx_acc || a->kind != NODE_CONV || a->sepb < 1 || a[1].y != c->x ||
             net->vals[c->x].parent >= 0)
             continue;
-        for (int j = 0; j < net->n_nodes; j++)
-            readers += net->nodes[j].x == c->x ||
-                       (j != i - 1 && values_meet(net, net->nodes[j].y, c->x));
-        for (int v = 0; v < net->n_vals; v++)
-            readers += net->vals[v].parent == c->x;
-        ok = readers == 1;
+        ok = value_users(net, c->x, i - 1) == 1;
         for (int k = 0; k < 2 && ok; k++)
             ok = (k ? net_lane_backend(net, 1, i) : net->be)->bn_bwd_factors &&
                  (k ? net_lane_backend(net, 1, i - 2) : net->be)->bn_bwd_factors;

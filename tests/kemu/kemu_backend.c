@@ -171,14 +171,13 @@ static void kb_sep_bwd_run(cl_backend *be, const conv_desc *dd, const conv_desc 
                            float *dwp, const k_bnsums *bn)
 {
     kb_state *s = kb(be);
-    k_bndy dyb = {gb ? gb->x : x, gb ? gb->f : NULL, gb ? gb->sscale : NULL};
     size_t floats = (size_t)k_sep_bwd_part_floats(dd, pd, x.n, x.h, x.w, s->sms, 1);
     if (2 * floats > s->part_floats) {
         check(be, cudaErrorInvalidValue, "separable backward not prepared for its batch");
         return;
     }
     check(be,
-          k_sep_bwd(NULL, dd, pd, x, xab, wd, dy, gb ? &dyb : NULL, wp, dx, acc, s->sms, s->part,
+          k_sep_bwd(NULL, dd, pd, x, xab, wd, dy, gb, wp, dx, acc, s->sms, s->part,
                     dwd, NULL, s->part + floats, dwp, NULL, bn),
           bn ? "separable backward with batch-norm sums" : "separable backward");
 }

@@ -1243,7 +1243,6 @@ static void sep_bwd_run(cl_backend *be, const conv_desc *dd, const conv_desc *pd
                         const k_bnsums *bn)
 {
     cuda_state *s = cuda_of(be);
-    k_bndy dyb = {gb ? gb->x : x, gb ? gb->f : NULL, gb ? gb->sscale : NULL};
     const char *what = bn ? "separable convolution kernel (backward, batch-norm sums)"
                           : "separable convolution kernel (backward)";
     long floats = k_sep_bwd_part_floats(dd, pd, x.n, x.h, x.w, s->sms, dwp != NULL);
@@ -1263,7 +1262,7 @@ static void sep_bwd_run(cl_backend *be, const conv_desc *dd, const conv_desc *pd
     part_room(s, 2);
     part = part_at(s, 0, &later);
     ppart = part_at(s, 1, &plater);
-    if (RT_OK(s, k_sep_bwd(s->stream, dd, pd, x, xab, wd, dy, gb ? &dyb : NULL, wp, dx, acc, s->sms,
+    if (RT_OK(s, k_sep_bwd(s->stream, dd, pd, x, xab, wd, dy, gb, wp, dx, acc, s->sms,
                            part, dwd, later, ppart, dwp, dwp ? plater : NULL, bn),
               what)) {
         parts_taken(s, later, dwp ? plater : NULL);
