@@ -52,6 +52,17 @@
 static cl_backend *cpu, *gpu;
 static cl_rng rng;
 
+/* the shorter run: CELLAR_TEST_SHORT (the sanitizer builds), and always
+ * with the race check (test_cuda_emu_race, every access watched: slow) */
+static int test_short(void)
+{
+#ifdef CELLAR_KEMU_RACE
+    return 1;
+#else
+    return getenv("CELLAR_TEST_SHORT") != NULL;
+#endif
+}
+
 /* A CUDA backend made while the environment variable `var` is `val`, the
  * variable as it was again after; NULL after a failed check naming both. */
 static cl_backend *cuda_with(const char *var, const char *val)
@@ -1657,8 +1668,8 @@ static void test_lanes(void)
     run r1, rl, rg;
     cl_backend *one = NULL, *eager = NULL, *graphed = NULL;
     cl_err err = {0};
-    /* CELLAR_TEST_SHORT (the sanitizer builds): lanes recorded only */
-    int with_eager = getenv("CELLAR_TEST_SHORT") == NULL;
+    /* the shorter run: lanes recorded only */
+    int with_eager = !test_short();
     memset(&r1, 0, sizeof r1);
     memset(&rl, 0, sizeof rl);
     memset(&rg, 0, sizeof rg);
@@ -1707,7 +1718,7 @@ static void test_lanes(void)
                              "(relative error %.2g)", STEPS, el);
             free(pl);
         } else {
-            printf("# (CELLAR_TEST_SHORT: lanes op by op not run)\n");
+            printf("# (the shorter run: lanes op by op not run)\n");
         }
         CHECK(eg < 1e-4, "%d training steps replayed from a graph recorded on lanes end where "
                          "one stream does (relative error %.2g)", STEPS, eg);
@@ -2185,9 +2196,9 @@ int main(void)
         cl_backend *first = gpu;
         int others = 6;
 #ifdef CELLAR_KEMU
-        /* CELLAR_TEST_SHORT (the sanitizer builds): the stand-in once */
-        if (getenv("CELLAR_TEST_SHORT")) {
-            printf("# (CELLAR_TEST_SHORT: not again with the other implementations)\n");
+        /* the shorter run: the stand-in once */
+        if (test_short()) {
+            printf("# (the shorter run: not again with the other implementations)\n");
             others = 0;
         }
 #endif
@@ -2217,7 +2228,7 @@ int main(void)
         }
     }
     test_bns();
-    if (!getenv("CELLAR_TEST_SHORT")) {
+    if (!test_short()) {
         /* again with one block per channel whatever the channels (on
          * draws of their own: the later tests' inputs stay as they were) */
         cl_backend *first = gpu;

@@ -1469,6 +1469,65 @@ static void test_runtime(void)
           "runtime: a block of 2048 threads is refused, once");
 }
 
+/* with kemu_race.cc linked in (test_kernels_race): it sees the races it
+ * should and no others, and the launch that raced fails */
+static void test_race(void)
+{
+    static const struct {
+        int how, blocks;
+        unsigned from, to;
+        int races;
+        const char *what;
+    } cases[] = {
+        {RACE_OWN, 3, 5, 5, 0, "each block writing its own word"},
+        {RACE_BLOCKS_WRITE, 3, 5, 5, 1, "three blocks writing one word"},
+        {RACE_BLOCKS_READ, 2, 5, 9, 1, "a block reading what another writes"},
+        {RACE_THREADS, 1, 0, 64, 1, "thread 64 reading what thread 0 wrote, no barrier"},
+        {RACE_BARRIER, 1, 0, 64, 0, "thread 64 reading what thread 0 wrote after a barrier"},
+        {RACE_THREADS, 1, 0, 1, 0, "a lane reading what another lane of its warp wrote"},
+    };
+    int *d = NULL, *e = NULL;
+    if (!kemu_race_active)
+        return;
+    if (cudaMalloc((void **)&d, 64 * sizeof *d) != cudaSuccess ||
+        cudaMalloc((void **)&e, 64 * sizeof *e) != cudaSuccess) {
+        CHECK(0, "race check: device memory for its tests");
+        return;
+    }
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        long before = kemu_race_count(), seen;
+        cudaError_t rc;
+        kemu_race(cases[i].how, cases[i].blocks, cases[i].from, cases[i].to, d);
+        rc = cudaGetLastError();
+        seen = kemu_race_count() - before;
+        kemu_race_expect(seen);
+        if (cases[i].races)
+            CHECK(seen > 0 && rc == cudaErrorLaunchFailure,
+                  "race check: %s is a race (%ld seen), the launch fails (%s)", cases[i].what,
+                  seen, cudaGetErrorString(rc));
+        else
+            CHECK(seen == 0 && rc == cudaSuccess, "race check: %s is none (%ld seen, %s)",
+                  cases[i].what, seen, cudaGetErrorString(rc));
+    }
+    for (int ordered = 0; ordered <= 1; ordered++) {
+        long before = kemu_race_count(), seen;
+        int rc = kemu_race_graph(ordered, d, e);
+        (void)cudaGetLastError();
+        seen = kemu_race_count() - before;
+        kemu_race_expect(seen);
+        if (!ordered)
+            CHECK(rc == 0 && seen > 0,
+                  "race check: a graph's second stream reading what the first writes, no "
+                  "event between, is a race (%ld seen)", seen);
+        else
+            CHECK(rc == 0 && seen == 0,
+                  "race check: with the second stream waiting for an event behind the write, "
+                  "none (%ld seen)", seen);
+    }
+    cudaFree(d);
+    cudaFree(e);
+}
+
 static void test_refusals(void)
 {
     conv_desc d = cdesc(4, 4, 1, 1, 1, 1, 0, 0, 1, 1, 0);
@@ -1702,6 +1761,7 @@ int main(void)
     test_batches();
     test_refusals();
     test_training();
+    test_race();   /* (device memory: last, as the stand-in then holds every kernel to it) */
     printf("# %ld blocks run\n", kemu_blocks_run());
     backend_destroy(cpu);
     return check_done();

@@ -90,7 +90,8 @@ static inline double __longlong_as_double(long long v)
     return d;
 }
 
-void kemu_run(dim3 grid, dim3 block, const std::function<void()> &body);
+/* a launch of kernel `name` over grid x block, body run by each thread */
+void kemu_run(dim3 grid, dim3 block, const std::function<void()> &body, const char *name);
 
 /* a launch's shape as CUDA would take it (else cudaGetLastError says why) */
 int kemu_launch_ok(dim3 grid, dim3 block);
@@ -123,6 +124,7 @@ template <typename F> struct kemu_launch {
         int i = 0, ok = 1;
         F fn = f;
         dim3 g = grid, b = block;
+        const char *nm = name;   /* (the recorded op outlives this launcher) */
         if (!kemu_launch_ok(grid, block))
             return;
         (void)i;
@@ -130,7 +132,7 @@ template <typename F> struct kemu_launch {
         if (!ok)
             return;
         kemu_trace_launch(name, g, b);
-        kemu_submit(st, [=] { kemu_run(g, b, [&] { fn(a...); }); }, name);
+        kemu_submit(st, [=] { kemu_run(g, b, [&] { fn(a...); }, nm); }, name);
     }
 };
 

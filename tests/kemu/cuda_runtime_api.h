@@ -34,6 +34,7 @@ typedef enum cudaError {
     cudaErrorInvalidResourceHandle = 400,
     cudaErrorIllegalState = 401,
     cudaErrorIllegalAddress = 700,
+    cudaErrorLaunchFailure = 719,   /* (the stand-in's: a race on device memory, kemu_race.cc) */
     cudaErrorStreamCaptureUnsupported = 900,
     cudaErrorStreamCaptureInvalidated = 901,
     cudaErrorStreamCaptureUnmatched = 903,

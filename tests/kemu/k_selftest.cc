@@ -1,6 +1,8 @@
 /* k_selftest.cc - kernels that check the stand-in runtime itself: a block
  * that passes values through shared memory, with and without the barrier
- * between writing and reading, and a warp sum by shuffles. */
+ * between writing and reading, and a warp sum by shuffles; and, where
+ * kemu_race.cc watches memory, races it must see and ways that are not
+ * races. */
 #include "common.cuh"
 
 #include "kemu_selftest.h"
@@ -38,7 +40,94 @@ static __global__ void block_sums_k(double *out)
         out[blockIdx.x] = v;
 }
 
+/* how thread `to` gets what thread `from` wrote to out[0]: out[1 + block]
+ * (RACE_OWN: every block its own word, no race), out[0] written by every
+ * block (RACE_BLOCKS_WRITE), written by block 0 and read by block 1
+ * (RACE_BLOCKS_READ), within one block with or without a barrier between
+ * (RACE_THREADS, RACE_BARRIER) */
+static __global__ void race_k(int how, unsigned from, unsigned to, int *out)
+{
+    unsigned t = threadIdx.x, b = blockIdx.x;
+    switch (how) {
+    case RACE_OWN:
+        if (t == from)
+            out[1 + b] = (int)b;
+        break;
+    case RACE_BLOCKS_WRITE:
+        if (t == from)
+            out[0] = (int)b;
+        break;
+    case RACE_BLOCKS_READ:
+        if (t == from && b == 0)
+            out[0] = 5;
+        if (t == to && b == 1)
+            out[2] = out[0];
+        break;
+    case RACE_THREADS:
+    case RACE_BARRIER:
+        if (t == from && b == 0)
+            out[0] = 7;
+        if (how == RACE_BARRIER)
+            __syncthreads();
+        if (t == to && b == 0)
+            out[1] = out[0];
+        break;
+    }
+}
+
+static __global__ void put_k(int *p, int v) { p[threadIdx.x] = v; }
+static __global__ void get_k(const int *p, int *q) { q[threadIdx.x] = p[threadIdx.x]; }
+
 extern "C" {
+
+void kemu_race(int how, int blocks, unsigned from, unsigned to, int *out)
+{
+    K_LAUNCH(race_k, blocks, K_THREADS, (cudaStream_t)0)(how, from, to, out);
+}
+
+/* a graph of two streams: put_k writes a on the first, get_k reads it
+ * into b on the second, after an event recorded behind put_k (ordered)
+ * or only after the capture's start (not), then replayed twice */
+int kemu_race_graph(int ordered, int *a, int *b)
+{
+    cudaStream_t s1, s2;
+    cudaEvent_t fork, done, join;
+    cudaGraph_t g;
+    cudaGraphExec_t x;
+    int bad = 0;
+    bad |= cudaStreamCreateWithFlags(&s1, cudaStreamNonBlocking) != cudaSuccess;
+    bad |= cudaStreamCreateWithFlags(&s2, cudaStreamNonBlocking) != cudaSuccess;
+    bad |= cudaEventCreateWithFlags(&fork, cudaEventDisableTiming) != cudaSuccess;
+    bad |= cudaEventCreateWithFlags(&done, cudaEventDisableTiming) != cudaSuccess;
+    bad |= cudaEventCreateWithFlags(&join, cudaEventDisableTiming) != cudaSuccess;
+    if (bad)
+        return -1;
+    bad |= cudaStreamBeginCapture(s1, cudaStreamCaptureModeThreadLocal) != cudaSuccess;
+    bad |= cudaEventRecord(fork, s1) != cudaSuccess;
+    bad |= cudaStreamWaitEvent(s2, fork, 0) != cudaSuccess;
+    K_LAUNCH(put_k, 1, 32, s1)(a, 3);
+    bad |= cudaEventRecord(done, s1) != cudaSuccess;
+    if (ordered)
+        bad |= cudaStreamWaitEvent(s2, done, 0) != cudaSuccess;
+    K_LAUNCH(get_k, 1, 32, s2)(a, b);
+    bad |= cudaEventRecord(join, s2) != cudaSuccess;
+    bad |= cudaStreamWaitEvent(s1, join, 0) != cudaSuccess;
+    bad |= cudaStreamEndCapture(s1, &g) != cudaSuccess;
+    bad |= cudaGraphInstantiate(&x, g, 0) != cudaSuccess;
+    if (!bad) {
+        (void)cudaGraphLaunch(x, s1);
+        (void)cudaGraphLaunch(x, s1);
+        (void)cudaStreamSynchronize(s1);
+        cudaGraphExecDestroy(x);
+        cudaGraphDestroy(g);
+    }
+    cudaEventDestroy(fork);
+    cudaEventDestroy(done);
+    cudaEventDestroy(join);
+    cudaStreamDestroy(s1);
+    cudaStreamDestroy(s2);
+    return bad ? -1 : 0;
+}
 
 void kemu_pass_on(int barrier, int blocks, int *out)
 {

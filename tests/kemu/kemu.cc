@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <ucontext.h>
 
 #include <vector>
@@ -86,6 +87,16 @@ __asm__(".pushsection .text\n"
 uint3 threadIdx, blockIdx;
 dim3 blockDim, gridDim;
 
+/* for kemu_race.cc: the launch running (its number; 0 between launches),
+ * its kernel, and the block barriers passed so far (a block's intervals
+ * between barriers) */
+unsigned kemu_launch_no, kemu_bar_gen;
+const char *kemu_kernel = "";
+static unsigned launches;
+
+/* kemu_race.cc's, where it is linked in: a copy's reads and writes */
+extern "C" void kemu_race_note(const void *p, size_t n, int write) __attribute__((weak));
+
 static long blocks_run;
 
 void kemu_set_error(cudaError_t e);   /* kemu_rt.cc */
@@ -128,6 +139,9 @@ static unsigned cur;
 static const std::function<void()> *body;
 static std::vector<unsigned long long> lanes, taken;   /* shuffles: put, copied aside */
 static std::vector<char *> stacks; /* kept from launch to launch, freed at exit */
+/* ... all of them in one mapping, room for 1024 (for kemu_race.cc, which
+ * leaves them alone: the next block's threads use them again) */
+char *kemu_stacks_lo, *kemu_stacks_hi;
 
 #if ASAN_FIBERS
 static const void *sched_bottom;   /* the scheduler's stack, for AddressSanitizer */
@@ -136,8 +150,9 @@ static size_t sched_size;
 
 static void free_stacks()
 {
-    for (char *s : stacks)
-        free(s);
+    if (kemu_stacks_lo)
+        munmap(kemu_stacks_lo, (size_t)(kemu_stacks_hi - kemu_stacks_lo));
+    kemu_stacks_lo = kemu_stacks_hi = NULL;
     stacks.clear();
 }
 
@@ -272,6 +287,7 @@ static int release(unsigned nt)
         for (unsigned t = 0; t < nt; t++)
             if (f[t].state == AT_BLOCK)
                 f[t].state = READY;
+        kemu_bar_gen++;
         return 1;
     }
     stuck("is stuck: its threads wait at different barriers");
@@ -342,7 +358,7 @@ int kemu_launch_ok(dim3 grid, dim3 block)
     return 1;
 }
 
-void kemu_run(dim3 grid, dim3 block, const std::function<void()> &b)
+void kemu_run(dim3 grid, dim3 block, const std::function<void()> &b, const char *name)
 {
     unsigned nt = block.x;
     int first = 1;
@@ -357,16 +373,24 @@ void kemu_run(dim3 grid, dim3 block, const std::function<void()> &b)
     taken.assign(nt, 0);
     if (stacks.empty())
         atexit(free_stacks);
-    while (stacks.size() < nt) {
-        char *s = (char *)malloc(STACK_BYTES);
-        if (!s) {
-            fprintf(stderr, "kemu: out of memory for %u thread stacks\n", nt);
+    if (!kemu_stacks_lo) {
+        void *m = mmap(NULL, 1024 * (size_t)STACK_BYTES, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (m == MAP_FAILED) {
+            fprintf(stderr, "kemu: no memory for the threads' stacks\n");
             abort();
         }
-        stacks.push_back(s);
+        kemu_stacks_lo = (char *)m;
+        kemu_stacks_hi = kemu_stacks_lo + 1024 * (size_t)STACK_BYTES;
     }
+    while (stacks.size() < nt)
+        stacks.push_back(kemu_stacks_lo + stacks.size() * (size_t)STACK_BYTES);
     for (unsigned t = 0; t < nt; t++)
         f[t].stack = stacks[t];
+    if (!++launches)
+        launches = 1;
+    kemu_launch_no = launches;
+    kemu_kernel = name;
     /* The first block runs as coroutines; when none of its threads met a
      * barrier, the kernel has none, and the other blocks' threads run as
      * plain calls, one after another (much faster). */
@@ -389,6 +413,7 @@ void kemu_run(dim3 grid, dim3 block, const std::function<void()> &b)
             }
     plain = 0;
     fibers = NULL;
+    kemu_launch_no = 0;
     blocks_run += (long)grid.x * grid.y * grid.z;
 }
 
@@ -465,6 +490,8 @@ void __pipeline_memcpy_async(void *dst, const void *src, size_t size_and_align, 
     }
     copies_for_thread();
     copies[threadIdx.x].push_back({dst, src, size_and_align, zfill, commits[threadIdx.x]});
+    if (kemu_race_note)   /* cp.async reads its source when it is issued */
+        kemu_race_note(src, size_and_align - zfill, 0);
 }
 
 void __pipeline_commit()

@@ -58,7 +58,19 @@ struct kemu_graph {
     std::vector<const char *> names;
     std::vector<std::vector<kemu_use>> uses;
     std::vector<std::vector<int>> deps;
+    std::vector<std::vector<uint64_t>> before;   /* for kemu_race.cc: each op's ancestors, bits */
 };
+
+/* kemu_race.cc's, where it is linked in: a copy's or set's reads and
+ * writes */
+extern "C" void kemu_race_note(const void *p, size_t n, int write) __attribute__((weak));
+
+/* for kemu_race.cc: the graph replay running (its number) and its
+ * operation (-1: none), and that operation's ancestors */
+unsigned kemu_replay_no;
+int kemu_op_no = -1;
+const char *kemu_op_name = "";
+static const kemu_graph *replaying;
 
 static cudaError_t last_error = cudaSuccess;
 static int spoilt;                       /* an illegal address: every call fails from then on */
@@ -103,6 +115,20 @@ static const std::pair<const uintptr_t, size_t> *alloc_of(const void *p, size_t 
     if (a - it->first > it->second || bytes > it->second - (a - it->first))
         return NULL;
     return &*it;
+}
+
+/* for kemu_race.cc: the device allocation holding p, [*lo, *hi) (0 when
+ * p is not device memory), and how many times allocations came or went
+ * (an answer lasts until the count changes) */
+unsigned long kemu_allocs_changed;
+extern "C" int kemu_device_span(const void *p, uintptr_t *lo, uintptr_t *hi)
+{
+    const std::pair<const uintptr_t, size_t> *a = alloc_of(p, 1);
+    if (!a)
+        return 0;
+    *lo = a->first;
+    *hi = a->first + a->second;
+    return 1;
 }
 
 extern "C" int kemu_is_device(const void *p)
@@ -275,6 +301,7 @@ const char *cudaGetErrorString(cudaError_t e)
     case cudaErrorInvalidResourceHandle: return "invalid resource handle";
     case cudaErrorIllegalState: return "the operation cannot be performed in the present state";
     case cudaErrorIllegalAddress: return "an illegal memory access was encountered";
+    case cudaErrorLaunchFailure: return "unspecified launch failure";
     case cudaErrorStreamCaptureUnsupported:
         return "operation not permitted when stream is capturing";
     case cudaErrorStreamCaptureInvalidated:
@@ -301,6 +328,7 @@ const char *cudaGetErrorName(cudaError_t e)
     case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
     case cudaErrorIllegalState: return "cudaErrorIllegalState";
     case cudaErrorIllegalAddress: return "cudaErrorIllegalAddress";
+    case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
     case cudaErrorStreamCaptureUnsupported: return "cudaErrorStreamCaptureUnsupported";
     case cudaErrorStreamCaptureInvalidated: return "cudaErrorStreamCaptureInvalidated";
     case cudaErrorStreamCaptureUnmatched: return "cudaErrorStreamCaptureUnmatched";
@@ -370,6 +398,7 @@ cudaError_t cudaMalloc(void **p, size_t bytes)
         atexit(free_allocs);
     }
     (*allocs)[(uintptr_t)m] = bytes;
+    kemu_allocs_changed++;
     held += bytes;
     peak = held > peak ? held : peak;
     *p = m;
@@ -386,6 +415,7 @@ cudaError_t cudaFree(void *p)
         return fail(cudaErrorInvalidDevicePointer);
     held -= (*allocs)[(uintptr_t)p];
     allocs->erase((uintptr_t)p);
+    kemu_allocs_changed++;
     free(p);
     return spoilt ? last_error : cudaSuccess;
 }
@@ -494,7 +524,14 @@ cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t st)
     if (allocs && bytes && !alloc_of(p, bytes))
         return fail(cudaErrorInvalidValue);
     note_use("cudaMemsetAsync", 1, p, bytes);
-    kemu_submit(st, [=] { memset(p, value, bytes); }, "cudaMemsetAsync");
+    kemu_submit(
+        st,
+        [=] {
+            if (kemu_race_note)
+                kemu_race_note(p, bytes, 1);
+            memset(p, value, bytes);
+        },
+        "cudaMemsetAsync");
     return cudaSuccess;
 }
 
@@ -518,7 +555,16 @@ cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpy
         return refuse_in_capture("cudaMemcpyAsync between host and device");
     note_use("cudaMemcpyAsync", 1, dst, bytes);
     note_use("cudaMemcpyAsync", 2, src, bytes);
-    kemu_submit(st, [=] { memcpy(dst, src, bytes); }, "cudaMemcpyAsync");
+    kemu_submit(
+        st,
+        [=] {
+            if (kemu_race_note) {
+                kemu_race_note(src, bytes, 0);
+                kemu_race_note(dst, bytes, 1);
+            }
+            memcpy(dst, src, bytes);
+        },
+        "cudaMemcpyAsync");
     return cudaSuccess;
 }
 
@@ -803,6 +849,21 @@ cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec)
     return cudaSuccess;
 }
 
+/* each operation's ancestors through the dependencies (which lead only
+ * to earlier operations), for kemu_op_follows */
+static void graph_before(kemu_graph *g)
+{
+    size_t n = g->ops.size(), words = (n + 63) / 64;
+    g->before.assign(n, std::vector<uint64_t>(words, 0));
+    for (size_t i = 0; i < n; i++)
+        for (int d : g->deps[i])
+            if (d >= 0) {
+                for (size_t k = 0; k < words; k++)
+                    g->before[i][k] |= g->before[(size_t)d][k];
+                g->before[i][(size_t)d / 64] |= 1ull << ((size_t)d % 64);
+            }
+}
+
 /* The order a replay runs a graph's operations in: one that its
  * dependencies allow, chosen among the ready ones by a generator seeded by
  * the launch's number (KEMU_ORDER=issue: the order they were queued in),
@@ -856,6 +917,13 @@ cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t st)
         return fail(cudaErrorInvalidValue);
     std::vector<size_t> order = replay_order(exec, graph_launches);
     graph_launches++;
+    if (kemu_race_note) {   /* each operation seen as one of this replay */
+        if (exec->before.size() != exec->ops.size())
+            graph_before(exec);
+        if (!++kemu_replay_no)
+            kemu_replay_no = 1;
+        replaying = exec;
+    }
     for (size_t i : order) {
         /* what the operation was given must still be device memory: a
          * graph replayed after freeing it reaches freed memory, which on
@@ -872,9 +940,20 @@ cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t st)
                 return cudaSuccess;   /* a GPU would say so later, at a wait */
             }
         replayed++;
+        if (kemu_race_note) {
+            kemu_op_no = (int)i;
+            kemu_op_name = exec->names[i];
+        }
         kemu_submit(st, exec->ops[i], exec->names[i]);
+        kemu_op_no = -1;
     }
     return cudaSuccess;
+}
+
+int kemu_op_follows(int later, int earlier)
+{
+    return replaying && (replaying->before[(size_t)later][(size_t)earlier / 64] >>
+                         ((size_t)earlier % 64) & 1);
 }
 
 int kemu_capturing(cudaStream_t st) { return st && st->cap; }

@@ -17,6 +17,17 @@ void kemu_warp_sums(int threads, double *out);
 /* out[b] = block_sum of (t + b) over the block */
 void kemu_block_sums(int blocks, int threads, double *out);
 
+/* races for kemu_race.cc to see (k_selftest.cc's race_k says which) */
+enum { RACE_OWN, RACE_BLOCKS_WRITE, RACE_BLOCKS_READ, RACE_THREADS, RACE_BARRIER };
+void kemu_race(int how, int blocks, unsigned from, unsigned to, int *out);
+/* a graph whose second stream reads what its first writes, ordered by an
+ * event or not; 0, or -1 when the runtime refused it */
+int kemu_race_graph(int ordered, int *a, int *b);
+/* kemu_race.cc's, where it is linked in (test_kernels_race): */
+int kemu_race_active(void) __attribute__((weak));   /* 1 */
+long kemu_race_count(void) __attribute__((weak));   /* races seen so far */
+void kemu_race_expect(long n) __attribute__((weak)); /* n of them were meant */
+
 #ifdef __cplusplus
 }
 #endif

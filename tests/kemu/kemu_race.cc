@@ -1,0 +1,296 @@
+/* kemu_race.cc - races on device memory, for the stand-in runtime.
+ *
+ * kemu runs a launch's blocks one after another and a graph's operations
+ * in one order at a time, so two blocks writing one word, or a block
+ * reading what another block of the same launch writes, give whatever the
+ * last one left, the same on every run; on a GPU the blocks run at once,
+ * in any order, and the result changes from run to run.  compute-
+ * sanitizer's racecheck sees only shared memory.  Here every access the
+ * kernels make to device memory is seen: the kernels' files are compiled
+ * with the compiler's thread-sanitizer instrumentation (-fsanitize=thread
+ * without its run-time library), which calls __tsan_readN / __tsan_writeN
+ * before each load and store, and these functions are that run-time.
+ *
+ * Each 4-byte word a kernel touches gets a shadow (a table of 2 MB
+ * chunks of the address space, a shadow chunk made at its first use)
+ * saying who last wrote it and who read it since: which launch, block,
+ * thread and barrier interval (the block's barriers passed so far), and,
+ * for device memory (cudaMalloc's), which operation of which replay of a
+ * graph.  A word is raced on when, within one launch,
+ *   - two blocks touch it and one of them writes it, or
+ *   - a thread reads or writes it after another thread of its block, not
+ *     of its warp, wrote it, with no barrier between;
+ * and, within one replay of a graph, when two operations touch it, one
+ * writes, and neither follows the other through the graph's dependencies
+ * (a stream that should have waited for an event: on a GPU the two run
+ * at once).  The copies and sets the runtime makes (kemu_rt.cc) and the
+ * cuDNN and cuBLAS stand-ins (kemu_dnn.cc, instrumented too) count as
+ * operations.  Accesses of one, two and eight or more bytes count for the
+ * words they cover.  Not watched: the program's static data (where the
+ * stand-in keeps __shared__ arrays, one copy for every block) and the
+ * running thread's own stack.
+ *
+ * A race is reported on stderr (the first 20), and the launch fails
+ * (cudaErrorLaunchFailure), so the test that made it fails; at exit a
+ * process that met more races than its self-tests asked for ends with
+ * status 1.  Reads of the last reader only are kept, so a write that
+ * races with an earlier reader and not the last may go unseen in one
+ * replay (the replays' orders differ, see kemu_rt.cc). */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "cuda_runtime.h"
+
+#define CHUNK_BITS 21                      /* 2 MB of addresses a shadow chunk */
+#define CHUNKS ((size_t)1 << (47 - CHUNK_BITS))
+#define CHUNK_WORDS ((size_t)1 << (CHUNK_BITS - 2))
+
+/* a word's shadow within launches: the last write (block + 1, thread,
+ * barrier interval) and the reads since (blocks; of one block, the
+ * thread and interval), of launch kepoch */
+struct lshadow {
+    uint32_t kepoch, wb, rb;   /* rb RB_MANY: several blocks */
+    uint16_t wt, wg, rt, rg;   /* rt RT_MANY: several threads in interval rg */
+};
+#define RB_MANY 0xffffffffu
+#define RT_MANY 0xffffu
+
+/* and within graph replays: the last operation to write it and to read
+ * it, of replay gepoch */
+struct gshadow {
+    uint32_t gepoch;
+    int32_t wop, rop;
+};
+
+static void **ltab, **gtab;   /* CHUNKS entries each: shadow chunks or NULL */
+static long races, expected;
+
+static void *map_or_die(size_t bytes, const char *what)
+{
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) {
+        fprintf(stderr, "kemu: cannot map %zu MB for %s: %s\n", bytes >> 20, what,
+                strerror(errno));
+        abort();
+    }
+    return p;
+}
+
+/* word a's shadow in table tab of entries of `size` bytes */
+static inline void *shadow_of(void **&tab, uintptr_t a, size_t size)
+{
+    size_t c = (size_t)(a >> CHUNK_BITS) & (CHUNKS - 1);
+    if (!tab)
+        tab = (void **)map_or_die(CHUNKS * sizeof *tab, "the race check's table");
+    if (!tab[c])
+        tab[c] = map_or_die(CHUNK_WORDS * size, "the race check's shadow");
+    return (char *)tab[c] + ((a >> 2) & (CHUNK_WORDS - 1)) * size;
+}
+
+/* ---- who is accessing ---- */
+
+/* kemu.cc: the launch running (kemu_launch_no its number, 0 between
+ * launches), its kernel, and the barriers its block has passed;
+ * kemu_rt.cc: the graph replay and its operation running, and whether
+ * one operation of it follows another */
+extern unsigned kemu_launch_no, kemu_bar_gen;
+extern const char *kemu_kernel;
+extern unsigned kemu_replay_no;
+extern int kemu_op_no;
+extern const char *kemu_op_name;
+extern "C" int kemu_op_follows(int later, int earlier);
+void kemu_set_error(cudaError_t e);
+
+extern "C" int kemu_device_span(const void *p, uintptr_t *lo, uintptr_t *hi);
+extern unsigned long kemu_allocs_changed;
+extern char *kemu_stacks_lo, *kemu_stacks_hi;   /* kemu.cc: the threads' stacks */
+extern char __data_start[], _end[];             /* the program's static data */
+
+/* races reported in the launch or replay running: the first few shown */
+static unsigned shown_in, shown;
+
+static void report(const char *what, uintptr_t a, const char *why)
+{
+    unsigned now = kemu_launch_no ? kemu_launch_no : kemu_replay_no | 0x80000000u;
+    races++;
+    if (shown_in != now) {
+        shown_in = now;
+        shown = 0;
+    }
+    if (++shown <= 3)
+        fprintf(stderr, "kemu: race on memory at %p: %s (%s)\n", (void *)a, what, why);
+    else if (shown == 4)
+        fprintf(stderr, "kemu: (more races in this %s: not shown)\n",
+                kemu_launch_no ? "launch" : "replay");
+    kemu_set_error(cudaErrorLaunchFailure);
+}
+
+/* block b's coordinates (b: its number in the grid + 1) */
+static const char *block_name(uint32_t b, char *buf, size_t n)
+{
+    uint32_t id = b - 1, gx = gridDim.x, gy = gridDim.y;
+    snprintf(buf, n, "block (%u,%u,%u)", id % gx, id / gx % gy, id / gx / gy);
+    return buf;
+}
+
+/* within one launch: the running thread touches the word at a */
+static void launch_access(uintptr_t a, int write)
+{
+    lshadow *s = (lshadow *)shadow_of(ltab, a, sizeof(lshadow));
+    uint32_t b = blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z) + 1;
+    uint16_t t = (uint16_t)threadIdx.x, g = (uint16_t)kemu_bar_gen;
+    char m[200], x[48], y[48];
+    if (s->kepoch != kemu_launch_no) {
+        s->kepoch = kemu_launch_no;
+        s->wb = s->rb = 0;
+    }
+    if (s->wb && s->wb != b) {
+        snprintf(m, sizeof m, "%s: %s %s it, %s wrote it", kemu_kernel,
+                 block_name(b, x, sizeof x), write ? "writes" : "reads",
+                 block_name(s->wb, y, sizeof y));
+        report(m, a, "a launch's blocks run in any order");
+    } else if (s->wb && s->wt != t && s->wg == g && s->wt / 32 != t / 32) {
+        snprintf(m, sizeof m, "%s: %s, thread %u %s it, thread %u wrote it", kemu_kernel,
+                 block_name(b, x, sizeof x), t, write ? "writes" : "reads", s->wt);
+        report(m, a, "no barrier between them");
+    } else if (write && s->rb && s->rb != b) {
+        snprintf(m, sizeof m, "%s: %s writes it, %s read it", kemu_kernel,
+                 block_name(b, x, sizeof x),
+                 s->rb == RB_MANY ? "other blocks" : block_name(s->rb, y, sizeof y));
+        report(m, a, "a launch's blocks run in any order");
+    } else if (write && s->rb == b && s->rg == g && s->rt != t &&
+               (s->rt == RT_MANY || s->rt / 32 != t / 32)) {
+        snprintf(m, sizeof m, "%s: %s, thread %u writes it, other threads read it", kemu_kernel,
+                 block_name(b, x, sizeof x), t);
+        report(m, a, "no barrier between them");
+    }
+    if (write) {
+        s->wb = b;
+        s->wt = t;
+        s->wg = g;
+    } else if (!s->rb || (s->rb == b && s->rg != g)) {
+        s->rb = b;
+        s->rt = t;
+        s->rg = g;
+    } else if (s->rb != b) {
+        s->rb = RB_MANY;
+    } else if (s->rt != t) {
+        s->rt = RT_MANY;
+    }
+}
+
+/* within one replay of a graph: its operation kemu_op_no touches the
+ * word at a */
+static void replay_access(uintptr_t a, int write)
+{
+    gshadow *s = (gshadow *)shadow_of(gtab, a, sizeof(gshadow));
+    int op = kemu_op_no;
+    char m[200];
+    if (s->gepoch != kemu_replay_no) {
+        s->gepoch = kemu_replay_no;
+        s->wop = s->rop = -1;
+    }
+    if (s->wop >= 0 && s->wop != op && !kemu_op_follows(op, s->wop)) {
+        snprintf(m, sizeof m, "graph operation %d (%s) %s it, operation %d wrote it", op,
+                 kemu_op_name, write ? "writes" : "reads", s->wop);
+        report(m, a, "neither follows the other: their streams must wait for each other");
+    } else if (write && s->rop >= 0 && s->rop != op && !kemu_op_follows(op, s->rop)) {
+        snprintf(m, sizeof m, "graph operation %d (%s) writes it, operation %d read it", op,
+                 kemu_op_name, s->rop);
+        report(m, a, "neither follows the other: their streams must wait for each other");
+    }
+    if (write)
+        s->wop = op;
+    else
+        s->rop = op;
+}
+
+/* the device allocation last found, until allocations change */
+static uintptr_t dev_lo, dev_hi;
+static unsigned long dev_seen;
+
+static int is_device(uintptr_t a)
+{
+    uintptr_t lo, hi;
+    if (dev_seen != kemu_allocs_changed)
+        dev_lo = dev_hi = 0;
+    if (a >= dev_lo && a < dev_hi)
+        return 1;
+    if (!kemu_device_span((const void *)a, &lo, &hi))
+        return 0;
+    dev_lo = lo;
+    dev_hi = hi;
+    dev_seen = kemu_allocs_changed;
+    return 1;
+}
+
+static inline void access(const void *p, size_t n, int write)
+{
+    uintptr_t a = (uintptr_t)p, frame = (uintptr_t)__builtin_frame_address(0);
+    int in_launch = kemu_launch_no != 0, in_op = kemu_op_no >= 0;
+    if (!in_launch && !in_op)
+        return;
+    if ((a >= (uintptr_t)__data_start && a < (uintptr_t)_end) ||
+        (a >= (uintptr_t)kemu_stacks_lo && a < (uintptr_t)kemu_stacks_hi) ||
+        (a < frame + (256u << 10) && a + (256u << 10) > frame))
+        return;   /* static data, the threads' stacks, or the host's */
+    for (uintptr_t w = a & ~(uintptr_t)3; w < a + n; w += 4) {
+        if (in_launch)
+            launch_access(w, write);
+        if (in_op && is_device(w))
+            replay_access(w, write);
+    }
+}
+
+/* the runtime's own copies (kemu.cc's asynchronous copies into shared
+ * memory, kemu_rt.cc's sets and copies) */
+extern "C" void kemu_race_note(const void *p, size_t n, int write)
+{
+    if (n)
+        access(p, n, write);
+}
+
+/* ---- what test_kernels asks ---- */
+
+extern "C" int kemu_race_active(void) { return 1; }
+extern "C" long kemu_race_count(void) { return races; }
+extern "C" void kemu_race_expect(long n) { expected += n; }
+
+static void at_exit(void)
+{
+    if (races > expected) {
+        fprintf(stderr, "kemu: %ld race%s on device memory (%ld expected by the self-tests)\n",
+                races, races == 1 ? "" : "s", expected);
+        fflush(NULL);
+        _exit(1);
+    }
+}
+
+/* ---- the instrumentation's entry points ---- */
+
+extern "C" {
+void __tsan_init(void) { atexit(at_exit); }
+void __tsan_func_entry(void *) {}
+void __tsan_func_exit(void) {}
+#define RW(N)                                                                                      \
+    void __tsan_read##N(void *p) { access(p, N, 0); }                                              \
+    void __tsan_write##N(void *p) { access(p, N, 1); }                                             \
+    void __tsan_unaligned_read##N(void *p) { access(p, N, 0); }                                    \
+    void __tsan_unaligned_write##N(void *p) { access(p, N, 1); }
+RW(1)
+RW(2)
+RW(4)
+RW(8)
+RW(16)
+#undef RW
+void __tsan_read_range(void *p, unsigned long n) { access(p, n, 0); }
+void __tsan_write_range(void *p, unsigned long n) { access(p, n, 1); }
+void __tsan_vptr_update(void **, void *) {}
+void __tsan_vptr_read(void **) {}
+}
