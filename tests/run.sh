@@ -35,7 +35,7 @@ if [ -z "$TESTS" ]; then
 fi
 export CELLAR="$builddir/cellar" CELLAR_SRCDIR="$srcdir" CELLAR_BUILDDIR="$builddir"
 jobs=${TEST_JOBS:-1}
-pool=${TEST_POOL-"test_cuda_emu test_cuda_emu_race tui.test.sh gpu_emu.test.sh test_kernels test_kernels_race"}
+pool=${TEST_POOL-"test_cuda_emu test_cuda_emu_race tui.test.sh gpu_emu.test.sh race_emu.test.sh test_kernels test_kernels_race"}
 pool_jobs=${TEST_POOL_JOBS:-$((jobs + 1))}
 
 run_one() { # name: run the test, its output into its log, then "status seconds" into log.rc

@@ -1,0 +1,42 @@
+#!/bin/sh
+# race_emu.test.sh - the cellar command over the CPU stand-ins with every
+# load and store of the kernels watched for races (tests/cellar-emu-race;
+# kernels/README, "Races on device memory"): the search proxy at its real
+# shape, its launches split as on an H100 (KEMU_SMS=132), on one stream
+# and on eight lanes, and a short training run with its evaluation on
+# four lanes.  A race is reported as "kemu: race on memory at ..." and
+# fails the launch.  cellar-emu-race is built where configure finds CUDA
+# and a compiler that takes -fsanitize=thread, outside the sanitizer
+# builds; skips elsewhere.
+B=${CELLAR_BUILDDIR:-.}
+EMU=$(cd "$B" && pwd)/tests/cellar-emu-race
+. "$(dirname "$0")/lib.sh"
+tmp=$(mktemp -d) || exit 1
+trap 'rm -rf "$tmp"' EXIT
+
+if [ ! -x "$EMU" ]; then
+  echo "skip - no tests/cellar-emu-race (built where configure finds CUDA and -fsanitize=thread, without --enable-asan)"
+  exit 77
+fi
+cd "$tmp" || exit 1
+
+races() { n=$(grep -c '^kemu: race' "$1"); echo "$n"; }
+
+proxy="--N 2 --F 16 --batch 2 --input 32x32x3 --steps 1 --warmup 1"
+for lanes in 1 8; do
+  KEMU_SMS=132 CELLAR_CUDA_LANES=$lanes "$EMU" bench --backend cuda $proxy >bench$lanes.out 2>bench$lanes.err; rc=$?
+  check "the proxy (N 2, F 16, 32x32x3) split as on an H100, $lanes lane(s): a step recorded and replayed without a race ($(races bench$lanes.err) reported, exit $rc, $(jget bench$lanes.out graph_nodes 2>/dev/null) operations)" \
+    sh -c "[ $rc -eq 0 ] && [ $(races bench$lanes.err) -eq 0 ] && [ '$(jget bench$lanes.out graph 2>/dev/null)' = True ]"
+  grep -m3 '^kemu: race' bench$lanes.err
+done
+
+if [ ! -d /usr/share/datasets/fashion-mnist ]; then
+  echo "# Fashion-MNIST is not installed (Debian: dataset-fashion-mnist): no training run here"
+  exit 0
+fi
+args="--N 1 --F 4 --epochs 1 --train-limit 64 --test-limit 64 --batch 32 --seed 3"
+CELLAR_CUDA_LANES=4 "$EMU" train --backend cuda $args >train.out 2>train.err; rc=$?
+check "train and evaluate on 4 lanes without a race ($(races train.err) reported, exit $rc, test accuracy $(jget train.out test_acc 2>/dev/null))" \
+  sh -c "[ $rc -eq 0 ] && [ $(races train.err) -eq 0 ] && [ '$(jget train.out backend 2>/dev/null)' = cuda ]"
+grep -m3 '^kemu: race' train.err
+exit 0
