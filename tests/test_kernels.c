@@ -1524,6 +1524,19 @@ static void test_race(void)
                   "race check: with the second stream waiting for an event behind the write, "
                   "none (%ld seen)", seen);
     }
+    for (int how = 0; how < 3; how++) {
+        static const char *const what[3] = {
+            "a stream reading what another wrote, neither waiting for the other, is a race",
+            "with the reader's stream waiting for an event behind the write, none",
+            "with the host waiting for the writer's stream first, none"};
+        long before = kemu_race_count(), seen;
+        int rc = kemu_race_streams(how, d, e);
+        (void)cudaGetLastError();
+        seen = kemu_race_count() - before;
+        kemu_race_expect(seen);
+        CHECK(rc == 0 && (how ? seen == 0 : seen > 0), "race check: %s (%ld seen)", what[how],
+              seen);
+    }
     cudaFree(d);
     cudaFree(e);
 }

@@ -102,6 +102,7 @@ int kemu_race_graph(int ordered, int *a, int *b)
     bad |= cudaEventCreateWithFlags(&join, cudaEventDisableTiming) != cudaSuccess;
     if (bad)
         return -1;
+    (void)cudaStreamSynchronize(0);   /* (after what the legacy stream wrote there) */
     bad |= cudaStreamBeginCapture(s1, cudaStreamCaptureModeThreadLocal) != cudaSuccess;
     bad |= cudaEventRecord(fork, s1) != cudaSuccess;
     bad |= cudaStreamWaitEvent(s2, fork, 0) != cudaSuccess;
@@ -124,6 +125,36 @@ int kemu_race_graph(int ordered, int *a, int *b)
     cudaEventDestroy(fork);
     cudaEventDestroy(done);
     cudaEventDestroy(join);
+    cudaStreamDestroy(s1);
+    cudaStreamDestroy(s2);
+    return bad ? -1 : 0;
+}
+
+/* put_k writes a on one stream, then get_k reads it on another, not
+ * ordered (0), after an event recorded behind put_k (1) or after the host
+ * waited for the first stream (2) */
+int kemu_race_streams(int how, int *a, int *b)
+{
+    cudaStream_t s1, s2;
+    cudaEvent_t done;
+    int bad = 0;
+    bad |= cudaStreamCreateWithFlags(&s1, cudaStreamNonBlocking) != cudaSuccess;
+    bad |= cudaStreamCreateWithFlags(&s2, cudaStreamNonBlocking) != cudaSuccess;
+    bad |= cudaEventCreateWithFlags(&done, cudaEventDisableTiming) != cudaSuccess;
+    if (bad)
+        return -1;
+    (void)cudaStreamSynchronize(0);
+    K_LAUNCH(put_k, 1, 32, s1)(a, 4);
+    if (how == 1) {
+        bad |= cudaEventRecord(done, s1) != cudaSuccess;
+        bad |= cudaStreamWaitEvent(s2, done, 0) != cudaSuccess;
+    } else if (how == 2) {
+        bad |= cudaStreamSynchronize(s1) != cudaSuccess;
+    }
+    K_LAUNCH(get_k, 1, 32, s2)(a, b);
+    (void)cudaStreamSynchronize(s1);
+    (void)cudaStreamSynchronize(s2);
+    cudaEventDestroy(done);
     cudaStreamDestroy(s1);
     cudaStreamDestroy(s2);
     return bad ? -1 : 0;

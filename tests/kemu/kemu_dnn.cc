@@ -111,6 +111,27 @@ static cudnnStatus_t geometry(const kemu_tensor_desc *x, const kemu_filter_desc 
     return CUDNN_STATUS_SUCCESS;
 }
 
+/* kemu_race.cc's, where it is linked in: what an operation reads and
+ * writes, told element by element (a view of channels is not its whole
+ * extent: another lane may write the channels between) */
+extern "C" void kemu_race_note(const void *p, size_t n, int write) __attribute__((weak));
+
+static void note_tensor(const kemu_tensor_desc *t, const float *p, int write)
+{
+    if (!kemu_race_note)
+        return;
+    for (int i = 0; i < t->n; i++)
+        for (int c = 0; c < t->c; c++)
+            for (int y = 0; y < t->h; y++) {
+                const float *r = p + i * t->sn + c * t->sc + y * t->sh;
+                if (t->sw == 1)
+                    kemu_race_note(r, (size_t)t->w * sizeof *r, write);
+                else
+                    for (int x = 0; x < t->w; x++)
+                        kemu_race_note(r + x * t->sw, sizeof *r, write);
+            }
+}
+
 static size_t extent_bytes(const kemu_tensor_desc *t)
 {
     return ((size_t)(t->n - 1) * t->sn + (size_t)(t->c - 1) * t->sc + (size_t)(t->h - 1) * t->sh +
@@ -709,6 +730,24 @@ static cudnnStatus_t convolve(int dir, cudnnHandle_t h, const kemu_tensor_desc *
         (need && !kemu_device_range(who, 4, ws, need)))
         return bad(CUDNN_STATUS_EXECUTION_FAILED, "%s: a tensor outside device memory", who);
     kemu_submit(h->st, [=] {
+        /* what it reads (its output too where beta adds to it), then
+         * what it writes */
+        if (dir != DIR_DATA || b != 0.f)
+            note_tensor(&g.x, (const float *)x, 0);
+        if (dir != DIR_FWD || b != 0.f)
+            note_tensor(&g.y, (const float *)y, 0);
+        if (kemu_race_note) {
+            if (dir != DIR_FILTER || b != 0.f)
+                kemu_race_note(w, wbytes, 0);
+            if (need)
+                kemu_race_note(ws, need, 1);
+            if (dir == DIR_FWD)
+                note_tensor(&g.y, (const float *)y, 1);
+            else if (dir == DIR_DATA)
+                note_tensor(&g.x, (const float *)x, 1);
+            else
+                kemu_race_note(w, wbytes, 1);
+        }
         /* the algorithm scribbles over its workspace, as a real one uses it */
         if (need)
             memset(ws, 0xa5, need);
@@ -825,6 +864,17 @@ cublasStatus_t cublasSgemm(cublasHandle_t h, cublasOperation_t ta, cublasOperati
         !kemu_device_range("cublasSgemm", 12, c, ((size_t)(n - 1) * ldc + m) * 4))
         return CUBLAS_STATUS_EXECUTION_FAILED;
     kemu_submit(h->st, [=] {
+        if (kemu_race_note)   /* what it reads, then what it writes */
+            for (int pass = 0; pass < 3; pass++)
+                for (int j = 0; j < (pass == 0 ? ac : pass == 1 ? bc : n); j++) {
+                    const float *col = pass == 0 ? a + (long)j * lda
+                                     : pass == 1 ? b + (long)j * ldb : c + (long)j * ldc;
+                    int rows = pass == 0 ? ar : pass == 1 ? br : m;
+                    if (pass < 2 || be != 0.f)
+                        kemu_race_note(col, (size_t)rows * 4, 0);
+                    if (pass == 2)
+                        kemu_race_note(col, (size_t)rows * 4, 1);
+                }
         for (int j = 0; j < n; j++)
             for (int i = 0; i < m; i++) {
                 double sum = 0.0;

@@ -44,6 +44,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <vector>
+
 #include "cuda_runtime.h"
 
 #define CHUNK_BITS 21                      /* 2 MB of addresses a shadow chunk */
@@ -67,7 +69,13 @@ struct gshadow {
     int32_t wop, rop;
 };
 
-static void **ltab, **gtab;   /* CHUNKS entries each: shadow chunks or NULL */
+/* and between streams: the last write's and the last read's stream (its
+ * id + 1; 0: none) and that stream's clock then (kemu_rt.cc) */
+struct xshadow {
+    uint32_t ws, wc, rs, rc;
+};
+
+static void **ltab, **gtab, **xtab;   /* CHUNKS entries each: shadow chunks or NULL */
 static long races, expected;
 
 static void *map_or_die(size_t bytes, const char *what)
@@ -211,30 +219,99 @@ static void replay_access(uintptr_t a, int write)
         s->rop = op;
 }
 
-/* the device allocation last found, until allocations change */
-static uintptr_t dev_lo, dev_hi;
-static unsigned long dev_seen;
+/* kemu_rt.cc: the stream of the operation running and its clock */
+extern int kemu_xstream;
+extern const std::vector<uint32_t> *kemu_xvc;
+
+/* whether the running operation's stream has followed stream s (id + 1)
+ * up to its operation c */
+static inline int follows(uint32_t s, uint32_t c)
+{
+    return s - 1 == (uint32_t)kemu_xstream ||
+           (s - 1 < kemu_xvc->size() && (*kemu_xvc)[s - 1] >= c);
+}
+
+/* between streams: the running operation touches the device word at a */
+static void stream_access(uintptr_t a, int write)
+{
+    xshadow *s = (xshadow *)shadow_of(xtab, a, sizeof(xshadow));
+    uint32_t me = (uint32_t)kemu_xstream + 1, now = (*kemu_xvc)[(size_t)kemu_xstream];
+    char m[200];
+    if (s->ws && !follows(s->ws, s->wc)) {
+        snprintf(m, sizeof m, "%s on stream %u %s it, stream %u wrote it (its operation %u)",
+                 kemu_op_name, me - 1, write ? "writes" : "reads", s->ws - 1, s->wc);
+        report(m, a, "no event or synchronisation orders them");
+    } else if (write && s->rs && !follows(s->rs, s->rc)) {
+        snprintf(m, sizeof m, "%s on stream %u writes it, stream %u read it (its operation %u)",
+                 kemu_op_name, me - 1, s->rs - 1, s->rc);
+        report(m, a, "no event or synchronisation orders them");
+    }
+    if (write) {
+        s->ws = me;
+        s->wc = now;
+        s->rs = 0;
+    } else {
+        s->rs = me;
+        s->rc = now;
+    }
+}
+
+/* new device memory (cudaMalloc): what streams did with the memory there
+ * before is forgotten */
+extern "C" void kemu_race_forget(const void *p, size_t n)
+{
+    uintptr_t a = (uintptr_t)p & ~(uintptr_t)3, end = (uintptr_t)p + n;
+    while (xtab && a < end) {
+        uintptr_t chunk_end = (a | (((uintptr_t)1 << CHUNK_BITS) - 1)) + 1;
+        uintptr_t b = chunk_end < end ? chunk_end : end;
+        void *c = xtab[(size_t)(a >> CHUNK_BITS) & (CHUNKS - 1)];
+        if (c)
+            memset(shadow_of(xtab, a, sizeof(xshadow)), 0, (b - a + 3) / 4 * sizeof(xshadow));
+        a = chunk_end;
+    }
+}
+
+/* the device allocations last found (a kernel reads and writes a few),
+ * and rooms between them (the stand-ins' own buffers), until
+ * allocations change */
+#define SPANS 8
+static uintptr_t span_lo[SPANS], span_hi[SPANS], gap_lo[SPANS], gap_hi[SPANS];
+static unsigned long spans_seen;
+static unsigned span_next, gap_next;
 
 static int is_device(uintptr_t a)
 {
     uintptr_t lo, hi;
-    if (dev_seen != kemu_allocs_changed)
-        dev_lo = dev_hi = 0;
-    if (a >= dev_lo && a < dev_hi)
-        return 1;
-    if (!kemu_device_span((const void *)a, &lo, &hi))
+    if (spans_seen != kemu_allocs_changed) {
+        memset(span_lo, 0, sizeof span_lo);
+        memset(span_hi, 0, sizeof span_hi);
+        memset(gap_lo, 0, sizeof gap_lo);
+        memset(gap_hi, 0, sizeof gap_hi);
+        spans_seen = kemu_allocs_changed;
+    }
+    for (int i = 0; i < SPANS; i++) {
+        if (a - span_lo[i] < span_hi[i] - span_lo[i])
+            return 1;
+        if (a - gap_lo[i] < gap_hi[i] - gap_lo[i])
+            return 0;
+    }
+    if (!kemu_device_span((const void *)a, &lo, &hi)) {
+        gap_lo[gap_next] = lo;
+        gap_hi[gap_next] = hi;
+        gap_next = (gap_next + 1) % SPANS;
         return 0;
-    dev_lo = lo;
-    dev_hi = hi;
-    dev_seen = kemu_allocs_changed;
+    }
+    span_lo[span_next] = lo;
+    span_hi[span_next] = hi;
+    span_next = (span_next + 1) % SPANS;
     return 1;
 }
 
 static inline void access(const void *p, size_t n, int write)
 {
     uintptr_t a = (uintptr_t)p, frame = (uintptr_t)__builtin_frame_address(0);
-    int in_launch = kemu_launch_no != 0, in_op = kemu_op_no >= 0;
-    if (!in_launch && !in_op)
+    int in_launch = kemu_launch_no != 0, in_op = kemu_op_no >= 0, in_stream = kemu_xstream >= 0;
+    if (!in_launch && !in_op && !in_stream)
         return;
     if ((a >= (uintptr_t)__data_start && a < (uintptr_t)_end) ||
         (a >= (uintptr_t)kemu_stacks_lo && a < (uintptr_t)kemu_stacks_hi) ||
@@ -243,8 +320,12 @@ static inline void access(const void *p, size_t n, int write)
     for (uintptr_t w = a & ~(uintptr_t)3; w < a + n; w += 4) {
         if (in_launch)
             launch_access(w, write);
-        if (in_op && is_device(w))
-            replay_access(w, write);
+        if ((in_op || in_stream) && is_device(w)) {
+            if (in_op)
+                replay_access(w, write);
+            if (in_stream)
+                stream_access(w, write);
+        }
     }
 }
 

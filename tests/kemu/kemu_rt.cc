@@ -50,6 +50,8 @@ struct kemu_capture {
 struct kemu_stream {
     kemu_capture *cap;                   /* the capture it records into, or NULL */
     std::vector<int> tail;               /* the operations its next one follows */
+    int id;                              /* for kemu_race.cc: 1, 2, ... (0: the legacy stream) */
+    std::vector<uint32_t> vc;            /* and its clock of every stream's operations */
 };
 
 struct kemu_graph {
@@ -64,6 +66,28 @@ struct kemu_graph {
 /* kemu_race.cc's, where it is linked in: a copy's or set's reads and
  * writes */
 extern "C" void kemu_race_note(const void *p, size_t n, int write) __attribute__((weak));
+extern "C" void kemu_race_forget(const void *p, size_t n) __attribute__((weak));
+
+/* For kemu_race.cc, the order between streams, where it is linked in:
+ * each stream counts its operations as they run, and keeps a vector clock
+ * of how far it has followed every stream (its own operations, the
+ * events it waited for: their stream's clock at the record); the host
+ * follows a stream it synchronised with, and a stream follows what the
+ * host has followed when given work.  kemu_xstream is the stream of the
+ * operation running (-1: none), kemu_xvc its clock. */
+static kemu_stream legacy_stream;
+static int stream_ids = 1;
+static std::vector<uint32_t> host_vc;
+int kemu_xstream = -1;
+const std::vector<uint32_t> *kemu_xvc;
+
+static void vc_join(std::vector<uint32_t> &a, const std::vector<uint32_t> &b)
+{
+    if (a.size() < b.size())
+        a.resize(b.size(), 0);
+    for (size_t i = 0; i < b.size(); i++)
+        a[i] = a[i] > b[i] ? a[i] : b[i];
+}
 
 /* for kemu_race.cc: the graph replay running (its number) and its
  * operation (-1: none), and that operation's ancestors */
@@ -117,18 +141,30 @@ static const std::pair<const uintptr_t, size_t> *alloc_of(const void *p, size_t 
     return &*it;
 }
 
-/* for kemu_race.cc: the device allocation holding p, [*lo, *hi) (0 when
- * p is not device memory), and how many times allocations came or went
- * (an answer lasts until the count changes) */
+/* for kemu_race.cc: the device allocation holding p, [*lo, *hi), 1; or
+ * the room between allocations that holds it, 0; and how many times
+ * allocations came or went (an answer lasts until the count changes) */
 unsigned long kemu_allocs_changed;
 extern "C" int kemu_device_span(const void *p, uintptr_t *lo, uintptr_t *hi)
 {
-    const std::pair<const uintptr_t, size_t> *a = alloc_of(p, 1);
-    if (!a)
+    uintptr_t a = (uintptr_t)p;
+    *lo = 0;
+    *hi = UINTPTR_MAX;
+    if (!allocs || allocs->empty())
         return 0;
-    *lo = a->first;
-    *hi = a->first + a->second;
-    return 1;
+    auto it = allocs->upper_bound(a);   /* the first allocation after p */
+    if (it != allocs->end())
+        *hi = it->first;
+    if (it == allocs->begin())
+        return 0;
+    --it;
+    if (a - it->first < it->second) {
+        *lo = it->first;
+        *hi = it->first + it->second;
+        return 1;
+    }
+    *lo = it->first + it->second;
+    return 0;
 }
 
 extern "C" int kemu_is_device(const void *p)
@@ -175,6 +211,19 @@ void kemu_submit(cudaStream_t st, std::function<void()> op, const char *name)
         return;
     }
     pending_uses.clear();
+    if (kemu_race_note) {   /* the operation, one more of its stream's */
+        kemu_stream *x = st ? st : &legacy_stream;
+        vc_join(x->vc, host_vc);
+        if (x->vc.size() <= (size_t)x->id)
+            x->vc.resize((size_t)x->id + 1, 0);
+        x->vc[(size_t)x->id]++;
+        kemu_xstream = x->id;
+        kemu_xvc = &x->vc;
+        kemu_op_name = name;
+        op();
+        kemu_xstream = -1;
+        return;
+    }
     op();
 }
 
@@ -397,6 +446,8 @@ cudaError_t cudaMalloc(void **p, size_t bytes)
         allocs = new std::map<uintptr_t, size_t>;
         atexit(free_allocs);
     }
+    if (kemu_race_forget)   /* new memory: no stream has touched it */
+        kemu_race_forget(m, bytes);
     (*allocs)[(uintptr_t)m] = bytes;
     kemu_allocs_changed++;
     held += bytes;
@@ -582,6 +633,7 @@ cudaError_t cudaStreamCreateWithFlags(cudaStream_t *st, unsigned flags)
     (void)flags;
     *st = new kemu_stream();
     (*st)->cap = NULL;
+    (*st)->id = stream_ids++;
     return cudaSuccess;
 }
 
@@ -619,6 +671,8 @@ cudaError_t cudaStreamSynchronize(cudaStream_t st)
         return last_error;
     if (st && st->cap)
         return refuse_in_capture("cudaStreamSynchronize");
+    if (kemu_race_note)   /* the host has seen its work end */
+        vc_join(host_vc, st ? st->vc : legacy_stream.vc);
     return cudaSuccess;   /* its work has run */
 }
 
@@ -726,6 +780,7 @@ cudaError_t cudaGraphGetNodes(cudaGraph_t graph, cudaGraphNode_t *nodes, size_t 
 }
 
 struct kemu_event {
+    std::vector<uint32_t> vc;   /* for kemu_race.cc: its stream's clock at the record */
     int recorded;
     double t;      /* seconds, the host's monotonic clock */
     long cap;      /* recorded in capture `cap` (its id; 0: outside one) */
@@ -783,6 +838,8 @@ cudaError_t cudaEventRecordWithFlags(cudaEvent_t ev, cudaStream_t st, unsigned f
         clock_gettime(CLOCK_MONOTONIC, &ts);
         ev->t = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
         ev->recorded = 1;
+        if (kemu_xvc)   /* how far its stream has come */
+            ev->vc = *kemu_xvc;
     }, "cudaEventRecord");
     return cudaSuccess;
 }
@@ -806,6 +863,8 @@ cudaError_t cudaStreamWaitEvent(cudaStream_t st, cudaEvent_t ev, unsigned flags)
     if (!c) {
         if (st && st->cap)   /* CUDA: cudaErrorStreamCaptureIsolation */
             return refuse_in_capture("a wait for an event recorded outside the capture");
+        if (kemu_race_note)
+            vc_join(st ? st->vc : legacy_stream.vc, ev->vc);
         return cudaSuccess;
     }
     if (!st)

@@ -23,6 +23,9 @@ void kemu_race(int how, int blocks, unsigned from, unsigned to, int *out);
 /* a graph whose second stream reads what its first writes, ordered by an
  * event or not; 0, or -1 when the runtime refused it */
 int kemu_race_graph(int ordered, int *a, int *b);
+/* one stream writes, another reads: not ordered (0), ordered by an event
+ * (1) or by the host waiting for the first (2); 0, or -1 when refused */
+int kemu_race_streams(int how, int *a, int *b);
 /* kemu_race.cc's, where it is linked in (test_kernels_race): */
 int kemu_race_active(void) __attribute__((weak));   /* 1 */
 long kemu_race_count(void) __attribute__((weak));   /* races seen so far */
