@@ -3,8 +3,8 @@
 # load and store of the kernels watched for races (tests/cellar-emu-race;
 # kernels/README, "Races on device memory"): the search proxy at its real
 # shape, its launches split as on an H100 (KEMU_SMS=132), on one stream
-# and on eight lanes, and a short training run with its evaluation on
-# four lanes.  A race is reported as "kemu: race on memory at ..." and
+# and on eight lanes; three children at once; lanes run op by op; and a
+# short training run with its evaluation on four lanes.  A race is reported as "kemu: race on memory at ..." and
 # fails the launch.  cellar-emu-race is built where configure finds CUDA
 # and a compiler that takes -fsanitize=thread, outside the sanitizer
 # builds; skips elsewhere.
@@ -29,6 +29,18 @@ for lanes in 1 8; do
     sh -c "[ $rc -eq 0 ] && [ $(races bench$lanes.err) -eq 0 ] && [ '$(jget bench$lanes.out graph 2>/dev/null)' = True ]"
   grep -m3 '^kemu: race' bench$lanes.err
 done
+
+# children at once, each on a stream of its own (nothing of one may be
+# touched by another); a step's ops on lanes run op by op, not recorded
+small="--N 1 --F 4 --batch 4 --input 8x8x3 --steps 2 --warmup 1"
+"$EMU" bench --backend cuda $small --children 3 >children.out 2>children.err; rc=$?
+check "three children at once, each on its own stream, without a race ($(races children.err) reported, exit $rc, $(jget children.out queues 2>/dev/null) queues)" \
+  sh -c "[ $rc -eq 0 ] && [ $(races children.err) -eq 0 ] && [ '$(jget children.out queues 2>/dev/null)' = 3 ]"
+grep -m3 '^kemu: race' children.err
+CELLAR_CUDA_GRAPH=0 CELLAR_CUDA_LANES=4 "$EMU" bench --backend cuda $small >eager.out 2>eager.err; rc=$?
+check "a step on 4 lanes run op by op (no graph) without a race ($(races eager.err) reported, exit $rc)" \
+  sh -c "[ $rc -eq 0 ] && [ $(races eager.err) -eq 0 ] && [ '$(jget eager.out graph 2>/dev/null)' = False ]"
+grep -m3 '^kemu: race' eager.err
 
 if [ ! -d /usr/share/datasets/fashion-mnist ]; then
   echo "# Fashion-MNIST is not installed (Debian: dataset-fashion-mnist): no training run here"
