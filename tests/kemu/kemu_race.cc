@@ -16,26 +16,34 @@
  * saying who last wrote it and who read it since: which launch, block,
  * thread and barrier interval (the block's barriers passed so far), and,
  * for device memory (cudaMalloc's), which operation of which replay of a
- * graph.  A word is raced on when, within one launch,
+ * graph, and which stream at which of its operations.  A word is raced
+ * on when, within one launch,
  *   - two blocks touch it and one of them writes it, or
  *   - a thread reads or writes it after another thread of its block, not
- *     of its warp, wrote it, with no barrier between;
- * and, within one replay of a graph, when two operations touch it, one
- * writes, and neither follows the other through the graph's dependencies
- * (a stream that should have waited for an event: on a GPU the two run
- * at once).  The copies and sets the runtime makes (kemu_rt.cc) and the
- * cuDNN and cuBLAS stand-ins (kemu_dnn.cc, instrumented too) count as
- * operations.  Accesses of one, two and eight or more bytes count for the
- * words they cover.  Not watched: the program's static data (where the
- * stand-in keeps __shared__ arrays, one copy for every block) and the
- * running thread's own stack.
+ *     of its warp, wrote it (or writes it after such a thread read it),
+ *     with no barrier between;
+ * within one replay of a graph, when two operations touch it, one writes,
+ * and neither follows the other through the graph's dependencies (a lane
+ * that should have waited for an event: on a GPU the two run at once);
+ * and between streams, when an operation touches it after one on another
+ * stream wrote it (or writes it after one read it) that its own stream
+ * has not followed: no event recorded after the first and waited for
+ * before the second, no synchronisation of the host with the first stream
+ * before the second was given its work (kemu_rt.cc keeps the streams'
+ * vector clocks).  The copies and sets the runtime makes (kemu_rt.cc) and
+ * the cuDNN and cuBLAS stand-ins (kemu_dnn.cc) tell what their operations
+ * read and write (kemu_race_note).  Accesses of one, two and eight or
+ * more bytes count for the words they cover.  Not watched: the program's
+ * static data (where the stand-in keeps __shared__ arrays, one copy for
+ * every block) and the threads' stacks.
  *
- * A race is reported on stderr (the first 20), and the launch fails
- * (cudaErrorLaunchFailure), so the test that made it fails; at exit a
- * process that met more races than its self-tests asked for ends with
- * status 1.  Reads of the last reader only are kept, so a write that
- * races with an earlier reader and not the last may go unseen in one
- * replay (the replays' orders differ, see kemu_rt.cc). */
+ * A race is reported on stderr (the first three of a launch or replay),
+ * and the launch fails (cudaErrorLaunchFailure), so the test that made it
+ * fails; at exit a process that met more races than its self-tests asked
+ * for ends with status 1.  Of the reads since the last write only the
+ * last reader is kept, so a write racing with an earlier reader and not
+ * the last may go unseen in one replay (the replays' orders differ, see
+ * kemu_rt.cc). */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
