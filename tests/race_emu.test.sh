@@ -3,8 +3,9 @@
 # load and store of the kernels watched for races (tests/cellar-emu-race;
 # kernels/README, "Races on device memory"): the search proxy at its real
 # shape, its launches split as on an H100 (KEMU_SMS=132), on one stream
-# and on eight lanes; three children at once; lanes run op by op; and a
-# short training run with its evaluation on four lanes.  A race is reported as "kemu: race on memory at ..." and
+# and on eight lanes; three children at once; lanes run op by op; a
+# short training run with its evaluation on four lanes; and a search of
+# three trials training at once.  A race is reported as "kemu: race on memory at ..." and
 # fails the launch.  cellar-emu-race is built where configure finds CUDA
 # and a compiler that takes -fsanitize=thread, outside the sanitizer
 # builds; skips elsewhere.
@@ -51,4 +52,23 @@ CELLAR_CUDA_LANES=4 "$EMU" train --backend cuda $args >train.out 2>train.err; rc
 check "train and evaluate on 4 lanes without a race ($(races train.err) reported, exit $rc, test accuracy $(jget train.out test_acc 2>/dev/null))" \
   sh -c "[ $rc -eq 0 ] && [ $(races train.err) -eq 0 ] && [ '$(jget train.out backend 2>/dev/null)' = cuda ]"
 grep -m3 '^kemu: race' train.err
+
+# a search, several trials training at once on streams of their own
+cat >tiny.lua <<'EOF'
+cellar.experiment {
+  name = "tiny",
+  dataset = "fashion-mnist",
+  train_images = 96, val_images = 64,
+  space = cellar.space { ops = { "identity", "avg_pool_3x3", "max_pool_3x3", "sep_conv_3x3" },
+                         B = 2, combiners = { "add" } },
+  child = { N = 1, F = 4, epochs = 1, batch = 32, lr = cellar.cosine(0.05, 0) },
+  strategy = cellar.ppo { batch = 3, hidden = 16 },
+  budget = 3,
+  seed = 11,
+}
+EOF
+"$EMU" run tiny.lua --backend cuda --db race.db >run.out 2>run.err; rc=$?
+check "a search of 3 trials at once without a race ($(races run.err) reported, exit $rc: $(grep -m1 'at once' run.err))" \
+  sh -c "[ $rc -eq 0 ] && [ $(races run.err) -eq 0 ] && grep -q '^[2-8] trials train at once on cuda' run.err"
+grep -m3 '^kemu: race' run.err
 exit 0
