@@ -37,6 +37,7 @@
 
 #include "cuda_pipeline_primitives.h"
 #include "cuda_runtime.h"
+#include "kemu_race.h"
 
 #if defined(__x86_64__) && defined(__linux__) && !defined(__CET__) && !defined(KEMU_UCONTEXT)
 #define KEMU_ASM 1
@@ -87,19 +88,12 @@ __asm__(".pushsection .text\n"
 uint3 threadIdx, blockIdx;
 dim3 blockDim, gridDim;
 
-/* for kemu_race.cc: the launch running (its number; 0 between launches),
- * its kernel, and the block barriers passed so far (a block's intervals
- * between barriers) */
+/* for kemu_race.cc (kemu_race.h) */
 unsigned kemu_launch_no, kemu_bar_gen;
 const char *kemu_kernel = "";
 static unsigned launches;
 
-/* kemu_race.cc's, where it is linked in: a copy's reads and writes */
-extern "C" void kemu_race_note(const void *p, size_t n, int write) __attribute__((weak));
-
 static long blocks_run;
-
-void kemu_set_error(cudaError_t e);   /* kemu_rt.cc */
 
 enum { READY, AT_BLOCK, AT_WARP, DONE };
 
@@ -138,9 +132,10 @@ static unsigned long block_serial; /* blocks so far, for the order */
 static unsigned cur;
 static const std::function<void()> *body;
 static std::vector<unsigned long long> lanes, taken;   /* shuffles: put, copied aside */
-static std::vector<char *> stacks; /* kept from launch to launch, freed at exit */
-/* ... all of them in one mapping, room for 1024 (for kemu_race.cc, which
- * leaves them alone: the next block's threads use them again) */
+/* the threads' stacks, thread t's STACK_BYTES from kemu_stacks_lo + t *
+ * STACK_BYTES: one mapping, room for 1024, kept from launch to launch and
+ * unmapped at exit (kemu_race.cc leaves them alone: the next block's
+ * threads use them again) */
 char *kemu_stacks_lo, *kemu_stacks_hi;
 
 #if ASAN_FIBERS
@@ -150,10 +145,8 @@ static size_t sched_size;
 
 static void free_stacks()
 {
-    if (kemu_stacks_lo)
-        munmap(kemu_stacks_lo, (size_t)(kemu_stacks_hi - kemu_stacks_lo));
+    munmap(kemu_stacks_lo, (size_t)(kemu_stacks_hi - kemu_stacks_lo));
     kemu_stacks_lo = kemu_stacks_hi = NULL;
-    stacks.clear();
 }
 
 static int from_sched;   /* the last switch into a thread came from the scheduler */
@@ -371,8 +364,6 @@ void kemu_run(dim3 grid, dim3 block, const std::function<void()> &b, const char 
     body = &b;
     lanes.assign(nt, 0);
     taken.assign(nt, 0);
-    if (stacks.empty())
-        atexit(free_stacks);
     if (!kemu_stacks_lo) {
         void *m = mmap(NULL, 1024 * (size_t)STACK_BYTES, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -382,11 +373,10 @@ void kemu_run(dim3 grid, dim3 block, const std::function<void()> &b, const char 
         }
         kemu_stacks_lo = (char *)m;
         kemu_stacks_hi = kemu_stacks_lo + 1024 * (size_t)STACK_BYTES;
+        atexit(free_stacks);
     }
-    while (stacks.size() < nt)
-        stacks.push_back(kemu_stacks_lo + stacks.size() * (size_t)STACK_BYTES);
     for (unsigned t = 0; t < nt; t++)
-        f[t].stack = stacks[t];
+        f[t].stack = kemu_stacks_lo + t * (size_t)STACK_BYTES;
     if (!++launches)
         launches = 1;
     kemu_launch_no = launches;

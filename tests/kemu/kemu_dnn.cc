@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "cuda_runtime.h"
+#include "kemu_race.h"
 #include "cublas_v2.h"
 #include "cudnn.h"
 
@@ -111,11 +112,9 @@ static cudnnStatus_t geometry(const kemu_tensor_desc *x, const kemu_filter_desc 
     return CUDNN_STATUS_SUCCESS;
 }
 
-/* kemu_race.cc's, where it is linked in: what an operation reads and
- * writes, told element by element (a view of channels is not its whole
- * extent: another lane may write the channels between) */
-extern "C" void kemu_race_note(const void *p, size_t n, int write) __attribute__((weak));
-
+/* for kemu_race.cc, where it is linked in: what an operation reads or
+ * writes of a tensor, told element by element (a view of channels is not
+ * its whole extent: another lane may write the channels between) */
 static void note_tensor(const kemu_tensor_desc *t, const float *p, int write)
 {
     if (!kemu_race_note)
@@ -130,6 +129,13 @@ static void note_tensor(const kemu_tensor_desc *t, const float *p, int write)
                     for (int x = 0; x < t->w; x++)
                         kemu_race_note(r + x * t->sw, sizeof *r, write);
             }
+}
+
+/* ... and of a column-major matrix, rows x cols, its columns ld apart */
+static void note_columns(const float *p, int ld, int rows, int cols, int write)
+{
+    for (int j = 0; j < cols; j++)
+        kemu_race_note(p + (long)j * ld, (size_t)rows * sizeof *p, write);
 }
 
 static size_t extent_bytes(const kemu_tensor_desc *t)
@@ -864,17 +870,13 @@ cublasStatus_t cublasSgemm(cublasHandle_t h, cublasOperation_t ta, cublasOperati
         !kemu_device_range("cublasSgemm", 12, c, ((size_t)(n - 1) * ldc + m) * 4))
         return CUBLAS_STATUS_EXECUTION_FAILED;
     kemu_submit(h->st, [=] {
-        if (kemu_race_note)   /* what it reads, then what it writes */
-            for (int pass = 0; pass < 3; pass++)
-                for (int j = 0; j < (pass == 0 ? ac : pass == 1 ? bc : n); j++) {
-                    const float *col = pass == 0 ? a + (long)j * lda
-                                     : pass == 1 ? b + (long)j * ldb : c + (long)j * ldc;
-                    int rows = pass == 0 ? ar : pass == 1 ? br : m;
-                    if (pass < 2 || be != 0.f)
-                        kemu_race_note(col, (size_t)rows * 4, 0);
-                    if (pass == 2)
-                        kemu_race_note(col, (size_t)rows * 4, 1);
-                }
+        if (kemu_race_note) {   /* what it reads, then what it writes */
+            note_columns(a, lda, ar, ac, 0);
+            note_columns(b, ldb, br, bc, 0);
+            if (be != 0.f)
+                note_columns(c, ldc, m, n, 0);
+            note_columns(c, ldc, m, n, 1);
+        }
         for (int j = 0; j < n; j++)
             for (int i = 0; i < m; i++) {
                 double sum = 0.0;

@@ -52,9 +52,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include <vector>
-
-#include "cuda_runtime.h"
+#define KEMU_RACE_IMPL
+#include "kemu_race.h"
 
 #define CHUNK_BITS 21                      /* 2 MB of addresses a shadow chunk */
 #define CHUNKS ((size_t)1 << (47 - CHUNK_BITS))
@@ -83,6 +82,8 @@ struct xshadow {
     uint32_t ws, wc, rs, rc;
 };
 
+extern char __data_start[], _end[];   /* the program's static data */
+
 static void **ltab, **gtab, **xtab;   /* CHUNKS entries each: shadow chunks or NULL */
 static long races, expected;
 
@@ -108,25 +109,6 @@ static inline void *shadow_of(void **&tab, uintptr_t a, size_t size)
         tab[c] = map_or_die(CHUNK_WORDS * size, "the race check's shadow");
     return (char *)tab[c] + ((a >> 2) & (CHUNK_WORDS - 1)) * size;
 }
-
-/* ---- who is accessing ---- */
-
-/* kemu.cc: the launch running (kemu_launch_no its number, 0 between
- * launches), its kernel, and the barriers its block has passed;
- * kemu_rt.cc: the graph replay and its operation running, and whether
- * one operation of it follows another */
-extern unsigned kemu_launch_no, kemu_bar_gen;
-extern const char *kemu_kernel;
-extern unsigned kemu_replay_no;
-extern int kemu_op_no;
-extern const char *kemu_op_name;
-extern "C" int kemu_op_follows(int later, int earlier);
-void kemu_set_error(cudaError_t e);
-
-extern "C" int kemu_device_span(const void *p, uintptr_t *lo, uintptr_t *hi);
-extern unsigned long kemu_allocs_changed;
-extern char *kemu_stacks_lo, *kemu_stacks_hi;   /* kemu.cc: the threads' stacks */
-extern char __data_start[], _end[];             /* the program's static data */
 
 /* races reported in the launch or replay running: the first few shown */
 static unsigned shown_in, shown;
@@ -226,10 +208,6 @@ static void replay_access(uintptr_t a, int write)
     else
         s->rop = op;
 }
-
-/* kemu_rt.cc: the stream of the operation running and its clock */
-extern int kemu_xstream;
-extern const std::vector<uint32_t> *kemu_xvc;
 
 /* whether the running operation's stream has followed stream s (id + 1)
  * up to its operation c */

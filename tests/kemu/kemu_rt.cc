@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "cuda_runtime.h"
+#include "kemu_race.h"
 
 #define TOTAL_BYTES ((size_t)80 << 30)   /* the memory the stand-in device reports */
 #define SMS 4    /* and its multiprocessors: a small GPU, so that few blocks split a sum
@@ -62,11 +63,6 @@ struct kemu_graph {
     std::vector<std::vector<int>> deps;
     std::vector<std::vector<uint64_t>> before;   /* for kemu_race.cc: each op's ancestors, bits */
 };
-
-/* kemu_race.cc's, where it is linked in: a copy's or set's reads and
- * writes */
-extern "C" void kemu_race_note(const void *p, size_t n, int write) __attribute__((weak));
-extern "C" void kemu_race_forget(const void *p, size_t n) __attribute__((weak));
 
 /* For kemu_race.cc, the order between streams, where it is linked in:
  * each stream counts its operations as they run, and keeps a vector clock
@@ -141,9 +137,7 @@ static const std::pair<const uintptr_t, size_t> *alloc_of(const void *p, size_t 
     return &*it;
 }
 
-/* for kemu_race.cc: the device allocation holding p, [*lo, *hi), 1; or
- * the room between allocations that holds it, 0; and how many times
- * allocations came or went (an answer lasts until the count changes) */
+/* for kemu_race.cc (kemu_race.h): allocations come or go, and where */
 unsigned long kemu_allocs_changed;
 extern "C" int kemu_device_span(const void *p, uintptr_t *lo, uintptr_t *hi)
 {
@@ -999,10 +993,8 @@ cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t st)
                 return cudaSuccess;   /* a GPU would say so later, at a wait */
             }
         replayed++;
-        if (kemu_race_note) {
-            kemu_op_no = (int)i;
-            kemu_op_name = exec->names[i];
-        }
+        if (kemu_race_note)
+            kemu_op_no = (int)i;   /* (kemu_submit names it) */
         kemu_submit(st, exec->ops[i], exec->names[i]);
         kemu_op_no = -1;
     }
