@@ -109,6 +109,14 @@ static int launched(const char *what, cudaError_t e)
                  cudaGetErrorString(e != cudaSuccess ? e : last));
 }
 
+/* the operation `back` before the stand-in's last was kernel `name`
+ * (any instance of its template: "sep_fwd_k<" ...) */
+static void ran_kernel(const char *what, int back, const char *name)
+{
+    const char *op = kemu_recent_op(back);
+    CHECK(!strncmp(op, name, strlen(name)), "%s: ran %s", what, op);
+}
+
 /* ---- filter gradients' sums left for later ---- */
 
 static void nan_fill(float *p, long n)
@@ -524,9 +532,7 @@ static void test_sep(const char *name, conv_desc dd, int cout, int n, int h, int
                 same_view(what, midk, mid, TOL);
                 snprintf(what, sizeof what, "%s: pointwise output%s", name, how);
                 same_view(what, yk, y, TOL);
-                CHECK(!strncmp(kemu_recent_op(0), bn ? "sep_fwd_bn_k<" : "sep_fwd_k<",
-                               bn ? 13 : 10),
-                      "%s: ran %s", what, kemu_recent_op(0));
+                ran_kernel(what, 0, bn ? "sep_fwd_bn_k<" : "sep_fwd_k<");
                 if (!bn)
                     test_sep_stats(name, &dd, &pd, x, wd, wp, y);
             }
@@ -728,8 +734,7 @@ static void test_sepb(const char *name, conv_desc dd, int cout, int n, int h, in
                                  name, parts);
                         same_buf(what, pk, pc, np, TOL);
                     }
-                    CHECK(!strncmp(kemu_recent_op(floats ? 1 + pw : 0), "sep_bwd_k<", 10),
-                          "%s: ran %s", name, kemu_recent_op(floats ? 1 + pw : 0));
+                    ran_kernel(name, floats ? 1 + pw : 0, "sep_bwd_k<");
                 }
             }
             free(keep.d);
@@ -767,9 +772,7 @@ static void test_sepb(const char *name, conv_desc dd, int cout, int n, int h, in
                     snprintf(what, sizeof what, "%s: dx's sums for the batch norm before it%s",
                              name, how);
                     same_sums(what, bs, bp, bx, want, bm, NULL);
-                    CHECK(!strncmp(kemu_recent_op(floats ? 2 : 0),
-                                   bn_in ? "sep_bwd_bn_k<" : "sep_bwd_k<", bn_in ? 13 : 10),
-                          "%s: ran %s", what, kemu_recent_op(floats ? 2 : 0));
+                    ran_kernel(what, floats ? 2 : 0, bn_in ? "sep_bwd_bn_k<" : "sep_bwd_k<");
                 }
                 snprintf(what, sizeof what, "%s: batch-norm sums refused when adding into dx%s",
                          name, how);
@@ -831,9 +834,7 @@ static void test_sepb(const char *name, conv_desc dd, int cout, int n, int h, in
                                  name, how);
                         same_sums(what, bs, bp, bx, want, bm, NULL);
                     }
-                    CHECK(!strncmp(kemu_recent_op(floats ? 2 : 0),
-                                   in_bn ? "sep_bwd_bn_dy_k<" : "sep_bwd_dy_k<", in_bn ? 16 : 13),
-                          "%s: ran %s", name, kemu_recent_op(floats ? 2 : 0));
+                    ran_kernel(name, floats ? 2 : 0, in_bn ? "sep_bwd_bn_dy_k<" : "sep_bwd_dy_k<");
                 }
                 if (!in_bn) {   /* factors read four at once: on 16 bytes */
                     bn_grad_in off = dyb;
@@ -1469,6 +1470,15 @@ static void test_runtime(void)
           "runtime: a block of 2048 threads is refused, once");
 }
 
+/* the races kemu_race.cc has seen since it had seen `before`, all of
+ * them meant by the test (so not counted against the program at exit) */
+static long races_since(long before)
+{
+    long seen = kemu_race_count() - before;
+    kemu_race_expect(seen);
+    return seen;
+}
+
 /* with kemu_race.cc linked in (test_kernels_race): it sees the races it
  * should and no others, and the launch that raced fails */
 static void test_race(void)
@@ -1499,8 +1509,7 @@ static void test_race(void)
         cudaError_t rc;
         kemu_race(cases[i].how, cases[i].blocks, cases[i].from, cases[i].to, d);
         rc = cudaGetLastError();
-        seen = kemu_race_count() - before;
-        kemu_race_expect(seen);
+        seen = races_since(before);
         if (cases[i].races)
             CHECK(seen > 0 && rc == cudaErrorLaunchFailure,
                   "race check: %s is a race (%ld seen), the launch fails (%s)", cases[i].what,
@@ -1510,19 +1519,15 @@ static void test_race(void)
                   cases[i].what, seen, cudaGetErrorString(rc));
     }
     for (int ordered = 0; ordered <= 1; ordered++) {
+        static const char *const what[2] = {
+            "a graph's second stream reading what the first writes, no event between, is a race",
+            "with the second stream waiting for an event behind the write, none"};
         long before = kemu_race_count(), seen;
         int rc = kemu_race_graph(ordered, d, e);
         (void)cudaGetLastError();
-        seen = kemu_race_count() - before;
-        kemu_race_expect(seen);
-        if (!ordered)
-            CHECK(rc == 0 && seen > 0,
-                  "race check: a graph's second stream reading what the first writes, no "
-                  "event between, is a race (%ld seen)", seen);
-        else
-            CHECK(rc == 0 && seen == 0,
-                  "race check: with the second stream waiting for an event behind the write, "
-                  "none (%ld seen)", seen);
+        seen = races_since(before);
+        CHECK(rc == 0 && (ordered ? seen == 0 : seen > 0), "race check: %s (%ld seen)",
+              what[ordered], seen);
     }
     for (int how = 0; how < 3; how++) {
         static const char *const what[3] = {
@@ -1532,8 +1537,7 @@ static void test_race(void)
         long before = kemu_race_count(), seen;
         int rc = kemu_race_streams(how, d, e);
         (void)cudaGetLastError();
-        seen = kemu_race_count() - before;
-        kemu_race_expect(seen);
+        seen = races_since(before);
         CHECK(rc == 0 && (how ? seen == 0 : seen > 0), "race check: %s (%ld seen)", what[how],
               seen);
     }
