@@ -198,19 +198,7 @@ check "... with the CPU's test accuracy and loss ($(jget train.out test_acc) $(j
 fi
 
 # --- a search: several trials at once on one device ---
-cat >tiny.lua <<'EOF'
-cellar.experiment {
-  name = "tiny",
-  dataset = "fashion-mnist",
-  train_images = 96, val_images = 64,
-  space = cellar.space { ops = { "identity", "avg_pool_3x3", "max_pool_3x3", "sep_conv_3x3" },
-                         B = 2, combiners = { "add" } },
-  child = { N = 1, F = 4, epochs = 1, batch = 32, lr = cellar.cosine(0.05, 0) },
-  strategy = cellar.ppo { batch = 3, hidden = 16 },
-  budget = 3,
-  seed = 11,
-}
-EOF
+tiny_experiment
 "$EMU" run tiny.lua --backend cuda --db gpu.db >run.out 2>run.err; rc=$?
 "$CELLAR" run tiny.lua --backend cpu --db cpu.db >/dev/null 2>&1
 check "run --backend cuda: a search of 3 trials finishes (exit 0)" [ $rc -eq 0 ]

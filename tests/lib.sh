@@ -4,6 +4,8 @@
 #   jget FILE KEY                    the value of KEY in FILE's last JSON line
 #   sql DB QUERY                     the rows of a query, fields joined by |
 #   quick_experiment                 what to run as the shipped quick experiment
+#   tiny_experiment                  writes tiny.lua: a search of 3 trials at
+#                                    once, of tiny children on Fashion-MNIST
 PY=/usr/bin/python3; [ -x $PY ] || PY=python3
 lib_src=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -22,4 +24,22 @@ quick_experiment() {
     "$lib_src/lua/experiments/quick.lua" >quick.lua
   grep -q 'train_images = 400,' quick.lua || { echo "not ok - quick.lua no longer sets train_images = 4000"; exit 1; }
   echo quick.lua
+}
+
+# tiny.lua in the current directory: a PPO search of 3 trials (batch 3, so
+# a device trains them at once) of N 1, F 4 children over 96 images
+tiny_experiment() {
+  cat >tiny.lua <<'EOF'
+cellar.experiment {
+  name = "tiny",
+  dataset = "fashion-mnist",
+  train_images = 96, val_images = 64,
+  space = cellar.space { ops = { "identity", "avg_pool_3x3", "max_pool_3x3", "sep_conv_3x3" },
+                         B = 2, combiners = { "add" } },
+  child = { N = 1, F = 4, epochs = 1, batch = 32, lr = cellar.cosine(0.05, 0) },
+  strategy = cellar.ppo { batch = 3, hidden = 16 },
+  budget = 3,
+  seed = 11,
+}
+EOF
 }

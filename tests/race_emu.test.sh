@@ -54,19 +54,7 @@ check "train and evaluate on 4 lanes without a race ($(races train.err) reported
 grep -m3 '^kemu: race' train.err
 
 # a search, several trials training at once on streams of their own
-cat >tiny.lua <<'EOF'
-cellar.experiment {
-  name = "tiny",
-  dataset = "fashion-mnist",
-  train_images = 96, val_images = 64,
-  space = cellar.space { ops = { "identity", "avg_pool_3x3", "max_pool_3x3", "sep_conv_3x3" },
-                         B = 2, combiners = { "add" } },
-  child = { N = 1, F = 4, epochs = 1, batch = 32, lr = cellar.cosine(0.05, 0) },
-  strategy = cellar.ppo { batch = 3, hidden = 16 },
-  budget = 3,
-  seed = 11,
-}
-EOF
+tiny_experiment
 "$EMU" run tiny.lua --backend cuda --db race.db >run.out 2>run.err; rc=$?
 check "a search of 3 trials at once without a race ($(races run.err) reported, exit $rc: $(grep -m1 'at once' run.err))" \
   sh -c "[ $rc -eq 0 ] && [ $(races run.err) -eq 0 ] && grep -q '^[2-8] trials train at once on cuda' run.err"
