@@ -4,9 +4,11 @@
 # 10,000 Fashion-MNIST images, at least 85% on the 10,000 test images),
 # and the messages for bad input.
 CELLAR=${CELLAR:-./cellar}
+CELLAR=$(cd "$(dirname "$CELLAR")" && pwd)/$(basename "$CELLAR")   # some checks run in $tmp
 . "$(dirname "$0")/lib.sh"
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
+mkdir "$tmp/empty"   # a directory with no file named as a genotype
 
 # --- help and usage ---
 $CELLAR --help >"$tmp/help" 2>&1
@@ -29,10 +31,16 @@ $CELLAR show --genotype nasnet-a >"$tmp/show" 2>&1
 check "show: NASNet-A F=16 N=2 has 333946 parameters, as PyTorch" [ "$(jget "$tmp/show" params)" = 333946 ]
 check "show: NASNet-A F=16 N=2 is 112449792 forward FLOPs per image" [ "$(jget "$tmp/show" flops)" = 112449792 ]
 check "show: prints the stable hash" grep -q "^hash: bcdc613b57da6cc9" "$tmp/show"
+(cd "$tmp/empty" && $CELLAR show nasnet-a --F 16) >"$tmp/show-pos" 2>&1
+check "show G without --genotype (no such file): the same as --genotype G" cmp -s "$tmp/show" "$tmp/show-pos"
+(cd "$tmp/empty" && $CELLAR show nasnet-b) >"$tmp/e" 2>&1; rc=$?
+check "show G, neither a journal nor a genotype: both said (exit 1)" sh -c "[ $rc -eq 1 ] && grep -q 'nasnet-b: no such journal, nor a genotype' '$tmp/e'"
 $CELLAR show --genotype nasnet-a --N 6 --F 32 >"$tmp/show6" 2>&1
 check "show: NASNet-A 6@ F=32 has 3061738 parameters, as PyTorch" [ "$(jget "$tmp/show6" params)" = 3061738 ]
 $CELLAR show --genotype list >"$tmp/list" 2>&1
 check "show --genotype list names the built-ins" grep -q "^nasnet-a" "$tmp/list"
+(cd "$tmp/empty" && $CELLAR show list) >"$tmp/list2" 2>&1
+check "show list: the same" cmp -s "$tmp/list" "$tmp/list2"
 $CELLAR show --genotype "normal: sep_conv_3x3(0) sep_conv_4x4(1) add ; reduce: identity(0) identity(1) add" >"$tmp/e" 2>&1; rc=$?
 check "show: a bad op name is reported with its column and the valid ops" sh -c "[ $rc -eq 1 ] && grep -q 'column 25: expected an op name' '$tmp/e' && grep -q sep_conv_4x4 '$tmp/e' && grep -q 'sep_conv_5x5' '$tmp/e'"
 $CELLAR show --genotype nasnet-z >"$tmp/e" 2>&1; rc=$?

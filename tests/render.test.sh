@@ -63,6 +63,10 @@ $CELLAR render >out 2>err; rc=$?
 check "nothing to draw: usage error (exit 2)" sh -c "[ $rc -eq 2 ] && grep -q -- '--genotype' err"
 $CELLAR render nothere.db --trial 1 >out 2>err; rc=$?
 check "a missing journal is named" sh -c "[ $rc -eq 1 ] && grep -q 'nothere.db' err"
+$CELLAR render nasnet-a -o plain.txt >out 2>err; rc=$?
+check "render G without --genotype, no such file: the genotype drawn" sh -c "[ $rc -eq 0 ] && cmp -s plain.txt x.txt"
+$CELLAR render nasnet-b >out 2>err; rc=$?
+check "render G, neither a file nor a genotype: both said (exit 1)" sh -c "[ $rc -eq 1 ] && grep -q 'nasnet-b: no such journal, nor a genotype' err"
 $CELLAR render --genotype nasnet-a -o no-such-dir/x.svg >out 2>err; rc=$?
 check "an unwritable file is named" sh -c "[ $rc -eq 1 ] && grep -q 'no-such-dir/x.svg' err"
 $CELLAR render --help >out 2>&1; rc=$?

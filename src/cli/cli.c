@@ -7,6 +7,8 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "space/genotype.h"
+
 int cli_fail(const char *cmd, const cl_err *err)
 {
     fprintf(stderr, "cellar %s: %s\n", cmd, err->msg[0] ? err->msg : err_str(err->code));
@@ -173,4 +175,10 @@ void cli_default_db(const char *file, const char *name, int several, char *out, 
         snprintf(out, cap, "%.*s-%s.db", (int)len, base, name);
     else
         snprintf(out, cap, "%.*s.db", (int)len, base);
+}
+
+int cli_positional_genotype(const char *arg, cl_genotype *g)
+{
+    cl_err err = {0};
+    return arg && access(arg, F_OK) != 0 && geno_from_arg(arg, g, &err) == CL_OK;
 }

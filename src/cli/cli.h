@@ -25,6 +25,12 @@ void cli_default_db(const char *file, const char *name, int several, char *out, 
 /* `cellar [FILE.lua|NAME|FILE.db] [options]`: the workbench screen (cmd_screen.c) */
 extern const cli_cmd cmd_screen;
 
+/* A positional argument of show or render that names no file but is a
+ * genotype (a built-in name or a genotype line): 1 with *g filled, else 0
+ * (a file, or neither: the journal's own error then says so). */
+struct cl_genotype;
+int cli_positional_genotype(const char *arg, struct cl_genotype *g);
+
 /* `cellar show DB`: the leaderboard of a journal (cmd_journal.c) */
 int show_journal(const char *db, int top, int json);
 

@@ -14,7 +14,7 @@
 #include "render/render.h"
 
 static const char usage[] =
-    "usage: cellar render --genotype G [--format F] [-o FILE]\n"
+    "usage: cellar render [--genotype] G [--format F] [-o FILE]\n"
     "       cellar render DB --trial ID [--format F] [-o FILE]\n"
     "\n"
     "Draw a genotype's normal and reduction cells: the inputs h[i-1] and h[i]\n"
@@ -23,7 +23,8 @@ static const char usage[] =
     "later block reads, or that block itself (\"out: add\") when there is one.\n"
     "An input the cell never reads is shown unconnected.\n"
     "\n"
-    "  --genotype G      a built-in name (nasnet-a, enas) or a genotype line\n"
+    "  --genotype G      a built-in name (nasnet-a, enas) or a genotype line;\n"
+    "                    'cellar render G' where no file G is says the same\n"
     "  DB --trial ID     the genotype of trial ID in the journal DB\n"
     "  --format F        svg, png, dot (laid out by Graphviz), or ascii (the\n"
     "                    terminal drawing in UTF-8 box characters); by default\n"
@@ -89,12 +90,23 @@ static int run_render(int argc, char **argv)
     if (rc)
         return code;
 
+    /* `cellar render nasnet-a`: a positional genotype where no such file is */
+    if (db && !geno_arg && !opts[1].seen && cli_positional_genotype(db, &g)) {
+        geno_arg = db;
+        db = NULL;
+    }
     if (geno_arg && db) {
         fprintf(stderr, "cellar render: give --genotype G or a journal with --trial ID, not both\n");
         return 2;
     }
     if (db && !opts[1].seen) {
-        fprintf(stderr, "cellar render: which trial of %s? (cellar render %s --trial ID)\n", db, db);
+        if (access(db, F_OK) != 0) {
+            fprintf(stderr, "cellar render: %s: no such journal, nor a genotype (the built-in "
+                            "names: 'cellar show list'; or a genotype line)\n", db);
+            return 1;
+        }
+        fprintf(stderr, "cellar render: which trial of %s? (cellar render %s --trial ID)\n", db,
+                db);
         return 2;
     }
     if (!db && opts[1].seen) {

@@ -2,12 +2,13 @@
  * and cost of the network it makes. */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "child/child.h"
 #include "cli/cli.h"
 
 static const char usage[] =
-    "usage: cellar show [--genotype G] [--N n] [--F f] [--input HxWxC] [--classes k]\n"
+    "usage: cellar show [[--genotype] G] [--N n] [--F f] [--input HxWxC] [--classes k]\n"
     "       cellar show DB [--top n] [--json]\n"
     "\n"
     "With a journal DB: the leaderboard of its search (rank, trial, reward,\n"
@@ -23,6 +24,7 @@ static const char usage[] =
     "\n"
     "  --genotype G     a built-in name (nasnet-a, enas) or a genotype line;\n"
     "                   default nasnet-a.  'list' lists the built-in names.\n"
+    "                   'cellar show G', where no file G is, says the same.\n"
     "  --N n            normal cells per stage (default 2)\n"
     "  --F f            filters of the first stage (default 16)\n"
     "  --input HxWxC    image shape (default 32x32x3)\n"
@@ -59,6 +61,17 @@ static int run_show(int argc, char **argv)
 
     if (cli_parse(&cmd_show, argc, argv, opts, (int)CL_ARRAY_LEN(opts), &db, &code))
         return code;
+    /* `cellar show nasnet-a`: a positional genotype where no such file is */
+    if (db && !opts[0].seen &&
+        (cli_positional_genotype(db, &g) || (!strcmp(db, "list") && access(db, F_OK) != 0))) {
+        geno_arg = db;
+        db = NULL;
+    }
+    if (db && access(db, F_OK) != 0) {
+        fprintf(stderr, "cellar show: %s: no such journal, nor a genotype (the built-in "
+                        "names: 'cellar show list'; or a genotype line)\n", db);
+        return 1;
+    }
     if (db) {
         if (opts[0].seen || opts[1].seen || opts[2].seen || opts[3].seen || opts[4].seen) {
             fprintf(stderr, "cellar show: a journal's leaderboard takes --top and --json only\n");
