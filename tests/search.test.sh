@@ -68,6 +68,12 @@ for i in $(seq 1 600); do
   [ "$state" = "3:1" ] && break
   sleep 0.1
 done
+# while it runs, a second search on its journal is refused, naming it
+$CELLAR resume cut.db >/dev/null 2>twice.err; rc=$?
+check "resume while the search runs: refused (exit 1), naming its process" sh -c "[ $rc -eq 1 ] && grep -q 'cut.db: in use: a search is running on it (cellar process $pid)' twice.err"
+$CELLAR run tiny.lua --db cut.db --force >/dev/null 2>force.err; rc=$?
+kept=$(sql cut.db "select count(*) from trials where state='done'")
+check "run --force while the search runs: refused, the journal kept" sh -c "[ $rc -eq 1 ] && grep -q 'cut.db: in use' force.err && [ '$kept' = 3 ]"
 alive=no; kill -0 $pid 2>/dev/null && alive=yes
 kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
 rm -f hold

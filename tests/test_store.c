@@ -1033,6 +1033,86 @@ static void test_crash(void)
     crash_round(path, 4, 1, 60);
 }
 
+/* ---- one search per journal ------------------------------------------- */
+
+static void test_claim(void)
+{
+    const char *path = tpath("claim.db");
+    cl_store *a = NULL, *b = NULL, *c = NULL;
+    cl_err err;
+    store_trial t;
+    int rc, go[2], ready[2];
+    pid_t kid;
+    char byte = 0, want[96];
+
+    rc = store_create(path, 0, &a, &err);
+    CHECK(rc == CL_OK, "create %s (%s)", path, rc ? err.msg : "");
+    if (rc)
+        return;
+    t = new_trial("g", "1234123412341234", "", TRIAL_PENDING);
+    CHECK(store_trial_insert(a, &t, &err) == CL_OK, "a trial in the new journal");
+    rc = store_open(path, &b, &err);
+    CHECK(rc == CL_OK && count_trials(b) == 1,
+          "a reader opens the journal its search holds (`cellar show` during a run) (%s)",
+          rc ? err.msg : "");
+    if (b) {
+        rc = store_claim(b, &err);
+        CHECK(rc == CL_ERR_IO && strstr(err.msg, "claim.db: in use: a search is running on it"),
+              "a second search on it is refused (%s)", rc ? err.msg : "claimed");
+        CHECK(count_trials(b) == 1, "the refused handle still reads");
+        store_close(b);
+    }
+    rc = store_create(path, 1, &b, &err);
+    CHECK(rc == CL_ERR_IO && strstr(err.msg, "in use"),
+          "--force does not replace a journal a search holds (%s)", rc ? err.msg : "replaced");
+    store_close(b);
+    CHECK(count_trials(a) == 1, "the holder's journal is untouched");
+    store_close(a);
+    rc = store_open(path, &a, &err);
+    rc = rc ? rc : store_claim(a, &err);
+    CHECK(rc == CL_OK, "closed, it may be claimed again (%s)", rc ? err.msg : "");
+    store_close(a);
+
+    /* another process holds it, and is killed: named while it lives,
+     * nothing to clear once it is gone */
+    if (pipe(go) || pipe(ready)) {
+        CHECK(0, "pipe: %s", strerror(errno));
+        return;
+    }
+    kid = fork();
+    if (kid == 0) {
+        cl_store *k = NULL;
+        char r = store_open(path, &k, &err) == CL_OK && store_claim(k, &err) == CL_OK;
+        if (write(ready[1], &r, 1) != 1 || read(go[0], &r, 1) < 0)
+            _exit(2);
+        _exit(0);
+    }
+    if (kid < 0 || read(ready[0], &byte, 1) != 1 || !byte) {
+        CHECK(0, "a child process claims the journal");
+        if (kid > 0)
+            waitpid(kid, NULL, 0);
+        return;
+    }
+    snprintf(want, sizeof want, "(cellar process %ld)", (long)kid);
+    rc = store_open(path, &c, &err);
+    rc = rc ? rc : store_claim(c, &err);
+    CHECK(rc == CL_ERR_IO && strstr(err.msg, want), "the holding process is named: %s (%s)", want,
+          rc ? err.msg : "claimed");
+    store_close(c);
+    kill(kid, SIGKILL);
+    waitpid(kid, NULL, 0);
+    close(go[0]);
+    close(go[1]);
+    close(ready[0]);
+    close(ready[1]);
+    rc = store_open(path, &c, &err);
+    rc = rc ? rc : store_claim(c, &err);
+    CHECK(rc == CL_OK && count_trials(c) == 1,
+          "its holder killed (-9), the journal is claimed at once, its trial there (%s)",
+          rc ? err.msg : "");
+    store_close(c);
+}
+
 /* ---- concurrency and transactions ------------------------------------- */
 
 static void test_wal_and_transactions(void)
@@ -1465,6 +1545,7 @@ int main(void)
     test_lifecycle();
     test_crash();
     test_wal_and_transactions();
+    test_claim();
     test_schema();
     test_refusals();
     test_damage();

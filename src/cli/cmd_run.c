@@ -414,8 +414,8 @@ static int run_resume(int argc, char **argv)
     r.sets = &sets;
     progress_init(&r.prog, stderr);
     log_set_sink(log_to_stderr, &r, LOG_INFO);
-    if ((rc = store_open(db, &st, &err)) || (rc = store_experiment_get(st, &je, &err)) ||
-        (rc = cl_lua_new(&L, &err)) ||
+    if ((rc = store_open(db, &st, &err)) || (rc = store_claim(st, &err)) ||
+        (rc = store_experiment_get(st, &je, &err)) || (rc = cl_lua_new(&L, &err)) ||
         (rc = cl_lua_load_experiment_text(L, je.source_path ? je.source_path : db,
                                           je.source ? je.source : "", &xs, &n, &err)))
         goto fail;

@@ -112,7 +112,8 @@ static int run_screen(int argc, char **argv)
     if (strlen(target) > 3 && !strcmp(target + strlen(target) - 3, ".db")) {
         /* a journal: its experiment comes from the source it holds */
         snprintf(db, sizeof db, "%s", db_arg ? db_arg : target);
-        if ((rc = store_open(db, &st, &err)) || (rc = store_experiment_get(st, &je, &err)) ||
+        if ((rc = store_open(db, &st, &err)) || (rc = store_claim(st, &err)) ||
+            (rc = store_experiment_get(st, &je, &err)) ||
             (rc = cl_lua_load_experiment_text(L, je.source_path ? je.source_path : db,
                                               je.source ? je.source : "", &xs, &n, &err)))
             goto fail;
@@ -145,7 +146,8 @@ static int run_screen(int argc, char **argv)
             cli_default_db(target, xs[pick].name, n > 1, db, sizeof db);
         if (!force && access(db, F_OK) == 0) {
             resume = 1;
-            rc = store_open(db, &st, &err);
+            if (!(rc = store_open(db, &st, &err)))
+                rc = store_claim(st, &err);
         } else {
             rc = store_create(db, force, &st, &err);
         }

@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,6 +35,8 @@ enum { Q_TRIAL_INSERT, Q_TRIAL_UPDATE, Q_TRIAL_GET, Q_TRIAL_FIND, Q_METRIC_INSER
 struct cl_store {
     sql_db db;
     sql_stmt cache[Q_COUNT];
+    int lock_fd;    /* store_claim's descriptor, -1 until then; closed after SQLite's */
+    int claimed;
 };
 
 /* ---- schema and migrations ---- */
@@ -189,6 +193,7 @@ static int handle_alloc(const char *path, cl_store **out, cl_err *err)
     cl_store *st = calloc(1, sizeof *st);
     if (!st)
         return ERR_SET(err, CL_ERR_NOMEM, "%s: out of memory", path);
+    st->lock_fd = -1;
     st->db.path = strdup(path);
     if (!st->db.path) {
         free(st);
@@ -243,8 +248,79 @@ void store_close(cl_store *st)
         sql_rollback(&st->db);
         sqlite3_close(st->db.db);
     }
+    /* only now: closing any descriptor of the file drops the process's
+     * POSIX locks on it, SQLite's included */
+    if (st->lock_fd >= 0)
+        close(st->lock_fd);
     free(st->db.path);
     free(st);
+}
+
+/* ---- one search per journal ---- */
+
+/* The process holding an flock on the file (dev, ino), from /proc/locks
+ * (Linux), other than ourselves; 0 where it cannot be told. */
+static long lock_holder(dev_t dev, ino_t ino)
+{
+    char line[256], type[16];
+    FILE *f = fopen("/proc/locks", "r");
+    long pid, found = 0;
+    unsigned maj, mnr;
+    unsigned long long in;
+    if (!f)
+        return 0;
+    while (!found && fgets(line, sizeof line, f))
+        if (sscanf(line, "%*d: %15s %*s %*s %ld %x:%x:%llu", type, &pid, &maj, &mnr, &in) == 5 &&
+            !strcmp(type, "FLOCK") && maj == major(dev) && mnr == minor(dev) &&
+            in == (unsigned long long)ino && pid != (long)getpid())
+            found = pid;
+    fclose(f);
+    return found;
+}
+
+/* Try for the exclusive lock on fd, the descriptor of path: CL_OK with
+ * it held, else why not */
+static int lock_journal(int fd, const char *path, cl_err *err)
+{
+    struct stat sb;
+    long pid;
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+        return CL_OK;
+    if (errno != EWOULDBLOCK)
+        return ERR_SET(err, CL_ERR_IO, "%s: cannot lock: %s", path, strerror(errno));
+    pid = fstat(fd, &sb) == 0 ? lock_holder(sb.st_dev, sb.st_ino) : 0;
+    if (pid)
+        return ERR_SET(err, CL_ERR_IO, "%s: in use: a search is running on it (cellar process "
+                       "%ld); let it finish or stop it first ('cellar show %s' reads it "
+                       "meanwhile)", path, pid, path);
+    return ERR_SET(err, CL_ERR_IO, "%s: in use: a search is running on it (another cellar); "
+                   "let it finish or stop it first ('cellar show %s' reads it meanwhile)", path,
+                   path);
+}
+
+int store_claim(cl_store *st, cl_err *err)
+{
+    int rc;
+    if (st->claimed)
+        return CL_OK;
+    if (st->lock_fd < 0 && (st->lock_fd = open(st->db.path, O_RDONLY | O_CLOEXEC)) < 0)
+        return ERR_SET(err, CL_ERR_IO, "%s: cannot open: %s", st->db.path, strerror(errno));
+    /* on failure the descriptor stays, closed by store_close after SQLite */
+    if ((rc = lock_journal(st->lock_fd, st->db.path, err)) == CL_OK)
+        st->claimed = 1;
+    return rc;
+}
+
+/* Refuse to replace the journal at path while a search holds it (no
+ * SQLite connection of ours is open on it: the descriptor may close). */
+static int check_unclaimed(const char *path, cl_err *err)
+{
+    int rc, fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return CL_OK;   /* nothing there, or nothing we could open: removal says */
+    rc = lock_journal(fd, path, err);
+    close(fd);
+    return rc;
 }
 
 /* Remove path (missing is fine). */
@@ -289,7 +365,9 @@ int store_create(const char *path, int force, cl_store **out, cl_err *err)
     if (!path || !*path)
         return ERR_SET(err, CL_ERR_ARG, "store: no journal path given");
     if (force) {
-        rc = remove_journal(path, err);
+        rc = check_unclaimed(path, err);
+        if (rc == CL_OK)
+            rc = remove_journal(path, err);
         if (rc)
             return rc;
     } else {
@@ -317,6 +395,8 @@ int store_create(const char *path, int force, cl_store **out, cl_err *err)
         rc = db_configure(st, err);
     if (rc == CL_OK)
         rc = migrate(st, 1, err);
+    if (rc == CL_OK)
+        rc = store_claim(st, err);
     if (rc) {
         store_close(st);
         remove_journal(path, NULL);   /* ours since O_EXCL: leave nothing half-made */

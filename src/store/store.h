@@ -40,11 +40,18 @@
 
 typedef struct cl_store cl_store;
 
-/* Create a new journal.  An existing file at path is refused unless force
- * is set, in which case it is replaced (with its -wal and -shm files). */
+/* Create a new journal, claimed (store_claim).  An existing file at path
+ * is refused unless force is set, in which case it is replaced (with its
+ * -wal and -shm files), unless a search holds it. */
 int store_create(const char *path, int force, cl_store **out, cl_err *err);
-/* Open an existing journal (migrating it forward if it is older). */
+/* Open an existing journal (migrating it forward if it is older).  Any
+ * number of readers may open it beside the search that writes it. */
 int store_open(const char *path, cl_store **out, cl_err *err);
+/* Claim the journal for the one search that may run on it, until
+ * store_close: an exclusive lock (flock) on the file, let go by the
+ * kernel when the process ends however it ends.  Refused, naming the
+ * process that holds it where the system says, while another holds it. */
+int store_claim(cl_store *st, cl_err *err);
 void store_close(cl_store *st);
 const char *store_path(const cl_store *st);
 
