@@ -74,8 +74,12 @@ check "resume while the search runs: refused (exit 1), naming its process" sh -c
 $CELLAR run tiny.lua --db cut.db --force >/dev/null 2>force.err; rc=$?
 kept=$(sql cut.db "select count(*) from trials where state='done'")
 check "run --force while the search runs: refused, the journal kept" sh -c "[ $rc -eq 1 ] && grep -q 'cut.db: in use' force.err && [ '$kept' = 3 ]"
+$CELLAR show cut.db >during.out 2>&1
+check "show while the search runs: trial 4 running, the search's process named" sh -c "grep -q '^trials: 3 done, 0 failed, 1 running' during.out && grep -q '^search: running (cellar process $pid)' during.out"
 alive=no; kill -0 $pid 2>/dev/null && alive=yes
 kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+$CELLAR show cut.db >after.out 2>&1
+check "show after SIGKILL: trial 4 interrupted, the search not running, resume named" sh -c "grep -q '^trials: 3 done, 0 failed, 1 interrupted' after.out && grep -q \"^search: not running ('cellar resume cut.db' continues it)\" after.out"
 rm -f hold
 check "kill: SIGKILL lands while trial 4 is running (3 done, trial 4 running)" [ "$state" = "3:1" ]
 check "kill: the search was still running when killed" [ $alive = yes ]

@@ -82,6 +82,7 @@ int show_journal(const char *db, int top, int json)
     board b;
     last_step ls = {0, NAN, NAN};
     int other = 0, shown = 0, rc;
+    long pid;
     memset(&b, 0, sizeof b);
     memset(&x, 0, sizeof x);
     if ((rc = store_open(db, &st, &err)) || (rc = store_experiment_get(st, &x, &err)) ||
@@ -106,14 +107,15 @@ int show_journal(const char *db, int top, int json)
         b.n = k;
     }
     qsort(b.t, (size_t)b.n, sizeof *b.t, by_reward);
+    pid = store_search_pid(st);
     if (json) {
         cl_buf js = {0};
         buf_printf(&js, "{\"experiment\":");
         json_string(&js, x.name ? x.name : "");
         buf_printf(&js, ",\"done\":%lld,\"failed\":%lld,\"running\":%lld,\"pending\":%lld,"
-                        "\"controller_steps\":%lld,\"top\":[",
+                        "\"controller_steps\":%lld,\"search_pid\":%ld,\"top\":[",
                    (long long)b.done, (long long)b.failed, (long long)b.running,
-                   (long long)b.pending, (long long)ls.step);
+                   (long long)b.pending, (long long)ls.step, pid);
         for (int i = 0; i < b.n && (top <= 0 || i < top); i++) {
             buf_printf(&js, "%s{\"rank\":%d,\"trial\":%lld,\"reward\":%.6g,\"accuracy\":%.6g,"
                             "\"params\":%lld,\"flops\":%.0f,\"seconds\":%.3f,\"genotype\":",
@@ -128,8 +130,16 @@ int show_journal(const char *db, int top, int json)
         goto out;
     }
     printf("%s: journal %s\n", x.name ? x.name : "?", db);
-    printf("trials: %lld done, %lld failed, %lld running, %lld pending\n", (long long)b.done,
-           (long long)b.failed, (long long)b.running, (long long)b.pending);
+    /* a trial "running" in a journal no search holds was cut short */
+    printf("trials: %lld done, %lld failed, %lld %s, %lld pending\n", (long long)b.done,
+           (long long)b.failed, (long long)b.running,
+           pid || !b.running ? "running" : "interrupted",
+           (long long)b.pending);
+    if (pid > 0)
+        printf("search: running (cellar process %ld)\n", pid);
+    else if (!pid)
+        printf("search: not running ('cellar resume %s' continues it%s)\n", db,
+               b.running || b.pending ? "" : " if it stopped before its budget");
     if (ls.step)
         printf("controller: %lld updates; entropy %.3f, reward average %.4f\n", (long long)ls.step,
                ls.entropy, ls.reward_ema);

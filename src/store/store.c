@@ -259,7 +259,8 @@ void store_close(cl_store *st)
 /* ---- one search per journal ---- */
 
 /* The process holding an flock on the file (dev, ino), from /proc/locks
- * (Linux), other than ourselves; 0 where it cannot be told. */
+ * (Linux), other than ourselves; 0 where none is listed, -1 where the
+ * list cannot be read. */
 static long lock_holder(dev_t dev, ino_t ino)
 {
     char line[256], type[16];
@@ -268,7 +269,7 @@ static long lock_holder(dev_t dev, ino_t ino)
     unsigned maj, mnr;
     unsigned long long in;
     if (!f)
-        return 0;
+        return -1;
     while (!found && fgets(line, sizeof line, f))
         if (sscanf(line, "%*d: %15s %*s %*s %ld %x:%x:%llu", type, &pid, &maj, &mnr, &in) == 5 &&
             !strcmp(type, "FLOCK") && maj == major(dev) && mnr == minor(dev) &&
@@ -289,7 +290,7 @@ static int lock_journal(int fd, const char *path, cl_err *err)
     if (errno != EWOULDBLOCK)
         return ERR_SET(err, CL_ERR_IO, "%s: cannot lock: %s", path, strerror(errno));
     pid = fstat(fd, &sb) == 0 ? lock_holder(sb.st_dev, sb.st_ino) : 0;
-    if (pid)
+    if (pid > 0)
         return ERR_SET(err, CL_ERR_IO, "%s: in use: a search is running on it (cellar process "
                        "%ld); let it finish or stop it first ('cellar show %s' reads it "
                        "meanwhile)", path, pid, path);
@@ -309,6 +310,14 @@ int store_claim(cl_store *st, cl_err *err)
     if ((rc = lock_journal(st->lock_fd, st->db.path, err)) == CL_OK)
         st->claimed = 1;
     return rc;
+}
+
+long store_search_pid(const cl_store *st)
+{
+    struct stat sb;
+    if (stat(st->db.path, &sb) != 0)
+        return -1;
+    return lock_holder(sb.st_dev, sb.st_ino);
 }
 
 /* Refuse to replace the journal at path while a search holds it (no

@@ -52,6 +52,9 @@ int store_open(const char *path, cl_store **out, cl_err *err);
  * kernel when the process ends however it ends.  Refused, naming the
  * process that holds it where the system says, while another holds it. */
 int store_claim(cl_store *st, cl_err *err);
+/* The process of another search that holds the journal's claim: its id,
+ * 0 where none does, -1 where the system cannot say (no /proc/locks). */
+long store_search_pid(const cl_store *st);
 void store_close(cl_store *st);
 const char *store_path(const cl_store *st);
 
