@@ -351,9 +351,12 @@ static __global__ void bn_norm_k(float eps, float mom, tview x, const float *gam
 /* channel c's two sums over `nparts` parts summed elsewhere (a kernel's
  * epilogue: sepconv.cu), added by the whole block since they are many
  * (thread i: parts i, i + blockDim.x, ... in order, then block_sum's
- * fixed tree), into every thread's *s and *q */
-static __device__ void bn_parts_block_total(const double *part, int nparts, int c, double *sh,
-                                            double *s, double *q)
+ * fixed tree), into every thread's *s and *q; P: const double *, or
+ * const volatile double * for parts other blocks of this launch wrote
+ * (read past the multiprocessor's L1 cache, which does not follow them) */
+template <typename P>
+static __device__ void bn_parts_block_total(P part, int nparts, int c, double *sh, double *s,
+                                            double *q)
 {
     double a = 0.0, b = 0.0;
     for (int p = threadIdx.x; p < nparts; p += blockDim.x) {
@@ -493,6 +496,41 @@ static __global__ void bn_bwd_factors_k(int m, const float *gamma, const float *
     bn_parts_block_total(part, nparts, c, sh, &sdy, &sdyx);
     if (threadIdx.x == 0)
         bn_factors_put(sdy, sdyx, m, c, gamma, save_mean, save_rstd, dgamma, dbeta, f);
+}
+
+/* bn_bwd_sums_k and bn_bwd_factors_k in one launch: block (c, p) writes
+ * part p of channel c's sums, and the block that writes the channel's
+ * last (cnt[c] counts them: zero before the launch, left zero after) adds
+ * the parts, as bn_bwd_factors_k does, into the factors.  A part reaches
+ * that block by a fence before the count, as in the CUDA Programming
+ * Guide's memory-fence example, and is read back volatile. */
+static __global__ void bn_bwd_sums_factors_k(tview x, tview dy, const float *sscale,
+                                             const float *gamma, const float *save_mean,
+                                             const float *save_rstd, float *dgamma,
+                                             float *dbeta, int parts, double *part,
+                                             unsigned *cnt, float *f, k_div hd)
+{
+    __shared__ double sh[33];
+    __shared__ int last;
+    int c = blockIdx.x, hw = x.h * x.w, m = x.n * hw, i0, i1;
+    double sdy, sdyx;
+    bn_range(m, parts, &i0, &i1);
+    bn_dy_sums(x, dy, tview{}, (long)c * hw, hd, save_mean[c], sscale, i0, i1, sh, &sdy, &sdyx);
+    if (threadIdx.x == 0) {
+        volatile double *o = part + ((long)blockIdx.y * gridDim.x + c) * 2;
+        o[0] = sdy;
+        o[1] = sdyx;
+        __threadfence();
+        last = atomicAdd(&cnt[c], 1u) == (unsigned)parts - 1;
+    }
+    __syncthreads();
+    if (!last)
+        return;
+    bn_parts_block_total((const volatile double *)part, parts, c, sh, &sdy, &sdyx);
+    if (threadIdx.x == 0) {
+        bn_factors_put(sdy, sdyx, m, c, gamma, save_mean, save_rstd, dgamma, dbeta, f);
+        cnt[c] = 0;
+    }
 }
 
 /* block c: channel c's sums taken from dy (sscale applied) and x, as
@@ -644,7 +682,7 @@ cudaError_t k_bn_bwd_factors(cudaStream_t st, tview x, const float *gamma,
 cudaError_t k_bn_bwd_factors_dy(cudaStream_t st, tview x, tview dy, const float *sscale,
                                 const float *gamma, const float *save_mean,
                                 const float *save_rstd, float *dgamma, float *dbeta, int parts,
-                                double *part, float *f)
+                                double *part, unsigned *count, float *f)
 {
     k_div hd = k_div_make(x.h * x.w);
     cudaError_t e;
@@ -656,6 +694,12 @@ cudaError_t k_bn_bwd_factors_dy(cudaStream_t st, tview x, tview dy, const float 
     if (parts <= 1) {
         K_LAUNCH(bn_bwd_factors_dy_k, dim3((unsigned)x.c, 1, 1), BN_SPLIT_THREADS, st)
         (x, dy, sscale, gamma, save_mean, save_rstd, dgamma, dbeta, f, hd);
+        return cudaGetLastError();
+    }
+    if (count) {
+        K_LAUNCH(bn_bwd_sums_factors_k, dim3((unsigned)x.c, (unsigned)parts, 1),
+                 BN_SPLIT_THREADS, st)
+        (x, dy, sscale, gamma, save_mean, save_rstd, dgamma, dbeta, parts, part, count, f, hd);
         return cudaGetLastError();
     }
     K_LAUNCH(bn_bwd_sums_k, dim3((unsigned)x.c, (unsigned)parts, 1), BN_SPLIT_THREADS, st)

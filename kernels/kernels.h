@@ -171,12 +171,14 @@ cudaError_t k_bn_bwd_factors(cudaStream_t st, tview x, const float *gamma,
                              float *dbeta, int nparts, const double *part, float *f);
 /* the same with the sums taken from dy (dy' = sscale[image] dy, sscale
  * NULL: 1) and x here, as k_bn_bwd_split takes them (parts > 1: in parts
- * ranges a channel, part its scratch); dx is then f0 (sscale dy - f1 - (x
- * - f2) f3) */
+ * ranges a channel, part its scratch; with count, x.c counters that are
+ * zero, left zero, in one launch: the block that sums a channel's last
+ * range makes its factors; without, a launch to sum and one to finish);
+ * dx is then f0 (sscale dy - f1 - (x - f2) f3) */
 cudaError_t k_bn_bwd_factors_dy(cudaStream_t st, tview x, tview dy, const float *sscale,
                                 const float *gamma, const float *save_mean,
                                 const float *save_rstd, float *dgamma, float *dbeta, int parts,
-                                double *part, float *f);
+                                double *part, unsigned *count, float *f);
 cudaError_t k_bn_bwd_split(cudaStream_t st, tview x, tview dy, tview dy2, const float *gamma,
                            const float *save_mean, const float *save_rstd, const float *sscale,
                            tview dx, int acc, float *dgamma, float *dbeta, int parts,

@@ -31,7 +31,10 @@
 #   5. what may make the defaults faster, those that would change a
 #      default first (the deadline cuts from the end): the cells'
 #      branches on 2, 4 and 8 lanes (CELLAR_CUDA_LANES; F=32 N=6 on 4);
-#      then the newest fusions against the way before each: the data
+#      then the newest fusions against the way before each: the
+#      factors of the batch norm after a separable op made in a launch of
+#      their own rather than by the last block summing each channel
+#      (CELLAR_BN_FACTORS=apart); the data
 #      gradients of the batch norm between a separable op's layers and of
 #      the next one written and read back rather than made as the layer
 #      before reads (CELLAR_BN_DX=apart; =inner only the first made so);
@@ -276,6 +279,10 @@ for l in 2 4 8; do
 done
 bench cellar_F32_N6_lanes4 60 env CELLAR_CUDA_LANES=4 "$b/cellar" bench --backend cuda --N 6 --F 32 --batch 128 --input 32x32x3 --steps 50 --warmup 10
 
+# the factors of the batch norm after a separable op's second layer in a
+# launch of their own (the default until the block that sums a channel's
+# last range made them: 40 launches of the proxy's step)
+bench cellar_F16_N2_bn_factors_apart 60 env CELLAR_BN_FACTORS=apart "$b/cellar" bench --backend cuda $proxy --steps 50 --warmup 10
 # the data gradient of the batch norm between a separable op's layers
 # written and read back (the default until the first layer's backward
 # kernel made it as it read), and the one after the second layer's too

@@ -102,6 +102,17 @@ check "... the default's backward batch norms between separable halves take dy's
   sh -c "[ '$(count0 bn_bwd_parts_k bnb.err)' -gt 0 ] && grep -q '^kemu: a capture' bnbf.err && ! grep -q bn_bwd_parts_k bnbf.err"
 check "... so fewer batch norms split over the batch add up dy themselves ($(count_of bn_bwd_sums_k bnb.err) against $(count_of bn_bwd_sums_k bnbf.err)), and the step holds fewer operations ($(jget bnb.out graph_nodes) against $(jget bnbf.out graph_nodes))" \
   sh -c "[ '$(count_of bn_bwd_sums_k bnb.err)' -lt '$(count_of bn_bwd_sums_k bnbf.err)' ] && [ '$(jget bnb.out graph_nodes)' -lt '$(jget bnbf.out graph_nodes)' ]"
+# the batch norms after separable ops' second layers, split over the
+# batch here, make their factors in the launch that sums dy, by the block
+# that sums each channel's last range (bn_bwd_sums_factors_k);
+# CELLAR_BN_FACTORS=apart: a launch to sum (bn_bwd_sums_k), one to finish
+# (bn_bwd_factors_k)
+KEMU_TRACE=1 "$EMU" bench --backend cuda $bnb >bnf.out 2>bnf.err; rc=$?
+CELLAR_BN_FACTORS=apart KEMU_TRACE=1 "$EMU" bench --backend cuda $bnb >bnfa.out 2>bnfa.err; rca=$?
+check "CELLAR_BN_FACTORS: the default makes $(count0 bn_bwd_sums_factors_k bnf.err) batch norms' factors in the launches that sum dy, =apart in launches of their own, as many operations more ($(jget bnfa.out graph_nodes) against $(jget bnf.out graph_nodes))" \
+  sh -c "[ $rc -eq 0 ] && [ $rca -eq 0 ] && [ '$(count0 bn_bwd_sums_factors_k bnf.err)' -gt 0 ] && ! grep -q bn_bwd_sums_factors_k bnfa.err && [ '$(jget bnfa.out graph_nodes)' -eq \$(( $(jget bnf.out graph_nodes) + $(count0 bn_bwd_sums_factors_k bnf.err) )) ]"
+CELLAR_BN_FACTORS=both "$EMU" bench --backend cuda $small >bad.out 2>bad.err; rc=$?
+check "CELLAR_BN_FACTORS=both is refused, naming what it takes" sh -c "[ $rc -ne 0 ] && grep -q 'CELLAR_BN_FACTORS=both: expected fused or apart' bad.err"
 CELLAR_BN_STATS=both "$EMU" bench --backend cuda $small >bad.out 2>bad.err; rc=$?
 check "CELLAR_BN_STATS=both is refused, naming what it takes" sh -c "[ $rc -ne 0 ] && grep -q 'expected fused, forward or apart' bad.err"
 # the reduction cells' stride-2 layers' backward as one too (dmid spread
@@ -143,9 +154,9 @@ CELLAR_BN_DX=apart KEMU_TRACE=1 "$EMU" bench --backend cuda $small >bnd.out 2>bn
 check "CELLAR_BN_DX=apart: bench runs, back-propagating through none in the op before (bn_dx_fused $(jget bnd.out bn_dx_fused), the default's $(jget mixed.out bn_dx_fused): two in each of the 5 cells' 5 separable ops)" \
   sh -c "[ $rc -eq 0 ] && [ '$(jget bnd.out bn_dx_fused)' = 0 ] && [ '$(jget mixed.out bn_dx_fused)' = 50 ]"
 dx_writers() { echo $(( $(count0 bn_bwd_parts_k "$1") + $(count0 bn_bwd_k "$1") + $(count0 bn_bwd_apply_k "$1") )); }
-factors() { echo $(( $(count0 bn_bwd_factors_k "$1") + $(count0 bn_bwd_factors_dy_k "$1") )); }
+factors() { echo $(( $(count0 bn_bwd_factors_k "$1") + $(count0 bn_bwd_factors_dy_k "$1") + $(count0 bn_bwd_sums_factors_k "$1") )); }
 check "... each such batch norm writing dx there ($(dx_writers bnd.err) kernels writing a batch norm's dx against $(dx_writers mixed.err)) where the default makes only its factors ($(factors mixed.err) bn_bwd_factors_k and bn_bwd_factors_dy_k) and the separable layers read through them (sep_bwd_dy_k, sep_bwd_bn_dy_k), in as many operations ($(jget bnd.out graph_nodes))" \
-  sh -c "grep -q 'sep_bwd_dy_k<' mixed.err && grep -q 'sep_bwd_bn_dy_k<' mixed.err && ! grep -q 'sep_bwd_dy_k\|sep_bwd_bn_dy_k\|bn_bwd_factors' bnd.err && [ '$(dx_writers bnd.err)' -eq \$(( $(dx_writers mixed.err) + $(jget mixed.out bn_dx_fused) )) ] && [ '$(factors mixed.err)' = '$(jget mixed.out bn_dx_fused)' ] && [ '$(jget bnd.out graph_nodes)' = '$(jget mixed.out graph_nodes)' ]"
+  sh -c "grep -q 'sep_bwd_dy_k<' mixed.err && grep -q 'sep_bwd_bn_dy_k<' mixed.err && ! grep -q 'sep_bwd_dy_k\|sep_bwd_bn_dy_k\|bn_bwd_factors\|bn_bwd_sums_factors' bnd.err && [ '$(dx_writers bnd.err)' -eq \$(( $(dx_writers mixed.err) + $(jget mixed.out bn_dx_fused) )) ] && [ '$(factors mixed.err)' = '$(jget mixed.out bn_dx_fused)' ] && [ '$(jget bnd.out graph_nodes)' = '$(jget mixed.out graph_nodes)' ]"
 # =inner: only those whose dy's sums the second layer took (between the
 # layers), the ones after taking them in a pass of their own as ever
 CELLAR_BN_DX=inner KEMU_TRACE=1 "$EMU" bench --backend cuda $small >bni.out 2>bni.err; rc=$?

@@ -1047,13 +1047,18 @@ static void test_bn(const char *name, int n, int c, int h, int w, int parts, int
                 free(f);
             }
             if (!acc) {   /* the factors with dy's sums taken from dy (and its
-                           * drop-path scales) in `parts` ranges */
-                float *f = malloc((size_t)4 * c * 4);
+                           * drop-path scales) in `parts` ranges: in two
+                           * launches, then in one (the block summing a
+                           * channel's last range makes them), the same */
+                float *f = malloc((size_t)4 * c * 4), *f1 = malloc((size_t)4 * c * 4);
+                float *g1 = malloc((size_t)2 * c * 4);
+                unsigned *count = calloc((size_t)c, sizeof *count);
+                int zero = 1;
                 nan_fill(f, 4L * c);
                 nan_fill(gk, 2L * c);
                 snprintf(what, sizeof what, "%s: backward factors from dy in %d parts", name, parts);
                 if (launched(what, k_bn_bwd_factors_dy(NULL, x, dy, sc, pk, pk + 4 * c, pk + 5 * c,
-                                                       gk, gk + c, parts, part, f))) {
+                                                       gk, gk + c, parts, part, NULL, f))) {
                     tview made = bn_back(x, dy, f, sc);
                     snprintf(what, sizeof what, "%s: dx from the factors taken from dy%s", name,
                              sc ? " under drop-path scales" : "");
@@ -1065,7 +1070,27 @@ static void test_bn(const char *name, int n, int c, int h, int w, int parts, int
                           "%s: ran %s", what, kemu_recent_op(0));
                     free(made.d);
                 }
+                nan_fill(f1, 4L * c);
+                nan_fill(g1, 2L * c);
+                snprintf(what, sizeof what, "%s: backward factors from dy in %d parts, one launch",
+                         name, parts);
+                if (launched(what, k_bn_bwd_factors_dy(NULL, x, dy, sc, pk, pk + 4 * c, pk + 5 * c,
+                                                       g1, g1 + c, parts, part, count, f1))) {
+                    CHECK(!memcmp(f1, f, (size_t)4 * c * 4) && !memcmp(g1, gk, (size_t)2 * c * 4),
+                          "%s: the factors, dgamma and dbeta of the two launches, bit for bit",
+                          what);
+                    for (int i = 0; i < c; i++)
+                        zero = zero && count[i] == 0;
+                    CHECK(zero, "%s: the channels' counters left zero", what);
+                    if (parts > 1)
+                        CHECK(!strcmp(kemu_recent_op(0), "bn_bwd_sums_factors_k") &&
+                                  !strcmp(kemu_recent_op(1), "bn_bwd_factors_k"),
+                              "%s: ran %s after %s", what, kemu_recent_op(0), kemu_recent_op(1));
+                }
                 free(f);
+                free(f1);
+                free(g1);
+                free(count);
             }
             /* the next step adds to what the split backward left */
             memcpy(dxk.d, dx.d, (size_t)n * dxk.ns * sizeof *dxk.d);
@@ -1495,6 +1520,11 @@ static void test_race(void)
         {RACE_THREADS, 1, 0, 64, 1, "thread 64 reading what thread 0 wrote, no barrier"},
         {RACE_BARRIER, 1, 0, 64, 0, "thread 64 reading what thread 0 wrote after a barrier"},
         {RACE_THREADS, 1, 0, 1, 0, "a lane reading what another lane of its warp wrote"},
+        {RACE_LAST, 5, 0, 64, 0, "the last block reading what the others fenced and counted"},
+        {RACE_LAST, 5, 64, 64, 0, "the same, written by a thread before a barrier and the fence"},
+        {RACE_LAST_NO_FENCE, 5, 0, 64, 1, "the last block's pattern without the fence"},
+        {RACE_LAST_NO_BARRIER, 5, 64, 64, 1, "another thread's write, no barrier before the fence"},
+        {RACE_LAST_LATE, 5, 0, 64, 1, "a write after the fence"},
     };
     int *d = NULL, *e = NULL;
     if (!kemu_race_active)
@@ -1507,8 +1537,14 @@ static void test_race(void)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         long before = kemu_race_count(), seen;
         cudaError_t rc;
+        cudaMemsetAsync(d, 0, 64 * sizeof *d, (cudaStream_t)0);   /* the blocks' count */
         kemu_race(cases[i].how, cases[i].blocks, cases[i].from, cases[i].to, d);
         rc = cudaGetLastError();
+        if (cases[i].how >= RACE_LAST) {
+            /* (the stand-in's device memory is the host's) */
+            CHECK(d[0] == 0 && d[1] == 15, "race check: %s: the sum 15 (%d), the count back to 0 "
+                  "(%d)", cases[i].what, d[1], d[0]);
+        }
         seen = races_since(before);
         if (cases[i].races)
             CHECK(seen > 0 && rc == cudaErrorLaunchFailure,

@@ -83,6 +83,17 @@ template <typename T> static inline T __shfl_xor_sync(unsigned mask, T v, int la
     return kemu_shfl(v, lane_mask, kemu_shfl_xor);
 }
 
+/* Device-wide order: one thread runs at a time here, so an atomic is a
+ * plain read-modify-write and a fence has nothing to order.  The race
+ * check (kemu_race.cc) takes a thread's __threadfence() then atomicAdd as
+ * publishing what its block wrote before the fence (the thread's own
+ * writes, and its block's before a barrier), and the atomic as letting
+ * its block see what blocks published earlier at that address (its own
+ * later reads, and its block's after a barrier): the "last block" pattern
+ * of the CUDA Programming Guide's memory-fence example. */
+void __threadfence();
+unsigned atomicAdd(unsigned *p, unsigned v);
+
 static inline double __longlong_as_double(long long v)
 {
     double d;

@@ -40,6 +40,39 @@ static __global__ void block_sums_k(double *out)
         out[blockIdx.x] = v;
 }
 
+/* The last block's pattern: each block's word out[8 + block] written
+ * by thread `from`, published by thread 0's fence and count of the blocks
+ * done in out[0] (zero before), and the block that counts last adds them
+ * up into out[1] (thread `to`) and sets the count back to zero.  RACE_LAST
+ * as it should be (thread `from` 0, or with a barrier before the fence);
+ * RACE_LAST_NO_FENCE without the fence; RACE_LAST_NO_BARRIER: thread
+ * `from`'s write with no barrier before thread 0's fence; RACE_LAST_LATE:
+ * the write after the fence. */
+static __device__ void last_block(int how, unsigned from, unsigned to, int *out)
+{
+    __shared__ int last;
+    unsigned t = threadIdx.x, b = blockIdx.x;
+    if (t == from && how != RACE_LAST_LATE)
+        out[8 + b] = (int)b + 1;
+    if (how == RACE_LAST && from != 0)
+        __syncthreads();
+    if (t == 0) {
+        if (how != RACE_LAST_NO_FENCE)
+            __threadfence();
+        if (how == RACE_LAST_LATE)
+            out[8 + b] = (int)b + 1;
+        last = atomicAdd((unsigned *)out, 1u) == gridDim.x - 1;
+    }
+    __syncthreads();
+    if (last && t == to) {
+        int sum = 0;
+        for (unsigned i = 0; i < gridDim.x; i++)
+            sum += out[8 + i];
+        out[1] = sum;
+        out[0] = 0;
+    }
+}
+
 /* how thread `to` gets what thread `from` wrote to out[0]: out[1 + block]
  * (RACE_OWN: every block its own word, no race), out[0] written by every
  * block (RACE_BLOCKS_WRITE), written by block 0 and read by block 1
@@ -72,6 +105,8 @@ static __global__ void race_k(int how, unsigned from, unsigned to, int *out)
         if (t == to && b == 0)
             out[1] = out[0];
         break;
+    default:
+        last_block(how, from, to, out);
     }
 }
 

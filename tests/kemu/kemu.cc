@@ -423,6 +423,21 @@ void __syncthreads()
     to_sched(AT_BLOCK);
 }
 
+void __threadfence()
+{
+    if (kemu_race_fence)
+        kemu_race_fence();
+}
+
+unsigned atomicAdd(unsigned *p, unsigned v)
+{
+    unsigned old = *p;
+    if (kemu_race_atomic)
+        kemu_race_atomic(p);
+    *p = old + v;
+    return old;
+}
+
 unsigned long long kemu_shfl_down(unsigned long long v, int delta)
 {
     unsigned t = threadIdx.x, lane = t & 31;

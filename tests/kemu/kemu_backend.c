@@ -24,6 +24,7 @@ typedef struct kb_state {
     float *part;
     size_t part_floats;
     double *bn_part;
+    unsigned *bn_count;   /* zero: a channel's count of its parts summed */
     int *pool_idx;
     size_t pool_idx_count;
     cudaError_t err;   /* the first launch failure */
@@ -74,6 +75,7 @@ static void kb_destroy(cl_backend *be)
     backend_destroy(s->cpu);
     free(s->part);
     free(s->bn_part);
+    free(s->bn_count);
     free(s->pool_idx);
     free(s);
     free(be);
@@ -348,7 +350,7 @@ static void kb_bn_bwd_factors(cl_backend *be, tview x, tview dy, const float *ss
     else
         check(be,
               k_bn_bwd_factors_dy(NULL, x, dy, sscale, gamma, save_mean, save_rstd, dgamma,
-                                  dbeta, bn_parts(s, x), s->bn_part, f),
+                                  dbeta, bn_parts(s, x), s->bn_part, s->bn_count, f),
               "batch norm backward factors");
 }
 
@@ -504,15 +506,19 @@ int kemu_backend_create(int sms, int bn_parts, cl_backend **out, cl_err *err)
     cl_backend *be = malloc(sizeof *be);
     kb_state *s = calloc(1, sizeof *s);
     int rc;
-    if (!be || !s || !(s->bn_part = malloc((size_t)4096 * 2 * sizeof *s->bn_part))) {
+    if (!be || !s || !(s->bn_part = malloc((size_t)4096 * 2 * sizeof *s->bn_part)) ||
+        !(s->bn_count = calloc(4096, sizeof *s->bn_count))) {
         free(be);
-        if (s)
+        if (s) {
             free(s->bn_part);
+            free(s->bn_count);
+        }
         free(s);
         return ERR_SET(err, CL_ERR_NOMEM, "kernel emulation: out of memory");
     }
     if ((rc = backend_cpu_create(1, &s->cpu, err))) {
         free(s->bn_part);
+        free(s->bn_count);
         free(s);
         free(be);
         return rc;

@@ -65,6 +65,7 @@
 struct lshadow {
     uint32_t kepoch, wb, rb;   /* rb RB_MANY: several blocks */
     uint16_t wt, wg, rt, rg;   /* rt RT_MANY: several threads in interval rg */
+    uint32_t wtick;            /* the write's place among the launch's accesses */
 };
 #define RB_MANY 0xffffffffu
 #define RT_MANY 0xffffu
@@ -137,18 +138,86 @@ static const char *block_name(uint32_t b, char *buf, size_t n)
     return buf;
 }
 
+/* ---- blocks ordered by a fence and an atomic ----
+ *
+ * A thread's __threadfence() then atomic publishes, at the atomic's
+ * address, what it wrote before the fence and what its block wrote
+ * before a barrier that came before; the atomic also lets its block see
+ * what other blocks published at that address before (their atomics came
+ * first: the stand-in runs one thread at a time, so "before" is the order
+ * they ran in), in the thread's later reads and its block's after a
+ * barrier.  A block's last publication and last atomic are kept. */
+struct sync_rec {
+    unsigned launch;
+    uintptr_t addr;
+    uint32_t tick, seq;   /* publication: its fence's tick; both: the atomic's number */
+    uint16_t t, g;        /* the thread, its interval (at the fence, for a publication) */
+};
+static std::vector<sync_rec> pubs, acqs;   /* by block number */
+static uint32_t tick, atomics;
+static unsigned fence_launch[1024];
+static uint32_t fence_block[1024], fence_tick[1024];
+static uint16_t fence_gen[1024];
+
+static inline uint32_t block_no(void)
+{
+    return blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z) + 1;
+}
+
+extern "C" void kemu_race_fence(void)
+{
+    unsigned t = threadIdx.x;
+    if (!kemu_launch_no || t >= 1024)
+        return;
+    fence_launch[t] = kemu_launch_no;
+    fence_block[t] = block_no();
+    fence_tick[t] = ++tick;
+    fence_gen[t] = (uint16_t)kemu_bar_gen;
+}
+
+extern "C" void kemu_race_atomic(const void *p)
+{
+    unsigned t = threadIdx.x;
+    uint32_t b = block_no();
+    if (!kemu_launch_no || t >= 1024)
+        return;
+    if (acqs.size() < b) {
+        acqs.resize(b);
+        pubs.resize(b);
+    }
+    acqs[b - 1] = {kemu_launch_no, (uintptr_t)p, ++tick, ++atomics, (uint16_t)t,
+                   (uint16_t)kemu_bar_gen};
+    if (fence_launch[t] == kemu_launch_no && fence_block[t] == b)
+        pubs[b - 1] = {kemu_launch_no, (uintptr_t)p, fence_tick[t], atomics, (uint16_t)t,
+                       fence_gen[t]};
+}
+
+/* whether block b's running thread may see the write the shadow s holds,
+ * another block's, through a publication and an atomic (intervals compared
+ * as differences: a block passes few barriers, the count wraps) */
+static int published(const lshadow *s, uint32_t b)
+{
+    if (s->wb > pubs.size() || b > acqs.size())
+        return 0;
+    const sync_rec &w = pubs[s->wb - 1], &r = acqs[b - 1];
+    return w.launch == kemu_launch_no && r.launch == kemu_launch_no && w.addr == r.addr &&
+           r.seq > w.seq && ((s->wt == w.t && s->wtick < w.tick) || (int16_t)(w.g - s->wg) > 0) &&
+           (threadIdx.x == r.t || (int16_t)((uint16_t)kemu_bar_gen - r.g) > 0);
+}
+
 /* within one launch: the running thread touches the word at a */
 static void launch_access(uintptr_t a, int write)
 {
     lshadow *s = (lshadow *)shadow_of(ltab, a, sizeof(lshadow));
-    uint32_t b = blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z) + 1;
+    uint32_t b = block_no();
     uint16_t t = (uint16_t)threadIdx.x, g = (uint16_t)kemu_bar_gen;
     char m[200], x[48], y[48];
+    tick++;
     if (s->kepoch != kemu_launch_no) {
         s->kepoch = kemu_launch_no;
         s->wb = s->rb = 0;
     }
-    if (s->wb && s->wb != b) {
+    if (s->wb && s->wb != b && !published(s, b)) {
         snprintf(m, sizeof m, "%s: %s %s it, %s wrote it", kemu_kernel,
                  block_name(b, x, sizeof x), write ? "writes" : "reads",
                  block_name(s->wb, y, sizeof y));
@@ -172,6 +241,7 @@ static void launch_access(uintptr_t a, int write)
         s->wb = b;
         s->wt = t;
         s->wg = g;
+        s->wtick = tick;
     } else if (!s->rb || (s->rb == b && s->rg != g)) {
         s->rb = b;
         s->rt = t;

@@ -22,6 +22,10 @@
 #endif
 extern "C" void kemu_race_note(const void *p, size_t n, int write) KEMU_RACE_HOOK;
 extern "C" void kemu_race_forget(const void *p, size_t n) KEMU_RACE_HOOK;
+/*   kemu_race_fence, kemu_race_atomic: the running thread's
+ *     __threadfence() and atomic at p (kemu.cc) */
+extern "C" void kemu_race_fence(void) KEMU_RACE_HOOK;
+extern "C" void kemu_race_atomic(const void *p) KEMU_RACE_HOOK;
 
 /* kemu.cc: the launch running (its number; 0 between launches), its
  * kernel, the block barriers passed so far (a block's intervals between

@@ -18,7 +18,17 @@ void kemu_warp_sums(int threads, double *out);
 void kemu_block_sums(int blocks, int threads, double *out);
 
 /* races for kemu_race.cc to see (k_selftest.cc's race_k says which) */
-enum { RACE_OWN, RACE_BLOCKS_WRITE, RACE_BLOCKS_READ, RACE_THREADS, RACE_BARRIER };
+enum {
+    RACE_OWN,
+    RACE_BLOCKS_WRITE,
+    RACE_BLOCKS_READ,
+    RACE_THREADS,
+    RACE_BARRIER,
+    RACE_LAST,            /* the last block's pattern (k_selftest.cc's last_block) */
+    RACE_LAST_NO_FENCE,
+    RACE_LAST_NO_BARRIER,
+    RACE_LAST_LATE
+};
 void kemu_race(int how, int blocks, unsigned from, unsigned to, int *out);
 /* a graph whose second stream reads what its first writes, ordered by an
  * event or not; 0, or -1 when the runtime refused it */

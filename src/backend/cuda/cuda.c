@@ -46,7 +46,11 @@
  *                          of its own right after it (the default, later: up to
  *                          16 gradients' sums added by one kernel, before the
  *                          SGD step or anything else that may read them;
- *                          conv_cudnn.c) */
+ *                          conv_cudnn.c)
+ *   CELLAR_BN_FACTORS=apart a batch norm's backward factors from sums it took in
+ *                          ranges made by a kernel of their own (the default,
+ *                          fused: by the block that sums a channel's last range,
+ *                          in the launch that sums) */
 #include "backend/cuda/cuda.h"
 
 #include <stdarg.h>
@@ -462,7 +466,8 @@ static void cuda_bn_bwd_factors(cl_backend *be, tview x, tview dy, const float *
                "batch norm backward factors (sums given) kernel");
     else
         LAUNCH(s, k_bn_bwd_factors_dy(s->stream, x, dy, sscale, gamma, save_mean, save_rstd,
-                                      dgamma, dbeta, bn_parts(s, x), s->bn_part, f),
+                                      dgamma, dbeta, bn_parts(s, x), s->bn_part,
+                                      s->bn_count_on ? s->bn_count : NULL, f),
                "batch norm backward factors kernel");
 }
 
@@ -1032,7 +1037,7 @@ static int cuda_create_on(int dev, cl_backend **out, cl_err *err)
     {
         const char *g = getenv("CELLAR_CUDA_GRAPH"), *l = getenv("CELLAR_CUDA_LANES");
         const char *b = getenv("CELLAR_BN_SPLIT"), *bs = getenv("CELLAR_BN_STATS");
-        const char *fs = getenv("CELLAR_FILTER_SUMS");
+        const char *fs = getenv("CELLAR_FILTER_SUMS"), *bf = getenv("CELLAR_BN_FACTORS");
         long lanes = 1;
         s->graphs = !(g && !strcmp(g, "0"));
         s->bn_split = !(b && !strcmp(b, "0"));
@@ -1041,6 +1046,13 @@ static int cuda_create_on(int dev, cl_backend **out, cl_err *err)
                                                           : BN_STATS_APART;
         if (bs && *bs && strcmp(bs, "apart") && strcmp(bs, "fused") && strcmp(bs, "forward")) {
             ERR_SET(err, CL_ERR_ARG, "CELLAR_BN_STATS=%s: expected fused, forward or apart", bs);
+            free(s);
+            free(be);
+            return CL_ERR_ARG;
+        }
+        s->bn_count_on = !bf || !*bf || !strcmp(bf, "fused");
+        if (bf && *bf && strcmp(bf, "fused") && strcmp(bf, "apart")) {
+            ERR_SET(err, CL_ERR_ARG, "CELLAR_BN_FACTORS=%s: expected fused or apart", bf);
             free(s);
             free(be);
             return CL_ERR_ARG;
@@ -1086,6 +1098,12 @@ static int cuda_create_on(int dev, cl_backend **out, cl_err *err)
         !RT_OK_E(s, err,
                  cuda_dev_alloc(s, (void **)&s->bn_part, BN_PART_PAIRS * 2 * sizeof(double)),
                  "allocating the batch-norm partial sums") ||
+        !RT_OK_E(s, err,
+                 cuda_dev_alloc(s, (void **)&s->bn_count, BN_PART_PAIRS * sizeof(unsigned)),
+                 "allocating the batch-norm counters") ||
+        !RT_OK_E(s, err,
+                 cudaMemsetAsync(s->bn_count, 0, BN_PART_PAIRS * sizeof(unsigned), s->stream),
+                 "zeroing the batch-norm counters") ||
         cuda_conv_init(s, err)) {
         int code = err ? err->code : CL_ERR_BACKEND;
         cuda_destroy(be);
@@ -1157,6 +1175,7 @@ static void cuda_destroy(cl_backend *be)
     (void)cuda_dev_free(s, s->stage_grad);
     (void)cuda_dev_free(s, s->pool_idx);
     (void)cuda_dev_free(s, s->bn_part);
+    (void)cuda_dev_free(s, s->bn_count);
     if (s->blas)
         (void)cublasDestroy(s->blas);
     (void)cuda_dev_free(s, s->blas_ws);

@@ -88,6 +88,13 @@ typedef struct cuda_state {
     size_t pool_idx_count;
     double *bn_part;                      /* batch-norm partial sums: BN_PART_PAIRS
                                            * (channel, range) pairs of two */
+    unsigned *bn_count;                   /* BN_PART_PAIRS counters, zero between
+                                           * launches: each channel's ranges summed,
+                                           * where the block summing the last makes
+                                           * the backward's factors (bn_count_on,
+                                           * CELLAR_BN_FACTORS=fused, the default;
+                                           * apart: a launch of their own) */
+    int bn_count_on;
 
     /* convolutions by our own kernels: depthwise (kernels/dwconv.cu, unless
      * CELLAR_DEPTHWISE says otherwise), pointwise (kernels/pwconv.cu, with
