@@ -23,6 +23,13 @@ $CELLAR train --epochs two >"$tmp/e" 2>&1; rc=$?
 check "a non-numeric --epochs is refused by name (exit 2)" sh -c "[ $rc -eq 2 ] && grep -q -- \"--epochs: expected an integer, got 'two'\" '$tmp/e'"
 $CELLAR train --bogus 1 >"$tmp/e" 2>&1; rc=$?
 check "an unknown option is refused and the valid ones listed" sh -c "[ $rc -eq 2 ] && grep -q -- '--genotype' '$tmp/e'"
+check "... nothing suggested for an option near none (--bogus)" sh -c "! grep -q 'did you mean' '$tmp/e'"
+$CELLAR train --epoch 1 >"$tmp/e" 2>&1; rc=$?
+check "a mistyped option: the nearest suggested (--epoch: did you mean --epochs?)" sh -c "[ $rc -eq 2 ] && grep -q -- \"unknown option '--epoch': did you mean --epochs?\" '$tmp/e'"
+$CELLAR trian >"$tmp/e" 2>&1; rc=$?
+check "a mistyped command: the nearest suggested (trian: did you mean train?)" sh -c "[ $rc -eq 2 ] && grep -q \"unknown command 'trian': did you mean train?\" '$tmp/e'"
+$CELLAR show --genotype "normal: sep_conv_3x5(0) identity(1) add ; reduce: identity(0) identity(1) add" >"$tmp/e" 2>&1; rc=$?
+check "a mistyped op: the nearest suggested (sep_conv_3x5: did you mean sep_conv_3x3?)" sh -c "[ $rc -eq 1 ] && grep -q \"got 'sep_conv_3x5': did you mean sep_conv_3x3?\" '$tmp/e'"
 $CELLAR sh >/dev/null 2>&1; rc=$?
 check "a unique prefix selects a command (sh = show)" [ $rc -eq 0 ]
 

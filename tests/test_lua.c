@@ -425,22 +425,29 @@ static void test_errors(void)
     expect_error(L, "badkey.lua",
                  "\n"
                  "cellar.experiment{ name = 'a', child = { epoch = 2 } }\n",
-                 (const char *const[]){"badkey.lua:2:", "child", "unknown key 'epoch'", "epochs",
-                                       "weight_decay", "drop_path", NULL},
-                 "an unknown key in child lists the valid keys");
+                 (const char *const[]){"badkey.lua:2:", "child", "unknown key 'epoch'",
+                                       "did you mean 'epochs'?", "weight_decay", "drop_path",
+                                       NULL},
+                 "an unknown key in child: the nearest one suggested, the valid keys listed");
     expect_error(L, "badidx.lua", "cellar.experiment{ name = 'a', child = { 2 } }\n",
                  (const char *const[]){"badidx.lua:1:", "unexpected number key 1", "epochs",
                                        NULL},
                  "a list entry where keys belong is named");
     expect_error(L, "badtop.lua", "cellar.experiment{ name = 'a', budgte = 3 }\n",
-                 (const char *const[]){"badtop.lua:1:", "budgte", "budget", "reuse_duplicates",
-                                       NULL},
-                 "an unknown key at the top lists the valid keys");
+                 (const char *const[]){"badtop.lua:1:", "budgte", "did you mean 'budget'?",
+                                       "reuse_duplicates", NULL},
+                 "an unknown key at the top: the nearest (two letters swapped) suggested");
     expect_error(L, "badstrat.lua",
                  "cellar.experiment{ name = 'a', strategy = cellar.ppo{ clip = 0.1, "
                  "population = 3 } }\n",
                  (const char *const[]){"badstrat.lua:1:", "population", "entropy_weight", NULL},
                  "an unknown key of a strategy lists the valid keys");
+    {
+        const char *got = eval(L, "cellar.experiment{ name = 'a', strategy = cellar.ppo{ "
+                                  "clip = 0.1, population = 3 } }");
+        CHECK(got && strstr(got, "unknown key 'population'") && !strstr(got, "did you mean"),
+              "a key near none of the valid ones: nothing suggested (%s)", got ? got : "");
+    }
     expect_error(L, "badname.lua", "cellar.experiment{ name = 'a', strategy = 'bayes' }\n",
                  (const char *const[]){"badname.lua:1:", "bayes", "evolution", NULL},
                  "an unknown strategy lists the valid ones");

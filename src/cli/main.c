@@ -88,8 +88,13 @@ int main(int argc, char **argv)
         }
     }
     if (!found || ambiguous) {
-        fprintf(stderr, "cellar: %s command '%s' (commands:", found ? "ambiguous" : "unknown",
-                argv[1]);
+        const char *names[CL_ARRAY_LEN(commands)], *near;
+        for (size_t i = 0; i < CL_ARRAY_LEN(commands); i++)
+            names[i] = commands[i]->name;
+        near = found ? NULL : cl_nearest(argv[1], len, names, (int)CL_ARRAY_LEN(names));
+        fprintf(stderr, "cellar: %s command '%s'%s%s%s (commands:",
+                found ? "ambiguous" : "unknown", argv[1], near ? ": did you mean " : "",
+                near ? near : "", near ? "?" : "");
         for (size_t i = 0; i < CL_ARRAY_LEN(commands); i++)
             fprintf(stderr, " %s", commands[i]->name);
         fprintf(stderr, ")\n");

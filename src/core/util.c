@@ -152,3 +152,48 @@ size_t cl_utf8_put(uint32_t c, char *out)
     out[3] = (char)(0x80 | (c & 0x3F));
     return 4;
 }
+
+/* The optimal string alignment distance of a[0..la) and b[0..lb) (edits:
+ * a letter changed, left out, put in, or two neighbours swapped), or
+ * more than `cap` where it is: names are short, and only near ones count. */
+static int edit_distance(const char *a, size_t la, const char *b, size_t lb, int cap)
+{
+    int d[3][33], *prev2 = d[0], *prev = d[1], *cur = d[2];
+    if (la > 32 || lb > 32)
+        return cap + 1;
+    for (size_t j = 0; j <= lb; j++)
+        prev[j] = (int)j;
+    for (size_t i = 1; i <= la; i++) {
+        int *t;
+        cur[0] = (int)i;
+        for (size_t j = 1; j <= lb; j++) {
+            int cost = a[i - 1] != b[j - 1], v = prev[j - 1] + cost;
+            v = CL_MIN(v, prev[j] + 1);
+            v = CL_MIN(v, cur[j - 1] + 1);
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+                v = CL_MIN(v, prev2[j - 2] + 1);
+            cur[j] = v;
+        }
+        t = prev2;
+        prev2 = prev;
+        prev = cur;
+        cur = t;
+    }
+    return prev[lb];
+}
+
+const char *cl_nearest(const char *word, size_t len, const char *const *names, int n)
+{
+    /* one edit in a short word, two in a longer one: more suggests
+     * names that only look alike */
+    int cap = len <= 4 ? 1 : 2, best = cap + 1;
+    const char *found = NULL;
+    for (int i = 0; n < 0 ? names[i] != NULL : i < n; i++) {
+        int dist = edit_distance(word, len, names[i], strlen(names[i]), cap);
+        if (dist < best && dist > 0) {
+            best = dist;
+            found = names[i];
+        }
+    }
+    return found;
+}

@@ -36,6 +36,12 @@ typedef struct cl_buf {
 int buf_printf(cl_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void buf_free(cl_buf *b);
 
+/* The name of `names` (n of them, or up to a NULL when n < 0) nearest
+ * to word[0..len): a letter or two mistyped, missed, added or swapped
+ * ("--epoch", "trian", "sep_conv_3x5"); NULL when none is that near.
+ * For "did you mean" in messages. */
+const char *cl_nearest(const char *word, size_t len, const char *const *names, int n);
+
 /* Read a whole file into memory (caller frees *data). */
 int read_file(const char *path, unsigned char **data, size_t *len, cl_err *err);
 

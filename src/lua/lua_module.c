@@ -11,6 +11,7 @@
 #include "child/child.h"
 #include "config.h"
 #include "core/log.h"
+#include "core/util.h"
 #include "lua/lua_priv.h"
 #include "render/render.h"
 #include "store/store.h"
@@ -56,7 +57,10 @@ void cl_lua_check_keys(lua_State *L, int idx, const char *const *valid, const ch
                 ok = !strcmp(k, valid[i]);
             if (!ok) {
                 const char *list = cl_lua_push_list(L, valid);
-                luaL_error(L, "%s: unknown key '%s' (valid keys: %s)", what, k, list);
+                const char *near = cl_nearest(k, strlen(k), valid, -1);
+                luaL_error(L, "%s: unknown key '%s'%s%s%s (valid keys: %s)", what, k,
+                           near ? ": did you mean '" : "", near ? near : "", near ? "'?" : "",
+                           list);
             }
         } else {
             const char *type = luaL_typename(L, -1);
@@ -293,9 +297,12 @@ static int name_list(lua_State *L, int t, const char *k, const char *what, unsig
                 luaL_addstring(&b, valid[j]);
             }
             luaL_pushresult(&b);
-            if (lua_type(L, -2) == LUA_TSTRING)
-                luaL_error(L, "%s.%s: unknown name '%s' (valid: %s)", what, k, name,
+            if (lua_type(L, -2) == LUA_TSTRING) {
+                const char *near = cl_nearest(name, strlen(name), valid, nvalid);
+                luaL_error(L, "%s.%s: unknown name '%s'%s%s%s (valid: %s)", what, k, name,
+                           near ? ": did you mean '" : "", near ? near : "", near ? "'?" : "",
                            lua_tostring(L, -1));
+            }
             luaL_error(L, "%s.%s[%d]: expected a name, got %s (valid: %s)", what, k, i,
                        luaL_typename(L, -2), lua_tostring(L, -1));
         }

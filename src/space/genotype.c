@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/rng.h"
+#include "core/util.h"
 
 /* ---- the registry -------------------------------------------------------- */
 
@@ -183,8 +184,13 @@ static int parse_operand(scan *p, int b, uint8_t *op, uint8_t *in)
     id = geno_op_find(p->s + start, p->pos - start);
     if (id < 0) {
         char valid[OP_COUNT * 16];
-        return fail_at(p, start, "expected an op name, got %s (valid: %s)",
-                       describe(p->s, start, what, sizeof what), op_list(valid, sizeof valid));
+        const char *names[OP_COUNT], *near;
+        for (int i = 0; i < OP_COUNT; i++)
+            names[i] = geno_ops[i].name;
+        near = cl_nearest(p->s + start, p->pos - start, names, OP_COUNT);
+        return fail_at(p, start, "expected an op name, got %s%s%s%s (valid: %s)",
+                       describe(p->s, start, what, sizeof what), near ? ": did you mean " : "",
+                       near ? near : "", near ? "?" : "", op_list(valid, sizeof valid));
     }
     skip_ws(p);
     if (p->s[p->pos] != '(')
