@@ -25,6 +25,7 @@
 #include "core/log.h"
 #include "data/dataset.h"
 #include "lua/cellar_lua.h"
+#include "lua/lua_priv.h"   /* help()'s entries against the cellar table */
 
 static cl_buf logbuf;
 
@@ -799,6 +800,52 @@ static void test_sandbox(void)
     CHECK_EVAL(L, "print('hello', 42); cellar.log('to the log', true)", "");
     CHECK(has(logbuf.s, "hello\t42") && has(logbuf.s, "to the log\ttrue"),
           "print and cellar.log write to the log");
+
+    /* help: a line for every field of the cellar table, and no other */
+    logbuf.len = 0;
+    if (logbuf.s)
+        logbuf.s[0] = '\0';
+    CHECK_EVAL(L, "help()", "");
+    {
+        int fields = 0, missing = 0, entries = 0, stale = 0;
+        char want[64];
+        lua_State *S = L->L;   /* (lua_priv.h) */
+        lua_getglobal(S, "cellar");
+        lua_pushnil(S);
+        while (lua_next(S, -2)) {
+            const char *k = lua_tostring(S, -2);
+            int found = 0;
+            for (int i = 0; cl_lua_help_names(i); i++)
+                found = found || !strcmp(cl_lua_help_names(i), k);
+            fields++;
+            if (!found) {
+                missing++;
+                printf("# cellar.%s has no line in help()\n", k);
+            }
+            lua_pop(S, 1);
+        }
+        for (int i = 0; cl_lua_help_names(i); i++) {
+            entries++;
+            lua_getfield(S, -1, cl_lua_help_names(i));
+            stale += lua_isnil(S, -1);
+            lua_pop(S, 1);
+        }
+        lua_pop(S, 1);
+        CHECK(fields > 20 && !missing && !stale && entries == fields,
+              "help() has a line for each of the cellar table's %d fields (%d missing, %d for "
+              "none)", fields, missing, stale);
+        snprintf(want, sizeof want, "cellar.set(name, value)");
+        CHECK(has(logbuf.s, want) && has(logbuf.s, "cellar.trials{ state=, top=, order= }") &&
+                  has(logbuf.s, "man cellar-lua"),
+              "help() writes them to the log, and where the rest is");
+    }
+    logbuf.len = 0;
+    logbuf.s[0] = '\0';
+    CHECK_EVAL(L, "help('cellar.status')", "");
+    CHECK(has(logbuf.s, "cellar.status()") && !has(logbuf.s, "cellar.stop()"),
+          "help('cellar.status'): that entry alone (%s)", logbuf.s);
+    CHECK(has(eval(L, "help('stauts')"), "no 'stauts' in cellar: did you mean 'status'?"),
+          "help of an unknown name: the nearest suggested");
     cl_lua_free(L);
 
     /* runaway code, with a small budget */

@@ -83,6 +83,21 @@ if $CELLAR --version | grep -q "cell rendering: yes"; then
   check_soon "the console renders trial 1 to a file it names" on_screen "= trial1.svg"
   check "... a valid SVG" $PY -c "import xml.dom.minidom as m; assert m.parse('trial1.svg').documentElement.tagName == 'svg'"
 fi
+T send-keys -t w -l 'string.rep("0123456789", 14) .. "TAIL"'
+T send-keys -t w Enter
+log_pane() { # the log pane's text, its rows joined (wrapped lines whole again)
+  screen | $PY -c "
+import sys
+rows = sys.stdin.read().split('\n')
+top = next(i for i, r in enumerate(rows) if '─ log' in r)
+x = rows[top].index('─ log') - 1
+print(''.join(r[x + 1:].split('│')[0] for r in rows[top + 1:] if len(r) > x and r[x] == '│'))"
+}
+in_log() { log_pane | grep -q -- "$1"; }
+check_soon "a value wider than the log is wrapped, shown whole (= 0123456789 x 14 TAIL)" in_log "= $(printf '0123456789%.0s' 1 2 3 4 5 6 7 8 9 10 11 12 13 14)TAIL"
+T send-keys -t w -l 'help("status")'
+T send-keys -t w Enter
+check_soon "help(name) in the console: the call and what it gives" on_screen "cellar.status() *the search's state"
 T send-keys -t w -l 'nosuchfunction()'
 T send-keys -t w Enter
 check_soon "an error in the console is shown with where it happened" on_screen "console:1: undefined global 'nosuchfunction'"

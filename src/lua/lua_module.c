@@ -592,6 +592,88 @@ static int l_render(lua_State *L)
     return 1;
 }
 
+/* ---- help ---------------------------------------------------------------------- */
+
+/* every field of the cellar table, as it is used and what it gives
+ * (test_lua holds the list to the table: a function added without its
+ * line here fails there); man cellar-lua says it all */
+static const struct help_entry {
+    const char *name, *use, *what;
+} help_entries[] = {
+    {"experiment", "cellar.experiment{ name=, space=, child=, strategy=, budget=, ... }",
+     "declares an experiment"},
+    {"space", "cellar.space{ ops=, B=, combiners=, inputs= }", "a search space"},
+    {"ppo", "cellar.ppo{ lr=, batch=, epochs=, clip=, hidden=, ... }",
+     "the LSTM controller, trained by PPO"},
+    {"reinforce", "cellar.reinforce{ ... }", "the controller trained by REINFORCE"},
+    {"random", "cellar.random{}", "uniform choices: the baseline"},
+    {"evolution", "cellar.evolution{ population=, sample= }", "regularized evolution"},
+    {"constant", "cellar.constant(v)", "a schedule: v throughout"},
+    {"linear", "cellar.linear(from, to)", "a schedule: from to to, linearly"},
+    {"cosine", "cellar.cosine(from, to)", "a schedule: from to to, by half a cosine"},
+    {"step", "cellar.step(from, gamma, every)",
+     "a schedule times gamma each `every` of the span; cellar.step() while paused: one more "
+     "trial"},
+    {"warmup", "cellar.warmup(from, to, share)",
+     "a schedule: up to from over `share`, then cosine"},
+    {"on", "cellar.on(event, fn)",
+     "fn(table) after each trial_start, epoch, trial_end, controller_update, command, state, "
+     "log"},
+    {"pause", "cellar.pause()", "start no new work"},
+    {"resume", "cellar.resume()", "go on after a pause"},
+    {"stop", "cellar.stop()", "end the search cleanly (cellar resume continues it)"},
+    {"set", "cellar.set(name, value)", "change a setting for the trials that follow"},
+    {"get", "cellar.get(name)", "a setting's value"},
+    {"settings", "cellar.settings()", "the settings cellar.set takes, described"},
+    {"status", "cellar.status()", "the search's state, counts, best trial and progress"},
+    {"trials", "cellar.trials{ state=, top=, order= }", "the trials so far, as tables"},
+    {"genotype", "cellar.genotype(name_or_text)", "a genotype checked: its normal form and hash"},
+    {"cost", "cellar.cost(genotype [, { N=, F=, input=, classes= }])",
+     "its network's parameters and FLOPs"},
+    {"render", "cellar.render(what, path [, format])", "draw a genotype's cells to a file"},
+    {"log", "cellar.log(...)", "a line in the run log, as print"},
+    {"help", "help([name])", "this list, or one entry of it"},
+    {"version", "cellar.version", "cellar's version"},
+    {"ops", "cellar.ops", "the op names"},
+    {"combiners", "cellar.combiners", "the combiner names"},
+};
+
+const char *cl_lua_help_names(int i)
+{
+    return i >= 0 && i < (int)CL_ARRAY_LEN(help_entries) ? help_entries[i].name : NULL;
+}
+
+/* help([name]): to the run log, as print writes */
+static int l_help(lua_State *L)
+{
+    const char *name = luaL_optstring(L, 1, NULL);
+    const char *names[CL_ARRAY_LEN(help_entries)], *near;
+    if (name && !strncmp(name, "cellar.", 7))
+        name += 7;
+    for (size_t i = 0; i < CL_ARRAY_LEN(help_entries); i++) {
+        const struct help_entry *h = &help_entries[i];
+        names[i] = h->name;
+        if (name && strcmp(name, h->name))
+            continue;
+        if (strlen(h->use) < 34) {
+            log_msg(LOG_INFO, "%-34s %s", h->use, h->what);
+        } else {   /* the use alone, what it gives under it */
+            log_msg(LOG_INFO, "%s", h->use);
+            log_msg(LOG_INFO, "%-34s %s", "", h->what);
+        }
+    }
+    if (!name) {
+        log_msg(LOG_INFO, "(help(\"set\"): one of them; man cellar-lua: all of it)");
+        return 0;
+    }
+    for (size_t i = 0; i < CL_ARRAY_LEN(help_entries); i++)
+        if (!strcmp(name, help_entries[i].name))
+            return 0;
+    near = cl_nearest(name, strlen(name), names, (int)CL_ARRAY_LEN(names));
+    return luaL_error(L, "help: no '%s' in cellar%s%s%s (help() lists them)", name,
+                      near ? ": did you mean '" : "", near ? near : "", near ? "'?" : "");
+}
+
 /* ---- the module ------------------------------------------------------------------ */
 
 int cl_lua_open_cellar(lua_State *L)
@@ -609,6 +691,7 @@ int cl_lua_open_cellar(lua_State *L)
         {"cost", l_cost},
         {"render", l_render},
         {"log", cl_lua_print},
+        {"help", l_help},
         {NULL, NULL},
     };
     static const char *const strategies[] = {"ppo", "reinforce", "random", "evolution"};

@@ -116,6 +116,8 @@ void cl_lua_push_event(lua_State *L, const engine_event *ev);
 
 /* print and cellar.log: the values, tab-separated, to the run log */
 int cl_lua_print(lua_State *L);
+/* the name of help()'s entry i, NULL past the last (lua_module.c) */
+const char *cl_lua_help_names(int i);
 /* push "a, b, c" of a NULL-terminated list and return it */
 const char *cl_lua_push_list(lua_State *L, const char *const *names);
 

@@ -397,6 +397,8 @@ static int open_sandbox(lua_State *L)
     lua_pop(L, 2);
 
     luaL_requiref(L, "cellar", cl_lua_open_cellar, 1);
+    lua_getfield(L, -1, "help");   /* help() at the console's prompt */
+    lua_setglobal(L, "help");
     lua_pop(L, 1);
 
     /* hooks by event kind */

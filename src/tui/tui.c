@@ -42,7 +42,7 @@ typedef struct row {
 } row;
 
 typedef struct logline {
-    char text[240];
+    char text[1024];   /* drawn wrapped to the pane's width */
     theme_elem elem;
 } logline;
 
@@ -723,20 +723,47 @@ static void draw_cell(app *a)
 #endif
 }
 
+/* s past its first n characters (UTF-8 code points; one column each) */
+static const char *skip_chars(const char *s, int n)
+{
+    for (; *s && n > 0; n--)
+        for (s++; (*s & 0xc0) == 0x80; s++)
+            ;
+    return s;
+}
+
+/* the rows line l takes wrapped to w columns */
+static int rows_of(const logline *l, int w)
+{
+    int n = 0;
+    for (const char *s = l->text; *s; s++)
+        n += (*s & 0xc0) != 0x80;
+    return n > w ? (n + w - 1) / w : 1;
+}
+
 static void draw_log(app *a)
 {
     rect r = a->r[PANE_LOG];
-    int h = r.h - 2 - (a->console ? 1 : 0);
-    int first;
+    int h = r.h - 2 - (a->console ? 1 : 0), w = r.w - 2, row = h, idx, top = 0, above = 0;
     frame(a, PANE_LOG, a->console ? "log + Lua console" : "log");
-    if (a->log_scroll > a->log_n - h)
-        a->log_scroll = a->log_n - h > 0 ? a->log_n - h : 0;
-    first = a->log_n - h - a->log_scroll;
-    if (first < 0)
-        first = 0;
-    for (int k = 0; k < h && first + k < a->log_n; k++) {
-        const logline *l = &a->log[(a->log_head + first + k) % LOG_MAX];
-        put(a, r.y + 1 + k, r.x + 1, l->elem, l->text, r.w - 2);
+    if (w < 1)
+        return;
+    /* scrolled (in lines) at most so far that the first line is at the top */
+    while (top < a->log_n && above < h)
+        above += rows_of(&a->log[(a->log_head + top++) % LOG_MAX], w);
+    if (a->log_scroll > a->log_n - top)
+        a->log_scroll = a->log_n - top;
+    if (above < h)
+        row = above;   /* fewer than fill the pane: from the top down, as ever */
+    /* from the bottom up, each line wrapped (a line taller than what is
+     * left shows its end) */
+    for (idx = a->log_n - 1 - a->log_scroll; idx >= 0 && row > 0; idx--) {
+        const logline *l = &a->log[(a->log_head + idx) % LOG_MAX];
+        for (int k = rows_of(l, w) - 1; k >= 0 && row > 0; k--) {
+            const char *p = skip_chars(l->text, k * w);
+            row--;
+            put(a, r.y + 1 + row, r.x + 1, l->elem, p, (int)(skip_chars(p, w) - p));
+        }
     }
     if (a->console) {
         const char *prompt = a->pending.len ? "  >> " : "lua> ";
@@ -776,7 +803,8 @@ const tui_key tui_keys[] = {
     {"PgUp PgDn", "page through the focused pane"},
     {"Home End", "leaderboard: first, last trial"},
     {"s  S", "leaderboard: sort by the next column; reverse the order"},
-    {":", "the Lua console (the cellar module, live calls, cellar.render; Esc leaves)"},
+    {":", "the Lua console (the cellar module, live calls, cellar.render; help() lists them; "
+          "Esc leaves)"},
     {"?", "this help"},
     {"q", "quit (asks while the search runs; it resumes with cellar resume)"},
     {NULL, NULL},
