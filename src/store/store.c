@@ -284,6 +284,7 @@ static long lock_holder(dev_t dev, ino_t ino)
 static int lock_journal(int fd, const char *path, cl_err *err)
 {
     struct stat sb;
+    char who[48] = "another cellar";
     long pid;
     if (flock(fd, LOCK_EX | LOCK_NB) == 0)
         return CL_OK;
@@ -291,12 +292,9 @@ static int lock_journal(int fd, const char *path, cl_err *err)
         return ERR_SET(err, CL_ERR_IO, "%s: cannot lock: %s", path, strerror(errno));
     pid = fstat(fd, &sb) == 0 ? lock_holder(sb.st_dev, sb.st_ino) : 0;
     if (pid > 0)
-        return ERR_SET(err, CL_ERR_IO, "%s: in use: a search is running on it (cellar process "
-                       "%ld); let it finish or stop it first ('cellar show %s' reads it "
-                       "meanwhile)", path, pid, path);
-    return ERR_SET(err, CL_ERR_IO, "%s: in use: a search is running on it (another cellar); "
-                   "let it finish or stop it first ('cellar show %s' reads it meanwhile)", path,
-                   path);
+        snprintf(who, sizeof who, "cellar process %ld", pid);
+    return ERR_SET(err, CL_ERR_IO, "%s: in use: a search is running on it (%s); let it finish "
+                   "or stop it first ('cellar show %s' reads it meanwhile)", path, who, path);
 }
 
 int store_claim(cl_store *st, cl_err *err)
