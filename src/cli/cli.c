@@ -63,17 +63,15 @@ int cli_parse(const cli_cmd *cmd, int argc, char **argv, cli_opt *opts, int nopt
         o = find_opt(opts, nopts, a, eq ? (size_t)(eq - a) : strlen(a));
         if (!o) {
             cl_buf names = {0};
-            const char *list[64], *near;
+            const char *list[64];
             int len = (int)(eq ? eq - a : (long)strlen(a)), k = 0;
             for (int j = 0; j < nopts; j++) {
                 buf_printf(&names, "%s--%s", j ? ", " : "", opts[j].name);
                 if (k < (int)CL_ARRAY_LEN(list))
                     list[k++] = opts[j].name;
             }
-            near = cl_nearest(a, (size_t)len, list, k);
-            snprintf(what, sizeof what, "%s%s%s", near ? ": did you mean --" : "",
-                     near ? near : "", near ? "?" : "");
-            usage_error(cmd, exit_code, "unknown option '--%.*s'%s (valid: %s)", len, a, what,
+            usage_error(cmd, exit_code, "unknown option '--%.*s'%s (valid: %s)", len, a,
+                        cl_did_you_mean(a, (size_t)len, list, k, "--", "", what, sizeof what),
                         names.s ? names.s : "none");
             buf_free(&names);
             return 1;

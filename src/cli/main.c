@@ -88,13 +88,15 @@ int main(int argc, char **argv)
         }
     }
     if (!found || ambiguous) {
-        const char *names[CL_ARRAY_LEN(commands)], *near;
+        const char *names[CL_ARRAY_LEN(commands)];
+        char near[64] = "";
         for (size_t i = 0; i < CL_ARRAY_LEN(commands); i++)
             names[i] = commands[i]->name;
-        near = found ? NULL : cl_nearest(argv[1], len, names, (int)CL_ARRAY_LEN(names));
-        fprintf(stderr, "cellar: %s command '%s'%s%s%s (commands:",
-                found ? "ambiguous" : "unknown", argv[1], near ? ": did you mean " : "",
-                near ? near : "", near ? "?" : "");
+        if (!found)
+            cl_did_you_mean(argv[1], len, names, (int)CL_ARRAY_LEN(names), "", "", near,
+                            sizeof near);
+        fprintf(stderr, "cellar: %s command '%s'%s (commands:", found ? "ambiguous" : "unknown",
+                argv[1], near);
         for (size_t i = 0; i < CL_ARRAY_LEN(commands); i++)
             fprintf(stderr, " %s", commands[i]->name);
         fprintf(stderr, ")\n");

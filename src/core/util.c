@@ -197,3 +197,14 @@ const char *cl_nearest(const char *word, size_t len, const char *const *names, i
     }
     return found;
 }
+
+const char *cl_did_you_mean(const char *word, size_t len, const char *const *names, int n,
+                            const char *pre, const char *post, char *buf, size_t cap)
+{
+    const char *near = cl_nearest(word, len, names, n);
+    if (cap)
+        buf[0] = '\0';
+    if (near)
+        snprintf(buf, cap, ": did you mean %s%s%s?", pre, near, post);
+    return buf;
+}

@@ -41,6 +41,10 @@ void buf_free(cl_buf *b);
  * ("--epoch", "trian", "sep_conv_3x5"); NULL when none is that near.
  * For "did you mean" in messages. */
 const char *cl_nearest(const char *word, size_t len, const char *const *names, int n);
+/* ": did you mean PRE NAME POST?" (no spaces) for that nearest name, in
+ * buf, or "" when there is none: a message's suffix */
+const char *cl_did_you_mean(const char *word, size_t len, const char *const *names, int n,
+                            const char *pre, const char *post, char *buf, size_t cap);
 
 /* Read a whole file into memory (caller frees *data). */
 int read_file(const char *path, unsigned char **data, size_t *len, cl_err *err);

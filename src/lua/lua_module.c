@@ -57,9 +57,9 @@ void cl_lua_check_keys(lua_State *L, int idx, const char *const *valid, const ch
                 ok = !strcmp(k, valid[i]);
             if (!ok) {
                 const char *list = cl_lua_push_list(L, valid);
-                const char *near = cl_nearest(k, strlen(k), valid, -1);
-                luaL_error(L, "%s: unknown key '%s'%s%s%s (valid keys: %s)", what, k,
-                           near ? ": did you mean '" : "", near ? near : "", near ? "'?" : "",
+                char near[96];
+                luaL_error(L, "%s: unknown key '%s'%s (valid keys: %s)", what, k,
+                           cl_did_you_mean(k, strlen(k), valid, -1, "'", "'", near, sizeof near),
                            list);
             }
         } else {
@@ -298,9 +298,10 @@ static int name_list(lua_State *L, int t, const char *k, const char *what, unsig
             }
             luaL_pushresult(&b);
             if (lua_type(L, -2) == LUA_TSTRING) {
-                const char *near = cl_nearest(name, strlen(name), valid, nvalid);
-                luaL_error(L, "%s.%s: unknown name '%s'%s%s%s (valid: %s)", what, k, name,
-                           near ? ": did you mean '" : "", near ? near : "", near ? "'?" : "",
+                char near[96];
+                luaL_error(L, "%s.%s: unknown name '%s'%s (valid: %s)", what, k, name,
+                           cl_did_you_mean(name, strlen(name), valid, nvalid, "'", "'", near,
+                                           sizeof near),
                            lua_tostring(L, -1));
             }
             luaL_error(L, "%s.%s[%d]: expected a name, got %s (valid: %s)", what, k, i,
@@ -647,7 +648,8 @@ const char *cl_lua_help_names(int i)
 static int l_help(lua_State *L)
 {
     const char *name = luaL_optstring(L, 1, NULL);
-    const char *names[CL_ARRAY_LEN(help_entries)], *near;
+    const char *names[CL_ARRAY_LEN(help_entries)];
+    char near[96];
     if (name && !strncmp(name, "cellar.", 7))
         name += 7;
     for (size_t i = 0; i < CL_ARRAY_LEN(help_entries); i++) {
@@ -669,9 +671,9 @@ static int l_help(lua_State *L)
     for (size_t i = 0; i < CL_ARRAY_LEN(help_entries); i++)
         if (!strcmp(name, help_entries[i].name))
             return 0;
-    near = cl_nearest(name, strlen(name), names, (int)CL_ARRAY_LEN(names));
-    return luaL_error(L, "help: no '%s' in cellar%s%s%s (help() lists them)", name,
-                      near ? ": did you mean '" : "", near ? near : "", near ? "'?" : "");
+    return luaL_error(L, "help: no '%s' in cellar%s (help() lists them)", name,
+                      cl_did_you_mean(name, strlen(name), names, (int)CL_ARRAY_LEN(names), "'",
+                                      "'", near, sizeof near));
 }
 
 /* ---- the module ------------------------------------------------------------------ */

@@ -184,13 +184,15 @@ static int parse_operand(scan *p, int b, uint8_t *op, uint8_t *in)
     id = geno_op_find(p->s + start, p->pos - start);
     if (id < 0) {
         char valid[OP_COUNT * 16];
-        const char *names[OP_COUNT], *near;
+        const char *names[OP_COUNT];
+        char near[64];
         for (int i = 0; i < OP_COUNT; i++)
             names[i] = geno_ops[i].name;
-        near = cl_nearest(p->s + start, p->pos - start, names, OP_COUNT);
-        return fail_at(p, start, "expected an op name, got %s%s%s%s (valid: %s)",
-                       describe(p->s, start, what, sizeof what), near ? ": did you mean " : "",
-                       near ? near : "", near ? "?" : "", op_list(valid, sizeof valid));
+        return fail_at(p, start, "expected an op name, got %s%s (valid: %s)",
+                       describe(p->s, start, what, sizeof what),
+                       cl_did_you_mean(p->s + start, p->pos - start, names, OP_COUNT, "", "", near,
+                                       sizeof near),
+                       op_list(valid, sizeof valid));
     }
     skip_ws(p);
     if (p->s[p->pos] != '(')
