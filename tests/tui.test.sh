@@ -4,7 +4,8 @@
 # leaderboard fill as trials finish; pause stops new trials and resume
 # restarts them; the screen stays coherent at 80x24 and back; quitting
 # leaves a journal `cellar resume` accepts; a learning rate set from the
-# console is journaled and used by the next controller update.
+# console is journaled and used by the next controller update; the screen
+# opened on the journal of a search another process runs watches it.
 CELLAR=${CELLAR:-./cellar}
 CELLAR=$(cd "$(dirname "$CELLAR")" && pwd)/$(basename "$CELLAR")
 . "$(dirname "$0")/lib.sh"
@@ -161,3 +162,43 @@ check "the journal holds the console's set lr" [ "$(sql f.db "select name || ' '
 T send-keys -t w q
 wait_for 300 '[ -f exit2.status ]'
 check "a finished search quits without asking" [ "$(cat exit2.status 2>/dev/null)" = 0 ]
+
+# --- watching a search another process runs ---
+# a headless run of its own, held in trial 4 (after its first of two
+# epochs) while a file named "hold" exists; the workbench opened on its
+# journal follows it
+cat >watch.lua <<'EOF2'
+cellar.experiment { name = "watched", dataset = "fashion-mnist", train_images = 256, val_images = 128,
+  space = cellar.space { ops = { "identity", "avg_pool_3x3", "sep_conv_3x3" }, B = 2 },
+  child = { N = 1, F = 4, epochs = 2, batch = 32 }, strategy = cellar.ppo { batch = 3, hidden = 16 },
+  budget = 5, seed = 5 }
+cellar.on("epoch", function(e)
+  if e.trial == 4 and e.epoch == 1 then
+    local f = io.open("hold")
+    while f do f:close(); f = io.open("hold") end
+  end
+end)
+EOF2
+: >hold
+$CELLAR run watch.lua --db w.db >wrun.out 2>wrun.err &
+wpid=$!
+# (sql only once cellar has made the journal: sqlite3.connect would make an empty one)
+wait_for 3000 '[ -f w.db ] && [ "$(sql w.db "select count(*) from trials where state=\"running\" and id=4")" = 1 ]'
+T new-session -d -s w3 -x 120 -y 40 "$CELLAR w.db; echo \$? >exit3.status; sleep 600"
+T kill-session -t w
+T rename-session -t w3 w
+watch_board() { screen >ws.txt; grep -q '^ watched | ppo | running | 3/5 trials' ws.txt && grep -E -q ' +4 +- .*running' ws.txt; }
+watch_ended() { screen >we.txt; grep -q 'trial 5: reward' we.txt && grep -q 'has ended' we.txt && grep -q '^ watched | ppo | finished | 5/5 trials' we.txt; }
+check_soon "cellar DB while another process runs its search: the screen watches it, naming the process" on_screen "watching cellar process $wpid"
+check_soon "... its trials on the leaderboard (3 done, trial 4 running), its state on the status line" watch_board
+check "... the controller's update charted (entropy in the chart's title)" on_screen "policy entropy: [0-9]"
+T send-keys -t w p
+check_soon "... p there: refused, saying where the search is steered" on_screen "steer it there"
+check "... and the search is not paused" [ -z "$(sql w.db "select name from commands where name='pause'")" ]
+rm -f hold
+wait $wpid; rc=$?
+check "the watched search finishes in its own process (exit $rc)" [ $rc -eq 0 ]
+check_soon "... the screen shows its last trial and that it ended" watch_ended
+T send-keys -t w q
+wait_for 300 '[ -f exit3.status ]'
+check "q leaves the watching screen at once (exit 0)" [ "$(cat exit3.status 2>/dev/null)" = 0 ]

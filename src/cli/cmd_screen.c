@@ -22,7 +22,9 @@ static const char usage[] =
     "live charts of the controller's entropy and the rewards, a leaderboard, the\n"
     "selected trial's cells drawn as graphs, the log and a Lua console.  A journal\n"
     "that already exists is continued (as `cellar resume` would); FILE.db opens one\n"
-    "directly.  ? in the screen lists the keys; man cellar has them all.  Without a\n"
+    "directly.  A journal another cellar is running a search on is watched: the\n"
+    "screen follows that search as it writes the journal, and steers nothing.\n"
+    "? in the screen lists the keys; man cellar has them all.  Without a\n"
     "terminal (a pipe, a script) the search runs headless, as `cellar run` (or\n"
     "`cellar resume` for FILE.db) would.\n"
     "\n"
@@ -38,6 +40,15 @@ static const char usage[] =
 #ifdef HAVE_NCURSES
 /* No terminal (a pipe, a script, CI): run the same search headless, as
  * `cellar run` (or `cellar resume` for a journal) would, and say so. */
+/* The journal claimed for the search this screen runs, or, where
+ * another process's search holds it, *watch set: the screen follows that
+ * search instead */
+static int claim_or_watch(cl_store *st, int *watch, cl_err *err)
+{
+    *watch = store_search_pid(st) > 0;
+    return *watch ? CL_OK : store_claim(st, err);
+}
+
 static int without_terminal(const char *target, const char *db, const char *which, int force,
                             const char *backend, int threads, int parallel)
 {
@@ -79,7 +90,7 @@ static int without_terminal(const char *target, const char *db, const char *whic
 static int run_screen(int argc, char **argv)
 {
     const char *target = NULL, *db_arg = NULL, *which = NULL, *theme = NULL, *backend = "auto";
-    int force = 0, threads = 0, code, n = 0, rc, pick = 0, resume = 0, parallel = -1;
+    int force = 0, threads = 0, code, n = 0, rc, pick = 0, resume = 0, parallel = -1, watch = 0;
     cli_opt opts[] = {
         {"db", OPT_STR, &db_arg, 0, 0, 0},          {"force", OPT_FLAG, &force, 0, 0, 0},
         {"experiment", OPT_STR, &which, 0, 0, 0},   {"theme", OPT_STR, &theme, 0, 0, 0},
@@ -112,7 +123,7 @@ static int run_screen(int argc, char **argv)
     if (strlen(target) > 3 && !strcmp(target + strlen(target) - 3, ".db")) {
         /* a journal: its experiment comes from the source it holds */
         snprintf(db, sizeof db, "%s", db_arg ? db_arg : target);
-        if ((rc = store_open(db, &st, &err)) || (rc = store_claim(st, &err)) ||
+        if ((rc = store_open(db, &st, &err)) || (rc = claim_or_watch(st, &watch, &err)) ||
             (rc = store_experiment_get(st, &je, &err)) ||
             (rc = cl_lua_load_experiment_text(L, je.source_path ? je.source_path : db,
                                               je.source ? je.source : "", &xs, &n, &err)))
@@ -147,7 +158,7 @@ static int run_screen(int argc, char **argv)
         if (!force && access(db, F_OK) == 0) {
             resume = 1;
             if (!(rc = store_open(db, &st, &err)))
-                rc = store_claim(st, &err);
+                rc = claim_or_watch(st, &watch, &err);
         } else {
             rc = store_create(db, force, &st, &err);
         }
@@ -156,6 +167,16 @@ static int run_screen(int argc, char **argv)
     }
     if (parallel >= 0)
         xs[pick].parallel = parallel;
+    if (watch) {   /* another process's search: its journal, read as it grows */
+        tui_opts o = {theme, db};
+        rc = tui_run(NULL, st, L, &xs[pick], &o, &err);
+        if (rc)
+            goto fail;
+        store_experiment_clear(&je);
+        store_close(st);
+        cl_lua_free(L);
+        return 0;
+    }
     if ((rc = backend_create(backend, threads, &be, &err)) ||
         (rc = engine_open(&xs[pick], st, be, resume, &e, &err)))
         goto fail;

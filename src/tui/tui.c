@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <wchar.h>
 
 #include "config.h"
@@ -38,6 +39,7 @@ typedef struct row {
     double reward, acc, flops, seconds;
     int64_t params;
     int reused;
+    int charted;   /* its reward is in the chart */
     char *geno;
 } row;
 
@@ -108,6 +110,13 @@ typedef struct app {
     char grid_err[200];
 #endif
     int quit;
+
+    /* watching a search another process runs (e NULL): the journal read
+     * again every second */
+    long watch_pid;             /* its process; 0 once it has ended */
+    double watch_next, watch_first;
+    int64_t watch_budget, watch_cmd, watch_finished;
+    int watch_paused, watch_loaded;
 } app;
 
 static volatile sig_atomic_t got_stop, got_fatal;
@@ -249,8 +258,10 @@ static int load_trial(void *ud, const store_trial *t)
     r->seconds = t->seconds;
     r->reused = t->reused_from != 0;
     set_geno(r, t->genotype);
-    if (t->state == TRIAL_DONE)
+    if (t->state == TRIAL_DONE && !r->charted) {
         add_reward(a, t->id, t->reward);
+        r->charted = 1;
+    }
     return 0;
 }
 
@@ -358,6 +369,8 @@ static void take_event(app *a, const engine_event *ev)
         }
         if (ev->tstate == TRIAL_DONE) {
             add_reward(a, ev->trial, ev->reward);
+            if (r)
+                r->charted = 1;
             logf_elem(a, TH_LOG_INFO, "trial %lld: reward %.4f%s, %lld params, %.1f s",
                       (long long)ev->trial, ev->reward, ev->reused ? " (reused)" : "",
                       (long long)ev->params, ev->seconds);
@@ -385,6 +398,138 @@ static void take_event(app *a, const engine_event *ev)
     if (cl_lua_dispatch(a->L, ev, &err))
         logf_elem(a, TH_LOG_ERROR, "hook: %s", err.msg);
     a->dirty = 1;
+}
+
+/* ---- watching a search another process runs ---- */
+
+/* a trial read again: its line in the log when it has finished since */
+static int watch_trial(void *ud, const store_trial *t)
+{
+    app *a = ud;
+    row *r = row_of(a, t->id);
+    trial_state was = r ? r->st : TRIAL_PENDING;
+    if (load_trial(a, t))
+        return 1;
+    if (isfinite(t->started) && (a->watch_first == 0 || t->started < a->watch_first))
+        a->watch_first = t->started;
+    a->watch_finished += t->state == TRIAL_DONE || t->state == TRIAL_FAILED;
+    if (!a->watch_loaded || was == t->state)
+        return 0;
+    if (t->state == TRIAL_DONE)
+        logf_elem(a, TH_LOG_INFO, "trial %lld: reward %.4f%s, %lld params, %.1f s",
+                  (long long)t->id, t->reward, t->reused_from ? " (reused)" : "",
+                  (long long)t->params, t->seconds);
+    else if (t->state == TRIAL_FAILED)
+        logf_elem(a, TH_LOG_WARN, "trial %lld failed: %s", (long long)t->id,
+                  t->reason ? t->reason : "?");
+    return 0;
+}
+
+typedef struct step_walk {
+    app *a;
+    int i;
+} step_walk;
+
+/* the controller's updates past those charted */
+static int watch_step(void *ud, const store_ctrl_step *c)
+{
+    step_walk *w = ud;
+    if (w->i++ < w->a->nc)
+        return 0;
+    load_step(w->a, c);
+    if (w->a->watch_loaded)
+        logf_elem(w->a, TH_LOG_INFO, "controller update %lld: entropy %.3f, reward average %.4f",
+                  (long long)c->step, c->entropy, c->reward_ema);
+    return 0;
+}
+
+/* the commands past those seen: the budget they set, whether the search
+ * is paused, and their lines in the log */
+static int watch_command(void *ud, const store_command *c)
+{
+    app *a = ud;
+    if (c->id <= a->watch_cmd)
+        return 0;
+    a->watch_cmd = c->id;
+    if (!strcmp(c->name, "set budget") && c->new_value)
+        a->watch_budget = atoll(c->new_value);
+    else if (!strcmp(c->name, "pause") || !strcmp(c->name, "resume"))
+        a->watch_paused = !strcmp(c->name, "pause");
+    if (a->watch_loaded) {
+        if (c->new_value)
+            logf_elem(a, TH_LOG_COMMAND, "%s %s (was %s), from %s", c->name, c->new_value,
+                      c->old_value ? c->old_value : "unset", c->source ? c->source : "?");
+        else
+            logf_elem(a, TH_LOG_COMMAND, "%s, from %s", c->name, c->source ? c->source : "?");
+    }
+    return 0;
+}
+
+/* the journal read again: what changed since, and whether its search
+ * still runs */
+static void watch_read(app *a)
+{
+    cl_err err = {0};
+    step_walk w = {a, 0};
+    long pid;
+    a->watch_finished = 0;
+    if (store_command_each(a->st, watch_command, a, &err) ||
+        store_trial_each(a->st, -1, watch_trial, a, &err) ||
+        store_ctrl_step_each(a->st, watch_step, &w, &err)) {
+        logf_elem(a, TH_LOG_ERROR, "reading the journal: %s", err.msg);
+        a->watch_next = cl_now() + 5.0;
+        return;
+    }
+    pid = store_search_pid(a->st);
+    if (a->watch_pid && pid <= 0 && a->watch_loaded)
+        logf_elem(a, TH_LOG_COMMAND, "the search (cellar process %ld) has ended", a->watch_pid);
+    a->watch_pid = pid > 0 ? pid : 0;
+    a->watch_loaded = 1;
+    a->watch_next = cl_now() + 1.0;
+    sort_board(a);
+    a->dirty = 1;
+}
+
+/* what the status line shows: the engine's, or, watching, the journal's */
+static void get_status(const app *a, engine_status *s)
+{
+    if (a->e) {
+        engine_get_status(a->e, s);
+        return;
+    }
+    memset(s, 0, sizeof *s);
+    s->budget = a->watch_budget;
+    for (int i = 0; i < a->nrows; i++) {
+        const row *r = &a->rows[i];
+        s->done += r->st == TRIAL_DONE;
+        s->failed += r->st == TRIAL_FAILED;
+        if (r->st == TRIAL_DONE && isfinite(r->reward) &&
+            (!s->best_trial || r->reward > s->best_reward)) {
+            s->best_trial = r->id;
+            s->best_reward = r->reward;
+        }
+    }
+    s->state = a->watch_pid ? (a->watch_paused ? ENGINE_PAUSED : ENGINE_RUNNING)
+               : s->done + s->failed >= s->budget ? ENGINE_DONE
+                                                   : ENGINE_STOPPED;
+    if (a->watch_first > 0 && a->watch_finished > 0) {
+        double span = (double)time(NULL) - a->watch_first;
+        s->trials_per_hour = span > 0 ? (double)a->watch_finished / span * 3600.0 : 0;
+    }
+}
+
+/* a key that would steer the search, while watching: said why not */
+static int watching(app *a)
+{
+    if (a->e)
+        return 0;
+    if (a->watch_pid)
+        logf_elem(a, TH_LOG_WARN, "watching the search of cellar process %ld: steer it there "
+                  "(its screen, or cellar.* in its hooks)", a->watch_pid);
+    else
+        logf_elem(a, TH_LOG_WARN, "watching a journal no search runs on: quit, then 'cellar "
+                  "resume %s' continues it", a->o->db_path);
+    return 1;
 }
 
 /* ---- colours ---- */
@@ -473,7 +618,7 @@ static void draw_status(app *a)
     engine_status s;
     char line[512], best[64] = "-", left[32] = "?";
     rect r = a->r[PANE_STATUS];
-    engine_get_status(a->e, &s);
+    get_status(a, &s);
     if (s.best_trial)
         snprintf(best, sizeof best, "%.4f (#%lld)", s.best_reward, (long long)s.best_trial);
     if (s.trials_per_hour > 0)
@@ -488,7 +633,15 @@ static void draw_status(app *a)
     mvhline(r.y, 0, ' ', r.w);
     attroff(a->at[TH_STATUS]);
     put(a, r.y, 0, TH_STATUS, line, r.w);
-    if (s.current_trial && r.w > 40) {
+    if (!a->e && r.w > 40) {
+        char cur[80];
+        if (a->watch_pid)
+            snprintf(cur, sizeof cur, "watching cellar process %ld ", a->watch_pid);
+        else
+            snprintf(cur, sizeof cur, "watching the journal ");
+        if ((int)(strlen(line) + strlen(cur)) < r.w)
+            put(a, r.y, r.w - (int)strlen(cur), TH_STATUS, cur, (int)strlen(cur));
+    } else if (s.current_trial && r.w > 40) {
         char cur[80];
         snprintf(cur, sizeof cur, "trial %lld%s: epoch %d/%d, step %ld/%ld ",
                  (long long)s.current_trial, s.running > 1 ? " (and others)" : "",
@@ -504,8 +657,9 @@ static void draw_hint(app *a)
     const char *h = a->console
                         ? " Enter run   Up/Down history   Esc leave the console   (multi-line: "
                           "an unfinished chunk continues on the next line)"
-                        : " p pause/resume  n step  e edit  r render  t theme  Tab focus  "
-                          ": console  ? help  q quit";
+                    : !a->e ? " watching: r render  t theme  Tab focus  : console  ? help  q quit"
+                            : " p pause/resume  n step  e edit  r render  t theme  Tab focus  "
+                              ": console  ? help  q quit";
     attron(a->at[TH_HINT]);
     mvhline(r.y, 0, ' ', r.w);
     attroff(a->at[TH_HINT]);
@@ -520,7 +674,7 @@ static void draw_charts(app *a)
     chart_spec spec;
     chart_series s[2];
     engine_status st;
-    engine_get_status(a->e, &st);
+    get_status(a, &st);
     if (st.budget > 1)
         xmax = (double)st.budget;
 
@@ -1160,7 +1314,10 @@ static void nav_key(app *a, int ch)
 
 static int search_active(app *a)
 {
-    engine_state s = engine_get_state(a->e);
+    engine_state s;
+    if (!a->e)
+        return 0;   /* watching: another process's search */
+    s = engine_get_state(a->e);
     return !a->failure[0] && (s == ENGINE_RUNNING || s == ENGINE_PAUSED);
 }
 
@@ -1194,15 +1351,20 @@ static void key(app *a, int ch)
     }
     switch (ch) {
     case 'p':
-        command(a, engine_get_state(a->e) == ENGINE_PAUSED ? CMD_RESUME : CMD_PAUSE);
+        if (!watching(a))
+            command(a, engine_get_state(a->e) == ENGINE_PAUSED ? CMD_RESUME : CMD_PAUSE);
         break;
     case 'n':
+        if (watching(a))
+            break;
         if (engine_get_state(a->e) == ENGINE_PAUSED)
             command(a, CMD_STEP);
         else
             logf_elem(a, TH_LOG_WARN, "n runs one trial while the search is paused (p pauses)");
         break;
     case 'e':
+        if (watching(a))
+            break;
         a->overlay = OV_EDIT;
         a->edit_typing = 0;
         a->edit_msg[0] = '\0';
@@ -1288,9 +1450,13 @@ int tui_run(cl_engine *e, cl_store *st, cl_lua *L, const experiment *x, const tu
     a->x = x;
     a->o = o;
     a->focus = PANE_BOARD;
-    /* the journal so far (a resumed search), then the live events */
-    if ((rc = store_trial_each(st, -1, load_trial, a, err)) ||
-        (rc = store_ctrl_step_each(st, load_step, a, err))) {
+    /* the journal so far (a resumed search), then the live events; or,
+     * watching, the journal read again and again */
+    a->watch_budget = x->budget;
+    if (!e)
+        watch_read(a);
+    else if ((rc = store_trial_each(st, -1, load_trial, a, err)) ||
+             (rc = store_ctrl_step_each(st, load_step, a, err))) {
         free_app(a);
         free(a);
         return rc;
@@ -1328,13 +1494,21 @@ int tui_run(cl_engine *e, cl_store *st, cl_lua *L, const experiment *x, const tu
             a->theme_idx = i;
     sort_board(a);
     resize(a);
-    logf_elem(a, TH_LOG_COMMAND, "%s: %s search on %s, journal %s (? lists the keys)", x->name,
-              x->strategy, x->dataset, o->db_path);
+    if (!e && a->watch_pid)
+        logf_elem(a, TH_LOG_COMMAND, "%s: watching the %s search on %s that cellar process %ld "
+                  "runs, journal %s (? lists the keys)", x->name, x->strategy, x->dataset,
+                  a->watch_pid, o->db_path);
+    else if (!e)
+        logf_elem(a, TH_LOG_COMMAND, "%s: the %s search on %s, journal %s, no search running on "
+                  "it (? lists the keys)", x->name, x->strategy, x->dataset, o->db_path);
+    else
+        logf_elem(a, TH_LOG_COMMAND, "%s: %s search on %s, journal %s (? lists the keys)",
+                  x->name, x->strategy, x->dataset, o->db_path);
 
     while (!a->quit) {
         int ch;
-        engine_state s = engine_get_state(e);
-        int busy = s == ENGINE_RUNNING && !a->failure[0];
+        engine_state s = e ? engine_get_state(e) : ENGINE_PAUSED;
+        int busy = e && s == ENGINE_RUNNING && !a->failure[0];
         timeout(busy ? 0 : 100);
         while ((ch = getch()) != ERR) {
             key(a, ch);
@@ -1361,7 +1535,9 @@ int tui_run(cl_engine *e, cl_store *st, cl_lua *L, const experiment *x, const tu
                 }
             } while (engine_get_state(e) == ENGINE_RUNNING && cl_now() - t0 < 0.03);
         }
-        while (engine_next_event(e, &ev)) {
+        if (!e && cl_now() >= a->watch_next)
+            watch_read(a);
+        while (e && engine_next_event(e, &ev)) {
             take_event(a, &ev);
             if (ev.kind == EV_TRIAL_END || ev.kind == EV_TRIAL_START)
                 sort_board(a);
