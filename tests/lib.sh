@@ -26,6 +26,21 @@ quick_experiment() {
   echo quick.lua
 }
 
+# Lua for an experiment file: while a file named "hold" exists in the
+# current directory, trial $1 waits after its first epoch (of two or more:
+# the trial is still running), so a test can act on a search there,
+# whatever the speed of the machine
+hold_hook() {
+  cat <<EOF
+cellar.on("epoch", function(e)
+  if e.trial == $1 and e.epoch == 1 then
+    local f = io.open("hold")
+    while f do f:close(); f = io.open("hold") end
+  end
+end)
+EOF
+}
+
 # tiny.lua in the current directory: a PPO search of 3 trials (batch 3, so
 # a device trains them at once) of N 1, F 4 children over 96 images
 tiny_experiment() {

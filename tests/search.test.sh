@@ -31,15 +31,9 @@ cellar.experiment {
 }
 ends = 0
 cellar.on("trial_end", function(t) ends = ends + 1 end)
--- while a file named "hold" exists, trial 4 waits after its first epoch:
--- the test kills the search there, whatever the speed of the machine
-cellar.on("epoch", function(e)
-  if e.trial == 4 and e.epoch == 1 then
-    local f = io.open("hold")
-    while f do f:close(); f = io.open("hold") end
-  end
-end)
 EOF
+# the test kills the search in trial 4, held there
+hold_hook 4 >>"$tmp/tiny.lua"
 
 cd "$tmp" || exit 1
 # --- an uninterrupted run ---

@@ -172,13 +172,8 @@ cellar.experiment { name = "watched", dataset = "fashion-mnist", train_images = 
   space = cellar.space { ops = { "identity", "avg_pool_3x3", "sep_conv_3x3" }, B = 2 },
   child = { N = 1, F = 4, epochs = 2, batch = 32 }, strategy = cellar.ppo { batch = 3, hidden = 16 },
   budget = 5, seed = 5 }
-cellar.on("epoch", function(e)
-  if e.trial == 4 and e.epoch == 1 then
-    local f = io.open("hold")
-    while f do f:close(); f = io.open("hold") end
-  end
-end)
 EOF2
+hold_hook 4 >>watch.lua
 : >hold
 $CELLAR run watch.lua --db w.db >wrun.out 2>wrun.err &
 wpid=$!
