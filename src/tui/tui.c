@@ -114,7 +114,7 @@ typedef struct app {
     /* watching a search another process runs (e NULL): the journal read
      * again every second */
     long watch_pid;             /* its process; 0 once it has ended */
-    double watch_next, watch_first;
+    double watch_next, watch_first, watch_last;   /* first start, last finish */
     int64_t watch_budget, watch_cmd, watch_finished;
     int watch_paused, watch_loaded;
 } app;
@@ -412,6 +412,8 @@ static int watch_trial(void *ud, const store_trial *t)
         return 1;
     if (isfinite(t->started) && (a->watch_first == 0 || t->started < a->watch_first))
         a->watch_first = t->started;
+    if (isfinite(t->finished) && t->finished > a->watch_last)
+        a->watch_last = t->finished;
     a->watch_finished += t->state == TRIAL_DONE || t->state == TRIAL_FAILED;
     if (!a->watch_loaded || was == t->state)
         return 0;
@@ -513,7 +515,8 @@ static void get_status(const app *a, engine_status *s)
                : s->done + s->failed >= s->budget ? ENGINE_DONE
                                                    : ENGINE_STOPPED;
     if (a->watch_first > 0 && a->watch_finished > 0) {
-        double span = (double)time(NULL) - a->watch_first;
+        /* up to now while it runs, else up to its last trial */
+        double span = (a->watch_pid ? (double)time(NULL) : a->watch_last) - a->watch_first;
         s->trials_per_hour = span > 0 ? (double)a->watch_finished / span * 3600.0 : 0;
     }
 }
