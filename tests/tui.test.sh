@@ -190,6 +190,15 @@ check "... the controller's update charted (entropy in the chart's title)" on_sc
 T send-keys -t w p
 check_soon "... p there: refused, saying where the search is steered" on_screen "steer it there"
 check "... and the search is not paused" [ -z "$(sql w.db "select name from commands where name='pause'")" ]
+T send-keys -t w :
+sleep 0.3
+T send-keys -t w -l '#cellar.trials() .. " trials, the last " .. cellar.trials()[4].state'
+T send-keys -t w Enter
+check_soon "... its console's cellar.trials reads the watched journal" on_screen "= 4 trials, the last running"
+T send-keys -t w -l 'cellar.pause()'
+T send-keys -t w Enter
+check_soon "... cellar.pause there says the search runs elsewhere" on_screen "no search runs here: this screen watches"
+T send-keys -t w Escape
 rm -f hold
 wait $wpid; rc=$?
 check "the watched search finishes in its own process (exit $rc)" [ $rc -eq 0 ]

@@ -169,7 +169,9 @@ static int run_screen(int argc, char **argv)
         xs[pick].parallel = parallel;
     if (watch) {   /* another process's search: its journal, read as it grows */
         tui_opts o = {theme, db};
+        cl_lua_attach(L, NULL, st);   /* cellar.trials reads it */
         rc = tui_run(NULL, st, L, &xs[pick], &o, &err);
+        cl_lua_attach(L, NULL, NULL);
         if (rc)
             goto fail;
         store_experiment_clear(&je);

@@ -48,7 +48,9 @@ int cl_lua_dispatch(cl_lua *L, const engine_event *ev, cl_err *err);
 
 /* Attach the running engine and its journal (NULL detaches): then
  * cellar.pause(), cellar.set(...), cellar.status(), cellar.trials() ...
- * act on it; without one they raise "no search is running". */
+ * act on it; without one they raise "no search is running".  A journal
+ * alone (e NULL: another process's search, watched) serves cellar.trials
+ * and cellar.render(id). */
 void cl_lua_attach(cl_lua *L, cl_engine *e, cl_store *st);
 
 /* What commands given from Lua are journaled as: "lua" (the default), or

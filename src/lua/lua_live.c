@@ -2,7 +2,8 @@
  * the event names and the tables hooks receive, and the functions that
  * act on an attached search (cellar.pause, resume, step, stop, set, get,
  * settings, status, trials).  Without an attached search they raise
- * "no search is running". */
+ * "no search is running"; cellar.trials needs only its journal (the
+ * screen watching another process's search attaches that alone). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,12 +105,15 @@ void cl_lua_push_event(lua_State *L, const engine_event *ev)
 void cl_lua_attach(cl_lua *cl, cl_engine *e, cl_store *st)
 {
     cl->engine = e;
-    cl->store = e ? st : NULL;
+    cl->store = st;
 }
 
 static cl_engine *need_engine(lua_State *L)
 {
     cl_lua *cl = cl_lua_of(L);
+    if (!cl->engine && cl->store)
+        luaL_error(L, "no search runs here: this screen watches another process's (cellar.trials "
+                      "reads its journal)");
     if (!cl->engine)
         luaL_error(L, "no search is running");
     return cl->engine;
@@ -408,8 +412,7 @@ static int l_trials(lua_State *L)
     lua_Integer top = -1;
     int state = -1, order = ORD_ID;
     cl_err err = {0};
-    need_engine(L);
-    if (!cl->store)
+    if (!cl->store)   /* a journal suffices: a watched search's too */
         return luaL_error(L, "no search is running");
     if (!lua_isnoneornil(L, 1)) {
         luaL_checktype(L, 1, LUA_TTABLE);
