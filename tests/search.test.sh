@@ -49,6 +49,10 @@ check "run: controller steps journaled with entropy and reward average" [ "$(sql
 $CELLAR run tiny.lua --db whole.db >/dev/null 2>again.err; rc=$?
 check "run: an existing journal is not overwritten without --force" sh -c "[ $rc -eq 1 ] && grep -q 'whole.db exists' again.err && grep -q 'cellar resume whole.db' again.err"
 
+$CELLAR resume whole.db >spent.out 2>spent.err; rc=$?
+check "resume of a search whose budget is spent: says so and how to go on, runs nothing (exit 0)" sh -c "[ $rc -eq 0 ] && grep -q 'resuming tiny: ppo search, budget 7 trials' spent.err && grep -q 'its budget is spent (7 trials); to go on: cellar resume whole.db --set budget=N, N > 7' spent.err && ! grep -q '^trial ' spent.err"
+check "... the journal as it was (7 trials)" [ "$(sql whole.db "select count(*) from trials")" = 7 ]
+
 # --- killed with SIGKILL in the middle of trial 4, then resumed ---
 : >hold
 $CELLAR run tiny.lua --db cut.db >cut.out 2>cut.err &

@@ -251,9 +251,17 @@ static int run_one(runner *r, cl_store *st, cl_backend *be, int resume, arm_resu
         return rc;
     }
     cl_lua_attach(r->L, r->e, st);
-    if (!r->quiet)
-        fprintf(stderr, "%s %s: %s search, budget %d trials, journal %s\n",
-                resume ? "resuming" : "running", r->x->name, r->x->strategy, r->x->budget, r->db);
+    if (!r->quiet) {
+        engine_status s;   /* the budget as the journal's commands and --set leave it */
+        engine_get_status(r->e, &s);
+        fprintf(stderr, "%s %s: %s search, budget %lld trials, journal %s\n",
+                resume ? "resuming" : "running", r->x->name, r->x->strategy,
+                (long long)s.budget, r->db);
+        if (resume && s.done + s.failed >= s.budget)
+            fprintf(stderr, "%s: its budget is spent (%lld trials); to go on: cellar resume %s "
+                    "--set budget=N, N > %lld\n", r->x->name, (long long)(s.done + s.failed),
+                    r->db, (long long)s.budget);
+    }
     rc = drive(r, err);
     progress_clear(&r->prog);
     final = engine_get_state(r->e);
