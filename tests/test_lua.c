@@ -430,6 +430,24 @@ static void test_errors(void)
                                        "did you mean 'epochs'?", "weight_decay", "drop_path",
                                        NULL},
                  "an unknown key in child: the nearest one suggested, the valid keys listed");
+    expect_error(L, "badline.lua",
+                 "-- epoch = 1 in a comment is not the key\n"
+                 "cellar.experiment {\n"
+                 "  name = 'a',\n"
+                 "  child = {\n"
+                 "    N = 1,\n"
+                 "    epoch = 2,\n"
+                 "  },\n"
+                 "}\n",
+                 (const char *const[]){"badline.lua:6:", "unknown key 'epoch'", NULL},
+                 "an unknown key on a line of its own: that line, not the call's");
+    expect_error(L, "badmade.lua",
+                 "cellar.experiment {\n"
+                 "  name = 'a',\n"
+                 "  child = { [\"ep\" .. \"och\"] = 2 },\n"
+                 "}\n",
+                 (const char *const[]){"badmade.lua:1:", "unknown key 'epoch'", NULL},
+                 "a key written nowhere as `key =`: the call's line");
     expect_error(L, "badidx.lua", "cellar.experiment{ name = 'a', child = { 2 } }\n",
                  (const char *const[]){"badidx.lua:1:", "unexpected number key 1", "epochs",
                                        NULL},

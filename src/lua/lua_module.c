@@ -2,6 +2,7 @@
  * schedules, strategies and experiments (the last two converted in
  * lua_experiment.c), hooks and their dispatch, genotype utilities and the
  * log.  The functions that act on a running search are in lua_live.c. */
+#include <ctype.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -44,6 +45,51 @@ const char *cl_lua_push_list(lua_State *L, const char *const *names)
     return lua_tostring(L, -1);
 }
 
+/* The line of the file whose code called the C function running (its
+ * chunk's text kept by cl_lua_compile) where `key =` first appears from
+ * the call's line on: the line of a table's key, which Lua does not keep
+ * (it gives the call's); 0 where none such is found.  src: the file's
+ * short name, in cap bytes. */
+static int key_line(lua_State *L, const char *key, char *src, size_t cap)
+{
+    lua_Debug ar;
+    const char *text, *p;
+    size_t klen = strlen(key);
+    int line = 1, found = 0;
+    if (!lua_getstack(L, 1, &ar) || !lua_getinfo(L, "Sl", &ar) || ar.currentline < 1 ||
+        ar.source[0] != '@')
+        return 0;
+    if (lua_getfield(L, LUA_REGISTRYINDEX, CL_LUA_KEY_SOURCES) != LUA_TTABLE ||
+        lua_getfield(L, -1, ar.source) != LUA_TSTRING) {
+        lua_pop(L, 2);
+        return 0;
+    }
+    text = lua_tostring(L, -1);
+    for (p = text; *p && !found; line++) {
+        const char *end = strchr(p, '\n'), *c = strstr(p, "--");
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (c && c < p + n)
+            n = (size_t)(c - p);   /* not in a comment */
+        for (size_t i = 0; line >= ar.currentline && i + klen <= n && !found; i++) {
+            size_t j = i + klen;
+            if (memcmp(p + i, key, klen) || (i > 0 && (isalnum((unsigned char)p[i - 1]) ||
+                                                       p[i - 1] == '_')))
+                continue;
+            while (j < n && (p[j] == ' ' || p[j] == '\t'))
+                j++;
+            found = j < n && p[j] == '=' && (j + 1 >= n || p[j + 1] != '=');
+        }
+        if (found)
+            break;
+        p = end ? end + 1 : p + n;
+        if (!end)
+            break;
+    }
+    lua_pop(L, 2);
+    snprintf(src, cap, "%s", ar.short_src);
+    return found ? line : 0;
+}
+
 void cl_lua_check_keys(lua_State *L, int idx, const char *const *valid, const char *what)
 {
     idx = lua_absindex(L, idx);
@@ -57,10 +103,15 @@ void cl_lua_check_keys(lua_State *L, int idx, const char *const *valid, const ch
                 ok = !strcmp(k, valid[i]);
             if (!ok) {
                 const char *list = cl_lua_push_list(L, valid);
-                char near[96];
-                luaL_error(L, "%s: unknown key '%s'%s (valid keys: %s)", what, k,
-                           cl_did_you_mean(k, strlen(k), valid, -1, "'", "'", near, sizeof near),
-                           list);
+                char near[96], src[LUA_IDSIZE];
+                int line = key_line(L, k, src, sizeof src);
+                cl_did_you_mean(k, strlen(k), valid, -1, "'", "'", near, sizeof near);
+                if (line) {   /* where the key is, not where the call starts */
+                    lua_pushfstring(L, "%s:%d: %s: unknown key '%s'%s (valid keys: %s)", src,
+                                    line, what, k, near, list);
+                    lua_error(L);
+                }
+                luaL_error(L, "%s: unknown key '%s'%s (valid keys: %s)", what, k, near, list);
             }
         } else {
             const char *type = luaL_typename(L, -1);

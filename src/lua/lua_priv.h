@@ -33,6 +33,7 @@ extern const char *const cl_lua_experiment_names[];   /* NULL-terminated */
 /* ---- registry keys ---- */
 #define CL_LUA_KEY_STATE "cellar.state"   /* light userdata: the cl_lua */
 #define CL_LUA_KEY_HOOKS "cellar.hooks"   /* [event kind + 1] = {fn, ...} */
+#define CL_LUA_KEY_SOURCES "cellar.sources" /* [chunk name] = its text (files only) */
 
 /* Experiments declared by one cl_lua_load_experiment, kept until the state
  * is freed because the caller holds pointers into xs. */

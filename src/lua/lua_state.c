@@ -168,6 +168,19 @@ int cl_lua_compile(lua_State *L, const char *text, size_t len, const char *chunk
         lua_pop(L, 1);
         return status == LUA_ERRMEM ? CL_ERR_NOMEM : CL_ERR_PARSE;
     }
+    /* a file's text kept by its name, for messages that point into it
+     * (cl_lua_key_line) */
+    if (chunkname && chunkname[0] == '@') {
+        if (lua_getfield(L, LUA_REGISTRYINDEX, CL_LUA_KEY_SOURCES) != LUA_TTABLE) {
+            lua_pop(L, 1);
+            lua_newtable(L);
+            lua_pushvalue(L, -1);
+            lua_setfield(L, LUA_REGISTRYINDEX, CL_LUA_KEY_SOURCES);
+        }
+        lua_pushlstring(L, text, len);
+        lua_setfield(L, -2, chunkname);
+        lua_pop(L, 1);
+    }
     return CL_OK;
 }
 
