@@ -137,12 +137,17 @@ check "cellar resume accepts the journal (exit $rc)" [ $rc -eq 0 ]
 check "... and finishes one more trial" done_is q.db $((done_now + 1))
 
 # --- a learning rate set from the console is used by the next update ---
-cat >fast.lua <<'EOF'
-cellar.experiment { name = "fast", dataset = "fashion-mnist", train_images = 256, val_images = 128,
+# small_search NAME EPOCHS BUDGET SEED: a PPO search (batch 3) of N 1, F 4
+# children over 256 images, its experiment file on standard output
+small_search() {
+  cat <<EOF
+cellar.experiment { name = "$1", dataset = "fashion-mnist", train_images = 256, val_images = 128,
   space = cellar.space { ops = { "identity", "avg_pool_3x3", "sep_conv_3x3" }, B = 2 },
-  child = { N = 1, F = 4, epochs = 1, batch = 32 }, strategy = cellar.ppo { batch = 3, hidden = 16 },
-  budget = 6, seed = 4 }
+  child = { N = 1, F = 4, epochs = $2, batch = 32 }, strategy = cellar.ppo { batch = 3, hidden = 16 },
+  budget = $3, seed = $4 }
 EOF
+}
+small_search fast 1 6 4 >fast.lua
 # the new session first, then the old one gone: killing the server's
 # only session makes it exit, and a session started at that moment meets
 # "server exited unexpectedly"
@@ -167,12 +172,7 @@ check "a finished search quits without asking" [ "$(cat exit2.status 2>/dev/null
 # a headless run of its own, held in trial 4 (after its first of two
 # epochs) while a file named "hold" exists; the workbench opened on its
 # journal follows it
-cat >watch.lua <<'EOF2'
-cellar.experiment { name = "watched", dataset = "fashion-mnist", train_images = 256, val_images = 128,
-  space = cellar.space { ops = { "identity", "avg_pool_3x3", "sep_conv_3x3" }, B = 2 },
-  child = { N = 1, F = 4, epochs = 2, batch = 32 }, strategy = cellar.ppo { batch = 3, hidden = 16 },
-  budget = 5, seed = 5 }
-EOF2
+small_search watched 2 5 5 >watch.lua
 hold_hook 4 >>watch.lua
 : >hold
 $CELLAR run watch.lua --db w.db >wrun.out 2>wrun.err &

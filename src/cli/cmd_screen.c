@@ -38,8 +38,6 @@ static const char usage[] =
     "  --parallel K       train K trials at once (as for run)\n";
 
 #ifdef HAVE_NCURSES
-/* No terminal (a pipe, a script, CI): run the same search headless, as
- * `cellar run` (or `cellar resume` for a journal) would, and say so. */
 /* The journal claimed for the search this screen runs, or, where
  * another process's search holds it, *watch set: the screen follows that
  * search instead */
@@ -49,6 +47,8 @@ static int claim_or_watch(cl_store *st, int *watch, cl_err *err)
     return *watch ? CL_OK : store_claim(st, err);
 }
 
+/* No terminal (a pipe, a script, CI): run the same search headless, as
+ * `cellar run` (or `cellar resume` for a journal) would, and say so. */
 static int without_terminal(const char *target, const char *db, const char *which, int force,
                             const char *backend, int threads, int parallel)
 {

@@ -65,13 +65,13 @@ static int key_line(lua_State *L, const char *key, char *src, size_t cap)
         return 0;
     }
     text = lua_tostring(L, -1);
-    for (p = text; *p && !found; line++) {
-        const char *end = strchr(p, '\n'), *c = strstr(p, "--");
+    for (p = text; p && !found; line++) {
+        const char *end = strchr(p, '\n');
         size_t n = end ? (size_t)(end - p) : strlen(p);
-        if (c && c < p + n)
-            n = (size_t)(c - p);   /* not in a comment */
         for (size_t i = 0; line >= ar.currentline && i + klen <= n && !found; i++) {
             size_t j = i + klen;
+            if (p[i] == '-' && i + 1 < n && p[i + 1] == '-')
+                break;   /* the rest of the line is a comment */
             if (memcmp(p + i, key, klen) || (i > 0 && (isalnum((unsigned char)p[i - 1]) ||
                                                        p[i - 1] == '_')))
                 continue;
@@ -79,12 +79,9 @@ static int key_line(lua_State *L, const char *key, char *src, size_t cap)
                 j++;
             found = j < n && p[j] == '=' && (j + 1 >= n || p[j + 1] != '=');
         }
-        if (found)
-            break;
-        p = end ? end + 1 : p + n;
-        if (!end)
-            break;
+        p = end && !found ? end + 1 : NULL;
     }
+    line--;   /* (the loop counted the line it found the key on once more) */
     lua_pop(L, 2);
     snprintf(src, cap, "%s", ar.short_src);
     return found ? line : 0;
@@ -105,13 +102,16 @@ void cl_lua_check_keys(lua_State *L, int idx, const char *const *valid, const ch
                 const char *list = cl_lua_push_list(L, valid);
                 char near[96], src[LUA_IDSIZE];
                 int line = key_line(L, k, src, sizeof src);
-                cl_did_you_mean(k, strlen(k), valid, -1, "'", "'", near, sizeof near);
-                if (line) {   /* where the key is, not where the call starts */
-                    lua_pushfstring(L, "%s:%d: %s: unknown key '%s'%s (valid keys: %s)", src,
-                                    line, what, k, near, list);
-                    lua_error(L);
-                }
-                luaL_error(L, "%s: unknown key '%s'%s (valid keys: %s)", what, k, near, list);
+                if (line)   /* where the key is, not where the call starts */
+                    lua_pushfstring(L, "%s:%d: ", src, line);
+                else
+                    luaL_where(L, 1);
+                lua_pushfstring(L, "%s: unknown key '%s'%s (valid keys: %s)", what, k,
+                                cl_did_you_mean(k, strlen(k), valid, -1, "'", "'", near,
+                                                sizeof near),
+                                list);
+                lua_concat(L, 2);
+                lua_error(L);
             }
         } else {
             const char *type = luaL_typename(L, -1);
@@ -703,11 +703,13 @@ static int l_help(lua_State *L)
     char near[96];
     if (name && !strncmp(name, "cellar.", 7))
         name += 7;
+    int shown = 0;
     for (size_t i = 0; i < CL_ARRAY_LEN(help_entries); i++) {
         const struct help_entry *h = &help_entries[i];
         names[i] = h->name;
         if (name && strcmp(name, h->name))
             continue;
+        shown++;
         if (strlen(h->use) < 34) {
             log_msg(LOG_INFO, "%-34s %s", h->use, h->what);
         } else {   /* the use alone, what it gives under it */
@@ -715,13 +717,10 @@ static int l_help(lua_State *L)
             log_msg(LOG_INFO, "%-34s %s", "", h->what);
         }
     }
-    if (!name) {
+    if (!name)
         log_msg(LOG_INFO, "(help(\"set\"): one of them; man cellar-lua: all of it)");
+    if (shown)
         return 0;
-    }
-    for (size_t i = 0; i < CL_ARRAY_LEN(help_entries); i++)
-        if (!strcmp(name, help_entries[i].name))
-            return 0;
     return luaL_error(L, "help: no '%s' in cellar%s (help() lists them)", name,
                       cl_did_you_mean(name, strlen(name), names, (int)CL_ARRAY_LEN(names), "'",
                                       "'", near, sizeof near));

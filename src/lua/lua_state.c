@@ -169,7 +169,7 @@ int cl_lua_compile(lua_State *L, const char *text, size_t len, const char *chunk
         return status == LUA_ERRMEM ? CL_ERR_NOMEM : CL_ERR_PARSE;
     }
     /* a file's text kept by its name, for messages that point into it
-     * (cl_lua_key_line) */
+     * (lua_module.c's key_line) */
     if (chunkname && chunkname[0] == '@') {
         if (lua_getfield(L, LUA_REGISTRYINDEX, CL_LUA_KEY_SOURCES) != LUA_TTABLE) {
             lua_pop(L, 1);

@@ -724,12 +724,18 @@ static int journal_command(cl_engine *e, const char *source, const char *name, c
     c.old_value = (char *)old_v;
     c.new_value = (char *)new_v;
     ev = push_event(e, EV_COMMAND);
-    if (new_v)
-        snprintf(ev->text, sizeof ev->text, "%s %s (was %s), from %s", name, new_v,
-                 old_v ? old_v : "unset", source);
-    else
-        snprintf(ev->text, sizeof ev->text, "%s, from %s", name, source);
+    engine_command_text(ev->text, sizeof ev->text, name, old_v, new_v, source);
     return store_command_insert(e->st, &c, err);
+}
+
+void engine_command_text(char *buf, size_t cap, const char *name, const char *old_v,
+                         const char *new_v, const char *source)
+{
+    if (new_v)
+        snprintf(buf, cap, "%s %s (was %s), from %s", name, new_v, old_v ? old_v : "unset",
+                 source ? source : "?");
+    else
+        snprintf(buf, cap, "%s, from %s", name, source ? source : "?");
 }
 
 int engine_get(const cl_engine *e, const char *name, double *value, cl_err *err)

@@ -122,4 +122,9 @@ typedef struct engine_status {
 
 void engine_get_status(const cl_engine *e, engine_status *s);
 
+/* A journaled command as the log says it: "set lr 0.001 (was 0.00035),
+ * from console", "pause, from key" (new_v NULL) */
+void engine_command_text(char *buf, size_t cap, const char *name, const char *old_v,
+                         const char *new_v, const char *source);
+
 #endif

@@ -345,6 +345,24 @@ static const row *selected(const app *a)
 
 /* ---- events ---- */
 
+/* a trial's end and a controller update, as the log says them (from the
+ * engine's events, or from the journal while watching) */
+static void log_trial_end(app *a, int64_t id, trial_state st, double reward, int reused,
+                          int64_t params, double seconds, const char *reason)
+{
+    if (st == TRIAL_DONE)
+        logf_elem(a, TH_LOG_INFO, "trial %lld: reward %.4f%s, %lld params, %.1f s",
+                  (long long)id, reward, reused ? " (reused)" : "", (long long)params, seconds);
+    else
+        logf_elem(a, TH_LOG_WARN, "trial %lld failed: %s", (long long)id, reason);
+}
+
+static void log_ctrl(app *a, int64_t step, double entropy, double reward_ema)
+{
+    logf_elem(a, TH_LOG_INFO, "controller update %lld: entropy %.3f, reward average %.4f",
+              (long long)step, entropy, reward_ema);
+}
+
 static void take_event(app *a, const engine_event *ev)
 {
     row *r;
@@ -371,17 +389,13 @@ static void take_event(app *a, const engine_event *ev)
             add_reward(a, ev->trial, ev->reward);
             if (r)
                 r->charted = 1;
-            logf_elem(a, TH_LOG_INFO, "trial %lld: reward %.4f%s, %lld params, %.1f s",
-                      (long long)ev->trial, ev->reward, ev->reused ? " (reused)" : "",
-                      (long long)ev->params, ev->seconds);
-        } else {
-            logf_elem(a, TH_LOG_WARN, "trial %lld failed: %s", (long long)ev->trial, ev->text);
         }
+        log_trial_end(a, ev->trial, ev->tstate, ev->reward, ev->reused, ev->params, ev->seconds,
+                      ev->text);
         break;
     case EV_CONTROLLER:
         add_ctrl(a, a->nrows ? (double)a->rows[a->nrows - 1].id : 0, ev->entropy, ev->reward_ema);
-        logf_elem(a, TH_LOG_INFO, "controller update %lld: entropy %.3f, reward average %.4f",
-                  (long long)ev->step, ev->entropy, ev->reward_ema);
+        log_ctrl(a, ev->step, ev->entropy, ev->reward_ema);
         break;
     case EV_COMMAND:
         logf_elem(a, TH_LOG_COMMAND, "%s", ev->text);
@@ -415,15 +429,10 @@ static int watch_trial(void *ud, const store_trial *t)
     if (isfinite(t->finished) && t->finished > a->watch_last)
         a->watch_last = t->finished;
     a->watch_finished += t->state == TRIAL_DONE || t->state == TRIAL_FAILED;
-    if (!a->watch_loaded || was == t->state)
-        return 0;
-    if (t->state == TRIAL_DONE)
-        logf_elem(a, TH_LOG_INFO, "trial %lld: reward %.4f%s, %lld params, %.1f s",
-                  (long long)t->id, t->reward, t->reused_from ? " (reused)" : "",
-                  (long long)t->params, t->seconds);
-    else if (t->state == TRIAL_FAILED)
-        logf_elem(a, TH_LOG_WARN, "trial %lld failed: %s", (long long)t->id,
-                  t->reason ? t->reason : "?");
+    if (a->watch_loaded && was != t->state &&
+        (t->state == TRIAL_DONE || t->state == TRIAL_FAILED))
+        log_trial_end(a, t->id, t->state, t->reward, t->reused_from != 0, t->params, t->seconds,
+                      t->reason ? t->reason : "?");
     return 0;
 }
 
@@ -440,8 +449,7 @@ static int watch_step(void *ud, const store_ctrl_step *c)
         return 0;
     load_step(w->a, c);
     if (w->a->watch_loaded)
-        logf_elem(w->a, TH_LOG_INFO, "controller update %lld: entropy %.3f, reward average %.4f",
-                  (long long)c->step, c->entropy, c->reward_ema);
+        log_ctrl(w->a, c->step, c->entropy, c->reward_ema);
     return 0;
 }
 
@@ -458,11 +466,9 @@ static int watch_command(void *ud, const store_command *c)
     else if (!strcmp(c->name, "pause") || !strcmp(c->name, "resume"))
         a->watch_paused = !strcmp(c->name, "pause");
     if (a->watch_loaded) {
-        if (c->new_value)
-            logf_elem(a, TH_LOG_COMMAND, "%s %s (was %s), from %s", c->name, c->new_value,
-                      c->old_value ? c->old_value : "unset", c->source ? c->source : "?");
-        else
-            logf_elem(a, TH_LOG_COMMAND, "%s, from %s", c->name, c->source ? c->source : "?");
+        char text[256];
+        engine_command_text(text, sizeof text, c->name, c->old_value, c->new_value, c->source);
+        logf_elem(a, TH_LOG_COMMAND, "%s", text);
     }
     return 0;
 }
@@ -636,19 +642,17 @@ static void draw_status(app *a)
     mvhline(r.y, 0, ' ', r.w);
     attroff(a->at[TH_STATUS]);
     put(a, r.y, 0, TH_STATUS, line, r.w);
-    if (!a->e && r.w > 40) {
+    if ((!a->e || s.current_trial) && r.w > 40) {   /* on the right: what is in hand */
         char cur[80];
-        if (a->watch_pid)
+        if (!a->e && a->watch_pid)
             snprintf(cur, sizeof cur, "watching cellar process %ld ", a->watch_pid);
-        else
+        else if (!a->e)
             snprintf(cur, sizeof cur, "watching the journal ");
-        if ((int)(strlen(line) + strlen(cur)) < r.w)
-            put(a, r.y, r.w - (int)strlen(cur), TH_STATUS, cur, (int)strlen(cur));
-    } else if (s.current_trial && r.w > 40) {
-        char cur[80];
-        snprintf(cur, sizeof cur, "trial %lld%s: epoch %d/%d, step %ld/%ld ",
-                 (long long)s.current_trial, s.running > 1 ? " (and others)" : "",
-                 s.epoch < s.epochs ? s.epoch + 1 : s.epochs, s.epochs, s.step, s.steps_total);
+        else
+            snprintf(cur, sizeof cur, "trial %lld%s: epoch %d/%d, step %ld/%ld ",
+                     (long long)s.current_trial, s.running > 1 ? " (and others)" : "",
+                     s.epoch < s.epochs ? s.epoch + 1 : s.epochs, s.epochs, s.step,
+                     s.steps_total);
         if ((int)(strlen(line) + strlen(cur)) < r.w)
             put(a, r.y, r.w - (int)strlen(cur), TH_STATUS, cur, (int)strlen(cur));
     }
