@@ -179,7 +179,7 @@ $CELLAR run watch.lua --db w.db >wrun.out 2>wrun.err &
 wpid=$!
 # (sql only once cellar has made the journal: sqlite3.connect would make an empty one)
 wait_for 3000 '[ -f w.db ] && [ "$(sql w.db "select count(*) from trials where state=\"running\" and id=4")" = 1 ]'
-T new-session -d -s w3 -x 120 -y 40 "$CELLAR w.db; echo \$? >exit3.status; sleep 600"
+T new-session -d -s w3 -x 160 -y 40 "$CELLAR w.db; echo \$? >exit3.status; sleep 600"
 T kill-session -t w
 T rename-session -t w3 w
 watch_board() { screen >ws.txt; grep -q '^ watched | ppo | running | 3/5 trials' ws.txt && grep -E -q ' +4 +- .*running' ws.txt; }
@@ -187,6 +187,10 @@ watch_ended() { screen >we.txt; grep -q 'trial 5: reward' we.txt && grep -q 'has
 check_soon "cellar DB while another process runs its search: the screen watches it, naming the process" on_screen "watching cellar process $wpid"
 check_soon "... its trials on the leaderboard (3 done, trial 4 running), its state on the status line" watch_board
 check "... the controller's update charted (entropy in the chart's title)" on_screen "policy entropy: [0-9]"
+check "... the running trial's epoch under way, from the epochs the journal has" on_screen "watching cellar process $wpid: trial 4, epoch 2/2 *\$"
+T resize-window -t w -x 120
+check_soon "... at 120 columns, the process only (the line has no room for both)" on_screen "watching cellar process $wpid *\$"
+T resize-window -t w -x 160
 T send-keys -t w p
 check_soon "... p there: refused, saying where the search is steered" on_screen "steer it there"
 check "... and the search is not paused" [ -z "$(sql w.db "select name from commands where name='pause'")" ]

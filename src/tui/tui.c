@@ -117,6 +117,8 @@ typedef struct app {
     double watch_next, watch_first, watch_last;   /* first start, last finish */
     int64_t watch_budget, watch_cmd, watch_finished;
     int watch_paused, watch_loaded;
+    int64_t watch_cur;          /* the latest running trial, its epochs done */
+    int watch_running, watch_epoch, watch_epochs;
 } app;
 
 static volatile sig_atomic_t got_stop, got_fatal;
@@ -429,6 +431,12 @@ static int watch_trial(void *ud, const store_trial *t)
     if (isfinite(t->finished) && t->finished > a->watch_last)
         a->watch_last = t->finished;
     a->watch_finished += t->state == TRIAL_DONE || t->state == TRIAL_FAILED;
+    if (t->state == TRIAL_RUNNING) {
+        const char *e = t->recipe ? strstr(t->recipe, "epochs=") : NULL;
+        a->watch_running++;
+        a->watch_cur = t->id;
+        a->watch_epochs = e ? atoi(e + 7) : 0;
+    }
     if (a->watch_loaded && was != t->state &&
         (t->state == TRIAL_DONE || t->state == TRIAL_FAILED))
         log_trial_end(a, t->id, t->state, t->reward, t->reused_from != 0, t->params, t->seconds,
@@ -473,6 +481,15 @@ static int watch_command(void *ud, const store_command *c)
     return 0;
 }
 
+/* an epoch the running trial has finished */
+static int watch_metric(void *ud, const store_metric *m)
+{
+    app *a = ud;
+    if (m->epoch > a->watch_epoch)
+        a->watch_epoch = m->epoch;
+    return 0;
+}
+
 /* the journal read again: what changed since, and whether its search
  * still runs */
 static void watch_read(app *a)
@@ -480,9 +497,11 @@ static void watch_read(app *a)
     cl_err err = {0};
     step_walk w = {a, 0};
     long pid;
-    a->watch_finished = 0;
+    a->watch_finished = a->watch_running = a->watch_epoch = 0;
+    a->watch_cur = 0;
     if (store_command_each(a->st, watch_command, a, &err) ||
         store_trial_each(a->st, -1, watch_trial, a, &err) ||
+        (a->watch_cur && store_metric_each(a->st, a->watch_cur, watch_metric, a, &err)) ||
         store_ctrl_step_each(a->st, watch_step, &w, &err)) {
         logf_elem(a, TH_LOG_ERROR, "reading the journal: %s", err.msg);
         a->watch_next = cl_now() + 5.0;
@@ -643,10 +662,20 @@ static void draw_status(app *a)
     attroff(a->at[TH_STATUS]);
     put(a, r.y, 0, TH_STATUS, line, r.w);
     if ((!a->e || s.current_trial) && r.w > 40) {   /* on the right: what is in hand */
-        char cur[80];
-        if (!a->e && a->watch_pid)
-            snprintf(cur, sizeof cur, "watching cellar process %ld ", a->watch_pid);
-        else if (!a->e)
+        char cur[128];
+        if (!a->e && a->watch_pid) {
+            int n = snprintf(cur, sizeof cur, "watching cellar process %ld", a->watch_pid);
+            /* the journal has each epoch as it ends: the one under way,
+             * where the line has room for it */
+            if (a->watch_cur && a->watch_epochs > 0)
+                snprintf(cur + n, sizeof cur - (size_t)n, ": trial %lld%s, epoch %d/%d",
+                         (long long)a->watch_cur, a->watch_running > 1 ? " (and others)" : "",
+                         a->watch_epoch < a->watch_epochs ? a->watch_epoch + 1 : a->watch_epochs,
+                         a->watch_epochs);
+            if ((int)(strlen(line) + strlen(cur)) >= r.w)
+                cur[n] = 0;
+            strcat(cur, " ");
+        } else if (!a->e)
             snprintf(cur, sizeof cur, "watching the journal ");
         else
             snprintf(cur, sizeof cur, "trial %lld%s: epoch %d/%d, step %ld/%ld ",
