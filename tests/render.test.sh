@@ -103,5 +103,9 @@ check "render DB --trial 2 to SVG" sh -c "[ $rc -eq 0 ] && grep -q '</svg>' t2.s
 $CELLAR render tiny.db --trial 9 -o t9.svg >out 2>err; rc=$?
 check "a missing trial says so with the journal's path (exit 1)" sh -c \
   "[ $rc -eq 1 ] && grep -q 'no trial 9' err && grep -q 'tiny.db' err && [ ! -e t9.svg ]"
-$CELLAR render tiny.db -o t.svg >out 2>err; rc=$?
-check "a journal without --trial asks which (exit 2)" sh -c "[ $rc -eq 2 ] && grep -q -- '--trial' err"
+$CELLAR render tiny.db -o tb.txt >out 2>err; rc=$?
+bestid=$(sql tiny.db "select id from trials where state='done' order by reward desc, id limit 1")
+$CELLAR render tiny.db --trial $bestid -o tn.txt 2>/dev/null
+check "a journal without --trial: its best trial drawn, named on stderr" sh -c "[ $rc -eq 0 ] && grep -q '^cellar render: trial $bestid, the best of 2 in tiny.db (reward ' err && cmp -s tb.txt tn.txt"
+$CELLAR render tiny.db --trial best -o tb2.txt 2>/dev/null
+check "... as --trial best" cmp -s tb.txt tb2.txt

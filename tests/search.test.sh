@@ -110,6 +110,34 @@ check "export --json: every trial with its metrics" $PY -c "
 import json; t=json.load(open('export.json')); assert $rc==0 and len(t)==7 and all(len(x['metrics'])==2 for x in t) and t[0]['state']=='done', t[0]"
 $CELLAR export whole.db --csv >export.csv
 check "export --csv: a header and 7 rows" [ "$(wc -l <export.csv)" -eq 8 ]
+bestid=$(sql whole.db "select id from trials where state='done' order by reward desc, id limit 1")
+$CELLAR show whole.db --trial best >best.out 2>&1; rc=$?
+check "show DB --trial best: trial $bestid, rank 1 of 7, its reward" sh -c "[ $rc -eq 0 ] && grep -q '^trial $bestid of tiny (journal whole.db): done, rank 1 of 7 (the best)' best.out && grep -q '^reward: $best ' best.out"
+check "... its two epochs, the last with its validation accuracy" sh -c "[ \"\$(grep -c -E '^ +[12] +[0-9.]+ +[0-9.]+%' best.out)\" = 2 ] && grep -E '^ +2 ' best.out | grep -q -E '%.+%'"
+$CELLAR show whole.db --trial 3 --json >t3.json; rc=$?
+check "show DB --trial 3 --json: the record export gives, with its rank" $PY -c "
+import json; d=json.load(open('t3.json')); e=[x for x in json.load(open('export.json')) if x['id']==3][0]
+r=d.pop('rank'); n=d.pop('ranked'); assert $rc==0 and d==e and n==7 and 1<=r<=7, (d, e)"
+$CELLAR show whole.db --trial 9 >e.out 2>&1; rc=$?
+check "show DB --trial 9: no such trial, the journal's count said (exit 1)" sh -c "[ $rc -eq 1 ] && grep -q 'no trial 9 in the journal whole.db (it holds 7 trials)' e.out"
+$CELLAR show whole.db --trial last >e.out 2>&1; rc=$?
+check "show DB --trial last: a number or 'best' expected (exit 2)" sh -c "[ $rc -eq 2 ] && grep -q \"expected a trial number (1, 2, ...) or 'best', got 'last'\" e.out"
+$CELLAR show --trial 2 >e.out 2>&1; rc=$?
+check "show --trial without a journal: refused (exit 2)" sh -c "[ $rc -eq 2 ] && grep -q 'for a journal' e.out"
+sql whole.db "select genotype from trials where id=$bestid" >bestg.txt
+$CELLAR train whole.db --epochs 1 --train-limit 64 --test-limit 64 --batch 32 --threads 1 >tb.out 2>tb.err; rc=$?
+check "train DB: the best trial's cell trained, named on stderr" sh -c "[ $rc -eq 0 ] && grep -q '^training trial $bestid of whole.db (rank 1 of 7, reward $best)' tb.err"
+check "... its genotype, journal and trial in the JSON line" $PY -c "
+import json; d=json.loads(open('tb.out').read().splitlines()[-1])
+assert d['trial']==$bestid and d['journal']=='whole.db' and d['genotype']==open('bestg.txt').read().strip() and d['N']==1, d"
+$CELLAR train whole.db --trial 2 --epochs 1 --train-limit 64 --test-limit 64 --threads 1 >t2.out 2>t2.err; rc=$?
+check "train DB --trial 2: that trial's genotype" sh -c "[ $rc -eq 0 ] && tail -1 t2.out | grep -q '\"trial\":2}' && grep -q '^training trial 2 of whole.db' t2.err"
+cp whole.db failed.db
+$PY -c "import sqlite3; c=sqlite3.connect('failed.db'); c.execute(\"update trials set state='failed', reward=null, reason='made to fail'\"); c.commit()"
+$CELLAR train failed.db >e.out 2>&1; rc=$?
+check "train DB where every trial failed: nothing to take, the counts said (exit 1)" sh -c "[ $rc -eq 1 ] && grep -q 'failed.db: no trial on its leaderboard yet (0 done, 0 running, 7 failed, 0 pending)' e.out"
+$CELLAR train whole.db --genotype nasnet-a >e.out 2>&1; rc=$?
+check "train DB --genotype G: one or the other (exit 2)" sh -c "[ $rc -eq 2 ] && grep -q 'not both' e.out"
 $CELLAR show nothere.db >e.out 2>&1; rc=$?
 check "show: a missing journal is named" sh -c "[ $rc -eq 1 ] && grep -q nothere.db e.out"
 printf 'not a database at all, not at all' >junk.db

@@ -97,6 +97,14 @@ int cli_parse(const cli_cmd *cmd, int argc, char **argv, cli_opt *opts, int nopt
             l->v[l->n++] = val;
         } else if (o->kind == OPT_STR) {
             *(const char **)o->slot = val;
+        } else if (o->kind == OPT_TRIAL && !strcmp(val, "best")) {
+            *(int *)o->slot = 0;
+        } else if (o->kind == OPT_TRIAL) {
+            long v;
+            if (parse_long(val, 1, 2147483647L, &v, what, &err))
+                return usage_error(cmd, exit_code, "--%s: expected a trial number (1, 2, ...) "
+                                   "or 'best', got '%s'", o->name, val);
+            *(int *)o->slot = (int)v;
         } else if (o->kind == OPT_INT) {
             long v;
             if (parse_long(val, o->lo, o->hi, &v, what, &err))

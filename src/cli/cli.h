@@ -33,10 +33,22 @@ int cli_positional_genotype(const char *arg, struct cl_genotype *g);
 
 /* `cellar show DB`: the leaderboard of a journal (cmd_journal.c) */
 int show_journal(const char *db, int top, int json);
+/* `cellar show DB --trial ID`: one trial's record (id 0: the best) */
+int show_trial(const char *db, long id, int json);
+
+/* Trial `id` of the journal `db`, or with id 0 its best (rank 1 of `cellar
+ * show DB`): the journal opened in *st (the caller closes it), *t filled
+ * (the caller clears it), *rank its rank on the leaderboard (0: not on it,
+ * a trial not done or of an earlier recipe), *ranked the trials there.
+ * Errors say what the journal holds instead. */
+struct cl_store;
+struct store_trial;
+int journal_trial(const char *db, long id, struct cl_store **st, struct store_trial *t,
+                  int *rank, int *ranked, cl_err *err);
 
 /* One option: its long name, whether it takes a value, and a slot the
  * parser fills.  Parsing stops with a message naming the option. */
-typedef enum { OPT_FLAG, OPT_STR, OPT_INT, OPT_FLOAT, OPT_LIST } opt_kind;
+typedef enum { OPT_FLAG, OPT_STR, OPT_INT, OPT_FLOAT, OPT_LIST, OPT_TRIAL } opt_kind;
 
 /* the values of a repeatable option (OPT_LIST) */
 typedef struct cli_list {
@@ -47,8 +59,8 @@ typedef struct cli_list {
 typedef struct cli_opt {
     const char *name;   /* without the leading dashes */
     opt_kind kind;
-    void *slot;         /* int * (flag, int), const char ** (str), double * (float),
-                           cli_list * (list) */
+    void *slot;         /* int * (flag, int, trial: a number, or 0 for "best"),
+                           const char ** (str), double * (float), cli_list * (list) */
     long lo, hi;        /* range for ints */
     int seen;
 } cli_opt;

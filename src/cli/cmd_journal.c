@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/cli.h"
 #include "store/store.h"
@@ -74,6 +75,88 @@ static int take_step(void *ud, const store_ctrl_step *s)
     return 0;
 }
 
+static void board_free(board *b)
+{
+    for (int i = 0; i < b->n; i++) {
+        free(b->t[i].genotype);
+        free(b->t[i].recipe);
+    }
+    free(b->t);
+    memset(b, 0, sizeof *b);
+}
+
+/* The leaderboard: the done trials trained with the newest recipe (results
+ * of another recipe, more epochs say, do not compare), best first; *other
+ * counts the done trials left out. */
+static int board_load(cl_store *st, board *b, int *other, cl_err *err)
+{
+    int k = 0;
+    memset(b, 0, sizeof *b);
+    *other = 0;
+    if (store_trial_each(st, -1, collect, b, err)) {
+        if (!err->code)
+            ERR_SET(err, CL_ERR_NOMEM, "reading the journal: out of memory");
+        board_free(b);
+        return err->code;
+    }
+    for (int i = 0; i < b->n; i++) {
+        if (strcmp(b->t[i].hash_recipe, b->last_recipe)) {
+            ++*other;
+            free(b->t[i].genotype);
+            free(b->t[i].recipe);
+            continue;
+        }
+        b->t[k++] = b->t[i];
+    }
+    b->n = k;
+    qsort(b->t, (size_t)b->n, sizeof *b->t, by_reward);
+    return CL_OK;
+}
+
+int journal_trial(const char *db, long id, cl_store **stp, store_trial *t, int *rank,
+                  int *ranked, cl_err *err)
+{
+    cl_store *st = NULL;
+    board b;
+    int other, rc;
+    memset(t, 0, sizeof *t);
+    *stp = NULL;
+    if ((rc = store_open(db, &st, err)) || (rc = board_load(st, &b, &other, err))) {
+        store_close(st);
+        return rc;
+    }
+    if (id <= 0 && !b.n)
+        rc = ERR_SET(err, CL_ERR_ARG, "%s: no trial on its leaderboard yet", db);
+    else
+        rc = store_trial_get(st, id <= 0 ? b.t[0].id : id, t, err);
+    if (rc) {
+        /* say what the journal does hold */
+        int64_t n[4] = {0, 0, 0, 0};   /* pending, running, done, failed */
+        cl_err e2 = {0};
+        int known = !store_trial_counts(st, &n[0], &n[1], &n[2], &n[3], &e2);
+        if (known && id <= 0)
+            ERR_SET(err, CL_ERR_ARG, "%s: no trial on its leaderboard yet (%lld done, %lld "
+                    "running, %lld failed, %lld pending)", db, (long long)n[2], (long long)n[1],
+                    (long long)n[3], (long long)n[0]);
+        else if (known)
+            ERR_SET(err, CL_ERR_ARG, "no trial %ld in the journal %s (it holds %lld trials)", id,
+                    db, (long long)(n[0] + n[1] + n[2] + n[3]));
+    }
+    *rank = 0;
+    *ranked = b.n;
+    for (int i = 0; !rc && i < b.n; i++)
+        if (b.t[i].id == t->id)
+            *rank = i + 1;
+    board_free(&b);
+    if (rc) {
+        store_trial_clear(t);
+        store_close(st);
+        return rc;
+    }
+    *stp = st;
+    return CL_OK;
+}
+
 int show_journal(const char *db, int top, int json)
 {
     cl_err err = {0};
@@ -86,27 +169,11 @@ int show_journal(const char *db, int top, int json)
     memset(&b, 0, sizeof b);
     memset(&x, 0, sizeof x);
     if ((rc = store_open(db, &st, &err)) || (rc = store_experiment_get(st, &x, &err)) ||
-        (rc = store_trial_each(st, -1, collect, &b, &err)) ||
+        (rc = board_load(st, &b, &other, &err)) ||
         (rc = store_ctrl_step_each(st, take_step, &ls, &err))) {
         cli_fail("show", &err);
         goto out;
     }
-    /* rank only trials trained with the newest recipe: results of another
-     * recipe (more epochs, say) do not compare */
-    {
-        int k = 0;
-        for (int i = 0; i < b.n; i++) {
-            if (strcmp(b.t[i].hash_recipe, b.last_recipe)) {
-                other++;
-                free(b.t[i].genotype);
-                free(b.t[i].recipe);
-                continue;
-            }
-            b.t[k++] = b.t[i];
-        }
-        b.n = k;
-    }
-    qsort(b.t, (size_t)b.n, sizeof *b.t, by_reward);
     pid = store_search_pid(st);
     if (json) {
         cl_buf js = {0};
@@ -157,11 +224,7 @@ int show_journal(const char *db, int top, int json)
     if (other)
         printf("(%d trials trained with an earlier recipe are not ranked here)\n", other);
 out:
-    for (int i = 0; i < b.n; i++) {
-        free(b.t[i].genotype);
-        free(b.t[i].recipe);
-    }
-    free(b.t);
+    board_free(&b);
     store_experiment_clear(&x);
     store_close(st);
     return rc ? 1 : 0;
@@ -182,6 +245,7 @@ typedef struct exp_ctx {
     int csv, first;
     cl_buf out;
     int failed;
+    cl_err err;
 } exp_ctx;
 
 static void num(cl_buf *b, double v, int csv)
@@ -210,29 +274,71 @@ static void str_csv(cl_buf *b, const char *s)
     buf_printf(b, "\"");
 }
 
+typedef struct metric_ctx {
+    cl_buf *b;
+    int first;
+} metric_ctx;
+
 static int add_metric(void *ud, const store_metric *m)
 {
-    exp_ctx *c = ud;
-    buf_printf(&c->out, "%s{\"epoch\":%d,\"train_loss\":", c->first ? "" : ",", m->epoch);
-    num(&c->out, m->train_loss, 0);
-    buf_printf(&c->out, ",\"train_acc\":");
-    num(&c->out, m->train_acc, 0);
-    buf_printf(&c->out, ",\"val_acc\":");
-    num(&c->out, m->val_acc, 0);
-    buf_printf(&c->out, ",\"lr\":");
-    num(&c->out, m->lr, 0);
-    buf_printf(&c->out, ",\"seconds\":");
-    num(&c->out, m->seconds, 0);
-    buf_printf(&c->out, "}");
+    metric_ctx *c = ud;
+    buf_printf(c->b, "%s{\"epoch\":%d,\"train_loss\":", c->first ? "" : ",", m->epoch);
+    num(c->b, m->train_loss, 0);
+    buf_printf(c->b, ",\"train_acc\":");
+    num(c->b, m->train_acc, 0);
+    buf_printf(c->b, ",\"val_acc\":");
+    num(c->b, m->val_acc, 0);
+    buf_printf(c->b, ",\"lr\":");
+    num(c->b, m->lr, 0);
+    buf_printf(c->b, ",\"seconds\":");
+    num(c->b, m->seconds, 0);
+    buf_printf(c->b, "}");
     c->first = 0;
     return 0;
+}
+
+/* A trial as a JSON object with every field and its per-epoch metrics;
+ * `more` (fields, "\"k\":v,...") goes before the closing brace. */
+static int trial_json(cl_buf *b, cl_store *st, const store_trial *t, const char *more,
+                      cl_err *err)
+{
+    metric_ctx m = {b, 1};
+    int rc;
+    buf_printf(b, "{\"id\":%lld,\"genotype\":", (long long)t->id);
+    str_json(b, t->genotype);
+    buf_printf(b, ",\"hash\":\"%s\",\"state\":\"%s\",\"reward\":", t->hash,
+               trial_state_name(t->state));
+    num(b, t->reward, 0);
+    buf_printf(b, ",\"accuracy\":");
+    num(b, t->accuracy, 0);
+    buf_printf(b, ",\"params\":%lld,\"flops\":", (long long)t->params);
+    num(b, t->flops, 0);
+    buf_printf(b, ",\"seconds\":");
+    num(b, t->seconds, 0);
+    buf_printf(b, ",\"worker\":%d,\"recipe\":", t->worker);
+    str_json(b, t->recipe);
+    buf_printf(b, ",\"hash_recipe\":\"%s\",\"actions\":", t->hash_recipe);
+    str_json(b, t->actions);
+    buf_printf(b, ",\"logp\":");
+    num(b, t->logp, 0);
+    buf_printf(b, ",\"reason\":");
+    str_json(b, t->reason);
+    buf_printf(b, ",\"reused_from\":%lld,\"created\":", (long long)t->reused_from);
+    num(b, t->created, 0);
+    buf_printf(b, ",\"started\":");
+    num(b, t->started, 0);
+    buf_printf(b, ",\"finished\":");
+    num(b, t->finished, 0);
+    buf_printf(b, ",\"metrics\":[");
+    rc = store_metric_each(st, t->id, add_metric, &m, err);
+    buf_printf(b, "]%s%s}", more ? "," : "", more ? more : "");
+    return rc;
 }
 
 static int add_trial(void *ud, const store_trial *t)
 {
     exp_ctx *c = ud;
     cl_buf *b = &c->out;
-    cl_err err = {0};
     if (c->csv) {
         buf_printf(b, "%lld,%s,%s,", (long long)t->id, t->hash, trial_state_name(t->state));
         num(b, t->reward, 1);
@@ -248,36 +354,8 @@ static int add_trial(void *ud, const store_trial *t)
         str_csv(b, t->genotype);
         buf_printf(b, "\n");
     } else {
-        buf_printf(b, "%s\n{\"id\":%lld,\"genotype\":", c->first ? "" : ",", (long long)t->id);
-        str_json(b, t->genotype);
-        buf_printf(b, ",\"hash\":\"%s\",\"state\":\"%s\",\"reward\":", t->hash,
-                   trial_state_name(t->state));
-        num(b, t->reward, 0);
-        buf_printf(b, ",\"accuracy\":");
-        num(b, t->accuracy, 0);
-        buf_printf(b, ",\"params\":%lld,\"flops\":", (long long)t->params);
-        num(b, t->flops, 0);
-        buf_printf(b, ",\"seconds\":");
-        num(b, t->seconds, 0);
-        buf_printf(b, ",\"worker\":%d,\"recipe\":", t->worker);
-        str_json(b, t->recipe);
-        buf_printf(b, ",\"hash_recipe\":\"%s\",\"actions\":", t->hash_recipe);
-        str_json(b, t->actions);
-        buf_printf(b, ",\"logp\":");
-        num(b, t->logp, 0);
-        buf_printf(b, ",\"reason\":");
-        str_json(b, t->reason);
-        buf_printf(b, ",\"reused_from\":%lld,\"created\":", (long long)t->reused_from);
-        num(b, t->created, 0);
-        buf_printf(b, ",\"started\":");
-        num(b, t->started, 0);
-        buf_printf(b, ",\"finished\":");
-        num(b, t->finished, 0);
-        buf_printf(b, ",\"metrics\":[");
-        c->first = 1;
-        if (store_metric_each(c->st, t->id, add_metric, c, &err))
-            c->failed = 1;
-        buf_printf(b, "]}");
+        buf_printf(b, "%s\n", c->first ? "" : ",");
+        c->failed = trial_json(b, c->st, t, NULL, &c->err);
     }
     c->first = 0;
     /* write as we go: a journal can hold many trials */
@@ -287,6 +365,124 @@ static int add_trial(void *ud, const store_trial *t)
         b->s[0] = '\0';
     }
     return c->failed;
+}
+
+/* ---- show DB --trial ID ---- */
+
+typedef struct epoch_rows {
+    int n;
+} epoch_rows;
+
+static void pct(double v, char *out, size_t cap)
+{
+    if (isfinite(v))
+        snprintf(out, cap, "%.2f%%", 100.0 * v);
+    else
+        snprintf(out, cap, "-");
+}
+
+static int print_metric(void *ud, const store_metric *m)
+{
+    epoch_rows *r = ud;
+    char ta[16], va[16], loss[16], lr[16], sec[16];
+    if (!r->n++)
+        printf("\n%5s %10s %9s %9s %10s %8s\n", "epoch", "train loss", "train acc", "val acc",
+               "lr", "seconds");
+    pct(m->train_acc, ta, sizeof ta);
+    pct(m->val_acc, va, sizeof va);
+    snprintf(loss, sizeof loss, isfinite(m->train_loss) ? "%.4f" : "-", m->train_loss);
+    snprintf(lr, sizeof lr, isfinite(m->lr) ? "%.3g" : "-", m->lr);
+    snprintf(sec, sizeof sec, isfinite(m->seconds) ? "%.1f" : "-", m->seconds);
+    printf("%5d %10s %9s %9s %10s %8s\n", m->epoch, loss, ta, va, lr, sec);
+    return 0;
+}
+
+/* a time of the journal's (seconds since the epoch) as local time */
+static const char *when(double t, char *out, size_t cap)
+{
+    time_t s = (time_t)t;
+    struct tm tm;
+    if (!isfinite(t) || !localtime_r(&s, &tm) || !strftime(out, cap, "%Y-%m-%d %H:%M:%S", &tm))
+        snprintf(out, cap, "?");
+    return out;
+}
+
+int show_trial(const char *db, long id, int json)
+{
+    cl_err err = {0};
+    cl_store *st = NULL;
+    store_trial t;
+    store_experiment x;
+    int rank, ranked, rc;
+    memset(&x, 0, sizeof x);
+    if ((rc = journal_trial(db, id, &st, &t, &rank, &ranked, &err)) ||
+        (rc = store_experiment_get(st, &x, &err))) {
+        cli_fail("show", &err);
+        goto out;
+    }
+    if (json) {
+        cl_buf js = {0};
+        char more[64];
+        snprintf(more, sizeof more, "\"rank\":%d,\"ranked\":%d", rank, ranked);
+        rc = trial_json(&js, st, &t, more, &err);
+        if (rc)
+            cli_fail("show", &err);
+        else
+            printf("%s\n", js.s);
+        buf_free(&js);
+        goto out;
+    }
+    {
+        const char *g = t.genotype ? t.genotype : "?", *semi = strstr(g, " ; ");
+        char a[32], b[32];
+        epoch_rows rows = {0};
+        printf("trial %lld of %s (journal %s): %s", (long long)t.id, x.name ? x.name : "?", db,
+               trial_state_name(t.state));
+        if (rank)
+            printf(", rank %d of %d%s", rank, ranked, id <= 0 ? " (the best)" : "");
+        else if (t.state == TRIAL_DONE)
+            printf(" (with an earlier recipe: not ranked)");
+        printf("\ngenotype: %.*s\n", semi ? (int)(semi - g) : (int)strlen(g), g);
+        if (semi)
+            printf("          %s\n", semi + 3);
+        printf("hash: %s\n", t.hash);
+        if (isfinite(t.reward))
+            printf("reward: %.4f (accuracy %.4f on the held-out images)\n", t.reward, t.accuracy);
+        if (t.reused_from)
+            printf("reused: the result of trial %lld (the same cell, the same recipe)\n",
+                   (long long)t.reused_from);
+        if (t.state == TRIAL_FAILED)
+            printf("failed: %s\n", t.reason ? t.reason : "?");
+        if (t.params)
+            printf("network: %lld parameters, %.2f MFLOPs per image, forward\n",
+                   (long long)t.params, t.flops / 1e6);
+        if (isfinite(t.started))
+            printf("time: started %s", when(t.started, a, sizeof a));
+        if (isfinite(t.finished))
+            printf(", finished %s (%.1f s training and validation)", when(t.finished, b, sizeof b),
+                   t.seconds);
+        if (isfinite(t.started))
+            printf("\n");
+        printf("recipe: %s\n", t.recipe ? t.recipe : "?");
+        if (t.actions)
+            printf("decisions: %s", t.actions);
+        if (t.actions && isfinite(t.logp))
+            printf(" (log-probability %.3f when sampled)", t.logp);
+        if (t.actions)
+            printf("\n");
+        if ((rc = store_metric_each(st, t.id, print_metric, &rows, &err))) {
+            cli_fail("show", &err);
+            goto out;
+        }
+        if (t.genotype)
+            printf("\ndraw it: cellar render %s --trial %lld; train it on its own: cellar train "
+                   "%s --trial %lld\n", db, (long long)t.id, db, (long long)t.id);
+    }
+out:
+    store_experiment_clear(&x);
+    store_trial_clear(&t);
+    store_close(st);
+    return rc ? 1 : 0;
 }
 
 static int run_export(int argc, char **argv)
@@ -322,7 +518,7 @@ static int run_export(int argc, char **argv)
     if (rc || c.failed) {
         buf_free(&c.out);
         store_close(c.st);
-        return cli_fail("export", &err);
+        return cli_fail("export", c.failed ? &c.err : &err);
     }
     fwrite(c.out.s, 1, c.out.len, stdout);
     buf_free(&c.out);

@@ -15,7 +15,7 @@
 
 static const char usage[] =
     "usage: cellar render [--genotype] G [--format F] [-o FILE]\n"
-    "       cellar render DB --trial ID [--format F] [-o FILE]\n"
+    "       cellar render DB [--trial ID|best] [--format F] [-o FILE]\n"
     "\n"
     "Draw a genotype's normal and reduction cells: the inputs h[i-1] and h[i]\n"
     "at the top, each block's two ops side by side above their combiner (add or\n"
@@ -25,36 +25,32 @@ static const char usage[] =
     "\n"
     "  --genotype G      a built-in name (nasnet-a, enas) or a genotype line;\n"
     "                    'cellar render G' where no file G is says the same\n"
-    "  DB --trial ID     the genotype of trial ID in the journal DB\n"
+    "  DB --trial ID     the genotype of trial ID in the journal DB; without\n"
+    "                    --trial (or with 'best'), its best trial (rank 1 of\n"
+    "                    'cellar show DB'), named on stderr\n"
     "  --format F        svg, png, dot (laid out by Graphviz), or ascii (the\n"
     "                    terminal drawing in UTF-8 box characters); by default\n"
     "                    the extension of FILE (.svg .png .dot .gv .txt), else ascii\n"
     "  -o, --output FILE where to write it; - (the default) is standard output,\n"
     "                    for png only when that is not a terminal\n";
 
-/* the genotype of trial `id` of journal `db` */
+/* the genotype of trial `id` of journal `db` (0: the best, then named on
+ * stderr) */
 static int trial_genotype(const char *db, long id, cl_genotype *g, cl_err *err)
 {
     cl_store *st = NULL;
     store_trial t;
-    int64_t counts[4] = {0, 0, 0, 0};
-    int rc;
-    if ((rc = store_open(db, &st, err)))
+    int rank, ranked, rc;
+    if ((rc = journal_trial(db, id, &st, &t, &rank, &ranked, err)))
         return rc;
-    rc = store_trial_get(st, id, &t, err);
-    if (rc) {
-        /* say what the journal does hold */
-        cl_err e2 = {0};
-        if (!store_trial_counts(st, &counts[0], &counts[1], &counts[2], &counts[3], &e2))
-            ERR_SET(err, CL_ERR_ARG, "no trial %ld in the journal %s (it holds %lld trials)", id,
-                    db, (long long)(counts[0] + counts[1] + counts[2] + counts[3]));
-        store_close(st);
-        return rc;
-    }
     if (!t.genotype) {
-        rc = ERR_SET(err, CL_ERR_FORMAT, "trial %ld in the journal %s has no genotype", id, db);
+        rc = ERR_SET(err, CL_ERR_FORMAT, "trial %lld in the journal %s has no genotype",
+                     (long long)t.id, db);
     } else if ((rc = geno_parse(t.genotype, g, err))) {
-        err_prefix(err, "trial %ld in the journal %s", id, db);
+        err_prefix(err, "trial %lld in the journal %s", (long long)t.id, db);
+    } else if (id <= 0) {
+        fprintf(stderr, "cellar render: trial %lld, the best of %d in %s (reward %.4f)\n",
+                (long long)t.id, ranked, db, t.reward);
     }
     store_trial_clear(&t);
     store_close(st);
@@ -67,7 +63,7 @@ static int run_render(int argc, char **argv)
     int trial = 0, code, rc;
     cli_opt opts[] = {
         {"genotype", OPT_STR, &geno_arg, 0, 0, 0},
-        {"trial", OPT_INT, &trial, 1, 2147483647L, 0},
+        {"trial", OPT_TRIAL, &trial, 0, 0, 0},
         {"format", OPT_STR, &format, 0, 0, 0},
         {"output", OPT_STR, &out, 0, 0, 0},
     };
@@ -99,22 +95,17 @@ static int run_render(int argc, char **argv)
         fprintf(stderr, "cellar render: give --genotype G or a journal with --trial ID, not both\n");
         return 2;
     }
-    if (db && !opts[1].seen) {
-        if (access(db, F_OK) != 0) {
-            fprintf(stderr, "cellar render: %s: no such journal, nor a genotype (the built-in "
-                            "names: 'cellar show list'; or a genotype line)\n", db);
-            return 1;
-        }
-        fprintf(stderr, "cellar render: which trial of %s? (cellar render %s --trial ID)\n", db,
-                db);
-        return 2;
+    if (db && !opts[1].seen && access(db, F_OK) != 0) {
+        fprintf(stderr, "cellar render: %s: no such journal, nor a genotype (the built-in "
+                        "names: 'cellar show list'; or a genotype line)\n", db);
+        return 1;
     }
     if (!db && opts[1].seen) {
         fprintf(stderr, "cellar render: --trial needs a journal (cellar render DB --trial ID)\n");
         return 2;
     }
     if (!geno_arg && !db) {
-        fprintf(stderr, "cellar render: what to draw? --genotype G, or DB --trial ID\n"
+        fprintf(stderr, "cellar render: what to draw? --genotype G, or a journal DB [--trial ID]\n"
                         "(see 'cellar render --help')\n");
         return 2;
     }

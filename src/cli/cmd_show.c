@@ -10,11 +10,17 @@
 static const char usage[] =
     "usage: cellar show [[--genotype] G] [--N n] [--F f] [--input HxWxC] [--classes k]\n"
     "       cellar show DB [--top n] [--json]\n"
+    "       cellar show DB --trial ID|best [--json]\n"
     "\n"
     "With a journal DB: the leaderboard of its search (rank, trial, reward,\n"
     "accuracy, parameters, FLOPs, seconds, genotype) among the trials trained\n"
     "with the newest recipe, with counts of trials by state and the controller's\n"
     "state; --top n rows (default 10, 0 for all); --json prints it as JSON.\n"
+    "With --trial: that trial's record (state, rank, genotype, reward, size,\n"
+    "times, recipe, the strategy's decisions, why it failed) and its epochs\n"
+    "(training loss and accuracy, validation accuracy, learning rate, time);\n"
+    "'best' is rank 1 of the leaderboard.  --json gives the record as\n"
+    "'cellar export' does, with rank and ranked (the leaderboard's size).\n"
     "\n"
     "Otherwise: print a genotype in its normal form with its stable hash, which\n"
     "blocks form each cell's output, and the parameters and FLOPs of the network\n"
@@ -42,13 +48,13 @@ static void print_outputs(const char *label, const geno_cell *c)
 static int run_show(int argc, char **argv)
 {
     const char *geno_arg = "nasnet-a", *input = "32x32x3";
-    int N = 2, F = 16, classes = 10, code, h, w, c, rc, top = 10, json = 0;
+    int N = 2, F = 16, classes = 10, code, h, w, c, rc, top = 10, json = 0, trial = 0;
     const char *db = NULL;
     cli_opt opts[] = {
         {"genotype", OPT_STR, &geno_arg, 0, 0, 0}, {"N", OPT_INT, &N, 1, 64, 0},
         {"F", OPT_INT, &F, 2, 4096, 0},           {"input", OPT_STR, &input, 0, 0, 0},
         {"classes", OPT_INT, &classes, 2, 100000, 0}, {"top", OPT_INT, &top, 0, 1 << 30, 0},
-        {"json", OPT_FLAG, &json, 0, 0, 0},
+        {"json", OPT_FLAG, &json, 0, 0, 0},       {"trial", OPT_TRIAL, &trial, 0, 0, 0},
     };
     cl_err err = {0};
     cl_genotype g;
@@ -74,13 +80,18 @@ static int run_show(int argc, char **argv)
     }
     if (db) {
         if (opts[0].seen || opts[1].seen || opts[2].seen || opts[3].seen || opts[4].seen) {
-            fprintf(stderr, "cellar show: a journal's leaderboard takes --top and --json only\n");
+            fprintf(stderr, "cellar show: a journal takes --top, --trial and --json only\n");
             return 2;
         }
-        return show_journal(db, top, json);
+        if (opts[7].seen && opts[5].seen) {
+            fprintf(stderr, "cellar show: --top is for the leaderboard, not one trial\n");
+            return 2;
+        }
+        return opts[7].seen ? show_trial(db, trial, json) : show_journal(db, top, json);
     }
-    if (opts[5].seen || json) {
-        fprintf(stderr, "cellar show: --top and --json are for a journal (cellar show DB)\n");
+    if (opts[5].seen || opts[7].seen || json) {
+        fprintf(stderr, "cellar show: --top, --trial and --json are for a journal (cellar show "
+                        "DB)\n");
         return 2;
     }
     if (!strcmp(geno_arg, "list")) {

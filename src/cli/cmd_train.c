@@ -4,14 +4,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "child/child.h"
 #include "child/train.h"
 #include "cli/cli.h"
 #include "data/dataset.h"
+#include "space/genotype.h"
+#include "store/store.h"
 
 static const char usage[] =
-    "usage: cellar train [options]\n"
+    "usage: cellar train [[--genotype] G] [options]\n"
+    "       cellar train DB [--trial ID|best] [options]\n"
     "\n"
     "Train a child network built from a genotype, then report its accuracy on\n"
     "the dataset's test images.  Progress goes to stderr (a bar on a terminal,\n"
@@ -19,7 +23,14 @@ static const char usage[] =
     "params, flops, seconds and the settings.\n"
     "\n"
     "  --genotype G        a built-in name (nasnet-a, enas) or a genotype line\n"
-    "                      (see cellar-genotype(5)); default nasnet-a\n"
+    "                      (see cellar-genotype(5)); default nasnet-a.\n"
+    "                      'cellar train G', where no file G is, says the same\n"
+    "  DB [--trial ID]     the cell a search found: trial ID of the journal DB,\n"
+    "                      by default (or 'best') its best trial, rank 1 of\n"
+    "                      'cellar show DB'.  Only the genotype is taken: the\n"
+    "                      network and training are set by the options below\n"
+    "                      (larger N and F, more epochs, as a search's proxy\n"
+    "                      is meant to be scaled up), the dataset too\n"
     "  --dataset SPEC      fashion-mnist[:DIR] or cifar10:DIR; default fashion-mnist\n"
     "                      (Debian's dataset-fashion-mnist)\n"
     "  --N n               normal cells per stage (default 1)\n"
@@ -89,7 +100,7 @@ static int run_train(int argc, char **argv)
 {
     const char *geno_arg = "nasnet-a", *data_arg = "fashion-mnist", *backend_name = "auto";
     int N = 1, F = 8, epochs = 2, batch = 32, train_limit = 0, n_val = 0, test_limit = 0;
-    int seed = 1, threads = 0, augment = 0, no_augment = 0, rc, code;
+    int seed = 1, threads = 0, augment = 0, no_augment = 0, rc, code, trial = 0;
     double lr = 0.05, momentum = 0.9, wd = 3e-4, drop = 0.0;
     cli_opt opts[] = {
         {"genotype", OPT_STR, &geno_arg, 0, 0, 0},
@@ -110,6 +121,7 @@ static int run_train(int argc, char **argv)
         {"seed", OPT_INT, &seed, 0, 2147483647, 0},
         {"backend", OPT_STR, &backend_name, 0, 0, 0},
         {"threads", OPT_INT, &threads, 0, 1024, 0},
+        {"trial", OPT_TRIAL, &trial, 0, 0, 0},
     };
     cl_err err = {0};
     cl_genotype g;
@@ -123,7 +135,9 @@ static int run_train(int argc, char **argv)
     cl_rng rng;
     ctx c;
     float mean[4], std[4], test_acc = 0.f, test_loss = 0.f, val_acc = -1.f, val_loss = 0.f;
-    char text[2048], hash[17], dur[32];
+    char text[2048], hash[17], dur[32], from[256] = "";
+    const char *db = NULL;
+    int64_t trial_id = 0;
     double started;
     int n_test, last_epoch = 0;
     long next_line = 0;
@@ -131,8 +145,26 @@ static int run_train(int argc, char **argv)
 
     memset(&ds, 0, sizeof ds);
     memset(&sp, 0, sizeof sp);
-    if (cli_parse(&cmd_train, argc, argv, opts, (int)CL_ARRAY_LEN(opts), NULL, &code))
+    if (cli_parse(&cmd_train, argc, argv, opts, (int)CL_ARRAY_LEN(opts), &db, &code))
         return code;
+    /* `cellar train nasnet-a`: a positional genotype where no such file is */
+    if (db && !opts[0].seen && !opts[18].seen && cli_positional_genotype(db, &g)) {
+        geno_arg = db;
+        db = NULL;
+    }
+    if (db && opts[0].seen) {
+        fprintf(stderr, "cellar train: give --genotype G or a journal DB [--trial ID], not both\n");
+        return 2;
+    }
+    if (!db && opts[18].seen) {
+        fprintf(stderr, "cellar train: --trial needs a journal (cellar train DB --trial ID)\n");
+        return 2;
+    }
+    if (db && access(db, F_OK) != 0) {
+        fprintf(stderr, "cellar train: %s: no such journal, nor a genotype (the built-in "
+                        "names: 'cellar show list'; or a genotype line)\n", db);
+        return 1;
+    }
     if (augment && no_augment) {
         fprintf(stderr, "cellar train: --augment and --no-augment contradict each other\n");
         return 2;
@@ -142,8 +174,31 @@ static int run_train(int argc, char **argv)
                         "0 <= --drop-path < 1\n");
         return 2;
     }
-    if ((rc = geno_from_arg(geno_arg, &g, &err)))
+    if (db) {
+        cl_store *st = NULL;
+        store_trial t;
+        int rank, ranked;
+        if ((rc = journal_trial(db, trial, &st, &t, &rank, &ranked, &err)))
+            return cli_fail("train", &err);
+        if (!t.genotype)
+            rc = ERR_SET(&err, CL_ERR_FORMAT, "trial %lld in the journal %s has no genotype",
+                         (long long)t.id, db);
+        else if ((rc = geno_parse(t.genotype, &g, &err)))
+            err_prefix(&err, "trial %lld in the journal %s", (long long)t.id, db);
+        trial_id = t.id;
+        if (rank)
+            snprintf(from, sizeof from, "trial %lld of %s (rank %d of %d, reward %.4f)",
+                     (long long)t.id, db, rank, ranked, t.reward);
+        else
+            snprintf(from, sizeof from, "trial %lld of %s (%s, not ranked)", (long long)t.id, db,
+                     trial_state_name(t.state));
+        store_trial_clear(&t);
+        store_close(st);
+        if (rc)
+            return cli_fail("train", &err);
+    } else if ((rc = geno_from_arg(geno_arg, &g, &err))) {
         return cli_fail("train", &err);
+    }
     progress_init(&c.prog, stderr);
     started = cl_now();
     if ((rc = dataset_load(data_arg, &ds, &err)) ||
@@ -187,7 +242,7 @@ static int run_train(int argc, char **argv)
     geno_hash_hex(geno_hash(&g), hash);
     fprintf(stderr, "training %s (N=%d F=%d, %ld parameters) on %d %s images (%dx%dx%d), "
                     "%d epochs of %d steps, batch %d, %s backend\n",
-            geno_arg, N, F, net_param_count(net), sp.n_train, ds.name, ds.h, ds.w, ds.c,
+            from[0] ? from : geno_arg, N, F, net_param_count(net), sp.n_train, ds.name, ds.h, ds.w, ds.c,
             epochs, trainer_status(tr)->steps_per_epoch, batch, be->name);
 
     c.t0 = cl_now();
@@ -257,6 +312,11 @@ static int run_train(int argc, char **argv)
                     "\"genotype\":",
                sp.n_train, n_test, N, F, epochs, batch, lr, seed, be->name, hash);
     json_string(&js, text);
+    if (db) {
+        buf_printf(&js, ",\"journal\":");
+        json_string(&js, db);
+        buf_printf(&js, ",\"trial\":%lld", (long long)trial_id);
+    }
     buf_printf(&js, "}");
     printf("%s\n", js.s);
     buf_free(&js);
