@@ -164,6 +164,13 @@ wait_for 3000 'screen | grep -q "| finished |"'
 check "fast.lua runs to its budget in the screen" on_screen "^ fast | ppo | finished | 6/6 trials"
 check "the controller updates after the console's set use lr 0.0123" [ "$(sql f.db "select group_concat(lr) from controller_steps")" = "0.0123,0.0123" ]
 check "the journal holds the console's set lr" [ "$(sql f.db "select name || ' ' || old_value || ' ' || new_value || ' ' || source from commands where name='set lr'")" = "set lr 0.00035 0.0123 console" ]
+top=$(sql f.db "select id from trials where state='done' order by reward desc, id limit 1")
+T send-keys -t w Home Enter
+check_soon "Enter: the selected trial's record (the best, $top)" on_screen "trial $top: done .*any key closes this"
+check "... with its epoch: training loss and accuracy, validation accuracy" on_screen " 1  \+[0-9.]\+  \+[0-9.]\+%  \+[0-9.]\+%  "
+T send-keys -t w Escape
+overlay_closed() { ! on_screen "any key closes this"; }
+check_soon "... any key closes it" overlay_closed
 T send-keys -t w q
 wait_for 300 '[ -f exit2.status ]'
 check "a finished search quits without asking" [ "$(cat exit2.status 2>/dev/null)" = 0 ]
@@ -187,10 +194,15 @@ watch_ended() { screen >we.txt; grep -q 'trial 5: reward' we.txt && grep -q 'has
 check_soon "cellar DB while another process runs its search: the screen watches it, naming the process" on_screen "watching cellar process $wpid"
 check_soon "... its trials on the leaderboard (3 done, trial 4 running), its state on the status line" watch_board
 check "... the controller's update charted (entropy in the chart's title)" on_screen "policy entropy: [0-9]"
-check "... the running trial's epoch under way, from the epochs the journal has" on_screen "watching cellar process $wpid: trial 4, epoch 2/2 *\$"
+check_soon "... the running trial's epoch under way, from the epochs the journal has" on_screen "watching cellar process $wpid: trial 4, epoch 2/2 *\$"
 T resize-window -t w -x 120
 check_soon "... at 120 columns, the process only (the line has no room for both)" on_screen "watching cellar process $wpid *\$"
 T resize-window -t w -x 160
+T send-keys -t w End Enter
+check_soon "... Enter on the running trial: its first epoch, from the journal, no validation yet" on_screen " 1  \+[0-9.]\+  \+[0-9.]\+%  \+-  "
+check "... titled as running" on_screen "trial 4: running .*any key closes this"
+T send-keys -t w Escape
+check_soon "... closed again" overlay_closed
 T send-keys -t w p
 check_soon "... p there: refused, saying where the search is steered" on_screen "steer it there"
 check "... and the search is not paused" [ -z "$(sql w.db "select name from commands where name='pause'")" ]

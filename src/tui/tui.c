@@ -48,7 +48,7 @@ typedef struct logline {
     theme_elem elem;
 } logline;
 
-enum { OV_NONE, OV_HELP, OV_EDIT, OV_QUIT };
+enum { OV_NONE, OV_HELP, OV_EDIT, OV_QUIT, OV_TRIAL };
 enum { SORT_REWARD, SORT_TRIAL, SORT_ACC, SORT_PARAMS, SORT_FLOPS, SORT_SECONDS, SORT_STATE,
        SORT_COUNT };
 static const char *const sort_names[SORT_COUNT] = {"reward", "trial", "accuracy", "params",
@@ -99,6 +99,7 @@ typedef struct app {
     cl_buf pending;             /* lines of an incomplete chunk */
 
     int overlay;
+    int64_t ov_trial;           /* the trial OV_TRIAL shows */
     int edit_sel, edit_typing;
     char edit_buf[64], edit_msg[200];
 
@@ -986,6 +987,7 @@ const tui_key tui_keys[] = {
     {"n", "while paused: run one more trial, then pause again"},
     {"e", "edit a setting: controller learning rate, entropy weight, temperature, child epochs, "
           "child learning rate, drop-path, budget, ..."},
+    {"Enter", "the selected trial's record and its epochs, read from the journal"},
     {"r", "render the selected trial's cells to DB-trial-N.svg and .png"},
     {"t", "next colour theme (default, light, high-contrast, monochrome)"},
     {"Tab", "move the focus: leaderboard, cells, log"},
@@ -1057,6 +1059,115 @@ static void draw_quit(app *a)
     put(a, top + 3, left + 2, TH_OVERLAY, line, w - 4);
 }
 
+/* ---- the selected trial's record and epochs (Enter) ---- */
+
+typedef struct epochs_read {
+    store_metric *m;
+    int n, cap;
+} epochs_read;
+
+static int keep_metric(void *ud, const store_metric *m)
+{
+    epochs_read *r = ud;
+    if (r->n == r->cap) {
+        int cap = r->cap ? 2 * r->cap : 32;
+        store_metric *p = realloc(r->m, (size_t)cap * sizeof *p);
+        if (!p)
+            return 1;
+        r->m = p;
+        r->cap = cap;
+    }
+    r->m[r->n++] = *m;
+    return 0;
+}
+
+static void fmt_or_dash(char *out, size_t cap, const char *fmt, double v, double scale)
+{
+    if (isfinite(v))
+        snprintf(out, cap, fmt, v * scale);
+    else
+        snprintf(out, cap, "-");
+}
+
+/* read from the journal at each drawing, so a running trial's epochs
+ * appear as they end */
+static void draw_trial(app *a)
+{
+    int top, left, w = 110, h = a->rows_n - 4, y, room;
+    store_trial t;
+    epochs_read er = {0};
+    cl_err err = {0};
+    char line[1200];
+    center_box(a, &h, &w, &top, &left);
+    y = top + 1;
+    if (store_trial_get(a->st, a->ov_trial, &t, &err) ||
+        store_metric_each(a->st, a->ov_trial, keep_metric, &er, &err)) {
+        put(a, y, left + 2, TH_OVERLAY, err.msg[0] ? err.msg : "out of memory", w - 4);
+        free(er.m);
+        store_trial_clear(&t);
+        return;
+    }
+    snprintf(line, sizeof line, "trial %lld: %s", (long long)t.id, trial_state_name(t.state));
+    put(a, y, left + 2, TH_OVERLAY, line, w - 4);
+    put(a, y, left + w - 20, TH_OVERLAY, "any key closes this", 19);
+    y += 2;
+    if (isfinite(t.reward)) {
+        snprintf(line, sizeof line, "reward %.4f, accuracy %.4f%s", t.reward, t.accuracy,
+                 t.reused_from ? "" : " on the held-out images");
+        if (t.reused_from)
+            snprintf(line + strlen(line), sizeof line - strlen(line),
+                     " (the result of trial %lld, reused)", (long long)t.reused_from);
+        put(a, y++, left + 2, TH_OVERLAY, line, w - 4);
+    }
+    if (t.state == TRIAL_FAILED) {
+        snprintf(line, sizeof line, "failed: %s", t.reason ? t.reason : "?");
+        put(a, y++, left + 2, TH_OVERLAY, line, w - 4);
+    }
+    if (t.params) {
+        snprintf(line, sizeof line, "%lld parameters, %.2f MFLOPs per image, %.1f s training "
+                 "and validation", (long long)t.params, t.flops / 1e6, t.seconds);
+        put(a, y++, left + 2, TH_OVERLAY, line, w - 4);
+    }
+    snprintf(line, sizeof line, "genotype: %s", t.genotype ? t.genotype : "?");
+    {
+        /* the genotype wrapped over up to three lines */
+        int len = (int)strlen(line), per = w - 4;
+        for (int k = 0; k < len && k < 3 * per; k += per)
+            put(a, y++, left + 2, TH_OVERLAY, line + k, per);
+    }
+    snprintf(line, sizeof line, "recipe: %s", t.recipe ? t.recipe : "?");
+    put(a, y++, left + 2, TH_OVERLAY, line, w - 4);
+    y++;
+    room = top + h - 1 - y - 1;   /* rows for epochs, below their heading */
+    if (!er.n) {
+        put(a, y, left + 2, TH_OVERLAY,
+            t.state == TRIAL_RUNNING ? "no epoch finished yet" : "no epochs in the journal",
+            w - 4);
+    } else if (room > 0) {
+        int first = er.n > room ? er.n - room + (room > 1) : 0;
+        put(a, y++, left + 2, TH_OVERLAY,
+            "epoch  train loss  train acc   val acc          lr   seconds", w - 4);
+        if (first) {
+            snprintf(line, sizeof line, "(epochs 1-%d above)", first);
+            put(a, y++, left + 2, TH_OVERLAY, line, w - 4);
+        }
+        for (int i = first; i < er.n && y < top + h - 1; i++) {
+            const store_metric *m = &er.m[i];
+            char loss[16], ta[16], va[16], lr[16], sec[16];
+            fmt_or_dash(loss, sizeof loss, "%.4f", m->train_loss, 1.0);
+            fmt_or_dash(ta, sizeof ta, "%.2f%%", m->train_acc, 100.0);
+            fmt_or_dash(va, sizeof va, "%.2f%%", m->val_acc, 100.0);
+            fmt_or_dash(lr, sizeof lr, "%.3g", m->lr, 1.0);
+            fmt_or_dash(sec, sizeof sec, "%.1f", m->seconds, 1.0);
+            snprintf(line, sizeof line, "%5d  %10s  %9s  %8s  %10s  %8s", m->epoch, loss, ta, va,
+                     lr, sec);
+            put(a, y++, left + 2, TH_OVERLAY, line, w - 4);
+        }
+    }
+    free(er.m);
+    store_trial_clear(&t);
+}
+
 static void draw(app *a)
 {
     erase();
@@ -1078,6 +1189,8 @@ static void draw(app *a)
             draw_edit(a);
         else if (a->overlay == OV_QUIT)
             draw_quit(a);
+        else if (a->overlay == OV_TRIAL)
+            draw_trial(a);
     }
     curs_set(a->console && !a->overlay ? 1 : 0);
     refresh();
@@ -1364,7 +1477,7 @@ static void key(app *a, int ch)
         resize(a);
         return;
     }
-    if (a->overlay == OV_HELP) {
+    if (a->overlay == OV_HELP || a->overlay == OV_TRIAL) {
         a->overlay = OV_NONE;
         return;
     }
@@ -1407,6 +1520,16 @@ static void key(app *a, int ch)
         break;
     case 'r':
         render_selected(a);
+        break;
+    case '\n':
+    case '\r':
+    case KEY_ENTER:
+        if (selected(a)) {
+            a->ov_trial = selected(a)->id;
+            a->overlay = OV_TRIAL;
+        } else {
+            logf_elem(a, TH_LOG_WARN, "Enter shows the selected trial: there is none yet");
+        }
         break;
     case 't':
         next_theme(a);
