@@ -110,6 +110,13 @@ check "export --json: every trial with its metrics" $PY -c "
 import json; t=json.load(open('export.json')); assert $rc==0 and len(t)==7 and all(len(x['metrics'])==2 for x in t) and t[0]['state']=='done', t[0]"
 $CELLAR export whole.db --csv >export.csv
 check "export --csv: a header and 7 rows" [ "$(wc -l <export.csv)" -eq 8 ]
+$CELLAR export whole.db --epochs >epochs.csv; rc=$?
+check "export --epochs: a row per epoch, as export --json's metrics" $PY -c "
+import csv, json
+rows=list(csv.DictReader(open('epochs.csv'))); t=json.load(open('export.json'))
+want=[(x['id'], m['epoch'], m['train_loss'], m['val_acc']) for x in t for m in x['metrics']]
+got=[(int(r['trial']), int(r['epoch']), float(r['train_loss']), float(r['val_acc']) if r['val_acc'] else None) for r in rows]
+assert $rc==0 and len(got)==14 and all(a[:2]==b[:2] and abs(a[2]-b[2])<1e-8 and (a[3] is None)==(b[3] is None) for a,b in zip(got,want)), (got, want)"
 bestid=$(sql whole.db "select id from trials where state='done' order by reward desc, id limit 1")
 $CELLAR show whole.db --trial best >best.out 2>&1; rc=$?
 check "show DB --trial best: trial $bestid, rank 1 of 7, its reward" sh -c "[ $rc -eq 0 ] && grep -q '^trial $bestid of tiny (journal whole.db): done, rank 1 of 7 (the best)' best.out && grep -q '^reward: $best ' best.out"

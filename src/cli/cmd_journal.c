@@ -233,16 +233,19 @@ out:
 /* ---- export ---- */
 
 static const char export_usage[] =
-    "usage: cellar export DB [--json | --csv]\n"
+    "usage: cellar export DB [--json | --csv | --epochs]\n"
     "\n"
     "Write every trial of a journal to stdout: JSON (the default: an array of\n"
     "objects with every field and the per-epoch metrics) or CSV (one row per\n"
-    "trial, a header row first).  Numbers not known (a failed trial's reward)\n"
-    "are null in JSON and empty in CSV.\n";
+    "trial, a header row first).  --epochs: CSV of the learning curves, one\n"
+    "row per epoch of every trial (trial, epoch, train_loss, train_acc,\n"
+    "val_acc, lr, seconds).  Numbers not known (a failed trial's reward, the\n"
+    "validation accuracy of an epoch before the last) are null in JSON and\n"
+    "empty in CSV.\n";
 
 typedef struct exp_ctx {
     cl_store *st;
-    int csv, first;
+    int csv, epochs, first;
     cl_buf out;
     int failed;
     cl_err err;
@@ -335,11 +338,31 @@ static int trial_json(cl_buf *b, cl_store *st, const store_trial *t, const char 
     return rc;
 }
 
+/* an epoch as a row of `export --epochs` */
+static int add_epoch_row(void *ud, const store_metric *m)
+{
+    cl_buf *b = ud;
+    buf_printf(b, "%lld,%d,", (long long)m->trial, m->epoch);
+    num(b, m->train_loss, 1);
+    buf_printf(b, ",");
+    num(b, m->train_acc, 1);
+    buf_printf(b, ",");
+    num(b, m->val_acc, 1);
+    buf_printf(b, ",");
+    num(b, m->lr, 1);
+    buf_printf(b, ",");
+    num(b, m->seconds, 1);
+    buf_printf(b, "\n");
+    return 0;
+}
+
 static int add_trial(void *ud, const store_trial *t)
 {
     exp_ctx *c = ud;
     cl_buf *b = &c->out;
-    if (c->csv) {
+    if (c->epochs) {
+        c->failed = store_metric_each(c->st, t->id, add_epoch_row, b, &c->err);
+    } else if (c->csv) {
         buf_printf(b, "%lld,%s,%s,", (long long)t->id, t->hash, trial_state_name(t->state));
         num(b, t->reward, 1);
         buf_printf(b, ",");
@@ -474,6 +497,11 @@ int show_trial(const char *db, long id, int json)
             cli_fail("show", &err);
             goto out;
         }
+        if (!rows.n && t.reused_from)
+            printf("\n(no epochs of its own: 'cellar show %s --trial %lld' has them)\n", db,
+                   (long long)t.reused_from);
+        else if (!rows.n && t.state == TRIAL_RUNNING)
+            printf("\n(no epoch finished yet)\n");
         if (t.genotype)
             printf("\ndraw it: cellar render %s --trial %lld; train it on its own: cellar train "
                    "%s --trial %lld\n", db, (long long)t.id, db, (long long)t.id);
@@ -488,8 +516,10 @@ out:
 static int run_export(int argc, char **argv)
 {
     const char *db = NULL;
-    int json = 0, csv = 0, code, rc;
-    cli_opt opts[] = {{"json", OPT_FLAG, &json, 0, 0, 0}, {"csv", OPT_FLAG, &csv, 0, 0, 0}};
+    int json = 0, csv = 0, epochs = 0, code, rc;
+    cli_opt opts[] = {{"json", OPT_FLAG, &json, 0, 0, 0},
+                      {"csv", OPT_FLAG, &csv, 0, 0, 0},
+                      {"epochs", OPT_FLAG, &epochs, 0, 0, 0}};
     cl_err err = {0};
     exp_ctx c;
     if (cli_parse(&cmd_export, argc, argv, opts, (int)CL_ARRAY_LEN(opts), &db, &code))
@@ -498,22 +528,25 @@ static int run_export(int argc, char **argv)
         fprintf(stderr, "cellar export: which journal? (cellar export FILE.db --json)\n");
         return 2;
     }
-    if (json && csv) {
-        fprintf(stderr, "cellar export: --json or --csv, not both\n");
+    if (json + csv + epochs > 1) {
+        fprintf(stderr, "cellar export: one of --json, --csv and --epochs\n");
         return 2;
     }
     memset(&c, 0, sizeof c);
-    c.csv = csv;
+    c.csv = csv || epochs;
+    c.epochs = epochs;
     c.first = 1;
     if ((rc = store_open(db, &c.st, &err)))
         return cli_fail("export", &err);
-    if (csv)
+    if (epochs)
+        buf_printf(&c.out, "trial,epoch,train_loss,train_acc,val_acc,lr,seconds\n");
+    else if (csv)
         buf_printf(&c.out, "id,hash,state,reward,accuracy,params,flops,seconds,worker,"
                            "hash_recipe,reused_from,reason,genotype\n");
     else
         buf_printf(&c.out, "[");
     rc = store_trial_each(c.st, -1, add_trial, &c, &err);
-    if (!csv)
+    if (!c.csv)
         buf_printf(&c.out, "\n]\n");
     if (rc || c.failed) {
         buf_free(&c.out);
