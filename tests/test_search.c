@@ -166,7 +166,7 @@ static void test_strategies(void)
                   names[i], o.updates);
             if (!store_open(db, &st, &err)) {
                 rows = 0;
-                store_ctrl_step_each(st, count_step, &rows, &err);
+                store_ctrl_step_each(st, 0, count_step, &rows, &err);
                 store_close(st);
             }
             CHECK(rows == 2, "%s: the journal holds the 2 controller steps with their decisions",
@@ -352,7 +352,7 @@ static void test_commands(void)
     CHECK(rc == CL_OK && engine_get_state(e) == ENGINE_DONE && s.done == 2,
           "set budget 2: the search finishes after 2 trials");
     engine_free(e);
-    store_command_each(st, journaled, &found, &err);
+    store_command_each(st, 0, journaled, &found, &err);
     store_close(st);
     CHECK(found == 1, "the journal's commands hold 'set lr' with its old and new values");
 }

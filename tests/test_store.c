@@ -389,7 +389,7 @@ static void verify(cl_store *st, const fixture *fx, const char *when)
         collect c;
         char want[1024];
         memset(&c, 0, sizeof c);
-        rc = store_ctrl_step_each(st, collect_step, &c, &err);
+        rc = store_ctrl_step_each(st, 0, collect_step, &c, &err);
         snprintf(want, sizeof want,
                  "[1|1 2 3|[{\"entropy\":1.6,\"probs\":[0.2,0.8]}]|%.17g|%.17g|%.17g|%.17g|%.17g]"
                  "[2|NULL|NULL|%.17g|%.17g|%.17g|%.17g|%.17g]",
@@ -397,16 +397,24 @@ static void verify(cl_store *st, const fixture *fx, const char *when)
         CHECK(rc == CL_OK && c.n == 2, "%s: two controller steps", when);
         if (!CHECK(strcmp(c.text, want) == 0, "%s: controller steps field by field", when))
             printf("#   got  %s\n#   want %s\n", c.text, want);
+        memset(&c, 0, sizeof c);
+        rc = store_ctrl_step_each(st, 1, collect_step, &c, &err);
+        CHECK(rc == CL_OK && c.n == 1 && !strncmp(c.text, "[2|", 3),
+              "%s: the steps after step 1: step 2 alone", when);
     }
     {
         collect c;
         memset(&c, 0, sizeof c);
-        rc = store_command_each(st, collect_command, &c, &err);
+        rc = store_command_each(st, 0, collect_command, &c, &err);
         CHECK(rc == CL_OK && c.n == 2, "%s: two commands", when);
         CHECK(strcmp(c.text, "[1|key|pause|NULL|NULL][2|console|set lr|0.05|0.025]") == 0,
               "%s: commands field by field (%s)", when, c.text);
         CHECK(c.vals[0] == fx->cmd_time[0] && c.vals[1] == 1700000030.5, "%s: command times",
               when);
+        memset(&c, 0, sizeof c);
+        rc = store_command_each(st, 1, collect_command, &c, &err);
+        CHECK(rc == CL_OK && c.n == 1 && !strcmp(c.text, "[2|console|set lr|0.05|0.025]"),
+              "%s: the commands after id 1: the second alone (%s)", when, c.text);
     }
     {
         double s = -1;
@@ -755,6 +763,15 @@ static void test_lifecycle(void)
         CHECK(rc == CL_OK && w.n == 2 && w.ids[1] == 2, "each stops when fn returns non-zero");
         rc = store_trial_each(st, 7, walk_trial, &w, &err);
         CHECK(rc == CL_ERR_ARG, "each with a bad state is refused");
+        memset(&w, 0, sizeof w);
+        w.strings_ok = 1;
+        rc = store_trial_each_from(st, 8, walk_trial, &w, &err);
+        CHECK(rc == CL_OK && w.n == 3 && w.ids[0] == 8 && w.ids[2] == 10 &&
+                  w.states[0] == TRIAL_FAILED && w.states[1] == TRIAL_PENDING,
+              "each_from 8: trials 8 (failed), 9, 10, whatever their state");
+        memset(&w, 0, sizeof w);
+        rc = store_trial_each_from(st, 11, walk_trial, &w, &err);
+        CHECK(rc == CL_OK && w.n == 0, "each_from past the last: none");
     }
     {
         /* resume's pattern: walk the running trials and set them back to
@@ -824,7 +841,7 @@ static void test_lifecycle(void)
               "a repeated controller step is refused (%s)", err.msg);
         memset(&c, 0, sizeof c);
         c.stop_after = 1;
-        rc = store_ctrl_step_each(st, collect_step, &c, &err);
+        rc = store_ctrl_step_each(st, 0, collect_step, &c, &err);
         CHECK(rc == CL_OK && c.n == 1, "controller step walk stops early");
         CHECK(has(c.text, "[1|1|NULL|"), "controller step strings (%s)", c.text);
         {
@@ -842,7 +859,7 @@ static void test_lifecycle(void)
         }
         memset(&c, 0, sizeof c);
         c.stop_after = 2;
-        rc = store_command_each(st, collect_command, &c, &err);
+        rc = store_command_each(st, 0, collect_command, &c, &err);
         CHECK(rc == CL_OK && c.n == 2 && c.ids[1] == 2, "command walk stops early");
         cmd.name = NULL;
         rc = store_command_insert(st, &cmd, &err);

@@ -170,7 +170,7 @@ int show_journal(const char *db, int top, int json)
     memset(&x, 0, sizeof x);
     if ((rc = store_open(db, &st, &err)) || (rc = store_experiment_get(st, &x, &err)) ||
         (rc = board_load(st, &b, &other, &err)) ||
-        (rc = store_ctrl_step_each(st, take_step, &ls, &err))) {
+        (rc = store_ctrl_step_each(st, 0, take_step, &ls, &err))) {
         cli_fail("show", &err);
         goto out;
     }

@@ -1057,9 +1057,9 @@ int engine_open(const experiment *x, cl_store *st, cl_backend *be, int resume, c
             goto fail;
         if ((rc = settings_differ(je.settings ? je.settings : "", settings.s, err)))
             goto fail;
-        if ((rc = store_command_each(st, replay_command, e, err)) ||
+        if ((rc = store_command_each(st, 0, replay_command, e, err)) ||
             (rc = store_trial_each(st, -1, count_trial, &ty, err)) ||
-            (rc = store_ctrl_step_each(st, last_ctrl_step, e, err)) ||
+            (rc = store_ctrl_step_each(st, 0, last_ctrl_step, e, err)) ||
             (rc = store_seconds_get(st, "search", &e->seconds_before, err)) ||
             (rc = store_checkpoint_latest(st, &cp_done, &blob, &blen, &found, err)))
             goto fail;

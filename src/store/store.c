@@ -857,16 +857,16 @@ int store_trial_get(cl_store *st, int64_t id, store_trial *t, cl_err *err)
 /* The record passed to fn borrows its strings from the statement: they
  * are valid only until fn returns.  fn may call other store functions;
  * writes it makes are committed as they happen (outside store_begin). */
-int store_trial_each(cl_store *st, int state, int (*fn)(void *ud, const store_trial *t), void *ud,
-                     cl_err *err)
+static int trial_walk(cl_store *st, int state, int64_t from,
+                      int (*fn)(void *ud, const store_trial *t), void *ud, cl_err *err)
 {
     sql_stmt q;
     int row, rc;
     if (state >= 0 && !state_valid(state))
         return ERR_SET(err, CL_ERR_ARG, "store_trial_each: bad state %d", state);
     rc = sql_prepare(&st->db, &q,
-                     "SELECT " TRIAL_COLS " FROM trials WHERE :state IS NULL OR state = :state "
-                     "ORDER BY id",
+                     "SELECT " TRIAL_COLS " FROM trials WHERE (:state IS NULL OR state = :state) "
+                     "AND id >= :from ORDER BY id",
                      err);
     if (rc)
         return rc;
@@ -874,6 +874,7 @@ int store_trial_each(cl_store *st, int state, int (*fn)(void *ud, const store_tr
         sql_bind_text(&q, ":state", state_names[state]);
     else
         sql_bind_null(&q, ":state");
+    sql_bind_int64(&q, ":from", from);
     while ((rc = sql_step(&q, &row, err)) == CL_OK && row) {
         store_trial t;
         rc = read_trial(st, &q, &t, 0, err);
@@ -882,6 +883,18 @@ int store_trial_each(cl_store *st, int state, int (*fn)(void *ud, const store_tr
     }
     sql_finalize(&q);
     return rc;
+}
+
+int store_trial_each(cl_store *st, int state, int (*fn)(void *ud, const store_trial *t), void *ud,
+                     cl_err *err)
+{
+    return trial_walk(st, state, 0, fn, ud, err);
+}
+
+int store_trial_each_from(cl_store *st, int64_t from, int (*fn)(void *ud, const store_trial *t),
+                          void *ud, cl_err *err)
+{
+    return trial_walk(st, -1, from, fn, ud, err);
 }
 
 /* Fills *t (overwriting it) when found; *t is empty otherwise. */
@@ -1029,16 +1042,17 @@ int store_ctrl_step_insert(cl_store *st, const store_ctrl_step *s, cl_err *err)
 
 /* Steps in order; the strings of the record are valid only until fn
  * returns; fn returning non-zero stops the walk. */
-int store_ctrl_step_each(cl_store *st, int (*fn)(void *ud, const store_ctrl_step *s), void *ud,
-                         cl_err *err)
+int store_ctrl_step_each(cl_store *st, int64_t after,
+                         int (*fn)(void *ud, const store_ctrl_step *s), void *ud, cl_err *err)
 {
     sql_stmt q;
     int row, rc = sql_prepare(&st->db, &q,
                               "SELECT step, entropy, reward_ema, loss, lr, trials, decisions, "
-                              "time FROM controller_steps ORDER BY step",
+                              "time FROM controller_steps WHERE step > :after ORDER BY step",
                               err);
     if (rc)
         return rc;
+    sql_bind_int64(&q, ":after", after);
     while ((rc = sql_step(&q, &row, err)) == CL_OK && row) {
         store_ctrl_step s;
         s.step = sql_col_int64(&q, 0);
@@ -1100,16 +1114,17 @@ int store_command_insert(cl_store *st, store_command *c, cl_err *err)
 
 /* Commands in order; the strings of the record are valid only until fn
  * returns; fn returning non-zero stops the walk. */
-int store_command_each(cl_store *st, int (*fn)(void *ud, const store_command *c), void *ud,
-                       cl_err *err)
+int store_command_each(cl_store *st, int64_t after, int (*fn)(void *ud, const store_command *c),
+                       void *ud, cl_err *err)
 {
     sql_stmt q;
     int row, rc = sql_prepare(&st->db, &q,
                               "SELECT id, time, source, name, old_value, new_value FROM commands "
-                              "ORDER BY id",
+                              "WHERE id > :after ORDER BY id",
                               err);
     if (rc)
         return rc;
+    sql_bind_int64(&q, ":after", after);
     while ((rc = sql_step(&q, &row, err)) == CL_OK && row) {
         store_command c;
         c.id = sql_col_int64(&q, 0);

@@ -117,6 +117,9 @@ int store_trial_get(cl_store *st, int64_t id, store_trial *t, cl_err *err);
  * state); fn returning non-zero stops the walk. */
 int store_trial_each(cl_store *st, int state, int (*fn)(void *ud, const store_trial *t), void *ud,
                      cl_err *err);
+/* The same for the trials from id `from` on, whatever their state. */
+int store_trial_each_from(cl_store *st, int64_t from, int (*fn)(void *ud, const store_trial *t),
+                          void *ud, cl_err *err);
 /* The most recent done trial with this hash and recipe hash (for reuse of
  * a duplicate's reward); *found = 0 when there is none. */
 int store_trial_find_done(cl_store *st, const char *hash, const char *hash_recipe,
@@ -149,8 +152,9 @@ typedef struct store_ctrl_step {
 
 void store_ctrl_step_clear(store_ctrl_step *s);
 int store_ctrl_step_insert(cl_store *st, const store_ctrl_step *s, cl_err *err);
-int store_ctrl_step_each(cl_store *st, int (*fn)(void *ud, const store_ctrl_step *s), void *ud,
-                         cl_err *err);
+/* the steps after step `after` (0: all), in order */
+int store_ctrl_step_each(cl_store *st, int64_t after,
+                         int (*fn)(void *ud, const store_ctrl_step *s), void *ud, cl_err *err);
 
 /* ---- commands given mid-run ---- */
 typedef struct store_command {
@@ -163,8 +167,9 @@ typedef struct store_command {
 
 void store_command_clear(store_command *c);
 int store_command_insert(cl_store *st, store_command *c, cl_err *err);
-int store_command_each(cl_store *st, int (*fn)(void *ud, const store_command *c), void *ud,
-                       cl_err *err);
+/* the commands after id `after` (0: all), in order */
+int store_command_each(cl_store *st, int64_t after, int (*fn)(void *ud, const store_command *c),
+                       void *ud, cl_err *err);
 
 /* ---- device seconds per phase ("search", "selection", "final") ---- */
 int store_seconds_add(cl_store *st, const char *phase, double seconds, cl_err *err);

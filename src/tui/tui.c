@@ -120,6 +120,11 @@ typedef struct app {
     int watch_paused, watch_loaded;
     int64_t watch_cur;          /* the latest running trial, its epochs done */
     int watch_running, watch_epoch, watch_epochs;
+    /* what has been read: the trials from watch_from on may still change
+     * (watch_open: the first such of a reading, watch_seen its last
+     * trial); the controller's steps to watch_step */
+    int64_t watch_from, watch_open, watch_seen, watch_step;
+    int watch_changed;          /* a trial new or changed in the last reading */
 } app;
 
 static volatile sig_atomic_t got_stop, got_fatal;
@@ -167,6 +172,9 @@ static void log_sink(void *ud, log_level level, const char *msg)
 
 static row *row_of(app *a, int64_t id)
 {
+    /* trials come in id order, from 1: row id - 1, unless some are missing */
+    if (id >= 1 && id <= a->nrows && a->rows[id - 1].id == id)
+        return &a->rows[id - 1];
     for (int i = a->nrows - 1; i >= 0; i--)
         if (a->rows[i].id == id)
             return &a->rows[i];
@@ -419,7 +427,10 @@ static void take_event(app *a, const engine_event *ev)
 
 /* ---- watching a search another process runs ---- */
 
-/* a trial read again: its line in the log when it has finished since */
+static int is_final(trial_state st) { return st == TRIAL_DONE || st == TRIAL_FAILED; }
+
+/* a trial read again (one not finished when last read, or a new one): its
+ * line in the log when it has finished since */
 static int watch_trial(void *ud, const store_trial *t)
 {
     app *a = ud;
@@ -427,48 +438,46 @@ static int watch_trial(void *ud, const store_trial *t)
     trial_state was = r ? r->st : TRIAL_PENDING;
     if (load_trial(a, t))
         return 1;
+    if (!r || was != t->state)
+        a->watch_changed = 1;
     if (isfinite(t->started) && (a->watch_first == 0 || t->started < a->watch_first))
         a->watch_first = t->started;
     if (isfinite(t->finished) && t->finished > a->watch_last)
         a->watch_last = t->finished;
-    a->watch_finished += t->state == TRIAL_DONE || t->state == TRIAL_FAILED;
+    if (is_final(t->state) && !is_final(was))
+        a->watch_finished++;
+    /* where the next reading starts: the first trial that may still change */
+    if (!is_final(t->state) && !a->watch_open)
+        a->watch_open = t->id;
+    a->watch_seen = t->id;
     if (t->state == TRIAL_RUNNING) {
         const char *e = t->recipe ? strstr(t->recipe, "epochs=") : NULL;
         a->watch_running++;
         a->watch_cur = t->id;
         a->watch_epochs = e ? atoi(e + 7) : 0;
     }
-    if (a->watch_loaded && was != t->state &&
-        (t->state == TRIAL_DONE || t->state == TRIAL_FAILED))
+    if (a->watch_loaded && was != t->state && is_final(t->state))
         log_trial_end(a, t->id, t->state, t->reward, t->reused_from != 0, t->params, t->seconds,
                       t->reason ? t->reason : "?");
     return 0;
 }
 
-typedef struct step_walk {
-    app *a;
-    int i;
-} step_walk;
-
-/* the controller's updates past those charted */
+/* a controller update not read before */
 static int watch_step(void *ud, const store_ctrl_step *c)
 {
-    step_walk *w = ud;
-    if (w->i++ < w->a->nc)
-        return 0;
-    load_step(w->a, c);
-    if (w->a->watch_loaded)
-        log_ctrl(w->a, c->step, c->entropy, c->reward_ema);
+    app *a = ud;
+    a->watch_step = c->step;
+    load_step(a, c);
+    if (a->watch_loaded)
+        log_ctrl(a, c->step, c->entropy, c->reward_ema);
     return 0;
 }
 
-/* the commands past those seen: the budget they set, whether the search
- * is paused, and their lines in the log */
+/* a command not read before: the budget it sets, whether the search is
+ * paused, and its line in the log */
 static int watch_command(void *ud, const store_command *c)
 {
     app *a = ud;
-    if (c->id <= a->watch_cmd)
-        return 0;
     a->watch_cmd = c->id;
     if (!strcmp(c->name, "set budget") && c->new_value)
         a->watch_budget = atoll(c->new_value);
@@ -491,30 +500,33 @@ static int watch_metric(void *ud, const store_metric *m)
     return 0;
 }
 
-/* the journal read again: what changed since, and whether its search
- * still runs */
+/* the journal read again, what may have changed only (the commands and
+ * controller updates after those read, the trials from the first one not
+ * finished when last read), and whether its search still runs */
 static void watch_read(app *a)
 {
     cl_err err = {0};
-    step_walk w = {a, 0};
     long pid;
-    a->watch_finished = a->watch_running = a->watch_epoch = 0;
-    a->watch_cur = 0;
-    if (store_command_each(a->st, watch_command, a, &err) ||
-        store_trial_each(a->st, -1, watch_trial, a, &err) ||
+    a->watch_running = a->watch_epoch = 0;
+    a->watch_cur = a->watch_open = 0;
+    a->watch_changed = 0;
+    if (store_command_each(a->st, a->watch_cmd, watch_command, a, &err) ||
+        store_trial_each_from(a->st, a->watch_from, watch_trial, a, &err) ||
         (a->watch_cur && store_metric_each(a->st, a->watch_cur, watch_metric, a, &err)) ||
-        store_ctrl_step_each(a->st, watch_step, &w, &err)) {
+        store_ctrl_step_each(a->st, a->watch_step, watch_step, a, &err)) {
         logf_elem(a, TH_LOG_ERROR, "reading the journal: %s", err.msg);
         a->watch_next = cl_now() + 5.0;
         return;
     }
+    a->watch_from = a->watch_open ? a->watch_open : a->watch_seen + 1;
     pid = store_search_pid(a->st);
     if (a->watch_pid && pid <= 0 && a->watch_loaded)
         logf_elem(a, TH_LOG_COMMAND, "the search (cellar process %ld) has ended", a->watch_pid);
     a->watch_pid = pid > 0 ? pid : 0;
     a->watch_loaded = 1;
     a->watch_next = cl_now() + 1.0;
-    sort_board(a);
+    if (a->watch_changed)
+        sort_board(a);
     a->dirty = 1;
 }
 
@@ -751,6 +763,40 @@ static void fmt_num(char *out, size_t cap, double v, const char *fmt)
         snprintf(out, cap, "-");
 }
 
+/* by reward down, then trial up: the order of ranks */
+static int cmp_rank(const void *pa, const void *pb)
+{
+    const row *x = &sort_app->rows[*(const int *)pa], *y = &sort_app->rows[*(const int *)pb];
+    int xn = isnan(x->reward), yn = isnan(y->reward);   /* none should be: last if so */
+    if (xn != yn)
+        return xn - yn;
+    if (!xn && x->reward != y->reward)
+        return x->reward > y->reward ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* each row's rank, its place by reward among the finished trials whatever
+ * the sort (0: not finished); NULL when out of memory.  The caller frees. */
+static int *rank_rows(app *a)
+{
+    int *rank = calloc((size_t)(a->nrows ? a->nrows : 1), sizeof *rank);
+    int *done = malloc((size_t)(a->nrows ? a->nrows : 1) * sizeof *done), n = 0;
+    if (!rank || !done) {
+        free(rank);
+        free(done);
+        return NULL;
+    }
+    for (int i = 0; i < a->nrows; i++)
+        if (a->rows[i].st == TRIAL_DONE)
+            done[n++] = i;
+    sort_app = a;
+    qsort(done, (size_t)n, sizeof *done, cmp_rank);
+    for (int k = 0; k < n; k++)
+        rank[done[k]] = k + 1;
+    free(done);
+    return rank;
+}
+
 static void draw_board(app *a)
 {
     rect r = a->r[PANE_BOARD];
@@ -774,20 +820,7 @@ static void draw_board(app *a)
         snprintf(head, sizeof head, "%4s %5s %7s %7s %8s %-7s", "rank", "trial", "reward", "acc",
                  "params", "state");
     put(a, r.y + 1, r.x + 1, TH_TITLE, head, r.w - 2);
-    /* rank: place by reward among the finished trials, whatever the sort */
-    rank = calloc((size_t)(a->nrows ? a->nrows : 1), sizeof *rank);
-    if (rank) {
-        for (int i = 0; i < a->nrows; i++) {
-            int k = 1;
-            if (a->rows[i].st != TRIAL_DONE)
-                continue;
-            for (int j = 0; j < a->nrows; j++)
-                k += a->rows[j].st == TRIAL_DONE && (a->rows[j].reward > a->rows[i].reward ||
-                                                     (a->rows[j].reward == a->rows[i].reward &&
-                                                      a->rows[j].id < a->rows[i].id));
-            rank[i] = k;
-        }
-    }
+    rank = rank_rows(a);
     for (int k = 0; k < h && a->board_top + k < a->nrows; k++) {
         int idx = a->order[a->board_top + k];
         const row *w = &a->rows[idx];
@@ -1615,7 +1648,7 @@ int tui_run(cl_engine *e, cl_store *st, cl_lua *L, const experiment *x, const tu
     if (!e)
         watch_read(a);
     else if ((rc = store_trial_each(st, -1, load_trial, a, err)) ||
-             (rc = store_ctrl_step_each(st, load_step, a, err))) {
+             (rc = store_ctrl_step_each(st, 0, load_step, a, err))) {
         free_app(a);
         free(a);
         return rc;
