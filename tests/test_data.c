@@ -523,8 +523,9 @@ static void test_specs(void)
     CHECK(rc == CL_ERR_IO && msg_has(&err, "/nonexistent/fm", "No such file"),
           "missing directory named: %s", err.msg);
     rc = dataset_load("cifar10:/nonexistent/c10", &ds, &err);
-    CHECK(rc == CL_ERR_IO && msg_has(&err, "/nonexistent/c10", "No such file"),
-          "missing CIFAR directory named: %s", err.msg);
+    CHECK(rc == CL_ERR_IO && msg_has(&err, "/nonexistent/c10", "No such file") &&
+              msg_has(&err, "data_batch_1.bin", "test_batch.bin"),
+          "missing CIFAR directory named, with the files it should hold: %s", err.msg);
     CHECK(ds.train_x == NULL && ds.name[0] == '\0', "ds left empty");
 }
 

@@ -131,7 +131,9 @@ static int load_fashion(const char *dir, int is_default, cl_dataset *ds, cl_err 
 static int load_cifar(const char *dir, cl_dataset *ds, cl_err *err)
 {
     char path[PATH_BUF], name[32];
-    int rc = check_dir(dir, "", err), last = 0;
+    int rc = check_dir(dir, " (cifar10:DIR: a directory of the CIFAR-10 binary version, "
+                            "data_batch_1.bin .. data_batch_5.bin and test_batch.bin)", err);
+    int last = 0;
     if (rc)
         return rc;
     ds->c = 3;
