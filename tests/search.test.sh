@@ -93,8 +93,21 @@ check "resume: trial 4's metrics are not doubled" [ "$(sql cut.db "select count(
 
 # --- several trials at once ---
 sed 's/budget = 7/budget = 4/' tiny.lua >par.lua
+# a hook reads the controller where it stands after its update
+cat >>par.lua <<'EOF'
+cellar.on("controller_update", function(u)
+  local p = cellar.policy()
+  local f = io.open("hook-policy.txt", "w")
+  f:write(p.step, " ", #p.decisions, " ", p.decisions[3].choice, " ", p.genotype, "\n")
+  f:close()
+end)
+EOF
 $CELLAR run par.lua --db par.db --parallel 2 >par.out 2>par.err; rc=$?
 check "run --parallel 2: the search finishes with its 4 trials, ids 1..4" [ "$rc:$(sql par.db "select group_concat(id) from (select id from trials where state='done' order by id)")" = "0:1,2,3,4" ]
+$CELLAR show par.db --policy --json >parpol.json
+check "... a hook's cellar.policy(): the update the journal holds (step, 30 decisions, a choice, the cell)" $PY -c "
+import json; d=json.load(open('parpol.json')); h=open('hook-policy.txt').read().split(' ', 3)
+assert h[0]=='1' and h[1]=='30' and h[2]==d['decisions'][2]['choice'] and h[3].strip()==d['genotype'], (h, d['genotype'])"
 $CELLAR run par.lua --db par2.db --parallel 17 >/dev/null 2>par2.err; rc=$?
 check "run --parallel 17: refused with the range (exit 2)" sh -c "[ $rc -eq 2 ] && grep -q -- '--parallel: 17 is out of range (0 to 16)' par2.err"
 
@@ -145,6 +158,25 @@ $CELLAR train failed.db >e.out 2>&1; rc=$?
 check "train DB where every trial failed: nothing to take, the counts said (exit 1)" sh -c "[ $rc -eq 1 ] && grep -q 'failed.db: no trial on its leaderboard yet (0 done, 0 running, 7 failed, 0 pending)' e.out"
 $CELLAR train whole.db --genotype nasnet-a >e.out 2>&1; rc=$?
 check "train DB --genotype G: one or the other (exit 2)" sh -c "[ $rc -eq 2 ] && grep -q 'not both' e.out"
+$CELLAR show whole.db --policy >pol.out 2>&1; rc=$?
+check "show DB --policy: the controller after its last update, learned from trials 4-6" sh -c "[ $rc -eq 0 ] && grep -q '^the controller after update 2 of 2 (learned from trials 4-6): entropy [0-9.]*, reward average 0\.[0-9]*$' pol.out"
+check "... a row per decision: 30 (two cells of 3 blocks of 5)" [ "$(grep -c -E '^(normal|reduce) +[1-3]  ' pol.out)" = 30 ]
+$CELLAR show whole.db --policy --json >pol.json; rc=$?
+check "... --json: each decision's likeliest choice its most probable, its probabilities summing to 1" $PY -c "
+import json; d=json.load(open('pol.json')); ds=d['decisions']
+assert $rc==0 and d['step']==2 and d['steps']==2 and len(ds)==30, d
+for x in ds:
+    pr=x['probs']; assert abs(sum(pr.values())-1)<1e-3 and pr[x['choice']]==max(pr.values()) and x['p']==pr[x['choice']], x
+assert d['settled']==sum(x['p']>=0.9 for x in ds) and d['settled']>=6, d['settled']   # the combiner: add alone"
+geno=$($PY -c "import json; print(json.load(open('pol.json'))['genotype'])")
+$CELLAR show --genotype "$geno" --N 1 --F 4 >pol-g.out 2>&1
+check "... its most likely cell is a genotype of the space" sh -c "grep -q '^hash: ' pol-g.out && ! echo '$geno' | grep -q -E 'sep_conv_[57]|conv_1x1|concat'"
+$CELLAR show whole.db --update 1 >pol1.out 2>&1
+check "show DB --update 1: the first update" grep -q '^the controller after update 1 of 2 (learned from trials 1-3)' pol1.out
+$CELLAR show whole.db --update 5 >e.out 2>&1; rc=$?
+check "show DB --update 5: the journal holds 1 to 2 (exit 1)" sh -c "[ $rc -eq 1 ] && grep -q 'no controller update 5: the journal holds 1 to 2' e.out"
+$CELLAR show whole.db --policy --top 3 >e.out 2>&1; rc=$?
+check "show DB --policy --top 3: one or the other (exit 2)" sh -c "[ $rc -eq 2 ] && grep -q 'one of them' e.out"
 $CELLAR show nothere.db >e.out 2>&1; rc=$?
 check "show: a missing journal is named" sh -c "[ $rc -eq 1 ] && grep -q nothere.db e.out"
 printf 'not a database at all, not at all' >junk.db

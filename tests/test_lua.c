@@ -1088,6 +1088,7 @@ static void test_live(void)
     CHECK(has(eval(L, "cellar.step()"), "no search is running"), "so does cellar.step()");
     CHECK(has(eval(L, "cellar.status()"), "no search is running"), "so does cellar.status");
     CHECK(has(eval(L, "cellar.trials{}"), "no search is running"), "so does cellar.trials");
+    CHECK(has(eval(L, "cellar.policy()"), "no search is running"), "and cellar.policy");
     CHECK(has(eval(L, "cellar.set('lr', 1)"), "no search is running"), "so does cellar.set");
     CHECK(has(eval(L, "cellar.settings().lr"), "learning rate"),
           "cellar.settings describes the settings without a search");
@@ -1121,6 +1122,11 @@ static void test_live(void)
           "an unknown setting lists the valid ones");
     CHECK(has(eval(L, "cellar.set('budget', 'x')"), "a number"), "a value must be a number");
     CHECK_EVAL(L, "#cellar.trials{}", "0");
+    CHECK(has(eval(L, "return cellar.policy()"), "nil\tno controller update in the journal yet"),
+          "cellar.policy() of a search without a controller: nil and why (%s)",
+          eval(L, "return cellar.policy()"));
+    CHECK(has(eval(L, "cellar.policy(0)"), "an update number >= 1"),
+          "cellar.policy(0): refused (%s)", eval(L, "cellar.policy(0)"));
 
     /* trials written straight into the journal, read back ordered */
     {

@@ -26,6 +26,7 @@
 #include "check.h"
 #include "testdir.h"
 #include "core/err.h"
+#include "core/json.h"
 #include "store/store.h"
 
 
@@ -1551,6 +1552,49 @@ static void test_damage(void)
     expect_refusal(pc, "damaged", "a journal with a garbage schema page");
 }
 
+/* ---- the JSON reader the journal's texts are read back with ---- */
+
+static void test_json(void)
+{
+    static const char obj[] = " { \"a\" : 1, \"b\": {\"a\": 2, \"k\": [3]}, \"s\": \"x\\\"y\\\\z\\u0041\\u00e9\","
+                              " \"c\": [1, 2.5, -3e2, null], \"e\": [], \"t\": true, \"n\": null } ";
+    const char *v;
+    double x = 0;
+    char text[16];
+    int n = 0;
+    CHECK(json_number(json_get(obj, "a"), &x) == 0 && x == 1, "json: a top-level number");
+    CHECK(json_number(json_get(json_get(obj, "b"), "a"), &x) == 0 && x == 2,
+          "json: a key of a nested object");
+    CHECK(json_get(obj, "k") == NULL, "json: a nested object's key is not the top's");
+    CHECK(json_get(obj, "zz") == NULL && json_get("[1]", "a") == NULL && json_get("{}", "a") == NULL,
+          "json: missing keys, and keys of what is not an object");
+    CHECK(json_text(json_get(obj, "s"), text, sizeof text) == 0 && !strcmp(text, "x\"y\\zA?"),
+          "json: a string unescaped (\\u0041 as A, beyond ASCII as ?): %s", text);
+    CHECK(json_text(json_get(obj, "s"), text, 4) == 0 && !strcmp(text, "x\"y"),
+          "json: a string cut to its room");
+    CHECK(json_number(json_get(obj, "t"), &x) == -1 && json_number(json_get(obj, "n"), &x) == -1 &&
+              json_text(json_get(obj, "a"), text, sizeof text) == -1,
+          "json: true and null are not numbers, a number is not a string");
+    for (v = json_first(json_get(obj, "c")); v; v = json_next(v))
+        n += json_number(v, &x) == 0;
+    CHECK(n == 3 && x == -300, "json: an array's elements in turn, null not a number (%d)", n);
+    CHECK(json_first(json_get(obj, "e")) == NULL, "json: an empty array has no first element");
+    /* malformed or cut texts are refused, never read past */
+    CHECK(json_get("{\"a\": [1}, \"b\": 2}", "b") == NULL, "json: a mismatched bracket");
+    CHECK(json_get("{\"a\": \"open, \"b\": 2", "c") == NULL, "json: a cut string");
+    CHECK(json_text(json_get("{\"a\": \"abc", "a"), text, sizeof text) == -1,
+          "json: an unclosed string is not read");
+    v = json_next(json_first("[1, [2, 3"));
+    CHECK(v && *v == '[' && json_next(v) == NULL, "json: a cut array ends the walk at the cut element");
+    {
+        char deep[200] = "{\"a\": ";
+        for (int i = 0; i < 70; i++)
+            strcat(deep, "[");
+        strcat(deep, "], \"b\": 1}");
+        CHECK(json_get(deep, "b") == NULL, "json: nesting deeper than the reader takes is refused");
+    }
+}
+
 int main(void)
 {
     double t0 = wall();
@@ -1566,6 +1610,7 @@ int main(void)
     test_schema();
     test_refusals();
     test_damage();
+    test_json();
     remove_tree(tmpdir);
     CHECK(access(tmpdir, F_OK) != 0, "the temporary directory is removed");
     printf("# %.1f s\n", wall() - t0);

@@ -171,6 +171,11 @@ check "... with its epoch: training loss and accuracy, validation accuracy" on_s
 T send-keys -t w Escape
 overlay_closed() { ! on_screen "any key closes this"; }
 check_soon "... any key closes it" overlay_closed
+T send-keys -t w c
+check_soon "c: where the controller stands, after its second update (trials 4-6)" on_screen "the controller after update 2 (trials 4-6): entropy [0-9.]*, reward average"
+check "... its decisions, block by block, the likeliest choice with its probability" on_screen "normal 1  \+[a-z0-9_\[-]\+\]\? [01]\.[0-9][0-9]"
+T send-keys -t w Escape
+check_soon "... closed by a key" overlay_closed
 T send-keys -t w q
 wait_for 300 '[ -f exit2.status ]'
 check "a finished search quits without asking" [ "$(cat exit2.status 2>/dev/null)" = 0 ]

@@ -35,6 +35,9 @@ int cli_positional_genotype(const char *arg, struct cl_genotype *g);
 int show_journal(const char *db, int top, int json);
 /* `cellar show DB --trial ID`: one trial's record (id 0: the best) */
 int show_trial(const char *db, long id, int json);
+/* `cellar show DB --policy [--update N]`: where the controller stands
+ * after update N (0: its last) */
+int show_policy(const char *db, long step, int json);
 
 /* Trial `id` of the journal `db`, or with id 0 its best (rank 1 of `cellar
  * show DB`): the journal opened in *st (the caller closes it), *t filled

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "search/policy.h"
 #include "store/store.h"
 
 /* ---- show DB ---- */
@@ -226,6 +227,92 @@ int show_journal(const char *db, int top, int json)
 out:
     board_free(&b);
     store_experiment_clear(&x);
+    store_close(st);
+    return rc ? 1 : 0;
+}
+
+/* ---- show DB --policy ---- */
+
+int show_policy(const char *db, long step, int json)
+{
+    cl_err err = {0};
+    cl_store *st = NULL;
+    policy *p = calloc(2, sizeof *p), *first = p ? p + 1 : NULL;
+    int rc, have_first = 0;
+    char name[32], other[32];
+    if (!p) {
+        fprintf(stderr, "cellar show: out of memory\n");
+        return 1;
+    }
+    if ((rc = store_open(db, &st, &err)) || (rc = policy_read(st, step, p, &err))) {
+        cli_fail("show", &err);
+        goto out;
+    }
+    /* where it started, to see what the updates moved */
+    if (p->step > 1 && !policy_read(st, 1, first, &err))
+        have_first = 1;
+    if (json) {
+        cl_buf js = {0};
+        buf_printf(&js, "{\"step\":%lld,\"steps\":%lld,\"entropy\":%.6g,\"reward_ema\":%.6g,"
+                        "\"trials\":\"%s\",\"settled\":%d,\"genotype\":",
+                   (long long)p->step, (long long)p->steps, p->entropy, p->reward_ema, p->trials,
+                   policy_settled(p));
+        json_string(&js, p->genotype);
+        buf_printf(&js, ",\"decisions\":[");
+        for (int t = 0; t < p->n; t++) {
+            const policy_decision *d = &p->d[t];
+            buf_printf(&js, "%s{\"cell\":\"%s\",\"block\":%d,\"decision\":\"%s\",\"choice\":",
+                       t ? "," : "", d->cell ? "reduce" : "normal", d->block, d->what);
+            json_string(&js, policy_choice_name(p, d, d->choice, name, sizeof name));
+            buf_printf(&js, ",\"p\":%.6g,\"entropy\":%.6g,\"probs\":{", d->probs[d->choice],
+                       d->entropy);
+            for (int k = 0; k < d->n; k++) {
+                buf_printf(&js, "%s", k ? "," : "");
+                json_string(&js, policy_choice_name(p, d, k, name, sizeof name));
+                buf_printf(&js, ":%.6g", d->probs[k]);
+            }
+            buf_printf(&js, "}}");
+        }
+        buf_printf(&js, "]}");
+        printf("%s\n", js.s);
+        buf_free(&js);
+        goto out;
+    }
+    {
+        const char *semi = strstr(p->genotype, " ; ");
+        printf("the controller after update %lld of %lld (learned from trials %s): entropy "
+               "%.3f, reward average %.4f\n", (long long)p->step, (long long)p->steps,
+               p->trials, p->entropy, p->reward_ema);
+        printf("its most likely cell (the likeliest choice at each decision, given those "
+               "before):\n  %.*s\n", semi ? (int)(semi - p->genotype) : (int)strlen(p->genotype),
+               p->genotype);
+        if (semi)
+            printf("  %s\n", semi + 3);
+        printf("decisions settled (the likeliest choice at p >= %.2f): %d of %d\n",
+               POLICY_SETTLED, policy_settled(p), p->n);
+        printf("\n%-6s %5s  %-9s %-14s %6s %8s %5s  %-20s%s\n", "cell", "block", "decision",
+               "likeliest", "p", "entropy", "/max", "next likeliest",
+               have_first ? "  p at update 1" : "");
+        for (int t = 0; t < p->n; t++) {
+            const policy_decision *d = &p->d[t];
+            int next = -1;
+            char nx[48] = "-", at1[32] = "";
+            for (int k = 0; k < d->n; k++)
+                if (k != d->choice && (next < 0 || d->probs[k] > d->probs[next]))
+                    next = k;
+            if (next >= 0)
+                snprintf(nx, sizeof nx, "%s %.2f",
+                         policy_choice_name(p, d, next, other, sizeof other), d->probs[next]);
+            if (have_first)
+                snprintf(at1, sizeof at1, "  %.2f", first->d[t].probs[d->choice]);
+            printf("%-6s %5d  %-9s %-14s %6.2f %8.3f %4.0f%%  %-20s%s\n",
+                   d->cell ? "reduce" : "normal", d->block, d->what,
+                   policy_choice_name(p, d, d->choice, name, sizeof name), d->probs[d->choice],
+                   d->entropy, d->n > 1 ? 100.0 * d->entropy / log((double)d->n) : 0.0, nx, at1);
+        }
+    }
+out:
+    free(p);
     store_close(st);
     return rc ? 1 : 0;
 }

@@ -11,6 +11,7 @@ static const char usage[] =
     "usage: cellar show [[--genotype] G] [--N n] [--F f] [--input HxWxC] [--classes k]\n"
     "       cellar show DB [--top n] [--json]\n"
     "       cellar show DB --trial ID|best [--json]\n"
+    "       cellar show DB --policy [--update N] [--json]\n"
     "\n"
     "With a journal DB: the leaderboard of its search (rank, trial, reward,\n"
     "accuracy, parameters, FLOPs, seconds, genotype) among the trials trained\n"
@@ -21,6 +22,12 @@ static const char usage[] =
     "(training loss and accuracy, validation accuracy, learning rate, time);\n"
     "'best' is rank 1 of the leaderboard.  --json gives the record as\n"
     "'cellar export' does, with rank and ranked (the leaderboard's size).\n"
+    "With --policy: where the controller stands after its last update (or\n"
+    "update N): its most likely cell, how many of its decisions it has settled\n"
+    "(the likeliest choice at p >= 0.9), and for each decision the likeliest\n"
+    "choice, its probability, the decision's entropy (and its share of the\n"
+    "most it can be), the next likeliest, and that choice's probability at the\n"
+    "first update.\n"
     "\n"
     "Otherwise: print a genotype in its normal form with its stable hash, which\n"
     "blocks form each cell's output, and the parameters and FLOPs of the network\n"
@@ -49,12 +56,14 @@ static int run_show(int argc, char **argv)
 {
     const char *geno_arg = "nasnet-a", *input = "32x32x3";
     int N = 2, F = 16, classes = 10, code, h, w, c, rc, top = 10, json = 0, trial = 0;
+    int pol = 0, update = 0;
     const char *db = NULL;
     cli_opt opts[] = {
         {"genotype", OPT_STR, &geno_arg, 0, 0, 0}, {"N", OPT_INT, &N, 1, 64, 0},
         {"F", OPT_INT, &F, 2, 4096, 0},           {"input", OPT_STR, &input, 0, 0, 0},
         {"classes", OPT_INT, &classes, 2, 100000, 0}, {"top", OPT_INT, &top, 0, 1 << 30, 0},
         {"json", OPT_FLAG, &json, 0, 0, 0},       {"trial", OPT_TRIAL, &trial, 0, 0, 0},
+        {"policy", OPT_FLAG, &pol, 0, 0, 0},      {"update", OPT_INT, &update, 1, 1L << 40, 0},
     };
     cl_err err = {0};
     cl_genotype g;
@@ -80,18 +89,22 @@ static int run_show(int argc, char **argv)
     }
     if (db) {
         if (opts[0].seen || opts[1].seen || opts[2].seen || opts[3].seen || opts[4].seen) {
-            fprintf(stderr, "cellar show: a journal takes --top, --trial and --json only\n");
+            fprintf(stderr, "cellar show: a journal takes --top, --trial, --policy, --update and "
+                            "--json only\n");
             return 2;
         }
-        if (opts[7].seen && opts[5].seen) {
-            fprintf(stderr, "cellar show: --top is for the leaderboard, not one trial\n");
+        if (opts[5].seen + opts[7].seen + (pol || opts[9].seen) > 1) {
+            fprintf(stderr, "cellar show: the leaderboard (--top), one trial (--trial) or the "
+                            "controller (--policy): one of them\n");
             return 2;
         }
+        if (pol || opts[9].seen)
+            return show_policy(db, update, json);
         return opts[7].seen ? show_trial(db, trial, json) : show_journal(db, top, json);
     }
-    if (opts[5].seen || opts[7].seen || json) {
-        fprintf(stderr, "cellar show: --top, --trial and --json are for a journal (cellar show "
-                        "DB)\n");
+    if (opts[5].seen || opts[7].seen || pol || opts[9].seen || json) {
+        fprintf(stderr, "cellar show: --top, --trial, --policy, --update and --json are for a "
+                        "journal (cellar show DB)\n");
         return 2;
     }
     if (!strcmp(geno_arg, "list")) {

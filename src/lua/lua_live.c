@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "lua/lua_priv.h"
+#include "search/policy.h"
 
 /* ---- events ------------------------------------------------------------------ */
 
@@ -457,12 +458,68 @@ static int l_trials(lua_State *L)
     return 1;
 }
 
+/* cellar.policy([update]) -> where the controller stands after its last
+ * update (or that one), or nil and why when there is none */
+static int l_policy(lua_State *L)
+{
+    cl_lua *cl = cl_lua_of(L);
+    lua_Integer step = 0;
+    policy *p;
+    cl_err err = {0};
+    char name[32];
+    if (!cl->store)
+        return luaL_error(L, "no search is running");
+    if (!lua_isnoneornil(L, 1)) {
+        int ok = 0;
+        step = lua_type(L, 1) == LUA_TNUMBER ? lua_tointegerx(L, 1, &ok) : 0;
+        if (!ok || step < 1)
+            return cl_lua_type_error(L, 1, "cellar.policy: update", "an update number >= 1");
+    }
+    p = lua_newuserdatauv(L, sizeof *p, 0);   /* Lua's to free, errors or not */
+    if (policy_read(cl->store, step, p, &err)) {
+        if (err.code != CL_ERR_ARG)
+            return luaL_error(L, "cellar.policy: %s", err.msg);
+        lua_pushnil(L);
+        lua_pushstring(L, err.msg);
+        return 2;
+    }
+    lua_createtable(L, 0, 9);
+    set_num(L, "step", (double)p->step);
+    set_num(L, "steps", (double)p->steps);
+    set_num(L, "entropy", p->entropy);
+    set_num(L, "reward_ema", p->reward_ema);
+    set_str(L, "trials", p->trials);
+    set_str(L, "genotype", p->genotype);
+    set_num(L, "settled", policy_settled(p));
+    lua_createtable(L, p->n, 0);
+    for (int t = 0; t < p->n; t++) {
+        const policy_decision *d = &p->d[t];
+        lua_createtable(L, 0, 7);
+        set_str(L, "cell", d->cell ? "reduce" : "normal");
+        set_num(L, "block", d->block);
+        set_str(L, "decision", d->what);
+        set_str(L, "choice", policy_choice_name(p, d, d->choice, name, sizeof name));
+        set_num(L, "p", d->probs[d->choice]);
+        set_num(L, "entropy", d->entropy);
+        lua_createtable(L, 0, d->n);
+        for (int k = 0; k < d->n; k++) {
+            lua_pushnumber(L, d->probs[k]);
+            lua_setfield(L, -2, policy_choice_name(p, d, k, name, sizeof name));
+        }
+        lua_setfield(L, -2, "probs");
+        lua_rawseti(L, -2, t + 1);
+    }
+    lua_setfield(L, -2, "decisions");
+    return 1;
+}
+
 void cl_lua_open_live(lua_State *L)
 {
     static const luaL_Reg fns[] = {
         {"pause", l_pause},   {"resume", l_resume},     {"stop", l_stop},
         {"set", l_set},       {"get", l_get},           {"settings", l_settings},
-        {"status", l_status}, {"trials", l_trials},     {NULL, NULL},
+        {"status", l_status}, {"trials", l_trials},     {"policy", l_policy},
+        {NULL, NULL},
     };
     luaL_setfuncs(L, fns, 0);
 }

@@ -679,6 +679,8 @@ static const struct help_entry {
     {"settings", "cellar.settings()", "the settings cellar.set takes, described"},
     {"status", "cellar.status()", "the search's state, counts, best trial and progress"},
     {"trials", "cellar.trials{ state=, top=, order= }", "the trials so far, as tables"},
+    {"policy", "cellar.policy([update])",
+     "the controller after its last update: its likeliest cell, each decision's choices"},
     {"genotype", "cellar.genotype(name_or_text)", "a genotype checked: its normal form and hash"},
     {"cost", "cellar.cost(genotype [, { N=, F=, input=, classes= }])",
      "its network's parameters and FLOPs"},

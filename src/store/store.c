@@ -1070,6 +1070,43 @@ int store_ctrl_step_each(cl_store *st, int64_t after,
     return rc;
 }
 
+static char *dup_text(const char *s) { return s ? strdup(s) : NULL; }
+
+int store_ctrl_step_get(cl_store *st, int64_t step, store_ctrl_step *s, int *found, cl_err *err)
+{
+    sql_stmt q;
+    int row, rc = sql_prepare(&st->db, &q,
+                              "SELECT step, entropy, reward_ema, loss, lr, trials, decisions, "
+                              "time FROM controller_steps WHERE :step = 0 OR step = :step "
+                              "ORDER BY step DESC LIMIT 1",
+                              err);
+    memset(s, 0, sizeof *s);
+    *found = 0;
+    if (rc)
+        return rc;
+    sql_bind_int64(&q, ":step", step);
+    rc = sql_step(&q, &row, err);
+    if (rc == CL_OK && row) {
+        s->step = sql_col_int64(&q, 0);
+        s->entropy = sql_col_double(&q, 1);
+        s->reward_ema = sql_col_double(&q, 2);
+        s->loss = sql_col_double(&q, 3);
+        s->lr = sql_col_double(&q, 4);
+        s->trials = dup_text(sql_col_text(&q, 5));
+        s->decisions = dup_text(sql_col_text(&q, 6));
+        s->time = sql_col_double(&q, 7);
+        if ((sql_col_text(&q, 5) && !s->trials) || (sql_col_text(&q, 6) && !s->decisions)) {
+            store_ctrl_step_clear(s);
+            rc = ERR_SET(err, CL_ERR_NOMEM, "%s: out of memory for a controller step",
+                         st->db.path);
+        } else {
+            *found = 1;
+        }
+    }
+    sql_finalize(&q);
+    return rc;
+}
+
 /* ---- commands ---- */
 
 void store_command_clear(store_command *c)

@@ -152,6 +152,9 @@ typedef struct store_ctrl_step {
 
 void store_ctrl_step_clear(store_ctrl_step *s);
 int store_ctrl_step_insert(cl_store *st, const store_ctrl_step *s, cl_err *err);
+/* Step `step` (0: the last) with its strings copied (the caller clears
+ * it); *found = 0 when there is none. */
+int store_ctrl_step_get(cl_store *st, int64_t step, store_ctrl_step *s, int *found, cl_err *err);
 /* the steps after step `after` (0: all), in order */
 int store_ctrl_step_each(cl_store *st, int64_t after,
                          int (*fn)(void *ud, const store_ctrl_step *s), void *ud, cl_err *err);

@@ -24,6 +24,7 @@
 #include "config.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "search/policy.h"
 #include "tui/chart.h"
 #include "tui/layout.h"
 #include "tui/theme.h"
@@ -48,7 +49,7 @@ typedef struct logline {
     theme_elem elem;
 } logline;
 
-enum { OV_NONE, OV_HELP, OV_EDIT, OV_QUIT, OV_TRIAL };
+enum { OV_NONE, OV_HELP, OV_EDIT, OV_QUIT, OV_TRIAL, OV_POLICY };
 enum { SORT_REWARD, SORT_TRIAL, SORT_ACC, SORT_PARAMS, SORT_FLOPS, SORT_SECONDS, SORT_STATE,
        SORT_COUNT };
 static const char *const sort_names[SORT_COUNT] = {"reward", "trial", "accuracy", "params",
@@ -1021,6 +1022,7 @@ const tui_key tui_keys[] = {
     {"e", "edit a setting: controller learning rate, entropy weight, temperature, child epochs, "
           "child learning rate, drop-path, budget, ..."},
     {"Enter", "the selected trial's record and its epochs, read from the journal"},
+    {"c", "the controller: its most likely cell, each decision's likeliest choice and how sure"},
     {"r", "render the selected trial's cells to DB-trial-N.svg and .png"},
     {"t", "next colour theme (default, light, high-contrast, monochrome)"},
     {"Tab", "move the focus: leaderboard, cells, log"},
@@ -1122,6 +1124,28 @@ static void fmt_or_dash(char *out, size_t cap, const char *fmt, double v, double
         snprintf(out, cap, "-");
 }
 
+/* text over up to `lines` rows of width w from row y, broken at spaces
+ * where it can be (the last row cut); the row after */
+static int put_wrapped(app *a, int y, int x, int w, const char *text, int lines)
+{
+    const char *s = text;
+    for (int n = 0; *s && n < lines && w > 0; n++) {
+        int len = (int)strlen(s), take = len;
+        if (len > w && n + 1 < lines) {
+            take = w;
+            while (take > w / 2 && s[take] != ' ')
+                take--;
+            if (s[take] != ' ')
+                take = w;
+        }
+        put(a, y++, x, TH_OVERLAY, s, take < w ? take : w);
+        s += take;
+        while (*s == ' ')
+            s++;
+    }
+    return y;
+}
+
 /* read from the journal at each drawing, so a running trial's epochs
  * appear as they end */
 static void draw_trial(app *a)
@@ -1162,12 +1186,7 @@ static void draw_trial(app *a)
         put(a, y++, left + 2, TH_OVERLAY, line, w - 4);
     }
     snprintf(line, sizeof line, "genotype: %s", t.genotype ? t.genotype : "?");
-    {
-        /* the genotype wrapped over up to three lines */
-        int len = (int)strlen(line), per = w - 4;
-        for (int k = 0; k < len && k < 3 * per; k += per)
-            put(a, y++, left + 2, TH_OVERLAY, line + k, per);
-    }
+    y = put_wrapped(a, y, left + 2, w - 4, line, 4);
     snprintf(line, sizeof line, "recipe: %s", t.recipe ? t.recipe : "?");
     put(a, y++, left + 2, TH_OVERLAY, line, w - 4);
     y++;
@@ -1201,6 +1220,61 @@ static void draw_trial(app *a)
     store_trial_clear(&t);
 }
 
+/* ---- where the controller stands (c) ---- */
+
+/* the journal's last controller update, read at each drawing */
+static void draw_policy(app *a)
+{
+    int top, left, w = 112, h = a->rows_n - 4, y;
+    policy *p = malloc(sizeof *p);
+    cl_err err = {0};
+    char line[GENO_TEXT_MAX + 64], name[32];
+    const char *semi;
+    center_box(a, &h, &w, &top, &left);
+    y = top + 1;
+    put(a, y, left + w - 20, TH_OVERLAY, "any key closes this", 19);
+    if (!p || policy_read(a->st, 0, p, &err)) {
+        put(a, y, left + 2, TH_OVERLAY, p ? "the controller:" : "out of memory", w - 24);
+        if (p)
+            put_wrapped(a, y + 2, left + 2, w - 4, err.msg, 4);
+        free(p);
+        return;
+    }
+    snprintf(line, sizeof line, "the controller after update %lld (trials %s): entropy %.3f, "
+             "reward average %.4f", (long long)p->step, p->trials, p->entropy, p->reward_ema);
+    put(a, y, left + 2, TH_OVERLAY, line, w - 24);
+    y += 2;
+    put(a, y++, left + 2, TH_OVERLAY, "its most likely cell:", w - 4);
+    semi = strstr(p->genotype, " ; ");
+    snprintf(line, sizeof line, "%.*s", semi ? (int)(semi - p->genotype) : (int)strlen(p->genotype),
+             p->genotype);
+    y = put_wrapped(a, y, left + 4, w - 6, line, 2);
+    if (semi)
+        y = put_wrapped(a, y, left + 4, w - 6, semi + 3, 2);
+    snprintf(line, sizeof line, "decisions settled (the likeliest choice at p >= %.2f, marked "
+             "*): %d of %d", POLICY_SETTLED, policy_settled(p), p->n);
+    put(a, ++y, left + 2, TH_OVERLAY, line, w - 4);
+    y += 2;
+    snprintf(line, sizeof line, "%-9s %-17s%-17s%-22s%-22s%s", "block", "input 1", "input 2",
+             "op 1", "op 2", "combiner");
+    put(a, y++, left + 2, TH_OVERLAY, line, w - 4);
+    for (int b = 0; b + 4 < p->n && y < top + h - 1; b += 5) {
+        int n = snprintf(line, sizeof line, "%s %-2d ", p->d[b].cell ? "reduce" : "normal",
+                         p->d[b].block);
+        for (int k = 0; k < 5; k++) {
+            const policy_decision *d = &p->d[b + k];
+            char cell[40];
+            double pr = d->probs[d->choice];
+            snprintf(cell, sizeof cell, "%s %.2f%s",
+                     policy_choice_name(p, d, d->choice, name, sizeof name), pr,
+                     pr >= POLICY_SETTLED ? "*" : "");
+            n += snprintf(line + n, sizeof line - (size_t)n, "%-*s", k < 2 ? 17 : 22, cell);
+        }
+        put(a, y++, left + 2, TH_OVERLAY, line, w - 4);
+    }
+    free(p);
+}
+
 static void draw(app *a)
 {
     erase();
@@ -1224,6 +1298,8 @@ static void draw(app *a)
             draw_quit(a);
         else if (a->overlay == OV_TRIAL)
             draw_trial(a);
+        else if (a->overlay == OV_POLICY)
+            draw_policy(a);
     }
     curs_set(a->console && !a->overlay ? 1 : 0);
     refresh();
@@ -1510,7 +1586,7 @@ static void key(app *a, int ch)
         resize(a);
         return;
     }
-    if (a->overlay == OV_HELP || a->overlay == OV_TRIAL) {
+    if (a->overlay == OV_HELP || a->overlay == OV_TRIAL || a->overlay == OV_POLICY) {
         a->overlay = OV_NONE;
         return;
     }
@@ -1550,6 +1626,9 @@ static void key(app *a, int ch)
         a->overlay = OV_EDIT;
         a->edit_typing = 0;
         a->edit_msg[0] = '\0';
+        break;
+    case 'c':
+        a->overlay = OV_POLICY;
         break;
     case 'r':
         render_selected(a);
