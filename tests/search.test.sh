@@ -111,7 +111,27 @@ assert h[0]=='1' and h[1]=='30' and h[2]==d['decisions'][2]['choice'] and h[3].s
 $CELLAR run par.lua --db par2.db --parallel 17 >/dev/null 2>par2.err; rc=$?
 check "run --parallel 17: refused with the range (exit 2)" sh -c "[ $rc -eq 2 ] && grep -q -- '--parallel: 17 is out of range (0 to 16)' par2.err"
 
-# --- reading a journal ---
+# --- trials stopped early by a hook ---
+sed 's/budget = 7/budget = 4/' tiny.lua >stop.lua
+cat >>stop.lua <<'EOF'
+cellar.on("epoch", function(e)
+  if e.trial % 2 == 0 and not e.val_acc then
+    local f = io.open("stop-said.txt", "a")
+    f:write(e.trial, " ", tostring(cellar.stop_trial(e.trial, "an even trial")), " ",
+            tostring(cellar.stop_trial(e.trial + 1, "not training")), "\n")
+    f:close()
+  end
+end)
+EOF
+$CELLAR run stop.lua --db stop.db >stop.out 2>stop.err; rc=$?
+check "a hook's cellar.stop_trial: the search finishes (exit $rc), trials 2 and 4 stopped after epoch 1 of 2" [ "$rc:$(sql stop.db "select group_concat(id || '=' || ifnull(reason, '-'), ';') from trials")" = "0:1=-;2=stopped after epoch 1 of 2: an even trial;3=-;4=stopped after epoch 1 of 2: an even trial" ]
+check "... it said true for them, false for a trial not training" [ "$(cat stop-said.txt)" = "$(printf '2 true false\n4 true false')" ]
+check "... their one epoch journaled with its validation accuracy, the reward; the others' two" [ "$(sql stop.db "select group_concat(t.id || ':' || (select count(*) from metrics m where m.trial = t.id) || ':' || (select count(*) from metrics m where m.trial = t.id and m.val_acc = t.reward), ' ') from trials t")" = "1:2:1 2:1:1 3:2:1 4:1:1" ]
+check "... the commands journaled with the hook's reason" [ "$(sql stop.db "select group_concat(name || ': ' || new_value || ', ' || source, ';') from commands")" = "stop trial 2: an even trial, lua;stop trial 4: an even trial, lua" ]
+check "... the run's line for trial 2 says it" grep -q '^trial 2/4: reward 0\.[0-9]* (stopped after epoch 1 of 2: an even trial)' stop.err
+$CELLAR show stop.db --trial 2 >stop-show.out 2>&1
+check "... show --trial says why it stopped" grep -q '^stopped after epoch 1 of 2: an even trial$' stop-show.out
+
 $CELLAR show whole.db >show.out 2>&1; rc=$?
 check "show DB: a leaderboard of the 7 trials" sh -c "[ $rc -eq 0 ] && grep -q '^   1 ' show.out && grep -q '^   7 ' show.out && grep -q 'rank.*reward.*accuracy.*params' show.out"
 best=$(sql whole.db "select printf('%.4f', max(reward)) from trials")

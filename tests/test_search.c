@@ -358,6 +358,82 @@ static void test_commands(void)
 }
 
 
+static int count_metrics(void *ud, const store_metric *m)
+{
+    double *v = ud;   /* [rows, val_acc of the last] */
+    v[0] += 1;
+    v[1] = m->val_acc;
+    return 0;
+}
+
+/* a trial stopped early: validated at its epoch's end, done with the reason */
+static void test_stop_trial(void)
+{
+    experiment x;
+    cl_store *st = NULL;
+    cl_engine *e = NULL;
+    cl_err err = {0};
+    char db[512], end_text[256] = "";
+    engine_event ev;
+    engine_status s;
+    store_trial t;
+    double m1[2] = {0, NAN}, m2[2] = {0, NAN}, reward1 = NAN;
+    int rc, stopping = -1, again = -1, other = -1, midway = 0, epochs1 = 0;
+    small(&x, "random", 2);
+    x.child.epochs = 3;
+    path(db, "stop.db");
+    if (store_create(db, 1, &st, &err) || engine_open(&x, st, be, 0, &e, &err)) {
+        CHECK(0, "stop: the engine opens (%s)", err.msg);
+        store_close(st);
+        return;
+    }
+    /* into trial 1's first epoch, then asked to stop */
+    for (int i = 0; i < 400 && engine_get_state(e) == ENGINE_RUNNING; i++) {
+        engine_step(e, 1, &err);
+        engine_get_status(e, &s);
+        if (s.current_trial == 1 && s.step > 0 && s.epoch == 0) {
+            midway = 1;
+            break;
+        }
+    }
+    rc = engine_stop_trial(e, 1, "test asked", "test", &stopping, &err);
+    engine_stop_trial(e, 1, "twice", "test", &again, &err);
+    engine_stop_trial(e, 7, "no such", "test", &other, &err);
+    CHECK(midway && rc == CL_OK && stopping == 1 && again == 0 && other == 0,
+          "stop_trial: trial 1, in its first epoch, will stop; asked again or for a trial not "
+          "training, nothing (%d %d %d)", stopping, again, other);
+    for (int i = 0; i < 4000 && engine_get_state(e) == ENGINE_RUNNING; i++) {
+        engine_step(e, 4, &err);
+        while (engine_next_event(e, &ev)) {
+            if (ev.kind == EV_EPOCH && ev.trial == 1)
+                epochs1++;
+            if (ev.kind == EV_TRIAL_END && ev.trial == 1) {
+                snprintf(end_text, sizeof end_text, "%s", ev.text);
+                reward1 = ev.reward;
+            }
+        }
+    }
+    CHECK(engine_get_state(e) == ENGINE_DONE && !strcmp(end_text, "stopped after epoch 1 of 3: test asked"),
+          "... it ends its first epoch, then is validated and done: '%s'", end_text);
+    CHECK(epochs1 == 2, "... its epoch 1 reported twice, the second with validation (%d)", epochs1);
+    store_metric_each(st, 1, count_metrics, m1, &err);
+    store_metric_each(st, 2, count_metrics, m2, &err);
+    CHECK(m1[0] == 1 && m1[1] == reward1 && m2[0] == 3 && isfinite(m2[1]),
+          "... one epoch journaled, with its validation accuracy as the reward (%g rows, %g); "
+          "trial 2 all 3 (%g)", m1[0], m1[1], m2[0]);
+    if (store_trial_get(st, 1, &t, &err) == CL_OK) {
+        CHECK(t.state == TRIAL_DONE && t.reason && strstr(t.reason, "stopped after epoch 1 of 3"),
+              "... the journal's trial is done with the reason (%s)", t.reason ? t.reason : "-");
+        store_trial_clear(&t);
+    }
+    if (store_trial_get(st, 2, &t, &err) == CL_OK) {
+        CHECK(t.state == TRIAL_DONE && !t.reason, "... trial 2, not stopped, has no reason");
+        store_trial_clear(&t);
+    }
+    engine_free(e);
+    store_close(st);
+}
+
 static void test_failures_and_duplicates(void)
 {
     experiment x;
@@ -428,6 +504,7 @@ int main(void)
     test_resume();
     test_parallel();
     test_commands();
+    test_stop_trial();
     test_failures_and_duplicates();
     backend_destroy(be);
     {

@@ -722,6 +722,25 @@ static void test_lifecycle(void)
     }
     rc = rc ? rc : store_trial_find_done(st, "eeeeeeeeeeeeeeee", "r1", &g, &found, &err);
     CHECK(rc == CL_OK && !found, "find_done ignores a failed trial");
+    /* a done trial stopped early (it has a reason) is no result to reuse:
+     * trial 4, the newest done r1 of "ddd", gives way to 3 */
+    rc = store_trial_get(st, 4, &g, &err);
+    if (rc == CL_OK) {
+        g.reason = strdup("stopped after epoch 1 of 3: slow");
+        rc = store_trial_update(st, &g, &err);
+        store_trial_clear(&g);
+    }
+    rc = rc ? rc : store_trial_find_done(st, "dddddddddddddddd", "r1", &g, &found, &err);
+    CHECK(rc == CL_OK && found && g.id == 3, "find_done passes over a trial stopped early (%lld)",
+          (long long)g.id);
+    store_trial_clear(&g);
+    rc = store_trial_get(st, 4, &g, &err);
+    if (rc == CL_OK) {
+        free(g.reason);
+        g.reason = NULL;
+        rc = store_trial_update(st, &g, &err);
+        store_trial_clear(&g);
+    }
 
     /* counts: 1 done, 2 pending, then 3,4 done, 5 failed, 6 done, 7 running,
      * 8 failed, 9 and 10 pending */

@@ -563,6 +563,8 @@ int show_trial(const char *db, long id, int json)
                    (long long)t.reused_from);
         if (t.state == TRIAL_FAILED)
             printf("failed: %s\n", t.reason ? t.reason : "?");
+        else if (t.reason)   /* a done trial's reason: stopped early */
+            printf("%s\n", t.reason);
         if (t.params)
             printf("network: %lld parameters, %.2f MFLOPs per image, forward\n",
                    (long long)t.params, t.flops / 1e6);

@@ -129,9 +129,10 @@ static int handle_event(runner *r, const engine_event *ev, cl_err *err)
             engine_get_status(r->e, &s);
             progress_clear(&r->prog);
             if (ev->tstate == TRIAL_DONE)
-                fprintf(stderr, "trial %lld/%lld: reward %.4f%s (best %.4f), %lld params, %.1f s: %s\n",
-                        (long long)ev->trial, (long long)s.budget, ev->reward,
-                        ev->reused ? " (reused)" : "", s.best_reward, (long long)ev->params,
+                fprintf(stderr, "trial %lld/%lld: reward %.4f%s%s%s%s (best %.4f), %lld params, "
+                        "%.1f s: %s\n", (long long)ev->trial, (long long)s.budget, ev->reward,
+                        ev->reused ? " (reused)" : "", ev->text[0] ? " (" : "", ev->text,
+                        ev->text[0] ? ")" : "", s.best_reward, (long long)ev->params,
                         ev->seconds, ev->genotype);
             else
                 fprintf(stderr, "trial %lld/%lld: failed: %s\n", (long long)ev->trial,

@@ -138,6 +138,25 @@ static int l_pause(lua_State *L) { return command(L, CMD_PAUSE, "pause"); }
 static int l_resume(lua_State *L) { return command(L, CMD_RESUME, "resume"); }
 static int l_stop(lua_State *L) { return command(L, CMD_STOP, "stop"); }
 
+/* cellar.stop_trial(id [, why]) -> true when the trial will stop at its
+ * epoch's end, false when it is not training */
+static int l_stop_trial(lua_State *L)
+{
+    cl_engine *e = need_engine(L);
+    cl_lua *cl = cl_lua_of(L);
+    lua_Integer id;
+    int ok = 0, stopping = 0;
+    const char *why = luaL_optstring(L, 2, NULL);
+    cl_err err = {0};
+    id = lua_type(L, 1) == LUA_TNUMBER ? lua_tointegerx(L, 1, &ok) : 0;
+    if (!ok || id < 1)
+        return cl_lua_type_error(L, 1, "cellar.stop_trial: trial", "a trial id (1, 2, ...)");
+    if (engine_stop_trial(e, (int64_t)id, why, cl->source, &stopping, &err))
+        return luaL_error(L, "cellar.stop_trial: %s", err.msg);
+    lua_pushboolean(L, stopping);
+    return 1;
+}
+
 int cl_lua_live_step(lua_State *L)
 {
     return command(L, CMD_STEP, "step");
@@ -519,7 +538,7 @@ void cl_lua_open_live(lua_State *L)
         {"pause", l_pause},   {"resume", l_resume},     {"stop", l_stop},
         {"set", l_set},       {"get", l_get},           {"settings", l_settings},
         {"status", l_status}, {"trials", l_trials},     {"policy", l_policy},
-        {NULL, NULL},
+        {"stop_trial", l_stop_trial}, {NULL, NULL},
     };
     luaL_setfuncs(L, fns, 0);
 }

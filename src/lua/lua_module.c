@@ -674,6 +674,8 @@ static const struct help_entry {
     {"pause", "cellar.pause()", "start no new work"},
     {"resume", "cellar.resume()", "go on after a pause"},
     {"stop", "cellar.stop()", "end the search cleanly (cellar resume continues it)"},
+    {"stop_trial", "cellar.stop_trial(id [, why])",
+     "end a trial's training at its epoch's end, validated as it stands"},
     {"set", "cellar.set(name, value)", "change a setting for the trials that follow"},
     {"get", "cellar.get(name)", "a setting's value"},
     {"settings", "cellar.settings()", "the settings cellar.set takes, described"},

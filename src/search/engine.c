@@ -68,6 +68,8 @@ typedef struct slot {
     cl_net *net;
     cl_trainer *tr;
     int last_epoch;
+    int stop;                   /* engine_stop_trial: validate at the next epoch's end */
+    char stop_why[200], stopped[240];   /* why; and, once stopped, the trial's reason */
     double t_trial;             /* seconds spent on it so far */
     int eval_pos;
     long eval_right;
@@ -287,7 +289,8 @@ static int finish_trial(cl_engine *e, slot *sl, int failed, const char *reason, 
     t->seconds = sl->t_trial;
     t->finished = wall_now();
     free(t->reason);
-    t->reason = failed ? strdup(reason ? reason : "failed") : NULL;
+    /* a done trial's reason: that it was stopped early */
+    t->reason = reason ? strdup(reason) : failed ? strdup("failed") : NULL;
 
     if ((rc = e->vt->observe(e->strat, t->id, sl->acts, t->logp, failed ? 0.0 : reward, failed, &u,
                              &updated, err)))
@@ -323,8 +326,11 @@ static int finish_trial(cl_engine *e, slot *sl, int failed, const char *reason, 
 
     if ((rc = store_begin(e->st, err)))
         goto out;
+    /* a trial stopped early has its last epoch journaled already: its
+     * validation accuracy is added to that row */
     if ((rc = store_trial_update(e->st, t, err)) ||
-        (last && (rc = store_metric_insert(e->st, last, err))) ||
+        (last && (rc = (sl->stopped[0] ? store_metric_replace : store_metric_insert)(e->st, last,
+                                                                                    err))) ||
         (rc = store_seconds_add(e->st, "search", sl->t_trial, err)))
         goto rollback;
     if (updated) {
@@ -370,7 +376,7 @@ static int finish_trial(cl_engine *e, slot *sl, int failed, const char *reason, 
     ev->seconds = t->seconds;
     ev->reused = t->reused_from != 0;
     snprintf(ev->genotype, sizeof ev->genotype, "%s", t->genotype);
-    snprintf(ev->text, sizeof ev->text, "%s", failed && t->reason ? t->reason : "");
+    snprintf(ev->text, sizeof ev->text, "%s", t->reason ? t->reason : "");
     if (updated) {
         e->ctrl_steps = u.step;
         e->entropy = u.entropy;
@@ -466,6 +472,8 @@ static int start_trial(cl_engine *e, slot *sl, cl_err *err)
     recipe_hash(rtext, t->hash_recipe);
     sl->t_trial = 0.0;
     sl->last_epoch = 0;
+    sl->stop = 0;
+    sl->stopped[0] = '\0';
 
     ev = push_event(e, EV_TRIAL_START);
     ev->trial = id;
@@ -527,12 +535,49 @@ static int start_trial(cl_engine *e, slot *sl, cl_err *err)
     return CL_OK;
 }
 
+/* the trial's training is over (done, or stopped at an epoch's end): on
+ * to its validation */
+static int begin_eval(cl_engine *e, slot *sl, cl_err *err)
+{
+    size_t need = (size_t)sl->net->max_batch * e->ds.c * e->ds.h * e->ds.w;
+    if (need > sl->ebx_cap) {
+        float *p = realloc(sl->ebx, need * sizeof *p);
+        int *q = realloc(sl->eby, (size_t)sl->net->max_batch * sizeof *q);
+        if (p)
+            sl->ebx = p;
+        if (q)
+            sl->eby = q;
+        if (!p || !q)
+            return ERR_SET(err, CL_ERR_NOMEM, "engine: out of memory for evaluation");
+        sl->ebx_cap = need;
+    }
+    sl->ph = PH_EVAL;
+    sl->eval_pos = 0;
+    sl->eval_right = 0;
+    sl->eval_loss = 0.0;
+    return CL_OK;
+}
+
 static int train_slice(cl_engine *e, slot *sl, int max_steps, cl_err *err)
 {
-    const train_status *ts;
+    const train_status *ts = trainer_status(sl->tr);
     cl_err why = {0};
-    double t0 = cl_now();
-    int rc = trainer_run(sl->tr, max_steps, &why);
+    double t0;
+    long into = ts->steps_per_epoch ? ts->step % ts->steps_per_epoch : 0;
+    int rc;
+    /* stopped: at an epoch's end, validated as it stands */
+    if (sl->stop && ts->epoch > 0 && into == 0) {
+        snprintf(sl->stopped, sizeof sl->stopped, "stopped after epoch %d of %d: %s", ts->epoch,
+                 sl->recipe.epochs, sl->stop_why);
+        log_event(e, "trial %lld %s", (long long)sl->cur.id, sl->stopped);
+        return begin_eval(e, sl, err);
+    }
+    /* a slice ends at an epoch's end at the latest, so that the epoch's
+     * hooks run there and may stop the trial before it trains on */
+    if (ts->steps_per_epoch && max_steps > ts->steps_per_epoch - into)
+        max_steps = (int)(ts->steps_per_epoch - into);
+    t0 = cl_now();
+    rc = trainer_run(sl->tr, max_steps, &why);
     sl->t_trial += cl_now() - t0;
     if (rc)
         return child_failed(e, sl, &why, err);
@@ -556,24 +601,8 @@ static int train_slice(cl_engine *e, slot *sl, int max_steps, cl_err *err)
         if ((rc = store_metric_insert(e->st, &m, err)))
             return rc;
     }
-    if (trainer_done(sl->tr)) {
-        size_t need = (size_t)sl->net->max_batch * e->ds.c * e->ds.h * e->ds.w;
-        if (need > sl->ebx_cap) {
-            float *p = realloc(sl->ebx, need * sizeof *p);
-            int *q = realloc(sl->eby, (size_t)sl->net->max_batch * sizeof *q);
-            if (p)
-                sl->ebx = p;
-            if (q)
-                sl->eby = q;
-            if (!p || !q)
-                return ERR_SET(err, CL_ERR_NOMEM, "engine: out of memory for evaluation");
-            sl->ebx_cap = need;
-        }
-        sl->ph = PH_EVAL;
-        sl->eval_pos = 0;
-        sl->eval_right = 0;
-        sl->eval_loss = 0.0;
-    }
+    if (trainer_done(sl->tr))
+        return begin_eval(e, sl, err);
     return CL_OK;
 }
 
@@ -612,7 +641,7 @@ static int eval_slice(cl_engine *e, slot *sl, int max_batches, cl_err *err)
         ev->acc = ts->last_epoch_acc;
         ev->val_acc = acc;
         drop_child(sl);
-        return finish_trial(e, sl, 0, NULL, acc, acc, &m, err);
+        return finish_trial(e, sl, 0, sl->stopped[0] ? sl->stopped : NULL, acc, acc, &m, err);
     }
     return CL_OK;
 }
@@ -731,7 +760,9 @@ static int journal_command(cl_engine *e, const char *source, const char *name, c
 void engine_command_text(char *buf, size_t cap, const char *name, const char *old_v,
                          const char *new_v, const char *source)
 {
-    if (new_v)
+    if (new_v && !old_v)   /* a command with a value alone: "stop trial 4: why" */
+        snprintf(buf, cap, "%s: %s, from %s", name, new_v, source ? source : "?");
+    else if (new_v)
         snprintf(buf, cap, "%s %s (was %s), from %s", name, new_v, old_v ? old_v : "unset",
                  source ? source : "?");
     else
@@ -884,6 +915,26 @@ int engine_command(cl_engine *e, cmd_kind cmd, const char *name, double value, c
         return journal_command(e, source, what, oldv, newv, err);
     }
     return ERR_SET(err, CL_ERR_ARG, "unknown command %d", (int)cmd);
+}
+
+int engine_stop_trial(cl_engine *e, int64_t id, const char *why, const char *source,
+                      int *stopping, cl_err *err)
+{
+    char name[64];
+    *stopping = 0;
+    if (!why || !*why)
+        why = "asked to";
+    for (int k = 0; k < e->n_slots; k++) {
+        slot *sl = &e->slots[k];
+        if (sl->ph != PH_TRAIN || sl->cur.id != id || sl->stop)
+            continue;
+        sl->stop = 1;
+        snprintf(sl->stop_why, sizeof sl->stop_why, "%s", why);
+        *stopping = 1;
+        snprintf(name, sizeof name, "stop trial %lld", (long long)id);
+        return journal_command(e, source ? source : "cli", name, NULL, sl->stop_why, err);
+    }
+    return CL_OK;
 }
 
 /* ---- status ---- */

@@ -94,6 +94,16 @@ typedef enum { CMD_PAUSE, CMD_RESUME, CMD_STEP, CMD_SET, CMD_STOP } cmd_kind;
 int engine_command(cl_engine *e, cmd_kind cmd, const char *name, double value, const char *source,
                    cl_err *err);
 
+/* Stop training trial `id` early: at the end of the epoch it is in (at
+ * once when called from an epoch's hook, which runs there), it is
+ * validated as it stands and recorded as done, its reason "stopped after
+ * epoch k of E: why"; the strategy learns from that reward as from any.
+ * Journaled as the command "stop trial ID" with `why`.  *stopping = 1
+ * when it will stop; 0, changing nothing, when the trial is not training
+ * here (not started, being validated, finished, stopped already). */
+int engine_stop_trial(cl_engine *e, int64_t id, const char *why, const char *source,
+                      int *stopping, cl_err *err);
+
 /* The names CMD_SET accepts, with a one-line description each; NULL-terminated. */
 typedef struct engine_setting {
     const char *name;
@@ -123,7 +133,8 @@ typedef struct engine_status {
 void engine_get_status(const cl_engine *e, engine_status *s);
 
 /* A journaled command as the log says it: "set lr 0.001 (was 0.00035),
- * from console", "pause, from key" (new_v NULL) */
+ * from console", "pause, from key" (new_v NULL), "stop trial 4: slow,
+ * from lua" (old_v NULL) */
 void engine_command_text(char *buf, size_t cap, const char *name, const char *old_v,
                          const char *new_v, const char *source);
 

@@ -30,7 +30,15 @@
 #define STORE_BUSY_MS 5000
 
 /* Statements used on every trial and epoch, prepared once per handle. */
-enum { Q_TRIAL_INSERT, Q_TRIAL_UPDATE, Q_TRIAL_GET, Q_TRIAL_FIND, Q_METRIC_INSERT, Q_COUNT };
+enum {
+    Q_TRIAL_INSERT,
+    Q_TRIAL_UPDATE,
+    Q_TRIAL_GET,
+    Q_TRIAL_FIND,
+    Q_METRIC_INSERT,
+    Q_METRIC_REPLACE,
+    Q_COUNT
+};
 
 struct cl_store {
     sql_db db;
@@ -560,11 +568,16 @@ static const char *const cached_sql[Q_COUNT] = {
         "THEN :finished ELSE COALESCE(finished, :now) END "
         "WHERE id = :id",
     [Q_TRIAL_GET] = "SELECT " TRIAL_COLS " FROM trials WHERE id = :id",
+    /* a trial stopped early (done, with a reason) is no result to reuse */
     [Q_TRIAL_FIND] = "SELECT " TRIAL_COLS " FROM trials WHERE hash = :hash AND "
-                     "hash_recipe = :hash_recipe AND state = 'done' ORDER BY id DESC LIMIT 1",
+                     "hash_recipe = :hash_recipe AND state = 'done' AND reason IS NULL "
+                     "ORDER BY id DESC LIMIT 1",
     [Q_METRIC_INSERT] =
         ("INSERT INTO metrics(trial, epoch, train_loss, train_acc, val_acc, lr, seconds) "
          "VALUES(:trial, :epoch, :train_loss, :train_acc, :val_acc, :lr, :seconds)"),
+    [Q_METRIC_REPLACE] =
+        ("INSERT OR REPLACE INTO metrics(trial, epoch, train_loss, train_acc, val_acc, lr, "
+         "seconds) VALUES(:trial, :epoch, :train_loss, :train_acc, :val_acc, :lr, :seconds)"),
 };
 
 /* A cached statement, prepared on first use.  The caller resets it when
@@ -948,10 +961,10 @@ int store_trial_counts(cl_store *st, int64_t *pending, int64_t *running, int64_t
 
 /* ---- per-epoch metrics ---- */
 
-int store_metric_insert(cl_store *st, const store_metric *m, cl_err *err)
+static int metric_put(cl_store *st, int which, const store_metric *m, cl_err *err)
 {
     sql_stmt *q;
-    int rc = cached(st, Q_METRIC_INSERT, &q, err);
+    int rc = cached(st, which, &q, err);
     if (rc)
         return rc;
     sql_bind_int64(q, ":trial", m->trial);
@@ -962,6 +975,16 @@ int store_metric_insert(cl_store *st, const store_metric *m, cl_err *err)
     sql_bind_double(q, ":lr", m->lr);
     sql_bind_double(q, ":seconds", m->seconds);
     return sql_run(q, err);
+}
+
+int store_metric_insert(cl_store *st, const store_metric *m, cl_err *err)
+{
+    return metric_put(st, Q_METRIC_INSERT, m, err);
+}
+
+int store_metric_replace(cl_store *st, const store_metric *m, cl_err *err)
+{
+    return metric_put(st, Q_METRIC_REPLACE, m, err);
 }
 
 /* Epochs of one trial in order; fn returning non-zero stops the walk. */

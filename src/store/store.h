@@ -97,7 +97,7 @@ typedef struct store_trial {
     char hash_recipe[17];
     char *actions;        /* the strategy's decisions, e.g. "1 0 10 11 0 ..." (may be NULL) */
     double logp;          /* their log-probability when sampled (NaN if none) */
-    char *reason;         /* why it failed (NULL otherwise) */
+    char *reason;         /* why it failed, or why a done trial stopped early; else NULL */
     int64_t reused_from;  /* id of the trial whose result a duplicate reused, or 0 */
     double created, started, finished;   /* seconds since the epoch, NaN if not yet */
 } store_trial;
@@ -120,8 +120,8 @@ int store_trial_each(cl_store *st, int state, int (*fn)(void *ud, const store_tr
 /* The same for the trials from id `from` on, whatever their state. */
 int store_trial_each_from(cl_store *st, int64_t from, int (*fn)(void *ud, const store_trial *t),
                           void *ud, cl_err *err);
-/* The most recent done trial with this hash and recipe hash (for reuse of
- * a duplicate's reward); *found = 0 when there is none. */
+/* The most recent done trial with this hash and recipe hash, not stopped
+ * early (for reuse of a duplicate's reward); *found = 0 when there is none. */
 int store_trial_find_done(cl_store *st, const char *hash, const char *hash_recipe,
                           store_trial *t, int *found, cl_err *err);
 /* counts by state; any pointer may be NULL */
@@ -136,6 +136,8 @@ typedef struct store_metric {
 } store_metric;
 
 int store_metric_insert(cl_store *st, const store_metric *m, cl_err *err);
+/* the same, replacing the row of that trial and epoch if there is one */
+int store_metric_replace(cl_store *st, const store_metric *m, cl_err *err);
 int store_metric_each(cl_store *st, int64_t trial, int (*fn)(void *ud, const store_metric *m),
                       void *ud, cl_err *err);
 /* remove a trial's metrics (when an interrupted trial runs again) */

@@ -363,8 +363,10 @@ static void log_trial_end(app *a, int64_t id, trial_state st, double reward, int
                           int64_t params, double seconds, const char *reason)
 {
     if (st == TRIAL_DONE)
-        logf_elem(a, TH_LOG_INFO, "trial %lld: reward %.4f%s, %lld params, %.1f s",
-                  (long long)id, reward, reused ? " (reused)" : "", (long long)params, seconds);
+        logf_elem(a, TH_LOG_INFO, "trial %lld: reward %.4f%s%s%s%s, %lld params, %.1f s",
+                  (long long)id, reward, reused ? " (reused)" : "", reason && *reason ? " (" : "",
+                  reason && *reason ? reason : "", reason && *reason ? ")" : "",
+                  (long long)params, seconds);
     else
         logf_elem(a, TH_LOG_WARN, "trial %lld failed: %s", (long long)id, reason);
 }
@@ -459,7 +461,7 @@ static int watch_trial(void *ud, const store_trial *t)
     }
     if (a->watch_loaded && was != t->state && is_final(t->state))
         log_trial_end(a, t->id, t->state, t->reward, t->reused_from != 0, t->params, t->seconds,
-                      t->reason ? t->reason : "?");
+                      t->reason ? t->reason : t->state == TRIAL_FAILED ? "?" : "");
     return 0;
 }
 
@@ -1176,8 +1178,8 @@ static void draw_trial(app *a)
                      " (the result of trial %lld, reused)", (long long)t.reused_from);
         put(a, y++, left + 2, TH_OVERLAY, line, w - 4);
     }
-    if (t.state == TRIAL_FAILED) {
-        snprintf(line, sizeof line, "failed: %s", t.reason ? t.reason : "?");
+    if (t.reason) {
+        snprintf(line, sizeof line, "%s%s", t.state == TRIAL_FAILED ? "failed: " : "", t.reason);
         put(a, y++, left + 2, TH_OVERLAY, line, w - 4);
     }
     if (t.params) {
