@@ -180,6 +180,28 @@ T send-keys -t w q
 wait_for 300 '[ -f exit2.status ]'
 check "a finished search quits without asking" [ "$(cat exit2.status 2>/dev/null)" = 0 ]
 
+# --- x: the selected running trial stopped early ---
+# the search's own hook holds trial 2 at its first epoch's end while a file
+# "hold" exists; the screen is still then, and the keys sent wait for it
+small_search early 2 3 6 >early.lua
+hold_hook 2 >>early.lua
+: >hold
+T new-session -d -s w4 -x 120 -y 40 "$CELLAR early.lua --db x.db; echo \$? >exit4.status; sleep 600"
+T kill-session -t w
+T rename-session -t w4 w
+wait_for 3000 '[ -f x.db ] && [ "$(sql x.db "select count(*) from metrics where trial=2")" = 1 ]'
+T send-keys -t w End x
+sleep 0.3
+rm -f hold
+wait_for 3000 'screen | grep -q "| finished |"'
+check "x on the running trial (End selects it): stopped after its first epoch" [ "$(sql x.db "select reason from trials where id=2")" = "stopped after epoch 1 of 2: stopped from the screen" ]
+check "... the others trained both epochs" [ "$(sql x.db "select group_concat(id) from trials where reason is null")" = "1,3" ]
+check "... the log says so" on_screen "trial 2: reward 0\.[0-9]* (stopped after epoch 1 of 2"
+T send-keys -t w Home x
+check_soon "x on a finished trial: it says what x is for" on_screen "x stops a running trial early"
+T send-keys -t w q
+wait_for 300 '[ -f exit4.status ]'
+
 # --- watching a search another process runs ---
 # a headless run of its own, held in trial 4 (after its first of two
 # epochs) while a file named "hold" exists; the workbench opened on its

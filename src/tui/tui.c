@@ -1025,6 +1025,7 @@ const tui_key tui_keys[] = {
           "child learning rate, drop-path, budget, ..."},
     {"Enter", "the selected trial's record and its epochs, read from the journal"},
     {"c", "the controller: its most likely cell, each decision's likeliest choice and how sure"},
+    {"x", "stop the selected running trial early: at its epoch's end, validated as it stands"},
     {"r", "render the selected trial's cells to DB-trial-N.svg and .png"},
     {"t", "next colour theme (default, light, high-contrast, monochrome)"},
     {"Tab", "move the focus: leaderboard, cells, log"},
@@ -1322,6 +1323,23 @@ static void command(app *a, cmd_kind k)
     cl_err err = {0};
     if (engine_command(a->e, k, NULL, 0, "key", &err))
         logf_elem(a, TH_LOG_ERROR, "%s", err.msg);
+}
+
+/* x: the selected trial stopped early, at its epoch's end */
+static void stop_selected(app *a)
+{
+    const row *w = selected(a);
+    cl_err err = {0};
+    int stopping = 0;
+    if (!w || w->st != TRIAL_RUNNING) {
+        logf_elem(a, TH_LOG_WARN, "x stops a running trial early: select one (it shows 'running')");
+        return;
+    }
+    if (engine_stop_trial(a->e, w->id, "stopped from the screen", "key", &stopping, &err))
+        logf_elem(a, TH_LOG_ERROR, "%s", err.msg);
+    else if (!stopping)
+        logf_elem(a, TH_LOG_WARN, "trial %lld is not training now (being validated, or stopping "
+                  "already)", (long long)w->id);
 }
 
 static void render_selected(app *a)
@@ -1632,6 +1650,10 @@ static void key(app *a, int ch)
     case 'c':
         a->overlay = OV_POLICY;
         break;
+    case 'x':
+        if (!watching(a))
+            stop_selected(a);
+        break;
     case 'r':
         render_selected(a);
         break;
@@ -1685,6 +1707,17 @@ static void key(app *a, int ch)
 
 /* ---- the loop ---- */
 
+/* the engine's waiting events, each to the screen and the hooks */
+static void take_events(app *a)
+{
+    engine_event ev;
+    while (a->e && engine_next_event(a->e, &ev)) {
+        take_event(a, &ev);
+        if (ev.kind == EV_TRIAL_END || ev.kind == EV_TRIAL_START)
+            sort_board(a);
+    }
+}
+
 static void free_app(app *a)
 {
     for (int i = 0; i < a->nrows; i++)
@@ -1711,7 +1744,6 @@ int tui_run(cl_engine *e, cl_store *st, cl_lua *L, const experiment *x, const tu
     app *a = calloc(1, sizeof *a);
     const char *nc = getenv("NO_COLOR");
     struct sigaction sa;
-    engine_event ev;
     double last = 0;
     int rc = CL_OK;
 
@@ -1796,7 +1828,10 @@ int tui_run(cl_engine *e, cl_store *st, cl_lua *L, const experiment *x, const tu
         }
         if (a->quit)
             break;
-        /* a slice of work: the screen answers keys at least every ~30 ms */
+        /* a slice of work: the screen answers keys at least every ~30 ms;
+         * the events of each step are taken (hooks run) before the next,
+         * so that an epoch's hooks run at its end, where they may stop the
+         * trial (a step ends at an epoch's end at the latest) */
         if (busy) {
             double t0 = cl_now();
             cl_err eerr = {0};
@@ -1806,15 +1841,12 @@ int tui_run(cl_engine *e, cl_store *st, cl_lua *L, const experiment *x, const tu
                     logf_elem(a, TH_LOG_ERROR, "the search stopped: %s", eerr.msg);
                     break;
                 }
+                take_events(a);
             } while (engine_get_state(e) == ENGINE_RUNNING && cl_now() - t0 < 0.03);
         }
         if (!e && cl_now() >= a->watch_next)
             watch_read(a);
-        while (e && engine_next_event(e, &ev)) {
-            take_event(a, &ev);
-            if (ev.kind == EV_TRIAL_END || ev.kind == EV_TRIAL_START)
-                sort_board(a);
-        }
+        take_events(a);
         if (a->dirty || cl_now() - last > 0.25) {
             draw(a);
             last = cl_now();
