@@ -79,7 +79,8 @@ head = [l for l in t if l.startswith('op (@ input size)')]
 rows = [l.split() for l in t if l.startswith('depthwise') or l.startswith('pointwise') or l.startswith('batch norm')]
 tot = [l.split() for l in t if l.startswith('all ')]
 assert head and 'MB' in head[0] and 'GB/s' in head[0], head
-assert rows and all(float(r[-2]) > 0 and float(r[-1]) > 0 for r in rows), rows
+# (a slow build on a busy machine rounds some bandwidths to 0.0)
+assert rows and all(float(r[-2]) > 0 and float(r[-1]) >= 0 for r in rows) and any(float(r[-1]) > 0 for r in rows), rows
 s = sum(float(l.split()[-2]) for l in t if re.match(r'^[a-z].* [0-9.]+%', l))
 assert tot and abs(float(tot[0][-2]) - s) <= 0.1 * len(rows) + 0.5, (tot, s)"
 # a build with CUDA on a machine without a GPU: --backend cuda says why

@@ -131,6 +131,11 @@ check "... the commands journaled with the hook's reason" [ "$(sql stop.db "sele
 check "... the run's line for trial 2 says it" grep -q '^trial 2/4: reward 0\.[0-9]* (stopped after epoch 1 of 2: an even trial)' stop.err
 $CELLAR show stop.db --trial 2 >stop-show.out 2>&1
 check "... show --trial says why it stopped" grep -q '^stopped after epoch 1 of 2: an even trial$' stop-show.out
+$CELLAR show stop.db >stop-board.out 2>&1
+check "... the leaderboard names them as stopped early" grep -q -E "^\(stopped early, so trained fewer epochs: trials (2, 4|4, 2); 'cellar show stop.db --trial ID' says why\)$" stop-board.out
+$CELLAR show stop.db --json >stop-board.json
+check "... its JSON marks them" $PY -c "
+import json; d=json.load(open('stop-board.json')); assert sorted(t['trial'] for t in d['top'] if t['stopped'])==[2, 4], d"
 
 $CELLAR show whole.db >show.out 2>&1; rc=$?
 check "show DB: a leaderboard of the 7 trials" sh -c "[ $rc -eq 0 ] && grep -q '^   1 ' show.out && grep -q '^   7 ' show.out && grep -q 'rank.*reward.*accuracy.*params' show.out"

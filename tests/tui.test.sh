@@ -197,6 +197,7 @@ wait_for 3000 'screen | grep -q "| finished |"'
 check "x on the running trial (End selects it): stopped after its first epoch" [ "$(sql x.db "select reason from trials where id=2")" = "stopped after epoch 1 of 2: stopped from the screen" ]
 check "... the others trained both epochs" [ "$(sql x.db "select group_concat(id) from trials where reason is null")" = "1,3" ]
 check "... the log says so" on_screen "trial 2: reward 0\.[0-9]* (stopped after epoch 1 of 2"
+check "... the leaderboard shows it as stopped" on_screen " 2  \+0\.[0-9]\{4\} \+0\.[0-9]\{4\} .* stopped "
 T send-keys -t w Home x
 check_soon "x on a finished trial: it says what x is for" on_screen "x stops a running trial early"
 T send-keys -t w q

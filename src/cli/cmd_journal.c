@@ -49,7 +49,13 @@ static int collect(void *ud, const store_trial *t)
     c.genotype = dup_or_null(t->genotype);
     c.recipe = dup_or_null(t->recipe);
     c.actions = NULL;
-    c.reason = NULL;
+    c.reason = t->reason ? strdup("") : NULL;   /* kept as a mark: stopped early */
+    if ((t->genotype && !c.genotype) || (t->recipe && !c.recipe) || (t->reason && !c.reason)) {
+        free(c.genotype);
+        free(c.recipe);
+        free(c.reason);
+        return 1;
+    }
     b->t[b->n++] = c;
     return 0;
 }
@@ -81,6 +87,7 @@ static void board_free(board *b)
     for (int i = 0; i < b->n; i++) {
         free(b->t[i].genotype);
         free(b->t[i].recipe);
+        free(b->t[i].reason);
     }
     free(b->t);
     memset(b, 0, sizeof *b);
@@ -105,12 +112,14 @@ static int board_load(cl_store *st, board *b, int *other, cl_err *err)
             ++*other;
             free(b->t[i].genotype);
             free(b->t[i].recipe);
+            free(b->t[i].reason);
             continue;
         }
         b->t[k++] = b->t[i];
     }
     b->n = k;
-    qsort(b->t, (size_t)b->n, sizeof *b->t, by_reward);
+    if (b->n > 1)   /* b->t is NULL when no trial is done */
+        qsort(b->t, (size_t)b->n, sizeof *b->t, by_reward);
     return CL_OK;
 }
 
@@ -186,9 +195,11 @@ int show_journal(const char *db, int top, int json)
                    (long long)b.pending, (long long)ls.step, pid);
         for (int i = 0; i < b.n && (top <= 0 || i < top); i++) {
             buf_printf(&js, "%s{\"rank\":%d,\"trial\":%lld,\"reward\":%.6g,\"accuracy\":%.6g,"
-                            "\"params\":%lld,\"flops\":%.0f,\"seconds\":%.3f,\"genotype\":",
+                            "\"params\":%lld,\"flops\":%.0f,\"seconds\":%.3f,\"stopped\":%s,"
+                            "\"genotype\":",
                        i ? "," : "", i + 1, (long long)b.t[i].id, b.t[i].reward,
-                       b.t[i].accuracy, (long long)b.t[i].params, b.t[i].flops, b.t[i].seconds);
+                       b.t[i].accuracy, (long long)b.t[i].params, b.t[i].flops, b.t[i].seconds,
+                       b.t[i].reason ? "true" : "false");
             json_string(&js, b.t[i].genotype ? b.t[i].genotype : "");
             buf_printf(&js, "}");
         }
@@ -222,6 +233,18 @@ int show_journal(const char *db, int top, int json)
                b.t[i].seconds, b.t[i].genotype ? b.t[i].genotype : "");
     if (shown < b.n)
         printf("(%d more; --top 0 shows all)\n", b.n - shown);
+    {
+        /* the trials shown whose rewards are of fewer epochs */
+        cl_buf ids = {0};
+        int n = 0;
+        for (int i = 0; i < shown; i++)
+            if (b.t[i].reason && n++ < 12)
+                buf_printf(&ids, "%s%lld", n > 1 ? ", " : "", (long long)b.t[i].id);
+        if (n)
+            printf("(stopped early, so trained fewer epochs: trial%s %s%s; 'cellar show %s "
+                   "--trial ID' says why)\n", n > 1 ? "s" : "", ids.s, n > 12 ? ", ..." : "", db);
+        buf_free(&ids);
+    }
     if (other)
         printf("(%d trials trained with an earlier recipe are not ranked here)\n", other);
 out:

@@ -40,6 +40,7 @@ typedef struct row {
     double reward, acc, flops, seconds;
     int64_t params;
     int reused;
+    int stopped;   /* done, stopped early */
     int charted;   /* its reward is in the chart */
     char *geno;
 } row;
@@ -269,6 +270,7 @@ static int load_trial(void *ud, const store_trial *t)
     r->flops = t->flops;
     r->seconds = t->seconds;
     r->reused = t->reused_from != 0;
+    r->stopped = t->state == TRIAL_DONE && t->reason;
     set_geno(r, t->genotype);
     if (t->state == TRIAL_DONE && !r->charted) {
         add_reward(a, t->id, t->reward);
@@ -397,6 +399,7 @@ static void take_event(app *a, const engine_event *ev)
             r->flops = ev->flops;
             r->seconds = ev->seconds;
             r->reused = ev->reused;
+            r->stopped = ev->tstate == TRIAL_DONE && ev->text[0];
             set_geno(r, ev->genotype);
         }
         if (ev->tstate == TRIAL_DONE) {
@@ -828,6 +831,7 @@ static void draw_board(app *a)
         int idx = a->order[a->board_top + k];
         const row *w = &a->rows[idx];
         char rk[8] = "", rw[16], ac[16], fl[16], sec[16], pa[24] = "-";
+        const char *state;
         theme_elem el = w->st == TRIAL_FAILED ? TH_BAD : w->st == TRIAL_RUNNING ? TH_DIM : TH_TEXT;
         if (rank && rank[idx])
             snprintf(rk, sizeof rk, "%d", rank[idx]);
@@ -837,12 +841,13 @@ static void draw_board(app *a)
         fmt_num(sec, sizeof sec, w->seconds, "%.1f");
         if (w->params > 0)   /* a running trial's size comes with its end */
             snprintf(pa, sizeof pa, "%lld", (long long)w->params);
+        state = w->stopped ? "stopped" : trial_state_name(w->st);
         if (wide)
             snprintf(line, sizeof line, "%4s %5lld %7s %7s %8s %7s %6s %-7s", rk,
-                     (long long)w->id, rw, ac, pa, fl, sec, trial_state_name(w->st));
+                     (long long)w->id, rw, ac, pa, fl, sec, state);
         else
             snprintf(line, sizeof line, "%4s %5lld %7s %7s %8s %-7s", rk, (long long)w->id, rw,
-                     ac, pa, trial_state_name(w->st));
+                     ac, pa, state);
         if (a->board_top + k == a->sel) {
             attron(a->at[TH_SELECTED]);
             mvhline(r.y + 2 + k, r.x + 1, ' ', r.w - 2);
