@@ -104,11 +104,17 @@ if build build-vg --disable-native --without-cuda; then
     printf '%s\n' \
       'cellar.experiment { name = "vg", train_images = 32, val_images = 16, budget = 3, seed = 2,' \
       '  space = cellar.space { ops = { "identity", "sep_conv_3x3", "max_pool_3x3" }, B = 2 },' \
-      '  child = { N = 1, F = 4, epochs = 1, batch = 16 }, strategy = cellar.ppo { batch = 2, hidden = 8 } }' \
-      'cellar.on("trial_end", function(t) assert(t.reward) end)' >build-vg/vg-search.lua
-    vg 1 "cellar run (a PPO search of 3 trials with a hook)" build-vg/cellar run build-vg/vg-search.lua \
-      --db build-vg/vg.db --force --quiet
+      '  child = { N = 1, F = 4, epochs = 2, batch = 16 }, strategy = cellar.ppo { batch = 2, hidden = 8 } }' \
+      'cellar.on("trial_end", function(t) assert(t.reward) end)' \
+      'cellar.on("epoch", function(e) if e.trial == 2 then cellar.stop_trial(2, "vg") end end)' \
+      'cellar.on("controller_update", function() assert(#cellar.policy().decisions == 20) end)' \
+      >build-vg/vg-search.lua
+    vg 1 "cellar run (a PPO search of 3 trials with hooks: one trial stopped early, the policy read)" \
+      build-vg/cellar run build-vg/vg-search.lua --db build-vg/vg.db --force --quiet
     vg 1 "cellar resume (one more trial)" build-vg/cellar resume build-vg/vg.db --quiet --set budget=4
+    vg 1 "cellar show DB --trial best" build-vg/cellar show build-vg/vg.db --trial best
+    vg 1 "cellar show DB --policy --json" build-vg/cellar show build-vg/vg.db --policy --json
+    vg 1 "cellar export DB --epochs" build-vg/cellar export build-vg/vg.db --epochs
   }
   vg_programs() { # the second group: test programs and one-shot commands
     vg 2 "genotype tests" build-vg/tests/test_genotype
