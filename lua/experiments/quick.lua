@@ -40,7 +40,9 @@ cellar.experiment{
   -- learns after every `batch` trials; 10 (rather than the paper's 20)
   -- gives it six updates within this short budget.  At the paper's
   -- learning rate six updates hardly move it: watch the entropy in the
-  -- log, and raise lr (say 0.005) to see it commit within a short search.
+  -- log, and raise lr (say 0.005) to see it commit within a short search
+  -- (c in the screen, or `cellar show quick.db --policy`, shows which of
+  -- its decisions it has settled).
   strategy = cellar.ppo{
     lr = 0.00035,            -- the paper's controller learning rate
     entropy_weight = 1e-5,   -- the paper's entropy penalty
