@@ -219,9 +219,19 @@ int show_journal(const char *db, int top, int json)
     else if (!pid)
         printf("search: not running ('cellar resume %s' continues it%s)\n", db,
                b.running || b.pending ? "" : " if it stopped before its budget");
-    if (ls.step)
-        printf("controller: %lld updates; entropy %.3f, reward average %.4f\n", (long long)ls.step,
-               ls.entropy, ls.reward_ema);
+    {
+        /* how far it has made up its mind, where the journal says */
+        policy *p = ls.step ? malloc(sizeof *p) : NULL;
+        cl_err e2 = {0};
+        char settled[1200] = "";
+        if (p && !policy_read(st, 0, p, &e2))
+            snprintf(settled, sizeof settled, "; %d of %d decisions settled ('cellar show %s "
+                     "--policy')", policy_settled(p), p->n, db);
+        free(p);
+        if (ls.step)
+            printf("controller: %lld updates; entropy %.3f, reward average %.4f%s\n",
+                   (long long)ls.step, ls.entropy, ls.reward_ema, settled);
+    }
     if (b.n) {
         printf("recipe: %s\n", b.t[0].recipe ? b.t[0].recipe : "?");
         printf("\n%4s %6s %8s %8s %9s %8s %8s  %s\n", "rank", "trial", "reward", "accuracy",
