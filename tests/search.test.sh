@@ -62,8 +62,9 @@ for i in $(seq 1 600); do
   # only once cellar has made the file: sqlite3.connect would create an empty
   # cut.db first, and cellar rightly refuses to overwrite an existing file
   [ -f cut.db ] || { sleep 0.1; continue; }
-  state=$(sql cut.db "select count(*) from trials where state='done'" 2>/dev/null)":"$(sql cut.db "select count(*) from trials where state='running' and id=4" 2>/dev/null)
-  [ "$state" = "3:1" ] && break
+  # (held after its first epoch, which is journaled before the hook holds it)
+  state=$(sql cut.db "select count(*) from trials where state='done'" 2>/dev/null)":"$(sql cut.db "select count(*) from trials where state='running' and id=4" 2>/dev/null)":"$(sql cut.db "select count(*) from metrics where trial=4" 2>/dev/null)
+  [ "$state" = "3:1:1" ] && break
   sleep 0.1
 done
 # while it runs, a second search on its journal is refused, naming it
@@ -74,12 +75,13 @@ kept=$(sql cut.db "select count(*) from trials where state='done'")
 check "run --force while the search runs: refused, the journal kept" sh -c "[ $rc -eq 1 ] && grep -q 'cut.db: in use' force.err && [ '$kept' = 3 ]"
 $CELLAR show cut.db >during.out 2>&1
 check "show while the search runs: trial 4 running, the search's process named" sh -c "grep -q '^trials: 3 done, 0 failed, 1 running' during.out && grep -q '^search: running (cellar process $pid)' during.out"
+check "... and the epoch trial 4 is in (held after its first of two)" grep -q '^running: trial 4, epoch 2 of 2 under way$' during.out
 alive=no; kill -0 $pid 2>/dev/null && alive=yes
 kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
 $CELLAR show cut.db >after.out 2>&1
 check "show after SIGKILL: trial 4 interrupted, the search not running, resume named" sh -c "grep -q '^trials: 3 done, 0 failed, 1 interrupted' after.out && grep -q \"^search: not running ('cellar resume cut.db' continues it)\" after.out"
 rm -f hold
-check "kill: SIGKILL lands while trial 4 is running (3 done, trial 4 running)" [ "$state" = "3:1" ]
+check "kill: SIGKILL lands while trial 4 is running (3 done, trial 4 running, its first epoch journaled)" [ "$state" = "3:1:1" ]
 check "kill: the search was still running when killed" [ $alive = yes ]
 check "kill: the journal after SIGKILL holds trial 4 as running" [ "$(sql cut.db "select state from trials where id=4")" = running ]
 $CELLAR resume cut.db >resume.out 2>resume.err; rc=$?

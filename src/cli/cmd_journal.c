@@ -18,6 +18,8 @@ typedef struct board {
     int n, cap;
     int64_t pending, running, done, failed;
     char last_recipe[17];
+    int64_t run_id[8];     /* the first running trials, and their epochs */
+    int run_epochs[8], nrun;
 } board;
 
 static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
@@ -28,9 +30,14 @@ static int collect(void *ud, const store_trial *t)
     store_trial c;
     if (t->state == TRIAL_PENDING)
         b->pending++;
-    else if (t->state == TRIAL_RUNNING)
+    else if (t->state == TRIAL_RUNNING) {
+        const char *e = t->recipe ? strstr(t->recipe, "epochs=") : NULL;
         b->running++;
-    else if (t->state == TRIAL_FAILED)
+        if (b->nrun < (int)(sizeof b->run_id / sizeof b->run_id[0])) {
+            b->run_id[b->nrun] = t->id;
+            b->run_epochs[b->nrun++] = e ? atoi(e + 7) : 0;
+        }
+    } else if (t->state == TRIAL_FAILED)
         b->failed++;
     else
         b->done++;
@@ -167,6 +174,14 @@ int journal_trial(const char *db, long id, cl_store **stp, store_trial *t, int *
     return CL_OK;
 }
 
+static int count_epoch(void *ud, const store_metric *m)
+{
+    int *n = ud;
+    if (m->epoch > *n)
+        *n = m->epoch;
+    return 0;
+}
+
 int show_journal(const char *db, int top, int json)
 {
     cl_err err = {0};
@@ -214,8 +229,19 @@ int show_journal(const char *db, int top, int json)
            (long long)b.failed, (long long)b.running,
            pid || !b.running ? "running" : "interrupted",
            (long long)b.pending);
-    if (pid > 0)
+    if (pid > 0) {
         printf("search: running (cellar process %ld)\n", pid);
+        /* each trial in hand and the epoch it is in, from those journaled */
+        for (int i = 0; i < b.nrun; i++) {
+            int done_epochs = 0;
+            cl_err e2 = {0};
+            store_metric_each(st, b.run_id[i], count_epoch, &done_epochs, &e2);
+            if (b.run_epochs[i] > 0)
+                printf("running: trial %lld, epoch %d of %d under way\n", (long long)b.run_id[i],
+                       done_epochs < b.run_epochs[i] ? done_epochs + 1 : b.run_epochs[i],
+                       b.run_epochs[i]);
+        }
+    }
     else if (!pid)
         printf("search: not running ('cellar resume %s' continues it%s)\n", db,
                b.running || b.pending ? "" : " if it stopped before its budget");
