@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "search/experiment.h"
 #include "search/policy.h"
 #include "store/store.h"
 
@@ -31,11 +32,10 @@ static int collect(void *ud, const store_trial *t)
     if (t->state == TRIAL_PENDING)
         b->pending++;
     else if (t->state == TRIAL_RUNNING) {
-        const char *e = t->recipe ? strstr(t->recipe, "epochs=") : NULL;
         b->running++;
         if (b->nrun < (int)(sizeof b->run_id / sizeof b->run_id[0])) {
             b->run_id[b->nrun] = t->id;
-            b->run_epochs[b->nrun++] = e ? atoi(e + 7) : 0;
+            b->run_epochs[b->nrun++] = recipe_epochs(t->recipe);
         }
     } else if (t->state == TRIAL_FAILED)
         b->failed++;

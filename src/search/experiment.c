@@ -400,6 +400,12 @@ int recipe_text(const child_recipe *r, const experiment *x, char *out, size_t ca
 
 /* FNV-1a over the text, then mix64 so that near texts spread over all 64
  * bits. */
+int recipe_epochs(const char *text)
+{
+    const char *e = text ? strstr(text, " epochs=") : NULL;
+    return e ? atoi(e + 8) : 0;
+}
+
 void recipe_hash(const char *text, char out[17])
 {
     uint64_t h = 0xcbf29ce484222325ULL;

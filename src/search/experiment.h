@@ -89,5 +89,7 @@ int experiment_settings_json(const experiment *x, cl_buf *out);
  * trials are only ranked against trials with the same recipe hash. */
 int recipe_text(const child_recipe *r, const experiment *x, char *out, size_t cap);
 void recipe_hash(const char *text, char out[17]);
+/* The epochs a recipe text names (" epochs=E "); 0 when it names none. */
+int recipe_epochs(const char *text);
 
 #endif

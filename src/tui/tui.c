@@ -457,10 +457,9 @@ static int watch_trial(void *ud, const store_trial *t)
         a->watch_open = t->id;
     a->watch_seen = t->id;
     if (t->state == TRIAL_RUNNING) {
-        const char *e = t->recipe ? strstr(t->recipe, "epochs=") : NULL;
         a->watch_running++;
         a->watch_cur = t->id;
-        a->watch_epochs = e ? atoi(e + 7) : 0;
+        a->watch_epochs = recipe_epochs(t->recipe);
     }
     if (a->watch_loaded && was != t->state && is_final(t->state))
         log_trial_end(a, t->id, t->state, t->reward, t->reused_from != 0, t->params, t->seconds,
