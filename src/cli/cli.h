@@ -48,6 +48,10 @@ struct cl_store;
 struct store_trial;
 int journal_trial(const char *db, long id, struct cl_store **st, struct store_trial *t,
                   int *rank, int *ranked, cl_err *err);
+/* The same, the journal closed, with the trial's genotype parsed into *g
+ * (an error, *t cleared, when it has none or it does not parse). */
+int journal_genotype(const char *db, long id, struct cl_genotype *g, struct store_trial *t,
+                     int *rank, int *ranked, cl_err *err);
 
 /* One option: its long name, whether it takes a value, and a slot the
  * parser fills.  Parsing stops with a message naming the option. */

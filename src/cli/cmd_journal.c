@@ -10,6 +10,7 @@
 #include "cli/cli.h"
 #include "search/experiment.h"
 #include "search/policy.h"
+#include "space/genotype.h"
 #include "store/store.h"
 
 /* ---- show DB ---- */
@@ -172,6 +173,24 @@ int journal_trial(const char *db, long id, cl_store **stp, store_trial *t, int *
     }
     *stp = st;
     return CL_OK;
+}
+
+int journal_genotype(const char *db, long id, cl_genotype *g, store_trial *t, int *rank,
+                     int *ranked, cl_err *err)
+{
+    cl_store *st = NULL;
+    int rc;
+    if ((rc = journal_trial(db, id, &st, t, rank, ranked, err)))
+        return rc;
+    store_close(st);
+    if (!t->genotype)
+        rc = ERR_SET(err, CL_ERR_FORMAT, "trial %lld in the journal %s has no genotype",
+                     (long long)t->id, db);
+    else if ((rc = geno_parse(t->genotype, g, err)))
+        err_prefix(err, "trial %lld in the journal %s", (long long)t->id, db);
+    if (rc)
+        store_trial_clear(t);
+    return rc;
 }
 
 static int count_epoch(void *ud, const store_metric *m)

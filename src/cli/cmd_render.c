@@ -38,23 +38,15 @@ static const char usage[] =
  * stderr) */
 static int trial_genotype(const char *db, long id, cl_genotype *g, cl_err *err)
 {
-    cl_store *st = NULL;
     store_trial t;
     int rank, ranked, rc;
-    if ((rc = journal_trial(db, id, &st, &t, &rank, &ranked, err)))
+    if ((rc = journal_genotype(db, id, g, &t, &rank, &ranked, err)))
         return rc;
-    if (!t.genotype) {
-        rc = ERR_SET(err, CL_ERR_FORMAT, "trial %lld in the journal %s has no genotype",
-                     (long long)t.id, db);
-    } else if ((rc = geno_parse(t.genotype, g, err))) {
-        err_prefix(err, "trial %lld in the journal %s", (long long)t.id, db);
-    } else if (id <= 0) {
+    if (id <= 0)
         fprintf(stderr, "cellar render: trial %lld, the best of %d in %s (reward %.4f)\n",
                 (long long)t.id, ranked, db, t.reward);
-    }
     store_trial_clear(&t);
-    store_close(st);
-    return rc;
+    return CL_OK;
 }
 
 static int run_render(int argc, char **argv)

@@ -175,16 +175,10 @@ static int run_train(int argc, char **argv)
         return 2;
     }
     if (db) {
-        cl_store *st = NULL;
         store_trial t;
         int rank, ranked;
-        if ((rc = journal_trial(db, trial, &st, &t, &rank, &ranked, &err)))
+        if ((rc = journal_genotype(db, trial, &g, &t, &rank, &ranked, &err)))
             return cli_fail("train", &err);
-        if (!t.genotype)
-            rc = ERR_SET(&err, CL_ERR_FORMAT, "trial %lld in the journal %s has no genotype",
-                         (long long)t.id, db);
-        else if ((rc = geno_parse(t.genotype, &g, &err)))
-            err_prefix(&err, "trial %lld in the journal %s", (long long)t.id, db);
         trial_id = t.id;
         if (rank)
             snprintf(from, sizeof from, "trial %lld of %s (rank %d of %d, reward %.4f)",
@@ -193,9 +187,6 @@ static int run_train(int argc, char **argv)
             snprintf(from, sizeof from, "trial %lld of %s (%s, not ranked)", (long long)t.id, db,
                      trial_state_name(t.state));
         store_trial_clear(&t);
-        store_close(st);
-        if (rc)
-            return cli_fail("train", &err);
     } else if ((rc = geno_from_arg(geno_arg, &g, &err))) {
         return cli_fail("train", &err);
     }
