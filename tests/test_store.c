@@ -385,6 +385,14 @@ static void verify(cl_store *st, const fixture *fx, const char *when)
               when);
         CHECK(c.vals[0] == 2.25 && isnan(c.vals[1]) && c.vals[2] == 0.5,
               "%s: metric train_loss values, NaN included", when);
+        {
+            int last = -1, none = -1;
+            rc = store_metric_last_epoch(st, 2, &last, &err);
+            rc = rc ? rc : store_metric_last_epoch(st, 999, &none, &err);
+            CHECK(rc == CL_OK && last == 3 && none == 0,
+                  "%s: the last epoch journaled: 3 for trial 2, 0 for a trial without (%d, %d)",
+                  when, last, none);
+        }
     }
     {
         collect c;

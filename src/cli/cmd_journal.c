@@ -193,14 +193,6 @@ int journal_genotype(const char *db, long id, cl_genotype *g, store_trial *t, in
     return rc;
 }
 
-static int count_epoch(void *ud, const store_metric *m)
-{
-    int *n = ud;
-    if (m->epoch > *n)
-        *n = m->epoch;
-    return 0;
-}
-
 int show_journal(const char *db, int top, int json)
 {
     cl_err err = {0};
@@ -254,7 +246,7 @@ int show_journal(const char *db, int top, int json)
         for (int i = 0; i < b.nrun; i++) {
             int done_epochs = 0;
             cl_err e2 = {0};
-            store_metric_each(st, b.run_id[i], count_epoch, &done_epochs, &e2);
+            store_metric_last_epoch(st, b.run_id[i], &done_epochs, &e2);
             if (b.run_epochs[i] > 0)
                 printf("running: trial %lld, epoch %d of %d under way\n", (long long)b.run_id[i],
                        done_epochs < b.run_epochs[i] ? done_epochs + 1 : b.run_epochs[i],

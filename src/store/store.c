@@ -1015,6 +1015,22 @@ int store_metric_each(cl_store *st, int64_t trial, int (*fn)(void *ud, const sto
     return rc;
 }
 
+int store_metric_last_epoch(cl_store *st, int64_t trial, int *epoch, cl_err *err)
+{
+    sql_stmt q;
+    int row, rc = sql_prepare(&st->db, &q,
+                              "SELECT COALESCE(MAX(epoch), 0) FROM metrics WHERE trial = :trial",
+                              err);
+    *epoch = 0;
+    if (rc)
+        return rc;
+    sql_bind_int64(&q, ":trial", trial);
+    if ((rc = sql_step(&q, &row, err)) == CL_OK && row)
+        *epoch = (int)sql_col_int64(&q, 0);
+    sql_finalize(&q);
+    return rc;
+}
+
 int store_metric_delete(cl_store *st, int64_t trial, cl_err *err)
 {
     sql_stmt q;

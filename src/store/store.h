@@ -140,6 +140,8 @@ int store_metric_insert(cl_store *st, const store_metric *m, cl_err *err);
 int store_metric_replace(cl_store *st, const store_metric *m, cl_err *err);
 int store_metric_each(cl_store *st, int64_t trial, int (*fn)(void *ud, const store_metric *m),
                       void *ud, cl_err *err);
+/* the last epoch journaled of a trial (0: none) */
+int store_metric_last_epoch(cl_store *st, int64_t trial, int *epoch, cl_err *err);
 /* remove a trial's metrics (when an interrupted trial runs again) */
 int store_metric_delete(cl_store *st, int64_t trial, cl_err *err);
 

@@ -496,15 +496,6 @@ static int watch_command(void *ud, const store_command *c)
     return 0;
 }
 
-/* an epoch the running trial has finished */
-static int watch_metric(void *ud, const store_metric *m)
-{
-    app *a = ud;
-    if (m->epoch > a->watch_epoch)
-        a->watch_epoch = m->epoch;
-    return 0;
-}
-
 /* the journal read again, what may have changed only (the commands and
  * controller updates after those read, the trials from the first one not
  * finished when last read), and whether its search still runs */
@@ -517,7 +508,7 @@ static void watch_read(app *a)
     a->watch_changed = 0;
     if (store_command_each(a->st, a->watch_cmd, watch_command, a, &err) ||
         store_trial_each_from(a->st, a->watch_from, watch_trial, a, &err) ||
-        (a->watch_cur && store_metric_each(a->st, a->watch_cur, watch_metric, a, &err)) ||
+        (a->watch_cur && store_metric_last_epoch(a->st, a->watch_cur, &a->watch_epoch, &err)) ||
         store_ctrl_step_each(a->st, a->watch_step, watch_step, a, &err)) {
         logf_elem(a, TH_LOG_ERROR, "reading the journal: %s", err.msg);
         a->watch_next = cl_now() + 5.0;
