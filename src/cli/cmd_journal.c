@@ -76,20 +76,6 @@ static int by_reward(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
-typedef struct last_step {
-    int64_t step;
-    double entropy, reward_ema;
-} last_step;
-
-static int take_step(void *ud, const store_ctrl_step *s)
-{
-    last_step *l = ud;
-    l->step = s->step;
-    l->entropy = s->entropy;
-    l->reward_ema = s->reward_ema;
-    return 0;
-}
-
 static void board_free(board *b)
 {
     for (int i = 0; i < b->n; i++) {
@@ -199,14 +185,15 @@ int show_journal(const char *db, int top, int json)
     cl_store *st = NULL;
     store_experiment x;
     board b;
-    last_step ls = {0, NAN, NAN};
-    int other = 0, shown = 0, rc;
+    store_ctrl_step ls;   /* the controller's last update (step 0: none) */
+    int other = 0, shown = 0, found, rc;
     long pid;
     memset(&b, 0, sizeof b);
     memset(&x, 0, sizeof x);
+    memset(&ls, 0, sizeof ls);
     if ((rc = store_open(db, &st, &err)) || (rc = store_experiment_get(st, &x, &err)) ||
         (rc = board_load(st, &b, &other, &err)) ||
-        (rc = store_ctrl_step_each(st, 0, take_step, &ls, &err))) {
+        (rc = store_ctrl_step_get(st, 0, &ls, &found, &err))) {
         cli_fail("show", &err);
         goto out;
     }
@@ -296,6 +283,7 @@ int show_journal(const char *db, int top, int json)
         printf("(%d trials trained with an earlier recipe are not ranked here)\n", other);
 out:
     board_free(&b);
+    store_ctrl_step_clear(&ls);
     store_experiment_clear(&x);
     store_close(st);
     return rc ? 1 : 0;

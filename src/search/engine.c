@@ -1005,13 +1005,18 @@ static int count_trial(void *ud, const store_trial *t)
     return 0;
 }
 
-static int last_ctrl_step(void *ud, const store_ctrl_step *s)
+/* the controller's figures as its last journaled update left them */
+static int last_ctrl_step(cl_engine *e, cl_store *st, cl_err *err)
 {
-    cl_engine *e = ud;
-    e->ctrl_steps = s->step;
-    e->entropy = s->entropy;
-    e->reward_ema = s->reward_ema;
-    return 0;
+    store_ctrl_step s;
+    int found, rc = store_ctrl_step_get(st, 0, &s, &found, err);
+    if (rc == CL_OK && found) {
+        e->ctrl_steps = s.step;
+        e->entropy = s.entropy;
+        e->reward_ema = s.reward_ema;
+    }
+    store_ctrl_step_clear(&s);
+    return rc;
 }
 
 /* replay the settings given by commands before the interruption */
@@ -1110,7 +1115,7 @@ int engine_open(const experiment *x, cl_store *st, cl_backend *be, int resume, c
             goto fail;
         if ((rc = store_command_each(st, 0, replay_command, e, err)) ||
             (rc = store_trial_each(st, -1, count_trial, &ty, err)) ||
-            (rc = store_ctrl_step_each(st, 0, last_ctrl_step, e, err)) ||
+            (rc = last_ctrl_step(e, st, err)) ||
             (rc = store_seconds_get(st, "search", &e->seconds_before, err)) ||
             (rc = store_checkpoint_latest(st, &cp_done, &blob, &blen, &found, err)))
             goto fail;
