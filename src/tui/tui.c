@@ -118,7 +118,7 @@ typedef struct app {
      * again every second */
     long watch_pid;             /* its process; 0 once it has ended */
     double watch_next, watch_first, watch_last;   /* first start, last finish */
-    int64_t watch_budget, watch_cmd, watch_finished;
+    int64_t watch_budget, watch_cmd;
     int watch_paused, watch_loaded;
     int64_t watch_cur;          /* the latest running trial, its epochs done */
     int watch_running, watch_epoch, watch_epochs;
@@ -364,11 +364,13 @@ static const row *selected(const app *a)
 static void log_trial_end(app *a, int64_t id, trial_state st, double reward, int reused,
                           int64_t params, double seconds, const char *reason)
 {
+    char why[300] = "";   /* a done trial's reason: stopped early */
+    if (st == TRIAL_DONE && reason && *reason)
+        snprintf(why, sizeof why, " (%s)", reason);
     if (st == TRIAL_DONE)
-        logf_elem(a, TH_LOG_INFO, "trial %lld: reward %.4f%s%s%s%s, %lld params, %.1f s",
-                  (long long)id, reward, reused ? " (reused)" : "", reason && *reason ? " (" : "",
-                  reason && *reason ? reason : "", reason && *reason ? ")" : "",
-                  (long long)params, seconds);
+        logf_elem(a, TH_LOG_INFO, "trial %lld: reward %.4f%s%s, %lld params, %.1f s",
+                  (long long)id, reward, reused ? " (reused)" : "", why, (long long)params,
+                  seconds);
     else
         logf_elem(a, TH_LOG_WARN, "trial %lld failed: %s", (long long)id, reason);
 }
@@ -450,8 +452,6 @@ static int watch_trial(void *ud, const store_trial *t)
         a->watch_first = t->started;
     if (isfinite(t->finished) && t->finished > a->watch_last)
         a->watch_last = t->finished;
-    if (is_final(t->state) && !is_final(was))
-        a->watch_finished++;
     /* where the next reading starts: the first trial that may still change */
     if (!is_final(t->state) && !a->watch_open)
         a->watch_open = t->id;
@@ -548,10 +548,10 @@ static void get_status(const app *a, engine_status *s)
     s->state = a->watch_pid ? (a->watch_paused ? ENGINE_PAUSED : ENGINE_RUNNING)
                : s->done + s->failed >= s->budget ? ENGINE_DONE
                                                    : ENGINE_STOPPED;
-    if (a->watch_first > 0 && a->watch_finished > 0) {
+    if (a->watch_first > 0 && s->done + s->failed > 0) {
         /* up to now while it runs, else up to its last trial */
         double span = (a->watch_pid ? (double)time(NULL) : a->watch_last) - a->watch_first;
-        s->trials_per_hour = span > 0 ? (double)a->watch_finished / span * 3600.0 : 0;
+        s->trials_per_hour = span > 0 ? (double)(s->done + s->failed) / span * 3600.0 : 0;
     }
 }
 
