@@ -541,27 +541,14 @@ typedef struct epoch_rows {
     int n;
 } epoch_rows;
 
-static void pct(double v, char *out, size_t cap)
-{
-    if (isfinite(v))
-        snprintf(out, cap, "%.2f%%", 100.0 * v);
-    else
-        snprintf(out, cap, "-");
-}
-
 static int print_metric(void *ud, const store_metric *m)
 {
     epoch_rows *r = ud;
-    char ta[16], va[16], loss[16], lr[16], sec[16];
+    char row[128];
     if (!r->n++)
-        printf("\n%5s %10s %9s %9s %10s %8s\n", "epoch", "train loss", "train acc", "val acc",
-               "lr", "seconds");
-    pct(m->train_acc, ta, sizeof ta);
-    pct(m->val_acc, va, sizeof va);
-    snprintf(loss, sizeof loss, isfinite(m->train_loss) ? "%.4f" : "-", m->train_loss);
-    snprintf(lr, sizeof lr, isfinite(m->lr) ? "%.3g" : "-", m->lr);
-    snprintf(sec, sizeof sec, isfinite(m->seconds) ? "%.1f" : "-", m->seconds);
-    printf("%5d %10s %9s %9s %10s %8s\n", m->epoch, loss, ta, va, lr, sec);
+        printf("\n%s\n", STORE_METRIC_HEAD);
+    store_metric_text(m, row, sizeof row);
+    printf("%s\n", row);
     return 0;
 }
 

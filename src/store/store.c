@@ -1015,6 +1015,26 @@ int store_metric_each(cl_store *st, int64_t trial, int (*fn)(void *ud, const sto
     return rc;
 }
 
+/* v (times scale) in fmt, or "-" when not measured */
+static void num_or_dash(char *out, size_t cap, const char *fmt, double v, double scale)
+{
+    if (isfinite(v))
+        snprintf(out, cap, fmt, v * scale);
+    else
+        snprintf(out, cap, "-");
+}
+
+void store_metric_text(const store_metric *m, char *out, size_t cap)
+{
+    char loss[32], ta[32], va[32], lr[32], sec[32];
+    num_or_dash(loss, sizeof loss, "%.4f", m->train_loss, 1.0);
+    num_or_dash(ta, sizeof ta, "%.2f%%", m->train_acc, 100.0);
+    num_or_dash(va, sizeof va, "%.2f%%", m->val_acc, 100.0);
+    num_or_dash(lr, sizeof lr, "%.3g", m->lr, 1.0);
+    num_or_dash(sec, sizeof sec, "%.1f", m->seconds, 1.0);
+    snprintf(out, cap, "%5d %10s %9s %9s %10s %8s", m->epoch, loss, ta, va, lr, sec);
+}
+
 int store_metric_last_epoch(cl_store *st, int64_t trial, int *epoch, cl_err *err)
 {
     sql_stmt q;

@@ -140,6 +140,11 @@ int store_metric_insert(cl_store *st, const store_metric *m, cl_err *err);
 int store_metric_replace(cl_store *st, const store_metric *m, cl_err *err);
 int store_metric_each(cl_store *st, int64_t trial, int (*fn)(void *ud, const store_metric *m),
                       void *ud, cl_err *err);
+/* An epoch as a row of text under STORE_METRIC_HEAD: epoch, training loss
+ * and accuracy, validation accuracy, learning rate, seconds ("-" where not
+ * measured), for `cellar show DB --trial` and the screen. */
+#define STORE_METRIC_HEAD "epoch train loss train acc   val acc         lr  seconds"
+void store_metric_text(const store_metric *m, char *out, size_t cap);
 /* the last epoch journaled of a trial (0: none) */
 int store_metric_last_epoch(cl_store *st, int64_t trial, int *epoch, cl_err *err);
 /* remove a trial's metrics (when an interrupted trial runs again) */

@@ -1114,14 +1114,6 @@ static int keep_metric(void *ud, const store_metric *m)
     return 0;
 }
 
-static void fmt_or_dash(char *out, size_t cap, const char *fmt, double v, double scale)
-{
-    if (isfinite(v))
-        snprintf(out, cap, fmt, v * scale);
-    else
-        snprintf(out, cap, "-");
-}
-
 /* text over up to `lines` rows of width w from row y, broken at spaces
  * where it can be (the last row cut); the row after */
 static int put_wrapped(app *a, int y, int x, int w, const char *text, int lines)
@@ -1195,22 +1187,13 @@ static void draw_trial(app *a)
             w - 4);
     } else if (room > 0) {
         int first = er.n > room ? er.n - room + (room > 1) : 0;
-        put(a, y++, left + 2, TH_OVERLAY,
-            "epoch  train loss  train acc   val acc          lr   seconds", w - 4);
+        put(a, y++, left + 2, TH_OVERLAY, STORE_METRIC_HEAD, w - 4);
         if (first) {
             snprintf(line, sizeof line, "(epochs 1-%d above)", first);
             put(a, y++, left + 2, TH_OVERLAY, line, w - 4);
         }
         for (int i = first; i < er.n && y < top + h - 1; i++) {
-            const store_metric *m = &er.m[i];
-            char loss[16], ta[16], va[16], lr[16], sec[16];
-            fmt_or_dash(loss, sizeof loss, "%.4f", m->train_loss, 1.0);
-            fmt_or_dash(ta, sizeof ta, "%.2f%%", m->train_acc, 100.0);
-            fmt_or_dash(va, sizeof va, "%.2f%%", m->val_acc, 100.0);
-            fmt_or_dash(lr, sizeof lr, "%.3g", m->lr, 1.0);
-            fmt_or_dash(sec, sizeof sec, "%.1f", m->seconds, 1.0);
-            snprintf(line, sizeof line, "%5d  %10s  %9s  %8s  %10s  %8s", m->epoch, loss, ta, va,
-                     lr, sec);
+            store_metric_text(&er.m[i], line, sizeof line);
             put(a, y++, left + 2, TH_OVERLAY, line, w - 4);
         }
     }
