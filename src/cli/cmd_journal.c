@@ -26,6 +26,14 @@ typedef struct board {
 
 static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
 
+/* the strings a leaderboard entry keeps (a reason: it was stopped early) */
+static void entry_free(store_trial *t)
+{
+    free(t->genotype);
+    free(t->recipe);
+    free(t->reason);
+}
+
 static int collect(void *ud, const store_trial *t)
 {
     board *b = ud;
@@ -57,11 +65,9 @@ static int collect(void *ud, const store_trial *t)
     c.genotype = dup_or_null(t->genotype);
     c.recipe = dup_or_null(t->recipe);
     c.actions = NULL;
-    c.reason = t->reason ? strdup("") : NULL;   /* kept as a mark: stopped early */
+    c.reason = dup_or_null(t->reason);
     if ((t->genotype && !c.genotype) || (t->recipe && !c.recipe) || (t->reason && !c.reason)) {
-        free(c.genotype);
-        free(c.recipe);
-        free(c.reason);
+        entry_free(&c);
         return 1;
     }
     b->t[b->n++] = c;
@@ -78,11 +84,8 @@ static int by_reward(const void *a, const void *b)
 
 static void board_free(board *b)
 {
-    for (int i = 0; i < b->n; i++) {
-        free(b->t[i].genotype);
-        free(b->t[i].recipe);
-        free(b->t[i].reason);
-    }
+    for (int i = 0; i < b->n; i++)
+        entry_free(&b->t[i]);
     free(b->t);
     memset(b, 0, sizeof *b);
 }
@@ -104,9 +107,7 @@ static int board_load(cl_store *st, board *b, int *other, cl_err *err)
     for (int i = 0; i < b->n; i++) {
         if (strcmp(b->t[i].hash_recipe, b->last_recipe)) {
             ++*other;
-            free(b->t[i].genotype);
-            free(b->t[i].recipe);
-            free(b->t[i].reason);
+            entry_free(&b->t[i]);
             continue;
         }
         b->t[k++] = b->t[i];
