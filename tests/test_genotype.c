@@ -954,6 +954,19 @@ static void test_small_space(void)
     CHECK(bad == 0, "tiny genotypes: equal hash exactly when the same graph (%d disagree)", bad);
 }
 
+/* a genotype line's two halves, as the commands show them on two lines */
+static void test_halves(void)
+{
+    const char *text = "normal: identity(0) identity(1) add ; reduce: identity(0) identity(1) add";
+    const char *reduce = NULL;
+    int n = geno_text_halves(text, &reduce);
+    CHECK(n == 35 && !strncmp(text, "normal: identity(0) identity(1) add", (size_t)n) &&
+              !strcmp(reduce, "reduce: identity(0) identity(1) add"),
+          "halves: the normal part's length (%d) and the reduction part", n);
+    n = geno_text_halves("nasnet-a", &reduce);
+    CHECK(n == 8 && !strcmp(reduce, ""), "halves of a text without ' ; ': all of it, and ''");
+}
+
 int main(void)
 {
     test_registry();
@@ -966,5 +979,6 @@ int main(void)
     test_hash();
     test_random();
     test_small_space();
+    test_halves();
     return check_done();
 }

@@ -338,15 +338,15 @@ int show_policy(const char *db, long step, int json)
         goto out;
     }
     {
-        const char *semi = strstr(p->genotype, " ; ");
+        const char *reduce;
+        int half = geno_text_halves(p->genotype, &reduce);
         printf("the controller after update %lld of %lld (learned from trials %s): entropy "
                "%.3f, reward average %.4f\n", (long long)p->step, (long long)p->steps,
                p->trials, p->entropy, p->reward_ema);
         printf("its most likely cell (the likeliest choice at each decision, given those "
-               "before):\n  %.*s\n", semi ? (int)(semi - p->genotype) : (int)strlen(p->genotype),
-               p->genotype);
-        if (semi)
-            printf("  %s\n", semi + 3);
+               "before):\n  %.*s\n", half, p->genotype);
+        if (*reduce)
+            printf("  %s\n", reduce);
         printf("decisions settled (the likeliest choice at p >= %.2f): %d of %d\n",
                POLICY_SETTLED, policy_settled(p), p->n);
         printf("\n%-6s %5s  %-9s %-14s %6s %8s %5s  %-20s%s\n", "cell", "block", "decision",
@@ -589,7 +589,8 @@ int show_trial(const char *db, long id, int json)
         goto out;
     }
     {
-        const char *g = t.genotype ? t.genotype : "?", *semi = strstr(g, " ; ");
+        const char *g = t.genotype ? t.genotype : "?", *reduce;
+        int half = geno_text_halves(g, &reduce);
         char a[32], b[32];
         epoch_rows rows = {0};
         printf("trial %lld of %s (journal %s): %s", (long long)t.id, x.name ? x.name : "?", db,
@@ -598,9 +599,9 @@ int show_trial(const char *db, long id, int json)
             printf(", rank %d of %d%s", rank, ranked, id <= 0 ? " (the best)" : "");
         else if (t.state == TRIAL_DONE)
             printf(" (with an earlier recipe: not ranked)");
-        printf("\ngenotype: %.*s\n", semi ? (int)(semi - g) : (int)strlen(g), g);
-        if (semi)
-            printf("          %s\n", semi + 3);
+        printf("\ngenotype: %.*s\n", half, g);
+        if (*reduce)
+            printf("          %s\n", reduce);
         printf("hash: %s\n", t.hash);
         if (isfinite(t.reward))
             printf("reward: %.4f (accuracy %.4f on the held-out images)\n", t.reward, t.accuracy);

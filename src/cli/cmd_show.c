@@ -130,9 +130,9 @@ static int run_show(int argc, char **argv)
     geno_format(&g, text, sizeof text);
     geno_hash_hex(geno_hash(&g), hash);
     {
-        char *semi = strstr(text, " ; ");
-        printf("genotype: %.*s\n          %s\n", semi ? (int)(semi - text) : (int)strlen(text),
-               text, semi ? semi + 3 : "");
+        const char *reduce;
+        int n = geno_text_halves(text, &reduce);
+        printf("genotype: %.*s\n          %s\n", n, text, reduce);
     }
     printf("hash: %s\n", hash);
     print_outputs("normal cell", &g.normal);

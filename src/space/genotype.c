@@ -365,6 +365,13 @@ static void put_cell(sink *k, const geno_cell *c)
     }
 }
 
+int geno_text_halves(const char *text, const char **reduce)
+{
+    const char *semi = strstr(text, " ; ");
+    *reduce = semi ? semi + 3 : "";
+    return semi ? (int)(semi - text) : (int)strlen(text);
+}
+
 /* The normal form: single spaces, " | " between blocks, " ; " between the
  * cells.  Returns the length the whole line needs (without the NUL). */
 int geno_format(const cl_genotype *g, char *out, size_t cap)

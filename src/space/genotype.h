@@ -90,6 +90,10 @@ int geno_from_arg(const char *name_or_text, cl_genotype *g, cl_err *err);
 /* Write the normalised one-line text; returns the length it needs (as
  * snprintf does), so print(parse(x)) == x for normalised x. */
 int geno_format(const cl_genotype *g, char *out, size_t cap);
+/* A genotype line's two halves, for showing them on two lines: returns
+ * the length of the normal cell's part; *reduce is the reduction cell's
+ * part (after " ; "), or "" when the text has none. */
+int geno_text_halves(const char *text, const char **reduce);
 
 /* Check structure: 1 <= blocks <= GENO_MAX_BLOCKS, inputs refer to h_{i-1},
  * h_i or earlier blocks, op and combiner indices in range. */

@@ -1210,7 +1210,7 @@ static void draw_policy(app *a)
     policy *p = malloc(sizeof *p);
     cl_err err = {0};
     char line[GENO_TEXT_MAX + 64], name[32];
-    const char *semi;
+    const char *reduce;
     center_box(a, &h, &w, &top, &left);
     y = top + 1;
     put(a, y, left + w - 20, TH_OVERLAY, "any key closes this", 19);
@@ -1226,12 +1226,9 @@ static void draw_policy(app *a)
     put(a, y, left + 2, TH_OVERLAY, line, w - 24);
     y += 2;
     put(a, y++, left + 2, TH_OVERLAY, "its most likely cell:", w - 4);
-    semi = strstr(p->genotype, " ; ");
-    snprintf(line, sizeof line, "%.*s", semi ? (int)(semi - p->genotype) : (int)strlen(p->genotype),
-             p->genotype);
+    snprintf(line, sizeof line, "%.*s", geno_text_halves(p->genotype, &reduce), p->genotype);
     y = put_wrapped(a, y, left + 4, w - 6, line, 2);
-    if (semi)
-        y = put_wrapped(a, y, left + 4, w - 6, semi + 3, 2);
+    y = put_wrapped(a, y, left + 4, w - 6, reduce, 2);
     snprintf(line, sizeof line, "decisions settled (the likeliest choice at p >= %.2f, marked "
              "*): %d of %d", POLICY_SETTLED, policy_settled(p), p->n);
     put(a, ++y, left + 2, TH_OVERLAY, line, w - 4);
