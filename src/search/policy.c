@@ -7,13 +7,28 @@
 
 #include "core/json.h"
 
+/* the registry indices of an array of names (ops or combiners), at most
+ * max of them; -1 for a name `find` does not know, or too many */
+static int names_of(const char *arr, int (*find)(const char *, size_t), unsigned char *out,
+                    int max)
+{
+    char name[32];
+    int n = 0;
+    for (const char *v = json_first(arr); v; v = json_next(v)) {
+        int k = json_text(v, name, sizeof name) ? -1 : find(name, strlen(name));
+        if (k < 0 || n == max)
+            return -1;
+        out[n++] = (unsigned char)k;
+    }
+    return n;
+}
+
 /* the space as the journal's settings give it ("space": {B, inputs, ops,
  * combiners}) */
 static int space_of_settings(const char *settings, cl_space *s, cl_err *err)
 {
-    const char *sp = settings ? json_get(settings, "space") : NULL, *v;
+    const char *sp = settings ? json_get(settings, "space") : NULL;
     double B, inputs;
-    char name[32];
     memset(s, 0, sizeof *s);
     if (!sp || json_number(json_get(sp, "B"), &B) || json_number(json_get(sp, "inputs"), &inputs))
         return ERR_SET(err, CL_ERR_FORMAT, "the journal's settings do not give its space");
@@ -21,20 +36,13 @@ static int space_of_settings(const char *settings, cl_space *s, cl_err *err)
         snprintf(s->name, sizeof s->name, "?");
     s->B = (int)B;
     s->inputs = (int)inputs;
-    for (v = json_first(json_get(sp, "ops")); v; v = json_next(v)) {
-        int op = json_text(v, name, sizeof name) ? -1 : geno_op_find(name, strlen(name));
-        if (op < 0 || s->n_ops == OP_COUNT)
-            return ERR_SET(err, CL_ERR_FORMAT, "the journal's space has an op cellar does not "
-                           "know, or too many");
-        s->ops[s->n_ops++] = (unsigned char)op;
-    }
-    for (v = json_first(json_get(sp, "combiners")); v; v = json_next(v)) {
-        int c = json_text(v, name, sizeof name) ? -1 : geno_comb_find(name, strlen(name));
-        if (c < 0 || s->n_combs == COMB_COUNT)
-            return ERR_SET(err, CL_ERR_FORMAT, "the journal's space has a combiner cellar does "
-                           "not know, or too many");
-        s->combs[s->n_combs++] = (unsigned char)c;
-    }
+    if ((s->n_ops = names_of(json_get(sp, "ops"), geno_op_find, s->ops, OP_COUNT)) < 0)
+        return ERR_SET(err, CL_ERR_FORMAT, "the journal's space has an op cellar does not "
+                       "know, or too many");
+    if ((s->n_combs = names_of(json_get(sp, "combiners"), geno_comb_find, s->combs,
+                               COMB_COUNT)) < 0)
+        return ERR_SET(err, CL_ERR_FORMAT, "the journal's space has a combiner cellar does "
+                       "not know, or too many");
     if (space_validate(s, err)) {
         err_prefix(err, "the journal's space");
         return err->code;
@@ -42,20 +50,20 @@ static int space_of_settings(const char *settings, cl_space *s, cl_err *err)
     return CL_OK;
 }
 
-/* "1 2 3 ... 20" as "1-20" when it is a run, else "1, 5, ... (k trials)" */
+/* "1 2 3 ... 20" as "1-20" when it is a run, else "k trials, first to last" */
 static void trials_text(const char *ids, char *out, size_t cap)
 {
-    long first = 0, last = 0, prev = 0, n = 0, run = 1;
+    long first = 0, last = 0, n = 0, run = 1;
     char *end;
     for (const char *s = ids ? ids : ""; *s; s = end) {
         long v = strtol(s, &end, 10);
         if (end == s)
             break;
-        if (n && v != prev + 1)
+        if (n && v != last + 1)
             run = 0;
         if (!n)
             first = v;
-        last = prev = v;
+        last = v;
         n++;
     }
     if (!n)
