@@ -68,8 +68,9 @@ typedef struct slot {
     cl_net *net;
     cl_trainer *tr;
     int last_epoch;
-    int stop;                   /* engine_stop_trial: validate at the next epoch's end */
-    char stop_why[200], stopped[240];   /* why; and, once stopped, the trial's reason */
+    /* engine_stop_trial's why (set: validate at the next epoch's end); and,
+     * once stopped, the trial's reason */
+    char stop_why[200], stopped[240];
     double t_trial;             /* seconds spent on it so far */
     int eval_pos;
     long eval_right;
@@ -472,7 +473,7 @@ static int start_trial(cl_engine *e, slot *sl, cl_err *err)
     recipe_hash(rtext, t->hash_recipe);
     sl->t_trial = 0.0;
     sl->last_epoch = 0;
-    sl->stop = 0;
+    sl->stop_why[0] = '\0';
     sl->stopped[0] = '\0';
 
     ev = push_event(e, EV_TRIAL_START);
@@ -566,7 +567,7 @@ static int train_slice(cl_engine *e, slot *sl, int max_steps, cl_err *err)
     long into = ts->steps_per_epoch ? ts->step % ts->steps_per_epoch : 0;
     int rc;
     /* stopped: at an epoch's end, validated as it stands */
-    if (sl->stop && ts->epoch > 0 && into == 0) {
+    if (sl->stop_why[0] && ts->epoch > 0 && into == 0) {
         snprintf(sl->stopped, sizeof sl->stopped, "stopped after epoch %d of %d: %s", ts->epoch,
                  sl->recipe.epochs, sl->stop_why);
         log_event(e, "trial %lld %s", (long long)sl->cur.id, sl->stopped);
@@ -926,9 +927,8 @@ int engine_stop_trial(cl_engine *e, int64_t id, const char *why, const char *sou
         why = "asked to";
     for (int k = 0; k < e->n_slots; k++) {
         slot *sl = &e->slots[k];
-        if (sl->ph != PH_TRAIN || sl->cur.id != id || sl->stop)
+        if (sl->ph != PH_TRAIN || sl->cur.id != id || sl->stop_why[0])
             continue;
-        sl->stop = 1;
         snprintf(sl->stop_why, sizeof sl->stop_why, "%s", why);
         *stopping = 1;
         snprintf(name, sizeof name, "stop trial %lld", (long long)id);
