@@ -211,6 +211,48 @@ printf 'not a database at all, not at all' >junk.db
 $CELLAR resume junk.db >e.out 2>&1; rc=$?
 check "resume: a file that is not a journal is refused" sh -c "[ $rc -eq 1 ] && grep -q 'not a cellar journal' e.out"
 
+# --- the recipe changed mid-run: results of different recipes do not
+# compare, so the search's best, the leaderboard and train DB all take the
+# newest recipe's trials ---
+cat >recipe.lua <<'EOF'
+cellar.experiment {
+  name = "recipe", dataset = "fashion-mnist", train_images = 192, val_images = 128,
+  space = cellar.space { ops = { "identity", "avg_pool_3x3", "max_pool_3x3", "sep_conv_3x3" },
+                         B = 2, combiners = { "add" } },
+  child = { N = 1, F = 4, epochs = 3, batch = 32, lr = cellar.cosine(0.05, 0) },
+  strategy = cellar.random {}, budget = 6, seed = 3,
+}
+cellar.on("trial_end", function(t)
+  if t.trial == 3 then cellar.set("child.epochs", 1) end
+  local s = cellar.status()
+  local f = io.open("status.txt", "a")
+  f:write(t.trial, " ", s.ranked, " ", s.best_trial or "-", "\n")
+  f:close()
+end)
+cellar.on("trial_start", function(t)
+  if t.trial < 7 then return end
+  local s = cellar.status()
+  local f = io.open("status.txt", "a")
+  f:write("start ", t.trial, " ", s.ranked, " ", s.best_trial or "-", "\n")
+  f:close()
+end)
+EOF
+$CELLAR run recipe.lua >rc.out 2>rc.err; rc=$?
+check "recipe changed: the run finishes (exit $rc)" [ $rc -eq 0 ]
+check "... the log says what changed and what the leaderboard ranks from then on" grep -q "^trial 4 is trained with another recipe, epochs=1 (was 3); the leaderboard ranks only this recipe's trials from now on (0 done so far)" rc.err
+check "... trial 4's line counts its own reward the best" sh -c "grep '^trial 4/6: reward' rc.err | sed 's/.*reward \([0-9.]*\) (best \([0-9.]*\)).*/\1 \2/' | awk '{exit \$1 != \$2}'"
+$CELLAR show recipe.db >rs.out 2>&1
+$CELLAR show recipe.db --trial best --json >rb.json 2>&1
+best_id=$(jget rb.json id)
+best_r=$(jget rb.json reward)
+check "... show ranks trials 4-6 and counts 1-3 apart" sh -c "[ \$(grep -c '^ *[1-3] ' rs.out) -eq 3 ] && grep -q '^(3 trials trained with an earlier recipe are not ranked here)' rs.out && [ $best_id -ge 4 ]"
+check "... the run's last line: show's best, and the trials not ranked" sh -c "grep -q \"^recipe: best reward \$(printf '%.4f' $best_r) after 6 trials (0 failed; 3 trained with an earlier recipe, not ranked): \" rc.out && grep -qF \"\$(sql recipe.db 'select genotype from trials where id = $best_id')\" rc.out"
+check "... cellar.status() in the hooks: ranked and best_trial as show has them" sh -c "[ \"\$(tail -1 status.txt)\" = '6 3 $best_id' ] && [ \"\$(sed -n 4p status.txt | cut -d' ' -f1-3)\" = '4 1 4' ]"
+$CELLAR resume recipe.db --set budget=7 >rr.out 2>rr.err; rc=$?
+want=$(sql recipe.db "select id from trials where id >= 4 and state = 'done' order by reward desc, id limit 1")
+check "... resumed: the engine's best read from the journal is the newest recipe's" grep -qx "start 7 3 $best_id" status.txt
+check "... and after trial 7, the best of 4 (trial $want; exit $rc)" sh -c "[ $rc -eq 0 ] && [ \"\$(tail -1 status.txt)\" = '7 4 $want' ]"
+
 # --- errors in an experiment file ---
 printf 'cellar.experiment { name = "bad", space = cellar.space { ops = { "sep_conv_4x4" } } }\n' >bad.lua
 $CELLAR run bad.lua >e.out 2>&1; rc=$?

@@ -1045,6 +1045,24 @@ static void test_json_recipe(void)
     recipe_hash(t1, h2);
     CHECK(!strcmp(h1, h2), "the hash of the same text is the same");
     CHECK(recipe_text(&x.child, &x, t2, 10) != 0, "a recipe that does not fit is reported");
+    {
+        char d[256];
+        int n;
+        experiment_defaults(&x);
+        recipe_text(&x.child, &x, t1, sizeof t1);
+        x.child.epochs = 3;
+        x.child.lr.from = 0.1;
+        recipe_text(&x.child, &x, t2, sizeof t2);
+        n = recipe_diff(t1, t2, d, sizeof d);
+        CHECK(n == 2 && !strcmp(d, "epochs=3 (was 1), lr=cosine(0.1, 0) (was cosine(0.05, 0))"),
+              "recipe_diff names what changed, a schedule's spaces and all (%d: %s)", n, d);
+        n = recipe_diff(t1, t1, d, sizeof d);
+        CHECK(n == 0 && d[0] == '\0', "recipe_diff of a text with itself is empty");
+        n = recipe_diff("epochs=1", "epochs=1 batch=32", d, sizeof d);
+        CHECK(n == 1 && !strcmp(d, "batch=32"), "recipe_diff: a field the old text lacks (%s)", d);
+        n = recipe_diff(t1, t2, d, 12);
+        CHECK(n >= 1 && strlen(d) < 12, "recipe_diff: a text that does not fit is cut (%s)", d);
+    }
 
     experiment_defaults(&x);
     x.child.momentum = 1.5;

@@ -721,6 +721,44 @@ static void test_lifecycle(void)
     CHECK(rc == CL_OK && !found, "find_done: pending trials do not count");
     rc = store_trial_find_done(st, "0000000000000000", "r1", &g, &found, &err);
     CHECK(rc == CL_OK && !found, "find_done: unknown hash");
+    /* the leaderboard's recipe and its best: done r1 trials are 1 (0.75),
+     * 3, 4 and 8; r2 has 6 alone */
+    {
+        char h[17];
+        int64_t n = -1, id = -1;
+        rc = store_trial_best(st, "r1", &g, &found, &n, &err);
+        CHECK(rc == CL_OK && found && g.id == 1 && g.reward == 0.75 && n == 4 &&
+                  same_s(g.genotype, geno[0]),
+              "trial_best: the highest reward of the recipe's done trials (id %lld of %lld)",
+              (long long)g.id, (long long)n);
+        store_trial_clear(&g);
+        rc = store_trial_best(st, "r2", &g, &found, &n, &err);
+        CHECK(rc == CL_OK && found && g.id == 6 && n == 1, "trial_best: another recipe (id %lld)",
+              (long long)g.id);
+        store_trial_clear(&g);
+        rc = store_trial_best(st, "r3", &g, &found, &n, &err);
+        CHECK(rc == CL_OK && !found && n == 0 && g.genotype == NULL,
+              "trial_best: a recipe with no done trial");
+        rc = store_trial_newest_recipe(st, h, &id, &err);
+        CHECK(rc == CL_OK && !strcmp(h, "r1") && id == 10,
+              "newest_recipe: the newest trial's, pending too (%s, %lld)", h, (long long)id);
+        rc = store_trial_get(st, 10, &g, &err);
+        if (rc == CL_OK) {   /* a trial not yet started has none */
+            g.hash_recipe[0] = '\0';
+            rc = store_trial_update(st, &g, &err);
+            store_trial_clear(&g);
+        }
+        rc = rc ? rc : store_trial_newest_recipe(st, h, &id, &err);
+        CHECK(rc == CL_OK && !strcmp(h, "r1") && id == 9,
+              "newest_recipe: passes over a trial without one (%s, %lld)", h, (long long)id);
+        rc = store_trial_get(st, 10, &g, &err);
+        if (rc == CL_OK) {
+            snprintf(g.hash_recipe, sizeof g.hash_recipe, "r1");
+            rc = store_trial_update(st, &g, &err);
+            store_trial_clear(&g);
+        }
+        CHECK(rc == CL_OK, "trial 10 restored (%s)", rc ? err.msg : "");
+    }
     /* make the only done r1 trial of "eee" failed: it must disappear */
     rc = store_trial_get(st, 8, &g, &err);
     if (rc == CL_OK) {

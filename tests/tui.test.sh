@@ -203,6 +203,21 @@ check_soon "x on a finished trial: it says what x is for" on_screen "x stops a r
 T send-keys -t w q
 wait_for 300 '[ -f exit4.status ]'
 
+# --- a recipe changed mid-run: the leaderboard ranks the newest recipe's
+# trials, as show does ---
+small_search recipe 1 4 5 >recipe.lua
+echo 'cellar.on("trial_end", function(t) if t.trial == 2 then cellar.set("child.epochs", 2) end end)' >>recipe.lua
+$CELLAR run recipe.lua --db rc.db >/dev/null 2>&1
+best=$(sql rc.db "select id from trials where id > 2 order by reward desc, id limit 1")
+T new-session -d -s w5 -x 120 -y 40 "$CELLAR rc.db; sleep 600"
+T kill-session -t w
+T rename-session -t w5 w
+check_soon "a journal whose recipe changed after trial 2: the title counts the trials not ranked" on_screen "leaderboard: 4 trials, by reward down, 2 unranked (older recipe)"
+screen >rc.txt
+check "... trials 1 and 2 have no rank, 3 and 4 ranks 1 and 2" sh -c "grep -Eq '^.* +- +1 +0\.[0-9]{4} ' rc.txt && grep -Eq '^.* +- +2 +0\.[0-9]{4} ' rc.txt && grep -Eq '^.* +1 +$best +0\.[0-9]{4} ' rc.txt && [ \$(grep -Ec '^.* +[12] +[34] +0\.[0-9]{4} ' rc.txt) -eq 2 ]"
+check "... the status line's best is show's (trial $best)" grep -q "| best 0\.[0-9]* (#$best) |" rc.txt
+T send-keys -t w q
+
 # --- watching a search another process runs ---
 # a headless run of its own, held in trial 4 (after its first of two
 # epochs) while a file named "hold" exists; the workbench opened on its

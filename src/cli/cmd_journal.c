@@ -50,7 +50,8 @@ static int collect(void *ud, const store_trial *t)
         b->failed++;
     else
         b->done++;
-    snprintf(b->last_recipe, sizeof b->last_recipe, "%s", t->hash_recipe);
+    if (t->hash_recipe[0])   /* a trial not yet started has none */
+        snprintf(b->last_recipe, sizeof b->last_recipe, "%s", t->hash_recipe);
     if (t->state != TRIAL_DONE)
         return 0;
     if (b->n == b->cap) {
@@ -90,9 +91,10 @@ static void board_free(board *b)
     memset(b, 0, sizeof *b);
 }
 
-/* The leaderboard: the done trials trained with the newest recipe (results
- * of another recipe, more epochs say, do not compare), best first; *other
- * counts the done trials left out. */
+/* The leaderboard: the done trials trained with the newest trial's recipe
+ * (results of another recipe, more epochs say, do not compare; the engine
+ * ranks the same, engine.c board_to), best first; *other counts the done
+ * trials left out. */
 static int board_load(cl_store *st, board *b, int *other, cl_err *err)
 {
     int k = 0;

@@ -185,7 +185,7 @@ static int drive(runner *r, cl_err *err)
 
 typedef struct arm_result {
     const char *name, *strategy, *db;
-    int64_t done, failed;
+    int64_t done, failed, ranked;
     double best, top5, mean;
     char best_geno[GENO_TEXT_MAX];
     int ok;
@@ -227,6 +227,7 @@ static void summarize(runner *r, cl_store *st, arm_result *a)
     store_trial_each(st, TRIAL_DONE, take_reward, &k, &err);
     a->done = s.done;
     a->failed = s.failed;
+    a->ranked = s.ranked;
     a->best = s.best_reward;
     a->mean = k.count ? k.sum / k.count : NAN;
     a->top5 = 0;
@@ -271,9 +272,17 @@ static int run_one(runner *r, cl_store *st, cl_backend *be, int resume, arm_resu
         if (final == ENGINE_STOPPED)
             fprintf(stderr, "stopped after %lld trials; continue with: cellar resume %s\n",
                     (long long)(a->done + a->failed), r->db);
-        else if (a->done)
+        else if (a->ranked && a->ranked < a->done)
+            printf("%s: best reward %.4f after %lld trials (%lld failed; %lld trained with an "
+                   "earlier recipe, not ranked): %s\n", r->x->name, a->best,
+                   (long long)(a->done + a->failed), (long long)a->failed,
+                   (long long)(a->done - a->ranked), a->best_geno);
+        else if (a->ranked)
             printf("%s: best reward %.4f after %lld trials (%lld failed): %s\n", r->x->name,
                    a->best, (long long)(a->done + a->failed), (long long)a->failed, a->best_geno);
+        else if (a->done)
+            printf("%s: %lld trials done, none yet with the newest recipe (%lld failed)\n",
+                   r->x->name, (long long)a->done, (long long)a->failed);
         else
             printf("%s: no trial finished (%lld failed)\n", r->x->name, (long long)a->failed);
     }

@@ -189,8 +189,9 @@ static int run_screen(int argc, char **argv)
         rc = tui_run(e, st, L, &xs[pick], &o, &err);
         engine_get_status(e, &s);
         if (s.best_trial)
-            printf("%s: best reward %.4f (trial %lld) after %lld trials: %s\n", xs[pick].name,
+            printf("%s: best reward %.4f (trial %lld) after %lld trials%s: %s\n", xs[pick].name,
                    s.best_reward, (long long)s.best_trial, (long long)(s.done + s.failed),
+                   s.ranked < s.done ? " (the best of those trained with the newest recipe)" : "",
                    s.best_genotype);
         if (s.state != ENGINE_DONE)
             printf("the search stopped; continue it with: cellar resume %s (or: cellar %s)\n",

@@ -246,6 +246,7 @@ static int l_status(lua_State *L)
     set_int(L, "done", s.done);
     set_int(L, "failed", s.failed);
     set_int(L, "budget", s.budget);
+    set_int(L, "ranked", s.ranked);
     if (s.best_trial > 0) {
         set_int(L, "best_trial", s.best_trial);
         set_num(L, "best_reward", s.best_reward);

@@ -113,6 +113,11 @@ struct cl_engine {
     int64_t done, failed, best_trial;
     double best_reward;
     char best_geno[GENO_TEXT_MAX];
+    /* the leaderboard: the done trials of the newest trial's recipe (those
+     * of another recipe do not compare), as `cellar show DB` ranks them */
+    char board_recipe[17];
+    int64_t board_newest;       /* the newest trial started */
+    int64_t ranked;             /* done trials of board_recipe */
     int64_t ctrl_steps;
     double entropy, reward_ema;
     double seconds_before;      /* search seconds in the journal when opened */
@@ -362,10 +367,13 @@ static int finish_trial(cl_engine *e, slot *sl, int failed, const char *reason, 
     else
         e->done++;
     e->seconds += sl->t_trial;
-    if (!failed && (!e->best_trial || reward > e->best_reward)) {
-        e->best_trial = t->id;
-        e->best_reward = reward;
-        snprintf(e->best_geno, sizeof e->best_geno, "%s", t->genotype);
+    if (!failed && !strcmp(t->hash_recipe, e->board_recipe)) {
+        e->ranked++;
+        if (!e->best_trial || reward > e->best_reward) {
+            e->best_trial = t->id;
+            e->best_reward = reward;
+            snprintf(e->best_geno, sizeof e->best_geno, "%s", t->genotype);
+        }
     }
     ev = push_event(e, EV_TRIAL_END);
     ev->trial = t->id;
@@ -377,6 +385,7 @@ static int finish_trial(cl_engine *e, slot *sl, int failed, const char *reason, 
     ev->seconds = t->seconds;
     ev->reused = t->reused_from != 0;
     snprintf(ev->genotype, sizeof ev->genotype, "%s", t->genotype);
+    snprintf(ev->recipe, sizeof ev->recipe, "%s", t->hash_recipe);
     snprintf(ev->text, sizeof ev->text, "%s", t->reason ? t->reason : "");
     if (updated) {
         e->ctrl_steps = u.step;
@@ -411,6 +420,27 @@ static int child_failed(cl_engine *e, slot *sl, const cl_err *why, cl_err *err)
     drop_child(sl);
     log_event(e, "trial %lld failed: %s", (long long)sl->cur.id, reason);
     return finish_trial(e, sl, 1, reason, 0.0, 0.0, NULL, err);
+}
+
+/* the leaderboard ranks the trials of recipe `hash` from now on: its best
+ * and count as the journal has them */
+static int board_to(cl_engine *e, const char *hash, cl_err *err)
+{
+    store_trial best;
+    int found, rc;
+    snprintf(e->board_recipe, sizeof e->board_recipe, "%s", hash);
+    e->best_trial = 0;
+    e->best_reward = 0.0;
+    e->best_geno[0] = '\0';
+    if ((rc = store_trial_best(e->st, hash, &best, &found, &e->ranked, err)))
+        return rc;
+    if (found) {
+        e->best_trial = best.id;
+        e->best_reward = best.reward;
+        snprintf(e->best_geno, sizeof e->best_geno, "%s", best.genotype ? best.genotype : "");
+    }
+    store_trial_clear(&best);
+    return CL_OK;
 }
 
 static int start_trial(cl_engine *e, slot *sl, cl_err *err)
@@ -471,6 +501,24 @@ static int start_trial(cl_engine *e, slot *sl, cl_err *err)
     free(t->recipe);
     t->recipe = strdup(rtext);
     recipe_hash(rtext, t->hash_recipe);
+    if (id >= e->board_newest) {   /* the newest trial: its recipe is the leaderboard's */
+        char what[512] = "";
+        if (e->board_recipe[0] && strcmp(t->hash_recipe, e->board_recipe)) {
+            store_trial was;   /* the trial whose recipe the leaderboard ranked */
+            if ((rc = store_trial_get(e->st, e->board_newest, &was, err)))
+                return rc;
+            recipe_diff(was.recipe ? was.recipe : "", rtext, what, sizeof what);
+            store_trial_clear(&was);
+        }
+        e->board_newest = id;
+        if (strcmp(t->hash_recipe, e->board_recipe) && (rc = board_to(e, t->hash_recipe, err)))
+            return rc;
+        if (what[0])
+            log_event(e, "trial %lld is trained with another recipe, %s; the leaderboard ranks "
+                         "only this recipe's trials from now on (%lld done so far), as results "
+                         "of different recipes do not compare", (long long)id, what,
+                      (long long)e->ranked);
+    }
     sl->t_trial = 0.0;
     sl->last_epoch = 0;
     sl->stop_why[0] = '\0';
@@ -478,6 +526,7 @@ static int start_trial(cl_engine *e, slot *sl, cl_err *err)
 
     ev = push_event(e, EV_TRIAL_START);
     ev->trial = id;
+    snprintf(ev->recipe, sizeof ev->recipe, "%s", t->hash_recipe);
     snprintf(ev->genotype, sizeof ev->genotype, "%s", text);
 
     /* a duplicate may take its earlier result */
@@ -958,6 +1007,7 @@ void engine_get_status(const cl_engine *e, engine_status *s)
     s->failed = e->failed;
     s->budget = e->budget;
     s->best_trial = e->best_trial;
+    s->ranked = e->ranked;
     s->best_reward = e->best_trial ? e->best_reward : NAN;
     snprintf(s->best_genotype, sizeof s->best_genotype, "%s", e->best_geno);
     s->current_trial = cur ? cur->cur.id : 0;
@@ -990,11 +1040,6 @@ static int count_trial(void *ud, const store_trial *t)
     cl_engine *e = ty->e;
     if (t->state == TRIAL_DONE) {
         e->done++;
-        if (!e->best_trial || t->reward > e->best_reward) {
-            e->best_trial = t->id;
-            e->best_reward = t->reward;
-            snprintf(e->best_geno, sizeof e->best_geno, "%s", t->genotype);
-        }
     } else if (t->state == TRIAL_FAILED) {
         e->failed++;
     } else if (e->n_rerun < MAX_SLOTS) {
@@ -1109,13 +1154,15 @@ int engine_open(const experiment *x, cl_store *st, cl_backend *be, int resume, c
         memset(&je, 0, sizeof je);
     } else {
         tally ty = {e, 0};
+        char hash[17];
         if ((rc = store_experiment_get(st, &je, err)))
             goto fail;
         if ((rc = settings_differ(je.settings ? je.settings : "", settings.s, err)))
             goto fail;
         if ((rc = store_command_each(st, 0, replay_command, e, err)) ||
             (rc = store_trial_each(st, -1, count_trial, &ty, err)) ||
-            (rc = last_ctrl_step(e, st, err)) ||
+            (rc = store_trial_newest_recipe(st, hash, &e->board_newest, err)) ||
+            (rc = board_to(e, hash, err)) || (rc = last_ctrl_step(e, st, err)) ||
             (rc = store_seconds_get(st, "search", &e->seconds_before, err)) ||
             (rc = store_checkpoint_latest(st, &cp_done, &blob, &blen, &found, err)))
             goto fail;

@@ -63,6 +63,7 @@ typedef struct engine_event {
     double entropy, reward_ema, ctrl_loss;
     engine_state state;
     char genotype[GENO_TEXT_MAX];
+    char recipe[17];               /* EV_TRIAL_START, EV_TRIAL_END: the recipe's hash */
     char text[256];
 } engine_event;
 
@@ -116,7 +117,9 @@ int engine_get(const cl_engine *e, const char *name, double *value, cl_err *err)
 typedef struct engine_status {
     engine_state state;
     int64_t done, failed, budget;
-    int64_t best_trial;        /* 0 when none */
+    int64_t ranked;            /* done trials on the leaderboard: those trained with the
+                                  newest trial's recipe (as `cellar show DB` ranks) */
+    int64_t best_trial;        /* the best of those; 0 when none */
     double best_reward;
     char best_genotype[GENO_TEXT_MAX];
     int64_t current_trial;     /* the oldest trial in hand; 0 when none is running */

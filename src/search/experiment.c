@@ -4,6 +4,7 @@
  * and hash that decide which trials may be ranked side by side. */
 #include "search/experiment.h"
 
+#include <ctype.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -398,14 +399,66 @@ int recipe_text(const child_recipe *r, const experiment *x, char *out, size_t ca
     return n < 0 || (size_t)n >= cap ? CL_ERR_ARG : CL_OK;
 }
 
-/* FNV-1a over the text, then mix64 so that near texts spread over all 64
- * bits. */
 int recipe_epochs(const char *text)
 {
     const char *e = text ? strstr(text, " epochs=") : NULL;
     return e ? atoi(e + 8) : 0;
 }
 
+/* The field of a recipe text at s: its key (up to '='), its value (up to the
+ * next " key=": a schedule's value holds spaces); returns where the next
+ * field starts, NULL at the end. */
+static const char *recipe_field(const char *s, size_t *klen, const char **v, size_t *vlen)
+{
+    const char *eq = strchr(s, '='), *p;
+    if (!*s || !eq)
+        return NULL;
+    *klen = (size_t)(eq - s);
+    *v = eq + 1;
+    for (p = *v; *p; p++) {
+        const char *q = p + 1;
+        if (*p != ' ')
+            continue;
+        while (isalnum((unsigned char)*q) || *q == '_')
+            q++;
+        if (*q == '=' && q > p + 1)
+            break;
+    }
+    *vlen = (size_t)(p - *v);
+    return *p ? p + 1 : p;
+}
+
+int recipe_diff(const char *was, const char *now, char *out, size_t cap)
+{
+    const char *n = now, *nv, *w, *wv;
+    size_t nk, nvl, wk, wvl, len = 0;
+    int count = 0;
+    out[0] = '\0';
+    while (n && (n = recipe_field(n, &nk, &nv, &nvl))) {
+        const char *key = nv - nk - 1;
+        int seen = 0;
+        for (w = was; w && (w = recipe_field(w, &wk, &wv, &wvl));) {
+            if (wk == nk && !strncmp(wv - wk - 1, key, nk)) {
+                seen = 1;
+                break;
+            }
+        }
+        if (!seen || wvl != nvl || strncmp(wv, nv, nvl)) {
+            int k = seen ? snprintf(out + len, cap - len, "%s%.*s=%.*s (was %.*s)",
+                                    count ? ", " : "", (int)nk, key, (int)nvl, nv, (int)wvl, wv)
+                         : snprintf(out + len, cap - len, "%s%.*s=%.*s", count ? ", " : "",
+                                    (int)nk, key, (int)nvl, nv);
+            if (k < 0 || (size_t)k >= cap - len)
+                return count + 1;
+            len += (size_t)k;
+            count++;
+        }
+    }
+    return count;
+}
+
+/* FNV-1a over the text, then mix64 so that near texts spread over all 64
+ * bits. */
 void recipe_hash(const char *text, char out[17])
 {
     uint64_t h = 0xcbf29ce484222325ULL;

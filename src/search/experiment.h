@@ -91,5 +91,10 @@ int recipe_text(const child_recipe *r, const experiment *x, char *out, size_t ca
 void recipe_hash(const char *text, char out[17]);
 /* The epochs a recipe text names (" epochs=E "); 0 when it names none. */
 int recipe_epochs(const char *text);
+/* What differs from recipe text `was` in `now`, as "epochs=1 (was 3),
+ * lr=cosine(0.1, 0) (was cosine(0.05, 0))" (fields `was` lacks: without
+ * "(was ...)"); returns how many fields differ.  A text that does not fit
+ * is cut. */
+int recipe_diff(const char *was, const char *now, char *out, size_t cap);
 
 #endif

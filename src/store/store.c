@@ -935,6 +935,69 @@ int store_trial_find_done(cl_store *st, const char *hash, const char *hash_recip
     return rc;
 }
 
+int store_trial_newest_recipe(cl_store *st, char hash_recipe[17], int64_t *id, cl_err *err)
+{
+    sql_stmt q;
+    int row, rc = sql_prepare(&st->db, &q,
+                              "SELECT hash_recipe, id FROM trials WHERE hash_recipe IS NOT NULL "
+                              "AND hash_recipe <> '' ORDER BY id DESC LIMIT 1",
+                              err);
+    hash_recipe[0] = '\0';
+    if (id)
+        *id = 0;
+    if (rc)
+        return rc;
+    if ((rc = sql_step(&q, &row, err)) == CL_OK && row) {
+        const char *h = sql_col_text(&q, 0);
+        snprintf(hash_recipe, 17, "%s", h ? h : "");
+        if (id)
+            *id = sql_col_int64(&q, 1);
+    }
+    sql_finalize(&q);
+    return rc;
+}
+
+int store_trial_best(cl_store *st, const char *hash_recipe, store_trial *t, int *found,
+                     int64_t *n, cl_err *err)
+{
+    sql_stmt q;
+    int row, rc;
+    memset(t, 0, sizeof *t);
+    *found = 0;
+    if (n)
+        *n = 0;
+    if ((rc = sql_prepare(&st->db, &q,
+                          "SELECT " TRIAL_COLS " FROM trials WHERE state = 'done' AND "
+                          "hash_recipe = :hash_recipe ORDER BY reward DESC, id ASC LIMIT 1",
+                          err)))
+        return rc;
+    sql_bind_textn(&q, ":hash_recipe", hash_recipe, strnlen(hash_recipe, 16));
+    if ((rc = sql_step(&q, &row, err)) == CL_OK && row) {
+        rc = read_trial(st, &q, t, 1, err);
+        *found = rc == CL_OK;
+    }
+    sql_finalize(&q);
+    if (rc || !n)
+        return rc;
+    if ((rc = sql_prepare(&st->db, &q,
+                          "SELECT count(*) FROM trials WHERE state = 'done' AND "
+                          "hash_recipe = :hash_recipe",
+                          err))) {
+        store_trial_clear(t);
+        *found = 0;
+        return rc;
+    }
+    sql_bind_textn(&q, ":hash_recipe", hash_recipe, strnlen(hash_recipe, 16));
+    if ((rc = sql_step(&q, &row, err)) == CL_OK && row)
+        *n = sql_col_int64(&q, 0);
+    sql_finalize(&q);
+    if (rc) {
+        store_trial_clear(t);
+        *found = 0;
+    }
+    return rc;
+}
+
 int store_trial_counts(cl_store *st, int64_t *pending, int64_t *running, int64_t *done,
                        int64_t *failed, cl_err *err)
 {

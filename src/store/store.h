@@ -124,6 +124,15 @@ int store_trial_each_from(cl_store *st, int64_t from, int (*fn)(void *ud, const 
  * early (for reuse of a duplicate's reward); *found = 0 when there is none. */
 int store_trial_find_done(cl_store *st, const char *hash, const char *hash_recipe,
                           store_trial *t, int *found, cl_err *err);
+/* The recipe hash of the newest trial (highest id) that has one, "" when
+ * none has: the recipe whose trials a leaderboard ranks.  id: that trial's,
+ * 0 when none (may be NULL). */
+int store_trial_newest_recipe(cl_store *st, char hash_recipe[17], int64_t *id, cl_err *err);
+/* The best done trial trained with this recipe (highest reward, then lowest
+ * id; *found = 0 when there is none) and how many done trials it has (*n,
+ * may be NULL). */
+int store_trial_best(cl_store *st, const char *hash_recipe, store_trial *t, int *found,
+                     int64_t *n, cl_err *err);
 /* counts by state; any pointer may be NULL */
 int store_trial_counts(cl_store *st, int64_t *pending, int64_t *running, int64_t *done,
                        int64_t *failed, cl_err *err);

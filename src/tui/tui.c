@@ -42,6 +42,7 @@ typedef struct row {
     int reused;
     int stopped;   /* done, stopped early */
     int charted;   /* its reward is in the chart */
+    char recipe[17];   /* its recipe's hash, "" before it starts */
     char *geno;
 } row;
 
@@ -271,6 +272,7 @@ static int load_trial(void *ud, const store_trial *t)
     r->seconds = t->seconds;
     r->reused = t->reused_from != 0;
     r->stopped = t->state == TRIAL_DONE && t->reason;
+    snprintf(r->recipe, sizeof r->recipe, "%s", t->hash_recipe);
     set_geno(r, t->genotype);
     if (t->state == TRIAL_DONE && !r->charted) {
         add_reward(a, t->id, t->reward);
@@ -389,6 +391,7 @@ static void take_event(app *a, const engine_event *ev)
     case EV_TRIAL_START:
         if ((r = add_row(a, ev->trial))) {
             r->st = TRIAL_RUNNING;
+            snprintf(r->recipe, sizeof r->recipe, "%s", ev->recipe);
             set_geno(r, ev->genotype);
         }
         break;
@@ -402,6 +405,7 @@ static void take_event(app *a, const engine_event *ev)
             r->seconds = ev->seconds;
             r->reused = ev->reused;
             r->stopped = ev->tstate == TRIAL_DONE && ev->text[0];
+            snprintf(r->recipe, sizeof r->recipe, "%s", ev->recipe);
             set_geno(r, ev->genotype);
         }
         if (ev->tstate == TRIAL_DONE) {
@@ -526,21 +530,40 @@ static void watch_read(app *a)
     a->dirty = 1;
 }
 
+/* The recipe the leaderboard ranks: the newest trial's (rows are in id
+ * order), as `cellar show DB` and the engine rank; "" when none started. */
+static const char *board_recipe(const app *a)
+{
+    for (int i = a->nrows - 1; i >= 0; i--)
+        if (a->rows[i].recipe[0])
+            return a->rows[i].recipe;
+    return "";
+}
+
+static int ranked(const row *r, const char *recipe)
+{
+    return r->st == TRIAL_DONE && !strcmp(r->recipe, recipe);
+}
+
 /* what the status line shows: the engine's, or, watching, the journal's */
 static void get_status(const app *a, engine_status *s)
 {
+    const char *recipe;
     if (a->e) {
         engine_get_status(a->e, s);
         return;
     }
     memset(s, 0, sizeof *s);
     s->budget = a->watch_budget;
+    recipe = board_recipe(a);
     for (int i = 0; i < a->nrows; i++) {
         const row *r = &a->rows[i];
         s->done += r->st == TRIAL_DONE;
         s->failed += r->st == TRIAL_FAILED;
-        if (r->st == TRIAL_DONE && isfinite(r->reward) &&
-            (!s->best_trial || r->reward > s->best_reward)) {
+        if (!ranked(r, recipe))
+            continue;
+        s->ranked++;
+        if (isfinite(r->reward) && (!s->best_trial || r->reward > s->best_reward)) {
             s->best_trial = r->id;
             s->best_reward = r->reward;
         }
@@ -771,10 +794,13 @@ static int cmp_rank(const void *pa, const void *pb)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
-/* each row's rank, its place by reward among the finished trials whatever
- * the sort (0: not finished); NULL when out of memory.  The caller frees. */
-static int *rank_rows(app *a)
+/* each row's rank, its place by reward among the done trials of the
+ * leaderboard's recipe whatever the sort (0: not ranked); *unranked: the
+ * done trials of another recipe.  NULL when out of memory.  The caller
+ * frees. */
+static int *rank_rows(app *a, int *unranked)
 {
+    const char *recipe = board_recipe(a);
     int *rank = calloc((size_t)(a->nrows ? a->nrows : 1), sizeof *rank);
     int *done = malloc((size_t)(a->nrows ? a->nrows : 1) * sizeof *done), n = 0;
     if (!rank || !done) {
@@ -782,9 +808,13 @@ static int *rank_rows(app *a)
         free(done);
         return NULL;
     }
-    for (int i = 0; i < a->nrows; i++)
-        if (a->rows[i].st == TRIAL_DONE)
+    *unranked = 0;
+    for (int i = 0; i < a->nrows; i++) {
+        if (ranked(&a->rows[i], recipe))
             done[n++] = i;
+        else
+            *unranked += a->rows[i].st == TRIAL_DONE;
+    }
     sort_app = a;
     qsort(done, (size_t)n, sizeof *done, cmp_rank);
     for (int k = 0; k < n; k++)
@@ -797,26 +827,28 @@ static void draw_board(app *a)
 {
     rect r = a->r[PANE_BOARD];
     int h = r.h - 3, wide = r.w >= 64;
-    char title[96], head[160], line[200];
-    int *rank;
+    char title[128], head[160], line[200];
+    int *rank, unranked = 0;
     if (a->sel >= a->nrows)
         a->sel = a->nrows ? a->nrows - 1 : 0;
     if (a->sel < a->board_top)
         a->board_top = a->sel;
     if (a->sel >= a->board_top + h)
         a->board_top = a->sel - h + 1;
+    rank = rank_rows(a, &unranked);
     snprintf(title, sizeof title, "leaderboard: %d trials, by %s %s", a->nrows,
              sort_names[a->sort], a->sort_asc ? "up" : "down");
+    if (unranked)   /* ranked with "-": they do not compare */
+        snprintf(title + strlen(title), sizeof title - strlen(title),
+                 ", %d unranked (older recipe)", unranked);
     frame(a, PANE_BOARD, title);
-    snprintf(head, sizeof head, wide ? "%4s %5s %7s %7s %8s %7s %6s %-7s"
-                                     : "%4s %5s %7s %7s %8s %-7s",
-             "rank", "trial", "reward", "acc", "params", wide ? "MFLOPs" : "state",
-             wide ? "secs" : "", "state");
-    if (!wide)
+    if (wide)
+        snprintf(head, sizeof head, "%4s %5s %7s %7s %8s %7s %6s %-7s", "rank", "trial",
+                 "reward", "acc", "params", "MFLOPs", "secs", "state");
+    else
         snprintf(head, sizeof head, "%4s %5s %7s %7s %8s %-7s", "rank", "trial", "reward", "acc",
                  "params", "state");
     put(a, r.y + 1, r.x + 1, TH_TITLE, head, r.w - 2);
-    rank = rank_rows(a);
     for (int k = 0; k < h && a->board_top + k < a->nrows; k++) {
         int idx = a->order[a->board_top + k];
         const row *w = &a->rows[idx];
@@ -825,6 +857,10 @@ static void draw_board(app *a)
         theme_elem el = w->st == TRIAL_FAILED ? TH_BAD : w->st == TRIAL_RUNNING ? TH_DIM : TH_TEXT;
         if (rank && rank[idx])
             snprintf(rk, sizeof rk, "%d", rank[idx]);
+        else if (rank && w->st == TRIAL_DONE) {   /* of an earlier recipe */
+            snprintf(rk, sizeof rk, "-");
+            el = TH_DIM;
+        }
         fmt_num(rw, sizeof rw, w->reward, "%.4f");
         fmt_num(ac, sizeof ac, w->acc, "%.4f");
         fmt_num(fl, sizeof fl, w->flops / 1e6, "%.1f");
