@@ -967,6 +967,34 @@ static void test_halves(void)
     CHECK(n == 8 && !strcmp(reduce, ""), "halves of a text without ' ; ': all of it, and ''");
 }
 
+/* the cells in brief, as a wide leaderboard shows them */
+static void test_brief(void)
+{
+    cl_genotype g;
+    cl_err err = {0};
+    char out[256];
+    int n;
+    CHECK(geno_from_arg("nasnet-a", &g, &err) == CL_OK, "nasnet-a parses (%s)", err.msg);
+    n = geno_brief(&g, out, sizeof out);
+    CHECK(n == (int)strlen(out) &&
+              !strcmp(out, "s5s3+ s5s3+ a3id+ a3a3+ s3id+ / s5s7+ m3s7+ a3s5+ ida3+ s3m3+"),
+          "brief: NASNet-A's blocks, ops in order, normal / reduction (%s)", out);
+    for (int op = 0; op < OP_COUNT; op++)
+        for (int q = 0; q < op; q++)
+            if (!strcmp(geno_ops[op].brief, geno_ops[q].brief) || strlen(geno_ops[op].brief) != 2)
+                CHECK(0, "brief names are two characters and distinct: %s, %s",
+                      geno_ops[op].brief, geno_ops[q].brief);
+    CHECK(geno_parse("normal: conv_1x7_7x1(0) dil_conv_3x3(1) concat ; reduce: max_pool_7x7(0) "
+                     "conv_1x1(1) add",
+                     &g, &err) == CL_OK,
+          "a genotype with concat parses (%s)", err.msg);
+    n = geno_brief(&g, out, sizeof out);
+    CHECK(!strcmp(out, "f7d3|| / m7c1+"), "brief: concat is ||, every op its name (%s)", out);
+    n = geno_brief(&g, out, 8);
+    CHECK(n == 14 && !strcmp(out, "f7d3|| "), "brief: cut to the room, the length it needs (%d)",
+          n);
+}
+
 int main(void)
 {
     test_registry();
@@ -980,5 +1008,6 @@ int main(void)
     test_random();
     test_small_space();
     test_halves();
+    test_brief();
     return check_done();
 }

@@ -209,13 +209,21 @@ small_search recipe 1 4 5 >recipe.lua
 echo 'cellar.on("trial_end", function(t) if t.trial == 2 then cellar.set("child.epochs", 2) end end)' >>recipe.lua
 $CELLAR run recipe.lua --db rc.db >/dev/null 2>&1
 best=$(sql rc.db "select id from trials where id > 2 order by reward desc, id limit 1")
-T new-session -d -s w5 -x 120 -y 40 "$CELLAR rc.db; sleep 600"
+T new-session -d -s w5 -x 160 -y 40 "$CELLAR rc.db; sleep 600"
 T kill-session -t w
 T rename-session -t w5 w
 check_soon "a journal whose recipe changed after trial 2: the title counts the trials not ranked" on_screen "leaderboard: 4 trials, by reward down, 2 unranked (older recipe)"
 screen >rc.txt
 check "... trials 1 and 2 have no rank, 3 and 4 ranks 1 and 2" sh -c "grep -Eq '^.* +- +1 +0\.[0-9]{4} ' rc.txt && grep -Eq '^.* +- +2 +0\.[0-9]{4} ' rc.txt && grep -Eq '^.* +1 +$best +0\.[0-9]{4} ' rc.txt && [ \$(grep -Ec '^.* +[12] +[34] +0\.[0-9]{4} ' rc.txt) -eq 2 ]"
 check "... the status line's best is show's (trial $best)" grep -q "| best 0\.[0-9]* (#$best) |" rc.txt
+# each block as its ops' two-character names and + or ||, normal / reduction
+brief=$(sql rc.db "select genotype from trials where id = $best" | $PY -c "
+import re, sys
+code = {'identity': 'id', 'avg_pool_3x3': 'a3', 'sep_conv_3x3': 's3', 'max_pool_3x3': 'm3'}
+cells = sys.stdin.read().strip().split(' ; ')
+print(' / '.join(' '.join(''.join(code[o] for o in re.findall(r'([a-z_0-9]+)\(\d+\)', b)) + ('+' if b.strip().endswith('add') else '||')
+                          for b in c.split(': ', 1)[1].split(' | ')) for c in cells))")
+check "... a wide leaderboard shows each trial's cells in brief ($brief)" grep -Eq " +1 +$best +0\.[0-9]{4} .* done +$brief" rc.txt
 T send-keys -t w q
 
 # --- watching a search another process runs ---

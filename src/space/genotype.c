@@ -18,19 +18,19 @@
 
 /* k of identity is 1 so that code sizing windows never sees 0. */
 const geno_op_info geno_ops[OP_COUNT] = {
-    [OP_IDENTITY]     = {"identity",     OPK_IDENTITY, 1, 1},
-    [OP_CONV_1X3_3X1] = {"conv_1x3_3x1", OPK_CONV_PAIR, 3, 1},
-    [OP_CONV_1X7_7X1] = {"conv_1x7_7x1", OPK_CONV_PAIR, 7, 1},
-    [OP_DIL_CONV_3X3] = {"dil_conv_3x3", OPK_DIL, 3, 2},
-    [OP_AVG_POOL_3X3] = {"avg_pool_3x3", OPK_POOL_AVG, 3, 1},
-    [OP_MAX_POOL_3X3] = {"max_pool_3x3", OPK_POOL_MAX, 3, 1},
-    [OP_MAX_POOL_5X5] = {"max_pool_5x5", OPK_POOL_MAX, 5, 1},
-    [OP_MAX_POOL_7X7] = {"max_pool_7x7", OPK_POOL_MAX, 7, 1},
-    [OP_CONV_1X1]     = {"conv_1x1",     OPK_CONV, 1, 1},
-    [OP_CONV_3X3]     = {"conv_3x3",     OPK_CONV, 3, 1},
-    [OP_SEP_CONV_3X3] = {"sep_conv_3x3", OPK_SEP, 3, 1},
-    [OP_SEP_CONV_5X5] = {"sep_conv_5x5", OPK_SEP, 5, 1},
-    [OP_SEP_CONV_7X7] = {"sep_conv_7x7", OPK_SEP, 7, 1},
+    [OP_IDENTITY]     = {"identity",     OPK_IDENTITY, 1, 1, "id"},
+    [OP_CONV_1X3_3X1] = {"conv_1x3_3x1", OPK_CONV_PAIR, 3, 1, "f3"},
+    [OP_CONV_1X7_7X1] = {"conv_1x7_7x1", OPK_CONV_PAIR, 7, 1, "f7"},
+    [OP_DIL_CONV_3X3] = {"dil_conv_3x3", OPK_DIL, 3, 2, "d3"},
+    [OP_AVG_POOL_3X3] = {"avg_pool_3x3", OPK_POOL_AVG, 3, 1, "a3"},
+    [OP_MAX_POOL_3X3] = {"max_pool_3x3", OPK_POOL_MAX, 3, 1, "m3"},
+    [OP_MAX_POOL_5X5] = {"max_pool_5x5", OPK_POOL_MAX, 5, 1, "m5"},
+    [OP_MAX_POOL_7X7] = {"max_pool_7x7", OPK_POOL_MAX, 7, 1, "m7"},
+    [OP_CONV_1X1]     = {"conv_1x1",     OPK_CONV, 1, 1, "c1"},
+    [OP_CONV_3X3]     = {"conv_3x3",     OPK_CONV, 3, 1, "c3"},
+    [OP_SEP_CONV_3X3] = {"sep_conv_3x3", OPK_SEP, 3, 1, "s3"},
+    [OP_SEP_CONV_5X5] = {"sep_conv_5x5", OPK_SEP, 5, 1, "s5"},
+    [OP_SEP_CONV_7X7] = {"sep_conv_7x7", OPK_SEP, 7, 1, "s7"},
 };
 
 const char *const geno_comb_names[COMB_COUNT] = {
@@ -363,6 +363,30 @@ static void put_cell(sink *k, const geno_cell *c)
         }
         put(k, blk->comb < COMB_COUNT ? geno_comb_names[blk->comb] : "?");
     }
+}
+
+static void brief_cell(sink *k, const geno_cell *c)
+{
+    int nb = c->nblocks < 0 ? 0 : c->nblocks > GENO_MAX_BLOCKS ? GENO_MAX_BLOCKS : c->nblocks;
+    for (int b = 0; b < nb; b++) {
+        const geno_block *blk = &c->b[b];
+        if (b)
+            put(k, " ");
+        for (int j = 0; j < 2; j++)
+            put(k, blk->op[j] < OP_COUNT ? geno_ops[blk->op[j]].brief : "?");
+        put(k, blk->comb == COMB_ADD ? "+" : blk->comb == COMB_CONCAT ? "||" : "?");
+    }
+}
+
+int geno_brief(const cl_genotype *g, char *out, size_t cap)
+{
+    sink k = {out, out ? cap : 0, 0};
+    if (k.cap)
+        out[0] = '\0';
+    brief_cell(&k, &g->normal);
+    put(&k, " / ");
+    brief_cell(&k, &g->reduce);
+    return (int)k.len;
 }
 
 int geno_text_halves(const char *text, const char **reduce)

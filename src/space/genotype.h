@@ -54,6 +54,7 @@ typedef struct geno_op_info {
     geno_op_kind kind;
     int k;          /* kernel (or window) size */
     int dilation;   /* 1, or 2 for dil_conv */
+    const char *brief;   /* two characters: s3, m7, id ... (the cell pane's shortest labels) */
 } geno_op_info;
 
 extern const geno_op_info geno_ops[OP_COUNT];
@@ -90,6 +91,12 @@ int geno_from_arg(const char *name_or_text, cl_genotype *g, cl_err *err);
 /* Write the normalised one-line text; returns the length it needs (as
  * snprintf does), so print(parse(x)) == x for normalised x. */
 int geno_format(const cl_genotype *g, char *out, size_t cap);
+/* The cells in brief, for a glance down a leaderboard: each block its two
+ * ops' short names and its combiner (+ add, || concat), the inputs left
+ * out; blocks apart by a space, the cells by " / ":
+ * "s5s3+ s5s3+ a3id+ a3a3+ s3id+ / s5s7+ m3s7+ a3s5+ ida3+ s3m3+" (NASNet-A).
+ * Returns the length it needs, as snprintf does. */
+int geno_brief(const cl_genotype *g, char *out, size_t cap);
 /* A genotype line's two halves, for showing them on two lines: returns
  * the length of the normal cell's part; *reduce is the reduction cell's
  * part (after " ; "), or "" when the text has none. */

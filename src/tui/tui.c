@@ -25,6 +25,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "search/policy.h"
+#include "space/genotype.h"
 #include "tui/chart.h"
 #include "tui/layout.h"
 #include "tui/theme.h"
@@ -44,6 +45,7 @@ typedef struct row {
     int charted;   /* its reward is in the chart */
     char recipe[17];   /* its recipe's hash, "" before it starts */
     char *geno;
+    char *brief;       /* its cells in brief (geno_brief), for a wide leaderboard */
 } row;
 
 typedef struct logline {
@@ -212,9 +214,16 @@ static row *add_row(app *a, int64_t id)
 
 static void set_geno(row *r, const char *g)
 {
+    cl_genotype cells;
+    cl_err err = {0};
+    char text[GENO_TEXT_MAX];
     if (g && (!r->geno || strcmp(r->geno, g))) {
         free(r->geno);
+        free(r->brief);
         r->geno = strdup(g);
+        r->brief = NULL;   /* the screen cuts a long one */
+        if (geno_parse(g, &cells, &err) == CL_OK && geno_brief(&cells, text, sizeof text) > 0)
+            r->brief = strdup(text);
     }
 }
 
@@ -826,8 +835,9 @@ static int *rank_rows(app *a, int *unranked)
 static void draw_board(app *a)
 {
     rect r = a->r[PANE_BOARD];
-    int h = r.h - 3, wide = r.w >= 64;
-    char title[128], head[160], line[200];
+    /* wide: MFLOPs and seconds; wider: the cells in brief after them */
+    int h = r.h - 3, wide = r.w >= 64, cells = r.w - 2 >= 58 + 1 + 20;
+    char title[128], head[160], line[512];
     int *rank, unranked = 0;
     if (a->sel >= a->nrows)
         a->sel = a->nrows ? a->nrows - 1 : 0;
@@ -843,8 +853,9 @@ static void draw_board(app *a)
                  ", %d unranked (older recipe)", unranked);
     frame(a, PANE_BOARD, title);
     if (wide)
-        snprintf(head, sizeof head, "%4s %5s %7s %7s %8s %7s %6s %-7s", "rank", "trial",
-                 "reward", "acc", "params", "MFLOPs", "secs", "state");
+        snprintf(head, sizeof head, "%4s %5s %7s %7s %8s %7s %6s %-7s%s", "rank", "trial",
+                 "reward", "acc", "params", "MFLOPs", "secs", "state",
+                 cells ? " cells: normal / reduction" : "");
     else
         snprintf(head, sizeof head, "%4s %5s %7s %7s %8s %-7s", "rank", "trial", "reward", "acc",
                  "params", "state");
@@ -869,8 +880,9 @@ static void draw_board(app *a)
             snprintf(pa, sizeof pa, "%lld", (long long)w->params);
         state = w->stopped ? "stopped" : trial_state_name(w->st);
         if (wide)
-            snprintf(line, sizeof line, "%4s %5lld %7s %7s %8s %7s %6s %-7s", rk,
-                     (long long)w->id, rw, ac, pa, fl, sec, state);
+            snprintf(line, sizeof line, "%4s %5lld %7s %7s %8s %7s %6s %-7s %s", rk,
+                     (long long)w->id, rw, ac, pa, fl, sec, state,
+                     cells && w->brief ? w->brief : "");
         else
             snprintf(line, sizeof line, "%4s %5lld %7s %7s %8s %-7s", rk, (long long)w->id, rw,
                      ac, pa, state);
@@ -1731,8 +1743,10 @@ static void take_events(app *a)
 
 static void free_app(app *a)
 {
-    for (int i = 0; i < a->nrows; i++)
+    for (int i = 0; i < a->nrows; i++) {
         free(a->rows[i].geno);
+        free(a->rows[i].brief);
+    }
     free(a->rows);
     free(a->order);
     free(a->rx);
