@@ -253,6 +253,61 @@ want=$(sql recipe.db "select id from trials where id >= 4 and state = 'done' ord
 check "... resumed: the engine's best read from the journal is the newest recipe's" grep -qx "start 7 3 $best_id" status.txt
 check "... and after trial 7, the best of 4 (trial $want; exit $rc)" sh -c "[ $rc -eq 0 ] && [ \"\$(tail -1 status.txt)\" = '7 4 $want' ]"
 
+# --- a hook that reads the journal (cellar.epochs): the median stopping
+# rule, killed in trial 9 and resumed, stops the trials the uninterrupted
+# run stops ---
+cat >median.lua <<'EOF'
+cellar.experiment {
+  name = "median", dataset = "fashion-mnist", train_images = 192, val_images = 128,
+  space = cellar.space { ops = { "identity", "avg_pool_3x3", "max_pool_3x3", "sep_conv_3x3" },
+                         B = 2, combiners = { "add" } },
+  child = { N = 1, F = 4, epochs = 3, batch = 32, lr = cellar.cosine(0.05, 0) },
+  strategy = cellar.random {}, budget = 12, seed = 3,
+}
+cellar.on("epoch", function(e)
+  if e.val_acc then return end
+  local at = {}
+  for _, m in ipairs(cellar.epochs{ epoch = e.epoch }) do
+    if m.trial < e.trial then at[#at + 1] = m.acc end
+  end
+  if #at >= 5 then
+    table.sort(at)
+    if e.acc < at[(#at + 1) // 2] then
+      cellar.stop_trial(e.trial, "below the median at epoch " .. e.epoch)
+    end
+  end
+end)
+cellar.on("trial_end", function(t)
+  if t.trial ~= 12 then return end
+  local one, all = cellar.epochs(3), cellar.epochs()
+  local f = io.open("epochs.txt", "w")
+  f:write(#one, " ", one[1].trial, " ", one[1].epoch, " ", one[3].epoch, " ",
+          tostring(one[3].val_acc == cellar.trials()[3].reward), " ", #all, " ",
+          #cellar.epochs{ epoch = 1 }, " ",
+          #cellar.epochs{ trial = 99 }, "\n")
+  f:close()
+end)
+EOF
+$CELLAR run median.lua --db med.db >/dev/null 2>med.err; rc=$?
+stopped=$(sql med.db "select group_concat(id) from trials where reason like 'stopped after epoch %: below the median%'")
+check "median rule over cellar.epochs: the run stops trials below the median (exit $rc; $stopped)" sh -c "[ $rc -eq 0 ] && [ -n '$stopped' ] && [ '$stopped' != '$(sql med.db "select group_concat(id) from trials")' ]"
+check "... cellar.epochs(3): trial 3's three epochs, the last with its reward; all rows; one epoch's; none of trial 99" [ "$(cat epochs.txt)" = "3 3 1 3 true $(sql med.db "select count(*) from metrics") $(sql med.db "select count(*) from metrics where epoch = 1") 0" ]
+check "... as many epoch-1 rows as trials" [ "$(sql med.db "select count(*) from metrics where epoch = 1")" = 12 ]
+cp median.lua median-cut.lua
+hold_hook 9 >>median-cut.lua
+: >hold
+$CELLAR run median-cut.lua --db medcut.db >/dev/null 2>medcut.err &
+pid=$!
+wait_held() { [ -f medcut.db ] && [ "$(sql medcut.db "select count(*) from metrics where trial = 9")" = 1 ]; }
+i=0; while [ $i -lt 600 ] && ! wait_held; do sleep 0.1; i=$((i + 1)); done
+kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+rm -f hold
+check "... killed in trial 9 (8 finished)" [ "$(sql medcut.db "select count(*) from trials where state = 'done'")" = 8 ]
+$CELLAR resume medcut.db >/dev/null 2>medres.err; rc=$?
+whole=$(sql med.db "select group_concat(id || ' ' || printf('%.17g', reward) || ' ' || ifnull(reason, '-'), ';') from trials order by id")
+cut=$(sql medcut.db "select group_concat(id || ' ' || printf('%.17g', reward) || ' ' || ifnull(reason, '-'), ';') from trials order by id")
+check "... resumed (exit $rc): the same trials stopped at the same epochs, the same rewards" [ "$whole" = "$cut" ]
+
 # --- errors in an experiment file ---
 printf 'cellar.experiment { name = "bad", space = cellar.space { ops = { "sep_conv_4x4" } } }\n' >bad.lua
 $CELLAR run bad.lua >e.out 2>&1; rc=$?

@@ -1107,6 +1107,7 @@ static void test_live(void)
     CHECK(has(eval(L, "cellar.status()"), "no search is running"), "so does cellar.status");
     CHECK(has(eval(L, "cellar.trials{}"), "no search is running"), "so does cellar.trials");
     CHECK(has(eval(L, "cellar.policy()"), "no search is running"), "and cellar.policy");
+    CHECK(has(eval(L, "cellar.epochs(1)"), "no search is running"), "and cellar.epochs");
     CHECK(has(eval(L, "cellar.set('lr', 1)"), "no search is running"), "so does cellar.set");
     CHECK(has(eval(L, "cellar.settings().lr"), "learning rate"),
           "cellar.settings describes the settings without a search");
@@ -1176,6 +1177,33 @@ static void test_live(void)
           "an unknown order lists the valid ones (%s)", eval(L, "cellar.trials{ order = 'speed' }"));
     CHECK(has(eval(L, "cellar.trials{ top = 2, color = 1 }"), "unknown key 'color'"),
           "cellar.trials checks its keys");
+
+    /* epochs written straight into the journal: trials 1 and 2, 2 and 1 of them */
+    {
+        static const store_metric rows[] = {
+            {1, 1, 2.0, 0.25, NAN, 0.05, 1.5},
+            {1, 2, 1.5, 0.5, 0.2, 0.01, 1.25},
+            {2, 1, 1.75, 0.375, 0.9, 0.05, 2.0},
+        };
+        for (int i = 0; i < 3; i++)
+            store_metric_insert(st, &rows[i], &err);
+    }
+    CHECK_EVAL(L, "local m = cellar.epochs(1) return #m, m[1].trial, m[1].epoch, m[1].loss, "
+                  "m[1].acc, m[1].val_acc, m[2].val_acc, m[2].lr, m[2].seconds",
+               "2\t1\t1\t2.0\t0.25\tnil\t0.2\t0.01\t1.25");
+    CHECK_EVAL(L, "local m = cellar.epochs{ epoch = 1 } return #m, m[1].trial, m[2].trial, m[2].acc",
+               "2\t1\t2\t0.375");
+    CHECK_EVAL(L, "local m = cellar.epochs{ trial = 1, epoch = 2 } return #m, m[1].loss", "1\t1.5");
+    CHECK_EVAL(L, "#cellar.epochs(), #cellar.epochs{}, #cellar.epochs(3), #cellar.epochs{ epoch = 9 }",
+               "3\t3\t0\t0");
+    CHECK(has(eval(L, "cellar.epochs(0)"), "a number >= 1"), "cellar.epochs(0) is refused (%s)",
+          eval(L, "cellar.epochs(0)"));
+    CHECK(has(eval(L, "cellar.epochs('one')"), "a number >= 1"),
+          "cellar.epochs('one') is refused (%s)", eval(L, "cellar.epochs('one')"));
+    CHECK(has(eval(L, "cellar.epochs{ epoch = 1.5 }"), "epoch"),
+          "cellar.epochs{ epoch = 1.5 } is refused (%s)", eval(L, "cellar.epochs{ epoch = 1.5 }"));
+    CHECK(has(eval(L, "cellar.epochs{ trail = 1 }"), "unknown key 'trail'"),
+          "cellar.epochs checks its keys");
 
     CHECK_EVAL(L, "cellar.resume()", "");
     CHECK_EVAL(L, "cellar.stop()", "");

@@ -1,9 +1,11 @@
 /* lua_live.c - everything of the Lua layer that needs the engine's code:
  * the event names and the tables hooks receive, and the functions that
  * act on an attached search (cellar.pause, resume, step, stop, set, get,
- * settings, status, trials).  Without an attached search they raise
- * "no search is running"; cellar.trials needs only its journal (the
- * screen watching another process's search attaches that alone). */
+ * settings, status, trials, epochs, policy, stop_trial).  Without an
+ * attached search they raise "no search is running"; cellar.trials,
+ * epochs and policy need only its journal (the screen watching another
+ * process's search attaches that alone). */
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,8 +115,8 @@ static cl_engine *need_engine(lua_State *L)
 {
     cl_lua *cl = cl_lua_of(L);
     if (!cl->engine && cl->store)
-        luaL_error(L, "no search runs here: this screen watches another process's (cellar.trials "
-                      "reads its journal)");
+        luaL_error(L, "no search runs here: this screen watches another process's (cellar.trials, "
+                      "cellar.epochs and cellar.policy read its journal)");
     if (!cl->engine)
         luaL_error(L, "no search is running");
     return cl->engine;
@@ -478,6 +480,107 @@ static int l_trials(lua_State *L)
     return 1;
 }
 
+/* ---- cellar.epochs ---- */
+
+#define EPOCHS_META "cellar.epochs_box"
+
+/* the rows read, owned by a userdata so that a Lua error frees them */
+typedef struct epochs_box {
+    store_metric *m;
+    size_t n, cap;
+    int nomem;
+} epochs_box;
+
+static int epochs_gc(lua_State *L)
+{
+    epochs_box *b = luaL_checkudata(L, 1, EPOCHS_META);
+    free(b->m);
+    b->m = NULL;
+    b->n = b->cap = 0;
+    return 0;
+}
+
+static int keep_epoch(void *ud, const store_metric *m)
+{
+    epochs_box *b = ud;
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? 2 * b->cap : 64;
+        store_metric *p = realloc(b->m, cap * sizeof *p);
+        if (!p) {
+            b->nomem = 1;
+            return 1;
+        }
+        b->m = p;
+        b->cap = cap;
+    }
+    b->m[b->n++] = *m;
+    return 0;
+}
+
+/* a whole number >= 1 at the top of the stack, or nil (0) */
+static lua_Integer opt_count(lua_State *L, const char *what)
+{
+    int ok = 0;
+    lua_Integer v;
+    if (lua_isnil(L, -1))
+        return 0;
+    v = lua_type(L, -1) == LUA_TNUMBER ? lua_tointegerx(L, -1, &ok) : 0;
+    if (!ok || v < 1)
+        return cl_lua_type_error(L, -1, what, "a number >= 1");
+    return v;
+}
+
+/* cellar.epochs(id) or cellar.epochs{ trial=, epoch= } -> the epochs the
+ * journal holds: one trial's, every trial's at one epoch, or all */
+static int l_epochs(lua_State *L)
+{
+    static const char *const keys[] = {"trial", "epoch", NULL};
+    cl_lua *cl = cl_lua_of(L);
+    lua_Integer trial = 0, epoch = 0;
+    epochs_box *b;
+    cl_err err = {0};
+    if (!cl->store)   /* a journal suffices: a watched search's too */
+        return luaL_error(L, "no search is running");
+    if (lua_type(L, 1) == LUA_TTABLE) {
+        cl_lua_check_keys(L, 1, keys, "cellar.epochs");
+        lua_getfield(L, 1, "trial");
+        trial = opt_count(L, "cellar.epochs: trial");
+        lua_getfield(L, 1, "epoch");
+        epoch = opt_count(L, "cellar.epochs: epoch");
+        lua_pop(L, 2);
+    } else if (!lua_isnoneornil(L, 1)) {
+        lua_pushvalue(L, 1);
+        trial = opt_count(L, "cellar.epochs: trial");
+        lua_pop(L, 1);
+    }
+    b = lua_newuserdatauv(L, sizeof *b, 0);
+    memset(b, 0, sizeof *b);
+    if (luaL_newmetatable(L, EPOCHS_META)) {
+        lua_pushcfunction(L, epochs_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_setmetatable(L, -2);
+    if (store_metric_each_at(cl->store, trial, (int)(epoch > INT_MAX ? INT_MAX : epoch),
+                             keep_epoch, b, &err))
+        return luaL_error(L, "cellar.epochs: %s", err.msg);
+    if (b->nomem)
+        return luaL_error(L, "cellar.epochs: out of memory");
+    lua_createtable(L, (int)(b->n < INT_MAX ? b->n : INT_MAX), 0);
+    for (size_t i = 0; i < b->n; i++) {
+        const store_metric *m = &b->m[i];
+        lua_createtable(L, 0, 7);
+        set_int(L, "trial", m->trial);
+        set_int(L, "epoch", m->epoch);
+        set_num(L, "loss", m->train_loss);
+        set_num(L, "acc", m->train_acc);
+        set_num(L, "val_acc", m->val_acc);
+        set_num(L, "lr", m->lr);
+        set_num(L, "seconds", m->seconds);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    return 1;
+}
+
 /* cellar.policy([update]) -> where the controller stands after its last
  * update (or that one), or nil and why when there is none */
 static int l_policy(lua_State *L)
@@ -539,7 +642,7 @@ void cl_lua_open_live(lua_State *L)
         {"pause", l_pause},   {"resume", l_resume},     {"stop", l_stop},
         {"set", l_set},       {"get", l_get},           {"settings", l_settings},
         {"status", l_status}, {"trials", l_trials},     {"policy", l_policy},
-        {"stop_trial", l_stop_trial}, {NULL, NULL},
+        {"stop_trial", l_stop_trial}, {"epochs", l_epochs}, {NULL, NULL},
     };
     luaL_setfuncs(L, fns, 0);
 }

@@ -681,6 +681,8 @@ static const struct help_entry {
     {"settings", "cellar.settings()", "the settings cellar.set takes, described"},
     {"status", "cellar.status()", "the search's state, counts, best trial and progress"},
     {"trials", "cellar.trials{ state=, top=, order= }", "the trials so far, as tables"},
+    {"epochs", "cellar.epochs(id) or cellar.epochs{ trial=, epoch= }",
+     "the epochs in the journal: a trial's, or every trial's at one epoch"},
     {"policy", "cellar.policy([update])",
      "the controller after its last update: its likeliest cell, each decision's choices"},
     {"genotype", "cellar.genotype(name_or_text)", "a genotype checked: its normal form and hash"},

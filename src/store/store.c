@@ -1054,14 +1054,24 @@ int store_metric_replace(cl_store *st, const store_metric *m, cl_err *err)
 int store_metric_each(cl_store *st, int64_t trial, int (*fn)(void *ud, const store_metric *m),
                       void *ud, cl_err *err)
 {
+    if (trial < 1)
+        return ERR_SET(err, CL_ERR_ARG, "store_metric_each: no trial %lld", (long long)trial);
+    return store_metric_each_at(st, trial, 0, fn, ud, err);
+}
+
+int store_metric_each_at(cl_store *st, int64_t trial, int epoch,
+                         int (*fn)(void *ud, const store_metric *m), void *ud, cl_err *err)
+{
     sql_stmt q;
     int row, rc = sql_prepare(&st->db, &q,
                               "SELECT trial, epoch, train_loss, train_acc, val_acc, lr, seconds "
-                              "FROM metrics WHERE trial = :trial ORDER BY epoch",
+                              "FROM metrics WHERE (:trial = 0 OR trial = :trial) AND "
+                              "(:epoch = 0 OR epoch = :epoch) ORDER BY trial, epoch",
                               err);
     if (rc)
         return rc;
     sql_bind_int64(&q, ":trial", trial);
+    sql_bind_int64(&q, ":epoch", epoch);
     while ((rc = sql_step(&q, &row, err)) == CL_OK && row) {
         store_metric m;
         m.trial = sql_col_int64(&q, 0);

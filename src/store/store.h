@@ -147,8 +147,14 @@ typedef struct store_metric {
 int store_metric_insert(cl_store *st, const store_metric *m, cl_err *err);
 /* the same, replacing the row of that trial and epoch if there is one */
 int store_metric_replace(cl_store *st, const store_metric *m, cl_err *err);
+/* Call fn for a trial's epochs, in order; fn returning non-zero stops the
+ * walk. */
 int store_metric_each(cl_store *st, int64_t trial, int (*fn)(void *ud, const store_metric *m),
                       void *ud, cl_err *err);
+/* The same for the rows of trial `trial` (0: every trial) at epoch `epoch`
+ * (0: every epoch), in trial then epoch order. */
+int store_metric_each_at(cl_store *st, int64_t trial, int epoch,
+                         int (*fn)(void *ud, const store_metric *m), void *ud, cl_err *err);
 /* An epoch as a row of text under STORE_METRIC_HEAD: epoch, training loss
  * and accuracy, validation accuracy, learning rate, seconds ("-" where not
  * measured), for `cellar show DB --trial` and the screen. */
