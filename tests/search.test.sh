@@ -211,17 +211,24 @@ printf 'not a database at all, not at all' >junk.db
 $CELLAR resume junk.db >e.out 2>&1; rc=$?
 check "resume: a file that is not a journal is refused" sh -c "[ $rc -eq 1 ] && grep -q 'not a cellar journal' e.out"
 
-# --- the recipe changed mid-run: results of different recipes do not
-# compare, so the search's best, the leaderboard and train DB all take the
-# newest recipe's trials ---
-cat >recipe.lua <<'EOF'
+# random_search NAME BUDGET: a random search of children trained 3 epochs
+# on 192 images, in about 0.1 s each
+random_search() {
+  cat <<EOF
 cellar.experiment {
-  name = "recipe", dataset = "fashion-mnist", train_images = 192, val_images = 128,
+  name = "$1", dataset = "fashion-mnist", train_images = 192, val_images = 128,
   space = cellar.space { ops = { "identity", "avg_pool_3x3", "max_pool_3x3", "sep_conv_3x3" },
                          B = 2, combiners = { "add" } },
   child = { N = 1, F = 4, epochs = 3, batch = 32, lr = cellar.cosine(0.05, 0) },
-  strategy = cellar.random {}, budget = 6, seed = 3,
+  strategy = cellar.random {}, budget = $2, seed = 3,
 }
+EOF
+}
+# --- the recipe changed mid-run: results of different recipes do not
+# compare, so the search's best (its lines, cellar.status()) is that of the
+# newest recipe's trials, as show DB ranks them ---
+random_search recipe 6 >recipe.lua
+cat >>recipe.lua <<'EOF'
 cellar.on("trial_end", function(t)
   if t.trial == 3 then cellar.set("child.epochs", 1) end
   local s = cellar.status()
@@ -256,14 +263,8 @@ check "... and after trial 7, the best of 4 (trial $want; exit $rc)" sh -c "[ $r
 # --- a hook that reads the journal (cellar.epochs): the median stopping
 # rule, killed in trial 9 and resumed, stops the trials the uninterrupted
 # run stops ---
-cat >median.lua <<'EOF'
-cellar.experiment {
-  name = "median", dataset = "fashion-mnist", train_images = 192, val_images = 128,
-  space = cellar.space { ops = { "identity", "avg_pool_3x3", "max_pool_3x3", "sep_conv_3x3" },
-                         B = 2, combiners = { "add" } },
-  child = { N = 1, F = 4, epochs = 3, batch = 32, lr = cellar.cosine(0.05, 0) },
-  strategy = cellar.random {}, budget = 12, seed = 3,
-}
+random_search median 12 >median.lua
+cat >>median.lua <<'EOF'
 cellar.on("epoch", function(e)
   if e.val_acc then return end
   local at = {}
