@@ -58,7 +58,7 @@ check "... the journal as it was (7 trials)" [ "$(sql whole.db "select count(*) 
 $CELLAR run tiny.lua --db cut.db >cut.out 2>cut.err &
 pid=$!
 state=""
-for i in $(seq 1 600); do
+for i in $(seq 1 3000); do   # up to 5 minutes (a sanitizer build on a busy machine)
   # only once cellar has made the file: sqlite3.connect would create an empty
   # cut.db first, and cellar rightly refuses to overwrite an existing file
   [ -f cut.db ] || { sleep 0.1; continue; }
@@ -300,7 +300,7 @@ hold_hook 9 >>median-cut.lua
 $CELLAR run median-cut.lua --db medcut.db >/dev/null 2>medcut.err &
 pid=$!
 wait_held() { [ -f medcut.db ] && [ "$(sql medcut.db "select count(*) from metrics where trial = 9")" = 1 ]; }
-i=0; while [ $i -lt 600 ] && ! wait_held; do sleep 0.1; i=$((i + 1)); done
+i=0; while [ $i -lt 3000 ] && ! wait_held; do sleep 0.1; i=$((i + 1)); done
 kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
 rm -f hold
 check "... killed in trial 9 (8 finished)" [ "$(sql medcut.db "select count(*) from trials where state = 'done'")" = 8 ]
