@@ -846,8 +846,8 @@ static void draw_board(app *a)
     if (a->sel >= a->board_top + h)
         a->board_top = a->sel - h + 1;
     rank = rank_rows(a, &unranked);
-    snprintf(title, sizeof title, "leaderboard: %d trials, by %s %s", a->nrows,
-             sort_names[a->sort], a->sort_asc ? "up" : "down");
+    snprintf(title, sizeof title, "leaderboard: %d trial%s, by %s %s", a->nrows,
+             a->nrows == 1 ? "" : "s", sort_names[a->sort], a->sort_asc ? "up" : "down");
     if (unranked)   /* ranked with "-": they do not compare */
         snprintf(title + strlen(title), sizeof title - strlen(title),
                  ", %d unranked (older recipe)", unranked);
