@@ -853,7 +853,7 @@ static void test_sandbox(void)
               "help() has a line for each of the cellar table's %d fields (%d missing, %d for "
               "none)", fields, missing, stale);
         snprintf(want, sizeof want, "cellar.set(name, value)");
-        CHECK(has(logbuf.s, want) && has(logbuf.s, "cellar.trials{ state=, top=, order= }") &&
+        CHECK(has(logbuf.s, want) && has(logbuf.s, "cellar.trials{ state=, top=, order=, ranked= }") &&
                   has(logbuf.s, "man cellar-lua"),
               "help() writes them to the log, and where the rest is");
     }
@@ -1155,6 +1155,8 @@ static void test_live(void)
             memset(&t, 0, sizeof t);
             t.genotype = "normal: identity(0) identity(1) add ; reduce: identity(0) identity(1) add";
             snprintf(t.hash, sizeof t.hash, "%016x", i + 1);
+            /* trials 3 and 4 trained with a newer recipe than 1 and 2 */
+            snprintf(t.hash_recipe, sizeof t.hash_recipe, "%s", i < 2 ? "r1" : "r2");
             t.state = i < 3 ? TRIAL_DONE : TRIAL_FAILED;
             t.reward = t.accuracy = rewards[i];
             t.params = 100 * (i + 1);
@@ -1177,6 +1179,11 @@ static void test_live(void)
           "an unknown order lists the valid ones (%s)", eval(L, "cellar.trials{ order = 'speed' }"));
     CHECK(has(eval(L, "cellar.trials{ top = 2, color = 1 }"), "unknown key 'color'"),
           "cellar.trials checks its keys");
+    CHECK_EVAL(L, "local t = cellar.trials{ ranked = true, order = 'reward' } return #t, t[1].id",
+               "1\t3");
+    CHECK_EVAL(L, "#cellar.trials{ ranked = false, state = 'done' }", "3");
+    CHECK(has(eval(L, "cellar.trials{ ranked = 1 }"), "true or false"),
+          "cellar.trials{ ranked = 1 } is refused (%s)", eval(L, "cellar.trials{ ranked = 1 }"));
 
     /* epochs written straight into the journal: trials 1 and 2, 2 and 1 of them */
     {

@@ -285,6 +285,8 @@ typedef struct trials_box {
     boxed_trial *t;
     size_t n, cap;
     int nomem;
+    int ranked;          /* only the done trials of this recipe: the leaderboard's */
+    char recipe[17];
 } trials_box;
 
 static char *dup_or_null(const char *s, int *nomem)
@@ -322,6 +324,8 @@ static int collect(void *ud, const store_trial *t)
 {
     trials_box *b = ud;
     store_trial *c;
+    if (b->ranked && (t->state != TRIAL_DONE || strcmp(t->hash_recipe, b->recipe)))
+        return 0;
     if (b->n == b->cap) {
         size_t cap = b->cap ? 2 * b->cap : 64;
         boxed_trial *p = realloc(b->t, cap * sizeof *p);
@@ -428,12 +432,12 @@ static void push_trial(lua_State *L, const store_trial *t)
 /* cellar.trials{state=, top=, order=} -> array of trial tables */
 static int l_trials(lua_State *L)
 {
-    static const char *const keys[] = {"state", "top", "order", NULL};
+    static const char *const keys[] = {"state", "top", "order", "ranked", NULL};
     static const char *const states[] = {"pending", "running", "done", "failed", NULL};
     cl_lua *cl = cl_lua_of(L);
     trials_box *b;
     lua_Integer top = -1;
-    int state = -1, order = ORD_ID;
+    int state = -1, order = ORD_ID, ranked = 0;
     cl_err err = {0};
     if (!cl->store)   /* a journal suffices: a watched search's too */
         return luaL_error(L, "no search is running");
@@ -450,6 +454,11 @@ static int l_trials(lua_State *L)
                 return cl_lua_type_error(L, -1, "cellar.trials: top", "a count >= 0");
         }
         lua_pop(L, 1);
+        lua_getfield(L, 1, "ranked");
+        if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
+            return cl_lua_type_error(L, -1, "cellar.trials: ranked", "true or false");
+        ranked = lua_toboolean(L, -1);
+        lua_pop(L, 1);
     }
     b = lua_newuserdatauv(L, sizeof *b, 0);
     memset(b, 0, sizeof *b);
@@ -460,7 +469,9 @@ static int l_trials(lua_State *L)
         lua_setfield(L, -2, "__close");
     }
     lua_setmetatable(L, -2);
-    if (store_trial_each(cl->store, state, collect, b, &err))
+    b->ranked = ranked;   /* the newest trial's recipe, as cellar show DB ranks */
+    if ((ranked && store_trial_newest_recipe(cl->store, b->recipe, NULL, &err)) ||
+        store_trial_each(cl->store, state, collect, b, &err))
         return luaL_error(L, "cellar.trials: %s", err.msg);
     if (b->nomem)
         return luaL_error(L, "cellar.trials: out of memory");

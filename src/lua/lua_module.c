@@ -680,7 +680,7 @@ static const struct help_entry {
     {"get", "cellar.get(name)", "a setting's value"},
     {"settings", "cellar.settings()", "the settings cellar.set takes, described"},
     {"status", "cellar.status()", "the search's state, counts, best trial and progress"},
-    {"trials", "cellar.trials{ state=, top=, order= }", "the trials so far, as tables"},
+    {"trials", "cellar.trials{ state=, top=, order=, ranked= }", "the trials so far, as tables"},
     {"epochs", "cellar.epochs(id) or cellar.epochs{ trial=, epoch= }",
      "the epochs in the journal: a trial's, or every trial's at one epoch"},
     {"policy", "cellar.policy([update])",
