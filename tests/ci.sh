@@ -105,11 +105,12 @@ if build build-vg --disable-native --without-cuda; then
       'cellar.experiment { name = "vg", train_images = 32, val_images = 16, budget = 3, seed = 2,' \
       '  space = cellar.space { ops = { "identity", "sep_conv_3x3", "max_pool_3x3" }, B = 2 },' \
       '  child = { N = 1, F = 4, epochs = 2, batch = 16 }, strategy = cellar.ppo { batch = 2, hidden = 8 } }' \
-      'cellar.on("trial_end", function(t) assert(t.reward) end)' \
+      'cellar.on("trial_end", function(t) assert(t.reward and #cellar.trials{ ranked = true } == cellar.status().ranked) end)' \
+      'cellar.on("epoch", function(e) assert(#cellar.epochs{ trial = e.trial, epoch = e.epoch } == 1) end)' \
       'cellar.on("epoch", function(e) if e.trial == 2 then cellar.stop_trial(2, "vg") end end)' \
       'cellar.on("controller_update", function() assert(#cellar.policy().decisions == 20) end)' \
       >build-vg/vg-search.lua
-    vg 1 "cellar run (a PPO search of 3 trials with hooks: one trial stopped early, the policy read)" \
+    vg 1 "cellar run (a PPO search of 3 trials with hooks: one trial stopped early, the policy, epochs and ranked trials read)" \
       build-vg/cellar run build-vg/vg-search.lua --db build-vg/vg.db --force --quiet
     vg 1 "cellar resume (one more trial)" build-vg/cellar resume build-vg/vg.db --quiet --set budget=4
     vg 1 "cellar show DB --trial best" build-vg/cellar show build-vg/vg.db --trial best
