@@ -166,7 +166,7 @@ check "the controller updates after the console's set use lr 0.0123" [ "$(sql f.
 check "the journal holds the console's set lr" [ "$(sql f.db "select name || ' ' || old_value || ' ' || new_value || ' ' || source from commands where name='set lr'")" = "set lr 0.00035 0.0123 console" ]
 top=$(sql f.db "select id from trials where state='done' order by reward desc, id limit 1")
 T send-keys -t w Home Enter
-check_soon "Enter: the selected trial's record (the best, $top)" on_screen "trial $top: done .*any key closes this"
+check_soon "Enter: the selected trial's record (the best, $top), its rank said" on_screen "trial $top: done, rank 1 of [0-9]* (the best) .*any key closes this"
 check "... with its epoch: training loss and accuracy, validation accuracy" on_screen " 1  \+[0-9.]\+  \+[0-9.]\+%  \+[0-9.]\+%  "
 T send-keys -t w Escape
 overlay_closed() { ! on_screen "any key closes this"; }
@@ -224,6 +224,11 @@ cells = sys.stdin.read().strip().split(' ; ')
 print(' / '.join(' '.join(''.join(code[o] for o in re.findall(r'([a-z_0-9]+)\(\d+\)', b)) + ('+' if b.strip().endswith('add') else '||')
                           for b in c.split(': ', 1)[1].split(' | ')) for c in cells))")
 check "... a wide leaderboard shows each trial's cells in brief ($brief)" grep -Eq " +1 +$best +0\.[0-9]{4} .* done +$brief" rc.txt
+first=$(sql rc.db "select id from trials where state = 'done' order by reward desc, id limit 1")
+if [ "$first" -le 2 ]; then want="trial $first: done, not ranked (an earlier recipe)"; else want="trial $first: done, rank 1 of 2 (the best)"; fi
+T send-keys -t w Home Enter
+check_soon "... Enter on the first row: its place on the leaderboard ($want)" on_screen "$want"
+T send-keys -t w Escape
 T send-keys -t w q
 
 # --- watching a search another process runs ---

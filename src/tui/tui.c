@@ -1203,6 +1203,19 @@ static void draw_trial(app *a)
         return;
     }
     snprintf(line, sizeof line, "trial %lld: %s", (long long)t.id, trial_state_name(t.state));
+    if (t.state == TRIAL_DONE) {   /* its place on the leaderboard, as show DB --trial says */
+        const row *r = row_of(a, t.id);
+        int unranked = 0, *rank = rank_rows(a, &unranked), n = 0;
+        for (int i = 0; rank && i < a->nrows; i++)
+            n += rank[i] > 0;
+        if (rank && r && rank[r - a->rows])
+            snprintf(line + strlen(line), sizeof line - strlen(line), ", rank %d of %d%s",
+                     rank[r - a->rows], n, rank[r - a->rows] == 1 ? " (the best)" : "");
+        else if (rank && r)
+            snprintf(line + strlen(line), sizeof line - strlen(line),
+                     ", not ranked (an earlier recipe)");
+        free(rank);
+    }
     put(a, y, left + 2, TH_OVERLAY, line, w - 4);
     put(a, y, left + w - 20, TH_OVERLAY, "any key closes this", 19);
     y += 2;
