@@ -272,15 +272,15 @@ static int run_one(runner *r, cl_store *st, cl_backend *be, int resume, arm_resu
         if (final == ENGINE_STOPPED)
             fprintf(stderr, "stopped after %lld trials; continue with: cellar resume %s\n",
                     (long long)(a->done + a->failed), r->db);
-        else if (a->ranked && a->ranked < a->done)
-            printf("%s: best reward %.4f after %lld trials (%lld failed; %lld trained with an "
-                   "earlier recipe, not ranked): %s\n", r->x->name, a->best,
-                   (long long)(a->done + a->failed), (long long)a->failed,
-                   (long long)(a->done - a->ranked), a->best_geno);
-        else if (a->ranked)
-            printf("%s: best reward %.4f after %lld trials (%lld failed): %s\n", r->x->name,
-                   a->best, (long long)(a->done + a->failed), (long long)a->failed, a->best_geno);
-        else if (a->done)
+        else if (a->ranked) {
+            char unranked[80] = "";   /* done with an earlier recipe: not on the leaderboard */
+            if (a->ranked < a->done)
+                snprintf(unranked, sizeof unranked, "; %lld trained with an earlier recipe, "
+                         "not ranked", (long long)(a->done - a->ranked));
+            printf("%s: best reward %.4f after %lld trials (%lld failed%s): %s\n", r->x->name,
+                   a->best, (long long)(a->done + a->failed), (long long)a->failed, unranked,
+                   a->best_geno);
+        } else if (a->done)
             printf("%s: %lld trials done, none yet with the newest recipe (%lld failed)\n",
                    r->x->name, (long long)a->done, (long long)a->failed);
         else

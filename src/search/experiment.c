@@ -407,7 +407,7 @@ int recipe_epochs(const char *text)
 
 /* The field of a recipe text at s: its key (up to '='), its value (up to the
  * next " key=": a schedule's value holds spaces); returns where the next
- * field starts, NULL at the end. */
+ * field starts, or NULL when s holds no field. */
 static const char *recipe_field(const char *s, size_t *klen, const char **v, size_t *vlen)
 {
     const char *eq = strchr(s, '='), *p;

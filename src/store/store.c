@@ -546,6 +546,7 @@ void store_rollback(cl_store *st)
 #define TRIAL_COLS                                                                            \
     "id, genotype, hash, state, reward, accuracy, params, flops, seconds, worker, recipe, "     \
     "hash_recipe, actions, logp, reason, reused_from, created, started, finished"
+#define TRIAL_NCOLS 19   /* the columns TRIAL_COLS names */
 
 static const char *const cached_sql[Q_COUNT] = {
     [Q_TRIAL_INSERT] =
@@ -960,6 +961,7 @@ int store_trial_newest_recipe(cl_store *st, char hash_recipe[17], int64_t *id, c
 int store_trial_best(cl_store *st, const char *hash_recipe, store_trial *t, int *found,
                      int64_t *n, cl_err *err)
 {
+    /* the count after the trial's columns (no row: no done trial, count 0) */
     sql_stmt q;
     int row, rc;
     memset(t, 0, sizeof *t);
@@ -967,34 +969,20 @@ int store_trial_best(cl_store *st, const char *hash_recipe, store_trial *t, int 
     if (n)
         *n = 0;
     if ((rc = sql_prepare(&st->db, &q,
-                          "SELECT " TRIAL_COLS " FROM trials WHERE state = 'done' AND "
-                          "hash_recipe = :hash_recipe ORDER BY reward DESC, id ASC LIMIT 1",
+                          "SELECT " TRIAL_COLS ", (SELECT count(*) FROM trials WHERE state = "
+                          "'done' AND hash_recipe = :hash_recipe) FROM trials WHERE state = "
+                          "'done' AND hash_recipe = :hash_recipe ORDER BY reward DESC, id ASC "
+                          "LIMIT 1",
                           err)))
         return rc;
     sql_bind_textn(&q, ":hash_recipe", hash_recipe, strnlen(hash_recipe, 16));
     if ((rc = sql_step(&q, &row, err)) == CL_OK && row) {
         rc = read_trial(st, &q, t, 1, err);
         *found = rc == CL_OK;
+        if (*found && n)
+            *n = sql_col_int64(&q, TRIAL_NCOLS);
     }
     sql_finalize(&q);
-    if (rc || !n)
-        return rc;
-    if ((rc = sql_prepare(&st->db, &q,
-                          "SELECT count(*) FROM trials WHERE state = 'done' AND "
-                          "hash_recipe = :hash_recipe",
-                          err))) {
-        store_trial_clear(t);
-        *found = 0;
-        return rc;
-    }
-    sql_bind_textn(&q, ":hash_recipe", hash_recipe, strnlen(hash_recipe, 16));
-    if ((rc = sql_step(&q, &row, err)) == CL_OK && row)
-        *n = sql_col_int64(&q, 0);
-    sql_finalize(&q);
-    if (rc) {
-        store_trial_clear(t);
-        *found = 0;
-    }
     return rc;
 }
 

@@ -804,10 +804,10 @@ static int cmp_rank(const void *pa, const void *pb)
 }
 
 /* each row's rank, its place by reward among the done trials of the
- * leaderboard's recipe whatever the sort (0: not ranked); *unranked: the
- * done trials of another recipe.  NULL when out of memory.  The caller
- * frees. */
-static int *rank_rows(app *a, int *unranked)
+ * leaderboard's recipe whatever the sort (0: not ranked); *nranked: how
+ * many are ranked, *unranked: the done trials of another recipe.  NULL
+ * when out of memory.  The caller frees. */
+static int *rank_rows(app *a, int *nranked, int *unranked)
 {
     const char *recipe = board_recipe(a);
     int *rank = calloc((size_t)(a->nrows ? a->nrows : 1), sizeof *rank);
@@ -824,6 +824,7 @@ static int *rank_rows(app *a, int *unranked)
         else
             *unranked += a->rows[i].st == TRIAL_DONE;
     }
+    *nranked = n;
     sort_app = a;
     qsort(done, (size_t)n, sizeof *done, cmp_rank);
     for (int k = 0; k < n; k++)
@@ -838,14 +839,14 @@ static void draw_board(app *a)
     /* wide: MFLOPs and seconds; wider: the cells in brief after them */
     int h = r.h - 3, wide = r.w >= 64, cells = r.w - 2 >= 58 + 1 + 20;
     char title[128], head[160], line[512];
-    int *rank, unranked = 0;
+    int *rank, nranked = 0, unranked = 0;
     if (a->sel >= a->nrows)
         a->sel = a->nrows ? a->nrows - 1 : 0;
     if (a->sel < a->board_top)
         a->board_top = a->sel;
     if (a->sel >= a->board_top + h)
         a->board_top = a->sel - h + 1;
-    rank = rank_rows(a, &unranked);
+    rank = rank_rows(a, &nranked, &unranked);
     snprintf(title, sizeof title, "leaderboard: %d trial%s, by %s %s", a->nrows,
              a->nrows == 1 ? "" : "s", sort_names[a->sort], a->sort_asc ? "up" : "down");
     if (unranked)   /* ranked with "-": they do not compare */
@@ -1205,9 +1206,7 @@ static void draw_trial(app *a)
     snprintf(line, sizeof line, "trial %lld: %s", (long long)t.id, trial_state_name(t.state));
     if (t.state == TRIAL_DONE) {   /* its place on the leaderboard, as show DB --trial says */
         const row *r = row_of(a, t.id);
-        int unranked = 0, *rank = rank_rows(a, &unranked), n = 0;
-        for (int i = 0; rank && i < a->nrows; i++)
-            n += rank[i] > 0;
+        int n = 0, unranked = 0, *rank = rank_rows(a, &n, &unranked);
         if (rank && r && rank[r - a->rows])
             snprintf(line + strlen(line), sizeof line - strlen(line), ", rank %d of %d%s",
                      rank[r - a->rows], n, rank[r - a->rows] == 1 ? " (the best)" : "");
