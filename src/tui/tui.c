@@ -301,7 +301,31 @@ static int load_step(void *ud, const store_ctrl_step *s)
 
 /* ---- sorting the leaderboard ---- */
 
+/* The recipe the leaderboard ranks: the newest trial's (rows are in id
+ * order), as `cellar show DB` and the engine rank; "" when none started. */
+static const char *board_recipe(const app *a)
+{
+    for (int i = a->nrows - 1; i >= 0; i--)
+        if (a->rows[i].recipe[0])
+            return a->rows[i].recipe;
+    return "";
+}
+
+static int ranked(const row *r, const char *recipe)
+{
+    return r->st == TRIAL_DONE && !strcmp(r->recipe, recipe);
+}
+
 static app *sort_app;
+static const char *sort_recipe;   /* board_recipe(sort_app) while sorting */
+
+/* a done trial of an earlier recipe: by reward or accuracy it goes after
+ * the newest recipe's done trials, whose results it does not compare
+ * with, and before the trials without results */
+static int older(const row *r)
+{
+    return r->st == TRIAL_DONE && !ranked(r, sort_recipe);
+}
 
 static int cmp_rows(const void *pa, const void *pb)
 {
@@ -342,6 +366,8 @@ static int cmp_rows(const void *pa, const void *pb)
     /* unknown values last, whatever the direction */
     if (isnan(u) != isnan(v))
         return isnan(u) ? 1 : -1;
+    if ((a->sort == SORT_REWARD || a->sort == SORT_ACC) && older(x) != older(y))
+        return older(x) ? 1 : -1;
     r = u < v ? -1 : u > v ? 1 : 0;
     if (!a->sort_asc)
         r = -r;
@@ -356,6 +382,7 @@ static void sort_board(app *a)
     if (a->nrows == 0)
         return;   /* order may be NULL yet, and qsort takes no NULL */
     sort_app = a;
+    sort_recipe = board_recipe(a);
     qsort(a->order, (size_t)a->nrows, sizeof *a->order, cmp_rows);
     /* the selection stays on its trial */
     for (int i = 0; keep && i < a->nrows; i++)
@@ -537,21 +564,6 @@ static void watch_read(app *a)
     if (a->watch_changed)
         sort_board(a);
     a->dirty = 1;
-}
-
-/* The recipe the leaderboard ranks: the newest trial's (rows are in id
- * order), as `cellar show DB` and the engine rank; "" when none started. */
-static const char *board_recipe(const app *a)
-{
-    for (int i = a->nrows - 1; i >= 0; i--)
-        if (a->rows[i].recipe[0])
-            return a->rows[i].recipe;
-    return "";
-}
-
-static int ranked(const row *r, const char *recipe)
-{
-    return r->st == TRIAL_DONE && !strcmp(r->recipe, recipe);
 }
 
 /* what the status line shows: the engine's, or, watching, the journal's */
