@@ -310,6 +310,38 @@ cut=$(sql medcut.db "select group_concat(id || ' ' || printf('%.17g', reward) ||
 check "... resumed (exit $rc): the same trials stopped at the same epochs, the same rewards" [ "$whole" = "$cut" ]
 
 # --- errors in an experiment file ---
+# --- a file of two experiments: a journal each and a table comparing
+# them, of the trials each leaderboard ranks (the hook shortens the
+# children after trial 2, so trials 1-2 of each do not compare) ---
+cat >arms.lua <<'EOF'
+local function arm(name, seed)
+  cellar.experiment {
+    name = name, dataset = "fashion-mnist", train_images = 512, val_images = 256,
+    space = cellar.space { ops = { "identity", "avg_pool_3x3", "max_pool_3x3", "sep_conv_3x3" },
+                           B = 2, combiners = { "add" } },
+    child = { N = 1, F = 4, epochs = 2, batch = 32 },
+    strategy = cellar.random {}, budget = 8, seed = seed,
+  }
+end
+arm("one", 1)
+arm("two", 2)
+cellar.on("trial_end", function(t) if t.trial == 2 then cellar.set("child.epochs", 1) end end)
+EOF
+$CELLAR run arms.lua >arms.out 2>arms.err; rc=$?
+n=$(for a in one two; do sql arms-$a.db "select count(*) from trials where state = 'done'"; done | tr '\n' ' ')
+check "run of a file with two experiments: one journal each, 8 done trials in each (exit $rc, done: $n)" [ "$rc:$n" = "0:8 8 " ]
+for a in one two; do
+  want=$($PY -c "
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+rec = c.execute(\"select hash_recipe from trials where hash_recipe != '' order by id desc limit 1\").fetchone()[0]
+r = sorted((x for (x,) in c.execute(\"select reward from trials where state = 'done' and hash_recipe = ?\", (rec,))), reverse=True)
+print('%-16s %-10s %7d %7d %9.4f %9.4f %9.4f' % (sys.argv[2], 'random', 8, 0, r[0], sum(r[:5]) / 5, sum(r) / len(r)))
+" arms-$a.db $a)
+  check "... the table's row for '$a': best, top-5 and mean of its 6 ranked trials ($want)" grep -qxF "$want" arms.out
+done
+check "... under its heading" grep -Eq '^experiment +strategy +trials +failed +best +top-5 +mean$' arms.out
+
 printf 'cellar.experiment { name = "bad", space = cellar.space { ops = { "sep_conv_4x4" } } }\n' >bad.lua
 $CELLAR run bad.lua >e.out 2>&1; rc=$?
 check "run: an unknown op names the file and line and lists the valid ops" sh -c "[ $rc -eq 1 ] && grep -q 'bad.lua:1:' e.out && grep -q sep_conv_5x5 e.out"
