@@ -6,8 +6,9 @@
 --   cellar run rl-vs-random    runs "ppo", then "random", one journal each
 --
 -- Compare the two journals by the mean reward of the top 5 or top 10
--- trials as the trials accumulate (cellar.trials{ order = "reward",
--- top = 10 } from a hook or the console gives the current leaders).
+-- trials as the trials accumulate (cellar.trials{ ranked = true,
+-- order = "reward", top = 10 } from a hook or the console gives the
+-- current leaders; `cellar run` ends with such a table of both arms).
 -- With this budget the difference is within the noise of one-epoch
 -- rewards; the value of the file is that both arms are identical but for
 -- the strategy, so it scales up by changing `budget` and `child` alone.
