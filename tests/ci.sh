@@ -118,6 +118,7 @@ if build build-vg --disable-native --without-cuda; then
     vg 1 "cellar export DB --epochs" build-vg/cellar export build-vg/vg.db --epochs
   }
   vg_programs() { # the second group: test programs and one-shot commands
+    vg 2 "core helper tests" build-vg/tests/test_core
     vg 2 "genotype tests" build-vg/tests/test_genotype
     vg 2 "dataset tests" build-vg/tests/test_data
     vg 2 "cellar show" build-vg/cellar show --genotype enas

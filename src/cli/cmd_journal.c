@@ -54,14 +54,8 @@ static int collect(void *ud, const store_trial *t)
         snprintf(b->last_recipe, sizeof b->last_recipe, "%s", t->hash_recipe);
     if (t->state != TRIAL_DONE)
         return 0;
-    if (b->n == b->cap) {
-        int cap = b->cap ? 2 * b->cap : 64;
-        store_trial *p = realloc(b->t, (size_t)cap * sizeof *p);
-        if (!p)
-            return 1;
-        b->t = p;
-        b->cap = cap;
-    }
+    if (cl_grow(&b->t, sizeof *b->t, b->n + 1, &b->cap, 64))
+        return 1;
     c = *t;
     c.genotype = dup_or_null(t->genotype);
     c.recipe = dup_or_null(t->recipe);

@@ -3,6 +3,7 @@
 #include "core/util.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -90,6 +91,27 @@ void buf_free(cl_buf *b)
     free(b->s);
     b->s = NULL;
     b->len = b->cap = 0;
+}
+
+int cl_grow(void *arr, size_t size, int need, int *cap, int first)
+{
+    void *old, *p;
+    int c = *cap ? *cap : first > 0 ? first : 1;
+    if (need <= *cap)
+        return 0;
+    while (c < need) {
+        if (c > INT_MAX / 2)
+            return -1;
+        c *= 2;
+    }
+    if ((size_t)c > SIZE_MAX / size)
+        return -1;
+    memcpy(&old, arr, sizeof old);
+    if (!(p = realloc(old, (size_t)c * size)))
+        return -1;
+    memcpy(arr, &p, sizeof p);
+    *cap = c;
+    return 0;
 }
 
 int read_file(const char *path, unsigned char **data, size_t *len, cl_err *err)

@@ -36,6 +36,13 @@ typedef struct cl_buf {
 int buf_printf(cl_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void buf_free(cl_buf *b);
 
+/* Room for `need` items in a growable array: arr is the address of its
+ * pointer (T **), size an item's bytes, *cap the items it has room for.
+ * When need > *cap the array is reallocated to twice *cap (first when
+ * *cap is 0), doubled until need fits.  0, or -1 when out of memory or the
+ * count would overflow, the array and *cap as they were. */
+int cl_grow(void *arr, size_t size, int need, int *cap, int first);
+
 /* The name of `names` (n of them, or up to a NULL when n < 0) nearest
  * to word[0..len): a letter or two mistyped, missed, added or swapped
  * ("--epoch", "trian", "sep_conv_3x5"); NULL when none is that near.

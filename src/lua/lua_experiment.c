@@ -462,19 +462,11 @@ static void push_description(lua_State *L, const experiment *x)
 /* Room for one more experiment in the load in progress. */
 static void grow_load(lua_State *L, cl_lua_load *ld)
 {
-    if (ld->n == ld->cap) {
-        int cap = ld->cap ? ld->cap * 2 : 4;
-        experiment *xs = realloc(ld->xs, (size_t)cap * sizeof *xs);
-        cl_lua_binding *bs;
-        if (!xs)
-            luaL_error(L, "cellar.experiment: out of memory");
-        ld->xs = xs;
-        bs = realloc(ld->binds, (size_t)cap * sizeof *bs);
-        if (!bs)
-            luaL_error(L, "cellar.experiment: out of memory");
-        ld->binds = bs;
-        ld->cap = cap;
-    }
+    int cap = ld->cap;   /* the arrays grow alike; ld->cap once both have */
+    if (cl_grow(&ld->xs, sizeof *ld->xs, ld->n + 1, &cap, 4) ||
+        (cap = ld->cap, cl_grow(&ld->binds, sizeof *ld->binds, ld->n + 1, &cap, 4)))
+        luaL_error(L, "cellar.experiment: out of memory");
+    ld->cap = cap;
 }
 
 int cl_lua_experiment_fn(lua_State *L)

@@ -283,7 +283,7 @@ typedef struct boxed_trial {
 
 typedef struct trials_box {
     boxed_trial *t;
-    size_t n, cap;
+    int n, cap;
     int nomem;
     int ranked;          /* only the done trials of this recipe: the leaderboard's */
     char recipe[17];
@@ -311,7 +311,7 @@ static void free_trial_strings(store_trial *t)
 static int box_gc(lua_State *L)
 {
     trials_box *b = luaL_checkudata(L, 1, TRIALS_META);
-    for (size_t i = 0; i < b->n; i++)
+    for (int i = 0; i < b->n; i++)
         free_trial_strings(&b->t[i].t);
     free(b->t);
     /* closed: a second __gc or __close finds nothing to free */
@@ -326,15 +326,9 @@ static int collect(void *ud, const store_trial *t)
     store_trial *c;
     if (b->ranked && (t->state != TRIAL_DONE || strcmp(t->hash_recipe, b->recipe)))
         return 0;
-    if (b->n == b->cap) {
-        size_t cap = b->cap ? 2 * b->cap : 64;
-        boxed_trial *p = realloc(b->t, cap * sizeof *p);
-        if (!p) {
-            b->nomem = 1;
-            return 1;
-        }
-        b->t = p;
-        b->cap = cap;
+    if (cl_grow(&b->t, sizeof *b->t, b->n + 1, &b->cap, 64)) {
+        b->nomem = 1;
+        return 1;
     }
     c = &b->t[b->n++].t;
     *c = *t;
@@ -475,13 +469,13 @@ static int l_trials(lua_State *L)
         return luaL_error(L, "cellar.trials: %s", err.msg);
     if (b->nomem)
         return luaL_error(L, "cellar.trials: out of memory");
-    for (size_t i = 0; i < b->n; i++) {
+    for (int i = 0; i < b->n; i++) {
         double k = order_key(&b->t[i].t, (order_kind)order);
         b->t[i].key = order == ORD_REWARD || order == ORD_ACCURACY ? -k : k;
     }
     if (b->n > 1)
-        qsort(b->t, b->n, sizeof *b->t, cmp_trials);
-    if (top < 0 || (size_t)top > b->n)
+        qsort(b->t, (size_t)b->n, sizeof *b->t, cmp_trials);
+    if (top < 0 || top > b->n)
         top = (lua_Integer)b->n;
     lua_createtable(L, (int)top, 0);
     for (lua_Integer i = 0; i < top; i++) {
@@ -498,7 +492,7 @@ static int l_trials(lua_State *L)
 /* the rows read, owned by a userdata so that a Lua error frees them */
 typedef struct epochs_box {
     store_metric *m;
-    size_t n, cap;
+    int n, cap;
     int nomem;
 } epochs_box;
 
@@ -514,15 +508,9 @@ static int epochs_gc(lua_State *L)
 static int keep_epoch(void *ud, const store_metric *m)
 {
     epochs_box *b = ud;
-    if (b->n == b->cap) {
-        size_t cap = b->cap ? 2 * b->cap : 64;
-        store_metric *p = realloc(b->m, cap * sizeof *p);
-        if (!p) {
-            b->nomem = 1;
-            return 1;
-        }
-        b->m = p;
-        b->cap = cap;
+    if (cl_grow(&b->m, sizeof *b->m, b->n + 1, &b->cap, 64)) {
+        b->nomem = 1;
+        return 1;
     }
     b->m[b->n++] = *m;
     return 0;
@@ -576,8 +564,8 @@ static int l_epochs(lua_State *L)
         return luaL_error(L, "cellar.epochs: %s", err.msg);
     if (b->nomem)
         return luaL_error(L, "cellar.epochs: out of memory");
-    lua_createtable(L, (int)(b->n < INT_MAX ? b->n : INT_MAX), 0);
-    for (size_t i = 0; i < b->n; i++) {
+    lua_createtable(L, b->n, 0);
+    for (int i = 0; i < b->n; i++) {
         const store_metric *m = &b->m[i];
         lua_createtable(L, 0, 7);
         set_int(L, "trial", m->trial);

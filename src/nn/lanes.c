@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/util.h"
 #include "nn/net.h"
 
 /* A pass's entries: node i is entry i; backward, a split convolution's
@@ -240,12 +241,8 @@ static int schedule(const cl_net *net, int pass, int k, lane_pass *p, unsigned c
         for (int l = 0; l < k; l++) {
             if (l == best || latest[l] < 0 || latest[l] <= seen[best * k + l])
                 continue;
-            if (nw == cap) {
-                int *grown = realloc(w, (size_t)(cap = cap ? 2 * cap : 64) * sizeof *grown);
-                if (!grown)
-                    goto out;
-                w = grown;
-            }
+            if (cl_grow(&w, sizeof *w, nw + 1, &cap, 64))
+                goto out;
             w[nw++] = order[latest[l]];
             seen[best * k + l] = latest[l];
         }

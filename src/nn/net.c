@@ -56,15 +56,9 @@ int net_value_new(cl_net *net, int c, int h, int w)
         return -1;
     if (c <= 0 || h <= 0 || w <= 0)
         return BUILD_FAIL(net, "tensor of %d channels of %dx%d: sizes must be positive", c, h, w);
-    if (net->n_vals == net->cap_vals) {
-        int cap = net->cap_vals ? 2 * net->cap_vals : 64;
-        net_value *p = realloc(net->vals, (size_t)cap * sizeof *p);
-        if (!p) {
-            ERR_SET(&net->build_err, CL_ERR_NOMEM, "network: out of memory");
-            return -1;
-        }
-        net->vals = p;
-        net->cap_vals = cap;
+    if (cl_grow(&net->vals, sizeof *net->vals, net->n_vals + 1, &net->cap_vals, 64)) {
+        ERR_SET(&net->build_err, CL_ERR_NOMEM, "network: out of memory");
+        return -1;
     }
     v = &net->vals[net->n_vals];
     v->c = c;
@@ -105,15 +99,9 @@ static net_node *node_add(cl_net *net, node_kind kind, int x, int y, int acc, in
         (void)BUILD_FAIL(net, "op reads value %d and writes value %d: no such value", x, y);
         return NULL;
     }
-    if (net->n_nodes == net->cap_nodes) {
-        int cap = net->cap_nodes ? 2 * net->cap_nodes : 64;
-        net_node *p = realloc(net->nodes, (size_t)cap * sizeof *p);
-        if (!p) {
-            ERR_SET(&net->build_err, CL_ERR_NOMEM, "network: out of memory");
-            return NULL;
-        }
-        net->nodes = p;
-        net->cap_nodes = cap;
+    if (cl_grow(&net->nodes, sizeof *net->nodes, net->n_nodes + 1, &net->cap_nodes, 64)) {
+        ERR_SET(&net->build_err, CL_ERR_NOMEM, "network: out of memory");
+        return NULL;
     }
     nd = &net->nodes[net->n_nodes++];
     memset(nd, 0, sizeof *nd);

@@ -191,18 +191,11 @@ static row *add_row(app *a, int64_t id)
     row *r = row_of(a, id);
     if (r)
         return r;
-    if (a->nrows == a->caprows) {
-        int cap = a->caprows ? 2 * a->caprows : 64;
-        row *p = realloc(a->rows, (size_t)cap * sizeof *p);
-        int *q = realloc(a->order, (size_t)cap * sizeof *q);
-        if (p)
-            a->rows = p;
-        if (q)
-            a->order = q;
-        if (!p || !q)
-            return NULL;
-        a->caprows = cap;
-    }
+    int cap = a->caprows;   /* rows and order grow alike */
+    if (cl_grow(&a->rows, sizeof *a->rows, a->nrows + 1, &cap, 64) ||
+        (cap = a->caprows, cl_grow(&a->order, sizeof *a->order, a->nrows + 1, &cap, 64)))
+        return NULL;
+    a->caprows = cap;
     r = &a->rows[a->nrows];
     memset(r, 0, sizeof *r);
     r->id = id;
@@ -231,22 +224,11 @@ static void set_geno(row *r, const char *g)
 static void push3(double **xs, double **ys, double **zs, int *n, int *cap, double x, double y,
                   double z)
 {
-    if (*n == *cap) {
-        int c = *cap ? 2 * *cap : 128;
-        double *p = realloc(*xs, (size_t)c * sizeof *p), *q, *r;
-        if (!p)
-            return;
-        *xs = p;
-        q = realloc(*ys, (size_t)c * sizeof *q);
-        if (!q)
-            return;
-        *ys = q;
-        r = realloc(*zs, (size_t)c * sizeof *r);
-        if (!r)
-            return;
-        *zs = r;
-        *cap = c;
-    }
+    int c = *cap, d = *cap, e = *cap;   /* the three grow alike */
+    if (cl_grow(xs, sizeof **xs, *n + 1, &c, 128) || cl_grow(ys, sizeof **ys, *n + 1, &d, 128) ||
+        cl_grow(zs, sizeof **zs, *n + 1, &e, 128))
+        return;
+    *cap = c;
     (*xs)[*n] = x;
     (*ys)[*n] = y;
     (*zs)[*n] = z;
@@ -1163,14 +1145,8 @@ typedef struct epochs_read {
 static int keep_metric(void *ud, const store_metric *m)
 {
     epochs_read *r = ud;
-    if (r->n == r->cap) {
-        int cap = r->cap ? 2 * r->cap : 32;
-        store_metric *p = realloc(r->m, (size_t)cap * sizeof *p);
-        if (!p)
-            return 1;
-        r->m = p;
-        r->cap = cap;
-    }
+    if (cl_grow(&r->m, sizeof *r->m, r->n + 1, &r->cap, 32))
+        return 1;
     r->m[r->n++] = *m;
     return 0;
 }
