@@ -1337,6 +1337,11 @@ static void test_schema(void)
                                            "new_value", NULL};
     static const char *const seconds[] = {"phase", "seconds", NULL};
     static const char *const checkpoints[] = {"id", "trials_done", "time", "blob", NULL};
+    static const char *const trainings[] = {
+        "id",     "trial",  "genotype", "hash", "settings", "state",   "test_acc", "val_acc",
+        "params", "flops", "seconds",  "pid",  "reason",   "started", "finished", NULL};
+    static const char *const training_epochs[] = {"training", "epoch", "train_loss", "train_acc",
+                                                  "val_acc", "lr", "seconds", NULL};
     const char *path = tpath("schema.db");
     cl_store *st = NULL;
     cl_err err;
@@ -1363,10 +1368,12 @@ static void test_schema(void)
     CHECK(has_columns(db, "commands", commands), "commands columns");
     CHECK(has_columns(db, "device_seconds", seconds), "device_seconds columns");
     CHECK(has_columns(db, "checkpoints", checkpoints), "checkpoints columns");
+    CHECK(has_columns(db, "trainings", trainings), "trainings columns");
+    CHECK(has_columns(db, "training_epochs", training_epochs), "training_epochs columns");
     CHECK(raw_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
                       "('experiment', 'trials', 'metrics', 'controller_steps', 'commands', "
-                      "'device_seconds', 'checkpoints')") == 7,
-          "the seven tables are in sqlite_master");
+                      "'device_seconds', 'checkpoints', 'trainings', 'training_epochs')") == 9,
+          "the nine tables are in sqlite_master");
     CHECK(raw_int(db, "SELECT count(*) FROM pragma_table_info('metrics') WHERE pk > 0 AND name IN "
                       "('trial', 'epoch')") == 2,
           "metrics has the primary key (trial, epoch)");
@@ -1500,12 +1507,12 @@ static void test_refusals(void)
         CHECK(rc == CL_OK && db && raw_exec(db, "PRAGMA user_version = 7") == 0,
               "a journal stamped version 7 by hand");
         sqlite3_close(db);
-        expect_refusal(p, "written by a newer cellar (schema version 7, this cellar reads up to 1)",
+        expect_refusal(p, "written by a newer cellar (schema version 7, this cellar reads up to 2)",
                        "a newer journal");
     }
 
-    /* migration: version 1 opens as is; an empty cellar-stamped database
-     * at version 0 is brought forward to 1 */
+    /* migration: an empty cellar-stamped database at version 0 is brought
+     * forward to the current version; version 2 opens as is */
     {
         const char *p = tpath("v0.db");
         db = raw_open(p);
@@ -1521,14 +1528,46 @@ static void test_refusals(void)
         store_close(st);
         st = NULL;
         db = raw_open(p);
-        CHECK(db && raw_int(db, "PRAGMA user_version") == 1 &&
-                  raw_int(db, "SELECT count(*) FROM sqlite_master WHERE name = 'trials'") == 1,
-              "after migration user_version is 1 and the tables exist");
+        CHECK(db && raw_int(db, "PRAGMA user_version") == 2 &&
+                  raw_int(db, "SELECT count(*) FROM sqlite_master WHERE name IN ('trials', "
+                              "'trainings')") == 2,
+              "after migration user_version is 2 and the tables exist");
         sqlite3_close(db);
         rc = store_open(p, &st, &err);
-        CHECK(rc == CL_OK && count_trials(st) == 1, "a version-1 journal opens with nothing to do");
+        CHECK(rc == CL_OK && count_trials(st) == 1, "a version-2 journal opens with nothing to do");
         store_close(st);
         st = NULL;
+    }
+    /* version 1 (cellar before trainings were journaled) -> 2: its trials
+     * kept, the trainings tables added */
+    {
+        const char *p = tpath("v1.db");
+        store_training tr;
+        memset(&tr, 0, sizeof tr);
+        rc = store_create(p, 0, &st, &err);
+        rc = rc ? rc : store_trial_insert(st, &t, &err);
+        store_close(st);
+        st = NULL;
+        db = raw_open(p);
+        CHECK(rc == CL_OK && db &&
+                  raw_exec(db, "DROP TABLE training_epochs; DROP TABLE trainings; "
+                               "PRAGMA user_version = 1") == 0,
+              "a version-1 journal, as an earlier cellar left it, with a trial");
+        sqlite3_close(db);
+        rc = store_open(p, &st, &err);
+        CHECK(rc == CL_OK && count_trials(st) == 1, "store_open migrates it to 2, the trial kept (%s)",
+              rc ? err.msg : "");
+        tr.genotype = "g";
+        tr.settings = "{}";
+        tr.state = TRIAL_RUNNING;
+        tr.trial = 1;
+        rc = rc ? rc : store_training_insert(st, &tr, &err);
+        CHECK(rc == CL_OK && tr.id == 1, "... and takes a training (%s)", rc ? err.msg : "");
+        store_close(st);
+        st = NULL;
+        db = raw_open(p);
+        CHECK(db && raw_int(db, "PRAGMA user_version") == 2, "... its user_version now 2");
+        sqlite3_close(db);
     }
 }
 
@@ -1660,6 +1699,84 @@ static void test_json(void)
     }
 }
 
+static int take_training(void *ud, const store_training *t)
+{
+    char *out = ud;
+    size_t n = strlen(out);
+    snprintf(out + n, 512 - n, "%lld/%lld/%s/%s/%s/%.2f/%s;", (long long)t->id,
+             (long long)t->trial, trial_state_name(t->state), t->hash, t->settings, t->test_acc,
+             t->reason ? t->reason : "-");
+    return 0;
+}
+
+static int take_epoch(void *ud, const store_metric *m)
+{
+    char *out = ud;
+    size_t n = strlen(out);
+    snprintf(out + n, 256 - n, "%lld:%d:%.2f:%.2f;", (long long)m->trial, m->epoch, m->train_loss,
+             m->train_acc);
+    return 0;
+}
+
+/* a trial's genotype trained again (cellar train DB): recorded as it
+ * starts, its epochs as they end, its result or failure at the end */
+static void test_trainings(void)
+{
+    const char *path = tpath("trainings.db");
+    cl_store *st = NULL;
+    cl_err err = {0};
+    store_training a, b;
+    store_metric m1 = {1, 1, 1.5, 0.25, NAN, 0.05, 3.0}, m2 = {1, 2, 0.75, 0.5, NAN, 0.01, 6.0};
+    char out[512] = "", eps[256] = "";
+    int rc = store_create(path, 0, &st, &err);
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    a.trial = 3;
+    a.genotype = "normal: identity(0) identity(1) add ; reduce: identity(0) identity(1) add";
+    snprintf(a.hash, sizeof a.hash, "0123456789abcdef");
+    a.settings = "{\"N\":2,\"F\":16}";
+    a.state = TRIAL_RUNNING;
+    a.test_acc = a.val_acc = a.seconds = NAN;
+    a.pid = 4242;
+    b = a;
+    b.trial = 5;
+    rc = rc ? rc : store_training_insert(st, &a, &err);
+    rc = rc ? rc : store_training_insert(st, &b, &err);
+    CHECK(rc == CL_OK && a.id == 1 && b.id == 2 && a.started > 0,
+          "two trainings recorded as they start: ids 1, 2, the start time set (%s)",
+          rc ? err.msg : "");
+    rc = rc ? rc : store_training_epoch_insert(st, &m1, &err);
+    rc = rc ? rc : store_training_epoch_insert(st, &m2, &err);
+    a.state = TRIAL_DONE;
+    a.test_acc = 0.875;
+    a.seconds = 7.5;
+    rc = rc ? rc : store_training_update(st, &a, &err);
+    b.state = TRIAL_FAILED;
+    b.reason = "interrupted (Ctrl-C)";
+    rc = rc ? rc : store_training_update(st, &b, &err);
+    CHECK(rc == CL_OK && a.finished >= a.started && b.finished > 0,
+          "their epochs and ends recorded, the finish times set (%s)", rc ? err.msg : "");
+    rc = rc ? rc : store_training_each(st, 0, take_training, out, &err);
+    CHECK(rc == CL_OK && !strcmp(out, "1/3/done/0123456789abcdef/{\"N\":2,\"F\":16}/0.88/-;"
+                                      "2/5/failed/0123456789abcdef/{\"N\":2,\"F\":16}/nan/"
+                                      "interrupted (Ctrl-C);"),
+          "store_training_each(0): both, in order, as written (%s)", out);
+    out[0] = '\0';
+    rc = rc ? rc : store_training_each(st, 5, take_training, out, &err);
+    CHECK(rc == CL_OK && !strncmp(out, "2/5/failed/", 11) && strchr(out, ';') == strrchr(out, ';'),
+          "store_training_each(5): trial 5's only (%s)", out);
+    rc = rc ? rc : store_training_epoch_each(st, 1, take_epoch, eps, &err);
+    CHECK(rc == CL_OK && !strcmp(eps, "1:1:1.50:0.25;1:2:0.75:0.50;"),
+          "store_training_epoch_each: training 1's epochs in order (%s)", eps);
+    eps[0] = '\0';
+    rc = rc ? rc : store_training_epoch_each(st, 2, take_epoch, eps, &err);
+    CHECK(rc == CL_OK && !eps[0], "... training 2 has none");
+    a.id = 99;
+    CHECK(store_training_update(st, &a, &err) != CL_OK && strstr(err.msg, "no training 99"),
+          "updating a training that is not there: refused (%s)", err.msg);
+    store_close(st);
+}
+
 int main(void)
 {
     double t0 = wall();
@@ -1676,6 +1793,7 @@ int main(void)
     test_refusals();
     test_damage();
     test_json();
+    test_trainings();
     remove_tree(tmpdir);
     CHECK(access(tmpdir, F_OK) != 0, "the temporary directory is removed");
     printf("# %.1f s\n", wall() - t0);

@@ -121,6 +121,37 @@ static const char SCHEMA_V1[] =
     "    blob BLOB NOT NULL\n"
     ");\n";
 
+/* Version 1 -> 2: genotypes of the journal trained again, larger and
+ * longer (`cellar train DB`), with their epochs. */
+#define SCHEMA_V2                                                                \
+    "CREATE TABLE trainings (\n"                                                 \
+    "    id INTEGER PRIMARY KEY,\n"                                              \
+    "    trial INTEGER,\n"                                                       \
+    "    genotype TEXT NOT NULL,\n"                                              \
+    "    hash TEXT NOT NULL,\n"                                                  \
+    "    settings TEXT NOT NULL,\n"                                              \
+    "    state TEXT NOT NULL,\n"                                                 \
+    "    test_acc REAL,\n"                                                       \
+    "    val_acc REAL,\n"                                                        \
+    "    params INTEGER,\n"                                                      \
+    "    flops REAL,\n"                                                          \
+    "    seconds REAL,\n"                                                        \
+    "    pid INTEGER,\n"                                                         \
+    "    reason TEXT,\n"                                                         \
+    "    started REAL NOT NULL,\n"                                               \
+    "    finished REAL\n"                                                        \
+    ");\n"                                                                       \
+    "CREATE TABLE training_epochs (\n"                                           \
+    "    training INTEGER NOT NULL REFERENCES trainings(id),\n"                  \
+    "    epoch INTEGER NOT NULL,\n"                                              \
+    "    train_loss REAL,\n"                                                     \
+    "    train_acc REAL,\n"                                                      \
+    "    val_acc REAL,\n"                                                        \
+    "    lr REAL,\n"                                                             \
+    "    seconds REAL,\n"                                                        \
+    "    PRIMARY KEY (training, epoch)\n"                                        \
+    ");\n"
+
 /* migrations[k] takes a journal from version k to k+1, as an SQL script
  * or, where data must be transformed, a function (either may be NULL).
  * Adding version 2 is one entry here and STORE_SCHEMA_VERSION = 2. */
@@ -129,6 +160,7 @@ static const struct migration {
     int (*fn)(cl_store *st, cl_err *err);
 } migrations[] = {
     {SCHEMA_V1, NULL},
+    {SCHEMA_V2, NULL},
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
@@ -1012,12 +1044,10 @@ int store_trial_counts(cl_store *st, int64_t *pending, int64_t *running, int64_t
 
 /* ---- per-epoch metrics ---- */
 
-static int metric_put(cl_store *st, int which, const store_metric *m, cl_err *err)
+/* An epoch's row, bound to :trial (a trial's or a training's id),
+ * :epoch, :train_loss, ... and written. */
+static int metric_run(sql_stmt *q, const store_metric *m, cl_err *err)
 {
-    sql_stmt *q;
-    int rc = cached(st, which, &q, err);
-    if (rc)
-        return rc;
     sql_bind_int64(q, ":trial", m->trial);
     sql_bind_int64(q, ":epoch", m->epoch);
     sql_bind_double(q, ":train_loss", m->train_loss);
@@ -1026,6 +1056,35 @@ static int metric_put(cl_store *st, int which, const store_metric *m, cl_err *er
     sql_bind_double(q, ":lr", m->lr);
     sql_bind_double(q, ":seconds", m->seconds);
     return sql_run(q, err);
+}
+
+/* The rows of a prepared and bound SELECT of (id, epoch, train_loss,
+ * train_acc, val_acc, lr, seconds) to fn, then finalized. */
+static int metric_walk(sql_stmt *q, int (*fn)(void *ud, const store_metric *m), void *ud,
+                       cl_err *err)
+{
+    int row, rc;
+    while ((rc = sql_step(q, &row, err)) == CL_OK && row) {
+        store_metric m;
+        m.trial = sql_col_int64(q, 0);
+        m.epoch = (int)sql_col_int64(q, 1);
+        m.train_loss = sql_col_double(q, 2);
+        m.train_acc = sql_col_double(q, 3);
+        m.val_acc = sql_col_double(q, 4);
+        m.lr = sql_col_double(q, 5);
+        m.seconds = sql_col_double(q, 6);
+        if (fn(ud, &m))
+            break;
+    }
+    sql_finalize(q);
+    return rc;
+}
+
+static int metric_put(cl_store *st, int which, const store_metric *m, cl_err *err)
+{
+    sql_stmt *q;
+    int rc = cached(st, which, &q, err);
+    return rc ? rc : metric_run(q, m, err);
 }
 
 int store_metric_insert(cl_store *st, const store_metric *m, cl_err *err)
@@ -1051,29 +1110,16 @@ int store_metric_each_at(cl_store *st, int64_t trial, int epoch,
                          int (*fn)(void *ud, const store_metric *m), void *ud, cl_err *err)
 {
     sql_stmt q;
-    int row, rc = sql_prepare(&st->db, &q,
-                              "SELECT trial, epoch, train_loss, train_acc, val_acc, lr, seconds "
-                              "FROM metrics WHERE (:trial = 0 OR trial = :trial) AND "
-                              "(:epoch = 0 OR epoch = :epoch) ORDER BY trial, epoch",
-                              err);
+    int rc = sql_prepare(&st->db, &q,
+                         "SELECT trial, epoch, train_loss, train_acc, val_acc, lr, seconds "
+                         "FROM metrics WHERE (:trial = 0 OR trial = :trial) AND "
+                         "(:epoch = 0 OR epoch = :epoch) ORDER BY trial, epoch",
+                         err);
     if (rc)
         return rc;
     sql_bind_int64(&q, ":trial", trial);
     sql_bind_int64(&q, ":epoch", epoch);
-    while ((rc = sql_step(&q, &row, err)) == CL_OK && row) {
-        store_metric m;
-        m.trial = sql_col_int64(&q, 0);
-        m.epoch = (int)sql_col_int64(&q, 1);
-        m.train_loss = sql_col_double(&q, 2);
-        m.train_acc = sql_col_double(&q, 3);
-        m.val_acc = sql_col_double(&q, 4);
-        m.lr = sql_col_double(&q, 5);
-        m.seconds = sql_col_double(&q, 6);
-        if (fn(ud, &m))
-            break;
-    }
-    sql_finalize(&q);
-    return rc;
+    return metric_walk(&q, fn, ud, err);
 }
 
 /* v (times scale) in fmt, or "-" when not measured */
@@ -1295,6 +1341,153 @@ int store_command_each(cl_store *st, int64_t after, int (*fn)(void *ud, const st
     }
     sql_finalize(&q);
     return rc;
+}
+
+/* ---- trainings ---- */
+
+void store_training_clear(store_training *t)
+{
+    if (!t)
+        return;
+    free(t->genotype);
+    free(t->settings);
+    free(t->reason);
+    memset(t, 0, sizeof *t);
+}
+
+int store_training_insert(cl_store *st, store_training *t, cl_err *err)
+{
+    sql_stmt q;
+    int rc;
+    if (!t->genotype || !t->settings || !state_valid((int)t->state))
+        return ERR_SET(err, CL_ERR_ARG,
+                       "store_training_insert: a training needs a genotype, settings and a state");
+    rc = sql_prepare(&st->db, &q,
+                     "INSERT INTO trainings(trial, genotype, hash, settings, state, pid, started) "
+                     "VALUES(:trial, :genotype, :hash, :settings, :state, :pid, :started)",
+                     err);
+    if (rc)
+        return rc;
+    if (time_unset(t->started))
+        t->started = wall_now();
+    if (t->trial > 0)
+        sql_bind_int64(&q, ":trial", t->trial);
+    sql_bind_text(&q, ":genotype", t->genotype);
+    sql_bind_text(&q, ":hash", t->hash);
+    sql_bind_text(&q, ":settings", t->settings);
+    sql_bind_text(&q, ":state", trial_state_name(t->state));
+    sql_bind_int64(&q, ":pid", (int64_t)t->pid);
+    sql_bind_double(&q, ":started", t->started);
+    rc = sql_run(&q, err);
+    if (rc == CL_OK)
+        t->id = (int64_t)sqlite3_last_insert_rowid(st->db.db);
+    sql_finalize(&q);
+    return rc;
+}
+
+int store_training_update(cl_store *st, store_training *t, cl_err *err)
+{
+    sql_stmt q;
+    int rc;
+    if (!state_valid((int)t->state))
+        return ERR_SET(err, CL_ERR_ARG, "store_training_update: state %d is not one",
+                       (int)t->state);
+    rc = sql_prepare(&st->db, &q,
+                     "UPDATE trainings SET state = :state, test_acc = :test_acc, "
+                     "val_acc = :val_acc, params = :params, flops = :flops, seconds = :seconds, "
+                     "reason = :reason, finished = :finished WHERE id = :id",
+                     err);
+    if (rc)
+        return rc;
+    if (time_unset(t->finished) && (t->state == TRIAL_DONE || t->state == TRIAL_FAILED))
+        t->finished = wall_now();
+    sql_bind_text(&q, ":state", trial_state_name(t->state));
+    sql_bind_double(&q, ":test_acc", t->test_acc);
+    sql_bind_double(&q, ":val_acc", t->val_acc);
+    sql_bind_int64(&q, ":params", t->params);
+    sql_bind_double(&q, ":flops", t->flops);
+    sql_bind_double(&q, ":seconds", t->seconds);
+    sql_bind_text(&q, ":reason", t->reason);
+    sql_bind_double(&q, ":finished", time_unset(t->finished) ? NAN : t->finished);
+    sql_bind_int64(&q, ":id", t->id);
+    rc = sql_run(&q, err);
+    if (rc == CL_OK && sqlite3_changes(st->db.db) != 1)
+        rc = ERR_SET(err, CL_ERR_ARG, "%s: no training %lld to update", st->db.path,
+                     (long long)t->id);
+    sql_finalize(&q);
+    return rc;
+}
+
+int store_training_each(cl_store *st, int64_t trial,
+                        int (*fn)(void *ud, const store_training *t), void *ud, cl_err *err)
+{
+    sql_stmt q;
+    int row, rc = sql_prepare(&st->db, &q,
+                              "SELECT id, trial, genotype, hash, settings, state, test_acc, "
+                              "val_acc, params, flops, seconds, pid, reason, started, finished "
+                              "FROM trainings WHERE :trial = 0 OR trial = :trial ORDER BY id",
+                              err);
+    if (rc)
+        return rc;
+    sql_bind_int64(&q, ":trial", trial);
+    while ((rc = sql_step(&q, &row, err)) == CL_OK && row) {
+        store_training t;
+        const char *h = sql_col_text(&q, 3);
+        memset(&t, 0, sizeof t);
+        t.id = sql_col_int64(&q, 0);
+        t.trial = sql_col_int64(&q, 1);
+        t.genotype = (char *)sql_col_text(&q, 2);
+        snprintf(t.hash, sizeof t.hash, "%.16s", h ? h : "");
+        t.settings = (char *)sql_col_text(&q, 4);
+        if (state_parse(sql_col_text(&q, 5), &t.state)) {
+            rc = ERR_SET(err, CL_ERR_FORMAT, "%s: training %lld has an unknown state '%s'",
+                         st->db.path, (long long)t.id,
+                         sql_col_text(&q, 5) ? sql_col_text(&q, 5) : "");
+            break;
+        }
+        t.test_acc = sql_col_double(&q, 6);
+        t.val_acc = sql_col_double(&q, 7);
+        t.params = sql_col_int64(&q, 8);
+        t.flops = sql_col_double(&q, 9);
+        t.seconds = sql_col_double(&q, 10);
+        t.pid = (long)sql_col_int64(&q, 11);
+        t.reason = (char *)sql_col_text(&q, 12);
+        t.started = sql_col_double(&q, 13);
+        t.finished = sql_col_double(&q, 14);
+        if (fn(ud, &t))
+            break;
+    }
+    sql_finalize(&q);
+    return rc;
+}
+
+int store_training_epoch_insert(cl_store *st, const store_metric *m, cl_err *err)
+{
+    sql_stmt q;
+    int rc = sql_prepare(&st->db, &q,
+                         "INSERT OR REPLACE INTO training_epochs(training, epoch, train_loss, "
+                         "train_acc, val_acc, lr, seconds) VALUES(:trial, :epoch, :train_loss, "
+                         ":train_acc, :val_acc, :lr, :seconds)",
+                         err);
+    if (rc)
+        return rc;
+    rc = metric_run(&q, m, err);
+    sql_finalize(&q);
+    return rc;
+}
+
+int store_training_epoch_each(cl_store *st, int64_t training,
+                              int (*fn)(void *ud, const store_metric *m), void *ud, cl_err *err)
+{
+    sql_stmt q;
+    int rc = sql_prepare(&st->db, &q,
+                         "SELECT training, epoch, train_loss, train_acc, val_acc, lr, seconds "
+                         "FROM training_epochs WHERE training = :training ORDER BY epoch",
+                         err);
+    if (rc)
+        return rc;
+    sql_bind_int64(&q, ":training", training);
+    return metric_walk(&q, fn, ud, err);
 }
 
 /* ---- device seconds ---- */

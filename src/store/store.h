@@ -10,7 +10,9 @@
  * reward average, loss, and per decision its entropy and probabilities as
  * JSON); every command given mid-run (time, source, name, old and new
  * value); device seconds per phase; checkpoints (opaque blobs of the
- * search's state, with the number of finished trials they follow).
+ * search's state, with the number of finished trials they follow); and
+ * the trainings of its genotypes again, larger and longer (`cellar train
+ * DB`: settings, state, test accuracy, epochs).
  *
  * The schema carries its version in PRAGMA user_version and cellar's mark
  * in PRAGMA application_id; opening an older journal migrates it forward
@@ -35,7 +37,7 @@
 
 #include "core/err.h"
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 #define STORE_APPLICATION_ID 0x43454c4c   /* "CELL" */
 
 typedef struct cl_store cl_store;
@@ -201,6 +203,37 @@ int store_command_each(cl_store *st, int64_t after, int (*fn)(void *ud, const st
 /* ---- device seconds per phase ("search", "selection", "final") ---- */
 int store_seconds_add(cl_store *st, const char *phase, double seconds, cl_err *err);
 int store_seconds_get(cl_store *st, const char *phase, double *seconds, cl_err *err);
+
+/* ---- trainings: a trial's genotype trained again (cellar train DB) ---- */
+typedef struct store_training {
+    int64_t id;           /* assigned by store_training_insert */
+    int64_t trial;        /* the trial whose genotype it is (0: none) */
+    char *genotype;
+    char hash[17];
+    char *settings;       /* JSON: dataset, sizes, N, F, epochs, batch, lr, ... */
+    trial_state state;    /* running, done or failed */
+    double test_acc, val_acc;   /* NaN until known (val_acc: none held out) */
+    int64_t params;
+    double flops, seconds;
+    long pid;             /* the cellar process training it */
+    char *reason;         /* why it failed; else NULL */
+    double started, finished;   /* NaN if not yet */
+} store_training;
+
+void store_training_clear(store_training *t);
+/* Insert a training (its id and, when unset, its start are set). */
+int store_training_insert(cl_store *st, store_training *t, cl_err *err);
+/* Write back its state, results, reason and finish (now when unset and
+ * the state is done or failed). */
+int store_training_update(cl_store *st, store_training *t, cl_err *err);
+/* Call fn for the trainings of trial `trial` (0: all), in id order; the
+ * record's strings belong to the walk. */
+int store_training_each(cl_store *st, int64_t trial,
+                        int (*fn)(void *ud, const store_training *t), void *ud, cl_err *err);
+/* A training's epochs, as metrics whose `trial` is the training's id. */
+int store_training_epoch_insert(cl_store *st, const store_metric *m, cl_err *err);
+int store_training_epoch_each(cl_store *st, int64_t training,
+                              int (*fn)(void *ud, const store_metric *m), void *ud, cl_err *err);
 
 /* ---- checkpoints ---- */
 #define STORE_CHECKPOINTS_KEPT 2   /* older ones are deleted as new ones come */
