@@ -113,7 +113,10 @@ if build build-vg --disable-native --without-cuda; then
     vg 1 "cellar run (a PPO search of 3 trials with hooks: one trial stopped early, the policy, epochs and ranked trials read)" \
       build-vg/cellar run build-vg/vg-search.lua --db build-vg/vg.db --force --quiet
     vg 1 "cellar resume (one more trial)" build-vg/cellar resume build-vg/vg.db --quiet --set budget=4
+    vg 1 "cellar train DB (recorded in the journal)" build-vg/cellar train build-vg/vg.db --N 1 --F 4 \
+      --epochs 1 --train-limit 32 --test-limit 16 --batch 16
     vg 1 "cellar show DB --trial best" build-vg/cellar show build-vg/vg.db --trial best
+    vg 1 "cellar show DB --json (with the training)" build-vg/cellar show build-vg/vg.db --json
     vg 1 "cellar show DB --policy --json" build-vg/cellar show build-vg/vg.db --policy --json
     vg 1 "cellar export DB --epochs" build-vg/cellar export build-vg/vg.db --epochs
   }

@@ -179,7 +179,36 @@ check "... its genotype, journal and trial in the JSON line" $PY -c "
 import json; d=json.loads(open('tb.out').read().splitlines()[-1])
 assert d['trial']==$bestid and d['journal']=='whole.db' and d['genotype']==open('bestg.txt').read().strip() and d['N']==1, d"
 $CELLAR train whole.db --trial 2 --epochs 1 --train-limit 64 --test-limit 64 --threads 1 >t2.out 2>t2.err; rc=$?
-check "train DB --trial 2: that trial's genotype" sh -c "[ $rc -eq 0 ] && tail -1 t2.out | grep -q '\"trial\":2}' && grep -q '^training trial 2 of whole.db' t2.err"
+check "train DB --trial 2: that trial's genotype, recorded in the journal as training 2" sh -c "[ $rc -eq 0 ] && tail -1 t2.out | grep -q '\"trial\":2,\"training\":2}' && grep -q '^training trial 2 of whole.db' t2.err && grep -q '^recorded in whole.db as training 2 of trial 2$' t2.err"
+# the trainings, as show lists them
+acc1=$($PY -c "import json; print('%.2f%%' % (100 * json.loads(open('tb.out').read().splitlines()[-1])['test_acc']))")
+$CELLAR show whole.db >tr.out 2>&1
+check "show DB: the trainings listed below the leaderboard (trial $bestid's at $acc1, then trial 2's)" sh -c "grep -q \"^trained again ('cellar show whole.db --trial ID' has a trial's):\" tr.out && grep -Eq '^  1 +$bestid  fashion-mnist +1 +8 +1 +64 +$acc1 +[0-9.]+  done$' tr.out && grep -Eq '^  2 +2  fashion-mnist +1 +8 +1 +64 .* done$' tr.out"
+$CELLAR show whole.db --trial 2 >tr2.out 2>&1
+check "show DB --trial 2: its training again, with its settings, result and epoch" sh -c "grep -Eq '^trained again \(training 2\): fashion-mnist, 64 images, N=1 F=8, 1 epoch of batch 32, lr 0.05, cpu backend: test accuracy [0-9.]+% \(64 images\), [0-9.]+ s$' tr2.out && [ \$(grep -c '^    1 ' tr2.out) = 2 ]"
+$CELLAR show whole.db --json >tr.json
+check "show DB --json: the trainings, with their settings, epochs and test accuracy as train printed it" $PY -c "
+import json; d=json.load(open('tr.json'))['trainings']; t=json.loads(open('tb.out').read().splitlines()[-1])
+assert [x['trial'] for x in d] == [$bestid, 2] and all(x['state'] == 'done' and len(x['epochs']) == 1 for x in d), d
+assert abs(d[0]['test_acc'] - t['test_acc']) < 6e-5 and d[0]['settings']['train_images'] == 64 and d[0]['genotype'] == t['genotype'], d[0]"
+# killed (SIGKILL) and interrupted (Ctrl-C) after their first epoch of three
+for how in KILL INT; do
+  $CELLAR train whole.db --trial 3 --epochs 3 --train-limit 4000 --test-limit 64 --threads 1 >k.out 2>k.err &
+  tpid=$!
+  n=""
+  for i in $(seq 1 3000); do
+    n=$(sql whole.db "select count(*) from training_epochs e join trainings t on t.id = e.training where t.pid = $tpid" 2>/dev/null)
+    [ "$n" = 1 ] && break
+    sleep 0.1
+  done
+  kill -$how $tpid; wait $tpid; trc=$?
+  $CELLAR show whole.db >k.show 2>&1
+  if [ $how = KILL ]; then
+    check "train DB killed with SIGKILL after its first epoch: show says so, the process named" grep -Eq "^  3 +3  fashion-mnist +1 +8 +3 +4000 +- +-  interrupted after [12] of 3 epochs \(cellar process $tpid is gone\)$" k.show
+  else
+    check "train DB stopped by Ctrl-C: exit 130, said, and recorded as failed with the step it stopped at" sh -c "[ $trc = 130 ] && grep -Eq '^cellar train: interrupted \(Ctrl-C\) at step [0-9]+ of 375, epoch [23] of 3$' k.err && grep -Eq '^  4 +3  .* failed: interrupted \(Ctrl-C\) at step [0-9]+ of 375, epoch [23] of 3$' k.show"
+  fi
+done
 cp whole.db failed.db
 $PY -c "import sqlite3; c=sqlite3.connect('failed.db'); c.execute(\"update trials set state='failed', reward=null, reason='made to fail'\"); c.commit()"
 $CELLAR train failed.db >e.out 2>&1; rc=$?

@@ -1,19 +1,30 @@
 /* cmd_journal.c - reading a journal: `cellar show DB` (the leaderboard)
  * and `cellar export DB` (every trial, as JSON or CSV).  Both only read,
  * so they work on the journal of a search that is still running. */
+#include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "cli/cli.h"
+#include "core/json.h"
 #include "search/experiment.h"
 #include "search/policy.h"
 #include "space/genotype.h"
 #include "store/store.h"
 
 /* ---- show DB ---- */
+
+typedef struct epoch_rows {
+    int n;
+} epoch_rows;
+
+static int print_metric(void *ud, const store_metric *m);
+static int show_trainings(cl_store *st, const char *db, int64_t trial, cl_err *err);
+static int trainings_json(cl_buf *b, cl_store *st, int64_t trial, cl_err *err);
 
 typedef struct board {
     store_trial *t;
@@ -213,8 +224,13 @@ int show_journal(const char *db, int top, int json)
             json_string(&js, b.t[i].genotype ? b.t[i].genotype : "");
             buf_printf(&js, "}");
         }
-        buf_printf(&js, "]}");
-        printf("%s\n", js.s);
+        buf_printf(&js, "],\"trainings\":");
+        rc = trainings_json(&js, st, 0, &err);
+        buf_printf(&js, "}");
+        if (rc)
+            cli_fail("show", &err);
+        else
+            printf("%s\n", js.s);
         buf_free(&js);
         goto out;
     }
@@ -278,6 +294,8 @@ int show_journal(const char *db, int top, int json)
     }
     if (other)
         printf("(%d trials trained with an earlier recipe are not ranked here)\n", other);
+    if ((rc = show_trainings(st, db, 0, &err)))
+        cli_fail("show", &err);
 out:
     board_free(&b);
     store_ctrl_step_clear(&ls);
@@ -476,8 +494,145 @@ static int trial_json(cl_buf *b, cl_store *st, const store_trial *t, const char 
     num(b, t->finished, 0);
     buf_printf(b, ",\"metrics\":[");
     rc = store_metric_each(st, t->id, add_metric, &m, err);
-    buf_printf(b, "]%s%s}", more ? "," : "", more ? more : "");
+    buf_printf(b, "],\"trainings\":");
+    rc = rc ? rc : trainings_json(b, st, t->id, err);
+    buf_printf(b, "%s%s}", more ? "," : "", more ? more : "");
     return rc;
+}
+
+/* ---- trainings of the journal's genotypes (cellar train DB) ---- */
+
+typedef struct train_walk {
+    cl_store *st;
+    cl_buf *b;          /* JSON, or NULL: text */
+    const char *db;
+    int64_t trial;      /* 0: every trial's (a table), else one trial's (records) */
+    int n, rc;          /* rc: an inner read's failure, which stopped the walk */
+    cl_err *err;
+} train_walk;
+
+static int count_epoch(void *ud, const store_metric *m)
+{
+    (void)m;
+    ++*(int *)ud;
+    return 0;
+}
+
+/* a training's state in words: a running one whose process is gone was
+ * cut short (killed, or the machine went down) */
+static void training_state(const store_training *t, int epochs_done, int epochs, char *out,
+                           size_t cap)
+{
+    if (t->state == TRIAL_DONE)
+        snprintf(out, cap, "done");
+    else if (t->state == TRIAL_FAILED)
+        snprintf(out, cap, "failed: %s", t->reason ? t->reason : "?");
+    else if (t->pid > 0 && (kill((pid_t)t->pid, 0) == 0 || errno == EPERM))
+        snprintf(out, cap, "running (cellar process %ld), %d of %d epochs done", t->pid,
+                 epochs_done, epochs);
+    else
+        snprintf(out, cap, "interrupted after %d of %d epochs (cellar process %ld is gone)",
+                 epochs_done, epochs, t->pid);
+}
+
+static double setting(const store_training *t, const char *key)
+{
+    double v = NAN;
+    json_number(json_get(t->settings, key), &v);
+    return v;
+}
+
+static int one_training(void *ud, const store_training *t)
+{
+    train_walk *w = ud;
+    char ds[32] = "?", state[400], acc[16] = "-";
+    int done = 0, epochs = (int)setting(t, "epochs");
+    if ((w->rc = store_training_epoch_each(w->st, t->id, count_epoch, &done, w->err)))
+        return 1;
+    if (w->b) {
+        metric_ctx m = {w->b, 1};
+        training_state(t, done, epochs, state, sizeof state);
+        buf_printf(w->b, "%s{\"id\":%lld,\"trial\":%lld,\"state\":\"%s\",\"status\":",
+                   w->n++ ? "," : "", (long long)t->id, (long long)t->trial,
+                   trial_state_name(t->state));
+        json_string(w->b, state);
+        buf_printf(w->b, ",\"test_acc\":");
+        num(w->b, t->test_acc, 0);
+        buf_printf(w->b, ",\"val_acc\":");
+        num(w->b, t->val_acc, 0);
+        buf_printf(w->b, ",\"params\":%lld,\"flops\":", (long long)t->params);
+        num(w->b, t->flops, 0);
+        buf_printf(w->b, ",\"seconds\":");
+        num(w->b, t->seconds, 0);
+        buf_printf(w->b, ",\"reason\":");
+        str_json(w->b, t->reason);
+        buf_printf(w->b, ",\"started\":");
+        num(w->b, t->started, 0);
+        buf_printf(w->b, ",\"finished\":");
+        num(w->b, t->finished, 0);
+        /* the settings as journaled: cellar's own JSON object */
+        buf_printf(w->b, ",\"settings\":%s,\"genotype\":", t->settings ? t->settings : "null");
+        str_json(w->b, t->genotype);
+        buf_printf(w->b, ",\"epochs\":[");
+        if ((w->rc = store_training_epoch_each(w->st, t->id, add_metric, &m, w->err)))
+            return 1;
+        buf_printf(w->b, "]}");
+        return 0;
+    }
+    json_text(json_get(t->settings, "dataset"), ds, sizeof ds);
+    if (isfinite(t->test_acc))
+        snprintf(acc, sizeof acc, "%.2f%%", 100.0 * t->test_acc);
+    training_state(t, done, epochs, state, sizeof state);
+    if (!w->trial) {
+        if (!w->n++)
+            printf("\ntrained again ('cellar show %s --trial ID' has a trial's):\n%3s %6s  "
+                   "%-14s %3s %4s %6s %7s %9s %8s  %s\n",
+                   w->db, "#", "trial", "dataset", "N", "F", "epochs", "images", "test acc",
+                   "seconds", "state");
+        char secs[24] = "-";   /* none yet, or cut short */
+        if (isfinite(t->seconds))
+            snprintf(secs, sizeof secs, "%.1f", t->seconds);
+        printf("%3lld %6lld  %-14s %3.0f %4.0f %6d %7.0f %9s %8s  %s\n", (long long)t->id,
+               (long long)t->trial, ds, setting(t, "N"), setting(t, "F"), epochs,
+               setting(t, "train_images"), acc, secs, state);
+        return 0;
+    }
+    {
+        epoch_rows rows = {0};
+        w->n++;
+        printf("\ntrained again (training %lld): %s, %.0f images, N=%.0f F=%.0f, %d epoch%s of "
+               "batch %.0f, lr %g, %s backend: ",
+               (long long)t->id, ds, setting(t, "train_images"), setting(t, "N"),
+               setting(t, "F"), epochs, epochs == 1 ? "" : "s", setting(t, "batch"),
+               setting(t, "lr"),
+               json_text(json_get(t->settings, "backend"), state, sizeof state) ? "?" : state);
+        training_state(t, done, epochs, state, sizeof state);
+        if (isfinite(t->test_acc))
+            printf("test accuracy %s (%.0f images), %.1f s\n", acc, setting(t, "test_images"),
+                   t->seconds);
+        else
+            printf("%s\n", state);
+        if ((w->rc = store_training_epoch_each(w->st, t->id, print_metric, &rows, w->err)))
+            return 1;
+    }
+    return 0;
+}
+
+static int show_trainings(cl_store *st, const char *db, int64_t trial, cl_err *err)
+{
+    train_walk w = {st, NULL, db, trial, 0, 0, err};
+    int rc = store_training_each(st, trial, one_training, &w, err);
+    return rc ? rc : w.rc;
+}
+
+static int trainings_json(cl_buf *b, cl_store *st, int64_t trial, cl_err *err)
+{
+    train_walk w = {st, b, NULL, trial, 0, 0, err};
+    int rc;
+    buf_printf(b, "[");
+    rc = store_training_each(st, trial, one_training, &w, err);
+    buf_printf(b, "]");
+    return rc ? rc : w.rc;
 }
 
 /* an epoch as a row of `export --epochs` */
@@ -533,10 +688,6 @@ static int add_trial(void *ud, const store_trial *t)
 }
 
 /* ---- show DB --trial ID ---- */
-
-typedef struct epoch_rows {
-    int n;
-} epoch_rows;
 
 static int print_metric(void *ud, const store_metric *m)
 {
@@ -634,6 +785,10 @@ int show_trial(const char *db, long id, int json)
                    (long long)t.reused_from);
         else if (!rows.n && t.state == TRIAL_RUNNING)
             printf("\n(no epoch finished yet)\n");
+        if ((rc = show_trainings(st, db, t.id, &err))) {
+            cli_fail("show", &err);
+            goto out;
+        }
         if (t.genotype)
             printf("\ndraw it: cellar render %s --trial %lld; train it on its own: cellar train "
                    "%s --trial %lld\n", db, (long long)t.id, db, (long long)t.id);

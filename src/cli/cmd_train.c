@@ -1,6 +1,7 @@
 /* cmd_train.c - `cellar train`: train one genotype on a dataset, evaluate
  * it on the test images, end with a JSON line. */
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,10 @@ static const char usage[] =
     "Train a child network built from a genotype, then report its accuracy on\n"
     "the dataset's test images.  Progress goes to stderr (a bar on a terminal,\n"
     "plain lines otherwise); the last line on stdout is JSON with test_acc,\n"
-    "params, flops, seconds and the settings.\n"
+    "params, flops, seconds and the settings.  Trained from a journal, the\n"
+    "training is recorded in it as it goes (settings, each epoch, the result,\n"
+    "or why it failed or was interrupted): 'cellar show DB' lists it.\n"
+    "Ctrl-C stops it (exit 130).\n"
     "\n"
     "  --genotype G        a built-in name (nasnet-a, enas) or a genotype line\n"
     "                      (see cellar-genotype(5)); default nasnet-a.\n"
@@ -55,6 +59,50 @@ typedef struct ctx {
     double t0;
     const char *phase;
 } ctx;
+
+static volatile sig_atomic_t got_signal;
+
+static void on_signal(int sig) { got_signal = sig; }
+
+/* The training's settings as JSON, journaled with it. */
+static void settings_json(cl_buf *b, const char *dataset, int n_train, int n_val, int n_test,
+                          int N, int F, const train_cfg *cfg, const char *backend)
+{
+    buf_printf(b, "{\"dataset\":");
+    json_string(b, dataset);
+    buf_printf(b,
+               ",\"train_images\":%d,\"val_images\":%d,\"test_images\":%d,\"N\":%d,\"F\":%d,"
+               "\"epochs\":%d,\"batch\":%d,\"lr\":%g,\"momentum\":%g,\"weight_decay\":%g,"
+               "\"drop_path\":%g,\"augment\":%s,\"seed\":%llu,\"backend\":",
+               n_train, n_val, n_test, N, F, cfg->epochs, cfg->batch, cfg->lr.from,
+               (double)cfg->momentum, (double)cfg->weight_decay, cfg->drop_path.to,
+               cfg->augment ? "true" : "false", (unsigned long long)cfg->seed);
+    json_string(b, backend);
+    buf_printf(b, "}");
+}
+
+/* Record a training of a journal's genotype as it starts: *out is the
+ * journal, or NULL (with a warning) where it cannot be written, which
+ * does not stop the training. */
+static void record_start(const char *db, store_training *rec, cl_store **out)
+{
+    cl_err err = {0};
+    cl_store *st = NULL;
+    if (store_open(db, &st, &err) || store_training_insert(st, rec, &err)) {
+        fprintf(stderr, "cellar train: not recorded in %s (%s); training anyway\n", db, err.msg);
+        store_close(st);
+        st = NULL;
+    }
+    *out = st;
+}
+
+/* Its end, done or failed; a journal that fails now is said, not fatal. */
+static void record_end(cl_store *st, store_training *rec)
+{
+    cl_err err = {0};
+    if (st && store_training_update(st, rec, &err))
+        fprintf(stderr, "cellar train: recording the result in %s: %s\n", store_path(st), err.msg);
+}
 
 static void eval_progress(void *ud, int done, int total)
 {
@@ -138,6 +186,10 @@ static int run_train(int argc, char **argv)
     char text[2048], hash[17], dur[32], from[256] = "";
     const char *db = NULL;
     int64_t trial_id = 0;
+    store_training rec;
+    cl_store *jr = NULL;
+    cl_buf settings = {0};
+    struct sigaction sa;
     double started;
     int n_test, last_epoch = 0;
     long next_line = 0;
@@ -145,6 +197,7 @@ static int run_train(int argc, char **argv)
 
     memset(&ds, 0, sizeof ds);
     memset(&sp, 0, sizeof sp);
+    memset(&rec, 0, sizeof rec);
     if (cli_parse(&cmd_train, argc, argv, opts, (int)CL_ARRAY_LEN(opts), &db, &code))
         return code;
     /* `cellar train nasnet-a`: a positional genotype where no such file is */
@@ -191,6 +244,11 @@ static int run_train(int argc, char **argv)
         return cli_fail("train", &err);
     }
     progress_init(&c.prog, stderr);
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
     started = cl_now();
     if ((rc = dataset_load(data_arg, &ds, &err)) ||
         (rc = dataset_split(&ds, n_val, train_limit, (uint64_t)seed, &sp, &err)))
@@ -235,6 +293,22 @@ static int run_train(int argc, char **argv)
                     "%d epochs of %d steps, batch %d, %s backend\n",
             from[0] ? from : geno_arg, N, F, net_param_count(net), sp.n_train, ds.name, ds.h, ds.w, ds.c,
             epochs, trainer_status(tr)->steps_per_epoch, batch, be->name);
+    if (db) {
+        settings_json(&settings, ds.name, sp.n_train, sp.n_val, n_test, N, F, &cfg, be->name);
+        rec.trial = trial_id;
+        rec.genotype = text;
+        memcpy(rec.hash, hash, sizeof rec.hash);
+        rec.settings = settings.s;
+        rec.state = TRIAL_RUNNING;
+        rec.test_acc = rec.val_acc = rec.flops = rec.seconds = NAN;
+        rec.params = net_param_count(net);
+        rec.flops = net_flops(net);
+        rec.pid = (long)getpid();
+        record_start(db, &rec, &jr);
+        if (jr)
+            fprintf(stderr, "recorded in %s as training %lld of trial %lld\n", db,
+                    (long long)rec.id, (long long)trial_id);
+    }
 
     c.t0 = cl_now();
     while (!trainer_done(tr)) {
@@ -242,12 +316,27 @@ static int run_train(int argc, char **argv)
         if ((rc = trainer_run(tr, 1, &err)))
             goto fail;
         st = trainer_status(tr);
+        if (got_signal) {
+            progress_clear(&c.prog);
+            rc = ERR_SET(&err, CL_ERR_IO, "interrupted (%s) at step %ld of %ld, epoch %d of %d",
+                         got_signal == SIGINT ? "Ctrl-C" : "SIGTERM", st->step, st->steps_total,
+                         st->epoch + (st->epoch < epochs), epochs);
+            goto fail;
+        }
         if (st->epoch > last_epoch) {
+            store_metric m = {rec.id, st->epoch, st->last_epoch_loss, st->last_epoch_acc, NAN,
+                              st->lr, st->seconds};
             progress_clear(&c.prog);
             format_duration(st->seconds, dur, sizeof dur);
             fprintf(stderr, "epoch %d/%d: loss %.4f, train accuracy %.2f%%, %s elapsed\n",
                     st->epoch, epochs, st->last_epoch_loss, 100.0 * st->last_epoch_acc, dur);
             last_epoch = st->epoch;
+            if (jr && store_training_epoch_insert(jr, &m, &err)) {
+                fprintf(stderr, "cellar train: recording epoch %d in %s: %s; no more records\n",
+                        st->epoch, db, err.msg);
+                store_close(jr);
+                jr = NULL;
+            }
         } else if (c.prog.tty) {
             int spe = st->steps_per_epoch, in_ep = (int)(st->step - (long)st->epoch * spe);
             int bar = 24, fill = spe ? in_ep * bar / spe : 0;
@@ -307,17 +396,30 @@ static int run_train(int argc, char **argv)
         buf_printf(&js, ",\"journal\":");
         json_string(&js, db);
         buf_printf(&js, ",\"trial\":%lld", (long long)trial_id);
+        if (jr)
+            buf_printf(&js, ",\"training\":%lld", (long long)rec.id);
     }
     buf_printf(&js, "}");
     printf("%s\n", js.s);
     buf_free(&js);
+    rec.state = TRIAL_DONE;
+    rec.test_acc = test_acc;
+    rec.val_acc = n_val ? val_acc : NAN;
+    rec.seconds = cl_now() - started;
+    record_end(jr, &rec);
     rc = 0;
     goto out;
 fail:
     progress_clear(&c.prog);
     cli_fail("train", &err);
-    rc = 1;
+    rc = got_signal ? 130 : 1;
+    rec.state = TRIAL_FAILED;
+    rec.reason = err.msg;
+    rec.seconds = cl_now() - started;
+    record_end(jr, &rec);
 out:
+    store_close(jr);
+    buf_free(&settings);
     trainer_free(tr);
     net_free(net);
     backend_destroy(be);
