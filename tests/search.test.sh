@@ -193,7 +193,7 @@ assert [x['trial'] for x in d] == [$bestid, 2] and all(x['state'] == 'done' and 
 assert abs(d[0]['test_acc'] - t['test_acc']) < 6e-5 and d[0]['settings']['train_images'] == 64 and d[0]['genotype'] == t['genotype'], d[0]"
 # killed (SIGKILL) and interrupted (Ctrl-C) after their first epoch of three
 for how in KILL INT; do
-  $CELLAR train whole.db --trial 3 --epochs 3 --train-limit 4000 --test-limit 64 --threads 1 >k.out 2>k.err &
+  $CELLAR train whole.db --trial 3 --epochs 3 --train-limit 1024 --test-limit 64 --threads 1 >k.out 2>k.err &
   tpid=$!
   n=""
   for i in $(seq 1 3000); do
@@ -204,9 +204,9 @@ for how in KILL INT; do
   kill -$how $tpid; wait $tpid; trc=$?
   $CELLAR show whole.db >k.show 2>&1
   if [ $how = KILL ]; then
-    check "train DB killed with SIGKILL after its first epoch: show says so, the process named" grep -Eq "^  3 +3  fashion-mnist +1 +8 +3 +4000 +- +-  interrupted after [12] of 3 epochs \(cellar process $tpid is gone\)$" k.show
+    check "train DB killed with SIGKILL after its first epoch: show says so, the process named" grep -Eq "^  3 +3  fashion-mnist +1 +8 +3 +1024 +- +-  interrupted after [12] of 3 epochs \(cellar process $tpid is gone\)$" k.show
   else
-    check "train DB stopped by Ctrl-C: exit 130, said, and recorded as failed with the step it stopped at" sh -c "[ $trc = 130 ] && grep -Eq '^cellar train: interrupted \(Ctrl-C\) at step [0-9]+ of 375, epoch [23] of 3$' k.err && grep -Eq '^  4 +3  .* failed: interrupted \(Ctrl-C\) at step [0-9]+ of 375, epoch [23] of 3$' k.show"
+    check "train DB stopped by Ctrl-C: exit 130, said, and recorded as failed with the step it stopped at" sh -c "[ $trc = 130 ] && grep -Eq '^cellar train: interrupted \(Ctrl-C\) at step [0-9]+ of 96, epoch [23] of 3$' k.err && grep -Eq '^  4 +3  .* failed: interrupted \(Ctrl-C\) at step [0-9]+ of 96, epoch [23] of 3$' k.show"
   fi
 done
 cp whole.db failed.db

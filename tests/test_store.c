@@ -1777,6 +1777,70 @@ static void test_trainings(void)
     store_close(st);
 }
 
+static int take_text(void *ud, const store_training *t)
+{
+    char *out = ud, text[300];
+    size_t n = strlen(out);
+    store_training_text(t, text, sizeof text);
+    snprintf(out + n, 1024 - n, "%d %s;", t->epochs_done, text);
+    return 0;
+}
+
+/* what show and the screen say of a training: its settings and result, or
+ * its state, a running one's process alive or gone */
+static void test_training_text(void)
+{
+    const char *path = tpath("training-text.db");
+    cl_store *st = NULL;
+    cl_err err = {0};
+    store_training a;
+    store_metric m = {0, 1, 1.0, 0.5, NAN, 0.05, 3.0};
+    char out[1024] = "", want[1024];
+    pid_t gone = fork();
+    int rc;
+    if (gone == 0)
+        _exit(0);
+    waitpid(gone, NULL, 0);   /* a process that was, and is no more */
+    rc = store_create(path, 0, &st, &err);
+    memset(&a, 0, sizeof a);
+    a.trial = 1;
+    a.genotype = "g";
+    a.settings = "{\"dataset\":\"cifar10\",\"train_images\":45000,\"test_images\":10000,"
+                 "\"N\":2,\"F\":16,\"epochs\":10,\"batch\":128,\"lr\":0.05,\"backend\":\"cuda\"}";
+    a.state = TRIAL_RUNNING;
+    a.test_acc = a.val_acc = a.seconds = NAN;
+    a.pid = (long)getpid();
+    rc = rc ? rc : store_training_insert(st, &a, &err);   /* 1: running here */
+    m.trial = a.id;
+    rc = rc ? rc : store_training_epoch_insert(st, &m, &err);
+    a.pid = (long)gone;
+    rc = rc ? rc : store_training_insert(st, &a, &err);   /* 2: its process gone */
+    rc = rc ? rc : store_training_insert(st, &a, &err);   /* 3: done */
+    a.state = TRIAL_DONE;
+    a.test_acc = 0.875;
+    a.seconds = 7.5;
+    rc = rc ? rc : store_training_update(st, &a, &err);
+    rc = rc ? rc : store_training_insert(st, &a, &err);   /* 4: failed */
+    a.state = TRIAL_FAILED;
+    a.reason = "out of memory";
+    rc = rc ? rc : store_training_update(st, &a, &err);
+    rc = rc ? rc : store_training_each(st, 1, take_text, out, &err);
+    snprintf(want, sizeof want,
+             "1 cifar10, 45000 images, N=2 F=16, 10 epochs of batch 128, lr 0.05, cuda backend: "
+             "running (cellar process %ld), 1 of 10 epochs done;"
+             "0 cifar10, 45000 images, N=2 F=16, 10 epochs of batch 128, lr 0.05, cuda backend: "
+             "interrupted after 0 of 10 epochs (cellar process %ld is gone);"
+             "0 cifar10, 45000 images, N=2 F=16, 10 epochs of batch 128, lr 0.05, cuda backend: "
+             "test accuracy 87.50%% (10000 images), 7.5 s;"
+             "0 cifar10, 45000 images, N=2 F=16, 10 epochs of batch 128, lr 0.05, cuda backend: "
+             "failed: out of memory;",
+             (long)getpid(), (long)gone);
+    CHECK(rc == CL_OK && !strcmp(out, want),
+          "store_training_text: running, interrupted, done, failed, with epochs_done (%s)",
+          rc ? err.msg : out);
+    store_close(st);
+}
+
 int main(void)
 {
     double t0 = wall();
@@ -1794,6 +1858,7 @@ int main(void)
     test_damage();
     test_json();
     test_trainings();
+    test_training_text();
     remove_tree(tmpdir);
     CHECK(access(tmpdir, F_OK) != 0, "the temporary directory is removed");
     printf("# %.1f s\n", wall() - t0);

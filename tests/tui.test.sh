@@ -210,6 +210,8 @@ small_search recipe 3 4 5 >recipe.lua
 echo 'cellar.on("trial_end", function(t) if t.trial == 2 then cellar.set("child.epochs", 1) end end)' >>recipe.lua
 $CELLAR run recipe.lua --db rc.db >/dev/null 2>&1
 best=$(sql rc.db "select id from trials where id > 2 order by reward desc, id limit 1")
+$CELLAR train rc.db --epochs 1 --train-limit 64 --test-limit 64 --threads 1 >rct.out 2>&1
+tacc=$($PY -c "import json,sys; print('%.2f%%' % (100 * json.loads(open('rct.out').read().splitlines()[-1])['test_acc']))")
 T new-session -d -s w5 -x 160 -y 40 "$CELLAR rc.db; sleep 600"
 T kill-session -t w
 T rename-session -t w5 w
@@ -230,6 +232,8 @@ print(' / '.join(' '.join(''.join(code[o] for o in re.findall(r'([a-z_0-9]+)\(\d
 check "... a wide leaderboard shows each trial's cells in brief ($brief)" grep -Eq " +1 +$best +0\.[0-9]{4} .* done +$brief" rc.txt
 T send-keys -t w Home Enter
 check_soon "... Enter on the first row: trial $best, the best" on_screen "trial $best: done, rank 1 of 2 (the best)"
+check "... with its training again (cellar train rc.db, before the screen opened)" on_screen "trained again (training 1): fashion-mnist, 64 images, N=1 F=8, 1 epoch of batch 32, lr 0.05, cpu backend:"
+check "... its test accuracy on the next row ($tacc)" on_screen " test accuracy $tacc (64 images), [0-9.]* s"
 T send-keys -t w Escape End Enter
 check_soon "... Enter on the last row: an earlier recipe's trial, not ranked" on_screen "trial [12]: done, not ranked (an earlier recipe)"
 T send-keys -t w Escape

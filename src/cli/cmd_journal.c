@@ -1,16 +1,13 @@
 /* cmd_journal.c - reading a journal: `cellar show DB` (the leaderboard)
  * and `cellar export DB` (every trial, as JSON or CSV).  Both only read,
  * so they work on the journal of a search that is still running. */
-#include <errno.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "cli/cli.h"
-#include "core/json.h"
 #include "search/experiment.h"
 #include "search/policy.h"
 #include "space/genotype.h"
@@ -511,47 +508,13 @@ typedef struct train_walk {
     cl_err *err;
 } train_walk;
 
-static int count_epoch(void *ud, const store_metric *m)
-{
-    (void)m;
-    ++*(int *)ud;
-    return 0;
-}
-
-/* a training's state in words: a running one whose process is gone was
- * cut short (killed, or the machine went down) */
-static void training_state(const store_training *t, int epochs_done, int epochs, char *out,
-                           size_t cap)
-{
-    if (t->state == TRIAL_DONE)
-        snprintf(out, cap, "done");
-    else if (t->state == TRIAL_FAILED)
-        snprintf(out, cap, "failed: %s", t->reason ? t->reason : "?");
-    else if (t->pid > 0 && (kill((pid_t)t->pid, 0) == 0 || errno == EPERM))
-        snprintf(out, cap, "running (cellar process %ld), %d of %d epochs done", t->pid,
-                 epochs_done, epochs);
-    else
-        snprintf(out, cap, "interrupted after %d of %d epochs (cellar process %ld is gone)",
-                 epochs_done, epochs, t->pid);
-}
-
-static double setting(const store_training *t, const char *key)
-{
-    double v = NAN;
-    json_number(json_get(t->settings, key), &v);
-    return v;
-}
-
 static int one_training(void *ud, const store_training *t)
 {
     train_walk *w = ud;
-    char ds[32] = "?", state[400], acc[16] = "-";
-    int done = 0, epochs = (int)setting(t, "epochs");
-    if ((w->rc = store_training_epoch_each(w->st, t->id, count_epoch, &done, w->err)))
-        return 1;
+    char ds[32], state[400], acc[16] = "-", secs[24] = "-";
     if (w->b) {
         metric_ctx m = {w->b, 1};
-        training_state(t, done, epochs, state, sizeof state);
+        store_training_state_text(t, state, sizeof state);
         buf_printf(w->b, "%s{\"id\":%lld,\"trial\":%lld,\"state\":\"%s\",\"status\":",
                    w->n++ ? "," : "", (long long)t->id, (long long)t->trial,
                    trial_state_name(t->state));
@@ -579,42 +542,30 @@ static int one_training(void *ud, const store_training *t)
         buf_printf(w->b, "]}");
         return 0;
     }
-    json_text(json_get(t->settings, "dataset"), ds, sizeof ds);
-    if (isfinite(t->test_acc))
-        snprintf(acc, sizeof acc, "%.2f%%", 100.0 * t->test_acc);
-    training_state(t, done, epochs, state, sizeof state);
-    if (!w->trial) {
-        if (!w->n++)
-            printf("\ntrained again ('cellar show %s --trial ID' has a trial's):\n%3s %6s  "
-                   "%-14s %3s %4s %6s %7s %9s %8s  %s\n",
-                   w->db, "#", "trial", "dataset", "N", "F", "epochs", "images", "test acc",
-                   "seconds", "state");
-        char secs[24] = "-";   /* none yet, or cut short */
-        if (isfinite(t->seconds))
-            snprintf(secs, sizeof secs, "%.1f", t->seconds);
-        printf("%3lld %6lld  %-14s %3.0f %4.0f %6d %7.0f %9s %8s  %s\n", (long long)t->id,
-               (long long)t->trial, ds, setting(t, "N"), setting(t, "F"), epochs,
-               setting(t, "train_images"), acc, secs, state);
-        return 0;
-    }
-    {
+    if (w->trial) {   /* one trial's: each with its epochs */
         epoch_rows rows = {0};
         w->n++;
-        printf("\ntrained again (training %lld): %s, %.0f images, N=%.0f F=%.0f, %d epoch%s of "
-               "batch %.0f, lr %g, %s backend: ",
-               (long long)t->id, ds, setting(t, "train_images"), setting(t, "N"),
-               setting(t, "F"), epochs, epochs == 1 ? "" : "s", setting(t, "batch"),
-               setting(t, "lr"),
-               json_text(json_get(t->settings, "backend"), state, sizeof state) ? "?" : state);
-        training_state(t, done, epochs, state, sizeof state);
-        if (isfinite(t->test_acc))
-            printf("test accuracy %s (%.0f images), %.1f s\n", acc, setting(t, "test_images"),
-                   t->seconds);
-        else
-            printf("%s\n", state);
+        store_training_text(t, state, sizeof state);
+        printf("\ntrained again (training %lld): %s\n", (long long)t->id, state);
         if ((w->rc = store_training_epoch_each(w->st, t->id, print_metric, &rows, w->err)))
             return 1;
+        return 0;
     }
+    if (!w->n++)
+        printf("\ntrained again ('cellar show %s --trial ID' has a trial's):\n%3s %6s  %-14s %3s "
+               "%4s %6s %7s %9s %8s  %s\n",
+               w->db, "#", "trial", "dataset", "N", "F", "epochs", "images", "test acc",
+               "seconds", "state");
+    store_training_setting_text(t, "dataset", ds, sizeof ds);
+    store_training_state_text(t, state, sizeof state);
+    if (isfinite(t->test_acc))
+        snprintf(acc, sizeof acc, "%.2f%%", 100.0 * t->test_acc);
+    if (isfinite(t->seconds))   /* none yet, or cut short */
+        snprintf(secs, sizeof secs, "%.1f", t->seconds);
+    printf("%3lld %6lld  %-14s %3.0f %4.0f %6.0f %7.0f %9s %8s  %s\n", (long long)t->id,
+           (long long)t->trial, ds, store_training_setting(t, "N"),
+           store_training_setting(t, "F"), store_training_setting(t, "epochs"),
+           store_training_setting(t, "train_images"), acc, secs, state);
     return 0;
 }
 

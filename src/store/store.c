@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/json.h"
 #include "core/util.h"
 #include "store/sql.h"
 
@@ -1424,7 +1426,8 @@ int store_training_each(cl_store *st, int64_t trial,
     sql_stmt q;
     int row, rc = sql_prepare(&st->db, &q,
                               "SELECT id, trial, genotype, hash, settings, state, test_acc, "
-                              "val_acc, params, flops, seconds, pid, reason, started, finished "
+                              "val_acc, params, flops, seconds, pid, reason, started, finished, "
+                              "(SELECT count(*) FROM training_epochs WHERE training = id) "
                               "FROM trainings WHERE :trial = 0 OR trial = :trial ORDER BY id",
                               err);
     if (rc)
@@ -1454,11 +1457,61 @@ int store_training_each(cl_store *st, int64_t trial,
         t.reason = (char *)sql_col_text(&q, 12);
         t.started = sql_col_double(&q, 13);
         t.finished = sql_col_double(&q, 14);
+        t.epochs_done = (int)sql_col_int64(&q, 15);
         if (fn(ud, &t))
             break;
     }
     sql_finalize(&q);
     return rc;
+}
+
+double store_training_setting(const store_training *t, const char *key)
+{
+    double v = NAN;
+    json_number(json_get(t->settings, key), &v);
+    return v;
+}
+
+void store_training_setting_text(const store_training *t, const char *key, char *out,
+                                 size_t cap)
+{
+    if (json_text(json_get(t->settings, key), out, cap))
+        snprintf(out, cap, "?");
+}
+
+void store_training_state_text(const store_training *t, char *out, size_t cap)
+{
+    int epochs = (int)store_training_setting(t, "epochs");
+    if (t->state == TRIAL_DONE)
+        snprintf(out, cap, "done");
+    else if (t->state == TRIAL_FAILED)
+        snprintf(out, cap, "failed: %s", t->reason ? t->reason : "?");
+    else if (t->pid > 0 && (kill((pid_t)t->pid, 0) == 0 || errno == EPERM))
+        snprintf(out, cap, "running (cellar process %ld), %d of %d epochs done", t->pid,
+                 t->epochs_done, epochs);
+    else
+        snprintf(out, cap, "interrupted after %d of %d epochs (cellar process %ld is gone)",
+                 t->epochs_done, epochs, t->pid);
+}
+
+void store_training_text(const store_training *t, char *out, size_t cap)
+{
+    char ds[32], be[16];
+    int epochs = (int)store_training_setting(t, "epochs"), n;
+    store_training_setting_text(t, "dataset", ds, sizeof ds);
+    store_training_setting_text(t, "backend", be, sizeof be);
+    n = snprintf(out, cap, "%s, %.0f images, N=%.0f F=%.0f, %d epoch%s of batch %.0f, lr %g, %s "
+                 "backend: ", ds, store_training_setting(t, "train_images"),
+                 store_training_setting(t, "N"), store_training_setting(t, "F"), epochs,
+                 epochs == 1 ? "" : "s", store_training_setting(t, "batch"),
+                 store_training_setting(t, "lr"), be);
+    if (n < 0 || (size_t)n >= cap)
+        return;
+    if (t->state == TRIAL_DONE && isfinite(t->test_acc))
+        snprintf(out + n, cap - (size_t)n, "test accuracy %.2f%% (%.0f images), %.1f s",
+                 100.0 * t->test_acc, store_training_setting(t, "test_images"), t->seconds);
+    else
+        store_training_state_text(t, out + n, cap - (size_t)n);
 }
 
 int store_training_epoch_insert(cl_store *st, const store_metric *m, cl_err *err)

@@ -218,6 +218,7 @@ typedef struct store_training {
     long pid;             /* the cellar process training it */
     char *reason;         /* why it failed; else NULL */
     double started, finished;   /* NaN if not yet */
+    int epochs_done;      /* its epochs journaled (read by store_training_each) */
 } store_training;
 
 void store_training_clear(store_training *t);
@@ -230,6 +231,19 @@ int store_training_update(cl_store *st, store_training *t, cl_err *err);
  * record's strings belong to the walk. */
 int store_training_each(cl_store *st, int64_t trial,
                         int (*fn)(void *ud, const store_training *t), void *ud, cl_err *err);
+/* Its state in words: "done", "failed: REASON", "running (cellar process
+ * P), K of E epochs done", or, a running one whose process is gone (killed
+ * outright, the machine down), "interrupted after K of E epochs (cellar
+ * process P is gone)". */
+void store_training_state_text(const store_training *t, char *out, size_t cap);
+/* One line of it: "DATASET, I images, N=n F=f, E epochs of batch B, lr X,
+ * BACKEND backend: test accuracy A% (T images), S s", or the state where
+ * it has no result; for `cellar show DB --trial` and the screen. */
+void store_training_text(const store_training *t, char *out, size_t cap);
+/* A setting of its JSON (NaN where it has none); text ones into out. */
+double store_training_setting(const store_training *t, const char *key);
+void store_training_setting_text(const store_training *t, const char *key, char *out,
+                                 size_t cap);
 /* A training's epochs, as metrics whose `trial` is the training's id. */
 int store_training_epoch_insert(cl_store *st, const store_metric *m, cl_err *err);
 int store_training_epoch_each(cl_store *st, int64_t training,

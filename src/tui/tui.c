@@ -1173,6 +1173,26 @@ static int put_wrapped(app *a, int y, int x, int w, const char *text, int lines)
     return y;
 }
 
+/* the lines of a trial's trainings again (cellar train DB), newest last */
+typedef struct trainings_read {
+    char line[3][400];
+    int n;
+} trainings_read;
+
+static int keep_training(void *ud, const store_training *t)
+{
+    trainings_read *r = ud;
+    char text[360];
+    if (r->n == 3) {   /* the newest three */
+        memmove(r->line[0], r->line[1], sizeof r->line[0] * 2);
+        r->n = 2;
+    }
+    store_training_text(t, text, sizeof text);
+    snprintf(r->line[r->n++], sizeof r->line[0], "trained again (training %lld): %s",
+             (long long)t->id, text);
+    return 0;
+}
+
 /* read from the journal at each drawing, so a running trial's epochs
  * appear as they end */
 static void draw_trial(app *a)
@@ -1180,12 +1200,14 @@ static void draw_trial(app *a)
     int top, left, w = 110, h = a->rows_n - 4, y, room;
     store_trial t;
     epochs_read er = {0};
+    trainings_read tr = {{""}, 0};
     cl_err err = {0};
     char line[1200];
     center_box(a, &h, &w, &top, &left);
     y = top + 1;
     if (store_trial_get(a->st, a->ov_trial, &t, &err) ||
-        store_metric_each(a->st, a->ov_trial, keep_metric, &er, &err)) {
+        store_metric_each(a->st, a->ov_trial, keep_metric, &er, &err) ||
+        store_training_each(a->st, a->ov_trial, keep_training, &tr, &err)) {
         put(a, y, left + 2, TH_OVERLAY, err.msg[0] ? err.msg : "out of memory", w - 4);
         free(er.m);
         store_trial_clear(&t);
@@ -1227,6 +1249,8 @@ static void draw_trial(app *a)
     y = put_wrapped(a, y, left + 2, w - 4, line, 4);
     snprintf(line, sizeof line, "recipe: %s", t.recipe ? t.recipe : "?");
     put(a, y++, left + 2, TH_OVERLAY, line, w - 4);
+    for (int i = 0; i < tr.n; i++)
+        y = put_wrapped(a, y, left + 2, w - 4, tr.line[i], 2);
     y++;
     room = top + h - 1 - y - 1;   /* rows for epochs, below their heading */
     if (!er.n) {
