@@ -408,6 +408,11 @@ static int run_train(int argc, char **argv)
     rec.seconds = cl_now() - started;
     record_end(jr, &rec);
     rc = 0;
+    if (got_signal) {   /* asked while the images were evaluated: the result stands */
+        fprintf(stderr, "cellar train: interrupted (%s) as the accuracy was measured; the result "
+                "above is whole\n", got_signal == SIGINT ? "Ctrl-C" : "SIGTERM");
+        rc = 130;
+    }
     goto out;
 fail:
     progress_clear(&c.prog);
