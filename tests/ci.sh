@@ -119,6 +119,7 @@ if build build-vg --disable-native --without-cuda; then
     vg 1 "cellar show DB --json (with the training)" build-vg/cellar show build-vg/vg.db --json
     vg 1 "cellar show DB --policy --json" build-vg/cellar show build-vg/vg.db --policy --json
     vg 1 "cellar export DB --epochs" build-vg/cellar export build-vg/vg.db --epochs
+    vg 1 "cellar export DB --trainings" build-vg/cellar export build-vg/vg.db --trainings
   }
   vg_programs() { # the second group: test programs and one-shot commands
     vg 2 "core helper tests" build-vg/tests/test_core

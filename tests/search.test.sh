@@ -209,6 +209,18 @@ for how in KILL INT; do
     check "train DB stopped by Ctrl-C: exit 130, said, and recorded as failed with the step it stopped at" sh -c "[ $trc = 130 ] && grep -Eq '^cellar train: interrupted \(Ctrl-C\) at step [0-9]+ of 96, epoch [23] of 3$' k.err && grep -Eq '^  4 +3  .* failed: interrupted \(Ctrl-C\) at step [0-9]+ of 96, epoch [23] of 3$' k.show"
   fi
 done
+$CELLAR export whole.db --trainings >tr.csv; rc=$?
+check "export DB --trainings: a CSV row per training, as the journal has them" $PY -c "
+import csv, json, sqlite3
+rows = list(csv.DictReader(open('tr.csv'))); c = sqlite3.connect('whole.db')
+db = c.execute('select id, trial, state, test_acc, settings, genotype, reason from trainings order by id').fetchall()
+assert $rc == 0 and len(rows) == len(db) == 4, (rows, db)
+for r, (i, t, st, acc, js, g, why) in zip(rows, db):
+    js = json.loads(js)
+    assert (int(r['training']), int(r['trial']), r['state'], r['genotype'], r['reason'] or None) == (i, t, st, g, why), (r, i)
+    assert (r['test_acc'] == '') == (acc is None) and (acc is None or abs(float(r['test_acc']) - acc) < 1e-9), (r, acc)
+    assert (int(r['epochs']), int(r['train_images']), r['dataset'], r['backend']) == (js['epochs'], js['train_images'], js['dataset'], js['backend']), r
+assert [r['state'] for r in rows] == ['done', 'done', 'running', 'failed'], rows"
 cp whole.db failed.db
 $PY -c "import sqlite3; c=sqlite3.connect('failed.db'); c.execute(\"update trials set state='failed', reward=null, reason='made to fail'\"); c.commit()"
 $CELLAR train failed.db >e.out 2>&1; rc=$?

@@ -390,15 +390,18 @@ out:
 /* ---- export ---- */
 
 static const char export_usage[] =
-    "usage: cellar export DB [--json | --csv | --epochs]\n"
+    "usage: cellar export DB [--json | --csv | --epochs | --trainings]\n"
     "\n"
     "Write every trial of a journal to stdout: JSON (the default: an array of\n"
     "objects with every field and the per-epoch metrics) or CSV (one row per\n"
     "trial, a header row first).  --epochs: CSV of the learning curves, one\n"
     "row per epoch of every trial (trial, epoch, train_loss, train_acc,\n"
-    "val_acc, lr, seconds).  Numbers not known (a failed trial's reward, the\n"
-    "validation accuracy of an epoch before the last) are null in JSON and\n"
-    "empty in CSV.\n";
+    "val_acc, lr, seconds).  --trainings: CSV of the genotypes trained again\n"
+    "by 'cellar train DB', one row each (training, trial, state, test_acc,\n"
+    "val_acc, params, flops, seconds, dataset, train_images, test_images, N,\n"
+    "F, epochs, batch, lr, backend, reason, genotype).  Numbers not known (a\n"
+    "failed trial's reward, the validation accuracy of an epoch before the\n"
+    "last) are null in JSON and empty in CSV.\n";
 
 typedef struct exp_ctx {
     cl_store *st;
@@ -751,13 +754,46 @@ out:
     return rc ? 1 : 0;
 }
 
+/* a training as a row of `export --trainings` */
+static int add_training_row(void *ud, const store_training *t)
+{
+    static const char *const nums[] = {"train_images", "test_images", "N", "F", "epochs",
+                                       "batch", "lr"};
+    cl_buf *b = ud;
+    char text[64];
+    buf_printf(b, "%lld,%lld,%s,", (long long)t->id, (long long)t->trial,
+               trial_state_name(t->state));
+    num(b, t->test_acc, 1);
+    buf_printf(b, ",");
+    num(b, t->val_acc, 1);
+    buf_printf(b, ",%lld,", (long long)t->params);
+    num(b, t->flops, 1);
+    buf_printf(b, ",");
+    num(b, t->seconds, 1);
+    store_training_setting_text(t, "dataset", text, sizeof text);
+    buf_printf(b, ",");
+    str_csv(b, text);
+    for (size_t i = 0; i < CL_ARRAY_LEN(nums); i++) {
+        buf_printf(b, ",");
+        num(b, store_training_setting(t, nums[i]), 1);
+    }
+    store_training_setting_text(t, "backend", text, sizeof text);
+    buf_printf(b, ",%s,", text);
+    str_csv(b, t->reason);
+    buf_printf(b, ",");
+    str_csv(b, t->genotype);
+    buf_printf(b, "\n");
+    return 0;
+}
+
 static int run_export(int argc, char **argv)
 {
     const char *db = NULL;
-    int json = 0, csv = 0, epochs = 0, code, rc;
+    int json = 0, csv = 0, epochs = 0, trainings = 0, code, rc;
     cli_opt opts[] = {{"json", OPT_FLAG, &json, 0, 0, 0},
                       {"csv", OPT_FLAG, &csv, 0, 0, 0},
-                      {"epochs", OPT_FLAG, &epochs, 0, 0, 0}};
+                      {"epochs", OPT_FLAG, &epochs, 0, 0, 0},
+                      {"trainings", OPT_FLAG, &trainings, 0, 0, 0}};
     cl_err err = {0};
     exp_ctx c;
     if (cli_parse(&cmd_export, argc, argv, opts, (int)CL_ARRAY_LEN(opts), &db, &code))
@@ -766,8 +802,8 @@ static int run_export(int argc, char **argv)
         fprintf(stderr, "cellar export: which journal? (cellar export FILE.db --json)\n");
         return 2;
     }
-    if (json + csv + epochs > 1) {
-        fprintf(stderr, "cellar export: one of --json, --csv and --epochs\n");
+    if (json + csv + epochs + trainings > 1) {
+        fprintf(stderr, "cellar export: one of --json, --csv, --epochs and --trainings\n");
         return 2;
     }
     memset(&c, 0, sizeof c);
@@ -776,6 +812,17 @@ static int run_export(int argc, char **argv)
     c.first = 1;
     if ((rc = store_open(db, &c.st, &err)))
         return cli_fail("export", &err);
+    if (trainings) {
+        buf_printf(&c.out, "training,trial,state,test_acc,val_acc,params,flops,seconds,dataset,"
+                           "train_images,test_images,N,F,epochs,batch,lr,backend,reason,"
+                           "genotype\n");
+        rc = store_training_each(c.st, 0, add_training_row, &c.out, &err);
+        if (rc == CL_OK)
+            fwrite(c.out.s, 1, c.out.len, stdout);
+        buf_free(&c.out);
+        store_close(c.st);
+        return rc ? cli_fail("export", &err) : 0;
+    }
     if (epochs)
         buf_printf(&c.out, "trial,epoch,train_loss,train_acc,val_acc,lr,seconds\n");
     else if (csv)
