@@ -47,6 +47,8 @@ struct cl_store {
     sql_stmt cache[Q_COUNT];
     int lock_fd;    /* store_claim's descriptor, -1 until then; closed after SQLite's */
     int claimed;
+    int version;    /* the schema it holds: STORE_SCHEMA_VERSION but in an older
+                     * journal this process may only read (see store_open) */
 };
 
 /* ---- schema and migrations ---- */
@@ -236,6 +238,7 @@ static int handle_alloc(const char *path, cl_store **out, cl_err *err)
     if (!st)
         return ERR_SET(err, CL_ERR_NOMEM, "%s: out of memory", path);
     st->lock_fd = -1;
+    st->version = STORE_SCHEMA_VERSION;
     st->db.path = strdup(path);
     if (!st->db.path) {
         free(st);
@@ -548,6 +551,19 @@ int store_open(const char *path, cl_store **out, cl_err *err)
         rc = db_configure(st, err);
     if (rc == CL_OK)
         rc = migrate(st, 0, err);
+    if (rc && st && st->db.db && sqlite3_db_readonly(st->db.db, "main") == 1) {
+        /* an older journal this process may only read (its file not
+         * writable here): read it as it is; what its version lacks reads
+         * as empty, and writing it is refused */
+        int64_t v = 0;
+        cl_err e2 = {0};
+        if (sql_query_int64(&st->db, "PRAGMA user_version", &v, &e2) == CL_OK && v >= 1 &&
+            v < STORE_SCHEMA_VERSION) {
+            st->version = (int)v;
+            memset(err, 0, sizeof *err);
+            rc = CL_OK;
+        }
+    }
     if (rc) {
         store_close(st);
         return rc;
@@ -1364,6 +1380,11 @@ int store_training_insert(cl_store *st, store_training *t, cl_err *err)
     if (!t->genotype || !t->settings || !state_valid((int)t->state))
         return ERR_SET(err, CL_ERR_ARG,
                        "store_training_insert: a training needs a genotype, settings and a state");
+    if (st->version < 2)
+        return ERR_SET(err, CL_ERR_IO,
+                       "%s: a journal of an earlier cellar (version %d) that this process may "
+                       "only read, so it cannot take trainings",
+                       st->db.path, st->version);
     rc = sql_prepare(&st->db, &q,
                      "INSERT INTO trainings(trial, genotype, hash, settings, state, pid, started) "
                      "VALUES(:trial, :genotype, :hash, :settings, :state, :pid, :started)",
@@ -1424,12 +1445,15 @@ int store_training_each(cl_store *st, int64_t trial,
                         int (*fn)(void *ud, const store_training *t), void *ud, cl_err *err)
 {
     sql_stmt q;
-    int row, rc = sql_prepare(&st->db, &q,
-                              "SELECT id, trial, genotype, hash, settings, state, test_acc, "
-                              "val_acc, params, flops, seconds, pid, reason, started, finished, "
-                              "(SELECT count(*) FROM training_epochs WHERE training = id) "
-                              "FROM trainings WHERE :trial = 0 OR trial = :trial ORDER BY id",
-                              err);
+    int row, rc;
+    if (st->version < 2)   /* a read-only journal of before trainings: none */
+        return CL_OK;
+    rc = sql_prepare(&st->db, &q,
+                     "SELECT id, trial, genotype, hash, settings, state, test_acc, val_acc, "
+                     "params, flops, seconds, pid, reason, started, finished, "
+                     "(SELECT count(*) FROM training_epochs WHERE training = id) "
+                     "FROM trainings WHERE :trial = 0 OR trial = :trial ORDER BY id",
+                     err);
     if (rc)
         return rc;
     sql_bind_int64(&q, ":trial", trial);
@@ -1533,10 +1557,13 @@ int store_training_epoch_each(cl_store *st, int64_t training,
                               int (*fn)(void *ud, const store_metric *m), void *ud, cl_err *err)
 {
     sql_stmt q;
-    int rc = sql_prepare(&st->db, &q,
-                         "SELECT training, epoch, train_loss, train_acc, val_acc, lr, seconds "
-                         "FROM training_epochs WHERE training = :training ORDER BY epoch",
-                         err);
+    int rc;
+    if (st->version < 2)
+        return CL_OK;
+    rc = sql_prepare(&st->db, &q,
+                     "SELECT training, epoch, train_loss, train_acc, val_acc, lr, seconds "
+                     "FROM training_epochs WHERE training = :training ORDER BY epoch",
+                     err);
     if (rc)
         return rc;
     sql_bind_int64(&q, ":training", training);

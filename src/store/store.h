@@ -46,8 +46,10 @@ typedef struct cl_store cl_store;
  * is refused unless force is set, in which case it is replaced (with its
  * -wal and -shm files), unless a search holds it. */
 int store_create(const char *path, int force, cl_store **out, cl_err *err);
-/* Open an existing journal (migrating it forward if it is older).  Any
- * number of readers may open it beside the search that writes it. */
+/* Open an existing journal (migrating it forward if it is older; an older
+ * one this process may not write is opened as it is, and what its version
+ * lacks reads as empty).  Any number of readers may open it beside the
+ * search that writes it. */
 int store_open(const char *path, cl_store **out, cl_err *err);
 /* Claim the journal for the one search that may run on it, until
  * store_close: an exclusive lock (flock) on the file, let go by the
