@@ -212,8 +212,9 @@ done
 # a journal of an earlier cellar (version 1, before trainings) that its
 # reader may not write: shown as it is, nothing migrated, train says why it
 # records nothing (as another user: root writes any file)
-if [ "$(id -u)" = 0 ] && command -v runuser >/dev/null && runuser -u nobody -- true 2>/dev/null; then
-  mkdir -m 1777 ro && cp whole.db ro/v1.db && chmod 755 . && chmod 644 ro/v1.db
+chmod 755 .
+if [ "$(id -u)" = 0 ] && command -v runuser >/dev/null && runuser -u nobody -- $CELLAR --version >/dev/null 2>&1; then
+  mkdir -m 1777 ro && cp whole.db ro/v1.db && chmod 644 ro/v1.db
   $PY -c "import sqlite3; c=sqlite3.connect('ro/v1.db'); c.executescript('DROP TABLE training_epochs; DROP TABLE trainings; PRAGMA user_version = 1;'); c.close()"
   runuser -u nobody -- $CELLAR show ro/v1.db >ro.out 2>&1; rc=$?
   runuser -u nobody -- $CELLAR export ro/v1.db --trainings >ro.csv 2>&1; rc2=$?
@@ -222,7 +223,7 @@ if [ "$(id -u)" = 0 ] && command -v runuser >/dev/null && runuser -u nobody -- t
   check "... train trains, saying it cannot record there" sh -c "[ $rc3 = 0 ] && grep -q 'cellar train: not recorded in ro/v1.db (ro/v1.db: a journal of an earlier cellar (version 1) that this process may only read, so it cannot take trainings); training anyway' ro-t.err"
   check "... and the file is left at version 1" [ "$(sql ro/v1.db "pragma user_version")" = 1 ]
 else
-  echo "# not root (or no runuser): the read-only journal is not tried"
+  echo "# not root, no runuser, or cellar out of another user's reach: the read-only journal is not tried"
 fi
 $CELLAR export whole.db --trainings >tr.csv; rc=$?
 check "export DB --trainings: a CSV row per training, as the journal has them" $PY -c "
