@@ -12,7 +12,8 @@
 #
 # With TEST_JOBS=k (k > 1; ci.sh sets it to the machine's cores) the tests
 # that keep at most one core busy (TEST_POOL, longest first: the CUDA
-# stand-ins are single-threaded, the screen test mostly waits) run last,
+# stand-ins are single-threaded, the screen test mostly waits, the search
+# and command-line scripts run one small command after another) run last,
 # k + 1 at a time beside each other (TEST_POOL_JOBS; the one more is for
 # the screen test's waits: on two cores three at a time end the pool in
 # 168 s where two took 200), with OpenMP threads that sleep rather than
@@ -35,7 +36,7 @@ if [ -z "$TESTS" ]; then
 fi
 export CELLAR="$builddir/cellar" CELLAR_SRCDIR="$srcdir" CELLAR_BUILDDIR="$builddir"
 jobs=${TEST_JOBS:-1}
-pool=${TEST_POOL-"test_cuda_emu test_cuda_emu_race tui.test.sh gpu_emu.test.sh race_emu.test.sh test_kernels test_kernels_race"}
+pool=${TEST_POOL-"test_cuda_emu test_cuda_emu_race tui.test.sh search.test.sh race_emu.test.sh gpu_emu.test.sh cli.test.sh test_kernels test_kernels_race"}
 pool_jobs=${TEST_POOL_JOBS:-$((jobs + 1))}
 
 run_one() { # name: run the test, its output into its log, then "status seconds" into log.rc
