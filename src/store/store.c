@@ -127,38 +127,38 @@ static const char SCHEMA_V1[] =
 
 /* Version 1 -> 2: genotypes of the journal trained again, larger and
  * longer (`cellar train DB`), with their epochs. */
-#define SCHEMA_V2                                                                \
-    "CREATE TABLE trainings (\n"                                                 \
-    "    id INTEGER PRIMARY KEY,\n"                                              \
-    "    trial INTEGER,\n"                                                       \
-    "    genotype TEXT NOT NULL,\n"                                              \
-    "    hash TEXT NOT NULL,\n"                                                  \
-    "    settings TEXT NOT NULL,\n"                                              \
-    "    state TEXT NOT NULL,\n"                                                 \
-    "    test_acc REAL,\n"                                                       \
-    "    val_acc REAL,\n"                                                        \
-    "    params INTEGER,\n"                                                      \
-    "    flops REAL,\n"                                                          \
-    "    seconds REAL,\n"                                                        \
-    "    pid INTEGER,\n"                                                         \
-    "    reason TEXT,\n"                                                         \
-    "    started REAL NOT NULL,\n"                                               \
-    "    finished REAL\n"                                                        \
-    ");\n"                                                                       \
-    "CREATE TABLE training_epochs (\n"                                           \
-    "    training INTEGER NOT NULL REFERENCES trainings(id),\n"                  \
-    "    epoch INTEGER NOT NULL,\n"                                              \
-    "    train_loss REAL,\n"                                                     \
-    "    train_acc REAL,\n"                                                      \
-    "    val_acc REAL,\n"                                                        \
-    "    lr REAL,\n"                                                             \
-    "    seconds REAL,\n"                                                        \
-    "    PRIMARY KEY (training, epoch)\n"                                        \
+static const char SCHEMA_V2[] =
+    "CREATE TABLE trainings (\n"
+    "    id INTEGER PRIMARY KEY,\n"
+    "    trial INTEGER,\n"
+    "    genotype TEXT NOT NULL,\n"
+    "    hash TEXT NOT NULL,\n"
+    "    settings TEXT NOT NULL,\n"
+    "    state TEXT NOT NULL,\n"
+    "    test_acc REAL,\n"
+    "    val_acc REAL,\n"
+    "    params INTEGER,\n"
+    "    flops REAL,\n"
+    "    seconds REAL,\n"
+    "    pid INTEGER,\n"
+    "    reason TEXT,\n"
+    "    started REAL NOT NULL,\n"
+    "    finished REAL\n"
     ");\n"
+    "CREATE TABLE training_epochs (\n"
+    "    training INTEGER NOT NULL REFERENCES trainings(id),\n"
+    "    epoch INTEGER NOT NULL,\n"
+    "    train_loss REAL,\n"
+    "    train_acc REAL,\n"
+    "    val_acc REAL,\n"
+    "    lr REAL,\n"
+    "    seconds REAL,\n"
+    "    PRIMARY KEY (training, epoch)\n"
+    ");\n";
 
 /* migrations[k] takes a journal from version k to k+1, as an SQL script
  * or, where data must be transformed, a function (either may be NULL).
- * Adding version 2 is one entry here and STORE_SCHEMA_VERSION = 2. */
+ * Adding version 3 is one entry here and STORE_SCHEMA_VERSION = 3. */
 static const struct migration {
     const char *sql;
     int (*fn)(cl_store *st, cl_err *err);
@@ -171,7 +171,8 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
                "one migration step per schema version");
 
 /* Bring the journal to STORE_SCHEMA_VERSION in one transaction; with
- * stamp set, also write cellar's application_id (store_create). */
+ * stamp set, also write cellar's application_id (store_create).  An older
+ * journal this process may not write stays as it is (st->version). */
 static int migrate(cl_store *st, int stamp, cl_err *err)
 {
     char pragma[64];
@@ -181,6 +182,14 @@ static int migrate(cl_store *st, int stamp, cl_err *err)
         return rc;
     if (version == STORE_SCHEMA_VERSION && !stamp)
         return CL_OK;
+    if (!stamp && version >= 1 && version < STORE_SCHEMA_VERSION &&
+        sqlite3_db_readonly(st->db.db, "main") == 1) {
+        /* an older journal this process may only read (its file not
+         * writable here): read it as it is; what its version lacks reads
+         * as empty, and writing it is refused */
+        st->version = (int)version;
+        return CL_OK;
+    }
     rc = sql_begin(&st->db, err);
     if (rc)
         return rc;
@@ -551,19 +560,6 @@ int store_open(const char *path, cl_store **out, cl_err *err)
         rc = db_configure(st, err);
     if (rc == CL_OK)
         rc = migrate(st, 0, err);
-    if (rc && st && st->db.db && sqlite3_db_readonly(st->db.db, "main") == 1) {
-        /* an older journal this process may only read (its file not
-         * writable here): read it as it is; what its version lacks reads
-         * as empty, and writing it is refused */
-        int64_t v = 0;
-        cl_err e2 = {0};
-        if (sql_query_int64(&st->db, "PRAGMA user_version", &v, &e2) == CL_OK && v >= 1 &&
-            v < STORE_SCHEMA_VERSION) {
-            st->version = (int)v;
-            memset(err, 0, sizeof *err);
-            rc = CL_OK;
-        }
-    }
     if (rc) {
         store_close(st);
         return rc;
@@ -1362,16 +1358,6 @@ int store_command_each(cl_store *st, int64_t after, int (*fn)(void *ud, const st
 }
 
 /* ---- trainings ---- */
-
-void store_training_clear(store_training *t)
-{
-    if (!t)
-        return;
-    free(t->genotype);
-    free(t->settings);
-    free(t->reason);
-    memset(t, 0, sizeof *t);
-}
 
 int store_training_insert(cl_store *st, store_training *t, cl_err *err)
 {

@@ -223,7 +223,6 @@ typedef struct store_training {
     int epochs_done;      /* its epochs journaled (read by store_training_each) */
 } store_training;
 
-void store_training_clear(store_training *t);
 /* Insert a training (its id and, when unset, its start are set). */
 int store_training_insert(cl_store *st, store_training *t, cl_err *err);
 /* Write back its state, results, reason and finish (now when unset and
