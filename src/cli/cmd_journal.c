@@ -504,56 +504,64 @@ static int trial_json(cl_buf *b, cl_store *st, const store_trial *t, const char 
 
 typedef struct train_walk {
     cl_store *st;
-    cl_buf *b;          /* JSON, or NULL: text */
-    const char *db;
-    int64_t trial;      /* 0: every trial's (a table), else one trial's (records) */
+    cl_buf *b;          /* training_json's */
+    const char *db;     /* training_row's heading */
     int n, rc;          /* rc: an inner read's failure, which stopped the walk */
     cl_err *err;
 } train_walk;
 
-static int one_training(void *ud, const store_training *t)
+/* a training as an object of `show --json` and `export` */
+static int training_json(void *ud, const store_training *t)
+{
+    train_walk *w = ud;
+    metric_ctx m = {w->b, 1};
+    char state[400];
+    store_training_state_text(t, state, sizeof state);
+    buf_printf(w->b, "%s{\"id\":%lld,\"trial\":%lld,\"state\":\"%s\",\"status\":",
+               w->n++ ? "," : "", (long long)t->id, (long long)t->trial,
+               trial_state_name(t->state));
+    json_string(w->b, state);
+    buf_printf(w->b, ",\"test_acc\":");
+    num(w->b, t->test_acc, 0);
+    buf_printf(w->b, ",\"val_acc\":");
+    num(w->b, t->val_acc, 0);
+    buf_printf(w->b, ",\"params\":%lld,\"flops\":", (long long)t->params);
+    num(w->b, t->flops, 0);
+    buf_printf(w->b, ",\"seconds\":");
+    num(w->b, t->seconds, 0);
+    buf_printf(w->b, ",\"reason\":");
+    str_json(w->b, t->reason);
+    buf_printf(w->b, ",\"started\":");
+    num(w->b, t->started, 0);
+    buf_printf(w->b, ",\"finished\":");
+    num(w->b, t->finished, 0);
+    /* the settings as journaled: cellar's own JSON object */
+    buf_printf(w->b, ",\"settings\":%s,\"genotype\":", t->settings ? t->settings : "null");
+    str_json(w->b, t->genotype);
+    buf_printf(w->b, ",\"epochs\":[");
+    if ((w->rc = store_training_epoch_each(w->st, t->id, add_metric, &m, w->err)))
+        return 1;
+    buf_printf(w->b, "]}");
+    return 0;
+}
+
+/* a training of one trial, as `show DB --trial` lists it: with its epochs */
+static int training_record(void *ud, const store_training *t)
+{
+    train_walk *w = ud;
+    epoch_rows rows = {0};
+    char text[400];
+    store_training_text(t, text, sizeof text);
+    printf("\ntrained again (training %lld): %s\n", (long long)t->id, text);
+    w->rc = store_training_epoch_each(w->st, t->id, print_metric, &rows, w->err);
+    return w->rc != 0;
+}
+
+/* a training as a row of the table under `show DB`'s leaderboard */
+static int training_row(void *ud, const store_training *t)
 {
     train_walk *w = ud;
     char ds[32], state[400], acc[16] = "-", secs[24] = "-";
-    if (w->b) {
-        metric_ctx m = {w->b, 1};
-        store_training_state_text(t, state, sizeof state);
-        buf_printf(w->b, "%s{\"id\":%lld,\"trial\":%lld,\"state\":\"%s\",\"status\":",
-                   w->n++ ? "," : "", (long long)t->id, (long long)t->trial,
-                   trial_state_name(t->state));
-        json_string(w->b, state);
-        buf_printf(w->b, ",\"test_acc\":");
-        num(w->b, t->test_acc, 0);
-        buf_printf(w->b, ",\"val_acc\":");
-        num(w->b, t->val_acc, 0);
-        buf_printf(w->b, ",\"params\":%lld,\"flops\":", (long long)t->params);
-        num(w->b, t->flops, 0);
-        buf_printf(w->b, ",\"seconds\":");
-        num(w->b, t->seconds, 0);
-        buf_printf(w->b, ",\"reason\":");
-        str_json(w->b, t->reason);
-        buf_printf(w->b, ",\"started\":");
-        num(w->b, t->started, 0);
-        buf_printf(w->b, ",\"finished\":");
-        num(w->b, t->finished, 0);
-        /* the settings as journaled: cellar's own JSON object */
-        buf_printf(w->b, ",\"settings\":%s,\"genotype\":", t->settings ? t->settings : "null");
-        str_json(w->b, t->genotype);
-        buf_printf(w->b, ",\"epochs\":[");
-        if ((w->rc = store_training_epoch_each(w->st, t->id, add_metric, &m, w->err)))
-            return 1;
-        buf_printf(w->b, "]}");
-        return 0;
-    }
-    if (w->trial) {   /* one trial's: each with its epochs */
-        epoch_rows rows = {0};
-        w->n++;
-        store_training_text(t, state, sizeof state);
-        printf("\ntrained again (training %lld): %s\n", (long long)t->id, state);
-        if ((w->rc = store_training_epoch_each(w->st, t->id, print_metric, &rows, w->err)))
-            return 1;
-        return 0;
-    }
     if (!w->n++)
         printf("\ntrained again ('cellar show %s --trial ID' has a trial's):\n%3s %6s  %-14s %3s "
                "%4s %6s %7s %9s %8s  %s\n",
@@ -572,19 +580,20 @@ static int one_training(void *ud, const store_training *t)
     return 0;
 }
 
+/* The trainings of trial `trial` as records, or, trial 0, all as a table. */
 static int show_trainings(cl_store *st, const char *db, int64_t trial, cl_err *err)
 {
-    train_walk w = {st, NULL, db, trial, 0, 0, err};
-    int rc = store_training_each(st, trial, one_training, &w, err);
+    train_walk w = {st, NULL, db, 0, 0, err};
+    int rc = store_training_each(st, trial, trial ? training_record : training_row, &w, err);
     return rc ? rc : w.rc;
 }
 
 static int trainings_json(cl_buf *b, cl_store *st, int64_t trial, cl_err *err)
 {
-    train_walk w = {st, b, NULL, trial, 0, 0, err};
+    train_walk w = {st, b, NULL, 0, 0, err};
     int rc;
     buf_printf(b, "[");
-    rc = store_training_each(st, trial, one_training, &w, err);
+    rc = store_training_each(st, trial, training_json, &w, err);
     buf_printf(b, "]");
     return rc ? rc : w.rc;
 }
@@ -807,30 +816,24 @@ static int run_export(int argc, char **argv)
         return 2;
     }
     memset(&c, 0, sizeof c);
-    c.csv = csv || epochs;
+    c.csv = csv || epochs || trainings;
     c.epochs = epochs;
     c.first = 1;
     if ((rc = store_open(db, &c.st, &err)))
         return cli_fail("export", &err);
-    if (trainings) {
+    if (trainings)
         buf_printf(&c.out, "training,trial,state,test_acc,val_acc,params,flops,seconds,dataset,"
                            "train_images,test_images,N,F,epochs,batch,lr,backend,reason,"
                            "genotype\n");
-        rc = store_training_each(c.st, 0, add_training_row, &c.out, &err);
-        if (rc == CL_OK)
-            fwrite(c.out.s, 1, c.out.len, stdout);
-        buf_free(&c.out);
-        store_close(c.st);
-        return rc ? cli_fail("export", &err) : 0;
-    }
-    if (epochs)
+    else if (epochs)
         buf_printf(&c.out, "trial,epoch,train_loss,train_acc,val_acc,lr,seconds\n");
     else if (csv)
         buf_printf(&c.out, "id,hash,state,reward,accuracy,params,flops,seconds,worker,"
                            "hash_recipe,reused_from,reason,genotype\n");
     else
         buf_printf(&c.out, "[");
-    rc = store_trial_each(c.st, -1, add_trial, &c, &err);
+    rc = trainings ? store_training_each(c.st, 0, add_training_row, &c.out, &err)
+                   : store_trial_each(c.st, -1, add_trial, &c, &err);
     if (!c.csv)
         buf_printf(&c.out, "\n]\n");
     if (rc || c.failed) {
