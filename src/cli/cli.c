@@ -9,6 +9,25 @@
 
 #include "space/genotype.h"
 
+volatile sig_atomic_t cli_signal;
+
+static void on_signal(int sig) { cli_signal = sig; }
+
+void cli_catch_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+const char *cli_signal_name(int sig)
+{
+    return sig == SIGINT ? "Ctrl-C" : sig == SIGTERM ? "SIGTERM" : "a signal";
+}
+
 int cli_fail(const char *cmd, const cl_err *err)
 {
     fprintf(stderr, "cellar %s: %s\n", cmd, err->msg[0] ? err->msg : err_str(err->code));

@@ -3,6 +3,7 @@
 #ifndef CELLAR_CLI_CLI_H
 #define CELLAR_CLI_CLI_H
 
+#include <signal.h>
 #include <stdio.h>
 
 #include "core/err.h"
@@ -17,6 +18,14 @@ typedef struct cli_cmd {
 
 extern const cli_cmd cmd_train, cmd_show, cmd_bench, cmd_run, cmd_resume, cmd_export;
 extern const cli_cmd cmd_render;
+
+/* SIGINT and SIGTERM noted rather than fatal, for the commands that stop
+ * cleanly between two slices of work (run, resume, train) once
+ * cli_catch_signals has run: cli_signal is the signal, 0 until one comes. */
+extern volatile sig_atomic_t cli_signal;
+void cli_catch_signals(void);
+/* "Ctrl-C" or "SIGTERM", for the message of a stop */
+const char *cli_signal_name(int sig);
 
 /* The journal of an experiment file: FILE.db, or FILE-NAME.db when the
  * file declares several experiments (NAME is the experiment's). */

@@ -55,10 +55,6 @@ static const char resume_usage[] =
     "  --set NAME=VALUE change a setting before continuing (journaled; repeatable)\n"
     "  --quiet          only the final summary\n";
 
-static volatile sig_atomic_t got_signal;
-
-static void on_signal(int sig) { got_signal = sig; }
-
 typedef struct runner {
     const experiment *x;
     cl_engine *e;
@@ -162,7 +158,7 @@ static int drive(runner *r, cl_err *err)
     engine_event ev;
     for (;;) {
         engine_state st = engine_get_state(r->e);
-        if (got_signal && st != ENGINE_STOPPED) {
+        if (cli_signal && st != ENGINE_STOPPED) {
             if ((rc = engine_command(r->e, CMD_STOP, NULL, 0, "signal", err)))
                 return rc;
         }
@@ -295,16 +291,6 @@ static int run_one(runner *r, cl_store *st, cl_backend *be, int resume, arm_resu
     return rc;
 }
 
-static void setup_signals(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-}
-
 static int run_run(int argc, char **argv)
 {
     const char *file = NULL, *db_arg = NULL, *backend_name = "auto";
@@ -352,7 +338,7 @@ static int run_run(int argc, char **argv)
     }
     if ((rc = backend_create(backend_name, threads, &be, &err)))
         goto fail;
-    setup_signals();
+    cli_catch_signals();
     r.L = L;
     for (int i = 0; i < n && !stopped; i++) {
         char path[1024];
@@ -376,7 +362,7 @@ static int run_run(int argc, char **argv)
         store_close(st);
         if (rc)
             goto fail;
-        stopped = got_signal != 0;
+        stopped = cli_signal != 0;
     }
     if (n > 1 && !stopped) {
         printf("\n%-16s %-10s %7s %7s %9s %9s %9s\n", "experiment", "strategy", "trials", "failed",
@@ -450,7 +436,7 @@ static int run_resume(int argc, char **argv)
     }
     if ((rc = backend_create(backend_name, threads, &be, &err)))
         goto fail;
-    setup_signals();
+    cli_catch_signals();
     r.L = L;
     if (parallel >= 0)
         xs[which].parallel = parallel;
@@ -462,7 +448,7 @@ static int run_resume(int argc, char **argv)
     backend_destroy(be);
     cl_lua_free(L);
     log_set_sink(NULL, NULL, LOG_INFO);
-    return got_signal ? 130 : 0;
+    return cli_signal ? 130 : 0;
 fail:
     progress_clear(&r.prog);
     cli_fail("resume", &err);

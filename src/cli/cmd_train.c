@@ -1,7 +1,6 @@
 /* cmd_train.c - `cellar train`: train one genotype on a dataset, evaluate
  * it on the test images, end with a JSON line. */
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,10 +58,6 @@ typedef struct ctx {
     double t0;
     const char *phase;
 } ctx;
-
-static volatile sig_atomic_t got_signal;
-
-static void on_signal(int sig) { got_signal = sig; }
 
 /* The training's settings as JSON, journaled with it. */
 static void settings_json(cl_buf *b, const char *dataset, int n_train, int n_val, int n_test,
@@ -189,7 +184,6 @@ static int run_train(int argc, char **argv)
     store_training rec;
     cl_store *jr = NULL;
     cl_buf settings = {0};
-    struct sigaction sa;
     double started;
     int n_test, last_epoch = 0;
     long next_line = 0;
@@ -244,11 +238,7 @@ static int run_train(int argc, char **argv)
         return cli_fail("train", &err);
     }
     progress_init(&c.prog, stderr);
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    cli_catch_signals();
     started = cl_now();
     if ((rc = dataset_load(data_arg, &ds, &err)) ||
         (rc = dataset_split(&ds, n_val, train_limit, (uint64_t)seed, &sp, &err)))
@@ -300,7 +290,7 @@ static int run_train(int argc, char **argv)
         memcpy(rec.hash, hash, sizeof rec.hash);
         rec.settings = settings.s;
         rec.state = TRIAL_RUNNING;
-        rec.test_acc = rec.val_acc = rec.flops = rec.seconds = NAN;
+        rec.test_acc = rec.val_acc = rec.seconds = NAN;
         rec.params = net_param_count(net);
         rec.flops = net_flops(net);
         rec.pid = (long)getpid();
@@ -316,10 +306,10 @@ static int run_train(int argc, char **argv)
         if ((rc = trainer_run(tr, 1, &err)))
             goto fail;
         st = trainer_status(tr);
-        if (got_signal) {
+        if (cli_signal) {
             progress_clear(&c.prog);
             rc = ERR_SET(&err, CL_ERR_IO, "interrupted (%s) at step %ld of %ld, epoch %d of %d",
-                         got_signal == SIGINT ? "Ctrl-C" : "SIGTERM", st->step, st->steps_total,
+                         cli_signal_name(cli_signal), st->step, st->steps_total,
                          st->epoch + (st->epoch < epochs), epochs);
             goto fail;
         }
@@ -408,16 +398,16 @@ static int run_train(int argc, char **argv)
     rec.seconds = cl_now() - started;
     record_end(jr, &rec);
     rc = 0;
-    if (got_signal) {   /* asked while the images were evaluated: the result stands */
+    if (cli_signal) {   /* asked while the images were evaluated: the result stands */
         fprintf(stderr, "cellar train: interrupted (%s) as the accuracy was measured; the result "
-                "above is whole\n", got_signal == SIGINT ? "Ctrl-C" : "SIGTERM");
+                "above is whole\n", cli_signal_name(cli_signal));
         rc = 130;
     }
     goto out;
 fail:
     progress_clear(&c.prog);
     cli_fail("train", &err);
-    rc = got_signal ? 130 : 1;
+    rc = cli_signal ? 130 : 1;
     rec.state = TRIAL_FAILED;
     rec.reason = err.msg;
     rec.seconds = cl_now() - started;
