@@ -100,6 +100,86 @@ static void test_deterministic(const cl_dataset *ds)
     stop(&b);
 }
 
+static int same_weights(const run *a, const run *b)
+{
+    size_t np = (size_t)a->net->p_storage * sizeof(float);
+    return a->net->p_storage == b->net->p_storage && a->net->n_state == b->net->n_state &&
+           !memcmp(a->net->params, b->net->params, np) && !memcmp(a->net->mom, b->net->mom, np) &&
+           !memcmp(a->net->state, b->net->state, (size_t)a->net->n_state * sizeof(float));
+}
+
+/* a training saved after its first epoch and loaded into a new trainer
+ * (weights wiped first) ends exactly as one never stopped */
+static void test_resume(const cl_dataset *ds)
+{
+    train_cfg cfg;
+    run a, b, c, d;
+    cl_err err = {0};
+    unsigned char *blob = NULL;
+    size_t len = 0;
+    int rc;
+    train_cfg_defaults(&cfg);
+    cfg.epochs = 3;
+    cfg.augment = 1;
+    cfg.drop_path.kind = SCHED_LINEAR;
+    cfg.drop_path.from = 0.0;
+    cfg.drop_path.to = 0.2;
+    cfg.seed = 5;
+    if (start(&a, ds, "enas", 4, 320, &cfg, &err) || start(&b, ds, "enas", 4, 320, &cfg, &err) ||
+        start(&c, ds, "enas", 4, 320, &cfg, &err) ||
+        start(&d, ds, "nasnet-a", 4, 320, &cfg, &err)) {
+        CHECK(0, "training starts: %s", err.msg);
+        return;
+    }
+    trainer_run(a.tr, 1 << 30, &err);
+    trainer_run(b.tr, 4, &err);
+    rc = trainer_save(b.tr, &blob, &len, &err);
+    CHECK(rc == CL_ERR_ARG && strstr(err.msg, "between epochs"),
+          "no checkpoint inside an epoch: %s", err.msg);
+    trainer_run(b.tr, trainer_status(b.tr)->steps_per_epoch - 4, &err);
+    CHECK(trainer_at_epoch_end(b.tr) && trainer_status(b.tr)->epoch == 1,
+          "after one epoch's steps the trainer is between epochs");
+    rc = trainer_save(b.tr, &blob, &len, &err);
+    CHECK(rc == CL_OK && len > (size_t)b.net->p_storage * 8, "saved after epoch 1: %zu bytes%s%s",
+          len, rc ? ": " : "", rc ? err.msg : "");
+    if (rc) {
+        stop(&a), stop(&b), stop(&c), stop(&d);
+        return;
+    }
+    rc = trainer_load(d.tr, blob, len, &err);
+    CHECK(rc == CL_ERR_FORMAT && strstr(err.msg, "made for another training"),
+          "NASNet-A's trainer refuses ENAS's checkpoint: %s", err.msg);
+    rc = trainer_load(c.tr, blob, len - 1, &err);
+    CHECK(rc == CL_ERR_FORMAT && strstr(err.msg, "truncated"), "a byte short: %s", err.msg);
+    blob[len / 2] ^= 0x40;
+    rc = trainer_load(c.tr, blob, len, &err);
+    CHECK(rc == CL_ERR_FORMAT && strstr(err.msg, "checksum"), "a bit flipped: %s", err.msg);
+    blob[len / 2] ^= 0x40;
+    rc = trainer_load(b.tr, blob, len, &err);
+    CHECK(rc == CL_ERR_ARG && strstr(err.msg, "no step"),
+          "a trainer that has trained refuses: %s", err.msg);
+    memset(c.net->params, 0, (size_t)c.net->p_storage * sizeof(float));
+    rc = trainer_load(c.tr, blob, len, &err);
+    CHECK(rc == CL_OK && trainer_status(c.tr)->epoch == 1 &&
+              trainer_status(c.tr)->step == trainer_status(b.tr)->step,
+          "the checkpoint loads into a fresh trainer at epoch 1, step %ld%s%s",
+          trainer_status(c.tr)->step, rc ? ": " : "", rc ? err.msg : "");
+    CHECK(same_weights(&b, &c) &&
+              trainer_status(c.tr)->last_epoch_loss == trainer_status(b.tr)->last_epoch_loss,
+          "with the saved weights, momentum, batch-norm statistics and last epoch's loss");
+    while (!trainer_done(c.tr) && trainer_run(c.tr, 7, &err) == CL_OK)
+        ;
+    CHECK(trainer_done(c.tr) && trainer_status(c.tr)->step == trainer_status(a.tr)->step &&
+              same_weights(&a, &c),
+          "the resumed training ends with the weights, momentum and statistics of the one "
+          "never stopped (3 epochs, augmentation, drop-path)");
+    CHECK(trainer_status(c.tr)->last_epoch_loss == trainer_status(a.tr)->last_epoch_loss,
+          "and the same last epoch's loss (%.6f, %.6f)", trainer_status(c.tr)->last_epoch_loss,
+          trainer_status(a.tr)->last_epoch_loss);
+    free(blob);
+    stop(&a), stop(&b), stop(&c), stop(&d);
+}
+
 static void test_divergence(const cl_dataset *ds)
 {
     train_cfg cfg;
@@ -167,6 +247,7 @@ int main(void)
     }
     test_learns(&ds);
     test_deterministic(&ds);
+    test_resume(&ds);
     test_divergence(&ds);
     test_cifar();
     dataset_free(&ds);

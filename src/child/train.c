@@ -41,6 +41,7 @@ struct cl_trainer {
     int hcorrect[LOSS_SLOTS];
     char note[300];           /* why steps are not recorded, once */
     int queued;               /* steps whose loss is not read yet */
+    long ran;                 /* steps this trainer has run (a loaded one starts at 0) */
     int pos;             /* next batch within the epoch */
     double loss_sum;
     long correct, seen;
@@ -301,7 +302,7 @@ static int run_step(cl_trainer *t, cl_err *err)
         be->graph_run(be, t->graph);
         return CL_OK;
     }
-    if (!t->graph_off && be->graph_begin && t->st.step >= 1) {
+    if (!t->graph_off && be->graph_begin && t->ran >= 1) {
         cl_err why = {0};
         int rc;
         t->graph_off = 1;   /* one try */
@@ -338,6 +339,7 @@ int trainer_run(cl_trainer *t, int steps, cl_err *err)
         if ((rc = run_step(t, err)))
             break;
         t->queued++;
+        t->ran++;
         st->lr = t->hlr[st->step];
         st->step++;
         t->pos += b;
@@ -364,6 +366,159 @@ int trainer_run(cl_trainer *t, int steps, cl_err *err)
 }
 
 const char *trainer_note(const cl_trainer *t) { return t->note; }
+
+/* ---- checkpoints ----
+ * Layout (little-endian, numbers as their IEEE 754 bits):
+ *   8 bytes  magic "CLTRAIN" 1
+ *   u32      format version (1)
+ *   u64 x 5  parameter floats (p_storage), state floats (n_state),
+ *            training images, batch, steps in all
+ *   u64      steps taken; u32 epochs done
+ *   u64 x 4  the order generator
+ *   f64 x 4  last epoch's loss and accuracy, seconds training, last lr
+ *   f32 x p_storage parameters, then momentum; f32 x n_state state
+ *   u64      FNV-1a of all the bytes before it */
+#define TRAIN_CKPT_VERSION 1u
+static const unsigned char TRAIN_CKPT_MAGIC[8] = {'C', 'L', 'T', 'R', 'A', 'I', 'N', 1};
+#define TRAIN_CKPT_HEAD (8 + 4 + 5 * 8 + 8 + 4 + 4 * 8 + 4 * 8)
+
+static size_t train_ckpt_len(const cl_net *net)
+{
+    return TRAIN_CKPT_HEAD + 4 * (2 * (size_t)net->p_storage + (size_t)net->n_state) + 8;
+}
+
+int trainer_at_epoch_end(const cl_trainer *t) { return t->pos == 0 && t->queued == 0; }
+
+int trainer_save(cl_trainer *t, unsigned char **blob, size_t *len, cl_err *err)
+{
+    cl_net *net = t->net;
+    cl_backend *be = t->be;
+    size_t n = train_ckpt_len(net), np = (size_t)net->p_storage, ns = (size_t)net->n_state;
+    unsigned char *b, *p;
+    float *host;
+    int rc;
+    if (!trainer_at_epoch_end(t))
+        return ERR_SET(err, CL_ERR_ARG,
+                       "trainer checkpoint: only between epochs (step %ld is inside epoch %d)",
+                       t->st.step, t->st.epoch + 1);
+    if ((rc = be->sync(be, err)))
+        return rc;
+    b = malloc(n);
+    host = malloc((np > ns ? np : ns ? ns : 1) * sizeof *host);
+    if (!b || !host) {
+        free(b);
+        free(host);
+        return ERR_SET(err, CL_ERR_NOMEM, "trainer checkpoint: out of memory (%zu bytes)", n);
+    }
+    p = b;
+    memcpy(p, TRAIN_CKPT_MAGIC, sizeof TRAIN_CKPT_MAGIC);
+    p += sizeof TRAIN_CKPT_MAGIC;
+    p = cl_put_u32(p, TRAIN_CKPT_VERSION);
+    p = cl_put_u64(p, (uint64_t)np);
+    p = cl_put_u64(p, (uint64_t)ns);
+    p = cl_put_u64(p, (uint64_t)t->n_train);
+    p = cl_put_u64(p, (uint64_t)t->cfg.batch);
+    p = cl_put_u64(p, (uint64_t)t->st.steps_total);
+    p = cl_put_u64(p, (uint64_t)t->st.step);
+    p = cl_put_u32(p, (uint32_t)t->st.epoch);
+    for (int i = 0; i < 4; i++)
+        p = cl_put_u64(p, t->rng.s[i]);
+    p = cl_put_f64(p, t->st.last_epoch_loss);
+    p = cl_put_f64(p, t->st.last_epoch_acc);
+    p = cl_put_f64(p, t->st.seconds);
+    p = cl_put_f64(p, t->st.lr);
+    {
+        const float *arrays[3] = {net->params, net->mom, net->state};
+        size_t counts[3] = {np, np, ns};
+        for (int a = 0; a < 3; a++) {
+            be->download(be, host, arrays[a], counts[a] * sizeof *host);
+            for (size_t k = 0; k < counts[a]; k++)
+                p = cl_put_f32(p, host[k]);
+        }
+    }
+    p = cl_put_u64(p, cl_fnv64(CL_FNV64_START, b, (size_t)(p - b)));
+    free(host);
+    *blob = b;
+    *len = n;
+    return CL_OK;
+}
+
+/* Everything is checked before anything changes. */
+int trainer_load(cl_trainer *t, const unsigned char *blob, size_t len, cl_err *err)
+{
+    const char *who = "trainer checkpoint";
+    cl_net *net = t->net;
+    cl_backend *be = t->be;
+    size_t np = (size_t)net->p_storage, ns = (size_t)net->n_state, want = train_ckpt_len(net);
+    const unsigned char *p;
+    uint64_t have[5], mine[5] = {np, ns, (uint64_t)t->n_train, (uint64_t)t->cfg.batch,
+                                 (uint64_t)t->st.steps_total};
+    static const char *const what[5] = {"parameter floats", "batch-norm state floats",
+                                        "training images", "images a batch", "steps in all"};
+    uint64_t step;
+    uint32_t ver, epoch;
+    float *host;
+    if (t->st.step != 0 || t->ran != 0)
+        return ERR_SET(err, CL_ERR_ARG, "%s: loads only into a trainer that has taken no step",
+                       who);
+    if (!blob || len < TRAIN_CKPT_HEAD || memcmp(blob, TRAIN_CKPT_MAGIC, 8) != 0)
+        return ERR_SET(err, CL_ERR_FORMAT, "%s: %s", who,
+                       !blob || len < 8 ? "truncated" : "bad magic (not a training checkpoint)");
+    ver = cl_get_u32(blob + 8);
+    if (ver != TRAIN_CKPT_VERSION)
+        return ERR_SET(err, CL_ERR_FORMAT, "%s: format version %u, this build reads version %u",
+                       who, ver, TRAIN_CKPT_VERSION);
+    p = blob + 12;
+    for (int i = 0; i < 5; i++, p += 8) {
+        have[i] = cl_get_u64(p);
+        if (have[i] != mine[i])
+            return ERR_SET(err, CL_ERR_FORMAT,
+                           "%s: made for another training (%llu %s, this one has %llu)", who,
+                           (unsigned long long)have[i], what[i], (unsigned long long)mine[i]);
+    }
+    if (len != want)
+        return ERR_SET(err, CL_ERR_FORMAT, "%s: %s (%zu bytes, expected %zu)", who,
+                       len < want ? "truncated" : "trailing bytes", len, want);
+    if (cl_get_u64(blob + len - 8) != cl_fnv64(CL_FNV64_START, blob, len - 8))
+        return ERR_SET(err, CL_ERR_FORMAT, "%s: damaged (its checksum does not match)", who);
+    step = cl_get_u64(p);
+    epoch = cl_get_u32(p + 8);
+    p += 12;
+    if (step > (uint64_t)t->st.steps_total || epoch > (uint32_t)t->cfg.epochs ||
+        step != (uint64_t)epoch * (uint64_t)t->st.steps_per_epoch)
+        return ERR_SET(err, CL_ERR_FORMAT,
+                       "%s: step %llu and epoch %u do not fit %d epochs of %d steps", who,
+                       (unsigned long long)step, epoch, t->cfg.epochs, t->st.steps_per_epoch);
+    host = malloc((np > ns ? np : ns ? ns : 1) * sizeof *host);
+    if (!host)
+        return ERR_SET(err, CL_ERR_NOMEM, "%s: out of memory", who);
+    for (int i = 0; i < 4; i++, p += 8)
+        t->rng.s[i] = cl_get_u64(p);
+    t->st.last_epoch_loss = (float)cl_get_f64(p);
+    t->st.last_epoch_acc = (float)cl_get_f64(p + 8);
+    t->st.seconds = cl_get_f64(p + 16);
+    t->st.lr = (float)cl_get_f64(p + 24);
+    p += 32;
+    {
+        float *arrays[3] = {net->params, net->mom, net->state};
+        size_t counts[3] = {np, np, ns};
+        for (int a = 0; a < 3; a++) {
+            for (size_t k = 0; k < counts[a]; k++, p += 4)
+                host[k] = cl_get_f32(p);
+            be->upload(be, arrays[a], host, counts[a] * sizeof *host);
+        }
+    }
+    free(host);
+    t->st.step = (long)step;
+    t->st.epoch = (int)epoch;
+    t->st.read_steps = t->st.step;
+    t->st.read_seconds = t->st.seconds;
+    {
+        int64_t s = (int64_t)step;
+        be->upload(be, t->dstep, &s, sizeof s);
+    }
+    return CL_OK;
+}
 
 int child_evaluate(cl_net *net, const uint8_t *src_x, const uint8_t *src_y, int c, int h, int w,
                    const int *idx, int n, const float *mean, const float *std, float *acc,

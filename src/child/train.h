@@ -80,6 +80,20 @@ int trainer_done(const cl_trainer *t);
 const char *trainer_note(const cl_trainer *t);
 const train_status *trainer_status(const cl_trainer *t);
 
+/* ---- checkpoints ----
+ * A trainer between two epochs as a byte string (malloc'ed, the caller
+ * frees *blob): the network's parameters, momentum and batch-norm
+ * statistics, the steps taken, the generator of the epochs' orders and
+ * the last epoch's figures, with a checksum.  Only where an epoch has
+ * just ended (trainer_at_epoch_end), its steps read back. */
+int trainer_at_epoch_end(const cl_trainer *t);
+int trainer_save(cl_trainer *t, unsigned char **blob, size_t *len, cl_err *err);
+/* Into a trainer that has taken no step, of the same network, training
+ * images, batch and epochs (each checked, and the checksum): it then goes
+ * on as the saved one would have, step for step the same batches, crops,
+ * masks and learning rates.  A refused blob leaves the trainer as it was. */
+int trainer_load(cl_trainer *t, const unsigned char *blob, size_t len, cl_err *err);
+
 /* Accuracy and mean loss of the network (in evaluation mode) on n images
  * of src_x/src_y selected by idx (NULL: the first n), in batches of the
  * network's batch size.  progress (may be NULL) is called after each batch

@@ -20,53 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/util.h"
+
 #define CKPT_VERSION 1u
 static const unsigned char CKPT_MAGIC[8] = {'C', 'L', 'C', 'T', 'R', 'L', 0, 1};
-
-static unsigned char *put_u32(unsigned char *p, uint32_t x)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(x >> (8 * i));
-    return p + 4;
-}
-
-static unsigned char *put_u64(unsigned char *p, uint64_t x)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(x >> (8 * i));
-    return p + 8;
-}
-
-static unsigned char *put_f64(unsigned char *p, double d)
-{
-    uint64_t x;
-    memcpy(&x, &d, sizeof x);
-    return put_u64(p, x);
-}
-
-static uint32_t get_u32(const unsigned char *p)
-{
-    uint32_t x = 0;
-    for (int i = 0; i < 4; i++)
-        x |= (uint32_t)p[i] << (8 * i);
-    return x;
-}
-
-static uint64_t get_u64(const unsigned char *p)
-{
-    uint64_t x = 0;
-    for (int i = 0; i < 8; i++)
-        x |= (uint64_t)p[i] << (8 * i);
-    return x;
-}
-
-static double get_f64(const unsigned char *p)
-{
-    uint64_t x = get_u64(p);
-    double d;
-    memcpy(&d, &x, sizeof d);
-    return d;
-}
 
 /* bytes before the parameters, and the whole blob, for T decisions and
  * np parameters */
@@ -81,19 +38,19 @@ int ctrl_save(const cl_controller *c, unsigned char **blob, size_t *len, cl_err 
         return ERR_SET(err, CL_ERR_NOMEM, "controller checkpoint: out of memory (%zu bytes)", n);
     memcpy(p, CKPT_MAGIC, sizeof CKPT_MAGIC);
     p += sizeof CKPT_MAGIC;
-    p = put_u32(p, CKPT_VERSION);
-    p = put_u32(p, (uint32_t)c->T);
+    p = cl_put_u32(p, CKPT_VERSION);
+    p = cl_put_u32(p, (uint32_t)c->T);
     for (int t = 0; t < c->T; t++)
-        p = put_u32(p, (uint32_t)c->nc[t]);
-    p = put_u32(p, (uint32_t)c->H);
-    p = put_u64(p, (uint64_t)c->np);
+        p = cl_put_u32(p, (uint32_t)c->nc[t]);
+    p = cl_put_u32(p, (uint32_t)c->H);
+    p = cl_put_u64(p, (uint64_t)c->np);
     const double *arrays[3] = {c->theta, c->m, c->v};
     for (int a = 0; a < 3; a++)
         for (size_t k = 0; k < c->np; k++)
-            p = put_f64(p, arrays[a][k]);
-    p = put_u64(p, c->adam_t);
-    p = put_f64(p, c->baseline);
-    p = put_u32(p, (uint32_t)(c->has_baseline != 0));
+            p = cl_put_f64(p, arrays[a][k]);
+    p = cl_put_u64(p, c->adam_t);
+    p = cl_put_f64(p, c->baseline);
+    p = cl_put_u32(p, (uint32_t)(c->has_baseline != 0));
     *blob = b;
     *len = n;
     return CL_OK;
@@ -110,7 +67,7 @@ int ctrl_load(cl_controller *c, const unsigned char *blob, size_t len, cl_err *e
         return ERR_SET(err, CL_ERR_FORMAT, "%s: bad magic (not a controller checkpoint)", who);
     if (len < 16)
         return ERR_SET(err, CL_ERR_FORMAT, "%s: truncated (%zu bytes, header needs 16)", who, len);
-    uint32_t ver = get_u32(blob + 8), T = get_u32(blob + 12);
+    uint32_t ver = cl_get_u32(blob + 8), T = cl_get_u32(blob + 12);
     if (ver != CKPT_VERSION)
         return ERR_SET(err, CL_ERR_FORMAT, "%s: format version %u, this build reads version %u",
                        who, ver, CKPT_VERSION);
@@ -121,16 +78,16 @@ int ctrl_load(cl_controller *c, const unsigned char *blob, size_t len, cl_err *e
         return ERR_SET(err, CL_ERR_FORMAT, "%s: truncated (%zu bytes, header needs %zu)", who, len, hl);
     const unsigned char *p = blob + 16;
     for (int t = 0; t < c->T; t++, p += 4) {
-        uint32_t n = get_u32(p);
+        uint32_t n = cl_get_u32(p);
         if (n != (uint32_t)c->nc[t])
             return ERR_SET(err, CL_ERR_FORMAT, "%s: decision %d has %u choices, this controller's has %d",
                            who, t, n, c->nc[t]);
     }
-    uint32_t H = get_u32(p);
+    uint32_t H = cl_get_u32(p);
     p += 4;
     if (H != (uint32_t)c->H)
         return ERR_SET(err, CL_ERR_FORMAT, "%s: %u hidden units, this controller has %d", who, H, c->H);
-    uint64_t np = get_u64(p);
+    uint64_t np = cl_get_u64(p);
     p += 8;
     if (np != (uint64_t)c->np)
         return ERR_SET(err, CL_ERR_FORMAT, "%s: %llu parameters, this controller has %zu",
@@ -142,22 +99,22 @@ int ctrl_load(cl_controller *c, const unsigned char *blob, size_t len, cl_err *e
 
     const unsigned char *q = p;
     for (size_t k = 0; k < 3 * c->np; k++, q += 8) {
-        double d = get_f64(q);
+        double d = cl_get_f64(q);
         if (!isfinite(d) || (k >= 2 * c->np && d < 0))
             return ERR_SET(err, CL_ERR_FORMAT, "%s: %s %zu is %g", who,
                            k < c->np ? "parameter" : k < 2 * c->np ? "Adam m" : "Adam v",
                            k % c->np, d);
     }
-    double base = get_f64(q + 8);
-    uint32_t has = get_u32(q + 16);
+    double base = cl_get_f64(q + 8);
+    uint32_t has = cl_get_u32(q + 16);
     if (has > 1 || !isfinite(base))
         return ERR_SET(err, CL_ERR_FORMAT, "%s: bad baseline (%g, set flag %u)", who, base, has);
 
     double *arrays[3] = {c->theta, c->m, c->v};
     for (int a = 0; a < 3; a++)
         for (size_t k = 0; k < c->np; k++, p += 8)
-            arrays[a][k] = get_f64(p);
-    c->adam_t = get_u64(p);
+            arrays[a][k] = cl_get_f64(p);
+    c->adam_t = cl_get_u64(p);
     c->baseline = base;
     c->has_baseline = (int)has;
     return CL_OK;

@@ -230,3 +230,43 @@ const char *cl_did_you_mean(const char *word, size_t len, const char *const *nam
         snprintf(buf, cap, ": did you mean %s%s%s?", pre, near, post);
     return buf;
 }
+
+unsigned char *cl_put_f64(unsigned char *p, double d)
+{
+    uint64_t x;
+    memcpy(&x, &d, sizeof x);
+    return cl_put_u64(p, x);
+}
+
+double cl_get_f64(const unsigned char *p)
+{
+    uint64_t x = cl_get_u64(p);
+    double d;
+    memcpy(&d, &x, sizeof d);
+    return d;
+}
+
+unsigned char *cl_put_f32(unsigned char *p, float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, sizeof x);
+    return cl_put_u32(p, x);
+}
+
+float cl_get_f32(const unsigned char *p)
+{
+    uint32_t x = cl_get_u32(p);
+    float f;
+    memcpy(&f, &x, sizeof f);
+    return f;
+}
+
+uint64_t cl_fnv64(uint64_t h, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}

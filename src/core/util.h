@@ -53,6 +53,48 @@ const char *cl_nearest(const char *word, size_t len, const char *const *names, i
 const char *cl_did_you_mean(const char *word, size_t len, const char *const *names, int n,
                             const char *pre, const char *post, char *buf, size_t cap);
 
+/* Little-endian integers and IEEE 754 numbers in a byte string (a
+ * checkpoint's), the same on any host; put returns the byte after. */
+static inline unsigned char *cl_put_u32(unsigned char *p, uint32_t x)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(x >> (8 * i));
+    return p + 4;
+}
+
+static inline unsigned char *cl_put_u64(unsigned char *p, uint64_t x)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(x >> (8 * i));
+    return p + 8;
+}
+
+static inline uint32_t cl_get_u32(const unsigned char *p)
+{
+    uint32_t x = 0;
+    for (int i = 0; i < 4; i++)
+        x |= (uint32_t)p[i] << (8 * i);
+    return x;
+}
+
+static inline uint64_t cl_get_u64(const unsigned char *p)
+{
+    uint64_t x = 0;
+    for (int i = 0; i < 8; i++)
+        x |= (uint64_t)p[i] << (8 * i);
+    return x;
+}
+
+unsigned char *cl_put_f64(unsigned char *p, double d);
+double cl_get_f64(const unsigned char *p);
+unsigned char *cl_put_f32(unsigned char *p, float f);
+float cl_get_f32(const unsigned char *p);
+
+/* FNV-1a, 64 bits, of n bytes, continuing from h (start from
+ * CL_FNV64_START): a check that a stored byte string came back whole */
+#define CL_FNV64_START 0xcbf29ce484222325ULL
+uint64_t cl_fnv64(uint64_t h, const void *data, size_t n);
+
 /* Read a whole file into memory (caller frees *data). */
 int read_file(const char *path, unsigned char **data, size_t *len, cl_err *err);
 
