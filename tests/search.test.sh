@@ -215,7 +215,7 @@ done
 chmod 755 .
 if [ "$(id -u)" = 0 ] && command -v runuser >/dev/null && runuser -u nobody -- $CELLAR --version >/dev/null 2>&1; then
   mkdir -m 1777 ro && cp whole.db ro/v1.db && chmod 644 ro/v1.db
-  $PY -c "import sqlite3; c=sqlite3.connect('ro/v1.db'); c.executescript('DROP TABLE training_epochs; DROP TABLE trainings; PRAGMA user_version = 1;'); c.close()"
+  $PY -c "import sqlite3; c=sqlite3.connect('ro/v1.db'); c.executescript('DROP TABLE training_checkpoints; DROP TABLE training_epochs; DROP TABLE trainings; PRAGMA user_version = 1;'); c.close()"
   runuser -u nobody -- $CELLAR show ro/v1.db >ro.out 2>&1; rc=$?
   runuser -u nobody -- $CELLAR export ro/v1.db --trainings >ro.csv 2>&1; rc2=$?
   runuser -u nobody -- $CELLAR train ro/v1.db --epochs 1 --train-limit 64 --test-limit 64 --threads 1 >ro-t.out 2>ro-t.err; rc3=$?

@@ -1342,6 +1342,8 @@ static void test_schema(void)
         "params", "flops", "seconds",  "pid",  "reason",   "started", "finished", NULL};
     static const char *const training_epochs[] = {"training", "epoch", "train_loss", "train_acc",
                                                   "val_acc", "lr", "seconds", NULL};
+    static const char *const training_checkpoints[] = {"training", "epoch", "saved", "blob",
+                                                       NULL};
     const char *path = tpath("schema.db");
     cl_store *st = NULL;
     cl_err err;
@@ -1370,10 +1372,13 @@ static void test_schema(void)
     CHECK(has_columns(db, "checkpoints", checkpoints), "checkpoints columns");
     CHECK(has_columns(db, "trainings", trainings), "trainings columns");
     CHECK(has_columns(db, "training_epochs", training_epochs), "training_epochs columns");
+    CHECK(has_columns(db, "training_checkpoints", training_checkpoints),
+          "training_checkpoints columns");
     CHECK(raw_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
                       "('experiment', 'trials', 'metrics', 'controller_steps', 'commands', "
-                      "'device_seconds', 'checkpoints', 'trainings', 'training_epochs')") == 9,
-          "the nine tables are in sqlite_master");
+                      "'device_seconds', 'checkpoints', 'trainings', 'training_epochs', "
+                      "'training_checkpoints')") == 10,
+          "the ten tables are in sqlite_master");
     CHECK(raw_int(db, "SELECT count(*) FROM pragma_table_info('metrics') WHERE pk > 0 AND name IN "
                       "('trial', 'epoch')") == 2,
           "metrics has the primary key (trial, epoch)");
@@ -1507,12 +1512,12 @@ static void test_refusals(void)
         CHECK(rc == CL_OK && db && raw_exec(db, "PRAGMA user_version = 7") == 0,
               "a journal stamped version 7 by hand");
         sqlite3_close(db);
-        expect_refusal(p, "written by a newer cellar (schema version 7, this cellar reads up to 2)",
+        expect_refusal(p, "written by a newer cellar (schema version 7, this cellar reads up to 3)",
                        "a newer journal");
     }
 
     /* migration: an empty cellar-stamped database at version 0 is brought
-     * forward to the current version; version 2 opens as is */
+     * forward to the current version; version 3 opens as is */
     {
         const char *p = tpath("v0.db");
         db = raw_open(p);
@@ -1528,17 +1533,17 @@ static void test_refusals(void)
         store_close(st);
         st = NULL;
         db = raw_open(p);
-        CHECK(db && raw_int(db, "PRAGMA user_version") == 2 &&
+        CHECK(db && raw_int(db, "PRAGMA user_version") == 3 &&
                   raw_int(db, "SELECT count(*) FROM sqlite_master WHERE name IN ('trials', "
-                              "'trainings')") == 2,
-              "after migration user_version is 2 and the tables exist");
+                              "'trainings', 'training_checkpoints')") == 3,
+              "after migration user_version is 3 and the tables exist");
         sqlite3_close(db);
         rc = store_open(p, &st, &err);
-        CHECK(rc == CL_OK && count_trials(st) == 1, "a version-2 journal opens with nothing to do");
+        CHECK(rc == CL_OK && count_trials(st) == 1, "a version-3 journal opens with nothing to do");
         store_close(st);
         st = NULL;
     }
-    /* version 1 (cellar before trainings were journaled) -> 2: its trials
+    /* version 1 (cellar before trainings were journaled) -> 3: its trials
      * kept, the trainings tables added */
     {
         const char *p = tpath("v1.db");
@@ -1550,12 +1555,12 @@ static void test_refusals(void)
         st = NULL;
         db = raw_open(p);
         CHECK(rc == CL_OK && db &&
-                  raw_exec(db, "DROP TABLE training_epochs; DROP TABLE trainings; "
-                               "PRAGMA user_version = 1") == 0,
+                  raw_exec(db, "DROP TABLE training_checkpoints; DROP TABLE training_epochs; "
+                               "DROP TABLE trainings; PRAGMA user_version = 1") == 0,
               "a version-1 journal, as an earlier cellar left it, with a trial");
         sqlite3_close(db);
         rc = store_open(p, &st, &err);
-        CHECK(rc == CL_OK && count_trials(st) == 1, "store_open migrates it to 2, the trial kept (%s)",
+        CHECK(rc == CL_OK && count_trials(st) == 1, "store_open migrates it to 3, the trial kept (%s)",
               rc ? err.msg : "");
         tr.genotype = "g";
         tr.settings = "{}";
@@ -1566,8 +1571,39 @@ static void test_refusals(void)
         store_close(st);
         st = NULL;
         db = raw_open(p);
-        CHECK(db && raw_int(db, "PRAGMA user_version") == 2, "... its user_version now 2");
+        CHECK(db && raw_int(db, "PRAGMA user_version") == 3, "... its user_version now 3");
         sqlite3_close(db);
+    }
+    /* version 2 (trainings without checkpoints) -> 3: its training kept
+     * and given a checkpoint */
+    {
+        const char *p = tpath("v2.db");
+        store_training tr;
+        unsigned char *blob = NULL;
+        size_t len = 0;
+        int epoch = 0, found = 0;
+        memset(&tr, 0, sizeof tr);
+        tr.genotype = "g";
+        tr.settings = "{}";
+        tr.state = TRIAL_RUNNING;
+        rc = store_create(p, 0, &st, &err);
+        rc = rc ? rc : store_training_insert(st, &tr, &err);
+        store_close(st);
+        st = NULL;
+        db = raw_open(p);
+        CHECK(rc == CL_OK && db &&
+                  raw_exec(db, "DROP TABLE training_checkpoints; PRAGMA user_version = 2") == 0,
+              "a version-2 journal, with a training");
+        sqlite3_close(db);
+        rc = store_open(p, &st, &err);
+        rc = rc ? rc : store_training_checkpoint_save(st, tr.id, 1, "ab", 2, &err);
+        rc = rc ? rc : store_training_checkpoint_get(st, tr.id, &epoch, &blob, &len, &found, &err);
+        CHECK(rc == CL_OK && found && epoch == 1 && len == 2 && !memcmp(blob, "ab", 2),
+              "store_open migrates it to 3 and its training takes a checkpoint (%s)",
+              rc ? err.msg : "");
+        free(blob);
+        store_close(st);
+        st = NULL;
     }
 }
 
@@ -1777,6 +1813,102 @@ static void test_trainings(void)
     store_close(st);
 }
 
+static int take_ckpt(void *ud, const store_training *t)
+{
+    char *out = ud, text[300];
+    size_t n = strlen(out);
+    store_training_state_text(t, text, sizeof text);
+    snprintf(out + n, 1024 - n, "%lld:%d:%d:%s;", (long long)t->id, t->epochs_done,
+             t->ckpt_epoch, text);
+    return 0;
+}
+
+/* a training's checkpoint: kept one per training, newest, shown as
+ * resumable while it is stopped, the later epochs dropped when it is taken
+ * up again, gone when it is done */
+static int64_t raw_count(const char *path, const char *sql)
+{
+    sqlite3 *db = raw_open(path);
+    int64_t n = db ? raw_int(db, sql) : -1;
+    sqlite3_close(db);
+    return n;
+}
+
+static void test_training_checkpoints(void)
+{
+    const char *path = tpath("training-ckpt.db");
+    cl_store *st = NULL;
+    cl_err err = {0};
+    store_training a, b;
+    store_metric m = {1, 1, 1.0, 0.5, NAN, 0.05, 3.0};
+    unsigned char *blob = NULL;
+    size_t len = 0;
+    char out[1024] = "", want[1024];
+    int epoch = 0, found = 1, rc;
+    pid_t gone = fork();
+    if (gone == 0)
+        _exit(0);
+    waitpid(gone, NULL, 0);
+    rc = store_create(path, 0, &st, &err);
+    memset(&a, 0, sizeof a);
+    a.genotype = "g";
+    a.settings = "{\"epochs\":3}";
+    a.state = TRIAL_RUNNING;
+    a.test_acc = a.val_acc = a.seconds = NAN;
+    a.pid = (long)gone;
+    b = a;
+    rc = rc ? rc : store_training_insert(st, &a, &err);
+    rc = rc ? rc : store_training_insert(st, &b, &err);
+    rc = rc ? rc : store_training_checkpoint_get(st, a.id, &epoch, &blob, &len, &found, &err);
+    CHECK(rc == CL_OK && !found && !blob, "a training starts with no checkpoint (%s)",
+          rc ? err.msg : "");
+    for (int e = 1; e <= 2 && rc == CL_OK; e++) {
+        m.epoch = e;
+        rc = store_training_checkpoint_save(st, a.id, e, e == 1 ? "one" : "two!", 3 + (e == 2),
+                                            &err);
+        rc = rc ? rc : store_training_epoch_insert(st, &m, &err);
+    }
+    m.epoch = 3;   /* an epoch journaled, its checkpoint not (killed between the two) */
+    rc = rc ? rc : store_training_epoch_insert(st, &m, &err);
+    rc = rc ? rc : store_training_checkpoint_get(st, a.id, &epoch, &blob, &len, &found, &err);
+    CHECK(rc == CL_OK && found && epoch == 2 && len == 4 && !memcmp(blob, "two!", 4),
+          "the checkpoint after epoch 2 replaced the one after epoch 1 (%s)", rc ? err.msg : "");
+    free(blob);
+    blob = NULL;
+    CHECK(raw_count(path, "SELECT count(*) FROM training_checkpoints") == 1,
+          "one row per training");
+    rc = rc ? rc : store_training_each(st, 0, take_ckpt, out, &err);
+    snprintf(want, sizeof want,
+             "1:3:2:interrupted after 3 of 3 epochs (cellar process %ld is gone); resumable from "
+             "epoch 2;2:0:0:interrupted after 0 of 3 epochs (cellar process %ld is gone);",
+             (long)gone, (long)gone);
+    CHECK(rc == CL_OK && !strcmp(out, want),
+          "store_training_each reads the checkpoint's epoch; the state says it resumes (%s)",
+          rc ? err.msg : out);
+    rc = rc ? rc : store_training_resume(st, a.id, (long)getpid(), 2, &err);
+    out[0] = '\0';
+    rc = rc ? rc : store_training_each(st, 0, take_ckpt, out, &err);
+    snprintf(want, sizeof want, "1:2:2:running (cellar process %ld), 2 of 3 epochs done;",
+             (long)getpid());
+    CHECK(rc == CL_OK && !strncmp(out, want, strlen(want)),
+          "taken up again: running in this process, epoch 3 (after the checkpoint) dropped, "
+          "not said resumable while it runs (%s)", rc ? err.msg : out);
+    a.state = TRIAL_FAILED;
+    a.reason = "interrupted (Ctrl-C)";
+    rc = rc ? rc : store_training_update(st, &a, &err);
+    rc = rc ? rc : store_training_resume(st, a.id, (long)getpid(), 2, &err);
+    a.state = TRIAL_DONE;
+    a.reason = NULL;
+    a.test_acc = 0.5;
+    rc = rc ? rc : store_training_update(st, &a, &err);
+    CHECK(rc == CL_OK && raw_count(path, "SELECT count(*) FROM training_checkpoints") == 0,
+          "a failed one resumes too; done, its checkpoint is deleted (%s)", rc ? err.msg : "");
+    rc = store_training_resume(st, a.id, (long)getpid(), 2, &err);
+    CHECK(rc != CL_OK && strstr(err.msg, "no training 1 that is not done"),
+          "a done training is not taken up again: %s", err.msg);
+    store_close(st);
+}
+
 static int take_text(void *ud, const store_training *t)
 {
     char *out = ud, text[300];
@@ -1859,6 +1991,7 @@ int main(void)
     test_json();
     test_trainings();
     test_training_text();
+    test_training_checkpoints();
     remove_tree(tmpdir);
     CHECK(access(tmpdir, F_OK) != 0, "the temporary directory is removed");
     printf("# %.1f s\n", wall() - t0);

@@ -156,15 +156,27 @@ static const char SCHEMA_V2[] =
     "    PRIMARY KEY (training, epoch)\n"
     ");\n";
 
+/* Version 2 -> 3: a training's checkpoint after its last finished epoch
+ * (the trainer's state as bytes), so that a training stopped or killed
+ * goes on from there; one per training, gone when it is done. */
+static const char SCHEMA_V3[] =
+    "CREATE TABLE training_checkpoints (\n"
+    "    training INTEGER PRIMARY KEY REFERENCES trainings(id),\n"
+    "    epoch INTEGER NOT NULL,\n"
+    "    saved REAL NOT NULL,\n"
+    "    blob BLOB NOT NULL\n"
+    ");\n";
+
 /* migrations[k] takes a journal from version k to k+1, as an SQL script
  * or, where data must be transformed, a function (either may be NULL).
- * Adding version 3 is one entry here and STORE_SCHEMA_VERSION = 3. */
+ * Adding version 4 is one entry here and STORE_SCHEMA_VERSION = 4. */
 static const struct migration {
     const char *sql;
     int (*fn)(cl_store *st, cl_err *err);
 } migrations[] = {
     {SCHEMA_V1, NULL},
     {SCHEMA_V2, NULL},
+    {SCHEMA_V3, NULL},
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
@@ -1424,6 +1436,14 @@ int store_training_update(cl_store *st, store_training *t, cl_err *err)
         rc = ERR_SET(err, CL_ERR_ARG, "%s: no training %lld to update", st->db.path,
                      (long long)t->id);
     sql_finalize(&q);
+    /* a training done needs its checkpoint no more (megabytes of weights) */
+    if (rc == CL_OK && t->state == TRIAL_DONE && st->version >= 3 &&
+        (rc = sql_prepare(&st->db, &q,
+                          "DELETE FROM training_checkpoints WHERE training = :id", err)) == CL_OK) {
+        sql_bind_int64(&q, ":id", t->id);
+        rc = sql_run(&q, err);
+        sql_finalize(&q);
+    }
     return rc;
 }
 
@@ -1435,10 +1455,16 @@ int store_training_each(cl_store *st, int64_t trial,
     if (st->version < 2)   /* a read-only journal of before trainings: none */
         return CL_OK;
     rc = sql_prepare(&st->db, &q,
-                     "SELECT id, trial, genotype, hash, settings, state, test_acc, val_acc, "
-                     "params, flops, seconds, pid, reason, started, finished, "
-                     "(SELECT count(*) FROM training_epochs WHERE training = id) "
-                     "FROM trainings WHERE :trial = 0 OR trial = :trial ORDER BY id",
+                     st->version < 3   /* a read-only one of before checkpoints */
+                         ? "SELECT id, trial, genotype, hash, settings, state, test_acc, val_acc, "
+                           "params, flops, seconds, pid, reason, started, finished, "
+                           "(SELECT count(*) FROM training_epochs WHERE training = id), 0 "
+                           "FROM trainings WHERE :trial = 0 OR trial = :trial ORDER BY id"
+                         : "SELECT id, trial, genotype, hash, settings, state, test_acc, val_acc, "
+                           "params, flops, seconds, pid, reason, started, finished, "
+                           "(SELECT count(*) FROM training_epochs WHERE training = id), "
+                           "(SELECT epoch FROM training_checkpoints WHERE training = id) "
+                           "FROM trainings WHERE :trial = 0 OR trial = :trial ORDER BY id",
                      err);
     if (rc)
         return rc;
@@ -1468,6 +1494,7 @@ int store_training_each(cl_store *st, int64_t trial,
         t.started = sql_col_double(&q, 13);
         t.finished = sql_col_double(&q, 14);
         t.epochs_done = (int)sql_col_int64(&q, 15);
+        t.ckpt_epoch = (int)sql_col_int64(&q, 16);
         if (fn(ud, &t))
             break;
     }
@@ -1489,6 +1516,12 @@ void store_training_setting_text(const store_training *t, const char *key, char 
         snprintf(out, cap, "?");
 }
 
+int store_training_live(const store_training *t)
+{
+    return t->state == TRIAL_RUNNING && t->pid > 0 &&
+           (kill((pid_t)t->pid, 0) == 0 || errno == EPERM);
+}
+
 void store_training_state_text(const store_training *t, char *out, size_t cap)
 {
     int epochs = (int)store_training_setting(t, "epochs");
@@ -1496,12 +1529,17 @@ void store_training_state_text(const store_training *t, char *out, size_t cap)
         snprintf(out, cap, "done");
     else if (t->state == TRIAL_FAILED)
         snprintf(out, cap, "failed: %s", t->reason ? t->reason : "?");
-    else if (t->pid > 0 && (kill((pid_t)t->pid, 0) == 0 || errno == EPERM))
+    else if (store_training_live(t))
         snprintf(out, cap, "running (cellar process %ld), %d of %d epochs done", t->pid,
                  t->epochs_done, epochs);
     else
         snprintf(out, cap, "interrupted after %d of %d epochs (cellar process %ld is gone)",
                  t->epochs_done, epochs, t->pid);
+    if (t->ckpt_epoch > 0 && t->state != TRIAL_DONE && !store_training_live(t)) {
+        size_t n = strlen(out);
+        if (n < cap)
+            snprintf(out + n, cap - n, "; resumable from epoch %d", t->ckpt_epoch);
+    }
 }
 
 void store_training_text(const store_training *t, char *out, size_t cap)
@@ -1554,6 +1592,108 @@ int store_training_epoch_each(cl_store *st, int64_t training,
         return rc;
     sql_bind_int64(&q, ":training", training);
     return metric_walk(&q, fn, ud, err);
+}
+
+/* ---- a training's checkpoint ---- */
+
+int store_training_checkpoint_save(cl_store *st, int64_t training, int epoch, const void *blob,
+                                   size_t len, cl_err *err)
+{
+    sql_stmt q;
+    int rc;
+    if (!blob || len == 0)
+        return ERR_SET(err, CL_ERR_ARG, "store_training_checkpoint_save: no data");
+    if (st->version < 3)
+        return ERR_SET(err, CL_ERR_IO,
+                       "%s: a journal of an earlier cellar (version %d) that this process may "
+                       "only read, so it cannot take checkpoints",
+                       st->db.path, st->version);
+    rc = sql_prepare(&st->db, &q,
+                     "INSERT OR REPLACE INTO training_checkpoints(training, epoch, saved, blob) "
+                     "VALUES(:training, :epoch, :saved, :blob)",
+                     err);
+    if (rc)
+        return rc;
+    sql_bind_int64(&q, ":training", training);
+    sql_bind_int64(&q, ":epoch", epoch);
+    sql_bind_double(&q, ":saved", wall_now());
+    sql_bind_blob(&q, ":blob", blob, len);
+    rc = sql_run(&q, err);
+    sql_finalize(&q);
+    return rc;
+}
+
+int store_training_checkpoint_get(cl_store *st, int64_t training, int *epoch,
+                                  unsigned char **blob, size_t *len, int *found, cl_err *err)
+{
+    sql_stmt q;
+    int row, rc;
+    *found = 0;
+    *blob = NULL;
+    *len = 0;
+    if (st->version < 3)
+        return CL_OK;
+    rc = sql_prepare(&st->db, &q,
+                     "SELECT epoch, blob FROM training_checkpoints WHERE training = :training",
+                     err);
+    if (rc)
+        return rc;
+    sql_bind_int64(&q, ":training", training);
+    rc = sql_step(&q, &row, err);
+    if (rc == CL_OK && row) {
+        const void *data = sqlite3_column_blob(q.s, 1);
+        size_t n = (size_t)sqlite3_column_bytes(q.s, 1);
+        unsigned char *copy = malloc(n ? n : 1);
+        if (!copy || (n > 0 && !data)) {
+            free(copy);
+            rc = ERR_SET(err, CL_ERR_NOMEM, "%s: out of memory (checkpoint of %zu bytes)",
+                         st->db.path, n);
+        } else {
+            if (n)
+                memcpy(copy, data, n);
+            *epoch = (int)sql_col_int64(&q, 0);
+            *blob = copy;
+            *len = n;
+            *found = 1;
+        }
+    }
+    sql_finalize(&q);
+    return rc;
+}
+
+int store_training_resume(cl_store *st, int64_t training, long pid, int epoch, cl_err *err)
+{
+    sql_stmt q[2] = {{0}, {0}};
+    int rc = sql_prepare(&st->db, &q[0],
+                         "UPDATE trainings SET state = 'running', pid = :pid, reason = NULL, "
+                         "finished = NULL WHERE id = :id AND state != 'done'",
+                         err);
+    if (rc == CL_OK)
+        rc = sql_prepare(&st->db, &q[1],
+                         "DELETE FROM training_epochs WHERE training = :id AND epoch > :epoch",
+                         err);
+    if (rc == CL_OK)
+        rc = sql_begin(&st->db, err);
+    if (rc == CL_OK) {
+        sql_bind_int64(&q[0], ":pid", (int64_t)pid);
+        sql_bind_int64(&q[0], ":id", training);
+        rc = sql_run(&q[0], err);
+        if (rc == CL_OK && sqlite3_changes(st->db.db) != 1)
+            rc = ERR_SET(err, CL_ERR_ARG, "%s: no training %lld that is not done", st->db.path,
+                         (long long)training);
+        if (rc == CL_OK) {
+            sql_bind_int64(&q[1], ":id", training);
+            sql_bind_int64(&q[1], ":epoch", epoch);
+            rc = sql_run(&q[1], err);
+        }
+        if (rc == CL_OK)
+            rc = sql_commit(&st->db, err);
+        else
+            sql_rollback(&st->db);
+    }
+    sql_finalize(&q[0]);
+    sql_finalize(&q[1]);
+    return rc;
 }
 
 /* ---- device seconds ---- */

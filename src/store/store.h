@@ -37,7 +37,7 @@
 
 #include "core/err.h"
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 #define STORE_APPLICATION_ID 0x43454c4c   /* "CELL" */
 
 typedef struct cl_store cl_store;
@@ -221,6 +221,7 @@ typedef struct store_training {
     char *reason;         /* why it failed; else NULL */
     double started, finished;   /* NaN if not yet */
     int epochs_done;      /* its epochs journaled (read by store_training_each) */
+    int ckpt_epoch;       /* the epochs its checkpoint follows, 0: none (ditto) */
 } store_training;
 
 /* Insert a training (its id and, when unset, its start are set). */
@@ -232,10 +233,13 @@ int store_training_update(cl_store *st, store_training *t, cl_err *err);
  * record's strings belong to the walk. */
 int store_training_each(cl_store *st, int64_t trial,
                         int (*fn)(void *ud, const store_training *t), void *ud, cl_err *err);
+/* 1 when it is running in a process that is still there */
+int store_training_live(const store_training *t);
 /* Its state in words: "done", "failed: REASON", "running (cellar process
  * P), K of E epochs done", or, a running one whose process is gone (killed
  * outright, the machine down), "interrupted after K of E epochs (cellar
- * process P is gone)". */
+ * process P is gone)"; a stopped one with a checkpoint adds "; resumable
+ * from epoch C". */
 void store_training_state_text(const store_training *t, char *out, size_t cap);
 /* One line of it: "DATASET, I images, N=n F=f, E epochs of batch B, lr X,
  * BACKEND backend: test accuracy A% (T images), S s", or the state where
@@ -249,6 +253,20 @@ void store_training_setting_text(const store_training *t, const char *key, char 
 int store_training_epoch_insert(cl_store *st, const store_metric *m, cl_err *err);
 int store_training_epoch_each(cl_store *st, int64_t training,
                               int (*fn)(void *ud, const store_metric *m), void *ud, cl_err *err);
+
+/* A training's checkpoint: the trainer's bytes (trainer_save) after
+ * `epoch` epochs, replacing the one before; store_training_update of the
+ * training as done deletes it. */
+int store_training_checkpoint_save(cl_store *st, int64_t training, int epoch, const void *blob,
+                                   size_t len, cl_err *err);
+/* *found 0 where it has none (*blob malloc'ed otherwise, the caller's) */
+int store_training_checkpoint_get(cl_store *st, int64_t training, int *epoch,
+                                  unsigned char **blob, size_t *len, int *found, cl_err *err);
+/* A training that is not done taken up again from its checkpoint after
+ * `epoch` epochs by process pid: running again, its reason and finish
+ * cleared, the epochs journaled after the checkpoint dropped (they will
+ * be trained again), in one transaction. */
+int store_training_resume(cl_store *st, int64_t training, long pid, int epoch, cl_err *err);
 
 /* ---- checkpoints ---- */
 #define STORE_CHECKPOINTS_KEPT 2   /* older ones are deleted as new ones come */
