@@ -204,9 +204,11 @@ for how in KILL INT; do
   kill -$how $tpid; wait $tpid; trc=$?
   $CELLAR show whole.db >k.show 2>&1
   if [ $how = KILL ]; then
-    check "train DB killed with SIGKILL after its first epoch: show says so, the process named" grep -Eq "^  3 +3  fashion-mnist +1 +8 +3 +1024 +- +-  interrupted after [12] of 3 epochs \(cellar process $tpid is gone\)$" k.show
+    check "train DB killed with SIGKILL after its first epoch: show says so, the process named" grep -Eq "^  3 +3  fashion-mnist +1 +8 +3 +1024 +- +-  interrupted after [12] of 3 epochs \(cellar process $tpid is gone\); resumable from epoch [12]$" k.show
   else
-    check "train DB stopped by Ctrl-C: exit 130, said, and recorded as failed with the step it stopped at" sh -c "[ $trc = 130 ] && grep -Eq '^cellar train: interrupted \(Ctrl-C\) at step [0-9]+ of 96, epoch [23] of 3$' k.err && grep -Eq '^  4 +3  .* failed: interrupted \(Ctrl-C\) at step [0-9]+ of 96, epoch [23] of 3$' k.show"
+    check "train DB stopped by Ctrl-C: exit 130, said, and recorded as failed with the step it stopped at" sh -c "[ $trc = 130 ] && grep -Eq '^cellar train: interrupted \(Ctrl-C\) at step [0-9]+ of 96, epoch [23] of 3$' k.err && grep -Eq '^  4 +3  .* failed: interrupted \(Ctrl-C\) at step [0-9]+ of 96, epoch [23] of 3; resumable from epoch [12]$' k.show"
+    check "... the way on said: 'cellar train whole.db --resume 4', from its checkpoint" grep -Eq "^cellar train: 'cellar train whole.db --resume 4' goes on from the checkpoint after epoch [12]$" k.err
+    check "... and show says how to go on with a stopped one" grep -q "^('cellar train whole.db --resume #' goes on with a stopped one from its checkpoint)$" k.show
   fi
 done
 # a journal of an earlier cellar (version 1, before trainings) that its
@@ -237,6 +239,37 @@ for r, (i, t, st, acc, js, g, why) in zip(rows, db):
     assert (r['test_acc'] == '') == (acc is None) and (acc is None or abs(float(r['test_acc']) - acc) < 1e-9), (r, acc)
     assert (int(r['epochs']), int(r['train_images']), r['dataset'], r['backend']) == (js['epochs'], js['train_images'], js['dataset'], js['backend']), r
 assert [r['state'] for r in rows] == ['done', 'done', 'running', 'failed'], rows"
+# the killed and the interrupted trainings go on from their checkpoints
+# and end as one never stopped: the same epochs' losses, the same accuracy
+$CELLAR train whole.db --trial 3 --epochs 3 --train-limit 1024 --test-limit 64 --threads 1 >st.out 2>st.err
+cp whole.db ck.db
+$PY -c "import sqlite3; c=sqlite3.connect('ck.db'); c.execute('update training_checkpoints set blob = substr(blob, 1, 200) || x\'00ff00ff\' || substr(blob, 205)'); c.commit()"
+$CELLAR train ck.db --resume 4 >e.out 2>&1; rc=$?
+ckst=$(sql ck.db 'select state from trainings where id = 4')
+check "train --resume of a damaged checkpoint: refused, the training left as it was (exit 1)" sh -c "[ $rc = 1 ] && grep -q 'cellar train: training 4 of ck.db: trainer checkpoint: damaged (its checksum does not match)' e.out && [ $ckst = failed ]"
+for t in 3 4; do
+  $CELLAR train whole.db --resume $t --threads 1 >r$t.out 2>r$t.err; rc=$?
+  check "train --resume $t: from its checkpoint, said" sh -c "[ $rc = 0 ] && grep -Eq '^resuming training $t of trial 3 in whole.db from its checkpoint after epoch [12] of 3$' r$t.err"
+  check "... it ends as the training never stopped: the same test accuracy, the same loss each epoch" $PY -c "
+import json, sqlite3
+a = json.loads(open('st.out').read().splitlines()[-1]); b = json.loads(open('r$t.out').read().splitlines()[-1])
+assert a['test_acc'] == b['test_acc'] and a['test_loss'] == b['test_loss'], (a, b)
+assert b['training'] == $t and b['resumed_from_epoch'] in (1, 2) and a['genotype'] == b['genotype'], b
+c = sqlite3.connect('whole.db'); q = 'select epoch, train_loss, train_acc from training_epochs where training = ? order by epoch'
+ea, eb = c.execute(q, (a['training'],)).fetchall(), c.execute(q, ($t,)).fetchall()
+assert len(ea) == 3 and ea == eb, (ea, eb)
+st, acc, n = c.execute('select state, test_acc, (select count(*) from training_checkpoints where training = ?) from trainings where id = ?', ($t, $t)).fetchone()
+assert st == 'done' and abs(acc - b['test_acc']) < 6e-5 and n == 0, (st, acc, n)"
+done
+$CELLAR train whole.db --resume 3 >e.out 2>&1; rc=$?
+check "train --resume of a done training: nothing to resume (exit 1)" sh -c "[ $rc = 1 ] && grep -Eq '^cellar train: training 3 of whole.db is done \(test accuracy [0-9.]+%\): there is nothing to resume$' e.out"
+$CELLAR train whole.db --resume 9 >e.out 2>&1; rc=$?
+check "... of a training that is not there: the journal's trainings pointed at (exit 1)" sh -c "[ $rc = 1 ] && grep -q \"whole.db has no training 9 ('cellar show whole.db' lists its trainings)\" e.out"
+$CELLAR train whole.db --resume 4 --epochs 5 >e.out 2>&1; rc=$?
+check "... with a setting of its own: refused, the recorded ones stand (exit 2)" sh -c "[ $rc = 2 ] && grep -q 'the settings the training was recorded with: --epochs cannot be given with it' e.out"
+$PY -c "import sqlite3; c=sqlite3.connect('ck.db'); c.execute(\"update trainings set state = 'failed', reason = 'made to fail' where id = 2\"); c.commit()"
+$CELLAR train ck.db --resume 2 >e.out 2>&1; rc=$?
+check "... of one stopped before any checkpoint: train its trial again, said (exit 1)" sh -c "[ $rc = 1 ] && grep -q \"training 2 of ck.db has no checkpoint to go on from (failed: made to fail; one is taken as each epoch ends): train it again with 'cellar train ck.db --trial 2'\" e.out"
 cp whole.db failed.db
 $PY -c "import sqlite3; c=sqlite3.connect('failed.db'); c.execute(\"update trials set state='failed', reward=null, reason='made to fail'\"); c.commit()"
 $CELLAR train failed.db >e.out 2>&1; rc=$?

@@ -1885,7 +1885,10 @@ static void test_training_checkpoints(void)
     CHECK(rc == CL_OK && !strcmp(out, want),
           "store_training_each reads the checkpoint's epoch; the state says it resumes (%s)",
           rc ? err.msg : out);
-    rc = rc ? rc : store_training_resume(st, a.id, (long)getpid(), 2, &err);
+    CHECK(store_training_resume(st, a.id, 1, (long)getpid(), 2, &err) != CL_OK &&
+              strstr(err.msg, "another may have taken it up"),
+          "not taken up where its process is no longer the one read: %s", err.msg);
+    rc = rc ? rc : store_training_resume(st, a.id, (long)gone, (long)getpid(), 2, &err);
     out[0] = '\0';
     rc = rc ? rc : store_training_each(st, 0, take_ckpt, out, &err);
     snprintf(want, sizeof want, "1:2:2:running (cellar process %ld), 2 of 3 epochs done;",
@@ -1896,14 +1899,14 @@ static void test_training_checkpoints(void)
     a.state = TRIAL_FAILED;
     a.reason = "interrupted (Ctrl-C)";
     rc = rc ? rc : store_training_update(st, &a, &err);
-    rc = rc ? rc : store_training_resume(st, a.id, (long)getpid(), 2, &err);
+    rc = rc ? rc : store_training_resume(st, a.id, (long)getpid(), (long)getpid(), 2, &err);
     a.state = TRIAL_DONE;
     a.reason = NULL;
     a.test_acc = 0.5;
     rc = rc ? rc : store_training_update(st, &a, &err);
     CHECK(rc == CL_OK && raw_count(path, "SELECT count(*) FROM training_checkpoints") == 0,
           "a failed one resumes too; done, its checkpoint is deleted (%s)", rc ? err.msg : "");
-    rc = store_training_resume(st, a.id, (long)getpid(), 2, &err);
+    rc = store_training_resume(st, a.id, (long)getpid(), (long)getpid(), 2, &err);
     CHECK(rc != CL_OK && strstr(err.msg, "no training 1 that is not done"),
           "a done training is not taken up again: %s", err.msg);
     store_close(st);

@@ -508,7 +508,14 @@ typedef struct train_walk {
     const char *db;     /* training_row's heading */
     int n, rc;          /* rc: an inner read's failure, which stopped the walk */
     cl_err *err;
+    int resumable;      /* training_row's: a stopped one with a checkpoint */
 } train_walk;
+
+/* stopped (not done, its process gone) with a checkpoint to go on from */
+static int training_resumable(const store_training *t)
+{
+    return t->ckpt_epoch > 0 && t->state != TRIAL_DONE && !store_training_live(t);
+}
 
 /* a training as an object of `show --json` and `export` */
 static int training_json(void *ud, const store_training *t)
@@ -535,6 +542,11 @@ static int training_json(void *ud, const store_training *t)
     num(w->b, t->started, 0);
     buf_printf(w->b, ",\"finished\":");
     num(w->b, t->finished, 0);
+    /* the epochs its checkpoint follows (gone once done) */
+    if (t->ckpt_epoch > 0)
+        buf_printf(w->b, ",\"checkpoint_epoch\":%d", t->ckpt_epoch);
+    else
+        buf_printf(w->b, ",\"checkpoint_epoch\":null");
     /* the settings as journaled: cellar's own JSON object */
     buf_printf(w->b, ",\"settings\":%s,\"genotype\":", t->settings ? t->settings : "null");
     str_json(w->b, t->genotype);
@@ -553,6 +565,9 @@ static int training_record(void *ud, const store_training *t)
     char text[400];
     store_training_text(t, text, sizeof text);
     printf("\ntrained again (training %lld): %s\n", (long long)t->id, text);
+    if (training_resumable(t))
+        printf("'cellar train %s --resume %lld' goes on from its checkpoint after epoch %d\n",
+               w->db, (long long)t->id, t->ckpt_epoch);
     w->rc = store_training_epoch_each(w->st, t->id, print_metric, &rows, w->err);
     return w->rc != 0;
 }
@@ -577,20 +592,24 @@ static int training_row(void *ud, const store_training *t)
            (long long)t->trial, ds, store_training_setting(t, "N"),
            store_training_setting(t, "F"), store_training_setting(t, "epochs"),
            store_training_setting(t, "train_images"), acc, secs, state);
+    w->resumable += training_resumable(t);
     return 0;
 }
 
 /* The trainings of trial `trial` as records, or, trial 0, all as a table. */
 static int show_trainings(cl_store *st, const char *db, int64_t trial, cl_err *err)
 {
-    train_walk w = {st, NULL, db, 0, 0, err};
+    train_walk w = {st, NULL, db, 0, 0, err, 0};
     int rc = store_training_each(st, trial, trial ? training_record : training_row, &w, err);
+    if (rc == CL_OK && w.rc == CL_OK && w.resumable)
+        printf("('cellar train %s --resume #' goes on with a stopped one from its checkpoint)\n",
+               db);
     return rc ? rc : w.rc;
 }
 
 static int trainings_json(cl_buf *b, cl_store *st, int64_t trial, cl_err *err)
 {
-    train_walk w = {st, b, NULL, 0, 0, err};
+    train_walk w = {st, b, NULL, 0, 0, err, 0};
     int rc;
     buf_printf(b, "[");
     rc = store_training_each(st, trial, training_json, &w, err);

@@ -8,6 +8,7 @@
 
 #include "child/child.h"
 #include "child/train.h"
+#include "core/json.h"
 #include "cli/cli.h"
 #include "data/dataset.h"
 #include "space/genotype.h"
@@ -16,13 +17,15 @@
 static const char usage[] =
     "usage: cellar train [[--genotype] G] [options]\n"
     "       cellar train DB [--trial ID|best] [options]\n"
+    "       cellar train DB --resume T [--backend B] [--threads t]\n"
     "\n"
     "Train a child network built from a genotype, then report its accuracy on\n"
     "the dataset's test images.  Progress goes to stderr (a bar on a terminal,\n"
     "plain lines otherwise); the last line on stdout is JSON with test_acc,\n"
     "params, flops, seconds and the settings.  Trained from a journal, the\n"
     "training is recorded in it as it goes (settings, each epoch, the result,\n"
-    "or why it failed or was interrupted): 'cellar show DB' lists it.\n"
+    "or why it failed or was interrupted): 'cellar show DB' lists it, and a\n"
+    "checkpoint after each epoch lets one stopped or killed go on (--resume).\n"
     "Ctrl-C stops it (exit 130).\n"
     "\n"
     "  --genotype G        a built-in name (nasnet-a, enas) or a genotype line\n"
@@ -34,6 +37,12 @@ static const char usage[] =
     "                      network and training are set by the options below\n"
     "                      (larger N and F, more epochs, as a search's proxy\n"
     "                      is meant to be scaled up), the dataset too\n"
+    "  DB --resume T       go on with training T of the journal (interrupted,\n"
+    "                      killed, or failed) from its checkpoint after its last\n"
+    "                      finished epoch, with the settings it was recorded\n"
+    "                      with; it ends as it would have, never stopped.  Only\n"
+    "                      --backend, --threads and --dataset (the same dataset,\n"
+    "                      moved) may be given with it\n"
     "  --dataset SPEC      fashion-mnist[:DIR] or cifar10:DIR; default fashion-mnist\n"
     "                      (Debian's dataset-fashion-mnist)\n"
     "  --N n               normal cells per stage (default 1)\n"
@@ -60,20 +69,127 @@ typedef struct ctx {
 } ctx;
 
 /* The training's settings as JSON, journaled with it. */
-static void settings_json(cl_buf *b, const char *dataset, int n_train, int n_val, int n_test,
-                          int N, int F, const train_cfg *cfg, const char *backend)
+/* The training's settings as JSON, journaled with it: what --resume
+ * trains on with.  The numbers as given (lr, momentum, weight decay,
+ * drop-path: to 15 digits, so they read back as they were typed). */
+static void settings_json(cl_buf *b, const char *dataset, const char *spec, int n_train,
+                          int n_val, int n_test, int N, int F, const train_cfg *cfg,
+                          double momentum, double wd, const char *backend)
 {
     buf_printf(b, "{\"dataset\":");
     json_string(b, dataset);
+    buf_printf(b, ",\"dataset_spec\":");
+    json_string(b, spec);
     buf_printf(b,
                ",\"train_images\":%d,\"val_images\":%d,\"test_images\":%d,\"N\":%d,\"F\":%d,"
-               "\"epochs\":%d,\"batch\":%d,\"lr\":%g,\"momentum\":%g,\"weight_decay\":%g,"
-               "\"drop_path\":%g,\"augment\":%s,\"seed\":%llu,\"backend\":",
-               n_train, n_val, n_test, N, F, cfg->epochs, cfg->batch, cfg->lr.from,
-               (double)cfg->momentum, (double)cfg->weight_decay, cfg->drop_path.to,
-               cfg->augment ? "true" : "false", (unsigned long long)cfg->seed);
+               "\"epochs\":%d,\"batch\":%d,\"lr\":%.15g,\"momentum\":%.15g,"
+               "\"weight_decay\":%.15g,\"drop_path\":%.15g,\"augment\":%s,\"seed\":%llu,"
+               "\"backend\":",
+               n_train, n_val, n_test, N, F, cfg->epochs, cfg->batch, cfg->lr.from, momentum, wd,
+               cfg->drop_path.to, cfg->augment ? "true" : "false",
+               (unsigned long long)cfg->seed);
     json_string(b, backend);
     buf_printf(b, "}");
+}
+
+/* The dataset as given, its directory made absolute (where it exists), so
+ * that --resume finds it from anywhere. */
+static void dataset_spec_abs(const char *arg, char *out, size_t cap)
+{
+    const char *colon = strchr(arg, ':');
+    char *dir = colon ? realpath(colon + 1, NULL) : NULL;
+    if (dir)
+        snprintf(out, cap, "%.*s:%s", (int)(colon - arg), arg, dir);
+    else
+        snprintf(out, cap, "%s", arg);
+    free(dir);
+}
+
+/* A training of the journal to go on with (--resume): its record, strings
+ * copied. */
+typedef struct resume_info {
+    int64_t id;
+    int found, live;
+    store_training t;
+    char *genotype, *settings, *reason;
+} resume_info;
+
+static int take_resume(void *ud, const store_training *t)
+{
+    resume_info *ri = ud;
+    if (t->id != ri->id)
+        return 0;
+    ri->t = *t;
+    ri->genotype = strdup(t->genotype ? t->genotype : "");
+    ri->settings = strdup(t->settings ? t->settings : "{}");
+    ri->reason = t->reason ? strdup(t->reason) : NULL;
+    ri->t.genotype = ri->genotype;
+    ri->t.settings = ri->settings;
+    ri->t.reason = ri->reason;
+    ri->live = store_training_live(t);
+    ri->found = 1;
+    return 1;
+}
+
+static void resume_free(resume_info *ri)
+{
+    free(ri->genotype);
+    free(ri->settings);
+    free(ri->reason);
+}
+
+/* Read training ri->id of db and say why it cannot go on, if it cannot. */
+static int resume_read(const char *db, resume_info *ri, cl_err *err)
+{
+    cl_store *st = NULL;
+    char state[400];
+    int rc = store_open(db, &st, err);
+    if (rc == CL_OK)
+        rc = store_training_each(st, 0, take_resume, ri, err);
+    store_close(st);
+    if (rc)
+        return rc;
+    if (!ri->found)
+        return ERR_SET(err, CL_ERR_ARG, "%s has no training %lld ('cellar show %s' lists its "
+                       "trainings)", db, (long long)ri->id, db);
+    if (!ri->genotype || !ri->settings)
+        return ERR_SET(err, CL_ERR_NOMEM, "out of memory");
+    store_training_state_text(&ri->t, state, sizeof state);
+    if (ri->t.state == TRIAL_DONE)
+        return ERR_SET(err, CL_ERR_ARG, "training %lld of %s is done (test accuracy %.2f%%): "
+                       "there is nothing to resume", (long long)ri->id, db,
+                       100.0 * ri->t.test_acc);
+    if (ri->live)
+        return ERR_SET(err, CL_ERR_ARG, "training %lld of %s is %s", (long long)ri->id, db,
+                       state);
+    if (ri->t.ckpt_epoch <= 0)
+        return ERR_SET(err, CL_ERR_ARG,
+                       "training %lld of %s has no checkpoint to go on from (%s; one is taken "
+                       "as each epoch ends): train it again with 'cellar train %s --trial %lld'",
+                       (long long)ri->id, db, state, db, (long long)ri->t.trial);
+    return CL_OK;
+}
+
+/* The recorded settings into the options' variables */
+static int resume_settings(const resume_info *ri, const char *db, char *spec, size_t cap,
+                           double *nums[], const char *const keys[], int n, int *augment,
+                           int *no_augment, cl_err *err)
+{
+    const char *aug = json_get(ri->settings, "augment");
+    if (json_text(json_get(ri->settings, "dataset_spec"), spec, cap) &&
+        json_text(json_get(ri->settings, "dataset"), spec, cap))
+        return ERR_SET(err, CL_ERR_FORMAT, "training %lld of %s: no dataset in its settings",
+                       (long long)ri->id, db);
+    for (int i = 0; i < n; i++)
+        if (json_number(json_get(ri->settings, keys[i]), nums[i]))
+            return ERR_SET(err, CL_ERR_FORMAT, "training %lld of %s: no %s in its settings",
+                           (long long)ri->id, db, keys[i]);
+    if (!aug || (strncmp(aug, "true", 4) && strncmp(aug, "false", 5)))
+        return ERR_SET(err, CL_ERR_FORMAT, "training %lld of %s: no augment in its settings",
+                       (long long)ri->id, db);
+    *augment = !strncmp(aug, "true", 4);
+    *no_augment = !*augment;
+    return CL_OK;
 }
 
 /* Record a training of a journal's genotype as it starts: *out is the
@@ -139,11 +255,39 @@ static void speed_text(const train_status *st, int batch, int brief, char *buf, 
     snprintf(buf, n, brief ? "%.0f img/s ETA %s" : "%.0f img/s, ETA %s", batch / per_step, etas);
 }
 
+/* Load the training's checkpoint into tr and mark it running in this
+ * process: *jr the journal, open for the records to come.  Nothing is
+ * written to the journal unless the checkpoint loads. */
+static int resume_start(const char *db, const resume_info *ri, cl_trainer *tr, cl_store **jr,
+                        int *ckpt_epoch, cl_err *err)
+{
+    cl_store *st = NULL;
+    unsigned char *blob = NULL;
+    size_t len = 0;
+    int found = 0, rc = store_open(db, &st, err);
+    if (rc == CL_OK)
+        rc = store_training_checkpoint_get(st, ri->id, ckpt_epoch, &blob, &len, &found, err);
+    if (rc == CL_OK && !found)
+        rc = ERR_SET(err, CL_ERR_ARG, "training %lld of %s: its checkpoint is gone",
+                     (long long)ri->id, db);
+    if (rc == CL_OK && (rc = trainer_load(tr, blob, len, err)))
+        err_prefix(err, "training %lld of %s", (long long)ri->id, db);
+    if (rc == CL_OK)
+        rc = store_training_resume(st, ri->id, ri->t.pid, (long)getpid(), *ckpt_epoch, err);
+    free(blob);
+    if (rc) {
+        store_close(st);
+        return rc;
+    }
+    *jr = st;
+    return CL_OK;
+}
+
 static int run_train(int argc, char **argv)
 {
     const char *geno_arg = "nasnet-a", *data_arg = "fashion-mnist", *backend_name = "auto";
     int N = 1, F = 8, epochs = 2, batch = 32, train_limit = 0, n_val = 0, test_limit = 0;
-    int seed = 1, threads = 0, augment = 0, no_augment = 0, rc, code, trial = 0;
+    int seed = 1, threads = 0, augment = 0, no_augment = 0, rc, code, trial = 0, resume = 0;
     double lr = 0.05, momentum = 0.9, wd = 3e-4, drop = 0.0;
     cli_opt opts[] = {
         {"genotype", OPT_STR, &geno_arg, 0, 0, 0},
@@ -165,6 +309,7 @@ static int run_train(int argc, char **argv)
         {"backend", OPT_STR, &backend_name, 0, 0, 0},
         {"threads", OPT_INT, &threads, 0, 1024, 0},
         {"trial", OPT_TRIAL, &trial, 0, 0, 0},
+        {"resume", OPT_INT, &resume, 1, 2147483647, 0},
     };
     cl_err err = {0};
     cl_genotype g;
@@ -178,7 +323,7 @@ static int run_train(int argc, char **argv)
     cl_rng rng;
     ctx c;
     float mean[4], std[4], test_acc = 0.f, test_loss = 0.f, val_acc = -1.f, val_loss = 0.f;
-    char text[2048], hash[17], dur[32], from[256] = "";
+    char text[2048], hash[17], dur[32], from[256] = "", dspec[1100];
     const char *db = NULL;
     int64_t trial_id = 0;
     store_training rec;
@@ -188,14 +333,18 @@ static int run_train(int argc, char **argv)
     int n_test, last_epoch = 0;
     long next_line = 0;
     cl_buf js = {0};
+    resume_info ri;
+    int ckpt_epoch = 0, ckpt_on = 1;
 
     memset(&ds, 0, sizeof ds);
     memset(&sp, 0, sizeof sp);
     memset(&rec, 0, sizeof rec);
+    memset(&ri, 0, sizeof ri);
     if (cli_parse(&cmd_train, argc, argv, opts, (int)CL_ARRAY_LEN(opts), &db, &code))
         return code;
     /* `cellar train nasnet-a`: a positional genotype where no such file is */
-    if (db && !opts[0].seen && !opts[18].seen && cli_positional_genotype(db, &g)) {
+    if (db && !opts[0].seen && !opts[18].seen && !opts[19].seen &&
+        cli_positional_genotype(db, &g)) {
         geno_arg = db;
         db = NULL;
     }
@@ -206,6 +355,20 @@ static int run_train(int argc, char **argv)
     if (!db && opts[18].seen) {
         fprintf(stderr, "cellar train: --trial needs a journal (cellar train DB --trial ID)\n");
         return 2;
+    }
+    if (resume) {
+        if (!db) {
+            fprintf(stderr, "cellar train: --resume needs a journal (cellar train DB --resume T)\n");
+            return 2;
+        }
+        /* the settings are the recorded ones: only where it runs may change */
+        for (int i = 0; i < (int)CL_ARRAY_LEN(opts); i++)
+            if (opts[i].seen && i != 1 && i != 16 && i != 17 && i != 19) {
+                fprintf(stderr, "cellar train: --resume goes on with the settings the training "
+                                "was recorded with: --%s cannot be given with it (only "
+                                "--backend, --threads and --dataset)\n", opts[i].name);
+                return 2;
+            }
     }
     if (db && access(db, F_OK) != 0) {
         fprintf(stderr, "cellar train: %s: no such journal, nor a genotype (the built-in "
@@ -221,7 +384,40 @@ static int run_train(int argc, char **argv)
                         "0 <= --drop-path < 1\n");
         return 2;
     }
-    if (db) {
+    if (db && resume) {
+        static const char *const keys[] = {"train_images", "val_images", "test_images", "N", "F",
+                                           "epochs", "batch", "seed", "lr", "momentum",
+                                           "weight_decay", "drop_path"};
+        double v[12], *nums[12];
+        int *ints[8] = {&train_limit, &n_val, &test_limit, &N, &F, &epochs, &batch, &seed};
+        for (int i = 0; i < 12; i++)
+            nums[i] = &v[i];
+        ri.id = resume;
+        if ((rc = resume_read(db, &ri, &err)) ||
+            (rc = resume_settings(&ri, db, dspec, sizeof dspec, nums, keys, 12, &augment,
+                                  &no_augment, &err)) ||
+            (rc = geno_from_arg(ri.genotype, &g, &err))) {
+            resume_free(&ri);
+            return cli_fail("train", &err);
+        }
+        for (int i = 0; i < 8; i++) {
+            if (!(v[i] >= 0 && v[i] <= 2147483647.0 && v[i] == (double)(int)v[i])) {
+                ERR_SET(&err, CL_ERR_FORMAT, "training %d of %s: its %s (%g) is not a count",
+                        resume, db, keys[i], v[i]);
+                resume_free(&ri);
+                return cli_fail("train", &err);
+            }
+            *ints[i] = (int)v[i];
+        }
+        lr = v[8];
+        momentum = v[9];
+        wd = v[10];
+        drop = v[11];
+        if (!opts[1].seen)
+            data_arg = dspec;
+        trial_id = ri.t.trial;
+        snprintf(from, sizeof from, "trial %lld of %s", (long long)trial_id, db);
+    } else if (db) {
         store_trial t;
         int rank, ranked;
         if ((rc = journal_genotype(db, trial, &g, &t, &rank, &ranked, &err)))
@@ -246,6 +442,15 @@ static int run_train(int argc, char **argv)
     if (ds.c > 4) {
         rc = ERR_SET(&err, CL_ERR_UNSUPPORTED, "%d image channels: at most 4", ds.c);
         goto fail;
+    }
+    if (resume) {
+        char was[64];
+        store_training_setting_text(&ri.t, "dataset", was, sizeof was);
+        if (strcmp(was, ds.name)) {
+            rc = ERR_SET(&err, CL_ERR_ARG, "training %d was on %s; --dataset %s is %s", resume,
+                         was, data_arg, ds.name);
+            goto fail;
+        }
     }
     dataset_channel_stats(&ds, sp.train_idx, sp.n_train, mean, std);
     n_test = test_limit && test_limit < ds.n_test ? test_limit : ds.n_test;
@@ -283,8 +488,26 @@ static int run_train(int argc, char **argv)
                     "%d epochs of %d steps, batch %d, %s backend\n",
             from[0] ? from : geno_arg, N, F, net_param_count(net), sp.n_train, ds.name, ds.h, ds.w, ds.c,
             epochs, trainer_status(tr)->steps_per_epoch, batch, be->name);
-    if (db) {
-        settings_json(&settings, ds.name, sp.n_train, sp.n_val, n_test, N, F, &cfg, be->name);
+    if (resume) {
+        if ((rc = resume_start(db, &ri, tr, &jr, &ckpt_epoch, &err)))
+            goto fail;
+        rec = ri.t;
+        rec.pid = (long)getpid();
+        rec.reason = NULL;
+        last_epoch = ckpt_epoch;
+        started = cl_now() - trainer_status(tr)->seconds;
+        store_training_setting_text(&ri.t, "backend", text, sizeof text);
+        fprintf(stderr, "resuming training %d of trial %lld in %s from its checkpoint after "
+                        "epoch %d of %d%s%s%s\n", resume, (long long)trial_id, db, ckpt_epoch,
+                epochs, strcmp(text, be->name) ? " (begun on the " : "",
+                strcmp(text, be->name) ? text : "",
+                strcmp(text, be->name) ? " backend)" : "");
+        geno_format(&g, text, sizeof text);
+    } else if (db) {
+        char abs[1100];
+        dataset_spec_abs(data_arg, abs, sizeof abs);
+        settings_json(&settings, ds.name, abs, sp.n_train, sp.n_val, n_test, N, F, &cfg, momentum,
+                      wd, be->name);
         rec.trial = trial_id;
         rec.genotype = text;
         memcpy(rec.hash, hash, sizeof rec.hash);
@@ -321,6 +544,20 @@ static int run_train(int argc, char **argv)
             fprintf(stderr, "epoch %d/%d: loss %.4f, train accuracy %.2f%%, %s elapsed\n",
                     st->epoch, epochs, st->last_epoch_loss, 100.0 * st->last_epoch_acc, dur);
             last_epoch = st->epoch;
+            /* the checkpoint before the epoch's row: a row never lacks one */
+            if (jr && ckpt_on) {
+                unsigned char *blob = NULL;
+                size_t len = 0;
+                if (trainer_save(tr, &blob, &len, &err) ||
+                    store_training_checkpoint_save(jr, rec.id, st->epoch, blob, len, &err)) {
+                    fprintf(stderr, "cellar train: no checkpoint after epoch %d (%s); no more "
+                                    "will be taken\n", st->epoch, err.msg);
+                    ckpt_on = 0;
+                } else {
+                    ckpt_epoch = st->epoch;
+                }
+                free(blob);
+            }
             if (jr && store_training_epoch_insert(jr, &m, &err)) {
                 fprintf(stderr, "cellar train: recording epoch %d in %s: %s; no more records\n",
                         st->epoch, db, err.msg);
@@ -388,6 +625,8 @@ static int run_train(int argc, char **argv)
         buf_printf(&js, ",\"trial\":%lld", (long long)trial_id);
         if (jr)
             buf_printf(&js, ",\"training\":%lld", (long long)rec.id);
+        if (resume)
+            buf_printf(&js, ",\"resumed_from_epoch\":%d", ri.t.ckpt_epoch);
     }
     buf_printf(&js, "}");
     printf("%s\n", js.s);
@@ -412,7 +651,11 @@ fail:
     rec.reason = err.msg;
     rec.seconds = cl_now() - started;
     record_end(jr, &rec);
+    if (jr && ckpt_epoch > 0)
+        fprintf(stderr, "cellar train: 'cellar train %s --resume %lld' goes on from the "
+                        "checkpoint after epoch %d\n", db, (long long)rec.id, ckpt_epoch);
 out:
+    resume_free(&ri);
     store_close(jr);
     buf_free(&settings);
     trainer_free(tr);

@@ -1661,12 +1661,13 @@ int store_training_checkpoint_get(cl_store *st, int64_t training, int *epoch,
     return rc;
 }
 
-int store_training_resume(cl_store *st, int64_t training, long pid, int epoch, cl_err *err)
+int store_training_resume(cl_store *st, int64_t training, long was_pid, long pid, int epoch,
+                          cl_err *err)
 {
     sql_stmt q[2] = {{0}, {0}};
     int rc = sql_prepare(&st->db, &q[0],
                          "UPDATE trainings SET state = 'running', pid = :pid, reason = NULL, "
-                         "finished = NULL WHERE id = :id AND state != 'done'",
+                         "finished = NULL WHERE id = :id AND state != 'done' AND pid IS :was",
                          err);
     if (rc == CL_OK)
         rc = sql_prepare(&st->db, &q[1],
@@ -1677,10 +1678,12 @@ int store_training_resume(cl_store *st, int64_t training, long pid, int epoch, c
     if (rc == CL_OK) {
         sql_bind_int64(&q[0], ":pid", (int64_t)pid);
         sql_bind_int64(&q[0], ":id", training);
+        sql_bind_int64(&q[0], ":was", (int64_t)was_pid);
         rc = sql_run(&q[0], err);
         if (rc == CL_OK && sqlite3_changes(st->db.db) != 1)
-            rc = ERR_SET(err, CL_ERR_ARG, "%s: no training %lld that is not done", st->db.path,
-                         (long long)training);
+            rc = ERR_SET(err, CL_ERR_ARG,
+                         "%s: no training %lld that is not done and was process %ld's (another "
+                         "may have taken it up)", st->db.path, (long long)training, was_pid);
         if (rc == CL_OK) {
             sql_bind_int64(&q[1], ":id", training);
             sql_bind_int64(&q[1], ":epoch", epoch);

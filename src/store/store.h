@@ -265,8 +265,11 @@ int store_training_checkpoint_get(cl_store *st, int64_t training, int *epoch,
 /* A training that is not done taken up again from its checkpoint after
  * `epoch` epochs by process pid: running again, its reason and finish
  * cleared, the epochs journaled after the checkpoint dropped (they will
- * be trained again), in one transaction. */
-int store_training_resume(cl_store *st, int64_t training, long pid, int epoch, cl_err *err);
+ * be trained again), in one transaction.  Only while its recorded process
+ * is still was_pid (as read before): of two taking it up at once, one
+ * wins and the other is refused. */
+int store_training_resume(cl_store *st, int64_t training, long was_pid, long pid, int epoch,
+                          cl_err *err);
 
 /* ---- checkpoints ---- */
 #define STORE_CHECKPOINTS_KEPT 2   /* older ones are deleted as new ones come */
