@@ -1286,8 +1286,8 @@ typedef struct run {
 
 /* training `net` (planned for RUN_BATCH on be; NULL: NASNet-A N=1 F=4)
  * on the 16x16x3 images of ds: one epoch, crops and flips, drop-path */
-static int run_with(run *r, cl_backend *be, cl_net *net, const cl_dataset *ds, const int *idx,
-                    int n)
+static int run_epochs(run *r, cl_backend *be, cl_net *net, const cl_dataset *ds, const int *idx,
+                      int n, int epochs)
 {
     child_spec spec = {1, 4, 3, 16, 16, 10};
     float mean[3] = {0.5f, 0.4f, 0.3f}, sd[3] = {0.25f, 0.3f, 0.2f};
@@ -1295,7 +1295,7 @@ static int run_with(run *r, cl_backend *be, cl_net *net, const cl_dataset *ds, c
     cl_err err = {0};
     train_cfg cfg;
     train_cfg_defaults(&cfg);
-    cfg.epochs = 1;
+    cfg.epochs = epochs;
     cfg.batch = RUN_BATCH;
     cfg.augment = 1;
     cfg.drop_path.kind = SCHED_LINEAR;
@@ -1309,6 +1309,12 @@ static int run_with(run *r, cl_backend *be, cl_net *net, const cl_dataset *ds, c
         trainer_new(r->net, ds, idx, n, mean, sd, &cfg, &r->tr, &err))
         return CHECK(0, "training on %s starts: %s", be->name, err.msg), 0;
     return 1;
+}
+
+static int run_with(run *r, cl_backend *be, cl_net *net, const cl_dataset *ds, const int *idx,
+                    int n)
+{
+    return run_epochs(r, be, net, ds, idx, n, 1);
 }
 
 static int run_new(run *r, cl_backend *be, const cl_dataset *ds, const int *idx, int n)
@@ -1450,6 +1456,72 @@ out:
         backend_destroy(plain);
     if (graphed)
         backend_destroy(graphed);
+    dataset_free(&ds);
+}
+
+/* A training's checkpoint on the GPU (cellar train's, each epoch): saved
+ * after the first of two epochs (steps recorded and replayed) and loaded
+ * into a fresh trainer, which records its steps anew from there, it ends
+ * where the run never stopped did; loaded into the CPU's trainer it holds
+ * the GPU's weights, momentum and statistics, bit for bit. */
+static void test_checkpoint(void)
+{
+    enum { COUNT = 16 };   /* two steps of RUN_BATCH an epoch */
+    cl_dataset ds;
+    int idx[COUNT];
+    run ra, rb, rc, rcpu;
+    cl_err err = {0};
+    unsigned char *blob = NULL;
+    size_t len = 0;
+    int rc_ = 0;
+    memset(&ra, 0, sizeof ra);
+    memset(&rb, 0, sizeof rb);
+    memset(&rc, 0, sizeof rc);
+    memset(&rcpu, 0, sizeof rcpu);
+    test_dataset(&ds, COUNT, 16, &rng, idx);
+    if (!run_epochs(&ra, gpu, NULL, &ds, idx, COUNT, 2) ||
+        !run_epochs(&rb, gpu, NULL, &ds, idx, COUNT, 2) ||
+        !run_epochs(&rc, gpu, NULL, &ds, idx, COUNT, 2) ||
+        !run_epochs(&rcpu, cpu, NULL, &ds, idx, COUNT, 2))
+        goto out;
+    if (trainer_run(ra.tr, 1 << 30, &err) || trainer_run(rb.tr, COUNT / RUN_BATCH, &err) ||
+        trainer_save(rb.tr, &blob, &len, &err) || trainer_load(rc.tr, blob, len, &err) ||
+        trainer_load(rcpu.tr, blob, len, &err)) {
+        CHECK(0, "a GPU training saved after its first epoch loads: %s", err.msg);
+        goto out;
+    }
+    {
+        float *pb = run_params(&rb), *pc = run_params(&rc);
+        int same = !memcmp(pb, rcpu.net->params, (size_t)rb.net->p_storage * sizeof(float)) &&
+                   !memcmp(pb, pc, (size_t)rb.net->p_storage * sizeof(float));
+        float *mb = malloc((size_t)rb.net->p_storage * sizeof *mb);
+        gpu->download(gpu, mb, rb.net->mom, (size_t)rb.net->p_storage * sizeof *mb);
+        same = same && !memcmp(mb, rcpu.net->mom, (size_t)rb.net->p_storage * sizeof *mb);
+        CHECK(same && trainer_status(rc.tr)->step == COUNT / RUN_BATCH,
+              "its weights and momentum, into a GPU trainer and into the CPU's as they were, at "
+              "step %ld", trainer_status(rc.tr)->step);
+        free(pb);
+        free(pc);
+        free(mb);
+    }
+    rc_ = trainer_run(rc.tr, 1 << 30, &err);
+    if (rc_ == CL_OK)
+        rc_ = gpu->sync(gpu, &err);
+    {
+        float *pa = run_params(&ra), *pc = run_params(&rc);
+        double e = check_rel_err(pc, pa, ra.net->p_storage);
+        CHECK(rc_ == CL_OK && trainer_done(rc.tr) && e < 1e-6 && !trainer_note(rc.tr)[0],
+              "the loaded GPU trainer records its steps and ends where the run never stopped did "
+              "(relative error %.2g)%s%s", e, rc_ ? ": " : "", rc_ ? err.msg : "");
+        free(pa);
+        free(pc);
+    }
+out:
+    free(blob);
+    run_free(&ra);
+    run_free(&rb);
+    run_free(&rc);
+    run_free(&rcpu);
     dataset_free(&ds);
 }
 
@@ -2252,6 +2324,7 @@ int main(void)
     test_network();
     test_odd_channels();
     test_steps();
+    test_checkpoint();
     test_filter_sums();
     test_lanes();
 #ifdef CELLAR_KEMU
