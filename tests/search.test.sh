@@ -191,9 +191,13 @@ check "show DB --json: the trainings, with their settings, epochs and test accur
 import json; d=json.load(open('tr.json'))['trainings']; t=json.loads(open('tb.out').read().splitlines()[-1])
 assert [x['trial'] for x in d] == [$bestid, 2] and all(x['state'] == 'done' and len(x['epochs']) == 1 for x in d), d
 assert abs(d[0]['test_acc'] - t['test_acc']) < 6e-5 and d[0]['settings']['train_images'] == 64 and d[0]['genotype'] == t['genotype'], d[0]"
-# killed (SIGKILL) and interrupted (Ctrl-C) after their first epoch of three
+# killed (SIGKILL) and interrupted (Ctrl-C) after their first epoch of
+# three (an epoch of about a second; under the sanitizers of fewer images)
+kimg=512
+[ -n "$CELLAR_TEST_SHORT" ] && kimg=256
+ksteps=$((kimg / 32 * 3))
 for how in KILL INT; do
-  $CELLAR train whole.db --trial 3 --epochs 3 --train-limit 1024 --test-limit 64 --threads 1 >k.out 2>k.err &
+  $CELLAR train whole.db --trial 3 --epochs 3 --train-limit $kimg --test-limit 64 --threads 1 >k.out 2>k.err &
   tpid=$!
   n=""
   for i in $(seq 1 3000); do
@@ -204,9 +208,9 @@ for how in KILL INT; do
   kill -$how $tpid; wait $tpid; trc=$?
   $CELLAR show whole.db >k.show 2>&1
   if [ $how = KILL ]; then
-    check "train DB killed with SIGKILL after its first epoch: show says so, the process named" grep -Eq "^  3 +3  fashion-mnist +1 +8 +3 +1024 +- +-  interrupted after [12] of 3 epochs \(cellar process $tpid is gone\); resumable from epoch [12]$" k.show
+    check "train DB killed with SIGKILL after its first epoch: show says so, the process named" grep -Eq "^  3 +3  fashion-mnist +1 +8 +3 +$kimg +- +-  interrupted after [12] of 3 epochs \(cellar process $tpid is gone\); resumable from epoch [12]$" k.show
   else
-    check "train DB stopped by Ctrl-C: exit 130, said, and recorded as failed with the step it stopped at" sh -c "[ $trc = 130 ] && grep -Eq '^cellar train: interrupted \(Ctrl-C\) at step [0-9]+ of 96, epoch [23] of 3$' k.err && grep -Eq '^  4 +3  .* failed: interrupted \(Ctrl-C\) at step [0-9]+ of 96, epoch [23] of 3; resumable from epoch [12]$' k.show"
+    check "train DB stopped by Ctrl-C: exit 130, said, and recorded as failed with the step it stopped at" sh -c "[ $trc = 130 ] && grep -Eq '^cellar train: interrupted \(Ctrl-C\) at step [0-9]+ of $ksteps, epoch [23] of 3$' k.err && grep -Eq '^  4 +3  .* failed: interrupted \(Ctrl-C\) at step [0-9]+ of $ksteps, epoch [23] of 3; resumable from epoch [12]$' k.show"
     check "... the way on said: 'cellar train whole.db --resume 4', from its checkpoint" grep -Eq "^cellar train: 'cellar train whole.db --resume 4' goes on from the checkpoint after epoch [12]$" k.err
     check "... and show says how to go on with a stopped one" grep -q "^('cellar train whole.db --resume #' goes on with a stopped one from its checkpoint)$" k.show
   fi
@@ -241,7 +245,7 @@ for r, (i, t, st, acc, js, g, why) in zip(rows, db):
 assert [r['state'] for r in rows] == ['done', 'done', 'running', 'failed'], rows"
 # the killed and the interrupted trainings go on from their checkpoints
 # and end as one never stopped: the same epochs' losses, the same accuracy
-$CELLAR train whole.db --trial 3 --epochs 3 --train-limit 1024 --test-limit 64 --threads 1 >st.out 2>st.err
+$CELLAR train whole.db --trial 3 --epochs 3 --train-limit $kimg --test-limit 64 --threads 1 >st.out 2>st.err
 cp whole.db ck.db
 $PY -c "import sqlite3; c=sqlite3.connect('ck.db'); c.execute('update training_checkpoints set blob = substr(blob, 1, 200) || x\'00ff00ff\' || substr(blob, 205)'); c.commit()"
 $CELLAR train ck.db --resume 4 >e.out 2>&1; rc=$?
