@@ -101,10 +101,34 @@ static void test_text(void)
     CHECK(!strcmp(dym, ": did you mean --batch?"), "cl_did_you_mean (got '%s')", dym);
 }
 
+/* the byte strings of checkpoints: little-endian on any host, numbers
+ * back bit for bit, and the checksum FNV-1a's published values */
+static void test_bytes(void)
+{
+    unsigned char b[32], *p = b;
+    p = cl_put_u32(p, 0x01020304u);
+    p = cl_put_u64(p, 0x1122334455667788ULL);
+    p = cl_put_f32(p, -0.1f);
+    p = cl_put_f64(p, 1.0 / 3.0);
+    CHECK(p - b == 24 && b[0] == 4 && b[3] == 1 && b[4] == 0x88 && b[11] == 0x11,
+          "u32 and u64 are written least significant byte first");
+    CHECK(cl_get_u32(b) == 0x01020304u && cl_get_u64(b + 4) == 0x1122334455667788ULL &&
+              cl_get_f32(b + 12) == -0.1f && cl_get_f64(b + 16) == 1.0 / 3.0,
+          "and read back the same, floats and doubles bit for bit");
+    CHECK(cl_fnv64(CL_FNV64_START, "", 0) == 0xcbf29ce484222325ULL &&
+              cl_fnv64(CL_FNV64_START, "a", 1) == 0xaf63dc4c8601ec8cULL &&
+              cl_fnv64(CL_FNV64_START, "foobar", 6) == 0x85944171f73967e8ULL,
+          "FNV-1a 64 of \"\", \"a\" and \"foobar\" are the published values");
+    CHECK(cl_fnv64(cl_fnv64(CL_FNV64_START, "foo", 3), "bar", 3) ==
+              cl_fnv64(CL_FNV64_START, "foobar", 6),
+          "and it continues from a running value");
+}
+
 int main(void)
 {
     test_grow();
     test_parse();
     test_text();
+    test_bytes();
     return check_done();
 }
