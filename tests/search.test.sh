@@ -274,6 +274,35 @@ check "... with a setting of its own: refused, the recorded ones stand (exit 2)"
 $PY -c "import sqlite3; c=sqlite3.connect('ck.db'); c.execute(\"update trainings set state = 'failed', reason = 'made to fail' where id = 2\"); c.commit()"
 $CELLAR train ck.db --resume 2 >e.out 2>&1; rc=$?
 check "... of one stopped before any checkpoint: train its trial again, said (exit 1)" sh -c "[ $rc = 1 ] && grep -q \"training 2 of ck.db has no checkpoint to go on from (failed: made to fail; one is taken as each epoch ends): train it again with 'cellar train ck.db --trial 2'\" e.out"
+# Ctrl-C as the test images are evaluated: with the trained network in
+# the journal (its checkpoint after the last epoch) they stop at once, and
+# --resume only evaluates it; without a journal they finish, as it says
+$CELLAR train whole.db --trial 2 --epochs 1 --train-limit 64 --test-limit 3000 --threads 1 >ev.out 2>ev.err &
+tpid=$!
+for i in $(seq 1 3000); do
+  n=$(sql whole.db "select count(*) from training_checkpoints c join trainings t on t.id = c.training where t.pid = $tpid" 2>/dev/null)
+  [ "$n" = 1 ] && break
+  sleep 0.1
+done
+kill -INT $tpid; wait $tpid; trc=$?
+ev=$(sql whole.db "select max(id) from trainings")
+check "Ctrl-C as the test images are evaluated: they stop (exit 130), the way on said" sh -c "[ $trc = 130 ] && grep -Eq '^cellar train: interrupted \(Ctrl-C\) as the test images were evaluated: stopped after [0-9]+ of 3000 images$' ev.err && grep -q \"^cellar train: 'cellar train whole.db --resume $ev' goes on from the checkpoint after epoch 1$\" ev.err"
+$CELLAR train whole.db --resume $ev --threads 1 >evr.out 2>evr.err; rc=$?
+check "... --resume evaluates it, training nothing more: its accuracy recorded, done" $PY -c "
+import json, sqlite3
+r = json.loads(open('evr.out').read().splitlines()[-1]); err = open('evr.err').read()
+assert $rc == 0 and r['resumed_from_epoch'] == 1 and r['training'] == $ev and r['test_images'] == 3000, r
+assert 'after epoch 1 of 1' in err and 'epoch 1/1' not in err and 'step ' not in err, err
+st, acc = sqlite3.connect('whole.db').execute('select state, test_acc from trainings where id = $ev').fetchone()
+assert st == 'done' and abs(acc - r['test_acc']) < 6e-5, (st, acc)"
+$CELLAR train --genotype enas --epochs 1 --train-limit 64 --test-limit 3000 --threads 1 >ev2.out 2>ev2.err &
+tpid=$!
+for i in $(seq 1 3000); do
+  grep -q '^epoch 1/1' ev2.err && break
+  sleep 0.1
+done
+kill -INT $tpid; wait $tpid; trc=$?
+check "... without a journal the evaluation finishes, as said, its result whole (exit 130)" sh -c "[ $trc = 130 ] && grep -Eq '^cellar train: Ctrl-C: the evaluation finishes first \([0-9]+ of 3000 test images done\): the trained network is kept nowhere else$' ev2.err && grep -q '\"test_images\":3000' ev2.out && grep -q 'the result above is whole' ev2.err"
 cp whole.db failed.db
 $PY -c "import sqlite3; c=sqlite3.connect('failed.db'); c.execute(\"update trials set state='failed', reward=null, reason='made to fail'\"); c.commit()"
 $CELLAR train failed.db >e.out 2>&1; rc=$?

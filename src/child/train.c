@@ -522,7 +522,7 @@ int trainer_load(cl_trainer *t, const unsigned char *blob, size_t len, cl_err *e
 
 int child_evaluate(cl_net *net, const uint8_t *src_x, const uint8_t *src_y, int c, int h, int w,
                    const int *idx, int n, const float *mean, const float *std, float *acc,
-                   float *loss, void (*progress)(void *ud, int done, int total), void *ud,
+                   float *loss, int (*progress)(void *ud, int done, int total), void *ud,
                    cl_err *err)
 {
     int bmax = net->max_batch, *ids = NULL, *by = malloc((size_t)bmax * sizeof *by);
@@ -550,8 +550,10 @@ int child_evaluate(cl_net *net, const uint8_t *src_x, const uint8_t *src_y, int 
             goto done;
         loss_sum += (double)l * b;
         right += correct;
-        if (progress)
-            progress(ud, at + b, n);
+        if (progress && progress(ud, at + b, n) && at + b < n) {
+            rc = ERR_SET(err, CL_ERR_IO, "stopped after %d of %d images", at + b, n);
+            goto done;
+        }
     }
     *acc = n ? (float)right / (float)n : 0.f;
     *loss = n ? (float)(loss_sum / n) : 0.f;

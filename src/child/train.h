@@ -97,10 +97,11 @@ int trainer_load(cl_trainer *t, const unsigned char *blob, size_t len, cl_err *e
 /* Accuracy and mean loss of the network (in evaluation mode) on n images
  * of src_x/src_y selected by idx (NULL: the first n), in batches of the
  * network's batch size.  progress (may be NULL) is called after each batch
- * with the images done so far. */
+ * with the images done so far; where it returns nonzero the evaluation
+ * stops there and fails (CL_ERR_IO, "stopped after K of N images"). */
 int child_evaluate(cl_net *net, const uint8_t *src_x, const uint8_t *src_y, int c, int h, int w,
                    const int *idx, int n, const float *mean, const float *std, float *acc,
-                   float *loss, void (*progress)(void *ud, int done, int total), void *ud,
+                   float *loss, int (*progress)(void *ud, int done, int total), void *ud,
                    cl_err *err);
 
 #endif

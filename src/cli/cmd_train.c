@@ -66,9 +66,11 @@ typedef struct ctx {
     progress prog;
     double t0;
     const char *phase;
+    int can_stop;   /* the evaluation may stop at Ctrl-C: a checkpoint of the
+                     * trained network is journaled, for --resume */
+    int said;       /* that it will not stop, said */
 } ctx;
 
-/* The training's settings as JSON, journaled with it. */
 /* The training's settings as JSON, journaled with it: what --resume
  * trains on with.  The numbers as given (lr, momentum, weight decay,
  * drop-path: to 15 digits, so they read back as they were typed). */
@@ -215,10 +217,23 @@ static void record_end(cl_store *st, store_training *rec)
         fprintf(stderr, "cellar train: recording the result in %s: %s\n", store_path(st), err.msg);
 }
 
-static void eval_progress(void *ud, int done, int total)
+/* Ctrl-C while the images are evaluated stops them where the trained
+ * network is in the journal (--resume evaluates it); elsewhere they
+ * finish, so that the training is not lost, and that is said. */
+static int eval_progress(void *ud, int done, int total)
 {
     ctx *c = ud;
+    if (cli_signal && c->can_stop)
+        return 1;
+    if (cli_signal && !c->said) {
+        progress_clear(&c->prog);
+        fprintf(stderr, "cellar train: %s: the evaluation finishes first (%d of %d %s images "
+                        "done): the trained network is kept nowhere else\n",
+                cli_signal_name(cli_signal), done, total, c->phase);
+        c->said = 1;
+    }
     progress_show(&c->prog, done == total, "%s: %d/%d images", c->phase, done, total);
+    return 0;
 }
 
 /* The epoch's loss and accuracy so far, for a progress line: on a device
@@ -334,7 +349,7 @@ static int run_train(int argc, char **argv)
     long next_line = 0;
     cl_buf js = {0};
     resume_info ri;
-    int ckpt_epoch = 0, ckpt_on = 1;
+    int ckpt_epoch = 0, ckpt_on = 1, resumed_from = 0;
 
     memset(&ds, 0, sizeof ds);
     memset(&sp, 0, sizeof sp);
@@ -494,7 +509,7 @@ static int run_train(int argc, char **argv)
         rec = ri.t;
         rec.pid = (long)getpid();
         rec.reason = NULL;
-        last_epoch = ckpt_epoch;
+        last_epoch = resumed_from = ckpt_epoch;
         started = cl_now() - trainer_status(tr)->seconds;
         store_training_setting_text(&ri.t, "backend", text, sizeof text);
         fprintf(stderr, "resuming training %d of trial %lld in %s from its checkpoint after "
@@ -587,18 +602,20 @@ static int run_train(int argc, char **argv)
     progress_clear(&c.prog);
     if (trainer_note(tr)[0])
         fprintf(stderr, "note: training steps ran op by op: %s\n", trainer_note(tr));
+    c.can_stop = jr && ckpt_epoch == epochs;
+    c.said = 0;
     if (n_val) {
         c.phase = "validation";
         if ((rc = child_evaluate(net, ds.train_x, ds.train_y, ds.c, ds.h, ds.w, sp.val_idx,
                                  sp.n_val, mean, std, &val_acc, &val_loss, eval_progress, &c,
                                  &err)))
-            goto fail;
+            goto eval_fail;
         progress_clear(&c.prog);
     }
     c.phase = "test";
     if ((rc = child_evaluate(net, ds.test_x, ds.test_y, ds.c, ds.h, ds.w, NULL, n_test, mean, std,
                              &test_acc, &test_loss, eval_progress, &c, &err)))
-        goto fail;
+        goto eval_fail;
     progress_clear(&c.prog);
     format_duration(cl_now() - started, dur, sizeof dur);
     if (n_val)
@@ -626,7 +643,7 @@ static int run_train(int argc, char **argv)
         if (jr)
             buf_printf(&js, ",\"training\":%lld", (long long)rec.id);
         if (resume)
-            buf_printf(&js, ",\"resumed_from_epoch\":%d", ri.t.ckpt_epoch);
+            buf_printf(&js, ",\"resumed_from_epoch\":%d", resumed_from);
     }
     buf_printf(&js, "}");
     printf("%s\n", js.s);
@@ -643,6 +660,10 @@ static int run_train(int argc, char **argv)
         rc = 130;
     }
     goto out;
+eval_fail:
+    if (cli_signal)
+        err_prefix(&err, "interrupted (%s) as the %s images were evaluated",
+                   cli_signal_name(cli_signal), c.phase);
 fail:
     progress_clear(&c.prog);
     cli_fail("train", &err);
