@@ -46,7 +46,7 @@ for name in ${TEST_SKIP:-}; do
 done
 export CELLAR="$builddir/cellar" CELLAR_SRCDIR="$srcdir" CELLAR_BUILDDIR="$builddir"
 jobs=${TEST_JOBS:-1}
-pool=${TEST_POOL-"test_cuda_emu test_cuda_emu_race tui.test.sh search.test.sh race_emu.test.sh train.test.sh gpu_emu.test.sh cli.test.sh test_kernels test_kernels_race"}
+pool=${TEST_POOL-"test_cuda_emu test_cuda_emu_race tui.test.sh search.test.sh race_emu.test.sh hooks.test.sh train.test.sh gpu_emu.test.sh cli.test.sh test_kernels test_kernels_race"}
 pool_jobs=${TEST_POOL_JOBS:-$((jobs + 1))}
 
 run_one() { # name: run the test, its output into its log, then "status seconds" into log.rc

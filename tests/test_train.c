@@ -119,7 +119,7 @@ static void test_resume(const cl_dataset *ds)
     size_t len = 0;
     int rc;
     train_cfg_defaults(&cfg);
-    cfg.epochs = 3;
+    cfg.epochs = 2;
     cfg.augment = 1;
     cfg.drop_path.kind = SCHED_LINEAR;
     cfg.drop_path.from = 0.0;
@@ -172,7 +172,7 @@ static void test_resume(const cl_dataset *ds)
     CHECK(trainer_done(c.tr) && trainer_status(c.tr)->step == trainer_status(a.tr)->step &&
               same_weights(&a, &c),
           "the resumed training ends with the weights, momentum and statistics of the one "
-          "never stopped (3 epochs, augmentation, drop-path)");
+          "never stopped (2 epochs, augmentation, drop-path)");
     CHECK(trainer_status(c.tr)->last_epoch_loss == trainer_status(a.tr)->last_epoch_loss,
           "and the same last epoch's loss (%.6f, %.6f)", trainer_status(c.tr)->last_epoch_loss,
           trainer_status(a.tr)->last_epoch_loss);
