@@ -1594,6 +1594,29 @@ int store_training_epoch_each(cl_store *st, int64_t training,
     return metric_walk(&q, fn, ud, err);
 }
 
+/* A blob column of the current row as a malloc'd copy (never NULL, even
+ * for 0 bytes), the caller's to free. */
+static int col_blob_copy(cl_store *st, sql_stmt *q, int col, unsigned char **blob, size_t *len,
+                         cl_err *err)
+{
+    /* column_blob before column_bytes, as SQLite asks */
+    const void *data = sqlite3_column_blob(q->s, col);
+    size_t n = (size_t)sqlite3_column_bytes(q->s, col);
+    unsigned char *copy = malloc(n ? n : 1);
+    if (!copy)
+        return ERR_SET(err, CL_ERR_NOMEM, "%s: out of memory (checkpoint of %zu bytes)",
+                       st->db.path, n);
+    if (n > 0 && !data) {
+        free(copy);
+        return ERR_SET(err, CL_ERR_NOMEM, "%s: out of memory reading a checkpoint", st->db.path);
+    }
+    if (n)
+        memcpy(copy, data, n);
+    *blob = copy;
+    *len = n;
+    return CL_OK;
+}
+
 /* ---- a training's checkpoint ---- */
 
 int store_training_checkpoint_save(cl_store *st, int64_t training, int epoch, const void *blob,
@@ -1641,19 +1664,9 @@ int store_training_checkpoint_get(cl_store *st, int64_t training, int *epoch,
     sql_bind_int64(&q, ":training", training);
     rc = sql_step(&q, &row, err);
     if (rc == CL_OK && row) {
-        const void *data = sqlite3_column_blob(q.s, 1);
-        size_t n = (size_t)sqlite3_column_bytes(q.s, 1);
-        unsigned char *copy = malloc(n ? n : 1);
-        if (!copy || (n > 0 && !data)) {
-            free(copy);
-            rc = ERR_SET(err, CL_ERR_NOMEM, "%s: out of memory (checkpoint of %zu bytes)",
-                         st->db.path, n);
-        } else {
-            if (n)
-                memcpy(copy, data, n);
+        rc = col_blob_copy(st, &q, 1, blob, len, err);
+        if (rc == CL_OK) {
             *epoch = (int)sql_col_int64(&q, 0);
-            *blob = copy;
-            *len = n;
             *found = 1;
         }
     }
@@ -1806,23 +1819,9 @@ int store_checkpoint_latest(cl_store *st, int64_t *trials_done, unsigned char **
         return rc;
     rc = sql_step(&q, &row, err);
     if (rc == CL_OK && row) {
-        /* column_blob before column_bytes, as SQLite asks */
-        const void *data = sqlite3_column_blob(q.s, 1);
-        size_t n = (size_t)sqlite3_column_bytes(q.s, 1);
-        unsigned char *copy = malloc(n ? n : 1);
-        if (!copy) {
-            rc = ERR_SET(err, CL_ERR_NOMEM, "%s: out of memory (checkpoint of %zu bytes)",
-                         st->db.path, n);
-        } else if (n > 0 && !data) {
-            free(copy);
-            rc = ERR_SET(err, CL_ERR_NOMEM, "%s: out of memory reading a checkpoint",
-                         st->db.path);
-        } else {
-            if (n)
-                memcpy(copy, data, n);
+        rc = col_blob_copy(st, &q, 1, blob, len, err);
+        if (rc == CL_OK) {
             *trials_done = sql_col_int64(&q, 0);
-            *blob = copy;
-            *len = n;
             *found = 1;
         }
     }
