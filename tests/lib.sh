@@ -41,6 +41,28 @@ end)
 EOF
 }
 
+# search7_experiment FILE: the search search.test.sh, train.test.sh and
+# hooks.test.sh start from, a PPO search of 7 trials of N 1, F 4 children
+# over 512 images, each in about a second
+search7_experiment() {
+  cat >"$1" <<'EOF'
+-- a small PPO search: children train in about a second
+cellar.experiment {
+  name = "tiny",
+  dataset = "fashion-mnist",
+  train_images = 512, val_images = 256,
+  space = cellar.space { ops = { "identity", "avg_pool_3x3", "max_pool_3x3", "sep_conv_3x3" },
+                         B = 3, combiners = { "add" } },
+  child = { N = 1, F = 4, epochs = 2, batch = 32, lr = cellar.cosine(0.05, 0) },
+  strategy = cellar.ppo { batch = 3, hidden = 16 },
+  budget = 7,
+  seed = 11,
+}
+ends = 0
+cellar.on("trial_end", function(t) ends = ends + 1 end)
+EOF
+}
+
 # tiny.lua in the current directory: a PPO search of 3 trials (batch 3, so
 # a device trains them at once) of N 1, F 4 children over 96 images
 tiny_experiment() {

@@ -18,22 +18,7 @@ if [ ! -d /usr/share/datasets/fashion-mnist ]; then
   exit 77
 fi
 
-cat >"$tmp/tiny.lua" <<'EOF'
--- a small PPO search: children train in about a second
-cellar.experiment {
-  name = "tiny",
-  dataset = "fashion-mnist",
-  train_images = 512, val_images = 256,
-  space = cellar.space { ops = { "identity", "avg_pool_3x3", "max_pool_3x3", "sep_conv_3x3" },
-                         B = 3, combiners = { "add" } },
-  child = { N = 1, F = 4, epochs = 2, batch = 32, lr = cellar.cosine(0.05, 0) },
-  strategy = cellar.ppo { batch = 3, hidden = 16 },
-  budget = 7,
-  seed = 11,
-}
-ends = 0
-cellar.on("trial_end", function(t) ends = ends + 1 end)
-EOF
+search7_experiment "$tmp/tiny.lua"
 
 cd "$tmp" || exit 1
 $CELLAR run tiny.lua --db whole.db >run.out 2>run.err; rc=$?
