@@ -162,9 +162,9 @@ check "run: an unknown setting lists the valid ones" sh -c "[ $rc -eq 1 ] && gre
 
 # --- the shipped quick experiment, shortened by a command ---
 quick=$(quick_experiment) || { echo "$quick"; exit 1; }
-$CELLAR run $quick --db quick.db --set budget=2 >q.out 2>q.err; rc=$?
-check "run quick --set budget=2: the embedded default runs 2 trials" [ "$rc:$(sql quick.db "select count(*) from trials where state='done'")" = "0:2" ]
-check "run --set: the change is journaled as a command from the command line" [ "$(sql quick.db "select name || '=' || new_value || ' ' || source from commands")" = "set budget=2 cli" ]
+$CELLAR run $quick --db quick.db --set budget=1 >q.out 2>q.err; rc=$?
+check "run quick --set budget=1: the embedded default runs 1 trial" [ "$rc:$(sql quick.db "select count(*) from trials where state='done'")" = "0:1" ]
+check "run --set: the change is journaled as a command from the command line" [ "$(sql quick.db "select name || '=' || new_value || ' ' || source from commands")" = "set budget=1 cli" ]
 
 # --- the workbench without a terminal runs the search headless ---
 sed 's/budget = 7/budget = 2/' tiny.lua >two.lua
