@@ -34,8 +34,8 @@ static void small(experiment *x, const char *strategy, int budget)
     snprintf(x->name, sizeof x->name, "t-%s", strategy);
     snprintf(x->dataset, sizeof x->dataset, "fashion-mnist");
     snprintf(x->strategy, sizeof x->strategy, "%s", strategy);
-    x->train_images = 192;
-    x->val_images = 96;
+    x->train_images = 96;
+    x->val_images = 64;
     x->budget = budget;
     x->seed = 5;
     x->child.N = 1;
@@ -445,6 +445,8 @@ static void test_failures_and_duplicates(void)
     small(&x, "random", 3);
     sched_constant(&x.child.lr, 10);   /* the largest the recipe allows: far too large */
     x.child.momentum = 0.9;
+    x.train_images = 192;               /* six steps, on images over which all three */
+    x.val_images = 96;                  /* children diverge (three steps do not) */
     path(db, "diverge.db");
     rc = run(&x, db, 0, 0, &o, &err);
     CHECK(rc == CL_OK && o.failed == 3 && count_rows(db, TRIAL_FAILED) == 3,
