@@ -3,6 +3,7 @@
 #                                    command succeeds, else "not ok - ..."
 #   jget FILE KEY                    the value of KEY in FILE's last JSON line
 #   sql DB QUERY                     the rows of a query, fields joined by |
+#   best_reward DB                   the best reward, as cellar prints it
 #   quick_experiment                 what to run as the shipped quick experiment
 #   tiny_experiment                  writes tiny.lua: a search of 3 trials at
 #                                    once, of tiny children on Fashion-MNIST
@@ -14,6 +15,9 @@ nok() { echo "not ok - $*"; }
 check() { d=$1; shift; if "$@"; then ok "$d"; else nok "$d"; fi; }
 jget() { $PY -c "import json,sys; print(json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])[sys.argv[2]])" "$1" "$2"; }
 sql() { $PY -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print('\n'.join('|'.join(map(str,r)) for r in c.execute(sys.argv[2])))" "$@"; }
+# best_reward DB: the journal's best reward to 4 places, rounded as cellar's
+# printf rounds it (to even at an exact half: SQLite's printf rounds up)
+best_reward() { $PY -c "import sqlite3,sys; print('%.4f' % sqlite3.connect(sys.argv[1]).execute('select max(reward) from trials').fetchone()[0])" "$1"; }
 # The shipped quick experiment: its name, or with CELLAR_TEST_SHORT (the
 # sanitizer build, where one of its trials takes a minute) quick.lua
 # written in the current directory, the shipped file on a tenth of its
@@ -43,14 +47,17 @@ EOF
 
 # search7_experiment FILE: the search search.test.sh, train.test.sh and
 # hooks.test.sh start from, a PPO search of 7 trials of N 1, F 4 children
-# over 512 images, each in about a second
+# over 512 images, each in about a second (with CELLAR_TEST_SHORT, the
+# sanitizer builds, over 256)
 search7_experiment() {
-  cat >"$1" <<'EOF'
+  images=512
+  [ -n "${CELLAR_TEST_SHORT:-}" ] && images=256
+  cat >"$1" <<EOF
 -- a small PPO search: children train in about a second
 cellar.experiment {
   name = "tiny",
   dataset = "fashion-mnist",
-  train_images = 512, val_images = 256,
+  train_images = $images, val_images = $((images / 2)),
   space = cellar.space { ops = { "identity", "avg_pool_3x3", "max_pool_3x3", "sep_conv_3x3" },
                          B = 3, combiners = { "add" } },
   child = { N = 1, F = 4, epochs = 2, batch = 32, lr = cellar.cosine(0.05, 0) },

@@ -129,7 +129,7 @@ import json; d=json.load(open('stop-board.json')); assert sorted(t['trial'] for 
 $CELLAR show whole.db >show.out 2>&1; rc=$?
 check "show DB: a leaderboard of the 7 trials" sh -c "[ $rc -eq 0 ] && grep -q '^   1 ' show.out && grep -q '^   7 ' show.out && grep -q 'rank.*reward.*accuracy.*params' show.out"
 check "show DB: the controller's line counts the decisions it has settled" grep -q "^controller: 2 updates; entropy [0-9.]*, reward average 0\.[0-9]*; [0-9]* of 30 decisions settled ('cellar show whole.db --policy')$" show.out
-best=$(sql whole.db "select printf('%.4f', max(reward)) from trials")
+best=$(best_reward whole.db)
 check "show DB: rank 1 has the best reward ($best)" sh -c "grep '^   1 ' show.out | grep -q ' $best '"
 $CELLAR show whole.db --json >show.json
 check "show DB --json: valid JSON with the top trials" $PY -c "import json; d=json.load(open('show.json')); assert d['done']==7 and len(d['top'])==7, d"

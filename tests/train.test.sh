@@ -23,7 +23,7 @@ search7_experiment "$tmp/tiny.lua"
 cd "$tmp" || exit 1
 $CELLAR run tiny.lua --db whole.db >run.out 2>run.err; rc=$?
 check "the search of 7 trials to train from finishes (exit 0)" sh -c "[ $rc -eq 0 ] && [ \"\$(grep -c '^trial [0-9]*/7: reward' run.err)\" = 7 ]"
-best=$(sql whole.db "select printf('%.4f', max(reward)) from trials")
+best=$(best_reward whole.db)
 bestid=$(sql whole.db "select id from trials where state='done' order by reward desc, id limit 1")
 sql whole.db "select genotype from trials where id=$bestid" >bestg.txt
 $CELLAR train whole.db --epochs 1 --train-limit 64 --test-limit 64 --batch 32 --threads 1 >tb.out 2>tb.err; rc=$?
