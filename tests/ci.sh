@@ -33,14 +33,18 @@ count() { # add the "N passed, N failed" last line of a log to the totals
 }
 
 build() { # dir configure-args...: cellar and the test programs, or only
-  # those of $programs (and of $optional, those this configuration builds)
+  # those of $programs (and of $optional, those this configuration builds);
+  # the programs first, so that the C sources compile beside nvcc's kernels
+  # (the library's last objects), then what else `all` makes.  (One make
+  # of both targets would build libcellar.a twice at once.)
   dir=$1; shift
   mkdir -p "$dir"
   ( cd "$dir" && "$src/configure" -q "$@" >configure.out 2>&1 &&
     for p in ${optional:-}; do
-      grep -q "^am__append_[0-9]* = $p\$" Makefile && programs="$programs $p"
+      if grep -q "^am__append_[0-9]* = $p\$" Makefile; then programs="$programs $p"; fi
     done &&
-    make -j"$jobs" all >make.out 2>&1 && make -j"$jobs" ${programs:-check-programs} >>make.out 2>&1 ) && return 0
+    make -j"$jobs" ${programs:-check-programs} >make.out 2>&1 && make -j"$jobs" all >>make.out 2>&1 ) &&
+    return 0
   echo "not ok - build in $dir failed:"; tail -30 "$dir/make.out" "$dir/configure.out" 2>/dev/null
   failed=$((failed + 1))
   return 1
