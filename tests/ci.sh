@@ -116,14 +116,12 @@ if build build-vg --disable-native --without-cuda; then
       { echo "not ok - valgrind: $d"; tail -30 build-vg/vg-$g.out | sed 's/^/    | /'; } >>build-vg/vg-$g.log
     fi
   }
-  vg_commands() { # the runs and programs of the first group
-    vg 1 "cellar bench (every op forward and backward)" build-vg/cellar bench --N 1 --F 4 --batch 4 --steps 1 --warmup 0 \
-      --genotype "normal: identity(0) conv_1x3_3x1(1) add | conv_1x7_7x1(0) dil_conv_3x3(2) concat | avg_pool_3x3(1) max_pool_5x5(3) add | max_pool_7x7(0) conv_3x3(1) add | sep_conv_7x7(4) conv_1x1(5) concat ; reduce: identity(0) sep_conv_3x3(1) concat | sep_conv_5x5(0) max_pool_3x3(1) add | avg_pool_3x3(1) identity(3) add | conv_1x1(2) conv_3x3(0) add | sep_conv_7x7(1) dil_conv_3x3(5) add"
+  vg_commands() { # the first group: a search and the commands on its journal
+    # (about 80 s here, as long as the second)
     # all but the statistical tests (sampling, learning): their long loops
     # repeat what the others run once
     vg 1 "controller tests" build-vg/tests/test_controller gradient baseline ppo entropy_weight live_lr \
       save_load errors
-    vg 1 "Lua tests" build-vg/tests/test_lua
     printf '%s\n' \
       'cellar.experiment { name = "vg", train_images = 32, val_images = 16, budget = 3, seed = 2,' \
       '  space = cellar.space { ops = { "identity", "sep_conv_3x3", "max_pool_3x3" }, B = 2 },' \
@@ -145,6 +143,9 @@ if build build-vg --disable-native --without-cuda; then
     vg 1 "cellar export DB --trainings" build-vg/cellar export build-vg/vg.db --trainings
   }
   vg_programs() { # the second group: test programs and one-shot commands
+    vg 2 "cellar bench (every op forward and backward)" build-vg/cellar bench --N 1 --F 4 --batch 4 --steps 1 --warmup 0 \
+      --genotype "normal: identity(0) conv_1x3_3x1(1) add | conv_1x7_7x1(0) dil_conv_3x3(2) concat | avg_pool_3x3(1) max_pool_5x5(3) add | max_pool_7x7(0) conv_3x3(1) add | sep_conv_7x7(4) conv_1x1(5) concat ; reduce: identity(0) sep_conv_3x3(1) concat | sep_conv_5x5(0) max_pool_3x3(1) add | avg_pool_3x3(1) identity(3) add | conv_1x1(2) conv_3x3(0) add | sep_conv_7x7(1) dil_conv_3x3(5) add"
+    vg 2 "Lua tests" build-vg/tests/test_lua
     vg 2 "core helper tests" build-vg/tests/test_core
     vg 2 "genotype tests" build-vg/tests/test_genotype
     vg 2 "dataset tests" build-vg/tests/test_data
