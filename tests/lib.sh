@@ -5,6 +5,9 @@
 #   sql DB QUERY                     the rows of a query, fields joined by |
 #   best_reward DB                   the best reward, as cellar prints it
 #   quick_experiment [IMAGES]        what to run as the shipped quick experiment
+#   ppo_search TRAIN VAL B EPOCHS BUDGET   the Lua of a small PPO search
+#   search7_experiment FILE          writes the 7-trial search of search.test.sh,
+#                                    train.test.sh and hooks.test.sh
 #   tiny_experiment                  writes tiny.lua: a search of 3 trials at
 #                                    once, of tiny children on Fashion-MNIST
 PY=/usr/bin/python3; [ -x $PY ] || PY=python3
@@ -48,45 +51,42 @@ end)
 EOF
 }
 
-# search7_experiment FILE: the search search.test.sh, train.test.sh and
-# hooks.test.sh start from, a PPO search of 7 trials of N 1, F 4 children
-# over 512 images, each in about a second (with CELLAR_TEST_SHORT, the
-# sanitizer builds, over 256)
-search7_experiment() {
-  images=512
-  [ -n "${CELLAR_TEST_SHORT:-}" ] && images=256
-  cat >"$1" <<EOF
--- a small PPO search: children train in about a second
+# ppo_search TRAIN VAL B EPOCHS BUDGET: the Lua of a small PPO search
+# named "tiny" (batch 3, so a device trains three trials at once) of N 1,
+# F 4 children over TRAIN Fashion-MNIST images (VAL held out), cells of B
+# blocks of four cheap ops, trained EPOCHS epochs each, BUDGET trials
+ppo_search() {
+  cat <<EOF
 cellar.experiment {
   name = "tiny",
   dataset = "fashion-mnist",
-  train_images = $images, val_images = $((images / 2)),
+  train_images = $1, val_images = $2,
   space = cellar.space { ops = { "identity", "avg_pool_3x3", "max_pool_3x3", "sep_conv_3x3" },
-                         B = 3, combiners = { "add" } },
-  child = { N = 1, F = 4, epochs = 2, batch = 32, lr = cellar.cosine(0.05, 0) },
+                         B = $3, combiners = { "add" } },
+  child = { N = 1, F = 4, epochs = $4, batch = 32, lr = cellar.cosine(0.05, 0) },
   strategy = cellar.ppo { batch = 3, hidden = 16 },
-  budget = 7,
+  budget = $5,
   seed = 11,
 }
-ends = 0
-cellar.on("trial_end", function(t) ends = ends + 1 end)
 EOF
 }
 
-# tiny.lua in the current directory: a PPO search of 3 trials (batch 3, so
-# a device trains them at once) of N 1, F 4 children over 96 images
-tiny_experiment() {
-  cat >tiny.lua <<'EOF'
-cellar.experiment {
-  name = "tiny",
-  dataset = "fashion-mnist",
-  train_images = 96, val_images = 64,
-  space = cellar.space { ops = { "identity", "avg_pool_3x3", "max_pool_3x3", "sep_conv_3x3" },
-                         B = 2, combiners = { "add" } },
-  child = { N = 1, F = 4, epochs = 1, batch = 32, lr = cellar.cosine(0.05, 0) },
-  strategy = cellar.ppo { batch = 3, hidden = 16 },
-  budget = 3,
-  seed = 11,
+# search7_experiment FILE: the search search.test.sh, train.test.sh and
+# hooks.test.sh start from, a PPO search of 7 trials of 2 epochs over 512
+# images, each in about a second (with CELLAR_TEST_SHORT, the sanitizer
+# builds, over 256)
+search7_experiment() {
+  images=512
+  [ -n "${CELLAR_TEST_SHORT:-}" ] && images=256
+  { echo "-- a small PPO search: children train in about a second"
+    ppo_search $images $((images / 2)) 3 2 7
+    echo "ends = 0"
+    echo 'cellar.on("trial_end", function(t) ends = ends + 1 end)'
+  } >"$1"
 }
-EOF
+
+# tiny.lua in the current directory: a PPO search of 3 trials (trained at
+# once on a device) of one epoch over 96 images
+tiny_experiment() {
+  ppo_search 96 64 2 1 3 >tiny.lua
 }
