@@ -706,10 +706,20 @@ static void test_bns(void)
     test_bn("batch norm 8x5x1x1", 8, 5, 1, 1, 0, 0, 0);
     test_bn("batch norm 3x7x9x7, odd", 3, 7, 9, 7, 2, 0, 0);
     /* few channels, many values: each channel summed in ranges by blocks
-     * of their own; many channels: a block per channel */
+     * of their own; many channels: a block per channel (cuda.c, bn_parts:
+     * split below four blocks a multiprocessor, ranges of 1024 values at
+     * least) */
+#ifdef CELLAR_KEMU
+    /* the stand-in's 4 multiprocessors: split below 16 channels (on the
+     * GPU's shapes below every channel would have a block: no split) */
+    test_bn("batch norm 32x4x16x16 (split in 4), slices, drop-path scales", 32, 4, 16, 16, 3, 5, 1);
+    test_bn("batch norm 32x2x16x16 (split in 8)", 32, 2, 16, 16, 0, 0, 0);
+    test_bn("batch norm 8x40x8x8 (a block per channel)", 8, 40, 8, 8, 0, 0, 1);
+#else
     test_bn("batch norm 128x16x32x32 (split), slices, drop-path scales", 128, 16, 32, 32, 3, 5, 1);
     test_bn("batch norm 128x64x8x8 (split)", 128, 64, 8, 8, 0, 0, 0);
     test_bn("batch norm 64x600x8x8 (a block per channel)", 64, 600, 8, 8, 0, 0, 1);
+#endif
 }
 
 /* ---- pooling ---- */
