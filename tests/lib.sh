@@ -8,7 +8,7 @@
 #   ppo_search TRAIN VAL B EPOCHS BUDGET   the Lua of a small PPO search
 #   search7_experiment FILE          writes the 7-trial search of search.test.sh,
 #                                    train.test.sh and hooks.test.sh
-#   tiny_experiment                  writes tiny.lua: a search of 3 trials at
+#   tiny_experiment [TRAIN VAL]      writes tiny.lua: a search of 3 trials at
 #                                    once, of tiny children on Fashion-MNIST
 PY=/usr/bin/python3; [ -x $PY ] || PY=python3
 lib_src=$(cd "$(dirname "$0")/.." && pwd)
@@ -86,7 +86,8 @@ search7_experiment() {
 }
 
 # tiny.lua in the current directory: a PPO search of 3 trials (trained at
-# once on a device) of one epoch over 96 images
+# once on a device) of one epoch over 96 images (TRAIN when given), 64
+# held out (VAL)
 tiny_experiment() {
-  ppo_search 96 64 2 1 3 >tiny.lua
+  ppo_search "${1:-96}" "${2:-64}" 2 1 3 >tiny.lua
 }

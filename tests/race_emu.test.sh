@@ -49,8 +49,9 @@ if [ ! -d /usr/share/datasets/fashion-mnist ]; then
   echo "# Fashion-MNIST is not installed (Debian: dataset-fashion-mnist): no training run here"
   exit 0
 fi
-# a search, several trials training at once on streams of their own
-tiny_experiment
+# a search, several trials training at once on streams of their own (two
+# steps and one batch held out each: every access watched is slow)
+tiny_experiment 64 32
 "$EMU" run tiny.lua --backend cuda --db race.db >run.out 2>run.err; rc=$?
 check "a search of 3 trials at once without a race ($(races run.err) reported, exit $rc: $(grep -m1 'at once' run.err))" \
   sh -c "[ $rc -eq 0 ] && [ $(races run.err) -eq 0 ] && grep -q '^[2-8] trials train at once on cuda' run.err"
