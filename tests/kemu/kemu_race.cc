@@ -83,9 +83,18 @@ struct xshadow {
     uint32_t ws, wc, rs, rc;
 };
 
+/* the three side by side: a word's checks touch one or two cache lines,
+ * not three places apart (a launch's accesses are nearly all the time of
+ * the race build) */
+struct shadow {
+    lshadow l;
+    xshadow x;
+    gshadow g;
+};
+
 extern char __data_start[], _end[];   /* the program's static data */
 
-static void **ltab, **gtab, **xtab;   /* CHUNKS entries each: shadow chunks or NULL */
+static void **tab;   /* CHUNKS entries: shadow chunks or NULL */
 static long races, expected;
 
 static void *map_or_die(size_t bytes, const char *what)
@@ -100,15 +109,13 @@ static void *map_or_die(size_t bytes, const char *what)
     return p;
 }
 
-/* word a's shadow in table tab of entries of `size` bytes */
-static inline void *shadow_of(void **&tab, uintptr_t a, size_t size)
+/* word a's shadow (the table is made at start) */
+static inline shadow *shadow_of(uintptr_t a)
 {
     size_t c = (size_t)(a >> CHUNK_BITS) & (CHUNKS - 1);
-    if (!tab)
-        tab = (void **)map_or_die(CHUNKS * sizeof *tab, "the race check's table");
-    if (!tab[c])
-        tab[c] = map_or_die(CHUNK_WORDS * size, "the race check's shadow");
-    return (char *)tab[c] + ((a >> 2) & (CHUNK_WORDS - 1)) * size;
+    if (__builtin_expect(!tab[c], 0))
+        tab[c] = map_or_die(CHUNK_WORDS * sizeof(shadow), "the race check's shadow");
+    return (shadow *)tab[c] + ((a >> 2) & (CHUNK_WORDS - 1));
 }
 
 /* races reported in the launch or replay running: the first few shown */
@@ -205,38 +212,54 @@ static int published(const lshadow *s, uint32_t b)
            (threadIdx.x == r.t || (int16_t)((uint16_t)kemu_bar_gen - r.g) > 0);
 }
 
-/* within one launch: the running thread touches the word at a */
-static void launch_access(uintptr_t a, int write)
+/* The checks below run at every access the kernels make: kept small and
+ * inlined into the instrumentation's entry points, the reports (cold)
+ * apart. */
+#define HOT static inline __attribute__((always_inline))
+#define COLD static __attribute__((noinline, cold))
+
+/* a race within a launch, of kind `why` (1 to 4: as tested in
+ * launch_access), at a: block b's thread t touches it */
+COLD void launch_race(int why, const lshadow *s, uintptr_t a, uint32_t b, uint16_t t, int write)
 {
-    lshadow *s = (lshadow *)shadow_of(ltab, a, sizeof(lshadow));
+    char m[200], x[48], y[48];
+    const char *rw = write ? "writes" : "reads";
+    block_name(b, x, sizeof x);
+    if (why == 1)
+        snprintf(m, sizeof m, "%s: %s %s it, %s wrote it", kemu_kernel, x, rw,
+                 block_name(s->wb, y, sizeof y));
+    else if (why == 2)
+        snprintf(m, sizeof m, "%s: %s, thread %u %s it, thread %u wrote it", kemu_kernel, x, t,
+                 rw, s->wt);
+    else if (why == 3)
+        snprintf(m, sizeof m, "%s: %s writes it, %s read it", kemu_kernel, x,
+                 s->rb == RB_MANY ? "other blocks" : block_name(s->rb, y, sizeof y));
+    else
+        snprintf(m, sizeof m, "%s: %s, thread %u writes it, other threads read it", kemu_kernel,
+                 x, t);
+    report(m, a, why == 1 || why == 3 ? "a launch's blocks run in any order"
+                                      : "no barrier between them");
+}
+
+/* within one launch: the running thread touches the word at a (shadow s) */
+HOT void launch_access(lshadow *s, uintptr_t a, int write)
+{
     uint32_t b = block_no();
     uint16_t t = (uint16_t)threadIdx.x, g = (uint16_t)kemu_bar_gen;
-    char m[200], x[48], y[48];
     tick++;
     if (s->kepoch != kemu_launch_no) {
         s->kepoch = kemu_launch_no;
         s->wb = s->rb = 0;
     }
-    if (s->wb && s->wb != b && !published(s, b)) {
-        snprintf(m, sizeof m, "%s: %s %s it, %s wrote it", kemu_kernel,
-                 block_name(b, x, sizeof x), write ? "writes" : "reads",
-                 block_name(s->wb, y, sizeof y));
-        report(m, a, "a launch's blocks run in any order");
-    } else if (s->wb && s->wt != t && s->wg == g && s->wt / 32 != t / 32) {
-        snprintf(m, sizeof m, "%s: %s, thread %u %s it, thread %u wrote it", kemu_kernel,
-                 block_name(b, x, sizeof x), t, write ? "writes" : "reads", s->wt);
-        report(m, a, "no barrier between them");
-    } else if (write && s->rb && s->rb != b) {
-        snprintf(m, sizeof m, "%s: %s writes it, %s read it", kemu_kernel,
-                 block_name(b, x, sizeof x),
-                 s->rb == RB_MANY ? "other blocks" : block_name(s->rb, y, sizeof y));
-        report(m, a, "a launch's blocks run in any order");
-    } else if (write && s->rb == b && s->rg == g && s->rt != t &&
-               (s->rt == RT_MANY || s->rt / 32 != t / 32)) {
-        snprintf(m, sizeof m, "%s: %s, thread %u writes it, other threads read it", kemu_kernel,
-                 block_name(b, x, sizeof x), t);
-        report(m, a, "no barrier between them");
-    }
+    if (s->wb && s->wb != b && !published(s, b))
+        launch_race(1, s, a, b, t, write);
+    else if (s->wb && s->wt != t && s->wg == g && s->wt / 32 != t / 32)
+        launch_race(2, s, a, b, t, write);
+    else if (write && s->rb && s->rb != b)
+        launch_race(3, s, a, b, t, write);
+    else if (write && s->rb == b && s->rg == g && s->rt != t &&
+             (s->rt == RT_MANY || s->rt / 32 != t / 32))
+        launch_race(4, s, a, b, t, write);
     if (write) {
         s->wb = b;
         s->wt = t;
@@ -253,26 +276,33 @@ static void launch_access(uintptr_t a, int write)
     }
 }
 
+/* a race within a replay: operation `other` wrote (or, with read, read)
+ * the word at a that the running operation touches */
+COLD void replay_race(int other, int read, uintptr_t a, int write)
+{
+    char m[200];
+    if (!read)
+        snprintf(m, sizeof m, "graph operation %d (%s) %s it, operation %d wrote it", kemu_op_no,
+                 kemu_op_name, write ? "writes" : "reads", other);
+    else
+        snprintf(m, sizeof m, "graph operation %d (%s) writes it, operation %d read it",
+                 kemu_op_no, kemu_op_name, other);
+    report(m, a, "neither follows the other: their streams must wait for each other");
+}
+
 /* within one replay of a graph: its operation kemu_op_no touches the
  * word at a */
-static void replay_access(uintptr_t a, int write)
+HOT void replay_access(gshadow *s, uintptr_t a, int write)
 {
-    gshadow *s = (gshadow *)shadow_of(gtab, a, sizeof(gshadow));
     int op = kemu_op_no;
-    char m[200];
     if (s->gepoch != kemu_replay_no) {
         s->gepoch = kemu_replay_no;
         s->wop = s->rop = -1;
     }
-    if (s->wop >= 0 && s->wop != op && !kemu_op_follows(op, s->wop)) {
-        snprintf(m, sizeof m, "graph operation %d (%s) %s it, operation %d wrote it", op,
-                 kemu_op_name, write ? "writes" : "reads", s->wop);
-        report(m, a, "neither follows the other: their streams must wait for each other");
-    } else if (write && s->rop >= 0 && s->rop != op && !kemu_op_follows(op, s->rop)) {
-        snprintf(m, sizeof m, "graph operation %d (%s) writes it, operation %d read it", op,
-                 kemu_op_name, s->rop);
-        report(m, a, "neither follows the other: their streams must wait for each other");
-    }
+    if (s->wop >= 0 && s->wop != op && !kemu_op_follows(op, s->wop))
+        replay_race(s->wop, 0, a, write);
+    else if (write && s->rop >= 0 && s->rop != op && !kemu_op_follows(op, s->rop))
+        replay_race(s->rop, 1, a, write);
     if (write)
         s->wop = op;
     else
@@ -287,21 +317,28 @@ static inline int follows(uint32_t s, uint32_t c)
            (s - 1 < kemu_xvc->size() && (*kemu_xvc)[s - 1] >= c);
 }
 
-/* between streams: the running operation touches the device word at a */
-static void stream_access(uintptr_t a, int write)
+/* a race between streams: stream other (id + 1) wrote (or, with read,
+ * read) the word at a at its operation c */
+COLD void stream_race(uint32_t other, uint32_t c, int read, uintptr_t a, int write)
 {
-    xshadow *s = (xshadow *)shadow_of(xtab, a, sizeof(xshadow));
-    uint32_t me = (uint32_t)kemu_xstream + 1, now = (*kemu_xvc)[(size_t)kemu_xstream];
     char m[200];
-    if (s->ws && !follows(s->ws, s->wc)) {
-        snprintf(m, sizeof m, "%s on stream %u %s it, stream %u wrote it (its operation %u)",
-                 kemu_op_name, me - 1, write ? "writes" : "reads", s->ws - 1, s->wc);
-        report(m, a, "no event or synchronisation orders them");
-    } else if (write && s->rs && !follows(s->rs, s->rc)) {
-        snprintf(m, sizeof m, "%s on stream %u writes it, stream %u read it (its operation %u)",
-                 kemu_op_name, me - 1, s->rs - 1, s->rc);
-        report(m, a, "no event or synchronisation orders them");
-    }
+    if (!read)
+        snprintf(m, sizeof m, "%s on stream %d %s it, stream %u wrote it (its operation %u)",
+                 kemu_op_name, kemu_xstream, write ? "writes" : "reads", other - 1, c);
+    else
+        snprintf(m, sizeof m, "%s on stream %d writes it, stream %u read it (its operation %u)",
+                 kemu_op_name, kemu_xstream, other - 1, c);
+    report(m, a, "no event or synchronisation orders them");
+}
+
+/* between streams: the running operation touches the device word at a */
+HOT void stream_access(xshadow *s, uintptr_t a, int write)
+{
+    uint32_t me = (uint32_t)kemu_xstream + 1, now = (*kemu_xvc)[(size_t)kemu_xstream];
+    if (s->ws && !follows(s->ws, s->wc))
+        stream_race(s->ws, s->wc, 0, a, write);
+    else if (write && s->rs && !follows(s->rs, s->rc))
+        stream_race(s->rs, s->rc, 1, a, write);
     if (write) {
         s->ws = me;
         s->wc = now;
@@ -317,12 +354,12 @@ static void stream_access(uintptr_t a, int write)
 extern "C" void kemu_race_forget(const void *p, size_t n)
 {
     uintptr_t a = (uintptr_t)p & ~(uintptr_t)3, end = (uintptr_t)p + n;
-    while (xtab && a < end) {
+    while (tab && a < end) {
         uintptr_t chunk_end = (a | (((uintptr_t)1 << CHUNK_BITS) - 1)) + 1;
         uintptr_t b = chunk_end < end ? chunk_end : end;
-        void *c = xtab[(size_t)(a >> CHUNK_BITS) & (CHUNKS - 1)];
-        if (c)
-            memset(shadow_of(xtab, a, sizeof(xshadow)), 0, (b - a + 3) / 4 * sizeof(xshadow));
+        if (tab[(size_t)(a >> CHUNK_BITS) & (CHUNKS - 1)])
+            for (shadow *s = shadow_of(a), *e = s + (b - a + 3) / 4; s < e; s++)
+                memset(&s->x, 0, sizeof s->x);
         a = chunk_end;
     }
 }
@@ -335,35 +372,62 @@ static uintptr_t span_lo[SPANS], span_hi[SPANS], gap_lo[SPANS], gap_hi[SPANS];
 static unsigned long spans_seen;
 static unsigned span_next, gap_next;
 
-static int is_device(uintptr_t a)
+/* and, before those, a range found (an allocation, or the room between
+ * two) for each of the pages last looked up, kept at the page's place in
+ * a table: a launch reads and writes several allocations, and the
+ * stand-in's buffers between them, in turn */
+#define PAGE_BITS 12
+#define PAGES 4096
+static uintptr_t page_lo[PAGES], page_hi[PAGES];   /* [lo, hi); empty: none */
+static unsigned char page_dev[PAGES];
+
+static int is_device_lookup(uintptr_t a)
 {
-    uintptr_t lo, hi;
+    uintptr_t lo = 0, hi = 0;
+    size_t pg = (size_t)(a >> PAGE_BITS) % PAGES;
+    int dev = -1;
     if (spans_seen != kemu_allocs_changed) {
         memset(span_lo, 0, sizeof span_lo);
         memset(span_hi, 0, sizeof span_hi);
         memset(gap_lo, 0, sizeof gap_lo);
         memset(gap_hi, 0, sizeof gap_hi);
+        memset(page_lo, 0, sizeof page_lo);
+        memset(page_hi, 0, sizeof page_hi);
         spans_seen = kemu_allocs_changed;
     }
-    for (int i = 0; i < SPANS; i++) {
+    for (int i = 0; i < SPANS && dev < 0; i++) {
         if (a - span_lo[i] < span_hi[i] - span_lo[i])
-            return 1;
-        if (a - gap_lo[i] < gap_hi[i] - gap_lo[i])
-            return 0;
+            dev = 1, lo = span_lo[i], hi = span_hi[i];
+        else if (a - gap_lo[i] < gap_hi[i] - gap_lo[i])
+            dev = 0, lo = gap_lo[i], hi = gap_hi[i];
     }
-    if (!kemu_device_span((const void *)a, &lo, &hi)) {
-        gap_lo[gap_next] = lo;
-        gap_hi[gap_next] = hi;
-        gap_next = (gap_next + 1) % SPANS;
-        return 0;
+    if (dev < 0) {
+        dev = kemu_device_span((const void *)a, &lo, &hi);
+        if (dev) {
+            span_lo[span_next] = lo;
+            span_hi[span_next] = hi;
+            span_next = (span_next + 1) % SPANS;
+        } else {
+            gap_lo[gap_next] = lo;
+            gap_hi[gap_next] = hi;
+            gap_next = (gap_next + 1) % SPANS;
+        }
     }
-    span_lo[span_next] = lo;
-    span_hi[span_next] = hi;
-    span_next = (span_next + 1) % SPANS;
-    return 1;
+    page_lo[pg] = lo;
+    page_hi[pg] = hi;
+    page_dev[pg] = (unsigned char)dev;
+    return dev;
 }
 
-static inline void access(const void *p, size_t n, int write)
+HOT int is_device(uintptr_t a)
+{
+    size_t pg = (size_t)(a >> PAGE_BITS) % PAGES;
+    if (a - page_lo[pg] < page_hi[pg] - page_lo[pg] && spans_seen == kemu_allocs_changed)
+        return page_dev[pg];
+    return is_device_lookup(a);
+}
+
+HOT void access(const void *p, size_t n, int write)
 {
     uintptr_t a = (uintptr_t)p, frame = (uintptr_t)__builtin_frame_address(0);
     int in_launch = kemu_launch_no != 0, in_op = kemu_op_no >= 0, in_stream = kemu_xstream >= 0;
@@ -374,13 +438,14 @@ static inline void access(const void *p, size_t n, int write)
         (a < frame + (256u << 10) && a + (256u << 10) > frame))
         return;   /* static data, the threads' stacks, or the host's */
     for (uintptr_t w = a & ~(uintptr_t)3; w < a + n; w += 4) {
+        shadow *s = shadow_of(w);
         if (in_launch)
-            launch_access(w, write);
+            launch_access(&s->l, w, write);
         if ((in_op || in_stream) && is_device(w)) {
             if (in_op)
-                replay_access(w, write);
+                replay_access(&s->g, w, write);
             if (in_stream)
-                stream_access(w, write);
+                stream_access(&s->x, w, write);
         }
     }
 }
@@ -412,7 +477,11 @@ static void at_exit(void)
 /* ---- the instrumentation's entry points ---- */
 
 extern "C" {
-void __tsan_init(void) { atexit(at_exit); }
+void __tsan_init(void)
+{
+    tab = (void **)map_or_die(CHUNKS * sizeof *tab, "the race check's table");
+    atexit(at_exit);
+}
 void __tsan_func_entry(void *) {}
 void __tsan_func_exit(void) {}
 #define RW(N)                                                                                      \
