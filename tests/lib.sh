@@ -23,12 +23,12 @@ sql() { $PY -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print('\n'.j
 best_reward() { $PY -c "import sqlite3,sys; print('%.4f' % sqlite3.connect(sys.argv[1]).execute('select max(reward) from trials').fetchone()[0])" "$1"; }
 # The shipped quick experiment: its name, or quick.lua written in the
 # current directory, the shipped file on fewer images: on IMAGES training
-# images (and a quarter as many held out) when given, on 400 with
-# CELLAR_TEST_SHORT (the sanitizer build, where one of its trials takes a
-# minute).  Exits the test when the file no longer reads as expected.
+# images (and a quarter as many held out) when given, on 160 with
+# CELLAR_TEST_SHORT (the sanitizer build, where a trial of the shipped
+# file takes a minute, one of 160 images three seconds).  Exits the test when the file no longer reads as expected.
 quick_experiment() {
   n=${1:-}
-  [ -n "${CELLAR_TEST_SHORT:-}" ] && n=400
+  [ -n "${CELLAR_TEST_SHORT:-}" ] && n=160
   if [ -z "$n" ]; then echo quick; return; fi
   sed "s/train_images = 4000/train_images = $n/; s/val_images = 1000/val_images = $((n / 4))/" \
     "$lib_src/lua/experiments/quick.lua" >quick.lua

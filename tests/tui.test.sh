@@ -1,6 +1,6 @@
 #!/bin/sh
 # tui.test.sh - the workbench screen driven under tmux (send-keys,
-# capture-pane): on the shipped quick experiment (on a quarter of its
+# capture-pane): on the shipped quick experiment (on a tenth of its
 # images: the screen's test needs trials, not their accuracy) the charts and the
 # leaderboard fill as trials finish; pause stops new trials and resume
 # restarts them; the screen stays coherent at 80x24 and back; quitting
@@ -32,7 +32,7 @@ $CELLAR --version | grep -q "screen: yes" || { echo "skip - this cellar has no s
 [ -d /usr/share/datasets/fashion-mnist ] || { echo "skip - Fashion-MNIST is not installed"; exit 77; }
 
 cd "$tmp" || exit 1
-quick=$(quick_experiment 1000) || { echo "$quick"; exit 1; }
+quick=$(quick_experiment 400) || { echo "$quick"; exit 1; }
 T new-session -d -s w -x 120 -y 40 "$CELLAR $quick --db q.db; echo \$? >exit.status; sleep 600"
 wait_for 3000 '[ -f q.db ] && [ "$(sql q.db "select count(*) from trials where state=\"done\"")" -ge 2 ]'
 check "the workbench runs quick.lua: two trials finish" [ "$(sql q.db "select count(*) from trials where state='done'")" -ge 2 ]
