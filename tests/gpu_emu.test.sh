@@ -23,7 +23,7 @@ fi
 cd "$tmp" || exit 1
 
 # --- bench ---
-small="--N 1 --F 4 --batch 4 --input 8x8x3 --steps 2 --warmup 1"
+small="--N 1 --F 4 --batch 4 --input 8x8x3 --steps 1 --warmup 1"
 "$EMU" bench --backend cuda $small >bench.out 2>bench.err; rc=$?
 check "bench --backend cuda exits 0 with one JSON line" sh -c "[ $rc -eq 0 ] && [ \$(wc -l <bench.out) -eq 1 ]"
 check "... on the cuda backend, its step recorded as a graph" sh -c "[ '$(jget bench.out backend)' = cuda ] && [ '$(jget bench.out graph)' = True ]"
