@@ -81,6 +81,17 @@ if [ "$(id -u)" = 0 ] && command -v runuser >/dev/null && runuser -u nobody -- $
   check "a version-1 journal another user owns: show reads it (the leaderboard, no trainings), export --trainings has none" sh -c "[ $rc:$rc2 = 0:0 ] && grep -q '^rank  trial' ro.out && ! grep -q 'trained again' ro.out && [ \$(wc -l <ro.csv) = 1 ]"
   check "... train trains, saying it cannot record there" sh -c "[ $rc3 = 0 ] && grep -q 'cellar train: not recorded in ro/v1.db (ro/v1.db: a journal of an earlier cellar (version 1) that this process may only read, so it cannot take trainings); training anyway' ro-t.err"
   check "... and the file is left at version 1" [ "$(sql ro/v1.db "pragma user_version")" = 1 ]
+  # this cellar's journal in a directory its reader may not write, where
+  # SQLite cannot make the -shm file a reader needs: read as the file
+  # stands, writing refused with the reason
+  mkdir ro2 && cp whole.db ro2/j.db && chmod 644 ro2/j.db && chmod 555 ro2
+  runuser -u nobody -- $CELLAR show ro2/j.db >ro2.out 2>&1; rc=$?
+  runuser -u nobody -- $CELLAR show ro2/j.db --trial best >ro2b.out 2>&1; rc2=$?
+  runuser -u nobody -- $CELLAR resume ro2/j.db --set budget=9 >ro2r.out 2>&1; rc3=$?
+  check "a journal in a directory its reader may not write: show reads it (the leaderboard, the trainings, the best trial)" sh -c "[ $rc:$rc2 = 0:0 ] && grep -q '^rank  trial' ro2.out && grep -q 'trained again' ro2.out && grep -q '^trial $bestid of tiny' ro2b.out"
+  check "... resume refused, the reason said ($(head -1 ro2r.out))" sh -c "[ $rc3 = 1 ] && grep -q '^cellar resume: ro2/j.db: this user may not write the journal (Permission denied)$' ro2r.out"
+  check "... nothing made beside it" [ "$(ls ro2)" = j.db ]
+  chmod 755 ro2
 else
   echo "# not root, no runuser, or cellar out of another user's reach: the read-only journal is not tried"
 fi

@@ -4,10 +4,13 @@
 #include "store/sql.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The statement text as it appears in messages: whitespace runs made one
  * space, and long statements cut at a word boundary with " ..." so that a
@@ -71,6 +74,22 @@ static int fail_msg(sql_db *db, const char *sql, int rc, const char *msg, cl_err
     if (db->depth > 0 && db->db && sqlite3_get_autocommit(db->db))
         db->doomed = 1;
     sql_short(sql, text, sizeof text);
+    if (prim == SQLITE_READONLY && db->path) {
+        /* the usual cause named, not the statement that met it */
+        char dir[4096];
+        const char *slash = strrchr(db->path, '/');
+        int n = slash ? (int)(slash - db->path) : 1;
+        snprintf(dir, sizeof dir, "%.*s", n ? n : 1, slash ? db->path : ".");
+        if (access(db->path, W_OK) != 0)
+            return ERR_SET(err, CL_ERR_IO, "%s: this user may not write the journal (%s)",
+                           db->path, strerror(errno));
+        if (access(dir, W_OK) != 0)
+            return ERR_SET(err, CL_ERR_IO,
+                           "%s: this user may not write in the journal's directory %s, where "
+                           "SQLite keeps its -wal and -shm files (%s)",
+                           db->path, dir, strerror(errno));
+        return ERR_SET(err, CL_ERR_IO, "%s: the journal is read-only here (%s)", db->path, msg);
+    }
     if (prim == SQLITE_CORRUPT || prim == SQLITE_NOTADB)
         return ERR_SET(err, CL_ERR_FORMAT, "%s: the journal is damaged (%s): %s", db->path, msg,
                        text);

@@ -49,6 +49,7 @@ struct cl_store {
     int claimed;
     int version;    /* the schema it holds: STORE_SCHEMA_VERSION but in an older
                      * journal this process may only read (see store_open) */
+    int immutable;  /* read as a file nobody changes (see store_open) */
 };
 
 /* ---- schema and migrations ---- */
@@ -269,10 +270,39 @@ static int handle_alloc(const char *path, cl_store **out, cl_err *err)
     return CL_OK;
 }
 
-/* Open the SQLite connection of st (the file must exist). */
-static int db_connect(cl_store *st, cl_err *err)
+/* "file:PATH?immutable=1", PATH escaped as a URI's path (malloc'ed; NULL
+ * when out of memory) */
+static char *immutable_uri(const char *path)
 {
-    int rc = sqlite3_open_v2(st->db.path, &st->db.db, SQLITE_OPEN_READWRITE, NULL);
+    size_t n = strlen(path);
+    char *u = malloc(3 * n + 32), *o = u;
+    if (!u)
+        return NULL;
+    o += sprintf(o, "file:");
+    while (path[0] == '/' && path[1] == '/')   /* "file://" would name a host */
+        path++;
+    for (; *path; path++) {
+        if (*path == '%' || *path == '?' || *path == '#')
+            o += sprintf(o, "%%%02X", (unsigned char)*path);
+        else
+            *o++ = *path;
+    }
+    strcpy(o, "?immutable=1");
+    return u;
+}
+
+/* Open the SQLite connection of st (the file must exist); with immutable,
+ * read-only, as a file nobody changes: nothing written beside it (no -shm
+ * or -wal), no locks taken. */
+static int db_connect(cl_store *st, int immutable, cl_err *err)
+{
+    char *uri = immutable ? immutable_uri(st->db.path) : NULL;
+    int rc;
+    if (immutable && !uri)
+        return ERR_SET(err, CL_ERR_NOMEM, "%s: out of memory", st->db.path);
+    rc = immutable ? sqlite3_open_v2(uri, &st->db.db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL)
+                   : sqlite3_open_v2(st->db.path, &st->db.db, SQLITE_OPEN_READWRITE, NULL);
+    free(uri);
     if (rc != SQLITE_OK) {
         return ERR_SET(err, rc == SQLITE_NOMEM ? CL_ERR_NOMEM : CL_ERR_IO, "%s: cannot open: %s",
                        st->db.path, st->db.db ? sqlite3_errmsg(st->db.db) : sqlite3_errstr(rc));
@@ -463,7 +493,7 @@ int store_create(const char *path, int force, cl_store **out, cl_err *err)
     close(fd);
     rc = handle_alloc(path, &st, err);
     if (rc == CL_OK)
-        rc = db_connect(st, err);
+        rc = db_connect(st, 0, err);
     if (rc == CL_OK)
         rc = db_configure(st, err);
     if (rc == CL_OK)
@@ -548,6 +578,16 @@ static int check_journal(cl_store *st, cl_err *err)
     return rc;
 }
 
+/* Whether a -wal file beside path holds changes (a search running on
+ * the journal, or one killed): then the file alone is not the journal. */
+static int wal_pending(const char *path)
+{
+    char wal[4096];
+    struct stat sb;
+    return side_path(path, "-wal", wal, sizeof wal, NULL) == CL_OK && stat(wal, &sb) == 0 &&
+           sb.st_size > 0;
+}
+
 int store_open(const char *path, cl_store **out, cl_err *err)
 {
     cl_store *st = NULL;
@@ -565,11 +605,36 @@ int store_open(const char *path, cl_store **out, cl_err *err)
         return ERR_SET(err, CL_ERR_FORMAT, "%s: not a cellar journal (not a regular file)", path);
     rc = handle_alloc(path, &st, err);
     if (rc == CL_OK)
-        rc = db_connect(st, err);
+        rc = db_connect(st, 0, err);
     if (rc == CL_OK)
         rc = check_journal(st, err);
+    if (rc && st && st->db.db &&
+        (st->db.last_rc == SQLITE_READONLY || st->db.last_rc == SQLITE_CANTOPEN) &&
+        !wal_pending(path)) {
+        /* Reading a journal (WAL mode) needs its -shm file beside it, made
+         * by the first reader: where this user may not make it (another
+         * user's journal, a read-only directory) and no search holds the
+         * journal (a search keeps that file there), the file alone is
+         * the whole journal: read it so, as immutable.  Writing it is
+         * refused, saying why (sql.c). */
+        sqlite3_close(st->db.db);
+        st->db.db = NULL;
+        st->db.last_rc = 0;
+        rc = db_connect(st, 1, err);
+        if (rc == CL_OK)
+            rc = check_journal(st, err);
+        st->immutable = rc == CL_OK;
+    } else if (rc && st && (st->db.last_rc == SQLITE_READONLY || st->db.last_rc == SQLITE_CANTOPEN)) {
+        rc = ERR_SET(err, CL_ERR_IO,
+                     "%s: cannot be read by this user: its -wal file holds changes that SQLite "
+                     "reads through a -shm file this user may not make or write (a search "
+                     "running on it, or one killed: 'cellar show' by the journal's owner takes "
+                     "them in)",
+                     path);
+    }
     if (rc == CL_OK)
-        rc = db_configure(st, err);
+        rc = st->immutable ? sql_exec(&st->db, "PRAGMA foreign_keys = ON", err)
+                           : db_configure(st, err);
     if (rc == CL_OK)
         rc = migrate(st, 0, err);
     if (rc) {
