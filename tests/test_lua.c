@@ -1108,6 +1108,7 @@ static void test_live(void)
     CHECK(has(eval(L, "cellar.trials{}"), "no search is running"), "so does cellar.trials");
     CHECK(has(eval(L, "cellar.policy()"), "no search is running"), "and cellar.policy");
     CHECK(has(eval(L, "cellar.epochs(1)"), "no search is running"), "and cellar.epochs");
+    CHECK(has(eval(L, "cellar.trainings()"), "no search is running"), "and cellar.trainings");
     CHECK(has(eval(L, "cellar.set('lr', 1)"), "no search is running"), "so does cellar.set");
     CHECK(has(eval(L, "cellar.settings().lr"), "learning rate"),
           "cellar.settings describes the settings without a search");
@@ -1211,6 +1212,59 @@ static void test_live(void)
           "cellar.epochs{ epoch = 1.5 } is refused (%s)", eval(L, "cellar.epochs{ epoch = 1.5 }"));
     CHECK(has(eval(L, "cellar.epochs{ trail = 1 }"), "unknown key 'trail'"),
           "cellar.epochs checks its keys");
+
+    /* trainings written straight into the journal, as cellar train DB
+     * writes them: trial 2's, done with one epoch; trial 1's, failed */
+    CHECK_EVAL(L, "#cellar.trainings(), #cellar.trainings(2)", "0\t0");
+    {
+        store_training t;
+        store_metric m = {1, 1, 0.75, 0.625, NAN, 0.05, 3.5};
+        memset(&t, 0, sizeof t);
+        t.trial = 2;
+        t.genotype = "normal: identity(0) identity(1) add ; reduce: identity(0) identity(1) add";
+        snprintf(t.hash, sizeof t.hash, "%016x", 2);
+        t.settings = "{\"dataset\":\"fashion-mnist\",\"train_images\":2048,\"N\":1,"
+                     "\"F\":8,\"epochs\":1,\"lr\":0.05,\"augment\":false,\"backend\":\"cpu\"}";
+        t.state = TRIAL_DONE;
+        t.test_acc = 0.875;
+        t.val_acc = NAN;
+        t.params = 11746;
+        t.flops = 4e6;
+        t.seconds = 3.5;
+        t.pid = 1;
+        t.started = t.finished = NAN;
+        CHECK(store_training_insert(st, &t, &err) == 0 && store_training_update(st, &t, &err) == 0,
+              "a training of trial 2 (%s)", err.msg);
+        m.trial = t.id;
+        CHECK(store_training_epoch_insert(st, &m, &err) == 0, "its epoch (%s)", err.msg);
+        t.trial = 1;
+        t.state = TRIAL_FAILED;
+        t.test_acc = NAN;
+        t.reason = "diverged";
+        t.settings = "{\"epochs\":3}";
+        CHECK(store_training_insert(st, &t, &err) == 0 && store_training_update(st, &t, &err) == 0,
+              "a failed training of trial 1 (%s)", err.msg);
+    }
+    CHECK_EVAL(L, "local t = cellar.trainings() return #t, t[1].id, t[1].trial, t[1].state, "
+                  "t[1].test_acc, t[1].params, t[1].epochs_done, t[1].val_acc",
+               "2\t1\t2\tdone\t0.875\t11746\t1\tnil");
+    CHECK_EVAL(L, "local s = cellar.trainings(2)[1].settings return s.dataset, s.train_images, "
+                  "s.F, s.lr, s.augment, s.backend, s.batch",
+               "fashion-mnist\t2048\t8\t0.05\tfalse\tcpu\tnil");
+    CHECK_EVAL(L, "local t = cellar.trainings{ trial = 1 } return #t, t[1].id, t[1].state, "
+                  "t[1].reason, t[1].status, t[1].settings.epochs",
+               "1\t2\tfailed\tdiverged\tfailed: diverged\t3");
+    CHECK_EVAL(L, "#cellar.trainings(3)", "0");
+    CHECK_EVAL(L, "local m = cellar.epochs{ training = 1 } return #m, m[1].training, m[1].epoch, "
+                  "m[1].loss, m[1].acc, m[1].trial",
+               "1\t1\t1\t0.75\t0.625\tnil");
+    CHECK(has(eval(L, "cellar.epochs{ training = 1, trial = 2 }"), "cannot be given with"),
+          "cellar.epochs{ training=, trial= } is refused (%s)",
+          eval(L, "cellar.epochs{ training = 1, trial = 2 }"));
+    CHECK(has(eval(L, "cellar.trainings(0)"), "a number >= 1"),
+          "cellar.trainings(0) is refused (%s)", eval(L, "cellar.trainings(0)"));
+    CHECK(has(eval(L, "cellar.trainings{ trail = 1 }"), "unknown key 'trail'"),
+          "cellar.trainings checks its keys");
 
     CHECK_EVAL(L, "cellar.resume()", "");
     CHECK_EVAL(L, "cellar.stop()", "");

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/json.h"
 #include "lua/lua_priv.h"
 #include "search/policy.h"
 
@@ -530,12 +531,13 @@ static lua_Integer opt_count(lua_State *L, const char *what)
 }
 
 /* cellar.epochs(id) or cellar.epochs{ trial=, epoch= } -> the epochs the
- * journal holds: one trial's, every trial's at one epoch, or all */
+ * journal holds: one trial's, every trial's at one epoch, or all;
+ * cellar.epochs{ training= } -> a training's (cellar train DB) */
 static int l_epochs(lua_State *L)
 {
-    static const char *const keys[] = {"trial", "epoch", NULL};
+    static const char *const keys[] = {"trial", "epoch", "training", NULL};
     cl_lua *cl = cl_lua_of(L);
-    lua_Integer trial = 0, epoch = 0;
+    lua_Integer trial = 0, epoch = 0, training = 0;
     epochs_box *b;
     cl_err err = {0};
     if (!cl->store)   /* a journal suffices: a watched search's too */
@@ -546,7 +548,11 @@ static int l_epochs(lua_State *L)
         trial = opt_count(L, "cellar.epochs: trial");
         lua_getfield(L, 1, "epoch");
         epoch = opt_count(L, "cellar.epochs: epoch");
-        lua_pop(L, 2);
+        lua_getfield(L, 1, "training");
+        training = opt_count(L, "cellar.epochs: training");
+        lua_pop(L, 3);
+        if (training && (trial || epoch))
+            return luaL_error(L, "cellar.epochs: training cannot be given with trial or epoch");
     } else if (!lua_isnoneornil(L, 1)) {
         lua_pushvalue(L, 1);
         trial = opt_count(L, "cellar.epochs: trial");
@@ -559,8 +565,9 @@ static int l_epochs(lua_State *L)
         lua_setfield(L, -2, "__gc");
     }
     lua_setmetatable(L, -2);
-    if (store_metric_each_at(cl->store, trial, (int)(epoch > INT_MAX ? INT_MAX : epoch),
-                             keep_epoch, b, &err))
+    if (training ? store_training_epoch_each(cl->store, training, keep_epoch, b, &err)
+                 : store_metric_each_at(cl->store, trial, (int)(epoch > INT_MAX ? INT_MAX : epoch),
+                                        keep_epoch, b, &err))
         return luaL_error(L, "cellar.epochs: %s", err.msg);
     if (b->nomem)
         return luaL_error(L, "cellar.epochs: out of memory");
@@ -568,13 +575,150 @@ static int l_epochs(lua_State *L)
     for (int i = 0; i < b->n; i++) {
         const store_metric *m = &b->m[i];
         lua_createtable(L, 0, 7);
-        set_int(L, "trial", m->trial);
+        set_int(L, training ? "training" : "trial", m->trial);   /* a training's: its id */
         set_int(L, "epoch", m->epoch);
         set_num(L, "loss", m->train_loss);
         set_num(L, "acc", m->train_acc);
         set_num(L, "val_acc", m->val_acc);
         set_num(L, "lr", m->lr);
         set_num(L, "seconds", m->seconds);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    return 1;
+}
+
+/* ---- cellar.trainings ---- */
+
+#define TRAININGS_META "cellar.trainings_box"
+
+/* the trainings read, owned by a userdata so that a Lua error frees them */
+typedef struct trainings_box {
+    store_training *t;
+    int n, cap;
+    int nomem;
+} trainings_box;
+
+static int trainings_gc(lua_State *L)
+{
+    trainings_box *b = luaL_checkudata(L, 1, TRAININGS_META);
+    for (int i = 0; i < b->n; i++) {
+        free(b->t[i].genotype);
+        free(b->t[i].settings);
+        free(b->t[i].reason);
+    }
+    free(b->t);
+    b->t = NULL;
+    b->n = b->cap = 0;
+    return 0;
+}
+
+static int keep_training(void *ud, const store_training *t)
+{
+    trainings_box *b = ud;
+    store_training *c;
+    if (cl_grow(&b->t, sizeof *b->t, b->n + 1, &b->cap, 16)) {
+        b->nomem = 1;
+        return 1;
+    }
+    c = &b->t[b->n++];
+    *c = *t;
+    c->genotype = dup_or_null(t->genotype, &b->nomem);
+    c->settings = dup_or_null(t->settings, &b->nomem);
+    c->reason = dup_or_null(t->reason, &b->nomem);
+    return b->nomem;
+}
+
+/* a training's settings (the JSON object cellar train journals) as a
+ * table: numbers, strings and booleans by their keys */
+static void push_settings(lua_State *L, const char *json)
+{
+    static const char *const keys[] = {
+        "dataset", "dataset_spec", "train_images", "val_images", "test_images", "N", "F",
+        "epochs",  "batch",        "lr",           "momentum",   "weight_decay", "drop_path",
+        "augment", "seed",         "backend",      NULL};
+    lua_createtable(L, 0, 16);
+    for (int i = 0; json && keys[i]; i++) {
+        const char *v = json_get(json, keys[i]);
+        char text[256];
+        double d;
+        if (!v)
+            continue;
+        if (json_number(v, &d) == 0) {
+            if (d == floor(d) && fabs(d) < 9007199254740992.0)
+                lua_pushinteger(L, (lua_Integer)d);
+            else
+                lua_pushnumber(L, d);
+        } else if (json_text(v, text, sizeof text) == 0) {
+            lua_pushstring(L, text);
+        } else if (!strncmp(v, "true", 4) || !strncmp(v, "false", 5)) {
+            lua_pushboolean(L, v[0] == 't');
+        } else {
+            continue;
+        }
+        lua_setfield(L, -2, keys[i]);
+    }
+}
+
+/* cellar.trainings([trial]) or cellar.trainings{ trial= } -> the
+ * genotypes the journal's trials were trained again as (cellar train
+ * DB), of one trial or all, in the order they were started */
+static int l_trainings(lua_State *L)
+{
+    static const char *const keys[] = {"trial", NULL};
+    cl_lua *cl = cl_lua_of(L);
+    lua_Integer trial = 0;
+    trainings_box *b;
+    cl_err err = {0};
+    if (!cl->store)   /* a journal suffices: a watched search's too */
+        return luaL_error(L, "no search is running");
+    if (lua_type(L, 1) == LUA_TTABLE) {
+        cl_lua_check_keys(L, 1, keys, "cellar.trainings");
+        lua_getfield(L, 1, "trial");
+        trial = opt_count(L, "cellar.trainings: trial");
+        lua_pop(L, 1);
+    } else if (!lua_isnoneornil(L, 1)) {
+        lua_pushvalue(L, 1);
+        trial = opt_count(L, "cellar.trainings: trial");
+        lua_pop(L, 1);
+    }
+    b = lua_newuserdatauv(L, sizeof *b, 0);
+    memset(b, 0, sizeof *b);
+    if (luaL_newmetatable(L, TRAININGS_META)) {
+        lua_pushcfunction(L, trainings_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_setmetatable(L, -2);
+    if (store_training_each(cl->store, trial, keep_training, b, &err))
+        return luaL_error(L, "cellar.trainings: %s", err.msg);
+    if (b->nomem)
+        return luaL_error(L, "cellar.trainings: out of memory");
+    lua_createtable(L, b->n, 0);
+    for (int i = 0; i < b->n; i++) {
+        const store_training *t = &b->t[i];
+        char status[400];
+        store_training_state_text(t, status, sizeof status);
+        lua_createtable(L, 0, 18);
+        set_int(L, "id", t->id);
+        if (t->trial > 0)
+            set_int(L, "trial", t->trial);
+        set_str(L, "genotype", t->genotype);
+        set_str(L, "hash", t->hash);
+        set_str(L, "state", trial_state_name(t->state));
+        set_str(L, "status", status);
+        set_num(L, "test_acc", t->test_acc);
+        set_num(L, "val_acc", t->val_acc);
+        set_int(L, "params", t->params);
+        set_num(L, "flops", t->flops);
+        set_num(L, "seconds", t->seconds);
+        set_int(L, "pid", t->pid);
+        set_str(L, "reason", t->reason);
+        set_num(L, "started", t->started);
+        set_num(L, "finished", t->finished);
+        set_int(L, "epochs_done", t->epochs_done);
+        if (t->ckpt_epoch > 0)
+            set_int(L, "checkpoint_epoch", t->ckpt_epoch);
+        push_settings(L, t->settings);
+        lua_setfield(L, -2, "settings");
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
     return 1;
@@ -640,8 +784,9 @@ void cl_lua_open_live(lua_State *L)
     static const luaL_Reg fns[] = {
         {"pause", l_pause},   {"resume", l_resume},     {"stop", l_stop},
         {"set", l_set},       {"get", l_get},           {"settings", l_settings},
-        {"status", l_status}, {"trials", l_trials},     {"policy", l_policy},
-        {"stop_trial", l_stop_trial}, {"epochs", l_epochs}, {NULL, NULL},
+        {"status", l_status},         {"trials", l_trials}, {"trainings", l_trainings},
+        {"policy", l_policy},         {"epochs", l_epochs}, {"stop_trial", l_stop_trial},
+        {NULL, NULL},
     };
     luaL_setfuncs(L, fns, 0);
 }
