@@ -1885,9 +1885,12 @@ static void test_training_checkpoints(void)
     CHECK(rc == CL_OK && !strcmp(out, want),
           "store_training_each reads the checkpoint's epoch; the state says it resumes (%s)",
           rc ? err.msg : out);
+    snprintf(want, sizeof want, "training 1 was taken up meanwhile by cellar process %ld "
+             "(running there)", (long)gone);
     CHECK(store_training_resume(st, a.id, 1, (long)getpid(), 2, &err) != CL_OK &&
-              strstr(err.msg, "another may have taken it up"),
-          "not taken up where its process is no longer the one read: %s", err.msg);
+              strstr(err.msg, want),
+          "not taken up where its process is no longer the one read, the one now named: %s",
+          err.msg);
     rc = rc ? rc : store_training_resume(st, a.id, (long)gone, (long)getpid(), 2, &err);
     out[0] = '\0';
     rc = rc ? rc : store_training_each(st, 0, take_ckpt, out, &err);
@@ -1907,7 +1910,7 @@ static void test_training_checkpoints(void)
     CHECK(rc == CL_OK && raw_count(path, "SELECT count(*) FROM training_checkpoints") == 0,
           "a failed one resumes too; done, its checkpoint is deleted (%s)", rc ? err.msg : "");
     rc = store_training_resume(st, a.id, (long)getpid(), (long)getpid(), 2, &err);
-    CHECK(rc != CL_OK && strstr(err.msg, "no training 1 that is not done"),
+    CHECK(rc != CL_OK && strstr(err.msg, "training 1 is done (by cellar process"),
           "a done training is not taken up again: %s", err.msg);
     store_close(st);
 }

@@ -1739,6 +1739,33 @@ int store_training_checkpoint_get(cl_store *st, int64_t training, int *epoch,
     return rc;
 }
 
+/* Why training could not be taken up: what it is now (read in the
+ * resume's transaction) */
+static int resume_refused(cl_store *st, int64_t training, cl_err *err)
+{
+    sql_stmt q;
+    char state[16] = "";
+    long pid = 0;
+    int row = 0;
+    if (sql_prepare(&st->db, &q, "SELECT state, pid FROM trainings WHERE id = :id", NULL) ==
+        CL_OK) {
+        sql_bind_int64(&q, ":id", training);
+        if (sql_step(&q, &row, NULL) == CL_OK && row) {
+            snprintf(state, sizeof state, "%s", sql_col_text(&q, 0) ? sql_col_text(&q, 0) : "");
+            pid = (long)sql_col_int64(&q, 1);
+        }
+        sql_finalize(&q);
+    }
+    if (!row)
+        return ERR_SET(err, CL_ERR_ARG, "%s: no training %lld", st->db.path, (long long)training);
+    if (!strcmp(state, "done"))
+        return ERR_SET(err, CL_ERR_ARG, "%s: training %lld is done (by cellar process %ld)",
+                       st->db.path, (long long)training, pid);
+    return ERR_SET(err, CL_ERR_ARG,
+                   "%s: training %lld was taken up meanwhile by cellar process %ld (%s there)",
+                   st->db.path, (long long)training, pid, state);
+}
+
 int store_training_resume(cl_store *st, int64_t training, long was_pid, long pid, int epoch,
                           cl_err *err)
 {
@@ -1759,9 +1786,7 @@ int store_training_resume(cl_store *st, int64_t training, long was_pid, long pid
         sql_bind_int64(&q[0], ":was", (int64_t)was_pid);
         rc = sql_run(&q[0], err);
         if (rc == CL_OK && sqlite3_changes(st->db.db) != 1)
-            rc = ERR_SET(err, CL_ERR_ARG,
-                         "%s: no training %lld that is not done and was process %ld's (another "
-                         "may have taken it up)", st->db.path, (long long)training, was_pid);
+            rc = resume_refused(st, training, err);
         if (rc == CL_OK) {
             sql_bind_int64(&q[1], ":id", training);
             sql_bind_int64(&q[1], ":epoch", epoch);
