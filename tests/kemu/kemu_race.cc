@@ -364,55 +364,29 @@ extern "C" void kemu_race_forget(const void *p, size_t n)
     }
 }
 
-/* the device allocations last found (a kernel reads and writes a few),
- * and rooms between them (the stand-ins' own buffers), until
- * allocations change */
-#define SPANS 8
-static uintptr_t span_lo[SPANS], span_hi[SPANS], gap_lo[SPANS], gap_hi[SPANS];
-static unsigned long spans_seen;
-static unsigned span_next, gap_next;
-
-/* and, before those, a range found (an allocation, or the room between
- * two) for each of the pages last looked up, kept at the page's place in
- * a table: a launch reads and writes several allocations, and the
- * stand-in's buffers between them, in turn */
+/* Whether an address is device memory: for each of the pages last asked
+ * about, the range found there (an allocation, or the room between two,
+ * where the stand-in keeps its own buffers), kept at the page's place in
+ * a table until allocations change: a launch reads and writes several
+ * allocations and those buffers in turn, nearly always in a range it has
+ * met before. */
 #define PAGE_BITS 12
 #define PAGES 4096
 static uintptr_t page_lo[PAGES], page_hi[PAGES];   /* [lo, hi); empty: none */
 static unsigned char page_dev[PAGES];
+static unsigned long pages_seen;   /* kemu_allocs_changed when the table was made */
 
 static int is_device_lookup(uintptr_t a)
 {
-    uintptr_t lo = 0, hi = 0;
+    uintptr_t lo, hi;
     size_t pg = (size_t)(a >> PAGE_BITS) % PAGES;
-    int dev = -1;
-    if (spans_seen != kemu_allocs_changed) {
-        memset(span_lo, 0, sizeof span_lo);
-        memset(span_hi, 0, sizeof span_hi);
-        memset(gap_lo, 0, sizeof gap_lo);
-        memset(gap_hi, 0, sizeof gap_hi);
+    int dev;
+    if (pages_seen != kemu_allocs_changed) {
         memset(page_lo, 0, sizeof page_lo);
         memset(page_hi, 0, sizeof page_hi);
-        spans_seen = kemu_allocs_changed;
+        pages_seen = kemu_allocs_changed;
     }
-    for (int i = 0; i < SPANS && dev < 0; i++) {
-        if (a - span_lo[i] < span_hi[i] - span_lo[i])
-            dev = 1, lo = span_lo[i], hi = span_hi[i];
-        else if (a - gap_lo[i] < gap_hi[i] - gap_lo[i])
-            dev = 0, lo = gap_lo[i], hi = gap_hi[i];
-    }
-    if (dev < 0) {
-        dev = kemu_device_span((const void *)a, &lo, &hi);
-        if (dev) {
-            span_lo[span_next] = lo;
-            span_hi[span_next] = hi;
-            span_next = (span_next + 1) % SPANS;
-        } else {
-            gap_lo[gap_next] = lo;
-            gap_hi[gap_next] = hi;
-            gap_next = (gap_next + 1) % SPANS;
-        }
-    }
+    dev = kemu_device_span((const void *)a, &lo, &hi);
     page_lo[pg] = lo;
     page_hi[pg] = hi;
     page_dev[pg] = (unsigned char)dev;
@@ -422,7 +396,7 @@ static int is_device_lookup(uintptr_t a)
 HOT int is_device(uintptr_t a)
 {
     size_t pg = (size_t)(a >> PAGE_BITS) % PAGES;
-    if (a - page_lo[pg] < page_hi[pg] - page_lo[pg] && spans_seen == kemu_allocs_changed)
+    if (a - page_lo[pg] < page_hi[pg] - page_lo[pg] && pages_seen == kemu_allocs_changed)
         return page_dev[pg];
     return is_device_lookup(a);
 }
