@@ -76,10 +76,11 @@ static int fail_msg(sql_db *db, const char *sql, int rc, const char *msg, cl_err
     sql_short(sql, text, sizeof text);
     if (prim == SQLITE_READONLY && db->path) {
         /* the usual cause named, not the statement that met it */
-        char dir[4096];
+        char dir[4096] = ".";
         const char *slash = strrchr(db->path, '/');
-        int n = slash ? (int)(slash - db->path) : 1;
-        snprintf(dir, sizeof dir, "%.*s", n ? n : 1, slash ? db->path : ".");
+        if (slash)   /* "/j.db": "/" */
+            snprintf(dir, sizeof dir, "%.*s", slash == db->path ? 1 : (int)(slash - db->path),
+                     db->path);
         if (access(db->path, W_OK) != 0)
             return ERR_SET(err, CL_ERR_IO, "%s: this user may not write the journal (%s)",
                            db->path, strerror(errno));

@@ -49,7 +49,6 @@ struct cl_store {
     int claimed;
     int version;    /* the schema it holds: STORE_SCHEMA_VERSION but in an older
                      * journal this process may only read (see store_open) */
-    int immutable;  /* read as a file nobody changes (see store_open) */
 };
 
 /* ---- schema and migrations ---- */
@@ -592,7 +591,7 @@ int store_open(const char *path, cl_store **out, cl_err *err)
 {
     cl_store *st = NULL;
     struct stat sb;
-    int rc;
+    int rc, immutable = 0;
     *out = NULL;
     if (!path || !*path)
         return ERR_SET(err, CL_ERR_ARG, "store: no journal path given");
@@ -608,33 +607,34 @@ int store_open(const char *path, cl_store **out, cl_err *err)
         rc = db_connect(st, 0, err);
     if (rc == CL_OK)
         rc = check_journal(st, err);
+    /* Reading a journal (WAL mode) needs its -shm file beside it, made by
+     * the first reader: where this user may not make it (another user's
+     * journal, a read-only directory) and no search holds the journal (a
+     * search keeps that file there), the file alone is the whole journal:
+     * read it so, as immutable.  Writing it is refused, saying why
+     * (sql.c). */
     if (rc && st && st->db.db &&
-        (st->db.last_rc == SQLITE_READONLY || st->db.last_rc == SQLITE_CANTOPEN) &&
-        !wal_pending(path)) {
-        /* Reading a journal (WAL mode) needs its -shm file beside it, made
-         * by the first reader: where this user may not make it (another
-         * user's journal, a read-only directory) and no search holds the
-         * journal (a search keeps that file there), the file alone is
-         * the whole journal: read it so, as immutable.  Writing it is
-         * refused, saying why (sql.c). */
-        sqlite3_close(st->db.db);
-        st->db.db = NULL;
-        st->db.last_rc = 0;
-        rc = db_connect(st, 1, err);
-        if (rc == CL_OK)
-            rc = check_journal(st, err);
-        st->immutable = rc == CL_OK;
-    } else if (rc && st && (st->db.last_rc == SQLITE_READONLY || st->db.last_rc == SQLITE_CANTOPEN)) {
-        rc = ERR_SET(err, CL_ERR_IO,
-                     "%s: cannot be read by this user: its -wal file holds changes that SQLite "
-                     "reads through a -shm file this user may not make or write (a search "
-                     "running on it, or one killed: 'cellar show' by the journal's owner takes "
-                     "them in)",
-                     path);
+        (st->db.last_rc == SQLITE_READONLY || st->db.last_rc == SQLITE_CANTOPEN)) {
+        if (wal_pending(path)) {
+            rc = ERR_SET(err, CL_ERR_IO,
+                         "%s: cannot be read by this user: its -wal file holds changes that "
+                         "SQLite reads through a -shm file this user may not make or write (a "
+                         "search running on it, or one killed: 'cellar show' by the journal's "
+                         "owner takes them in)",
+                         path);
+        } else {
+            sqlite3_close(st->db.db);
+            st->db.db = NULL;
+            st->db.last_rc = 0;
+            immutable = 1;
+            rc = db_connect(st, 1, err);
+            if (rc == CL_OK)
+                rc = check_journal(st, err);
+        }
     }
     if (rc == CL_OK)
-        rc = st->immutable ? sql_exec(&st->db, "PRAGMA foreign_keys = ON", err)
-                           : db_configure(st, err);
+        rc = immutable ? sql_exec(&st->db, "PRAGMA foreign_keys = ON", err)
+                       : db_configure(st, err);
     if (rc == CL_OK)
         rc = migrate(st, 0, err);
     if (rc) {
