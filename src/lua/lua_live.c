@@ -309,6 +309,24 @@ static void free_trial_strings(store_trial *t)
     free(t->reason);
 }
 
+/* A zeroed userdata of `size` bytes on the stack, for rows read from the
+ * journal: its metatable `meta` frees them with `gc` when it is collected
+ * or closed, so that a Lua error while they are read or pushed leaks
+ * nothing.  gc must leave the box empty (a second call frees nothing). */
+static void *new_box(lua_State *L, size_t size, const char *meta, lua_CFunction gc)
+{
+    void *b = lua_newuserdatauv(L, size, 0);
+    memset(b, 0, size);
+    if (luaL_newmetatable(L, meta)) {
+        lua_pushcfunction(L, gc);
+        lua_setfield(L, -2, "__gc");
+        lua_pushcfunction(L, gc);
+        lua_setfield(L, -2, "__close");
+    }
+    lua_setmetatable(L, -2);
+    return b;
+}
+
 static int box_gc(lua_State *L)
 {
     trials_box *b = luaL_checkudata(L, 1, TRIALS_META);
@@ -455,15 +473,7 @@ static int l_trials(lua_State *L)
         ranked = lua_toboolean(L, -1);
         lua_pop(L, 1);
     }
-    b = lua_newuserdatauv(L, sizeof *b, 0);
-    memset(b, 0, sizeof *b);
-    if (luaL_newmetatable(L, TRIALS_META)) {
-        lua_pushcfunction(L, box_gc);
-        lua_setfield(L, -2, "__gc");
-        lua_pushcfunction(L, box_gc);
-        lua_setfield(L, -2, "__close");
-    }
-    lua_setmetatable(L, -2);
+    b = new_box(L, sizeof *b, TRIALS_META, box_gc);
     b->ranked = ranked;   /* the newest trial's recipe, as cellar show DB ranks */
     if ((ranked && store_trial_newest_recipe(cl->store, b->recipe, NULL, &err)) ||
         store_trial_each(cl->store, state, collect, b, &err))
@@ -558,13 +568,7 @@ static int l_epochs(lua_State *L)
         trial = opt_count(L, "cellar.epochs: trial");
         lua_pop(L, 1);
     }
-    b = lua_newuserdatauv(L, sizeof *b, 0);
-    memset(b, 0, sizeof *b);
-    if (luaL_newmetatable(L, EPOCHS_META)) {
-        lua_pushcfunction(L, epochs_gc);
-        lua_setfield(L, -2, "__gc");
-    }
-    lua_setmetatable(L, -2);
+    b = new_box(L, sizeof *b, EPOCHS_META, epochs_gc);
     if (training ? store_training_epoch_each(cl->store, training, keep_epoch, b, &err)
                  : store_metric_each_at(cl->store, trial, (int)(epoch > INT_MAX ? INT_MAX : epoch),
                                         keep_epoch, b, &err))
@@ -681,13 +685,7 @@ static int l_trainings(lua_State *L)
         trial = opt_count(L, "cellar.trainings: trial");
         lua_pop(L, 1);
     }
-    b = lua_newuserdatauv(L, sizeof *b, 0);
-    memset(b, 0, sizeof *b);
-    if (luaL_newmetatable(L, TRAININGS_META)) {
-        lua_pushcfunction(L, trainings_gc);
-        lua_setfield(L, -2, "__gc");
-    }
-    lua_setmetatable(L, -2);
+    b = new_box(L, sizeof *b, TRAININGS_META, trainings_gc);
     if (store_training_each(cl->store, trial, keep_training, b, &err))
         return luaL_error(L, "cellar.trainings: %s", err.msg);
     if (b->nomem)
